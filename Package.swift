@@ -1,0 +1,100 @@
+// swift-tools-version:6.0
+// Orchestrator: a workflow orchestrator speaking gRPC over nghttp2 + libevent + OpenSSL,
+// storing its state in PostgreSQL through libpq. See docs/ARCHITECTURE.md for the layers.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "Orchestrator",
+    products: [
+        .executable(name: "orchestratord", targets: ["orchestratord"]),
+        .executable(name: "orchctl", targets: ["orchctl"]),
+        .library(name: "NGRPC", targets: ["NGRPC"]),
+        .library(name: "OrchestratorDomain", targets: ["OrchestratorDomain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries: one module map and one shim header each, nothing else.
+        .systemLibrary(name: "CNGHTTP2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CLibevent", providers: [.apt(["libevent-dev", "libssl-dev"])]),
+        .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CProtobufC", providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Tiny C functions wrapping macros and variadic C APIs that Swift cannot call.
+        .target(name: "CNGRPCShims", dependencies: ["CLibevent", "CNGHTTP2"]),
+
+        // protoc-c output and the Swift wrappers generated from protos/ by tools/gen. Never edited by hand.
+        .target(
+            name: "CGeneratedProtos",
+            dependencies: ["CProtobufC"],
+            path: "generated/c"
+        ),
+        .target(
+            name: "OrchestratorAPI",
+            dependencies: ["CGeneratedProtos", "ProtobufCRuntime", "NGRPC"],
+            path: "generated/swift",
+            swiftSettings: swiftSettings
+        ),
+        // Runtime support shared by every generated wrapper (arenas, string/bytes bridging, pack/unpack).
+        .target(name: "ProtobufCRuntime", dependencies: ["CProtobufC"], swiftSettings: swiftSettings),
+
+        // The gRPC-compatible RPC layer: knows streams, messages, metadata, deadlines and status codes,
+        // nothing about workflows.
+        .target(
+            name: "NGRPC",
+            dependencies: [
+                "CNGHTTP2", "CLibevent", "CZlib", "CNGRPCShims",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // grpc.health.v1.Health and server reflection, on top of NGRPC and the generated messages.
+        .target(name: "GRPCStandardServices", dependencies: ["NGRPC", "OrchestratorAPI"], swiftSettings: swiftSettings),
+
+        // The workflow domain: pure Swift, no C, no I/O.
+        .target(name: "OrchestratorDomain", swiftSettings: swiftSettings),
+
+        .executableTarget(
+            name: "orchestratord",
+            dependencies: [
+                "NGRPC", "OrchestratorAPI", "GRPCStandardServices", "OrchestratorDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "orchctl",
+            dependencies: [
+                "NGRPC", "OrchestratorAPI", "OrchestratorDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: an echo/streaming gRPC server used by the interop tests and tools/bench rpc.
+        .executableTarget(
+            name: "InteropTestServer",
+            dependencies: [
+                "NGRPC", "OrchestratorAPI", "GRPCStandardServices",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OrchestratorAPITests",
+            dependencies: ["OrchestratorAPI", "GRPCStandardServices", "NGRPC"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

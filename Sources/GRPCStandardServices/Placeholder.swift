@@ -1,0 +1,1 @@
+// Owns: grpc.health.v1 and server reflection.

@@ -1,0 +1,97 @@
+/// Maps `:path` to handlers. Generated service code registers its methods here through the typed
+/// `register` functions; unknown paths are answered with UNIMPLEMENTED by the transport.
+public struct RPCRouter: Sendable {
+    public struct Route: Sendable {
+        public let method: MethodDescriptor
+        public let handler: RawHandler
+    }
+
+    public private(set) var routes: [String: Route] = [:]
+
+    public init() {}
+
+    /// Fully qualified names of every registered service, sorted (for reflection).
+    public var serviceNames: [String] {
+        Array(Set(routes.values.map(\.method.service))).sorted()
+    }
+
+    public func route(forPath path: String) -> Route? { routes[path] }
+
+    /// Registers a byte-level handler; a later registration for the same path replaces it.
+    public mutating func register(_ method: MethodDescriptor, handler: @escaping RawHandler) {
+        routes[method.path] = Route(method: method, handler: handler)
+    }
+
+    public mutating func registerUnary<Request: GRPCMessage, Response: GRPCMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        register(method) { source, sink, context in
+            let request = try await Self.singleRequest(Request.self, from: source)
+            let response = try await body(request, context)
+            try await sink.send(try encodeResponse(response))
+        }
+    }
+
+    public mutating func registerServerStreaming<Request: GRPCMessage, Response: GRPCMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (Request, RPCResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(method) { source, sink, context in
+            let request = try await Self.singleRequest(Request.self, from: source)
+            try await body(request, RPCResponseWriter(sink: sink), context)
+        }
+    }
+
+    public mutating func registerClientStreaming<Request: GRPCMessage, Response: GRPCMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (RPCRequestStream<Request>, ServerContext) async throws -> Response
+    ) {
+        register(method) { source, sink, context in
+            let response = try await body(RPCRequestStream(source: source), context)
+            try await sink.send(try encodeResponse(response))
+        }
+    }
+
+    public mutating func registerBidirectionalStreaming<Request: GRPCMessage, Response: GRPCMessage>(
+        _ method: MethodDescriptor,
+        _ body: @escaping @Sendable (RPCRequestStream<Request>, RPCResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(method) { source, sink, context in
+            try await body(RPCRequestStream(source: source), RPCResponseWriter(sink: sink), context)
+        }
+    }
+
+    /// Reads exactly one request message, as unary and server-streaming methods require.
+    static func singleRequest<Request: GRPCMessage>(_ type: Request.Type, from source: any RawMessageSource) async throws -> Request {
+        guard let first = try await source.next() else {
+            throw RPCStatus(.unimplemented, "expected one request message, received none")
+        }
+        if try await source.next() != nil {
+            throw RPCStatus(.unimplemented, "expected one request message, received several")
+        }
+        return try decodeRequest(Request.self, first)
+    }
+}
+
+/// Code around every handler: authentication, tracing, logging, metrics. Interceptors run in the
+/// order given to the server, outermost first; each calls `next` to continue or throws to stop.
+public protocol ServerInterceptor: Sendable {
+    func intercept(
+        source: any RawMessageSource,
+        sink: any RawMessageSink,
+        context: ServerContext,
+        next: RawHandler
+    ) async throws
+}
+
+extension Array where Element == any ServerInterceptor {
+    /// Wraps `handler` in every interceptor, the first element outermost.
+    public func wrapping(_ handler: @escaping RawHandler) -> RawHandler {
+        reversed().reduce(handler) { next, interceptor in
+            { source, sink, context in
+                try await interceptor.intercept(source: source, sink: sink, context: context, next: next)
+            }
+        }
+    }
+}

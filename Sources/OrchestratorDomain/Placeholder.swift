@@ -1,0 +1,1 @@
+// The workflow domain: pure Swift, no C imports, no I/O.

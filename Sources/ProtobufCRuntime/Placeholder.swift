@@ -1,0 +1,1 @@
+// Owns: protobuf-c bridging for generated wrappers.
