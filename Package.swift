@@ -88,6 +88,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Benchmark driver for `tools/bench domain` (graph analysis on a generated DAG).
+        .executableTarget(name: "DomainBench", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
+
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(

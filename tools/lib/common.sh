@@ -1,0 +1,43 @@
+# Shared helpers for tools/* scripts. Source it; it sets ROOT and defines the functions below.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export ROOT
+VENV="$ROOT/.venv"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_apt PKG... — installs the Debian packages that are not installed yet (apt-get update once).
+ensure_apt() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The packages every build needs.
+BUILD_PACKAGES=(libnghttp2-dev libevent-dev libssl-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler
+  protobuf-compiler zlib1g-dev postgresql postgresql-contrib nghttp2-client openssl python3-venv)
+
+# ensure_venv — a virtualenv at .venv with tools/requirements.txt installed (re-run when it changes).
+ensure_venv() {
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating virtualenv .venv"
+    python3 -m venv "$VENV"
+  fi
+  if [[ ! -f "$stamp" || $(cat "$stamp") != "$want" ]]; then
+    log "installing Python packages from tools/requirements.txt"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/tools/requirements.txt"
+    echo "$want" >"$stamp"
+  fi
+}
