@@ -57,6 +57,21 @@ let package = Package(
         // grpc.health.v1.Health and server reflection, on top of NGRPC and the generated messages.
         .target(name: "GRPCStandardServices", dependencies: ["NGRPC", "OrchestratorAPI"], swiftSettings: swiftSettings),
 
+        // PostgreSQL through libpq: connections, pool, typed binding, transactions, LISTEN/NOTIFY,
+        // pipelining, migrations runner, and the embedded development cluster. Knows no workflows.
+        .target(
+            name: "PostgresClient",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // Repositories: the storage protocols the application needs, implemented in SQL.
+        .target(
+            name: "OrchestratorStore",
+            dependencies: ["PostgresClient", "OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+
         // The workflow domain: pure Swift, no C, no I/O.
         .target(name: "OrchestratorDomain", swiftSettings: swiftSettings),
 
@@ -92,6 +107,8 @@ let package = Package(
         .executableTarget(name: "DomainBench", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
 
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorAPITests",

@@ -1,0 +1,1 @@
+// OrchestratorStore: SQL repositories. Placeholder until written.

@@ -1,0 +1,1 @@
+// PostgresClient: libpq wrapper. Placeholder until written.
