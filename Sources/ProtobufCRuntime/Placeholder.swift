@@ -1,1 +1,0 @@
-// Owns: protobuf-c bridging for generated wrappers.
