@@ -1,0 +1,213 @@
+/// Checks a graph and reports every problem at once, in time linear in tasks plus edges.
+///
+/// Order of work: per-task checks and key interning (duplicates), per-edge resolution (unknown references,
+/// self-loops), CSR construction, duplicate edges and fan-in/fan-out (one pass over the CSR with a stamp
+/// array), size limits, then Kahn's algorithm; tasks it cannot order go to `CycleFinder`, which names one
+/// cycle per strongly connected component. Edges that are already known to be wrong are left out of the
+/// later passes, so one mistake yields one message rather than a cascade.
+public struct DagValidator: Sendable {
+    public var limits: ValidationLimits
+
+    public init(limits: ValidationLimits = .default) { self.limits = limits }
+
+    public func validate(_ dag: Dag) throws(ValidationFailure) -> ValidatedDag {
+        var issues = IssueCollector(cap: limits.maxReportedIssues)
+        let tasks = dag.tasks
+        let n = tasks.count
+        if n == 0 {
+            issues.add(.emptyGraph, "the graph has no tasks; a workflow needs at least one task")
+        }
+        if n > limits.maxTasks {
+            issues.add(.tooManyTasks, "the graph has \(n) tasks; the limit is \(limits.maxTasks)")
+        }
+        if dag.edges.count > limits.maxEdges {
+            issues.add(.tooManyEdges, "the graph has \(dag.edges.count) edges; the limit is \(limits.maxEdges)")
+        }
+
+        // Tasks: field checks and interning. Ids go to first occurrences only.
+        var table = KeyTable(capacity: n)
+        var taskIndices: [Int32] = []
+        var costs: [Double] = []
+        taskIndices.reserveCapacity(n)
+        costs.reserveCapacity(n)
+        for position in 0..<n {
+            let task = tasks[position]
+            checkTask(task, position: position, into: &issues)
+            let (id, inserted) = table.insert(task.key)
+            if inserted {
+                taskIndices.append(Int32(truncatingIfNeeded: position))
+                costs.append(task.estimatedCost)
+            } else {
+                let first = Int(taskIndices[Int(id)])
+                issues.add(.duplicateKey,
+                           "task #\(position) reuses key `\(task.key)` already used by task #\(first); keys must be unique",
+                           keys: [task.key])
+            }
+        }
+
+        // Edges: resolve both ends.
+        let edges = dag.edges
+        var sources: [Int32] = []
+        var targets: [Int32] = []
+        sources.reserveCapacity(edges.count)
+        targets.reserveCapacity(edges.count)
+        let endpoints = table.resolve(edges)
+        for position in 0..<edges.count {
+            let from = endpoints[2 * position]
+            let to = endpoints[2 * position + 1]
+            guard from >= 0, to >= 0, from != to else {
+                let edge = edges[position]
+                if from < 0 || to < 0 {
+                    issues.add(.unknownTask, Self.unknownMessage(edge, position: position, fromKnown: from >= 0, toKnown: to >= 0),
+                               keys: [from < 0 ? edge.from : nil, to < 0 ? edge.to : nil].compactMap { $0 })
+                } else {
+                    issues.add(.selfLoop, "edge #\(position) (\(edge)) makes task `\(edge.from)` depend on itself",
+                               keys: [edge.from])
+                }
+                continue
+            }
+            sources.append(from)
+            targets.append(to)
+        }
+
+        let unique = table.count
+        let keys = table.keys
+        let csr = GraphIndex.compress(taskCount: unique, sources: sources, targets: targets)
+        sources = []
+        targets = []
+        checkDegrees(keys: keys, offsets: csr.offsets, targets: csr.targets, inDegrees: csr.inDegrees, into: &issues)
+
+        let index = GraphIndex(
+            table: table, taskIndices: taskIndices, costs: costs, successorOffsets: csr.offsets,
+            successorTargets: csr.targets, inDegrees: csr.inDegrees)
+        let order = TopologicalSort.kahn(index)
+        if order.count < unique {
+            var unordered = [Bool](repeating: true, count: unique)
+            for id in order { unordered[Int(id)] = false }
+            for cycle in CycleFinder.cycles(in: index, unordered: unordered) {
+                issues.add(.cycle, Self.cycleMessage(cycle.map { keys[Int($0)] }),
+                           keys: cycle.map { keys[Int($0)] })
+            }
+        }
+
+        guard issues.isEmpty else { throw issues.failure }
+        return ValidatedDag(dag: dag, index: index, topologicalOrder: order)
+    }
+
+    private func checkTask(_ task: TaskSpec, position: Int, into issues: inout IssueCollector) {
+        let key = task.key.rawValue
+        var length = 0
+        var badByte: (offset: Int, byte: UInt8)?
+        for byte in key.utf8 {
+            if badByte == nil, !limits.keyCharset.allows(byte) { badByte = (length, byte) }
+            length += 1
+        }
+        if length == 0 {
+            issues.add(.emptyKey, "task #\(position) has an empty key")
+        } else if length > limits.maxKeyLength {
+            issues.add(.keyTooLong,
+                       "task #\(position) key `\(Self.abbreviate(key))` is \(length) bytes long; the limit is \(limits.maxKeyLength)",
+                       keys: [task.key])
+        }
+        if let badByte {
+            issues.add(.invalidKeyCharacter,
+                       "task #\(position) key `\(key)` has \(Self.describe(byte: badByte.byte, in: key, at: badByte.offset)) at byte \(badByte.offset); keys may contain only \(limits.keyCharset.description)",
+                       keys: [task.key])
+        }
+        if !task.estimatedCost.isFinite || task.estimatedCost < 0 {
+            issues.add(.invalidCost,
+                       "task `\(task.key)` has estimated cost \(task.estimatedCost); it must be a finite number ≥ 0",
+                       keys: [task.key])
+        }
+        if task.retry.maxAttempts < 1 {
+            issues.add(.invalidRetryPolicy,
+                       "task `\(task.key)` allows \(task.retry.maxAttempts) attempts; it must allow at least 1",
+                       keys: [task.key])
+        }
+        if !task.labels.isEmpty || !task.metadata.isEmpty {
+            var bytes = 0
+            for (k, v) in task.labels { bytes += k.utf8.count + v.utf8.count }
+            for (k, v) in task.metadata { bytes += k.utf8.count + v.utf8.count }
+            if bytes > limits.maxMetadataBytesPerTask {
+                issues.add(.metadataTooLarge,
+                           "task `\(task.key)` carries \(bytes) bytes of labels and metadata; the limit is \(limits.maxMetadataBytesPerTask)",
+                           keys: [task.key])
+            }
+        }
+    }
+
+    /// Duplicate edges and fan-in/fan-out, in one pass: `stamp[v] == u` means edge u → v was already seen.
+    private func checkDegrees(
+        keys: [TaskKey], offsets: [Int32], targets: [Int32], inDegrees: [Int32], into issues: inout IssueCollector
+    ) {
+        let n = keys.count
+        var stamp = [Int32](repeating: -1, count: n)
+        stamp.withUnsafeMutableBufferPointer { seen in
+            offsets.withUnsafeBufferPointer { off in
+                targets.withUnsafeBufferPointer { dst in
+                    for u in 0..<n {
+                        let begin = Int(off[u])
+                        let end = Int(off[u + 1])
+                        if end - begin > limits.maxFanOut {
+                            issues.add(.fanOutExceeded,
+                                       "task `\(keys[u])` has \(end - begin) downstream tasks; the fan-out limit is \(limits.maxFanOut)",
+                                       keys: [keys[u]])
+                        }
+                        let mark = Int32(truncatingIfNeeded: u)
+                        for e in begin..<end {
+                            let v = Int(dst[e])
+                            if seen[v] == mark {
+                                issues.add(.duplicateEdge,
+                                           "edge `\(keys[u]) → \(keys[v])` is listed more than once",
+                                           keys: [keys[u], keys[v]])
+                            }
+                            seen[v] = mark
+                        }
+                    }
+                }
+            }
+        }
+        for v in 0..<n where Int(inDegrees[v]) > limits.maxFanIn {
+            issues.add(.fanInExceeded,
+                       "task `\(keys[v])` has \(inDegrees[v]) upstream tasks; the fan-in limit is \(limits.maxFanIn)",
+                       keys: [keys[v]])
+        }
+    }
+
+    static func unknownMessage(_ edge: Edge, position: Int, fromKnown: Bool, toKnown: Bool) -> String {
+        switch (fromKnown, toKnown) {
+        case (false, false):
+            "edge #\(position) (\(edge)) refers to unknown tasks `\(edge.from)` (its source) and `\(edge.to)` (its target)"
+        case (false, true):
+            "edge #\(position) (\(edge)) refers to unknown task `\(edge.from)` (its source)"
+        default:
+            "edge #\(position) (\(edge)) refers to unknown task `\(edge.to)` (its target)"
+        }
+    }
+
+    /// `a → b → c → a (3 tasks)`; very long cycles keep their first and last keys and elide the middle.
+    static func cycleMessage(_ path: [TaskKey]) -> String {
+        let shown: [String]
+        if path.count <= 24 {
+            shown = path.map(\.rawValue)
+        } else {
+            shown = path.prefix(12).map(\.rawValue) + ["… \(path.count - 22) more …"] + path.suffix(10).map(\.rawValue)
+        }
+        let tasks = path.count == 1 ? "1 task" : "\(path.count) tasks"
+        return "cycle: \((shown + [path[0].rawValue]).joined(separator: " → ")) (\(tasks)); remove one of these dependencies"
+    }
+
+    static func abbreviate(_ key: String) -> String {
+        key.count <= 40 ? key : String(key.prefix(32)) + "…"
+    }
+
+    static func describe(byte: UInt8, in key: String, at offset: Int) -> String {
+        if byte < 0x80 {
+            let scalar = Unicode.Scalar(byte)
+            let hex = String(byte, radix: 16, uppercase: true)
+            let code = "U+" + String(repeating: "0", count: 4 - hex.count) + hex
+            return byte >= 0x20 && byte < 0x7F ? "'\(Character(scalar))' (\(code))" : "a control character (\(code))"
+        }
+        return "a non-ASCII character"
+    }
+}

@@ -1,1 +1,0 @@
-// The workflow domain: pure Swift, no C imports, no I/O.

@@ -1,0 +1,59 @@
+/// The coarse size of a task, used to pick executors and default timeouts.
+public enum Complexity: String, Hashable, Sendable, Codable, CaseIterable {
+    case trivial, low, medium, high
+}
+
+/// Everything the orchestrator knows about a task before it runs: what it is, what it needs, what it
+/// costs and how it may be retried. Dependencies are not here; they are the DAG's edges.
+public struct TaskSpec: Hashable, Sendable, Codable {
+    public var key: TaskKey
+    /// Human-readable name; defaults to the key.
+    public var name: String
+    /// Capabilities an executor must advertise to receive this task (all of them).
+    public var requiredCapabilities: [String]
+    /// Named artifacts this task consumes and produces (informational for explicit graphs, the planning
+    /// currency of the catalog planner).
+    public var inputs: [String]
+    public var outputs: [String]
+    public var complexity: Complexity
+    /// Estimated cost in arbitrary units (seconds of work, tokens, money): the weight of the critical path
+    /// and of the remaining-path rank. Must be finite and not negative.
+    public var estimatedCost: Double
+    /// Larger runs first; dispatch orders by priority, then remaining-path rank, then age.
+    public var priority: Int
+    public var resources: ResourceNeeds
+    /// Wall-clock limit of one attempt, in seconds (nil: the server default).
+    public var timeoutSeconds: Int?
+    /// How long an executor may stay silent before its lease is considered lost, in seconds.
+    public var heartbeatTimeoutSeconds: Int?
+    public var retry: RetryPolicy
+    public var labels: [String: String]
+    /// Free-form parameters handed to the executor.
+    public var metadata: [String: String]
+    /// Why the planner put this task in the plan (empty for hand-written graphs).
+    public var rationale: String
+
+    public init(
+        key: TaskKey, name: String? = nil, requiredCapabilities: [String] = [], inputs: [String] = [],
+        outputs: [String] = [], complexity: Complexity = .medium, estimatedCost: Double = 1,
+        priority: Int = 0, resources: ResourceNeeds = .none, timeoutSeconds: Int? = nil,
+        heartbeatTimeoutSeconds: Int? = nil, retry: RetryPolicy = .default, labels: [String: String] = [:],
+        metadata: [String: String] = [:], rationale: String = ""
+    ) {
+        self.key = key
+        self.name = name ?? key.rawValue
+        self.requiredCapabilities = requiredCapabilities
+        self.inputs = inputs
+        self.outputs = outputs
+        self.complexity = complexity
+        self.estimatedCost = estimatedCost
+        self.priority = priority
+        self.resources = resources
+        self.timeoutSeconds = timeoutSeconds
+        self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
+        self.retry = retry
+        self.labels = labels
+        self.metadata = metadata
+        self.rationale = rationale
+    }
+}
