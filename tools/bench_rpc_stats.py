@@ -1,0 +1,104 @@
+"""Number-crunching for tools/bench.d/rpc: checks one h2load run and summarises all of them.
+
+  bench_rpc_stats.py run SERVER CONNS H2LOAD_OUTPUT LOG_FILE   print one JSON result line
+  bench_rpc_stats.py summary RESULTS_JSONL                    print the table and summary lines
+
+A run is rejected (exit 1) unless every request finished with HTTP 2xx: h2load's own totals and
+its per-request log must agree. Percentiles come from the log (h2load prints only mean/sd/max).
+"""
+
+import json
+import math
+import re
+import statistics
+import sys
+
+
+def nearest_rank(sorted_values, fraction):
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def parse_run(server, conns, output_path, log_path):
+    text = open(output_path).read()
+    finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
+    requests = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        text,
+    )
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if not (finished and requests and codes):
+        sys.exit(f"{server} c={conns}: cannot read h2load output {output_path}")
+    _, _, done, succeeded, failed, errored, timeout = map(int, requests.groups())
+    ok_2xx = int(codes.group(1))
+    if done == 0 or failed or errored or timeout or succeeded != done or ok_2xx != done:
+        sys.exit(f"{server} c={conns}: not all requests were 2xx: {requests.group(0)}; {codes.group(0)}")
+
+    latencies_us = []
+    with open(log_path) as log:
+        for line in log:
+            columns = line.rstrip("\n").split("\t")
+            if columns[1] != "200":
+                sys.exit(f"{server} c={conns}: a logged request ended with status {columns[1]}")
+            latencies_us.append(int(columns[2]))
+    if not latencies_us:
+        sys.exit(f"{server} c={conns}: empty per-request log {log_path}")
+    latencies_us.sort()
+    return {
+        "server": server,
+        "conns": conns,
+        "rps": float(finished.group(1)),
+        "requests": done,
+        "p50_ms": nearest_rank(latencies_us, 0.50) / 1000,
+        "p99_ms": nearest_rank(latencies_us, 0.99) / 1000,
+    }
+
+
+def summarise(results_path):
+    runs = [json.loads(line) for line in open(results_path) if line.strip()]
+    by_key = {}
+    for run in runs:
+        by_key.setdefault((run["conns"], run["server"]), []).append(run)
+
+    def median(conns, server, field):
+        values = [run[field] for run in by_key.get((conns, server), [])]
+        return statistics.median(values) if values else None
+
+    def show(value, digits):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    conns_counts = sorted({run["conns"] for run in runs})
+    print("| conns | server | runs | req/s (median) | p50 ms | p99 ms |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for conns in conns_counts:
+        for server in ("ours", "peer"):
+            if (conns, server) in by_key:
+                print(
+                    f"| {conns} | {server} | {len(by_key[(conns, server)])} "
+                    f"| {show(median(conns, server, 'rps'), 0)} "
+                    f"| {show(median(conns, server, 'p50_ms'), 2)} "
+                    f"| {show(median(conns, server, 'p99_ms'), 2)} |"
+                )
+    # The conns=64 line (the largest count) comes last: callers read the final line.
+    for conns in conns_counts:
+        ours, peer = median(conns, "ours", "rps"), median(conns, "peer", "rps")
+        ratio = ours / peer if ours is not None and peer else None
+        print(
+            f"rpc-bench conns={conns} ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} "
+            f"ratio={show(ratio, 2)} ours_p99_ms={show(median(conns, 'ours', 'p99_ms'), 2)} "
+            f"peer_p99_ms={show(median(conns, 'peer', 'p99_ms'), 2)}"
+        )
+
+
+def main(argv):
+    if len(argv) == 6 and argv[1] == "run":
+        print(json.dumps(parse_run(argv[2], int(argv[3]), argv[4], argv[5])))
+    elif len(argv) == 3 and argv[1] == "summary":
+        summarise(argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
