@@ -41,3 +41,37 @@ ensure_venv() {
     echo "$want" >"$stamp"
   fi
 }
+
+# ensure_swift — puts the toolchain on PATH when it is installed but not there (CI keeps it at /opt/swift).
+ensure_swift() {
+  if ! command -v swift >/dev/null 2>&1; then
+    local dir
+    for dir in /opt/swift/usr/bin /opt/swift/bin /usr/share/swift/usr/bin; do
+      if [[ -x "$dir/swift" ]]; then
+        PATH="$dir:$PATH"
+        export PATH
+        break
+      fi
+    done
+  fi
+  command -v swift >/dev/null 2>&1 || { log "swift not found: install Swift 6 (https://swift.org/install) or put it on PATH"; return 1; }
+}
+
+# at_exit CMD... — runs CMD when the script exits (last registered first); one EXIT trap for all.
+_AT_EXIT=()
+at_exit() {
+  _AT_EXIT+=("$(printf '%q ' "$@")")
+  trap _run_at_exit EXIT
+}
+_run_at_exit() {
+  local status=$? i
+  for ((i = ${#_AT_EXIT[@]} - 1; i >= 0; i--)); do
+    eval "${_AT_EXIT[i]}" || true
+  done
+  return "$status"
+}
+
+# free_port — a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

@@ -1,0 +1,63 @@
+"""Custom metadata (string and -bin) into headers and trailers, and W3C trace propagation."""
+
+import re
+
+import grpc
+import pytest
+
+BINARY = bytes(range(256)) + b"\x00\xff"
+SENT = [("x-echo-text", "hello world"), ("x-echo-bin", BINARY), ("x-other", "not echoed")]
+EXPECTED = {("x-echo-text", "hello world"), ("x-echo-bin", BINARY)}
+
+
+def echoed(metadata) -> set:
+    return {(key, value) for key, value in metadata or () if key.startswith("x-echo-") or key == "x-other"}
+
+
+def test_unary_metadata_in_headers_and_trailers(echo, stubs):
+    _, call = echo.Get.with_call(stubs.pb2.EchoRequest(text="m"), metadata=SENT, timeout=10)
+    assert echoed(call.initial_metadata()) == EXPECTED
+    assert echoed(call.trailing_metadata()) == EXPECTED
+
+
+def test_streaming_metadata_in_headers_and_trailers(echo, stubs):
+    call = echo.Expand(stubs.pb2.EchoRequest(count=3), metadata=SENT, timeout=10)
+    assert echoed(call.initial_metadata()) == EXPECTED
+    assert len(list(call)) == 3
+    assert echoed(call.trailing_metadata()) == EXPECTED
+
+
+def test_trailers_accompany_an_error_status(echo, stubs):
+    request = stubs.pb2.EchoRequest(fail_with=stubs.pb2.EchoStatus(code=9, message="precondition"))
+    with pytest.raises(grpc.RpcError) as error:
+        echo.Get(request, metadata=SENT, timeout=10)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert echoed(error.value.trailing_metadata()) == EXPECTED
+
+
+def test_repeated_keys_keep_order(echo, stubs):
+    sent = [("x-echo-multi", "one"), ("x-echo-multi", "two"), ("x-echo-multi", "three")]
+    _, call = echo.Get.with_call(stubs.pb2.EchoRequest(), metadata=sent, timeout=10)
+    assert [v for k, v in call.initial_metadata() if k == "x-echo-multi"] == ["one", "two", "three"]
+
+
+def test_traceparent_comes_back_as_trace_id(echo, stubs):
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    metadata = [("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"), ("tracestate", "vendor=value")]
+    response = echo.Get(stubs.pb2.EchoRequest(), metadata=metadata, timeout=10)
+    assert response.trace_id == trace_id
+
+
+def test_trace_id_is_started_when_absent_or_malformed(echo, stubs):
+    plain = echo.Get(stubs.pb2.EchoRequest(), timeout=10).trace_id
+    broken = echo.Get(stubs.pb2.EchoRequest(), metadata=[("traceparent", "00-zzzz-yyyy-01")], timeout=10).trace_id
+    for trace_id in (plain, broken):
+        assert re.fullmatch(r"[0-9a-f]{32}", trace_id) and trace_id != "0" * 32, trace_id
+    assert plain != broken
+
+
+def test_traceparent_on_every_stream_message(echo, stubs):
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    metadata = [("traceparent", f"00-{trace_id}-b7ad6b7169203331-01")]
+    responses = list(echo.Expand(stubs.pb2.EchoRequest(count=5), metadata=metadata, timeout=10))
+    assert {r.trace_id for r in responses} == {trace_id}
