@@ -4,5 +4,36 @@
 #define _GNU_SOURCE 1
 #include <stddef.h>
 #include <stdint.h>
+// The POSIX APIs NGRPC uses, reached through this module (with _GNU_SOURCE) rather than Glibc,
+// so that fd_set has one definition across the C modules.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sched.h>
+#include <netdb.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+
+/// SSL_CTX_set_min_proto_version (a macro): 1 on success.
+int cngrpc_ssl_ctx_set_min_tls12(void *ctx);
+/// SSL_set_tlsext_host_name (a macro): sets SNI. 1 on success.
+int cngrpc_ssl_set_sni(void *ssl, const char *host);
+/// SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS) and friends (macros).
+void cngrpc_ssl_ctx_set_release_buffers(void *ctx);
+
+/// signal(sig, SIG_IGN): SIG_IGN is a cast macro Swift cannot import.
+void cngrpc_ignore_signal(int sig);
+/// signal(sig, SIG_DFL).
+void cngrpc_default_signal(int sig);
+/// errno (a macro over a thread-local).
+int cngrpc_errno(void);
+/// The local port a socket is bound to, or 0 (getsockname takes a transparent union in glibc).
+int cngrpc_local_port(int fd);
 
 #endif

@@ -1,0 +1,161 @@
+internal import CLibevent
+internal import CNGRPCShims
+import Synchronization
+
+
+/// Work the loop thread performs on behalf of another thread (a stream with new output, say).
+/// An object enqueues itself at most once per wake-up (it keeps its own "scheduled" flag), so the
+/// hot path allocates nothing.
+protocol LoopTask: AnyObject, Sendable {
+    func runOnLoop()
+}
+
+/// Something (a connection) that wants one `nghttp2_session_send` after the loop has drained its
+/// work queue, so many streams' output is written in one go.
+protocol LoopFlushable: AnyObject {
+    func flushFromLoop()
+}
+
+/// One libevent `event_base` driven by its own thread.
+///
+/// Threading: `base` and everything registered on it are used only on the loop thread; the one
+/// exception is `wakeEvent`, which other threads activate through `event_active` (safe because
+/// `evthread_use_pthreads()` runs before any base is created). Other threads hand work over with
+/// `execute` / `enqueue`, which append to a mutex-guarded queue and wake the loop only when the
+/// queue goes from empty to non-empty.
+///
+/// Ownership: the loop owns `base` and `wakeEvent` and frees them in `deinit`, after the thread
+/// has been joined by `stop()`.
+final class EventLoop: @unchecked Sendable {
+    /// The libevent base; loop thread only.
+    let base: OpaquePointer
+    let index: Int
+    private var wakeEvent: OpaquePointer?
+
+    private struct Pending {
+        var tasks: [any LoopTask] = []
+        var closures: [@Sendable () -> Void] = []
+        var armed = false
+    }
+    /// Guards the cross-thread work queue.
+    private let pending = Mutex(Pending())
+    /// Loop thread only: spare arrays swapped with the pending ones so draining does not allocate.
+    private var spareTasks: [any LoopTask] = []
+    private var spareClosures: [@Sendable () -> Void] = []
+    /// Loop thread only: connections to flush after this round of work.
+    private var flushList: [any LoopFlushable] = []
+
+    private let threadID = Atomic<UInt>(0)
+    private let stopped = Atomic<Bool>(false)
+    private var thread: pthread_t = 0
+
+    static let threadingInitialised: Bool = {
+        evthread_use_pthreads()
+        // A peer closing its socket must not kill the process while we write to it.
+        cngrpc_ignore_signal(SIGPIPE)
+        return true
+    }()
+
+    init(index: Int) {
+        precondition(Self.threadingInitialised)
+        guard let base = event_base_new() else { fatalError("event_base_new failed") }
+        self.base = base
+        self.index = index
+        wakeEvent = event_new(base, -1, 0, eventLoopWakeCallback, Unmanaged.passUnretained(self).toOpaque())
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { argument in
+            let loop = Unmanaged<EventLoop>.fromOpaque(argument!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        precondition(result == 0, "pthread_create failed: \(result)")
+        while threadID.load(ordering: .acquiring) == 0 { sched_yield() }
+    }
+
+    deinit {
+        if let wakeEvent { event_free(wakeEvent) }
+        event_base_free(base)
+    }
+
+    private func run() {
+        var name = Array("ngrpc-io-\(index)".utf8.prefix(15)) + [0]
+        _ = name.withUnsafeMutableBufferPointer { pthread_setname_np(pthread_self(), $0.baseAddress!) }
+        threadID.store(UInt(pthread_self()), ordering: .releasing)
+        event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
+        // Run what was queued before the break so nothing is left holding continuations.
+        drain()
+    }
+
+    /// True on this loop's thread.
+    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
+
+    /// Runs `body` on the loop thread, soon (never inline, even when called on the loop).
+    func execute(_ body: @escaping @Sendable () -> Void) {
+        let wake = pending.withLock { state -> Bool in
+            state.closures.append(body)
+            defer { state.armed = true }
+            return !state.armed
+        }
+        if wake { activate() }
+    }
+
+    /// Schedules `task.runOnLoop()`; the caller guarantees it enqueues a task at most once until it ran.
+    func enqueue(_ task: any LoopTask) {
+        let wake = pending.withLock { state -> Bool in
+            state.tasks.append(task)
+            defer { state.armed = true }
+            return !state.armed
+        }
+        if wake { activate() }
+    }
+
+    private func activate() {
+        if let wakeEvent { event_active(wakeEvent, 0, 0) }
+    }
+
+    /// Loop thread only: flush `target` once after the current batch of work.
+    func scheduleFlush(_ target: any LoopFlushable) {
+        flushList.append(target)
+    }
+
+    fileprivate func drain() {
+        var tasks = spareTasks
+        var closures = spareClosures
+        pending.withLock { state in
+            swap(&tasks, &state.tasks)
+            swap(&closures, &state.closures)
+            state.armed = false
+        }
+        for closure in closures { closure() }
+        for task in tasks { task.runOnLoop() }
+        tasks.removeAll(keepingCapacity: true)
+        closures.removeAll(keepingCapacity: true)
+        spareTasks = tasks
+        spareClosures = closures
+        runFlushes()
+    }
+
+    /// Loop thread only: performs the flushes requested during this callback.
+    func runFlushes() {
+        while !flushList.isEmpty {
+            let list = flushList
+            flushList.removeAll(keepingCapacity: true)
+            for target in list { target.flushFromLoop() }
+        }
+    }
+
+    /// Stops the loop and joins its thread. Call from outside the loop, once.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let base = UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer(self.base)))
+        execute {
+            event_base_loopbreak(OpaquePointer(bitPattern: base))
+        }
+        if !inLoop { pthread_join(thread, nil) }
+    }
+}
+
+private func eventLoopWakeCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let argument else { return }
+    Unmanaged<EventLoop>.fromOpaque(argument).takeUnretainedValue().drain()
+}

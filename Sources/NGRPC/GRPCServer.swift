@@ -1,0 +1,224 @@
+internal import CLibevent
+internal import CNGRPCShims
+import Logging
+import Synchronization
+
+/// A gRPC server on nghttp2 + libevent (+ OpenSSL for TLS listeners).
+///
+/// Lifecycle: `start()` binds every listener (port 0 picks a free port, see `boundAddresses`);
+/// `shutdown()` sends GOAWAY, stops accepting, lets in-flight calls finish within the grace
+/// period, cancels the rest and stops the I/O threads. Thread-safe: the mutable lifecycle state
+/// is guarded by `state`'s mutex.
+public final class GRPCServer: Sendable {
+    public struct BoundAddress: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+        public var isSecure: Bool
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private enum Phase { case idle, running, stopping, stopped }
+
+    private struct State {
+        var phase: Phase = .idle
+        var group: EventLoopGroup?
+        var core: ServerCore?
+        var listeners: [Listener] = []
+        var bound: [BoundAddress] = []
+        var shutdownHooks: [@Sendable () -> Void] = []
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        var signalEvents: [SignalEvent] = []
+    }
+
+    public let configuration: ServerConfiguration
+    private let state = Mutex(State())
+
+    public init(configuration: ServerConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// The listening addresses with their actual ports, after `start()`.
+    public var boundAddresses: [BoundAddress] { state.withLock { $0.bound } }
+
+    /// The first listener's port (convenient for tests binding port 0).
+    public var port: Int? { boundAddresses.first?.port }
+
+    /// Number of calls whose handler is running or whose stream is still open.
+    public var activeCallCount: Int { state.withLock { $0.core }?.activeCalls.load(ordering: .relaxed) ?? 0 }
+
+    /// Runs `hook` when shutdown begins (before GOAWAY), e.g. to turn health to NOT_SERVING.
+    public func onShutdownStarted(_ hook: @escaping @Sendable () -> Void) {
+        state.withLock { $0.shutdownHooks.append(hook) }
+    }
+
+    /// Binds the listeners and starts serving.
+    public func start() async throws {
+        var tlsContexts: [Int: TLSContext] = [:]
+        for (index, listener) in configuration.listeners.enumerated() {
+            if let tls = listener.tls {
+                do {
+                    tlsContexts[index] = try TLSContext(server: tls)
+                } catch {
+                    throw StartError(description: "TLS setup for listener \(index): \(error)")
+                }
+            }
+        }
+        let contexts = tlsContexts
+        let group = EventLoopGroup(threads: configuration.ioThreads)
+        let core = ServerCore(configuration: configuration, loopCount: group.loops.count, tlsContexts: tlsContexts)
+        let acceptLoop = group.loops[0]
+        let configuration = self.configuration
+        let result: Result<([Listener], [BoundAddress]), StartError> = await withCheckedContinuation { continuation in
+            acceptLoop.execute {
+                var listeners: [Listener] = []
+                var bound: [BoundAddress] = []
+                for (index, spec) in configuration.listeners.enumerated() {
+                    let listener = Listener(loop: acceptLoop, group: group, core: core, tls: contexts[index])
+                    do {
+                        try listener.bind(host: spec.host, port: spec.port)
+                    } catch {
+                        for open in listeners { open.close() }
+                        continuation.resume(returning: .failure(StartError(description: "\(error)")))
+                        return
+                    }
+                    listeners.append(listener)
+                    bound.append(BoundAddress(host: spec.host, port: listener.port, isSecure: spec.tls != nil))
+                }
+                continuation.resume(returning: .success((listeners, bound)))
+            }
+        }
+        switch result {
+        case .failure(let error):
+            group.shutdown()
+            throw error
+        case .success(let (listeners, bound)):
+            state.withLock { state in
+                state.phase = .running
+                state.group = group
+                state.core = core
+                state.listeners = listeners
+                state.bound = bound
+            }
+            for address in bound {
+                configuration.logger.info(
+                    "gRPC server listening",
+                    metadata: ["address": "\(address.host):\(address.port)", "tls": "\(address.isSecure)",
+                        "io_threads": "\(group.loops.count)"])
+            }
+        }
+    }
+
+    /// Graceful shutdown: hooks, GOAWAY, stop accepting, drain within `grace` (default from the
+    /// configuration), then cancel what is left, close every connection and stop the threads.
+    public func shutdown(grace: Duration? = nil) async {
+        let snapshot = state.withLock { state -> (EventLoopGroup, ServerCore, [Listener], [@Sendable () -> Void])? in
+            guard state.phase == .running, let group = state.group, let core = state.core else { return nil }
+            state.phase = .stopping
+            return (group, core, state.listeners, state.shutdownHooks)
+        }
+        guard let (group, core, listeners, hooks) = snapshot else {
+            await waitUntilShutdown()
+            return
+        }
+        let logger = configuration.logger
+        logger.info("gRPC server shutting down", metadata: ["active_calls": "\(core.activeCalls.load(ordering: .relaxed))"])
+        for hook in hooks { hook() }
+        await Self.onEveryLoop(group) { loop in
+            if loop === group.loops[0] { for listener in listeners { listener.close() } }
+            for connection in core.registries[loop.index].connections.values { connection.beginGracefulShutdown() }
+        }
+        let deadline = ContinuousClock.now + (grace ?? configuration.shutdownGracePeriod)
+        while core.activeCalls.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let left = core.activeCalls.load(ordering: .relaxed)
+        if left > 0 { logger.info("grace period over, cancelling calls", metadata: ["active_calls": "\(left)"]) }
+        await Self.onEveryLoop(group) { loop in
+            for connection in core.registries[loop.index].connections.values { connection.close() }
+        }
+        let signalEvents = state.withLock { state in
+            defer { state.signalEvents = [] }
+            return state.signalEvents
+        }
+        await Self.onEveryLoop(group) { loop in
+            if loop === group.loops[0] { for event in signalEvents { event.close() } }
+        }
+        group.shutdown()
+        let waiters = state.withLock { state in
+            state.phase = .stopped
+            defer { state.stopWaiters = [] }
+            return state.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        logger.info("gRPC server stopped")
+    }
+
+    /// Returns once the server has stopped (immediately if it never started).
+    public func waitUntilShutdown() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.phase == .stopped || state.phase == .idle { return true }
+                state.stopWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Shuts down gracefully on SIGTERM or SIGINT (libevent signal events on the first loop).
+    /// Call after `start()`.
+    public func installSignalHandlers() {
+        guard let group = state.withLock({ $0.group }) else { return }
+        let loop = group.loops[0]
+        loop.execute { [self] in
+            var events: [SignalEvent] = []
+            for signal in [SIGTERM, SIGINT] {
+                events.append(SignalEvent(loop: loop, signal: signal) { [self] in
+                    configuration.logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
+                    Task { await self.shutdown() }
+                })
+            }
+            state.withLock { $0.signalEvents += events }
+        }
+    }
+
+    private static func onEveryLoop(_ group: EventLoopGroup, _ body: @escaping @Sendable (EventLoop) -> Void) async {
+        for loop in group.loops {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                loop.execute {
+                    body(loop)
+                    loop.runFlushes()
+                    continuation.resume()
+                }
+            }
+        }
+    }
+}
+
+/// A libevent signal event. Loop thread only; owns its `event`, freed by `close()` or `deinit`.
+final class SignalEvent: @unchecked Sendable {
+    private var event: OpaquePointer?
+    fileprivate let action: () -> Void
+
+    init(loop: EventLoop, signal: Int32, action: @escaping () -> Void) {
+        self.action = action
+        event = event_new(
+            loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST), signalEventCallback, Unmanaged.passUnretained(self).toOpaque())
+        if let event { event_add(event, nil) }
+    }
+
+    func close() {
+        if let event { event_free(event) }
+        event = nil
+    }
+
+    deinit { close() }
+}
+
+private func signalEventCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let argument else { return }
+    Unmanaged<SignalEvent>.fromOpaque(argument).takeUnretainedValue().action()
+}

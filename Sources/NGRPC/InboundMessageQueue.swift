@@ -1,0 +1,147 @@
+import Synchronization
+
+/// Messages received on one stream, waiting for the handler (server) or caller (client).
+///
+/// Bounded through HTTP/2 flow control rather than by refusing messages: while `bufferedBytes`
+/// is above `limit`, the loop stops returning the stream's window (`heldWindow` in the stream), so
+/// the peer stops sending; when the consumer drains the queue back under the limit, `onDrained`
+/// wakes the loop to release the held window.
+///
+/// Thread-safety: every field is guarded by `state`'s mutex; continuations are resumed outside it.
+final class InboundMessageQueue: Sendable {
+    private struct State {
+        var messages: [[UInt8]] = []
+        var head = 0
+        var bufferedBytes = 0
+        var finished = false
+        var failure: RPCStatus?
+        var waiter: CheckedContinuation<[UInt8]?, any Error>?
+        var drainWanted = false
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+    private let onDrained: @Sendable () -> Void
+
+    init(limit: Int, onDrained: @escaping @Sendable () -> Void) {
+        self.limit = limit
+        self.onDrained = onDrained
+    }
+
+    /// Loop side: delivers a message. Returns whether the queue is still within its limit (the
+    /// caller then returns the flow-control window at once).
+    @discardableResult
+    func push(_ message: [UInt8]) -> Bool {
+        let (waiter, withinLimit) = state.withLock { state -> (CheckedContinuation<[UInt8]?, any Error>?, Bool) in
+            guard !state.finished, state.failure == nil else { return (nil, true) }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (waiter, true)
+            }
+            state.messages.append(message)
+            state.bufferedBytes += message.count
+            return (nil, state.bufferedBytes <= limit)
+        }
+        waiter?.resume(returning: message)
+        return withinLimit
+    }
+
+    /// Loop side: the window of some bytes is held back; call `onDrained` once the consumer has
+    /// brought the queue back under the limit.
+    func requestDrainNotification() {
+        let fireNow = state.withLock { state -> Bool in
+            if state.bufferedBytes <= limit || state.failure != nil { return true }
+            state.drainWanted = true
+            return false
+        }
+        if fireNow { onDrained() }
+    }
+
+    var isWithinLimit: Bool { state.withLock { $0.bufferedBytes <= limit } }
+
+    /// The peer half-closed: `next()` returns nil after the buffered messages.
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
+            guard !state.finished, state.failure == nil else { return nil }
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// Ends the queue with an error: buffered messages are dropped and `next()` throws `status`.
+    func fail(_ status: RPCStatus) {
+        let waiter = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
+            guard state.failure == nil else { return nil }
+            state.failure = status
+            state.messages = []
+            state.head = 0
+            state.bufferedBytes = 0
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(throwing: status)
+    }
+
+    private enum Poll {
+        case message([UInt8], notify: Bool)
+        case end
+        case failure(RPCStatus)
+        case wait
+    }
+
+    private func poll(storing waiter: CheckedContinuation<[UInt8]?, any Error>?) -> Poll {
+        state.withLock { state -> Poll in
+            if state.head < state.messages.count {
+                let message = state.messages[state.head]
+                state.messages[state.head] = []
+                state.head += 1
+                if state.head == state.messages.count {
+                    state.messages.removeAll(keepingCapacity: true)
+                    state.head = 0
+                } else if state.head >= 64 && state.head * 2 >= state.messages.count {
+                    state.messages.removeFirst(state.head)
+                    state.head = 0
+                }
+                state.bufferedBytes -= message.count
+                var notify = false
+                if state.drainWanted && state.bufferedBytes <= limit {
+                    state.drainWanted = false
+                    notify = true
+                }
+                return .message(message, notify: notify)
+            }
+            if let failure = state.failure { return .failure(failure) }
+            if state.finished { return .end }
+            if let waiter {
+                precondition(state.waiter == nil, "concurrent next() calls on one message stream")
+                state.waiter = waiter
+            }
+            return .wait
+        }
+    }
+
+    /// The next message, nil at the end, or the failure.
+    func next() async throws -> [UInt8]? {
+        switch poll(storing: nil) {
+        case .message(let message, let notify):
+            if notify { onDrained() }
+            return message
+        case .end: return nil
+        case .failure(let status): throw status
+        case .wait: break
+        }
+        let result: [UInt8]? = try await withCheckedThrowingContinuation { continuation in
+            switch poll(storing: continuation) {
+            case .message(let message, let notify):
+                if notify { onDrained() }
+                continuation.resume(returning: message)
+            case .end: continuation.resume(returning: nil)
+            case .failure(let status): continuation.resume(throwing: status)
+            case .wait: break
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,73 @@
+internal import CLibevent
+internal import CNGRPCShims
+
+/// A listening socket (`evconnlistener`) on one loop, handing each accepted socket to the next
+/// loop of the group, where a `ServerConnection` takes it over.
+///
+/// Threading: created and freed on `loop`'s thread. Ownership: owns the `evconnlistener`
+/// (which owns and closes the listening socket); the accept callback gets an unretained pointer,
+/// valid because `GRPCServer` keeps the listener until `close()` frees the evconnlistener.
+final class Listener: @unchecked Sendable {
+    let loop: EventLoop
+    let group: EventLoopGroup
+    let core: ServerCore
+    let tls: TLSContext?
+    private var listener: OpaquePointer?
+    private(set) var port = 0
+
+    struct BindError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(loop: EventLoop, group: EventLoopGroup, core: ServerCore, tls: TLSContext?) {
+        self.loop = loop
+        self.group = group
+        self.core = core
+        self.tls = tls
+    }
+
+    /// Binds and starts accepting; loop thread.
+    func bind(host: String, port: Int) throws(BindError) {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE
+        let created = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length in
+            evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, address, length)
+        }
+        guard let created, let created else {
+            throw BindError(description: "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))")
+        }
+        listener = created
+        self.port = SocketAddress.localPort(of: evconnlistener_get_fd(created))
+    }
+
+    fileprivate func accepted(fd: Int32, address: UnsafePointer<sockaddr>) {
+        let peer = SocketAddress.describe(address)
+        let target = group.next()
+        let core = self.core
+        let tls = self.tls
+        if target === loop {
+            ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer)
+        } else {
+            target.execute {
+                ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer)
+            }
+        }
+    }
+
+    /// Stops accepting and closes the socket; loop thread; idempotent.
+    func close() {
+        if let listener { evconnlistener_free(listener) }
+        listener = nil
+    }
+}
+
+private func listenerAccept(
+    _ listener: OpaquePointer?, _ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: Int32,
+    _ argument: UnsafeMutableRawPointer?
+) {
+    guard let argument, let address else {
+        evutil_closesocket(fd)
+        return
+    }
+    Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue().accepted(fd: fd, address: address)
+}

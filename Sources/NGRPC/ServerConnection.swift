@@ -1,0 +1,354 @@
+internal import CLibevent
+internal import CNGHTTP2
+internal import CNGRPCShims
+import Logging
+
+/// One accepted HTTP/2 connection: a bufferevent (plain or OpenSSL) and an nghttp2 server session.
+///
+/// Threading: created, used and closed only on `loop`'s thread. Ownership: the loop's
+/// `ConnectionRegistry` holds the strong reference from `start` until `close`; libevent and
+/// nghttp2 get unretained pointers, valid because `close` frees the session and the bufferevent
+/// (which closes the socket and, for TLS, frees the SSL) before dropping the registry entry.
+/// `close` is never called from inside an nghttp2 callback: callbacks set `closeRequested`.
+final class ServerConnection: LoopFlushable, @unchecked Sendable {
+    let loop: EventLoop
+    let core: ServerCore
+    let peer: String
+    let isSecure: Bool
+    private(set) var session: OpaquePointer?
+    private var bufferEvent: OpaquePointer?
+    var streams: [Int32: ServerStream] = [:]
+
+    private var flushRequested = false
+    var closeRequested = false
+    private var closeAfterFlush = false
+    private(set) var isClosed = false
+    private var readingPaused = false
+    var draining = false
+
+    private var handshakeTimer: LoopTimer?
+    private var keepaliveTimer: LoopTimer?
+    private var keepaliveTimeoutTimer: LoopTimer?
+    private var idleTimer: LoopTimer?
+    var awaitingPingAck = false
+
+    var pingStrikes = 0
+    var lastPingReceived: ContinuousClock.Instant?
+    var dataSentSinceLastPing = true
+    var resetTokens: Double
+    var resetTokensUpdated = ContinuousClock.now
+
+    private init(loop: EventLoop, core: ServerCore, peer: String, isSecure: Bool) {
+        self.loop = loop
+        self.core = core
+        self.peer = peer
+        self.isSecure = isSecure
+        resetTokens = Double(core.configuration.serverResetBurst)
+    }
+
+    var configuration: ServerConfiguration { core.configuration }
+    var logger: Logger { core.logger }
+
+    /// Takes over an accepted socket; loop thread. Closes `fd` itself on failure.
+    static func start(fd: Int32, loop: EventLoop, core: ServerCore, tls: TLSContext?, peer: String) {
+        let connection = ServerConnection(loop: loop, core: core, peer: peer, isSecure: tls != nil)
+        guard connection.setUp(fd: fd, tls: tls) else {
+            connection.close()
+            return
+        }
+        core.registries[loop.index].connections[ObjectIdentifier(connection)] = connection
+    }
+
+    private func setUp(fd: Int32, tls: TLSContext?) -> Bool {
+        var noDelay: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        if let tls {
+            guard let ssl = tls.makeSSL() else {
+                evutil_closesocket(fd)
+                return false
+            }
+            bufferEvent = bufferevent_openssl_socket_new(
+                loop.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, options | Int32(BEV_OPT_DEFER_CALLBACKS.rawValue))
+            if bufferEvent == nil { SSL_free(ssl) }
+        } else {
+            bufferEvent = bufferevent_socket_new(loop.base, fd, options)
+        }
+        guard let bufferEvent else {
+            evutil_closesocket(fd)
+            return false
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        bufferevent_setcb(bufferEvent, serverConnectionRead, serverConnectionWrite, serverConnectionEvent, me)
+        bufferevent_setwatermark(bufferEvent, Int16(EV_WRITE), configuration.connectionOutputHighWatermark / 4, 0)
+
+        var session: OpaquePointer?
+        guard nghttp2_session_server_new2(&session, serverSessionCallbacks.pointer, me, core.option) == 0, let session else {
+            return false
+        }
+        self.session = session
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
+                value: UInt32(configuration.maxConcurrentStreams)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                value: UInt32(configuration.maxHeaderListSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                value: UInt32(configuration.initialStreamWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
+        ]
+        guard nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count) == 0 else {
+            return false
+        }
+        nghttp2_session_set_local_window_size(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(clamping: configuration.connectionWindowSize))
+
+        handshakeTimer = LoopTimer(loop: loop) { [weak self] in
+            guard let self else { return }
+            self.logger.debug("handshake timeout", metadata: ["peer": "\(self.peer)"])
+            self.close()
+        }
+        handshakeTimer?.schedule(after: configuration.handshakeTimeout)
+        if let interval = configuration.keepaliveInterval {
+            keepaliveTimer = LoopTimer(loop: loop) { [weak self] in self?.sendKeepalive() }
+            keepaliveTimer?.schedule(after: interval)
+            keepaliveTimeoutTimer = LoopTimer(loop: loop) { [weak self] in
+                guard let self else { return }
+                self.logger.info("keepalive ping not acknowledged, closing", metadata: ["peer": "\(self.peer)"])
+                self.close()
+            }
+        }
+        if let idle = configuration.connectionIdleTimeout {
+            idleTimer = LoopTimer(loop: loop) { [weak self] in self?.goAway(code: NGHTTP2_NO_ERROR, debug: "idle") }
+            idleTimer?.schedule(after: idle)
+        }
+        bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        flush()
+        return true
+    }
+
+    // MARK: I/O
+
+    func onReadable() {
+        guard let bufferEvent, let session else { return }
+        let input = bufferevent_get_input(bufferEvent)
+        while !isClosed && !closeRequested {
+            let length = evbuffer_get_contiguous_space(input)
+            if length == 0 { break }
+            guard let bytes = evbuffer_pullup(input, length) else { break }
+            let result = nghttp2_session_mem_recv(session, bytes, length)
+            if result < 0 {
+                protocolFailure(code: Int32(result))
+                return
+            }
+            evbuffer_drain(input, length)
+        }
+        if closeRequested {
+            close()
+            return
+        }
+        flush()
+    }
+
+    private func protocolFailure(code: Int32) {
+        if code == NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue {
+            logger.debug("not an HTTP/2 client", metadata: ["peer": "\(peer)"])
+            close()
+            return
+        }
+        logger.debug("HTTP/2 protocol error", metadata: ["peer": "\(peer)", "error": "\(String(cString: nghttp2_strerror(code)))"])
+        // nghttp2 has queued a GOAWAY where the error calls for one; send it, then close.
+        if let session { nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue)) }
+        closeAfterFlush = true
+        flush()
+    }
+
+    func onWritable() {
+        if readingPaused, let bufferEvent {
+            readingPaused = false
+            bufferevent_enable(bufferEvent, Int16(EV_READ))
+        }
+        flush()
+    }
+
+    func onEvent(_ what: Int16) {
+        if what & Int16(BEV_EVENT_CONNECTED) != 0 {
+            if isSecure, let bufferEvent {
+                guard let ssl = bufferevent_openssl_get_ssl(bufferEvent), TLSContext.negotiatedH2(ssl) else {
+                    logger.debug("TLS client did not negotiate h2", metadata: ["peer": "\(peer)"])
+                    close()
+                    return
+                }
+            }
+            return
+        }
+        if what & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) != 0 {
+            close()
+        }
+    }
+
+    func requestFlush() {
+        guard !flushRequested else { return }
+        flushRequested = true
+        loop.scheduleFlush(self)
+    }
+
+    func flushFromLoop() {
+        flushRequested = false
+        flush()
+    }
+
+    /// Moves frames from nghttp2 into the socket buffer, up to the high watermark.
+    func flush() {
+        guard !isClosed, let session, let bufferEvent else { return }
+        let output = bufferevent_get_output(bufferEvent)
+        let high = configuration.connectionOutputHighWatermark
+        while evbuffer_get_length(output) < high {
+            var data: UnsafePointer<UInt8>?
+            let length = nghttp2_session_mem_send(session, &data)
+            if length < 0 {
+                close()
+                return
+            }
+            if length == 0 { break }
+            evbuffer_add(output, data, length)
+        }
+        if closeRequested {
+            close()
+            return
+        }
+        if evbuffer_get_length(output) >= high, !readingPaused {
+            // Output back-pressure: stop taking requests until the peer reads what we wrote.
+            readingPaused = true
+            bufferevent_disable(bufferEvent, Int16(EV_READ))
+        }
+        let finished = nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
+        if finished || closeAfterFlush {
+            if evbuffer_get_length(output) == 0 {
+                close()
+            } else {
+                closeAfterFlush = true
+                bufferevent_setwatermark(bufferEvent, Int16(EV_WRITE), 0, 0)
+            }
+        }
+    }
+
+    // MARK: Connection management
+
+    private func sendKeepalive() {
+        guard let session, !isClosed, let interval = configuration.keepaliveInterval else { return }
+        if !awaitingPingAck {
+            awaitingPingAck = true
+            nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+            keepaliveTimeoutTimer?.schedule(after: configuration.keepaliveTimeout)
+            flush()
+        }
+        keepaliveTimer?.schedule(after: interval)
+    }
+
+    func pingAcknowledged() {
+        awaitingPingAck = false
+        keepaliveTimeoutTimer?.cancel()
+    }
+
+    func handshakeCompleted() {
+        handshakeTimer = nil
+    }
+
+    /// GOAWAY with `code` and `debug`, then close once it is written.
+    func goAway(code: nghttp2_error_code, debug: String) {
+        guard let session, !isClosed else { return }
+        logger.info("sending GOAWAY", metadata: ["peer": "\(peer)", "reason": "\(debug)"])
+        var bytes = Array(debug.utf8)
+        nghttp2_submit_goaway(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+            code.rawValue, &bytes, bytes.count)
+        closeAfterFlush = true
+        requestFlush()
+    }
+
+    /// Graceful shutdown: GOAWAY(NO_ERROR) naming the last stream we took; the connection closes
+    /// when its streams are done (or when `close` is called at the end of the grace period).
+    func beginGracefulShutdown() {
+        guard let session, !isClosed, !draining else { return }
+        draining = true
+        nghttp2_submit_goaway(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+            NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        if streams.isEmpty { closeAfterFlush = true }
+        flush()
+    }
+
+    func resetStream(_ id: Int32, code: nghttp2_error_code) {
+        guard let session else { return }
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
+        requestFlush()
+    }
+
+    func streamStarted() {
+        idleTimer?.cancel()
+    }
+
+    /// Bookkeeping after nghttp2 closed a stream (or the connection went away).
+    func forget(_ stream: ServerStream) {
+        if stream.handlerStarted {
+            core.activeCalls.wrappingSubtract(1, ordering: .relaxed)
+            let status = stream.finalStatus ?? RPCStatus(.cancelled)
+            let elapsed = ContinuousClock.now - stream.startTime
+            let level: Logger.Level = status.code == .internal ? .info : .debug
+            logger.log(
+                level: level, "rpc finished",
+                metadata: [
+                    "method": "\(stream.context?.method.path ?? "?")", "status": "\(status.code.name)",
+                    "duration_ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+                    "trace_id": "\(stream.context?.trace.traceID ?? "")", "peer": "\(peer)",
+                ])
+        }
+        if streams.isEmpty && !isClosed {
+            if draining {
+                closeAfterFlush = true
+                requestFlush()
+            } else if let idle = configuration.connectionIdleTimeout {
+                idleTimer?.schedule(after: idle)
+            }
+        }
+    }
+
+    /// Frees everything; idempotent; never from inside an nghttp2 callback.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        let reason = RPCStatus(.unavailable, "connection closed")
+        let open = streams
+        streams = [:]
+        for stream in open.values {
+            stream.streamClosed(errorCode: NGHTTP2_CANCEL.rawValue, reason: reason)
+            forget(stream)
+        }
+        handshakeTimer = nil
+        keepaliveTimer = nil
+        keepaliveTimeoutTimer = nil
+        idleTimer = nil
+        if let session { nghttp2_session_del(session) }
+        session = nil
+        if let bufferEvent { bufferevent_free(bufferEvent) }
+        bufferEvent = nil
+        core.registries[loop.index].connections[ObjectIdentifier(self)] = nil
+    }
+}
+
+private func serverConnection(_ argument: UnsafeMutableRawPointer?) -> ServerConnection? {
+    guard let argument else { return nil }
+    return Unmanaged<ServerConnection>.fromOpaque(argument).takeUnretainedValue()
+}
+
+private func serverConnectionRead(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    serverConnection(argument)?.onReadable()
+}
+
+private func serverConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    serverConnection(argument)?.onWritable()
+}
+
+private func serverConnectionEvent(_ bev: OpaquePointer?, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    serverConnection(argument)?.onEvent(what)
+}

@@ -1,0 +1,54 @@
+internal import CNGHTTP2
+import Logging
+import Synchronization
+
+/// State shared by every connection of one server: configuration, the interceptor-wrapped
+/// routes, nghttp2 options, counters and one connection registry per loop.
+///
+/// Threading: immutable after `init` apart from the atomics; `registries[i]` is touched only on
+/// loop `i`'s thread. Ownership: owns the `nghttp2_option` (freed in `deinit`); sessions copy it.
+final class ServerCore: @unchecked Sendable {
+    let configuration: ServerConfiguration
+    let routes: [String: (method: MethodDescriptor, handler: RawHandler)]
+    let logger: Logger
+    let option: OpaquePointer
+    let registries: [ConnectionRegistry]
+    let activeCalls = Atomic<Int>(0)
+    let tlsContexts: [Int: TLSContext]
+
+    init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: TLSContext]) {
+        self.configuration = configuration
+        var routes: [String: (method: MethodDescriptor, handler: RawHandler)] = [:]
+        for (path, route) in configuration.router.routes {
+            routes[path] = (route.method, configuration.interceptors.wrapping(route.handler))
+        }
+        self.routes = routes
+        self.logger = configuration.logger
+        self.tlsContexts = tlsContexts
+        registries = (0..<loopCount).map { _ in ConnectionRegistry() }
+        var option: OpaquePointer?
+        nghttp2_option_new(&option)
+        guard let option else { fatalError("nghttp2_option_new failed") }
+        // Window updates are ours to send: a handler that is behind holds its stream's window.
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        // Rapid Reset (CVE-2023-44487): limit RST_STREAMs a client may send.
+        nghttp2_option_set_stream_reset_rate_limit(
+            option, UInt64(configuration.clientResetBurst), UInt64(configuration.clientResetRatePerSecond))
+        // CONTINUATION flood (CVE-2024-27316 family).
+        nghttp2_option_set_max_continuations(option, configuration.maxContinuations)
+        nghttp2_option_set_max_settings(option, configuration.maxSettings)
+        nghttp2_option_set_max_outbound_ack(option, configuration.maxOutboundAck)
+        // Closed streams are kept only for priority bookkeeping gRPC does not use.
+        nghttp2_option_set_no_closed_streams(option, 1)
+        self.option = option
+    }
+
+    deinit {
+        nghttp2_option_del(option)
+    }
+}
+
+/// The connections living on one loop. Loop thread only.
+final class ConnectionRegistry: @unchecked Sendable {
+    var connections: [ObjectIdentifier: ServerConnection] = [:]
+}

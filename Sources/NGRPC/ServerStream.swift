@@ -1,0 +1,265 @@
+internal import CNGHTTP2
+import Logging
+import Synchronization
+
+/// One gRPC call on a server connection: request head, de-framing, the handler task and the
+/// two message queues between the loop and the handler.
+///
+/// Threading: everything except `inbound`, `outbound` and `windowWake` is touched only on the
+/// connection's loop thread (callbacks, `runOnLoop`, timers). The handler task sees the stream
+/// only through `ServerStreamSource` / `ServerStreamSink`, which use the thread-safe queues.
+///
+/// Ownership: the connection's `streams` dictionary owns the stream until nghttp2 reports it
+/// closed; the handler task keeps it alive (not its C state) until the handler returns. The
+/// outbound queue's reference back to the stream is dropped in `streamClosed`.
+final class ServerStream: LoopTask, @unchecked Sendable {
+    let id: Int32
+    let loop: EventLoop
+    weak var connection: ServerConnection?
+    var head = RequestHead()
+    var deframer: MessageDeframer
+    private(set) var inbound: InboundMessageQueue!
+    private(set) var outbound: OutboundMessageQueue!
+    var context: ServerContext?
+    var handlerTask: Task<Void, Never>?
+    var deadlineTimer: LoopTimer?
+    var responseEncoding: GZip.Kind?
+    /// Received DATA bytes whose stream window we have not returned (the handler is behind).
+    var heldWindow = 0
+    var headersSubmitted = false
+    var dataDeferred = false
+    /// Our END_STREAM (trailers or a trailers-only / HTTP error response) has been submitted.
+    var finished = false
+    var requestEnded = false
+    var isClosed = false
+    var handlerStarted = false
+    var finalStatus: RPCStatus?
+    let startTime = ContinuousClock.now
+    private let windowWake = Atomic<Bool>(false)
+
+    init(id: Int32, connection: ServerConnection, maxReceiveMessageSize: Int, inboundLimit: Int, outboundLimit: Int) {
+        self.id = id
+        self.loop = connection.loop
+        self.connection = connection
+        deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
+        inbound = InboundMessageQueue(limit: inboundLimit) { [weak self] in self?.wakeForWindow() }
+        outbound = OutboundMessageQueue(limit: outboundLimit, loop: loop, owner: self)
+    }
+
+    private func wakeForWindow() {
+        if !windowWake.exchange(true, ordering: .acquiringAndReleasing) { loop.enqueue(self) }
+    }
+
+    // MARK: Loop side
+
+    /// Applies what the handler queued: window to return, headers, data to resume, the end.
+    func runOnLoop() {
+        windowWake.store(false, ordering: .releasing)
+        let snapshot = outbound.beginLoopRun()
+        guard !isClosed, let connection, let session = connection.session else { return }
+        if heldWindow > 0 && inbound.isWithinLimit {
+            nghttp2_session_consume_stream(session, id, heldWindow)
+            heldWindow = 0
+        }
+        if !finished {
+            if !headersSubmitted {
+                if case .status(let status, let trailers) = snapshot.end, !snapshot.hasData,
+                    snapshot.headersRequested == nil
+                {
+                    submitTrailersOnly(session: session, status: status, trailers: trailers)
+                } else if snapshot.hasData || snapshot.headersRequested != nil || snapshot.end != nil {
+                    submitHeaders(session: session, extra: snapshot.headersRequested)
+                }
+            } else if dataDeferred && (snapshot.hasData || snapshot.end != nil) {
+                dataDeferred = false
+                nghttp2_session_resume_data(session, id)
+            }
+        }
+        connection.requestFlush()
+    }
+
+    private func responseHeaderBlock() -> HeaderBlock {
+        var block = HeaderBlock()
+        block.add(":status", "200")
+        block.add("content-type", "application/grpc")
+        block.add("grpc-accept-encoding", GZip.acceptEncodingHeader)
+        return block
+    }
+
+    private func submitHeaders(session: OpaquePointer, extra: Metadata?) {
+        var block = responseHeaderBlock()
+        if let responseEncoding { block.add("grpc-encoding", responseEncoding.rawValue) }
+        if let context { block.add(context.responseHeaders) }
+        if let extra { block.add(extra) }
+        var provider = nghttp2_data_provider(
+            source: nghttp2_data_source(ptr: Unmanaged.passUnretained(self).toOpaque()),
+            read_callback: serverStreamDataRead)
+        let result = block.withNameValues { nghttp2_submit_response(session, id, $0, $1, &provider) }
+        if result == 0 {
+            headersSubmitted = true
+        } else {
+            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+        }
+    }
+
+    /// A response that is only a HEADERS frame with END_STREAM: immediate errors.
+    func submitTrailersOnly(session: OpaquePointer, status: RPCStatus, trailers: Metadata) {
+        var block = responseHeaderBlock()
+        Self.addStatus(status, to: &block)
+        if let context { block.add(context.responseHeaders) }
+        block.add(trailers)
+        finish(with: status)
+        if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
+            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+        }
+    }
+
+    /// An HTTP-level refusal (405, 415): not gRPC at all, so only `:status` matters, but the
+    /// gRPC status is included for clients that look for it.
+    func submitHTTPError(session: OpaquePointer, httpStatus: Int, status: RPCStatus) {
+        var block = HeaderBlock()
+        block.add(":status", String(httpStatus))
+        block.add("content-type", "application/grpc")
+        Self.addStatus(status, to: &block)
+        finish(with: status)
+        if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
+            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+        }
+    }
+
+    static func addStatus(_ status: RPCStatus, to block: inout HeaderBlock) {
+        block.add("grpc-status", String(status.code.rawValue))
+        if !status.message.isEmpty { block.add("grpc-message", PercentEncoding.encode(status.message)) }
+        if let details = status.details { block.add("grpc-status-details-bin", Base64.encode(details, padded: false)) }
+    }
+
+    private func finish(with status: RPCStatus) {
+        finished = true
+        finalStatus = status
+        deadlineTimer = nil
+    }
+
+    /// nghttp2 asks for up to `length` bytes of DATA payload.
+    func readData(session: OpaquePointer, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        let (count, end) = outbound.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: length))
+        guard let end else {
+            if count == 0 {
+                dataDeferred = true
+                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+            }
+            return count
+        }
+        flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+        if case .status(let status, let trailers) = end {
+            var block = HeaderBlock()
+            Self.addStatus(status, to: &block)
+            block.add(trailers)
+            finish(with: status)
+            if block.withNameValues({ nghttp2_submit_trailer(session, id, $0, $1) }) == 0 {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+            }
+        }
+        return count
+    }
+
+    /// Ends the call from the transport's side (deadline, broken limit, bad message): the handler
+    /// is cancelled and the client gets `status`.
+    func abort(_ status: RPCStatus) {
+        context?.cancel(status)
+        handlerTask?.cancel()
+        inbound.fail(status)
+        outbound.terminate(status, end: .status(status, Metadata()))
+    }
+
+    /// nghttp2 closed the stream (normally, or by RST_STREAM from either side, or the connection).
+    func streamClosed(errorCode: UInt32, reason: RPCStatus) {
+        guard !isClosed else { return }
+        isClosed = true
+        deadlineTimer = nil
+        if !finished || errorCode != NGHTTP2_NO_ERROR.rawValue {
+            context?.cancel(reason)
+            handlerTask?.cancel()
+            if !finished { finalStatus = reason }
+        }
+        inbound.fail(reason)
+        outbound.detach(reason)
+    }
+
+    // MARK: Handler side
+
+    /// Starts the handler as a Swift task; loop thread.
+    func startHandler(_ handler: @escaping RawHandler, context: ServerContext, maxSendMessageSize: Int, logger: Logger) {
+        self.context = context
+        handlerStarted = true
+        let source = ServerStreamSource(queue: inbound)
+        let sink = ServerStreamSink(
+            queue: outbound, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
+        let outbound = self.outbound!
+        handlerTask = Task {
+            let status: RPCStatus
+            do {
+                try await handler(source, sink, context)
+                status = .ok
+            } catch let thrown as RPCStatus {
+                status = thrown
+            } catch {
+                if let cancellation = context.cancellation {
+                    status = cancellation
+                } else {
+                    logger.error(
+                        "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)",
+                            "trace_id": "\(context.trace.traceID)"])
+                    status = RPCStatus(.internal, "internal error")
+                }
+            }
+            outbound.finish(.status(status, context.trailers))
+        }
+    }
+}
+
+/// The handler's view of the request messages.
+struct ServerStreamSource: RawMessageSource {
+    let queue: InboundMessageQueue
+
+    func next() async throws -> [UInt8]? {
+        try await queue.next()
+    }
+}
+
+/// The handler's way to respond: frames messages and queues them for the loop.
+struct ServerStreamSink: RawMessageSink {
+    let queue: OutboundMessageQueue
+    let maxSendMessageSize: Int
+    let encoding: GZip.Kind?
+
+    func sendHeaders(_ metadata: Metadata) async throws {
+        try queue.requestHeaders(metadata)
+    }
+
+    func send(_ message: [UInt8]) async throws {
+        guard message.count <= maxSendMessageSize else {
+            throw RPCStatus(
+                .resourceExhausted,
+                "response message of \(message.count) bytes exceeds the limit of \(maxSendMessageSize) bytes")
+        }
+        if let encoding {
+            try await queue.send(MessageFramer.frame(GZip.deflate(message, kind: encoding), compressed: true))
+        } else {
+            try await queue.send(MessageFramer.frame(message))
+        }
+    }
+}
+
+/// nghttp2 data source read callback for server responses; `source.ptr` is the stream
+/// (unretained: the connection's dictionary keeps it alive while nghttp2 can call this).
+func serverStreamDataRead(
+    _ session: OpaquePointer?, _ streamID: Int32, _ buffer: UnsafeMutablePointer<UInt8>?, _ length: Int,
+    _ flags: UnsafeMutablePointer<UInt32>?, _ source: UnsafeMutablePointer<nghttp2_data_source>?,
+    _ userData: UnsafeMutableRawPointer?
+) -> Int {
+    guard let session, let buffer, let flags, let pointer = source?.pointee.ptr else {
+        return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+    }
+    return Unmanaged<ServerStream>.fromOpaque(pointer).takeUnretainedValue()
+        .readData(session: session, into: buffer, length: length, flags: flags)
+}
