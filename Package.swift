@@ -33,7 +33,9 @@ let package = Package(
         .target(
             name: "CGeneratedProtos",
             dependencies: ["CProtobufC"],
-            path: "generated/c"
+            path: "generated/c",
+            // No Swift file imports CProtobufC, so its module map's `link` never autolinks.
+            linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
         .target(
             name: "OrchestratorAPI",
