@@ -3,7 +3,7 @@ must still be alive, answer a normal grpcio call, and its peak RSS must stay wit
 
 from __future__ import annotations
 
-import os
+import random
 import struct
 import time
 from dataclasses import dataclass
@@ -32,6 +32,8 @@ class Target:
     baseline_kib: int
     echo: object
     pb2: object
+    stubs: object
+    certs: object
 
     @property
     def port(self) -> int:
@@ -50,7 +52,13 @@ class Target:
     def assert_survived(self) -> None:
         """Alive, serving normal calls on a new connection, peak memory within budget."""
         assert self.server.alive(), f"server died; log tail:\n{self.server.log_tail()}"
-        response = self.echo.Get(self.pb2.EchoRequest(text="still there"), timeout=10)
+        # A new connection, so a broken accept path or a wedged I/O thread shows up too.
+        channel = make_channel(self.server, "h2c", self.certs)
+        try:
+            echo = self.stubs.grpc.EchoStub(channel)
+            response = echo.Get(self.pb2.EchoRequest(text="still there"), timeout=10)
+        finally:
+            channel.close()
         assert response.text == "still there"
         growth = self.peak_kib() - self.baseline_kib
         assert growth < RSS_BUDGET_KIB, f"peak RSS grew by {growth // 1024} MiB (budget {RSS_BUDGET_KIB // 1024})"
@@ -66,7 +74,7 @@ def target(server_binary, certs, tmp_path, stubs):
         for _ in range(50):
             echo.Get(stubs.pb2.EchoRequest(payload=b"w" * 4096), timeout=10)
         list(echo.Expand(stubs.pb2.EchoRequest(count=200, response_size=16384), timeout=20))
-        yield Target(server, server.rss_kib(), echo, stubs.pb2)
+        yield Target(server, server.rss_kib(), echo, stubs.pb2, stubs, certs)
     finally:
         channel.close()
         server.stop()
@@ -87,7 +95,7 @@ def assert_connection_dropped(conn: RawConnection, timeout: float = 5.0) -> list
 @pytest.mark.parametrize("opening", [
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n",
-    os.urandom(4096),
+    random.Random(7).randbytes(4096),
 ], ids=["http1", "wrong-magic", "random"])
 def test_bad_preface_is_dropped(target, opening):
     with target.connect() as conn:
@@ -106,7 +114,7 @@ def test_bad_preface_over_tls_is_dropped(target, certs):
 def test_garbage_frames_after_preface(target):
     with target.connect() as conn:
         conn.start()
-        conn.send(os.urandom(64 * 1024))
+        conn.send(random.Random(11).randbytes(64 * 1024))
         frames = assert_connection_dropped(conn)
         assert all(code != h2raw.NO_ERROR for _, code, _ in goaways(frames)), frames
     target.assert_survived()
@@ -239,25 +247,39 @@ def test_rapid_reset_burst(target):
     target.assert_survived()
 
 
-@pytest.mark.parametrize("provocation", ["window-update-zero", "data-after-end-stream"])
-def test_server_sent_resets_in_a_loop(target, provocation):
-    """MadeYouReset: the client makes the server reset streams; past a budget it must GOAWAY."""
+def provoke(conn: RawConnection, stream: int, provocation: str, message: bytes) -> bytes:
+    """Frames that open `stream` and then make the server reset it (or, for the last two, that
+    nghttp2 escalates to a connection error, which RFC 9113 §5.4.1 allows)."""
+    opening = conn.headers_frame(stream, h2raw.grpc_request_headers(GET))
+    if provocation == "stream-window-overflow":
+        return opening + h2raw.window_update(stream, 2**31 - 1)  # FLOW_CONTROL_ERROR on the stream
+    if provocation == "connection-specific-header":  # RFC 9113 §8.2.2: malformed request
+        return conn.headers_frame(stream, h2raw.grpc_request_headers(GET) + [("connection", "close")])
+    if provocation == "trailers-without-end-stream":  # RFC 9113 §8.1: malformed
+        return opening + conn.headers_frame(stream, [("x-trailer", "1")])
+    if provocation == "window-update-zero":  # RFC 9113 §6.9
+        return opening + h2raw.window_update(stream, 0)
+    assert provocation == "data-after-end-stream"
+    return (opening + frame(h2raw.DATA, h2raw.END_STREAM, stream, message)
+            + frame(h2raw.DATA, 0, stream, message))
+
+
+@pytest.mark.parametrize("provocation,stream_error", [
+    ("stream-window-overflow", True),
+    ("connection-specific-header", True),
+    ("trailers-without-end-stream", True),
+    ("window-update-zero", False),
+    ("data-after-end-stream", False),
+])
+def test_server_sent_resets_in_a_loop(target, provocation, stream_error):
+    """MadeYouReset: 10,000 streams the client makes the server reset; past a budget of resets
+    it sends, the server must GOAWAY instead of resetting forever."""
     frames: list[h2raw.Frame] = []
     message = h2raw.grpc_message(get_message(target.pb2, delay_ms=1000))
     with target.connect() as conn:
         conn.start()
         for round_ in range(100):
-            batch = b""
-            for _ in range(100):
-                stream = conn.new_stream()
-                if provocation == "window-update-zero":
-                    # A zero increment on an open stream is a stream error (RFC 9113 §6.9).
-                    batch += conn.headers_frame(stream, h2raw.grpc_request_headers(GET))
-                    batch += h2raw.window_update(stream, 0)
-                else:
-                    batch += conn.headers_frame(stream, h2raw.grpc_request_headers(GET))
-                    batch += frame(h2raw.DATA, h2raw.END_STREAM, stream, message)
-                    batch += frame(h2raw.DATA, 0, stream, message)  # after END_STREAM: STREAM_CLOSED
+            batch = b"".join(provoke(conn, conn.new_stream(), provocation, message) for _ in range(100))
             if not conn.send(batch):
                 break
             frames += poll(conn)
@@ -265,7 +287,13 @@ def test_server_sent_resets_in_a_loop(target, provocation):
                 break
         frames += conn.drain(5)
         resets = len(h2raw.find(frames, h2raw.RST_STREAM))
-        assert goaways(frames), f"no GOAWAY after {round_ + 1}00 provoked resets ({resets} RST_STREAM seen)"
+        received = goaways(frames)
+        assert received, f"no GOAWAY after {(round_ + 1) * 100} provoked resets ({resets} RST_STREAM seen)"
+        if stream_error:
+            # The provocation must really have made the server reset streams before giving up.
+            assert resets >= 1, f"no RST_STREAM before GOAWAY {received}"
+        else:
+            assert received[0][1] != h2raw.NO_ERROR, received
     target.assert_survived()
 
 
