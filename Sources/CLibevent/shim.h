@@ -1,6 +1,7 @@
 // libevent 2.1 (event loop, bufferevents, evhttp, pthreads) together with OpenSSL 3,
 // because TLS bufferevents need both in one module.
-#define _GNU_SOURCE 1
+// No _GNU_SOURCE here: SwiftGlibc is built without it, and a module header that defines it
+// gets a different fd_set, which breaks every Swift file importing both (see docs/ARCHITECTURE.md).
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

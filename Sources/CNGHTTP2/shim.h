@@ -1,3 +1,4 @@
 // libnghttp2: HTTP/2 framing, HPACK and flow control (Debian libnghttp2-dev).
-#define _GNU_SOURCE 1
+// No _GNU_SOURCE here: SwiftGlibc is built without it, and a module header that defines it
+// gets a different fd_set, which breaks every Swift file importing both (see docs/ARCHITECTURE.md).
 #include <nghttp2/nghttp2.h>

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE 1 // for pthread_setname_np; only in this .c file, never in a module header
 #include "CNGRPCShims.h"
 #include <openssl/ssl.h>
 
@@ -32,4 +33,8 @@ int cngrpc_local_port(int fd) {
     if (storage.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&storage)->sin_port);
     if (storage.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&storage)->sin6_port);
     return 0;
+}
+
+int cngrpc_set_current_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
 }

@@ -1,3 +1,4 @@
 // zlib, for the gzip grpc-encoding.
-#define _GNU_SOURCE 1
+// No _GNU_SOURCE here: SwiftGlibc is built without it, and a module header that defines it
+// gets a different fd_set, which breaks every Swift file importing both (see docs/ARCHITECTURE.md).
 #include <zlib.h>

@@ -79,7 +79,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func run() {
         var name = Array("ngrpc-io-\(index)".utf8.prefix(15)) + [0]
-        _ = name.withUnsafeMutableBufferPointer { pthread_setname_np(pthread_self(), $0.baseAddress!) }
+        _ = name.withUnsafeMutableBufferPointer { cngrpc_set_current_thread_name($0.baseAddress!) }
         threadID.store(UInt(pthread_self()), ordering: .releasing)
         event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
         // Run what was queued before the break so nothing is left holding continuations.

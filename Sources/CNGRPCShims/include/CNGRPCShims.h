@@ -1,7 +1,8 @@
 // C shims for libevent/OpenSSL/nghttp2 macros and variadic functions that Swift cannot call directly.
 #ifndef CNGRPC_SHIMS_H
 #define CNGRPC_SHIMS_H
-#define _GNU_SOURCE 1
+// No _GNU_SOURCE here: SwiftGlibc is built without it, and a module header that defines it
+// gets a different fd_set, which breaks every Swift file importing both (see docs/ARCHITECTURE.md).
 #include <stddef.h>
 #include <stdint.h>
 // The POSIX APIs NGRPC uses, reached through this module (with _GNU_SOURCE) rather than Glibc,
@@ -35,5 +36,8 @@ void cngrpc_default_signal(int sig);
 int cngrpc_errno(void);
 /// The local port a socket is bound to, or 0 (getsockname takes a transparent union in glibc).
 int cngrpc_local_port(int fd);
+
+/// Names the calling thread (pthread_setname_np is a GNU extension, declared only with _GNU_SOURCE).
+int cngrpc_set_current_thread_name(const char *name);
 
 #endif

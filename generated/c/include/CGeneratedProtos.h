@@ -2,7 +2,7 @@
 #ifndef CGENERATEDPROTOS_H
 #define CGENERATEDPROTOS_H
 
-#define _GNU_SOURCE 1
+// No _GNU_SOURCE: SwiftGlibc is built without it; see docs/ARCHITECTURE.md.
 #include <protobuf-c/protobuf-c.h>
 
 #include "grpc/health/v1/health.pb-c.h"

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `orchestratord`: the Orchestrator server.
+@main
+struct Orchestratord: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orchestratord",
+        abstract: "Plans queries into DAGs of tasks and hands them to executor agents over gRPC.",
+        discussion: """
+            Every setting can also come from an environment variable (ORCHESTRATOR_<NAME>, e.g. \
+            ORCHESTRATOR_GRPC_ADDRESS) or a JSON config file (--config); flags win over the \
+            environment, which wins over the file. The resolved settings are printed at start-up.
+            """
+    )
+
+    @Option(name: .long, help: "JSON file of setting names to values (e.g. {\"grpc-address\": \"0.0.0.0:50051\"}).")
+    var config: String?
+
+    @Option(name: .long, help: "host:port of the cleartext gRPC listener (default 127.0.0.1:50051; env ORCHESTRATOR_GRPC_ADDRESS).")
+    var grpcAddress: String?
+
+    @Option(name: .long, help: "host:port of the TLS gRPC listener with ALPN h2 (env ORCHESTRATOR_GRPC_TLS_ADDRESS).")
+    var grpcTlsAddress: String?
+
+    @Option(name: .long, help: "PEM certificate chain for TLS (env ORCHESTRATOR_TLS_CERT_FILE).")
+    var tlsCertFile: String?
+
+    @Option(name: .long, help: "PEM private key for TLS (env ORCHESTRATOR_TLS_KEY_FILE).")
+    var tlsKeyFile: String?
+
+    @Option(name: .long, help: "Number of I/O threads (default: one per core; env ORCHESTRATOR_IO_THREADS).")
+    var ioThreads: String?
+
+    @Option(name: .long, help: "Largest request message in bytes (default 4194304; env ORCHESTRATOR_MAX_RECEIVE_MESSAGE_SIZE).")
+    var maxReceiveMessageSize: String?
+
+    @Option(name: .long, help: "HTTP/2 streams per connection (default 100; env ORCHESTRATOR_MAX_CONCURRENT_STREAMS).")
+    var maxConcurrentStreams: String?
+
+    @Option(name: .long, help: "Seconds in-flight calls may take to finish on SIGTERM/SIGINT (default 10; env ORCHESTRATOR_SHUTDOWN_GRACE).")
+    var shutdownGrace: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default info; env ORCHESTRATOR_LOG_LEVEL).")
+    var logLevel: String?
+
+    /// Flag values by setting key; only the flags actually given.
+    var flagValues: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("grpc-address", grpcAddress), ("grpc-tls-address", grpcTlsAddress),
+            ("tls-cert-file", tlsCertFile), ("tls-key-file", tlsKeyFile), ("io-threads", ioThreads),
+            ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
+            ("shutdown-grace", shutdownGrace), ("log-level", logLevel),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    func run() async throws {
+        let file = try config.map { try loadConfigFile($0, known: SettingsCatalog.keys) } ?? [:]
+        let settings = ResolvedSettings.resolve(
+            SettingsCatalog.all, flags: flagValues, environment: ProcessInfo.processInfo.environment, file: file)
+        let serverConfiguration: ServerSettings
+        do {
+            serverConfiguration = try ServerSettings(settings)
+        } catch let error as SettingsError {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = serverConfiguration.logLevel
+            return handler
+        }
+        let logger = Logger(label: "orchestratord")
+        logger.info("orchestratord starting with settings:\n\(settings.banner.joined(separator: "\n"))")
+        try await ServerRunner(settings: serverConfiguration, logger: logger).run()
+    }
+}

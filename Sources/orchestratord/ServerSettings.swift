@@ -1,0 +1,81 @@
+import Logging
+
+/// A setting that could not be used, with a message that says how to fix it.
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Typed, validated settings of the server, built from `ResolvedSettings`.
+struct ServerSettings: Sendable {
+    var grpcAddress: HostPort?
+    var grpcTLSAddress: HostPort?
+    var tlsCertFile: String?
+    var tlsKeyFile: String?
+    var ioThreads: Int?
+    var maxReceiveMessageSize: Int
+    var maxConcurrentStreams: Int
+    var shutdownGrace: Duration
+    var logLevel: Logger.Level
+
+    init(_ settings: ResolvedSettings) throws {
+        grpcAddress = try Self.address(settings, "grpc-address")
+        grpcTLSAddress = try Self.address(settings, "grpc-tls-address")
+        tlsCertFile = settings.value("tls-cert-file").flatMap { $0.isEmpty ? nil : $0 }
+        tlsKeyFile = settings.value("tls-key-file").flatMap { $0.isEmpty ? nil : $0 }
+        if grpcTLSAddress != nil, tlsCertFile == nil || tlsKeyFile == nil {
+            throw SettingsError(description: "grpc-tls-address needs both tls-cert-file and tls-key-file")
+        }
+        if grpcAddress == nil, grpcTLSAddress == nil {
+            throw SettingsError(description: "no gRPC listener: set grpc-address or grpc-tls-address")
+        }
+        ioThreads = try settings.value("io-threads").map { try Self.integer($0, "io-threads", in: 1...256) }
+        maxReceiveMessageSize = try Self.integer(settings.value("max-receive-message-size") ?? "", "max-receive-message-size", in: 1024...(1 << 30))
+        maxConcurrentStreams = try Self.integer(settings.value("max-concurrent-streams") ?? "", "max-concurrent-streams", in: 1...10_000)
+        shutdownGrace = .seconds(try Self.integer(settings.value("shutdown-grace") ?? "", "shutdown-grace", in: 0...3600))
+        let levelText = settings.value("log-level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw SettingsError(description: "log-level \"\(levelText)\" is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = level
+    }
+
+    static func address(_ settings: ResolvedSettings, _ key: String) throws -> HostPort? {
+        guard let text = settings.value(key), !text.isEmpty else { return nil }
+        guard let parsed = HostPort(text) else {
+            throw SettingsError(description: "\(key) \"\(text)\" is not host:port (e.g. 127.0.0.1:50051 or [::1]:50051)")
+        }
+        return parsed
+    }
+
+    static func integer(_ text: String, _ key: String, in range: ClosedRange<Int>) throws -> Int {
+        guard let value = Int(text), range.contains(value) else {
+            throw SettingsError(description: "\(key) \"\(text)\" must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+}
+
+/// `host:port`, with IPv6 hosts in brackets.
+struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port) else { return nil }
+        host = String(hostPart)
+        self.port = port
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// One configurable setting: its flag, environment variable, config-file key and default.
+/// Every setting resolves in the order flag > environment > config file > default, and is
+/// printed at start-up (secrets masked).
+struct SettingDefinition: Sendable {
+    let key: String           // config-file key, e.g. "grpc-address"
+    let environment: String   // e.g. "ORCHESTRATOR_GRPC_ADDRESS"
+    let defaultValue: String?
+    let isSecret: Bool
+    let help: String
+
+    init(_ key: String, default defaultValue: String?, secret: Bool = false, help: String) {
+        self.key = key
+        self.environment = "ORCHESTRATOR_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+        self.defaultValue = defaultValue
+        self.isSecret = secret
+        self.help = help
+    }
+}
+
+/// Where a resolved value came from, shown in the start-up banner.
+enum SettingSource: String, Sendable {
+    case flag, environment = "env", file, `default`
+}
+
+/// The resolved configuration of one orchestratord process.
+struct ResolvedSettings: Sendable {
+    struct Entry: Sendable {
+        let definition: SettingDefinition
+        let value: String?
+        let source: SettingSource
+    }
+
+    let entries: [Entry]
+
+    func value(_ key: String) -> String? {
+        entries.first { $0.definition.key == key }?.value
+    }
+
+    /// Resolves every definition from flags, the environment and a config file.
+    /// - Parameters:
+    ///   - flags: values given on the command line, by key.
+    ///   - environment: the process environment.
+    ///   - file: the parsed config file (`key: value` pairs), if one was given.
+    static func resolve(
+        _ definitions: [SettingDefinition], flags: [String: String], environment: [String: String], file: [String: String]
+    ) -> ResolvedSettings {
+        ResolvedSettings(entries: definitions.map { definition in
+            if let value = flags[definition.key] { return Entry(definition: definition, value: value, source: .flag) }
+            if let value = environment[definition.environment], !value.isEmpty {
+                return Entry(definition: definition, value: value, source: .environment)
+            }
+            if let value = file[definition.key] { return Entry(definition: definition, value: value, source: .file) }
+            return Entry(definition: definition, value: definition.defaultValue, source: .default)
+        })
+    }
+
+    /// One line per setting, for the start-up log.
+    var banner: [String] {
+        let width = entries.map(\.definition.key.count).max() ?? 0
+        return entries.map { entry in
+            let shown: String
+            switch entry.value {
+            case nil: shown = "(unset)"
+            case let value? where entry.definition.isSecret: shown = value.isEmpty ? "" : "****"
+            case let value?: shown = value
+            }
+            return "  \(entry.definition.key.padding(toLength: width, withPad: " ", startingAt: 0))  \(shown)  [\(entry.source.rawValue)]"
+        }
+    }
+}
+
+enum ConfigFileError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case malformed(path: String, reason: String)
+
+    var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read config file \(path): \(reason)"
+        case .malformed(let path, let reason): "config file \(path) is not valid: \(reason)"
+        }
+    }
+}
+
+/// Reads a JSON object of setting keys to values (strings, numbers or booleans).
+func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: String] {
+    let data: Data
+    do {
+        data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        throw ConfigFileError.unreadable(path: path, reason: error.localizedDescription)
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
+        throw ConfigFileError.malformed(path: path, reason: "expected a JSON object of setting names to values")
+    }
+    var values: [String: String] = [:]
+    for (key, raw) in dictionary {
+        guard known.contains(key) else {
+            throw ConfigFileError.malformed(path: path, reason: "unknown setting \"\(key)\" (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        switch raw {
+        case let string as String: values[key] = string
+        case let number as NSNumber: values[key] = number.stringValue
+        default: throw ConfigFileError.malformed(path: path, reason: "setting \"\(key)\" must be a string, number or boolean")
+        }
+    }
+    return values
+}

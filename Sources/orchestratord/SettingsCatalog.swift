@@ -1,0 +1,20 @@
+/// Every setting orchestratord understands. Names are part of the product's interface
+/// (docs, scripts and users rely on them): add new ones freely, never rename.
+enum SettingsCatalog {
+    static let all: [SettingDefinition] = [
+        SettingDefinition("grpc-address", default: "127.0.0.1:50051",
+                          help: "host:port of the cleartext gRPC listener (HTTP/2 with prior knowledge); empty disables it"),
+        SettingDefinition("grpc-tls-address", default: nil,
+                          help: "host:port of the TLS gRPC listener (ALPN h2); needs tls-cert-file and tls-key-file"),
+        SettingDefinition("tls-cert-file", default: nil, help: "PEM certificate chain for the TLS listener"),
+        SettingDefinition("tls-key-file", default: nil, secret: true, help: "PEM private key for the TLS listener"),
+        SettingDefinition("io-threads", default: nil, help: "number of I/O threads; default: one per core"),
+        SettingDefinition("max-receive-message-size", default: String(4 * 1024 * 1024),
+                          help: "largest request message in bytes; larger ones get RESOURCE_EXHAUSTED"),
+        SettingDefinition("max-concurrent-streams", default: "100", help: "HTTP/2 streams per connection"),
+        SettingDefinition("shutdown-grace", default: "10", help: "seconds in-flight calls may take to finish after SIGTERM/SIGINT"),
+        SettingDefinition("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical"),
+    ]
+
+    static var keys: Set<String> { Set(all.map(\.key)) }
+}
