@@ -1,1 +1,0 @@
-// Owns: grpc.health.v1 and server reflection.
