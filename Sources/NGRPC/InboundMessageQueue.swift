@@ -14,6 +14,8 @@ final class InboundMessageQueue: Sendable {
         var head = 0
         var bufferedBytes = 0
         var finished = false
+        /// Thrown by `next()` after the buffered messages (a call that ended with a non-OK status).
+        var endFailure: RPCStatus?
         var failure: RPCStatus?
         var waiter: CheckedContinuation<[UInt8]?, any Error>?
         var drainWanted = false
@@ -59,15 +61,21 @@ final class InboundMessageQueue: Sendable {
 
     var isWithinLimit: Bool { state.withLock { $0.bufferedBytes <= limit } }
 
-    /// The peer half-closed: `next()` returns nil after the buffered messages.
-    func finish() {
+    /// The peer half-closed: `next()` returns nil after the buffered messages, or throws
+    /// `failure` after them when given.
+    func finish(failure: RPCStatus? = nil) {
         let waiter = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
             guard !state.finished, state.failure == nil else { return nil }
             state.finished = true
+            state.endFailure = failure
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume(returning: nil)
+        if let failure {
+            waiter?.resume(throwing: failure)
+        } else {
+            waiter?.resume(returning: nil)
+        }
     }
 
     /// Ends the queue with an error: buffered messages are dropped and `next()` throws `status`.
@@ -113,7 +121,7 @@ final class InboundMessageQueue: Sendable {
                 return .message(message, notify: notify)
             }
             if let failure = state.failure { return .failure(failure) }
-            if state.finished { return .end }
+            if state.finished { return state.endFailure.map(Poll.failure) ?? .end }
             if let waiter {
                 precondition(state.waiter == nil, "concurrent next() calls on one message stream")
                 state.waiter = waiter

@@ -1,0 +1,38 @@
+/// Where and how `GRPCChannel` connects.
+public struct ClientConfiguration: Sendable {
+    /// TLS for the channel (ALPN `h2`).
+    public struct TLS: Sendable, Hashable {
+        /// PEM file of CAs to trust; nil uses the system store.
+        public var caFile: String?
+        /// False skips certificate verification (tests only).
+        public var verifyCertificate: Bool
+        /// SNI and the name to verify; nil uses `host`.
+        public var serverName: String?
+
+        public init(caFile: String? = nil, verifyCertificate: Bool = true, serverName: String? = nil) {
+            self.caFile = caFile
+            self.verifyCertificate = verifyCertificate
+            self.serverName = serverName
+        }
+    }
+
+    public var host: String
+    public var port: Int
+    public var tls: TLS?
+    /// Per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
+    public var initialStreamWindowSize: Int = 1024 * 1024
+    /// Connection-level receive window.
+    public var connectionWindowSize: Int = 16 * 1024 * 1024
+    /// Largest response header list accepted.
+    public var maxHeaderListSize: Int = 16 * 1024
+    /// Bytes of unread responses buffered per call before the stream's window is held back.
+    public var inboundBufferLimit: Int = 256 * 1024
+    /// Bytes of queued requests per call before `send` suspends.
+    public var outboundBufferLimit: Int = 256 * 1024
+
+    public init(host: String, port: Int, tls: TLS? = nil) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+    }
+}

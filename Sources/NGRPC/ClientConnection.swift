@@ -1,0 +1,265 @@
+internal import CLibevent
+internal import CNGHTTP2
+internal import CNGRPCShims
+
+/// One HTTP/2 client connection: a connecting bufferevent (plain or OpenSSL) and an nghttp2
+/// client session, on the channel's loop.
+///
+/// Threading: loop thread only. Ownership: the channel's loop-side state keeps the strong
+/// reference until `close`, which frees the session and the bufferevent (closing the socket and,
+/// for TLS, the SSL) and then tells the channel through `onClose`. Streams point back weakly.
+/// libevent and nghttp2 get unretained pointers; callbacks never free anything (`closeRequested`).
+final class ClientConnection: LoopFlushable, @unchecked Sendable {
+    let loop: EventLoop
+    let configuration: ClientConfiguration
+    private(set) var session: OpaquePointer?
+    private var bufferEvent: OpaquePointer?
+    var streams: [Int32: ClientStream] = [:]
+    private var flushRequested = false
+    var closeRequested = false
+    private(set) var isClosed = false
+    /// GOAWAY received or the connection failed: no new streams.
+    var isUsable: Bool { !isClosed && !goAwayReceived }
+    var goAwayReceived = false
+    private let onClose: (ClientConnection) -> Void
+
+    init(loop: EventLoop, configuration: ClientConfiguration, tls: TLSContext?, onClose: @escaping (ClientConnection) -> Void) {
+        self.loop = loop
+        self.configuration = configuration
+        self.onClose = onClose
+        connect(tls: tls)
+    }
+
+    private func connect(tls: TLSContext?) {
+        let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        if let tls {
+            guard let ssl = tls.makeSSL() else { return fail("cannot create SSL") }
+            _ = cngrpc_ssl_set_sni(UnsafeMutableRawPointer(ssl), configuration.tls?.serverName ?? configuration.host)
+            bufferEvent = bufferevent_openssl_socket_new(
+                loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, options | Int32(BEV_OPT_DEFER_CALLBACKS.rawValue))
+            if bufferEvent == nil { SSL_free(ssl) }
+        } else {
+            bufferEvent = bufferevent_socket_new(loop.base, -1, options)
+        }
+        guard let bufferEvent else { return fail("cannot create bufferevent") }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        bufferevent_setcb(bufferEvent, clientConnectionRead, clientConnectionWrite, clientConnectionEvent, me)
+        var session: OpaquePointer?
+        guard nghttp2_session_client_new2(&session, clientSessionCallbacks.pointer, me, clientOption.pointer) == 0,
+            let session
+        else { return fail("cannot create HTTP/2 session") }
+        self.session = session
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                value: UInt32(configuration.initialStreamWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                value: UInt32(configuration.maxHeaderListSize)),
+        ]
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        nghttp2_session_set_local_window_size(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(clamping: configuration.connectionWindowSize))
+        // Name resolution through getaddrinfo without an evdns base (blocking, once per connection).
+        guard bufferevent_socket_connect_hostname(bufferEvent, nil, AF_UNSPEC, configuration.host, Int32(configuration.port)) == 0
+        else { return fail("cannot connect to \(configuration.host):\(configuration.port)") }
+        bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        flush()
+    }
+
+    private var failureReason: String?
+
+    private func fail(_ reason: String) {
+        failureReason = reason
+        closeRequested = true
+        requestFlush()
+    }
+
+    /// Submits a call's request headers with its body provider.
+    func start(_ stream: ClientStream, authority: String, scheme: String) {
+        guard let session, isUsable else {
+            stream.complete(RPCStatus(.unavailable, failureReason ?? "connection is not available"))
+            return
+        }
+        var block = HeaderBlock()
+        block.add(":method", "POST")
+        block.add(":scheme", scheme)
+        block.add(":path", stream.method.path)
+        block.add(":authority", authority)
+        block.add("content-type", "application/grpc")
+        block.add("te", "trailers")
+        block.add("user-agent", "ngrpc-swift/1.0")
+        block.add("grpc-accept-encoding", GZip.acceptEncodingHeader)
+        if let timeout = stream.options.timeout { block.add("grpc-timeout", GRPCTimeout.encode(timeout)) }
+        block.add(stream.options.metadata)
+        var provider = nghttp2_data_provider(
+            source: nghttp2_data_source(ptr: Unmanaged.passUnretained(stream).toOpaque()),
+            read_callback: clientStreamDataRead)
+        let id = block.withNameValues { nghttp2_submit_request(session, nil, $0, $1, &provider, nil) }
+        guard id > 0 else {
+            stream.complete(RPCStatus(.unavailable, "cannot start stream: \(String(cString: nghttp2_strerror(id)))"))
+            return
+        }
+        stream.streamID = id
+        stream.connection = self
+        streams[id] = stream
+        if let timeout = stream.options.timeout {
+            let timer = LoopTimer(loop: loop) { [weak stream] in
+                stream?.abort(RPCStatus(.deadlineExceeded, "deadline exceeded after \(timeout)"))
+            }
+            timer.schedule(after: timeout)
+            stream.deadlineTimer = timer
+        }
+        requestFlush()
+    }
+
+    func resetStream(_ id: Int32, code: nghttp2_error_code) {
+        guard let session else { return }
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
+        requestFlush()
+    }
+
+    // MARK: I/O
+
+    func onReadable() {
+        guard let bufferEvent, let session else { return }
+        let input = bufferevent_get_input(bufferEvent)
+        while !isClosed && !closeRequested {
+            let length = evbuffer_get_contiguous_space(input)
+            if length == 0 { break }
+            guard let bytes = evbuffer_pullup(input, length) else { break }
+            let result = nghttp2_session_mem_recv(session, bytes, length)
+            if result < 0 {
+                failureReason = "HTTP/2 error: \(String(cString: nghttp2_strerror(Int32(result))))"
+                close()
+                return
+            }
+            evbuffer_drain(input, length)
+        }
+        flush()
+    }
+
+    func onEvent(_ what: Int16) {
+        if what & Int16(BEV_EVENT_CONNECTED) != 0 {
+            if configuration.tls != nil, let bufferEvent {
+                guard let ssl = bufferevent_openssl_get_ssl(bufferEvent), TLSContext.negotiatedH2(ssl) else {
+                    failureReason = "server did not negotiate h2 over TLS"
+                    close()
+                    return
+                }
+            }
+            flush()
+            return
+        }
+        if what & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) != 0 {
+            if failureReason == nil {
+                failureReason =
+                    what & Int16(BEV_EVENT_EOF) != 0 ? "connection closed by the server" : "connection failed: \(TLSContext.lastError() == "unknown error" ? String(cString: strerror(cngrpc_errno())) : TLSContext.lastError())"
+            }
+            close()
+        }
+    }
+
+    func requestFlush() {
+        guard !flushRequested, !isClosed else { return }
+        flushRequested = true
+        loop.scheduleFlush(self)
+    }
+
+    func flushFromLoop() {
+        flushRequested = false
+        flush()
+    }
+
+    func flush() {
+        if closeRequested {
+            close()
+            return
+        }
+        guard !isClosed, let session, let bufferEvent else { return }
+        let output = bufferevent_get_output(bufferEvent)
+        while evbuffer_get_length(output) < 1024 * 1024 {
+            var data: UnsafePointer<UInt8>?
+            let length = nghttp2_session_mem_send(session, &data)
+            if length < 0 {
+                close()
+                return
+            }
+            if length == 0 { break }
+            evbuffer_add(output, data, length)
+        }
+        if closeRequested {
+            close()
+            return
+        }
+        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
+            && evbuffer_get_length(output) == 0
+        {
+            close()
+        }
+    }
+
+    func streamClosed(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.isClosed = true
+        let status: RPCStatus =
+            switch errorCode {
+            case NGHTTP2_NO_ERROR.rawValue: RPCStatus(.internal, "stream closed without a status")
+            case NGHTTP2_REFUSED_STREAM.rawValue: RPCStatus(.unavailable, "stream refused by the server")
+            case NGHTTP2_CANCEL.rawValue: RPCStatus(.cancelled, "stream cancelled by the server")
+            case NGHTTP2_ENHANCE_YOUR_CALM.rawValue: RPCStatus(.resourceExhausted, "server said ENHANCE_YOUR_CALM")
+            default: RPCStatus(.internal, "stream reset by the server (HTTP/2 error \(errorCode))")
+            }
+        stream.complete(status)
+        stream.deadlineTimer = nil
+        if goAwayReceived && streams.isEmpty { closeRequested = true }
+    }
+
+    /// Frees everything; idempotent; never inside an nghttp2 callback.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        let status = RPCStatus(.unavailable, failureReason ?? "connection closed")
+        let open = streams
+        streams = [:]
+        for stream in open.values {
+            stream.isClosed = true
+            stream.complete(status)
+        }
+        if let session { nghttp2_session_del(session) }
+        session = nil
+        if let bufferEvent { bufferevent_free(bufferEvent) }
+        bufferEvent = nil
+        onClose(self)
+    }
+}
+
+/// Client session options: window updates are ours (the caller's reading pace holds the window).
+struct SessionOption: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+let clientOption: SessionOption = {
+    var option: OpaquePointer?
+    nghttp2_option_new(&option)
+    nghttp2_option_set_no_auto_window_update(option, 1)
+    nghttp2_option_set_max_continuations(option, 8)
+    nghttp2_option_set_max_settings(option, 32)
+    return SessionOption(pointer: option!)
+}()
+
+private func clientConnection(_ argument: UnsafeMutableRawPointer?) -> ClientConnection? {
+    guard let argument else { return nil }
+    return Unmanaged<ClientConnection>.fromOpaque(argument).takeUnretainedValue()
+}
+
+private func clientConnectionRead(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    clientConnection(argument)?.onReadable()
+}
+
+private func clientConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    clientConnection(argument)?.flush()
+}
+
+private func clientConnectionEvent(_ bev: OpaquePointer?, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    clientConnection(argument)?.onEvent(what)
+}
