@@ -1,0 +1,39 @@
+/// Hands planning to an executor: the plan is a one-task DAG whose task requires `plannerCapability`
+/// (an LLM agent, say). The task's metadata carries the query; its result is a graph (a `Dag`, decoded by
+/// the caller) that `adoptDelegatedPlan` validates and merges as the workflow's next DAG version.
+public struct DelegatedPlanner: Planner {
+    public static let defaultName = "delegated"
+    public let name: String
+    public let plannerCapability: String
+    public let taskKey: TaskKey
+    public let estimatedCost: Double
+
+    public init(
+        name: String = DelegatedPlanner.defaultName, plannerCapability: String = "planner", taskKey: TaskKey = "plan",
+        estimatedCost: Double = 1
+    ) {
+        self.name = name
+        self.plannerCapability = plannerCapability
+        self.taskKey = taskKey
+        self.estimatedCost = estimatedCost
+    }
+
+    public func plan(_ query: Query, context: PlanningContext) throws(PlanningError) -> PlanResult {
+        let started = context.now()
+        guard !query.text.isEmpty || query.goal != nil else {
+            throw PlanningError(.invalidQuery, "planner `\(name)` needs query text or a goal to hand to the planning agent")
+        }
+        var metadata: [String: String] = ["query.text": query.text]
+        if let goal = query.goal { metadata["query.goal"] = goal.artifacts.joined(separator: ",") }
+        for (input, value) in query.providedInputs { metadata["input.\(input)"] = value }
+        let task = TaskSpec(
+            key: taskKey, name: "plan the query", requiredCapabilities: [plannerCapability], inputs: ["query"],
+            outputs: ["plan"], complexity: .medium, estimatedCost: estimatedCost, priority: query.priority,
+            labels: query.labels, metadata: metadata,
+            rationale: "planning is delegated to an executor advertising `\(plannerCapability)`; the graph it returns is validated and adopted as the next DAG version")
+        return try context.finish(
+            Dag(tasks: [task]), planner: name,
+            rationale: "delegated: one planning task for an executor with capability `\(plannerCapability)`",
+            query: query, started: started)
+    }
+}
