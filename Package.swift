@@ -69,8 +69,24 @@ let package = Package(
         // Repositories: the storage protocols the application needs, implemented in SQL.
         .target(
             name: "OrchestratorStore",
-            dependencies: ["PostgresClient", "OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresClient", "OrchestratorApp", "OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+
+        // The application: submission, planning, dispatch and leases, watch fan-out, written against
+        // the storage protocols it declares (implemented by OrchestratorStore, faked in memory for tests).
+        .target(
+            name: "OrchestratorApp",
+            dependencies: ["OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // The gRPC edge: generated service providers implemented on OrchestratorApp; maps messages to
+        // domain values and typed errors to gRPC status codes.
+        .target(
+            name: "OrchestratorGRPC",
+            dependencies: ["OrchestratorApp", "OrchestratorDomain", "OrchestratorAPI", "NGRPC",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 
@@ -111,6 +127,7 @@ let package = Package(
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorAPITests",

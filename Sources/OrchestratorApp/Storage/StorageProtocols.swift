@@ -1,0 +1,100 @@
+import OrchestratorDomain
+
+/// Typed storage failures. The gRPC edge maps them to status codes; nothing above the store
+/// sees a database error.
+public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    case notFound(String)
+    /// `UpdateDag` named a version that is no longer current.
+    case versionConflict(expected: Int, current: Int)
+    /// A change touched tasks that already started (their keys).
+    case tasksAlreadyStarted([String])
+    /// The workflow already finished (or was cancelled) and cannot change.
+    case workflowFinished(String, WorkflowState)
+    /// The database cannot be reached right now; retrying later may succeed.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): "not found: \(what)"
+        case .versionConflict(let expected, let current):
+            "DAG version conflict: the update expected version \(expected) but the current version is \(current)"
+        case .tasksAlreadyStarted(let keys): "tasks already started and cannot change: \(keys.joined(separator: ", "))"
+        case .workflowFinished(let id, let state): "workflow \(id) is already \(state.rawValue)"
+        case .unavailable(let reason): "database unavailable: \(reason)"
+        }
+    }
+}
+
+/// Workflows, their DAG versions and tasks. Every method that changes state appends its events
+/// in the same transaction.
+public protocol WorkflowStore: Sendable {
+    /// Stores a workflow, its first DAG version and all its tasks in one transaction (batched,
+    /// no round trip per task); tasks without upstream tasks start READY. When `requestID` is set
+    /// and already used by the tenant, returns the existing workflow with `created == false`.
+    func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow
+
+    /// A workflow by id; with `tenant` set, only that tenant's.
+    func workflow(id: String, tenant: String?) async throws -> WorkflowRecord?
+
+    func listWorkflows(_ query: WorkflowListQuery) async throws -> WorkflowPage
+
+    /// One DAG version (nil = current).
+    func dagVersion(workflowID: String, version: Int?) async throws -> StoredDagVersion?
+
+    /// Every version of a workflow's DAG, oldest first (without the graphs' run-time state).
+    func dagHistory(workflowID: String) async throws -> [StoredDagVersion]
+
+    /// Every task of the workflow's current DAG version.
+    func tasks(workflowID: String) async throws -> [StoredTask]
+
+    /// Stores a new DAG version if `expectedVersion` is current: adds new tasks (ready when their
+    /// upstream tasks already succeeded), removes tasks that have not started, rewires counters.
+    /// Throws `StoreError.versionConflict` and writes nothing when another writer got there first.
+    func updateDag(_ update: DagUpdate) async throws -> StoredDagVersion
+
+    /// Cancels every unfinished task and the workflow; returns the leases it revoked.
+    func cancelWorkflow(id: String, tenant: String?, reason: String, actor: Actor, now: UnixMillis) async throws -> CancellationResult
+}
+
+/// Claiming, reporting and lease bookkeeping: the dispatch hot path.
+public protocol TaskDispatchStore: Sendable {
+    /// Leases up to `limit` ready tasks whose required capabilities the executor has, most urgent
+    /// first (explicit priority with aging, then critical-path rank, then age), `FOR UPDATE SKIP
+    /// LOCKED` so any number of servers can claim concurrently; each gets a new fencing token.
+    func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask]
+
+    /// Applies a progress, completion or failure report if its fencing token is current. A
+    /// completion decrements the children's counters and readies those reaching zero; a failure
+    /// retries with backoff (attempts left, retryable) or fails the task and applies the
+    /// workflow's failure policy; the workflow finishes when its last task does. One transaction.
+    func report(_ report: TaskReport) async throws -> ReportResult
+
+    /// Extends the given leases to `until` when still held by `executorID` with these tokens.
+    func extendLeases(_ leases: [LeaseToken], executorID: String, until: UnixMillis) async throws -> [LeaseState]
+
+    /// Requeues (with backoff) or fails tasks whose lease expired before `now`.
+    func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease]
+
+    /// Gives leases back at once (their stream ended): requeued like an expiry, without waiting for the TTL.
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+}
+
+/// The event log: audit trail, watch source and outbox.
+public protocol EventStore: Sendable {
+    /// Events after `query.afterSequence`, in sequence order, at most `query.limit`.
+    func events(_ query: EventQuery) async throws -> [StoredEvent]
+}
+
+/// Why a waiting dispatcher or watcher should look again.
+public enum ChangeSignal: Hashable, Sendable {
+    /// Some tasks became ready (or claimable after backoff).
+    case tasksReady
+    /// Events up to this sequence were appended.
+    case eventsAppended(upTo: Int64)
+}
+
+/// Cross-process wake-ups (PostgreSQL LISTEN/NOTIFY in production).
+public protocol ChangeFeed: Sendable {
+    /// A stream of signals; each subscriber gets every signal sent after it subscribed.
+    func subscribe() -> AsyncStream<ChangeSignal>
+}

@@ -1,0 +1,250 @@
+import OrchestratorDomain
+
+/// A planned workflow to store with its first DAG version.
+public struct NewWorkflow: Sendable {
+    public var workflowID: String
+    public var tenant: String
+    /// Idempotency key, unique per tenant; nil = no deduplication.
+    public var requestID: String?
+    public var query: Query
+    public var dag: Dag
+    /// Opaque executor input per task key (TaskSpec.payload).
+    public var payloads: [TaskKey: [UInt8]]
+    /// Critical-path rank per task key (from the domain's analysis).
+    public var ranks: [TaskKey: Double]
+    public var planning: PlanningRecord
+    public var failurePolicy: FailurePolicy
+    public var traceID: String
+    public var labels: [String: String]
+    public var priority: Int
+    public var actor: Actor
+    public var now: UnixMillis
+
+    public init(
+        workflowID: String, tenant: String, requestID: String?, query: Query, dag: Dag, payloads: [TaskKey: [UInt8]] = [:],
+        ranks: [TaskKey: Double], planning: PlanningRecord, failurePolicy: FailurePolicy, traceID: String,
+        labels: [String: String], priority: Int, actor: Actor, now: UnixMillis
+    ) {
+        self.workflowID = workflowID
+        self.tenant = tenant
+        self.requestID = requestID
+        self.query = query
+        self.dag = dag
+        self.payloads = payloads
+        self.ranks = ranks
+        self.planning = planning
+        self.failurePolicy = failurePolicy
+        self.traceID = traceID
+        self.labels = labels
+        self.priority = priority
+        self.actor = actor
+        self.now = now
+    }
+}
+
+/// The result of `createWorkflow`: the stored workflow, and whether this call created it
+/// (false when the request id matched an existing workflow).
+public struct CreatedWorkflow: Sendable {
+    public var workflow: WorkflowRecord
+    public var created: Bool
+
+    public init(workflow: WorkflowRecord, created: Bool) {
+        self.workflow = workflow
+        self.created = created
+    }
+}
+
+/// Filters and paging for `listWorkflows`.
+public struct WorkflowListQuery: Sendable {
+    /// nil = every tenant (admin only; the application decides).
+    public var tenant: String?
+    public var states: Set<WorkflowState>
+    public var labels: [String: String]
+    public var createdAfter: UnixMillis?
+    public var createdBefore: UnixMillis?
+    public var pageSize: Int
+    /// Opaque cursor from the previous page.
+    public var pageToken: String?
+
+    public init(
+        tenant: String?, states: Set<WorkflowState> = [], labels: [String: String] = [:], createdAfter: UnixMillis? = nil,
+        createdBefore: UnixMillis? = nil, pageSize: Int = 100, pageToken: String? = nil
+    ) {
+        self.tenant = tenant
+        self.states = states
+        self.labels = labels
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+public struct WorkflowPage: Sendable {
+    /// Newest first.
+    public var workflows: [WorkflowRecord]
+    public var nextPageToken: String?
+
+    public init(workflows: [WorkflowRecord], nextPageToken: String?) {
+        self.workflows = workflows
+        self.nextPageToken = nextPageToken
+    }
+}
+
+/// A change to a workflow's graph, validated by the application before it reaches the store.
+public struct DagUpdate: Sendable {
+    public var workflowID: String
+    public var tenant: String?
+    public var expectedVersion: Int
+    /// The complete new graph (the application applied the change and validated it).
+    public var newDag: Dag
+    public var payloads: [TaskKey: [UInt8]]
+    public var ranks: [TaskKey: Double]
+    public var reason: String
+    public var actor: Actor
+    public var now: UnixMillis
+
+    public init(
+        workflowID: String, tenant: String?, expectedVersion: Int, newDag: Dag, payloads: [TaskKey: [UInt8]] = [:],
+        ranks: [TaskKey: Double], reason: String, actor: Actor, now: UnixMillis
+    ) {
+        self.workflowID = workflowID
+        self.tenant = tenant
+        self.expectedVersion = expectedVersion
+        self.newDag = newDag
+        self.payloads = payloads
+        self.ranks = ranks
+        self.reason = reason
+        self.actor = actor
+        self.now = now
+    }
+}
+
+/// What an executor asks for when it has free slots.
+public struct ClaimRequest: Sendable {
+    public var executorID: String
+    public var capabilities: Set<String>
+    /// Tenants the executor serves; nil = all.
+    public var tenants: Set<String>?
+    public var limit: Int
+    public var leaseTTLMillis: Int64
+    public var now: UnixMillis
+
+    public init(executorID: String, capabilities: Set<String>, tenants: Set<String>?, limit: Int, leaseTTLMillis: Int64, now: UnixMillis) {
+        self.executorID = executorID
+        self.capabilities = capabilities
+        self.tenants = tenants
+        self.limit = limit
+        self.leaseTTLMillis = leaseTTLMillis
+        self.now = now
+    }
+}
+
+/// A task just leased to an executor, with everything the assignment message needs.
+public struct ClaimedTask: Sendable {
+    public var task: StoredTask
+    public var lease: LeaseToken
+    public var leaseExpiresAt: UnixMillis
+    /// Results of the upstream tasks by key.
+    public var upstreamResults: [String: [UInt8]]
+    /// The workflow query's inputs.
+    public var inputs: [String: String]
+
+    public init(task: StoredTask, lease: LeaseToken, leaseExpiresAt: UnixMillis, upstreamResults: [String: [UInt8]], inputs: [String: String]) {
+        self.task = task
+        self.lease = lease
+        self.leaseExpiresAt = leaseExpiresAt
+        self.upstreamResults = upstreamResults
+        self.inputs = inputs
+    }
+}
+
+/// A final or progress report from an executor.
+public struct TaskReport: Sendable {
+    public enum Outcome: Sendable {
+        case progress(fraction: Double, message: String)
+        case completed(result: [UInt8])
+        case failed(message: String, code: String, retryable: Bool)
+    }
+
+    public var lease: LeaseToken
+    public var executorID: String
+    public var outcome: Outcome
+    /// In [0, 1): spreads retry delays (injected so tests are deterministic).
+    public var jitterSample: Double
+    public var now: UnixMillis
+
+    public init(lease: LeaseToken, executorID: String, outcome: Outcome, jitterSample: Double = 0.5, now: UnixMillis) {
+        self.lease = lease
+        self.executorID = executorID
+        self.outcome = outcome
+        self.jitterSample = jitterSample
+        self.now = now
+    }
+}
+
+/// What a report did.
+public enum ReportResult: Hashable, Sendable {
+    /// Applied. `workflowState` is set when the report finished the workflow.
+    case accepted(taskState: TaskState, workflowState: WorkflowState?)
+    /// The fencing token is not the task's current one, or the lease is no longer held:
+    /// nothing changed.
+    case staleLease(currentToken: Int64, state: TaskState)
+    case unknownTask
+}
+
+/// The state of one lease after a heartbeat.
+public struct LeaseState: Hashable, Sendable {
+    public var lease: LeaseToken
+    public var valid: Bool
+    public var expiresAt: UnixMillis?
+
+    public init(lease: LeaseToken, valid: Bool, expiresAt: UnixMillis?) {
+        self.lease = lease
+        self.valid = valid
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A lease the reaper took back.
+public struct ExpiredLease: Hashable, Sendable {
+    public var lease: LeaseToken
+    public var workflowID: String
+    public var executorID: String
+    /// `.ready` (requeued, possibly after backoff) or `.failed` (attempts exhausted).
+    public var newState: TaskState
+
+    public init(lease: LeaseToken, workflowID: String, executorID: String, newState: TaskState) {
+        self.lease = lease
+        self.workflowID = workflowID
+        self.executorID = executorID
+        self.newState = newState
+    }
+}
+
+/// Leases revoked by a cancellation, so the application can tell their executors.
+public struct CancellationResult: Sendable {
+    public var workflow: WorkflowRecord
+    public var revokedLeases: [(lease: LeaseToken, executorID: String)]
+
+    public init(workflow: WorkflowRecord, revokedLeases: [(lease: LeaseToken, executorID: String)]) {
+        self.workflow = workflow
+        self.revokedLeases = revokedLeases
+    }
+}
+
+/// Which events to read.
+public struct EventQuery: Sendable {
+    public var afterSequence: Int64
+    /// nil = every workflow (of `tenant`, when set).
+    public var workflowID: String?
+    public var tenant: String?
+    public var limit: Int
+
+    public init(afterSequence: Int64, workflowID: String? = nil, tenant: String? = nil, limit: Int = 1000) {
+        self.afterSequence = afterSequence
+        self.workflowID = workflowID
+        self.tenant = tenant
+        self.limit = limit
+    }
+}

@@ -1,0 +1,72 @@
+import OrchestratorDomain
+
+/// Kinds of event-log entries; mirrors `orchestrator.v1.EventType`.
+public enum EventKind: String, Hashable, Sendable, CaseIterable {
+    case workflowSubmitted = "workflow_submitted"
+    case workflowPlanned = "workflow_planned"
+    case workflowSucceeded = "workflow_succeeded"
+    case workflowFailed = "workflow_failed"
+    case workflowCancelled = "workflow_cancelled"
+    case dagUpdated = "dag_updated"
+    case taskReady = "task_ready"
+    case taskLeased = "task_leased"
+    case taskRunning = "task_running"
+    case taskProgress = "task_progress"
+    case taskSucceeded = "task_succeeded"
+    case taskFailed = "task_failed"
+    case taskRetryScheduled = "task_retry_scheduled"
+    case taskLeaseExpired = "task_lease_expired"
+    case taskCancelled = "task_cancelled"
+    case taskSkipped = "task_skipped"
+    case reportRefused = "report_refused"
+}
+
+/// One entry of the event log: appended in the same transaction as the change it records.
+public struct StoredEvent: Hashable, Sendable {
+    /// Strictly increasing (gaps possible); watchers resume after the last one they saw.
+    public var sequence: Int64
+    public var workflowID: String
+    public var tenant: String
+    public var kind: EventKind
+    public var at: UnixMillis
+    public var taskID: String?
+    public var taskKey: String?
+    public var taskState: TaskState?
+    public var attempt: Int?
+    public var executorID: String?
+    public var workflowState: WorkflowState?
+    public var dagVersion: Int?
+    public var message: String
+    public var progress: Double?
+    public var traceID: String
+    public var actor: Actor?
+
+    public init(
+        sequence: Int64, workflowID: String, tenant: String, kind: EventKind, at: UnixMillis, taskID: String? = nil,
+        taskKey: String? = nil, taskState: TaskState? = nil, attempt: Int? = nil, executorID: String? = nil,
+        workflowState: WorkflowState? = nil, dagVersion: Int? = nil, message: String = "", progress: Double? = nil,
+        traceID: String, actor: Actor? = nil
+    ) {
+        self.sequence = sequence
+        self.workflowID = workflowID
+        self.tenant = tenant
+        self.kind = kind
+        self.at = at
+        self.taskID = taskID
+        self.taskKey = taskKey
+        self.taskState = taskState
+        self.attempt = attempt
+        self.executorID = executorID
+        self.workflowState = workflowState
+        self.dagVersion = dagVersion
+        self.message = message
+        self.progress = progress
+        self.traceID = traceID
+        self.actor = actor
+    }
+
+    /// True for the last event a workflow ever gets.
+    public var isWorkflowTerminal: Bool {
+        kind == .workflowSucceeded || kind == .workflowFailed || kind == .workflowCancelled
+    }
+}

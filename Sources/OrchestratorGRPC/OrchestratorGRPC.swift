@@ -1,0 +1,1 @@
+// OrchestratorApp: the application layer (see docs/ARCHITECTURE.md).
