@@ -35,7 +35,10 @@ SWIFT_KEYWORDS = {
 # Words written all upper-case inside lowerCamel/UpperCamel names, as swift-protobuf does.
 UPPER_WORDS = {"id", "url", "http", "https"}
 # Generated member names a field must not shadow.
-RESERVED_MEMBERS = {"serializedBytes", "cMessage", "unrecognized", "rawValue", "hashValue"}
+RESERVED_MEMBERS = {"serializedBytes", "cMessage", "cDescriptor", "unrecognized", "rawValue", "hashValue"}
+# A nested type with one of these names would shadow the Swift type the generated code means.
+SHADOWING_NAMES = {"String", "Bool", "Double", "Float", "Int32", "Int64", "UInt32", "UInt64", "UInt8",
+                   "Array", "Dictionary", "Optional", "Self", "Type", "Protocol"}
 
 SCALAR_SWIFT = {
     FD.TYPE_DOUBLE: ("Double", "0"),
@@ -187,6 +190,9 @@ class Generator:
                 c_struct = f"{parent_c}__{c_camel(msg.name)}" if parent_c else c_camel(msg.name)
                 c_prefix = f"{parent_lower}__{c_lower(msg.name)}" if parent_lower else c_lower(msg.name)
                 info = TypeInfo(full, swift, c_struct, c_prefix, False, msg, f.name, msg.options.map_entry)
+                for nested in list(msg.nested_type) + list(msg.enum_type):
+                    if nested.name in SHADOWING_NAMES or nested.name.startswith("OneOf_"):
+                        raise GenError(f"{f.name}: nested type {full}.{nested.name} would shadow a Swift type; rename it")
                 self.types[full] = info
                 if c_struct not in self.c_members:
                     raise GenError(f"{f.name}: expected C struct {c_struct} for {full} in {header}")
