@@ -103,8 +103,9 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         stream.connection = self
         streams[id] = stream
         if let timeout = stream.options.timeout {
-            let timer = LoopTimer(loop: loop) { [weak stream] in
-                stream?.abort(RPCStatus(.deadlineExceeded, "deadline exceeded after \(timeout)"))
+            let timer = LoopTimer(loop: loop) { [unowned(unsafe) stream] in
+                // The stream owns the timer and drops it when it completes, so it is alive here.
+                stream.abort(RPCStatus(.deadlineExceeded, "deadline exceeded after \(timeout)"))
             }
             timer.schedule(after: timeout)
             stream.deadlineTimer = timer

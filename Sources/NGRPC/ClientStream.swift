@@ -16,7 +16,6 @@ final class ClientStream: LoopTask, @unchecked Sendable {
     let headers = Promise<Metadata>()
     let status = Promise<RPCStatus>()
     private let trailerStore = Mutex(Metadata())
-    private let windowWake = Atomic<Bool>(false)
 
     // loop
     weak var connection: ClientConnection?
@@ -33,19 +32,14 @@ final class ClientStream: LoopTask, @unchecked Sendable {
         self.options = options
         self.loop = loop
         deframer = MessageDeframer(maxMessageSize: options.maxReceiveMessageSize)
-        inbound = InboundMessageQueue(limit: inboundLimit) { [weak self] in self?.wakeForWindow() }
+        inbound = InboundMessageQueue(limit: inboundLimit, loop: loop, owner: self)
         outbound = OutboundMessageQueue(limit: outboundLimit, loop: loop, owner: self)
     }
 
     var trailers: Metadata { trailerStore.withLock { $0 } }
 
-    private func wakeForWindow() {
-        if !windowWake.exchange(true, ordering: .acquiringAndReleasing) { loop.enqueue(self) }
-    }
-
     /// Loop: returns held window and resumes the request body when the caller queued more.
     func runOnLoop() {
-        windowWake.store(false, ordering: .releasing)
         let snapshot = outbound.beginLoopRun()
         guard !isClosed, streamID > 0, let connection, let session = connection.session else { return }
         if heldWindow > 0 && inbound.isWithinLimit {

@@ -4,10 +4,13 @@ import Synchronization
 ///
 /// Bounded through HTTP/2 flow control rather than by refusing messages: while `bufferedBytes`
 /// is above `limit`, the loop stops returning the stream's window (`heldWindow` in the stream), so
-/// the peer stops sending; when the consumer drains the queue back under the limit, `onDrained`
-/// wakes the loop to release the held window.
+/// the peer stops sending; when the consumer drains the queue back under the limit, the owner
+/// (the stream) is scheduled on the loop to release the held window.
 ///
 /// Thread-safety: every field is guarded by `state`'s mutex; continuations are resumed outside it.
+/// The strong reference to the owner is dropped by `fail` (which every stream end calls), so the
+/// stream ↔ queue cycle does not outlive the stream. (No weak references: they give the stream a
+/// side table and make every retain/release on the hot path take the slow path.)
 final class InboundMessageQueue: Sendable {
     private struct State {
         var messages: [[UInt8]] = []
@@ -19,15 +22,21 @@ final class InboundMessageQueue: Sendable {
         var failure: RPCStatus?
         var waiter: CheckedContinuation<[UInt8]?, any Error>?
         var drainWanted = false
+        var owner: (any LoopTask)?
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     let limit: Int
-    private let onDrained: @Sendable () -> Void
+    let loop: EventLoop
 
-    init(limit: Int, onDrained: @escaping @Sendable () -> Void) {
+    init(limit: Int, loop: EventLoop, owner: any LoopTask) {
         self.limit = limit
-        self.onDrained = onDrained
+        self.loop = loop
+        state = Mutex(State(owner: owner))
+    }
+
+    private func notifyOwner(_ owner: (any LoopTask)?) {
+        if let owner { loop.enqueue(owner) }
     }
 
     /// Loop side: delivers a message. Returns whether the queue is still within its limit (the
@@ -51,12 +60,13 @@ final class InboundMessageQueue: Sendable {
     /// Loop side: the window of some bytes is held back; call `onDrained` once the consumer has
     /// brought the queue back under the limit.
     func requestDrainNotification() {
-        let fireNow = state.withLock { state -> Bool in
-            if state.bufferedBytes <= limit || state.failure != nil { return true }
+        let owner = state.withLock { state -> (any LoopTask)? in
+            if state.drainWanted { return nil }
+            if state.bufferedBytes <= limit || state.failure != nil { return state.owner }
             state.drainWanted = true
-            return false
+            return nil
         }
-        if fireNow { onDrained() }
+        notifyOwner(owner)
     }
 
     var isWithinLimit: Bool { state.withLock { $0.bufferedBytes <= limit } }
@@ -86,6 +96,7 @@ final class InboundMessageQueue: Sendable {
             state.messages = []
             state.head = 0
             state.bufferedBytes = 0
+            state.owner = nil
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -93,7 +104,7 @@ final class InboundMessageQueue: Sendable {
     }
 
     private enum Poll {
-        case message([UInt8], notify: Bool)
+        case message([UInt8], notify: (any LoopTask)?)
         case end
         case failure(RPCStatus)
         case wait
@@ -113,10 +124,10 @@ final class InboundMessageQueue: Sendable {
                     state.head = 0
                 }
                 state.bufferedBytes -= message.count
-                var notify = false
+                var notify: (any LoopTask)?
                 if state.drainWanted && state.bufferedBytes <= limit {
                     state.drainWanted = false
-                    notify = true
+                    notify = state.owner
                 }
                 return .message(message, notify: notify)
             }
@@ -134,7 +145,7 @@ final class InboundMessageQueue: Sendable {
     func next() async throws -> [UInt8]? {
         switch poll(storing: nil) {
         case .message(let message, let notify):
-            if notify { onDrained() }
+            notifyOwner(notify)
             return message
         case .end: return nil
         case .failure(let status): throw status
@@ -143,7 +154,7 @@ final class InboundMessageQueue: Sendable {
         let result: [UInt8]? = try await withCheckedThrowingContinuation { continuation in
             switch poll(storing: continuation) {
             case .message(let message, let notify):
-                if notify { onDrained() }
+                notifyOwner(notify)
                 continuation.resume(returning: message)
             case .end: continuation.resume(returning: nil)
             case .failure(let status): continuation.resume(throwing: status)

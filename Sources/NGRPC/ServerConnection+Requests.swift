@@ -74,10 +74,11 @@ extension ServerConnection {
         if configuration.compressResponses && head.acceptsGzip { stream.responseEncoding = .gzip }
         let context = ServerContext(
             method: route.method, requestMetadata: head.metadata, deadline: deadline,
-            trace: TraceContext.from(head.metadata), peer: peer, isSecure: isSecure)
+            trace: TraceContext.forIncomingCall(head.metadata), peer: peer, isSecure: isSecure)
         if let timeout {
-            let timer = LoopTimer(loop: loop) { [weak stream] in
-                stream?.abort(RPCStatus(.deadlineExceeded, "deadline exceeded"))
+            let timer = LoopTimer(loop: loop) { [unowned(unsafe) stream] in
+                // The stream owns the timer and drops it when it closes, so it is alive here.
+                stream.abort(RPCStatus(.deadlineExceeded, "deadline exceeded"))
             }
             timer.schedule(after: timeout)
             stream.deadlineTimer = timer

@@ -102,23 +102,22 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         nghttp2_session_set_local_window_size(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(clamping: configuration.connectionWindowSize))
 
-        handshakeTimer = LoopTimer(loop: loop) { [weak self] in
-            guard let self else { return }
+        // Timers are owned by the connection and freed in `close`, so `self` is alive when they fire.
+        handshakeTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in
             self.logger.debug("handshake timeout", metadata: ["peer": "\(self.peer)"])
             self.close()
         }
         handshakeTimer?.schedule(after: configuration.handshakeTimeout)
         if let interval = configuration.keepaliveInterval {
-            keepaliveTimer = LoopTimer(loop: loop) { [weak self] in self?.sendKeepalive() }
+            keepaliveTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.sendKeepalive() }
             keepaliveTimer?.schedule(after: interval)
-            keepaliveTimeoutTimer = LoopTimer(loop: loop) { [weak self] in
-                guard let self else { return }
+            keepaliveTimeoutTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in
                 self.logger.info("keepalive ping not acknowledged, closing", metadata: ["peer": "\(self.peer)"])
                 self.close()
             }
         }
         if let idle = configuration.connectionIdleTimeout {
-            idleTimer = LoopTimer(loop: loop) { [weak self] in self?.goAway(code: NGHTTP2_NO_ERROR, debug: "idle") }
+            idleTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.goAway(code: NGHTTP2_NO_ERROR, debug: "idle") }
             idleTimer?.schedule(after: idle)
         }
         bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))

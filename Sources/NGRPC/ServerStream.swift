@@ -15,7 +15,9 @@ import Synchronization
 final class ServerStream: LoopTask, @unchecked Sendable {
     let id: Int32
     let loop: EventLoop
-    weak var connection: ServerConnection?
+    /// Valid while `isClosed` is false: the connection closes every stream before it goes away.
+    /// (Not weak: a weak reference puts a side table on the connection and slows every retain.)
+    unowned(unsafe) let connection: ServerConnection
     var head = RequestHead()
     var deframer: MessageDeframer
     private(set) var inbound: InboundMessageQueue!
@@ -35,28 +37,22 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     var handlerStarted = false
     var finalStatus: RPCStatus?
     let startTime = ContinuousClock.now
-    private let windowWake = Atomic<Bool>(false)
 
     init(id: Int32, connection: ServerConnection, maxReceiveMessageSize: Int, inboundLimit: Int, outboundLimit: Int) {
         self.id = id
         self.loop = connection.loop
         self.connection = connection
         deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
-        inbound = InboundMessageQueue(limit: inboundLimit) { [weak self] in self?.wakeForWindow() }
+        inbound = InboundMessageQueue(limit: inboundLimit, loop: loop, owner: self)
         outbound = OutboundMessageQueue(limit: outboundLimit, loop: loop, owner: self)
-    }
-
-    private func wakeForWindow() {
-        if !windowWake.exchange(true, ordering: .acquiringAndReleasing) { loop.enqueue(self) }
     }
 
     // MARK: Loop side
 
     /// Applies what the handler queued: window to return, headers, data to resume, the end.
     func runOnLoop() {
-        windowWake.store(false, ordering: .releasing)
         let snapshot = outbound.beginLoopRun()
-        guard !isClosed, let connection, let session = connection.session else { return }
+        guard !isClosed, let session = connection.session else { return }
         if heldWindow > 0 && inbound.isWithinLimit {
             nghttp2_session_consume_stream(session, id, heldWindow)
             heldWindow = 0
@@ -98,7 +94,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         if result == 0 {
             headersSubmitted = true
         } else {
-            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+            connection.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
         }
     }
 
@@ -110,7 +106,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         block.add(trailers)
         finish(with: status)
         if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
-            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+            connection.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
         }
     }
 
@@ -123,7 +119,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         Self.addStatus(status, to: &block)
         finish(with: status)
         if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
-            connection?.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
+            connection.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
         }
     }
 
