@@ -69,8 +69,10 @@ public protocol TaskDispatchStore: Sendable {
     /// workflow's failure policy; the workflow finishes when its last task does. One transaction.
     func report(_ report: TaskReport) async throws -> ReportResult
 
-    /// Extends the given leases to `until` when still held by `executorID` with these tokens.
-    func extendLeases(_ leases: [LeaseToken], executorID: String, until: UnixMillis) async throws -> [LeaseState]
+    /// Extends each lease to its `until` when it is still held by its executor with that token,
+    /// in one batched statement (the lease keeper calls it for every live lease of the process).
+    /// A lease that is no longer held comes back with `valid == false` and nothing changes for it.
+    func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState]
 
     /// Requeues (with backoff) or fails tasks whose lease expired before `now`.
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease]

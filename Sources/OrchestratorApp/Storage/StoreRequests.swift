@@ -193,6 +193,19 @@ public enum ReportResult: Hashable, Sendable {
     case unknownTask
 }
 
+/// A request to push one lease's expiry to `until`.
+public struct LeaseExtension: Hashable, Sendable {
+    public var lease: LeaseToken
+    public var executorID: String
+    public var until: UnixMillis
+
+    public init(lease: LeaseToken, executorID: String, until: UnixMillis) {
+        self.lease = lease
+        self.executorID = executorID
+        self.until = until
+    }
+}
+
 /// The state of one lease after a heartbeat.
 public struct LeaseState: Hashable, Sendable {
     public var lease: LeaseToken

@@ -1,0 +1,34 @@
+import OrchestratorDomain
+
+/// Failures of application operations, in terms the gRPC edge maps to status codes once.
+public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The caller's input is wrong; `issues` lists every problem found.
+    case invalidArgument(String, issues: [ValidationIssue] = [])
+    case notFound(String)
+    case failedPrecondition(String)
+    /// A concurrent change won (DAG version conflict); re-read and retry.
+    case aborted(String)
+    case permissionDenied(String)
+    case resourceExhausted(String)
+    case deadlineExceeded(String)
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let message, _), .notFound(let message), .failedPrecondition(let message), .aborted(let message),
+            .permissionDenied(let message), .resourceExhausted(let message), .deadlineExceeded(let message),
+            .unavailable(let message):
+            message
+        }
+    }
+
+    /// Translates a storage failure.
+    public init(_ error: StoreError) {
+        switch error {
+        case .notFound: self = .notFound(error.description)
+        case .versionConflict: self = .aborted(error.description)
+        case .tasksAlreadyStarted, .workflowFinished: self = .failedPrecondition(error.description)
+        case .unavailable: self = .unavailable(error.description)
+        }
+    }
+}

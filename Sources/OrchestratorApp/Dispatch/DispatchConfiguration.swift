@@ -1,0 +1,62 @@
+/// Lease and dispatch timing. Every value has a default an operator can override.
+public struct DispatchConfiguration: Sendable {
+    /// Default lease time-to-live (a task's own lease TTL wins).
+    public var leaseTTL: Duration = .seconds(30)
+    /// How often executors are asked to heartbeat (told in Welcome).
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// How often the lease keeper pushes live leases' expiry to the database, in one batch.
+    public var keeperInterval: Duration = .seconds(1)
+    /// How often the reaper requeues leases that expired in the database.
+    public var reaperInterval: Duration = .seconds(1)
+    /// Longest `PollTasks` wait.
+    public var maxPollWait: Duration = .seconds(60)
+    /// An executor whose stream has not accepted an assignment for this long (flow control
+    /// stalled: it stopped reading) loses its stream and its leases.
+    public var stalledSendLimit: Duration = .seconds(30)
+    /// Safety net against a lost notification: a waiting dispatcher looks again after this long.
+    public var idleRecheck: Duration = .seconds(5)
+    /// Upper bound of an executor's `max_in_flight`.
+    public var maxInFlightLimit: Int = 1000
+
+    public init() {}
+
+    var leaseTTLMillis: Int64 { Self.millis(leaseTTL) }
+
+    static func millis(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// What an executor says about itself when it connects (or polls).
+public struct ExecutorIdentity: Sendable, Hashable {
+    public var executorID: String
+    public var capabilities: Set<String>
+    public var labels: [String: String]
+    public var maxInFlight: Int
+    /// Tenants whose tasks it may receive; nil = every tenant.
+    public var tenants: Set<String>?
+
+    public init(executorID: String, capabilities: Set<String>, labels: [String: String] = [:], maxInFlight: Int = 1, tenants: Set<String>? = nil) {
+        self.executorID = executorID
+        self.capabilities = capabilities
+        self.labels = labels
+        self.maxInFlight = maxInFlight
+        self.tenants = tenants
+    }
+}
+
+/// Messages an executor sends on its lease stream after the hello.
+public enum SessionInput: Sendable {
+    /// Extend these leases (empty = all held on this stream).
+    case heartbeat([LeaseToken])
+    case report(LeaseToken, TaskReport.Outcome)
+}
+
+/// Messages the server sends on a lease stream.
+public enum SessionOutput: Sendable {
+    case welcome(sessionID: String, heartbeatIntervalMillis: Int64, leaseTTLMillis: Int64, resumed: [LeaseToken], rejected: [LeaseToken])
+    case assignment(ClaimedTask)
+    case revocation(LeaseToken, reason: String)
+    case ack(LeaseToken, ReportResult)
+    case heartbeatAck([LeaseState])
+}

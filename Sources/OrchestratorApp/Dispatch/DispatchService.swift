@@ -1,0 +1,187 @@
+import Logging
+
+/// Hands ready tasks to executors and keeps their leases: stream sessions (`runSession`),
+/// unary polling and reports, the lease keeper (batched expiry updates) and the reaper
+/// (requeues expired leases; safe with several servers on one database, since the store claims
+/// and expires with row locks).
+public final class DispatchService: Sendable {
+    let store: any TaskDispatchStore
+    let signals: ChangeSignals
+    let clock: any WallClock
+    let ids: any IdentifierGenerator
+    let configuration: DispatchConfiguration
+    let logger: Logger
+    let registry = LeaseRegistry()
+
+    public init(
+        store: any TaskDispatchStore, signals: ChangeSignals, configuration: DispatchConfiguration = DispatchConfiguration(),
+        clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
+        logger: Logger = Logger(label: "orchestrator.dispatch")
+    ) {
+        self.store = store
+        self.signals = signals
+        self.configuration = configuration
+        self.clock = clock
+        self.ids = ids
+        self.logger = logger
+    }
+
+    /// Runs the lease keeper and the reaper until the returned task is cancelled.
+    public func runBackgroundLoops() -> Task<Void, Never> {
+        Task { [self] in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.keeperLoop() }
+                group.addTask { await self.reaperLoop() }
+            }
+        }
+    }
+
+    /// Leases held by this process's executors right now.
+    public var liveLeaseCount: Int { registry.totalLeases }
+    /// Lease streams open on this process.
+    public var sessionCount: Int { registry.sessionCount }
+
+    // MARK: Unary API for executors that cannot hold a stream.
+
+    /// Claims up to `maxTasks` tasks, waiting up to `wait` (capped) for one to become ready.
+    public func poll(_ executor: ExecutorIdentity, maxTasks: Int, wait: Duration) async throws -> [ClaimedTask] {
+        let limit = min(max(maxTasks, 1), configuration.maxInFlightLimit)
+        let deadline = ContinuousClock.now + min(wait, configuration.maxPollWait)
+        let sessionID = "poll:" + executor.executorID
+        while true {
+            let generation = signals.generation(.tasksReady)
+            let claimed = try await claim(for: executor, sessionID: sessionID, limit: limit)
+            if !claimed.isEmpty { return claimed }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero || Task.isCancelled { return [] }
+            await signals.wait(.tasksReady, after: generation, timeout: min(left, configuration.idleRecheck))
+        }
+    }
+
+    /// Applies a report (stream or unary) and keeps the in-memory lease table in step.
+    public func report(_ lease: LeaseToken, executorID: String, outcome: TaskReport.Outcome) async throws -> ReportResult {
+        let result: ReportResult
+        do {
+            result = try await store.report(TaskReport(
+                lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now()))
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+        switch (result, outcome) {
+        case (.accepted, .progress):
+            _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
+        case (.accepted, _):
+            registry.remove(lease)
+            // A free slot, and possibly newly ready children.
+            signals.signal(.tasksReady)
+        case (.staleLease, _), (.unknownTask, _):
+            registry.remove(lease)
+        }
+        return result
+    }
+
+    /// Unary heartbeat: extends the given leases now and reports their state.
+    public func heartbeat(executorID: String, leases: [LeaseToken]) async throws -> [LeaseState] {
+        let now = clock.now()
+        let sessionID = "poll:" + executorID
+        _ = registry.heartbeat(session: sessionID, tokens: leases, now: now)
+        let extensions = leases.map { LeaseExtension(lease: $0, executorID: executorID, until: now + configuration.leaseTTLMillis) }
+        let states: [LeaseState]
+        do {
+            states = try await store.extendLeases(extensions)
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+        for state in states {
+            if state.valid, let expiry = state.expiresAt { registry.updateExpiry(state.lease, to: expiry) } else { registry.remove(state.lease) }
+        }
+        return states
+    }
+
+    /// Tells the executors holding these leases to stop (workflow cancelled, task removed).
+    public func revoke(_ leases: [LeaseToken], reason: String) {
+        for lease in leases { registry.revoke(lease, reason: reason) }
+    }
+
+    // MARK: Shared by sessions and polling.
+
+    func claim(for executor: ExecutorIdentity, sessionID: String, limit: Int) async throws -> [ClaimedTask] {
+        let now = clock.now()
+        let claimed: [ClaimedTask]
+        do {
+            claimed = try await store.claimTasks(ClaimRequest(
+                executorID: executor.executorID, capabilities: executor.capabilities, tenants: executor.tenants,
+                limit: limit, leaseTTLMillis: configuration.leaseTTLMillis, now: now))
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+        for task in claimed {
+            registry.add(.init(
+                token: task.lease, executorID: executor.executorID, sessionID: sessionID,
+                ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: now, databaseExpiry: task.leaseExpiresAt))
+        }
+        return claimed
+    }
+
+    func releaseAll(of sessionID: String, executorID: String, reason: String) async {
+        let held = registry.removeSession(sessionID)
+        guard !held.isEmpty else { return }
+        do {
+            let released = try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
+            logger.info("leases released", metadata: ["executor_id": "\(executorID)", "count": "\(released.count)", "reason": "\(reason)"])
+            signals.signal(.tasksReady)
+        } catch {
+            // The reaper requeues them when their database expiry passes.
+            logger.warning("could not release leases; they will lapse", metadata: ["executor_id": "\(executorID)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Background loops.
+
+    func keeperLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.keeperInterval)
+            let now = clock.now()
+            let work = registry.keeperWork(now: now)
+            for lease in work.lapsed {
+                registry.revoke(lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms")
+            }
+            guard !work.extend.isEmpty else { continue }
+            do {
+                let states = try await store.extendLeases(work.extend.map {
+                    LeaseExtension(lease: $0.token, executorID: $0.executorID, until: now + $0.ttlMillis)
+                })
+                for state in states {
+                    if state.valid, let expiry = state.expiresAt {
+                        registry.updateExpiry(state.lease, to: expiry)
+                    } else {
+                        registry.revoke(state.lease, reason: "lease no longer held")
+                    }
+                }
+            } catch {
+                logger.warning("lease keeper could not extend leases", metadata: ["count": "\(work.extend.count)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func reaperLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.reaperInterval)
+            do {
+                var expired: [ExpiredLease]
+                repeat {
+                    expired = try await store.expireLeases(now: clock.now(), limit: 1000)
+                    for lease in expired {
+                        registry.revoke(lease.lease, reason: "lease expired")
+                    }
+                    if !expired.isEmpty {
+                        logger.info("expired leases requeued", metadata: ["count": "\(expired.count)"])
+                        signals.signal(.tasksReady)
+                    }
+                } while expired.count == 1000 && !Task.isCancelled
+            } catch {
+                logger.warning("lease reaper failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Logging
+
+extension DispatchService {
+    /// Runs one executor's lease stream: resumes the leases it presents, pushes assignments as
+    /// tasks become ready (woken by `ChangeSignals`, not by polling), applies its heartbeats and
+    /// reports, and gives every lease back the moment the stream ends, breaks, or stalls.
+    ///
+    /// - Parameters:
+    ///   - executor: what the hello said.
+    ///   - resume: leases the executor still holds from a previous stream.
+    ///   - inbound: the messages after the hello; the sequence ends when the executor half-closes.
+    ///   - send: writes one message to the stream (suspends under flow control).
+    public func runSession<Inbound: AsyncSequence & Sendable>(
+        executor: ExecutorIdentity,
+        resume: [LeaseToken],
+        inbound: Inbound,
+        send: @escaping @Sendable (SessionOutput) async throws -> Void
+    ) async throws where Inbound.Element == SessionInput {
+        var bounded = executor
+        bounded.maxInFlight = min(max(executor.maxInFlight, 1), configuration.maxInFlightLimit)
+        let executor = bounded
+        let sessionID = ids.make(prefix: "ses")
+        let outbox = SessionOutbox(send: send)
+        registry.registerSession(sessionID, handle: .init(revoke: { token, reason in
+            try? outbox.enqueue(.revocation(token, reason: reason))
+        }))
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "executor_id"] = "\(executor.executorID)"
+        sessionLogger[metadataKey: "session_id"] = "\(sessionID)"
+        let log = sessionLogger
+        log.info("executor connected", metadata: ["capabilities": "\(executor.capabilities.sorted())", "max_in_flight": "\(executor.maxInFlight)"])
+
+        var endReason = "stream ended"
+        do {
+            let (resumed, rejected) = try await resumeLeases(resume, executor: executor, sessionID: sessionID)
+            try outbox.enqueue(.welcome(
+                sessionID: sessionID, heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval),
+                leaseTTLMillis: configuration.leaseTTLMillis, resumed: resumed, rejected: rejected))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox) }
+                group.addTask { try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox) }
+                // Whichever ends first (the executor half-closed, or dispatch failed) ends the session.
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            endReason = "stream failed: \(error)"
+            await releaseAll(of: sessionID, executorID: executor.executorID, reason: endReason)
+            outbox.finish()
+            log.info("executor disconnected", metadata: ["reason": "\(endReason)"])
+            throw error
+        }
+        await releaseAll(of: sessionID, executorID: executor.executorID, reason: endReason)
+        outbox.finish()
+        await outbox.drained()
+        log.info("executor disconnected", metadata: ["reason": "\(endReason)"])
+    }
+
+    private func resumeLeases(_ tokens: [LeaseToken], executor: ExecutorIdentity, sessionID: String) async throws -> (resumed: [LeaseToken], rejected: [LeaseToken]) {
+        guard !tokens.isEmpty else { return ([], []) }
+        let now = clock.now()
+        let states: [LeaseState]
+        do {
+            states = try await store.extendLeases(tokens.map {
+                LeaseExtension(lease: $0, executorID: executor.executorID, until: now + configuration.leaseTTLMillis)
+            })
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+        var resumed: [LeaseToken] = []
+        var rejected: [LeaseToken] = []
+        for state in states {
+            if state.valid, let expiry = state.expiresAt {
+                registry.add(.init(
+                    token: state.lease, executorID: executor.executorID, sessionID: sessionID,
+                    ttlMillis: configuration.leaseTTLMillis, lastHeartbeat: now, databaseExpiry: expiry))
+                resumed.append(state.lease)
+            } else {
+                rejected.append(state.lease)
+            }
+        }
+        return (resumed, rejected)
+    }
+
+    private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws {
+        while !Task.isCancelled {
+            if let failure = outbox.failure { throw failure }
+            if outbox.stalledFor > configuration.stalledSendLimit {
+                throw AppError.resourceExhausted(
+                    "executor \(executor.executorID) stopped reading its lease stream; its leases were released")
+            }
+            let generation = signals.generation(.tasksReady)
+            // Don't hand out more work while earlier assignments are still stuck in flow control.
+            let free = executor.maxInFlight - registry.count(session: sessionID)
+            if free > 0, outbox.pending == 0 {
+                let claimed = try await claim(for: executor, sessionID: sessionID, limit: free)
+                for task in claimed { try outbox.enqueue(.assignment(task)) }
+                if claimed.count == free { continue }
+            }
+            let recheck = outbox.pending > 0 ? Duration.milliseconds(200) : configuration.idleRecheck
+            await signals.wait(.tasksReady, after: generation, timeout: recheck)
+        }
+    }
+
+    private func inboundLoop<Inbound: AsyncSequence>(_ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws
+    where Inbound.Element == SessionInput {
+        for try await message in inbound {
+            switch message {
+            case .heartbeat(let tokens):
+                let now = clock.now()
+                let (held, unknown) = registry.heartbeat(session: sessionID, tokens: tokens, now: now)
+                var states = held.map { LeaseState(lease: $0.token, valid: true, expiresAt: max($0.databaseExpiry, now + $0.ttlMillis)) }
+                states += unknown.map { LeaseState(lease: $0, valid: false, expiresAt: nil) }
+                try outbox.enqueue(.heartbeatAck(states))
+            case .report(let lease, let outcome):
+                let result = try await report(lease, executorID: executor.executorID, outcome: outcome)
+                try outbox.enqueue(.ack(lease, result))
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Synchronization
+
+/// Serialises a lease stream's outbound messages through one writer task, and measures how long
+/// the oldest message has waited. A message that waits means HTTP/2 flow control is holding it:
+/// the executor stopped reading. The session gives up its leases when that lasts too long, even
+/// though the blocked write itself cannot be interrupted.
+///
+/// Thread-safety: counters behind `state`'s mutex; the stream continuation is Sendable.
+final class SessionOutbox: Sendable {
+    private struct State {
+        var pending = 0
+        var oldestPendingSince: ContinuousClock.Instant?
+        var failure: (any Error)?
+    }
+
+    /// A class so that the writer task can share the counters without capturing `self`.
+    private final class Counters: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let counters = Counters()
+    private let continuation: AsyncStream<SessionOutput>.Continuation
+    private let writer: Task<Void, Never>
+
+    init(send: @escaping @Sendable (SessionOutput) async throws -> Void) {
+        let (stream, continuation) = AsyncStream<SessionOutput>.makeStream()
+        self.continuation = continuation
+        let counters = self.counters
+        writer = Task {
+            for await output in stream {
+                do {
+                    try await send(output)
+                } catch {
+                    counters.state.withLock { $0.failure = error }
+                    return
+                }
+                counters.state.withLock { state in
+                    state.pending -= 1
+                    state.oldestPendingSince = state.pending == 0 ? nil : ContinuousClock.now
+                }
+            }
+        }
+    }
+
+    /// Queues a message; never blocks. Throws once the writer failed (the stream is gone).
+    func enqueue(_ output: SessionOutput) throws {
+        try counters.state.withLock { state in
+            if let failure = state.failure { throw failure }
+            state.pending += 1
+            if state.oldestPendingSince == nil { state.oldestPendingSince = ContinuousClock.now }
+        }
+        continuation.yield(output)
+    }
+
+    /// Messages not yet accepted by the transport.
+    var pending: Int { counters.state.withLock { $0.pending } }
+
+    /// How long the oldest queued message has been waiting, or zero.
+    var stalledFor: Duration {
+        counters.state.withLock { state in state.oldestPendingSince.map { ContinuousClock.now - $0 } ?? .zero }
+    }
+
+    var failure: (any Error)? { counters.state.withLock { $0.failure } }
+
+    /// Stops accepting messages; the writer sends what is queued, then ends.
+    func finish() {
+        continuation.finish()
+    }
+
+    /// Waits until everything queued was written (or the writer failed).
+    func drained() async {
+        await writer.value
+    }
+}

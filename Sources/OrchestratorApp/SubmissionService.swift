@@ -1,0 +1,121 @@
+import Logging
+import OrchestratorDomain
+
+/// A query to plan, store and start.
+public struct SubmitCommand: Sendable {
+    public var requestID: String?
+    public var query: Query
+    public var failurePolicy: FailurePolicy
+    /// Executor input per task key, for explicit graphs.
+    public var payloads: [TaskKey: [UInt8]]
+    public var actor: Actor
+    public var traceID: String
+
+    public init(requestID: String?, query: Query, failurePolicy: FailurePolicy = .failFast, payloads: [TaskKey: [UInt8]] = [:], actor: Actor, traceID: String) {
+        self.requestID = requestID
+        self.query = query
+        self.failurePolicy = failurePolicy
+        self.payloads = payloads
+        self.actor = actor
+        self.traceID = traceID
+    }
+}
+
+/// What a submission produced.
+public struct SubmitOutcome: Sendable {
+    public var workflow: WorkflowRecord
+    public var dag: StoredDagVersion?
+    /// The analysis of a freshly planned DAG (nil when `created` is false).
+    public var analysis: GraphAnalysis?
+    /// False when the request id matched an existing workflow.
+    public var created: Bool
+}
+
+/// Plans a query, stores the workflow with its first DAG version, and (on request) waits for it
+/// to finish.
+public struct SubmissionService: Sendable {
+    let planning: PlanningService
+    let workflows: any WorkflowStore
+    let watch: WatchService
+    let signals: ChangeSignals
+    let clock: any WallClock
+    let ids: any IdentifierGenerator
+    let logger: Logger
+
+    public init(
+        planning: PlanningService, workflows: any WorkflowStore, watch: WatchService, signals: ChangeSignals,
+        clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
+        logger: Logger = Logger(label: "orchestrator.submission")
+    ) {
+        self.planning = planning
+        self.workflows = workflows
+        self.watch = watch
+        self.signals = signals
+        self.clock = clock
+        self.ids = ids
+        self.logger = logger
+    }
+
+    public func submit(_ command: SubmitCommand) async throws -> SubmitOutcome {
+        if let requestID = command.requestID {
+            try Self.validateRequestID(requestID)
+        }
+        let plan = try planning.plan(command.query)
+        var ranks: [TaskKey: Double] = [:]
+        ranks.reserveCapacity(plan.dag.tasks.count)
+        for key in plan.analysis.graph.index.keys {
+            ranks[key] = plan.analysis.rank(of: key)
+        }
+        let metadata = plan.metadata
+        let record = PlanningRecord(
+            planner: metadata.planner, durationMicros: Int64(metadata.duration.components.seconds) * 1_000_000
+                + Int64(metadata.duration.components.attoseconds / 1_000_000_000_000),
+            rationale: metadata.rationale, warnings: metadata.alternatives, totalCost: metadata.estimatedTotalCost)
+        let new = NewWorkflow(
+            workflowID: ids.make(prefix: "wf"), tenant: command.actor.tenant, requestID: command.requestID,
+            query: command.query, dag: plan.dag, payloads: command.payloads, ranks: ranks, planning: record,
+            failurePolicy: command.failurePolicy, traceID: command.traceID, labels: command.query.labels,
+            priority: command.query.priority, actor: command.actor, now: clock.now())
+        let stored: CreatedWorkflow
+        do {
+            stored = try await workflows.createWorkflow(new)
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+        signals.signal(.tasksReady)
+        if stored.created {
+            logger.info("workflow submitted", metadata: [
+                "workflow_id": "\(stored.workflow.workflowID)", "trace_id": "\(command.traceID)",
+                "tasks": "\(plan.dag.tasks.count)", "planner": "\(metadata.planner)",
+            ])
+            let version = StoredDagVersion(
+                workflowID: stored.workflow.workflowID, version: stored.workflow.currentDagVersion, dag: plan.dag,
+                reason: "planned by \(metadata.planner)", author: command.actor.subject, createdAt: new.now)
+            return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: plan.analysis, created: true)
+        }
+        let version = try await workflows.dagVersion(workflowID: stored.workflow.workflowID, version: nil)
+        return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: nil, created: false)
+    }
+
+    /// Waits until the workflow reaches a terminal state, then returns it. Cancelling the calling
+    /// task (the caller's deadline) stops the wait; the workflow keeps running.
+    public func waitForOutcome(workflowID: String, tenant: String?) async throws -> WorkflowRecord {
+        if let current = try await workflows.workflow(id: workflowID, tenant: tenant), current.state.isTerminal {
+            return current
+        }
+        try await watch.follow(EventQuery(afterSequence: 0, workflowID: workflowID, tenant: tenant), stopWhen: { event in
+            event.isWorkflowTerminal
+        }, emit: { _ in })
+        guard let finished = try await workflows.workflow(id: workflowID, tenant: tenant) else {
+            throw AppError.notFound("workflow \(workflowID) not found")
+        }
+        return finished
+    }
+
+    /// Request ids are idempotency keys: 1-128 printable ASCII characters.
+    static func validateRequestID(_ id: String) throws(AppError) {
+        guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e }) else {
+            throw AppError.invalidArgument("request_id must be 1-128 printable ASCII characters without spaces")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Logging
+
+/// Tails the event log for watchers: past events first, then live ones as they are appended,
+/// woken by `ChangeSignals` (NOTIFY) rather than polling.
+///
+/// Sequences come from a database sequence, so a transaction that took sequence 9 may commit
+/// after one that took 10. A watcher that has seen 8 and finds 10 waits up to `gapGrace` for 9
+/// before moving on (a rolled-back transaction leaves a permanent gap), so in-flight commits are
+/// not skipped.
+public struct WatchService: Sendable {
+    let events: any EventStore
+    let signals: ChangeSignals
+    let batchSize: Int
+    let gapGrace: Duration
+    /// Safety net only: how long a watcher sleeps without a signal before reading again.
+    let idleRecheck: Duration
+
+    public init(events: any EventStore, signals: ChangeSignals, batchSize: Int = 500, gapGrace: Duration = .milliseconds(500), idleRecheck: Duration = .seconds(5)) {
+        self.events = events
+        self.signals = signals
+        self.batchSize = batchSize
+        self.gapGrace = gapGrace
+        self.idleRecheck = idleRecheck
+    }
+
+    /// Delivers events after `query.afterSequence` to `emit`, in order, each once, until
+    /// `stopWhen` returns true for a delivered event, or the task is cancelled. `emit` may
+    /// suspend (flow control); nothing is read ahead meanwhile.
+    public func follow(
+        _ query: EventQuery,
+        stopWhen: @Sendable (StoredEvent) -> Bool = { _ in false },
+        emit: (StoredEvent) async throws -> Void
+    ) async throws {
+        var cursor = query.afterSequence
+        var gapSeenAt: ContinuousClock.Instant?
+        while !Task.isCancelled {
+            let generation = signals.generation(.events)
+            var batchQuery = query
+            batchQuery.afterSequence = cursor
+            batchQuery.limit = batchSize
+            let batch: [StoredEvent]
+            do {
+                batch = try await events.events(batchQuery)
+            } catch let error as StoreError {
+                throw AppError(error)
+            }
+            var delivered = 0
+            for event in batch {
+                // A hole right after the cursor may be a transaction still committing; a filtered
+                // query (one workflow) cannot tell, so only unfiltered tails wait on gaps.
+                if query.workflowID == nil, query.tenant == nil, event.sequence != cursor + 1 {
+                    let now = ContinuousClock.now
+                    if let since = gapSeenAt, now - since >= gapGrace {
+                        gapSeenAt = nil
+                    } else {
+                        if gapSeenAt == nil { gapSeenAt = now }
+                        break
+                    }
+                }
+                try await emit(event)
+                cursor = event.sequence
+                delivered += 1
+                gapSeenAt = nil
+                if stopWhen(event) { return }
+            }
+            if delivered == batch.count, batch.count == batchSize { continue }
+            if gapSeenAt != nil {
+                try await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            await signals.wait(.events, after: generation, timeout: idleRecheck)
+        }
+        throw CancellationError()
+    }
+}
