@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import NGRPC
+import OrchestratorAPI
+
+/// A sample executor on the Lease stream, with configurable behaviour for demos and manual
+/// testing: how long tasks take, how often they fail, and whether the process dies mid-task.
+struct ExecutorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "executor", abstract: "Run a sample executor that leases tasks and reports on them.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .long, help: "Executor id (default: orchctl-<pid>).") var id: String?
+    @Option(name: .long, parsing: .upToNextOption, help: "Capabilities it advertises.") var capabilities: [String] = []
+    @Option(name: .long, help: "Tasks run at once.") var maxInFlight: Int32 = 1
+    @Option(name: .long, help: "How long each task takes, in milliseconds.") var sleepMs: Int = 200
+    @Option(name: .long, help: "Probability in [0, 1] that a task fails.") var failProbability: Double = 0
+    @Flag(name: .long, help: "Report failures as not retryable.") var permanentFailures = false
+    @Option(name: .long, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
+    @Option(name: .long, help: "Exit cleanly after completing this many tasks.") var tasks: Int?
+    @Flag(name: .long, help: "Print nothing but errors.") var quiet = false
+
+    func run() async throws {
+        let executorID = id ?? "orchctl-\(ProcessInfo.processInfo.processIdentifier)"
+        try await withConnection(connection) { connection in
+            let call = try await connection.executors.lease(options: connection.callOptions(timeout: 0))
+            let sender = StreamSender(call: call)
+            var hello = Orchestrator_V1_ExecutorHello()
+            hello.executorID = executorID
+            hello.capabilities = capabilities
+            hello.maxInFlight = maxInFlight
+            hello.version = "orchctl sample executor"
+            var first = Orchestrator_V1_LeaseRequest()
+            first.kind = .hello(hello)
+            try await sender.send(first)
+            let behaviour = Behaviour(
+                sleep: .milliseconds(sleepMs), failProbability: failProbability, retryable: !permanentFailures,
+                dieAfter: dieAfter, stopAfter: tasks, quiet: quiet, executorID: executorID)
+            try await Self.serve(call: call, sender: sender, behaviour: behaviour)
+        }
+    }
+
+    struct Behaviour: Sendable {
+        let sleep: Duration
+        let failProbability: Double
+        let retryable: Bool
+        let dieAfter: Int?
+        let stopAfter: Int?
+        let quiet: Bool
+        let executorID: String
+
+        func say(_ text: String) {
+            guard !quiet else { return }
+            Output.line("[\(executorID)] \(text)")
+        }
+    }
+
+    static func serve(call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>, sender: StreamSender, behaviour: Behaviour) async throws {
+        let counter = TaskCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for try await response in call.responses {
+                switch response.kind {
+                case .welcome(let welcome):
+                    behaviour.say("connected: session \(welcome.sessionID), heartbeat every \(welcome.heartbeatIntervalMs) ms")
+                    let interval = Duration.milliseconds(max(welcome.heartbeatIntervalMs, 100))
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: interval)
+                            var heartbeat = Orchestrator_V1_LeaseRequest()
+                            heartbeat.kind = .heartbeat(Orchestrator_V1_HeartbeatSignal())
+                            try await sender.send(heartbeat)
+                        }
+                    }
+                case .assignment(let assignment):
+                    let number = await counter.started()
+                    group.addTask { try await work(assignment, number: number, sender: sender, behaviour: behaviour, counter: counter) }
+                case .revocation(let revocation):
+                    behaviour.say("lease revoked: \(revocation.lease?.taskID ?? "?") (\(revocation.reason))")
+                case .ack(let ack) where !ack.accepted:
+                    behaviour.say("report refused for \(ack.lease?.taskID ?? "?"): \(ack.message)")
+                default:
+                    break
+                }
+                if let stop = behaviour.stopAfter, await counter.completed >= stop {
+                    try await call.closeSend()
+                    group.cancelAll()
+                    return
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    static func work(_ assignment: Orchestrator_V1_Assignment, number: Int, sender: StreamSender, behaviour: Behaviour, counter: TaskCounter) async throws {
+        let key = assignment.spec?.key ?? "?"
+        let lease = assignment.lease ?? Orchestrator_V1_LeaseToken()
+        behaviour.say("task \(key) (\(lease.taskID)) attempt \(assignment.attempt)/\(assignment.maxAttempts) trace \(assignment.traceparent)")
+        if let dieAfter = behaviour.dieAfter, number >= dieAfter {
+            try await Task.sleep(for: behaviour.sleep / 2)
+            behaviour.say("dying mid-task as asked (--die-after \(dieAfter))")
+            Output.dieNow()
+        }
+        try await Task.sleep(for: behaviour.sleep)
+        var report = Orchestrator_V1_LeaseRequest()
+        if Double.random(in: 0..<1) < behaviour.failProbability {
+            var failure = Orchestrator_V1_TaskFailure()
+            failure.lease = lease
+            failure.message = "simulated failure"
+            failure.code = "SIMULATED"
+            failure.retryable = behaviour.retryable
+            report.kind = .failure(failure)
+            behaviour.say("task \(key) failed (simulated)")
+        } else {
+            var completion = Orchestrator_V1_TaskCompletion()
+            completion.lease = lease
+            completion.result = Array("{\"task\":\"\(key)\",\"executor\":\"\(behaviour.executorID)\"}".utf8)
+            report.kind = .completion(completion)
+            behaviour.say("task \(key) done")
+        }
+        try await sender.send(report)
+        await counter.finished()
+    }
+}
+
+/// Serialises sends on one stream from several tasks.
+actor StreamSender {
+    let call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>
+    init(call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>) { self.call = call }
+    func send(_ message: Orchestrator_V1_LeaseRequest) async throws { try await call.send(message) }
+}
+
+actor TaskCounter {
+    private(set) var count = 0
+    private(set) var completed = 0
+    func started() -> Int {
+        count += 1
+        return count
+    }
+    func finished() { completed += 1 }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+
+/// `orchctl`: the command-line client of orchestratord, and the manual test harness.
+@main
+struct Orchctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orchctl",
+        abstract: "Submit, plan, inspect, watch and cancel workflows; run a sample executor.",
+        subcommands: [
+            SubmitCommand.self, PlanCommand.self, GetCommand.self, ListCommand.self, WatchCommand.self,
+            CancelCommand.self, ExecutorCommand.self,
+        ]
+    )
+}
+
+/// Options every subcommand shares: where the server is and how to reach it.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: "orchestratord's gRPC address (env ORCHESTRATOR_ADDRESS).")
+    var address: String = ProcessEnvironment.value("ORCHESTRATOR_ADDRESS") ?? "127.0.0.1:50051"
+
+    @Flag(name: .long, help: "Use TLS (ALPN h2).")
+    var tls = false
+
+    @Option(name: .long, help: "PEM file of the CA that signed the server's certificate (implies --tls).")
+    var caFile: String?
+
+    @Flag(name: .long, help: "With TLS, skip certificate verification (development only).")
+    var insecureSkipVerify = false
+
+    @Option(name: .long, help: "Bearer token sent as `authorization` metadata (env ORCHESTRATOR_TOKEN).")
+    var token: String? = ProcessEnvironment.value("ORCHESTRATOR_TOKEN")
+
+    @Option(name: .long, help: "Deadline of each call in seconds.")
+    var timeout: Double = 30
+}

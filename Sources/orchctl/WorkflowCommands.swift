@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import NGRPC
+import OrchestratorAPI
+
+/// Builds a query from free text, goals, inputs and an optional DAG file.
+struct QueryOptions: ParsableArguments {
+    @Argument(help: "The query text, e.g. \"research HTTP/2 and write a summary\".")
+    var text: String = ""
+
+    @Option(name: .long, help: "JSON DAG file (explicit graph); see docs/CLI.md for the format.")
+    var dag: String?
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Goal artifacts (catalog planner).")
+    var goal: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Provided inputs as name=value.")
+    var input: [String] = []
+
+    @Option(name: .long, help: "Planner: explicit, catalog or delegated (default: chosen by the server).")
+    var planner: String?
+
+    @Option(name: .long, help: "Default task priority (higher runs first).")
+    var priority: Int32 = 0
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Labels as key=value.")
+    var label: [String] = []
+
+    @Flag(name: .long, help: "Let independent branches finish when a task fails (default: fail fast).")
+    var continueOnFailure = false
+
+    func query() throws -> Orchestrator_V1_Query {
+        var query = Orchestrator_V1_Query()
+        query.text = text
+        query.goals = goal
+        query.inputs = try pairs(input, "--input")
+        query.labels = try pairs(label, "--label")
+        query.priority = priority
+        if let dag { query.graph = try DagFile.load(dag) }
+        switch planner?.lowercased() {
+        case nil: break
+        case "explicit": query.planner = .explicit
+        case "catalog": query.planner = .catalog
+        case "delegated": query.planner = .delegated
+        case let other?: throw CLIError("unknown planner \"\(other)\" (explicit, catalog or delegated)")
+        }
+        query.failurePolicy = continueOnFailure ? .continueIndependent : .failFast
+        if query.text.isEmpty, query.goals.isEmpty, query.graph == nil {
+            throw CLIError("give query text, --goal or --dag")
+        }
+        return query
+    }
+
+    func pairs(_ items: [String], _ flag: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for item in items {
+            guard let equals = item.firstIndex(of: "=") else { throw CLIError("\(flag) \"\(item)\" is not key=value") }
+            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        return result
+    }
+}
+
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "submit", abstract: "Plan a query, store it and start it.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var queryOptions: QueryOptions
+
+    @Option(name: .long, help: "Idempotency key: resubmitting with the same id returns the same workflow.")
+    var requestId: String?
+
+    @Flag(name: .long, help: "Wait for the workflow to finish (within --timeout).")
+    var wait = false
+
+    @Flag(name: .long, help: "After submitting, follow the workflow's events until it finishes.")
+    var watch = false
+
+    func run() async throws {
+        var request = Orchestrator_V1_SubmitQueryRequest()
+        request.query = try queryOptions.query()
+        request.requestID = requestId ?? ""
+        request.wait = wait
+        try await withConnection(connection) { connection in
+            let response = try await connection.workflows.submitQuery(request, options: connection.callOptions())
+            guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
+            print((response.created ? "submitted " : "already submitted ") + Render.workflowSummary(workflow))
+            if let dag = response.dag { print(Render.dagTree(dag)) }
+            if watch {
+                try await WatchCommand.follow(connection, workflowID: workflow.workflowID, after: 0, untilFinished: true)
+            }
+        }
+    }
+}
+
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Plan and validate a query without storing it.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var queryOptions: QueryOptions
+
+    func run() async throws {
+        var request = Orchestrator_V1_PlanWorkflowRequest()
+        request.query = try queryOptions.query()
+        try await withConnection(connection) { connection in
+            let response = try await connection.workflows.planWorkflow(request, options: connection.callOptions())
+            if let planning = response.planning {
+                print("planner \(planning.planner) in \(planning.durationUs) µs, total cost \(planning.totalCost)")
+                if !planning.rationale.isEmpty { print(planning.rationale) }
+            }
+            if let dag = response.dag { print(Render.dagTree(dag)) }
+            if let analysis = response.analysis {
+                print("critical path (\(analysis.criticalPathCost)): \(analysis.criticalPath.joined(separator: " → "))")
+                print("levels: " + analysis.levels.map { "[" + $0.taskKeys.joined(separator: ", ") + "]" }.joined(separator: " "))
+            }
+        }
+    }
+}
+
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show a workflow and its tasks.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Workflow id.") var workflowID: String
+
+    func run() async throws {
+        var request = Orchestrator_V1_GetWorkflowRequest()
+        request.workflowID = workflowID
+        request.includeTasks = true
+        try await withConnection(connection) { connection in
+            let response = try await connection.workflows.getWorkflow(request, options: connection.callOptions())
+            guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
+            print(Render.workflowDetail(workflow))
+        }
+    }
+}
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List workflows, newest first.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .long, help: "Only this state: running, succeeded, failed, cancelled, planning.") var state: String?
+    @Option(name: .long, parsing: .upToNextOption, help: "Only workflows with these labels (key=value).") var label: [String] = []
+    @Option(name: .long, help: "Page size.") var limit: Int32 = 50
+    @Option(name: .long, help: "Page token from a previous list.") var pageToken: String?
+
+    func run() async throws {
+        var request = Orchestrator_V1_ListWorkflowsRequest()
+        request.pageSize = limit
+        request.pageToken = pageToken ?? ""
+        request.labels = try QueryOptions().pairs(label, "--label")
+        if let state {
+            switch state.lowercased() {
+            case "planning": request.states = [.planning]
+            case "running": request.states = [.running]
+            case "succeeded": request.states = [.succeeded]
+            case "failed": request.states = [.failed]
+            case "cancelled": request.states = [.cancelled]
+            default: throw CLIError("unknown state \"\(state)\"")
+            }
+        }
+        try await withConnection(connection) { connection in
+            let response = try await connection.workflows.listWorkflows(request, options: connection.callOptions())
+            for workflow in response.workflows { print(Render.workflowSummary(workflow)) }
+            if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+        }
+    }
+}
+
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "watch", abstract: "Follow a workflow's events live.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Workflow id (omit to watch every workflow you may see).") var workflowID: String = ""
+    @Option(name: .long, help: "Resume after this event sequence number.") var after: Int64 = 0
+    @Flag(name: .long, help: "Keep watching after the workflow finished.") var follow = false
+
+    func run() async throws {
+        try await withConnection(connection) { connection in
+            try await Self.follow(connection, workflowID: workflowID, after: after, untilFinished: !follow && !workflowID.isEmpty)
+        }
+    }
+
+    static func follow(_ connection: Connection, workflowID: String, after: Int64, untilFinished: Bool) async throws {
+        var request = Orchestrator_V1_WatchWorkflowRequest()
+        request.workflowID = workflowID
+        request.afterSequence = after
+        request.stopWhenFinished = untilFinished
+        let events = try await connection.workflows.watchWorkflow(request, options: connection.callOptions(timeout: 0))
+        for try await event in events {
+            Output.line(Render.event(event))
+        }
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a workflow and revoke its leases.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Workflow id.") var workflowID: String
+    @Option(name: .long, help: "Why (recorded in the event log).") var reason: String = "cancelled with orchctl"
+
+    func run() async throws {
+        var request = Orchestrator_V1_CancelWorkflowRequest()
+        request.workflowID = workflowID
+        request.reason = reason
+        try await withConnection(connection) { connection in
+            let response = try await connection.workflows.cancelWorkflow(request, options: connection.callOptions())
+            if let workflow = response.workflow { print("cancelled " + Render.workflowSummary(workflow)) }
+        }
+    }
+}
