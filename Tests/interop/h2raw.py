@@ -130,19 +130,23 @@ class RawConnection:
         self.decoder.max_header_list_size = 1 << 24
         self.decoder.max_allowed_table_size = 1 << 24
         self.buffer = b""
-        self.closed = False
+        self.closed = False  # the server's side ended (EOF or reset) and everything sent was read
+        self.write_closed = False  # a write failed: the server no longer reads
         self.header_block: tuple[Frame, bytes] | None = None
         self.next_stream = 1
 
     # -- writing --------------------------------------------------------------------------
 
     def send(self, data: bytes) -> bool:
-        """Writes bytes; False when the server already closed the connection."""
+        """Writes bytes; False when the server already closed the connection. Reading goes on:
+        what the server sent before closing (a GOAWAY) is still in our receive buffer."""
+        if self.write_closed:
+            return False
         try:
             self.sock.sendall(data)
             return True
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
-            self.closed = True
+            self.write_closed = True
             return False
 
     def start(self, values: dict[int, int] | None = None) -> bool:

@@ -214,7 +214,7 @@ def test_continuation_that_never_ends(target):
         conn.send(frame(h2raw.HEADERS, 0, 1, conn.encode(h2raw.grpc_request_headers(GET))))
         sent = 0
         started = time.monotonic()
-        while not conn.closed and sent < 100_000 and time.monotonic() - started < 10:
+        while not (conn.closed or conn.write_closed) and sent < 100_000 and time.monotonic() - started < 10:
             # Empty fragments: the header list never grows, so only a CONTINUATION count can stop this.
             if not conn.send(frame(h2raw.CONTINUATION, 0, 1, b"") * 100):
                 break
@@ -250,11 +250,12 @@ def test_rapid_reset_burst(target):
 def provoke(conn: RawConnection, stream: int, provocation: str, message: bytes) -> bytes:
     """Frames that open `stream` and then make the server reset it (or, for the last two, that
     nghttp2 escalates to a connection error, which RFC 9113 §5.4.1 allows)."""
+    if provocation == "connection-specific-header":  # RFC 9113 §8.2.2: malformed request
+        return conn.headers_frame(stream, h2raw.grpc_request_headers(GET) + [("connection", "close")])
+    # Encoded only when sent: encoding updates the HPACK dynamic table the server mirrors.
     opening = conn.headers_frame(stream, h2raw.grpc_request_headers(GET))
     if provocation == "stream-window-overflow":
         return opening + h2raw.window_update(stream, 2**31 - 1)  # FLOW_CONTROL_ERROR on the stream
-    if provocation == "connection-specific-header":  # RFC 9113 §8.2.2: malformed request
-        return conn.headers_frame(stream, h2raw.grpc_request_headers(GET) + [("connection", "close")])
     if provocation == "trailers-without-end-stream":  # RFC 9113 §8.1: malformed
         return opening + conn.headers_frame(stream, [("x-trailer", "1")])
     if provocation == "window-update-zero":  # RFC 9113 §6.9
@@ -292,6 +293,8 @@ def test_server_sent_resets_in_a_loop(target, provocation, stream_error):
         if stream_error:
             # The provocation must really have made the server reset streams before giving up.
             assert resets >= 1, f"no RST_STREAM before GOAWAY {received}"
+            # The budget of server-sent resets ran out, not some other error.
+            assert received[0][1] == h2raw.ENHANCE_YOUR_CALM, received
         else:
             assert received[0][1] != h2raw.NO_ERROR, received
     target.assert_survived()

@@ -1,0 +1,92 @@
+import ArgumentParser
+import GRPCStandardServices
+import Glibc
+import Logging
+import NGRPC
+import OrchestratorAPI
+
+/// The test-only Echo server used by Tests/interop and `tools/bench rpc`. Prints one line
+/// `listening on HOST:PORT (h2c|tls)` per listener once bound, so callers can pass port 0.
+@main
+struct InteropTestServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "InteropTestServer",
+        abstract: "Serves orchestrator.testing.v1.Echo, grpc.health.v1.Health and server reflection.")
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Cleartext (h2c) port; 0 picks a free one.")
+    var port = 50052
+
+    @Option(help: "TLS port (ALPN h2); needs --cert and --key; 0 picks a free one.")
+    var tlsPort: Int?
+
+    @Option(help: "PEM certificate chain for TLS.")
+    var cert: String?
+
+    @Option(help: "PEM private key for TLS.")
+    var key: String?
+
+    @Option(help: "Largest request message accepted, in bytes.")
+    var maxReceiveSize = 4 * 1024 * 1024
+
+    @Option(help: "I/O threads (default: one per core).")
+    var ioThreads: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "notice"
+
+    func validate() throws {
+        if tlsPort != nil && (cert == nil || key == nil) {
+            throw ValidationError("--tls-port needs --cert and --key")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+
+        let health = HealthService()
+        health.setStatus(service: Orchestrator_Testing_V1_EchoMethods.get.service, status: .serving)
+        var router = RPCRouter()
+        EchoService(ledger: CancellationLedger()).register(into: &router)
+        health.register(into: &router)
+        // Last, so it lists every service registered above.
+        ReflectionService.register(into: &router)
+
+        var listeners = [ServerConfiguration.Listener(host: host, port: port)]
+        if let tlsPort, let cert, let key {
+            listeners.append(.init(host: host, port: tlsPort, tls: .init(certificateChainPath: cert, privateKeyPath: key)))
+        }
+        var configuration = ServerConfiguration(listeners: listeners, router: router)
+        configuration.maxReceiveMessageSize = maxReceiveSize
+        if let ioThreads { configuration.ioThreads = ioThreads }
+        configuration.logger = Logger(label: "interop-test-server")
+
+        let server = GRPCServer(configuration: configuration)
+        server.onShutdownStarted { health.shutdown() }
+        try await server.start()
+        server.installSignalHandlers()
+        for address in server.boundAddresses {
+            announce("listening on \(address.host):\(address.port) (\(address.isSecure ? "tls" : "h2c"))\n")
+        }
+        await server.waitUntilShutdown()
+    }
+
+    /// Writes straight to fd 1: stdout is block-buffered when piped, and the tests wait for this line.
+    private func announce(_ line: String) {
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}
