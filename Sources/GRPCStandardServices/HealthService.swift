@@ -72,14 +72,17 @@ public final class HealthService: Grpc_Health_V1_HealthProvider {
 
     // MARK: Grpc_Health_V1_HealthProvider
 
-    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws
+        -> Grpc_Health_V1_HealthCheckResponse
+    {
         guard let status = status(of: request.service) else {
             throw RPCStatus(.notFound, "unknown service \"\(request.service)\"")
         }
         return Grpc_Health_V1_HealthCheckResponse(status: status)
     }
 
-    public func list(_ request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse {
+    public func list(_ request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse
+    {
         let statuses = state.withLock { $0.statuses }
         guard statuses.count <= Self.maxListedServices else {
             throw RPCStatus(.resourceExhausted, "server health list exceeds \(Self.maxListedServices) services")
@@ -90,7 +93,10 @@ public final class HealthService: Grpc_Health_V1_HealthProvider {
     /// Sends the current status (SERVICE_UNKNOWN for an unknown service, without ending the
     /// call), then each change, until the call is cancelled. Changes that arrive faster than
     /// the client reads collapse to the latest, which the protocol allows.
-    public func watch(_ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws {
+    public func watch(
+        _ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>,
+        context: ServerContext
+    ) async throws {
         let (updates, continuation) = AsyncStream.makeStream(of: Status.self, bufferingPolicy: .bufferingNewest(1))
         let service = request.service
         let id = state.withLock { state -> UInt64 in

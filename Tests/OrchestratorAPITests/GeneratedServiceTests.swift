@@ -11,12 +11,15 @@ private struct PartialShapes: Orchestrator_Testing_V1_ShapesProvider {
     }
 
     func serverStream(
-        _ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>, context: ServerContext
+        _ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>,
+        context: ServerContext
     ) async throws {
         for name in request.names { try await responses.write(Orchestrator_Testing_V1_TreeNode(label: name)) }
     }
 
-    func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty {
+    func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_Empty
+    {
         var count = 0
         for try await _ in requests { count += 1 }
         guard count == 3 else { throw RPCStatus(.failedPrecondition, "expected 3, got \(count)") }
@@ -29,11 +32,12 @@ struct GeneratedServiceTests {
     typealias Methods = Orchestrator_Testing_V1_ShapesMethods
 
     @Test func methodDescriptors() {
-        #expect(Methods.all.map(\.path) == [
-            "/orchestrator.testing.v1.Shapes/Unary", "/orchestrator.testing.v1.Shapes/ServerStream",
-            "/orchestrator.testing.v1.Shapes/ClientStream", "/orchestrator.testing.v1.Shapes/Bidi",
-            "/orchestrator.testing.v1.Shapes/Import",
-        ])
+        #expect(
+            Methods.all.map(\.path) == [
+                "/orchestrator.testing.v1.Shapes/Unary", "/orchestrator.testing.v1.Shapes/ServerStream",
+                "/orchestrator.testing.v1.Shapes/ClientStream", "/orchestrator.testing.v1.Shapes/Bidi",
+                "/orchestrator.testing.v1.Shapes/Import",
+            ])
         #expect(Methods.all.map(\.kind) == [.unary, .serverStreaming, .clientStreaming, .bidirectionalStreaming, .unary])
         #expect(Orchestrator_Testing_V1_EchoMethods.expand.kind == .serverStreaming)
     }

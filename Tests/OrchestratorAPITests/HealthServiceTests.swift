@@ -88,7 +88,8 @@ struct HealthServiceTests {
         let route = try #require(router.route(forPath: Methods.watch.path))
         let sink = InMemorySink()
         let call = Task {
-            try await route.handler(InMemorySource([try Request(service: "later.Service").serializedBytes()]), sink, makeContext(Methods.watch))
+            try await route.handler(
+                InMemorySource([try Request(service: "later.Service").serializedBytes()]), sink, makeContext(Methods.watch))
         }
         await sink.waitForMessages(1)
         health.setStatus(service: "later.Service", status: .serving)

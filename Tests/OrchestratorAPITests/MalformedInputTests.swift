@@ -6,15 +6,16 @@ struct MalformedInputTests {
     typealias Everything = Orchestrator_Testing_V1_Everything
     typealias Scalars = Orchestrator_Testing_V1_Scalars
 
-    @Test(arguments: [
-        [0xFF],  // field 31, wire type 7 (does not exist)
-        [0x08],  // tag without its varint
-        [0x08, 0x80],  // truncated varint
-        [0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint longer than 10 bytes
-        [0x72, 0x05, 0x61],  // string length past the end
-        [0x0A, 0x02, 0x08],  // sub-message length past the end
-        [0x00, 0x00],  // field number 0
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0xFF],  // field 31, wire type 7 (does not exist)
+            [0x08],  // tag without its varint
+            [0x08, 0x80],  // truncated varint
+            [0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // varint longer than 10 bytes
+            [0x72, 0x05, 0x61],  // string length past the end
+            [0x0A, 0x02, 0x08],  // sub-message length past the end
+            [0x00, 0x00],  // field number 0
+        ] as [[UInt8]])
     func malformedBytesThrow(_ bytes: [UInt8]) {
         #expect(throws: ProtobufError.self) { try Everything(serializedBytes: bytes) }
     }

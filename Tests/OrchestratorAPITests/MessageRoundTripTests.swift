@@ -27,7 +27,8 @@ struct MessageRoundTripTests {
             fSfixed32: Int32.min, fSfixed64: Int64.min, fBool: true,
             fString: "naïve café — 日本語 🧪 e\u{301}", fBytes: Array(0...255))
         #expect(try roundTrip(scalars) == scalars)
-        let other = Scalars(fInt32: Int32.max, fInt64: Int64.max, fSint32: Int32.max, fSint64: Int64.min, fSfixed32: Int32.max, fSfixed64: Int64.max)
+        let other = Scalars(
+            fInt32: Int32.max, fInt64: Int64.max, fSint32: Int32.max, fSint64: Int64.min, fSfixed32: Int32.max, fSfixed64: Int64.max)
         #expect(try roundTrip(other) == other)
     }
 

@@ -39,10 +39,11 @@ struct ReflectionServiceTests {
             Issue.record("expected a service list")
             return
         }
-        #expect(list.service.map(\.name) == [
-            "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
-            "grpc.reflection.v1alpha.ServerReflection", "orchestrator.testing.v1.Echo",
-        ])
+        #expect(
+            list.service.map(\.name) == [
+                "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection", "orchestrator.testing.v1.Echo",
+            ])
         #expect(responses.first?.validHost == "h")
         #expect(responses.first?.originalRequest == Request(host: "h", messageRequest: .listServices("")))
     }
@@ -60,9 +61,10 @@ struct ReflectionServiceTests {
     @Test func fileByNameReturnsTheFileThenEachDependencyOnce() async throws {
         // Pick the generated file with the most transitive imports, so the test follows the API.
         let index = ReflectionIndex(files: GeneratedDescriptors.files)
-        let file = try #require(GeneratedDescriptors.files.max {
-            index.withTransitiveDependencies($0).count < index.withTransitiveDependencies($1).count
-        })
+        let file = try #require(
+            GeneratedDescriptors.files.max {
+                index.withTransitiveDependencies($0).count < index.withTransitiveDependencies($1).count
+            })
         let responses = try await ask([.fileByFilename(file.name)])
         let names = try fileNames(try #require(responses.first))
         #expect(names.first == file.name)
@@ -89,7 +91,8 @@ struct ReflectionServiceTests {
         let responses = try await ask([
             .fileContainingSymbol("no.such.Symbol"),
             .fileByFilename("missing.proto"),
-            .fileContainingExtension(Grpc_Reflection_V1_ExtensionRequest(containingType: "grpc.health.v1.HealthCheckRequest", extensionNumber: 100)),
+            .fileContainingExtension(
+                Grpc_Reflection_V1_ExtensionRequest(containingType: "grpc.health.v1.HealthCheckRequest", extensionNumber: 100)),
             .allExtensionNumbersOfType("no.such.Type"),
             nil,
             .listServices(""),
@@ -105,12 +108,15 @@ struct ReflectionServiceTests {
 
     @Test func extensionNumbersOfAKnownTypeAreEmpty() async throws {
         let responses = try await ask([.allExtensionNumbersOfType("grpc.health.v1.HealthCheckRequest")])
-        #expect(responses.first?.messageResponse == .allExtensionNumbersResponse(
-            .init(baseTypeName: "grpc.health.v1.HealthCheckRequest", extensionNumber: [])))
+        #expect(
+            responses.first?.messageResponse
+                == .allExtensionNumbersResponse(
+                    .init(baseTypeName: "grpc.health.v1.HealthCheckRequest", extensionNumber: [])))
     }
 
     @Test func v1alphaAnswersTheSame() async throws {
-        let request = Grpc_Reflection_V1alpha_ServerReflectionRequest(host: "", messageRequest: .fileContainingSymbol("grpc.reflection.v1alpha.ServerReflection"))
+        let request = Grpc_Reflection_V1alpha_ServerReflectionRequest(
+            host: "", messageRequest: .fileContainingSymbol("grpc.reflection.v1alpha.ServerReflection"))
         let sink = try await invoke(makeRouter(), Grpc_Reflection_V1alpha_ServerReflectionMethods.serverReflectionInfo, requests: [request])
         let response = try #require(try sink.decoded(as: Grpc_Reflection_V1alpha_ServerReflectionResponse.self).first)
         guard case .fileDescriptorResponse(let files) = response.messageResponse else {

@@ -52,31 +52,45 @@ public protocol Grpc_Health_V1_HealthProvider: Sendable {
     /// should assume this method is not supported and should not retry the
     /// call.  If the call terminates with any other status (including OK),
     /// clients should retry the call with appropriate exponential backoff.
-    func watch(_ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws
+    func watch(
+        _ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>,
+        context: ServerContext) async throws
 }
 
 extension Grpc_Health_V1_HealthProvider {
-    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws
+        -> Grpc_Health_V1_HealthCheckResponse
+    {
         throw RPCStatus(.unimplemented, "/grpc.health.v1.Health/Check is not implemented yet")
     }
 
-    public func list(_ request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse {
+    public func list(_ request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse
+    {
         throw RPCStatus(.unimplemented, "/grpc.health.v1.Health/List is not implemented yet")
     }
 
-    public func watch(_ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws {
+    public func watch(
+        _ request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>,
+        context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/grpc.health.v1.Health/Watch is not implemented yet")
     }
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerUnary(Grpc_Health_V1_HealthMethods.check) { (request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse in
+        router.registerUnary(Grpc_Health_V1_HealthMethods.check) {
+            (request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse in
             try await self.check(request, context: context)
         }
-        router.registerUnary(Grpc_Health_V1_HealthMethods.list) { (request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse in
+        router.registerUnary(Grpc_Health_V1_HealthMethods.list) {
+            (request: Grpc_Health_V1_HealthListRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthListResponse in
             try await self.list(request, context: context)
         }
-        router.registerServerStreaming(Grpc_Health_V1_HealthMethods.watch) { (request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>, context: ServerContext) async throws in
+        router.registerServerStreaming(Grpc_Health_V1_HealthMethods.watch) {
+            (
+                request: Grpc_Health_V1_HealthCheckRequest, responses: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>,
+                context: ServerContext
+            ) async throws in
             try await self.watch(request, responses: responses, context: context)
         }
     }
@@ -95,7 +109,9 @@ public struct Grpc_Health_V1_HealthClient: Sendable {
     ///
     /// Clients should set a deadline when calling Check, and can declare the
     /// server unhealthy if they do not receive a timely response.
-    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, options: CallOptions = CallOptions()) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, options: CallOptions = CallOptions()) async throws
+        -> Grpc_Health_V1_HealthCheckResponse
+    {
         try await channel.unary(Grpc_Health_V1_HealthMethods.check, request: request, options: options)
     }
 
@@ -110,7 +126,9 @@ public struct Grpc_Health_V1_HealthClient: Sendable {
     ///
     /// Clients should keep in mind that the list of health services exposed by an
     /// application can change over the lifetime of the process.
-    public func list(_ request: Grpc_Health_V1_HealthListRequest, options: CallOptions = CallOptions()) async throws -> Grpc_Health_V1_HealthListResponse {
+    public func list(_ request: Grpc_Health_V1_HealthListRequest, options: CallOptions = CallOptions()) async throws
+        -> Grpc_Health_V1_HealthListResponse
+    {
         try await channel.unary(Grpc_Health_V1_HealthMethods.list, request: request, options: options)
     }
 
@@ -129,7 +147,9 @@ public struct Grpc_Health_V1_HealthClient: Sendable {
     /// should assume this method is not supported and should not retry the
     /// call.  If the call terminates with any other status (including OK),
     /// clients should retry the call with appropriate exponential backoff.
-    public func watch(_ request: Grpc_Health_V1_HealthCheckRequest, options: CallOptions = CallOptions()) async throws -> RPCResponseStream<Grpc_Health_V1_HealthCheckResponse> {
+    public func watch(_ request: Grpc_Health_V1_HealthCheckRequest, options: CallOptions = CallOptions()) async throws -> RPCResponseStream<
+        Grpc_Health_V1_HealthCheckResponse
+    > {
         try await channel.serverStreaming(Grpc_Health_V1_HealthMethods.watch, request: request, options: options)
     }
 }

@@ -227,9 +227,16 @@ extension Grpc_Health_V1_HealthListResponse {
     init(cMessage pointer: UnsafePointer<Grpc__Health__V1__HealthListResponse>) throws {
         self.init()
         let c = pointer.pointee
-        for (key, value) in try ProtobufC.pointers(c.statuses, c.n_statuses, { entry in
-            (try ProtobufC.string(entry.pointee.key), try entry.pointee.value.map { try Grpc_Health_V1_HealthCheckResponse(cMessage: $0) } ?? Grpc_Health_V1_HealthCheckResponse())
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.statuses, c.n_statuses,
+            { entry in
+                (
+                    try ProtobufC.string(entry.pointee.key),
+                    try entry.pointee.value.map { try Grpc_Health_V1_HealthCheckResponse(cMessage: $0) }
+                        ?? Grpc_Health_V1_HealthCheckResponse()
+                )
+            })
+        {
             self.statuses[key] = value
         }
     }
@@ -238,13 +245,14 @@ extension Grpc_Health_V1_HealthListResponse {
         var c = Grpc__Health__V1__HealthListResponse()
         grpc__health__v1__health_list_response__init(&c)
         c.n_statuses = self.statuses.count
-        c.statuses = arena.pointerArray(try self.statuses.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Grpc__Health__V1__HealthListResponse__StatusesEntry()
-            grpc__health__v1__health_list_response__statuses_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = arena.box(try value.cMessage(in: arena))
-            return arena.box(entry)
-        })
+        c.statuses = arena.pointerArray(
+            try self.statuses.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Grpc__Health__V1__HealthListResponse__StatusesEntry()
+                grpc__health__v1__health_list_response__statuses_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = arena.box(try value.cMessage(in: arena))
+                return arena.box(entry)
+            })
         return c
     }
 }

@@ -199,7 +199,9 @@ extension Grpc_Reflection_V1_ServerReflectionRequest {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ServerReflectionRequest.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ServerReflectionRequest.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -222,7 +224,9 @@ extension Grpc_Reflection_V1_ServerReflectionRequest {
         case 3: self.messageRequest = .fileByFilename(try ProtobufC.string(c.file_by_filename))
         case 4: self.messageRequest = .fileContainingSymbol(try ProtobufC.string(c.file_containing_symbol))
         case 5:
-            guard let value = c.file_containing_extension else { throw ProtobufCError(.malformed, "oneof member file_containing_extension is NULL") }
+            guard let value = c.file_containing_extension else {
+                throw ProtobufCError(.malformed, "oneof member file_containing_extension is NULL")
+            }
             self.messageRequest = .fileContainingExtension(try Grpc_Reflection_V1_ExtensionRequest(cMessage: value))
         case 6: self.messageRequest = .allExtensionNumbersOfType(try ProtobufC.string(c.all_extension_numbers_of_type))
         case 7: self.messageRequest = .listServices(try ProtobufC.string(c.list_services))
@@ -311,7 +315,9 @@ extension Grpc_Reflection_V1_ServerReflectionResponse {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ServerReflectionResponse.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ServerReflectionResponse.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -333,13 +339,19 @@ extension Grpc_Reflection_V1_ServerReflectionResponse {
         self.originalRequest = try c.original_request.map { try Grpc_Reflection_V1_ServerReflectionRequest(cMessage: $0) }
         switch c.message_response_case.rawValue {
         case 4:
-            guard let value = c.file_descriptor_response else { throw ProtobufCError(.malformed, "oneof member file_descriptor_response is NULL") }
+            guard let value = c.file_descriptor_response else {
+                throw ProtobufCError(.malformed, "oneof member file_descriptor_response is NULL")
+            }
             self.messageResponse = .fileDescriptorResponse(try Grpc_Reflection_V1_FileDescriptorResponse(cMessage: value))
         case 5:
-            guard let value = c.all_extension_numbers_response else { throw ProtobufCError(.malformed, "oneof member all_extension_numbers_response is NULL") }
+            guard let value = c.all_extension_numbers_response else {
+                throw ProtobufCError(.malformed, "oneof member all_extension_numbers_response is NULL")
+            }
             self.messageResponse = .allExtensionNumbersResponse(try Grpc_Reflection_V1_ExtensionNumberResponse(cMessage: value))
         case 6:
-            guard let value = c.list_services_response else { throw ProtobufCError(.malformed, "oneof member list_services_response is NULL") }
+            guard let value = c.list_services_response else {
+                throw ProtobufCError(.malformed, "oneof member list_services_response is NULL")
+            }
             self.messageResponse = .listServicesResponse(try Grpc_Reflection_V1_ListServiceResponse(cMessage: value))
         case 7:
             guard let value = c.error_response else { throw ProtobufCError(.malformed, "oneof member error_response is NULL") }
@@ -384,7 +396,8 @@ extension Grpc_Reflection_V1_FileDescriptorResponse {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__FileDescriptorResponse.self)) })
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__FileDescriptorResponse.self)) }
+        )
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -426,7 +439,9 @@ extension Grpc_Reflection_V1_ExtensionNumberResponse {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ExtensionNumberResponse.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Grpc__Reflection__V1__ExtensionNumberResponse.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {

@@ -4,7 +4,8 @@ public import NGRPC
 
 /// Method descriptors of `grpc.reflection.v1alpha.ServerReflection`.
 public enum Grpc_Reflection_V1alpha_ServerReflectionMethods {
-    public static let serverReflectionInfo = MethodDescriptor(service: "grpc.reflection.v1alpha.ServerReflection", method: "ServerReflectionInfo", kind: .bidirectionalStreaming)
+    public static let serverReflectionInfo = MethodDescriptor(
+        service: "grpc.reflection.v1alpha.ServerReflection", method: "ServerReflectionInfo", kind: .bidirectionalStreaming)
     public static let all: [MethodDescriptor] = [serverReflectionInfo]
 }
 
@@ -14,17 +15,26 @@ public enum Grpc_Reflection_V1alpha_ServerReflectionMethods {
 public protocol Grpc_Reflection_V1alpha_ServerReflectionProvider: Sendable {
     /// The reflection service is structured as a bidirectional stream, ensuring
     /// all related requests go to a single server.
-    func serverReflectionInfo(_ requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>, responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext) async throws
+    func serverReflectionInfo(
+        _ requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
+        responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext) async throws
 }
 
 extension Grpc_Reflection_V1alpha_ServerReflectionProvider {
-    public func serverReflectionInfo(_ requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>, responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext) async throws {
+    public func serverReflectionInfo(
+        _ requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
+        responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo is not implemented yet")
     }
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerBidirectionalStreaming(Grpc_Reflection_V1alpha_ServerReflectionMethods.serverReflectionInfo) { (requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>, responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext) async throws in
+        router.registerBidirectionalStreaming(Grpc_Reflection_V1alpha_ServerReflectionMethods.serverReflectionInfo) {
+            (
+                requests: RPCRequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
+                responses: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext
+            ) async throws in
             try await self.serverReflectionInfo(requests, responses: responses, context: context)
         }
     }
@@ -38,7 +48,9 @@ public struct Grpc_Reflection_V1alpha_ServerReflectionClient: Sendable {
 
     /// The reflection service is structured as a bidirectional stream, ensuring
     /// all related requests go to a single server.
-    public func serverReflectionInfo(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<Grpc_Reflection_V1alpha_ServerReflectionRequest, Grpc_Reflection_V1alpha_ServerReflectionResponse> {
+    public func serverReflectionInfo(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
+        Grpc_Reflection_V1alpha_ServerReflectionRequest, Grpc_Reflection_V1alpha_ServerReflectionResponse
+    > {
         try await channel.bidirectionalStreaming(Grpc_Reflection_V1alpha_ServerReflectionMethods.serverReflectionInfo, options: options)
     }
 }

@@ -5,8 +5,10 @@ public import NGRPC
 /// Method descriptors of `orchestrator.testing.v1.Shapes`.
 public enum Orchestrator_Testing_V1_ShapesMethods {
     public static let unary = MethodDescriptor(service: "orchestrator.testing.v1.Shapes", method: "Unary", kind: .unary)
-    public static let serverStream = MethodDescriptor(service: "orchestrator.testing.v1.Shapes", method: "ServerStream", kind: .serverStreaming)
-    public static let clientStream = MethodDescriptor(service: "orchestrator.testing.v1.Shapes", method: "ClientStream", kind: .clientStreaming)
+    public static let serverStream = MethodDescriptor(
+        service: "orchestrator.testing.v1.Shapes", method: "ServerStream", kind: .serverStreaming)
+    public static let clientStream = MethodDescriptor(
+        service: "orchestrator.testing.v1.Shapes", method: "ClientStream", kind: .clientStreaming)
     public static let bidi = MethodDescriptor(service: "orchestrator.testing.v1.Shapes", method: "Bidi", kind: .bidirectionalStreaming)
     public static let `import` = MethodDescriptor(service: "orchestrator.testing.v1.Shapes", method: "Import", kind: .unary)
     public static let all: [MethodDescriptor] = [unary, serverStream, clientStream, bidi, `import`]
@@ -18,26 +20,41 @@ public enum Orchestrator_Testing_V1_ShapesMethods {
 /// UNIMPLEMENTED. Register with `register(into:)`.
 public protocol Orchestrator_Testing_V1_ShapesProvider: Sendable {
     func unary(_ request: Orchestrator_Testing_V1_Everything, context: ServerContext) async throws -> Orchestrator_Testing_V1_Everything
-    func serverStream(_ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws
-    func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty
-    func bidi(_ requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>, context: ServerContext) async throws
+    func serverStream(
+        _ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>,
+        context: ServerContext) async throws
+    func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_Empty
+    func bidi(
+        _ requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>,
+        context: ServerContext) async throws
     func `import`(_ request: Orchestrator_Testing_V1_Empty, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty
 }
 
 extension Orchestrator_Testing_V1_ShapesProvider {
-    public func unary(_ request: Orchestrator_Testing_V1_Everything, context: ServerContext) async throws -> Orchestrator_Testing_V1_Everything {
+    public func unary(_ request: Orchestrator_Testing_V1_Everything, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_Everything
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Shapes/Unary is not implemented yet")
     }
 
-    public func serverStream(_ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws {
+    public func serverStream(
+        _ request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>,
+        context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Shapes/ServerStream is not implemented yet")
     }
 
-    public func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty {
+    public func clientStream(_ requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_Empty
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Shapes/ClientStream is not implemented yet")
     }
 
-    public func bidi(_ requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>, context: ServerContext) async throws {
+    public func bidi(
+        _ requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>,
+        context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Shapes/Bidi is not implemented yet")
     }
 
@@ -47,19 +64,31 @@ extension Orchestrator_Testing_V1_ShapesProvider {
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerUnary(Orchestrator_Testing_V1_ShapesMethods.unary) { (request: Orchestrator_Testing_V1_Everything, context: ServerContext) async throws -> Orchestrator_Testing_V1_Everything in
+        router.registerUnary(Orchestrator_Testing_V1_ShapesMethods.unary) {
+            (request: Orchestrator_Testing_V1_Everything, context: ServerContext) async throws -> Orchestrator_Testing_V1_Everything in
             try await self.unary(request, context: context)
         }
-        router.registerServerStreaming(Orchestrator_Testing_V1_ShapesMethods.serverStream) { (request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws in
+        router.registerServerStreaming(Orchestrator_Testing_V1_ShapesMethods.serverStream) {
+            (
+                request: Orchestrator_Testing_V1_Everything, responses: RPCResponseWriter<Orchestrator_Testing_V1_TreeNode>,
+                context: ServerContext
+            ) async throws in
             try await self.serverStream(request, responses: responses, context: context)
         }
-        router.registerClientStreaming(Orchestrator_Testing_V1_ShapesMethods.clientStream) { (requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty in
+        router.registerClientStreaming(Orchestrator_Testing_V1_ShapesMethods.clientStream) {
+            (requests: RPCRequestStream<Orchestrator_Testing_V1_TreeNode>, context: ServerContext) async throws
+                -> Orchestrator_Testing_V1_Empty in
             try await self.clientStream(requests, context: context)
         }
-        router.registerBidirectionalStreaming(Orchestrator_Testing_V1_ShapesMethods.bidi) { (requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>, context: ServerContext) async throws in
+        router.registerBidirectionalStreaming(Orchestrator_Testing_V1_ShapesMethods.bidi) {
+            (
+                requests: RPCRequestStream<Orchestrator_Testing_V1_Empty>, responses: RPCResponseWriter<Orchestrator_Testing_V1_Empty>,
+                context: ServerContext
+            ) async throws in
             try await self.bidi(requests, responses: responses, context: context)
         }
-        router.registerUnary(Orchestrator_Testing_V1_ShapesMethods.`import`) { (request: Orchestrator_Testing_V1_Empty, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty in
+        router.registerUnary(Orchestrator_Testing_V1_ShapesMethods.`import`) {
+            (request: Orchestrator_Testing_V1_Empty, context: ServerContext) async throws -> Orchestrator_Testing_V1_Empty in
             try await self.`import`(request, context: context)
         }
     }
@@ -71,23 +100,33 @@ public struct Orchestrator_Testing_V1_ShapesClient: Sendable {
 
     public init(channel: any RPCChannel) { self.channel = channel }
 
-    public func unary(_ request: Orchestrator_Testing_V1_Everything, options: CallOptions = CallOptions()) async throws -> Orchestrator_Testing_V1_Everything {
+    public func unary(_ request: Orchestrator_Testing_V1_Everything, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_Testing_V1_Everything
+    {
         try await channel.unary(Orchestrator_Testing_V1_ShapesMethods.unary, request: request, options: options)
     }
 
-    public func serverStream(_ request: Orchestrator_Testing_V1_Everything, options: CallOptions = CallOptions()) async throws -> RPCResponseStream<Orchestrator_Testing_V1_TreeNode> {
+    public func serverStream(_ request: Orchestrator_Testing_V1_Everything, options: CallOptions = CallOptions()) async throws
+        -> RPCResponseStream<Orchestrator_Testing_V1_TreeNode>
+    {
         try await channel.serverStreaming(Orchestrator_Testing_V1_ShapesMethods.serverStream, request: request, options: options)
     }
 
-    public func clientStream(options: CallOptions = CallOptions()) async throws -> RPCClientStreamingCall<Orchestrator_Testing_V1_TreeNode, Orchestrator_Testing_V1_Empty> {
+    public func clientStream(options: CallOptions = CallOptions()) async throws -> RPCClientStreamingCall<
+        Orchestrator_Testing_V1_TreeNode, Orchestrator_Testing_V1_Empty
+    > {
         try await channel.clientStreaming(Orchestrator_Testing_V1_ShapesMethods.clientStream, options: options)
     }
 
-    public func bidi(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<Orchestrator_Testing_V1_Empty, Orchestrator_Testing_V1_Empty> {
+    public func bidi(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
+        Orchestrator_Testing_V1_Empty, Orchestrator_Testing_V1_Empty
+    > {
         try await channel.bidirectionalStreaming(Orchestrator_Testing_V1_ShapesMethods.bidi, options: options)
     }
 
-    public func `import`(_ request: Orchestrator_Testing_V1_Empty, options: CallOptions = CallOptions()) async throws -> Orchestrator_Testing_V1_Empty {
+    public func `import`(_ request: Orchestrator_Testing_V1_Empty, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_Testing_V1_Empty
+    {
         try await channel.unary(Orchestrator_Testing_V1_ShapesMethods.`import`, request: request, options: options)
     }
 }

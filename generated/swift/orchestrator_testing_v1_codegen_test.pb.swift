@@ -364,32 +364,53 @@ extension Orchestrator_Testing_V1_Everything {
         self.names = try ProtobufC.pointers(c.names, c.n_names) { try ProtobufC.string($0) }
         self.blobs = ProtobufC.array(c.blobs, c.n_blobs) { ProtobufC.bytes($0.data, $0.len) }
         self.inners = try ProtobufC.pointers(c.inners, c.n_inners) { try Orchestrator_Testing_V1_Everything.Inner(cMessage: $0) }
-        self.colors = ProtobufC.array(c.colors, c.n_colors) { Orchestrator_Testing_V1_Color(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.colors = ProtobufC.array(c.colors, c.n_colors) {
+            Orchestrator_Testing_V1_Color(rawValue: Int32(truncatingIfNeeded: $0.rawValue))
+        }
         self.ratios = ProtobufC.array(c.ratios, c.n_ratios) { $0 }
         self.flags = ProtobufC.array(c.flags, c.n_flags) { $0 != 0 }
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
-        for (key, value) in try ProtobufC.pointers(c.inner_by_id, c.n_inner_by_id, { entry in
-            (entry.pointee.key, try entry.pointee.value.map { try Orchestrator_Testing_V1_Everything.Inner(cMessage: $0) } ?? Orchestrator_Testing_V1_Everything.Inner())
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.inner_by_id, c.n_inner_by_id,
+            { entry in
+                (
+                    entry.pointee.key,
+                    try entry.pointee.value.map { try Orchestrator_Testing_V1_Everything.Inner(cMessage: $0) }
+                        ?? Orchestrator_Testing_V1_Everything.Inner()
+                )
+            })
+        {
             self.innerByID[key] = value
         }
-        for (key, value) in try ProtobufC.pointers(c.color_by_code, c.n_color_by_code, { entry in
-            (entry.pointee.key, Orchestrator_Testing_V1_Color(rawValue: Int32(truncatingIfNeeded: entry.pointee.value.rawValue)))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.color_by_code, c.n_color_by_code,
+            { entry in
+                (entry.pointee.key, Orchestrator_Testing_V1_Color(rawValue: Int32(truncatingIfNeeded: entry.pointee.value.rawValue)))
+            })
+        {
             self.colorByCode[key] = value
         }
-        for (key, value) in try ProtobufC.pointers(c.by_flag, c.n_by_flag, { entry in
-            (entry.pointee.key != 0, try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.by_flag, c.n_by_flag,
+            { entry in
+                (entry.pointee.key != 0, try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.byFlag[key] = value
         }
-        for (key, value) in try ProtobufC.pointers(c.blob_by_name, c.n_blob_by_name, { entry in
-            (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.blob_by_name, c.n_blob_by_name,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
+            })
+        {
             self.blobByName[key] = value
         }
         self.`default` = try ProtobufC.string(c.default_)
@@ -430,45 +451,50 @@ extension Orchestrator_Testing_V1_Everything {
         c.n_flags = self.flags.count
         c.flags = arena.array(self.flags.map { $0 ? 1 : 0 })
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__Testing__V1__Everything__LabelsEntry()
-            orchestrator__testing__v1__everything__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__Testing__V1__Everything__LabelsEntry()
+                orchestrator__testing__v1__everything__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.n_inner_by_id = self.innerByID.count
-        c.inner_by_id = arena.pointerArray(try self.innerByID.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__Testing__V1__Everything__InnerByIdEntry()
-            orchestrator__testing__v1__everything__inner_by_id_entry__init(&entry)
-            entry.key = key
-            entry.value = arena.box(try value.cMessage(in: arena))
-            return arena.box(entry)
-        })
+        c.inner_by_id = arena.pointerArray(
+            try self.innerByID.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__Testing__V1__Everything__InnerByIdEntry()
+                orchestrator__testing__v1__everything__inner_by_id_entry__init(&entry)
+                entry.key = key
+                entry.value = arena.box(try value.cMessage(in: arena))
+                return arena.box(entry)
+            })
         c.n_color_by_code = self.colorByCode.count
-        c.color_by_code = arena.pointerArray(self.colorByCode.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__Testing__V1__Everything__ColorByCodeEntry()
-            orchestrator__testing__v1__everything__color_by_code_entry__init(&entry)
-            entry.key = key
-            entry.value = Orchestrator__Testing__V1__Color(rawValue: .init(truncatingIfNeeded: value.rawValue))
-            return arena.box(entry)
-        })
+        c.color_by_code = arena.pointerArray(
+            self.colorByCode.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__Testing__V1__Everything__ColorByCodeEntry()
+                orchestrator__testing__v1__everything__color_by_code_entry__init(&entry)
+                entry.key = key
+                entry.value = Orchestrator__Testing__V1__Color(rawValue: .init(truncatingIfNeeded: value.rawValue))
+                return arena.box(entry)
+            })
         c.n_by_flag = self.byFlag.count
-        c.by_flag = arena.pointerArray(try self.byFlag.sorted(by: { ($0.key ? 1 : 0) < ($1.key ? 1 : 0) }).map { key, value in
-            var entry = Orchestrator__Testing__V1__Everything__ByFlagEntry()
-            orchestrator__testing__v1__everything__by_flag_entry__init(&entry)
-            entry.key = key ? 1 : 0
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.by_flag = arena.pointerArray(
+            try self.byFlag.sorted(by: { ($0.key ? 1 : 0) < ($1.key ? 1 : 0) }).map { key, value in
+                var entry = Orchestrator__Testing__V1__Everything__ByFlagEntry()
+                orchestrator__testing__v1__everything__by_flag_entry__init(&entry)
+                entry.key = key ? 1 : 0
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.n_blob_by_name = self.blobByName.count
-        c.blob_by_name = arena.pointerArray(try self.blobByName.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__Testing__V1__Everything__BlobByNameEntry()
-            orchestrator__testing__v1__everything__blob_by_name_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = ProtobufCBinaryData(len: value.count, data: arena.bytes(value))
-            return arena.box(entry)
-        })
+        c.blob_by_name = arena.pointerArray(
+            try self.blobByName.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__Testing__V1__Everything__BlobByNameEntry()
+                orchestrator__testing__v1__everything__blob_by_name_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = ProtobufCBinaryData(len: value.count, data: arena.bytes(value))
+                return arena.box(entry)
+            })
         c.default_ = try arena.string(self.`default`)
         c.type = self.type
         c.trace_id = try arena.string(self.traceID)
@@ -507,7 +533,8 @@ extension Orchestrator_Testing_V1_Everything.Inner {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__Everything__Inner.self)) })
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__Everything__Inner.self)) }
+        )
     }
 
     public func serializedBytes() throws -> [UInt8] {

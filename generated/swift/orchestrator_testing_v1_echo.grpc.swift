@@ -19,48 +19,79 @@ public enum Orchestrator_Testing_V1_EchoMethods {
 /// UNIMPLEMENTED. Register with `register(into:)`.
 public protocol Orchestrator_Testing_V1_EchoProvider: Sendable {
     func get(_ request: Orchestrator_Testing_V1_EchoRequest, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse
-    func expand(_ request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws
-    func collect(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse
-    func chat(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws
-    func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws -> Orchestrator_Testing_V1_CancellationReport
+    func expand(
+        _ request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>,
+        context: ServerContext) async throws
+    func collect(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_EchoResponse
+    func chat(
+        _ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>,
+        responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws
+    func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_CancellationReport
 }
 
 extension Orchestrator_Testing_V1_EchoProvider {
-    public func get(_ request: Orchestrator_Testing_V1_EchoRequest, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse {
+    public func get(_ request: Orchestrator_Testing_V1_EchoRequest, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_EchoResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Echo/Get is not implemented yet")
     }
 
-    public func expand(_ request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws {
+    public func expand(
+        _ request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>,
+        context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Echo/Expand is not implemented yet")
     }
 
-    public func collect(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse {
+    public func collect(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_EchoResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Echo/Collect is not implemented yet")
     }
 
-    public func chat(_ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws {
+    public func chat(
+        _ requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>,
+        responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Echo/Chat is not implemented yet")
     }
 
-    public func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws -> Orchestrator_Testing_V1_CancellationReport {
+    public func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws
+        -> Orchestrator_Testing_V1_CancellationReport
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.testing.v1.Echo/Cancellations is not implemented yet")
     }
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerUnary(Orchestrator_Testing_V1_EchoMethods.get) { (request: Orchestrator_Testing_V1_EchoRequest, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse in
+        router.registerUnary(Orchestrator_Testing_V1_EchoMethods.get) {
+            (request: Orchestrator_Testing_V1_EchoRequest, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse in
             try await self.get(request, context: context)
         }
-        router.registerServerStreaming(Orchestrator_Testing_V1_EchoMethods.expand) { (request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws in
+        router.registerServerStreaming(Orchestrator_Testing_V1_EchoMethods.expand) {
+            (
+                request: Orchestrator_Testing_V1_EchoRequest, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>,
+                context: ServerContext
+            ) async throws in
             try await self.expand(request, responses: responses, context: context)
         }
-        router.registerClientStreaming(Orchestrator_Testing_V1_EchoMethods.collect) { (requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws -> Orchestrator_Testing_V1_EchoResponse in
+        router.registerClientStreaming(Orchestrator_Testing_V1_EchoMethods.collect) {
+            (requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, context: ServerContext) async throws
+                -> Orchestrator_Testing_V1_EchoResponse in
             try await self.collect(requests, context: context)
         }
-        router.registerBidirectionalStreaming(Orchestrator_Testing_V1_EchoMethods.chat) { (requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>, responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext) async throws in
+        router.registerBidirectionalStreaming(Orchestrator_Testing_V1_EchoMethods.chat) {
+            (
+                requests: RPCRequestStream<Orchestrator_Testing_V1_EchoRequest>,
+                responses: RPCResponseWriter<Orchestrator_Testing_V1_EchoResponse>, context: ServerContext
+            ) async throws in
             try await self.chat(requests, responses: responses, context: context)
         }
-        router.registerUnary(Orchestrator_Testing_V1_EchoMethods.cancellations) { (request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws -> Orchestrator_Testing_V1_CancellationReport in
+        router.registerUnary(Orchestrator_Testing_V1_EchoMethods.cancellations) {
+            (request: Orchestrator_Testing_V1_CancellationQuery, context: ServerContext) async throws
+                -> Orchestrator_Testing_V1_CancellationReport in
             try await self.cancellations(request, context: context)
         }
     }
@@ -72,23 +103,33 @@ public struct Orchestrator_Testing_V1_EchoClient: Sendable {
 
     public init(channel: any RPCChannel) { self.channel = channel }
 
-    public func get(_ request: Orchestrator_Testing_V1_EchoRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_Testing_V1_EchoResponse {
+    public func get(_ request: Orchestrator_Testing_V1_EchoRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_Testing_V1_EchoResponse
+    {
         try await channel.unary(Orchestrator_Testing_V1_EchoMethods.get, request: request, options: options)
     }
 
-    public func expand(_ request: Orchestrator_Testing_V1_EchoRequest, options: CallOptions = CallOptions()) async throws -> RPCResponseStream<Orchestrator_Testing_V1_EchoResponse> {
+    public func expand(_ request: Orchestrator_Testing_V1_EchoRequest, options: CallOptions = CallOptions()) async throws
+        -> RPCResponseStream<Orchestrator_Testing_V1_EchoResponse>
+    {
         try await channel.serverStreaming(Orchestrator_Testing_V1_EchoMethods.expand, request: request, options: options)
     }
 
-    public func collect(options: CallOptions = CallOptions()) async throws -> RPCClientStreamingCall<Orchestrator_Testing_V1_EchoRequest, Orchestrator_Testing_V1_EchoResponse> {
+    public func collect(options: CallOptions = CallOptions()) async throws -> RPCClientStreamingCall<
+        Orchestrator_Testing_V1_EchoRequest, Orchestrator_Testing_V1_EchoResponse
+    > {
         try await channel.clientStreaming(Orchestrator_Testing_V1_EchoMethods.collect, options: options)
     }
 
-    public func chat(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<Orchestrator_Testing_V1_EchoRequest, Orchestrator_Testing_V1_EchoResponse> {
+    public func chat(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
+        Orchestrator_Testing_V1_EchoRequest, Orchestrator_Testing_V1_EchoResponse
+    > {
         try await channel.bidirectionalStreaming(Orchestrator_Testing_V1_EchoMethods.chat, options: options)
     }
 
-    public func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, options: CallOptions = CallOptions()) async throws -> Orchestrator_Testing_V1_CancellationReport {
+    public func cancellations(_ request: Orchestrator_Testing_V1_CancellationQuery, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_Testing_V1_CancellationReport
+    {
         try await channel.unary(Orchestrator_Testing_V1_EchoMethods.cancellations, request: request, options: options)
     }
 }

@@ -263,7 +263,8 @@ extension Orchestrator_Testing_V1_CancellationQuery {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__CancellationQuery.self)) })
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__CancellationQuery.self)) }
+        )
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -304,7 +305,9 @@ extension Orchestrator_Testing_V1_CancellationReport {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__CancellationReport.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__Testing__V1__CancellationReport.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {

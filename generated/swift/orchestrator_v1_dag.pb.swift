@@ -353,9 +353,12 @@ extension Orchestrator_V1_Resources {
         self.cpuCores = c.cpu_cores
         self.memoryMb = c.memory_mb
         self.gpus = c.gpus
-        for (key, value) in try ProtobufC.pointers(c.custom, c.n_custom, { entry in
-            (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.custom, c.n_custom,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
+            })
+        {
             self.custom[key] = value
         }
     }
@@ -367,13 +370,14 @@ extension Orchestrator_V1_Resources {
         c.memory_mb = self.memoryMb
         c.gpus = self.gpus
         c.n_custom = self.custom.count
-        c.custom = arena.pointerArray(try self.custom.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Resources__CustomEntry()
-            orchestrator__v1__resources__custom_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = value
-            return arena.box(entry)
-        })
+        c.custom = arena.pointerArray(
+            try self.custom.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Resources__CustomEntry()
+                orchestrator__v1__resources__custom_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = value
+                return arena.box(entry)
+            })
         return c
     }
 }
@@ -463,9 +467,12 @@ extension Orchestrator_V1_TaskSpec {
         self.resources = try c.resources.map { try Orchestrator_V1_Resources(cMessage: $0) }
         self.retry = try c.retry.map { try Orchestrator_V1_RetryPolicy(cMessage: $0) }
         self.timeouts = try c.timeouts.map { try Orchestrator_V1_Timeouts(cMessage: $0) }
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.payload = ProtobufC.bytes(c.payload.data, c.payload.len)
@@ -492,13 +499,14 @@ extension Orchestrator_V1_TaskSpec {
         if let value = self.retry { c.retry = arena.box(try value.cMessage(in: arena)) }
         if let value = self.timeouts { c.timeouts = arena.box(try value.cMessage(in: arena)) }
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__TaskSpec__LabelsEntry()
-            orchestrator__v1__task_spec__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__TaskSpec__LabelsEntry()
+                orchestrator__v1__task_spec__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.payload = ProtobufCBinaryData(len: self.payload.count, data: arena.bytes(self.payload))
         c.rationale = try arena.string(self.rationale)
         return c
@@ -674,9 +682,12 @@ extension Orchestrator_V1_DagAnalysis {
         self.levels = try ProtobufC.pointers(c.levels, c.n_levels) { try Orchestrator_V1_DagLevel(cMessage: $0) }
         self.criticalPath = try ProtobufC.pointers(c.critical_path, c.n_critical_path) { try ProtobufC.string($0) }
         self.criticalPathCost = c.critical_path_cost
-        for (key, value) in try ProtobufC.pointers(c.ranks, c.n_ranks, { entry in
-            (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.ranks, c.n_ranks,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
+            })
+        {
             self.ranks[key] = value
         }
         self.maxFanIn = c.max_fan_in
@@ -697,13 +708,14 @@ extension Orchestrator_V1_DagAnalysis {
         c.critical_path = arena.pointerArray(try self.criticalPath.map { try arena.string($0) })
         c.critical_path_cost = self.criticalPathCost
         c.n_ranks = self.ranks.count
-        c.ranks = arena.pointerArray(try self.ranks.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__DagAnalysis__RanksEntry()
-            orchestrator__v1__dag_analysis__ranks_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = value
-            return arena.box(entry)
-        })
+        c.ranks = arena.pointerArray(
+            try self.ranks.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__DagAnalysis__RanksEntry()
+                orchestrator__v1__dag_analysis__ranks_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = value
+                return arena.box(entry)
+            })
         c.max_fan_in = self.maxFanIn
         c.max_fan_out = self.maxFanOut
         c.n_isolated_tasks = self.isolatedTasks.count

@@ -20,45 +20,64 @@ public protocol Orchestrator_V1_ExecutorsProvider: Sendable {
     /// the executor's `max_in_flight`. Leases belong to the stream: when it ends (or the
     /// connection dies, or heartbeats stop for a lease TTL) its leases lapse and their tasks are
     /// requeued with backoff.
-    func lease(_ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>, context: ServerContext) async throws
+    func lease(
+        _ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>,
+        context: ServerContext) async throws
     /// For executors that cannot hold a stream: waits up to `wait_ms` for ready tasks.
     func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse
     /// Unary progress, completion or failure report. A stale fencing token fails with
     /// FAILED_PRECONDITION and changes nothing.
-    func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse
+    func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ReportStatusResponse
     /// Unary lease extension for polling executors.
     func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse
 }
 
 extension Orchestrator_V1_ExecutorsProvider {
-    public func lease(_ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>, context: ServerContext) async throws {
+    public func lease(
+        _ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>,
+        context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Executors/Lease is not implemented yet")
     }
 
-    public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse {
+    public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_PollTasksResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Executors/PollTasks is not implemented yet")
     }
 
-    public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse {
+    public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ReportStatusResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Executors/ReportStatus is not implemented yet")
     }
 
-    public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse {
+    public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_HeartbeatResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Executors/Heartbeat is not implemented yet")
     }
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerBidirectionalStreaming(Orchestrator_V1_ExecutorsMethods.lease) { (requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>, context: ServerContext) async throws in
+        router.registerBidirectionalStreaming(Orchestrator_V1_ExecutorsMethods.lease) {
+            (
+                requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>,
+                context: ServerContext
+            ) async throws in
             try await self.lease(requests, responses: responses, context: context)
         }
-        router.registerUnary(Orchestrator_V1_ExecutorsMethods.pollTasks) { (request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse in
+        router.registerUnary(Orchestrator_V1_ExecutorsMethods.pollTasks) {
+            (request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse in
             try await self.pollTasks(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_ExecutorsMethods.reportStatus) { (request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse in
+        router.registerUnary(Orchestrator_V1_ExecutorsMethods.reportStatus) {
+            (request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse in
             try await self.reportStatus(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_ExecutorsMethods.heartbeat) { (request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse in
+        router.registerUnary(Orchestrator_V1_ExecutorsMethods.heartbeat) {
+            (request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse in
             try await self.heartbeat(request, context: context)
         }
     }
@@ -75,23 +94,31 @@ public struct Orchestrator_V1_ExecutorsClient: Sendable {
     /// the executor's `max_in_flight`. Leases belong to the stream: when it ends (or the
     /// connection dies, or heartbeats stop for a lease TTL) its leases lapse and their tasks are
     /// requeued with backoff.
-    public func lease(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse> {
+    public func lease(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
+        Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse
+    > {
         try await channel.bidirectionalStreaming(Orchestrator_V1_ExecutorsMethods.lease, options: options)
     }
 
     /// For executors that cannot hold a stream: waits up to `wait_ms` for ready tasks.
-    public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_PollTasksResponse {
+    public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_PollTasksResponse
+    {
         try await channel.unary(Orchestrator_V1_ExecutorsMethods.pollTasks, request: request, options: options)
     }
 
     /// Unary progress, completion or failure report. A stale fencing token fails with
     /// FAILED_PRECONDITION and changes nothing.
-    public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_ReportStatusResponse {
+    public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_ReportStatusResponse
+    {
         try await channel.unary(Orchestrator_V1_ExecutorsMethods.reportStatus, request: request, options: options)
     }
 
     /// Unary lease extension for polling executors.
-    public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_HeartbeatResponse {
+    public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_HeartbeatResponse
+    {
         try await channel.unary(Orchestrator_V1_ExecutorsMethods.heartbeat, request: request, options: options)
     }
 }

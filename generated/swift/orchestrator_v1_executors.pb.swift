@@ -495,9 +495,12 @@ extension Orchestrator_V1_ExecutorHello {
         let c = pointer.pointee
         self.executorID = try ProtobufC.string(c.executor_id)
         self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) { try ProtobufC.string($0) }
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.maxInFlight = c.max_in_flight
@@ -512,13 +515,14 @@ extension Orchestrator_V1_ExecutorHello {
         c.n_capabilities = self.capabilities.count
         c.capabilities = arena.pointerArray(try self.capabilities.map { try arena.string($0) })
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__ExecutorHello__LabelsEntry()
-            orchestrator__v1__executor_hello__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__ExecutorHello__LabelsEntry()
+                orchestrator__v1__executor_hello__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.max_in_flight = self.maxInFlight
         c.n_resume = self.resume.count
         c.resume = arena.pointerArray(try self.resume.map { arena.box(try $0.cMessage(in: arena)) })
@@ -813,7 +817,9 @@ extension Orchestrator_V1_Welcome {
         self.heartbeatIntervalMs = c.heartbeat_interval_ms
         self.leaseTtlMs = c.lease_ttl_ms
         self.resumed = try ProtobufC.pointers(c.resumed, c.n_resumed) { try Orchestrator_V1_LeaseToken(cMessage: $0) }
-        self.rejectedResumes = try ProtobufC.pointers(c.rejected_resumes, c.n_rejected_resumes) { try Orchestrator_V1_LeaseToken(cMessage: $0) }
+        self.rejectedResumes = try ProtobufC.pointers(c.rejected_resumes, c.n_rejected_resumes) {
+            try Orchestrator_V1_LeaseToken(cMessage: $0)
+        }
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Welcome {
@@ -867,14 +873,20 @@ extension Orchestrator_V1_Assignment {
         self.maxAttempts = c.max_attempts
         self.leaseExpiresUnixMs = c.lease_expires_unix_ms
         self.leaseTtlMs = c.lease_ttl_ms
-        for (key, value) in try ProtobufC.pointers(c.upstream_results, c.n_upstream_results, { entry in
-            (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.upstream_results, c.n_upstream_results,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
+            })
+        {
             self.upstreamResults[key] = value
         }
-        for (key, value) in try ProtobufC.pointers(c.inputs, c.n_inputs, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.inputs, c.n_inputs,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.inputs[key] = value
         }
         self.traceparent = try ProtobufC.string(c.traceparent)
@@ -892,21 +904,23 @@ extension Orchestrator_V1_Assignment {
         c.lease_expires_unix_ms = self.leaseExpiresUnixMs
         c.lease_ttl_ms = self.leaseTtlMs
         c.n_upstream_results = self.upstreamResults.count
-        c.upstream_results = arena.pointerArray(try self.upstreamResults.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Assignment__UpstreamResultsEntry()
-            orchestrator__v1__assignment__upstream_results_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = ProtobufCBinaryData(len: value.count, data: arena.bytes(value))
-            return arena.box(entry)
-        })
+        c.upstream_results = arena.pointerArray(
+            try self.upstreamResults.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Assignment__UpstreamResultsEntry()
+                orchestrator__v1__assignment__upstream_results_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = ProtobufCBinaryData(len: value.count, data: arena.bytes(value))
+                return arena.box(entry)
+            })
         c.n_inputs = self.inputs.count
-        c.inputs = arena.pointerArray(try self.inputs.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Assignment__InputsEntry()
-            orchestrator__v1__assignment__inputs_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.inputs = arena.pointerArray(
+            try self.inputs.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Assignment__InputsEntry()
+                orchestrator__v1__assignment__inputs_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.traceparent = try arena.string(self.traceparent)
         c.tracestate = try arena.string(self.tracestate)
         return c
@@ -1152,9 +1166,12 @@ extension Orchestrator_V1_PollTasksRequest {
         let c = pointer.pointee
         self.executorID = try ProtobufC.string(c.executor_id)
         self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) { try ProtobufC.string($0) }
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.maxTasks = c.max_tasks
@@ -1168,13 +1185,14 @@ extension Orchestrator_V1_PollTasksRequest {
         c.n_capabilities = self.capabilities.count
         c.capabilities = arena.pointerArray(try self.capabilities.map { try arena.string($0) })
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__PollTasksRequest__LabelsEntry()
-            orchestrator__v1__poll_tasks_request__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__PollTasksRequest__LabelsEntry()
+                orchestrator__v1__poll_tasks_request__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.max_tasks = self.maxTasks
         c.wait_ms = self.waitMs
         return c

@@ -204,7 +204,9 @@ extension Orchestrator_V1_Constraints {
         self.maxTotalCost = c.max_total_cost
         self.maxTasks = c.max_tasks
         self.allowedCapabilities = try ProtobufC.pointers(c.allowed_capabilities, c.n_allowed_capabilities) { try ProtobufC.string($0) }
-        self.forbiddenCapabilities = try ProtobufC.pointers(c.forbidden_capabilities, c.n_forbidden_capabilities) { try ProtobufC.string($0) }
+        self.forbiddenCapabilities = try ProtobufC.pointers(c.forbidden_capabilities, c.n_forbidden_capabilities) {
+            try ProtobufC.string($0)
+        }
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Constraints {
@@ -252,17 +254,23 @@ extension Orchestrator_V1_Query {
         let c = pointer.pointee
         self.text = try ProtobufC.string(c.text)
         self.goals = try ProtobufC.pointers(c.goals, c.n_goals) { try ProtobufC.string($0) }
-        for (key, value) in try ProtobufC.pointers(c.inputs, c.n_inputs, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.inputs, c.n_inputs,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.inputs[key] = value
         }
         self.graph = try c.graph.map { try Orchestrator_V1_Dag(cMessage: $0) }
         self.planner = Orchestrator_V1_PlannerKind(rawValue: Int32(truncatingIfNeeded: c.planner.rawValue))
         self.priority = c.priority
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.constraints = try c.constraints.map { try Orchestrator_V1_Constraints(cMessage: $0) }
@@ -276,24 +284,26 @@ extension Orchestrator_V1_Query {
         c.n_goals = self.goals.count
         c.goals = arena.pointerArray(try self.goals.map { try arena.string($0) })
         c.n_inputs = self.inputs.count
-        c.inputs = arena.pointerArray(try self.inputs.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Query__InputsEntry()
-            orchestrator__v1__query__inputs_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.inputs = arena.pointerArray(
+            try self.inputs.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Query__InputsEntry()
+                orchestrator__v1__query__inputs_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         if let value = self.graph { c.graph = arena.box(try value.cMessage(in: arena)) }
         c.planner = Orchestrator__V1__PlannerKind(rawValue: .init(truncatingIfNeeded: self.planner.rawValue))
         c.priority = self.priority
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Query__LabelsEntry()
-            orchestrator__v1__query__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Query__LabelsEntry()
+                orchestrator__v1__query__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         if let value = self.constraints { c.constraints = arena.box(try value.cMessage(in: arena)) }
         c.failure_policy = Orchestrator__V1__FailurePolicy(rawValue: .init(truncatingIfNeeded: self.failurePolicy.rawValue))
         return c

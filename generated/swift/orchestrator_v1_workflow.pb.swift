@@ -669,9 +669,12 @@ extension Orchestrator_V1_Workflow {
         self.currentDagVersion = c.current_dag_version
         self.failurePolicy = Orchestrator_V1_FailurePolicy(rawValue: Int32(truncatingIfNeeded: c.failure_policy.rawValue))
         self.traceID = try ProtobufC.string(c.trace_id)
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.counts = try c.counts.map { try Orchestrator_V1_TaskCounts(cMessage: $0) }
@@ -696,13 +699,14 @@ extension Orchestrator_V1_Workflow {
         c.failure_policy = Orchestrator__V1__FailurePolicy(rawValue: .init(truncatingIfNeeded: self.failurePolicy.rawValue))
         c.trace_id = try arena.string(self.traceID)
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__Workflow__LabelsEntry()
-            orchestrator__v1__workflow__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__Workflow__LabelsEntry()
+                orchestrator__v1__workflow__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         if let value = self.counts { c.counts = arena.box(try value.cMessage(in: arena)) }
         if let value = self.planning { c.planning = arena.box(try value.cMessage(in: arena)) }
         c.error = try arena.string(self.error)

@@ -5,15 +5,19 @@ public import NGRPC
 /// Method descriptors of `orchestrator.v1.Workflows`.
 public enum Orchestrator_V1_WorkflowsMethods {
     public static let submitQuery = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "SubmitQuery", kind: .unary)
-    public static let submitStream = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "SubmitStream", kind: .bidirectionalStreaming)
+    public static let submitStream = MethodDescriptor(
+        service: "orchestrator.v1.Workflows", method: "SubmitStream", kind: .bidirectionalStreaming)
     public static let planWorkflow = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "PlanWorkflow", kind: .unary)
     public static let getWorkflow = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "GetWorkflow", kind: .unary)
     public static let listWorkflows = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "ListWorkflows", kind: .unary)
     public static let getDag = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "GetDag", kind: .unary)
     public static let updateDag = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "UpdateDag", kind: .unary)
     public static let cancelWorkflow = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "CancelWorkflow", kind: .unary)
-    public static let watchWorkflow = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "WatchWorkflow", kind: .serverStreaming)
-    public static let all: [MethodDescriptor] = [submitQuery, submitStream, planWorkflow, getWorkflow, listWorkflows, getDag, updateDag, cancelWorkflow, watchWorkflow]
+    public static let watchWorkflow = MethodDescriptor(
+        service: "orchestrator.v1.Workflows", method: "WatchWorkflow", kind: .serverStreaming)
+    public static let all: [MethodDescriptor] = [
+        submitQuery, submitStream, planWorkflow, getWorkflow, listWorkflows, getDag, updateDag, cancelWorkflow, watchWorkflow,
+    ]
 }
 
 ///
@@ -25,15 +29,21 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// finished, or DEADLINE_EXCEEDED when the caller's deadline comes first (the workflow keeps
     /// running). A repeated `request_id` returns the existing workflow (`created` = false).
     /// INVALID_ARGUMENT lists every validation problem.
-    func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse
+    func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_SubmitQueryResponse
     /// For high-volume submitters: stream queries in, get one acceptance or rejection per query
     /// back (and, with `watch`, its events and outcome). HTTP/2 flow control bounds how far a
     /// submitter can run ahead of the server.
-    func submitStream(_ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext) async throws
+    func submitStream(
+        _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>,
+        responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext) async throws
     /// Plans and validates a query without storing anything.
-    func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse
-    func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse
-    func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListWorkflowsResponse
+    func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_PlanWorkflowResponse
+    func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_GetWorkflowResponse
+    func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ListWorkflowsResponse
     /// Reads any DAG version (0 = current) with its analysis and the version history.
     func getDag(_ request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
@@ -41,30 +51,44 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
     func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse
     /// Cancels every unfinished task (leases are revoked and their executors told) and the workflow.
-    func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse
+    func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_CancelWorkflowResponse
     /// Streams a workflow's events from `after_sequence` on (past events first, then live ones).
     /// A watcher that reconnects with its last seen sequence loses nothing and sees nothing twice.
-    func watchWorkflow(_ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext) async throws
+    func watchWorkflow(
+        _ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext
+    ) async throws
 }
 
 extension Orchestrator_V1_WorkflowsProvider {
-    public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse {
+    public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_SubmitQueryResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/SubmitQuery is not implemented yet")
     }
 
-    public func submitStream(_ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext) async throws {
+    public func submitStream(
+        _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>,
+        responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/SubmitStream is not implemented yet")
     }
 
-    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse {
+    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_PlanWorkflowResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/PlanWorkflow is not implemented yet")
     }
 
-    public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse {
+    public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_GetWorkflowResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/GetWorkflow is not implemented yet")
     }
 
-    public func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListWorkflowsResponse {
+    public func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ListWorkflowsResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/ListWorkflows is not implemented yet")
     }
 
@@ -72,45 +96,67 @@ extension Orchestrator_V1_WorkflowsProvider {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/GetDag is not implemented yet")
     }
 
-    public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse {
+    public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_UpdateDagResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/UpdateDag is not implemented yet")
     }
 
-    public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse {
+    public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_CancelWorkflowResponse
+    {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/CancelWorkflow is not implemented yet")
     }
 
-    public func watchWorkflow(_ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext) async throws {
+    public func watchWorkflow(
+        _ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext
+    ) async throws {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/WatchWorkflow is not implemented yet")
     }
 
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.submitQuery) { (request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.submitQuery) {
+            (request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse in
             try await self.submitQuery(request, context: context)
         }
-        router.registerBidirectionalStreaming(Orchestrator_V1_WorkflowsMethods.submitStream) { (requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext) async throws in
+        router.registerBidirectionalStreaming(Orchestrator_V1_WorkflowsMethods.submitStream) {
+            (
+                requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>,
+                responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>, context: ServerContext
+            ) async throws in
             try await self.submitStream(requests, responses: responses, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.planWorkflow) { (request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.planWorkflow) {
+            (request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse in
             try await self.planWorkflow(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.getWorkflow) { (request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.getWorkflow) {
+            (request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse in
             try await self.getWorkflow(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.listWorkflows) { (request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListWorkflowsResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.listWorkflows) {
+            (request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListWorkflowsResponse in
             try await self.listWorkflows(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.getDag) { (request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.getDag) {
+            (request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse in
             try await self.getDag(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.updateDag) { (request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.updateDag) {
+            (request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse in
             try await self.updateDag(request, context: context)
         }
-        router.registerUnary(Orchestrator_V1_WorkflowsMethods.cancelWorkflow) { (request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse in
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.cancelWorkflow) {
+            (request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse
+            in
             try await self.cancelWorkflow(request, context: context)
         }
-        router.registerServerStreaming(Orchestrator_V1_WorkflowsMethods.watchWorkflow) { (request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext) async throws in
+        router.registerServerStreaming(Orchestrator_V1_WorkflowsMethods.watchWorkflow) {
+            (
+                request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>,
+                context: ServerContext
+            ) async throws in
             try await self.watchWorkflow(request, responses: responses, context: context)
         }
     }
@@ -127,50 +173,68 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
     /// finished, or DEADLINE_EXCEEDED when the caller's deadline comes first (the workflow keeps
     /// running). A repeated `request_id` returns the existing workflow (`created` = false).
     /// INVALID_ARGUMENT lists every validation problem.
-    public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_SubmitQueryResponse {
+    public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_SubmitQueryResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.submitQuery, request: request, options: options)
     }
 
     /// For high-volume submitters: stream queries in, get one acceptance or rejection per query
     /// back (and, with `watch`, its events and outcome). HTTP/2 flow control bounds how far a
     /// submitter can run ahead of the server.
-    public func submitStream(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<Orchestrator_V1_SubmitStreamRequest, Orchestrator_V1_SubmitStreamResponse> {
+    public func submitStream(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
+        Orchestrator_V1_SubmitStreamRequest, Orchestrator_V1_SubmitStreamResponse
+    > {
         try await channel.bidirectionalStreaming(Orchestrator_V1_WorkflowsMethods.submitStream, options: options)
     }
 
     /// Plans and validates a query without storing anything.
-    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_PlanWorkflowResponse {
+    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_PlanWorkflowResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.planWorkflow, request: request, options: options)
     }
 
-    public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_GetWorkflowResponse {
+    public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_GetWorkflowResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.getWorkflow, request: request, options: options)
     }
 
-    public func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_ListWorkflowsResponse {
+    public func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_ListWorkflowsResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.listWorkflows, request: request, options: options)
     }
 
     /// Reads any DAG version (0 = current) with its analysis and the version history.
-    public func getDag(_ request: Orchestrator_V1_GetDagRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_GetDagResponse {
+    public func getDag(_ request: Orchestrator_V1_GetDagRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_GetDagResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.getDag, request: request, options: options)
     }
 
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
     /// `expected_version` is not the current version (another writer got there first), and with
     /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
-    public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_UpdateDagResponse {
+    public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_UpdateDagResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.updateDag, request: request, options: options)
     }
 
     /// Cancels every unfinished task (leases are revoked and their executors told) and the workflow.
-    public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, options: CallOptions = CallOptions()) async throws -> Orchestrator_V1_CancelWorkflowResponse {
+    public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_CancelWorkflowResponse
+    {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.cancelWorkflow, request: request, options: options)
     }
 
     /// Streams a workflow's events from `after_sequence` on (past events first, then live ones).
     /// A watcher that reconnects with its last seen sequence loses nothing and sees nothing twice.
-    public func watchWorkflow(_ request: Orchestrator_V1_WatchWorkflowRequest, options: CallOptions = CallOptions()) async throws -> RPCResponseStream<Orchestrator_V1_WorkflowEvent> {
+    public func watchWorkflow(_ request: Orchestrator_V1_WatchWorkflowRequest, options: CallOptions = CallOptions()) async throws
+        -> RPCResponseStream<Orchestrator_V1_WorkflowEvent>
+    {
         try await channel.serverStreaming(Orchestrator_V1_WorkflowsMethods.watchWorkflow, request: request, options: options)
     }
 }

@@ -616,7 +616,9 @@ extension Orchestrator_V1_SubmitStreamResponse.Accepted {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__SubmitStreamResponse__Accepted.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__SubmitStreamResponse__Accepted.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -661,7 +663,9 @@ extension Orchestrator_V1_SubmitStreamResponse.Rejected {
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },
-            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__SubmitStreamResponse__Rejected.self)) })
+            convert: {
+                try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__SubmitStreamResponse__Rejected.self))
+            })
     }
 
     public func serializedBytes() throws -> [UInt8] {
@@ -895,10 +899,15 @@ extension Orchestrator_V1_ListWorkflowsRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListWorkflowsRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.states = ProtobufC.array(c.states, c.n_states) { Orchestrator_V1_WorkflowState(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
-        for (key, value) in try ProtobufC.pointers(c.labels, c.n_labels, { entry in
-            (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
-        }) {
+        self.states = ProtobufC.array(c.states, c.n_states) {
+            Orchestrator_V1_WorkflowState(rawValue: Int32(truncatingIfNeeded: $0.rawValue))
+        }
+        for (key, value) in try ProtobufC.pointers(
+            c.labels, c.n_labels,
+            { entry in
+                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+            })
+        {
             self.labels[key] = value
         }
         self.createdAfterUnixMs = c.created_after_unix_ms
@@ -913,13 +922,14 @@ extension Orchestrator_V1_ListWorkflowsRequest {
         c.n_states = self.states.count
         c.states = arena.array(self.states.map { Orchestrator__V1__WorkflowState(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
         c.n_labels = self.labels.count
-        c.labels = arena.pointerArray(try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
-            var entry = Orchestrator__V1__ListWorkflowsRequest__LabelsEntry()
-            orchestrator__v1__list_workflows_request__labels_entry__init(&entry)
-            entry.key = try arena.string(key)
-            entry.value = try arena.string(value)
-            return arena.box(entry)
-        })
+        c.labels = arena.pointerArray(
+            try self.labels.sorted(by: { $0.key < $1.key }).map { key, value in
+                var entry = Orchestrator__V1__ListWorkflowsRequest__LabelsEntry()
+                orchestrator__v1__list_workflows_request__labels_entry__init(&entry)
+                entry.key = try arena.string(key)
+                entry.value = try arena.string(value)
+                return arena.box(entry)
+            })
         c.created_after_unix_ms = self.createdAfterUnixMs
         c.created_before_unix_ms = self.createdBeforeUnixMs
         c.page_size = self.pageSize

@@ -117,7 +117,9 @@ def main():
         "enum CrossLanguageFixtures {",
     ]
     for name, data in fixtures.items():
-        lines.append(f"    static let {name} = {swift_bytes(data)}")
+        line = f"    static let {name} = {swift_bytes(data)}"
+        # Laid out as swift-format (140 columns) would, so formatting leaves the file alone.
+        lines += [line] if len(line) <= 140 else [f"    static let {name} =", f"        {swift_bytes(data)}"]
     lines += ["}", ""]
     path = os.path.join(ROOT, "Tests", "OrchestratorAPITests", "CrossLanguageFixtures.swift")
     with open(path, "w", encoding="utf-8") as fh:
