@@ -1,1 +1,0 @@
-// PostgresClient: libpq wrapper. Placeholder until written.

@@ -1,0 +1,83 @@
+/// Transaction isolation levels (`BEGIN ISOLATION LEVEL …`).
+public enum PostgresIsolation: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+/// How often and how patiently a transaction is re-run after a transient failure.
+public struct PostgresRetryPolicy: Sendable {
+    /// Total attempts, including the first.
+    public var maxAttempts: Int
+    public var backoff: Backoff
+    /// Which errors re-run the transaction; by default serialization failures and deadlocks.
+    public var isRetryable: @Sendable (PostgresError) -> Bool
+    /// Random fraction in [0, 1] for jitter; injectable so tests can make delays predictable.
+    public var random: @Sendable () -> Double
+
+    public init(
+        maxAttempts: Int = 5, backoff: Backoff = Backoff(initial: .milliseconds(5), maximum: .milliseconds(500)),
+        isRetryable: @escaping @Sendable (PostgresError) -> Bool = { $0.isTransient },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
+    ) {
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.isRetryable = isRetryable
+        self.random = random
+    }
+
+    public static let `default` = PostgresRetryPolicy()
+    /// Run once; never retry.
+    public static let none = PostgresRetryPolicy(maxAttempts: 1)
+}
+
+extension PostgresPool {
+    /// Runs `body` in a transaction on one borrowed connection and commits it.
+    ///
+    /// Any error thrown by `body` (or by `COMMIT`) rolls the transaction back. When the error is
+    /// retryable under `retry` (a serialization failure or deadlock by default), the whole
+    /// transaction runs again after a jittered backoff, so `body` must not have effects outside
+    /// the database that cannot be repeated.
+    /// - Throws: the last error once attempts are exhausted or the error is not retryable.
+    public func withTransaction<T>(
+        isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
+        _ body: (PostgresSession) async throws -> T
+    ) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await withConnection { session in
+                    try await session.runTransaction(isolation: isolation, body)
+                }
+            } catch let error as PostgresError where attempt < retry.maxAttempts && retry.isRetryable(error) {
+                let delay = retry.backoff.delay(attempt: attempt, random: retry.random())
+                logger.debug(
+                    "retrying transaction", metadata: ["attempt": "\(attempt)", "code": "\(error.code)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+}
+
+extension PostgresSession {
+    /// One attempt: BEGIN, body, COMMIT; ROLLBACK on any error.
+    func runTransaction<T>(isolation: PostgresIsolation, _ body: (PostgresSession) async throws -> T) async throws -> T {
+        try await simpleQuery("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let result = try await body(self)
+            let commit = try await simpleQuery("COMMIT")
+            // COMMIT of a transaction that already failed (the body caught an error and went on)
+            // succeeds with the tag ROLLBACK: nothing was stored, so say so.
+            if commit.commandTag == "ROLLBACK" {
+                throw PostgresError.client(.protocolViolation, "the transaction had failed and was rolled back at COMMIT")
+            }
+            return result
+        } catch {
+            _ = try? await withBlockingConnection { connection in
+                if connection.isConnected && connection.transactionStatus != .idle { try connection.simpleQuery("ROLLBACK") }
+            }
+            throw error
+        }
+    }
+}

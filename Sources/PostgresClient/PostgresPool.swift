@@ -1,0 +1,244 @@
+import Logging
+import Synchronization
+
+/// A bounded pool of PostgreSQL connections for async callers.
+///
+/// Each connection lives on a `DatabaseThread` of its own, so blocking libpq calls never run on
+/// the Swift cooperative pool or on an I/O thread. Callers borrow a connection with
+/// `withConnection` or `withTransaction`; when all `maxConnections` are lent out, callers wait
+/// (in FIFO order, up to `acquireTimeout`).
+///
+/// Failure handling: a connection that reports a lost connection is discarded, and every idle
+/// connection is then health-checked (`SELECT 1`) before it is lent again, so after a server
+/// restart the pool drops dead sockets and reconnects (retrying with backoff while the server
+/// comes back). A connection returned inside an open transaction is rolled back first.
+///
+/// Threading: the pool's bookkeeping is guarded by `state`'s mutex; continuations are resumed
+/// after the lock is released.
+public final class PostgresPool: Sendable {
+    public let configuration: PostgresPoolConfiguration
+    let logger: Logger
+    private let state: Mutex<State>
+
+    private struct Idle {
+        let session: PostgresSession
+        let since: ContinuousClock.Instant
+        let generation: Int
+    }
+
+    /// What a waiting caller is handed.
+    private enum Ticket {
+        case session(PostgresSession, needsCheck: Bool)
+        case open
+    }
+
+    private struct State {
+        var idle: [Idle] = []
+        var open = 0
+        var lent = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Ticket, any Error>)] = []
+        var nextID = 0
+        /// Bumped whenever a connection is found dead: idle connections from an older
+        /// generation are checked before reuse.
+        var failureGeneration = 0
+        var closed = false
+        var peakLent = 0
+    }
+
+    public init(configuration: PostgresPoolConfiguration, logger: Logger = Logger(label: "postgres.pool")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.state = Mutex(State())
+    }
+
+    /// Connections currently open, currently lent, and the most lent at once so far.
+    public var statistics: (open: Int, lent: Int, peakLent: Int) {
+        state.withLock { ($0.open, $0.lent, $0.peakLent) }
+    }
+
+    /// Borrows a connection for the duration of `body`.
+    /// - Throws: whatever `body` throws; `PostgresError` `.poolTimeout`, `.poolClosed`, or the
+    ///   connection error when no connection could be opened.
+    public func withConnection<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        let session = try await acquire()
+        let result: T
+        do {
+            result = try await body(session)
+        } catch {
+            await release(session, after: error)
+            throw error
+        }
+        await release(session, after: nil)
+        return result
+    }
+
+    /// Closes idle connections and refuses new borrowers; lent connections close when returned.
+    public func close() {
+        let (idle, waiters) = state.withLock { state -> ([Idle], [CheckedContinuation<Ticket, any Error>]) in
+            state.closed = true
+            let idle = state.idle
+            state.open -= idle.count
+            state.idle.removeAll()
+            let waiters = state.waiters.map(\.continuation)
+            state.waiters.removeAll()
+            return (idle, waiters)
+        }
+        for entry in idle { entry.session.close() }
+        for waiter in waiters { waiter.resume(throwing: PostgresError.client(.poolClosed, "the pool was closed")) }
+    }
+
+    // MARK: - Acquire and release
+
+    private func acquire() async throws -> PostgresSession {
+        while true {
+            switch try await takeTicket() {
+            case .session(let session, let needsCheck):
+                if !needsCheck {
+                    return session
+                }
+                if await session.ping() {
+                    return session
+                }
+                logger.debug("discarding a dead idle connection", metadata: ["session": "\(session.id)"])
+                discard(session, dead: true)
+            case .open:
+                do {
+                    return try await openWithRetry()
+                } catch {
+                    openFailed()
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func takeTicket() async throws -> Ticket {
+        let now = ContinuousClock.now
+        let immediate = try state.withLock { state -> Ticket? in
+            if state.closed { throw PostgresError.client(.poolClosed, "the pool was closed") }
+            if let entry = state.idle.popLast() {
+                state.lent += 1
+                state.peakLent = max(state.peakLent, state.lent)
+                let stale = now - entry.since > configuration.healthCheckAfterIdle || entry.generation < state.failureGeneration
+                return .session(entry.session, needsCheck: stale)
+            }
+            if state.open < configuration.maxConnections {
+                state.open += 1
+                state.lent += 1
+                state.peakLent = max(state.peakLent, state.lent)
+                return .open
+            }
+            return nil
+        }
+        if let immediate { return immediate }
+        return try await waitForTicket()
+    }
+
+    private func waitForTicket() async throws -> Ticket {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        let timeout = configuration.acquireTimeout
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.cancelWaiter(id, PostgresError.client(.poolTimeout, "no connection became free within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let closed = state.withLock { state -> Bool in
+                    if state.closed { return true }
+                    state.waiters.append((id, continuation))
+                    return false
+                }
+                if closed { continuation.resume(throwing: PostgresError.client(.poolClosed, "the pool was closed")) }
+            }
+        } onCancel: {
+            cancelWaiter(id, CancellationError())
+        }
+    }
+
+    private func cancelWaiter(_ id: Int, _ error: any Error) {
+        let continuation = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index).continuation
+        }
+        continuation?.resume(throwing: error)
+    }
+
+    /// Opens a connection, retrying with backoff while the server is unreachable or starting.
+    private func openWithRetry() async throws -> PostgresSession {
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            let id = state.withLock { state -> Int in
+                state.nextID += 1
+                return state.nextID
+            }
+            do {
+                return try await PostgresSession.open(id: id, conninfo: configuration.conninfo)
+            } catch let error as PostgresError where error.isConnectionLoss {
+                let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
+                if ContinuousClock.now + delay > deadline { throw error }
+                logger.info("connection attempt failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    private func openFailed() {
+        let waiter = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in
+            state.open -= 1
+            state.lent -= 1
+            return handOverOpenSlot(&state)
+        }
+        waiter?.resume(returning: .open)
+    }
+
+    /// Gives a freed connection slot to the first waiter, if any (the caller resumes it).
+    private func handOverOpenSlot(_ state: inout State) -> CheckedContinuation<Ticket, any Error>? {
+        guard !state.waiters.isEmpty, !state.closed else { return nil }
+        state.open += 1
+        state.lent += 1
+        return state.waiters.removeFirst().continuation
+    }
+
+    private func release(_ session: PostgresSession, after error: (any Error)?) async {
+        let lost = (error as? PostgresError)?.isConnectionLoss ?? false
+        let reusable = await session.resetForReuse()
+        if lost || !reusable {
+            discard(session, dead: lost || !reusable)
+            return
+        }
+        let now = ContinuousClock.now
+        let (waiter, closeIt) = state.withLock { state -> (CheckedContinuation<Ticket, any Error>?, Bool) in
+            if state.closed {
+                state.open -= 1
+                state.lent -= 1
+                return (nil, true)
+            }
+            if !state.waiters.isEmpty {
+                // Handed straight over: it stays lent.
+                return (state.waiters.removeFirst().continuation, false)
+            }
+            state.lent -= 1
+            state.idle.append(Idle(session: session, since: now, generation: state.failureGeneration))
+            return (nil, false)
+        }
+        if closeIt { session.close() }
+        waiter?.resume(returning: .session(session, needsCheck: false))
+    }
+
+    private func discard(_ session: PostgresSession, dead: Bool) {
+        session.close()
+        let waiter = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in
+            state.open -= 1
+            state.lent -= 1
+            if dead { state.failureGeneration += 1 }
+            return handOverOpenSlot(&state)
+        }
+        waiter?.resume(returning: .open)
+    }
+}

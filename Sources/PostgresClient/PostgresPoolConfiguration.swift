@@ -1,0 +1,62 @@
+/// Settings of a `PostgresPool`.
+public struct PostgresPoolConfiguration: Sendable {
+    /// A `postgresql://` URL or a libpq keyword/value string.
+    public var conninfo: String
+    /// Most connections open at once (each has its own thread).
+    public var maxConnections: Int
+    /// A connection idle for longer than this is checked with `SELECT 1` before it is lent out.
+    /// Connections that were idle when another connection was found dead are always checked.
+    public var healthCheckAfterIdle: Duration
+    /// Longest a caller waits for a free connection before `.poolTimeout`.
+    public var acquireTimeout: Duration
+    /// How long opening a connection keeps retrying (the server may be restarting).
+    public var connectTimeout: Duration
+    /// Delays between connection attempts.
+    public var connectBackoff: Backoff
+
+    public init(
+        conninfo: String, maxConnections: Int = 10, healthCheckAfterIdle: Duration = .seconds(10),
+        acquireTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(15),
+        connectBackoff: Backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(2))
+    ) {
+        precondition(maxConnections > 0, "a pool needs at least one connection")
+        self.conninfo = conninfo
+        self.maxConnections = maxConnections
+        self.healthCheckAfterIdle = healthCheckAfterIdle
+        self.acquireTimeout = acquireTimeout
+        self.connectTimeout = connectTimeout
+        self.connectBackoff = connectBackoff
+    }
+}
+
+/// Exponential backoff with full jitter: attempt n waits a random time in
+/// [delay/2, delay] where delay = min(initial × multiplier^(n-1), maximum). Jitter keeps
+/// colliding transactions (and reconnecting servers) from retrying in lockstep.
+public struct Backoff: Sendable {
+    public var initial: Duration
+    public var maximum: Duration
+    public var multiplier: Double
+
+    public init(initial: Duration, maximum: Duration, multiplier: Double = 2) {
+        self.initial = initial
+        self.maximum = maximum
+        self.multiplier = multiplier
+    }
+
+    /// The delay before retry number `attempt` (from 1), given a random fraction in [0, 1].
+    public func delay(attempt: Int, random: Double) -> Duration {
+        let base = initial * pow(multiplier, Double(max(0, attempt - 1)))
+        let capped = min(base, maximum)
+        return capped * (0.5 + 0.5 * random)
+    }
+}
+
+private func pow(_ base: Double, _ exponent: Double) -> Double {
+    var result = 1.0
+    var remaining = Int(exponent)
+    while remaining > 0 {
+        result *= base
+        remaining -= 1
+    }
+    return result
+}

@@ -1,0 +1,100 @@
+/// An async handle on one pooled connection: each call hops to the connection's own
+/// `DatabaseThread`, runs there (blocking that thread only) and resumes the caller with the result.
+///
+/// A session is lent to one caller at a time by `PostgresPool.withConnection`; it must not be used
+/// after the closure it was lent to returns. Cancelling the calling task sends a cancel request
+/// to the server, so a long statement fails promptly with `.queryCanceled`.
+public final class PostgresSession: Sendable {
+    let thread: DatabaseThread
+    let connection: Confined<PostgresConnection>
+    let cancelToken: PostgresCancelToken?
+    /// A number for logs, unique within the process.
+    public let id: Int
+    /// The server process serving this connection.
+    public let backendPID: Int32
+
+    init(id: Int, thread: DatabaseThread, connection: PostgresConnection) {
+        self.id = id
+        self.thread = thread
+        self.connection = Confined(connection)
+        self.cancelToken = connection.makeCancelToken()
+        self.backendPID = connection.backendPID
+    }
+
+    /// Opens a connection on a new thread of its own.
+    static func open(id: Int, conninfo: String) async throws -> PostgresSession {
+        let thread = DatabaseThread(name: "postgres-\(id)")
+        do {
+            let connection = try await thread.run { Confined(try PostgresConnection(conninfo: conninfo)) }
+            return PostgresSession(id: id, thread: thread, connection: connection.value!)
+        } catch {
+            thread.shutdown()
+            throw error
+        }
+    }
+
+    /// Runs `body` with the blocking connection on its thread: for sequences of calls that
+    /// should not pay a thread hop each (batches, COPY).
+    public func withBlockingConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        let connection = self.connection
+        let token = cancelToken
+        return try await withTaskCancellationHandler {
+            try await thread.run {
+                guard let value = connection.value else { throw PostgresError.client(.poolClosed, "connection closed") }
+                return try body(value)
+            }
+        } onCancel: {
+            token?.cancel()
+        }
+    }
+
+    /// Runs one statement with bound parameters.
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withBlockingConnection { try $0.query(sql, binds) }
+    }
+
+    /// Runs fixed statements without parameters (simple-query protocol).
+    @discardableResult
+    public func simpleQuery(_ sql: String) async throws -> PostgresRows {
+        try await withBlockingConnection { try $0.simpleQuery(sql) }
+    }
+
+    /// Whether the connection answers a trivial query.
+    func ping() async -> Bool {
+        (try? await withBlockingConnection { try $0.simpleQuery("SELECT 1").count == 1 }) ?? false
+    }
+
+    /// Prepares the connection for the next borrower: rolls back a transaction left open by a
+    /// caller that threw. Returns false when the connection is unusable.
+    func resetForReuse() async -> Bool {
+        let outcome = try? await thread.run { [connection] () -> Bool in
+            guard let value = connection.value, value.isConnected else { return false }
+            switch value.transactionStatus {
+            case .idle: return true
+            case .inTransaction, .failedTransaction:
+                _ = try? value.simpleQuery("ROLLBACK")
+                return value.isConnected && value.transactionStatus == .idle
+            case .active, .unknown: return false
+            }
+        }
+        return outcome ?? false
+    }
+
+    /// Closes the connection on its own thread, then lets the thread end.
+    func close() {
+        let connection = self.connection
+        thread.enqueue { connection.value = nil }
+        thread.shutdown()
+    }
+}
+
+/// A value reachable from several tasks but used only on one `DatabaseThread`.
+///
+/// `@unchecked Sendable` because the guard is confinement, not a lock: every read and write of
+/// `value` happens inside a job on the owning `DatabaseThread` (jobs run one at a time), except
+/// the initial hand-over, which happens before any job can see the box.
+final class Confined<Value>: @unchecked Sendable {
+    var value: Value?
+    init(_ value: Value) { self.value = value }
+}

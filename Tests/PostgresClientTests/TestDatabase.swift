@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import PostgresClient
+
+/// Where the tests' databases come from: `ORCHESTRATOR_TEST_DATABASE_URL` (set by tools/test), or
+/// else one embedded cluster per test process, in a temporary folder, stopped at exit. Every test
+/// gets a database of its own (`test_<random>`), dropped afterwards, so tests run in parallel.
+enum TestDatabase {
+    /// The URL of a database on the server that tests may create databases on.
+    static let adminURL: String = {
+        if let url = ProcessInfo.processInfo.environment["ORCHESTRATOR_TEST_DATABASE_URL"], !url.isEmpty { return url }
+        let cluster = try! startCluster(name: "shared")
+        sharedCluster = cluster
+        atexit {
+            guard let cluster = TestDatabase.sharedCluster else { return }
+            try? cluster.stop()
+            try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
+        }
+        return cluster.url(database: "postgres")
+    }()
+
+    nonisolated(unsafe) static var sharedCluster: EmbeddedPostgres?
+
+    /// A fresh throwaway cluster (tests that restart the server get their own).
+    static func startCluster(name: String) throws -> EmbeddedPostgres {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orch-pg-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let cluster = EmbeddedPostgres(dataDirectory: folder.appendingPathComponent("data"), port: freePort(), database: "postgres", durable: false)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try cluster.start()
+        return cluster
+    }
+
+    /// Creates a database, runs `body` with its URL, drops it.
+    static func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+        let name = "test_\(UInt64.random(in: 0...UInt64.max))"
+        let admin = try PostgresConnection(conninfo: adminURL)
+        try admin.simpleQuery("CREATE DATABASE \(try admin.escapeIdentifier(name))")
+        let url = replacingDatabase(in: adminURL, with: name)
+        do {
+            let result = try await body(url)
+            try admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+            return result
+        } catch {
+            _ = try? admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+            throw error
+        }
+    }
+
+    /// Creates a database and a pool on it, runs `body`, closes the pool and drops the database.
+    static func withPool<T>(maxConnections: Int = 4, _ body: (PostgresPool) async throws -> T) async throws -> T {
+        try await withDatabase { url in
+            let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: maxConnections))
+            defer { pool.close() }
+            return try await body(pool)
+        }
+    }
+
+    /// The same URL with another database name (URL or keyword/value form).
+    static func replacingDatabase(in url: String, with database: String) -> String {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            var components = URLComponents(string: url)!
+            components.path = "/" + database
+            return components.string!
+        }
+        return url + " dbname=\(database)"
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
