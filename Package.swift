@@ -70,7 +70,9 @@ let package = Package(
         .target(
             name: "OrchestratorStore",
             dependencies: ["PostgresClient", "OrchestratorApp", "OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
-            resources: [.copy("Migrations")],
+            // The SQL files are compiled into the binary (PackageResources), so a shipped orchestratord
+            // needs no resource bundle beside it.
+            resources: [.embedInCode("Migrations")],
             swiftSettings: swiftSettings
         ),
 

@@ -1,0 +1,24 @@
+import PostgresClient
+
+/// The schema migrations shipped with this binary, in order.
+///
+/// The SQL files in `Migrations/` are compiled into the binary by SwiftPM (`embedInCode` in
+/// Package.swift) as `PackageResources` byte arrays, so orchestratord needs no resource bundle on
+/// disk: copying the executable is enough. SwiftPM names each array after its file with a leading
+/// digit replaced by `_` (`0001_initial.sql` → `_001_initial_sql`), and a type's static members
+/// cannot be enumerated, so each file is registered here by hand; a test
+/// (`MigrationFilesTests`) fails when a file in `Migrations/` is missing from this list.
+///
+/// Rules for migration files: never edit one that has been released (the server refuses to start
+/// when an applied migration's checksum changed); add the next number instead. No transaction
+/// control statements inside (each file already runs in its own transaction), hence no
+/// `CREATE INDEX CONCURRENTLY`.
+public enum OrchestratorMigrations {
+    public static let all: [Migration] = [
+        migration(1, "0001_initial.sql", PackageResources._001_initial_sql)
+    ]
+
+    private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {
+        Migration(version: version, name: name, sql: String(decoding: bytes, as: UTF8.self))
+    }
+}
