@@ -9,6 +9,8 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     public var key: TaskKey
     /// Human-readable name; defaults to the key.
     public var name: String
+    /// Free-form description shown in UIs and to executors (`TaskSpec.description` in the API).
+    public var description: String
     /// Capabilities an executor must advertise to receive this task (all of them).
     public var requiredCapabilities: [String]
     /// Named artifacts this task consumes and produces (informational for explicit graphs, the planning
@@ -27,6 +29,9 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     /// How long an executor may stay silent before its lease is considered lost, in seconds.
     public var heartbeatTimeoutSeconds: Int?
     public var retry: RetryPolicy
+    /// Random spread applied to each retry delay, as a fraction in [0, 1] (0.2 = ±20 %; 0 = none). Kept
+    /// beside `retry` rather than in `RetryPolicy` so that adding it changed no other type.
+    public var retryJitter: Double
     public var labels: [String: String]
     /// Free-form parameters handed to the executor.
     public var metadata: [String: String]
@@ -38,10 +43,11 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         outputs: [String] = [], complexity: Complexity = .medium, estimatedCost: Double = 1,
         priority: Int = 0, resources: ResourceNeeds = .none, timeoutSeconds: Int? = nil,
         heartbeatTimeoutSeconds: Int? = nil, retry: RetryPolicy = .default, labels: [String: String] = [:],
-        metadata: [String: String] = [:], rationale: String = ""
+        metadata: [String: String] = [:], rationale: String = "", description: String = "", retryJitter: Double = 0
     ) {
         self.key = key
         self.name = name ?? key.rawValue
+        self.description = description
         self.requiredCapabilities = requiredCapabilities
         self.inputs = inputs
         self.outputs = outputs
@@ -52,6 +58,7 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         self.timeoutSeconds = timeoutSeconds
         self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
         self.retry = retry
+        self.retryJitter = retryJitter
         self.labels = labels
         self.metadata = metadata
         self.rationale = rationale

@@ -1,0 +1,58 @@
+public import OrchestratorAPI
+public import OrchestratorApp
+public import OrchestratorDomain
+
+extension Orchestrator_V1_LeaseToken {
+    public init(_ lease: LeaseToken) { self.init(taskID: lease.taskID, fencingToken: lease.fencingToken) }
+
+    public var domainLease: LeaseToken { LeaseToken(taskID: taskID, fencingToken: fencingToken) }
+}
+
+extension Orchestrator_V1_Assignment {
+    /// The API form of a freshly claimed task.
+    ///
+    /// - Parameters:
+    ///   - leaseTTLMillis: the TTL the lease was granted with (the task's own or the server default).
+    ///   - dependsOn: the task's upstream keys, for the spec.
+    ///   - spanID: 16 hex digits of the span the executor's work continues from; random by default.
+    public init(
+        _ claimed: ClaimedTask, leaseTTLMillis: Int64, dependsOn: [TaskKey] = [], spanID: String = TraceParent.randomSpanID()
+    ) {
+        self.init()
+        let task = claimed.task
+        lease = Orchestrator_V1_LeaseToken(claimed.lease)
+        workflowID = task.workflowID
+        spec = Orchestrator_V1_TaskSpec(task.spec, dependsOn: dependsOn, payload: task.payload)
+        attempt = Int32(clamping: task.attempt)
+        maxAttempts = Int32(clamping: task.maxAttempts)
+        leaseExpiresUnixMs = claimed.leaseExpiresAt
+        self.leaseTtlMs = leaseTTLMillis
+        upstreamResults = claimed.upstreamResults
+        inputs = claimed.inputs
+        traceparent = TraceParent.header(traceID: task.traceID, spanID: spanID) ?? ""
+    }
+}
+
+/// W3C `traceparent` values for assignments, so an executor's work joins its workflow's trace.
+public enum TraceParent {
+    /// `00-<trace id>-<span id>-01`, or nil when either id is malformed (an invalid header would make
+    /// the executor's tracer drop the context anyway; no header starts a fresh trace instead).
+    public static func header(traceID: String, spanID: String) -> String? {
+        guard isHex(traceID, count: 32), isHex(spanID, count: 16) else { return nil }
+        return "00-\(traceID.lowercased())-\(spanID.lowercased())-01"
+    }
+
+    /// 16 random lower-case hex digits, never all zero.
+    public static func randomSpanID() -> String {
+        var value: UInt64 = 0
+        while value == 0 { value = UInt64.random(in: .min ... .max) }
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static func isHex(_ text: String, count: Int) -> Bool {
+        text.utf8.count == count
+            && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
+            && !text.utf8.allSatisfy { $0 == 48 }
+    }
+}

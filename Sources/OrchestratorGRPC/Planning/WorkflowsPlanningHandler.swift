@@ -1,0 +1,100 @@
+public import Logging
+public import NGRPC
+public import OrchestratorAPI
+public import OrchestratorApp
+public import OrchestratorDomain
+
+/// `Workflows.PlanWorkflow`: decode the query, plan it, answer with the DAG, its analysis and how it was
+/// planned. Stores nothing and needs no database.
+///
+/// The Workflows provider forwards to `planWorkflow(_:context:)`; SubmitQuery can call `plan(_:)` to get
+/// the same decoding, constraint handling and plan before storing it.
+public struct WorkflowsPlanningHandler: Sendable {
+    public let registry: PlannerRegistry
+    public let limits: ValidationLimits
+    /// The catalog the catalog planner uses, to turn capability constraints into exclusions.
+    public let catalog: CapabilityCatalog?
+    let clock: any WallClock
+    let logger: Logger
+
+    public init(
+        registry: PlannerRegistry, catalog: CapabilityCatalog?, limits: ValidationLimits = .default,
+        clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "orchestrator.grpc.planning")
+    ) {
+        self.registry = registry
+        self.catalog = catalog
+        self.limits = limits
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Shares the application's planners and limits.
+    public init(
+        planning: PlanningService, catalog: CapabilityCatalog?, clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "orchestrator.grpc.planning")
+    ) {
+        self.init(registry: planning.registry, catalog: catalog, limits: planning.limits, clock: clock, logger: logger)
+    }
+
+    /// The RPC: every failure leaves as an `RPCStatus` chosen by `StatusMapping`.
+    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) throws(RPCStatus)
+        -> Orchestrator_V1_PlanWorkflowResponse
+    {
+        do {
+            let planned = try plan(request.query)
+            logger.debug(
+                "planned", metadata: [
+                    "planner": "\(planned.result.metadata.planner)", "tasks": "\(planned.result.dag.tasks.count)",
+                    "trace_id": "\(context.trace.traceID)",
+                ])
+            return planned.response(createdAt: clock.now())
+        } catch {
+            throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
+        }
+    }
+
+    /// Decodes and plans a query.
+    ///
+    /// - Throws: `RequestValidationError` listing every problem of the request (its fields and, when it
+    ///   carries a graph, the graph's own problems too); `PlanningError` when planning fails.
+    public func plan(_ proto: Orchestrator_V1_Query?) throws -> PlannedQuery {
+        guard let proto else {
+            throw RequestValidationError(
+                subject: "invalid query",
+                problems: [.init(code: ProblemCode.invalidQuery.rawValue, message: "the request has no query")])
+        }
+        var problems = ProblemList()
+        let decoded = DecodedQuery(proto: proto, problems: &problems)
+        if !problems.isEmpty { throw rejection(decoded, problems) }
+
+        var planningQuery = decoded.query
+        let forbidden = decoded.query.constraints.excludedCapabilities
+        planningQuery.constraints.excludedCapabilities = CapabilityConstraints.exclusions(
+            forbidden: forbidden, allowed: decoded.allowedCapabilities, catalog: catalog)
+        let result = try registry.plan(planningQuery, context: PlanningContext(limits: limits))
+
+        let violations = CapabilityConstraints.violations(in: result.dag, forbidden: forbidden, allowed: decoded.allowedCapabilities)
+        if !violations.isEmpty {
+            throw PlanningError(.constraintViolated, violations.joined(separator: "; "))
+        }
+        return PlannedQuery(decoded: decoded, result: result)
+    }
+
+    /// The request's field problems, plus the graph's own problems when it carries one, so one answer
+    /// lists everything (the graph is validated here only when decoding already failed; otherwise the
+    /// planner validates it).
+    private func rejection(_ decoded: DecodedQuery, _ problems: ProblemList) -> RequestValidationError {
+        var all = problems
+        var total = problems.problems.count
+        guard let graph = decoded.query.explicitGraph else {
+            return RequestValidationError(subject: "invalid query", problems: all.problems)
+        }
+        do {
+            _ = try DagValidator(limits: limits).validate(graph)
+        } catch {
+            all.append(contentsOf: error.issues.map(Orchestrator_V1_ValidationProblem.init))
+            total += error.totalIssueCount
+        }
+        return RequestValidationError(subject: "invalid DAG", problems: all.problems, totalCount: total)
+    }
+}

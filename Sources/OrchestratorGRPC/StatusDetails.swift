@@ -1,0 +1,101 @@
+public import NGRPC
+public import OrchestratorAPI
+
+/// Encodes `grpc-status-details-bin`: a `google.rpc.Status` (code = 1, message = 2, repeated
+/// `google.protobuf.Any` details = 3) whose details are `orchestrator.v1.ValidationProblem` messages.
+///
+/// google.rpc protos are not generated in this repository; the envelope is three fields, so it is
+/// written by hand with the protobuf wire format, and the problems themselves by the generated code.
+public enum StatusDetails {
+    public static let problemTypeURL = "type.googleapis.com/orchestrator.v1.ValidationProblem"
+
+    /// nil when there is nothing to attach or a problem cannot be encoded (the message still lists them).
+    public static func encode(code: RPCStatus.Code, message: String, problems: [Orchestrator_V1_ValidationProblem]) -> [UInt8]? {
+        guard !problems.isEmpty else { return nil }
+        var out: [UInt8] = []
+        if code.rawValue != 0 {
+            out.append(0x08)  // field 1, varint
+            appendVarint(UInt64(code.rawValue), to: &out)
+        }
+        appendBytes(field: 2, Array(message.utf8), to: &out)
+        for problem in problems {
+            guard let value = try? problem.serializedBytes() else { return nil }
+            var any: [UInt8] = []
+            appendBytes(field: 1, Array(problemTypeURL.utf8), to: &any)
+            appendBytes(field: 2, value, to: &any)
+            appendBytes(field: 3, any, to: &out)
+        }
+        return out
+    }
+
+    /// Reads the problems back out of `grpc-status-details-bin` bytes (for tests and Swift clients).
+    public static func decodeProblems(_ bytes: [UInt8]) -> [Orchestrator_V1_ValidationProblem]? {
+        var problems: [Orchestrator_V1_ValidationProblem] = []
+        var reader = Reader(bytes: bytes[...])
+        while !reader.isAtEnd {
+            guard let (field, payload) = reader.nextLengthDelimitedOrSkip() else { return nil }
+            guard field == 3, let any = payload else { continue }
+            var inner = Reader(bytes: any)
+            var typeURL = ""
+            var value: [UInt8] = []
+            while !inner.isAtEnd {
+                guard let (f, p) = inner.nextLengthDelimitedOrSkip() else { return nil }
+                if f == 1, let p { typeURL = String(decoding: p, as: UTF8.self) }
+                if f == 2, let p { value = Array(p) }
+            }
+            guard typeURL == problemTypeURL, let problem = try? Orchestrator_V1_ValidationProblem(serializedBytes: value) else { continue }
+            problems.append(problem)
+        }
+        return problems
+    }
+
+    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    private static func appendBytes(field: UInt64, _ bytes: [UInt8], to out: inout [UInt8]) {
+        appendVarint(field << 3 | 2, to: &out)
+        appendVarint(UInt64(bytes.count), to: &out)
+        out += bytes
+    }
+
+    /// A minimal wire-format reader: varint and length-delimited fields (all `Status` and `Any` use).
+    private struct Reader {
+        var bytes: ArraySlice<UInt8>
+        var isAtEnd: Bool { bytes.isEmpty }
+
+        mutating func varint() -> UInt64? {
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            while let byte = bytes.popFirst() {
+                guard shift < 64 else { return nil }
+                result |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return result }
+                shift += 7
+            }
+            return nil
+        }
+
+        /// The next field's number and, when length-delimited, its payload (nil for a skipped varint).
+        mutating func nextLengthDelimitedOrSkip() -> (UInt64, ArraySlice<UInt8>?)? {
+            guard let tag = varint() else { return nil }
+            switch tag & 7 {
+            case 0:
+                guard varint() != nil else { return nil }
+                return (tag >> 3, nil)
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count) else { return nil }
+                let payload = bytes.prefix(Int(length))
+                bytes = bytes.dropFirst(Int(length))
+                return (tag >> 3, payload)
+            default:
+                return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+public import Logging
+public import NGRPC
+public import OrchestratorAPI
+internal import OrchestratorApp
+internal import OrchestratorDomain
+
+/// The one place where errors become gRPC statuses.
+///
+/// Caller mistakes get the code the API documents and a message that lists every problem (so a
+/// client fixes its request in one round trip); the problems are also attached as
+/// `grpc-status-details-bin` (a `google.rpc.Status` whose details are `orchestrator.v1.ValidationProblem`
+/// messages). Anything the edge does not recognise becomes INTERNAL "internal error": the real error
+/// is logged with the method, never sent.
+public enum StatusMapping {
+    /// Longest status message sent. grpc-message travels in a trailer and common clients refuse
+    /// metadata beyond 8 KiB, so long problem lists are cut with a count of what was left out (the full
+    /// list is still in the status details).
+    public static let maxMessageBytes = 4096
+
+    /// The status for `error`. `RPCStatus` passes through unchanged.
+    public static func status(for error: any Error, logger: Logger, method: String = "") -> RPCStatus {
+        switch error {
+        case let status as RPCStatus:
+            return status
+        case let failure as RequestValidationError:
+            return invalid(failure.subject, failure.problems, total: failure.totalCount)
+        case let failure as ValidationFailure:
+            return invalid("invalid DAG", failure.issues.map(Orchestrator_V1_ValidationProblem.init), total: failure.totalIssueCount)
+        case let failure as PlanningError:
+            return status(for: failure)
+        case let failure as StoreError:
+            return status(for: failure, logger: logger, method: method)
+        case let failure as AppError:
+            return status(for: failure, logger: logger, method: method)
+        case let conflict as DagVersionConflict:
+            return RPCStatus(.aborted, conflict.description)
+        case let transition as TransitionError:
+            return RPCStatus(.failedPrecondition, transition.description)
+        case is CancellationError:
+            return RPCStatus(.cancelled, "the call was cancelled")
+        default:
+            return internalError(error, logger: logger, method: method)
+        }
+    }
+
+    /// The problems a rejection carries (SubmitStream's `Rejected.problems`); empty for errors that are
+    /// not about the request's content.
+    public static func problems(for error: any Error) -> [Orchestrator_V1_ValidationProblem] {
+        switch error {
+        case let failure as RequestValidationError: failure.problems
+        case let failure as ValidationFailure: failure.issues.map(Orchestrator_V1_ValidationProblem.init)
+        case let failure as PlanningError: problems(for: failure)
+        case .invalidArgument(_, let issues) as AppError: issues.map(Orchestrator_V1_ValidationProblem.init)
+        default: []
+        }
+    }
+
+    /// SubmitStream's per-query rejection: the status the unary call would have returned, and its problems.
+    public static func rejection(for error: any Error, logger: Logger, method: String = "") -> Orchestrator_V1_SubmitStreamResponse.Rejected {
+        let status = status(for: error, logger: logger, method: method)
+        return Orchestrator_V1_SubmitStreamResponse.Rejected(
+            code: Int32(status.code.rawValue), message: status.message, problems: problems(for: error))
+    }
+
+    // MARK: - Typed errors
+
+    static func status(for error: PlanningError) -> RPCStatus {
+        switch error.code {
+        case .invalidGraph:
+            let issues = error.issues.map(Orchestrator_V1_ValidationProblem.init)
+            if issues.isEmpty { return invalid("invalid DAG", problems(for: error)) }
+            return invalid("invalid DAG", issues)
+        case .invalidQuery, .noGoal, .unreachableGoal, .constraintViolated, .unknownPlanner:
+            return invalid("cannot plan the query", problems(for: error))
+        }
+    }
+
+    static func problems(for error: PlanningError) -> [Orchestrator_V1_ValidationProblem] {
+        if error.code == .invalidGraph, !error.issues.isEmpty {
+            return error.issues.map(Orchestrator_V1_ValidationProblem.init)
+        }
+        return [Orchestrator_V1_ValidationProblem(code: ProblemCode(error.code).rawValue, message: error.message)]
+    }
+
+    static func status(for error: StoreError, logger: Logger, method: String) -> RPCStatus {
+        switch error {
+        case .notFound(let what): return RPCStatus(.notFound, "not found: \(what)")
+        case .versionConflict: return RPCStatus(.aborted, error.description)
+        case .tasksAlreadyStarted, .workflowFinished: return RPCStatus(.failedPrecondition, error.description)
+        case .unavailable(let reason):
+            // The reason names database internals (hosts, SQL states): logged, not sent.
+            logger.warning("storage unavailable", metadata: ["method": "\(method)", "reason": "\(reason)"])
+            return RPCStatus(.unavailable, "storage is temporarily unavailable; retry later")
+        }
+    }
+
+    static func status(for error: AppError, logger: Logger, method: String) -> RPCStatus {
+        switch error {
+        case .invalidArgument(let message, let issues):
+            if issues.isEmpty { return RPCStatus(.invalidArgument, message) }
+            return invalid("invalid DAG", issues.map(Orchestrator_V1_ValidationProblem.init))
+        case .notFound(let message): return RPCStatus(.notFound, message)
+        case .failedPrecondition(let message): return RPCStatus(.failedPrecondition, message)
+        case .aborted(let message): return RPCStatus(.aborted, message)
+        case .permissionDenied(let message): return RPCStatus(.permissionDenied, message)
+        case .resourceExhausted(let message): return RPCStatus(.resourceExhausted, message)
+        case .deadlineExceeded(let message): return RPCStatus(.deadlineExceeded, message)
+        case .unavailable(let message):
+            logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(message)"])
+            return RPCStatus(.unavailable, "the service is temporarily unavailable; retry later")
+        }
+    }
+
+    static func internalError(_ error: any Error, logger: Logger, method: String) -> RPCStatus {
+        logger.error(
+            "internal error", metadata: ["method": "\(method)", "error": "\(String(reflecting: error))"])
+        return RPCStatus(.internal, "internal error")
+    }
+
+    // MARK: - Messages
+
+    /// INVALID_ARGUMENT listing every problem, with the problems attached as status details.
+    static func invalid(_ subject: String, _ problems: [Orchestrator_V1_ValidationProblem], total: Int? = nil) -> RPCStatus {
+        let message = listing(subject, problems.map(\.message), total: total ?? problems.count)
+        return RPCStatus(.invalidArgument, message, details: StatusDetails.encode(code: .invalidArgument, message: message, problems: problems))
+    }
+
+    /// `invalid DAG: 3 problems: cycle: a → b → a …; task `x` depends on unknown task `y`; …`, cut at
+    /// `maxMessageBytes` with the number of problems left out.
+    public static func listing(_ subject: String, _ messages: [String], total: Int) -> String {
+        let total = max(total, messages.count)
+        guard total > 0 else { return subject }
+        var text = total == 1 ? "\(subject): " : "\(subject): \(total) problems: "
+        var shown = 0
+        for message in messages {
+            let separator = shown == 0 ? "" : "; "
+            // Room is kept for the "… and N more" tail.
+            if text.utf8.count + separator.utf8.count + message.utf8.count > maxMessageBytes - 40 { break }
+            text += separator + message
+            shown += 1
+        }
+        if shown < total { text += "\(shown == 0 ? "" : "; ")… and \(total - shown) more" }
+        return text
+    }
+}
