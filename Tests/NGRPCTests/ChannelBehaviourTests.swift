@@ -1,0 +1,70 @@
+import Testing
+
+@testable import NGRPC
+
+@Suite("Channel and server behaviour across connections")
+struct ChannelBehaviourTests {
+    @Test func channelReconnectsAfterServerRestart() async throws {
+        var router = RPCRouter()
+        router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
+        var configuration = ServerConfiguration(listeners: [.init(host: "127.0.0.1", port: 0)], router: router)
+        configuration.ioThreads = 1
+        let first = GRPCServer(configuration: configuration)
+        try await first.start()
+        let port = try #require(first.port)
+        let channel = try GRPCChannel(host: "127.0.0.1", port: port)
+        let one: RawMessage = try await channel.unary(Echo.get, request: RawMessage("one"))
+        #expect(one.text == "one")
+        await first.shutdown(grace: .milliseconds(100))
+        await expectStatus(.unavailable) {
+            let _: RawMessage = try await channel.unary(Echo.get, request: RawMessage("down"))
+        }
+        configuration.listeners = [.init(host: "127.0.0.1", port: port)]
+        let second = GRPCServer(configuration: configuration)
+        try await second.start()
+        let two: RawMessage = try await channel.unary(Echo.get, request: RawMessage("two"))
+        #expect(two.text == "two")
+        await channel.close()
+        await second.shutdown(grace: .milliseconds(100))
+    }
+
+    @Test func gzipResponsesWhenEnabledAndAccepted() async throws {
+        let loopback = try await Loopback.start(configure: { $0.compressResponses = true }) { router in
+            router.register(Echo.get) { source, sink, _ in
+                let request = try await source.next() ?? []
+                try await sink.send(request + request)
+            }
+        }
+        let call = try await loopback.channel.makeCall(Echo.get, options: CallOptions())
+        let payload = [UInt8](repeating: 97, count: 50_000)
+        try await call.send(payload)
+        try await call.closeSend()
+        _ = try await call.responseHeaders()
+        #expect(try await call.receive() == payload + payload)
+        #expect(try await call.receive() == nil)
+        await loopback.stop()
+    }
+
+    @Test func manyConcurrentCallsOnOneConnection() async throws {
+        let loopback = try await Loopback.start { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) -> RawMessage in
+                try await Task.sleep(for: .milliseconds(1))
+                return request
+            }
+        }
+        // More calls than SETTINGS_MAX_CONCURRENT_STREAMS: nghttp2 queues the excess client-side.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<500 {
+                group.addTask {
+                    let response: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("\(index)"))
+                    return response.text == "\(index)"
+                }
+            }
+            var matched = 0
+            for try await ok in group where ok { matched += 1 }
+            #expect(matched == 500)
+        }
+        #expect(await eventually { loopback.server.activeCallCount == 0 })
+        await loopback.stop()
+    }
+}
