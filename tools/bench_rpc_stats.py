@@ -1,10 +1,12 @@
 """Number-crunching for tools/bench.d/rpc: checks one h2load run and summarises all of them.
 
-  bench_rpc_stats.py run SERVER CONNS H2LOAD_OUTPUT LOG_FILE   print one JSON result line
+  bench_rpc_stats.py run SERVER CONNS H2LOAD_OUTPUT LOG_FILE SERVER_CORES   print one JSON result line
   bench_rpc_stats.py summary RESULTS_JSONL                    print the table and summary lines
 
 A run is rejected (exit 1) unless every request finished with HTTP 2xx: h2load's own totals and
 its per-request log must agree. Percentiles come from the log (h2load prints only mean/sd/max).
+SERVER_CORES is the server's CPU time over the run divided by its wall time; with req/s it gives
+the server's CPU cost per request, which depends less than req/s on what else shares the cores.
 """
 
 import json
@@ -19,7 +21,7 @@ def nearest_rank(sorted_values, fraction):
     return sorted_values[rank - 1]
 
 
-def parse_run(server, conns, output_path, log_path):
+def parse_run(server, conns, output_path, log_path, server_cores):
     text = open(output_path).read()
     finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
     requests = re.search(
@@ -52,6 +54,8 @@ def parse_run(server, conns, output_path, log_path):
         "requests": done,
         "p50_ms": nearest_rank(latencies_us, 0.50) / 1000,
         "p99_ms": nearest_rank(latencies_us, 0.99) / 1000,
+        "server_cores": server_cores,
+        "cpu_us_per_req": server_cores * 1e6 / float(finished.group(1)),
     }
 
 
@@ -69,8 +73,8 @@ def summarise(results_path):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     conns_counts = sorted({run["conns"] for run in runs})
-    print("| conns | server | runs | req/s (median) | p50 ms | p99 ms |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| conns | server | runs | req/s | p50 ms | p99 ms | server cores busy | server CPU µs/req |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for conns in conns_counts:
         for server in ("ours", "peer"):
             if (conns, server) in by_key:
@@ -78,7 +82,9 @@ def summarise(results_path):
                     f"| {conns} | {server} | {len(by_key[(conns, server)])} "
                     f"| {show(median(conns, server, 'rps'), 0)} "
                     f"| {show(median(conns, server, 'p50_ms'), 2)} "
-                    f"| {show(median(conns, server, 'p99_ms'), 2)} |"
+                    f"| {show(median(conns, server, 'p99_ms'), 2)} "
+                    f"| {show(median(conns, server, 'server_cores'), 2)} "
+                    f"| {show(median(conns, server, 'cpu_us_per_req'), 1)} |"
                 )
     # The conns=64 line (the largest count) comes last: callers read the final line.
     for conns in conns_counts:
@@ -92,8 +98,8 @@ def summarise(results_path):
 
 
 def main(argv):
-    if len(argv) == 6 and argv[1] == "run":
-        print(json.dumps(parse_run(argv[2], int(argv[3]), argv[4], argv[5])))
+    if len(argv) == 7 and argv[1] == "run":
+        print(json.dumps(parse_run(argv[2], int(argv[3]), argv[4], argv[5], float(argv[6]))))
     elif len(argv) == 3 and argv[1] == "summary":
         summarise(argv[2])
     else:
