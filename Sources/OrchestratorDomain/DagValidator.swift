@@ -45,16 +45,13 @@ public struct DagValidator: Sendable {
             }
         }
 
-        // Edges: resolve both ends.
+        // Edges: resolve both ends; only a graph with bad edges pays for compacting the arrays.
         let edges = dag.edges
-        var sources: [Int32] = []
-        var targets: [Int32] = []
-        sources.reserveCapacity(edges.count)
-        targets.reserveCapacity(edges.count)
-        let endpoints = table.resolve(edges)
+        var (sources, targets) = table.resolve(edges)
+        var kept = 0
         for position in 0..<edges.count {
-            let from = endpoints[2 * position]
-            let to = endpoints[2 * position + 1]
+            let from = sources[position]
+            let to = targets[position]
             guard from >= 0, to >= 0, from != to else {
                 let edge = edges[position]
                 if from < 0 || to < 0 {
@@ -66,8 +63,15 @@ public struct DagValidator: Sendable {
                 }
                 continue
             }
-            sources.append(from)
-            targets.append(to)
+            if kept != position {
+                sources[kept] = from
+                targets[kept] = to
+            }
+            kept += 1
+        }
+        if kept < edges.count {
+            sources.removeLast(edges.count - kept)
+            targets.removeLast(edges.count - kept)
         }
 
         let unique = table.count

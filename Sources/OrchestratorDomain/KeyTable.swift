@@ -66,59 +66,73 @@ struct KeyTable: Sendable {
         }
     }
 
-    /// Resolves both ends of every edge: `ids[2e]` is edge e's source id, `ids[2e + 1]` its target id,
-    /// -1 for an unknown key.
+    /// Resolves both ends of every edge: `sources[e]` and `targets[e]` are edge e's end ids, -1 for an
+    /// unknown key.
     ///
     /// Works in batches so that the memory loads of many lookups are in flight at once: first every
-    /// hash and first slot of the batch, then the tag checks, then the key comparisons. A lookup is two
-    /// cache misses (slot, key) on a big graph; done one by one they serialise, batched they overlap.
-    func resolve(_ edges: [Edge]) -> [Int32] {
-        let batch = 32
-        var ids = [Int32](repeating: -1, count: edges.count * 2)
+    /// hash and first slot of the batch, then the probes (adjacent slots, usually the same cache line),
+    /// then the key comparisons. A lookup is two cache misses (slot, key) on a big graph; done one by one
+    /// they serialise, batched they overlap.
+    func resolve(_ edges: [Edge]) -> (sources: [Int32], targets: [Int32]) {
+        let batch = 64
+        let m = edges.count
+        var sources = [Int32](repeating: -1, count: m)
+        var targets = [Int32](repeating: -1, count: m)
         var hashes = [UInt64](repeating: 0, count: batch * 2)
         var firstEntries = [UInt64](repeating: 0, count: batch * 2)
+        var candidates = [Int32](repeating: 0, count: batch * 2)
         slots.withUnsafeBufferPointer { table in
             keys.withUnsafeBufferPointer { keys in
                 edges.withUnsafeBufferPointer { edges in
-                    ids.withUnsafeMutableBufferPointer { out in
-                        hashes.withUnsafeMutableBufferPointer { hashes in
-                            firstEntries.withUnsafeMutableBufferPointer { first in
-                                var start = 0
-                                while start < edges.count {
-                                    let end = min(start + batch, edges.count)
-                                    // Pass 1: hashes and first slots (independent loads).
-                                    for e in start..<end {
-                                        let k = (e - start) * 2
-                                        let hf = Self.hash(edges[e].from.rawValue, seed: seed)
-                                        let ht = Self.hash(edges[e].to.rawValue, seed: seed)
-                                        hashes[k] = hf
-                                        hashes[k + 1] = ht
-                                        first[k] = table[Int(truncatingIfNeeded: hf) & mask]
-                                        first[k + 1] = table[Int(truncatingIfNeeded: ht) & mask]
-                                    }
-                                    // Pass 2: tag check on the first slot gives a candidate id.
-                                    for k in 0..<((end - start) * 2) {
-                                        let entry = first[k]
-                                        if entry != 0 && entry >> 32 == hashes[k] >> 32 {
-                                            out[start * 2 + k] = Int32(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
-                                        } else if entry == 0 {
-                                            out[start * 2 + k] = -1
-                                        } else {
-                                            out[start * 2 + k] = -2  // collision in the first slot: slow path
+                    sources.withUnsafeMutableBufferPointer { sources in
+                        targets.withUnsafeMutableBufferPointer { targets in
+                            hashes.withUnsafeMutableBufferPointer { hashes in
+                                candidates.withUnsafeMutableBufferPointer { candidates in
+                                firstEntries.withUnsafeMutableBufferPointer { first in
+                                    var start = 0
+                                    while start < m {
+                                        let end = min(start + batch, m)
+                                        let count = (end - start) * 2
+                                        // Pass 1: hashes and home slots, loads without branches in between.
+                                        for e in start..<end {
+                                            let k = (e - start) * 2
+                                            let hf = Self.hash(edges[e].from.rawValue, seed: seed)
+                                            let ht = Self.hash(edges[e].to.rawValue, seed: seed)
+                                            hashes[k] = hf
+                                            hashes[k + 1] = ht
+                                            first[k] = table[Int(truncatingIfNeeded: hf) & mask]
+                                            first[k + 1] = table[Int(truncatingIfNeeded: ht) & mask]
                                         }
-                                    }
-                                    // Pass 3: confirm candidates by comparing keys (independent loads again).
-                                    for e in start..<end {
-                                        for side in 0..<2 {
-                                            let slot = e * 2 + side
-                                            let key = side == 0 ? edges[e].from : edges[e].to
-                                            let candidate = out[slot]
-                                            if candidate >= 0 && keys[Int(candidate)] == key { continue }
-                                            if candidate == -1 { continue }
-                                            out[slot] = find(key)
+                                        // Pass 2: probe to a tag match (a candidate id) or an empty slot (-1).
+                                        for k in 0..<count {
+                                            let hash = hashes[k]
+                                            let tag = hash >> 32
+                                            var slot = Int(truncatingIfNeeded: hash) & mask
+                                            var found: Int32 = -1
+                                            var entry = first[k]
+                                            while true {
+                                                if entry == 0 { break }
+                                                if entry >> 32 == tag {
+                                                    found = Int32(truncatingIfNeeded: entry & 0xFFFF_FFFF) - 1
+                                                    break
+                                                }
+                                                slot = (slot + 1) & mask
+                                                entry = table[slot]
+                                            }
+                                            candidates[k] = found
                                         }
+                                        // Pass 3: confirm candidates by comparing keys (independent loads
+                                        // again); a tag collision (rare) falls back to a full lookup.
+                                        for e in start..<end {
+                                            let k = (e - start) * 2
+                                            let f = candidates[k]
+                                            if f >= 0 && keys[Int(f)] != edges[e].from { sources[e] = find(edges[e].from) } else { sources[e] = f }
+                                            let t = candidates[k + 1]
+                                            if t >= 0 && keys[Int(t)] != edges[e].to { targets[e] = find(edges[e].to) } else { targets[e] = t }
+                                        }
+                                        start = end
                                     }
-                                    start = end
+                                }
                                 }
                             }
                         }
@@ -126,7 +140,7 @@ struct KeyTable: Sendable {
                 }
             }
         }
-        return ids
+        return (sources, targets)
     }
 
     /// Hashes the key's UTF-8 bytes eight at a time (multiply–xor rounds, then the SplitMix64 finaliser).
@@ -134,8 +148,13 @@ struct KeyTable: Sendable {
     /// keys differing only by Unicode normalisation are rejected by the charset check before it matters.
     @inline(__always)
     static func hash(_ key: String, seed: UInt64) -> UInt64 {
-        var key = key
-        return key.withUTF8 { bytes in
+        if let hash = key.utf8.withContiguousStorageIfAvailable({ hash(bytes: $0, seed: seed) }) { return hash }
+        var copy = key
+        return copy.withUTF8 { hash(bytes: $0, seed: seed) }
+    }
+
+    @inline(__always)
+    static func hash(bytes: UnsafeBufferPointer<UInt8>, seed: UInt64) -> UInt64 {
             var h = seed ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
             var i = 0
             let count = bytes.count
@@ -158,6 +177,5 @@ struct KeyTable: Sendable {
             h ^= h >> 31
             h &*= 0x94D0_49BB_1331_11EB
             return h ^ (h >> 29)
-        }
     }
 }

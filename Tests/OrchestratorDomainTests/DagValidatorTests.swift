@@ -161,6 +161,14 @@ struct DagValidatorTests {
         #expect(table.find("key-50000") == -1)
         #expect(table.find(TaskKey("a-much-longer-key-than-sixteen-bytes")) == -1)
         let edges = [Edge("key-1", "key-2"), Edge("nope", "key-3")]
-        #expect(table.resolve(edges) == [1, 2, -1, 3])
+        let resolved = table.resolve(edges)
+        #expect(resolved.sources == [1, -1])
+        #expect(resolved.targets == [2, 3])
+        // Batched resolution agrees with one-by-one lookups across many batches, hits and misses.
+        var rng = SplitMix64(seed: 7)
+        let many = (0..<20_000).map { _ in Edge(TaskKey("key-\(rng.next(below: 60_000))"), TaskKey("key-\(rng.next(below: 60_000))")) }
+        let batched = table.resolve(many)
+        #expect(batched.sources == many.map { table.find($0.from) })
+        #expect(batched.targets == many.map { table.find($0.to) })
     }
 }
