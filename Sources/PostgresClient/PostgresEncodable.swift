@@ -157,6 +157,7 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
     public static var postgresType: PostgresType { Wrapped.postgresType }
+    public static var postgresArrayType: PostgresType { Wrapped.postgresArrayType }
     public func encode() -> PostgresData {
         switch self {
         case .some(let value): value.encode()

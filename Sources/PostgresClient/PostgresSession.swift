@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An async handle on one pooled connection: each call hops to the connection's own
 /// `DatabaseThread`, runs there (blocking that thread only) and resumes the caller with the result.
 ///
@@ -38,12 +40,17 @@ public final class PostgresSession: Sendable {
     public func withBlockingConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let connection = self.connection
         let token = cancelToken
+        // Set by a cancellation that arrives before the job starts on the thread, when a cancel
+        // request would reach an idle server and be ignored.
+        let cancelled = Atomic<Bool>(false)
         return try await withTaskCancellationHandler {
             try await thread.run {
+                if cancelled.load(ordering: .acquiring) { throw CancellationError() }
                 guard let value = connection.value else { throw PostgresError.client(.poolClosed, "connection closed") }
                 return try body(value)
             }
         } onCancel: {
+            cancelled.store(true, ordering: .releasing)
             token?.cancel()
         }
     }
