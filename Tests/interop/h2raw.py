@@ -235,13 +235,13 @@ class RawConnection:
             if predicate(current):
                 return seen, current
 
-    def drain(self, timeout: float = 5.0) -> list[Frame]:
+    def drain(self, timeout: float = 5.0, auto_ack: bool = True) -> list[Frame]:
         """Reads until the server closes the connection or `timeout` passes quietly."""
         seen: list[Frame] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                current = self.read_frame(max(0.01, deadline - time.monotonic()))
+                current = self.read_frame(max(0.01, deadline - time.monotonic()), auto_ack=auto_ack)
             except TimeoutError:
                 break
             if current is None:

@@ -89,3 +89,52 @@ def test_gzip_per_call(echo, stubs):
     payload = b"a" * 100_000
     response = echo.Get(stubs.pb2.EchoRequest(payload=payload), compression=grpc.Compression.Gzip, timeout=10)
     assert response.payload == payload
+
+
+def raw_unary(server, transport, headers_extra, body: bytes):
+    """One raw request; returns (response header frames, trailers frame or None, all frames)."""
+    port = server.tls_port if transport == "tls" else server.h2c_port
+    with h2raw.RawConnection(port, tls=transport == "tls") as conn:
+        conn.start()
+        headers = h2raw.grpc_request_headers(h2raw.ECHO + "/Get", scheme=conn.scheme, extra=headers_extra)
+        conn.send(conn.headers_frame(1, headers) + h2raw.frame(h2raw.DATA, h2raw.END_STREAM, 1, body))
+        frames, end = conn.read_until(
+            lambda f: f.stream == 1 and (f.type == h2raw.RST_STREAM or (f.type == h2raw.HEADERS
+                                                                         and f.flags & h2raw.END_STREAM)),
+            timeout=10)
+    return end, frames
+
+
+def test_unsupported_grpc_encoding_is_unimplemented(server, transport, stubs):
+    # gRPC over HTTP/2: a message compressed with an encoding the server lacks → UNIMPLEMENTED.
+    message = stubs.pb2.EchoRequest(text="x").SerializeToString()
+    body = bytes([1]) + len(message).to_bytes(4, "big") + message
+    end, frames = raw_unary(server, transport, [("grpc-encoding", "snappy")], body)
+    assert end is not None and end.header("grpc-status") == "12", frames
+
+
+def test_compressed_flag_without_encoding_is_rejected(server, transport, stubs):
+    message = stubs.pb2.EchoRequest(text="x").SerializeToString()
+    body = bytes([1]) + len(message).to_bytes(4, "big") + message
+    end, frames = raw_unary(server, transport, [], body)
+    assert end is not None and end.header("grpc-status") == "13", frames
+
+
+def test_corrupt_gzip_is_rejected(server, transport):
+    body = bytes([1]) + (10).to_bytes(4, "big") + b"not gzip!!"
+    end, frames = raw_unary(server, transport, [("grpc-encoding", "gzip")], body)
+    status = end.header("grpc-status") if end is not None else None
+    assert status not in (None, "0"), frames
+
+
+def test_undecodable_protobuf_is_invalid_argument(server, transport):
+    # A field with wire type 7 does not exist: the request cannot be decoded.
+    end, frames = raw_unary(server, transport, [], h2raw.grpc_message(b"\x0f\xff\xff"))
+    assert end is not None and end.header("grpc-status") == "3", frames
+
+
+def test_truncated_message_is_rejected(server, transport):
+    # The prefix announces 100 bytes, END_STREAM comes after 3.
+    end, frames = raw_unary(server, transport, [], bytes([0]) + (100).to_bytes(4, "big") + b"abc")
+    status = end.header("grpc-status") if end is not None else None
+    assert status not in (None, "0"), frames
