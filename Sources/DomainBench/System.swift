@@ -50,6 +50,16 @@ func peakRSSMiB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
+/// User plus system CPU time of this process so far, in milliseconds. Unlike wall time it does not
+/// grow while other processes hold the CPU, which makes runs on a busy machine comparable.
+func cpuMillis() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let user = Double(usage.ru_utime.tv_sec) * 1000 + Double(usage.ru_utime.tv_usec) / 1000
+    let system = Double(usage.ru_stime.tv_sec) * 1000 + Double(usage.ru_stime.tv_usec) / 1000
+    return user + system
+}
+
 /// Current resident set size in MiB, from /proc/self/statm (pages).
 func currentRSSMiB() -> Double {
     guard let bytes = try? readFile("/proc/self/statm") else { return 0 }
