@@ -42,6 +42,40 @@ struct MalformedInputTests {
         #expect(try Scalars(serializedBytes: bytes).fSint32 == -3)
     }
 
+    /// TreeNode nested through field `field` (2 = left, 4 = children) `depth` levels deep.
+    static func nested(depth: Int, field: UInt8) -> [UInt8] {
+        var inner: [UInt8] = []
+        for _ in 0..<depth {
+            var length = inner.count
+            var prefix: [UInt8] = [field << 3 | 2]
+            repeat {
+                prefix.append(UInt8(length & 0x7F) | (length > 0x7F ? 0x80 : 0))
+                length >>= 7
+            } while length > 0
+            inner = prefix + inner
+        }
+        return inner
+    }
+
+    @Test(arguments: [2, 4] as [UInt8])
+    func deepNestingIsRejectedBeforeProtobufCRecurses(field: UInt8) throws {
+        // 50,000 levels (about 300 KB, well under the 4 MiB message limit) overflowed the stack
+        // inside protobuf-c before the generated decoder checked nesting.
+        #expect(throws: ProtobufError.self) {
+            try Orchestrator_Testing_V1_TreeNode(serializedBytes: Self.nested(depth: 50_000, field: field))
+        }
+        #expect(throws: ProtobufError(.malformed, "sub-messages nest more than 100 levels deep")) {
+            try Orchestrator_Testing_V1_TreeNode(serializedBytes: Self.nested(depth: 101, field: field))
+        }
+        var node = try Orchestrator_Testing_V1_TreeNode(serializedBytes: Self.nested(depth: 100, field: field))
+        var levels = 0
+        while let next = node.left ?? node.children.first {
+            node = next
+            levels += 1
+        }
+        #expect(levels == 100)
+    }
+
     @Test func randomBytesNeverCrash() {
         var generator = SplitMix64(seed: 0x5EED)
         var decoded = 0

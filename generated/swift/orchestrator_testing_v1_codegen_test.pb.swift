@@ -573,7 +573,12 @@ extension Orchestrator_Testing_V1_TreeNode {
         return c.base.descriptor
     }
 
+    /// Sub-message fields of every type reachable from this one (this one first), for
+    /// `ProtobufNesting.check`: the type can nest without bound, protobuf-c recurses.
+    static let nestingSchema: [[UInt32: Int]] = [[2: 0, 3: 0, 4: 0, 5: 0]]
+
     public init(serializedBytes bytes: [UInt8]) throws {
+        try ProtobufNesting.check(bytes, schema: Self.nestingSchema)
         self = try ProtobufC.decode(
             bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
             free: { protobuf_c_message_free_unpacked($0, nil) },

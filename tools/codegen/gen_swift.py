@@ -146,6 +146,38 @@ class TypeInfo:
     enum_cases: list = field(default_factory=list)  # [(swift case, number)] for enums
 
 
+def strongly_connected(graph: dict) -> dict:
+    """Tarjan's algorithm: vertex -> representative of its strongly connected component.
+    `graph` maps each vertex to (neighbour, label) pairs."""
+    index, low, stack, on_stack, comp = {}, {}, [], set(), {}
+    counter = [0]
+
+    def strong(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w, _ in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp[w] = v
+                if w == v:
+                    break
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return comp
+
+
 class Generator:
     def __init__(self, fds: pb.FileDescriptorSet, c_dir: str):
         self.files = sorted(fds.file, key=lambda f: f.name)
@@ -159,6 +191,7 @@ class Generator:
                 raise GenError(f"{f.name}: only proto3 files are supported (syntax={f.syntax or 'proto2'})")
             self._index_file(f)
         self.boxed_edges = self._cyclic_edges()
+        self.unbounded = self._unbounded_nesting()
 
     # -- indexing ----------------------------------------------------------------------------
 
@@ -240,34 +273,53 @@ class Generator:
                 if f.type == FD.TYPE_MESSAGE and f.label != FD.LABEL_REPEATED:
                     edges.append((f.type_name.lstrip("."), f.number))
             graph[full] = edges
-        # Tarjan's strongly connected components.
-        index, low, stack, on_stack, comp = {}, {}, [], set(), {}
-        counter = [0]
-
-        def strong(v):
-            index[v] = low[v] = counter[0]
-            counter[0] += 1
-            stack.append(v)
-            on_stack.add(v)
-            for w, _ in graph[v]:
-                if w not in index:
-                    strong(w)
-                    low[v] = min(low[v], low[w])
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp[w] = v
-                    if w == v:
-                        break
-
-        sys.setrecursionlimit(10000)
-        for v in sorted(graph):
-            if v not in index:
-                strong(v)
+        comp = strongly_connected(graph)
         return {(v, n) for v, edges in graph.items() for w, n in edges if comp[v] == comp[w]}
+
+    def message_fields(self, info: TypeInfo) -> list[tuple[int, str]]:
+        """(field number, type) of every sub-message field, repeated and map entries included."""
+        return [(f.number, f.type_name.lstrip(".")) for f in info.proto.field if f.type == FD.TYPE_MESSAGE]
+
+    def _unbounded_nesting(self) -> set:
+        """Message types whose encodings can nest without a bound set by the schema: those that
+        can reach a cycle through any sub-message field. Their decoders check nesting first."""
+        graph = {full: [(t, n) for n, t in self.message_fields(info)]
+                 for full, info in self.types.items() if not info.is_enum}
+        comp = strongly_connected(graph)
+        sizes: dict[str, int] = {}
+        for v in graph:
+            sizes[comp[v]] = sizes.get(comp[v], 0) + 1
+        cyclic = {v for v in graph if sizes[comp[v]] > 1 or any(w == v for w, _ in graph[v])}
+        result = set()
+        for root in graph:
+            seen, pending = {root}, [root]
+            while pending:
+                v = pending.pop()
+                if v in cyclic:
+                    result.add(root)
+                    break
+                for w, _ in graph[v]:
+                    if w not in seen:
+                        seen.add(w)
+                        pending.append(w)
+        return result
+
+    def nesting_schema(self, info: TypeInfo) -> list[dict[int, int]]:
+        """Types reachable from `info` (index 0 first) as field number → type index tables."""
+        order = [info.full]
+        index = {info.full: 0}
+        tables = []
+        i = 0
+        while i < len(order):
+            table = {}
+            for number, t in self.message_fields(self.types[order[i]]):
+                if t not in index:
+                    index[t] = len(order)
+                    order.append(t)
+                table[number] = index[t]
+            tables.append(table)
+            i += 1
+        return tables
 
     def c_member(self, info: TypeInfo, proto_name: str) -> str:
         members = self.c_members[info.c_struct]
@@ -625,7 +677,17 @@ class FileEmitter:
         self.emit("        return c.base.descriptor")
         self.emit("    }")
         self.emit()
+        unbounded = info.full in self.gen.unbounded
+        if unbounded:
+            tables = self.gen.nesting_schema(info)
+            body = ", ".join("[" + (", ".join(f"{n}: {t}" for n, t in sorted(tab.items())) or ":") + "]" for tab in tables)
+            self.emit("    /// Sub-message fields of every type reachable from this one (this one first), for")
+            self.emit("    /// `ProtobufNesting.check`: the type can nest without bound, protobuf-c recurses.")
+            self.emit(f"    static let nestingSchema: [[UInt32: Int]] = [{body}]")
+            self.emit()
         self.emit("    public init(serializedBytes bytes: [UInt8]) throws {")
+        if unbounded:
+            self.emit("        try ProtobufNesting.check(bytes, schema: Self.nestingSchema)")
         self.emit("        self = try ProtobufC.decode(")
         self.emit("            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },")
         self.emit("            free: { protobuf_c_message_free_unpacked($0, nil) },")
