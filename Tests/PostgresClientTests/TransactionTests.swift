@@ -28,8 +28,12 @@ struct Boom: Error {}
 final class Counter: Sendable {
     private let count = Mutex(0)
     @discardableResult
-    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    func increment() -> Int { add(1) }
+    @discardableResult
+    func add(_ delta: Int) -> Int { count.withLock { $0 += delta; return $0 } }
     var value: Int { count.withLock { $0 } }
+    /// Keeps the largest value seen.
+    func raise(to candidate: Int) { count.withLock { $0 = max($0, candidate) } }
 }
 
 @Suite("Transactions")

@@ -1,0 +1,142 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import PostgresClient
+
+@Suite("Pool")
+struct PoolTests {
+    @Test func boundIsRespectedUnderFiftyConcurrentUsers() async throws {
+        try await TestDatabase.withPool(maxConnections: 5) { pool in
+            let inUse = Counter()
+            let peak = Counter()
+            let serverPeak = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for user in 0..<50 {
+                    group.addTask {
+                        try await pool.withConnection { session in
+                            let now = inUse.increment()
+                            peak.raise(to: now)
+                            let backends = try await session.query(
+                                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+                            )[0].decode(Int.self, column: "n")
+                            serverPeak.raise(to: backends)
+                            try await session.query("SELECT pg_sleep(0.01), $1::int", [Int32(user)])
+                            inUse.decrementForTest()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(peak.value <= 5)
+            #expect(peak.value >= 2, "users actually ran concurrently")
+            #expect(serverPeak.value <= 5)
+            #expect(pool.statistics.peakLent <= 5)
+            #expect(pool.statistics.open <= 5)
+            #expect(pool.statistics.lent == 0)
+        }
+    }
+
+    @Test func waitingCallerTimesOut() async throws {
+        try await TestDatabase.withDatabase { url in
+            let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1, acquireTimeout: .milliseconds(200)))
+            defer { pool.close() }
+            let holder = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(1.5)") } }
+            try await Task.sleep(for: .milliseconds(300))
+            let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
+            #expect(error?.code == .poolTimeout)
+            _ = try await holder.value
+            // Once free, the connection is lent again.
+            #expect(try await pool.withConnection { try await $0.query("SELECT 1").count } == 1)
+        }
+    }
+
+    @Test func blockingWorkStaysOffTheCooperativePool() async throws {
+        // Four sessions sleep in the server at once on a 2-core machine; if libpq blocked the
+        // cooperative pool, this timer task could not tick meanwhile.
+        try await TestDatabase.withPool(maxConnections: 4) { pool in
+            let ticks = Counter()
+            let ticker = Task {
+                while !Task.isCancelled {
+                    ticks.increment()
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.5)") } } }
+                try await group.waitForAll()
+            }
+            ticker.cancel()
+            #expect(ticks.value >= 20)
+        }
+    }
+
+    /// A dedicated cluster: restarted, stopped, started again and given a stale pid file.
+    @Test func recoversAfterServerRestartAndClusterIsReused() async throws {
+        let cluster = try TestDatabase.startCluster(name: "restart")
+        defer {
+            try? cluster.stop()
+            try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
+        }
+        let url = cluster.url(database: "postgres")
+        let checked = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .zero))
+        let unchecked = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .seconds(3600)))
+        defer {
+            checked.close()
+            unchecked.close()
+        }
+        for pool in [checked, unchecked] {
+            // Open three connections each.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.05)") } } }
+                try await group.waitForAll()
+            }
+            #expect(pool.statistics.open == 3)
+        }
+        try await checked.withConnection { try await $0.simpleQuery("CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (42)") }
+
+        try cluster.restart()
+
+        // Health-checked on every checkout: no caller sees the restart.
+        for _ in 0..<6 {
+            #expect(try await checked.withConnection { try await $0.query("SELECT 1").count } == 1)
+        }
+        // Not checked while idle: the first caller meets the dead connection and gets a typed
+        // error; that marks the other idle connections suspect, so every later caller succeeds.
+        var failures: [PostgresError] = []
+        for _ in 0..<6 {
+            do {
+                _ = try await unchecked.withConnection { try await $0.query("SELECT 1") }
+            } catch let error as PostgresError {
+                failures.append(error)
+            }
+        }
+        #expect(failures.count <= 1)
+        #expect(failures.allSatisfy { $0.code == .connectionLost })
+        #expect(try await unchecked.withConnection { try await $0.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n") } == 42)
+
+        // Stop and start again: the cluster (and its data) is reused, not re-initialised.
+        checked.close()
+        unchecked.close()
+        try cluster.stop()
+        let version = try String(contentsOf: cluster.dataDirectory.appendingPathComponent("PG_VERSION"), encoding: .utf8)
+        #expect(version.hasPrefix("15"))
+        try cluster.start()
+        let again = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1))
+        #expect(try await again.withConnection { try await $0.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n") } == 42)
+        again.close()
+
+        // A crash leaves postmaster.pid behind; a dead pid in it must not block the next start.
+        try cluster.stop()
+        let pidFile = cluster.dataDirectory.appendingPathComponent("postmaster.pid")
+        try "999999\n\(cluster.dataDirectory.path)\n".write(to: pidFile, atomically: true, encoding: .utf8)
+        try cluster.start()
+        let afterCrash = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1))
+        #expect(try await afterCrash.withConnection { try await $0.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n") } == 42)
+        afterCrash.close()
+    }
+}
+
+extension Counter {
+    func decrementForTest() { _ = add(-1) }
+}
