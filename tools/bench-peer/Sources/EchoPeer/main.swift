@@ -3,7 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one line straight to a file descriptor: unbuffered, so the bench script sees the port
