@@ -422,3 +422,42 @@ def test_two_hundred_idle_connections(target):
     finally:
         for conn in connections:
             conn.close()
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+
+def test_tls_without_h2_alpn_is_refused(target):
+    """A TLS client that offers only http/1.1: the server must not speak HTTP/2 to it."""
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", target.server.tls_port), timeout=10)
+    try:
+        try:
+            tls = context.wrap_socket(raw, server_hostname="localhost")
+        except (ssl.SSLError, ConnectionResetError):
+            tls = None  # refused during the handshake: fine
+        if tls is not None:
+            assert tls.selected_alpn_protocol() != "http/1.1"
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            tls.settimeout(10)
+            try:
+                answer = tls.recv(100)
+            except (ssl.SSLError, ConnectionResetError, socket.timeout):
+                answer = b""
+            assert not answer.startswith(b"HTTP/1.1 200"), answer
+    finally:
+        raw.close()
+    target.assert_survived()
+
+
+def test_garbage_instead_of_tls_handshake(target):
+    # Plain TCP to the TLS port: random bytes where a ClientHello should be.
+    with RawConnection(target.server.tls_port) as conn:
+        conn.send(random.Random(5).randbytes(8192))
+        assert_connection_dropped(conn)
+    target.assert_survived()
