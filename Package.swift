@@ -131,6 +131,7 @@ let package = Package(
         .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorGRPCTests", dependencies: ["OrchestratorGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorApp", "NGRPC"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorAPITests",
             dependencies: ["OrchestratorAPI", "GRPCStandardServices", "NGRPC"],

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import NGRPC
+import OrchestratorAPI
+import OrchestratorApp
+import OrchestratorDomain
+import OrchestratorGRPC
+import Testing
+
+@Suite("Status mapping")
+struct StatusMappingTests {
+    struct SecretFailure: Error, CustomStringConvertible {
+        var description: String { "connection to db-primary.internal:5432 refused" }
+    }
+
+    static func status(_ error: any Error, logs: CapturedLogs = CapturedLogs()) -> RPCStatus {
+        StatusMapping.status(for: error, logger: logs.logger(), method: "/orchestrator.v1.Workflows/GetWorkflow")
+    }
+
+    @Test func storeErrors() {
+        #expect(Self.status(StoreError.notFound("workflow wf_1")) == RPCStatus(.notFound, "not found: workflow wf_1"))
+        let conflict = Self.status(StoreError.versionConflict(expected: 2, current: 3))
+        #expect(conflict.code == .aborted)
+        #expect(conflict.message.contains("expected version 2 but the current version is 3"))
+        #expect(Self.status(StoreError.tasksAlreadyStarted(["a", "b"])).code == .failedPrecondition)
+        #expect(Self.status(StoreError.workflowFinished("wf_1", .succeeded)).code == .failedPrecondition)
+
+        let logs = CapturedLogs()
+        let unavailable = Self.status(StoreError.unavailable("db-primary.internal: timeout"), logs: logs)
+        #expect(unavailable.code == .unavailable)
+        #expect(!unavailable.message.contains("db-primary"))
+        #expect(logs.all.contains { $0.contains("db-primary.internal: timeout") })
+    }
+
+    @Test func unknownErrorsAreInternalLoggedAndNotLeaked() {
+        let logs = CapturedLogs()
+        let status = Self.status(SecretFailure(), logs: logs)
+        #expect(status == RPCStatus(.internal, "internal error"))
+        #expect(logs.all.count == 1)
+        #expect(logs.all[0].contains("db-primary.internal:5432"))
+        #expect(logs.all[0].contains("method=/orchestrator.v1.Workflows/GetWorkflow"))
+    }
+
+    @Test func callerMistakesAreNeverInternal() {
+        let errors: [any Error] = [
+            ValidationFailure(issues: [ValidationIssue(code: .emptyGraph, message: "empty")]),
+            PlanningError(.invalidQuery, "bad"), PlanningError(.noGoal, "no goal"), PlanningError(.unknownPlanner, "nope"),
+            PlanningError(.constraintViolated, "too big"), PlanningError(.unreachableGoal, "cannot", missingArtifacts: ["x"]),
+            PlanningError(.invalidGraph, "bad graph", issues: [ValidationIssue(code: .cycle, message: "cycle: a → a")]),
+            RequestValidationError(subject: "invalid query", problems: [.init(code: "INVALID_FIELD", message: "m")]),
+            AppError.invalidArgument("bad request id"),
+        ]
+        for error in errors {
+            #expect(Self.status(error).code == .invalidArgument, "\(error)")
+        }
+        var workflow = Workflow(id: "wf_1", query: Query(text: "x"))
+        #expect(throws: DagVersionConflict.self) { try workflow.append(DagVersion(number: 4, dag: Dag(), reason: "late")) }
+        do {
+            try workflow.append(DagVersion(number: 4, dag: Dag(), reason: "late"))
+        } catch {
+            #expect(Self.status(error).code == .aborted)
+        }
+        #expect(Self.status(TransitionError(machine: "task", state: "succeeded", event: "lease", legalEvents: [])).code == .failedPrecondition)
+        #expect(Self.status(AppError.notFound("x")).code == .notFound)
+        #expect(Self.status(AppError.aborted("x")).code == .aborted)
+        #expect(Self.status(AppError.failedPrecondition("x")).code == .failedPrecondition)
+        #expect(Self.status(AppError.permissionDenied("x")).code == .permissionDenied)
+        #expect(Self.status(AppError.resourceExhausted("x")).code == .resourceExhausted)
+        #expect(Self.status(AppError.deadlineExceeded("x")).code == .deadlineExceeded)
+        #expect(Self.status(AppError.unavailable("x")).code == .unavailable)
+        #expect(Self.status(CancellationError()).code == .cancelled)
+        #expect(Self.status(RPCStatus(.permissionDenied, "no")) == RPCStatus(.permissionDenied, "no"))
+    }
+
+    @Test func validationFailureListsEveryIssueWithCodes() throws {
+        let failure = ValidationFailure(issues: [
+            ValidationIssue(code: .cycle, message: "cycle: a → b → c → a (3 tasks)", taskKeys: ["a", "b", "c"]),
+            ValidationIssue(code: .unknownTask, message: "edge #0 (y → x) refers to unknown task `y` (its source)", taskKeys: ["y"]),
+            ValidationIssue(code: .keyTooLong, message: "too long", taskKeys: ["k"]),
+        ], totalIssueCount: 5)
+        let status = Self.status(failure)
+        #expect(status.message == "invalid DAG: 5 problems: cycle: a → b → c → a (3 tasks); edge #0 (y → x) refers to unknown task `y` (its source); too long; … and 2 more")
+        let problems = try #require(status.details.flatMap(StatusDetails.decodeProblems))
+        #expect(problems.map(\.code) == ["CYCLE", "UNKNOWN_DEPENDENCY", "INVALID_KEY"])
+        #expect(problems[0].taskKeys == ["a", "b", "c"])
+    }
+
+    @Test func longListsAreCutToFitATrailer() {
+        let messages = (0..<500).map { "task `t\($0)` depends on unknown task `missing-\($0)`" }
+        let text = StatusMapping.listing("invalid DAG", messages, total: 500)
+        #expect(text.utf8.count <= StatusMapping.maxMessageBytes)
+        #expect(text.hasPrefix("invalid DAG: 500 problems: task `t0` depends on unknown task `missing-0`; "))
+        #expect(text.range(of: #"; … and \d+ more$"#, options: .regularExpression) != nil)
+    }
+
+    @Test func rejectionCarriesCodeMessageAndProblems() {
+        let rejected = StatusMapping.rejection(
+            for: PlanningError(.unreachableGoal, "cannot produce `x`", missingArtifacts: ["x"]), logger: Logger(label: "test"))
+        #expect(rejected.code == 3)
+        #expect(rejected.message == "cannot plan the query: cannot produce `x`")
+        #expect(rejected.problems == [Orchestrator_V1_ValidationProblem(code: "UNREACHABLE_GOAL", message: "cannot produce `x`")])
+    }
+
+    @Test func statusDetailsAreAGoogleRPCStatus() throws {
+        let problem = Orchestrator_V1_ValidationProblem(code: "CYCLE", message: "cycle: a → a", taskKeys: ["a"])
+        let bytes = try #require(StatusDetails.encode(code: .invalidArgument, message: "m", problems: [problem]))
+        // code = 3 (field 1 varint), message "m" (field 2), then one Any (field 3).
+        #expect(Array(bytes.prefix(5)) == [0x08, 0x03, 0x12, 0x01, UInt8(ascii: "m")])
+        #expect(bytes[5] == 0x1A)
+        #expect(StatusDetails.decodeProblems(bytes) == [problem])
+        #expect(StatusDetails.encode(code: .invalidArgument, message: "m", problems: []) == nil)
+    }
+}
