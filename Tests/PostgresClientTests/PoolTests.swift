@@ -63,17 +63,18 @@ struct PoolTests {
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.5)") } } }
+                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(1)") } } }
                 try await group.waitForAll()
             }
             ticker.cancel()
+            // About 100 ticks when idle; a blocked pool would give one or two.
             #expect(ticks.value >= 20)
         }
     }
 
     /// A dedicated cluster: restarted, stopped, started again and given a stale pid file.
     @Test func recoversAfterServerRestartAndClusterIsReused() async throws {
-        let cluster = try TestDatabase.startCluster(name: "restart")
+        let cluster = try await TestDatabase.offload { try TestDatabase.startCluster(name: "restart") }
         defer {
             try? cluster.stop()
             try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
@@ -95,7 +96,7 @@ struct PoolTests {
         }
         try await checked.withConnection { try await $0.simpleQuery("CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (42)") }
 
-        try cluster.restart()
+        try await TestDatabase.offload { try cluster.restart() }
 
         // Health-checked on every checkout: no caller sees the restart.
         for _ in 0..<6 {
@@ -118,19 +119,19 @@ struct PoolTests {
         // Stop and start again: the cluster (and its data) is reused, not re-initialised.
         checked.close()
         unchecked.close()
-        try cluster.stop()
+        try await TestDatabase.offload { try cluster.stop() }
         let version = try String(contentsOf: cluster.dataDirectory.appendingPathComponent("PG_VERSION"), encoding: .utf8)
         #expect(version.hasPrefix("15"))
-        try cluster.start()
+        try await TestDatabase.offload { try cluster.start() }
         let again = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1))
         #expect(try await again.withConnection { try await $0.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n") } == 42)
         again.close()
 
         // A crash leaves postmaster.pid behind; a dead pid in it must not block the next start.
-        try cluster.stop()
+        try await TestDatabase.offload { try cluster.stop() }
         let pidFile = cluster.dataDirectory.appendingPathComponent("postmaster.pid")
         try "999999\n\(cluster.dataDirectory.path)\n".write(to: pidFile, atomically: true, encoding: .utf8)
-        try cluster.start()
+        try await TestDatabase.offload { try cluster.start() }
         let afterCrash = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1))
         #expect(try await afterCrash.withConnection { try await $0.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n") } == 42)
         afterCrash.close()

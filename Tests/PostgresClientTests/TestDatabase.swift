@@ -9,10 +9,28 @@ import Testing
 /// else one embedded cluster per test process, in a temporary folder, stopped at exit. Every test
 /// gets a database of its own (`test_<random>`), dropped afterwards, so tests run in parallel.
 enum TestDatabase {
-    /// The URL of a database on the server that tests may create databases on.
-    static let adminURL: String = {
+    /// The URL of a database on the server that tests may create databases on. Computed once,
+    /// off the cooperative pool (starting a cluster blocks for a second or two).
+    static var adminURL: String {
+        get async throws { try await adminURLTask.value }
+    }
+
+    private static let adminURLTask = Task { try await offload { try makeAdminURL() } }
+
+    /// Admin connections (CREATE/DROP DATABASE) go through a pool like everything else, so tests
+    /// never block the cooperative pool themselves.
+    private static let adminPoolTask = Task { PostgresPool(configuration: PostgresPoolConfiguration(conninfo: try await adminURL, maxConnections: 2)) }
+
+    /// Runs blocking work on a thread of its own.
+    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let thread = DatabaseThread(name: "test-offload")
+        defer { thread.shutdown() }
+        return try await thread.run(body)
+    }
+
+    private static func makeAdminURL() throws -> String {
         if let url = ProcessInfo.processInfo.environment["ORCHESTRATOR_TEST_DATABASE_URL"], !url.isEmpty { return url }
-        let cluster = try! startCluster(name: "shared")
+        let cluster = try startCluster(name: "shared")
         sharedCluster = cluster
         atexit {
             guard let cluster = TestDatabase.sharedCluster else { return }
@@ -20,7 +38,7 @@ enum TestDatabase {
             try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
         }
         return cluster.url(database: "postgres")
-    }()
+    }
 
     nonisolated(unsafe) static var sharedCluster: EmbeddedPostgres?
 
@@ -35,16 +53,17 @@ enum TestDatabase {
 
     /// Creates a database, runs `body` with its URL, drops it.
     static func withDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+        // Random lower-case names need no quoting.
         let name = "test_\(UInt64.random(in: 0...UInt64.max))"
-        let admin = try PostgresConnection(conninfo: adminURL)
-        try admin.simpleQuery("CREATE DATABASE \(try admin.escapeIdentifier(name))")
-        let url = replacingDatabase(in: adminURL, with: name)
+        let admin = try await adminPoolTask.value
+        try await admin.withConnection { try await $0.simpleQuery("CREATE DATABASE \(name)") }
+        let url = replacingDatabase(in: try await adminURL, with: name)
         do {
             let result = try await body(url)
-            try admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+            try await admin.withConnection { try await $0.simpleQuery("DROP DATABASE \(name) WITH (FORCE)") }
             return result
         } catch {
-            _ = try? admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)")
+            _ = try? await admin.withConnection { try await $0.simpleQuery("DROP DATABASE \(name) WITH (FORCE)") }
             throw error
         }
     }
