@@ -67,8 +67,8 @@ def test_one_hundred_concurrent_streams_on_one_connection(echo, stubs):
     assert [r.text for r in responses] == [str(i) for i in range(100)]
     # One channel, one connection: every response saw the same client port.
     assert len({r.peer for r in responses}) == 1
-    # Serially this would take 50 s; concurrently a few multiples of one delay.
-    assert elapsed < 5, f"100 concurrent 500 ms calls took {elapsed:.1f}s"
+    # Serially this would take 50 s; concurrently one delay plus scheduling (CI shares 2 cores).
+    assert elapsed < 10, f"100 concurrent 500 ms calls took {elapsed:.1f}s"
 
 
 def test_fifty_connections_at_once(channel_factory, stubs):
@@ -80,9 +80,10 @@ def test_fifty_connections_at_once(channel_factory, stubs):
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=50) as pool:
         responses = list(pool.map(
-            lambda pair: pair[1].Get(stubs.pb2.EchoRequest(text=str(pair[0]), delay_ms=300), timeout=30),
+            lambda pair: pair[1].Get(stubs.pb2.EchoRequest(text=str(pair[0]), delay_ms=1000), timeout=30),
             enumerate(stubs_list)))
     elapsed = time.monotonic() - started
     assert [r.text for r in responses] == [str(i) for i in range(50)]
     assert len({r.peer for r in responses}) == 50, "calls did not use 50 distinct connections"
-    assert elapsed < 10, f"50 parallel 300 ms calls took {elapsed:.1f}s"
+    # Serially 50 s.
+    assert elapsed < 15, f"50 parallel 1 s calls took {elapsed:.1f}s"
