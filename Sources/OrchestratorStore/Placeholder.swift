@@ -1,1 +1,0 @@
-// OrchestratorStore: SQL repositories. Placeholder until written.

@@ -1,0 +1,50 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+/// An event built in Swift (workflow-level events and events of tasks handled one by one).
+/// Events that follow from set-based updates are generated in SQL next to the update instead
+/// (`INSERT … SELECT … FROM updated`), so a 100,000-task change never ships its events back and forth.
+struct EventDraft {
+    var workflowID: String
+    var kind: EventKind
+    var at: UnixMillis
+    var taskID: String? = nil
+    var taskKey: String? = nil
+    /// The database's state name (`retry_wait` allowed).
+    var taskState: String? = nil
+    var attempt: Int? = nil
+    var executorID: String? = nil
+    var workflowState: WorkflowState? = nil
+    var dagVersion: Int? = nil
+    var message: String = ""
+    var progress: Double? = nil
+    var traceID: String
+    var actor: Actor? = nil
+}
+
+extension StoreTransaction {
+    /// Appends events in one statement (`unnest` of one array per column).
+    func append(_ events: [EventDraft]) async throws {
+        guard !events.isEmpty else { return }
+        var actors: [String?] = []
+        for event in events { actors.append(try event.actor.map(ActorJSON.text)) }
+        try await query(
+            """
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id,
+                                         workflow_state, dag_version, message, progress, trace_id, actor)
+            SELECT e.w, e.ty, e.a, e.tid::uuid, e.tk, e.ts, e.att, e.ex, e.ws, e.dv, e.m, e.p, e.tr, e.ac::jsonb
+              FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int8[],
+                          $8::text[], $9::text[], $10::int8[], $11::text[], $12::float8[], $13::text[], $14::text[])
+                   AS e(w, ty, a, tid, tk, ts, att, ex, ws, dv, m, p, tr, ac)
+            """,
+            [
+                events.map(\.workflowID), events.map(\.kind.rawValue), events.map(\.at.sqlTimestamp),
+                events.map(\.taskID), events.map(\.taskKey), events.map(\.taskState), events.map { $0.attempt.map(Int64.init) },
+                events.map(\.executorID), events.map { $0.workflowState?.rawValue }, events.map { $0.dagVersion.map(Int64.init) },
+                events.map(\.message), events.map(\.progress), events.map(\.traceID), actors,
+            ])
+        appendedEvents = true
+    }
+}

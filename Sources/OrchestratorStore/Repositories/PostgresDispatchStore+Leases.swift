@@ -1,0 +1,144 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresDispatchStore {
+    public func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] {
+        // Tokens that are not task ids cannot be held: answered without asking the database.
+        let wellFormed = extensions.filter { UUID(uuidString: $0.lease.taskID) != nil }
+        var held: [LeaseToken: UnixMillis] = [:]
+        if !wellFormed.isEmpty {
+            let now = Date()
+            let rows = try await context.read { session in
+                try await session.query(
+                    DispatchSQL.extendLeases,
+                    [
+                        wellFormed.map { UUID(uuidString: $0.lease.taskID)! }, wellFormed.map(\.lease.fencingToken),
+                        wellFormed.map(\.executorID), wellFormed.map(\.until.sqlTimestamp), now,
+                    ])
+            }
+            for row in rows {
+                guard let expiry = try row.decode(Date?.self, column: "lease_expires_at") else { continue }
+                let lease = LeaseToken(taskID: try row.decode(String.self, column: "id"), fencingToken: try row.decode(Int64.self, column: "token"))
+                held[lease] = expiry.unixMillis
+            }
+        }
+        return extensions.map { item in
+            let normalised = LeaseToken(taskID: item.lease.taskID.lowercased(), fencingToken: item.lease.fencingToken)
+            let expiry = held[normalised]
+            return LeaseState(lease: item.lease, valid: expiry != nil, expiresAt: expiry)
+        }
+    }
+
+    public func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        let configuration = context.configuration
+        return try await context.transaction { transaction in
+            // The reaper also promotes retries whose backoff elapsed, so they become claimable (and
+            // dispatchers are woken) even when no executor is asking.
+            let promoted = try await transaction.query(
+                DispatchSQL.promoteDueRetries, [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1)])
+            if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
+                transaction.readiedTasks = true
+                transaction.appendedEvents = true
+            }
+            let rows = try await transaction.query(DispatchSQL.expiredLeases, [now.sqlTimestamp, max(limit, 1)])
+            return try await settle(
+                try lostLeases(rows, transaction: transaction), source: .leaseExpired, immediate: false,
+                message: "lease expired", now: now, transaction: transaction)
+        }
+    }
+
+    /// Released leases are requeued at once (no backoff: the executor went away, the task did not
+    /// misbehave), but the attempt they used counts against `maxAttempts` — a task that kills every
+    /// executor it reaches must not circulate forever — and the next claim takes a new fencing
+    /// token, so the released holder's token is stale from now on.
+    public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+        let wellFormed = leases.compactMap { lease in UUID(uuidString: lease.taskID).map { ($0, lease.fencingToken) } }
+        guard !wellFormed.isEmpty else { return [] }
+        return try await context.transaction { transaction in
+            let rows = try await transaction.query(DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID])
+            return try await settle(
+                try lostLeases(rows, transaction: transaction), source: .cancelled, immediate: true,
+                message: reason.isEmpty ? "lease released" : reason, now: now, transaction: transaction)
+        }
+    }
+
+    struct LostLease {
+        var id: UUID
+        var workflowID: String
+        var key: String
+        var attempt: Int
+        var maxAttempts: Int
+        var token: Int64
+        var owner: String
+        var spec: TaskSpec
+        var traceID: String
+    }
+
+    private func lostLeases(_ rows: PostgresRows, transaction: StoreTransaction) throws -> [LostLease] {
+        try rows.map { row in
+            LostLease(
+                id: try row.decode(UUID.self, column: "id"), workflowID: try row.decode(String.self, column: "workflow_id"),
+                key: try row.decode(String.self, column: "key"), attempt: try row.decode(Int.self, column: "attempt"),
+                maxAttempts: try row.decode(Int.self, column: "max_attempts"), token: try row.decode(Int64.self, column: "fencing_token"),
+                owner: try row.decode(String?.self, column: "lease_owner") ?? "",
+                spec: try transaction.decoder.decode(TaskSpec.self, from: Data(try row.decode(PostgresJSON.self, column: "metadata").text.utf8)),
+                traceID: try row.decode(String.self, column: "trace_id"))
+        }
+    }
+
+    /// Requeues (with backoff unless `immediate`) or fails each lost lease, in one statement, then
+    /// applies the failure policy of the workflows whose tasks failed.
+    private func settle(
+        _ leases: [LostLease], source: TaskFailureInfo.Source, immediate: Bool, message: String, now: UnixMillis,
+        transaction: StoreTransaction
+    ) async throws -> [ExpiredLease] {
+        guard !leases.isEmpty else { return [] }
+        var states: [String] = []
+        var nextAttempts: [Date] = []
+        var errors: [String] = []
+        var events: [EventDraft] = []
+        var expired: [ExpiredLease] = []
+        for lease in leases {
+            let failure = TaskFailureInfo(message: message, code: source.rawValue, retryable: true, attempt: lease.attempt, source: source)
+            errors.append(try JSONColumn.encode(FailureJSON(failure)).text)
+            let taskID = lease.id.uuidString.lowercased()
+            let state: String
+            let delay: Int64
+            if lease.attempt < lease.maxAttempts {
+                delay = immediate ? 0 : RetryDelay.millis(
+                    spec: lease.spec, afterAttempt: lease.attempt, sample: RetryDelay.sample(taskID: taskID, attempt: lease.attempt))
+                state = delay > 0 ? TaskStateColumn.retryWait : "ready"
+            } else {
+                delay = 0
+                state = "failed"
+            }
+            states.append(state)
+            nextAttempts.append((now + delay).sqlTimestamp)
+            events.append(EventDraft(
+                workflowID: lease.workflowID, kind: .taskLeaseExpired, at: now, taskID: taskID, taskKey: lease.key, taskState: state,
+                attempt: lease.attempt, executorID: lease.owner, message: message, traceID: lease.traceID))
+            events.append(EventDraft(
+                workflowID: lease.workflowID, kind: state == "failed" ? .taskFailed : .taskRetryScheduled, at: now, taskID: taskID,
+                taskKey: lease.key, taskState: state, attempt: lease.attempt, executorID: lease.owner,
+                message: state == "failed" ? "\(message); attempts exhausted" : "\(message) (retry in \(delay) ms)", traceID: lease.traceID))
+            expired.append(ExpiredLease(
+                lease: LeaseToken(taskID: taskID, fencingToken: lease.token), workflowID: lease.workflowID, executorID: lease.owner,
+                newState: state == "failed" ? .failed : .ready))
+        }
+        try await transaction.query(
+            DispatchSQL.settleLostLeases,
+            [
+                leases.map(\.id), states, nextAttempts, errors, now.sqlTimestamp, context.configuration.agingBucket(now),
+                source == .leaseExpired ? "lease_expired" : "revoked",
+            ])
+        try await transaction.append(events)
+        if states.contains("ready") { transaction.readiedTasks = true }
+        for (lease, state) in zip(leases, states) where state == "failed" {
+            _ = try await transaction.applyFailurePolicy(
+                workflowID: lease.workflowID, failedTaskID: lease.id, failedKey: lease.key, traceID: lease.traceID, now: now)
+        }
+        return expired
+    }
+}

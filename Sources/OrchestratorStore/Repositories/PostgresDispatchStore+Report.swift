@@ -1,0 +1,152 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresDispatchStore {
+    public func report(_ report: TaskReport) async throws -> ReportResult {
+        guard let taskID = UUID(uuidString: report.lease.taskID) else { return .unknownTask }
+        return try await context.transaction { transaction in
+            // The task row lock orders this report against claims, heartbeats, other reports and
+            // the reaper; the fencing check below then sees the task's latest state.
+            let rows = try await transaction.query(
+                """
+                SELECT t.workflow_id, t.key, t.state, t.fencing_token, t.attempt, t.max_attempts, t.lease_owner, t.metadata,
+                       w.trace_id
+                  FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+                 WHERE t.id = $1
+                   FOR UPDATE OF t
+                """, [taskID])
+            guard let row = rows.first else { return .unknownTask }
+            let stateText = try row.decode(String.self, column: "state")
+            let token = try row.decode(Int64.self, column: "fencing_token")
+            let owner = try row.decode(String?.self, column: "lease_owner")
+            guard stateText == "leased" || stateText == "running", token == report.lease.fencingToken, owner == report.executorID else {
+                return .staleLease(currentToken: token, state: try TaskStateColumn.decode(stateText))
+            }
+            let task = ReportedTask(
+                id: taskID, workflowID: try row.decode(String.self, column: "workflow_id"), key: try row.decode(String.self, column: "key"),
+                wasRunning: stateText == "running", attempt: try row.decode(Int.self, column: "attempt"),
+                maxAttempts: try row.decode(Int.self, column: "max_attempts"), traceID: try row.decode(String.self, column: "trace_id"),
+                metadata: try row.decode(PostgresJSON.self, column: "metadata"))
+            switch report.outcome {
+            case .progress(let fraction, let message):
+                return try await progress(task, fraction: fraction, message: message, report: report, transaction: transaction)
+            case .completed(let result):
+                return try await complete(task, result: result, report: report, transaction: transaction)
+            case .failed(let message, let code, let retryable):
+                let failure = TaskFailureInfo(message: message, code: code, retryable: retryable, attempt: task.attempt, source: .executor)
+                return try await fail(task, failure: failure, report: report, transaction: transaction)
+            }
+        }
+    }
+
+    struct ReportedTask {
+        var id: UUID
+        var workflowID: String
+        var key: String
+        var wasRunning: Bool
+        var attempt: Int
+        var maxAttempts: Int
+        var traceID: String
+        var metadata: PostgresJSON
+    }
+
+    private func progress(_ task: ReportedTask, fraction: Double, message: String, report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult {
+        var events: [EventDraft] = []
+        if !task.wasRunning {
+            try await transaction.query(
+                "UPDATE tasks SET state = 'running', started_at = coalesce(started_at, $2), updated_at = $2 WHERE id = $1",
+                [task.id, report.now.sqlTimestamp])
+            events.append(EventDraft(
+                workflowID: task.workflowID, kind: .taskRunning, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
+                taskState: "running", attempt: task.attempt, executorID: report.executorID, traceID: task.traceID))
+        }
+        try await transaction.query(
+            "UPDATE task_attempts SET last_heartbeat_at = $3 WHERE task_id = $1 AND attempt = $2",
+            [task.id, task.attempt, report.now.sqlTimestamp])
+        events.append(EventDraft(
+            workflowID: task.workflowID, kind: .taskProgress, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
+            taskState: "running", attempt: task.attempt, executorID: report.executorID, message: message,
+            progress: min(max(fraction, 0), 1), traceID: task.traceID))
+        try await transaction.append(events)
+        return .accepted(taskState: .running, workflowState: nil)
+    }
+
+    private func complete(_ task: ReportedTask, result: [UInt8], report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult {
+        try await transaction.query(
+            """
+            WITH done AS (
+                UPDATE tasks
+                   SET state = 'succeeded', result = $2, lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3
+                 WHERE id = $1
+             RETURNING id
+            )
+            UPDATE task_attempts a SET outcome = 'succeeded', finished_at = $3 FROM done WHERE a.task_id = done.id AND a.attempt = $4
+            """, [task.id, result, report.now.sqlTimestamp, task.attempt])
+        try await transaction.append([
+            EventDraft(
+                workflowID: task.workflowID, kind: .taskSucceeded, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
+                taskState: "succeeded", attempt: task.attempt, executorID: report.executorID, traceID: task.traceID)
+        ])
+        _ = try await transaction.releaseChildren(of: task.id, workflowID: task.workflowID, traceID: task.traceID, now: report.now)
+        let finished = try await transaction.finishWorkflowIfDone(task.workflowID, now: report.now)
+        return .accepted(taskState: .succeeded, workflowState: finished)
+    }
+
+    private func fail(_ task: ReportedTask, failure: TaskFailureInfo, report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult {
+        let spec = try JSONColumn.decode(TaskSpec.self, from: task.metadata)
+        let error = try JSONColumn.encode(FailureJSON(failure))
+        let taskIDText = task.id.uuidString.lowercased()
+        if failure.retryable && task.attempt < task.maxAttempts {
+            let delay = RetryDelay.millis(spec: spec, afterAttempt: task.attempt, sample: report.jitterSample)
+            let state = delay > 0 ? TaskStateColumn.retryWait : "ready"
+            try await transaction.query(
+                """
+                WITH retried AS (
+                    UPDATE tasks t
+                       SET state = $2, lease_owner = NULL, lease_expires_at = NULL, last_error = $3,
+                           next_attempt_at = CASE WHEN $2 = 'retry_wait' THEN $5 END,
+                           ready_at = CASE WHEN $2 = 'ready' THEN $4 ELSE t.ready_at END,
+                           dispatch_priority = CASE WHEN $2 = 'ready' THEN t.priority - $6 ELSE t.dispatch_priority END,
+                           updated_at = $4
+                     WHERE id = $1
+                 RETURNING id
+                )
+                UPDATE task_attempts a SET outcome = 'failed', finished_at = $4, error = $3
+                  FROM retried WHERE a.task_id = retried.id AND a.attempt = $7
+                """,
+                [
+                    task.id, state, error, report.now.sqlTimestamp, (report.now + delay).sqlTimestamp,
+                    context.configuration.agingBucket(report.now), task.attempt,
+                ])
+            if state == "ready" { transaction.readiedTasks = true }
+            try await transaction.append([
+                EventDraft(
+                    workflowID: task.workflowID, kind: .taskRetryScheduled, at: report.now, taskID: taskIDText, taskKey: task.key,
+                    taskState: state, attempt: task.attempt, executorID: report.executorID,
+                    message: "\(failure.message) (retry in \(delay) ms)", traceID: task.traceID)
+            ])
+            return .accepted(taskState: .ready, workflowState: nil)
+        }
+        try await transaction.query(
+            """
+            WITH failed AS (
+                UPDATE tasks
+                   SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, last_error = $2, finished_at = $3, updated_at = $3
+                 WHERE id = $1
+             RETURNING id
+            )
+            UPDATE task_attempts a SET outcome = 'failed', finished_at = $3, error = $2
+              FROM failed WHERE a.task_id = failed.id AND a.attempt = $4
+            """, [task.id, error, report.now.sqlTimestamp, task.attempt])
+        try await transaction.append([
+            EventDraft(
+                workflowID: task.workflowID, kind: .taskFailed, at: report.now, taskID: taskIDText, taskKey: task.key, taskState: "failed",
+                attempt: task.attempt, executorID: report.executorID, message: failure.message, traceID: task.traceID)
+        ])
+        let finished = try await transaction.applyFailurePolicy(
+            workflowID: task.workflowID, failedTaskID: task.id, failedKey: task.key, traceID: task.traceID, now: report.now)
+        return .accepted(taskState: .failed, workflowState: finished)
+    }
+}

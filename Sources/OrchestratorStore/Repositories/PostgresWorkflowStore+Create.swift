@@ -1,0 +1,191 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresWorkflowStore {
+    public func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow {
+        if let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID) {
+            return CreatedWorkflow(workflow: existing, created: false)
+        }
+        let graph = try GraphRows(dag: workflow.dag, payloads: workflow.payloads, ranks: workflow.ranks)
+        let created = try await context.transaction { transaction -> Bool in
+            // ON CONFLICT on (tenant, request_id): of two concurrent submissions with one request id,
+            // the second waits for the first to commit and then inserts nothing.
+            let inserted = try await transaction.query(
+                """
+                INSERT INTO workflows (id, tenant, request_id, state, priority, current_dag_version, failure_policy, trace_id,
+                                       labels, submitted_by, planner, planning, created_at, updated_at)
+                VALUES ($1, $2, $3, 'running', $4, 1, $5, $6, $7, $8, $9, $10, $11, $11)
+                ON CONFLICT ON CONSTRAINT workflows_tenant_request_id_key DO NOTHING
+                RETURNING id
+                """,
+                [
+                    workflow.workflowID, workflow.tenant, workflow.requestID, workflow.priority, workflow.failurePolicy.rawValue,
+                    workflow.traceID, try JSONColumn.object(workflow.labels), workflow.actor.subject, workflow.planning.planner,
+                    try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp,
+                ])
+            guard !inserted.isEmpty else { return false }
+            try await insertQuery(workflow, transaction: transaction)
+            try await transaction.append([
+                EventDraft(
+                    workflowID: workflow.workflowID, kind: .workflowSubmitted, at: workflow.now, workflowState: .running,
+                    traceID: workflow.traceID, actor: workflow.actor),
+                EventDraft(
+                    workflowID: workflow.workflowID, kind: .workflowPlanned, at: workflow.now, workflowState: .running, dagVersion: 1,
+                    message: workflow.planning.rationale, traceID: workflow.traceID, actor: workflow.actor),
+            ])
+            try await insertGraph(
+                graph, workflowID: workflow.workflowID, version: 1, reason: "submitted", author: workflow.actor.subject,
+                workflowPriority: workflow.priority, traceID: workflow.traceID, now: workflow.now, transaction: transaction)
+            // A workflow with no tasks is done as soon as it exists.
+            if workflow.dag.tasks.isEmpty {
+                _ = try await transaction.finishWorkflowIfDone(workflow.workflowID, now: workflow.now)
+            }
+            return true
+        }
+        if !created, let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID) {
+            return CreatedWorkflow(workflow: existing, created: false)
+        }
+        guard let record = try await self.workflow(id: workflow.workflowID, tenant: nil) else {
+            throw StoreError.notFound("workflow \(workflow.workflowID)")
+        }
+        return CreatedWorkflow(workflow: record, created: created)
+    }
+
+    private func existingWorkflow(tenant: String, requestID: String) async throws -> WorkflowRecord? {
+        // workflows_tenant_request_id_key.
+        let id = try await context.read { session in
+            try await session.query("SELECT id FROM workflows WHERE tenant = $1 AND request_id = $2", [tenant, requestID])
+                .first?.decode(String.self, column: "id")
+        }
+        guard let id else { return nil }
+        return try await workflow(id: id, tenant: tenant)
+    }
+
+    private func insertQuery(_ workflow: NewWorkflow, transaction: StoreTransaction) async throws {
+        let query = workflow.query
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try await transaction.query(
+            """
+            INSERT INTO queries (workflow_id, text, goals, inputs, planner, priority, constraints, labels, message, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            [
+                workflow.workflowID, query.text, query.goal?.artifacts ?? [], try JSONColumn.object(query.providedInputs),
+                query.plannerHint ?? "", query.priority, try JSONColumn.encode(query.constraints), try JSONColumn.object(query.labels),
+                Array(try encoder.encode(query)), workflow.now.sqlTimestamp,
+            ])
+    }
+}
+
+extension PostgresWorkflowStore {
+    /// Stores a DAG version and inserts `graph.newTasks` with their edges, all in three statements
+    /// whatever the size: the graph travels once (as the version's JSON, which the task insert
+    /// also reads its specs from), per-task columns as arrays expanded with `unnest`.
+    ///
+    /// With `readyWithoutUpstream`, tasks whose counter is zero start ready with task_ready events
+    /// (creation); otherwise they start pending and the caller recomputes counters (DAG updates).
+    func insertGraph(
+        _ graph: GraphRows, workflowID: String, version: Int, reason: String, author: String, workflowPriority: Int,
+        traceID: String, now: UnixMillis, readyWithoutUpstream: Bool = true, transaction: StoreTransaction
+    ) async throws {
+        let rows = try await transaction.query(
+            """
+            WITH version AS (
+                INSERT INTO dag_versions (workflow_id, version, reason, author, task_count, graph, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ), spec AS (
+                SELECT s.value AS m, s.ordinality AS n
+                  FROM jsonb_array_elements(convert_from($6, 'UTF8')::jsonb -> 'tasks') WITH ORDINALITY AS s
+            ), source AS (
+                SELECT spec.m, a.id, a.input, a.rank, a.unfinished,
+                       CASE WHEN (spec.m ->> 'priority')::int <> 0 THEN (spec.m ->> 'priority')::int ELSE $9::int END AS priority
+                  FROM unnest($8::int8[], $10::uuid[], $11::bytea[], $12::float8[], $13::int4[]) AS a(n, id, input, rank, unfinished)
+                  JOIN spec ON spec.n = a.n
+            ), inserted AS (
+                INSERT INTO tasks (id, workflow_id, key, dag_version, state, max_attempts, unfinished_upstream, priority, rank,
+                                   dispatch_priority, required_capabilities, metadata, input, created_at, ready_at, updated_at)
+                SELECT s.id, $1, s.m ->> 'key', $2,
+                       CASE WHEN $14 AND s.unfinished = 0 THEN 'ready' ELSE 'pending' END,
+                       greatest(1, coalesce((s.m -> 'retry' ->> 'maxAttempts')::int, 1)), s.unfinished, s.priority, s.rank,
+                       s.priority - $15, ARRAY(SELECT jsonb_array_elements_text(s.m -> 'requiredCapabilities')),
+                       s.m, s.input, $7, CASE WHEN $14 AND s.unfinished = 0 THEN $7 END, $7
+                  FROM source s
+             RETURNING id, key, state
+            ), events AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id)
+                SELECT $1, 'task_ready', $7, id, key, 'ready', $16 FROM inserted WHERE state = 'ready'
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM events) AS readied
+            """,
+            [
+                workflowID, version, reason, author, graph.taskCount, graph.json, now.sqlTimestamp, graph.ordinals, workflowPriority,
+                graph.newIDs, graph.newPayloads, graph.newRanks, graph.newUnfinished, readyWithoutUpstream,
+                transaction.configuration.agingBucket(now), traceID,
+            ])
+        let readied = try rows.first?.decode(Int.self, column: "readied") ?? 0
+        if readied > 0 {
+            transaction.readiedTasks = true
+            transaction.appendedEvents = true
+        }
+        try await insertEdges(graph.edgeUpstream, graph.edgeDownstream, workflowID: workflowID, transaction: transaction)
+    }
+
+    func insertEdges(_ upstream: [UUID], _ downstream: [UUID], workflowID: String, transaction: StoreTransaction) async throws {
+        guard !upstream.isEmpty else { return }
+        try await transaction.query(
+            """
+            INSERT INTO edges (workflow_id, upstream_task_id, downstream_task_id)
+            SELECT $1, e.u, e.d FROM unnest($2::uuid[], $3::uuid[]) AS e(u, d)
+            """, [workflowID, upstream, downstream])
+    }
+}
+
+/// A DAG laid out as the arrays the insert statements take.
+struct GraphRows {
+    /// The graph's JSON (stored as the version, and the source of the task specs).
+    var json: [UInt8]
+    var taskCount: Int
+    var idsByKey: [TaskKey: UUID]
+    /// 1-based positions in `dag.tasks` of the tasks to insert, with their columns.
+    var ordinals: [Int64] = []
+    var newIDs: [UUID] = []
+    var newPayloads: [[UInt8]] = []
+    var newRanks: [Double] = []
+    var newUnfinished: [Int32] = []
+    /// Every edge of the graph (deduplicated), as task ids.
+    var edgeUpstream: [UUID] = []
+    var edgeDownstream: [UUID] = []
+    /// Upstream keys of each task.
+    var upstreamKeys: [TaskKey: Set<TaskKey>] = [:]
+
+    /// - Parameter existingIDs: ids of tasks that already exist (DAG updates); only the other
+    ///   tasks are inserted.
+    init(dag: Dag, payloads: [TaskKey: [UInt8]], ranks: [TaskKey: Double], existingIDs: [TaskKey: UUID] = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        json = Array(try encoder.encode(dag))
+        taskCount = dag.tasks.count
+        var ids: [TaskKey: UUID] = existingIDs
+        for task in dag.tasks where ids[task.key] == nil { ids[task.key] = UUID() }
+        idsByKey = ids
+        var seen = Set<Edge>()
+        for edge in dag.edges where seen.insert(edge).inserted {
+            guard let from = ids[edge.from], let to = ids[edge.to] else { continue }
+            edgeUpstream.append(from)
+            edgeDownstream.append(to)
+            upstreamKeys[edge.to, default: []].insert(edge.from)
+        }
+        ordinals.reserveCapacity(dag.tasks.count)
+        for (index, task) in dag.tasks.enumerated() where existingIDs[task.key] == nil {
+            ordinals.append(Int64(index + 1))
+            newIDs.append(ids[task.key]!)
+            newPayloads.append(payloads[task.key] ?? [])
+            newRanks.append(ranks[task.key] ?? 0)
+            newUnfinished.append(Int32(upstreamKeys[task.key]?.count ?? 0))
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresWorkflowStore {
+    public func updateDag(_ update: DagUpdate) async throws -> StoredDagVersion {
+        let newVersion = try await context.transaction { transaction -> Int in
+            // The workflow lock serialises writers: the version check and the write are atomic.
+            let locked = try await transaction.query(
+                """
+                SELECT current_dag_version, state, trace_id, priority FROM workflows
+                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) FOR UPDATE
+                """, [update.workflowID, update.tenant])
+            guard let workflowRow = locked.first else { throw StoreError.notFound("workflow \(update.workflowID)") }
+            let current = try workflowRow.decode(Int.self, column: "current_dag_version")
+            let state = WorkflowState(rawValue: try workflowRow.decode(String.self, column: "state")) ?? .running
+            if state.isTerminal { throw StoreError.workflowFinished(update.workflowID, state) }
+            guard current == update.expectedVersion else {
+                throw StoreError.versionConflict(expected: update.expectedVersion, current: current)
+            }
+            let traceID = try workflowRow.decode(String.self, column: "trace_id")
+            let priority = try workflowRow.decode(Int.self, column: "priority")
+            let version = current + 1
+
+            let existing = try await currentTasks(update.workflowID, transaction: transaction)
+            let oldUpstream = try await currentUpstream(update.workflowID, transaction: transaction)
+            let newKeys = Set(update.newDag.tasks.map(\.key))
+            let graph = try GraphRows(
+                dag: update.newDag, payloads: update.payloads, ranks: update.ranks,
+                existingIDs: existing.filter { newKeys.contains($0.key) }.mapValues(\.id))
+
+            // Removed tasks must not have started; a started task may not gain upstream tasks.
+            var started: [String] = []
+            for (key, task) in existing where !newKeys.contains(key) && !task.notStarted { started.append(key.rawValue) }
+            for (key, task) in existing where newKeys.contains(key) && !task.notStarted {
+                if !(graph.upstreamKeys[key] ?? []).isSubset(of: oldUpstream[key] ?? []) { started.append(key.rawValue) }
+            }
+            if !started.isEmpty { throw StoreError.tasksAlreadyStarted(started.sorted()) }
+
+            let removed = existing.filter { !newKeys.contains($0.key) }.map(\.value.id)
+            if !removed.isEmpty {
+                try await transaction.query("DELETE FROM tasks WHERE id = ANY($1::uuid[])", [removed])
+            }
+            try await transaction.query("DELETE FROM edges WHERE workflow_id = $1", [update.workflowID])
+            try await updateKeptTasks(update, existing: existing, graph: graph, priority: priority, transaction: transaction)
+            try await transaction.append([
+                EventDraft(
+                    workflowID: update.workflowID, kind: .dagUpdated, at: update.now, dagVersion: version, message: update.reason,
+                    traceID: traceID, actor: update.actor)
+            ])
+            try await insertGraph(
+                graph, workflowID: update.workflowID, version: version, reason: update.reason, author: update.actor.subject,
+                workflowPriority: priority, traceID: traceID, now: update.now, readyWithoutUpstream: false, transaction: transaction)
+            try await transaction.query(
+                "UPDATE workflows SET current_dag_version = $2, updated_at = $3 WHERE id = $1",
+                [update.workflowID, version, update.now.sqlTimestamp])
+            try await recomputeCounters(update.workflowID, traceID: traceID, now: update.now, transaction: transaction)
+            _ = try await transaction.finishWorkflowIfDone(update.workflowID, now: update.now)
+            return version
+        }
+        guard let stored = try await dagVersion(workflowID: update.workflowID, version: newVersion) else {
+            throw StoreError.notFound("DAG version \(newVersion) of workflow \(update.workflowID)")
+        }
+        return stored
+    }
+
+    private struct ExistingTask {
+        var id: UUID
+        var state: String
+        var notStarted: Bool { state == "pending" || state == "ready" || state == "retry_wait" }
+    }
+
+    private func currentTasks(_ workflowID: String, transaction: StoreTransaction) async throws -> [TaskKey: ExistingTask] {
+        // tasks_workflow_key_key.
+        let rows = try await transaction.query("SELECT id, key, state FROM tasks WHERE workflow_id = $1", [workflowID])
+        var tasks: [TaskKey: ExistingTask] = [:]
+        for row in rows {
+            tasks[TaskKey(try row.decode(String.self, column: "key"))] = ExistingTask(
+                id: try row.decode(UUID.self, column: "id"), state: try row.decode(String.self, column: "state"))
+        }
+        return tasks
+    }
+
+    private func currentUpstream(_ workflowID: String, transaction: StoreTransaction) async throws -> [TaskKey: Set<TaskKey>] {
+        let rows = try await transaction.query(
+            """
+            SELECT u.key AS upstream, d.key AS downstream
+              FROM edges e JOIN tasks u ON u.id = e.upstream_task_id JOIN tasks d ON d.id = e.downstream_task_id
+             WHERE e.workflow_id = $1
+            """, [workflowID])
+        var upstream: [TaskKey: Set<TaskKey>] = [:]
+        for row in rows {
+            upstream[TaskKey(try row.decode(String.self, column: "downstream")), default: []]
+                .insert(TaskKey(try row.decode(String.self, column: "upstream")))
+        }
+        return upstream
+    }
+
+    /// Kept tasks take the new graph's rank; those not started also take its spec (and payload,
+    /// when one is given).
+    private func updateKeptTasks(
+        _ update: DagUpdate, existing: [TaskKey: ExistingTask], graph: GraphRows, priority: Int, transaction: StoreTransaction
+    ) async throws {
+        var ordinals: [Int64] = []
+        var ids: [UUID] = []
+        var payloads: [[UInt8]?] = []
+        var ranks: [Double] = []
+        for (index, task) in update.newDag.tasks.enumerated() {
+            guard let old = existing[task.key] else { continue }
+            ordinals.append(Int64(index + 1))
+            ids.append(old.id)
+            payloads.append(update.payloads[task.key])
+            ranks.append(update.ranks[task.key] ?? 0)
+        }
+        guard !ids.isEmpty else { return }
+        try await transaction.query(
+            """
+            WITH spec AS (
+                SELECT s.value AS m, s.ordinality AS n
+                  FROM jsonb_array_elements(convert_from($1, 'UTF8')::jsonb -> 'tasks') WITH ORDINALITY AS s
+            ), source AS (
+                SELECT spec.m, a.id, a.input, a.rank FROM unnest($2::int8[], $3::uuid[], $4::bytea[], $5::float8[]) AS a(n, id, input, rank)
+                  JOIN spec ON spec.n = a.n
+            )
+            UPDATE tasks t
+               SET rank = s.rank, updated_at = $7,
+                   metadata = CASE WHEN t.state IN ('pending', 'ready', 'retry_wait') THEN s.m ELSE t.metadata END,
+                   input = CASE WHEN t.state IN ('pending', 'ready', 'retry_wait') THEN coalesce(s.input, t.input) ELSE t.input END,
+                   required_capabilities = CASE WHEN t.state IN ('pending', 'ready', 'retry_wait')
+                       THEN ARRAY(SELECT jsonb_array_elements_text(s.m -> 'requiredCapabilities')) ELSE t.required_capabilities END,
+                   max_attempts = CASE WHEN t.state IN ('pending', 'ready', 'retry_wait')
+                       THEN greatest(1, coalesce((s.m -> 'retry' ->> 'maxAttempts')::int, 1)) ELSE t.max_attempts END,
+                   priority = CASE WHEN t.state IN ('pending', 'ready', 'retry_wait')
+                       THEN CASE WHEN (s.m ->> 'priority')::int <> 0 THEN (s.m ->> 'priority')::int ELSE $6::int END
+                       ELSE t.priority END
+              FROM source s
+             WHERE t.id = s.id
+            """,
+            [graph.json, ordinals, ids, payloads, ranks, priority, update.now.sqlTimestamp])
+    }
+
+    /// Recounts unfinished upstream tasks of every task that has not started, after edges changed:
+    /// a pending task reaching zero becomes ready, a ready one that gained an unfinished upstream
+    /// goes back to pending, and one below a failed, cancelled or skipped task is skipped.
+    private func recomputeCounters(_ workflowID: String, traceID: String, now: UnixMillis, transaction: StoreTransaction) async throws {
+        let rows = try await transaction.query(
+            """
+            WITH counts AS (
+                SELECT d.id, d.state AS old_state,
+                       count(u.id) FILTER (WHERE u.state <> 'succeeded') AS unfinished,
+                       coalesce(bool_or(u.state IN ('failed', 'cancelled', 'skipped')), false) AS doomed
+                  FROM tasks d
+                  LEFT JOIN edges e ON e.downstream_task_id = d.id
+                  LEFT JOIN tasks u ON u.id = e.upstream_task_id
+                 WHERE d.workflow_id = $1 AND d.state IN ('pending', 'ready', 'retry_wait')
+                 GROUP BY d.id, d.state
+            ), next AS (
+                SELECT id, old_state, unfinished,
+                       CASE WHEN doomed THEN 'skipped'
+                            WHEN unfinished > 0 THEN 'pending'
+                            WHEN old_state = 'pending' THEN 'ready'
+                            ELSE old_state END AS state
+                  FROM counts
+            ), updated AS (
+                UPDATE tasks t
+                   SET unfinished_upstream = n.unfinished, state = n.state,
+                       ready_at = CASE WHEN n.state = 'ready' AND n.old_state <> 'ready' THEN $2 ELSE t.ready_at END,
+                       dispatch_priority = CASE WHEN n.state = 'ready' AND n.old_state <> 'ready'
+                                                THEN t.priority - $3 ELSE t.dispatch_priority END,
+                       next_attempt_at = CASE WHEN n.state = 'retry_wait' THEN t.next_attempt_at END,
+                       finished_at = CASE WHEN n.state = 'skipped' THEN $2 ELSE t.finished_at END,
+                       updated_at = $2
+                  FROM next n
+                 WHERE t.id = n.id AND (t.unfinished_upstream <> n.unfinished OR n.state <> n.old_state)
+             RETURNING t.id, t.key, t.attempt, n.state, n.old_state
+            ), events AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id)
+                SELECT $1, CASE WHEN state = 'ready' THEN 'task_ready' ELSE 'task_skipped' END, $2, id, key, state, attempt, $4
+                  FROM updated WHERE state <> old_state AND state IN ('ready', 'skipped')
+                RETURNING task_state
+            )
+            SELECT count(*) FILTER (WHERE task_state = 'ready') AS readied, count(*) AS appended FROM events
+            """,
+            [workflowID, now.sqlTimestamp, transaction.configuration.agingBucket(now), traceID])
+        if let row = rows.first {
+            if try row.decode(Int.self, column: "readied") > 0 { transaction.readiedTasks = true }
+            if try row.decode(Int.self, column: "appended") > 0 { transaction.appendedEvents = true }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+/// Multi-task consequences shared by reports, lease expiry, DAG updates and cancellation. Each runs
+/// inside the caller's transaction and generates its events in SQL next to the update.
+extension StoreTransaction {
+    /// Decrements the children of a task that just succeeded; children reaching zero become ready
+    /// (task_ready events). Served by the edges primary key (upstream_task_id, downstream_task_id).
+    /// - Returns: how many children became ready.
+    func releaseChildren(of taskID: UUID, workflowID: String, traceID: String, now: UnixMillis) async throws -> Int {
+        let rows = try await query(
+            """
+            WITH children AS (
+                UPDATE tasks c
+                   SET unfinished_upstream = c.unfinished_upstream - 1,
+                       state = CASE WHEN c.unfinished_upstream = 1 AND c.state = 'pending' THEN 'ready' ELSE c.state END,
+                       ready_at = CASE WHEN c.unfinished_upstream = 1 AND c.state = 'pending' THEN $2 ELSE c.ready_at END,
+                       dispatch_priority = CASE WHEN c.unfinished_upstream = 1 AND c.state = 'pending'
+                                                THEN c.priority - $3 ELSE c.dispatch_priority END,
+                       updated_at = $2
+                  FROM edges e
+                 WHERE e.upstream_task_id = $1 AND c.id = e.downstream_task_id
+             RETURNING c.id, c.key, c.state, c.unfinished_upstream
+            ), events AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id)
+                SELECT $4, 'task_ready', $2, id, key, 'ready', $5 FROM children WHERE state = 'ready' AND unfinished_upstream = 0
+                RETURNING 1
+            )
+            SELECT count(*) AS readied FROM events
+            """,
+            [taskID, now.sqlTimestamp, configuration.agingBucket(now), workflowID, traceID])
+        let readied = try rows.first?.decode(Int.self, column: "readied") ?? 0
+        if readied > 0 {
+            readiedTasks = true
+            appendedEvents = true
+        }
+        return readied
+    }
+
+    /// Skips every task downstream of `taskID`, transitively, that has not started
+    /// (continue_independent). Returns how many were skipped.
+    func skipDownstream(of taskID: UUID, workflowID: String, traceID: String, now: UnixMillis) async throws -> Int {
+        let rows = try await query(
+            """
+            WITH RECURSIVE downstream(id) AS (
+                SELECT e.downstream_task_id FROM edges e WHERE e.upstream_task_id = $1
+                UNION
+                SELECT e.downstream_task_id FROM edges e JOIN downstream d ON e.upstream_task_id = d.id
+            ), skipped AS (
+                UPDATE tasks t
+                   SET state = 'skipped', next_attempt_at = NULL, finished_at = $2, updated_at = $2
+                  FROM downstream d
+                 WHERE t.id = d.id AND t.state IN ('pending', 'ready', 'retry_wait')
+             RETURNING t.id, t.key, t.attempt
+            ), events AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, message, trace_id)
+                SELECT $3, 'task_skipped', $2, id, key, 'skipped', attempt, 'an upstream task failed', $4 FROM skipped
+                RETURNING 1
+            )
+            SELECT count(*) AS skipped FROM events
+            """,
+            [taskID, now.sqlTimestamp, workflowID, traceID])
+        let skipped = try rows.first?.decode(Int.self, column: "skipped") ?? 0
+        if skipped > 0 { appendedEvents = true }
+        return skipped
+    }
+
+    /// Cancels every unfinished task of a workflow, revoking leases (their holders' next report or
+    /// heartbeat is stale). Served by tasks_workflow_unfinished_idx.
+    /// - Returns: the revoked leases with their holders.
+    func cancelUnfinished(
+        workflowID: String, traceID: String, message: String, actor: Actor?, now: UnixMillis
+    ) async throws -> [(lease: LeaseToken, executorID: String)] {
+        let rows = try await query(
+            """
+            WITH old AS (
+                SELECT id, state, lease_owner, fencing_token FROM tasks
+                 WHERE workflow_id = $1 AND state IN \(TaskStateColumn.unfinishedSQL)
+                 ORDER BY id
+                   FOR UPDATE
+            ), cancelled AS (
+                UPDATE tasks t
+                   SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                       finished_at = $2, updated_at = $2
+                  FROM old
+                 WHERE t.id = old.id
+             RETURNING t.id, t.key, t.attempt, old.lease_owner AS old_owner, old.fencing_token AS token
+            ), attempts AS (
+                UPDATE task_attempts a SET outcome = 'revoked', finished_at = $2
+                  FROM cancelled c
+                 WHERE a.task_id = c.id AND a.attempt = c.attempt AND c.old_owner IS NOT NULL AND a.outcome = 'running'
+            ), events AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id,
+                                             message, trace_id, actor)
+                SELECT $1, 'task_cancelled', $2, id, key, 'cancelled', attempt, old_owner, $3, $4, $5::jsonb FROM cancelled
+            )
+            SELECT id, token, old_owner FROM cancelled
+            """,
+            [workflowID, now.sqlTimestamp, message, traceID, try actor.map(ActorJSON.text)])
+        if !rows.isEmpty { appendedEvents = true }
+        var revoked: [(lease: LeaseToken, executorID: String)] = []
+        for row in rows {
+            guard let owner = try row.decode(String?.self, column: "old_owner") else { continue }
+            revoked.append((LeaseToken(taskID: try row.decode(String.self, column: "id"), fencingToken: try row.decode(Int64.self, column: "token")), owner))
+        }
+        return revoked
+    }
+
+    /// Locks the workflow row. Every transaction that may finish a workflow takes this lock last
+    /// (after its task updates), so of two transactions finishing the last two tasks the second
+    /// sees the first's commit and finishes the workflow. Returns nil when the workflow is gone.
+    func lockWorkflow(_ workflowID: String, now: UnixMillis) async throws -> (state: WorkflowState, traceID: String, policy: FailurePolicy)? {
+        let rows = try await query(
+            "SELECT state, trace_id, failure_policy FROM workflows WHERE id = $1 FOR UPDATE", [workflowID])
+        guard let row = rows.first else { return nil }
+        return (
+            WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running,
+            try row.decode(String.self, column: "trace_id"),
+            FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast
+        )
+    }
+
+    /// Finishes the workflow when none of its tasks is unfinished: succeeded when every task
+    /// succeeded, failed otherwise. Takes the workflow lock first (see `lockWorkflow`).
+    /// - Returns: the workflow's new state when this call finished it.
+    func finishWorkflowIfDone(_ workflowID: String, now: UnixMillis) async throws -> WorkflowState? {
+        guard let locked = try await lockWorkflow(workflowID, now: now), !locked.state.isTerminal else { return nil }
+        // A new statement after the lock: its snapshot includes every commit that held the lock before.
+        // Served by tasks_workflow_unfinished_idx (an index probe, however big the workflow).
+        let busy = try await query(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE workflow_id = $1 AND state IN \(TaskStateColumn.unfinishedSQL)) AS busy",
+            [workflowID])
+        if try busy.first?.decode(Bool.self, column: "busy") ?? true { return nil }
+        let failed = try await query(
+            """
+            SELECT (SELECT key FROM tasks WHERE workflow_id = $1 AND state IN ('failed', 'cancelled', 'skipped')
+                     ORDER BY (state = 'failed') DESC, finished_at LIMIT 1) AS failed_key
+            """, [workflowID])
+        let failedKey = try failed.first?.decode(String?.self, column: "failed_key")
+        let state: WorkflowState = failedKey == nil ? .succeeded : .failed
+        try await setWorkflowFinished(
+            workflowID, state: state, error: failedKey.map { "task \($0) did not succeed" }, traceID: locked.traceID, actor: nil,
+            now: now)
+        return state
+    }
+
+    /// Marks the (locked) workflow finished and appends its terminal event.
+    func setWorkflowFinished(
+        _ workflowID: String, state: WorkflowState, error: String?, traceID: String, actor: Actor?, now: UnixMillis
+    ) async throws {
+        try await query(
+            "UPDATE workflows SET state = $2, error = $3, finished_at = $4, updated_at = $4 WHERE id = $1",
+            [workflowID, state.rawValue, error, now.sqlTimestamp])
+        let kind: EventKind =
+            switch state {
+            case .succeeded: .workflowSucceeded
+            case .cancelled: .workflowCancelled
+            default: .workflowFailed
+            }
+        try await append([
+            EventDraft(
+                workflowID: workflowID, kind: kind, at: now, workflowState: state, message: error ?? "", traceID: traceID,
+                actor: actor)
+        ])
+    }
+
+    /// A task of the workflow failed for good: applies the failure policy.
+    /// - Returns: the workflow's new state when it finished.
+    func applyFailurePolicy(
+        workflowID: String, failedTaskID: UUID, failedKey: String, traceID: String, now: UnixMillis
+    ) async throws -> WorkflowState? {
+        guard let locked = try await lockWorkflow(workflowID, now: now), !locked.state.isTerminal else { return nil }
+        switch locked.policy {
+        case .failFast:
+            _ = try await cancelUnfinished(
+                workflowID: workflowID, traceID: traceID, message: "task \(failedKey) failed (fail_fast)", actor: nil, now: now)
+            try await setWorkflowFinished(
+                workflowID, state: .failed, error: "task \(failedKey) failed", traceID: traceID, actor: nil, now: now)
+            return .failed
+        case .continueIndependent:
+            _ = try await skipDownstream(of: failedTaskID, workflowID: workflowID, traceID: traceID, now: now)
+            return try await finishWorkflowIfDone(workflowID, now: now)
+        }
+    }
+}
