@@ -30,6 +30,10 @@ public struct ClientConfiguration: Sendable {
     /// Bytes of queued requests per call before `send` suspends.
     public var outboundBufferLimit: Int = 256 * 1024
 
+    /// Extra time the local deadline timer waits beyond `grpc-timeout`. Zero in production; tests
+    /// raise it to see the server's own deadline handling instead of racing it.
+    var deadlineTimerSlack: Duration = .zero
+
     public init(host: String, port: Int, tls: TLS? = nil) {
         self.host = host
         self.port = port

@@ -107,7 +107,7 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
                 // The stream owns the timer and drops it when it completes, so it is alive here.
                 stream.abort(RPCStatus(.deadlineExceeded, "deadline exceeded after \(timeout)"))
             }
-            timer.schedule(after: timeout)
+            timer.schedule(after: timeout + configuration.deadlineTimerSlack)
             stream.deadlineTimer = timer
         }
         requestFlush()

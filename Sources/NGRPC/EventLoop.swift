@@ -35,6 +35,7 @@ final class EventLoop: @unchecked Sendable {
     private struct Pending {
         var tasks: [any LoopTask] = []
         var closures: [@Sendable () -> Void] = []
+        var jobs: [UnownedJob] = []
         var armed = false
     }
     /// Guards the cross-thread work queue.
@@ -42,6 +43,13 @@ final class EventLoop: @unchecked Sendable {
     /// Loop thread only: spare arrays swapped with the pending ones so draining does not allocate.
     private var spareTasks: [any LoopTask] = []
     private var spareClosures: [@Sendable () -> Void] = []
+    private var spareJobs: [UnownedJob] = []
+    /// Loop thread only: inside `drain`, which re-checks the queue before returning, so work
+    /// enqueued from the loop itself needs no `event_active` (no eventfd write).
+    private var draining = false
+    private let drainingFlag = Atomic<Bool>(false)
+    /// Runs handler tasks on this loop when `ServerConfiguration.handlerExecution == .ioThread`.
+    private(set) lazy var taskExecutor = EventLoopTaskExecutor(loop: self)
     /// Loop thread only: connections to flush after this round of work.
     private var flushList: [any LoopFlushable] = []
 
@@ -109,7 +117,19 @@ final class EventLoop: @unchecked Sendable {
         if wake { activate() }
     }
 
+    /// Schedules a Swift job (see `EventLoopTaskExecutor`).
+    func enqueue(job: UnownedJob) {
+        let wake = pending.withLock { state -> Bool in
+            state.jobs.append(job)
+            defer { state.armed = true }
+            return !state.armed
+        }
+        if wake { activate() }
+    }
+
     private func activate() {
+        // The loop is draining and will look at the queue again before it sleeps.
+        if drainingFlag.load(ordering: .acquiring) && inLoop { return }
         if let wakeEvent { event_active(wakeEvent, 0, 0) }
     }
 
@@ -119,20 +139,40 @@ final class EventLoop: @unchecked Sendable {
     }
 
     fileprivate func drain() {
-        var tasks = spareTasks
-        var closures = spareClosures
-        pending.withLock { state in
-            swap(&tasks, &state.tasks)
-            swap(&closures, &state.closures)
-            state.armed = false
+        drainingFlag.store(true, ordering: .releasing)
+        // Bounded rounds so a handler running on this loop cannot starve socket I/O.
+        for _ in 0..<16 {
+            var tasks = spareTasks
+            var closures = spareClosures
+            var jobs = spareJobs
+            let empty = pending.withLock { state -> Bool in
+                swap(&tasks, &state.tasks)
+                swap(&closures, &state.closures)
+                swap(&jobs, &state.jobs)
+                return tasks.isEmpty && closures.isEmpty && jobs.isEmpty
+            }
+            if empty { break }
+            for closure in closures { closure() }
+            if !jobs.isEmpty {
+                let executor = taskExecutor.asUnownedTaskExecutor()
+                for job in jobs { job.runSynchronously(on: executor) }
+            }
+            for task in tasks { task.runOnLoop() }
+            tasks.removeAll(keepingCapacity: true)
+            closures.removeAll(keepingCapacity: true)
+            jobs.removeAll(keepingCapacity: true)
+            spareTasks = tasks
+            spareClosures = closures
+            spareJobs = jobs
         }
-        for closure in closures { closure() }
-        for task in tasks { task.runOnLoop() }
-        tasks.removeAll(keepingCapacity: true)
-        closures.removeAll(keepingCapacity: true)
-        spareTasks = tasks
-        spareClosures = closures
         runFlushes()
+        drainingFlag.store(false, ordering: .releasing)
+        let wake = pending.withLock { state -> Bool in
+            let more = !state.tasks.isEmpty || !state.closures.isEmpty || !state.jobs.isEmpty
+            state.armed = more
+            return more
+        }
+        if wake, let wakeEvent { event_active(wakeEvent, 0, 0) }
     }
 
     /// Loop thread only: performs the flushes requested during this callback.
@@ -158,4 +198,21 @@ final class EventLoop: @unchecked Sendable {
 private func eventLoopWakeCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
     guard let argument else { return }
     Unmanaged<EventLoop>.fromOpaque(argument).takeUnretainedValue().drain()
+}
+
+/// A Swift `TaskExecutor` that runs jobs on an event loop's thread, for handlers that should run
+/// beside their connection instead of hopping to the concurrency pool (no thread wake-ups per
+/// call; a handler that computes for long delays every connection on the loop).
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    /// Unowned: the loop owns the executor and lives as long as any task could use it (loops are
+    /// stopped only after the server's connections and handlers are gone).
+    unowned let loop: EventLoop
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        loop.enqueue(job: UnownedJob(job))
+    }
 }

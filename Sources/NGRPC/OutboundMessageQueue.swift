@@ -96,8 +96,9 @@ final class OutboundMessageQueue: Sendable {
         if let owner { loop.enqueue(owner) }
     }
 
-    /// Fails senders with `status`, drops queued bytes and, when `end` is given and the stream had
-    /// not ended yet, ends it that way instead (a deadline or a broken limit on the server).
+    /// Fails senders with `status`, drops queued bytes and, when `end` is given, ends the stream
+    /// that way instead (a deadline or a broken limit on the server). The caller guarantees the
+    /// loop has not yet taken the previous end (the stream is not `finished`).
     func terminate(_ status: RPCStatus, end: End?) {
         let (owner, waiters) = state.withLock { state -> ((any LoopTask)?, [CheckedContinuation<Void, any Error>]) in
             if state.failure == nil { state.failure = status }
@@ -108,7 +109,9 @@ final class OutboundMessageQueue: Sendable {
             let waiters = state.waiters
             state.waiters = []
             var owner: (any LoopTask)?
-            if let end, state.end == nil {
+            if let end {
+                // Replaces an end the handler may have set in a race with the termination: the
+                // queued messages it belonged to are gone, so only the new end is truthful.
                 state.end = end
                 owner = Self.claimSchedule(&state)
             }

@@ -56,6 +56,7 @@ struct RequestHead {
     /// `application/grpc`, optionally followed by `+codec` or `;params`.
     static func isGRPCContentType(_ value: String) -> Bool {
         let prefix = "application/grpc"
+        if value == prefix || value == "application/grpc+proto" { return true }
         guard value.hasPrefix(prefix) else { return false }
         let rest = value.dropFirst(prefix.count)
         return rest.isEmpty || rest.first == "+" || rest.first == ";"

@@ -91,6 +91,19 @@ public struct ServerConfiguration: Sendable {
 
     public var logger: Logger = Logger(label: "ngrpc")
 
+    /// Where handlers run.
+    public enum HandlerExecution: Sendable, Hashable {
+        /// On Swift's global concurrency pool (default): handlers may compute freely; each call
+        /// costs a hop to a pool thread and back.
+        case concurrencyPool
+        /// On the connection's I/O thread, through a task executor preference: no thread hops, so
+        /// fastest for short handlers, but a handler that blocks or computes for long stalls every
+        /// connection on that loop. For echo-like services and benchmarks.
+        case ioThread
+    }
+
+    public var handlerExecution: HandlerExecution = .concurrencyPool
+
     public init(listeners: [Listener] = [Listener()], router: RPCRouter, interceptors: [any ServerInterceptor] = []) {
         self.listeners = listeners
         self.router = router

@@ -50,10 +50,9 @@ private func serverOnHeader(
     else { return 0 }
     let nameText = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
     let valueText = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
-    let configuration = connection.configuration
     if !stream.head.add(
-        name: nameText, value: valueText, maxListSize: configuration.maxHeaderListSize,
-        maxFieldCount: configuration.maxHeaderFieldCount)
+        name: nameText, value: valueText, maxListSize: connection.configuration.maxHeaderListSize,
+        maxFieldCount: connection.configuration.maxHeaderFieldCount)
     {
         // Far past the limit: reset the stream rather than keep decoding (HPACK bomb).
         return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)

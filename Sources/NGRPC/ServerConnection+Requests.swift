@@ -86,7 +86,8 @@ extension ServerConnection {
         stream.head = RequestHead()
         core.activeCalls.wrappingAdd(1, ordering: .relaxed)
         stream.startHandler(
-            route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize, logger: logger)
+            route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,
+            onLoop: configuration.handlerExecution == .ioThread, logger: logger)
     }
 
     func dataReceived(streamID: Int32, bytes: UnsafeRawBufferPointer) {

@@ -43,11 +43,16 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         self.core = core
         self.peer = peer
         self.isSecure = isSecure
+        configuration = core.configuration
+        logger = core.logger
         resetTokens = Double(core.configuration.serverResetBurst)
     }
 
-    var configuration: ServerConfiguration { core.configuration }
-    var logger: Logger { core.logger }
+    /// A copy held by the connection: reading fields of a stored struct costs nothing, while a
+    /// computed `core.configuration` copied the whole struct (and retained its references) on
+    /// every header in the profile.
+    let configuration: ServerConfiguration
+    let logger: Logger
 
     /// Takes over an accepted socket; loop thread. Closes `fd` itself on failure.
     static func start(fd: Int32, loop: EventLoop, core: ServerCore, tls: TLSContext?, peer: String) {

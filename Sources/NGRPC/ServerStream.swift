@@ -161,10 +161,13 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     /// Ends the call from the transport's side (deadline, broken limit, bad message): the handler
     /// is cancelled and the client gets `status`.
     func abort(_ status: RPCStatus) {
+        guard !finished, !isClosed else { return }
+        // The queue first: once the handler is cancelled it may return at once, and its OK must
+        // not overtake this status.
+        outbound.terminate(status, end: .status(status, Metadata()))
+        inbound.fail(status)
         context?.cancel(status)
         handlerTask?.cancel()
-        inbound.fail(status)
-        outbound.terminate(status, end: .status(status, Metadata()))
     }
 
     /// nghttp2 closed the stream (normally, or by RST_STREAM from either side, or the connection).
@@ -184,14 +187,16 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     // MARK: Handler side
 
     /// Starts the handler as a Swift task; loop thread.
-    func startHandler(_ handler: @escaping RawHandler, context: ServerContext, maxSendMessageSize: Int, logger: Logger) {
+    func startHandler(
+        _ handler: @escaping RawHandler, context: ServerContext, maxSendMessageSize: Int, onLoop: Bool, logger: Logger
+    ) {
         self.context = context
         handlerStarted = true
         let source = ServerStreamSource(queue: inbound)
         let sink = ServerStreamSink(
             queue: outbound, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
         let outbound = self.outbound!
-        handlerTask = Task {
+        let operation: @Sendable () async -> Void = {
             let status: RPCStatus
             do {
                 try await handler(source, sink, context)
@@ -210,6 +215,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
             }
             outbound.finish(.status(status, context.trailers))
         }
+        handlerTask = onLoop ? Task(executorPreference: loop.taskExecutor, operation: operation) : Task(operation: operation)
     }
 }
 

@@ -68,3 +68,41 @@ struct ChannelBehaviourTests {
         await loopback.stop()
     }
 }
+
+@Suite("Handlers on the I/O thread (handlerExecution = .ioThread)")
+struct IOThreadHandlerTests {
+    @Test func allShapesAndDeadlinesWork() async throws {
+        let loopback = try await Loopback.start(configure: { $0.handlerExecution = .ioThread }) { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, context) -> RawMessage in
+                if request.text == "slow" { try await Task.sleep(for: .seconds(10)) }
+                return request
+            }
+            router.registerBidirectionalStreaming(Echo.chat) {
+                (requests: RPCRequestStream<RawMessage>, writer: RPCResponseWriter<RawMessage>, _) in
+                for try await request in requests { try await writer.write(request) }
+            }
+            router.registerServerStreaming(Echo.stream) { (_: RawMessage, writer: RPCResponseWriter<RawMessage>, _) in
+                for index in 0..<5000 { try await writer.write(RawMessage("\(index)")) }
+            }
+        }
+        let echoed: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("x"))
+        #expect(echoed.text == "x")
+        await expectStatus(.deadlineExceeded) {
+            let _: RawMessage = try await loopback.channel.unary(
+                Echo.get, request: RawMessage("slow"), options: CallOptions(timeout: .milliseconds(100)))
+        }
+        let call: RPCBidirectionalCall<RawMessage, RawMessage> = try await loopback.channel.bidirectionalStreaming(Echo.chat)
+        var responses = call.responses.makeAsyncIterator()
+        for round in 0..<50 {
+            try await call.send(RawMessage("\(round)"))
+            #expect(try await responses.next()?.text == "\(round)")
+        }
+        try await call.closeSend()
+        #expect(try await responses.next() == nil)
+        var count = 0
+        let stream: RPCResponseStream<RawMessage> = try await loopback.channel.serverStreaming(Echo.stream, request: RawMessage(""))
+        for try await _ in stream { count += 1 }
+        #expect(count == 5000)
+        await loopback.stop()
+    }
+}

@@ -48,6 +48,7 @@ struct Loopback {
     static func start(
         tls: (server: ServerConfiguration.TLS, client: ClientConfiguration.TLS)? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in },
+        configureClient: (inout ClientConfiguration) -> Void = { _ in },
         routes: (inout RPCRouter) -> Void
     ) async throws -> Loopback {
         var router = RPCRouter()
@@ -59,8 +60,10 @@ struct Loopback {
         let server = GRPCServer(configuration: configuration)
         try await server.start()
         let port = try #require(server.port)
-        let channel = try GRPCChannel(
-            configuration: ClientConfiguration(host: tls == nil ? "127.0.0.1" : "localhost", port: port, tls: tls?.client))
+        var clientConfiguration = ClientConfiguration(
+            host: tls == nil ? "127.0.0.1" : "localhost", port: port, tls: tls?.client)
+        configureClient(&clientConfiguration)
+        let channel = try GRPCChannel(configuration: clientConfiguration)
         return Loopback(server: server, channel: channel)
     }
 
