@@ -254,7 +254,9 @@ private func clientConnection(_ argument: UnsafeMutableRawPointer?) -> ClientCon
 }
 
 private func clientConnectionRead(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
-    clientConnection(argument)?.onReadable()
+    guard let connection = clientConnection(argument) else { return }
+    connection.onReadable()
+    connection.loop.runFlushes()
 }
 
 private func clientConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
@@ -262,5 +264,7 @@ private func clientConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMuta
 }
 
 private func clientConnectionEvent(_ bev: OpaquePointer?, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
-    clientConnection(argument)?.onEvent(what)
+    guard let connection = clientConnection(argument) else { return }
+    connection.onEvent(what)
+    connection.loop.runFlushes()
 }

@@ -9,9 +9,11 @@ internal import CLibevent
 final class LoopTimer {
     private var event: OpaquePointer?
     fileprivate let action: () -> Void
+    fileprivate unowned let loop: EventLoop
 
     init(loop: EventLoop, action: @escaping () -> Void) {
         self.action = action
+        self.loop = loop
         event = event_new(loop.base, -1, 0, loopTimerCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
@@ -36,5 +38,9 @@ final class LoopTimer {
 
 private func loopTimerCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
     guard let argument else { return }
-    Unmanaged<LoopTimer>.fromOpaque(argument).takeUnretainedValue().action()
+    let timer = Unmanaged<LoopTimer>.fromOpaque(argument).takeUnretainedValue()
+    let loop = timer.loop
+    timer.action()
+    // Flushes the action asked for (a GOAWAY, a PING) go out now, not at the next wake-up.
+    loop.runFlushes()
 }

@@ -346,7 +346,9 @@ private func serverConnection(_ argument: UnsafeMutableRawPointer?) -> ServerCon
 }
 
 private func serverConnectionRead(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
-    serverConnection(argument)?.onReadable()
+    guard let connection = serverConnection(argument) else { return }
+    connection.onReadable()
+    connection.loop.runFlushes()
 }
 
 private func serverConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
@@ -354,5 +356,7 @@ private func serverConnectionWrite(_ bev: OpaquePointer?, _ argument: UnsafeMuta
 }
 
 private func serverConnectionEvent(_ bev: OpaquePointer?, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
-    serverConnection(argument)?.onEvent(what)
+    guard let connection = serverConnection(argument) else { return }
+    connection.onEvent(what)
+    connection.loop.runFlushes()
 }

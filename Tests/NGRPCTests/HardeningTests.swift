@@ -1,0 +1,73 @@
+import Testing
+
+@testable import NGRPC
+
+@Suite("Limits and connection policy")
+struct HardeningTests {
+    @Test func oversizedRequestHeadersAreRefused() async throws {
+        let handled = Box(false)
+        let loopback = try await Loopback.start { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) -> RawMessage in
+                handled.set(true)
+                return request
+            }
+        }
+        var metadata = Metadata()
+        for index in 0..<20 { metadata.add("x-big-\(index)", String(repeating: "v", count: 1000)) }
+        let status = await expectStatus(.resourceExhausted) {
+            let _: RawMessage = try await loopback.channel.unary(
+                Echo.get, request: RawMessage("x"), options: CallOptions(metadata: metadata))
+        }
+        #expect(status?.message.contains("16384") == true)
+        #expect(!handled.get)
+        // The connection is still good for well-behaved calls.
+        let fine: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("ok"))
+        #expect(fine.text == "ok")
+        await loopback.stop()
+    }
+
+    @Test func idleConnectionGetsGoAwayAndChannelReconnects() async throws {
+        let loopback = try await Loopback.start(configure: { $0.connectionIdleTimeout = .milliseconds(100) }) { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
+        }
+        let first: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("1"))
+        #expect(first.text == "1")
+        try await Task.sleep(for: .milliseconds(400))
+        let second: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("2"))
+        #expect(second.text == "2")
+        await loopback.stop()
+    }
+
+    @Test func keepalivePingsAreAnsweredAndConnectionStays() async throws {
+        let loopback = try await Loopback.start(configure: {
+            $0.keepaliveInterval = .milliseconds(30)
+            $0.keepaliveTimeout = .milliseconds(500)
+        }) { router in
+            router.registerBidirectionalStreaming(Echo.chat) {
+                (requests: RPCRequestStream<RawMessage>, writer: RPCResponseWriter<RawMessage>, _) in
+                for try await request in requests { try await writer.write(request) }
+            }
+        }
+        // One long call across many keepalive rounds: a missing ACK would close the connection.
+        let call: RPCBidirectionalCall<RawMessage, RawMessage> = try await loopback.channel.bidirectionalStreaming(Echo.chat)
+        var responses = call.responses.makeAsyncIterator()
+        for round in 0..<5 {
+            try await Task.sleep(for: .milliseconds(100))
+            try await call.send(RawMessage("\(round)"))
+            #expect(try await responses.next()?.text == "\(round)")
+        }
+        try await call.closeSend()
+        #expect(try await responses.next() == nil)
+        await loopback.stop()
+    }
+
+    @Test func maxSendMessageSizeFailsTheCall() async throws {
+        let loopback = try await Loopback.start(configure: { $0.maxSendMessageSize = 100 }) { router in
+            router.registerUnary(Echo.get) { (_: RawMessage, _) in RawMessage([UInt8](repeating: 1, count: 101)) }
+        }
+        await expectStatus(.resourceExhausted) {
+            let _: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("x"))
+        }
+        await loopback.stop()
+    }
+}
