@@ -56,11 +56,13 @@ public struct SubmissionService: Sendable {
         self.logger = logger
     }
 
-    public func submit(_ command: SubmitCommand) async throws -> SubmitOutcome {
+    /// Plans (unless `plan` is given: the edge may have planned already while decoding) and
+    /// stores the workflow; idempotent by `command.requestID`.
+    public func submit(_ command: SubmitCommand, plan given: PlanResult? = nil) async throws -> SubmitOutcome {
         if let requestID = command.requestID {
             try Self.validateRequestID(requestID)
         }
-        let plan = try planning.plan(command.query)
+        let plan = try given ?? planning.plan(command.query)
         var ranks: [TaskKey: Double] = [:]
         ranks.reserveCapacity(plan.dag.tasks.count)
         for key in plan.analysis.graph.index.keys {

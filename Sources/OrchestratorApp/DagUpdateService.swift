@@ -1,0 +1,95 @@
+import OrchestratorDomain
+
+/// A change to a workflow's graph, as UpdateDag describes it.
+public struct DagChange: Sendable {
+    /// New tasks; the edges into them come in `addEdges` (or from their own dependencies).
+    public var addTasks: [TaskSpec]
+    public var removeTasks: [TaskKey]
+    public var addEdges: [Edge]
+    public var removeEdges: [Edge]
+    public var payloads: [TaskKey: [UInt8]]
+
+    public init(addTasks: [TaskSpec] = [], removeTasks: [TaskKey] = [], addEdges: [Edge] = [], removeEdges: [Edge] = [], payloads: [TaskKey: [UInt8]] = [:]) {
+        self.addTasks = addTasks
+        self.removeTasks = removeTasks
+        self.addEdges = addEdges
+        self.removeEdges = removeEdges
+        self.payloads = payloads
+    }
+
+    /// Applies the change to `dag`, listing every reference to something that is not there.
+    public func applied(to dag: Dag) throws(AppError) -> Dag {
+        var issues: [String] = []
+        let existing = Set(dag.tasks.map(\.key))
+        let removed = Set(removeTasks)
+        for key in removeTasks where !existing.contains(key) {
+            issues.append("remove_tasks names \"\(key.rawValue)\", which is not in the current DAG")
+        }
+        let edges = Set(dag.edges)
+        for edge in removeEdges where !edges.contains(edge) {
+            issues.append("remove_edges names \(edge.from.rawValue) → \(edge.to.rawValue), which is not in the current DAG")
+        }
+        guard issues.isEmpty else {
+            throw AppError.invalidArgument("invalid DAG update: \(issues.count) problem\(issues.count == 1 ? "" : "s"): " + issues.joined(separator: "; "))
+        }
+        let droppedEdges = Set(removeEdges)
+        var result = Dag()
+        result.tasks = dag.tasks.filter { !removed.contains($0.key) } + addTasks
+        result.edges = dag.edges.filter { !droppedEdges.contains($0) && !removed.contains($0.from) && !removed.contains($0.to) } + addEdges
+        return result
+    }
+
+    public var isEmpty: Bool { addTasks.isEmpty && removeTasks.isEmpty && addEdges.isEmpty && removeEdges.isEmpty }
+}
+
+/// Makes new DAG versions: applies a change to the current graph, validates the result as a
+/// whole, ranks it, and stores it if nobody else changed the graph first.
+public struct DagUpdateService: Sendable {
+    let workflows: any WorkflowStore
+    let limits: ValidationLimits
+    let signals: ChangeSignals
+    let clock: any WallClock
+
+    public init(workflows: any WorkflowStore, limits: ValidationLimits = .default, signals: ChangeSignals, clock: any WallClock = SystemWallClock()) {
+        self.workflows = workflows
+        self.limits = limits
+        self.signals = signals
+        self.clock = clock
+    }
+
+    public func update(
+        workflowID: String, tenant: String?, expectedVersion: Int, change: DagChange, reason: String, actor: Actor
+    ) async throws -> (version: StoredDagVersion, analysis: GraphAnalysis) {
+        guard !change.isEmpty else { throw AppError.invalidArgument("the update changes nothing: give add_tasks, remove_tasks, add_edges or remove_edges") }
+        guard expectedVersion > 0 else { throw AppError.invalidArgument("expected_version must be the version the change is based on (≥ 1)") }
+        do {
+            guard let workflow = try await workflows.workflow(id: workflowID, tenant: tenant) else {
+                throw AppError.notFound("workflow \(workflowID) not found")
+            }
+            if workflow.state.isTerminal { throw AppError(StoreError.workflowFinished(workflowID, workflow.state)) }
+            guard workflow.currentDagVersion == expectedVersion else {
+                throw AppError(StoreError.versionConflict(expected: expectedVersion, current: workflow.currentDagVersion))
+            }
+            guard let current = try await workflows.dagVersion(workflowID: workflowID, version: expectedVersion) else {
+                throw AppError.notFound("workflow \(workflowID) has no DAG version \(expectedVersion)")
+            }
+            let newDag = try change.applied(to: current.dag)
+            let validated: ValidatedDag
+            do {
+                validated = try DagValidator(limits: limits).validate(newDag)
+            } catch {
+                throw AppError.invalidArgument("the updated DAG is invalid: \(error.description)", issues: error.issues)
+            }
+            let analysis = GraphAnalysis(validated)
+            var ranks: [TaskKey: Double] = [:]
+            for (id, key) in validated.index.keys.enumerated() { ranks[key] = analysis.ranks[id] }
+            let stored = try await workflows.updateDag(DagUpdate(
+                workflowID: workflowID, tenant: tenant, expectedVersion: expectedVersion, newDag: newDag,
+                payloads: change.payloads, ranks: ranks, reason: reason.isEmpty ? "UpdateDag" : reason, actor: actor, now: clock.now()))
+            signals.signal(.tasksReady)
+            return (stored, analysis)
+        } catch let error as StoreError {
+            throw AppError(error)
+        }
+    }
+}

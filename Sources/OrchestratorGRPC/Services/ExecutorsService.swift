@@ -1,0 +1,158 @@
+public import Logging
+public import NGRPC
+public import OrchestratorAPI
+public import OrchestratorApp
+public import OrchestratorDomain
+
+/// `orchestrator.v1.Executors`: the Lease stream and the unary calls for polling executors,
+/// translated onto `DispatchService`.
+public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
+    let dispatch: DispatchService
+    let leaseTTLMillis: Int64
+    let logger: Logger
+
+    public init(dispatch: DispatchService, leaseTTLMillis: Int64, logger: Logger = Logger(label: "orchestrator.grpc.executors")) {
+        self.dispatch = dispatch
+        self.leaseTTLMillis = leaseTTLMillis
+        self.logger = logger
+    }
+
+    func mapped<T>(_ context: ServerContext, _ body: () async throws -> T) async throws(RPCStatus) -> T {
+        do {
+            return try await body()
+        } catch {
+            if context.isCancelled, let reason = context.cancellation { throw reason }
+            throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
+        }
+    }
+
+    public func lease(
+        _ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>,
+        context: ServerContext
+    ) async throws {
+        try await mapped(context) {
+            var iterator = requests.makeAsyncIterator()
+            guard let first = try await iterator.next() else { return }
+            guard case .hello(let hello) = first.kind else {
+                throw AppError.invalidArgument("the first message on a Lease stream must be `hello`")
+            }
+            let identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight)
+            let inbound = requests.map { request throws -> SessionInput in
+                switch request.kind {
+                case .heartbeat(let heartbeat): return .heartbeat(heartbeat.leases.map(\.domainLease))
+                case .progress(let progress): return .report(try Self.lease(progress.lease), .progress(fraction: progress.fraction, message: progress.message))
+                case .completion(let completion): return .report(try Self.lease(completion.lease), .completed(result: completion.result))
+                case .failure(let failure):
+                    return .report(try Self.lease(failure.lease), .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
+                case .hello: throw AppError.invalidArgument("`hello` may only be sent once, as the first message")
+                case nil: throw AppError.invalidArgument("a LeaseRequest must set one of hello, heartbeat, progress, completion, failure")
+                }
+            }
+            let ttl = leaseTTLMillis
+            try await dispatch.runSession(executor: identity, resume: hello.resume.map(\.domainLease), inbound: inbound) { output in
+                try await responses.write(Self.message(output, leaseTTLMillis: ttl))
+            }
+        }
+    }
+
+    public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse {
+        try await mapped(context) {
+            guard request.waitMs >= 0 else { throw AppError.invalidArgument("wait_ms must be ≥ 0") }
+            let identity = try Self.identity(executorID: request.executorID, capabilities: request.capabilities, labels: request.labels, maxInFlight: request.maxTasks)
+            var wait = Duration.milliseconds(request.waitMs)
+            if let left = context.timeRemaining { wait = min(wait, left - .milliseconds(50)) }
+            let claimed = try await dispatch.poll(identity, maxTasks: identity.maxInFlight, wait: max(wait, .zero))
+            return Orchestrator_V1_PollTasksResponse(assignments: claimed.map { Orchestrator_V1_Assignment($0, leaseTTLMillis: leaseTTLMillis) })
+        }
+    }
+
+    public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse {
+        try await mapped(context) {
+            guard !request.executorID.isEmpty else { throw AppError.invalidArgument("executor_id is required") }
+            let lease: LeaseToken
+            let outcome: TaskReport.Outcome
+            switch request.report {
+            case .progress(let progress):
+                (lease, outcome) = (try Self.lease(progress.lease), .progress(fraction: progress.fraction, message: progress.message))
+            case .completion(let completion):
+                (lease, outcome) = (try Self.lease(completion.lease), .completed(result: completion.result))
+            case .failure(let failure):
+                (lease, outcome) = (try Self.lease(failure.lease), .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
+            case nil:
+                throw AppError.invalidArgument("a report must set one of progress, completion, failure")
+            }
+            switch try await dispatch.report(lease, executorID: request.executorID, outcome: outcome) {
+            case .accepted:
+                return Orchestrator_V1_ReportStatusResponse(accepted: true, message: "")
+            case .staleLease(let current, let state):
+                throw AppError.failedPrecondition(Self.staleMessage(lease, current: current, state: state))
+            case .unknownTask:
+                throw AppError.notFound("task \(lease.taskID) not found")
+            }
+        }
+    }
+
+    public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse {
+        try await mapped(context) {
+            guard !request.executorID.isEmpty else { throw AppError.invalidArgument("executor_id is required") }
+            let states = try await dispatch.heartbeat(executorID: request.executorID, leases: request.leases.map(\.domainLease))
+            return Orchestrator_V1_HeartbeatResponse(leases: states.map(Self.status))
+        }
+    }
+
+    // MARK: - Mapping
+
+    static func identity(executorID: String, capabilities: [String], labels: [String: String], maxInFlight: Int32) throws -> ExecutorIdentity {
+        var problems: [String] = []
+        if executorID.isEmpty || executorID.utf8.count > 128 { problems.append("executor_id must be 1-128 characters") }
+        if maxInFlight < 0 { problems.append("max_in_flight must be ≥ 0 (0 = 1)") }
+        if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 characters") }
+        if capabilities.count > 256 { problems.append("at most 256 capabilities") }
+        guard problems.isEmpty else { throw AppError.invalidArgument("invalid executor: " + problems.joined(separator: "; ")) }
+        return ExecutorIdentity(executorID: executorID, capabilities: Set(capabilities), labels: labels, maxInFlight: max(1, Int(maxInFlight)))
+    }
+
+    static func lease(_ token: Orchestrator_V1_LeaseToken?) throws -> LeaseToken {
+        guard let token, !token.taskID.isEmpty else { throw AppError.invalidArgument("a report must carry its lease (task_id and fencing_token)") }
+        return token.domainLease
+    }
+
+    static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
+        "stale lease: task \(lease.taskID) is \(state.rawValue) with fencing token \(current); this report carries \(lease.fencingToken) and was refused"
+    }
+
+    static func status(_ state: LeaseState) -> Orchestrator_V1_LeaseStatus {
+        Orchestrator_V1_LeaseStatus(lease: Orchestrator_V1_LeaseToken(state.lease), valid: state.valid, leaseExpiresUnixMs: state.expiresAt ?? 0)
+    }
+
+    static func message(_ output: SessionOutput, leaseTTLMillis: Int64) -> Orchestrator_V1_LeaseResponse {
+        var response = Orchestrator_V1_LeaseResponse()
+        switch output {
+        case .welcome(let sessionID, let heartbeat, let ttl, let resumed, let rejected):
+            response.kind = .welcome(Orchestrator_V1_Welcome(
+                sessionID: sessionID, heartbeatIntervalMs: heartbeat, leaseTtlMs: ttl,
+                resumed: resumed.map(Orchestrator_V1_LeaseToken.init), rejectedResumes: rejected.map(Orchestrator_V1_LeaseToken.init)))
+        case .assignment(let claimed):
+            response.kind = .assignment(Orchestrator_V1_Assignment(claimed, leaseTTLMillis: leaseTTLMillis))
+        case .revocation(let lease, let reason):
+            response.kind = .revocation(Orchestrator_V1_Revocation(lease: Orchestrator_V1_LeaseToken(lease), reason: reason))
+        case .ack(let lease, let result):
+            var ack = Orchestrator_V1_ReportAck()
+            ack.lease = Orchestrator_V1_LeaseToken(lease)
+            switch result {
+            case .accepted:
+                ack.accepted = true
+            case .staleLease(let current, let state):
+                ack.code = Int32(RPCStatus.Code.failedPrecondition.rawValue)
+                ack.message = staleMessage(lease, current: current, state: state)
+            case .unknownTask:
+                ack.code = Int32(RPCStatus.Code.notFound.rawValue)
+                ack.message = "task \(lease.taskID) not found"
+            }
+            response.kind = .ack(ack)
+        case .heartbeatAck(let states):
+            response.kind = .heartbeatAck(Orchestrator_V1_HeartbeatAck(leases: states.map(status)))
+        }
+        return response
+    }
+}

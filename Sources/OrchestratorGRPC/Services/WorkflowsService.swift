@@ -1,0 +1,235 @@
+public import Logging
+public import NGRPC
+public import OrchestratorAPI
+public import OrchestratorApp
+public import OrchestratorDomain
+
+/// `orchestrator.v1.Workflows`: decodes requests, calls the application services, and maps
+/// results and typed errors to messages and status codes.
+public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
+    let planning: WorkflowsPlanningHandler
+    let submission: SubmissionService
+    let updates: DagUpdateService
+    let workflows: any WorkflowStore
+    let watch: WatchService
+    let dispatch: DispatchService
+    let clock: any WallClock
+    let logger: Logger
+
+    public init(
+        planning: WorkflowsPlanningHandler, submission: SubmissionService, updates: DagUpdateService, workflows: any WorkflowStore,
+        watch: WatchService, dispatch: DispatchService, clock: any WallClock = SystemWallClock(),
+        logger: Logger = Logger(label: "orchestrator.grpc.workflows")
+    ) {
+        self.planning = planning
+        self.submission = submission
+        self.updates = updates
+        self.workflows = workflows
+        self.watch = watch
+        self.dispatch = dispatch
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Runs `body`, mapping every failure to a status once.
+    func mapped<T>(_ context: ServerContext, _ body: () async throws -> T) async throws(RPCStatus) -> T {
+        do {
+            return try await body()
+        } catch {
+            if context.isCancelled, let reason = context.cancellation { throw reason }
+            throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
+        }
+    }
+
+    public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse {
+        try planning.planWorkflow(request, context: context)
+    }
+
+    public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse {
+        try await mapped(context) {
+            let outcome = try await submit(requestID: request.requestID, query: request.query, context: context)
+            var workflow = outcome.workflow
+            if request.wait, !workflow.state.isTerminal {
+                workflow = try await submission.waitForOutcome(workflowID: workflow.workflowID, tenant: workflow.tenant)
+            }
+            return Orchestrator_V1_SubmitQueryResponse(
+                workflow: Orchestrator_V1_Workflow(workflow, now: clock.now()),
+                dag: outcome.dag.map { Orchestrator_V1_Dag($0, payloads: [:]) },
+                analysis: outcome.analysis.map(Orchestrator_V1_DagAnalysis.init),
+                created: outcome.created)
+        }
+    }
+
+    func submit(requestID: String, query: Orchestrator_V1_Query?, context: ServerContext) async throws -> SubmitOutcome {
+        let planned = try planning.plan(query)
+        let command = SubmitCommand(
+            requestID: requestID.isEmpty ? nil : requestID, query: planned.decoded.query,
+            failurePolicy: planned.decoded.failurePolicy, payloads: planned.payloads,
+            actor: CallerIdentity.actor(of: context), traceID: context.trace.traceID)
+        return try await submission.submit(command, plan: planned.result)
+    }
+
+    public func submitStream(
+        _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>,
+        context: ServerContext
+    ) async throws {
+        let writer = SerialWriter(responses)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // One query at a time: the next is read only after this one is stored, so HTTP/2 flow
+            // control bounds how far a fast submitter runs ahead.
+            for try await request in requests {
+                do {
+                    let outcome = try await submit(requestID: request.requestID, query: request.query, context: context)
+                    try await writer.write(Orchestrator_V1_SubmitStreamResponse(
+                        requestID: request.requestID,
+                        kind: .accepted(.init(workflowID: outcome.workflow.workflowID, dagVersion: Int32(clamping: outcome.workflow.currentDagVersion), created: outcome.created))))
+                    if request.watch {
+                        let workflowID = outcome.workflow.workflowID
+                        let tenant = outcome.workflow.tenant
+                        let requestID = request.requestID
+                        group.addTask {
+                            try await watch.follow(
+                                EventQuery(afterSequence: 0, workflowID: workflowID, tenant: tenant),
+                                stopWhen: { $0.isWorkflowTerminal },
+                                emit: { event in
+                                    try await writer.write(.init(requestID: requestID, kind: .event(Orchestrator_V1_WorkflowEvent(event))))
+                                })
+                            if let finished = try await workflows.workflow(id: workflowID, tenant: tenant) {
+                                try await writer.write(.init(requestID: requestID, kind: .outcome(Orchestrator_V1_Workflow(finished, now: clock.now()))))
+                            }
+                        }
+                    }
+                } catch let status as RPCStatus where status.code == .cancelled {
+                    throw status
+                } catch {
+                    try await writer.write(Orchestrator_V1_SubmitStreamResponse(
+                        requestID: request.requestID,
+                        kind: .rejected(StatusMapping.rejection(for: error, logger: logger, method: context.method.path))))
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse {
+        try await mapped(context) {
+            let record = try await existingWorkflow(request.workflowID, context: context)
+            guard request.includeTasks else {
+                return Orchestrator_V1_GetWorkflowResponse(workflow: Orchestrator_V1_Workflow(record, now: clock.now()))
+            }
+            async let tasks = workflows.tasks(workflowID: record.workflowID)
+            async let dag = workflows.dagVersion(workflowID: record.workflowID, version: nil)
+            return Orchestrator_V1_GetWorkflowResponse(
+                workflow: Orchestrator_V1_Workflow(record, tasks: try await tasks, dag: try await dag?.dag, now: clock.now()))
+        }
+    }
+
+    public func listWorkflows(_ request: Orchestrator_V1_ListWorkflowsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListWorkflowsResponse {
+        try await mapped(context) {
+            guard (0...1000).contains(request.pageSize) else {
+                throw AppError.invalidArgument("page_size must be between 1 and 1000 (0 = 100), got \(request.pageSize)")
+            }
+            var states = Set<WorkflowState>()
+            for state in request.states {
+                guard let domain = state.domainState else { throw AppError.invalidArgument("states contains an unknown workflow state \(state)") }
+                states.insert(domain)
+            }
+            let page = try await workflows.listWorkflows(WorkflowListQuery(
+                tenant: CallerIdentity.tenantScope(of: context), states: states, labels: request.labels,
+                createdAfter: request.createdAfterUnixMs > 0 ? request.createdAfterUnixMs : nil,
+                createdBefore: request.createdBeforeUnixMs > 0 ? request.createdBeforeUnixMs : nil,
+                pageSize: request.pageSize == 0 ? 100 : Int(request.pageSize),
+                pageToken: request.pageToken.isEmpty ? nil : request.pageToken))
+            let now = clock.now()
+            return Orchestrator_V1_ListWorkflowsResponse(
+                workflows: page.workflows.map { Orchestrator_V1_Workflow($0, now: now) }, nextPageToken: page.nextPageToken ?? "")
+        }
+    }
+
+    public func getDag(_ request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse {
+        try await mapped(context) {
+            guard request.version >= 0 else { throw AppError.invalidArgument("version must be ≥ 0 (0 = current), got \(request.version)") }
+            let record = try await existingWorkflow(request.workflowID, context: context)
+            let wanted = request.version == 0 ? record.currentDagVersion : Int(request.version)
+            guard let version = try await workflows.dagVersion(workflowID: record.workflowID, version: wanted) else {
+                throw AppError.notFound("workflow \(record.workflowID) has no DAG version \(wanted) (current: \(record.currentDagVersion))")
+            }
+            let history = try await workflows.dagHistory(workflowID: record.workflowID)
+            let tasks = wanted == record.currentDagVersion ? try await workflows.tasks(workflowID: record.workflowID) : []
+            var payloads: [TaskKey: [UInt8]] = [:]
+            for task in tasks { payloads[task.spec.key] = task.payload }
+            var analysis: Orchestrator_V1_DagAnalysis?
+            if let validated = try? DagValidator(limits: planning.limits).validate(version.dag) {
+                analysis = Orchestrator_V1_DagAnalysis(GraphAnalysis(validated))
+            }
+            var upstream: [TaskKey: [TaskKey]] = [:]
+            for edge in version.dag.edges { upstream[edge.to, default: []].append(edge.from) }
+            let now = clock.now()
+            return Orchestrator_V1_GetDagResponse(
+                dag: Orchestrator_V1_Dag(version, payloads: payloads), analysis: analysis,
+                versions: history.map(Orchestrator_V1_DagVersionInfo.init),
+                tasks: tasks.map { Orchestrator_V1_Task($0, dependsOn: upstream[$0.spec.key] ?? [], now: now) })
+        }
+    }
+
+    public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse {
+        try await mapped(context) {
+            let change = try DagChangeDecoding.decode(request)
+            let record = try await existingWorkflow(request.workflowID, context: context)
+            let (version, analysis) = try await updates.update(
+                workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change,
+                reason: request.reason, actor: CallerIdentity.actor(of: context))
+            return Orchestrator_V1_UpdateDagResponse(
+                dag: Orchestrator_V1_Dag(version, payloads: change.payloads), analysis: Orchestrator_V1_DagAnalysis(analysis))
+        }
+    }
+
+    public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse {
+        try await mapped(context) {
+            let record = try await existingWorkflow(request.workflowID, context: context)
+            let reason = request.reason.isEmpty ? "cancelled by \(CallerIdentity.actor(of: context).subject)" : request.reason
+            let result = try await workflows.cancelWorkflow(
+                id: record.workflowID, tenant: record.tenant, reason: reason, actor: CallerIdentity.actor(of: context), now: clock.now())
+            dispatch.revoke(result.revokedLeases.map(\.lease), reason: "workflow cancelled: \(reason)")
+            return Orchestrator_V1_CancelWorkflowResponse(workflow: Orchestrator_V1_Workflow(result.workflow, now: clock.now()))
+        }
+    }
+
+    public func watchWorkflow(
+        _ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext
+    ) async throws {
+        try await mapped(context) {
+            guard request.afterSequence >= 0 else { throw AppError.invalidArgument("after_sequence must be ≥ 0") }
+            var tenant = CallerIdentity.tenantScope(of: context)
+            var workflowID: String?
+            if !request.workflowID.isEmpty {
+                let record = try await existingWorkflow(request.workflowID, context: context)
+                workflowID = record.workflowID
+                tenant = record.tenant
+                if request.stopWhenFinished, record.state.isTerminal {
+                    // Still send its history, ending at the terminal event.
+                }
+            }
+            let stopWhenFinished = request.stopWhenFinished && workflowID != nil
+            try await watch.follow(
+                EventQuery(afterSequence: request.afterSequence, workflowID: workflowID, tenant: tenant),
+                stopWhen: { stopWhenFinished && $0.isWorkflowTerminal },
+                emit: { event in try await responses.write(Orchestrator_V1_WorkflowEvent(event)) })
+        }
+    }
+
+    func existingWorkflow(_ id: String, context: ServerContext) async throws -> WorkflowRecord {
+        guard !id.isEmpty else { throw AppError.invalidArgument("workflow_id is required") }
+        guard let record = try await workflows.workflow(id: id, tenant: CallerIdentity.tenantScope(of: context)) else {
+            throw AppError.notFound("workflow \(id) not found")
+        }
+        return record
+    }
+}
+
+/// Serialises writes from several tasks onto one response stream.
+actor SerialWriter<Message: GRPCMessage> {
+    let writer: RPCResponseWriter<Message>
+    init(_ writer: RPCResponseWriter<Message>) { self.writer = writer }
+    func write(_ message: Message) async throws { try await writer.write(message) }
+}
