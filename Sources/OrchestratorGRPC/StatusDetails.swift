@@ -8,6 +8,11 @@ public import OrchestratorAPI
 /// written by hand with the protobuf wire format, and the problems themselves by the generated code.
 public enum StatusDetails {
     public static let problemTypeURL = "type.googleapis.com/orchestrator.v1.ValidationProblem"
+    /// Largest encoding attached, message included (base64 makes it a third larger on the wire: 4 KiB
+    /// plus the 2 KiB message stays under the 8 KiB clients accept). Problems that do not fit
+    /// are left out of the details; the status message still counts them. See
+    /// `StatusMapping.maxMessageWireBytes` for why trailers are kept small.
+    public static let maxBytes = 3072
 
     /// nil when there is nothing to attach or a problem cannot be encoded (the message still lists them).
     public static func encode(code: RPCStatus.Code, message: String, problems: [Orchestrator_V1_ValidationProblem]) -> [UInt8]? {
@@ -23,7 +28,10 @@ public enum StatusDetails {
             var any: [UInt8] = []
             appendBytes(field: 1, Array(problemTypeURL.utf8), to: &any)
             appendBytes(field: 2, value, to: &any)
-            appendBytes(field: 3, any, to: &out)
+            var field: [UInt8] = []
+            appendBytes(field: 3, any, to: &field)
+            if out.count + field.count > maxBytes { break }
+            out += field
         }
         return out
     }

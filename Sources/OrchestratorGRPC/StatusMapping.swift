@@ -12,10 +12,11 @@ internal import OrchestratorDomain
 /// messages). Anything the edge does not recognise becomes INTERNAL "internal error": the real error
 /// is logged with the method, never sent.
 public enum StatusMapping {
-    /// Longest status message sent. grpc-message travels in a trailer and common clients refuse
-    /// metadata beyond 8 KiB, so long problem lists are cut with a count of what was left out (the full
-    /// list is still in the status details).
-    public static let maxMessageBytes = 4096
+    /// Longest status message sent, measured as it travels: `grpc-message` is percent-encoded, so every
+    /// byte outside printable ASCII (each byte of "→", say) costs three. Trailers share one header-list
+    /// budget with the status details, and common clients refuse more than 8 KiB of metadata (grpcio's
+    /// default), so long problem lists are cut here with a count of what was left out.
+    public static let maxMessageWireBytes = 2048
 
     /// The status for `error`. `RPCStatus` passes through unchanged.
     public static func status(for error: any Error, logger: Logger, method: String = "") -> RPCStatus {
@@ -126,20 +127,30 @@ public enum StatusMapping {
     }
 
     /// `invalid DAG: 3 problems: cycle: a → b → a …; task `x` depends on unknown task `y`; …`, cut at
-    /// `maxMessageBytes` with the number of problems left out.
+    /// `maxMessageWireBytes` (percent-encoded) with the number of problems left out.
     public static func listing(_ subject: String, _ messages: [String], total: Int) -> String {
         let total = max(total, messages.count)
         guard total > 0 else { return subject }
         var text = total == 1 ? "\(subject): " : "\(subject): \(total) problems: "
+        var size = wireSize(text)
         var shown = 0
         for message in messages {
             let separator = shown == 0 ? "" : "; "
-            // Room is kept for the "… and N more" tail.
-            if text.utf8.count + separator.utf8.count + message.utf8.count > maxMessageBytes - 40 { break }
+            let cost = wireSize(separator) + wireSize(message)
+            // Room is kept for the "; … and N more" tail (at most 40 encoded bytes).
+            if size + cost > maxMessageWireBytes - 40 { break }
             text += separator + message
+            size += cost
             shown += 1
         }
         if shown < total { text += "\(shown == 0 ? "" : "; ")… and \(total - shown) more" }
         return text
+    }
+
+    /// Length of `text` once percent-encoded for `grpc-message`.
+    public static func wireSize(_ text: String) -> Int {
+        var size = 0
+        for byte in text.utf8 { size += (byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%")) ? 3 : 1 }
+        return size
     }
 }

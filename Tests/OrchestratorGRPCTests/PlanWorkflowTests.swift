@@ -146,6 +146,21 @@ struct PlanWorkflowTests {
         #expect(problems.first { $0.code == "UNKNOWN_DEPENDENCY" }?.taskKeys == ["x", "y"])
     }
 
+    @Test func problemsAreCountedBeyondTheCap() throws {
+        let tasks = (0..<300).map { Fixtures.task("t\($0)", ["missing\($0)"]) }
+        do {
+            _ = try Fixtures.handler().plan(Orchestrator_V1_Query(graph: Orchestrator_V1_Dag(tasks: tasks)))
+            Issue.record("planned a graph with 300 unknown dependencies")
+        } catch let error as RequestValidationError {
+            #expect(error.totalCount == 300)
+            #expect(error.problems.count == 100)
+            #expect(error.problems.first?.message == "task `t0` depends on unknown task `missing0`")
+        }
+        let status = try #require(try Fixtures.failure(Fixtures.graphQuery(tasks)))
+        #expect(status.message.hasPrefix("invalid DAG: 300 problems: task `t0` depends on unknown task `missing0`; "))
+        #expect(status.message.hasSuffix(" more"))
+    }
+
     @Test func unknownDependencyAloneIsNamed() throws {
         let status = try #require(try Fixtures.failure(Fixtures.graphQuery([Fixtures.task("x", ["y"])])))
         #expect(status.code == .invalidArgument)

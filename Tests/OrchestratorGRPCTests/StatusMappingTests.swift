@@ -85,12 +85,21 @@ struct StatusMappingTests {
         #expect(problems[0].taskKeys == ["a", "b", "c"])
     }
 
-    @Test func longListsAreCutToFitATrailer() {
-        let messages = (0..<500).map { "task `t\($0)` depends on unknown task `missing-\($0)`" }
-        let text = StatusMapping.listing("invalid DAG", messages, total: 500)
-        #expect(text.utf8.count <= StatusMapping.maxMessageBytes)
-        #expect(text.hasPrefix("invalid DAG: 500 problems: task `t0` depends on unknown task `missing-0`; "))
-        #expect(text.range(of: #"; … and \d+ more$"#, options: .regularExpression) != nil)
+    @Test func longListsAreCutToFitATrailer() throws {
+        let problems = (0..<500).map {
+            Orchestrator_V1_ValidationProblem(code: "CYCLE", message: "cycle: t\($0) → u\($0) → t\($0)", taskKeys: ["t\($0)", "u\($0)"])
+        }
+        let status = Self.status(RequestValidationError(subject: "invalid DAG", problems: problems))
+        // Measured percent-encoded: each "→" costs 9 bytes on the wire.
+        #expect(StatusMapping.wireSize(status.message) <= StatusMapping.maxMessageWireBytes)
+        #expect(StatusMapping.wireSize("a→%") == 1 + 9 + 3)
+        #expect(status.message.hasPrefix("invalid DAG: 500 problems: cycle: t0 → u0 → t0; cycle: t1 → u1 → t1; "))
+        #expect(status.message.range(of: #"; … and \d+ more$"#, options: .regularExpression) != nil)
+        let details = try #require(status.details)
+        #expect(details.count <= StatusDetails.maxBytes)
+        let attached = try #require(StatusDetails.decodeProblems(details))
+        #expect(!attached.isEmpty && attached.count < 500)
+        #expect(attached == Array(problems.prefix(attached.count)))
     }
 
     @Test func rejectionCarriesCodeMessageAndProblems() {

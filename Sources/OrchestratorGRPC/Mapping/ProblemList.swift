@@ -1,20 +1,31 @@
 public import OrchestratorAPI
 
 /// Problems found while decoding a request, collected rather than thrown one by one so that a caller
-/// learns everything wrong with a request from a single answer.
+/// learns everything wrong with a request from a single answer. Like the domain validator, it counts
+/// every problem but keeps only the first `cap` (a request with a million bad references should not
+/// build a million messages).
 public struct ProblemList: Sendable, Hashable {
     public private(set) var problems: [Orchestrator_V1_ValidationProblem] = []
+    /// Every problem added, including those beyond `cap`.
+    public private(set) var totalCount = 0
+    public let cap: Int
 
-    public init() {}
+    public init(cap: Int = 100) { self.cap = max(1, cap) }
 
-    public var isEmpty: Bool { problems.isEmpty }
+    public var isEmpty: Bool { totalCount == 0 }
 
-    public mutating func add(_ code: ProblemCode, _ message: String, keys: [String] = []) {
-        problems.append(Orchestrator_V1_ValidationProblem(code: code.rawValue, message: message, taskKeys: keys))
+    /// The message is an autoclosure so that problems beyond the cap cost nothing to describe.
+    public mutating func add(_ code: ProblemCode, _ message: @autoclosure () -> String, keys: @autoclosure () -> [String] = []) {
+        totalCount += 1
+        if problems.count < cap {
+            problems.append(Orchestrator_V1_ValidationProblem(code: code.rawValue, message: message(), taskKeys: keys()))
+        }
     }
 
-    public mutating func append(contentsOf other: [Orchestrator_V1_ValidationProblem]) {
-        problems.append(contentsOf: other)
+    /// Adds problems found elsewhere (the domain validator's), of which `total` were found in all.
+    public mutating func append(contentsOf other: [Orchestrator_V1_ValidationProblem], total: Int? = nil) {
+        totalCount += max(total ?? other.count, other.count)
+        problems.append(contentsOf: other.prefix(max(0, cap - problems.count)))
     }
 }
 

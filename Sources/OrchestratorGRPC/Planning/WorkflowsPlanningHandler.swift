@@ -85,16 +85,14 @@ public struct WorkflowsPlanningHandler: Sendable {
     /// planner validates it).
     private func rejection(_ decoded: DecodedQuery, _ problems: ProblemList) -> RequestValidationError {
         var all = problems
-        var total = problems.problems.count
         guard let graph = decoded.query.explicitGraph else {
-            return RequestValidationError(subject: "invalid query", problems: all.problems)
+            return RequestValidationError(subject: "invalid query", problems: all.problems, totalCount: all.totalCount)
         }
         do {
             _ = try DagValidator(limits: limits).validate(graph)
         } catch {
-            all.append(contentsOf: error.issues.map(Orchestrator_V1_ValidationProblem.init))
-            total += error.totalIssueCount
+            all.append(contentsOf: error.issues.map(Orchestrator_V1_ValidationProblem.init), total: error.totalIssueCount)
         }
-        return RequestValidationError(subject: "invalid DAG", problems: all.problems, totalCount: total)
+        return RequestValidationError(subject: "invalid DAG", problems: all.problems, totalCount: all.totalCount)
     }
 }
