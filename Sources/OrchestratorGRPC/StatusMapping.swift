@@ -57,7 +57,8 @@ public enum StatusMapping {
     }
 
     /// SubmitStream's per-query rejection: the status the unary call would have returned, and its problems.
-    public static func rejection(for error: any Error, logger: Logger, method: String = "") -> Orchestrator_V1_SubmitStreamResponse.Rejected {
+    public static func rejection(for error: any Error, logger: Logger, method: String = "") -> Orchestrator_V1_SubmitStreamResponse.Rejected
+    {
         let status = status(for: error, logger: logger, method: method)
         return Orchestrator_V1_SubmitStreamResponse.Rejected(
             code: Int32(status.code.rawValue), message: status.message, problems: problems(for: error))
@@ -123,7 +124,8 @@ public enum StatusMapping {
     /// INVALID_ARGUMENT listing every problem, with the problems attached as status details.
     static func invalid(_ subject: String, _ problems: [Orchestrator_V1_ValidationProblem], total: Int? = nil) -> RPCStatus {
         let message = listing(subject, problems.map(\.message), total: total ?? problems.count)
-        return RPCStatus(.invalidArgument, message, details: StatusDetails.encode(code: .invalidArgument, message: message, problems: problems))
+        return RPCStatus(
+            .invalidArgument, message, details: StatusDetails.encode(code: .invalidArgument, message: message, problems: problems))
     }
 
     /// `invalid DAG: 3 problems: cycle: a → b → a …; task `x` depends on unknown task `y`; …`, cut at

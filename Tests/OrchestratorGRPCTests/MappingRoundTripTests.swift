@@ -62,7 +62,9 @@ struct MappingRoundTripTests {
         #expect(decoded.query.providedInputs == ["urls": "https://example.org"])
         #expect(decoded.query.plannerHint == ExplicitPlanner.defaultName)
         #expect(decoded.query.priority == 7)
-        #expect(decoded.query.constraints == PlanningConstraints(maxTotalCost: 40, maxTasks: 12, excludedCapabilities: ["a.forbidden", "z.forbidden"]))
+        #expect(
+            decoded.query.constraints
+                == PlanningConstraints(maxTotalCost: 40, maxTasks: 12, excludedCapabilities: ["a.forbidden", "z.forbidden"]))
         #expect(decoded.allowedCapabilities == ["http", "llm.summarise", "gpu"])
         #expect(decoded.failurePolicy == .continueIndependent)
         #expect(decoded.query.explicitGraph?.tasks.count == 3)
@@ -115,11 +117,13 @@ struct MappingRoundTripTests {
                 Orchestrator_V1_TaskSpec(
                     key: "a",
                     resources: Orchestrator_V1_Resources(cpuCores: -1, memoryMb: -2, gpus: -3, custom: ["tokens": 0.5]),
-                    retry: Orchestrator_V1_RetryPolicy(maxAttempts: -1, initialBackoffMs: -5, maxBackoffMs: -6, backoffMultiplier: 0.5, jitter: 1.5),
+                    retry: Orchestrator_V1_RetryPolicy(
+                        maxAttempts: -1, initialBackoffMs: -5, maxBackoffMs: -6, backoffMultiplier: 0.5, jitter: 1.5),
                     timeouts: Orchestrator_V1_Timeouts(startToCloseMs: -1, leaseTtlMs: -1))
             ]),
             planner: .unrecognized(42),
-            constraints: Orchestrator_V1_Constraints(maxTotalCost: -1, maxTasks: -1, allowedCapabilities: ["x"], forbiddenCapabilities: ["x"]),
+            constraints: Orchestrator_V1_Constraints(
+                maxTotalCost: -1, maxTasks: -1, allowedCapabilities: ["x"], forbiddenCapabilities: ["x"]),
             failurePolicy: .unrecognized(9))
         var problems = ProblemList()
         _ = DecodedQuery(proto: proto, problems: &problems)

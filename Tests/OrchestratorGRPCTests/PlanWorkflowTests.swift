@@ -57,14 +57,16 @@ struct PlanWorkflowTests {
         let request = Orchestrator_V1_PlanWorkflowRequest(query: Orchestrator_V1_Query(text: "Research the state of Rust async runtimes"))
         let response = try Fixtures.handler().planWorkflow(request, context: Fixtures.context())
         let dag = try #require(response.dag)
-        #expect(response.analysis?.topologicalOrder == [
-            "web_search", "fetch_pages", "extract_facts", "summarise_sources", "synthesise_report", "review_report",
-        ])
+        #expect(
+            response.analysis?.topologicalOrder == [
+                "web_search", "fetch_pages", "extract_facts", "summarise_sources", "synthesise_report", "review_report",
+            ])
         #expect(response.planning?.planner == "catalog")
         #expect(response.planning?.totalCost == 18)
-        #expect(response.planning?.warnings == [
-            "`summaries`: chose `summarise_sources` (route cost 10) over `deep_research` (route cost 20) because it is cheaper"
-        ])
+        #expect(
+            response.planning?.warnings == [
+                "`summaries`: chose `summarise_sources` (route cost 10) over `deep_research` (route cost 20) because it is cheaper"
+            ])
         // Every task says why it is there, carries its capability's description and its parameters.
         #expect(dag.tasks.allSatisfy { !$0.rationale.isEmpty })
         let search = try #require(dag.tasks.first { $0.key == "web_search" })
@@ -78,9 +80,10 @@ struct PlanWorkflowTests {
     @Test func forbiddenExecutorCapabilityReroutesTheCatalogPlan() throws {
         // Without the `search` executor capability the cheap route is closed; with seed URLs the planner
         // crawls them instead and answers from the reviewed report.
-        let request = Orchestrator_V1_PlanWorkflowRequest(query: Orchestrator_V1_Query(
-            text: "what is a fencing token?", inputs: ["urls": "https://example.org"],
-            constraints: Orchestrator_V1_Constraints(forbiddenCapabilities: ["search"])))
+        let request = Orchestrator_V1_PlanWorkflowRequest(
+            query: Orchestrator_V1_Query(
+                text: "what is a fencing token?", inputs: ["urls": "https://example.org"],
+                constraints: Orchestrator_V1_Constraints(forbiddenCapabilities: ["search"])))
         let response = try Fixtures.handler().planWorkflow(request, context: Fixtures.context())
         let keys = response.dag?.tasks.map(\.key) ?? []
         #expect(keys.contains("crawl_seed_urls") && keys.contains("answer_from_report"))
@@ -116,9 +119,11 @@ struct PlanWorkflowTests {
     }
 
     @Test func cycleNamesItsPath() throws {
-        let status = try #require(try Fixtures.failure(Fixtures.graphQuery([
-            Fixtures.task("a", ["c"]), Fixtures.task("b", ["a"]), Fixtures.task("c", ["b"]),
-        ])))
+        let status = try #require(
+            try Fixtures.failure(
+                Fixtures.graphQuery([
+                    Fixtures.task("a", ["c"]), Fixtures.task("b", ["a"]), Fixtures.task("c", ["b"]),
+                ])))
         #expect(status.code == .invalidArgument)
         #expect(status.message.hasPrefix("invalid DAG: cycle: a → b → c → a"))
         let problems = try #require(status.details.flatMap(StatusDetails.decodeProblems))
@@ -128,11 +133,13 @@ struct PlanWorkflowTests {
 
     @Test func everyProblemIsReportedAtOnce() throws {
         // A duplicate key, an unknown dependency, a self-dependency, a cycle and a bad field, in one request.
-        let status = try #require(try Fixtures.failure(Fixtures.graphQuery([
-            Fixtures.task("a", ["b"]), Fixtures.task("b", ["a"]), Fixtures.task("x", ["y"]),
-            Fixtures.task("s", ["s"]), Fixtures.task("x"),
-            Orchestrator_V1_TaskSpec(key: "j", retry: Orchestrator_V1_RetryPolicy(jitter: 2)),
-        ])))
+        let status = try #require(
+            try Fixtures.failure(
+                Fixtures.graphQuery([
+                    Fixtures.task("a", ["b"]), Fixtures.task("b", ["a"]), Fixtures.task("x", ["y"]),
+                    Fixtures.task("s", ["s"]), Fixtures.task("x"),
+                    Orchestrator_V1_TaskSpec(key: "j", retry: Orchestrator_V1_RetryPolicy(jitter: 2)),
+                ])))
         #expect(status.code == .invalidArgument)
         let problems = try #require(status.details.flatMap(StatusDetails.decodeProblems))
         #expect(Set(problems.map(\.code)) == ["UNKNOWN_DEPENDENCY", "SELF_LOOP", "INVALID_FIELD", "DUPLICATE_KEY", "CYCLE"])
@@ -210,7 +217,8 @@ struct PlanWorkflowTests {
     @Test func explicitPayloadsAreKept() throws {
         var a = Fixtures.task("a")
         a.payload = Array("{}".utf8)
-        let response = try Fixtures.handler().planWorkflow(Fixtures.graphQuery([a, Fixtures.task("b", ["a"])]), context: Fixtures.context())
+        let response = try Fixtures.handler().planWorkflow(
+            Fixtures.graphQuery([a, Fixtures.task("b", ["a"])]), context: Fixtures.context())
         #expect(response.dag?.tasks.map(\.payload) == [Array("{}".utf8), []])
     }
 

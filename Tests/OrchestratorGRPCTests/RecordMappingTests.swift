@@ -21,7 +21,8 @@ struct RecordMappingTests {
 
     @Test func storedTaskMapsEveryField() throws {
         let failure = TaskFailureInfo(message: "HTTP 503", code: "HTTP_503", retryable: true, attempt: 1, source: .executor)
-        let proto = Orchestrator_V1_Task(Self.task("fetch", state: .ready, availableAt: 3_000, failure: failure), dependsOn: ["seed"], now: 2_000)
+        let proto = Orchestrator_V1_Task(
+            Self.task("fetch", state: .ready, availableAt: 3_000, failure: failure), dependsOn: ["seed"], now: 2_000)
         #expect(proto.taskID == "t_fetch")
         #expect(proto.workflowID == "wf_1")
         #expect(proto.state == .retryWait)
@@ -34,7 +35,9 @@ struct RecordMappingTests {
         #expect(proto.rank == 9.5)
         #expect(proto.leaseOwner == "exec-1" && proto.leaseExpiresUnixMs == 5_000)
         #expect(proto.result == [1, 2])
-        #expect(proto.lastError == Orchestrator_V1_TaskError(message: "HTTP 503", code: "HTTP_503", retryable: true, attempt: 1, source: "executor"))
+        #expect(
+            proto.lastError
+                == Orchestrator_V1_TaskError(message: "HTTP 503", code: "HTTP_503", retryable: true, attempt: 1, source: "executor"))
         #expect(proto.createdUnixMs == 1_000 && proto.readyUnixMs == 1_100 && proto.startedUnixMs == 1_200 && proto.finishedUnixMs == 0)
         #expect(proto.traceID == Self.traceID)
         #expect(proto.dagVersion == 2)
@@ -54,14 +57,19 @@ struct RecordMappingTests {
         let proto = Orchestrator_V1_Workflow(record, now: 0)
         #expect(proto.workflowID == "wf_1" && proto.tenant == "acme" && proto.requestID == "req-1")
         #expect(proto.state == .running)
-        #expect(proto.query == Orchestrator_V1_Query(
-            text: "research x", goals: ["report"], priority: 2, labels: ["team": "a"], failurePolicy: .continueIndependent))
+        #expect(
+            proto.query
+                == Orchestrator_V1_Query(
+                    text: "research x", goals: ["report"], priority: 2, labels: ["team": "a"], failurePolicy: .continueIndependent))
         #expect(proto.currentDagVersion == 3)
         #expect(proto.failurePolicy == .continueIndependent)
         #expect(proto.traceID == Self.traceID)
         #expect(proto.labels == ["team": "a"])
         #expect(proto.counts == Orchestrator_V1_TaskCounts(total: 6, pending: 2, ready: 1, succeeded: 3))
-        #expect(proto.planning == Orchestrator_V1_PlanningInfo(planner: "catalog", durationUs: 1_234, rationale: "because", warnings: ["w"], totalCost: 18))
+        #expect(
+            proto.planning
+                == Orchestrator_V1_PlanningInfo(planner: "catalog", durationUs: 1_234, rationale: "because", warnings: ["w"], totalCost: 18)
+        )
         #expect(proto.error == "" && proto.finishedUnixMs == 0)
         #expect(proto.createdUnixMs == 10 && proto.updatedUnixMs == 20)
         #expect(proto.submittedBy == "alice")
@@ -79,10 +87,13 @@ struct RecordMappingTests {
             sequence: 42, workflowID: "wf_1", tenant: "acme", kind: .taskProgress, at: 1_000, taskID: "t_a", taskKey: "a",
             taskState: .running, attempt: 2, executorID: "exec-1", workflowState: .running, dagVersion: 1, message: "half",
             progress: 0.5, traceID: Self.traceID, actor: Actor(subject: "exec-1", role: "executor", tenant: "acme"))
-        #expect(Orchestrator_V1_WorkflowEvent(event) == Orchestrator_V1_WorkflowEvent(
-            sequence: 42, workflowID: "wf_1", type: .taskProgress, atUnixMs: 1_000, taskID: "t_a", taskKey: "a", taskState: .running,
-            attempt: 2, executorID: "exec-1", workflowState: .running, dagVersion: 1, message: "half", progress: 0.5,
-            traceID: Self.traceID, actor: Orchestrator_V1_Actor(subject: "exec-1", role: "executor", tenant: "acme")))
+        #expect(
+            Orchestrator_V1_WorkflowEvent(event)
+                == Orchestrator_V1_WorkflowEvent(
+                    sequence: 42, workflowID: "wf_1", type: .taskProgress, atUnixMs: 1_000, taskID: "t_a", taskKey: "a",
+                    taskState: .running,
+                    attempt: 2, executorID: "exec-1", workflowState: .running, dagVersion: 1, message: "half", progress: 0.5,
+                    traceID: Self.traceID, actor: Orchestrator_V1_Actor(subject: "exec-1", role: "executor", tenant: "acme")))
 
         let bare = StoredEvent(sequence: 1, workflowID: "wf_1", tenant: "acme", kind: .workflowSubmitted, at: 5, traceID: Self.traceID)
         let proto = Orchestrator_V1_WorkflowEvent(bare)
@@ -117,8 +128,10 @@ struct RecordMappingTests {
         let dag = Orchestrator_V1_Dag(stored)
         #expect(dag.version == 2 && dag.reason == "UpdateDag: add b" && dag.author == "alice" && dag.createdUnixMs == 77)
         #expect(dag.tasks.map(\.dependsOn) == [[], ["a"]])
-        #expect(Orchestrator_V1_DagVersionInfo(stored) == Orchestrator_V1_DagVersionInfo(
-            version: 2, reason: "UpdateDag: add b", author: "alice", createdUnixMs: 77, taskCount: 2))
+        #expect(
+            Orchestrator_V1_DagVersionInfo(stored)
+                == Orchestrator_V1_DagVersionInfo(
+                    version: 2, reason: "UpdateDag: add b", author: "alice", createdUnixMs: 77, taskCount: 2))
         #expect(Orchestrator_V1_Edge(Edge("a", "b")).domainEdge == Edge("a", "b"))
     }
 }

@@ -60,7 +60,8 @@ struct StatusMappingTests {
         } catch {
             #expect(Self.status(error).code == .aborted)
         }
-        #expect(Self.status(TransitionError(machine: "task", state: "succeeded", event: "lease", legalEvents: [])).code == .failedPrecondition)
+        #expect(
+            Self.status(TransitionError(machine: "task", state: "succeeded", event: "lease", legalEvents: [])).code == .failedPrecondition)
         #expect(Self.status(AppError.notFound("x")).code == .notFound)
         #expect(Self.status(AppError.aborted("x")).code == .aborted)
         #expect(Self.status(AppError.failedPrecondition("x")).code == .failedPrecondition)
@@ -73,13 +74,17 @@ struct StatusMappingTests {
     }
 
     @Test func validationFailureListsEveryIssueWithCodes() throws {
-        let failure = ValidationFailure(issues: [
-            ValidationIssue(code: .cycle, message: "cycle: a → b → c → a (3 tasks)", taskKeys: ["a", "b", "c"]),
-            ValidationIssue(code: .unknownTask, message: "edge #0 (y → x) refers to unknown task `y` (its source)", taskKeys: ["y"]),
-            ValidationIssue(code: .keyTooLong, message: "too long", taskKeys: ["k"]),
-        ], totalIssueCount: 5)
+        let failure = ValidationFailure(
+            issues: [
+                ValidationIssue(code: .cycle, message: "cycle: a → b → c → a (3 tasks)", taskKeys: ["a", "b", "c"]),
+                ValidationIssue(code: .unknownTask, message: "edge #0 (y → x) refers to unknown task `y` (its source)", taskKeys: ["y"]),
+                ValidationIssue(code: .keyTooLong, message: "too long", taskKeys: ["k"]),
+            ], totalIssueCount: 5)
         let status = Self.status(failure)
-        #expect(status.message == "invalid DAG: 5 problems: cycle: a → b → c → a (3 tasks); edge #0 (y → x) refers to unknown task `y` (its source); too long; … and 2 more")
+        #expect(
+            status.message
+                == "invalid DAG: 5 problems: cycle: a → b → c → a (3 tasks); edge #0 (y → x) refers to unknown task `y` (its source); too long; … and 2 more"
+        )
         let problems = try #require(status.details.flatMap(StatusDetails.decodeProblems))
         #expect(problems.map(\.code) == ["CYCLE", "UNKNOWN_DEPENDENCY", "INVALID_KEY"])
         #expect(problems[0].taskKeys == ["a", "b", "c"])

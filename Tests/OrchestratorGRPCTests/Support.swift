@@ -35,7 +35,9 @@ enum Fixtures {
         Orchestrator_V1_TaskSpec(key: key, dependsOn: dependsOn, estimatedCost: cost)
     }
 
-    static func graphQuery(_ tasks: [Orchestrator_V1_TaskSpec], planner: Orchestrator_V1_PlannerKind = .unspecified) -> Orchestrator_V1_PlanWorkflowRequest {
+    static func graphQuery(_ tasks: [Orchestrator_V1_TaskSpec], planner: Orchestrator_V1_PlannerKind = .unspecified)
+        -> Orchestrator_V1_PlanWorkflowRequest
+    {
         Orchestrator_V1_PlanWorkflowRequest(query: Orchestrator_V1_Query(graph: Orchestrator_V1_Dag(tasks: tasks), planner: planner))
     }
 

@@ -39,7 +39,8 @@ extension DecodedQuery {
 
         switch proto.planner {
         case .unrecognized(let value):
-            problems.add(.invalidField, "planner is \(value), which this server does not know; use PLANNER_KIND_EXPLICIT, _CATALOG or _DELEGATED")
+            problems.add(
+                .invalidField, "planner is \(value), which this server does not know; use PLANNER_KIND_EXPLICIT, _CATALOG or _DELEGATED")
         default:
             query.plannerHint = proto.planner.plannerName
         }
@@ -70,7 +71,8 @@ extension DecodedQuery {
             query.constraints.excludedCapabilities = Set(c.forbiddenCapabilities)
             let both = Set(c.allowedCapabilities).intersection(c.forbiddenCapabilities).sorted()
             if !both.isEmpty {
-                problems.add(.invalidField, "constraints name \(both.map { "`\($0)`" }.joined(separator: ", ")) as both allowed and forbidden")
+                problems.add(
+                    .invalidField, "constraints name \(both.map { "`\($0)`" }.joined(separator: ", ")) as both allowed and forbidden")
             }
         }
 

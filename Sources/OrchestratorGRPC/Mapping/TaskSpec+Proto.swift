@@ -36,7 +36,8 @@ extension TaskSpec {
             if r.maxBackoffMs > 0 { retry.maxBackoffMillis = Int(r.maxBackoffMs) }
             if r.backoffMultiplier != 0 {
                 if !r.backoffMultiplier.isFinite || r.backoffMultiplier < 1 {
-                    invalid("retry.backoff_multiplier", "\(r.backoffMultiplier)", "it must be a finite number ≥ 1, or 0 for the default (2.0)")
+                    invalid(
+                        "retry.backoff_multiplier", "\(r.backoffMultiplier)", "it must be a finite number ≥ 1, or 0 for the default (2.0)")
                 } else {
                     retry.backoffMultiplier = r.backoffMultiplier
                 }
@@ -64,7 +65,11 @@ extension TaskSpec {
             } else {
                 resources.cpuMillis = Int((r.cpuCores * 1000).rounded())
             }
-            if r.memoryMb < 0 { invalid("resources.memory_mb", "\(r.memoryMb)", "it must be ≥ 0") } else { resources.memoryMiB = Int(r.memoryMb) }
+            if r.memoryMb < 0 {
+                invalid("resources.memory_mb", "\(r.memoryMb)", "it must be ≥ 0")
+            } else {
+                resources.memoryMiB = Int(r.memoryMb)
+            }
             if r.gpus < 0 { invalid("resources.gpus", "\(r.gpus)", "it must be ≥ 0") } else { resources.gpus = Int(r.gpus) }
             for name in r.custom.keys.sorted() {
                 let amount = r.custom[name]!

@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-internal import FoundationEssentials
-#else
-internal import Foundation
-#endif
 public import Logging
 public import OrchestratorDomain
+
+#if canImport(FoundationEssentials)
+    internal import FoundationEssentials
+#else
+    internal import Foundation
+#endif
 
 /// Builds the server's planners: explicit, catalog (when a catalog file is available) and delegated.
 public enum PlannerSetup {
@@ -43,7 +44,8 @@ public enum PlannerSetup {
             catalog = try loadCatalog(path: defaultCatalogPath)
         }
         if let catalog {
-            logger.info("capability catalog loaded", metadata: ["catalog": "\(catalog.name)", "capabilities": "\(catalog.capabilities.count)"])
+            logger.info(
+                "capability catalog loaded", metadata: ["catalog": "\(catalog.name)", "capabilities": "\(catalog.capabilities.count)"])
         } else {
             logger.info("no capability catalog; the catalog planner is disabled")
         }

@@ -43,7 +43,8 @@ public struct WorkflowsPlanningHandler: Sendable {
         do {
             let planned = try plan(request.query)
             logger.debug(
-                "planned", metadata: [
+                "planned",
+                metadata: [
                     "planner": "\(planned.result.metadata.planner)", "tasks": "\(planned.result.dag.tasks.count)",
                     "trace_id": "\(context.trace.traceID)",
                 ])
