@@ -34,6 +34,12 @@ struct InteropTestServerCommand: AsyncParsableCommand {
     @Option(help: "I/O threads (default: one per core).")
     var ioThreads: Int?
 
+    @Option(help: "Milliseconds between server keepalive PINGs on a quiet connection (0 disables; default: the transport's).")
+    var keepaliveIntervalMs: Int?
+
+    @Option(help: "Milliseconds to wait for a keepalive PING's ACK before closing (default: the transport's).")
+    var keepaliveTimeoutMs: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "notice"
 
@@ -67,6 +73,10 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(listeners: listeners, router: router)
         configuration.maxReceiveMessageSize = maxReceiveSize
         if let ioThreads { configuration.ioThreads = ioThreads }
+        if let keepaliveIntervalMs {
+            configuration.keepaliveInterval = keepaliveIntervalMs > 0 ? .milliseconds(keepaliveIntervalMs) : nil
+        }
+        if let keepaliveTimeoutMs { configuration.keepaliveTimeout = .milliseconds(keepaliveTimeoutMs) }
         configuration.logger = Logger(label: "interop-test-server")
 
         let server = GRPCServer(configuration: configuration)
