@@ -8,8 +8,9 @@
 /// 3. Exact search: depth-first branch and bound over the choice of producer for each needed artifact,
 ///    counting each capability once however many consumers share it (so the true plan cost, which tree
 ///    costs overestimate when steps are shared). Artifacts with one feasible producer are forced without
-///    branching, so a big but unambiguous catalog costs linear time; branching is bounded by `budget`.
-///    Candidate solutions whose supply graph has a cycle are rejected.
+///    branching, so a big but unambiguous catalog costs linear time. Branching is bounded by `budget`
+///    alternatives and `maxDepth` nested choices; past either, choices are greedy (cheapest route) and
+///    the solution says the budget ran out. Candidate solutions whose supply graph has a cycle are rejected.
 struct CatalogSearch {
     struct Solution {
         /// Capability indices in dependency order (upstream first).
@@ -91,7 +92,7 @@ struct CatalogSearch {
         var exhausted = false
         var start = State(capabilityCount: capabilities.count, artifactCount: artifactNames.count)
         start.open = goalIds.reversed()
-        explore(start, best: &best, explored: &explored, exhausted: &exhausted)
+        explore(start, depth: 0, best: &best, explored: &explored, exhausted: &exhausted)
         guard let best, let order = acyclicOrder(best) else {
             return .unreachable(goals: goals, missing: [])
         }
@@ -174,31 +175,40 @@ struct CatalogSearch {
         state.open.append(contentsOf: consumes[p].reversed())
     }
 
-    private func explore(_ initial: State, best: inout State?, explored: inout Int, exhausted: inout Bool) {
+    /// Branch points deeper than this are decided greedily (cheapest route), keeping recursion shallow.
+    static let maxDepth = 256
+
+    private func explore(
+        _ initial: State, depth: Int, best: inout State?, explored: inout Int, exhausted: inout Bool
+    ) {
         var state = initial
         let bestCost = { (best: State?) in best?.cost ?? .infinity }
         while let a = state.open.popLast() {
             if available[a] || state.supplier[a] >= 0 { continue }
             // An open artifact has no chosen producer (choosing one supplies it), so all candidates are new.
             let candidates = producers[a].filter { routeCost[$0].isFinite }
-            if candidates.count == 1 {
-                apply(candidates[0], to: &state)
+                .sorted { (routeCost[$0], $0) < (routeCost[$1], $1) }
+            guard let cheapest = candidates.first else { return }
+            // Forced, or out of budget/depth: take the cheapest route without branching.
+            if candidates.count == 1 || exhausted || depth >= Self.maxDepth {
+                if candidates.count > 1 { exhausted = true }
+                apply(cheapest, to: &state)
                 if state.cost >= bestCost(best) { return }
                 continue
             }
             // Lower bound: at least one more capability is needed for `a`.
-            let cheapest = candidates.map { capabilities[$0].cost }.min() ?? .infinity
-            if state.cost + cheapest >= bestCost(best) { return }
-            for p in candidates.sorted(by: { (routeCost[$0], $0) < (routeCost[$1], $1) }) {
+            let cheapestStep = candidates.map { capabilities[$0].cost }.min()!
+            if state.cost + cheapestStep >= bestCost(best) { return }
+            for p in candidates {
                 explored += 1
-                if explored > budget {
-                    exhausted = true
-                    return
-                }
+                if explored > budget { exhausted = true }
                 var next = state
                 apply(p, to: &next)
-                if next.cost < bestCost(best) { explore(next, best: &best, explored: &explored, exhausted: &exhausted) }
-                if exhausted && best != nil { return }
+                if next.cost < bestCost(best) {
+                    explore(next, depth: depth + 1, best: &best, explored: &explored, exhausted: &exhausted)
+                }
+                // Once exhausted, the branch just explored was completed greedily: keep the best so far.
+                if exhausted { return }
             }
             return
         }

@@ -143,6 +143,22 @@ struct CatalogPlannerTests {
         ])
     }
 
+    @Test func searchBudgetFallsBackToGreedyAndSaysSo() throws {
+        // 600 independent goals, each with two producers: far more branch points than the depth limit
+        // and the budget allow, so the search must finish greedily (and stay shallow) instead of failing.
+        var capabilities: [CatalogCapability] = []
+        for i in 0..<600 {
+            capabilities.append(CatalogCapability(name: "cheap-\(i)", consumes: ["q"], produces: ["g\(i)"], cost: 1, executorCapability: "w"))
+            capabilities.append(CatalogCapability(name: "dear-\(i)", consumes: ["q"], produces: ["g\(i)"], cost: 2, executorCapability: "w"))
+        }
+        let catalog = try CapabilityCatalog(name: "wide", implicitInputs: ["q"], capabilities: capabilities)
+        let planner = CatalogPlanner(catalog: catalog, searchBudget: 100)
+        let result = try planner.plan(Query(goal: Goal(artifacts: (0..<600).map { "g\($0)" })), context: PlanningContext())
+        #expect(result.dag.tasks.count == 600)
+        #expect(result.dag.tasks.allSatisfy { $0.key.rawValue.hasPrefix("cheap-") })
+        #expect(result.metadata.rationale.hasSuffix("the search budget (100 alternatives) ran out, so a cheaper plan may exist"))
+    }
+
     @Test func circularSupplyIsNotAPlan() throws {
         // a needs b's output and b needs a's: no plan, even though both have producers.
         let catalog = try CapabilityCatalog(name: "loop", implicitInputs: ["q"], capabilities: [
