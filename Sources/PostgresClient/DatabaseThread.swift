@@ -1,7 +1,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A dedicated OS thread that runs blocking database work, one job at a time, in FIFO order.
@@ -30,11 +30,13 @@ final class DatabaseThread: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         let box = Unmanaged.passRetained(self).toOpaque()
-        let result = pthread_create(&thread, nil, { argument in
-            let owner = Unmanaged<DatabaseThread>.fromOpaque(argument!).takeRetainedValue()
-            owner.loop()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let owner = Unmanaged<DatabaseThread>.fromOpaque(argument!).takeRetainedValue()
+                owner.loop()
+                return nil
+            }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
         pthread_detach(thread)
     }

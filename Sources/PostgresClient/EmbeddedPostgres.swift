@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the embedded cluster could not be prepared or started.
@@ -74,7 +74,11 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             logger.info("adopting the PostgreSQL server already running on the data folder", metadata: ["data": "\(dataDirectory.path)"])
         } else {
             try runServerCommand(
-                "pg_ctl", ["-D", dataDirectory.path, "-l", dataDirectory.appendingPathComponent("server.log").path, "-w", "-t", "60", "-o", "-p \(port)", "start"])
+                "pg_ctl",
+                [
+                    "-D", dataDirectory.path, "-l", dataDirectory.appendingPathComponent("server.log").path, "-w", "-t", "60", "-o",
+                    "-p \(port)", "start",
+                ])
         }
         startedByUs = true
         try createDatabase(database)
@@ -88,10 +92,28 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         startedByUs = false
     }
 
+    /// `start()` on a thread of its own, for async callers (it blocks for a second or more).
+    public func startInBackground() async throws -> String {
+        let thread = DatabaseThread(name: "embedded-postgres")
+        defer { thread.shutdown() }
+        return try await thread.run { [self] in try start() }
+    }
+
+    /// `stop()` on a thread of its own, for async callers.
+    public func stopInBackground() async throws {
+        let thread = DatabaseThread(name: "embedded-postgres")
+        defer { thread.shutdown() }
+        try await thread.run { [self] in try stop() }
+    }
+
     /// Restarts the server (used by tests of reconnection).
     public func restart() throws {
         try runServerCommand(
-            "pg_ctl", ["-D", dataDirectory.path, "-l", dataDirectory.appendingPathComponent("server.log").path, "-w", "-t", "60", "-m", "fast", "-o", "-p \(port)", "restart"])
+            "pg_ctl",
+            [
+                "-D", dataDirectory.path, "-l", dataDirectory.appendingPathComponent("server.log").path, "-w", "-t", "60", "-m", "fast",
+                "-o", "-p \(port)", "restart",
+            ])
     }
 
     /// Creates `name` unless it exists.
@@ -194,7 +216,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     /// child's output goes to a temporary file and the exit is observed with `waitpid`.
     @discardableResult
     private func run(_ command: [String], allowFailure: Bool) throws -> (code: Int32, output: String) {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("orch-pg-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "orch-pg-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        ).path
         defer { unlink(outputPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -218,7 +242,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         if code != 0 && !allowFailure {
             throw EmbeddedPostgresError(
-                message: "\(command.joined(separator: " ")) failed with status \(code): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+                message:
+                    "\(command.joined(separator: " ")) failed with status \(code): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return (code, text)
     }

@@ -92,7 +92,9 @@ public struct Migrator: Sendable {
     private func validate() throws {
         var seen: Set<Int> = []
         for migration in migrations {
-            if migration.version < 1 { throw MigrationError.invalidMigrationList("version \(migration.version) of \(migration.name) is below 1") }
+            if migration.version < 1 {
+                throw MigrationError.invalidMigrationList("version \(migration.version) of \(migration.name) is below 1")
+            }
             if !seen.insert(migration.version).inserted {
                 throw MigrationError.invalidMigrationList("version \(migration.version) appears twice")
             }

@@ -1,7 +1,7 @@
 internal import CLibPQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One statement of a batch.

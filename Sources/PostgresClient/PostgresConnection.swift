@@ -1,7 +1,7 @@
 internal import CLibPQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One libpq connection (`PGconn`), owned by this object and closed with `PQfinish` in `deinit`.
@@ -136,7 +136,8 @@ public final class PostgresConnection {
     /// The error for a call that produced no result at all (the connection broke).
     func connectionError() -> PostgresError {
         let message = Self.trimmed(PQerrorMessage(handle))
-        return PostgresError(code: isConnected ? .protocolViolation : .connectionLost, message: message.isEmpty ? "connection lost" : message)
+        return PostgresError(
+            code: isConnected ? .protocolViolation : .connectionLost, message: message.isEmpty ? "connection lost" : message)
     }
 
     static func trimmed(_ text: UnsafePointer<CChar>?) -> String {

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A notification delivered by `NOTIFY` / `pg_notify`.
@@ -111,11 +111,13 @@ final class ListenerCore: @unchecked Sendable {
         wakeWrite = fds[1]
         var thread: pthread_t = 0
         let box = Unmanaged.passRetained(self).toOpaque()
-        let result = pthread_create(&thread, nil, { argument in
-            let core = Unmanaged<ListenerCore>.fromOpaque(argument!).takeRetainedValue()
-            core.run()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let core = Unmanaged<ListenerCore>.fromOpaque(argument!).takeRetainedValue()
+                core.run()
+                return nil
+            }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
         pthread_detach(thread)
     }

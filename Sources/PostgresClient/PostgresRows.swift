@@ -81,7 +81,8 @@ public struct PostgresRow: Sendable {
     ///   non-optional type, or a type mismatch.
     public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, column: String) throws -> T {
         guard let position = result.columnIndex[column] else {
-            throw PostgresError.client(.decoding, "no column \(column) in the result (columns: \(result.columnNames.joined(separator: ", ")))")
+            throw PostgresError.client(
+                .decoding, "no column \(column) in the result (columns: \(result.columnNames.joined(separator: ", ")))")
         }
         return try decode(type, at: position)
     }

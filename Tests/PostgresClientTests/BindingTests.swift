@@ -120,7 +120,8 @@ struct BindingTests {
                     """,
                     [
                         id, PostgresData.uuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8"), when, texts, [Int64(1), -2, Int64.max], [String](),
-                        PostgresJSON(#"{"name": "dag", "n": [1, 2]}"#), PostgresData.jsonb(#"{"name": "x\"y"}"#), ["a", nil, "c"] as [String?],
+                        PostgresJSON(#"{"name": "dag", "n": [1, 2]}"#), PostgresData.jsonb(#"{"name": "x\"y"}"#),
+                        ["a", nil, "c"] as [String?],
                     ])[0]
                 #expect(try row.decode(UUID.self, column: "u") == id)
                 #expect(try row.decode(String.self, column: "u") == id.uuidString.lowercased())

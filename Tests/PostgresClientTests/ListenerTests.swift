@@ -37,7 +37,8 @@ struct ListenerTests {
 
     @Test func listenerReconnectsAndListensAgain() async throws {
         try await TestDatabase.withDatabase { url in
-            let listener = try PostgresListener(conninfo: url, reconnectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+            let listener = try PostgresListener(
+                conninfo: url, reconnectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
             defer { listener.close() }
             try await listener.listen("wake")
             let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 2))

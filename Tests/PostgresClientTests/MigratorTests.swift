@@ -12,7 +12,9 @@ struct MigratorTests {
 
     static func appliedVersions(_ pool: PostgresPool) async throws -> [Int] {
         try await pool.withConnection { session in
-            try await session.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(Int.self, column: "version") }
+            try await session.query("SELECT version FROM schema_migrations ORDER BY version").map {
+                try $0.decode(Int.self, column: "version")
+            }
         }
     }
 
@@ -32,7 +34,9 @@ struct MigratorTests {
             }
             #expect(recorded.map(\.0) == ["0001_things.sql", "0002_seed.sql"])
             #expect(recorded.map(\.1) == [Self.first.checksum, Self.second.checksum])
-            let seeded = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM things")[0].decode(Int.self, column: "n") }
+            let seeded = try await pool.withConnection {
+                try await $0.query("SELECT count(*) AS n FROM things")[0].decode(Int.self, column: "n")
+            }
             #expect(seeded == 1)
         }
     }
@@ -52,7 +56,9 @@ struct MigratorTests {
             let reports = try await [reportA, reportB]
             #expect(reports.map(\.applied).sorted { $0.count < $1.count } == [[], [1, 2]])
             #expect(try await Self.appliedVersions(poolA) == [1, 2])
-            let seeded = try await poolA.withConnection { try await $0.query("SELECT count(*) AS n FROM things")[0].decode(Int.self, column: "n") }
+            let seeded = try await poolA.withConnection {
+                try await $0.query("SELECT count(*) AS n FROM things")[0].decode(Int.self, column: "n")
+            }
             #expect(seeded == 1)
         }
     }
@@ -91,7 +97,9 @@ struct MigratorTests {
             }
             #expect(version == 2 && name == "0002_broken.sql")
             #expect(try await Self.appliedVersions(pool) == [1])
-            let half = try await pool.withConnection { try await $0.query("SELECT to_regclass('half') IS NULL AS gone")[0].decode(Bool.self, column: "gone") }
+            let half = try await pool.withConnection {
+                try await $0.query("SELECT to_regclass('half') IS NULL AS gone")[0].decode(Bool.self, column: "gone")
+            }
             #expect(half)
             // The advisory lock was released: a fixed list applies at once.
             let report = try await Migrator(migrations: [Self.first, Self.second]).migrate(using: pool)
@@ -137,7 +145,8 @@ struct ShippedMigrationTests {
         let directory = folder.appendingPathComponent("Migrations")
         return try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted().map { name in
             let version = Int(name.prefix { $0.isNumber })!
-            return Migration(version: version, name: name, sql: try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
+            return Migration(
+                version: version, name: name, sql: try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
         }
     }
 
@@ -146,7 +155,9 @@ struct ShippedMigrationTests {
         for migration in try Self.load() {
             // SwiftPM's embedInCode name: the file name with '.' → '_' and a leading digit → '_'.
             let resource = "_" + migration.name.dropFirst().replacingOccurrences(of: ".", with: "_")
-            #expect(registry.contains("migration(\(migration.version), \"\(migration.name)\", PackageResources.\(resource))"), "\(migration.name)")
+            #expect(
+                registry.contains("migration(\(migration.version), \"\(migration.name)\", PackageResources.\(resource))"),
+                "\(migration.name)")
         }
     }
 
@@ -162,7 +173,10 @@ struct ShippedMigrationTests {
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"
                 ).map { try $0.decode(String.self, column: "table_name") }
             }
-            for table in ["dag_versions", "edges", "executors", "queries", "schema_migrations", "task_attempts", "tasks", "workflow_events", "workflows"] {
+            for table in [
+                "dag_versions", "edges", "executors", "queries", "schema_migrations", "task_attempts", "tasks", "workflow_events",
+                "workflows",
+            ] {
                 #expect(tables.contains(table), "\(table)")
             }
         }

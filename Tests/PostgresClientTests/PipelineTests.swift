@@ -10,7 +10,9 @@ struct PipelineTests {
                 try await session.simpleQuery("CREATE TABLE items (id int8 PRIMARY KEY, name text NOT NULL, payload bytea)")
                 let rows: [[any PostgresEncodable]] = (0..<10_000).map { i in [Int64(i), "item-\(i) ✓", [UInt8(i % 256), 0]] }
                 let started = ContinuousClock.now
-                let inserted = try await session.withBlockingConnection { try $0.executeBatch("INSERT INTO items VALUES ($1, $2, $3)", rows: rows) }
+                let inserted = try await session.withBlockingConnection {
+                    try $0.executeBatch("INSERT INTO items VALUES ($1, $2, $3)", rows: rows)
+                }
                 let elapsed = ContinuousClock.now - started
                 #expect(inserted == 10_000)
                 let check = try await session.query("SELECT count(*) AS n, sum(id)::int8 AS s, max(name) AS m FROM items")[0]
@@ -61,8 +63,12 @@ struct PipelineTests {
         try await TestDatabase.withPool { pool in
             try await pool.withConnection { session in
                 try await session.simpleQuery("CREATE TABLE docs (id int, body text, note text)")
-                let rows: [[String?]] = (0..<5_000).map { i in ["\(i)", "tab\there\nnewline \\ backslash \\N ü \(i)", i % 2 == 0 ? nil : "odd"] }
-                let copied = try await session.withBlockingConnection { try $0.copyIn(table: "docs", columns: ["id", "body", "note"], rows: rows) }
+                let rows: [[String?]] = (0..<5_000).map { i in
+                    ["\(i)", "tab\there\nnewline \\ backslash \\N ü \(i)", i % 2 == 0 ? nil : "odd"]
+                }
+                let copied = try await session.withBlockingConnection {
+                    try $0.copyIn(table: "docs", columns: ["id", "body", "note"], rows: rows)
+                }
                 #expect(copied == 5_000)
                 let row = try await session.query("SELECT body, note FROM docs WHERE id = 7")[0]
                 #expect(try row.decode(String.self, column: "body") == "tab\there\nnewline \\ backslash \\N ü 7")

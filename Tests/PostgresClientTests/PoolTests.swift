@@ -39,7 +39,8 @@ struct PoolTests {
 
     @Test func waitingCallerTimesOut() async throws {
         try await TestDatabase.withDatabase { url in
-            let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1, acquireTimeout: .milliseconds(200)))
+            let pool = PostgresPool(
+                configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 1, acquireTimeout: .milliseconds(200)))
             defer { pool.close() }
             let holder = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(1.5)") } }
             try await Task.sleep(for: .milliseconds(300))
@@ -81,7 +82,8 @@ struct PoolTests {
         }
         let url = cluster.url(database: "postgres")
         let checked = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .zero))
-        let unchecked = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .seconds(3600)))
+        let unchecked = PostgresPool(
+            configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .seconds(3600)))
         defer {
             checked.close()
             unchecked.close()

@@ -19,7 +19,9 @@ enum TestDatabase {
 
     /// Admin connections (CREATE/DROP DATABASE) go through a pool like everything else, so tests
     /// never block the cooperative pool themselves.
-    private static let adminPoolTask = Task { PostgresPool(configuration: PostgresPoolConfiguration(conninfo: try await adminURL, maxConnections: 2)) }
+    private static let adminPoolTask = Task {
+        PostgresPool(configuration: PostgresPoolConfiguration(conninfo: try await adminURL, maxConnections: 2))
+    }
 
     /// Runs blocking work on a thread of its own.
     static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
@@ -44,8 +46,10 @@ enum TestDatabase {
 
     /// A fresh throwaway cluster (tests that restart the server get their own).
     static func startCluster(name: String) throws -> EmbeddedPostgres {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orch-pg-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let cluster = EmbeddedPostgres(dataDirectory: folder.appendingPathComponent("data"), port: freePort(), database: "postgres", durable: false)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "orch-pg-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let cluster = EmbeddedPostgres(
+            dataDirectory: folder.appendingPathComponent("data"), port: freePort(), database: "postgres", durable: false)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try cluster.start()
         return cluster
@@ -94,7 +98,9 @@ enum TestDatabase {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         return Int(UInt16(bigEndian: address.sin_port))

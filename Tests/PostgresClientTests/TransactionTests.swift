@@ -30,7 +30,11 @@ final class Counter: Sendable {
     @discardableResult
     func increment() -> Int { add(1) }
     @discardableResult
-    func add(_ delta: Int) -> Int { count.withLock { $0 += delta; return $0 } }
+    func add(_ delta: Int) -> Int {
+        count.withLock {
+            $0 += delta; return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
     /// Keeps the largest value seen.
     func raise(to candidate: Int) { count.withLock { $0 = max($0, candidate) } }
@@ -56,11 +60,15 @@ struct TransactionTests {
                 }
             }
             #expect(error?.code == .uniqueViolation)
-            let count = try await pool.withConnection { try await $0.query("SELECT count(*) AS n FROM ledger")[0].decode(Int.self, column: "n") }
+            let count = try await pool.withConnection {
+                try await $0.query("SELECT count(*) AS n FROM ledger")[0].decode(Int.self, column: "n")
+            }
             #expect(count == 0)
             // And a successful one commits.
             try await pool.withTransaction { tx in try await tx.query("INSERT INTO ledger VALUES (4, $1)", ["kept"]) }
-            let kept = try await pool.withConnection { try await $0.query("SELECT note FROM ledger")[0].decode(String.self, column: "note") }
+            let kept = try await pool.withConnection {
+                try await $0.query("SELECT note FROM ledger")[0].decode(String.self, column: "note")
+            }
             #expect(kept == "kept")
         }
     }
@@ -98,7 +106,9 @@ struct TransactionTests {
 
     @Test func serializationFailureIsRetried() async throws {
         try await TestDatabase.withPool(maxConnections: 2) { pool in
-            try await pool.withConnection { try await $0.simpleQuery("CREATE TABLE doctors (name text PRIMARY KEY, on_call bool NOT NULL)") }
+            try await pool.withConnection {
+                try await $0.simpleQuery("CREATE TABLE doctors (name text PRIMARY KEY, on_call bool NOT NULL)")
+            }
             try await pool.withConnection {
                 try await $0.query("INSERT INTO doctors VALUES ('alice', true), ('bob', true)")
             }
@@ -137,10 +147,13 @@ struct TransactionTests {
         try await TestDatabase.withPool { pool in
             let attempts = Counter()
             let error = await #expect(throws: PostgresError.self) {
-                try await pool.withTransaction(retry: PostgresRetryPolicy(maxAttempts: 3, backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(2)))) { tx in
+                try await pool.withTransaction(
+                    retry: PostgresRetryPolicy(maxAttempts: 3, backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(2)))
+                ) { tx in
                     attempts.increment()
                     // Raise a real serialization_failure from the server.
-                    try await tx.simpleQuery("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'serialization_failure', MESSAGE = 'forced'; END $$")
+                    try await tx.simpleQuery(
+                        "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'serialization_failure', MESSAGE = 'forced'; END $$")
                 }
             }
             #expect(error?.code == .serializationFailure)
