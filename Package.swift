@@ -99,6 +99,7 @@ let package = Package(
             name: "orchestratord",
             dependencies: [
                 "NGRPC", "OrchestratorAPI", "GRPCStandardServices", "OrchestratorDomain",
+                "OrchestratorApp", "OrchestratorGRPC", "OrchestratorStore", "PostgresClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -45,13 +45,36 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default info; env ORCHESTRATOR_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(name: .long, help: "PostgreSQL URL (env ORCHESTRATOR_DATABASE_URL); unset runs an embedded cluster in --data-dir.")
+    var databaseUrl: String?
+
+    @Option(name: .long, help: "Folder of the embedded PostgreSQL cluster (default .orchestrator/pgdata; env ORCHESTRATOR_DATA_DIR).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Port of the embedded PostgreSQL cluster (default 54329; env ORCHESTRATOR_EMBEDDED_PORT).")
+    var embeddedPort: String?
+
+    @Option(name: .long, help: "Most PostgreSQL connections (default 16; env ORCHESTRATOR_DATABASE_POOL_SIZE).")
+    var databasePoolSize: String?
+
+    @Option(name: .long, help: "Capability catalog JSON for the catalog planner (env ORCHESTRATOR_CATALOG_FILE).")
+    var catalogFile: String?
+
+    @Option(name: .long, help: "Default lease time-to-live in seconds (default 30; env ORCHESTRATOR_LEASE_TTL).")
+    var leaseTtl: String?
+
+    @Option(name: .long, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
+    var heartbeatInterval: String?
+
     /// Flag values by setting key; only the flags actually given.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
             ("grpc-address", grpcAddress), ("grpc-tls-address", grpcTlsAddress),
             ("tls-cert-file", tlsCertFile), ("tls-key-file", tlsKeyFile), ("io-threads", ioThreads),
             ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
-            ("shutdown-grace", shutdownGrace), ("log-level", logLevel),
+            ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("database-url", databaseUrl),
+            ("data-dir", dataDir), ("embedded-port", embeddedPort), ("database-pool-size", databasePoolSize),
+            ("catalog-file", catalogFile), ("lease-ttl", leaseTtl), ("heartbeat-interval", heartbeatInterval),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }

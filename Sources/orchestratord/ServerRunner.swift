@@ -2,17 +2,48 @@ import GRPCStandardServices
 import Logging
 import NGRPC
 import OrchestratorAPI
+import OrchestratorApp
+import OrchestratorGRPC
+import OrchestratorStore
 
-/// The composition root: builds the router from the services, starts the gRPC server, and
-/// waits for SIGTERM/SIGINT to shut it down gracefully.
+/// The composition root: opens the database, builds the application services on the store,
+/// registers the gRPC services, starts the server, and shuts everything down in reverse order on
+/// SIGTERM/SIGINT.
 struct ServerRunner {
     let settings: ServerSettings
     let logger: Logger
 
     func run() async throws {
+        let (registry, catalog) = try PlannerSetup.standard(catalogPath: settings.catalogFile, logger: logger)
+        let database = try await Database.open(settings, logger: logger)
+        let store: PostgresStore
+        do {
+            store = try PostgresStore(pool: database.pool, conninfo: database.conninfo)
+            try await store.start()
+        } catch {
+            await database.close(logger: logger)
+            throw error
+        }
+
+        let signals = ChangeSignals()
+        let feed = signals.follow(store)
+        var dispatchConfiguration = DispatchConfiguration()
+        dispatchConfiguration.leaseTTL = settings.leaseTTL
+        dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
+        let planning = PlanningService(registry: registry)
+        let watch = WatchService(events: store, signals: signals)
+        let submission = SubmissionService(planning: planning, workflows: store, watch: watch, signals: signals)
+        let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration)
+        let updates = DagUpdateService(workflows: store, limits: planning.limits, signals: signals)
+        let background = dispatch.runBackgroundLoops()
+
         let health = HealthService()
         var router = RPCRouter()
-        for provider in services() { provider(&router) }
+        WorkflowsService(
+            planning: WorkflowsPlanningHandler(planning: planning, catalog: catalog), submission: submission, updates: updates,
+            workflows: store, watch: watch, dispatch: dispatch
+        ).register(into: &router)
+        ExecutorsService(dispatch: dispatch, leaseTTLMillis: Int64(settings.leaseTTL.components.seconds) * 1000).register(into: &router)
         health.register(into: &router)
         for service in router.serviceNames { health.setStatus(service: service, status: .serving) }
         ReflectionService.register(into: &router)
@@ -26,22 +57,26 @@ struct ServerRunner {
 
         let server = GRPCServer(configuration: configuration)
         server.onShutdownStarted { health.shutdown() }
-        try await server.start()
+        do {
+            try await server.start()
+        } catch {
+            background.cancel()
+            feed.cancel()
+            store.close()
+            await database.close(logger: logger)
+            throw error
+        }
         server.installSignalHandlers()
+        logger.warning("authentication is off: every caller acts as the development admin of tenant \"default\"")
         for address in server.boundAddresses {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
         }
         await server.waitUntilShutdown()
+        background.cancel()
+        feed.cancel()
+        store.close()
+        await database.close(logger: logger)
         logger.notice("orchestratord stopped")
-    }
-
-    /// The orchestrator's own services. Methods that later milestones implement answer
-    /// UNIMPLEMENTED through the generated default implementations.
-    func services() -> [(inout RPCRouter) -> Void] {
-        [
-            { WorkflowsService().register(into: &$0) },
-            { ExecutorsService().register(into: &$0) },
-        ]
     }
 
     func listeners() -> [ServerConfiguration.Listener] {
@@ -55,11 +90,3 @@ struct ServerRunner {
         return result
     }
 }
-
-/// `orchestrator.v1.Workflows`: submission, planning, reads, updates and watch streams arrive
-/// with the workflow-service milestone; until then every method answers UNIMPLEMENTED.
-struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {}
-
-/// `orchestrator.v1.Executors`: leases, polling and reports arrive with the workflow-service
-/// milestone; until then every method answers UNIMPLEMENTED.
-struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {}

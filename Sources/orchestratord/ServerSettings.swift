@@ -16,6 +16,13 @@ struct ServerSettings: Sendable {
     var maxConcurrentStreams: Int
     var shutdownGrace: Duration
     var logLevel: Logger.Level
+    var databaseURL: String?
+    var dataDirectory: String
+    var embeddedPort: Int
+    var databasePoolSize: Int
+    var catalogFile: String?
+    var leaseTTL: Duration
+    var heartbeatInterval: Duration
 
     init(_ settings: ResolvedSettings) throws {
         grpcAddress = try Self.address(settings, "grpc-address")
@@ -37,6 +44,16 @@ struct ServerSettings: Sendable {
             throw SettingsError(description: "log-level \"\(levelText)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = level
+        databaseURL = settings.value("database-url").flatMap { $0.isEmpty ? nil : $0 }
+        dataDirectory = settings.value("data-dir") ?? ".orchestrator/pgdata"
+        embeddedPort = try Self.integer(settings.value("embedded-port") ?? "", "embedded-port", in: 1...65535)
+        databasePoolSize = try Self.integer(settings.value("database-pool-size") ?? "", "database-pool-size", in: 1...500)
+        catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
+        leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
+        heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        if heartbeatInterval >= leaseTTL {
+            throw SettingsError(description: "heartbeat-interval must be shorter than lease-ttl (executors would lose every lease)")
+        }
     }
 
     static func address(_ settings: ResolvedSettings, _ key: String) throws -> HostPort? {

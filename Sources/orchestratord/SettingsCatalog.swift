@@ -14,6 +14,14 @@ enum SettingsCatalog {
         SettingDefinition("max-concurrent-streams", default: "100", help: "HTTP/2 streams per connection"),
         SettingDefinition("shutdown-grace", default: "10", help: "seconds in-flight calls may take to finish after SIGTERM/SIGINT"),
         SettingDefinition("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical"),
+        SettingDefinition("database-url", default: nil, secret: true,
+                          help: "PostgreSQL URL or keyword string; unset runs an embedded cluster in data-dir"),
+        SettingDefinition("data-dir", default: ".orchestrator/pgdata", help: "folder of the embedded PostgreSQL cluster"),
+        SettingDefinition("embedded-port", default: "54329", help: "port of the embedded PostgreSQL cluster (it also listens on a socket in data-dir)"),
+        SettingDefinition("database-pool-size", default: "16", help: "most PostgreSQL connections the server opens"),
+        SettingDefinition("catalog-file", default: nil, help: "capability catalog (JSON) for the catalog planner; default examples/catalogs/agent-team.json when present"),
+        SettingDefinition("lease-ttl", default: "30", help: "default lease time-to-live in seconds"),
+        SettingDefinition("heartbeat-interval", default: "10", help: "how often executors are asked to heartbeat, in seconds"),
     ]
 
     static var keys: Set<String> { Set(all.map(\.key)) }

@@ -1,0 +1,58 @@
+import Foundation
+import Logging
+import OrchestratorStore
+import PostgresClient
+
+/// Brings up the database the server uses: the configured URL, or an embedded cluster in the
+/// data folder (initialised on first start, reused afterwards, stopped on shutdown); then
+/// applies migrations under an advisory lock.
+struct Database {
+    let pool: PostgresPool
+    let conninfo: String
+    let embedded: EmbeddedPostgres?
+
+    static func open(_ settings: ServerSettings, logger: Logger) async throws -> Database {
+        var embedded: EmbeddedPostgres?
+        let conninfo: String
+        if let url = settings.databaseURL {
+            conninfo = url
+        } else {
+            let folder = URL(fileURLWithPath: settings.dataDirectory, isDirectory: true)
+            let cluster = EmbeddedPostgres(dataDirectory: folder, port: settings.embeddedPort, logger: Logger(label: "postgres.embedded"))
+            logger.notice("no database-url: using the embedded PostgreSQL cluster", metadata: ["data_dir": "\(folder.path)", "port": "\(settings.embeddedPort)"])
+            // initdb and pg_ctl block; keep them off the cooperative pool.
+            conninfo = try await Self.offPool { try cluster.start() }
+            embedded = cluster
+        }
+        let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: conninfo, maxConnections: settings.databasePoolSize))
+        do {
+            let report = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
+            logger.info("database ready", metadata: ["applied_migrations": "\(report.applied)", "already_applied": "\(report.alreadyApplied.count)"])
+        } catch {
+            pool.close()
+            if let embedded { try? await Self.offPool { try embedded.stop() } }
+            throw error
+        }
+        return Database(pool: pool, conninfo: conninfo, embedded: embedded)
+    }
+
+    func close(logger: Logger) async {
+        pool.close()
+        if let embedded {
+            do {
+                try await Self.offPool { try embedded.stop() }
+                logger.info("embedded PostgreSQL stopped")
+            } catch {
+                logger.warning("could not stop the embedded PostgreSQL", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try body() })
+            }
+        }
+    }
+}
