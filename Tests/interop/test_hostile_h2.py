@@ -461,3 +461,47 @@ def test_garbage_instead_of_tls_handshake(target):
         conn.send(random.Random(5).randbytes(8192))
         assert_connection_dropped(conn)
     target.assert_survived()
+
+
+# -- advertised limits -----------------------------------------------------------------------------
+
+def server_settings(frame_: h2raw.Frame) -> dict[int, int]:
+    return {struct.unpack(">H", frame_.payload[i:i + 2])[0]: struct.unpack(">I", frame_.payload[i + 2:i + 6])[0]
+            for i in range(0, len(frame_.payload), 6)}
+
+
+def test_first_settings_advertise_limits(target):
+    """nghttp2 advertises no stream or header-list limit unless told: the server must send them."""
+    with target.connect() as conn:
+        conn.start()
+        _, first = conn.read_until(lambda f: f.type == h2raw.SETTINGS and not f.flags & h2raw.ACK, timeout=5)
+    assert first is not None
+    values = server_settings(first)
+    assert values.get(h2raw.MAX_CONCURRENT_STREAMS) == 100, values
+    assert 0 < values.get(h2raw.MAX_HEADER_LIST_SIZE, 0) <= 64 * 1024, values
+    target.assert_survived()
+
+
+def test_streams_beyond_the_limit_are_not_served(target):
+    """150 slow calls opened at once after SETTINGS were acknowledged. RFC 9113 §5.1.2 makes the
+    excess a stream error (REFUSED_STREAM or PROTOCOL_ERROR), which §5.4.1 lets an endpoint treat
+    as a connection error; nghttp2 does the latter (GOAWAY PROTOCOL_ERROR). Either way no more than
+    100 calls may run at once."""
+    message = h2raw.grpc_message(get_message(target.pb2, delay_ms=1500))
+    frames: list[h2raw.Frame] = []
+    with target.connect() as conn:
+        conn.start()
+        conn.read_until(lambda f: f.type == h2raw.SETTINGS and f.flags & h2raw.ACK, timeout=5)
+        streams = [conn.new_stream() for _ in range(150)]
+        conn.send(b"".join(conn.headers_frame(s, h2raw.grpc_request_headers(GET))
+                           + frame(h2raw.DATA, h2raw.END_STREAM, s, message) for s in streams))
+        frames = conn.drain(5)
+    served = [f.stream for f in frames if f.type == h2raw.HEADERS and f.header("grpc-status") == "0"]
+    refused = [f.stream for f in frames if f.type == h2raw.RST_STREAM and f.error_code() == h2raw.REFUSED_STREAM]
+    received = goaways(frames)
+    assert len(served) <= 100, f"{len(served)} calls served at once on a connection limited to 100"
+    if received:
+        assert received[0][1] == h2raw.PROTOCOL_ERROR, received
+    else:
+        assert len(refused) == 50, (len(served), len(refused))
+    target.assert_survived()
