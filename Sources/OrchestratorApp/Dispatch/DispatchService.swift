@@ -141,6 +141,7 @@ public final class DispatchService: Sendable {
     func keeperLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.keeperInterval)
+            if Task.isCancelled { return }
             let now = clock.now()
             let work = registry.keeperWork(now: now)
             for lease in work.lapsed {
@@ -167,6 +168,7 @@ public final class DispatchService: Sendable {
     func reaperLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.reaperInterval)
+            if Task.isCancelled { return }
             do {
                 var expired: [ExpiredLease]
                 repeat {
