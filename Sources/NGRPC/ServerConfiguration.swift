@@ -74,9 +74,12 @@ public struct ServerConfiguration: Sendable {
     public var clientResetBurst: Int = 1000
     public var clientResetRatePerSecond: Int = 33
     /// Budget for RST_STREAMs *we* send because of client behaviour ("MadeYouReset"): burst and
-    /// refill per second; past it the connection gets GOAWAY ENHANCE_YOUR_CALM.
-    public var serverResetBurst: Int = 200
-    public var serverResetRatePerSecond: Int = 20
+    /// refill per second; past it the connection gets GOAWAY ENHANCE_YOUR_CALM. Well-behaved
+    /// clients cause none (the server's own resets are NO_ERROR, which is not counted), and the
+    /// burst stays below `maxConcurrentStreams` so the budget trips before a flood of
+    /// half-reset streams can trip nghttp2's stream-count check (a PROTOCOL_ERROR instead).
+    public var serverResetBurst: Int = 50
+    public var serverResetRatePerSecond: Int = 10
     /// CONTINUATION frames accepted per header block.
     public var maxContinuations: Int = 8
     /// SETTINGS entries accepted per frame.

@@ -95,7 +95,7 @@ extension ServerConnection {
         // The connection window is always returned: per-stream windows do the pushing back.
         nghttp2_session_consume_connection(session, bytes.count)
         guard let stream = streams[streamID] else { return }
-        guard stream.handlerStarted, !stream.finished else {
+        guard stream.handlerStarted, !stream.finished, !stream.aborted else {
             nghttp2_session_consume_stream(session, streamID, bytes.count)
             return
         }
@@ -130,7 +130,7 @@ extension ServerConnection {
 
     /// The client half-closed its side.
     func requestEnded(streamID: Int32) {
-        guard let stream = streams[streamID], stream.handlerStarted, !stream.finished else { return }
+        guard let stream = streams[streamID], stream.handlerStarted, !stream.finished, !stream.aborted else { return }
         if stream.deframer.isIdle {
             stream.inbound.finish()
         } else {

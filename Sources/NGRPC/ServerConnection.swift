@@ -22,6 +22,8 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     private var flushRequested = false
     var closeRequested = false
     private var closeAfterFlush = false
+    /// After a GOAWAY for abuse, nothing more the client sends is processed.
+    private var ignoreInput = false
     private(set) var isClosed = false
     private var readingPaused = false
     var draining = false
@@ -135,7 +137,11 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     func onReadable() {
         guard let bufferEvent, let session else { return }
         let input = bufferevent_get_input(bufferEvent)
-        while !isClosed && !closeRequested {
+        if ignoreInput {
+            evbuffer_drain(input, evbuffer_get_length(input))
+            return
+        }
+        while !isClosed && !closeRequested && !ignoreInput {
             let length = evbuffer_get_contiguous_space(input)
             if length == 0 { break }
             guard let bytes = evbuffer_pullup(input, length) else { break }
@@ -267,6 +273,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
             code.rawValue, &bytes, bytes.count)
         closeAfterFlush = true
+        if code != NGHTTP2_NO_ERROR { ignoreInput = true }
         requestFlush()
     }
 

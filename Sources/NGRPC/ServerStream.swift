@@ -35,6 +35,8 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     var requestEnded = false
     var isClosed = false
     var handlerStarted = false
+    /// The transport ended the call (`abort`): further request bytes are ignored.
+    var aborted = false
     var finalStatus: RPCStatus?
     let startTime = ContinuousClock.now
 
@@ -161,7 +163,8 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     /// Ends the call from the transport's side (deadline, broken limit, bad message): the handler
     /// is cancelled and the client gets `status`.
     func abort(_ status: RPCStatus) {
-        guard !finished, !isClosed else { return }
+        guard !finished, !isClosed, !aborted else { return }
+        aborted = true
         // The queue first: once the handler is cancelled it may return at once, and its OK must
         // not overtake this status.
         outbound.terminate(status, end: .status(status, Metadata()))
