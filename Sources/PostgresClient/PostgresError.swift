@@ -36,6 +36,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case poolClosed  // the pool or the connection was shut down
         case protocolViolation  // libpq returned something this client did not expect
         case invalidArgument  // a bad argument to this client (e.g. an empty channel name)
+        /// The connection was lost while COMMIT was in flight: the transaction may or may not
+        /// have committed. Never retried automatically.
+        case commitOutcomeUnknown
 
         /// Maps a five-character SQLSTATE to a code.
         public init(sqlstate: String) {
@@ -113,7 +116,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     /// Whether the connection that produced this error is unusable and must be replaced.
     public var isConnectionLoss: Bool {
-        code == .connectionLost || code == .connectionFailed || code == .cannotConnectNow
+        code == .connectionLost || code == .connectionFailed || code == .cannotConnectNow || code == .commitOutcomeUnknown
     }
 
     public var description: String {

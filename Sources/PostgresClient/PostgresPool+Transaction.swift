@@ -10,14 +10,17 @@ public struct PostgresRetryPolicy: Sendable {
     /// Total attempts, including the first.
     public var maxAttempts: Int
     public var backoff: Backoff
-    /// Which errors re-run the transaction; by default serialization failures and deadlocks.
+    /// Which errors re-run the transaction. By default serialization failures, deadlocks, and a
+    /// connection lost before COMMIT was sent (the server rolled the transaction back; the retry
+    /// runs on a fresh connection). A connection lost during COMMIT is `.commitOutcomeUnknown`
+    /// and is not retried.
     public var isRetryable: @Sendable (PostgresError) -> Bool
     /// Random fraction in [0, 1] for jitter; injectable so tests can make delays predictable.
     public var random: @Sendable () -> Double
 
     public init(
         maxAttempts: Int = 5, backoff: Backoff = Backoff(initial: .milliseconds(5), maximum: .milliseconds(500)),
-        isRetryable: @escaping @Sendable (PostgresError) -> Bool = { $0.isTransient },
+        isRetryable: @escaping @Sendable (PostgresError) -> Bool = { $0.isTransient || $0.code == .connectionLost },
         random: @escaping @Sendable () -> Double = { Double.random(in: 0...1) }
     ) {
         self.maxAttempts = maxAttempts
@@ -66,7 +69,14 @@ extension PostgresSession {
         try await simpleQuery("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
         do {
             let result = try await body(self)
-            let commit = try await simpleQuery("COMMIT")
+            let commit: PostgresRows
+            do {
+                commit = try await simpleQuery("COMMIT")
+            } catch var error as PostgresError where error.code == .connectionLost {
+                error.code = .commitOutcomeUnknown
+                error.message = "connection lost during COMMIT; the transaction may or may not have committed: \(error.message)"
+                throw error
+            }
             // COMMIT of a transaction that already failed (the body caught an error and went on)
             // succeeds with the tag ROLLBACK: nothing was stored, so say so.
             if commit.commandTag == "ROLLBACK" {

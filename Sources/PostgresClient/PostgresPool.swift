@@ -51,6 +51,8 @@ public final class PostgresPool: Sendable {
         self.state = Mutex(State())
     }
 
+    deinit { close() }
+
     /// Connections currently open, currently lent, and the most lent at once so far.
     public var statistics: (open: Int, lent: Int, peakLent: Int) {
         state.withLock { ($0.open, $0.lent, $0.peakLent) }

@@ -104,7 +104,12 @@ struct PoolTests {
         for _ in 0..<6 {
             #expect(try await checked.withConnection { try await $0.query("SELECT 1").count } == 1)
         }
-        // Not checked while idle: the first caller meets the dead connection and gets a typed
+        // A transaction that meets a dead connection runs again on a fresh one.
+        let survivor = try await unchecked.withTransaction { tx in
+            try await tx.query("SELECT n FROM survivor")[0].decode(Int.self, column: "n")
+        }
+        #expect(survivor == 42)
+        // Not checked while idle: a plain caller that meets a dead connection gets a typed
         // error; that marks the other idle connections suspect, so every later caller succeeds.
         var failures: [PostgresError] = []
         for _ in 0..<6 {

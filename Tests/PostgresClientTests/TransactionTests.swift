@@ -170,6 +170,49 @@ struct TransactionTests {
         }
     }
 
+    @Test func lostConnectionBeforeCommitIsRetriedOnAFreshConnection() async throws {
+        try await TestDatabase.withPool(maxConnections: 2) { pool in
+            try await pool.withConnection { try await $0.simpleQuery("CREATE TABLE notes (body text)") }
+            let attempts = Counter()
+            try await pool.withTransaction { tx in
+                if attempts.increment() == 1 {
+                    // Another connection kills this one mid-transaction.
+                    let pid = tx.backendPID
+                    try await pool.withConnection { try await $0.query("SELECT pg_terminate_backend($1)", [pid]) }
+                }
+                try await tx.query("INSERT INTO notes VALUES ($1)", ["written once"])
+            }
+            #expect(attempts.value == 2)
+            let notes = try await pool.withConnection { session in
+                try await session.query("SELECT body FROM notes").map { try $0.decode(String.self, column: "body") }
+            }
+            #expect(notes == ["written once"])
+        }
+    }
+
+    @Test func lostConnectionAtCommitIsReportedNotRetried() async throws {
+        try await TestDatabase.withPool(maxConnections: 2) { pool in
+            try await pool.withConnection { try await $0.simpleQuery("CREATE TABLE notes (body text)") }
+            let attempts = Counter()
+            let error = await #expect(throws: PostgresError.self) {
+                try await pool.withTransaction { tx in
+                    attempts.increment()
+                    try await tx.query("INSERT INTO notes VALUES ($1)", ["maybe"])
+                    // The connection dies after the last statement: COMMIT is what finds out.
+                    let pid = tx.backendPID
+                    try await pool.withConnection { try await $0.query("SELECT pg_terminate_backend($1)", [pid]) }
+                }
+            }
+            #expect(error?.code == .commitOutcomeUnknown)
+            #expect(attempts.value == 1)
+            // Here the server had not received COMMIT, so nothing was stored.
+            let count = try await pool.withConnection {
+                try await $0.query("SELECT count(*) AS n FROM notes")[0].decode(Int.self, column: "n")
+            }
+            #expect(count == 0)
+        }
+    }
+
     @Test func backoffGrowsAndIsCapped() {
         let backoff = Backoff(initial: .milliseconds(10), maximum: .milliseconds(100))
         #expect(backoff.delay(attempt: 1, random: 1) == .milliseconds(10))
