@@ -46,11 +46,9 @@ final class DatabaseThread: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Runs `body` on this thread and returns its result to the awaiting caller.
-    ///
-    /// The closure is not `@Sendable`-checked against the values it captures on purpose: it is the
-    /// only way non-Sendable, thread-confined objects (a `PostgresConnection`) are reached, and it
-    /// runs strictly after `run` was called and before `run` returns.
+    /// Runs `body` on this thread and returns its result to the awaiting caller, which is
+    /// suspended (not blocked) meanwhile. Thread-confined objects such as a `PostgresConnection`
+    /// are reached only from inside such closures.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let accepted = enqueue {

@@ -45,8 +45,9 @@ public struct PostgresType: Hashable, Sendable, CustomStringConvertible {
     var isTextLike: Bool {
         switch self {
         case .text, .varchar, .bpchar, .name, .unknown, .json, .char: return true
-        // User-defined types (enums, citext, domains over text) get OIDs from 16384 up; their
-        // binary form is their text for the ones this client decodes as String.
+        // User-defined types get OIDs from 16384 up. The ones worth reading as String (enums,
+        // citext) send their text as their binary form; a composite or range would not, so cast
+        // those to ::text in SQL before decoding them as String.
         default: return oid >= 16384
         }
     }
