@@ -281,17 +281,27 @@ def test_server_sent_resets_in_a_loop(target, provocation, stream_error):
     message = h2raw.grpc_message(get_message(target.pb2, delay_ms=1000))
     with target.connect() as conn:
         conn.start()
-        for round_ in range(100):
-            batch = b"".join(provoke(conn, conn.new_stream(), provocation, message) for _ in range(100))
-            if not conn.send(batch):
+        # Batches of 50, each waited for, so the client never exceeds MAX_CONCURRENT_STREAMS (a
+        # stream counts as open until its RST_STREAM arrives); up to 10,000 streams in all.
+        for round_ in range(200):
+            batch = [conn.new_stream() for _ in range(50)]
+            if not conn.send(b"".join(provoke(conn, stream, provocation, message) for stream in batch)):
                 break
-            frames += poll(conn)
-            if goaways(frames):
+            pending = set(batch)
+            while pending and not goaways(frames):
+                current = conn.read_frame(10)
+                if current is None:
+                    break
+                frames.append(current)
+                if current.type == h2raw.RST_STREAM or (current.type == h2raw.HEADERS
+                                                        and current.flags & h2raw.END_STREAM):
+                    pending.discard(current.stream)
+            if goaways(frames) or conn.closed:
                 break
         frames += conn.drain(5)
         resets = len(h2raw.find(frames, h2raw.RST_STREAM))
         received = goaways(frames)
-        assert received, f"no GOAWAY after {(round_ + 1) * 100} provoked resets ({resets} RST_STREAM seen)"
+        assert received, f"no GOAWAY after {(round_ + 1) * 50} provoked resets ({resets} RST_STREAM seen)"
         if stream_error:
             # The provocation must really have made the server reset streams before giving up.
             assert resets >= 1, f"no RST_STREAM before GOAWAY {received}"
