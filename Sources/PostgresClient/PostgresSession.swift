@@ -15,20 +15,32 @@ public final class PostgresSession: Sendable {
     /// The server process serving this connection.
     public let backendPID: Int32
 
-    init(id: Int, thread: DatabaseThread, connection: PostgresConnection) {
+    private init(id: Int, thread: DatabaseThread, opened: Opened) {
         self.id = id
         self.thread = thread
-        self.connection = Confined(connection)
-        self.cancelToken = connection.makeCancelToken()
-        self.backendPID = connection.backendPID
+        self.connection = opened.connection
+        self.cancelToken = opened.cancelToken
+        self.backendPID = opened.backendPID
     }
 
-    /// Opens a connection on a new thread of its own.
+    /// What the connection's thread hands back after connecting.
+    private struct Opened: Sendable {
+        let connection: Confined<PostgresConnection>
+        let cancelToken: PostgresCancelToken?
+        let backendPID: Int32
+    }
+
+    /// Opens a connection on a new thread of its own (connecting, like everything else on the
+    /// connection, happens on that thread).
     static func open(id: Int, conninfo: String) async throws -> PostgresSession {
         let thread = DatabaseThread(name: "postgres-\(id)")
         do {
-            let connection = try await thread.run { Confined(try PostgresConnection(conninfo: conninfo)) }
-            return PostgresSession(id: id, thread: thread, connection: connection.value!)
+            let opened = try await thread.run {
+                let connection = try PostgresConnection(conninfo: conninfo)
+                return Opened(
+                    connection: Confined(connection), cancelToken: connection.makeCancelToken(), backendPID: connection.backendPID)
+            }
+            return PostgresSession(id: id, thread: thread, opened: opened)
         } catch {
             thread.shutdown()
             throw error
@@ -99,8 +111,8 @@ public final class PostgresSession: Sendable {
 /// A value reachable from several tasks but used only on one `DatabaseThread`.
 ///
 /// `@unchecked Sendable` because the guard is confinement, not a lock: every read and write of
-/// `value` happens inside a job on the owning `DatabaseThread` (jobs run one at a time), except
-/// the initial hand-over, which happens before any job can see the box.
+/// `value` happens inside a job on the owning `DatabaseThread` (jobs run one at a time); the box
+/// itself is created on that thread too.
 final class Confined<Value>: @unchecked Sendable {
     var value: Value?
     init(_ value: Value) { self.value = value }
