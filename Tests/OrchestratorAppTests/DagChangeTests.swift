@@ -1,0 +1,32 @@
+import OrchestratorApp
+import OrchestratorDomain
+import Testing
+
+@Suite struct DagChangeTests {
+    let base = Dag(
+        tasks: [TaskSpec(key: "a"), TaskSpec(key: "b"), TaskSpec(key: "c")],
+        edges: [Edge(from: "a", to: "b"), Edge(from: "b", to: "c")])
+
+    @Test func addsAndRemovesTasksAndEdges() throws {
+        let change = DagChange(
+            addTasks: [TaskSpec(key: "d")], removeTasks: ["c"], addEdges: [Edge(from: "b", to: "d")], removeEdges: [])
+        let result = try change.applied(to: base)
+        #expect(result.tasks.map(\.key) == ["a", "b", "d"])
+        #expect(result.edges == [Edge(from: "a", to: "b"), Edge(from: "b", to: "d")])
+    }
+
+    @Test func removingATaskDropsItsEdges() throws {
+        let result = try DagChange(removeTasks: ["b"]).applied(to: base)
+        #expect(result.edges.isEmpty)
+    }
+
+    @Test func reportsEveryUnknownReferenceAtOnce() {
+        let change = DagChange(removeTasks: ["x", "y"], removeEdges: [Edge(from: "a", to: "c")])
+        #expect {
+            try change.applied(to: base)
+        } throws: { error in
+            guard case .invalidArgument(let message, _) = error as? AppError else { return false }
+            return message.contains("3 problems") && message.contains("\"x\"") && message.contains("\"y\"") && message.contains("a → c")
+        }
+    }
+}

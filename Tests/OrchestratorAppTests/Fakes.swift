@@ -1,0 +1,31 @@
+import OrchestratorApp
+import Synchronization
+
+/// An in-memory event log for tests of the tailing logic: events become visible when "committed",
+/// in any order, exactly as concurrent transactions make them visible in PostgreSQL.
+final class FakeEventStore: EventStore {
+    private let committed = Mutex<[StoredEvent]>([])
+
+    func commit(_ sequences: [Int64], workflowID: String = "wf") {
+        committed.withLock { events in
+            for sequence in sequences {
+                events.append(StoredEvent(sequence: sequence, workflowID: workflowID, tenant: "t", kind: .taskReady, at: sequence, traceID: "trace"))
+            }
+            events.sort { $0.sequence < $1.sequence }
+        }
+    }
+
+    func events(_ query: EventQuery) async throws -> [StoredEvent] {
+        committed.withLock { events in
+            Array(events.filter { $0.sequence > query.afterSequence && (query.workflowID == nil || $0.workflowID == query.workflowID) }
+                .prefix(query.limit))
+        }
+    }
+}
+
+/// Collects what a watcher emitted.
+final class Collected: Sendable {
+    private let items = Mutex<[Int64]>([])
+    func append(_ value: Int64) { items.withLock { $0.append(value) } }
+    var values: [Int64] { items.withLock { $0 } }
+}

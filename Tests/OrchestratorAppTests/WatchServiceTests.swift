@@ -1,0 +1,59 @@
+import OrchestratorApp
+import Testing
+
+@Suite struct WatchServiceTests {
+    @Test func deliversPastThenLiveEventsInOrderOnce() async throws {
+        let store = FakeEventStore()
+        let signals = ChangeSignals()
+        store.commit([1, 2, 3])
+        let watch = WatchService(events: store, signals: signals, batchSize: 2, gapGrace: .milliseconds(100))
+        let seen = Collected()
+        let follower = Task {
+            try await watch.follow(EventQuery(afterSequence: 1), stopWhen: { $0.sequence == 6 }, emit: { seen.append($0.sequence) })
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        store.commit([4, 5, 6])
+        signals.signal(.events)
+        try await follower.value
+        #expect(seen.values == [2, 3, 4, 5, 6])
+    }
+
+    @Test func waitsForALateCommitInsteadOfSkippingIt() async throws {
+        let store = FakeEventStore()
+        let signals = ChangeSignals()
+        store.commit([1, 3])  // 2 is still committing
+        let watch = WatchService(events: store, signals: signals, gapGrace: .seconds(5))
+        let seen = Collected()
+        let follower = Task {
+            try await watch.follow(EventQuery(afterSequence: 0), stopWhen: { $0.sequence == 3 }, emit: { seen.append($0.sequence) })
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(seen.values == [1])
+        store.commit([2])
+        signals.signal(.events)
+        try await follower.value
+        #expect(seen.values == [1, 2, 3])
+    }
+
+    @Test func skipsAPermanentGapAfterTheGrace() async throws {
+        let store = FakeEventStore()
+        let signals = ChangeSignals()
+        store.commit([1, 3])  // 2 was rolled back and never appears
+        let watch = WatchService(events: store, signals: signals, gapGrace: .milliseconds(100))
+        let seen = Collected()
+        try await watch.follow(EventQuery(afterSequence: 0), stopWhen: { $0.sequence == 3 }, emit: { seen.append($0.sequence) })
+        #expect(seen.values == [1, 3])
+    }
+
+    @Test func aFilteredWatchDoesNotWaitOnOtherWorkflowsSequences() async throws {
+        let store = FakeEventStore()
+        store.commit([1], workflowID: "a")
+        store.commit([5], workflowID: "a")
+        let watch = WatchService(events: store, signals: ChangeSignals(), gapGrace: .seconds(30))
+        let seen = Collected()
+        let started = ContinuousClock.now
+        try await watch.follow(EventQuery(afterSequence: 0, workflowID: "a"), stopWhen: { $0.sequence == 5 }, emit: { seen.append($0.sequence) })
+        #expect(seen.values == [1, 5])
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+}
