@@ -1,3 +1,5 @@
+internal import CNGRPCShims
+
 /// Request headers of one server stream, collected by the header callback before the handler
 /// starts. Loop thread only.
 struct RequestHead {
@@ -17,10 +19,40 @@ struct RequestHead {
     /// A `-bin` value that was not valid base64.
     var badBinaryHeader: String?
 
+    /// Header names the transport reads, recognised from their bytes without building Strings
+    /// (the header callback runs for every field of every request).
+    private enum KnownName {
+        case method, path, authority, otherPseudo, contentType, timeout, encoding, acceptEncoding, te, other
+
+        init(_ name: UnsafeBufferPointer<UInt8>) {
+            func equals(_ literal: StaticString) -> Bool {
+                literal.utf8CodeUnitCount == name.count
+                    && memcmp(literal.utf8Start, name.baseAddress!, name.count) == 0
+            }
+            guard let first = name.first else {
+                self = .other
+                return
+            }
+            if first == UInt8(ascii: ":") {
+                self = equals(":path") ? .path : equals(":method") ? .method : equals(":authority") ? .authority : .otherPseudo
+                return
+            }
+            switch name.count {
+            case 2: self = equals("te") ? .te : .other
+            case 12: self = equals("content-type") ? .contentType : equals("grpc-timeout") ? .timeout : .other
+            case 13: self = equals("grpc-encoding") ? .encoding : .other
+            case 20: self = equals("grpc-accept-encoding") ? .acceptEncoding : .other
+            default: self = .other
+            }
+        }
+    }
+
     /// Records one header field. Returns false when the block is so far past the limit that the
     /// stream should be reset outright instead of answered.
-    mutating func add(name: String, value: String, maxListSize: Int, maxFieldCount: Int) -> Bool {
-        listSize += name.utf8.count + value.utf8.count + 32
+    mutating func add(
+        name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, maxListSize: Int, maxFieldCount: Int
+    ) -> Bool {
+        listSize += name.count + value.count + 32
         fieldCount += 1
         if listSize > maxListSize || fieldCount > maxFieldCount {
             tooLarge = true
@@ -28,23 +60,37 @@ struct RequestHead {
             return listSize <= maxListSize * 4 && fieldCount <= maxFieldCount * 4
         }
         if tooLarge { return true }
-        switch name {
-        case ":method": method = value
-        case ":path": path = value
-        case ":authority": authority = value
-        case "content-type": contentType = value
-        case "grpc-timeout": timeout = value
-        case "grpc-encoding": encoding = value
-        case "grpc-accept-encoding": acceptEncoding = value
-        default:
-            guard !MetadataRules.isReserved(name) else { return true }
-            if let values = MetadataRules.decodeValues(key: name, value: value) {
-                for decoded in values { metadata.add(name, value: decoded) }
+        func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+        switch KnownName(name) {
+        case .method: method = text(value)
+        case .path: path = text(value)
+        case .authority: authority = text(value)
+        case .contentType: contentType = text(value)
+        case .timeout: timeout = text(value)
+        case .encoding: encoding = text(value)
+        case .acceptEncoding: acceptEncoding = text(value)
+        case .otherPseudo, .te: break
+        case .other:
+            let key = text(name)
+            guard !MetadataRules.isReserved(key) else { return true }
+            if let values = MetadataRules.decodeValues(key: key, value: text(value)) {
+                for decoded in values { metadata.add(key, value: decoded) }
             } else {
-                badBinaryHeader = name
+                badBinaryHeader = key
             }
         }
         return true
+    }
+
+    /// String convenience for tests.
+    mutating func add(name: String, value: String, maxListSize: Int, maxFieldCount: Int) -> Bool {
+        var name = name
+        var value = value
+        return name.withUTF8 { nameBytes in
+            value.withUTF8 { valueBytes in
+                add(name: nameBytes, value: valueBytes, maxListSize: maxListSize, maxFieldCount: maxFieldCount)
+            }
+        }
     }
 
     /// Whether the client accepts gzip-compressed responses.

@@ -48,10 +48,9 @@ private func serverOnHeader(
         frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
         let stream = connection.streams[frame.pointee.hd.stream_id]
     else { return 0 }
-    let nameText = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
-    let valueText = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
     if !stream.head.add(
-        name: nameText, value: valueText, maxListSize: connection.configuration.maxHeaderListSize,
+        name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
+        maxListSize: connection.configuration.maxHeaderListSize,
         maxFieldCount: connection.configuration.maxHeaderFieldCount)
     {
         // Far past the limit: reset the stream rather than keep decoding (HPACK bomb).
