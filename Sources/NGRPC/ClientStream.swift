@@ -78,7 +78,10 @@ final class ClientStream: LoopTask, @unchecked Sendable {
         } else {
             inbound.finish(failure: final)
         }
-        outbound.terminate(final.code == .ok ? RPCStatus(.internal, "call already completed") : final, end: nil)
+        outbound.detach(final.code == .ok ? RPCStatus(.internal, "call already completed") : final)
+        // Nothing is left for the loop to do for this call: drop the queues' references to the
+        // stream so the call is freed when the caller lets go of it.
+        inbound.detachOwner()
         status.complete(.success(final))
     }
 

@@ -69,6 +69,12 @@ final class InboundMessageQueue: Sendable {
         notifyOwner(owner)
     }
 
+    /// Drops the reference to the owner (breaking the owner ↔ queue cycle) while keeping buffered
+    /// messages readable: for a client call that completed normally.
+    func detachOwner() {
+        state.withLock { $0.owner = nil }
+    }
+
     var isWithinLimit: Bool { state.withLock { $0.bufferedBytes <= limit } }
 
     /// The peer half-closed: `next()` returns nil after the buffered messages, or throws

@@ -106,3 +106,24 @@ struct IOThreadHandlerTests {
         await loopback.stop()
     }
 }
+
+@Suite("Memory")
+struct MemoryTests {
+    @Test func finishedClientCallIsFreed() async throws {
+        weak var clientStream: ClientStream?
+        let loopback = try await Loopback.start { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
+        }
+        do {
+            let call = try await loopback.channel.makeCall(Echo.get, options: CallOptions())
+            try await call.send([1])
+            try await call.closeSend()
+            #expect(try await call.receive() == [1])
+            #expect(try await call.receive() == nil)
+            clientStream = (call as? ClientCallHandle)?.stream
+            #expect(clientStream != nil)
+        }
+        #expect(await eventually { clientStream == nil }, "a completed client call is still referenced")
+        await loopback.stop()
+    }
+}
