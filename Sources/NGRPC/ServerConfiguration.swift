@@ -61,8 +61,10 @@ public struct ServerConfiguration: Sendable {
     public var keepaliveInterval: Duration? = .seconds(60)
     /// Close the connection when a keepalive PING is not acknowledged within this time.
     public var keepaliveTimeout: Duration = .seconds(20)
-    /// Client PINGs closer together than this, with no data sent in between, are strikes.
-    public var minPingIntervalWithoutData: Duration = .seconds(10)
+    /// Client PINGs closer together than this, with no data sent in between, are strikes. Half of
+    /// the common 10 s client keepalive, so such clients never strike even with timer jitter,
+    /// while floods still do. (grpc-go/java servers use 5 minutes, which trips many real clients.)
+    public var minPingIntervalWithoutData: Duration = .seconds(5)
     /// Strikes tolerated before GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
     public var maxPingStrikes: Int = 2
     /// A connection that has not completed the TLS handshake and HTTP/2 preface by then is closed.
