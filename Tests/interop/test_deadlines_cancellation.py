@@ -79,3 +79,41 @@ def test_server_enforces_grpc_timeout_itself(server, stubs, transport, echo):
         assert end.header("grpc-status") == "4", end
     report = wait_for_report(echo, stubs.pb2, tag, cancelled=1)
     assert (report.cancelled, report.completed) == (1, 0)
+
+
+@pytest.mark.parametrize("timeout,delay_ms,expected", [
+    ("99999999H", 0, "0"),   # the largest legal value: effectively no deadline
+    ("20S", 0, "0"),
+    ("1n", 2000, "4"),       # one nanosecond: already expired
+    ("200000u", 2000, "4"),  # 200 ms in microseconds
+    ("1m", 2000, "4"),
+])
+def test_grpc_timeout_units(server, stubs, timeout, delay_ms, expected):
+    with h2raw.RawConnection(server.h2c_port) as conn:
+        conn.start()
+        message = stubs.pb2.EchoRequest(delay_ms=delay_ms).SerializeToString()
+        conn.send(conn.grpc_call(1, h2raw.ECHO + "/Get", message, extra=[("grpc-timeout", timeout)]))
+        frames, end = conn.read_until(lambda f: f.stream == 1 and (f.type == h2raw.RST_STREAM or (
+            f.type == h2raw.HEADERS and f.flags & h2raw.END_STREAM)), timeout=10)
+    assert end is not None, frames
+    if end.type == h2raw.HEADERS:
+        assert end.header("grpc-status") == expected, end
+    else:
+        assert expected == "4", f"unexpected reset for grpc-timeout {timeout}: {end}"
+
+
+@pytest.mark.parametrize("timeout", ["123456789S", "10", "-5S", "1.5S", "10X", "", "S"])
+def test_malformed_grpc_timeout_gets_an_answer(server, stubs, timeout):
+    """At most 8 digits and a unit (H M S m u n): anything else must still get a definite answer
+    (an error status or a reset), promptly, and leave the connection usable."""
+    with h2raw.RawConnection(server.h2c_port) as conn:
+        conn.start()
+        message = stubs.pb2.EchoRequest(text="t").SerializeToString()
+        conn.send(conn.grpc_call(1, h2raw.ECHO + "/Get", message, extra=[("grpc-timeout", timeout)]))
+        frames, end = conn.read_until(lambda f: f.stream == 1 and (f.type == h2raw.RST_STREAM or (
+            f.type == h2raw.HEADERS and f.flags & h2raw.END_STREAM)), timeout=10)
+        assert end is not None, frames
+        conn.send(conn.grpc_call(3, h2raw.ECHO + "/Get", message))
+        _, after = conn.read_until(lambda f: f.stream == 3 and f.type == h2raw.HEADERS
+                                   and f.flags & h2raw.END_STREAM, timeout=10)
+        assert after is not None and after.header("grpc-status") == "0"

@@ -405,10 +405,12 @@ def test_client_that_never_reads(target, streams):
 
 # -- connection exhaustion -------------------------------------------------------------------------
 
-def test_silent_connection_is_closed(target):
-    """A client that connects and never sends the preface (slowloris) is dropped by the handshake
-    timeout (10 s by default), not kept forever."""
-    with target.connect(timeout=30) as conn:
+@pytest.mark.parametrize("listener", ["h2c", "tls"])
+def test_silent_connection_is_closed(target, listener):
+    """A client that connects and never sends the preface or a ClientHello (slowloris) is dropped
+    by the handshake timeout (10 s by default), not kept forever."""
+    port = target.server.tls_port if listener == "tls" else target.port
+    with RawConnection(port, timeout=30) as conn:
         started = time.monotonic()
         frames = conn.drain(20, auto_ack=False)  # not even a SETTINGS ACK
         elapsed = time.monotonic() - started
