@@ -40,7 +40,9 @@ class Target:
     def port(self) -> int:
         return self.server.h2c_port
 
-    def connect(self, **kwargs) -> RawConnection:
+    def connect(self, listener: str = "h2c", **kwargs) -> RawConnection:
+        if listener == "tls":
+            return RawConnection(self.server.tls_port, tls=True, **kwargs)
         return RawConnection(self.port, **kwargs)
 
     def peak_kib(self) -> int:
@@ -230,10 +232,11 @@ def test_continuation_that_never_ends(target):
 
 # -- reset floods ----------------------------------------------------------------------------------
 
-def test_rapid_reset_burst(target):
+@pytest.mark.parametrize("listener", ["h2c", "tls"])
+def test_rapid_reset_burst(target, listener):
     """10,000 HEADERS + RST_STREAM pairs (CVE-2023-44487): the server must GOAWAY, not serve them all."""
     frames: list[h2raw.Frame] = []
-    with target.connect() as conn:
+    with target.connect(listener) as conn:
         conn.start()
         batch = b""
         for index in range(10_000):
@@ -333,9 +336,10 @@ def test_settings_flood(target):
     target.assert_survived()
 
 
-def test_ping_flood_gets_too_many_pings(target):
+@pytest.mark.parametrize("listener", ["h2c", "tls"])
+def test_ping_flood_gets_too_many_pings(target, listener):
     frames: list[h2raw.Frame] = []
-    with target.connect() as conn:
+    with target.connect(listener) as conn:
         conn.start()
         for index in range(1000):
             if not conn.send(h2raw.ping(struct.pack(">Q", index))):
@@ -378,13 +382,14 @@ def test_stream_window_overflow(target):
 
 # -- flow control ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("listener", ["h2c", "tls"])
 @pytest.mark.parametrize("streams", [1, 8])
-def test_client_that_never_reads(target, streams):
+def test_client_that_never_reads(target, streams, listener):
     """Huge HTTP/2 windows, a tiny TCP receive buffer, and no reads: only the server's own bounded
     queues stand between a 1 GiB-per-stream Expand and its memory."""
     tag = new_tag("never-reads")
     samples = []
-    with target.connect(rcvbuf=4096) as conn:
+    with target.connect(listener, rcvbuf=4096) as conn:
         conn.start({h2raw.INITIAL_WINDOW_SIZE: 2**31 - 1})
         conn.send(h2raw.window_update(0, 2**31 - 1 - 65535))
         request = h2raw.grpc_message(get_message(target.pb2, count=16_384, response_size=65_536, tag=tag))
