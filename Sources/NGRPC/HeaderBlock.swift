@@ -8,6 +8,7 @@ struct HeaderBlock {
 
     init() {
         bytes.reserveCapacity(256)
+        fields.reserveCapacity(8)
     }
 
     mutating func add(_ name: String, _ value: String) {
@@ -39,21 +40,21 @@ struct HeaderBlock {
 
     var count: Int { fields.count }
 
-    /// Calls `body` with an `nghttp2_nv` array valid only during the call.
+    /// Calls `body` with an `nghttp2_nv` array valid only during the call. nghttp2 takes mutable
+    /// pointers but only reads (and copies) the bytes, so the buffer is lent without a copy.
     func withNameValues<Result>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Result) -> Result {
-        var copy = bytes
-        if copy.isEmpty { copy.append(0) }
-        return copy.withUnsafeMutableBufferPointer { buffer -> Result in
-            let base = buffer.baseAddress!
-            var nvs: [nghttp2_nv] = []
-            nvs.reserveCapacity(fields.count)
-            for field in fields {
-                nvs.append(nghttp2_nv(
-                    name: base + field.name.lowerBound, value: base + field.value.lowerBound,
-                    namelen: field.name.count, valuelen: field.value.count,
-                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+        bytes.withUnsafeBufferPointer { buffer -> Result in
+            // Nil only when there are no fields, and then it is never read.
+            let base = buffer.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+            return withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(1, fields.count)) { nvs in
+                for (index, field) in fields.enumerated() {
+                    nvs[index] = nghttp2_nv(
+                        name: base! + field.name.lowerBound, value: base! + field.value.lowerBound,
+                        namelen: field.name.count, valuelen: field.value.count,
+                        flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+                }
+                return body(UnsafePointer(nvs.baseAddress!), fields.count)
             }
-            return nvs.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
     }
 }
