@@ -37,6 +37,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     var handlerStarted = false
     /// The transport ended the call (`abort`): further request bytes are ignored.
     var aborted = false
+    private var abortStatus: RPCStatus?
     var finalStatus: RPCStatus?
     let startTime = ContinuousClock.now
 
@@ -68,6 +69,13 @@ final class ServerStream: LoopTask, @unchecked Sendable {
                 } else if snapshot.hasData || snapshot.headersRequested != nil || snapshot.end != nil {
                     submitHeaders(session: session, extra: snapshot.headersRequested)
                 }
+            } else if let abortStatus,
+                min(nghttp2_session_get_stream_remote_window_size(session, id), nghttp2_session_get_remote_window_size(session)) <= 0
+            {
+                // Trailers leave through the data callback, which nghttp2 does not call while the
+                // client's window is shut: a client that stopped reading gets RST_STREAM instead.
+                finish(with: abortStatus)
+                connection.resetStream(id, code: NGHTTP2_CANCEL)
             } else if dataDeferred && (snapshot.hasData || snapshot.end != nil) {
                 dataDeferred = false
                 nghttp2_session_resume_data(session, id)
@@ -165,6 +173,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     func abort(_ status: RPCStatus) {
         guard !finished, !isClosed, !aborted else { return }
         aborted = true
+        abortStatus = status
         // The queue first: once the handler is cancelled it may return at once, and its OK must
         // not overtake this status.
         outbound.terminate(status, end: .status(status, Metadata()))

@@ -93,6 +93,29 @@ struct LoopbackTests {
         await loopback.stop()
     }
 
+    @Test func deadlineEndsStreamToAReaderThatStopped() async throws {
+        let seen = Box<RPCStatus?>(nil)
+        let chunk = [UInt8](repeating: 1, count: 64 * 1024)
+        let loopback = try await Loopback.start(configureClient: { $0.deadlineTimerSlack = .seconds(5) }) { router in
+            router.register(Echo.stream) { source, sink, context in
+                context.onCancel { seen.set(context.cancellation) }
+                _ = try await source.next()
+                while true { try await sink.send(chunk) }  // until the deadline stops it
+            }
+        }
+        let call = try await loopback.channel.makeCall(Echo.stream, options: CallOptions(timeout: .milliseconds(300)))
+        try await call.send([])
+        try await call.closeSend()
+        _ = try await call.receive()  // then stop reading: the client's window closes
+        #expect(await eventually(timeout: .seconds(3)) { seen.get != nil })
+        #expect(seen.get?.code == .deadlineExceeded)
+        // The server ended the stream although the window was shut: the call completes while the
+        // client is still not reading (its own deadline timer is 5 s away).
+        let handle = try #require(call as? ClientCallHandle)
+        #expect(await eventually(timeout: .seconds(2)) { handle.stream.status.isCompleted })
+        await loopback.stop()
+    }
+
     @Test func clientCancellationReachesHandler() async throws {
         let received = Box(false)
         let outcome = Box<RPCStatus?>(nil)
