@@ -1,0 +1,222 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import OrchestratorStore
+import PostgresClient
+import Testing
+
+@Suite("PostgresDispatchStore")
+struct DispatchStoreTests {
+    @Test("claims come most urgent first: priority, then rank, then age; capabilities and tenants filter")
+    func claimOrder() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let dag = Dag(tasks: [
+                Fixtures.task("low"), Fixtures.task("high", priority: 5), Fixtures.task("ranked"),
+                Fixtures.task("gpu", capabilities: ["gpu"], priority: 9),
+            ])
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: dag, ranks: ["ranked": 10]))
+            _ = try await store.createWorkflow(Fixtures.workflow(tenant: "globex", dag: Dag(tasks: [Fixtures.task("other", priority: 100)])))
+            let claimed = try await Fixtures.claim(store, tenants: ["acme"], limit: 10)
+            #expect(claimed.map(\.task.spec.key) == ["high", "ranked", "low"])
+            #expect(claimed.allSatisfy { $0.task.state == .leased && $0.task.attempt == 1 && $0.lease.fencingToken == 1 })
+            #expect(claimed.allSatisfy { $0.leaseExpiresAt == Fixtures.t0 + 30_000 && $0.task.leaseOwner == "exec-1" })
+            let gpu = try await Fixtures.claim(store, executor: "exec-2", capabilities: ["gpu", "cpu"], tenants: ["acme"])
+            #expect(gpu.map(\.task.spec.key) == ["gpu"])
+            #expect(try await Fixtures.claim(store, capabilities: ["gpu"], tenants: ["acme"]).isEmpty)
+            #expect(try await Fixtures.claim(store, tenants: nil).map(\.task.spec.key) == ["other"])
+        }
+    }
+
+    @Test("aging: a low-priority task that waited long enough overtakes newer urgent work")
+    func aging() async throws {
+        try await TestDatabase.withStore { store, _ in
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("old")]), now: Fixtures.t0))
+            // Ten aging intervals (60 s each) later, priority 5 is not enough to pass it...
+            let later = Fixtures.t0 + 10 * 60_000
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("new", priority: 5)]), now: later))
+            // ...and priority 20 is.
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("urgent", priority: 20)]), now: later))
+            let order = try await Fixtures.claim(store, limit: 3, now: later).map(\.task.spec.key)
+            #expect(order == ["urgent", "old", "new"])
+        }
+    }
+
+    @Test("completion readies children whose counters reach zero and finishes the workflow; inputs and upstream results travel")
+    func completionFlow() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: Fixtures.diamond, inputs: ["url": "u"])).workflow.workflowID
+            let a = try #require(try await Fixtures.claim(store).first)
+            #expect(a.inputs == ["url": "u"] && a.upstreamResults.isEmpty)
+            #expect(try await Fixtures.complete(store, a, result: "A") == .accepted(taskState: .succeeded, workflowState: nil))
+            let middle = try await Fixtures.claim(store)
+            #expect(Set(middle.map(\.task.spec.key)) == ["b", "c"])
+            #expect(middle.allSatisfy { $0.upstreamResults == ["a": Array("A".utf8)] })
+            _ = try await Fixtures.complete(store, middle[0], result: "1")
+            #expect(try await Fixtures.claim(store).isEmpty)  // d still waits for one upstream
+            _ = try await Fixtures.complete(store, middle[1], result: "2")
+            let d = try #require(try await Fixtures.claim(store).first)
+            #expect(d.upstreamResults.count == 2)
+            #expect(try await Fixtures.complete(store, d) == .accepted(taskState: .succeeded, workflowState: .succeeded))
+            let record = try #require(try await store.workflow(id: id, tenant: nil))
+            #expect(record.state == .succeeded && record.counts[.succeeded] == 4 && record.finishedAt == Fixtures.t0)
+            let tasks = try await store.tasks(workflowID: id)
+            #expect(tasks.first { $0.spec.key == "a" }?.result == Array("A".utf8))
+            let kinds = try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind)
+            #expect(kinds.filter { $0 == .taskSucceeded }.count == 4)
+            #expect(kinds.filter { $0 == .taskReady }.count == 4)
+            #expect(kinds.last == .workflowSucceeded)
+        }
+    }
+
+    @Test("a stale fencing token is refused and changes nothing")
+    func staleToken() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let dag = Dag(tasks: [Fixtures.task("a", retry: RetryPolicy(maxAttempts: 3, initialBackoffMillis: 0))])
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: dag)).workflow.workflowID
+            let first = try #require(try await Fixtures.claim(store, ttl: 1_000).first)
+            let expired = try await store.expireLeases(now: Fixtures.t0 + 2_000, limit: 10)
+            #expect(expired.map(\.newState) == [.ready])
+            let second = try #require(try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 2_000).first)
+            #expect(second.lease.fencingToken == 2)
+
+            let tasksBefore = try await store.tasks(workflowID: id)
+            let eventsBefore = try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events")
+            #expect(try await Fixtures.complete(store, first) == .staleLease(currentToken: 2, state: .leased))
+            #expect(try await Fixtures.fail(store, first, retryable: false) == .staleLease(currentToken: 2, state: .leased))
+            // The right token from the wrong executor is refused too.
+            let forged = TaskReport(lease: second.lease, executorID: "exec-1", outcome: .completed(result: []), now: Fixtures.t0)
+            #expect(try await store.report(forged) == .staleLease(currentToken: 2, state: .leased))
+            #expect(try await store.tasks(workflowID: id) == tasksBefore)
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events") == eventsBefore)
+            let unknown = LeaseToken(taskID: UUID().uuidString, fencingToken: 1)
+            #expect(try await store.report(TaskReport(lease: unknown, executorID: "x", outcome: .completed(result: []), now: 0)) == .unknownTask)
+            #expect(try await store.report(TaskReport(lease: LeaseToken(taskID: "nope", fencingToken: 1), executorID: "x", outcome: .completed(result: []), now: 0)) == .unknownTask)
+        }
+    }
+
+    @Test("a retryable failure waits out its backoff, then succeeds on the next attempt")
+    func retryWithBackoff() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let retry = RetryPolicy(maxAttempts: 3, initialBackoffMillis: 1_000, maxBackoffMillis: 10_000, backoffMultiplier: 2)
+            let dag = Dag(tasks: [Fixtures.task("a", retry: retry, jitter: 0.5)])
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: dag)).workflow.workflowID
+            let first = try #require(try await Fixtures.claim(store).first)
+            // jitter 0.5 with sample 1.0 → 1,000 ms × 1.5.
+            #expect(try await Fixtures.fail(store, first, retryable: true, jitterSample: 1.0) == .accepted(taskState: .ready, workflowState: nil))
+            let waiting = try #require(try await store.tasks(workflowID: id).first)
+            #expect(waiting.state == .ready && waiting.availableAt == Fixtures.t0 + 1_500)
+            #expect(waiting.lastError?.message == "boom" && waiting.lastError?.attempt == 1)
+            #expect(try await Fixtures.claim(store, now: Fixtures.t0 + 1_499).isEmpty)
+            let second = try #require(try await Fixtures.claim(store, now: Fixtures.t0 + 1_500).first)
+            #expect(second.task.attempt == 2 && second.lease.fencingToken == 2)
+            #expect(try await Fixtures.complete(store, second, now: Fixtures.t0 + 1_600) == .accepted(taskState: .succeeded, workflowState: .succeeded))
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'failed'") == 1)
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'succeeded'") == 1)
+            let kinds = try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind)
+            #expect(kinds.contains(.taskRetryScheduled))
+        }
+    }
+
+    @Test("fail_fast cancels the rest at once; continue_independent skips downstream and lets other branches finish")
+    func failurePolicies() async throws {
+        try await TestDatabase.withStore { store, _ in
+            // a → b → c, and an independent x.
+            let dag = Dag(tasks: ["a", "b", "c", "x"].map { Fixtures.task(TaskKey($0)) }, edges: [Edge("a", "b"), Edge("b", "c")])
+            let fast = try await store.createWorkflow(Fixtures.workflow(dag: dag, policy: .failFast)).workflow.workflowID
+            let claimed = try await Fixtures.claim(store)
+            let a = try #require(claimed.first { $0.task.spec.key == "a" })
+            let x = try #require(claimed.first { $0.task.spec.key == "x" })
+            #expect(try await Fixtures.fail(store, a, retryable: false) == .accepted(taskState: .failed, workflowState: .failed))
+            #expect(try await Fixtures.states(store, fast) == ["a": .failed, "b": .cancelled, "c": .cancelled, "x": .cancelled])
+            #expect(try await Fixtures.complete(store, x) == .staleLease(currentToken: 1, state: .cancelled))
+            #expect(try await store.workflow(id: fast, tenant: nil)?.state == .failed)
+
+            let independent = try await store.createWorkflow(Fixtures.workflow(dag: dag, policy: .continueIndependent)).workflow.workflowID
+            let claimed2 = try await Fixtures.claim(store)
+            let a2 = try #require(claimed2.first { $0.task.spec.key == "a" })
+            let x2 = try #require(claimed2.first { $0.task.spec.key == "x" })
+            #expect(try await Fixtures.fail(store, a2, retryable: false) == .accepted(taskState: .failed, workflowState: nil))
+            #expect(try await Fixtures.states(store, independent) == ["a": .failed, "b": .skipped, "c": .skipped, "x": .leased])
+            #expect(try await Fixtures.complete(store, x2) == .accepted(taskState: .succeeded, workflowState: .failed))
+            #expect(try await store.workflow(id: independent, tenant: nil)?.state == .failed)
+        }
+    }
+
+    @Test("expired leases are requeued with backoff, and fail once attempts are exhausted")
+    func leaseExpiry() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let retry = RetryPolicy(maxAttempts: 2, initialBackoffMillis: 100, maxBackoffMillis: 100)
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a", retry: retry)]))).workflow.workflowID
+            let first = try #require(try await Fixtures.claim(store, ttl: 1_000).first)
+            #expect(try await store.expireLeases(now: Fixtures.t0 + 999, limit: 10).isEmpty)
+            let expired = try await store.expireLeases(now: Fixtures.t0 + 1_001, limit: 10)
+            #expect(expired == [ExpiredLease(lease: first.lease, workflowID: id, executorID: "exec-1", newState: .ready)])
+            #expect(try await store.tasks(workflowID: id).first?.availableAt == Fixtures.t0 + 1_101)
+            let second = try #require(try await Fixtures.claim(store, ttl: 1_000, now: Fixtures.t0 + 1_101).first)
+            let exhausted = try await store.expireLeases(now: Fixtures.t0 + 5_000, limit: 10)
+            #expect(exhausted.map(\.newState) == [.failed])
+            #expect(exhausted.map(\.lease) == [second.lease])
+            let task = try #require(try await store.tasks(workflowID: id).first)
+            #expect(task.state == .failed && task.lastError?.source == .leaseExpired)
+            #expect(try await store.workflow(id: id, tenant: nil)?.state == .failed)
+        }
+    }
+
+    @Test("heartbeats extend held leases only; released leases requeue at once with a new token")
+    func extendAndRelease() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let retry = RetryPolicy(maxAttempts: 5, initialBackoffMillis: 60_000)
+            let id = try await store.createWorkflow(
+                Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a", retry: retry), Fixtures.task("b", retry: retry)]))).workflow.workflowID
+            let claimed = try await Fixtures.claim(store, ttl: 1_000)
+            let a = try #require(claimed.first { $0.task.spec.key == "a" })
+            let b = try #require(claimed.first { $0.task.spec.key == "b" })
+            let states = try await store.extendLeases([
+                LeaseExtension(lease: a.lease, executorID: "exec-1", until: Fixtures.t0 + 9_000),
+                LeaseExtension(lease: LeaseToken(taskID: b.lease.taskID, fencingToken: 7), executorID: "exec-1", until: Fixtures.t0 + 9_000),
+                LeaseExtension(lease: b.lease, executorID: "intruder", until: Fixtures.t0 + 9_000),
+                LeaseExtension(lease: LeaseToken(taskID: "garbage", fencingToken: 1), executorID: "exec-1", until: 1),
+            ])
+            #expect(states.map(\.valid) == [true, false, false, false])
+            #expect(states[0].expiresAt == Fixtures.t0 + 9_000)
+            #expect(try await store.expireLeases(now: Fixtures.t0 + 5_000, limit: 10).map(\.lease) == [b.lease])
+
+            let progress = TaskReport(lease: a.lease, executorID: "exec-1", outcome: .progress(fraction: 0.5, message: "half"), now: Fixtures.t0 + 6_000)
+            #expect(try await store.report(progress) == .accepted(taskState: .running, workflowState: nil))
+            let released = try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "stream ended", now: Fixtures.t0 + 7_000)
+            #expect(released.map(\.newState) == [.ready])
+            let again = try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 7_000)
+            #expect(again.map(\.task.spec.key) == ["a"])  // b still waits out its backoff
+            #expect(again.first?.lease.fencingToken == 2)
+            #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 2, state: .leased))
+            // Releasing a lease one does not hold does nothing.
+            #expect(try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "", now: Fixtures.t0 + 7_000).isEmpty)
+            let kinds = try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind)
+            #expect(kinds.contains(.taskRunning) && kinds.contains(.taskProgress) && kinds.contains(.taskLeaseExpired))
+        }
+    }
+
+    @Test("8 concurrent claimers over 10,000 ready tasks never get the same task twice and miss none")
+    func concurrentClaimers() async throws {
+        try await TestDatabase.withStore(maxConnections: 9) { store, _ in
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Fixtures.independent(10_000)))
+            let perWorker = try await withThrowingTaskGroup(of: [String].self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let batch = try await Fixtures.claim(store, executor: "w\(worker)", limit: 50)
+                            if batch.isEmpty { return mine }
+                            mine += batch.map(\.task.taskID)
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let all = perWorker.flatMap { $0 }
+            #expect(all.count == 10_000)
+            #expect(Set(all).count == 10_000)
+            #expect(perWorker.filter { !$0.isEmpty }.count > 1)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+import OrchestratorStore
+import PostgresClient
+import Testing
+
+/// Where these tests' databases come from: `ORCHESTRATOR_TEST_DATABASE_URL` (set by tools/test),
+/// or else one embedded cluster per test process, in a temporary folder, stopped at exit. Every
+/// test gets a migrated database of its own (`store_<random>`), dropped afterwards, so tests run
+/// in parallel. Adapted from Tests/PostgresClientTests/TestDatabase.swift (test targets cannot
+/// depend on each other).
+enum TestDatabase {
+    static let adminURL: String = {
+        if let url = ProcessInfo.processInfo.environment["ORCHESTRATOR_TEST_DATABASE_URL"], !url.isEmpty { return url }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "orch-store-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try! FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let cluster = EmbeddedPostgres(
+            dataDirectory: folder.appendingPathComponent("data"), port: freePort(), database: "postgres", durable: false)
+        try! cluster.start()
+        sharedCluster = cluster
+        atexit { try? TestDatabase.sharedCluster?.stop() }
+        return cluster.url(database: "postgres")
+    }()
+
+    nonisolated(unsafe) static var sharedCluster: EmbeddedPostgres?
+
+    /// Creates a database, applies the store's migrations, runs `body` with a store on it, then
+    /// closes everything and drops the database.
+    static func withStore<T>(maxConnections: Int = 4, _ body: (PostgresStore, PostgresPool) async throws -> T) async throws -> T {
+        let name = "store_\(UInt64.random(in: 0...UInt64.max))"
+        let admin = try PostgresConnection(conninfo: adminURL)
+        try admin.simpleQuery("CREATE DATABASE \(try admin.escapeIdentifier(name))")
+        defer { _ = try? admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)") }
+        let url = replacingDatabase(in: adminURL, with: name)
+        let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: maxConnections))
+        defer { pool.close() }
+        _ = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
+        let store = try PostgresStore(pool: pool, conninfo: url)
+        defer { store.close() }
+        try await store.start()
+        return try await body(store, pool)
+    }
+
+    static func replacingDatabase(in url: String, with database: String) -> String {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            var components = URLComponents(string: url)!
+            components.path = "/" + database
+            return components.string!
+        }
+        return url + " dbname=\(database)"
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
