@@ -126,6 +126,10 @@ let package = Package(
 
         // Benchmark driver for `tools/bench domain` (graph analysis on a generated DAG).
         .executableTarget(name: "DomainBench", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
+        // Benchmark driver for `tools/bench store` (repositories on PostgreSQL; pgbench comparison in the script).
+        .executableTarget(
+            name: "StoreBench", dependencies: ["OrchestratorStore", "OrchestratorApp", "OrchestratorDomain", "PostgresClient"],
+            swiftSettings: swiftSettings),
 
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
