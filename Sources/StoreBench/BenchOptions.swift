@@ -1,0 +1,28 @@
+/// Command-line options of StoreBench (a handful of flags; no parser library needed).
+struct BenchOptions {
+    var databaseURL = ""
+    var workers = [1, 8, 32]
+    var tasks = 40_000
+    var seconds = 10.0
+    var batch = 10
+
+    var maxWorkers: Int { workers.max() ?? 1 }
+
+    static func parse(_ arguments: ArraySlice<String>) -> BenchOptions {
+        var options = BenchOptions()
+        var iterator = arguments.makeIterator()
+        while let flag = iterator.next() {
+            guard let value = iterator.next() else { fatalError("missing value for \(flag)") }
+            switch flag {
+            case "--database-url": options.databaseURL = value
+            case "--workers": options.workers = value.split(separator: " ").compactMap { Int($0) }
+            case "--tasks": options.tasks = Int(value) ?? options.tasks
+            case "--seconds": options.seconds = Double(value) ?? options.seconds
+            case "--batch": options.batch = Int(value) ?? options.batch
+            default: fatalError("unknown option \(flag)")
+            }
+        }
+        precondition(!options.databaseURL.isEmpty, "--database-url is required")
+        return options
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import OrchestratorStore
+import PostgresClient
+import Synchronization
+
+/// The repositories the scenarios use (no change feed: nothing here waits for signals).
+struct PostgresDispatchAndWorkflows: Sendable {
+    let workflows: PostgresWorkflowStore
+    let dispatch: PostgresDispatchStore
+
+    init(pool: PostgresPool) {
+        workflows = PostgresWorkflowStore(pool: pool)
+        dispatch = PostgresDispatchStore(pool: pool)
+    }
+}
+
+enum StoreScenarios {
+    static func now() -> UnixMillis { UnixMillis(Date().timeIntervalSince1970 * 1000) }
+
+    static func newWorkflow(_ dag: Dag) -> NewWorkflow {
+        let id = "wf_bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return NewWorkflow(
+            workflowID: id, tenant: "bench", requestID: nil, query: Query(text: "bench"), dag: dag, ranks: [:],
+            planning: PlanningRecord(planner: "explicit", durationMicros: 0, rationale: "bench"), failurePolicy: .continueIndependent,
+            traceID: "bench", labels: [:], priority: 0, actor: Actor(subject: "bench", role: "admin", tenant: "bench"), now: now())
+    }
+
+    /// 100 layers of 1,000 tasks, each depending on two tasks of the layer before (198,000 edges).
+    /// Returns the wall time of `createWorkflow` in milliseconds (graph building excluded).
+    static func storeLargeDag(_ store: PostgresDispatchAndWorkflows) async throws -> Int {
+        var tasks: [TaskSpec] = []
+        var edges: [Edge] = []
+        let width = 1_000
+        for layer in 0..<100 {
+            for index in 0..<width {
+                let key = TaskKey("L\(layer)-\(index)")
+                tasks.append(TaskSpec(key: key, requiredCapabilities: ["cpu"], priority: index % 5))
+                if layer > 0 {
+                    edges.append(Edge(TaskKey("L\(layer - 1)-\(index)"), key))
+                    edges.append(Edge(TaskKey("L\(layer - 1)-\((index + 1) % width)"), key))
+                }
+            }
+        }
+        let workflow = newWorkflow(Dag(tasks: tasks, edges: edges))
+        let started = ContinuousClock.now
+        _ = try await store.workflows.createWorkflow(workflow)
+        let elapsed = ContinuousClock.now - started
+        _ = try await store.workflows.cancelWorkflow(
+            id: workflow.workflowID, tenant: nil, reason: "bench done", actor: workflow.actor, now: now())
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Workers each loop: claim up to `batch` tasks, complete each one (one report transaction per
+    /// task), until `seconds` pass or the queue is empty. Returns completions per second.
+    static func claimComplete(
+        _ store: PostgresDispatchAndWorkflows, workers: Int, tasks: Int, seconds: Double, batch: Int
+    ) async throws -> Double {
+        let dag = Dag(tasks: (0..<tasks).map { TaskSpec(key: TaskKey("t\($0)"), requiredCapabilities: ["cpu"]) })
+        let workflow = newWorkflow(dag)
+        _ = try await store.workflows.createWorkflow(workflow)
+        let completed = Atomic<Int>(0)
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    let executor = "bench-\(worker)"
+                    while ContinuousClock.now < deadline {
+                        let claimed = try await store.dispatch.claimTasks(
+                            ClaimRequest(executorID: executor, capabilities: ["cpu"], tenants: nil, limit: batch, leaseTTLMillis: 60_000, now: now()))
+                        if claimed.isEmpty { return }
+                        for task in claimed {
+                            let result = try await store.dispatch.report(
+                                TaskReport(lease: task.lease, executorID: executor, outcome: .completed(result: [1]), now: now()))
+                            guard case .accepted = result else { fatalError("report refused: \(result)") }
+                            completed.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if let current = try await store.workflows.workflow(id: workflow.workflowID, tenant: nil), !current.state.isTerminal {
+            _ = try await store.workflows.cancelWorkflow(
+                id: workflow.workflowID, tenant: nil, reason: "bench done", actor: workflow.actor, now: now())
+        }
+        return Double(completed.load(ordering: .relaxed)) / secondsElapsed
+    }
+}

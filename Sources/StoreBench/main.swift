@@ -1,0 +1,26 @@
+// StoreBench: the store's numbers for `tools/bench store` (see tools/bench.d/store).
+//
+//   StoreBench --database-url URL [--workers "1 8 32"] [--tasks N] [--seconds S] [--batch B]
+//
+// Prints `store-bench-dag …` (storing a 100,000-task DAG) and one `store-bench-claim …` line per
+// worker count (claim a batch, complete each task, repeat; on a DAG of independent tasks).
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import OrchestratorStore
+import PostgresClient
+
+let options = BenchOptions.parse(CommandLine.arguments.dropFirst())
+let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: options.databaseURL, maxConnections: options.maxWorkers + 1))
+_ = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
+let store = PostgresDispatchAndWorkflows(pool: pool)
+
+let dagMillis = try await StoreScenarios.storeLargeDag(store)
+print("store-bench-dag tasks=100000 edges=198000 store_ms=\(dagMillis)")
+
+for workers in options.workers {
+    let rate = try await StoreScenarios.claimComplete(
+        store, workers: workers, tasks: options.tasks, seconds: options.seconds, batch: options.batch)
+    print("store-bench-claim workers=\(workers) claim_complete_per_s=\(Int(rate.rounded())) batch=\(options.batch)")
+}
+pool.close()
