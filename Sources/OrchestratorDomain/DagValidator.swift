@@ -1,10 +1,13 @@
 /// Checks a graph and reports every problem at once, in time linear in tasks plus edges.
 ///
-/// Order of work: per-task checks and key interning (duplicates), per-edge resolution (unknown references,
-/// self-loops), CSR construction, duplicate edges and fan-in/fan-out (one pass over the CSR with a stamp
-/// array), size limits, then Kahn's algorithm; tasks it cannot order go to `CycleFinder`, which names one
+/// Order of work: size limits, per-task checks and key interning (duplicates), per-edge resolution
+/// (unknown references, self-loops), CSR construction, duplicate edges and fan-in/fan-out (one pass over
+/// the CSR with a stamp array), then Kahn's algorithm; tasks it cannot order go to `CycleFinder`, which names one
 /// cycle per strongly connected component. Edges that are already known to be wrong are left out of the
 /// later passes, so one mistake yields one message rather than a cascade.
+///
+/// One exception to "every problem at once": a graph more than twice over the task or edge limit is
+/// rejected with its size problems alone, so that oversized input costs no more than reading its counts.
 public struct DagValidator: Sendable {
     public var limits: ValidationLimits
 
@@ -23,6 +26,7 @@ public struct DagValidator: Sendable {
         if dag.edges.count > limits.maxEdges {
             issues.add(.tooManyEdges, "the graph has \(dag.edges.count) edges; the limit is \(limits.maxEdges)")
         }
+        if n / 2 > limits.maxTasks || dag.edges.count / 2 > limits.maxEdges { throw issues.failure }
 
         // Tasks: field checks and interning. Ids go to first occurrences only.
         var table = KeyTable(capacity: n)

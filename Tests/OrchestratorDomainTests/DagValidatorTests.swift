@@ -125,6 +125,12 @@ struct DagValidatorTests {
         ])
     }
 
+    @Test func farOversizedGraphGetsOnlyItsSizeProblems() {
+        let limits = ValidationLimits(maxTasks: 2, maxEdges: 100)
+        let failure = Graphs.failure(Graphs.dag(["a", "b", "c", "d", "e", "bad key"], edges: [("a", "zz")]), limits: limits)
+        #expect(failure?.issues.map(\.message) == ["the graph has 6 tasks; the limit is 2"])
+    }
+
     @Test func fanOutAndFanInOf10kFitTheDefaultLimits() throws {
         _ = try Graphs.validate(CanonicalShape.fanOut10k.dag)
         _ = try Graphs.validate(CanonicalShape.fanIn10k.dag)
