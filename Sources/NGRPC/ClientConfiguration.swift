@@ -30,6 +30,12 @@ public struct ClientConfiguration: Sendable {
     /// Bytes of queued requests per call before `send` suspends.
     public var outboundBufferLimit: Int = 256 * 1024
 
+    /// Send a PING this often to find a dead server or a dropped NAT mapping; nil (the gRPC client
+    /// default) sends none. Servers punish PINGs closer than their minimum (ours: 5 s).
+    public var keepaliveInterval: Duration? = nil
+    /// Close the connection (open calls fail UNAVAILABLE) when a keepalive PING is not answered in time.
+    public var keepaliveTimeout: Duration = .seconds(20)
+
     /// Extra time the local deadline timer waits beyond `grpc-timeout`. Zero in production; tests
     /// raise it to see the server's own deadline handling instead of racing it.
     var deadlineTimerSlack: Duration = .zero

@@ -65,6 +65,8 @@ private func clientOnFrameRecv(
         stream.complete(RPCStatus(.internal, "response ended without trailers"))
     case NGHTTP2_GOAWAY.rawValue:
         connection.goAwayReceived = true
+    case NGHTTP2_PING.rawValue where header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0:
+        connection.pingAcknowledged()
     default:
         break
     }

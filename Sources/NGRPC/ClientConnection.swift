@@ -22,6 +22,9 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
     var isUsable: Bool { !isClosed && !goAwayReceived }
     var goAwayReceived = false
     private let onClose: (ClientConnection) -> Void
+    private var keepaliveTimer: LoopTimer?
+    private var keepaliveTimeoutTimer: LoopTimer?
+    private var awaitingPingAck = false
 
     init(loop: EventLoop, configuration: ClientConfiguration, tls: TLSContext?, onClose: @escaping (ClientConnection) -> Void) {
         self.loop = loop
@@ -63,7 +66,32 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         guard bufferevent_socket_connect_hostname(bufferEvent, nil, AF_UNSPEC, configuration.host, Int32(configuration.port)) == 0
         else { return fail("cannot connect to \(configuration.host):\(configuration.port)") }
         bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        if let interval = configuration.keepaliveInterval {
+            // Owned by the connection and dropped in `close`, so `self` is alive when they fire.
+            keepaliveTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.sendKeepalive() }
+            keepaliveTimer?.schedule(after: interval)
+            keepaliveTimeoutTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in
+                self.failureReason = "keepalive PING not acknowledged within \(self.configuration.keepaliveTimeout)"
+                self.close()
+            }
+        }
         flush()
+    }
+
+    private func sendKeepalive() {
+        guard let session, !isClosed, let interval = configuration.keepaliveInterval else { return }
+        if !awaitingPingAck {
+            awaitingPingAck = true
+            nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+            keepaliveTimeoutTimer?.schedule(after: configuration.keepaliveTimeout)
+            requestFlush()
+        }
+        keepaliveTimer?.schedule(after: interval)
+    }
+
+    func pingAcknowledged() {
+        awaitingPingAck = false
+        keepaliveTimeoutTimer?.cancel()
     }
 
     private var failureReason: String?
@@ -226,6 +254,8 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
             stream.isClosed = true
             stream.complete(status)
         }
+        keepaliveTimer = nil
+        keepaliveTimeoutTimer = nil
         if let session { nghttp2_session_del(session) }
         session = nil
         if let bufferEvent { bufferevent_free(bufferEvent) }

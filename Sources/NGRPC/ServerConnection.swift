@@ -24,6 +24,8 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     private var closeAfterFlush = false
     /// After a GOAWAY for abuse, nothing more the client sends is processed.
     private var ignoreInput = false
+    /// One closing GOAWAY per connection, however many limits are broken afterwards.
+    private var goAwaySent = false
     private(set) var isClosed = false
     private var readingPaused = false
     var draining = false
@@ -266,7 +268,8 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
 
     /// GOAWAY with `code` and `debug`, then close once it is written.
     func goAway(code: nghttp2_error_code, debug: String) {
-        guard let session, !isClosed else { return }
+        guard let session, !isClosed, !goAwaySent else { return }
+        goAwaySent = true
         logger.info("sending GOAWAY", metadata: ["peer": "\(peer)", "reason": "\(debug)"])
         var bytes = Array(debug.utf8)
         nghttp2_submit_goaway(

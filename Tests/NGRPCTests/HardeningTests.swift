@@ -61,6 +61,38 @@ struct HardeningTests {
         await loopback.stop()
     }
 
+    @Test func clientKeepaliveWithinTheServersPolicyKeepsTheConnection() async throws {
+        let loopback = try await Loopback.start(
+            configure: { $0.minPingIntervalWithoutData = .milliseconds(20) },
+            configureClient: { $0.keepaliveInterval = .milliseconds(40) }
+        ) { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
+        }
+        let first: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("1"))
+        #expect(first.text == "1")
+        try await Task.sleep(for: .milliseconds(400))  // ~10 keepalive rounds, each acknowledged
+        let second: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("2"))
+        #expect(second.text == "2")
+        await loopback.stop()
+    }
+
+    @Test func clientKeepaliveTooEagerGetsTooManyPings() async throws {
+        // Pings every 10 ms against a 1 s minimum: the server answers GOAWAY too_many_pings and the
+        // channel reconnects for the next call.
+        let loopback = try await Loopback.start(
+            configure: { $0.minPingIntervalWithoutData = .seconds(1) },
+            configureClient: { $0.keepaliveInterval = .milliseconds(10) }
+        ) { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
+        }
+        let first: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("1"))
+        #expect(first.text == "1")
+        try await Task.sleep(for: .milliseconds(200))
+        let second: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("2"))
+        #expect(second.text == "2")
+        await loopback.stop()
+    }
+
     @Test func maxSendMessageSizeFailsTheCall() async throws {
         let loopback = try await Loopback.start(configure: { $0.maxSendMessageSize = 100 }) { router in
             router.registerUnary(Echo.get) { (_: RawMessage, _) in RawMessage([UInt8](repeating: 1, count: 101)) }
