@@ -84,8 +84,8 @@ struct SubmitCommand: AsyncParsableCommand {
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.submitQuery(request, options: connection.callOptions())
             guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
-            print((response.created ? "submitted " : "already submitted ") + Render.workflowSummary(workflow))
-            if let dag = response.dag { print(Render.dagTree(dag)) }
+            Output.line((response.created ? "submitted " : "already submitted ") + Render.workflowSummary(workflow))
+            if let dag = response.dag { Output.line(Render.dagTree(dag)) }
             if watch {
                 try await WatchCommand.follow(connection, workflowID: workflow.workflowID, after: 0, untilFinished: true)
             }
@@ -105,13 +105,13 @@ struct PlanCommand: AsyncParsableCommand {
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.planWorkflow(request, options: connection.callOptions())
             if let planning = response.planning {
-                print("planner \(planning.planner) in \(planning.durationUs) µs, total cost \(planning.totalCost)")
-                if !planning.rationale.isEmpty { print(planning.rationale) }
+                Output.line("planner \(planning.planner) in \(planning.durationUs) µs, total cost \(planning.totalCost)")
+                if !planning.rationale.isEmpty { Output.line(planning.rationale) }
             }
-            if let dag = response.dag { print(Render.dagTree(dag)) }
+            if let dag = response.dag { Output.line(Render.dagTree(dag)) }
             if let analysis = response.analysis {
-                print("critical path (\(analysis.criticalPathCost)): \(analysis.criticalPath.joined(separator: " → "))")
-                print("levels: " + analysis.levels.map { "[" + $0.taskKeys.joined(separator: ", ") + "]" }.joined(separator: " "))
+                Output.line("critical path (\(analysis.criticalPathCost)): \(analysis.criticalPath.joined(separator: " → "))")
+                Output.line("levels: " + analysis.levels.map { "[" + $0.taskKeys.joined(separator: ", ") + "]" }.joined(separator: " "))
             }
         }
     }
@@ -130,7 +130,7 @@ struct GetCommand: AsyncParsableCommand {
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.getWorkflow(request, options: connection.callOptions())
             guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
-            print(Render.workflowDetail(workflow))
+            Output.line(Render.workflowDetail(workflow))
         }
     }
 }
@@ -161,8 +161,8 @@ struct ListCommand: AsyncParsableCommand {
         }
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.listWorkflows(request, options: connection.callOptions())
-            for workflow in response.workflows { print(Render.workflowSummary(workflow)) }
-            if !response.nextPageToken.isEmpty { print("more: --page-token \(response.nextPageToken)") }
+            for workflow in response.workflows { Output.line(Render.workflowSummary(workflow)) }
+            if !response.nextPageToken.isEmpty { Output.line("more: --page-token \(response.nextPageToken)") }
         }
     }
 }
@@ -206,7 +206,7 @@ struct CancelCommand: AsyncParsableCommand {
         request.reason = reason
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.cancelWorkflow(request, options: connection.callOptions())
-            if let workflow = response.workflow { print("cancelled " + Render.workflowSummary(workflow)) }
+            if let workflow = response.workflow { Output.line("cancelled " + Render.workflowSummary(workflow)) }
         }
     }
 }

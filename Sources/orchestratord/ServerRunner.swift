@@ -56,7 +56,10 @@ struct ServerRunner {
         configuration.logger = Logger(label: "ngrpc")
 
         let server = GRPCServer(configuration: configuration)
-        server.onShutdownStarted { health.shutdown() }
+        server.onShutdownStarted {
+            health.shutdown()
+            dispatch.beginShutdown()
+        }
         do {
             try await server.start()
         } catch {

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// Hands ready tasks to executors and keeps their leases: stream sessions (`runSession`),
 /// unary polling and reports, the lease keeper (batched expiry updates) and the reaper
@@ -12,6 +13,7 @@ public final class DispatchService: Sendable {
     let configuration: DispatchConfiguration
     let logger: Logger
     let registry = LeaseRegistry()
+    private let shuttingDown = Mutex(false)
 
     public init(
         store: any TaskDispatchStore, signals: ChangeSignals, configuration: DispatchConfiguration = DispatchConfiguration(),
@@ -35,6 +37,16 @@ public final class DispatchService: Sendable {
             }
         }
     }
+
+    /// Ends every lease stream promptly with UNAVAILABLE, without giving their leases back: the
+    /// executors keep working, reconnect, and resume their leases (the database keeps them until
+    /// their TTL). Called when the server starts draining.
+    public func beginShutdown() {
+        shuttingDown.withLock { $0 = true }
+        signals.signal(.tasksReady)
+    }
+
+    var isShuttingDown: Bool { shuttingDown.withLock { $0 } }
 
     /// Leases held by this process's executors right now.
     public var liveLeaseCount: Int { registry.totalLeases }

@@ -36,13 +36,39 @@ extension DispatchService {
             try outbox.enqueue(.welcome(
                 sessionID: sessionID, heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval),
                 leaseTTLMillis: configuration.leaseTTLMillis, resumed: resumed, rejected: rejected))
+            // The inbound loop runs in its own task: a read blocked on a silent executor cannot be
+            // cancelled, and must not keep the session alive once dispatch has given up on the
+            // stream. It ends when the transport closes the stream after this handler returns.
+            let (inboundEnded, inboundEnd) = AsyncStream<Result<Void, any Error>>.makeStream()
+            let inboundTask = Task {
+                do {
+                    try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox)
+                    inboundEnd.yield(.success(()))
+                } catch {
+                    inboundEnd.yield(.failure(error))
+                }
+                inboundEnd.finish()
+            }
+            defer { inboundTask.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox) }
-                group.addTask { try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox) }
+                group.addTask {
+                    for await result in inboundEnded {
+                        try result.get()
+                        return
+                    }
+                }
                 // Whichever ends first (the executor half-closed, or dispatch failed) ends the session.
                 try await group.next()
                 group.cancelAll()
             }
+        } catch is ServerShuttingDown {
+            // Leases stay valid in the database: the executor reconnects (here after a restart, or
+            // to another server) and resumes them with their fencing tokens.
+            _ = registry.removeSession(sessionID)
+            outbox.finish()
+            log.info("executor session ended: server shutting down")
+            throw AppError.unavailable("orchestratord is shutting down; reconnect and resume your leases")
         } catch {
             endReason = "stream failed: \(error)"
             await releaseAll(of: sessionID, executorID: executor.executorID, reason: endReason)
@@ -84,6 +110,7 @@ extension DispatchService {
 
     private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws {
         while !Task.isCancelled {
+            if isShuttingDown { throw ServerShuttingDown() }
             if let failure = outbox.failure { throw failure }
             if outbox.stalledFor > configuration.stalledSendLimit {
                 throw AppError.resourceExhausted(
@@ -119,3 +146,6 @@ extension DispatchService {
         }
     }
 }
+
+/// Ends lease sessions when the server begins a graceful shutdown.
+struct ServerShuttingDown: Error {}
