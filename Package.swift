@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "orchctl",
             dependencies: [
-                "NGRPC", "OrchestratorAPI", "OrchestratorDomain",
+                "NGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
