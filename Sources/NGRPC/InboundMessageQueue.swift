@@ -140,7 +140,11 @@ final class InboundMessageQueue: Sendable {
             if let failure = state.failure { return .failure(failure) }
             if state.finished { return state.endFailure.map(Poll.failure) ?? .end }
             if let waiter {
-                precondition(state.waiter == nil, "concurrent next() calls on one message stream")
+                // One reader at a time: a second concurrent `next()` is a caller bug, reported to
+                // that caller rather than crashing the server.
+                if state.waiter != nil {
+                    return .failure(RPCStatus(.internal, "concurrent next() calls on one message stream"))
+                }
                 state.waiter = waiter
             }
             return .wait
