@@ -5,8 +5,7 @@
 // gets a different fd_set, which breaks every Swift file importing both (see docs/ARCHITECTURE.md).
 #include <stddef.h>
 #include <stdint.h>
-// The POSIX APIs NGRPC uses, reached through this module (with _GNU_SOURCE) rather than Glibc,
-// so that fd_set has one definition across the C modules.
+// The POSIX APIs NGRPC uses, reached through this module so NGRPC needs no Glibc import.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
