@@ -313,13 +313,17 @@ def test_client_that_never_reads(target, streams, listener):
     tag = new_tag("never-reads")
     samples = []
     with target.connect(listener, rcvbuf=4096) as conn:
-        conn.start({h2raw.INITIAL_WINDOW_SIZE: 2**31 - 1})
-        conn.send(h2raw.window_update(0, 2**31 - 1 - 65535))
         request = h2raw.grpc_message(get_message(target.pb2, count=16_384, response_size=65_536, tag=tag))
+        # One write, so the server reads every request before its output stalls: a server that
+        # stops reading while its output is above the watermark would otherwise never start the
+        # later handlers, and only started handlers can report their cancellation.
+        opening = h2raw.PREFACE + h2raw.settings({h2raw.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        opening += h2raw.window_update(0, 2**31 - 1 - 65535)
         for _ in range(streams):
             stream = conn.new_stream()
-            conn.send(conn.headers_frame(stream, h2raw.grpc_request_headers(EXPAND))
-                      + frame(h2raw.DATA, h2raw.END_STREAM, stream, request))
+            opening += conn.headers_frame(stream, h2raw.grpc_request_headers(EXPAND, scheme=conn.scheme))
+            opening += frame(h2raw.DATA, h2raw.END_STREAM, stream, request)
+        assert conn.send(opening)
         for _ in range(30):
             time.sleep(0.1)
             samples.append(target.server.rss_kib())
