@@ -68,18 +68,30 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
     }
 
+    /// `bytes` random bytes as lower-case hex, never all zero. Draws 64 bits per call to the
+    /// system generator (one getrandom per 8 bytes, not per byte: this runs on every RPC).
     static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        var text = ""
-        text.reserveCapacity(bytes * 2)
-        let digits = Array("0123456789abcdef")
-        var allZero = true
-        for _ in 0..<bytes {
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            if byte != 0 { allZero = false }
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xf)])
+        let digits: StaticString = "0123456789abcdef"
+        while true {
+            var utf8 = [UInt8]()
+            utf8.reserveCapacity(bytes * 2)
+            var allZero = true
+            var remaining = bytes
+            while remaining > 0 {
+                var word = generator.next()
+                if word != 0 { allZero = false }
+                for _ in 0..<min(8, remaining) {
+                    let byte = UInt8(truncatingIfNeeded: word)
+                    word >>= 8
+                    digits.withUTF8Buffer { hex in
+                        utf8.append(hex[Int(byte >> 4)])
+                        utf8.append(hex[Int(byte & 0xf)])
+                    }
+                }
+                remaining -= 8
+            }
+            if !allZero { return String(decoding: utf8, as: UTF8.self) }
         }
-        return allZero ? randomHex(bytes: bytes) : text
     }
 }
