@@ -61,3 +61,10 @@ def test_traceparent_on_every_stream_message(echo, stubs):
     metadata = [("traceparent", f"00-{trace_id}-b7ad6b7169203331-01")]
     responses = list(echo.Expand(stubs.pb2.EchoRequest(count=5), metadata=metadata, timeout=10))
     assert {r.trace_id for r in responses} == {trace_id}
+
+
+def test_fifty_metadata_keys_round_trip(echo, stubs):
+    sent = [(f"x-echo-k{i:02d}", f"value {i}") for i in range(50)]
+    _, call = echo.Get.with_call(stubs.pb2.EchoRequest(), metadata=sent, timeout=10)
+    assert [(k, v) for k, v in call.initial_metadata() if k.startswith("x-echo-")] == sent
+    assert [(k, v) for k, v in call.trailing_metadata() if k.startswith("x-echo-")] == sent

@@ -101,3 +101,13 @@ def test_completed_calls_are_counted(echo, stubs):
         echo.Get(stubs.pb2.EchoRequest(tag=tag), timeout=10)
     report = wait_for_report(echo, stubs.pb2, tag, completed=3)
     assert (report.completed, report.cancelled) == (3, 0)
+
+
+@pytest.mark.parametrize("code", [c for c in grpc.StatusCode if c != grpc.StatusCode.OK], ids=lambda c: c.name)
+def test_every_status_code_reaches_the_client(echo, stubs, code):
+    number = code.value[0]
+    request = stubs.pb2.EchoRequest(fail_with=stubs.pb2.EchoStatus(code=number, message=f"code {number}"))
+    with pytest.raises(grpc.RpcError) as error:
+        echo.Get(request, timeout=10)
+    assert error.value.code() == code
+    assert error.value.details() == f"code {number}"
