@@ -67,6 +67,11 @@ public struct DagUpdateService: Sendable {
                 throw AppError.notFound("workflow \(workflowID) not found")
             }
             if workflow.state.isTerminal { throw AppError(StoreError.workflowFinished(workflowID, workflow.state)) }
+            if workflow.state == .planning {
+                // Its graph is the planning task's to propose; adoption makes the next version.
+                throw AppError.failedPrecondition(
+                    "workflow \(workflowID) is still planning: its DAG can be updated once the planning task's graph is adopted")
+            }
             guard workflow.currentDagVersion == expectedVersion else {
                 throw AppError(StoreError.versionConflict(expected: expectedVersion, current: workflow.currentDagVersion))
             }

@@ -73,11 +73,14 @@ public struct SubmissionService: Sendable {
             planner: metadata.planner, durationMicros: Int64(metadata.duration.components.seconds) * 1_000_000
                 + Int64(metadata.duration.components.attoseconds / 1_000_000_000_000),
             rationale: metadata.rationale, warnings: metadata.alternatives, totalCost: metadata.estimatedTotalCost)
-        let new = NewWorkflow(
+        var new = NewWorkflow(
             workflowID: ids.make(prefix: "wf"), tenant: command.actor.tenant, requestID: command.requestID,
             query: command.query, dag: plan.dag, payloads: command.payloads, ranks: ranks, planning: record,
             failurePolicy: command.failurePolicy, traceID: command.traceID, labels: command.query.labels,
             priority: command.query.priority, actor: command.actor, now: clock.now())
+        // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
+        // the graph that task proposes is adopted (PlanAdoptionService).
+        new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
         let stored: CreatedWorkflow
         do {
             stored = try await workflows.createWorkflow(new)

@@ -3,6 +3,7 @@ import Logging
 import NGRPC
 import OrchestratorAPI
 import OrchestratorApp
+import OrchestratorDomain
 import OrchestratorGRPC
 import OrchestratorStore
 
@@ -33,7 +34,11 @@ struct ServerRunner {
         let planning = PlanningService(registry: registry)
         let watch = WatchService(events: store, signals: signals)
         let submission = SubmissionService(planning: planning, workflows: store, watch: watch, signals: signals)
-        let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration)
+        // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
+        let adoption = PlanAdoptionService(
+            planning: store, workflows: store, decode: ProposedGraphDecoding.decode, limits: planning.limits,
+            generatorKey: DelegatedPlanner().taskKey)
+        let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption)
         let updates = DagUpdateService(workflows: store, limits: planning.limits, signals: signals)
         let background = dispatch.runBackgroundLoops()
 

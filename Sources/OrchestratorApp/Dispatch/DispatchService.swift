@@ -14,12 +14,16 @@ public final class DispatchService: Sendable {
     let logger: Logger
     let registry = LeaseRegistry()
     private let shuttingDown = Mutex(false)
+    /// Delegated planning: reviews planning tasks' answers before their completion is stored and
+    /// adopts them after. Nil = planning answers are ordinary results.
+    let planAdoption: PlanAdoptionService?
 
     public init(
         store: any TaskDispatchStore, signals: ChangeSignals, configuration: DispatchConfiguration = DispatchConfiguration(),
         clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
-        logger: Logger = Logger(label: "orchestrator.dispatch")
+        logger: Logger = Logger(label: "orchestrator.dispatch"), planAdoption: PlanAdoptionService? = nil
     ) {
+        self.planAdoption = planAdoption
         self.store = store
         self.signals = signals
         self.configuration = configuration
@@ -71,9 +75,20 @@ public final class DispatchService: Sendable {
     }
 
     /// Applies a report (stream or unary) and keeps the in-memory lease table in step.
-    public func report(_ lease: LeaseToken, executorID: String, outcome: TaskReport.Outcome) async throws -> ReportResult {
+    public func report(_ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome) async throws -> ReportResult {
+        var outcome = reported
+        var plan: PlanningTask?
         let result: ReportResult
         do {
+            if case .completed(let bytes) = reported, let planAdoption {
+                switch try await planAdoption.review(taskID: lease.taskID, result: bytes) {
+                case .ordinary: break
+                case .adoptable(let task): plan = task
+                case .rejected(let message):
+                    // Not retryable: asking the same planner again is the workflow policy's call, not ours.
+                    outcome = .failed(message: message, code: "invalid_plan", retryable: false)
+                }
+            }
             result = try await store.report(TaskReport(
                 lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now()))
         } catch let error as StoreError {
@@ -82,9 +97,12 @@ public final class DispatchService: Sendable {
         switch (result, outcome) {
         case (.accepted, .progress):
             _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
-        case (.accepted, _):
+        case (.accepted(let state, _), _):
             registry.remove(lease)
-            // A free slot, and possibly newly ready children.
+            if state == .succeeded, let plan, let planAdoption {
+                await planAdoption.adoptCompleted(plan)
+            }
+            // A free slot, and possibly newly ready children (or adopted tasks).
             signals.signal(.tasksReady)
         case (.staleLease, _), (.unknownTask, _):
             registry.remove(lease)
@@ -186,13 +204,16 @@ public final class DispatchService: Sendable {
                 repeat {
                     expired = try await store.expireLeases(now: clock.now(), limit: 1000)
                     for lease in expired {
-                        registry.revoke(lease.lease, reason: "lease expired")
+                        registry.revoke(lease.lease, reason: lease.cause == .timeout ? "start_to_close timeout exceeded" : "lease expired")
                     }
                     if !expired.isEmpty {
                         logger.info("expired leases requeued", metadata: ["count": "\(expired.count)"])
                         signals.signal(.tasksReady)
                     }
                 } while expired.count == 1000 && !Task.isCancelled
+                if let planAdoption, try await planAdoption.adoptStranded() > 0 {
+                    signals.signal(.tasksReady)
+                }
             } catch {
                 logger.warning("lease reaper failed", metadata: ["error": "\(error)"])
             }

@@ -19,6 +19,9 @@ public struct NewWorkflow: Sendable {
     public var priority: Int
     public var actor: Actor
     public var now: UnixMillis
+    /// The DAG is a delegated planner's planning task: the workflow starts PLANNING and is never
+    /// finished as succeeded until the graph that task proposes is adopted (`DagUpdate.completesPlanning`).
+    public var awaitingPlan = false
 
     public init(
         workflowID: String, tenant: String, requestID: String?, query: Query, dag: Dag, payloads: [TaskKey: [UInt8]] = [:],
@@ -103,6 +106,9 @@ public struct DagUpdate: Sendable {
     public var reason: String
     public var actor: Actor
     public var now: UnixMillis
+    /// This version adopts a planning task's proposed graph: a PLANNING workflow becomes RUNNING
+    /// in the same transaction (workflow_planned event).
+    public var completesPlanning = false
 
     public init(
         workflowID: String, tenant: String?, expectedVersion: Int, newDag: Dag, payloads: [TaskKey: [UInt8]] = [:],
@@ -226,6 +232,9 @@ public struct ExpiredLease: Hashable, Sendable {
     public var executorID: String
     /// `.ready` (requeued, possibly after backoff) or `.failed` (attempts exhausted).
     public var newState: TaskState
+    /// Why the lease was taken back: `.leaseExpired`, `.timeout` (the attempt ran past its
+    /// start_to_close timeout) or `.cancelled` (released).
+    public var cause: TaskFailureInfo.Source = .leaseExpired
 
     public init(lease: LeaseToken, workflowID: String, executorID: String, newState: TaskState) {
         self.lease = lease

@@ -9,7 +9,7 @@ enum DispatchSQL {
              WHERE state = 'retry_wait' AND next_attempt_at <= $1
              ORDER BY next_attempt_at
              LIMIT $3
-               FOR UPDATE SKIP LOCKED
+               FOR NO KEY UPDATE SKIP LOCKED
         ), promoted AS (
             UPDATE tasks t
                SET state = 'ready', ready_at = $1, dispatch_priority = t.priority - $2, next_attempt_at = NULL, updated_at = $1
@@ -45,11 +45,13 @@ enum DispatchSQL {
                     OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
              ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
              LIMIT $6
-               FOR UPDATE SKIP LOCKED
+               FOR NO KEY UPDATE SKIP LOCKED
         ), leased AS (
             UPDATE tasks t
                SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = $2,
                    lease_expires_at = $1 + $5 * interval '1 millisecond', lease_ttl_ms = $5,
+                   -- start_to_close: this attempt must finish within the task's timeout (0003).
+                   deadline_at = $1 + (t.metadata ->> 'timeoutSeconds')::bigint * interval '1 second',
                    started_at = coalesce(t.started_at, $1), updated_at = $1
               FROM picked
              WHERE t.id = picked.id
@@ -67,10 +69,14 @@ enum DispatchSQL {
          ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
         """
 
-    /// Results of the upstream tasks of the claimed tasks. Index: edges_downstream_idx.
+    /// Results of the upstream tasks of the claimed tasks. Index: edges_downstream_idx, then
+    /// tasks_pkey per edge. The lateral subquery (`OFFSET 0` keeps it from being flattened) pins
+    /// that nested loop: right after a big DAG is loaded, before autovacuum analyzed it, the
+    /// planner otherwise picks a hash join over a sequential scan of `tasks`.
     static let upstreamResults = """
         SELECT e.downstream_task_id, u.key, u.result
-          FROM edges e JOIN tasks u ON u.id = e.upstream_task_id
+          FROM edges e
+         CROSS JOIN LATERAL (SELECT key, result FROM tasks WHERE id = e.upstream_task_id OFFSET 0) u
          WHERE e.downstream_task_id = ANY($1::uuid[])
         """
 
@@ -104,7 +110,20 @@ enum DispatchSQL {
                          WHERE state IN ('leased', 'running') AND lease_expires_at < $1
                          ORDER BY lease_expires_at
                          LIMIT $2
-                           FOR UPDATE SKIP LOCKED)
+                           FOR NO KEY UPDATE SKIP LOCKED)
+        """
+
+    /// Attempts that ran past their start_to_close timeout before $1, earliest deadline first,
+    /// skipping rows another reaper holds. Index: tasks_deadline_idx (deadline_at) WHERE state IN
+    /// ('leased', 'running') AND deadline_at IS NOT NULL.
+    static let timedOutAttempts = """
+        SELECT t.id, t.workflow_id, t.key, t.attempt, t.max_attempts, t.fencing_token, t.lease_owner, t.metadata, w.trace_id
+          FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+         WHERE t.id IN (SELECT id FROM tasks
+                         WHERE state IN ('leased', 'running') AND deadline_at IS NOT NULL AND deadline_at < $1
+                         ORDER BY deadline_at
+                         LIMIT $2
+                           FOR NO KEY UPDATE SKIP LOCKED)
         """
 
     /// Leases an executor gives back, when still held with those tokens. Index: tasks primary key.
@@ -115,7 +134,7 @@ enum DispatchSQL {
                           JOIN tasks x ON x.id = r.id AND x.fencing_token = r.token)
            AND t.lease_owner = $3 AND t.state IN ('leased', 'running')
          ORDER BY t.id
-           FOR UPDATE OF t
+           FOR NO KEY UPDATE OF t
         """
 
     /// Requeues or fails lost leases in one statement. $1 ids, $2 new states ('ready',

@@ -43,9 +43,17 @@ extension PostgresDispatchStore {
                 transaction.appendedEvents = true
             }
             let rows = try await transaction.query(DispatchSQL.expiredLeases, [now.sqlTimestamp, max(limit, 1)])
-            return try await settle(
+            let expired = try await settle(
                 try lostLeases(rows, transaction: transaction), source: .leaseExpired, immediate: false,
                 message: "lease expired", now: now, transaction: transaction)
+            // Attempts past their start_to_close timeout: a retryable failure with source `timeout`,
+            // requeued with backoff like an expiry; the holder's token is stale from now on. Runs
+            // after the expiry above, whose settled rows are no longer leased and are not seen again.
+            let late = try await transaction.query(DispatchSQL.timedOutAttempts, [now.sqlTimestamp, max(limit - expired.count, 1)])
+            let timedOut = try await settle(
+                try lostLeases(late, transaction: transaction), source: .timeout, immediate: false,
+                message: "start_to_close timeout exceeded", now: now, transaction: transaction)
+            return expired + timedOut
         }
     }
 
@@ -101,7 +109,9 @@ extension PostgresDispatchStore {
         var events: [EventDraft] = []
         var expired: [ExpiredLease] = []
         for lease in leases {
-            let failure = TaskFailureInfo(message: message, code: source.rawValue, retryable: true, attempt: lease.attempt, source: source)
+            let note = source == .timeout
+                ? "\(message): the attempt ran longer than \(lease.spec.timeoutSeconds ?? 0) s" : message
+            let failure = TaskFailureInfo(message: note, code: source.rawValue, retryable: true, attempt: lease.attempt, source: source)
             errors.append(try JSONColumn.encode(FailureJSON(failure)).text)
             let taskID = lease.id.uuidString.lowercased()
             let state: String
@@ -116,22 +126,26 @@ extension PostgresDispatchStore {
             }
             states.append(state)
             nextAttempts.append((now + delay).sqlTimestamp)
-            events.append(EventDraft(
-                workflowID: lease.workflowID, kind: .taskLeaseExpired, at: now, taskID: taskID, taskKey: lease.key, taskState: state,
-                attempt: lease.attempt, executorID: lease.owner, message: message, traceID: lease.traceID))
+            if source != .timeout {
+                events.append(EventDraft(
+                    workflowID: lease.workflowID, kind: .taskLeaseExpired, at: now, taskID: taskID, taskKey: lease.key, taskState: state,
+                    attempt: lease.attempt, executorID: lease.owner, message: note, traceID: lease.traceID))
+            }
             events.append(EventDraft(
                 workflowID: lease.workflowID, kind: state == "failed" ? .taskFailed : .taskRetryScheduled, at: now, taskID: taskID,
                 taskKey: lease.key, taskState: state, attempt: lease.attempt, executorID: lease.owner,
-                message: state == "failed" ? "\(message); attempts exhausted" : "\(message) (retry in \(delay) ms)", traceID: lease.traceID))
-            expired.append(ExpiredLease(
+                message: state == "failed" ? "\(note); attempts exhausted" : "\(note) (retry in \(delay) ms)", traceID: lease.traceID))
+            var lost = ExpiredLease(
                 lease: LeaseToken(taskID: taskID, fencingToken: lease.token), workflowID: lease.workflowID, executorID: lease.owner,
-                newState: state == "failed" ? .failed : .ready))
+                newState: state == "failed" ? .failed : .ready)
+            lost.cause = source
+            expired.append(lost)
         }
         try await transaction.query(
             DispatchSQL.settleLostLeases,
             [
                 leases.map(\.id), states, nextAttempts, errors, now.sqlTimestamp, context.configuration.agingBucket(now),
-                source == .leaseExpired ? "lease_expired" : "revoked",
+                source == .leaseExpired ? "lease_expired" : source == .timeout ? "timed_out" : "revoked",
             ])
         try await transaction.append(events)
         if states.contains("ready") { transaction.readiedTasks = true }

@@ -9,6 +9,8 @@ extension PostgresWorkflowStore {
             return CreatedWorkflow(workflow: existing, created: false)
         }
         let graph = try GraphRows(dag: workflow.dag, payloads: workflow.payloads, ranks: workflow.ranks)
+        // A delegated plan's workflow is PLANNING until its planning task's graph is adopted.
+        let initialState: WorkflowState = workflow.awaitingPlan ? .planning : .running
         let created = try await context.transaction { transaction -> Bool in
             // ON CONFLICT on (tenant, request_id): of two concurrent submissions with one request id,
             // the second waits for the first to commit and then inserts nothing.
@@ -16,23 +18,23 @@ extension PostgresWorkflowStore {
                 """
                 INSERT INTO workflows (id, tenant, request_id, state, priority, current_dag_version, failure_policy, trace_id,
                                        labels, submitted_by, planner, planning, created_at, updated_at)
-                VALUES ($1, $2, $3, 'running', $4, 1, $5, $6, $7, $8, $9, $10, $11, $11)
+                VALUES ($1, $2, $3, $12, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11)
                 ON CONFLICT ON CONSTRAINT workflows_tenant_request_id_key DO NOTHING
                 RETURNING id
                 """,
                 [
                     workflow.workflowID, workflow.tenant, workflow.requestID, workflow.priority, workflow.failurePolicy.rawValue,
                     workflow.traceID, try JSONColumn.object(workflow.labels), workflow.actor.subject, workflow.planning.planner,
-                    try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp,
+                    try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp, initialState.rawValue,
                 ])
             guard !inserted.isEmpty else { return false }
             try await insertQuery(workflow, transaction: transaction)
             try await transaction.append([
                 EventDraft(
-                    workflowID: workflow.workflowID, kind: .workflowSubmitted, at: workflow.now, workflowState: .running,
+                    workflowID: workflow.workflowID, kind: .workflowSubmitted, at: workflow.now, workflowState: initialState,
                     traceID: workflow.traceID, actor: workflow.actor),
                 EventDraft(
-                    workflowID: workflow.workflowID, kind: .workflowPlanned, at: workflow.now, workflowState: .running, dagVersion: 1,
+                    workflowID: workflow.workflowID, kind: .workflowPlanned, at: workflow.now, workflowState: initialState, dagVersion: 1,
                     message: workflow.planning.rationale, traceID: workflow.traceID, actor: workflow.actor),
             ])
             try await insertGraph(

@@ -10,7 +10,7 @@ extension PostgresWorkflowStore {
             let locked = try await transaction.query(
                 """
                 SELECT current_dag_version, state, trace_id, priority FROM workflows
-                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) FOR UPDATE
+                 WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) FOR NO KEY UPDATE
                 """, [update.workflowID, update.tenant])
             guard let workflowRow = locked.first else { throw StoreError.notFound("workflow \(update.workflowID)") }
             let current = try workflowRow.decode(Int.self, column: "current_dag_version")
@@ -55,6 +55,15 @@ extension PostgresWorkflowStore {
             try await transaction.query(
                 "UPDATE workflows SET current_dag_version = $2, updated_at = $3 WHERE id = $1",
                 [update.workflowID, version, update.now.sqlTimestamp])
+            if update.completesPlanning && state == .planning {
+                try await transaction.query(
+                    "UPDATE workflows SET state = 'running', updated_at = $2 WHERE id = $1", [update.workflowID, update.now.sqlTimestamp])
+                try await transaction.append([
+                    EventDraft(
+                        workflowID: update.workflowID, kind: .workflowPlanned, at: update.now, workflowState: .running,
+                        dagVersion: version, message: update.reason, traceID: traceID, actor: update.actor)
+                ])
+            }
             try await recomputeCounters(update.workflowID, traceID: traceID, now: update.now, transaction: transaction)
             _ = try await transaction.finishWorkflowIfDone(update.workflowID, now: update.now)
             return version

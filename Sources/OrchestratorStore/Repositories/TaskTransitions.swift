@@ -79,7 +79,7 @@ extension StoreTransaction {
                 SELECT id, state, lease_owner, fencing_token FROM tasks
                  WHERE workflow_id = $1 AND state IN \(TaskStateColumn.unfinishedSQL)
                  ORDER BY id
-                   FOR UPDATE
+                   FOR NO KEY UPDATE
             ), cancelled AS (
                 UPDATE tasks t
                    SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
@@ -111,9 +111,14 @@ extension StoreTransaction {
     /// Locks the workflow row. Every transaction that may finish a workflow takes this lock last
     /// (after its task updates), so of two transactions finishing the last two tasks the second
     /// sees the first's commit and finishes the workflow. Returns nil when the workflow is gone.
+    ///
+    /// `FOR NO KEY UPDATE`, never `FOR UPDATE`, here and on task rows: inserting an event or an
+    /// attempt takes a KEY SHARE lock on the referenced row (foreign key), which FOR UPDATE
+    /// conflicts with — two reports that each appended events and then wanted the workflow row
+    /// deadlocked. NO KEY UPDATE still excludes other NO KEY UPDATE lockers.
     func lockWorkflow(_ workflowID: String, now: UnixMillis) async throws -> (state: WorkflowState, traceID: String, policy: FailurePolicy)? {
         let rows = try await query(
-            "SELECT state, trace_id, failure_policy FROM workflows WHERE id = $1 FOR UPDATE", [workflowID])
+            "SELECT state, trace_id, failure_policy FROM workflows WHERE id = $1 FOR NO KEY UPDATE", [workflowID])
         guard let row = rows.first else { return nil }
         return (
             WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running,
@@ -139,6 +144,9 @@ extension StoreTransaction {
                      ORDER BY (state = 'failed') DESC, finished_at LIMIT 1) AS failed_key
             """, [workflowID])
         let failedKey = try failed.first?.decode(String?.self, column: "failed_key")
+        // A PLANNING workflow whose planning task succeeded is not done: the graph it proposed is
+        // about to be adopted as the next version (PlanAdoptionService), in its own transaction.
+        if failedKey == nil && locked.state == .planning { return nil }
         let state: WorkflowState = failedKey == nil ? .succeeded : .failed
         try await setWorkflowFinished(
             workflowID, state: state, error: failedKey.map { "task \($0) did not succeed" }, traceID: locked.traceID, actor: nil,

@@ -1,0 +1,25 @@
+public import OrchestratorApp
+internal import OrchestratorAPI
+
+/// The planning executors' wire contract (docs/EXECUTORS.md, "Planning executors"): a planning
+/// task's `result` is a serialized `orchestrator.v1.Dag`, read exactly like a submitted explicit
+/// graph (each task's `depends_on` becomes edges, `payload` travels beside the spec). Injected into
+/// `PlanAdoptionService`, which validates and merges what this returns.
+public enum ProposedGraphDecoding {
+    public static func decode(_ bytes: [UInt8]) throws(ProposalDecodingError) -> ProposedGraph {
+        let proto: Orchestrator_V1_Dag
+        do {
+            proto = try Orchestrator_V1_Dag(serializedBytes: bytes)
+        } catch {
+            throw ProposalDecodingError(problems: ["the result (\(bytes.count) bytes) is not a serialized orchestrator.v1.Dag: \(error)"])
+        }
+        var problems = ProblemList()
+        let decoded = DecodedDag(proto: proto, problems: &problems)
+        guard problems.isEmpty else {
+            var messages = problems.problems.map(\.message)
+            if problems.totalCount > messages.count { messages.append("… and \(problems.totalCount - messages.count) more") }
+            throw ProposalDecodingError(problems: messages)
+        }
+        return ProposedGraph(dag: decoded.dag, payloads: decoded.payloads)
+    }
+}
