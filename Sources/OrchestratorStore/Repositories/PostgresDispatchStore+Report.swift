@@ -15,7 +15,7 @@ extension PostgresDispatchStore {
                        w.trace_id
                   FROM tasks t JOIN workflows w ON w.id = t.workflow_id
                  WHERE t.id = $1
-                   FOR UPDATE OF t
+                   FOR NO KEY UPDATE OF t
                 """, [taskID])
             guard let row = rows.first else { return .unknownTask }
             let stateText = try row.decode(String.self, column: "state")

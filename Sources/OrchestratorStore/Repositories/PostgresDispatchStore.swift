@@ -3,7 +3,7 @@ import OrchestratorApp
 import OrchestratorDomain
 import PostgresClient
 
-/// `TaskDispatchStore` in PostgreSQL: claiming (`FOR UPDATE SKIP LOCKED`), reports with fencing
+/// `TaskDispatchStore` in PostgreSQL: claiming (`FOR NO KEY UPDATE SKIP LOCKED`), reports with fencing
 /// (`+Report`), and lease bookkeeping (`+Leases`). The statements live in `DispatchSQL`.
 public struct PostgresDispatchStore: TaskDispatchStore {
     let context: StoreContext

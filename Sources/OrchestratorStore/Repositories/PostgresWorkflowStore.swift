@@ -17,7 +17,7 @@ public struct PostgresWorkflowStore: WorkflowStore {
     public func cancelWorkflow(id: String, tenant: String?, reason: String, actor: Actor, now: UnixMillis) async throws -> CancellationResult {
         let revoked = try await context.transaction { transaction -> [(lease: LeaseToken, executorID: String)] in
             let rows = try await transaction.query(
-                "SELECT state, trace_id FROM workflows WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) FOR UPDATE",
+                "SELECT state, trace_id FROM workflows WHERE id = $1 AND ($2::text IS NULL OR tenant = $2) FOR NO KEY UPDATE",
                 [id, tenant])
             guard let row = rows.first else { throw StoreError.notFound("workflow \(id)") }
             let state = WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running
