@@ -20,9 +20,10 @@ struct DelegatedPlanningTests {
     static let good = ProposedGraph(
         dag: Dag(tasks: [Fixtures.task("fetch"), Fixtures.task("summarise")], edges: [Edge("fetch", "summarise")]),
         payloads: ["fetch": Array("url".utf8)])
-    /// A cycle and a task that replaces the planning task: two problems.
+    /// A reference the decoder left out, a cycle, and a task that replaces the planning task.
     static let bad = ProposedGraph(
-        dag: Dag(tasks: [Fixtures.task("x"), Fixtures.task("y"), Fixtures.task("plan")], edges: [Edge("x", "y"), Edge("y", "x")]))
+        dag: Dag(tasks: [Fixtures.task("x"), Fixtures.task("y"), Fixtures.task("plan")], edges: [Edge("x", "y"), Edge("y", "x")]),
+        problems: ["task `x` depends on unknown task `nowhere`"])
 
     static let decoder: ProposedGraphDecoder = { bytes throws(ProposalDecodingError) in
         switch String(decoding: bytes, as: UTF8.self) {
@@ -100,6 +101,7 @@ struct DelegatedPlanningTests {
             let task = try #require(try await store.tasks(workflowID: id).first)
             let error = try #require(task.lastError)
             #expect(task.state == .failed && !error.retryable && error.code == "invalid_plan")
+            #expect(error.message.contains("unknown task `nowhere`"))
             #expect(error.message.contains("`plan` already exists"))
             #expect(error.message.contains("cycle"))
             let record = try #require(try await store.workflow(id: id, tenant: nil))

@@ -119,6 +119,20 @@ public struct PlanAdoptionService: Sendable {
         var message: String
     }
 
+    /// One message naming every problem: the decoder's first, then the merge's and validator's.
+    static func rejection(decoding: [String], validation: PlanAdoptionError?) -> String {
+        var problems = decoding
+        switch validation {
+        case .invalid(let failure)?:
+            problems += failure.issues.map(\.description)
+            if failure.totalIssueCount > failure.issues.count { problems.append("… and \(failure.totalIssueCount - failure.issues.count) more") }
+        case let other?: problems.append(other.description)
+        case nil: break
+        }
+        return "the proposed graph cannot be adopted (\(problems.count) problem\(problems.count == 1 ? "" : "s")): "
+            + problems.joined(separator: "; ")
+    }
+
     /// Decodes the task's result and merges it into the workflow's current version.
     /// - Returns: the update adopting it, nil when the workflow is no longer PLANNING.
     func merge(_ task: PlanningTask) async throws -> Result<DagUpdate?, Rejection> {
@@ -138,7 +152,10 @@ public struct PlanAdoptionService: Sendable {
                 expectedVersion: current.version, generator: task.key, limits: limits)
         } catch {
             // The expected version is the one just read, so this lists the graph's problems.
-            return .failure(Rejection(message: error.description))
+            return .failure(Rejection(message: Self.rejection(decoding: proposed.problems, validation: error)))
+        }
+        guard proposed.problems.isEmpty else {
+            return .failure(Rejection(message: Self.rejection(decoding: proposed.problems, validation: nil)))
         }
         // adoptDelegatedPlan validated the merged graph; the second pass only feeds the ranks.
         guard let validated = try? DagValidator(limits: limits).validate(merged.dag) else {

@@ -5,14 +5,19 @@ public struct ProposedGraph: Sendable, Hashable {
     public var dag: Dag
     /// Executor input per proposed task key.
     public var payloads: [TaskKey: [UInt8]]
+    /// Problems the decoder found and left out of `dag` (a dependency on an unknown task, say).
+    /// They make the answer unadoptable, but validation still runs on the rest so that the
+    /// rejection lists every problem at once.
+    public var problems: [String]
 
-    public init(dag: Dag, payloads: [TaskKey: [UInt8]] = [:]) {
+    public init(dag: Dag, payloads: [TaskKey: [UInt8]] = [:], problems: [String] = []) {
         self.dag = dag
         self.payloads = payloads
+        self.problems = problems
     }
 }
 
-/// The result bytes are not a graph at all (or name things the decoder could not place).
+/// The result bytes are not a graph at all.
 public struct ProposalDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Every problem found, one sentence each.
     public var problems: [String]

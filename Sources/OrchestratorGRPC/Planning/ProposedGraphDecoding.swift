@@ -15,11 +15,10 @@ public enum ProposedGraphDecoding {
         }
         var problems = ProblemList()
         let decoded = DecodedDag(proto: proto, problems: &problems)
-        guard problems.isEmpty else {
-            var messages = problems.problems.map(\.message)
-            if problems.totalCount > messages.count { messages.append("… and \(problems.totalCount - messages.count) more") }
-            throw ProposalDecodingError(problems: messages)
-        }
-        return ProposedGraph(dag: decoded.dag, payloads: decoded.payloads)
+        // Reference problems are left out of the graph by DecodedDag; the application reports them
+        // together with whatever validating the rest finds.
+        var messages = problems.problems.map(\.message)
+        if problems.totalCount > messages.count { messages.append("… and \(problems.totalCount - messages.count) more") }
+        return ProposedGraph(dag: decoded.dag, payloads: decoded.payloads, problems: messages)
     }
 }
