@@ -153,4 +153,21 @@ struct DelegatedPlanningTests {
             #expect(record.error?.contains("cycle") == true)
         }
     }
+
+    @Test("while PLANNING, UpdateDag is refused (the graph is the planner's to propose) and cancellation still works")
+    func planningGuards() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let id = try await store.createWorkflow(try Self.planningWorkflow()).workflow.workflowID
+            let updates = DagUpdateService(workflows: store, signals: ChangeSignals())
+            await #expect(throws: AppError.self) {
+                _ = try await updates.update(
+                    workflowID: id, tenant: nil, expectedVersion: 1, change: DagChange(addTasks: [Fixtures.task("extra")]), reason: "",
+                    actor: Fixtures.actor)
+            }
+            #expect(try await store.workflow(id: id, tenant: nil)?.currentDagVersion == 1)
+            let cancelled = try await store.cancelWorkflow(id: id, tenant: nil, reason: "changed my mind", actor: Fixtures.actor, now: Fixtures.t0)
+            #expect(cancelled.workflow.state == .cancelled)
+            #expect(try await store.plansAwaitingAdoption(finishedBefore: Fixtures.t0 + 60_000, limit: 10).isEmpty)
+        }
+    }
 }
