@@ -74,22 +74,25 @@ extension PostgresDispatchStore {
     }
 
     private func complete(_ task: ReportedTask, result: [UInt8], report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult {
+        // The task, its attempt and its event in one statement (tasks_pkey, task_attempts_pkey).
         try await transaction.query(
             """
             WITH done AS (
                 UPDATE tasks
                    SET state = 'succeeded', result = $2, lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3
                  WHERE id = $1
-             RETURNING id
+             RETURNING id, key
+            ), attempt AS (
+                UPDATE task_attempts a SET outcome = 'succeeded', finished_at = $3 FROM done WHERE a.task_id = done.id AND a.attempt = $4
             )
-            UPDATE task_attempts a SET outcome = 'succeeded', finished_at = $3 FROM done WHERE a.task_id = done.id AND a.attempt = $4
-            """, [task.id, result, report.now.sqlTimestamp, task.attempt])
-        try await transaction.append([
-            EventDraft(
-                workflowID: task.workflowID, kind: .taskSucceeded, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
-                taskState: "succeeded", attempt: task.attempt, executorID: report.executorID, traceID: task.traceID)
-        ])
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id)
+            SELECT $5, 'task_succeeded', $3, id, key, 'succeeded', $4, $6, $7 FROM done
+            """, [task.id, result, report.now.sqlTimestamp, task.attempt, task.workflowID, report.executorID, task.traceID])
+        transaction.appendedEvents = true
         _ = try await transaction.releaseChildren(of: task.id, workflowID: task.workflowID, traceID: task.traceID, now: report.now)
+        // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
+        // on that lock until commit, so the less done while holding it, the better.
+        try await transaction.sendNotifications()
         let finished = try await transaction.finishWorkflowIfDone(task.workflowID, now: report.now)
         return .accepted(taskState: .succeeded, workflowState: finished)
     }

@@ -48,16 +48,25 @@ final class StoreTransaction {
         try await session.query(sql, binds)
     }
 
-    /// The event channel's payload is the newest sequence this transaction took (`currval` of the
-    /// identity sequence: this session just called `nextval`).
+    /// Queues the NOTIFYs owed so far (one statement) and clears the flags, so a later call sends
+    /// only what was added since. The event channel's payload is the newest sequence this
+    /// transaction took (`currval` of the identity sequence: this session just called `nextval`).
     func sendNotifications() async throws {
-        if readiedTasks {
+        switch (readiedTasks, appendedEvents) {
+        case (true, true):
+            try await session.query(
+                "SELECT pg_notify($1, ''), pg_notify($2, currval(pg_get_serial_sequence('workflow_events', 'seq'))::text)",
+                [configuration.tasksReadyChannel, configuration.eventsChannel])
+        case (true, false):
             try await session.query("SELECT pg_notify($1, '')", [configuration.tasksReadyChannel])
-        }
-        if appendedEvents {
+        case (false, true):
             try await session.query(
                 "SELECT pg_notify($1, currval(pg_get_serial_sequence('workflow_events', 'seq'))::text)",
                 [configuration.eventsChannel])
+        case (false, false):
+            return
         }
+        readiedTasks = false
+        appendedEvents = false
     }
 }
