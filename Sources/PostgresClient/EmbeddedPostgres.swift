@@ -131,7 +131,11 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     private func initialise() throws {
         logger.info("initialising a PostgreSQL cluster", metadata: ["data": "\(dataDirectory.path)"])
         let fileManager = FileManager.default
+        // Parents get ordinary permissions (Foundation would give them the data folder's 0700 too,
+        // and the `postgres` user must be able to traverse them when we run as root).
+        try fileManager.createDirectory(at: dataDirectory.deletingLastPathComponent(), withIntermediateDirectories: true)
         try fileManager.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try checkTraversable(dataDirectory.deletingLastPathComponent())
         // initdb refuses a non-empty folder; a half-initialised one from a crash is cleared.
         for entry in try fileManager.contentsOfDirectory(atPath: dataDirectory.path) {
             try fileManager.removeItem(at: dataDirectory.appendingPathComponent(entry))
@@ -189,6 +193,24 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     }
 
     // MARK: - Processes
+
+    /// As root, the server runs as `postgres`, which must be able to enter every folder above the
+    /// data folder; say so plainly instead of letting initdb fail with "Permission denied".
+    private func checkTraversable(_ folder: URL) throws {
+        guard runsAsRoot else { return }
+        var current = folder.standardizedFileURL
+        while current.path != "/" {
+            var info = stat()
+            if stat(current.path, &info) == 0, info.st_mode & 0o001 == 0 {
+                throw EmbeddedPostgresError(message: """
+                    the embedded PostgreSQL runs as the 'postgres' user, which cannot enter \(current.path) \
+                    (mode \(String(info.st_mode & 0o777, radix: 8))); choose a data folder elsewhere (e.g. --data-dir /var/tmp/orchestrator/pgdata) \
+                    or give that folder o+x
+                    """)
+            }
+            current = current.deletingLastPathComponent()
+        }
+    }
 
     private func handToServerUser(_ url: URL) throws {
         guard runsAsRoot else { return }

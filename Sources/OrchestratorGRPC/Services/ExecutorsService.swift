@@ -118,7 +118,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     }
 
     static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
-        "stale lease: task \(lease.taskID) is \(state.rawValue) with fencing token \(current); this report carries \(lease.fencingToken) and was refused"
+        "stale lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), but that lease is no longer held "
+            + "(the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
     }
 
     static func status(_ state: LeaseState) -> Orchestrator_V1_LeaseStatus {
