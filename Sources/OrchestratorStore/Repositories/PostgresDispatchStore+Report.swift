@@ -7,6 +7,11 @@ extension PostgresDispatchStore {
     public func report(_ report: TaskReport) async throws -> ReportResult {
         guard let taskID = UUID(uuidString: report.lease.taskID) else { return .unknownTask }
         return try await context.transaction { transaction in
+            if case .completed(let result) = report.outcome,
+                let accepted = try await completeIfHeld(taskID, result: result, report: report, transaction: transaction)
+            {
+                return accepted
+            }
             // The task row lock orders this report against claims, heartbeats, other reports and
             // the reaper; the fencing check below then sees the task's latest state.
             let rows = try await transaction.query(
@@ -71,6 +76,41 @@ extension PostgresDispatchStore {
             progress: min(max(fraction, 0), 1), traceID: task.traceID))
         try await transaction.append(events)
         return .accepted(taskState: .running, workflowState: nil)
+    }
+
+    /// The hot path of a completion: the fencing check is the UPDATE's own condition (tasks_pkey;
+    /// the row lock it takes orders it against every other writer of the task), and the attempt
+    /// and event ride in the same statement. Returns nil when the lease is not held; the caller then
+    /// reads the task to answer stale or unknown.
+    private func completeIfHeld(_ taskID: UUID, result: [UInt8], report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult? {
+        let rows = try await transaction.query(
+            """
+            WITH done AS (
+                UPDATE tasks
+                   SET state = 'succeeded', result = $2, lease_owner = NULL, lease_expires_at = NULL, finished_at = $3, updated_at = $3
+                 WHERE id = $1 AND fencing_token = $4 AND lease_owner = $5 AND state IN ('leased', 'running')
+             RETURNING id, key, workflow_id, attempt
+            ), attempt AS (
+                UPDATE task_attempts a SET outcome = 'succeeded', finished_at = $3
+                  FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
+            ), info AS (
+                SELECT done.id, done.key, done.workflow_id, done.attempt, w.trace_id FROM done JOIN workflows w ON w.id = done.workflow_id
+            ), event AS (
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id)
+                SELECT workflow_id, 'task_succeeded', $3, id, key, 'succeeded', attempt, $5, trace_id FROM info
+            )
+            SELECT workflow_id, trace_id FROM info
+            """, [taskID, result, report.now.sqlTimestamp, report.lease.fencingToken, report.executorID])
+        guard let row = rows.first else { return nil }
+        transaction.appendedEvents = true
+        let workflowID = try row.decode(String.self, column: "workflow_id")
+        let traceID = try row.decode(String.self, column: "trace_id")
+        _ = try await transaction.releaseChildren(of: taskID, workflowID: workflowID, traceID: traceID, now: report.now)
+        // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
+        // on that lock until commit, so the less done while holding it, the better.
+        try await transaction.sendNotifications()
+        let finished = try await transaction.finishWorkflowIfDone(workflowID, now: report.now)
+        return .accepted(taskState: .succeeded, workflowState: finished)
     }
 
     private func complete(_ task: ReportedTask, result: [UInt8], report: TaskReport, transaction: StoreTransaction) async throws -> ReportResult {
