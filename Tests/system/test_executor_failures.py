@@ -1,0 +1,149 @@
+"""Executors that die, report late with a stale token, or stop reading their stream."""
+
+from __future__ import annotations
+
+import queue
+import re
+import time
+
+import grpc
+
+from conftest import assert_completed_once, task_rows
+from procs import psql, python_executor
+
+
+def lease_of(proc, key: str, timeout: float) -> tuple[str, int]:
+    """(task_id, fencing token) of the assignment of `key` that the executor logged."""
+    pattern = re.compile(rf"assigned task=(\S+) key={re.escape(key)} token=(\d+)")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = pattern.search(proc.log())
+        if match:
+            return match.group(1), int(match.group(2))
+        time.sleep(0.05)
+    raise AssertionError(f"no assignment of {key}:\n{proc.tail()}")
+
+
+def timeline(database: str, workflow_id: str) -> list[list[str]]:
+    return psql(database, f"SELECT to_char(at, 'HH24:MI:SS.MS'), type, coalesce(task_key, ''), coalesce(attempt, 0), "
+                          f"coalesce(executor_id, ''), message FROM workflow_events WHERE workflow_id = '{workflow_id}' "
+                          "ORDER BY seq")
+
+
+def test_sigkilled_executor_task_reassigned_and_stale_report_refused(api, server, database, capability, workdir,
+                                                                     processes, pb):
+    doomed = python_executor(server.address, workdir, "doomed-" + capability, [capability],
+                             "--sleep-ms", "4000", "--die-after", "2")
+    processes.append(doomed)
+    tasks = [api.task("first", capability), api.task("second", capability, ["first"]),
+             api.task("third", capability, ["second"])]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    # The executor SIGKILLs itself halfway through its second task ("second"), without a word.
+    task_id, token = lease_of(doomed, "second", 30)
+    assert doomed.wait(30) == -9
+    killed_at = time.monotonic()
+    rescuer = python_executor(server.address, workdir, "rescuer-" + capability, [capability], "--sleep-ms", "50")
+    processes.append(rescuer)
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
+    # Reassigned within the lease TTL (3 s) plus the retry backoff (default 1 s, jittered) and slack.
+    assert time.monotonic() - killed_at < server.lease_ttl + 8
+    tasks_after = assert_completed_once(database, workflow_id, 3, max_attempt=2)
+    assert tasks_after["second"]["attempt"] == 2 and tasks_after["first"]["attempt"] == 1
+    attempts = psql(database, f"SELECT attempt, executor_id, outcome FROM task_attempts WHERE task_id = '{task_id}' "
+                              "ORDER BY attempt")
+    assert [(a, e) for a, e, _ in attempts] == [("1", doomed.args[doomed.args.index("--id") + 1]),
+                                              ("2", rescuer.args[rescuer.args.index("--id") + 1])]
+    assert attempts[0][2] != "succeeded" and attempts[1][2] == "succeeded"
+
+    # The dead executor's late report, with its old token, through the unary ReportStatus.
+    snapshot_sql = (f"SELECT id, state, attempt, fencing_token, encode(result, 'hex'), lease_owner FROM tasks "
+                    f"WHERE workflow_id = '{workflow_id}' ORDER BY key; "
+                    f"SELECT a.task_id, a.attempt, a.outcome, a.executor_id FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                    f"WHERE t.workflow_id = '{workflow_id}' ORDER BY 1, 2")
+    before = psql(database, snapshot_sql)
+    stale = pb.executors.ReportStatusRequest(
+        executor_id="doomed-" + capability,
+        completion=pb.executors.TaskCompletion(lease=pb.executors.LeaseToken(task_id=task_id, fencing_token=token),
+                                               result=b'{"late": true}'))
+    try:
+        api.executors.ReportStatus(stale, timeout=10)
+        raise AssertionError("a stale fencing token was accepted")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+    assert psql(database, snapshot_sql) == before
+    assert api.state(workflow_id) == "WORKFLOW_STATE_SUCCEEDED"
+
+
+class FrozenExecutor:
+    """A raw grpcio bidi call that says hello and is never iterated again: no heartbeats, no reads."""
+
+    def __init__(self, api, pb, executor_id: str, capability: str, max_in_flight: int):
+        self.requests: queue.Queue = queue.Queue()
+        hello = pb.executors.LeaseRequest(hello=pb.executors.ExecutorHello(
+            executor_id=executor_id, capabilities=[capability], max_in_flight=max_in_flight))
+
+        def feed():
+            yield hello
+            while (item := self.requests.get()) is not None:
+                yield item
+
+        self.call = api.executors.Lease(feed())  # the responses pile up unread
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.call.cancel()
+
+
+def wait_leased_by(database: str, workflow_id: str, owner: str, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = psql(database, f"SELECT count(*) FROM tasks WHERE workflow_id = '{workflow_id}' AND lease_owner = '{owner}'")
+        if rows[0][0] == str(count):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{owner} never held {count} leases of {workflow_id}")
+
+
+def test_executor_that_stops_reading_loses_its_leases_within_the_ttl(api, server, database, capability, pb):
+    owner = "frozen-" + capability
+    frozen = FrozenExecutor(api, pb, owner, capability, max_in_flight=2)
+    try:
+        workflow_id = api.submit([api.task(f"t{i}", capability) for i in range(2)]).workflow.workflow_id
+        wait_leased_by(database, workflow_id, owner, 2)
+        deadline = time.monotonic() + server.lease_ttl * 3 + 5
+        while time.monotonic() < deadline:
+            rows = psql(database, f"""SELECT e.task_key, extract(epoch FROM e.at - l.at) FROM workflow_events e
+                JOIN workflow_events l ON l.task_id = e.task_id AND l.type = 'task_leased' AND l.attempt = 1
+                WHERE e.workflow_id = '{workflow_id}' AND e.type = 'task_lease_expired' AND e.attempt = 1""")
+            if len(rows) == 2:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"leases did not lapse: {timeline(database, workflow_id)}")
+        # The TTL, plus at most one more TTL for the reaper's sweep to notice, plus slack.
+        for key, seconds in rows:
+            assert server.lease_ttl - 0.1 <= float(seconds) <= 2 * server.lease_ttl + 1.5, (key, seconds)
+        outcomes = psql(database, f"SELECT a.outcome FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                                  f"WHERE t.workflow_id = '{workflow_id}' AND a.attempt = 1")
+        assert outcomes == [["lease_expired"]] * 2
+        api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+    finally:
+        frozen.close()
+
+
+def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, database, capability, workdir,
+                                                                processes, pb):
+    """Once its leases lapsed, a frozen stream must not be handed the retries again (it would burn
+    every attempt while a healthy executor waits): the live executor finishes the workflow."""
+    owner = "frozen-" + capability
+    frozen = FrozenExecutor(api, pb, owner, capability, max_in_flight=2)
+    try:
+        workflow_id = api.submit([api.task(f"t{i}", capability) for i in range(2)]).workflow.workflow_id
+        wait_leased_by(database, workflow_id, owner, 2)
+        processes.append(python_executor(server.address, workdir, "live-" + capability, [capability],
+                                         "--sleep-ms", "20"))
+        state = api.wait_finished(workflow_id, 60)
+        assert state == "WORKFLOW_STATE_SUCCEEDED", (state, timeline(database, workflow_id))
+        assert_completed_once(database, workflow_id, 2, max_attempt=2)
+    finally:
+        frozen.close()
