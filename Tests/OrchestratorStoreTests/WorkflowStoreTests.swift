@@ -162,6 +162,30 @@ struct WorkflowStoreTests {
         }
     }
 
+    @Test("an update skips new tasks below a failed one and sends a ready task that gained an upstream back to pending")
+    func updateDagRecountsStates() async throws {
+        try await TestDatabase.withStore { store, _ in
+            // "a" has the higher priority, so the first claim of one task takes it.
+            let v1 = Dag(tasks: [Fixtures.task("a", priority: 1), Fixtures.task("b")])
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: v1, policy: .continueIndependent)).workflow.workflowID
+            let a = try #require(try await Fixtures.claim(store, limit: 1).first)
+            #expect(a.task.spec.key == "a")
+            _ = try await Fixtures.fail(store, a, retryable: false)
+            let v2 = Dag(
+                tasks: [Fixtures.task("a", priority: 1), Fixtures.task("b"), Fixtures.task("c"), Fixtures.task("d")],
+                edges: [Edge("a", "c"), Edge("d", "b")])
+            _ = try await store.updateDag(
+                DagUpdate(workflowID: id, tenant: nil, expectedVersion: 1, newDag: v2, ranks: [:], reason: "r", actor: Fixtures.actor, now: Fixtures.t0))
+            #expect(try await Fixtures.states(store, id) == ["a": .failed, "b": .pending, "c": .skipped, "d": .ready])
+            let d = try #require(try await Fixtures.claim(store).first)
+            #expect(d.task.spec.key == "d")
+            _ = try await Fixtures.complete(store, d)
+            let b = try #require(try await Fixtures.claim(store).first)
+            #expect(b.task.spec.key == "b")
+            #expect(try await Fixtures.complete(store, b) == .accepted(taskState: .succeeded, workflowState: .failed))
+        }
+    }
+
     @Test("an update against a stale version conflicts and writes nothing")
     func versionConflict() async throws {
         try await TestDatabase.withStore { store, pool in
