@@ -1,0 +1,44 @@
+"""The Go example executor (grpc-go from Debian) and the Python one finish a workflow together."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import assert_completed_once
+from procs import GO_EXECUTOR_DIR, Process, psql, python_executor
+
+
+@pytest.fixture(scope="module")
+def go_executor_binary(tmp_path_factory):
+    output = tmp_path_factory.mktemp("go") / "orchexecutor"
+    result = subprocess.run([GO_EXECUTOR_DIR / "build.sh", output], capture_output=True, text=True, timeout=600)
+    if result.returncode == 3:
+        # build.sh could not install the Debian Go packages (no apt-get or no network): say so loudly.
+        pytest.skip(f"Go toolchain packages unavailable and apt-get could not install them:\n{result.stderr[-2000:]}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output
+
+
+def test_go_and_python_executors_complete_a_workflow_together(api, server, database, capability, workdir, processes,
+                                                             go_executor_binary):
+    go_id, py_id = "go-" + capability, "py-" + capability
+    go = Process([go_executor_binary, "-address", server.address, "-id", go_id, "-capabilities", capability,
+                  "-max-in-flight", "4", "-sleep-ms", "100"], workdir / "go.log")
+    processes.append(go)
+    processes.append(python_executor(server.address, workdir, py_id, [capability], "--max-in-flight", "4",
+                                     "--sleep-ms", "100"))
+    go.wait_for_log("welcome session=", 30)
+    tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
+    tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, len(tasks))
+    by_executor = dict(psql(database, f"SELECT a.executor_id, count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                                      f"WHERE t.workflow_id = '{workflow_id}' AND a.outcome = 'succeeded' GROUP BY 1"))
+    assert set(by_executor) == {go_id, py_id}, by_executor
+    assert sum(int(n) for n in by_executor.values()) == len(tasks)
+    # The join saw every upstream result, whichever language produced it.
+    result = psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'join'")
+    assert all(f"work{i:02}" in result[0][0] for i in range(40))
