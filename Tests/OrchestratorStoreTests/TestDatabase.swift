@@ -19,11 +19,16 @@ enum TestDatabase {
             dataDirectory: folder.appendingPathComponent("data"), port: freePort(), database: "postgres", durable: false)
         try! cluster.start()
         sharedCluster = cluster
-        atexit { try? TestDatabase.sharedCluster?.stop() }
+        sharedFolder = folder
+        atexit {
+            try? TestDatabase.sharedCluster?.stop()
+            if let folder = TestDatabase.sharedFolder { try? FileManager.default.removeItem(at: folder) }
+        }
         return cluster.url(database: "postgres")
     }()
 
     nonisolated(unsafe) static var sharedCluster: EmbeddedPostgres?
+    nonisolated(unsafe) static var sharedFolder: URL?
 
     /// Creates a database, applies the store's migrations, runs `body` with a store on it, then
     /// closes everything and drops the database.
