@@ -1,0 +1,111 @@
+"""Cancellation, DAG updates, idempotent and synchronous submission, deadlines."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import assert_completed_once
+from procs import psql, python_executor
+
+
+def wait_sql(database: str, sql: str, expected: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = psql(database, sql)[0][0]
+        if value == expected:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{sql} = {value}, expected {expected}")
+
+
+def test_cancellation_mid_run_revokes_leases_and_nothing_completes_after(api, server, database, capability, workdir,
+                                                                        processes, pb):
+    worker = python_executor(server.address, workdir, "slow-" + capability, [capability],
+                             "--max-in-flight", "3", "--sleep-ms", "4000")
+    processes.append(worker)
+    tasks = [api.task(f"p{i}", capability) for i in range(3)] + [api.task("after", capability, ["p0", "p1", "p2"])]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    wait_sql(database, f"SELECT count(*) FROM tasks WHERE workflow_id = '{workflow_id}' AND state IN ('leased', 'running')", "3")
+    response = api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="test"),
+                                            timeout=10)
+    assert pb.workflow.WorkflowState.Name(response.workflow.state) == "WORKFLOW_STATE_CANCELLED"
+    worker.wait_for_log("revoked task=", 10, count=3)
+    # Past the executor's sleep: had it not stopped, it would have reported by now.
+    time.sleep(5)
+    assert api.state(workflow_id) == "WORKFLOW_STATE_CANCELLED"
+    states = psql(database, f"SELECT state, count(*) FROM tasks WHERE workflow_id = '{workflow_id}' GROUP BY 1")
+    assert dict(states) == {"cancelled": "4"}
+    types_ = [r[0] for r in psql(database, f"SELECT type FROM workflow_events WHERE workflow_id = '{workflow_id}' ORDER BY seq")]
+    assert "task_succeeded" not in types_
+    assert types_.count("workflow_cancelled") == 1
+    assert types_.index("workflow_cancelled") > max(i for i, t in enumerate(types_) if t == "task_leased")
+    assert "report completion" not in worker.log()
+
+
+def test_update_dag_on_running_workflow(api, server, database, capability, workdir, processes, pb):
+    processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "2500"))
+    workflow_id = api.submit([api.task("first", capability)]).workflow.workflow_id
+    wait_sql(database, f"SELECT state FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'first'", "leased")
+    update = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, reason="add a follow-up",
+                                           add_tasks=[api.task("second", capability, ["first"])])
+    response = api.workflows.UpdateDag(update, timeout=10)
+    assert response.dag.version == 2
+    dag = api.workflows.GetDag(pb.workflows.GetDagRequest(workflow_id=workflow_id), timeout=10)
+    assert dag.dag.version == 2 and sorted(t.key for t in dag.dag.tasks) == ["first", "second"]
+    assert [v.version for v in dag.versions] == [1, 2] and dag.versions[1].reason == "add a follow-up"
+    first = api.workflows.GetDag(pb.workflows.GetDagRequest(workflow_id=workflow_id, version=1), timeout=10)
+    assert [t.key for t in first.dag.tasks] == ["first"]
+
+    # A second writer still based on version 1 loses, and writes nothing.
+    snapshot = ("SELECT (SELECT count(*) FROM dag_versions WHERE workflow_id = '{w}'), "
+                "(SELECT count(*) FROM tasks WHERE workflow_id = '{w}'), "
+                "(SELECT count(*) FROM workflow_events WHERE workflow_id = '{w}' AND type = 'dag_updated')").format(w=workflow_id)
+    before = psql(database, snapshot)
+    stale = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, reason="stale",
+                                          add_tasks=[api.task("third", capability, ["first"])])
+    with pytest.raises(grpc.RpcError) as caught:
+        api.workflows.UpdateDag(stale, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+    assert psql(database, snapshot) == before == [["2", "2", "1"]]
+
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    tasks = assert_completed_once(database, workflow_id, 2)
+    assert set(tasks) == {"first", "second"}
+
+
+def test_idempotent_submit(api, database, capability):
+    request_id = "idem-" + uuid.uuid4().hex
+    first = api.submit([api.task("only", capability)], request_id=request_id)
+    second = api.submit([api.task("only", capability)], request_id=request_id)
+    assert first.created is True and second.created is False
+    assert first.workflow.workflow_id == second.workflow.workflow_id
+    rows = psql(database, f"SELECT count(*) FROM workflows WHERE request_id = '{request_id}'")
+    assert rows == [["1"]]
+    assert psql(database, f"SELECT count(*) FROM tasks WHERE workflow_id = '{first.workflow.workflow_id}'") == [["1"]]
+    api.workflows.CancelWorkflow(api.pb.workflows.CancelWorkflowRequest(workflow_id=first.workflow.workflow_id), timeout=10)
+
+
+def test_submit_wait_returns_the_finished_workflow(api, server, database, capability, workdir, processes):
+    processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "50"))
+    tasks = [api.task("a", capability), api.task("b", capability, ["a"])]
+    response = api.submit(tasks, wait=True, timeout=30)
+    assert api.pb.workflow.WorkflowState.Name(response.workflow.state) == "WORKFLOW_STATE_SUCCEEDED"
+    assert response.workflow.counts.succeeded == 2
+    assert_completed_once(database, response.workflow.workflow_id, 2)
+
+
+def test_submit_wait_deadline_exceeded_and_workflow_keeps_running(api, database, capability):
+    request_id = "deadline-" + uuid.uuid4().hex
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        api.submit([api.task("nobody-runs-this", capability)], request_id=request_id, wait=True, timeout=1.5)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 5
+    rows = psql(database, f"SELECT id, state FROM workflows WHERE request_id = '{request_id}'")
+    assert len(rows) == 1 and rows[0][1] == "running"
+    api.workflows.CancelWorkflow(api.pb.workflows.CancelWorkflowRequest(workflow_id=rows[0][0]), timeout=10)
