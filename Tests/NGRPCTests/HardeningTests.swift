@@ -88,8 +88,17 @@ struct HardeningTests {
         let first: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("1"))
         #expect(first.text == "1")
         try await Task.sleep(for: .milliseconds(200))
-        let second: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("2"))
-        #expect(second.text == "2")
+        // A call started in the instant the GOAWAY is on its way fails UNAVAILABLE (this client does
+        // not retry transparently); the channel must then be connected afresh for the next one.
+        var second: RawMessage?
+        for _ in 0..<3 where second == nil {
+            do {
+                second = try await loopback.channel.unary(Echo.get, request: RawMessage("2"))
+            } catch let status as RPCStatus where status.code == .unavailable {
+                continue
+            }
+        }
+        #expect(second?.text == "2")
         await loopback.stop()
     }
 
