@@ -1,0 +1,55 @@
+"""A watcher that disconnects and resumes from its last sequence number loses nothing and sees
+nothing twice."""
+
+from __future__ import annotations
+
+from conftest import workflow_events
+from procs import python_executor
+
+
+def test_watcher_resumes_from_last_sequence(api, server, database, capability, workdir, processes, pb):
+    processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "150"))
+    tasks = [api.task(f"s{i}", capability, [f"s{i - 1}"] if i else []) for i in range(10)]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    seen = []
+    # First connection: read a few live events, then drop the stream mid-run.
+    first = api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(workflow_id=workflow_id), timeout=60)
+    for event in first:
+        seen.append(event)
+        if len(seen) == 8:
+            break
+    first.cancel()
+    # Reconnects (several times, with tiny reads) from the last sequence seen, until the end.
+    while True:
+        call = api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(
+            workflow_id=workflow_id, after_sequence=seen[-1].sequence, stop_when_finished=True), timeout=60)
+        batch = 0
+        for event in call:
+            seen.append(event)
+            batch += 1
+            if batch == 5:
+                break
+        call.cancel()
+        if batch < 5:
+            break
+    assert api.state(workflow_id) == "WORKFLOW_STATE_SUCCEEDED"
+    sequences = [e.sequence for e in seen]
+    assert sequences == sorted(set(sequences)), "events repeated or out of order"
+    stored = workflow_events(database, workflow_id)
+    assert sequences == [seq for seq, _, _ in stored]
+    assert [pb.workflow.EventType.Name(e.type) for e in seen] == ["EVENT_TYPE_" + t.upper() for _, t, _ in stored]
+    assert pb.workflow.EventType.Name(seen[-1].type) == "EVENT_TYPE_WORKFLOW_SUCCEEDED"
+
+
+def test_resume_after_the_final_event_of_a_finished_workflow_ends_at_once(api, server, capability, workdir,
+                                                                          processes, pb):
+    processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "10"))
+    workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    events = list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(
+        workflow_id=workflow_id, stop_when_finished=True), timeout=10))
+    assert pb.workflow.EventType.Name(events[-1].type) == "EVENT_TYPE_WORKFLOW_SUCCEEDED"
+    # Nothing after the cursor and nothing will ever come: the stream must end, not wait.
+    rest = list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(
+        workflow_id=workflow_id, after_sequence=events[-1].sequence, stop_when_finished=True), timeout=10))
+    assert rest == []
