@@ -25,10 +25,13 @@ public struct WatchService: Sendable {
 
     /// Delivers events after `query.afterSequence` to `emit`, in order, each once, until
     /// `stopWhen` returns true for a delivered event, or the task is cancelled. `emit` may
-    /// suspend (flow control); nothing is read ahead meanwhile.
+    /// suspend (flow control); nothing is read ahead meanwhile. With `endWhenCaughtUp` it also
+    /// returns once nothing is left after the cursor: for a watcher resuming past the final
+    /// event of a workflow that already finished, which no future event would ever end.
     public func follow(
         _ query: EventQuery,
         stopWhen: @Sendable (StoredEvent) -> Bool = { _ in false },
+        endWhenCaughtUp: Bool = false,
         emit: (StoredEvent) async throws -> Void
     ) async throws {
         var cursor = query.afterSequence
@@ -64,6 +67,7 @@ public struct WatchService: Sendable {
                 if stopWhen(event) { return }
             }
             if delivered == batch.count, batch.count == batchSize { continue }
+            if endWhenCaughtUp, batch.isEmpty { return }
             if gapSeenAt != nil {
                 try await Task.sleep(for: .milliseconds(20))
                 continue

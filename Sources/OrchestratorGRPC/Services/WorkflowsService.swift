@@ -202,18 +202,20 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             guard request.afterSequence >= 0 else { throw AppError.invalidArgument("after_sequence must be ≥ 0") }
             var tenant = CallerIdentity.tenantScope(of: context)
             var workflowID: String?
+            var finishedAtStart = false
             if !request.workflowID.isEmpty {
                 let record = try await existingWorkflow(request.workflowID, context: context)
                 workflowID = record.workflowID
                 tenant = record.tenant
-                if request.stopWhenFinished, record.state.isTerminal {
-                    // Still send its history, ending at the terminal event.
-                }
+                // Its terminal event is already stored: replay what is after the cursor and end,
+                // even when the cursor is past that event (a watcher resuming after the end).
+                finishedAtStart = record.state.isTerminal
             }
             let stopWhenFinished = request.stopWhenFinished && workflowID != nil
             try await watch.follow(
                 EventQuery(afterSequence: request.afterSequence, workflowID: workflowID, tenant: tenant),
                 stopWhen: { stopWhenFinished && $0.isWorkflowTerminal },
+                endWhenCaughtUp: stopWhenFinished && finishedAtStart,
                 emit: { event in try await responses.write(Orchestrator_V1_WorkflowEvent(event)) })
         }
     }
