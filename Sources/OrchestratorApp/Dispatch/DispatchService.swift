@@ -175,7 +175,7 @@ public final class DispatchService: Sendable {
             let now = clock.now()
             let work = registry.keeperWork(now: now)
             for lease in work.lapsed {
-                registry.revoke(lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms")
+                registry.lapse(lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms")
             }
             guard !work.extend.isEmpty else { continue }
             do {

@@ -17,6 +17,9 @@ final class LeaseRegistry: Sendable {
     /// How a session is told about leases taken away from it.
     struct SessionHandle: Sendable {
         let revoke: @Sendable (LeaseToken, String) -> Void
+        /// Called when one of the session's leases lapsed for want of heartbeats: the executor
+        /// is frozen or partitioned, so its free slots must not be handed the retries.
+        var heartbeatsStopped: @Sendable () -> Void = {}
     }
 
     private struct State {
@@ -133,6 +136,16 @@ final class LeaseRegistry: Sendable {
             return state.sessions[lease.sessionID]
         }
         handle?.revoke(token, reason)
+    }
+
+    /// Revokes a lease whose heartbeats stopped and tells its session that it went silent.
+    func lapse(_ token: LeaseToken, reason: String) {
+        let handle = state.withLock { state -> SessionHandle? in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
+            return state.sessions[lease.sessionID]
+        }
+        revoke(token, reason: reason)
+        handle?.heartbeatsStopped()
     }
 
     /// Revokes whatever lease is held on this task, whatever its token (cancellation).

@@ -1,3 +1,4 @@
+import Synchronization
 import Logging
 
 extension DispatchService {
@@ -21,8 +22,12 @@ extension DispatchService {
         let executor = bounded
         let sessionID = ids.make(prefix: "ses")
         let outbox = SessionOutbox(send: send)
+        let silence = SessionSilence()
         registry.registerSession(sessionID, handle: .init(revoke: { token, reason in
             try? outbox.enqueue(.revocation(token, reason: reason))
+        }, heartbeatsStopped: { [signals] in
+            silence.stopped.store(true, ordering: .releasing)
+            signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
         }))
         var sessionLogger = logger
         sessionLogger[metadataKey: "executor_id"] = "\(executor.executorID)"
@@ -51,7 +56,7 @@ extension DispatchService {
             }
             defer { inboundTask.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox) }
+                group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox, silence: silence) }
                 group.addTask {
                     for await result in inboundEnded {
                         try result.get()
@@ -108,10 +113,16 @@ extension DispatchService {
         return (resumed, rejected)
     }
 
-    private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws {
+    private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence) async throws {
         while !Task.isCancelled {
             if isShuttingDown { throw ServerShuttingDown() }
             if let failure = outbox.failure { throw failure }
+            if silence.stopped.load(ordering: .acquiring) {
+                // A silent stream keeps its free slots; without this it would be handed the very
+                // retries of the leases it let lapse, burning their attempts while live executors wait.
+                throw AppError.unavailable(
+                    "executor \(executor.executorID) stopped heartbeating; its leases lapsed. Reconnect and resume")
+            }
             if outbox.stalledFor > configuration.stalledSendLimit {
                 throw AppError.resourceExhausted(
                     "executor \(executor.executorID) stopped reading its lease stream; its leases were released")
@@ -145,6 +156,11 @@ extension DispatchService {
             }
         }
     }
+}
+
+/// Set by the lease keeper when one of the session's leases lapsed for want of heartbeats.
+final class SessionSilence: Sendable {
+    let stopped = Atomic<Bool>(false)
 }
 
 /// Ends lease sessions when the server begins a graceful shutdown.
