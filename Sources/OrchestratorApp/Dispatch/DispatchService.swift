@@ -180,7 +180,8 @@ public final class DispatchService: Sendable {
             guard !work.extend.isEmpty else { continue }
             do {
                 let states = try await store.extendLeases(work.extend.map {
-                    LeaseExtension(lease: $0.token, executorID: $0.executorID, until: now + $0.ttlMillis)
+                    // A lease lives one TTL past the executor's last sign of life, never longer.
+                    LeaseExtension(lease: $0.token, executorID: $0.executorID, until: $0.lastHeartbeat + $0.ttlMillis)
                 })
                 for state in states {
                     if state.valid, let expiry = state.expiresAt {

@@ -113,7 +113,9 @@ final class LeaseRegistry: Sendable {
             for lease in state.leases.values {
                 if lease.lastHeartbeat < now - lease.ttlMillis {
                     lapsed.append(lease)
-                } else if lease.databaseExpiry - now < lease.ttlMillis * 2 / 3 {
+                } else if lease.databaseExpiry - now < lease.ttlMillis * 2 / 3,
+                    lease.lastHeartbeat + lease.ttlMillis > lease.databaseExpiry
+                {
                     extend.append(lease)
                 }
             }
