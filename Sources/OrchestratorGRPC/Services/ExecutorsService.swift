@@ -18,12 +18,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     }
 
     func mapped<T>(_ context: ServerContext, _ body: () async throws -> T) async throws(RPCStatus) -> T {
-        do {
-            return try await body()
-        } catch {
-            if context.isCancelled, let reason = context.cancellation { throw reason }
-            throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
-        }
+        try await mappingErrors(context, logger: logger, body)
     }
 
     public func lease(

@@ -31,14 +31,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         self.logger = logger
     }
 
-    /// Runs `body`, mapping every failure to a status once.
     func mapped<T>(_ context: ServerContext, _ body: () async throws -> T) async throws(RPCStatus) -> T {
-        do {
-            return try await body()
-        } catch {
-            if context.isCancelled, let reason = context.cancellation { throw reason }
-            throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
-        }
+        try await mappingErrors(context, logger: logger, body)
     }
 
     public func planWorkflow(_ request: Orchestrator_V1_PlanWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_PlanWorkflowResponse {
