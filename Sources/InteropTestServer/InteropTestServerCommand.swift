@@ -82,7 +82,7 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         let server = GRPCServer(configuration: configuration)
         server.onShutdownStarted { health.shutdown() }
         try await server.start()
-        server.installSignalHandlers()
+        await server.installSignalHandlers()
         for address in server.boundAddresses {
             announce("listening on \(address.host):\(address.port) (\(address.isSecure ? "tls" : "h2c"))\n")
         }

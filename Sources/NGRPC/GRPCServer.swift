@@ -170,18 +170,23 @@ public final class GRPCServer: Sendable {
 
     /// Shuts down gracefully on SIGTERM or SIGINT (libevent signal events on the first loop).
     /// Call after `start()`.
-    public func installSignalHandlers() {
+    public func installSignalHandlers() async {
         guard let group = state.withLock({ $0.group }) else { return }
         let loop = group.loops[0]
-        loop.execute { [self] in
-            var events: [SignalEvent] = []
-            for signal in [SIGTERM, SIGINT] {
-                events.append(SignalEvent(loop: loop, signal: signal) { [self] in
-                    configuration.logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
-                    Task { await self.shutdown() }
-                })
+        // Returns only once libevent has installed the handlers: a SIGTERM that arrives earlier
+        // would otherwise find the default disposition and kill the process without a drain.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute { [self] in
+                var events: [SignalEvent] = []
+                for signal in [SIGTERM, SIGINT] {
+                    events.append(SignalEvent(loop: loop, signal: signal) { [self] in
+                        configuration.logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
+                        Task { await self.shutdown() }
+                    })
+                }
+                state.withLock { $0.signalEvents += events }
+                continuation.resume()
             }
-            state.withLock { $0.signalEvents += events }
         }
     }
 

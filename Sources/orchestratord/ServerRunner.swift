@@ -74,7 +74,7 @@ struct ServerRunner {
             await database.close(logger: logger)
             throw error
         }
-        server.installSignalHandlers()
+        await server.installSignalHandlers()
         logger.warning("authentication is off: every caller acts as the development admin of tenant \"default\"")
         for address in server.boundAddresses {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])

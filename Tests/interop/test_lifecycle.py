@@ -57,8 +57,6 @@ def test_health_turns_not_serving_while_draining(own_server, certs, stubs):
 
 
 def test_new_calls_fail_after_shutdown(own_server, certs, stubs):
-    # One call first: GRPCServer.installSignalHandlers() installs the handlers asynchronously, so a
-    # SIGTERM in the first milliseconds after start-up can still take the default action.
     warm = make_channel(own_server, "h2c", certs)
     stubs.grpc.EchoStub(warm).Get(stubs.pb2.EchoRequest(), timeout=10)
     warm.close()
@@ -69,3 +67,10 @@ def test_new_calls_fail_after_shutdown(own_server, certs, stubs):
         stubs.grpc.EchoStub(channel).Get(stubs.pb2.EchoRequest(), timeout=2)
     assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     channel.close()
+
+
+def test_sigterm_right_after_start_drains_and_exits_cleanly(own_server):
+    # The server announces itself only after its signal handlers are installed, so a SIGTERM at
+    # once must take the graceful path (exit 0), not the default action (killed by the signal).
+    own_server.process.send_signal(signal.SIGTERM)
+    assert own_server.process.wait(timeout=20) == 0
