@@ -1,0 +1,73 @@
+"""orchctl, the command-line client, against a real server: every subcommand's output and exit code."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from conftest import assert_completed_once
+from procs import ROOT, binary, orchctl_executor
+
+
+def orchctl(server, *args, check=True, timeout=60):
+    result = subprocess.run([str(binary("orchctl")), *args, "--address", server.address], capture_output=True,
+                            text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def test_orchctl_commands(server, database, capability, workdir, processes):
+    dag = workdir / "dag.json"
+    dag.write_text(json.dumps({"tasks": [
+        {"key": "fetch", "required_capabilities": [capability], "payload": {"url": "x"}},
+        {"key": "parse", "depends_on": ["fetch"], "required_capabilities": [capability]},
+        {"key": "index", "depends_on": ["fetch"], "required_capabilities": [capability]},
+        {"key": "publish", "depends_on": ["parse", "index"], "required_capabilities": [capability]},
+    ]}))
+
+    planned = orchctl(server, "plan", "--dag", str(dag)).stdout
+    assert "DAG v1 — 4 tasks" in planned and "publish ← parse, index" in planned
+    assert re.search(r"levels: \[fetch\] \[(parse, index|index, parse)\] \[publish\]", planned)
+
+    invalid = orchctl(server, "submit", "--dag", str(ROOT / "examples/dags/invalid.json"), check=False)
+    assert invalid.returncode != 0
+    assert "INVALID_ARGUMENT" in invalid.stderr and "cycle: a → b → c → a" in invalid.stderr and "missing" in invalid.stderr
+
+    processes.append(orchctl_executor(server.address, workdir, "cli-" + capability, [capability], "--sleep-ms", "50"))
+    submitted = orchctl(server, "submit", "--dag", str(dag), "--request-id", "cli-" + capability, "--watch").stdout
+    workflow_id = re.search(r"submitted (wf_\w+)", submitted).group(1)
+    assert "WORKFLOW_SUCCEEDED" in submitted.splitlines()[-1]
+    assert_completed_once(database, workflow_id, 4)
+
+    again = orchctl(server, "submit", "--dag", str(dag), "--request-id", "cli-" + capability).stdout
+    assert f"already submitted {workflow_id}" in again
+
+    got = orchctl(server, "get", workflow_id).stdout
+    assert "SUCCEEDED" in got and got.count("succeeded  attempt 1/3") == 4
+    assert workflow_id in orchctl(server, "list", "--state", "succeeded", "--limit", "100").stdout
+
+    mermaid = orchctl(server, "dag", workflow_id, "--format", "mermaid").stdout
+    assert "fetch" in mermaid and "-->" in mermaid
+    dot = orchctl(server, "dag", workflow_id, "--format", "dot").stdout
+    assert dot.lstrip().startswith("digraph") and '"parse" -> "publish"' in dot
+    assert "states: fetch=succeeded" in orchctl(server, "dag", workflow_id).stdout
+
+    events = orchctl(server, "watch", workflow_id, "--after", "3").stdout.splitlines()
+    sequences = [int(line.split()[0][1:]) for line in events]
+    assert sequences and sequences[0] > 3 and sequences == sorted(sequences)
+    assert "WORKFLOW_SUCCEEDED" in events[-1]
+
+    missing = orchctl(server, "get", "wf_does_not_exist", check=False)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
+
+
+def test_orchctl_cancel(server, database, capability, workdir, processes):
+    dag = workdir / "slow.json"
+    dag.write_text(json.dumps({"tasks": [{"key": "slow", "required_capabilities": [capability]}]}))
+    processes.append(orchctl_executor(server.address, workdir, "slow-" + capability, [capability], "--sleep-ms", "20000"))
+    workflow_id = re.search(r"submitted (wf_\w+)", orchctl(server, "submit", "--dag", str(dag)).stdout).group(1)
+    cancelled = orchctl(server, "cancel", workflow_id, "--reason", "from the CLI").stdout
+    assert cancelled.startswith(f"cancelled {workflow_id}") and "CANCELLED" in cancelled
+    assert "CANCELLED" in orchctl(server, "get", workflow_id).stdout
