@@ -3,6 +3,7 @@ import OrchestratorApp
 import OrchestratorDomain
 import OrchestratorStore
 import PostgresClient
+import Testing
 
 /// Workflows and helpers shared by the store tests. Time is explicit: tests pass `now`.
 enum Fixtures {
@@ -67,13 +68,18 @@ enum Fixtures {
 
     /// Waits until every committed event is readable: reads return only events of transactions
     /// older than every running one, cluster-wide, and tests of other databases run in parallel.
+    /// A parallel test's long transaction (the 100,000-task DAG takes tens of seconds on a loaded
+    /// machine) holds the horizon back, so this waits up to two minutes and fails loudly rather than
+    /// letting a test read a partial log.
     static func settleEvents(_ pool: PostgresPool) async throws {
-        for _ in 0..<500 {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
             let pending = try await count(
                 pool, "SELECT count(*) FROM workflow_events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())")
             if pending == 0 { return }
             try await Task.sleep(for: .milliseconds(10))
         }
+        Issue.record("committed events stayed invisible for two minutes: a transaction somewhere never ended")
     }
 
     static func allEvents(_ store: PostgresStore, _ pool: PostgresPool, workflowID: String? = nil) async throws -> [StoredEvent] {
