@@ -14,6 +14,9 @@ let package = Package(
         .executable(name: "orchctl", targets: ["orchctl"]),
         .library(name: "NGRPC", targets: ["NGRPC"]),
         .library(name: "OrchestratorDomain", targets: ["OrchestratorDomain"]),
+        // Used by tools/bench-peer, whose grpc-swift-2 server runs our planning code for PlanWorkflow.
+        .library(name: "OrchestratorAPI", targets: ["OrchestratorAPI"]),
+        .library(name: "OrchestratorGRPC", targets: ["OrchestratorGRPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
