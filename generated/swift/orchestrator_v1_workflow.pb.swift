@@ -408,8 +408,15 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
     public var message: String = ""
     /// Progress fraction in [0, 1] for TASK_PROGRESS.
     public var progress: Double = 0
+    /// W3C trace id of the workflow (shared by all its events and tasks).
     public var traceID: String = ""
+    /// Who caused the event: the authenticated caller of the RPC that made the change (for task
+    /// events of executors, the executor's identity). Absent for changes the server makes on its
+    /// own (lease expiry, retry promotion, a workflow finishing after its last task).
     public var actor: Orchestrator_V1_Actor? = nil
+    /// W3C trace id of the RPC that caused the event, linking the audit entry to that call's logs
+    /// and spans. Equal to `trace_id` for the events of a submission; empty when `actor` is absent.
+    public var requestTraceID: String = ""
 
     public init() {}
 
@@ -428,7 +435,8 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
         message: String = "",
         progress: Double = 0,
         traceID: String = "",
-        actor: Orchestrator_V1_Actor? = nil
+        actor: Orchestrator_V1_Actor? = nil,
+        requestTraceID: String = ""
     ) {
         self.sequence = sequence
         self.workflowID = workflowID
@@ -445,6 +453,7 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
         self.progress = progress
         self.traceID = traceID
         self.actor = actor
+        self.requestTraceID = requestTraceID
     }
 }
 
@@ -810,6 +819,7 @@ extension Orchestrator_V1_WorkflowEvent {
         self.progress = c.progress
         self.traceID = try ProtobufC.string(c.trace_id)
         self.actor = try c.actor.map { try Orchestrator_V1_Actor(cMessage: $0) }
+        self.requestTraceID = try ProtobufC.string(c.request_trace_id)
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__WorkflowEvent {
@@ -830,6 +840,7 @@ extension Orchestrator_V1_WorkflowEvent {
         c.progress = self.progress
         c.trace_id = try arena.string(self.traceID)
         if let value = self.actor { c.actor = arena.box(try value.cMessage(in: arena)) }
+        c.request_trace_id = try arena.string(self.requestTraceID)
         return c
     }
 }
@@ -945,6 +956,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.WorkflowEvent.executor_id",
             "orchestrator.v1.WorkflowEvent.message",
             "orchestrator.v1.WorkflowEvent.progress",
+            "orchestrator.v1.WorkflowEvent.request_trace_id",
             "orchestrator.v1.WorkflowEvent.sequence",
             "orchestrator.v1.WorkflowEvent.task_id",
             "orchestrator.v1.WorkflowEvent.task_key",
@@ -983,7 +995,7 @@ extension GeneratedDescriptors {
             X21zGA4gASgDUg11cGRhdGVkVW5peE1zEigKEGZpbmlzaGVkX3VuaXhfbXMYDyABKANSDmZpbmlzaGVkVW5peE1zEisKBXRhc2tz\
             GBAgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRhc2tSBXRhc2tzEiEKDHN1Ym1pdHRlZF9ieRgRIAEoCVILc3VibWl0dGVkQnkaOQoL\
             TGFiZWxzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJNCgVBY3RvchIYCgdzdWJqZWN0\
-            GAEgASgJUgdzdWJqZWN0EhIKBHJvbGUYAiABKAlSBHJvbGUSFgoGdGVuYW50GAMgASgJUgZ0ZW5hbnQiqwQKDVdvcmtmbG93RXZl\
+            GAEgASgJUgdzdWJqZWN0EhIKBHJvbGUYAiABKAlSBHJvbGUSFgoGdGVuYW50GAMgASgJUgZ0ZW5hbnQi1QQKDVdvcmtmbG93RXZl\
             bnQSGgoIc2VxdWVuY2UYASABKANSCHNlcXVlbmNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi4KBHR5cGUYAyAB\
             KA4yGi5vcmNoZXN0cmF0b3IudjEuRXZlbnRUeXBlUgR0eXBlEhwKCmF0X3VuaXhfbXMYBCABKANSCGF0VW5peE1zEhcKB3Rhc2tf\
             aWQYBSABKAlSBnRhc2tJZBIZCgh0YXNrX2tleRgGIAEoCVIHdGFza0tleRI5Cgp0YXNrX3N0YXRlGAcgASgOMhoub3JjaGVzdHJh\
@@ -991,21 +1003,22 @@ extension GeneratedDescriptors {
             CmV4ZWN1dG9ySWQSRQoOd29ya2Zsb3dfc3RhdGUYCiABKA4yHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0ZVINd29ya2Zs\
             b3dTdGF0ZRIfCgtkYWdfdmVyc2lvbhgLIAEoBVIKZGFnVmVyc2lvbhIYCgdtZXNzYWdlGAwgASgJUgdtZXNzYWdlEhoKCHByb2dy\
             ZXNzGA0gASgBUghwcm9ncmVzcxIZCgh0cmFjZV9pZBgOIAEoCVIHdHJhY2VJZBIsCgVhY3RvchgPIAEoCzIWLm9yY2hlc3RyYXRv\
-            ci52MS5BY3RvclIFYWN0b3IqggIKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9Q\
-            RU5ESU5HEAESFAoQVEFTS19TVEFURV9SRUFEWRACEhUKEVRBU0tfU1RBVEVfTEVBU0VEEAMSFgoSVEFTS19TVEFURV9SVU5OSU5H\
-            EAQSGAoUVEFTS19TVEFURV9TVUNDRUVERUQQBRIVChFUQVNLX1NUQVRFX0ZBSUxFRBAGEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVE\
-            EAcSFgoSVEFTS19TVEFURV9TS0lQUEVEEAgSGQoVVEFTS19TVEFURV9SRVRSWV9XQUlUEAkqvwEKDVdvcmtmbG93U3RhdGUSHgoa\
-            V09SS0ZMT1dfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdXT1JLRkxPV19TVEFURV9QTEFOTklORxABEhoKFldPUktGTE9XX1NUQVRF\
-            X1JVTk5JTkcQAhIcChhXT1JLRkxPV19TVEFURV9TVUNDRUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9GQUlMRUQQBBIcChhXT1JL\
-            RkxPV19TVEFURV9DQU5DRUxMRUQQBSq9BAoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIhCh1FVkVOVF9U\
-            WVBFX1dPUktGTE9XX1NVQk1JVFRFRBABEh8KG0VWRU5UX1RZUEVfV09SS0ZMT1dfUExBTk5FRBACEiEKHUVWRU5UX1RZUEVfV09S\
-            S0ZMT1dfU1VDQ0VFREVEEAMSHgoaRVZFTlRfVFlQRV9XT1JLRkxPV19GQUlMRUQQBBIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX0NB\
-            TkNFTExFRBAFEhoKFkVWRU5UX1RZUEVfREFHX1VQREFURUQQBhIZChVFVkVOVF9UWVBFX1RBU0tfUkVBRFkQBxIaChZFVkVOVF9U\
-            WVBFX1RBU0tfTEVBU0VEEAgSGwoXRVZFTlRfVFlQRV9UQVNLX1JVTk5JTkcQCRIcChhFVkVOVF9UWVBFX1RBU0tfUFJPR1JFU1MQ\
-            ChIdChlFVkVOVF9UWVBFX1RBU0tfU1VDQ0VFREVEEAsSGgoWRVZFTlRfVFlQRV9UQVNLX0ZBSUxFRBAMEiMKH0VWRU5UX1RZUEVf\
-            VEFTS19SRVRSWV9TQ0hFRFVMRUQQDRIhCh1FVkVOVF9UWVBFX1RBU0tfTEVBU0VfRVhQSVJFRBAOEh0KGUVWRU5UX1RZUEVfVEFT\
-            S19DQU5DRUxMRUQQDxIbChdFVkVOVF9UWVBFX1RBU0tfU0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQT1JUX1JFRlVTRUQQEUI3\
-            ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3RyYXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
+            ci52MS5BY3RvclIFYWN0b3ISKAoQcmVxdWVzdF90cmFjZV9pZBgQIAEoCVIOcmVxdWVzdFRyYWNlSWQqggIKCVRhc2tTdGF0ZRIa\
+            ChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9QRU5ESU5HEAESFAoQVEFTS19TVEFURV9SRUFEWRACEhUK\
+            EVRBU0tfU1RBVEVfTEVBU0VEEAMSFgoSVEFTS19TVEFURV9SVU5OSU5HEAQSGAoUVEFTS19TVEFURV9TVUNDRUVERUQQBRIVChFU\
+            QVNLX1NUQVRFX0ZBSUxFRBAGEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAcSFgoSVEFTS19TVEFURV9TS0lQUEVEEAgSGQoVVEFT\
+            S19TVEFURV9SRVRSWV9XQUlUEAkqvwEKDVdvcmtmbG93U3RhdGUSHgoaV09SS0ZMT1dfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdX\
+            T1JLRkxPV19TVEFURV9QTEFOTklORxABEhoKFldPUktGTE9XX1NUQVRFX1JVTk5JTkcQAhIcChhXT1JLRkxPV19TVEFURV9TVUND\
+            RUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9GQUlMRUQQBBIcChhXT1JLRkxPV19TVEFURV9DQU5DRUxMRUQQBSq9BAoJRXZlbnRU\
+            eXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX1NVQk1JVFRFRBABEh8KG0VWRU5U\
+            X1RZUEVfV09SS0ZMT1dfUExBTk5FRBACEiEKHUVWRU5UX1RZUEVfV09SS0ZMT1dfU1VDQ0VFREVEEAMSHgoaRVZFTlRfVFlQRV9X\
+            T1JLRkxPV19GQUlMRUQQBBIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX0NBTkNFTExFRBAFEhoKFkVWRU5UX1RZUEVfREFHX1VQREFU\
+            RUQQBhIZChVFVkVOVF9UWVBFX1RBU0tfUkVBRFkQBxIaChZFVkVOVF9UWVBFX1RBU0tfTEVBU0VEEAgSGwoXRVZFTlRfVFlQRV9U\
+            QVNLX1JVTk5JTkcQCRIcChhFVkVOVF9UWVBFX1RBU0tfUFJPR1JFU1MQChIdChlFVkVOVF9UWVBFX1RBU0tfU1VDQ0VFREVEEAsS\
+            GgoWRVZFTlRfVFlQRV9UQVNLX0ZBSUxFRBAMEiMKH0VWRU5UX1RZUEVfVEFTS19SRVRSWV9TQ0hFRFVMRUQQDRIhCh1FVkVOVF9U\
+            WVBFX1RBU0tfTEVBU0VfRVhQSVJFRBAOEh0KGUVWRU5UX1RZUEVfVEFTS19DQU5DRUxMRUQQDxIbChdFVkVOVF9UWVBFX1RBU0tf\
+            U0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQT1JUX1JFRlVTRUQQEUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3Ry\
+            YXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
             """
     )
 }

@@ -15,8 +15,9 @@ public enum Orchestrator_V1_WorkflowsMethods {
     public static let cancelWorkflow = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "CancelWorkflow", kind: .unary)
     public static let watchWorkflow = MethodDescriptor(
         service: "orchestrator.v1.Workflows", method: "WatchWorkflow", kind: .serverStreaming)
+    public static let listEvents = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "ListEvents", kind: .unary)
     public static let all: [MethodDescriptor] = [
-        submitQuery, submitStream, planWorkflow, getWorkflow, listWorkflows, getDag, updateDag, cancelWorkflow, watchWorkflow,
+        submitQuery, submitStream, planWorkflow, getWorkflow, listWorkflows, getDag, updateDag, cancelWorkflow, watchWorkflow, listEvents,
     ]
 }
 
@@ -58,6 +59,12 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     func watchWorkflow(
         _ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext
     ) async throws
+    /// Reads the event log, the audit trail: every change with who made it (actor), when, and the
+    /// trace id of the call. Oldest first, filtered and paged. Callers see the events of their own
+    /// tenant's workflows; an administrator of every tenant sees all. Read-only (role viewer and up).
+    /// Events become visible once no older transaction that could still append is running, so pages
+    /// never skip an event that commits late.
+    func listEvents(_ request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListEventsResponse
 }
 
 extension Orchestrator_V1_WorkflowsProvider {
@@ -114,6 +121,12 @@ extension Orchestrator_V1_WorkflowsProvider {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/WatchWorkflow is not implemented yet")
     }
 
+    public func listEvents(_ request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ListEventsResponse
+    {
+        throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/ListEvents is not implemented yet")
+    }
+
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
         router.registerUnary(Orchestrator_V1_WorkflowsMethods.submitQuery) {
@@ -158,6 +171,10 @@ extension Orchestrator_V1_WorkflowsProvider {
                 context: ServerContext
             ) async throws in
             try await self.watchWorkflow(request, responses: responses, context: context)
+        }
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.listEvents) {
+            (request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListEventsResponse in
+            try await self.listEvents(request, context: context)
         }
     }
 }
@@ -236,5 +253,16 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
         -> RPCResponseStream<Orchestrator_V1_WorkflowEvent>
     {
         try await channel.serverStreaming(Orchestrator_V1_WorkflowsMethods.watchWorkflow, request: request, options: options)
+    }
+
+    /// Reads the event log, the audit trail: every change with who made it (actor), when, and the
+    /// trace id of the call. Oldest first, filtered and paged. Callers see the events of their own
+    /// tenant's workflows; an administrator of every tenant sees all. Read-only (role viewer and up).
+    /// Events become visible once no older transaction that could still append is running, so pages
+    /// never skip an event that commits late.
+    public func listEvents(_ request: Orchestrator_V1_ListEventsRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_ListEventsResponse
+    {
+        try await channel.unary(Orchestrator_V1_WorkflowsMethods.listEvents, request: request, options: options)
     }
 }

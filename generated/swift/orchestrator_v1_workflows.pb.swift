@@ -396,6 +396,70 @@ public struct Orchestrator_V1_WatchWorkflowRequest: Sendable, Hashable, GRPCMess
     }
 }
 
+public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage {
+    /// Only this workflow's events; empty = every workflow the caller may see. An unknown workflow
+    /// (or one of another tenant) is NOT_FOUND.
+    public var workflowID: String = ""
+    /// Only events caused by this subject (Actor.subject, exact match); empty = anyone, including
+    /// the server itself.
+    public var actorSubject: String = ""
+    /// Only events of these types; empty = every type.
+    public var types: [Orchestrator_V1_EventType] = []
+    /// Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded.
+    public var sinceUnixMs: Int64 = 0
+    public var untilUnixMs: Int64 = 0
+    /// Only events with a sequence greater than this (0 = from the beginning).
+    public var afterSequence: Int64 = 0
+    /// Only this tenant's workflows. An administrator of every tenant may name any tenant; for
+    /// anyone else it must be empty or their own tenant (PERMISSION_DENIED otherwise).
+    public var tenant: String = ""
+    /// 1-1000; 0 = 100.
+    public var pageSize: Int32 = 0
+    /// From a previous response's next_page_token (with the same filters); empty for the first page.
+    public var pageToken: String = ""
+
+    public init() {}
+
+    public init(
+        workflowID: String = "",
+        actorSubject: String = "",
+        types: [Orchestrator_V1_EventType] = [],
+        sinceUnixMs: Int64 = 0,
+        untilUnixMs: Int64 = 0,
+        afterSequence: Int64 = 0,
+        tenant: String = "",
+        pageSize: Int32 = 0,
+        pageToken: String = ""
+    ) {
+        self.workflowID = workflowID
+        self.actorSubject = actorSubject
+        self.types = types
+        self.sinceUnixMs = sinceUnixMs
+        self.untilUnixMs = untilUnixMs
+        self.afterSequence = afterSequence
+        self.tenant = tenant
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+public struct Orchestrator_V1_ListEventsResponse: Sendable, Hashable, GRPCMessage {
+    /// Oldest first (ascending sequence).
+    public var events: [Orchestrator_V1_WorkflowEvent] = []
+    /// Empty when no further event matches right now; pass it back to read the next page.
+    public var nextPageToken: String = ""
+
+    public init() {}
+
+    public init(
+        events: [Orchestrator_V1_WorkflowEvent] = [],
+        nextPageToken: String = ""
+    ) {
+        self.events = events
+        self.nextPageToken = nextPageToken
+    }
+}
+
 extension Orchestrator_V1_SubmitQueryRequest {
     /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
     static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
@@ -1352,6 +1416,108 @@ extension Orchestrator_V1_WatchWorkflowRequest {
     }
 }
 
+extension Orchestrator_V1_ListEventsRequest {
+    /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        var c = Orchestrator__V1__ListEventsRequest()
+        orchestrator__v1__list_events_request__init(&c)
+        return c.base.descriptor
+    }
+
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try ProtobufC.decode(
+            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
+            free: { protobuf_c_message_free_unpacked($0, nil) },
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__ListEventsRequest.self)) })
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        let arena = ProtobufCArena()
+        var message = try cMessage(in: arena)
+        return try withExtendedLifetime(arena) {
+            try withUnsafePointer(to: &message) { pointer in
+                try ProtobufC.encode(
+                    UnsafeRawPointer(pointer).assumingMemoryBound(to: ProtobufCMessage.self),
+                    size: { protobuf_c_message_get_packed_size($0) }, pack: { protobuf_c_message_pack($0, $1) })
+            }
+        }
+    }
+
+    init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListEventsRequest>) throws {
+        self.init()
+        let c = pointer.pointee
+        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.actorSubject = try ProtobufC.string(c.actor_subject)
+        self.types = ProtobufC.array(c.types, c.n_types) { Orchestrator_V1_EventType(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.sinceUnixMs = c.since_unix_ms
+        self.untilUnixMs = c.until_unix_ms
+        self.afterSequence = c.after_sequence
+        self.tenant = try ProtobufC.string(c.tenant)
+        self.pageSize = c.page_size
+        self.pageToken = try ProtobufC.string(c.page_token)
+    }
+
+    func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListEventsRequest {
+        var c = Orchestrator__V1__ListEventsRequest()
+        orchestrator__v1__list_events_request__init(&c)
+        c.workflow_id = try arena.string(self.workflowID)
+        c.actor_subject = try arena.string(self.actorSubject)
+        c.n_types = self.types.count
+        c.types = arena.array(self.types.map { Orchestrator__V1__EventType(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
+        c.since_unix_ms = self.sinceUnixMs
+        c.until_unix_ms = self.untilUnixMs
+        c.after_sequence = self.afterSequence
+        c.tenant = try arena.string(self.tenant)
+        c.page_size = self.pageSize
+        c.page_token = try arena.string(self.pageToken)
+        return c
+    }
+}
+
+extension Orchestrator_V1_ListEventsResponse {
+    /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        var c = Orchestrator__V1__ListEventsResponse()
+        orchestrator__v1__list_events_response__init(&c)
+        return c.base.descriptor
+    }
+
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try ProtobufC.decode(
+            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
+            free: { protobuf_c_message_free_unpacked($0, nil) },
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__ListEventsResponse.self)) })
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        let arena = ProtobufCArena()
+        var message = try cMessage(in: arena)
+        return try withExtendedLifetime(arena) {
+            try withUnsafePointer(to: &message) { pointer in
+                try ProtobufC.encode(
+                    UnsafeRawPointer(pointer).assumingMemoryBound(to: ProtobufCMessage.self),
+                    size: { protobuf_c_message_get_packed_size($0) }, pack: { protobuf_c_message_pack($0, $1) })
+            }
+        }
+    }
+
+    init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListEventsResponse>) throws {
+        self.init()
+        let c = pointer.pointee
+        self.events = try ProtobufC.pointers(c.events, c.n_events) { try Orchestrator_V1_WorkflowEvent(cMessage: $0) }
+        self.nextPageToken = try ProtobufC.string(c.next_page_token)
+    }
+
+    func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListEventsResponse {
+        var c = Orchestrator__V1__ListEventsResponse()
+        orchestrator__v1__list_events_response__init(&c)
+        c.n_events = self.events.count
+        c.events = arena.pointerArray(try self.events.map { arena.box(try $0.cMessage(in: arena)) })
+        c.next_page_token = try arena.string(self.nextPageToken)
+        return c
+    }
+}
+
 extension GeneratedDescriptors {
     static let _orchestrator_v1_workflows_proto = DescriptorFile(
         name: "orchestrator/v1/workflows.proto",
@@ -1382,6 +1548,19 @@ extension GeneratedDescriptors {
             "orchestrator.v1.GetWorkflowRequest.workflow_id",
             "orchestrator.v1.GetWorkflowResponse",
             "orchestrator.v1.GetWorkflowResponse.workflow",
+            "orchestrator.v1.ListEventsRequest",
+            "orchestrator.v1.ListEventsRequest.actor_subject",
+            "orchestrator.v1.ListEventsRequest.after_sequence",
+            "orchestrator.v1.ListEventsRequest.page_size",
+            "orchestrator.v1.ListEventsRequest.page_token",
+            "orchestrator.v1.ListEventsRequest.since_unix_ms",
+            "orchestrator.v1.ListEventsRequest.tenant",
+            "orchestrator.v1.ListEventsRequest.types",
+            "orchestrator.v1.ListEventsRequest.until_unix_ms",
+            "orchestrator.v1.ListEventsRequest.workflow_id",
+            "orchestrator.v1.ListEventsResponse",
+            "orchestrator.v1.ListEventsResponse.events",
+            "orchestrator.v1.ListEventsResponse.next_page_token",
             "orchestrator.v1.ListWorkflowsRequest",
             "orchestrator.v1.ListWorkflowsRequest.LabelsEntry",
             "orchestrator.v1.ListWorkflowsRequest.LabelsEntry.key",
@@ -1448,6 +1627,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.Workflows.CancelWorkflow",
             "orchestrator.v1.Workflows.GetDag",
             "orchestrator.v1.Workflows.GetWorkflow",
+            "orchestrator.v1.Workflows.ListEvents",
             "orchestrator.v1.Workflows.ListWorkflows",
             "orchestrator.v1.Workflows.PlanWorkflow",
             "orchestrator.v1.Workflows.SubmitQuery",
@@ -1499,19 +1679,26 @@ extension GeneratedDescriptors {
             b3dfaWQYASABKAlSCndvcmtmbG93SWQSFgoGcmVhc29uGAIgASgJUgZyZWFzb24iTwoWQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRI1\
             Cgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IId29ya2Zsb3cijAEKFFdhdGNoV29ya2Zsb3dSZXF1\
             ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEiUKDmFmdGVyX3NlcXVlbmNlGAIgASgDUg1hZnRlclNlcXVlbmNl\
-            EiwKEnN0b3Bfd2hlbl9maW5pc2hlZBgDIAEoCFIQc3RvcFdoZW5GaW5pc2hlZDK5BgoJV29ya2Zsb3dzElgKC1N1Ym1pdFF1ZXJ5\
-            EiMub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVxdWVzdBokLm9yY2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlc3BvbnNl\
-            El8KDFN1Ym1pdFN0cmVhbRIkLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlN1\
-            Ym1pdFN0cmVhbVJlc3BvbnNlKAEwARJbCgxQbGFuV29ya2Zsb3cSJC5vcmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVxdWVz\
-            dBolLm9yY2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dSZXNwb25zZRJYCgtHZXRXb3JrZmxvdxIjLm9yY2hlc3RyYXRvci52MS5H\
-            ZXRXb3JrZmxvd1JlcXVlc3QaJC5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXNwb25zZRJeCg1MaXN0V29ya2Zsb3dzEiUu\
-            b3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXF1ZXN0GiYub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXNwb25z\
-            ZRJJCgZHZXREYWcSHi5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVxdWVzdBofLm9yY2hlc3RyYXRvci52MS5HZXREYWdSZXNwb25z\
-            ZRJSCglVcGRhdGVEYWcSIS5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5VcGRhdGVE\
-            YWdSZXNwb25zZRJhCg5DYW5jZWxXb3JrZmxvdxImLm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1JlcXVlc3QaJy5vcmNo\
-            ZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRJYCg1XYXRjaFdvcmtmbG93EiUub3JjaGVzdHJhdG9yLnYxLldhdGNo\
-            V29ya2Zsb3dSZXF1ZXN0Gh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnQwAUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFa\
-            Hm9yY2hlc3RyYXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
+            EiwKEnN0b3Bfd2hlbl9maW5pc2hlZBgDIAEoCFIQc3RvcFdoZW5GaW5pc2hlZCLOAgoRTGlzdEV2ZW50c1JlcXVlc3QSHwoLd29y\
+            a2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSIwoNYWN0b3Jfc3ViamVjdBgCIAEoCVIMYWN0b3JTdWJqZWN0EjAKBXR5cGVzGAMg\
+            AygOMhoub3JjaGVzdHJhdG9yLnYxLkV2ZW50VHlwZVIFdHlwZXMSIgoNc2luY2VfdW5peF9tcxgEIAEoA1ILc2luY2VVbml4TXMS\
+            IgoNdW50aWxfdW5peF9tcxgFIAEoA1ILdW50aWxVbml4TXMSJQoOYWZ0ZXJfc2VxdWVuY2UYBiABKANSDWFmdGVyU2VxdWVuY2US\
+            FgoGdGVuYW50GAcgASgJUgZ0ZW5hbnQSGwoJcGFnZV9zaXplGAggASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAkgASgJUglw\
+            YWdlVG9rZW4idAoSTGlzdEV2ZW50c1Jlc3BvbnNlEjYKBmV2ZW50cxgBIAMoCzIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2\
+            ZW50UgZldmVudHMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuMpAHCglXb3JrZmxvd3MSWAoLU3VibWl0\
+            UXVlcnkSIy5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVz\
+            cG9uc2USXwoMU3VibWl0U3RyZWFtEiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFN0cmVhbVJlcXVlc3QaJS5vcmNoZXN0cmF0b3Iu\
+            djEuU3VibWl0U3RyZWFtUmVzcG9uc2UoATABElsKDFBsYW5Xb3JrZmxvdxIkLm9yY2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dS\
+            ZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1Jlc3BvbnNlElgKC0dldFdvcmtmbG93EiMub3JjaGVzdHJhdG9y\
+            LnYxLkdldFdvcmtmbG93UmVxdWVzdBokLm9yY2hlc3RyYXRvci52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEl4KDUxpc3RXb3JrZmxv\
+            d3MSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1Jl\
+            c3BvbnNlEkkKBkdldERhZxIeLm9yY2hlc3RyYXRvci52MS5HZXREYWdSZXF1ZXN0Gh8ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1Jl\
+            c3BvbnNlElIKCVVwZGF0ZURhZxIhLm9yY2hlc3RyYXRvci52MS5VcGRhdGVEYWdSZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLlVw\
+            ZGF0ZURhZ1Jlc3BvbnNlEmEKDkNhbmNlbFdvcmtmbG93EiYub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVxdWVzdBon\
+            Lm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1Jlc3BvbnNlElgKDVdhdGNoV29ya2Zsb3cSJS5vcmNoZXN0cmF0b3IudjEu\
+            V2F0Y2hXb3JrZmxvd1JlcXVlc3QaHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dFdmVudDABElUKCkxpc3RFdmVudHMSIi5vcmNo\
+            ZXN0cmF0b3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaIy5vcmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlQjcKE2Rldi5v\
+            cmNoZXN0cmF0b3IudjFQAVoeb3JjaGVzdHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
             """
     )
 }

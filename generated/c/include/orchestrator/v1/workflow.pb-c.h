@@ -309,12 +309,25 @@ struct  Orchestrator__V1__WorkflowEvent
    * Progress fraction in [0, 1] for TASK_PROGRESS.
    */
   double progress;
+  /*
+   * W3C trace id of the workflow (shared by all its events and tasks).
+   */
   char *trace_id;
+  /*
+   * Who caused the event: the authenticated caller of the RPC that made the change (for task
+   * events of executors, the executor's identity). Absent for changes the server makes on its
+   * own (lease expiry, retry promotion, a workflow finishing after its last task).
+   */
   Orchestrator__V1__Actor *actor;
+  /*
+   * W3C trace id of the RPC that caused the event, linking the audit entry to that call's logs
+   * and spans. Equal to `trace_id` for the events of a submission; empty when `actor` is absent.
+   */
+  char *request_trace_id;
 };
 #define ORCHESTRATOR__V1__WORKFLOW_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__workflow_event__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__TASK_STATE__TASK_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__WORKFLOW_STATE__WORKFLOW_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL }
+    , 0, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__TASK_STATE__TASK_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__WORKFLOW_STATE__WORKFLOW_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Orchestrator__V1__TaskError methods */

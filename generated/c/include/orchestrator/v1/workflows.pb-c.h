@@ -39,6 +39,8 @@ typedef struct Orchestrator__V1__UpdateDagResponse Orchestrator__V1__UpdateDagRe
 typedef struct Orchestrator__V1__CancelWorkflowRequest Orchestrator__V1__CancelWorkflowRequest;
 typedef struct Orchestrator__V1__CancelWorkflowResponse Orchestrator__V1__CancelWorkflowResponse;
 typedef struct Orchestrator__V1__WatchWorkflowRequest Orchestrator__V1__WatchWorkflowRequest;
+typedef struct Orchestrator__V1__ListEventsRequest Orchestrator__V1__ListEventsRequest;
+typedef struct Orchestrator__V1__ListEventsResponse Orchestrator__V1__ListEventsResponse;
 
 
 /* --- enums --- */
@@ -401,6 +403,70 @@ struct  Orchestrator__V1__WatchWorkflowRequest
     , (char *)protobuf_c_empty_string, 0, 0 }
 
 
+struct  Orchestrator__V1__ListEventsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Only this workflow's events; empty = every workflow the caller may see. An unknown workflow
+   * (or one of another tenant) is NOT_FOUND.
+   */
+  char *workflow_id;
+  /*
+   * Only events caused by this subject (Actor.subject, exact match); empty = anyone, including
+   * the server itself.
+   */
+  char *actor_subject;
+  /*
+   * Only events of these types; empty = every type.
+   */
+  size_t n_types;
+  Orchestrator__V1__EventType *types;
+  /*
+   * Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded.
+   */
+  int64_t since_unix_ms;
+  int64_t until_unix_ms;
+  /*
+   * Only events with a sequence greater than this (0 = from the beginning).
+   */
+  int64_t after_sequence;
+  /*
+   * Only this tenant's workflows. An administrator of every tenant may name any tenant; for
+   * anyone else it must be empty or their own tenant (PERMISSION_DENIED otherwise).
+   */
+  char *tenant;
+  /*
+   * 1-1000; 0 = 100.
+   */
+  int32_t page_size;
+  /*
+   * From a previous response's next_page_token (with the same filters); empty for the first page.
+   */
+  char *page_token;
+};
+#define ORCHESTRATOR__V1__LIST_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__list_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Orchestrator__V1__ListEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Oldest first (ascending sequence).
+   */
+  size_t n_events;
+  Orchestrator__V1__WorkflowEvent **events;
+  /*
+   * Empty when no further event matches right now; pass it back to read the next page.
+   */
+  char *next_page_token;
+};
+#define ORCHESTRATOR__V1__LIST_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__list_events_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
 /* Orchestrator__V1__SubmitQueryRequest methods */
 void   orchestrator__v1__submit_query_request__init
                      (Orchestrator__V1__SubmitQueryRequest         *message);
@@ -752,6 +818,44 @@ Orchestrator__V1__WatchWorkflowRequest *
 void   orchestrator__v1__watch_workflow_request__free_unpacked
                      (Orchestrator__V1__WatchWorkflowRequest *message,
                       ProtobufCAllocator *allocator);
+/* Orchestrator__V1__ListEventsRequest methods */
+void   orchestrator__v1__list_events_request__init
+                     (Orchestrator__V1__ListEventsRequest         *message);
+size_t orchestrator__v1__list_events_request__get_packed_size
+                     (const Orchestrator__V1__ListEventsRequest   *message);
+size_t orchestrator__v1__list_events_request__pack
+                     (const Orchestrator__V1__ListEventsRequest   *message,
+                      uint8_t             *out);
+size_t orchestrator__v1__list_events_request__pack_to_buffer
+                     (const Orchestrator__V1__ListEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orchestrator__V1__ListEventsRequest *
+       orchestrator__v1__list_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orchestrator__v1__list_events_request__free_unpacked
+                     (Orchestrator__V1__ListEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orchestrator__V1__ListEventsResponse methods */
+void   orchestrator__v1__list_events_response__init
+                     (Orchestrator__V1__ListEventsResponse         *message);
+size_t orchestrator__v1__list_events_response__get_packed_size
+                     (const Orchestrator__V1__ListEventsResponse   *message);
+size_t orchestrator__v1__list_events_response__pack
+                     (const Orchestrator__V1__ListEventsResponse   *message,
+                      uint8_t             *out);
+size_t orchestrator__v1__list_events_response__pack_to_buffer
+                     (const Orchestrator__V1__ListEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orchestrator__V1__ListEventsResponse *
+       orchestrator__v1__list_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orchestrator__v1__list_events_response__free_unpacked
+                     (Orchestrator__V1__ListEventsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orchestrator__V1__SubmitQueryRequest_Closure)
@@ -817,6 +921,12 @@ typedef void (*Orchestrator__V1__CancelWorkflowResponse_Closure)
 typedef void (*Orchestrator__V1__WatchWorkflowRequest_Closure)
                  (const Orchestrator__V1__WatchWorkflowRequest *message,
                   void *closure_data);
+typedef void (*Orchestrator__V1__ListEventsRequest_Closure)
+                 (const Orchestrator__V1__ListEventsRequest *message,
+                  void *closure_data);
+typedef void (*Orchestrator__V1__ListEventsResponse_Closure)
+                 (const Orchestrator__V1__ListEventsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -860,6 +970,10 @@ struct Orchestrator__V1__Workflows_Service
                          const Orchestrator__V1__WatchWorkflowRequest *input,
                          Orchestrator__V1__WorkflowEvent_Closure closure,
                          void *closure_data);
+  void (*list_events)(Orchestrator__V1__Workflows_Service *service,
+                      const Orchestrator__V1__ListEventsRequest *input,
+                      Orchestrator__V1__ListEventsResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Orchestrator__V1__Workflows_ServiceDestroy)(Orchestrator__V1__Workflows_Service *);
 void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *service,
@@ -876,7 +990,8 @@ void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *ser
       function_prefix__ ## get_dag,\
       function_prefix__ ## update_dag,\
       function_prefix__ ## cancel_workflow,\
-      function_prefix__ ## watch_workflow  }
+      function_prefix__ ## watch_workflow,\
+      function_prefix__ ## list_events  }
 void orchestrator__v1__workflows__submit_query(ProtobufCService *service,
                                                const Orchestrator__V1__SubmitQueryRequest *input,
                                                Orchestrator__V1__SubmitQueryResponse_Closure closure,
@@ -913,6 +1028,10 @@ void orchestrator__v1__workflows__watch_workflow(ProtobufCService *service,
                                                  const Orchestrator__V1__WatchWorkflowRequest *input,
                                                  Orchestrator__V1__WorkflowEvent_Closure closure,
                                                  void *closure_data);
+void orchestrator__v1__workflows__list_events(ProtobufCService *service,
+                                              const Orchestrator__V1__ListEventsRequest *input,
+                                              Orchestrator__V1__ListEventsResponse_Closure closure,
+                                              void *closure_data);
 
 /* --- descriptors --- */
 
@@ -937,6 +1056,8 @@ extern const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__d
 extern const ProtobufCMessageDescriptor orchestrator__v1__cancel_workflow_request__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__cancel_workflow_response__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__watch_workflow_request__descriptor;
+extern const ProtobufCMessageDescriptor orchestrator__v1__list_events_request__descriptor;
+extern const ProtobufCMessageDescriptor orchestrator__v1__list_events_response__descriptor;
 extern const ProtobufCServiceDescriptor orchestrator__v1__workflows__descriptor;
 
 PROTOBUF_C__END_DECLS

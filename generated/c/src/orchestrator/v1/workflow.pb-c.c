@@ -1148,7 +1148,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__actor__descriptor =
   (ProtobufCMessageInit) orchestrator__v1__actor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__workflow_event__field_descriptors[15] =
+static const ProtobufCFieldDescriptor orchestrator__v1__workflow_event__field_descriptors[16] =
 {
   {
     "sequence",
@@ -1330,6 +1330,18 @@ static const ProtobufCFieldDescriptor orchestrator__v1__workflow_event__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "request_trace_id",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__WorkflowEvent, request_trace_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__workflow_event__field_indices_by_name[] = {
   14,   /* field[14] = actor */
@@ -1339,6 +1351,7 @@ static const unsigned orchestrator__v1__workflow_event__field_indices_by_name[] 
   8,   /* field[8] = executor_id */
   11,   /* field[11] = message */
   12,   /* field[12] = progress */
+  15,   /* field[15] = request_trace_id */
   0,   /* field[0] = sequence */
   4,   /* field[4] = task_id */
   5,   /* field[5] = task_key */
@@ -1351,7 +1364,7 @@ static const unsigned orchestrator__v1__workflow_event__field_indices_by_name[] 
 static const ProtobufCIntRange orchestrator__v1__workflow_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__workflow_event__descriptor =
 {
@@ -1361,7 +1374,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__workflow_event__descriptor =
   "Orchestrator__V1__WorkflowEvent",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__WorkflowEvent),
-  15,
+  16,
   orchestrator__v1__workflow_event__field_descriptors,
   orchestrator__v1__workflow_event__field_indices_by_name,
   1,  orchestrator__v1__workflow_event__number_ranges,

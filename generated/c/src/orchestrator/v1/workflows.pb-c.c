@@ -835,6 +835,96 @@ void   orchestrator__v1__watch_workflow_request__free_unpacked
   assert(message->base.descriptor == &orchestrator__v1__watch_workflow_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orchestrator__v1__list_events_request__init
+                     (Orchestrator__V1__ListEventsRequest         *message)
+{
+  static const Orchestrator__V1__ListEventsRequest init_value = ORCHESTRATOR__V1__LIST_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orchestrator__v1__list_events_request__get_packed_size
+                     (const Orchestrator__V1__ListEventsRequest *message)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orchestrator__v1__list_events_request__pack
+                     (const Orchestrator__V1__ListEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orchestrator__v1__list_events_request__pack_to_buffer
+                     (const Orchestrator__V1__ListEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orchestrator__V1__ListEventsRequest *
+       orchestrator__v1__list_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orchestrator__V1__ListEventsRequest *)
+     protobuf_c_message_unpack (&orchestrator__v1__list_events_request__descriptor,
+                                allocator, len, data);
+}
+void   orchestrator__v1__list_events_request__free_unpacked
+                     (Orchestrator__V1__ListEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orchestrator__v1__list_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orchestrator__v1__list_events_response__init
+                     (Orchestrator__V1__ListEventsResponse         *message)
+{
+  static const Orchestrator__V1__ListEventsResponse init_value = ORCHESTRATOR__V1__LIST_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orchestrator__v1__list_events_response__get_packed_size
+                     (const Orchestrator__V1__ListEventsResponse *message)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orchestrator__v1__list_events_response__pack
+                     (const Orchestrator__V1__ListEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orchestrator__v1__list_events_response__pack_to_buffer
+                     (const Orchestrator__V1__ListEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orchestrator__V1__ListEventsResponse *
+       orchestrator__v1__list_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orchestrator__V1__ListEventsResponse *)
+     protobuf_c_message_unpack (&orchestrator__v1__list_events_response__descriptor,
+                                allocator, len, data);
+}
+void   orchestrator__v1__list_events_response__free_unpacked
+                     (Orchestrator__V1__ListEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orchestrator__v1__list_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_request__field_descriptors[3] =
 {
   {
@@ -2192,7 +2282,200 @@ const ProtobufCMessageDescriptor orchestrator__v1__watch_workflow_request__descr
   (ProtobufCMessageInit) orchestrator__v1__watch_workflow_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descriptors[9] =
+static const ProtobufCFieldDescriptor orchestrator__v1__list_events_request__field_descriptors[9] =
+{
+  {
+    "workflow_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, workflow_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor_subject",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, actor_subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "types",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Orchestrator__V1__ListEventsRequest, n_types),
+    offsetof(Orchestrator__V1__ListEventsRequest, types),
+    &orchestrator__v1__event_type__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "until_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, until_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_sequence",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, after_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, tenant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orchestrator__v1__list_events_request__field_indices_by_name[] = {
+  1,   /* field[1] = actor_subject */
+  5,   /* field[5] = after_sequence */
+  7,   /* field[7] = page_size */
+  8,   /* field[8] = page_token */
+  3,   /* field[3] = since_unix_ms */
+  6,   /* field[6] = tenant */
+  2,   /* field[2] = types */
+  4,   /* field[4] = until_unix_ms */
+  0,   /* field[0] = workflow_id */
+};
+static const ProtobufCIntRange orchestrator__v1__list_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor orchestrator__v1__list_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orchestrator.v1.ListEventsRequest",
+  "ListEventsRequest",
+  "Orchestrator__V1__ListEventsRequest",
+  "orchestrator.v1",
+  sizeof(Orchestrator__V1__ListEventsRequest),
+  9,
+  orchestrator__v1__list_events_request__field_descriptors,
+  orchestrator__v1__list_events_request__field_indices_by_name,
+  1,  orchestrator__v1__list_events_request__number_ranges,
+  (ProtobufCMessageInit) orchestrator__v1__list_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orchestrator__v1__list_events_response__field_descriptors[2] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orchestrator__V1__ListEventsResponse, n_events),
+    offsetof(Orchestrator__V1__ListEventsResponse, events),
+    &orchestrator__v1__workflow_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListEventsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orchestrator__v1__list_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+  1,   /* field[1] = next_page_token */
+};
+static const ProtobufCIntRange orchestrator__v1__list_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor orchestrator__v1__list_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orchestrator.v1.ListEventsResponse",
+  "ListEventsResponse",
+  "Orchestrator__V1__ListEventsResponse",
+  "orchestrator.v1",
+  sizeof(Orchestrator__V1__ListEventsResponse),
+  2,
+  orchestrator__v1__list_events_response__field_descriptors,
+  orchestrator__v1__list_events_response__field_indices_by_name,
+  1,  orchestrator__v1__list_events_response__number_ranges,
+  (ProtobufCMessageInit) orchestrator__v1__list_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descriptors[10] =
 {
   { "SubmitQuery", &orchestrator__v1__submit_query_request__descriptor, &orchestrator__v1__submit_query_response__descriptor },
   { "SubmitStream", &orchestrator__v1__submit_stream_request__descriptor, &orchestrator__v1__submit_stream_response__descriptor },
@@ -2203,11 +2486,13 @@ static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descr
   { "UpdateDag", &orchestrator__v1__update_dag_request__descriptor, &orchestrator__v1__update_dag_response__descriptor },
   { "CancelWorkflow", &orchestrator__v1__cancel_workflow_request__descriptor, &orchestrator__v1__cancel_workflow_response__descriptor },
   { "WatchWorkflow", &orchestrator__v1__watch_workflow_request__descriptor, &orchestrator__v1__workflow_event__descriptor },
+  { "ListEvents", &orchestrator__v1__list_events_request__descriptor, &orchestrator__v1__list_events_response__descriptor },
 };
 const unsigned orchestrator__v1__workflows__method_indices_by_name[] = {
   7,        /* CancelWorkflow */
   5,        /* GetDag */
   3,        /* GetWorkflow */
+  9,        /* ListEvents */
   4,        /* ListWorkflows */
   2,        /* PlanWorkflow */
   0,        /* SubmitQuery */
@@ -2222,7 +2507,7 @@ const ProtobufCServiceDescriptor orchestrator__v1__workflows__descriptor =
   "Workflows",
   "Orchestrator__V1__Workflows",
   "orchestrator.v1",
-  9,
+  10,
   orchestrator__v1__workflows__method_descriptors,
   orchestrator__v1__workflows__method_indices_by_name
 };
@@ -2297,6 +2582,14 @@ void orchestrator__v1__workflows__watch_workflow(ProtobufCService *service,
 {
   assert(service->descriptor == &orchestrator__v1__workflows__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orchestrator__v1__workflows__list_events(ProtobufCService *service,
+                                              const Orchestrator__V1__ListEventsRequest *input,
+                                              Orchestrator__V1__ListEventsResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &orchestrator__v1__workflows__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *service,
                                         Orchestrator__V1__Workflows_ServiceDestroy destroy)
