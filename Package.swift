@@ -95,6 +95,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Spans, W3C trace context, sampling, and OTLP/HTTP (JSON) export on a thread of its own.
+        // Knows no RPC layer, database or workflow: the application and the server feed it.
+        .target(name: "OrchestratorTracing", dependencies: [], swiftSettings: swiftSettings),
+
         // The workflow domain: pure Swift, no C, no I/O.
         .target(name: "OrchestratorDomain", swiftSettings: swiftSettings),
 
@@ -135,6 +139,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorTracingTests", dependencies: ["OrchestratorTracing"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain"], swiftSettings: swiftSettings),
