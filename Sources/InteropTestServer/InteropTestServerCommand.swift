@@ -43,11 +43,33 @@ struct InteropTestServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "notice"
 
+    @Option(help: "PEM file of the CAs whose client certificates the TLS listener accepts.")
+    var clientCa: String?
+
+    @Option(help: "Client certificates on the TLS listener: none, optional or require.")
+    var clientAuth = "none"
+
+    @Option(help: "Most simultaneous connections from one client IP (default: no limit).")
+    var maxConnectionsPerClient: Int?
+
+    @Option(help: "SETTINGS_MAX_HEADER_LIST_SIZE: largest request metadata in bytes (default: the transport's).")
+    var maxHeaderListSize: Int?
+
+    @Option(help: "Calls per second per client IP (token bucket); 0 disables.")
+    var rateLimitRps: Double = 0
+
+    @Option(help: "Token bucket size: calls allowed back to back.")
+    var rateLimitBurst = 10
+
     func validate() throws {
         if tlsPort != nil && (cert == nil || key == nil) {
             throw ValidationError("--tls-port needs --cert and --key")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard let mode = ServerConfiguration.TLS.ClientAuthentication(rawValue: clientAuth) else {
+            throw ValidationError("--client-auth must be none, optional or require")
+        }
+        if mode != .none && clientCa == nil { throw ValidationError("--client-auth \(clientAuth) needs --client-ca") }
     }
 
     func run() async throws {
@@ -68,9 +90,17 @@ struct InteropTestServerCommand: AsyncParsableCommand {
 
         var listeners = [ServerConfiguration.Listener(host: host, port: port)]
         if let tlsPort, let cert, let key {
-            listeners.append(.init(host: host, port: tlsPort, tls: .init(certificateChainPath: cert, privateKeyPath: key)))
+            listeners.append(.init(host: host, port: tlsPort, tls: .init(
+                certificateChainPath: cert, privateKeyPath: key, clientCAPath: clientCa,
+                clientAuthentication: ServerConfiguration.TLS.ClientAuthentication(rawValue: clientAuth) ?? .none)))
         }
-        var configuration = ServerConfiguration(listeners: listeners, router: router)
+        var interceptors: [any ServerInterceptor] = [PeerCertificateEchoInterceptor()]
+        if rateLimitRps > 0 {
+            interceptors.append(RateLimitInterceptor(buckets: TokenBucketTable(rate: rateLimitRps, burst: rateLimitBurst)))
+        }
+        var configuration = ServerConfiguration(listeners: listeners, router: router, interceptors: interceptors)
+        configuration.maxConnectionsPerClient = maxConnectionsPerClient
+        if let maxHeaderListSize { configuration.maxHeaderListSize = maxHeaderListSize }
         configuration.maxReceiveMessageSize = maxReceiveSize
         if let ioThreads { configuration.ioThreads = ioThreads }
         if let keepaliveIntervalMs {
@@ -83,6 +113,15 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         server.onShutdownStarted { health.shutdown() }
         try await server.start()
         await server.installSignalHandlers()
+        let logger = Logger(label: "interop-test-server")
+        await server.onHangup {
+            do {
+                let count = try server.reloadTLS()
+                logger.notice("TLS certificates reloaded", metadata: ["listeners": "\(count)"])
+            } catch {
+                logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
+            }
+        }
         for address in server.boundAddresses {
             announce("listening on \(address.host):\(address.port) (\(address.isSecure ? "tls" : "h2c"))\n")
         }

@@ -8,11 +8,20 @@ public struct ClientConfiguration: Sendable {
         public var verifyCertificate: Bool
         /// SNI and the name to verify; nil uses `host`.
         public var serverName: String?
+        /// PEM certificate chain and key presented to servers that ask for a client certificate
+        /// (mutual TLS); both or neither.
+        public var certificateChainPath: String?
+        public var privateKeyPath: String?
 
-        public init(caFile: String? = nil, verifyCertificate: Bool = true, serverName: String? = nil) {
+        public init(
+            caFile: String? = nil, verifyCertificate: Bool = true, serverName: String? = nil,
+            certificateChainPath: String? = nil, privateKeyPath: String? = nil
+        ) {
             self.caFile = caFile
             self.verifyCertificate = verifyCertificate
             self.serverName = serverName
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
         }
     }
 

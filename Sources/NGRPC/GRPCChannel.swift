@@ -27,8 +27,14 @@ public final class GRPCChannel: RPCChannel {
     public init(configuration: ClientConfiguration) throws {
         self.configuration = configuration
         if let tls = configuration.tls {
+            var certificate: (chain: String, key: String)?
+            switch (tls.certificateChainPath, tls.privateKeyPath) {
+            case (let chain?, let key?): certificate = (chain, key)
+            case (nil, nil): certificate = nil
+            default: throw SetupError(description: "a client certificate needs both a chain file and a key file")
+            }
             do {
-                self.tls = try TLSContext(clientCAFile: tls.caFile, verify: tls.verifyCertificate)
+                self.tls = try TLSContext(clientCAFile: tls.caFile, verify: tls.verifyCertificate, certificate: certificate)
             } catch {
                 throw SetupError(description: "\(error)")
             }

@@ -56,11 +56,11 @@ public final class GRPCServer: Sendable {
 
     /// Binds the listeners and starts serving.
     public func start() async throws {
-        var tlsContexts: [Int: TLSContext] = [:]
+        var tlsContexts: [Int: ReloadableTLSContext] = [:]
         for (index, listener) in configuration.listeners.enumerated() {
             if let tls = listener.tls {
                 do {
-                    tlsContexts[index] = try TLSContext(server: tls)
+                    tlsContexts[index] = try ReloadableTLSContext(tls)
                 } catch {
                     throw StartError(description: "TLS setup for listener \(index): \(error)")
                 }
@@ -107,6 +107,48 @@ public final class GRPCServer: Sendable {
                     "gRPC server listening",
                     metadata: ["address": "\(address.host):\(address.port)", "tls": "\(address.isSecure)",
                         "io_threads": "\(group.loops.count)"])
+            }
+        }
+    }
+
+    public struct TLSReloadError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads every TLS listener's certificate, key and client CA files again and uses them for
+    /// connections accepted from now on; open connections keep the context they started with.
+    /// All or nothing: if any file fails to load, nothing changes and the error says which.
+    /// Returns the number of TLS listeners reloaded.
+    @discardableResult
+    public func reloadTLS() throws(TLSReloadError) -> Int {
+        guard let core = state.withLock({ $0.core }) else { throw TLSReloadError(description: "the server is not running") }
+        var fresh: [(ReloadableTLSContext, TLSContext)] = []
+        for (index, holder) in core.tlsContexts.sorted(by: { $0.key < $1.key }) {
+            do {
+                fresh.append((holder, try holder.load()))
+            } catch {
+                throw TLSReloadError(description: "TLS listener \(index): \(error)")
+            }
+        }
+        for (holder, context) in fresh { holder.install(context) }
+        return fresh.count
+    }
+
+    /// Runs `action` on every SIGHUP (a libevent signal event on the first loop), e.g. to reload
+    /// certificates with `reloadTLS()`. Call after `start()`; returns once the handler is installed.
+    public func onHangup(_ action: @escaping @Sendable () -> Void) async {
+        await installSignalEvents([SIGHUP]) { _ in action() }
+    }
+
+    /// Installs `action` for `signals` on the first loop, returning once libevent has them.
+    private func installSignalEvents(_ signals: [Int32], _ action: @escaping @Sendable (Int32) -> Void) async {
+        guard let group = state.withLock({ $0.group }) else { return }
+        let loop = group.loops[0]
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute { [self] in
+                let events = signals.map { signal in SignalEvent(loop: loop, signal: signal) { action(signal) } }
+                state.withLock { $0.signalEvents += events }
+                continuation.resume()
             }
         }
     }

@@ -11,7 +11,7 @@ final class Listener: @unchecked Sendable {
     let loop: EventLoop
     let group: EventLoopGroup
     let core: ServerCore
-    let tls: TLSContext?
+    let tls: ReloadableTLSContext?
     private var listener: OpaquePointer?
     private(set) var port = 0
 
@@ -19,7 +19,7 @@ final class Listener: @unchecked Sendable {
         var description: String
     }
 
-    init(loop: EventLoop, group: EventLoopGroup, core: ServerCore, tls: TLSContext?) {
+    init(loop: EventLoop, group: EventLoopGroup, core: ServerCore, tls: ReloadableTLSContext?) {
         self.loop = loop
         self.group = group
         self.core = core
@@ -42,14 +42,23 @@ final class Listener: @unchecked Sendable {
 
     fileprivate func accepted(fd: Int32, address: UnsafePointer<sockaddr>) {
         let peer = SocketAddress.describe(address)
+        let client = ConnectionAdmission.clientAddress(ofPeer: peer)
+        guard core.admission.admit(client) else {
+            evutil_closesocket(fd)
+            core.logger.warning(
+                "connection refused: too many connections from one client",
+                metadata: ["peer": "\(peer)", "limit": "\(core.admission.limit ?? 0)"])
+            return
+        }
         let target = group.next()
         let core = self.core
-        let tls = self.tls
+        // The context current at accept time: a reload affects only connections accepted after it.
+        let tls = self.tls?.context
         if target === loop {
-            ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer)
+            ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer, client: client)
         } else {
             target.execute {
-                ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer)
+                ServerConnection.start(fd: fd, loop: target, core: core, tls: tls, peer: peer, client: client)
             }
         }
     }

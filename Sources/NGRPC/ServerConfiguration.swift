@@ -3,14 +3,35 @@ public import Logging
 /// Everything `GRPCServer` needs: where to listen, how many threads, limits, keepalive and
 /// hardening policy, interceptors and routes. Every field has a default; see docs/RPC.md for why.
 public struct ServerConfiguration: Sendable {
-    /// PEM files for a TLS listener (ALPN `h2` only, TLS 1.2+).
+    /// PEM files for a TLS listener (ALPN `h2` only, TLS 1.2+). `GRPCServer.reloadTLS()` reads
+    /// them again (SIGHUP in orchestratord), so a renewed certificate needs no restart.
     public struct TLS: Sendable, Hashable {
         public var certificateChainPath: String
         public var privateKeyPath: String
+        /// PEM file of the CAs whose client certificates are accepted (mutual TLS); needed unless
+        /// `clientAuthentication` is `.none`.
+        public var clientCAPath: String?
+        public var clientAuthentication: ClientAuthentication
 
-        public init(certificateChainPath: String, privateKeyPath: String) {
+        /// Whether clients must present a certificate signed by `clientCAPath`.
+        public enum ClientAuthentication: String, Sendable, Hashable, CaseIterable {
+            /// No certificate is requested.
+            case none
+            /// A certificate is requested; a client without one is accepted, one with a certificate
+            /// that does not verify is refused in the handshake.
+            case optional
+            /// The handshake fails without a certificate that verifies.
+            case require
+        }
+
+        public init(
+            certificateChainPath: String, privateKeyPath: String, clientCAPath: String? = nil,
+            clientAuthentication: ClientAuthentication = .none
+        ) {
             self.certificateChainPath = certificateChainPath
             self.privateKeyPath = privateKeyPath
+            self.clientCAPath = clientCAPath
+            self.clientAuthentication = clientAuthentication
         }
     }
 
@@ -45,6 +66,9 @@ public struct ServerConfiguration: Sendable {
     public var maxHeaderListSize: Int = 16 * 1024
     /// Most header fields accepted in one request header block.
     public var maxHeaderFieldCount: Int = 128
+    /// Most simultaneous connections from one client IP address (all listeners together); more
+    /// are closed right after accept, with a log line. nil: no limit.
+    public var maxConnectionsPerClient: Int? = nil
     /// SETTINGS_INITIAL_WINDOW_SIZE: how much one stream may send before we return window.
     public var initialStreamWindowSize: Int = 1024 * 1024
     /// Connection-level receive window.

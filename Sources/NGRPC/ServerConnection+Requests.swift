@@ -74,7 +74,8 @@ extension ServerConnection {
         if configuration.compressResponses && head.acceptsGzip { stream.responseEncoding = .gzip }
         let context = ServerContext(
             method: route.method, requestMetadata: head.metadata, deadline: deadline,
-            trace: TraceContext.forIncomingCall(head.metadata), peer: peer, isSecure: isSecure)
+            trace: TraceContext.forIncomingCall(head.metadata), peer: peer, isSecure: isSecure,
+            peerCertificate: peerCertificate)
         if let timeout {
             let timer = LoopTimer(loop: loop) { [unowned(unsafe) stream] in
                 // The stream owns the timer and drops it when it closes, so it is alive here.

@@ -14,7 +14,12 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     let loop: EventLoop
     let core: ServerCore
     let peer: String
+    /// The peer's IP address, counted in `core.admission` until `close`.
+    let client: String
     let isSecure: Bool
+    /// The verified client certificate, read once after the TLS handshake (mutual TLS).
+    private var peerCertificateRead = false
+    private var cachedPeerCertificate: PeerCertificate?
     private(set) var session: OpaquePointer?
     private var bufferEvent: OpaquePointer?
     var streams: [Int32: ServerStream] = [:]
@@ -42,10 +47,11 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     var resetTokens: Double
     var resetTokensUpdated = ContinuousClock.now
 
-    private init(loop: EventLoop, core: ServerCore, peer: String, isSecure: Bool) {
+    private init(loop: EventLoop, core: ServerCore, peer: String, client: String, isSecure: Bool) {
         self.loop = loop
         self.core = core
         self.peer = peer
+        self.client = client
         self.isSecure = isSecure
         configuration = core.configuration
         logger = core.logger
@@ -59,8 +65,8 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     let logger: Logger
 
     /// Takes over an accepted socket; loop thread. Closes `fd` itself on failure.
-    static func start(fd: Int32, loop: EventLoop, core: ServerCore, tls: TLSContext?, peer: String) {
-        let connection = ServerConnection(loop: loop, core: core, peer: peer, isSecure: tls != nil)
+    static func start(fd: Int32, loop: EventLoop, core: ServerCore, tls: TLSContext?, peer: String, client: String) {
+        let connection = ServerConnection(loop: loop, core: core, peer: peer, client: client, isSecure: tls != nil)
         guard connection.setUp(fd: fd, tls: tls) else {
             connection.close()
             return
@@ -266,6 +272,15 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         handshakeTimer = nil
     }
 
+    /// The client certificate the TLS handshake verified; nil over h2c or without one.
+    var peerCertificate: PeerCertificate? {
+        if !peerCertificateRead, isSecure, let bufferEvent, let ssl = bufferevent_openssl_get_ssl(bufferEvent) {
+            peerCertificateRead = true
+            cachedPeerCertificate = PeerCertificate.read(from: ssl)
+        }
+        return cachedPeerCertificate
+    }
+
     /// GOAWAY with `code` and `debug`, then close once it is written.
     func goAway(code: nghttp2_error_code, debug: String) {
         guard let session, !isClosed, !goAwaySent else { return }
@@ -346,6 +361,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         session = nil
         if let bufferEvent { bufferevent_free(bufferEvent) }
         bufferEvent = nil
+        core.admission.release(client)
         core.registries[loop.index].connections[ObjectIdentifier(self)] = nil
     }
 }

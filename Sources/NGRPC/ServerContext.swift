@@ -15,6 +15,8 @@ public final class ServerContext: Sendable {
     public let peer: String
     /// Whether the call arrived over TLS.
     public let isSecure: Bool
+    /// The client certificate verified in the TLS handshake (mutual TLS), or nil.
+    public let peerCertificate: PeerCertificate?
 
     private struct State {
         var responseHeaders = Metadata()
@@ -25,13 +27,16 @@ public final class ServerContext: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(method: MethodDescriptor, requestMetadata: Metadata, deadline: ContinuousClock.Instant?, trace: TraceContext, peer: String, isSecure: Bool = false) {
+    public init(method: MethodDescriptor, requestMetadata: Metadata, deadline: ContinuousClock.Instant?, trace: TraceContext, peer: String, isSecure: Bool = false,
+        peerCertificate: PeerCertificate? = nil
+    ) {
         self.method = method
         self.requestMetadata = requestMetadata
         self.deadline = deadline
         self.trace = trace
         self.peer = peer
         self.isSecure = isSecure
+        self.peerCertificate = peerCertificate
     }
 
     /// Metadata sent with the response headers. Only takes effect before the first response message.

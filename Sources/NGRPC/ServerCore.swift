@@ -14,9 +14,16 @@ final class ServerCore: @unchecked Sendable {
     let option: OpaquePointer
     let registries: [ConnectionRegistry]
     let activeCalls = Atomic<Int>(0)
-    let tlsContexts: [Int: TLSContext]
+    /// Totals since start, for `GRPCServer.statistics` (metrics): relaxed atomics, no locks.
+    let connectionsAccepted = Atomic<Int>(0)
+    let connectionsOpen = Atomic<Int>(0)
+    let callsStarted = Atomic<Int>(0)
+    /// TLS contexts by listener index; `GRPCServer.reloadTLS()` replaces what they hold.
+    let tlsContexts: [Int: ReloadableTLSContext]
+    /// Open connections per client IP, for `maxConnectionsPerClient`.
+    let admission: ConnectionAdmission
 
-    init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: TLSContext]) {
+    init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: ReloadableTLSContext]) {
         self.configuration = configuration
         var routes: [String: (method: MethodDescriptor, handler: RawHandler)] = [:]
         for (path, route) in configuration.router.routes {
@@ -25,6 +32,7 @@ final class ServerCore: @unchecked Sendable {
         self.routes = routes
         self.logger = configuration.logger
         self.tlsContexts = tlsContexts
+        admission = ConnectionAdmission(limit: configuration.maxConnectionsPerClient)
         registries = (0..<loopCount).map { _ in ConnectionRegistry() }
         var option: OpaquePointer?
         nghttp2_option_new(&option)

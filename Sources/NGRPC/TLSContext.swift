@@ -29,15 +29,41 @@ final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw Failure(description: "private key does not match the certificate: \(Self.lastError())")
         }
+        if tls.clientAuthentication != .none {
+            guard let caPath = tls.clientCAPath else {
+                throw Failure(description: "client certificate verification (\(tls.clientAuthentication.rawValue)) needs a client CA file")
+            }
+            guard cngrpc_ssl_ctx_load_client_ca(UnsafeMutableRawPointer(context), caPath) == 1 else {
+                throw Failure(description: "cannot load client CA file \(caPath): \(Self.lastError())")
+            }
+            let mode = tls.clientAuthentication == .require ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
+            SSL_CTX_set_verify(context, mode, nil)
+            // Session resumption with client verification needs a context id, or OpenSSL refuses
+            // resumed handshakes ("session id context uninitialized").
+            let id = Array("ngrpc-mtls".utf8)
+            _ = id.withUnsafeBufferPointer { SSL_CTX_set_session_id_context(context, $0.baseAddress, UInt32($0.count)) }
+        }
         SSL_CTX_set_alpn_select_cb(context, tlsSelectH2, nil)
     }
 
     /// A client context: verifies the server against `caFile` (or the system store) unless
-    /// `verify` is false (tests only).
-    init(clientCAFile caFile: String?, verify: Bool) throws(Failure) {
+    /// `verify` is false (tests only), and presents `certificate` (chain and key PEM files) to
+    /// servers that ask for one (mutual TLS).
+    init(clientCAFile caFile: String?, verify: Bool, certificate: (chain: String, key: String)? = nil) throws(Failure) {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw Failure(description: "SSL_CTX_new failed") }
         self.context = context
         _ = cngrpc_ssl_ctx_set_min_tls12(UnsafeMutableRawPointer(context))
+        if let certificate {
+            guard SSL_CTX_use_certificate_chain_file(context, certificate.chain) == 1 else {
+                throw Failure(description: "cannot load client certificate chain \(certificate.chain): \(Self.lastError())")
+            }
+            guard SSL_CTX_use_PrivateKey_file(context, certificate.key, SSL_FILETYPE_PEM) == 1 else {
+                throw Failure(description: "cannot load client private key \(certificate.key): \(Self.lastError())")
+            }
+            guard SSL_CTX_check_private_key(context) == 1 else {
+                throw Failure(description: "client private key does not match the certificate: \(Self.lastError())")
+            }
+        }
         if verify {
             if let caFile {
                 guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {

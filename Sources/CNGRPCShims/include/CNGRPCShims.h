@@ -26,6 +26,15 @@ int cngrpc_ssl_ctx_set_min_tls12(void *ctx);
 int cngrpc_ssl_set_sni(void *ssl, const char *host);
 /// SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS) and friends (macros).
 void cngrpc_ssl_ctx_set_release_buffers(void *ctx);
+/// The verified peer certificate of `ssl`: RFC 2253 subject, subject alternative names (one
+/// `DNS:`/`IP:`/`URI:`/`email:` entry per line) and the serial number in hex, each NUL-terminated
+/// and truncated to its capacity. 1 when a verified certificate was read, 0 when the peer sent
+/// none, -1 when its verification failed.
+int cngrpc_ssl_peer_certificate(void *ssl, char *subject, size_t subjectCapacity, char *names,
+                                size_t namesCapacity, char *serial, size_t serialCapacity);
+/// Trusts the CAs in the PEM file `path` for client certificates and names them in the
+/// CertificateRequest. 1 on success.
+int cngrpc_ssl_ctx_load_client_ca(void *ctx, const char *path);
 
 /// signal(sig, SIG_IGN): SIG_IGN is a cast macro Swift cannot import.
 void cngrpc_ignore_signal(int sig);
