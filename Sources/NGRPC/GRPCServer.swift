@@ -49,6 +49,29 @@ public final class GRPCServer: Sendable {
     /// Number of calls whose handler is running or whose stream is still open.
     public var activeCallCount: Int { state.withLock { $0.core }?.activeCalls.load(ordering: .relaxed) ?? 0 }
 
+    /// Connection and call counters since `start()` (all zero before), for metrics.
+    public struct Statistics: Sendable, Hashable {
+        /// Connections accepted so far, and those open now.
+        public var connectionsAccepted: Int
+        public var connectionsOpen: Int
+        /// Calls (HTTP/2 streams that reached a handler) started so far, and those running now.
+        public var callsStarted: Int
+        public var callsActive: Int
+    }
+
+    public var statistics: Statistics {
+        guard let core = state.withLock({ $0.core }) else {
+            return Statistics(connectionsAccepted: 0, connectionsOpen: 0, callsStarted: 0, callsActive: 0)
+        }
+        return Statistics(
+            connectionsAccepted: core.connectionsAccepted.load(ordering: .relaxed),
+            connectionsOpen: core.connectionsOpen.load(ordering: .relaxed),
+            callsStarted: core.callsStarted.load(ordering: .relaxed), callsActive: core.activeCalls.load(ordering: .relaxed))
+    }
+
+    /// Whether the server is serving (started, not shutting down): readiness probes use it.
+    public var isServing: Bool { state.withLock { $0.phase == .running } }
+
     /// Runs `hook` when shutdown begins (before GOAWAY), e.g. to turn health to NOT_SERVING.
     public func onShutdownStarted(_ hook: @escaping @Sendable () -> Void) {
         state.withLock { $0.shutdownHooks.append(hook) }

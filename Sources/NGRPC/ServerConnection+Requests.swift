@@ -86,6 +86,7 @@ extension ServerConnection {
         }
         stream.head = RequestHead()
         core.activeCalls.wrappingAdd(1, ordering: .relaxed)
+        core.callsStarted.wrappingAdd(1, ordering: .relaxed)
         stream.startHandler(
             route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,
             onLoop: configuration.handlerExecution == .ioThread, logger: logger)

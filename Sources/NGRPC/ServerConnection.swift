@@ -67,6 +67,9 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     /// Takes over an accepted socket; loop thread. Closes `fd` itself on failure.
     static func start(fd: Int32, loop: EventLoop, core: ServerCore, tls: TLSContext?, peer: String, client: String) {
         let connection = ServerConnection(loop: loop, core: core, peer: peer, client: client, isSecure: tls != nil)
+        // Balanced by `close`, which runs exactly once for every connection, set up or not.
+        core.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
+        core.connectionsOpen.wrappingAdd(1, ordering: .relaxed)
         guard connection.setUp(fd: fd, tls: tls) else {
             connection.close()
             return
@@ -346,6 +349,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        core.connectionsOpen.wrappingSubtract(1, ordering: .relaxed)
         let reason = RPCStatus(.unavailable, "connection closed")
         let open = streams
         streams = [:]
