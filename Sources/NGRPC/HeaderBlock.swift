@@ -63,6 +63,8 @@ struct HeaderBlock {
 enum MetadataRules {
     /// Keys owned by HTTP/2 or the gRPC transport; never exposed in `Metadata`, never sent from it.
     static func isReserved(_ key: String) -> Bool {
+        // The one `grpc-` key servers set themselves: how long a client should wait before retrying.
+        if key == "grpc-retry-pushback-ms" { return false }
         if key.hasPrefix(":") || key.hasPrefix("grpc-") { return true }
         switch key {
         case "content-type", "te", "connection", "host", "keep-alive", "proxy-connection", "transfer-encoding",
