@@ -83,14 +83,14 @@ let package = Package(
         // the storage protocols it declares (implemented by OrchestratorStore, faked in memory for tests).
         .target(
             name: "OrchestratorApp",
-            dependencies: ["OrchestratorDomain", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OrchestratorDomain", "OrchestratorTracing", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The gRPC edge: generated service providers implemented on OrchestratorApp; maps messages to
         // domain values and typed errors to gRPC status codes.
         .target(
             name: "OrchestratorGRPC",
-            dependencies: ["OrchestratorApp", "OrchestratorDomain", "OrchestratorAPI", "NGRPC",
+            dependencies: ["OrchestratorTracing", "OrchestratorApp", "OrchestratorDomain", "OrchestratorAPI", "NGRPC",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -105,6 +105,7 @@ let package = Package(
         .executableTarget(
             name: "orchestratord",
             dependencies: [
+                "OrchestratorTracing",
                 "NGRPC", "OrchestratorAPI", "GRPCStandardServices", "OrchestratorDomain",
                 "OrchestratorApp", "OrchestratorGRPC", "OrchestratorStore", "PostgresClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -115,6 +116,7 @@ let package = Package(
         .executableTarget(
             name: "orchctl",
             dependencies: [
+                "OrchestratorTracing",
                 "NGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
