@@ -18,6 +18,7 @@ public enum OrchestratorMigrations {
         migration(1, "0001_initial.sql", PackageResources._001_initial_sql),
         migration(2, "0002_repositories.sql", PackageResources._002_repositories_sql),
         migration(3, "0003_task_deadlines.sql", PackageResources._003_task_deadlines_sql),
+        migration(4, "0004_audit.sql", PackageResources._004_audit_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

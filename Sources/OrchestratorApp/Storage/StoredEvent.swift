@@ -38,14 +38,18 @@ public struct StoredEvent: Hashable, Sendable {
     public var dagVersion: Int?
     public var message: String
     public var progress: Double?
+    /// The workflow's trace id.
     public var traceID: String
+    /// Who caused it: the caller whose call appended it (`AuditCause`); nil for the server's own work.
     public var actor: Actor?
+    /// The trace id of that call; nil when `actor` is.
+    public var requestTraceID: String?
 
     public init(
         sequence: Int64, workflowID: String, tenant: String, kind: EventKind, at: UnixMillis, taskID: String? = nil,
         taskKey: String? = nil, taskState: TaskState? = nil, attempt: Int? = nil, executorID: String? = nil,
         workflowState: WorkflowState? = nil, dagVersion: Int? = nil, message: String = "", progress: Double? = nil,
-        traceID: String, actor: Actor? = nil
+        traceID: String, actor: Actor? = nil, requestTraceID: String? = nil
     ) {
         self.sequence = sequence
         self.workflowID = workflowID
@@ -63,6 +67,7 @@ public struct StoredEvent: Hashable, Sendable {
         self.progress = progress
         self.traceID = traceID
         self.actor = actor
+        self.requestTraceID = requestTraceID
     }
 
     /// True for the last event a workflow ever gets.

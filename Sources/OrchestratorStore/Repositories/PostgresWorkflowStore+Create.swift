@@ -117,8 +117,8 @@ extension PostgresWorkflowStore {
                   FROM source s
              RETURNING id, key, state
             ), events AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id)
-                SELECT $1, 'task_ready', $7, id, key, 'ready', $16 FROM inserted WHERE state = 'ready'
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
+                SELECT $1, 'task_ready', $7, id, key, 'ready', $16, $17::jsonb, $18 FROM inserted WHERE state = 'ready'
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM events) AS readied
@@ -126,7 +126,7 @@ extension PostgresWorkflowStore {
             [
                 workflowID, version, reason, author, graph.taskCount, graph.json, now.sqlTimestamp, graph.ordinals, workflowPriority,
                 graph.newIDs, graph.newPayloads, graph.newRanks, graph.newUnfinished, readyWithoutUpstream,
-                transaction.configuration.agingBucket(now), traceID,
+                transaction.configuration.agingBucket(now), traceID, transaction.causeActor, transaction.causeTraceID,
             ])
         let readied = try rows.first?.decode(Int.self, column: "readied") ?? 0
         if readied > 0 {

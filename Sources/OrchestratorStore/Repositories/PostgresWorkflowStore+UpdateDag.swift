@@ -184,14 +184,17 @@ extension PostgresWorkflowStore {
                  WHERE t.id = n.id AND (t.unfinished_upstream <> n.unfinished OR n.state <> n.old_state)
              RETURNING t.id, t.key, t.attempt, n.state, n.old_state
             ), events AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id)
-                SELECT $1, CASE WHEN state = 'ready' THEN 'task_ready' ELSE 'task_skipped' END, $2, id, key, state, attempt, $4
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id, actor,
+                                             request_trace_id)
+                SELECT $1, CASE WHEN state = 'ready' THEN 'task_ready' ELSE 'task_skipped' END, $2, id, key, state, attempt, $4,
+                       $5::jsonb, $6
                   FROM updated WHERE state <> old_state AND state IN ('ready', 'skipped')
                 RETURNING task_state
             )
             SELECT count(*) FILTER (WHERE task_state = 'ready') AS readied, count(*) AS appended FROM events
             """,
-            [workflowID, now.sqlTimestamp, transaction.configuration.agingBucket(now), traceID])
+            [workflowID, now.sqlTimestamp, transaction.configuration.agingBucket(now), traceID, transaction.causeActor,
+             transaction.causeTraceID])
         if let row = rows.first {
             if try row.decode(Int.self, column: "readied") > 0 { transaction.readiedTasks = true }
             if try row.decode(Int.self, column: "appended") > 0 { transaction.appendedEvents = true }

@@ -177,7 +177,7 @@ enum WorkflowRow {
 enum EventRow {
     static let columns = """
         e.seq, e.workflow_id, w.tenant, e.type, e.at, e.task_id, e.task_key, e.task_state, e.attempt, e.executor_id,
-        e.workflow_state, e.dag_version, e.message, e.progress, e.trace_id, e.actor
+        e.workflow_state, e.dag_version, e.message, e.progress, e.trace_id, e.actor, e.request_trace_id
         """
 
     static func decode(_ row: PostgresRow, decoder: JSONDecoder) throws -> StoredEvent {
@@ -204,6 +204,7 @@ enum EventRow {
             message: try row.decode(String.self, column: "message"),
             progress: try row.decode(Double?.self, column: "progress"),
             traceID: try row.decode(String.self, column: "trace_id"),
-            actor: actor)
+            actor: actor,
+            requestTraceID: try row.decode(String?.self, column: "request_trace_id"))
     }
 }

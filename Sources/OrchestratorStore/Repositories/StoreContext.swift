@@ -14,7 +14,7 @@ struct StoreContext: Sendable {
     func transaction<T>(_ body: (StoreTransaction) async throws -> T) async throws -> T {
         try await StoreErrors.mapping {
             try await pool.withTransaction { session in
-                let transaction = StoreTransaction(session: session, configuration: configuration)
+                let transaction = try StoreTransaction(session: session, configuration: configuration)
                 let result = try await body(transaction)
                 try await transaction.sendNotifications()
                 return result
@@ -37,10 +37,18 @@ final class StoreTransaction {
     /// Events were appended: watchers should look.
     var appendedEvents = false
     let decoder = JSONDecoder()
+    /// The audit cause of every event this transaction appends: the actor (jsonb text of
+    /// `workflow_events.actor`) and trace id of the call it runs for (`AuditCause.current`), nil
+    /// for the server's own work. Statements that append events in SQL bind both.
+    let causeActor: String?
+    let causeTraceID: String?
 
-    init(session: PostgresSession, configuration: StoreConfiguration) {
+    init(session: PostgresSession, configuration: StoreConfiguration) throws {
         self.session = session
         self.configuration = configuration
+        let cause = AuditCause.current
+        causeActor = try cause.map { try ActorJSON.text($0.actor) }
+        causeTraceID = cause?.traceID
     }
 
     @discardableResult

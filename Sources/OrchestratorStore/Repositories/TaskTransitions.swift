@@ -24,13 +24,14 @@ extension StoreTransaction {
                  WHERE e.upstream_task_id = $1 AND c.id = e.downstream_task_id
              RETURNING c.id, c.key, c.state, c.unfinished_upstream
             ), events AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id)
-                SELECT $4, 'task_ready', $2, id, key, 'ready', $5 FROM children WHERE state = 'ready' AND unfinished_upstream = 0
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
+                SELECT $4, 'task_ready', $2, id, key, 'ready', $5, $6::jsonb, $7
+                  FROM children WHERE state = 'ready' AND unfinished_upstream = 0
                 RETURNING 1
             )
             SELECT count(*) AS readied FROM events
             """,
-            [taskID, now.sqlTimestamp, configuration.agingBucket(now), workflowID, traceID])
+            [taskID, now.sqlTimestamp, configuration.agingBucket(now), workflowID, traceID, causeActor, causeTraceID])
         let readied = try rows.first?.decode(Int.self, column: "readied") ?? 0
         if readied > 0 {
             readiedTasks = true
@@ -55,13 +56,14 @@ extension StoreTransaction {
                  WHERE t.id = d.id AND t.state IN ('pending', 'ready', 'retry_wait')
              RETURNING t.id, t.key, t.attempt
             ), events AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, message, trace_id)
-                SELECT $3, 'task_skipped', $2, id, key, 'skipped', attempt, 'an upstream task failed', $4 FROM skipped
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, message, trace_id,
+                                             actor, request_trace_id)
+                SELECT $3, 'task_skipped', $2, id, key, 'skipped', attempt, 'an upstream task failed', $4, $5::jsonb, $6 FROM skipped
                 RETURNING 1
             )
             SELECT count(*) AS skipped FROM events
             """,
-            [taskID, now.sqlTimestamp, workflowID, traceID])
+            [taskID, now.sqlTimestamp, workflowID, traceID, causeActor, causeTraceID])
         let skipped = try rows.first?.decode(Int.self, column: "skipped") ?? 0
         if skipped > 0 { appendedEvents = true }
         return skipped
@@ -93,12 +95,12 @@ extension StoreTransaction {
                  WHERE a.task_id = c.id AND a.attempt = c.attempt AND c.old_owner IS NOT NULL AND a.outcome = 'running'
             ), events AS (
                 INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id,
-                                             message, trace_id, actor)
-                SELECT $1, 'task_cancelled', $2, id, key, 'cancelled', attempt, old_owner, $3, $4, $5::jsonb FROM cancelled
+                                             message, trace_id, actor, request_trace_id)
+                SELECT $1, 'task_cancelled', $2, id, key, 'cancelled', attempt, old_owner, $3, $4, $5::jsonb, $6 FROM cancelled
             )
             SELECT id, token, old_owner FROM cancelled
             """,
-            [workflowID, now.sqlTimestamp, message, traceID, try actor.map(ActorJSON.text)])
+            [workflowID, now.sqlTimestamp, message, traceID, try actor.map(ActorJSON.text) ?? causeActor, causeTraceID])
         if !rows.isEmpty { appendedEvents = true }
         var revoked: [(lease: LeaseToken, executorID: String)] = []
         for row in rows {
@@ -138,6 +140,39 @@ extension StoreTransaction {
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE workflow_id = $1 AND state IN \(TaskStateColumn.unfinishedSQL)) AS busy",
             [workflowID])
         if try busy.first?.decode(Bool.self, column: "busy") ?? true { return nil }
+        return try await finishDoneWorkflow(workflowID, locked: locked, now: now)
+    }
+
+    /// Finishes each of these workflows whose tasks are all finished — the batch form of
+    /// `finishWorkflowIfDone`: one statement locks them all (in id order), one probes them all.
+    /// - Returns: the new state of each workflow this call finished.
+    func finishWorkflowsIfDone(_ workflowIDs: Set<String>, now: UnixMillis) async throws -> [String: WorkflowState] {
+        guard !workflowIDs.isEmpty else { return [:] }
+        var live: [String: (state: WorkflowState, traceID: String, policy: FailurePolicy)] = [:]
+        for row in try await query(DispatchSQL.lockWorkflows, [Array(workflowIDs)]) {
+            let state = WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running
+            guard !state.isTerminal else { continue }
+            live[try row.decode(String.self, column: "id")] = (
+                state, try row.decode(String.self, column: "trace_id"),
+                FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast
+            )
+        }
+        guard !live.isEmpty else { return [:] }
+        var finished: [String: WorkflowState] = [:]
+        let done = try await query(DispatchSQL.workflowsWithoutUnfinished, [live.keys.sorted()])
+        for row in done {
+            let id = try row.decode(String.self, column: "id")
+            guard let locked = live[id], let state = try await finishDoneWorkflow(id, locked: locked, now: now) else { continue }
+            finished[id] = state
+        }
+        return finished
+    }
+
+    /// Finishes a locked workflow that has no unfinished task: succeeded when every task
+    /// succeeded, failed otherwise (a PLANNING workflow whose planning task succeeded stays open).
+    private func finishDoneWorkflow(
+        _ workflowID: String, locked: (state: WorkflowState, traceID: String, policy: FailurePolicy), now: UnixMillis
+    ) async throws -> WorkflowState? {
         let failed = try await query(
             """
             SELECT (SELECT key FROM tasks WHERE workflow_id = $1 AND state IN ('failed', 'cancelled', 'skipped')
