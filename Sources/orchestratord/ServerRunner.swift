@@ -46,7 +46,7 @@ struct ServerRunner {
         var router = RPCRouter()
         WorkflowsService(
             planning: WorkflowsPlanningHandler(planning: planning, catalog: catalog), submission: submission, updates: updates,
-            workflows: store, watch: watch, dispatch: dispatch
+            workflows: store, watch: watch, dispatch: dispatch, audit: store
         ).register(into: &router)
         ExecutorsService(dispatch: dispatch, leaseTTLMillis: Int64(settings.leaseTTL.components.seconds) * 1000).register(into: &router)
         health.register(into: &router)

@@ -20,6 +20,7 @@ extension Orchestrator_V1_WorkflowEvent {
         progress = event.progress ?? 0
         traceID = event.traceID
         actor = event.actor.map(Orchestrator_V1_Actor.init)
+        requestTraceID = event.requestTraceID ?? ""
     }
 }
 

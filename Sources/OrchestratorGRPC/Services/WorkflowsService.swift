@@ -15,12 +15,15 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
     let dispatch: DispatchService
     let clock: any WallClock
     let logger: Logger
+    /// Serves ListEvents; nil = UNIMPLEMENTED.
+    let audit: AuditService?
 
     public init(
         planning: WorkflowsPlanningHandler, submission: SubmissionService, updates: DagUpdateService, workflows: any WorkflowStore,
-        watch: WatchService, dispatch: DispatchService, clock: any WallClock = SystemWallClock(),
+        watch: WatchService, dispatch: DispatchService, audit: (any AuditLog)? = nil, clock: any WallClock = SystemWallClock(),
         logger: Logger = Logger(label: "orchestrator.grpc.workflows")
     ) {
+        self.audit = audit.map(AuditService.init(log:))
         self.planning = planning
         self.submission = submission
         self.updates = updates
@@ -68,7 +71,9 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         context: ServerContext
     ) async throws {
         let writer = SerialWriter(responses)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // Each query is answered on the stream (accepted or rejected) rather than through the
+        // call's status, so only the audit cause is bound here, not `mappingErrors`.
+        try await auditing(context) { try await withThrowingTaskGroup(of: Void.self) { group in
             // One query at a time: the next is read only after this one is stored, so HTTP/2 flow
             // control bounds how far a fast submitter runs ahead.
             for try await request in requests {
@@ -102,7 +107,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 }
             }
             try await group.waitForAll()
-        }
+        } }
     }
 
     public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse {
