@@ -21,9 +21,10 @@ ensure_apt() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# The packages every build needs.
+# The packages every build needs (faketime: tools/chaos runs executors with skewed clocks).
 BUILD_PACKAGES=(libnghttp2-dev libevent-dev libssl-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler
-  protobuf-compiler zlib1g-dev postgresql postgresql-contrib nghttp2-client openssl python3-venv)
+  protobuf-compiler zlib1g-dev postgresql postgresql-contrib nghttp2-client openssl python3-venv
+  faketime)
 
 # ensure_venv — a virtualenv at .venv with tools/requirements.txt installed (re-run when it changes).
 ensure_venv() {
