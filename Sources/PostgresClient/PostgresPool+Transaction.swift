@@ -46,18 +46,29 @@ extension PostgresPool {
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
         _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
+        let observation = configuration.transactionObserver?.transactionStarted(isolation: isolation)
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await withConnection { session in
+                let value = try await withConnection { session in
                     try await session.runTransaction(isolation: isolation, body)
                 }
+                observation?.transactionEnded(attempts: attempt, error: nil)
+                return value
             } catch let error as PostgresError where attempt < retry.maxAttempts && retry.isRetryable(error) {
                 let delay = retry.backoff.delay(attempt: attempt, random: retry.random())
                 logger.debug(
                     "retrying transaction", metadata: ["attempt": "\(attempt)", "code": "\(error.code)", "delay": "\(delay)"])
-                try await Task.sleep(for: delay)
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    observation?.transactionEnded(attempts: attempt, error: error)
+                    throw error
+                }
+            } catch {
+                observation?.transactionEnded(attempts: attempt, error: error)
+                throw error
             }
         }
     }

@@ -11,6 +11,8 @@ public struct PostgresPoolConfiguration: Sendable {
     public var acquireTimeout: Duration
     /// How long opening a connection keeps retrying (the server may be restarting).
     public var connectTimeout: Duration
+    /// Sees every `withTransaction` call (the server records them as trace spans); nil = none.
+    public var transactionObserver: (any PostgresTransactionObserver)?
     /// Delays between connection attempts.
     public var connectBackoff: Backoff
 
