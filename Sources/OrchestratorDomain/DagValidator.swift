@@ -98,8 +98,31 @@ public struct DagValidator: Sendable {
             }
         }
 
+        if order.count == unique, unique > 0, limits.maxDepth < unique {
+            checkDepth(index: index, order: order, keys: keys, into: &issues)
+        }
+
         guard issues.isEmpty else { throw issues.failure }
         return ValidatedDag(dag: dag, index: index, topologicalOrder: order)
+    }
+
+    /// The longest chain, by dynamic programming over the topological order (linear); names the
+    /// task at the end of the first chain found over the limit. Skipped when the graph has fewer
+    /// tasks than the limit, since no chain can then be too long.
+    private func checkDepth(index: GraphIndex, order: [Int32], keys: [TaskKey], into issues: inout IssueCollector) {
+        var depth = [Int32](repeating: 1, count: keys.count)
+        var deepest = (depth: Int32(0), task: 0)
+        for id in order {
+            let u = Int(id)
+            let next = depth[u] + 1
+            for v in index.successors(of: u) where depth[Int(v)] < next { depth[Int(v)] = next }
+            if depth[u] > deepest.depth { deepest = (depth[u], u) }
+        }
+        if Int(deepest.depth) > limits.maxDepth {
+            issues.add(.tooDeep,
+                       "the longest dependency chain has \(deepest.depth) tasks (ending at `\(keys[deepest.task])`); the depth limit is \(limits.maxDepth)",
+                       keys: [keys[deepest.task]])
+        }
     }
 
     private func checkTask(_ task: TaskSpec, position: Int, into issues: inout IssueCollector) {

@@ -16,6 +16,8 @@ public enum ValidationCode: String, Hashable, Sendable, Codable, CaseIterable {
     case tooManyEdges = "too_many_edges"
     case fanInExceeded = "fan_in_exceeded"
     case fanOutExceeded = "fan_out_exceeded"
+    /// The longest dependency chain has more tasks than `ValidationLimits.maxDepth`.
+    case tooDeep = "too_deep"
     /// Adopting a proposed graph would change a task that already exists (see `adoptDelegatedPlan`).
     case modifiesExistingTask = "modifies_existing_task"
 }

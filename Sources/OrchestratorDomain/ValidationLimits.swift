@@ -7,6 +7,9 @@ public struct ValidationLimits: Hashable, Sendable {
     public var maxFanIn: Int
     /// Most downstream tasks one task may have.
     public var maxFanOut: Int
+    /// Most tasks on one dependency chain (a single task has depth 1): bounds how many rounds of
+    /// dispatch one workflow can need.
+    public var maxDepth: Int
     /// Longest task key, in UTF-8 bytes.
     public var maxKeyLength: Int
     public var keyCharset: KeyCharset
@@ -19,8 +22,9 @@ public struct ValidationLimits: Hashable, Sendable {
     public init(
         maxTasks: Int = 100_000, maxEdges: Int = 1_000_000, maxFanIn: Int = 10_000, maxFanOut: Int = 10_000,
         maxKeyLength: Int = 128, keyCharset: KeyCharset = .default, maxMetadataBytesPerTask: Int = 64 * 1024,
-        maxReportedIssues: Int = 100
+        maxReportedIssues: Int = 100, maxDepth: Int = 10_000
     ) {
+        self.maxDepth = maxDepth
         self.maxTasks = maxTasks
         self.maxEdges = maxEdges
         self.maxFanIn = maxFanIn
@@ -35,7 +39,7 @@ public struct ValidationLimits: Hashable, Sendable {
 
     /// No size limits (charset and key length still apply): for benchmarks and trusted generators.
     public static let unbounded = ValidationLimits(
-        maxTasks: Int(Int32.max) - 1, maxEdges: Int(Int32.max) - 1, maxFanIn: .max, maxFanOut: .max)
+        maxTasks: Int(Int32.max) - 1, maxEdges: Int(Int32.max) - 1, maxFanIn: .max, maxFanOut: .max, maxDepth: .max)
 }
 
 /// The ASCII characters a task key may contain, as a 128-bit set, with a description for messages.

@@ -11,7 +11,7 @@ extension ProblemCode {
         case .emptyKey, .keyTooLong, .invalidKeyCharacter: self = .invalidKey
         case .invalidCost: self = .invalidCost
         case .invalidRetryPolicy: self = .invalidRetryPolicy
-        case .metadataTooLarge, .tooManyTasks, .tooManyEdges, .fanInExceeded, .fanOutExceeded: self = .limitExceeded
+        case .metadataTooLarge, .tooManyTasks, .tooManyEdges, .fanInExceeded, .fanOutExceeded, .tooDeep: self = .limitExceeded
         case .unknownTask: self = .unknownDependency
         case .selfLoop: self = .selfLoop
         case .duplicateEdge: self = .duplicateDependency
