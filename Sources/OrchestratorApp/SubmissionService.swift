@@ -1,5 +1,6 @@
 import Logging
 import OrchestratorDomain
+import OrchestratorTracing
 
 /// A query to plan, store and start.
 public struct SubmitCommand: Sendable {
@@ -81,9 +82,20 @@ public struct SubmissionService: Sendable {
         // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
         // the graph that task proposes is adopted (PlanAdoptionService).
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
+        // The span every later span of this workflow hangs from (dispatch, in any server process):
+        // its id is derived from the workflow id, which is all they need to name it.
+        let tracer = TracingSystem.tracer
+        let workflowSpan = tracer.startSpan(
+            "workflow.submit", spanID: TraceIdentifiers.derivedSpanID(from: new.workflowID),
+            attributes: ["orchestrator.workflow_id": .string(new.workflowID), "orchestrator.task_count": .int(plan.dag.tasks.count),
+                         "orchestrator.planner": .string(metadata.planner)])
         let stored: CreatedWorkflow
         do {
-            stored = try await workflows.createWorkflow(new)
+            stored = try await tracer.run(workflowSpan) { span in
+                let stored = try await workflows.createWorkflow(new)
+                span.setAttribute("orchestrator.created", .bool(stored.created))
+                return stored
+            }
         } catch let error as StoreError {
             throw AppError(error)
         }

@@ -1,4 +1,5 @@
 import Logging
+import OrchestratorTracing
 import Synchronization
 
 /// Hands ready tasks to executors and keeps their leases: stream sessions (`runSession`),
@@ -13,6 +14,8 @@ public final class DispatchService: Sendable {
     let configuration: DispatchConfiguration
     let logger: Logger
     let registry = LeaseRegistry()
+    let metrics: DispatchMetrics
+    let traces = DispatchTraces()
     private let shuttingDown = Mutex(false)
     /// Delegated planning: reviews planning tasks' answers before their completion is stored and
     /// adopts them after. Nil = planning answers are ordinary results.
@@ -21,9 +24,11 @@ public final class DispatchService: Sendable {
     public init(
         store: any TaskDispatchStore, signals: ChangeSignals, configuration: DispatchConfiguration = DispatchConfiguration(),
         clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
-        logger: Logger = Logger(label: "orchestrator.dispatch"), planAdoption: PlanAdoptionService? = nil
+        logger: Logger = Logger(label: "orchestrator.dispatch"), planAdoption: PlanAdoptionService? = nil,
+        metrics: DispatchMetrics = .disabled
     ) {
         self.planAdoption = planAdoption
+        self.metrics = metrics
         self.store = store
         self.signals = signals
         self.configuration = configuration
@@ -67,7 +72,11 @@ public final class DispatchService: Sendable {
         while true {
             let generation = signals.generation(.tasksReady)
             let claimed = try await claim(for: executor, sessionID: sessionID, limit: limit)
-            if !claimed.isEmpty { return claimed }
+            if !claimed.isEmpty {
+                // Returned in the response: handed over as far as dispatch can tell.
+                for task in claimed { task.dispatchSpan?.end() }
+                return claimed
+            }
             let left = deadline - ContinuousClock.now
             if left <= .zero || Task.isCancelled { return [] }
             await signals.wait(.tasksReady, after: generation, timeout: min(left, configuration.idleRecheck))
@@ -89,8 +98,10 @@ public final class DispatchService: Sendable {
                     outcome = .failed(message: message, code: "invalid_plan", retryable: false)
                 }
             }
-            result = try await store.report(TaskReport(
-                lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now()))
+            result = try await traceReport(lease, outcome: outcome) {
+                try await store.report(TaskReport(
+                    lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now()))
+            }
         } catch let error as StoreError {
             throw AppError(error)
         }
@@ -99,6 +110,7 @@ public final class DispatchService: Sendable {
             _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
         case (.accepted(let state, _), _):
             registry.remove(lease)
+            traces.forget(lease)
             if state == .succeeded, let plan, let planAdoption {
                 await planAdoption.adoptCompleted(plan)
             }
@@ -106,7 +118,9 @@ public final class DispatchService: Sendable {
             signals.signal(.tasksReady)
         case (.staleLease, _), (.unknownTask, _):
             registry.remove(lease)
+            traces.forget(lease)
         }
+        observeReport(lease, executorID: executorID, outcome: outcome, result: result)
         return result
     }
 
@@ -137,19 +151,28 @@ public final class DispatchService: Sendable {
 
     func claim(for executor: ExecutorIdentity, sessionID: String, limit: Int) async throws -> [ClaimedTask] {
         let now = clock.now()
-        let claimed: [ClaimedTask]
+        let claimStarted = TracingSystem.tracer.nowUnixNanos
+        var claimed: [ClaimedTask]
         do {
-            claimed = try await store.claimTasks(ClaimRequest(
-                executorID: executor.executorID, capabilities: executor.capabilities, tenants: executor.tenants,
-                limit: limit, leaseTTLMillis: configuration.leaseTTLMillis, now: now))
+            claimed = try await untraced {
+                try await store.claimTasks(ClaimRequest(
+                    executorID: executor.executorID, capabilities: executor.capabilities, tenants: executor.tenants,
+                    limit: limit, leaseTTLMillis: configuration.leaseTTLMillis, now: now))
+            }
         } catch let error as StoreError {
             throw AppError(error)
+        }
+        if !claimed.isEmpty {
+            claimed = traceDispatch(
+                claimed, executor: executor, sessionID: sessionID, claimStarted: claimStarted,
+                claimEnded: TracingSystem.tracer.nowUnixNanos)
         }
         for task in claimed {
             registry.add(.init(
                 token: task.lease, executorID: executor.executorID, sessionID: sessionID,
                 ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: now, databaseExpiry: task.leaseExpiresAt))
         }
+        observeClaims(claimed, executorID: executor.executorID, now: now)
         return claimed
     }
 
@@ -158,6 +181,7 @@ public final class DispatchService: Sendable {
         guard !held.isEmpty else { return }
         do {
             let released = try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
+            observeReleased(released)
             logger.info("leases released", metadata: ["executor_id": "\(executorID)", "count": "\(released.count)", "reason": "\(reason)"])
             signals.signal(.tasksReady)
         } catch {
@@ -204,6 +228,7 @@ public final class DispatchService: Sendable {
                 var expired: [ExpiredLease]
                 repeat {
                     expired = try await store.expireLeases(now: clock.now(), limit: 1000)
+                    observeExpired(expired)
                     for lease in expired {
                         registry.revoke(lease.lease, reason: lease.cause == .timeout ? "start_to_close timeout exceeded" : "lease expired")
                     }

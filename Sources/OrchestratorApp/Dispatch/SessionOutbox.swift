@@ -31,9 +31,15 @@ final class SessionOutbox: Sendable {
                 do {
                     try await send(output)
                 } catch {
+                    if case .assignment(let task) = output, let span = task.dispatchSpan {
+                        span.recordError(error)
+                        span.end()
+                    }
                     counters.state.withLock { $0.failure = error }
                     return
                 }
+                // The transport took the assignment: dispatch is done (see `ClaimedTask.dispatchSpan`).
+                if case .assignment(let task) = output { task.dispatchSpan?.end() }
                 counters.state.withLock { state in
                     state.pending -= 1
                     state.oldestPendingSince = state.pending == 0 ? nil : ContinuousClock.now

@@ -1,4 +1,5 @@
 import OrchestratorDomain
+import OrchestratorTracing
 
 /// A planned workflow to store with its first DAG version.
 public struct NewWorkflow: Sendable {
@@ -155,6 +156,10 @@ public struct ClaimedTask: Sendable {
     public var upstreamResults: [String: [UInt8]]
     /// The workflow query's inputs.
     public var inputs: [String: String]
+    /// The span from claim to hand-over, in the workflow's trace; the assignment's `traceparent`
+    /// names it, so the executor's span is its child. Set by dispatch, ended once the assignment
+    /// was handed to the transport.
+    public var dispatchSpan: Span?
 
     public init(task: StoredTask, lease: LeaseToken, leaseExpiresAt: UnixMillis, upstreamResults: [String: [UInt8]], inputs: [String: String]) {
         self.task = task

@@ -1,6 +1,7 @@
 public import OrchestratorAPI
 public import OrchestratorApp
 public import OrchestratorDomain
+import OrchestratorTracing
 
 extension Orchestrator_V1_LeaseToken {
     public init(_ lease: LeaseToken) { self.init(taskID: lease.taskID, fencingToken: lease.fencingToken) }
@@ -14,9 +15,10 @@ extension Orchestrator_V1_Assignment {
     /// - Parameters:
     ///   - leaseTTLMillis: the TTL the lease was granted with (the task's own or the server default).
     ///   - dependsOn: the task's upstream keys, for the spec.
-    ///   - spanID: 16 hex digits of the span the executor's work continues from; random by default.
+    ///   - spanID: 16 hex digits of the span the executor's work continues from; by default the
+    ///     task's dispatch span (so the executor's span is its child), else random.
     public init(
-        _ claimed: ClaimedTask, leaseTTLMillis: Int64, dependsOn: [TaskKey] = [], spanID: String = TraceParent.randomSpanID()
+        _ claimed: ClaimedTask, leaseTTLMillis: Int64, dependsOn: [TaskKey] = [], spanID: String? = nil
     ) {
         self.init()
         let task = claimed.task
@@ -29,7 +31,10 @@ extension Orchestrator_V1_Assignment {
         self.leaseTtlMs = leaseTTLMillis
         upstreamResults = claimed.upstreamResults
         inputs = claimed.inputs
-        traceparent = TraceParent.header(traceID: task.traceID, spanID: spanID) ?? ""
+        let dispatch = claimed.dispatchSpan?.context
+        traceparent = TraceParent.header(
+            traceID: task.traceID, spanID: spanID ?? dispatch?.spanID ?? TraceParent.randomSpanID(), sampled: dispatch?.sampled ?? true) ?? ""
+        tracestate = dispatch?.traceState ?? ""
     }
 }
 
@@ -37,9 +42,9 @@ extension Orchestrator_V1_Assignment {
 public enum TraceParent {
     /// `00-<trace id>-<span id>-01`, or nil when either id is malformed (an invalid header would make
     /// the executor's tracer drop the context anyway; no header starts a fresh trace instead).
-    public static func header(traceID: String, spanID: String) -> String? {
+    public static func header(traceID: String, spanID: String, sampled: Bool = true) -> String? {
         guard isHex(traceID, count: 32), isHex(spanID, count: 16) else { return nil }
-        return "00-\(traceID.lowercased())-\(spanID.lowercased())-01"
+        return "00-\(traceID.lowercased())-\(spanID.lowercased())-\(sampled ? "01" : "00")"
     }
 
     /// 16 random lower-case hex digits, never all zero.
