@@ -83,7 +83,7 @@ let package = Package(
         // the storage protocols it declares (implemented by OrchestratorStore, faked in memory for tests).
         .target(
             name: "OrchestratorApp",
-            dependencies: ["OrchestratorDomain", "OrchestratorTracing", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OrchestratorDomain", "OrchestratorTracing", "OrchestratorMetrics", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The gRPC edge: generated service providers implemented on OrchestratorApp; maps messages to
@@ -99,6 +99,17 @@ let package = Package(
         // Knows no RPC layer, database or workflow: the application and the server feed it.
         .target(name: "OrchestratorTracing", dependencies: [], swiftSettings: swiftSettings),
 
+        // Counters, gauges and histograms with labels, and the Prometheus text format. No
+        // dependencies, so any layer can record into it.
+        .target(name: "OrchestratorMetrics", swiftSettings: swiftSettings),
+        // JSON logs with a runtime-changeable level, the admin HTTP server (evhttp) with health,
+        // readiness and metrics endpoints, and the RPC metrics interceptor.
+        .target(
+            name: "OrchestratorObservability",
+            dependencies: ["OrchestratorMetrics", "NGRPC", "CLibevent", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
         // The workflow domain: pure Swift, no C, no I/O.
         .target(name: "OrchestratorDomain", swiftSettings: swiftSettings),
 
@@ -108,6 +119,7 @@ let package = Package(
                 "OrchestratorTracing",
                 "NGRPC", "OrchestratorAPI", "GRPCStandardServices", "OrchestratorDomain",
                 "OrchestratorApp", "OrchestratorGRPC", "OrchestratorStore", "PostgresClient",
+                "OrchestratorMetrics", "OrchestratorObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +157,11 @@ let package = Package(
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OrchestratorObservabilityTests",
+            dependencies: ["OrchestratorObservability", "OrchestratorMetrics", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorGRPCTests", dependencies: ["OrchestratorGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorApp", "NGRPC"], swiftSettings: swiftSettings),
         .testTarget(

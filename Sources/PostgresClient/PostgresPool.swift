@@ -58,11 +58,16 @@ public final class PostgresPool: Sendable {
         state.withLock { ($0.open, $0.lent, $0.peakLent) }
     }
 
+    /// Callers waiting for a connection right now.
+    public var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Borrows a connection for the duration of `body`.
     /// - Throws: whatever `body` throws; `PostgresError` `.poolTimeout`, `.poolClosed`, or the
     ///   connection error when no connection could be opened.
     public func withConnection<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        let asked = ContinuousClock.now
         let session = try await acquire()
+        configuration.instrumentation.connectionAcquired?(ContinuousClock.now - asked)
         let result: T
         do {
             result = try await body(session)
@@ -180,7 +185,8 @@ public final class PostgresPool: Sendable {
                 return state.nextID
             }
             do {
-                return try await PostgresSession.open(id: id, conninfo: configuration.conninfo)
+                return try await PostgresSession.open(
+                    id: id, conninfo: configuration.conninfo, instrumentation: configuration.instrumentation)
             } catch let error as PostgresError where error.isConnectionLoss {
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
                 if ContinuousClock.now + delay > deadline { throw error }

@@ -15,6 +15,8 @@ public struct PostgresPoolConfiguration: Sendable {
     public var transactionObserver: (any PostgresTransactionObserver)?
     /// Delays between connection attempts.
     public var connectBackoff: Backoff
+    /// Metrics hooks (none by default).
+    public var instrumentation = PostgresInstrumentation()
 
     public init(
         conninfo: String, maxConnections: Int = 10, healthCheckAfterIdle: Duration = .seconds(10),

@@ -14,9 +14,11 @@ public final class PostgresSession: Sendable {
     public let id: Int
     /// The server process serving this connection.
     public let backendPID: Int32
+    let callFinished: (@Sendable (Duration, Bool) -> Void)?
 
-    private init(id: Int, thread: DatabaseThread, opened: Opened) {
+    private init(id: Int, thread: DatabaseThread, opened: Opened, instrumentation: PostgresInstrumentation) {
         self.id = id
+        self.callFinished = instrumentation.callFinished
         self.thread = thread
         self.connection = opened.connection
         self.cancelToken = opened.cancelToken
@@ -32,7 +34,7 @@ public final class PostgresSession: Sendable {
 
     /// Opens a connection on a new thread of its own (connecting, like everything else on the
     /// connection, happens on that thread).
-    static func open(id: Int, conninfo: String) async throws -> PostgresSession {
+    static func open(id: Int, conninfo: String, instrumentation: PostgresInstrumentation = .init()) async throws -> PostgresSession {
         let thread = DatabaseThread(name: "postgres-\(id)")
         do {
             let opened = try await thread.run {
@@ -40,7 +42,7 @@ public final class PostgresSession: Sendable {
                 return Opened(
                     connection: Confined(connection), cancelToken: connection.makeCancelToken(), backendPID: connection.backendPID)
             }
-            return PostgresSession(id: id, thread: thread, opened: opened)
+            return PostgresSession(id: id, thread: thread, opened: opened, instrumentation: instrumentation)
         } catch {
             thread.shutdown()
             throw error
@@ -50,6 +52,19 @@ public final class PostgresSession: Sendable {
     /// Runs `body` with the blocking connection on its thread: for sequences of calls that
     /// should not pay a thread hop each (batches, COPY).
     public func withBlockingConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        guard let callFinished else { return try await runBlocking(body) }
+        let started = ContinuousClock.now
+        do {
+            let value = try await runBlocking(body)
+            callFinished(ContinuousClock.now - started, false)
+            return value
+        } catch {
+            callFinished(ContinuousClock.now - started, true)
+            throw error
+        }
+    }
+
+    private func runBlocking<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let connection = self.connection
         let token = cancelToken
         // Set by a cancellation that arrives before the job starts on the thread, when a cancel

@@ -1,0 +1,81 @@
+/// A request to the admin HTTP server, copied out of libevent before a handler sees it.
+public struct AdminRequest: Sendable {
+    public enum Method: String, Sendable { case get = "GET", head = "HEAD", put = "PUT", post = "POST", other = "OTHER" }
+    public var method: Method
+    /// The path without the query string, e.g. `/metrics`.
+    public var path: String
+    public var query: String?
+    public var body: [UInt8]
+
+    public init(method: Method, path: String, query: String? = nil, body: [UInt8] = []) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.body = body
+    }
+
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A response from an admin handler.
+public struct AdminResponse: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(status: Int, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+
+    public static func text(_ status: Int, _ text: String) -> AdminResponse {
+        AdminResponse(status: status, body: Array(text.utf8))
+    }
+
+    /// The reason phrase for the status line.
+    var reason: String {
+        switch status {
+        case 200: "OK"
+        case 204: "No Content"
+        case 400: "Bad Request"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status"
+        }
+    }
+}
+
+/// Admin handlers by path. A handler runs as Swift async code, off the admin loop's thread.
+public struct AdminRoutes: Sendable {
+    public typealias Handler = @Sendable (AdminRequest) async -> AdminResponse
+
+    private var routes: [String: [AdminRequest.Method: Handler]] = [:]
+
+    public init() {}
+
+    /// Registers `handler` for `method` on `path`; `GET` handlers also answer `HEAD`.
+    public mutating func add(_ method: AdminRequest.Method, _ path: String, _ handler: @escaping Handler) {
+        routes[path, default: [:]][method] = handler
+    }
+
+    /// The response for `request`: the handler's, 404 for an unknown path, 405 for a known path
+    /// without that method.
+    public func respond(to request: AdminRequest) async -> AdminResponse {
+        guard let methods = routes[request.path] else {
+            return .text(404, "not found: \(request.path)\n")
+        }
+        let handler = methods[request.method] ?? (request.method == .head ? methods[.get] : nil)
+        guard let handler else {
+            let allowed = methods.keys.map(\.rawValue).sorted().joined(separator: ", ")
+            return .text(405, "\(request.method.rawValue) is not allowed on \(request.path) (allowed: \(allowed))\n")
+        }
+        var response = await handler(request)
+        if request.method == .head { response.body = [] }
+        return response
+    }
+
+    public var paths: [String] { routes.keys.sorted() }
+}

@@ -1,0 +1,203 @@
+internal import CLibevent
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The admin HTTP/1.1 server (health, readiness, metrics, log level) on libevent's evhttp, with
+/// its own `event_base` and thread so that scrapes and probes never wait behind gRPC traffic
+/// (and a stuck gRPC loop still answers `/healthz`).
+///
+/// Flow: evhttp calls `handle` on the admin thread; the request is copied out and answered by an
+/// async handler on the Swift pool; the reply comes back to the admin thread through a
+/// mutex-guarded queue and a wake-up event, where `evhttp_send_reply` sends it. A client that
+/// hangs up first is fine: libevent detaches (does not free) a request whose reply is pending
+/// and frees it when the reply is sent.
+///
+/// Threading: `base`, `http` and the wake event are used only on the admin thread, except
+/// `event_active` on the wake event (safe once `evthread_use_pthreads()` ran). Ownership: this
+/// object owns the base, the evhttp (with its bound socket and connections) and the wake event;
+/// `stop()` frees the evhttp on the loop thread, joins the thread and frees the rest.
+public final class AdminHTTPServer: @unchecked Sendable {
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Where the server listens (the real port when 0 was asked for).
+    public let host: String
+    public let port: Int
+    private let routes: AdminRoutes
+    private let logger: Logger
+    private let base: OpaquePointer
+    /// Admin thread only; nil after `stop()` freed it.
+    private var http: OpaquePointer?
+    private var wakeEvent: OpaquePointer?
+    private var thread: pthread_t = 0
+    private let pending = Mutex<[@Sendable () -> Void]>([])
+    private let stopped = Atomic<Bool>(false)
+
+    /// Binds `host:port` and starts serving on a thread of its own.
+    /// - Throws: `StartError` when the address cannot be bound.
+    public init(host: String, port: Int, routes: AdminRoutes, logger: Logger) throws {
+        _ = Self.threadingInitialised
+        guard let base = event_base_new() else { throw StartError(description: "event_base_new failed") }
+        guard let http = evhttp_new(base) else {
+            event_base_free(base)
+            throw StartError(description: "evhttp_new failed")
+        }
+        guard let handle = evhttp_bind_socket_with_handle(http, host, UInt16(port)) else {
+            evhttp_free(http)
+            event_base_free(base)
+            throw StartError(description: "cannot listen on \(host):\(port) for the admin HTTP server: \(String(cString: strerror(errno)))")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let bound = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(evhttp_bound_socket_get_fd(handle), $0, &length) }
+        }
+        var boundPort = port
+        let family = storage.ss_family
+        if bound == 0 {
+            boundPort = Int(withUnsafePointer(to: &storage) { pointer -> UInt16 in
+                if family == sa_family_t(AF_INET6) {
+                    return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                }
+                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            })
+        }
+        self.host = host
+        self.port = boundPort
+        self.routes = routes
+        self.logger = logger
+        self.base = base
+        self.http = http
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        evhttp_set_allowed_methods(
+            http, UInt16(EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_HEAD.rawValue | EVHTTP_REQ_PUT.rawValue | EVHTTP_REQ_POST.rawValue))
+        evhttp_set_max_body_size(http, 64 * 1024)
+        evhttp_set_max_headers_size(http, 16 * 1024)
+        evhttp_set_timeout(http, 30)
+        evhttp_set_gencb(http, adminRequestCallback, me)
+        wakeEvent = event_new(base, -1, 0, adminWakeCallback, me)
+        // The thread holds a strong reference until it exits (released in `threadMain`).
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { argument in
+            let server = Unmanaged<AdminHTTPServer>.fromOpaque(argument!).takeRetainedValue()
+            server.threadMain()
+            return nil
+        }, box)
+        precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    deinit {
+        if let wakeEvent { event_free(wakeEvent) }
+        event_base_free(base)
+    }
+
+    private static let threadingInitialised: Bool = {
+        // Idempotent with NGRPC's own call: the same pthreads callbacks are installed either way.
+        evthread_use_pthreads()
+        return true
+    }()
+
+    private func threadMain() {
+        event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
+    }
+
+    /// Stops listening, closes connections, and joins the thread. Idempotent; not from the admin thread.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        execute { [self] in
+            if let http { evhttp_free(http) }
+            http = nil
+            event_base_loopbreak(base)
+        }
+        pthread_join(thread, nil)
+    }
+
+    /// Runs `body` on the admin thread, soon.
+    private func execute(_ body: @escaping @Sendable () -> Void) {
+        let wake = pending.withLock { queue -> Bool in
+            queue.append(body)
+            return queue.count == 1
+        }
+        if wake, let wakeEvent { event_active(wakeEvent, 0, 0) }
+    }
+
+    fileprivate func drain() {
+        let work = pending.withLock { queue -> [@Sendable () -> Void] in
+            defer { queue.removeAll() }
+            return queue
+        }
+        for body in work { body() }
+    }
+
+    /// Admin thread: copies the request out and answers it from an async handler.
+    fileprivate func handle(_ request: OpaquePointer) {
+        let parsed = Self.parse(request)
+        let address = UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer(request)))
+        let routes = self.routes
+        Task { [self] in
+            let response = await routes.respond(to: parsed)
+            execute { [self] in
+                guard http != nil else { return }  // stopped: evhttp_free already dropped the request
+                Self.send(response, to: OpaquePointer(bitPattern: address)!)
+            }
+        }
+    }
+
+    private static func parse(_ request: OpaquePointer) -> AdminRequest {
+        let method: AdminRequest.Method
+        switch evhttp_request_get_command(request) {
+        case EVHTTP_REQ_GET: method = .get
+        case EVHTTP_REQ_HEAD: method = .head
+        case EVHTTP_REQ_PUT: method = .put
+        case EVHTTP_REQ_POST: method = .post
+        default: method = .other
+        }
+        let uri = evhttp_request_get_uri(request).map { String(cString: $0) } ?? "/"
+        let path: String
+        var query: String?
+        if let mark = uri.firstIndex(of: "?") {
+            path = String(uri[..<mark])
+            query = String(uri[uri.index(after: mark)...])
+        } else {
+            path = uri
+        }
+        var body: [UInt8] = []
+        if let input = evhttp_request_get_input_buffer(request) {
+            let length = evbuffer_get_length(input)
+            if length > 0 {
+                body = [UInt8](repeating: 0, count: length)
+                _ = body.withUnsafeMutableBytes { evbuffer_copyout(input, $0.baseAddress, length) }
+            }
+        }
+        return AdminRequest(method: method, path: path, query: query, body: body)
+    }
+
+    private static func send(_ response: AdminResponse, to request: OpaquePointer) {
+        if let headers = evhttp_request_get_output_headers(request) {
+            evhttp_add_header(headers, "Content-Type", response.contentType)
+            evhttp_add_header(headers, "Cache-Control", "no-store")
+        }
+        guard let buffer = evbuffer_new() else {
+            evhttp_send_error(request, 500, nil)
+            return
+        }
+        defer { evbuffer_free(buffer) }
+        _ = response.body.withUnsafeBytes { evbuffer_add(buffer, $0.baseAddress, $0.count) }
+        evhttp_send_reply(request, Int32(response.status), response.reason, buffer)
+    }
+}
+
+private func adminRequestCallback(_ request: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    guard let request, let argument else { return }
+    Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().handle(request)
+}
+
+private func adminWakeCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let argument else { return }
+    Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().drain()
+}

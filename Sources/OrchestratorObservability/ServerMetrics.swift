@@ -1,0 +1,20 @@
+public import NGRPC
+public import OrchestratorMetrics
+
+/// Connection and stream counts of a `GRPCServer`, read from its counters at scrape time.
+public enum ServerMetrics {
+    public static func register(_ server: GRPCServer, into registry: MetricsRegistry) {
+        registry.register("orchestrator_grpc_connections_accepted_total", help: "HTTP/2 connections accepted since start.", type: .counter) {
+            [([], Double(server.statistics.connectionsAccepted))]
+        }
+        registry.register("orchestrator_grpc_connections_open", help: "HTTP/2 connections open now.", type: .gauge) {
+            [([], Double(server.statistics.connectionsOpen))]
+        }
+        registry.register("orchestrator_grpc_streams_started_total", help: "gRPC calls (HTTP/2 streams) that reached a handler since start.", type: .counter) {
+            [([], Double(server.statistics.callsStarted))]
+        }
+        registry.register("orchestrator_grpc_streams_active", help: "gRPC calls (HTTP/2 streams) open now.", type: .gauge) {
+            [([], Double(server.statistics.callsActive))]
+        }
+    }
+}
