@@ -24,7 +24,9 @@ struct Database {
             conninfo = try await Self.offPool { try cluster.start() }
             embedded = cluster
         }
-        let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: conninfo, maxConnections: settings.databasePoolSize))
+        var poolConfiguration = PostgresPoolConfiguration(conninfo: conninfo, maxConnections: settings.databasePoolSize)
+        if settings.tracing.isEnabled { poolConfiguration.transactionObserver = TracingTransactionObserver() }
+        let pool = PostgresPool(configuration: poolConfiguration)
         do {
             let report = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
             logger.info("database ready", metadata: ["applied_migrations": "\(report.applied)", "already_applied": "\(report.alreadyApplied.count)"])

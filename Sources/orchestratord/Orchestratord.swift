@@ -66,6 +66,15 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
     var heartbeatInterval: String?
 
+    @Option(name: .long, help: "OTLP/HTTP collector base URL for trace export, e.g. http://127.0.0.1:4318 (default: off; env ORCHESTRATOR_OTLP_ENDPOINT).")
+    var otlpEndpoint: String?
+
+    @Option(name: .long, help: "service.name of exported spans (default orchestratord; env ORCHESTRATOR_OTLP_SERVICE_NAME).")
+    var otlpServiceName: String?
+
+    @Option(name: .long, help: "Fraction in 0...1 of traces started here that are recorded (default 1; env ORCHESTRATOR_TRACE_SAMPLE_RATIO).")
+    var traceSampleRatio: String?
+
     /// Flag values by setting key; only the flags actually given.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
@@ -75,6 +84,7 @@ struct Orchestratord: AsyncParsableCommand {
             ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("database-url", databaseUrl),
             ("data-dir", dataDir), ("embedded-port", embeddedPort), ("database-pool-size", databasePoolSize),
             ("catalog-file", catalogFile), ("lease-ttl", leaseTtl), ("heartbeat-interval", heartbeatInterval),
+            ("otlp-endpoint", otlpEndpoint), ("otlp-service-name", otlpServiceName), ("trace-sample-ratio", traceSampleRatio),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }

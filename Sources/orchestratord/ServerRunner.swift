@@ -15,6 +15,7 @@ struct ServerRunner {
     let logger: Logger
 
     func run() async throws {
+        let tracing = try TracingRuntime.start(settings.tracing, logger: logger)
         let (registry, catalog) = try PlannerSetup.standard(catalogPath: settings.catalogFile, logger: logger)
         let database = try await Database.open(settings, logger: logger)
         let store: PostgresStore
@@ -54,6 +55,8 @@ struct ServerRunner {
         ReflectionService.register(into: &router)
 
         var configuration = ServerConfiguration(listeners: listeners(), router: router, interceptors: [TraceLoggingInterceptor(logger: logger)])
+        // Span per RPC right after the outermost trace-logging interceptor, before metrics and auth.
+        configuration.interceptors.insert(contentsOf: tracing.interceptors, at: min(1, configuration.interceptors.count))
         if let threads = settings.ioThreads { configuration.ioThreads = threads }
         configuration.maxReceiveMessageSize = settings.maxReceiveMessageSize
         configuration.maxConcurrentStreams = settings.maxConcurrentStreams
@@ -84,6 +87,7 @@ struct ServerRunner {
         feed.cancel()
         store.close()
         await database.close(logger: logger)
+        await tracing.shutdown(logger: logger)
         logger.notice("orchestratord stopped")
     }
 

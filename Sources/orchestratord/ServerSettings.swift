@@ -23,6 +23,7 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    var tracing: TracingSettings
 
     init(_ settings: ResolvedSettings) throws {
         grpcAddress = try Self.address(settings, "grpc-address")
@@ -51,6 +52,7 @@ struct ServerSettings: Sendable {
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        tracing = try TracingSettings(settings)
         if heartbeatInterval >= leaseTTL {
             throw SettingsError(description: "heartbeat-interval must be shorter than lease-ttl (executors would lose every lease)")
         }

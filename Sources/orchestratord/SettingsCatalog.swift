@@ -22,6 +22,9 @@ enum SettingsCatalog {
         SettingDefinition("catalog-file", default: nil, help: "capability catalog (JSON) for the catalog planner; default examples/catalogs/agent-team.json when present"),
         SettingDefinition("lease-ttl", default: "30", help: "default lease time-to-live in seconds"),
         SettingDefinition("heartbeat-interval", default: "10", help: "how often executors are asked to heartbeat, in seconds"),
+        SettingDefinition("otlp-endpoint", default: nil, help: "OTLP/HTTP collector base URL (spans POSTed as JSON to <url>/v1/traces); unset: no trace export"),
+        SettingDefinition("otlp-service-name", default: "orchestratord", help: "service.name resource attribute of exported spans"),
+        SettingDefinition("trace-sample-ratio", default: "1", help: "fraction (0...1) of traces started here that are recorded; a caller's sampled flag wins"),
     ]
 
     static var keys: Set<String> { Set(all.map(\.key)) }
