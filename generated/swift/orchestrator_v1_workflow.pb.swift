@@ -113,6 +113,8 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
     case taskCancelled  // EVENT_TYPE_TASK_CANCELLED = 15
     case taskSkipped  // EVENT_TYPE_TASK_SKIPPED = 16
     case reportRefused  // EVENT_TYPE_REPORT_REFUSED = 17
+    /// An executor reconnected and resumed a lease it still held (ExecutorHello.resume).
+    case taskLeaseResumed  // EVENT_TYPE_TASK_LEASE_RESUMED = 18
     /// A value this build does not know; kept so it survives a decode and re-encode.
     case unrecognized(Int32)
 
@@ -138,6 +140,7 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
         case 15: self = .taskCancelled
         case 16: self = .taskSkipped
         case 17: self = .reportRefused
+        case 18: self = .taskLeaseResumed
         default: self = .unrecognized(rawValue)
         }
     }
@@ -162,6 +165,7 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
         case .taskCancelled: 15
         case .taskSkipped: 16
         case .reportRefused: 17
+        case .taskLeaseResumed: 18
         case .unrecognized(let value): value
         }
     }
@@ -861,6 +865,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.EVENT_TYPE_TASK_FAILED",
             "orchestrator.v1.EVENT_TYPE_TASK_LEASED",
             "orchestrator.v1.EVENT_TYPE_TASK_LEASE_EXPIRED",
+            "orchestrator.v1.EVENT_TYPE_TASK_LEASE_RESUMED",
             "orchestrator.v1.EVENT_TYPE_TASK_PROGRESS",
             "orchestrator.v1.EVENT_TYPE_TASK_READY",
             "orchestrator.v1.EVENT_TYPE_TASK_RETRY_SCHEDULED",
@@ -1009,7 +1014,7 @@ extension GeneratedDescriptors {
             QVNLX1NUQVRFX0ZBSUxFRBAGEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAcSFgoSVEFTS19TVEFURV9TS0lQUEVEEAgSGQoVVEFT\
             S19TVEFURV9SRVRSWV9XQUlUEAkqvwEKDVdvcmtmbG93U3RhdGUSHgoaV09SS0ZMT1dfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdX\
             T1JLRkxPV19TVEFURV9QTEFOTklORxABEhoKFldPUktGTE9XX1NUQVRFX1JVTk5JTkcQAhIcChhXT1JLRkxPV19TVEFURV9TVUND\
-            RUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9GQUlMRUQQBBIcChhXT1JLRkxPV19TVEFURV9DQU5DRUxMRUQQBSq9BAoJRXZlbnRU\
+            RUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9GQUlMRUQQBBIcChhXT1JLRkxPV19TVEFURV9DQU5DRUxMRUQQBSrgBAoJRXZlbnRU\
             eXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX1NVQk1JVFRFRBABEh8KG0VWRU5U\
             X1RZUEVfV09SS0ZMT1dfUExBTk5FRBACEiEKHUVWRU5UX1RZUEVfV09SS0ZMT1dfU1VDQ0VFREVEEAMSHgoaRVZFTlRfVFlQRV9X\
             T1JLRkxPV19GQUlMRUQQBBIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX0NBTkNFTExFRBAFEhoKFkVWRU5UX1RZUEVfREFHX1VQREFU\
@@ -1017,8 +1022,8 @@ extension GeneratedDescriptors {
             QVNLX1JVTk5JTkcQCRIcChhFVkVOVF9UWVBFX1RBU0tfUFJPR1JFU1MQChIdChlFVkVOVF9UWVBFX1RBU0tfU1VDQ0VFREVEEAsS\
             GgoWRVZFTlRfVFlQRV9UQVNLX0ZBSUxFRBAMEiMKH0VWRU5UX1RZUEVfVEFTS19SRVRSWV9TQ0hFRFVMRUQQDRIhCh1FVkVOVF9U\
             WVBFX1RBU0tfTEVBU0VfRVhQSVJFRBAOEh0KGUVWRU5UX1RZUEVfVEFTS19DQU5DRUxMRUQQDxIbChdFVkVOVF9UWVBFX1RBU0tf\
-            U0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQT1JUX1JFRlVTRUQQEUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3Ry\
-            YXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
+            U0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQT1JUX1JFRlVTRUQQERIhCh1FVkVOVF9UWVBFX1RBU0tfTEVBU0VfUkVTVU1FRBAS\
+            QjcKE2Rldi5vcmNoZXN0cmF0b3IudjFQAVoeb3JjaGVzdHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
             """
     )
 }

@@ -92,9 +92,9 @@ extension DispatchService {
         let now = clock.now()
         let states: [LeaseState]
         do {
-            states = try await store.extendLeases(tokens.map {
-                LeaseExtension(lease: $0, executorID: executor.executorID, until: now + configuration.leaseTTLMillis)
-            })
+            states = try await store.resumeLeases(
+                tokens.map { LeaseExtension(lease: $0, executorID: executor.executorID, until: now + configuration.leaseTTLMillis) },
+                now: now)
         } catch let error as StoreError {
             throw AppError(error)
         }

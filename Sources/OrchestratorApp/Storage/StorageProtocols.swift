@@ -74,6 +74,11 @@ public protocol TaskDispatchStore: Sendable {
     /// A lease that is no longer held comes back with `valid == false` and nothing changes for it.
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState]
 
+    /// Like `extendLeases`, for leases an executor presents when it reconnects (`hello.resume`):
+    /// each one still held moves to the new stream and gets a task_lease_resumed event (the audit
+    /// trail records who resumed what), in one transaction.
+    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState]
+
     /// Requeues (with backoff) or fails tasks whose lease expired before `now`.
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease]
 

@@ -19,6 +19,7 @@ public enum EventKind: String, Hashable, Sendable, CaseIterable {
     case taskCancelled = "task_cancelled"
     case taskSkipped = "task_skipped"
     case reportRefused = "report_refused"
+    case taskLeaseResumed = "task_lease_resumed"
 }
 
 /// One entry of the event log: appended in the same transaction as the change it records.

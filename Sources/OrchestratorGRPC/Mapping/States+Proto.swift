@@ -134,6 +134,7 @@ extension Orchestrator_V1_EventType {
         case .taskCancelled: self = .taskCancelled
         case .taskSkipped: self = .taskSkipped
         case .reportRefused: self = .reportRefused
+        case .taskLeaseResumed: self = .taskLeaseResumed
         }
     }
 
@@ -156,6 +157,7 @@ extension Orchestrator_V1_EventType {
         case .taskCancelled: .taskCancelled
         case .taskSkipped: .taskSkipped
         case .reportRefused: .reportRefused
+        case .taskLeaseResumed: .taskLeaseResumed
         case .unspecified, .unrecognized: nil
         }
     }

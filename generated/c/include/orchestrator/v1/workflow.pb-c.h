@@ -107,7 +107,11 @@ typedef enum _Orchestrator__V1__EventType {
   /*
    * a report with a stale fencing token was refused
    */
-  ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_REPORT_REFUSED = 17
+  ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_REPORT_REFUSED = 17,
+  /*
+   * An executor reconnected and resumed a lease it still held (ExecutorHello.resume).
+   */
+  ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_LEASE_RESUMED = 18
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORCHESTRATOR__V1__EVENT_TYPE)
 } Orchestrator__V1__EventType;
 

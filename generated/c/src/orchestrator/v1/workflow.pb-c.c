@@ -1461,7 +1461,7 @@ const ProtobufCEnumDescriptor orchestrator__v1__workflow_state__descriptor =
   orchestrator__v1__workflow_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue orchestrator__v1__event_type__enum_values_by_number[18] =
+static const ProtobufCEnumValue orchestrator__v1__event_type__enum_values_by_number[19] =
 {
   { "EVENT_TYPE_UNSPECIFIED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED", 0 },
   { "EVENT_TYPE_WORKFLOW_SUBMITTED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_SUBMITTED", 1 },
@@ -1481,11 +1481,12 @@ static const ProtobufCEnumValue orchestrator__v1__event_type__enum_values_by_num
   { "EVENT_TYPE_TASK_CANCELLED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_CANCELLED", 15 },
   { "EVENT_TYPE_TASK_SKIPPED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_SKIPPED", 16 },
   { "EVENT_TYPE_REPORT_REFUSED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_REPORT_REFUSED", 17 },
+  { "EVENT_TYPE_TASK_LEASE_RESUMED", "ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_LEASE_RESUMED", 18 },
 };
 static const ProtobufCIntRange orchestrator__v1__event_type__value_ranges[] = {
-{0, 0},{0, 18}
+{0, 0},{0, 19}
 };
-static const ProtobufCEnumValueIndex orchestrator__v1__event_type__enum_values_by_name[18] =
+static const ProtobufCEnumValueIndex orchestrator__v1__event_type__enum_values_by_name[19] =
 {
   { "EVENT_TYPE_DAG_UPDATED", 6 },
   { "EVENT_TYPE_REPORT_REFUSED", 17 },
@@ -1493,6 +1494,7 @@ static const ProtobufCEnumValueIndex orchestrator__v1__event_type__enum_values_b
   { "EVENT_TYPE_TASK_FAILED", 12 },
   { "EVENT_TYPE_TASK_LEASED", 8 },
   { "EVENT_TYPE_TASK_LEASE_EXPIRED", 14 },
+  { "EVENT_TYPE_TASK_LEASE_RESUMED", 18 },
   { "EVENT_TYPE_TASK_PROGRESS", 10 },
   { "EVENT_TYPE_TASK_READY", 7 },
   { "EVENT_TYPE_TASK_RETRY_SCHEDULED", 13 },
@@ -1513,9 +1515,9 @@ const ProtobufCEnumDescriptor orchestrator__v1__event_type__descriptor =
   "EventType",
   "Orchestrator__V1__EventType",
   "orchestrator.v1",
-  18,
+  19,
   orchestrator__v1__event_type__enum_values_by_number,
-  18,
+  19,
   orchestrator__v1__event_type__enum_values_by_name,
   1,
   orchestrator__v1__event_type__value_ranges,
