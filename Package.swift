@@ -90,7 +90,7 @@ let package = Package(
         // domain values and typed errors to gRPC status codes.
         .target(
             name: "OrchestratorGRPC",
-            dependencies: ["OrchestratorTracing", "OrchestratorApp", "OrchestratorDomain", "OrchestratorAPI", "NGRPC",
+            dependencies: ["OrchestratorTracing", "OrchestratorApp", "OrchestratorDomain", "OrchestratorAPI", "NGRPC", "OrchestratorAuth",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -110,6 +110,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // JSON Web Tokens: compact JWS, HS256/RS256/ES256 with OpenSSL (headers from CLibevent),
+        // key files and JWKS, claims, minting. Knows no gRPC and no workflows.
+        .target(name: "OrchestratorAuth", dependencies: ["CLibevent"], swiftSettings: swiftSettings),
+
         // The workflow domain: pure Swift, no C, no I/O.
         .target(name: "OrchestratorDomain", swiftSettings: swiftSettings),
 
@@ -118,7 +122,7 @@ let package = Package(
             dependencies: [
                 "OrchestratorTracing",
                 "NGRPC", "OrchestratorAPI", "GRPCStandardServices", "OrchestratorDomain",
-                "OrchestratorApp", "OrchestratorGRPC", "OrchestratorStore", "PostgresClient",
+                "OrchestratorApp", "OrchestratorGRPC", "OrchestratorStore", "PostgresClient", "OrchestratorAuth",
                 "OrchestratorMetrics", "OrchestratorObservability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,7 +133,7 @@ let package = Package(
             name: "orchctl",
             dependencies: [
                 "OrchestratorTracing",
-                "NGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorGRPC",
+                "NGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorGRPC", "OrchestratorAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -162,6 +166,7 @@ let package = Package(
             dependencies: ["OrchestratorObservability", "OrchestratorMetrics", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "OrchestratorAuthTests", dependencies: ["OrchestratorAuth"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorGRPCTests", dependencies: ["OrchestratorGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorApp", "NGRPC"], swiftSettings: swiftSettings),
         .testTarget(

@@ -8,7 +8,7 @@ struct Orchctl: AsyncParsableCommand {
         abstract: "Submit, plan, inspect, watch and cancel workflows; run a sample executor.",
         subcommands: [
             SubmitCommand.self, PlanCommand.self, GetCommand.self, ListCommand.self, WatchCommand.self,
-            DagCommand.self, CancelCommand.self, ExecutorCommand.self, EventsCommand.self,
+            DagCommand.self, CancelCommand.self, ExecutorCommand.self, EventsCommand.self, TokenCommand.self,
         ]
     )
 }

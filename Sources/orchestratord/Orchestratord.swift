@@ -75,6 +75,24 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Fraction in 0...1 of traces started here that are recorded (default 1; env ORCHESTRATOR_TRACE_SAMPLE_RATIO).")
     var traceSampleRatio: String?
 
+    @Option(name: .long, help: "Authentication: none (development) or jwt (default none; env ORCHESTRATOR_AUTH).")
+    var auth: String?
+
+    @Option(name: .long, help: "HS256 secret file or PEM public key for --auth jwt (env ORCHESTRATOR_JWT_KEY_FILE).")
+    var jwtKeyFile: String?
+
+    @Option(name: .long, help: "JWKS file of verification keys, several by kid (env ORCHESTRATOR_JWKS_FILE).")
+    var jwksFile: String?
+
+    @Option(name: .long, help: "Required JWT issuer (iss) (env ORCHESTRATOR_JWT_ISSUER).")
+    var jwtIssuer: String?
+
+    @Option(name: .long, help: "Required JWT audience (aud) (env ORCHESTRATOR_JWT_AUDIENCE).")
+    var jwtAudience: String?
+
+    @Option(name: .long, help: "Seconds of clock skew allowed for exp/nbf (default 60; env ORCHESTRATOR_JWT_CLOCK_SKEW).")
+    var jwtClockSkew: String?
+
     /// Flag values by setting key; only the flags actually given.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
@@ -83,6 +101,8 @@ struct Orchestratord: AsyncParsableCommand {
             ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
             ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("database-url", databaseUrl),
             ("data-dir", dataDir), ("embedded-port", embeddedPort), ("database-pool-size", databasePoolSize),
+            ("auth", auth), ("jwt-key-file", jwtKeyFile), ("jwks-file", jwksFile), ("jwt-issuer", jwtIssuer),
+            ("jwt-audience", jwtAudience), ("jwt-clock-skew", jwtClockSkew),
             ("catalog-file", catalogFile), ("lease-ttl", leaseTtl), ("heartbeat-interval", heartbeatInterval),
             ("otlp-endpoint", otlpEndpoint), ("otlp-service-name", otlpServiceName), ("trace-sample-ratio", traceSampleRatio),
         ]

@@ -54,7 +54,9 @@ struct ServerRunner {
         for service in router.serviceNames { health.setStatus(service: service, status: .serving) }
         ReflectionService.register(into: &router)
 
-        var configuration = ServerConfiguration(listeners: listeners(), router: router, interceptors: [TraceLoggingInterceptor(logger: logger)])
+        // Order: tracing/logging outermost, then auth (docs/SECURITY.md).
+        var configuration = ServerConfiguration(
+            listeners: listeners(), router: router, interceptors: [TraceLoggingInterceptor(logger: logger)] + [authInterceptor()].compactMap { $0 })
         // Span per RPC right after the outermost trace-logging interceptor, before metrics and auth.
         configuration.interceptors.insert(contentsOf: tracing.interceptors, at: min(1, configuration.interceptors.count))
         if let threads = settings.ioThreads { configuration.ioThreads = threads }
@@ -78,7 +80,6 @@ struct ServerRunner {
             throw error
         }
         await server.installSignalHandlers()
-        logger.warning("authentication is off: every caller acts as the development admin of tenant \"default\"")
         for address in server.boundAddresses {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
         }

@@ -23,6 +23,7 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    var auth: AuthSettings
     var tracing: TracingSettings
 
     init(_ settings: ResolvedSettings) throws {
@@ -52,6 +53,7 @@ struct ServerSettings: Sendable {
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)
         if heartbeatInterval >= leaseTTL {
             throw SettingsError(description: "heartbeat-interval must be shorter than lease-ttl (executors would lose every lease)")

@@ -1,19 +1,56 @@
 public import NGRPC
 public import OrchestratorApp
+public import OrchestratorAuth
 
-/// Who is calling. Authentication (an interceptor) stores the verified `Actor` in the call's
-/// context under `key`; without authentication every caller is the development identity.
+/// Who is calling, and which tenants' data it may touch.
+///
+/// `AuthInterceptor` stores the verified `Actor` under `key` and its `TenantGrant` under
+/// `grantKey`. Without authentication (development mode) nothing is stored and every caller is
+/// `Actor.anonymous`: the admin of tenant "default", allowed into every tenant.
 public enum CallerIdentity {
     public static let key = "orchestrator.actor"
+    public static let grantKey = "orchestrator.tenant-grant"
 
     public static func actor(of context: ServerContext) -> Actor {
         context[value: key, as: Actor.self] ?? .anonymous
     }
 
-    /// The tenant whose data the caller may see; nil for an admin, who sees every tenant.
-    public static func tenantScope(of context: ServerContext) -> String? {
+    /// The tenants the caller may see and change.
+    public static func grant(of context: ServerContext) -> TenantGrant {
+        if let grant = context[value: grantKey, as: TenantGrant.self] { return grant }
         let actor = actor(of: context)
-        return actor.role == "admin" && actor.tenant == Actor.anonymous.tenant && actor.subject == Actor.anonymous.subject
-            ? nil : actor.tenant
+        return actor == .anonymous ? .all : .only([actor.tenant])
+    }
+
+    /// Whether an authenticated identity (not the development default) is calling.
+    public static func isAuthenticated(_ context: ServerContext) -> Bool {
+        context[value: key, as: Actor.self] != nil
+    }
+
+    /// The tenant whose workflows the caller may read and change; nil for a caller granted every
+    /// tenant (a `*` admin, or anyone in development mode). Submissions always go to
+    /// `actor(of:).tenant`.
+    public static func tenantScope(of context: ServerContext) -> String? {
+        switch grant(of: context) {
+        case .all: nil
+        case .only: actor(of: context).tenant
+        }
+    }
+
+    /// The tenants whose tasks an executor may lease; nil = every tenant.
+    public static func servedTenants(of context: ServerContext) -> Set<String>? {
+        switch grant(of: context) {
+        case .all: nil
+        case .only(let tenants): tenants
+        }
+    }
+
+    /// The executor id leases are recorded under. With authentication, the client's id is
+    /// prefixed with the token's subject (`sub/executor_id`), so an executor can never report,
+    /// heartbeat or resume leases held under another identity's executor id; in development mode
+    /// it is used as sent.
+    public static func executorID(_ requested: String, context: ServerContext) -> String {
+        guard isAuthenticated(context), !requested.isEmpty else { return requested }
+        return actor(of: context).subject + "/" + requested
     }
 }

@@ -31,7 +31,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             guard case .hello(let hello) = first.kind else {
                 throw AppError.invalidArgument("the first message on a Lease stream must be `hello`")
             }
-            let identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight)
+            let identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight, context: context)
             let inbound = requests.map { request throws -> SessionInput in
                 switch request.kind {
                 case .heartbeat(let heartbeat): return .heartbeat(heartbeat.leases.map(\.domainLease))
@@ -53,7 +53,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse {
         try await mapped(context) {
             guard request.waitMs >= 0 else { throw AppError.invalidArgument("wait_ms must be ≥ 0") }
-            let identity = try Self.identity(executorID: request.executorID, capabilities: request.capabilities, labels: request.labels, maxInFlight: request.maxTasks)
+            let identity = try Self.identity(executorID: request.executorID, capabilities: request.capabilities, labels: request.labels, maxInFlight: request.maxTasks, context: context)
             var wait = Duration.milliseconds(request.waitMs)
             if let left = context.timeRemaining { wait = min(wait, left - .milliseconds(50)) }
             let claimed = try await dispatch.poll(identity, maxTasks: identity.maxInFlight, wait: max(wait, .zero))
@@ -76,7 +76,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             case nil:
                 throw AppError.invalidArgument("a report must set one of progress, completion, failure")
             }
-            switch try await dispatch.report(lease, executorID: request.executorID, outcome: outcome) {
+            switch try await dispatch.report(lease, executorID: CallerIdentity.executorID(request.executorID, context: context), outcome: outcome) {
             case .accepted:
                 return Orchestrator_V1_ReportStatusResponse(accepted: true, message: "")
             case .staleLease(let current, let state):
@@ -90,21 +90,28 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse {
         try await mapped(context) {
             guard !request.executorID.isEmpty else { throw AppError.invalidArgument("executor_id is required") }
-            let states = try await dispatch.heartbeat(executorID: request.executorID, leases: request.leases.map(\.domainLease))
+            let states = try await dispatch.heartbeat(
+                executorID: CallerIdentity.executorID(request.executorID, context: context), leases: request.leases.map(\.domainLease))
             return Orchestrator_V1_HeartbeatResponse(leases: states.map(Self.status))
         }
     }
 
     // MARK: - Mapping
 
-    static func identity(executorID: String, capabilities: [String], labels: [String: String], maxInFlight: Int32) throws -> ExecutorIdentity {
+    /// The executor as the dispatcher sees it: validated, its id bound to the caller's identity
+    /// (`CallerIdentity.executorID`) and its tenants those the caller's token grants.
+    static func identity(
+        executorID: String, capabilities: [String], labels: [String: String], maxInFlight: Int32, context: ServerContext
+    ) throws -> ExecutorIdentity {
         var problems: [String] = []
         if executorID.isEmpty || executorID.utf8.count > 128 { problems.append("executor_id must be 1-128 characters") }
         if maxInFlight < 0 { problems.append("max_in_flight must be ≥ 0 (0 = 1)") }
         if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 characters") }
         if capabilities.count > 256 { problems.append("at most 256 capabilities") }
         guard problems.isEmpty else { throw AppError.invalidArgument("invalid executor: " + problems.joined(separator: "; ")) }
-        return ExecutorIdentity(executorID: executorID, capabilities: Set(capabilities), labels: labels, maxInFlight: max(1, Int(maxInFlight)))
+        return ExecutorIdentity(
+            executorID: CallerIdentity.executorID(executorID, context: context), capabilities: Set(capabilities), labels: labels,
+            maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
     }
 
     static func lease(_ token: Orchestrator_V1_LeaseToken?) throws -> LeaseToken {

@@ -1,0 +1,127 @@
+/// What a token must satisfy besides its signature.
+public struct TokenPolicy: Sendable {
+    /// Required `iss`; nil = not checked.
+    public var issuer: String?
+    /// Required member of `aud` (a string or an array); nil = not checked.
+    public var audience: String?
+    /// Tolerance for `exp` and `nbf` against this machine's clock, in seconds.
+    public var clockSkew: Double
+
+    public static let defaultClockSkew: Double = 60
+
+    public init(issuer: String? = nil, audience: String? = nil, clockSkew: Double = TokenPolicy.defaultClockSkew) {
+        self.issuer = issuer
+        self.audience = audience
+        self.clockSkew = clockSkew
+    }
+}
+
+/// Verifies bearer tokens: compact JWS, signature with the configured keys, then the claims.
+///
+/// Claims read (docs/SECURITY.md):
+/// - `sub` (string, required), `role` (submitter | executor | viewer | admin, required);
+/// - `tenant` (string): the caller's tenant; `*` (admins only) grants every tenant;
+/// - `tenants` (array of strings, executors only): serve several tenants; may replace `tenant`;
+/// - `exp` (required), `nbf` (optional): NumericDate, checked with `clockSkew`;
+/// - `iss`, `aud` (string or array): checked when the policy names them.
+public struct TokenVerifier: Sendable {
+    public let keys: KeySet
+    public let policy: TokenPolicy
+    /// Seconds since 1970; injected so tests control time.
+    let now: @Sendable () -> Double
+
+    /// Longest tenant name and subject accepted.
+    static let maxNameLength = 256
+
+    public init(keys: KeySet, policy: TokenPolicy = TokenPolicy(), now: @escaping @Sendable () -> Double = UnixClock.now) {
+        self.keys = keys
+        self.policy = policy
+        self.now = now
+    }
+
+    public func verify(_ token: String) throws(AuthError) -> VerifiedIdentity {
+        let jws = try CompactJWS(parsing: token)
+        let candidates = try keys.candidates(keyID: jws.keyID, algorithm: jws.algorithm)
+        guard candidates.contains(where: { $0.verifies(jws.signingInput, signature: jws.signature) }) else {
+            throw AuthError(.badSignature, "signature does not verify")
+        }
+        return try identity(jws.claims)
+    }
+
+    func identity(_ claims: [String: JSONValue]) throws(AuthError) -> VerifiedIdentity {
+        let now = self.now()
+        guard let exp = claims["exp"] else { throw AuthError(.invalidClaims, "token has no \"exp\"; tokens must expire") }
+        guard let expiresAt = exp.number else { throw AuthError(.invalidClaims, "\"exp\" must be a number (seconds since 1970)") }
+        guard now < expiresAt + policy.clockSkew else {
+            throw AuthError(.expired, "token expired at \(Int64(expiresAt)) (now \(Int64(now)), allowed skew \(Int64(policy.clockSkew)) s)")
+        }
+        if let nbf = claims["nbf"] {
+            guard let notBefore = nbf.number else { throw AuthError(.invalidClaims, "\"nbf\" must be a number (seconds since 1970)") }
+            guard now + policy.clockSkew >= notBefore else {
+                throw AuthError(.notYetValid, "token is not valid before \(Int64(notBefore)) (now \(Int64(now)), allowed skew \(Int64(policy.clockSkew)) s)")
+            }
+        }
+        if let issuer = policy.issuer {
+            guard let iss = claims["iss"]?.string else { throw AuthError(.wrongIssuer, "token has no \"iss\"; expected \"\(issuer)\"") }
+            guard iss == issuer else { throw AuthError(.wrongIssuer, "issuer \"\(iss)\" is not the expected \"\(issuer)\"") }
+        }
+        if let audience = policy.audience {
+            let audiences: [String]
+            switch claims["aud"] {
+            case .string(let one)?: audiences = [one]
+            case .array(let many)?: audiences = many.compactMap(\.string)
+            case nil: throw AuthError(.wrongAudience, "token has no \"aud\"; expected \"\(audience)\"")
+            default: throw AuthError(.wrongAudience, "\"aud\" must be a string or an array of strings")
+            }
+            guard audiences.contains(audience) else {
+                throw AuthError(.wrongAudience, "audience \(audiences) does not include \"\(audience)\"")
+            }
+        }
+        guard let subject = claims["sub"]?.string, !subject.isEmpty, subject.utf8.count <= Self.maxNameLength else {
+            throw AuthError(.invalidClaims, "\"sub\" must be a non-empty string of at most \(Self.maxNameLength) bytes")
+        }
+        guard let roleName = claims["role"]?.string else {
+            throw AuthError(.invalidClaims, "\"role\" must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let role = Role(rawValue: roleName) else {
+            throw AuthError(.invalidClaims, "role \"\(roleName)\" is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let (tenant, grant) = try tenants(claims, role: role)
+        return VerifiedIdentity(subject: subject, role: role, tenant: tenant, grant: grant, expiresAt: expiresAt)
+    }
+
+    func tenants(_ claims: [String: JSONValue], role: Role) throws(AuthError) -> (String, TenantGrant) {
+        var single: String?
+        if let value = claims["tenant"] {
+            guard let text = value.string else { throw AuthError(.invalidClaims, "\"tenant\" must be a string") }
+            single = text
+        }
+        if single == VerifiedIdentity.allTenants {
+            guard role == .admin else { throw AuthError(.invalidClaims, "tenant \"*\" (every tenant) is only for role admin") }
+            guard claims["tenants"] == nil else { throw AuthError(.invalidClaims, "tenant \"*\" cannot be combined with \"tenants\"") }
+            return (VerifiedIdentity.crossTenantHome, .all)
+        }
+        var served = Set<String>()
+        if let single { served.insert(try Self.tenantName(single)) }
+        if let value = claims["tenants"] {
+            guard role == .executor else { throw AuthError(.invalidClaims, "\"tenants\" (several tenants) is only for role executor") }
+            guard let list = value.array, !list.isEmpty, list.count <= 1000 else {
+                throw AuthError(.invalidClaims, "\"tenants\" must be a non-empty array of at most 1000 tenant names")
+            }
+            for entry in list {
+                guard let text = entry.string else { throw AuthError(.invalidClaims, "\"tenants\" must hold strings") }
+                served.insert(try Self.tenantName(text))
+            }
+        }
+        guard !served.isEmpty else { throw AuthError(.invalidClaims, "token has no \"tenant\"") }
+        return (single ?? served.sorted()[0], .only(served))
+    }
+
+    static func tenantName(_ text: String) throws(AuthError) -> String {
+        guard !text.isEmpty, text.utf8.count <= maxNameLength, text != VerifiedIdentity.allTenants,
+              !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw AuthError(.invalidClaims, "tenant \"\(text)\" must be 1-\(maxNameLength) printable bytes (\"*\" only alone, for admins)")
+        }
+        return text
+    }
+}
