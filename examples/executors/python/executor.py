@@ -11,6 +11,10 @@ Behaviour flags make it a test double too: --sleep-ms (work time), --fail-probab
 --permanent-failures, --die-after N (SIGKILL itself halfway through its Nth task), --tasks N
 (exit after N accepted completions).
 
+Tracing: with --otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) each task's work is a span that
+continues the assignment's `traceparent`, exported as OTLP/JSON (see otlp_tracing.py), so it joins
+the workflow's trace as a child of the orchestrator's dispatch span.
+
 Stubs are generated from protos/ with grpc_tools.protoc into ./_generated (gitignored) on first
 run, or explicitly with `python executor.py --generate-only`.
 """
@@ -30,6 +34,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from otlp_tracing import Tracer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PROTOS = HERE.parents[2] / "protos"
@@ -101,6 +107,7 @@ class Executor:
         self.completed = 0
         self.stopping = threading.Event()
         self.done = threading.Event()
+        self.tracer = Tracer(args.otlp_endpoint, args.otlp_service_name)
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -160,7 +167,7 @@ class Executor:
                           f"ttl={welcome.lease_ttl_ms}ms resumed={len(welcome.resumed)} "
                           f"rejected={len(welcome.rejected_resumes)}")
         for lease in welcome.rejected_resumes:
-            self.abandon(lease.task_id, "resume rejected")
+            self.abandon(lease, "resume rejected")
         with self.lock:
             self.session = session
             resend = [report for task_id, report in self.unacked.items()
@@ -188,12 +195,15 @@ class Executor:
     def on_revocation(self, revocation) -> None:
         log(self.args.id, f"revoked task={revocation.lease.task_id} token={revocation.lease.fencing_token}: "
                           f"{revocation.reason}")
-        self.abandon(revocation.lease.task_id, "revoked")
+        self.abandon(revocation.lease, "revoked")
 
     def on_ack(self, ack) -> None:
         with self.lock:
-            self.unacked.pop(ack.lease.task_id, None)
-            self.in_flight.pop(ack.lease.task_id, None)
+            # Only the attempt this ack is about: the task may have been handed back to this
+            # executor under a newer token meanwhile (revoked, then reassigned), and an ack for
+            # the old token must not make it forget the new attempt (it would never report it,
+            # while its heartbeats kept the lease alive forever).
+            self._forget(ack.lease)
         if ack.accepted:
             log(self.args.id, f"ack task={ack.lease.task_id} token={ack.lease.fencing_token} accepted")
         else:
@@ -201,17 +211,42 @@ class Executor:
             log(self.args.id, f"ack task={ack.lease.task_id} token={ack.lease.fencing_token} REFUSED "
                               f"code={ack.code}: {ack.message}")
 
-    def abandon(self, task_id: str, why: str) -> None:
+    def _forget(self, lease):
+        """Drops the task's in-flight entry and unacked report if they belong to this exact lease
+        (same fencing token); returns the in-flight entry dropped. Call with the lock held."""
+        entry = self.in_flight.get(lease.task_id)
+        if entry is None or entry[0].fencing_token != lease.fencing_token:
+            return None
+        self.in_flight.pop(lease.task_id)
+        report = self.unacked.get(lease.task_id)
+        if report is not None and getattr(report, report.WhichOneof("kind")).lease.fencing_token == lease.fencing_token:
+            self.unacked.pop(lease.task_id)
+        return entry
+
+    def abandon(self, lease, why: str) -> None:
         with self.lock:
-            entry = self.in_flight.pop(task_id, None)
-            self.unacked.pop(task_id, None)
+            entry = self._forget(lease)
         if entry:
             entry[1].set()
-            log(self.args.id, f"abandoned task={task_id} ({why})")
+            log(self.args.id, f"abandoned task={lease.task_id} token={lease.fencing_token} ({why})")
 
     # -- the work ---------------------------------------------------------------------------
 
     def work(self, assignment, cancel: threading.Event, number: int) -> None:
+        # The work is a child of the orchestrator's dispatch span (the assignment's traceparent).
+        span = self.tracer.start_span(
+            f"execute {assignment.spec.key}", assignment.traceparent,
+            attributes={"orchestrator.workflow_id": assignment.workflow_id, "orchestrator.task_id": assignment.lease.task_id,
+                        "orchestrator.task_key": assignment.spec.key, "orchestrator.attempt": assignment.attempt,
+                        "orchestrator.executor_id": self.args.id})
+        try:
+            outcome = self.perform(assignment, cancel, number)
+            span.set_status(outcome == "completion", "" if outcome == "completion" else f"task {outcome}")
+        finally:
+            span.end()
+
+    def perform(self, assignment, cancel: threading.Event, number: int) -> str:
+        """Works on the task and reports it; returns "completion", "failure" or "abandoned"."""
         lease = assignment.lease
         seconds = self.args.sleep_ms / 1000.0
         if self.args.die_after and number == self.args.die_after:
@@ -220,7 +255,7 @@ class Executor:
             log(self.args.id, f"dying mid-task task={lease.task_id}")
             os.kill(os.getpid(), signal.SIGKILL)
         if cancel.wait(seconds):
-            return
+            return "abandoned"
         if random.random() < self.args.fail_probability:
             report = self.pb2.LeaseRequest(failure=self.pb2.TaskFailure(
                 lease=lease, message="simulated failure", code="SIMULATED",
@@ -233,8 +268,9 @@ class Executor:
             report = self.pb2.LeaseRequest(completion=self.pb2.TaskCompletion(lease=lease, result=result))
             outcome = "completion"
         with self.lock:
-            if lease.task_id not in self.in_flight:
-                return  # revoked while working
+            held = self.in_flight.get(lease.task_id)
+            if held is None or held[0].fencing_token != lease.fencing_token:
+                return "abandoned"  # revoked while working (perhaps reassigned here under a newer token)
             self.unacked[lease.task_id] = report
             session = self.session
         log(self.args.id, f"report {outcome} task={lease.task_id} token={lease.fencing_token}")
@@ -246,6 +282,7 @@ class Executor:
                 finished = self.args.tasks and self.completed >= self.args.tasks
             if finished:
                 threading.Thread(target=self.stop, daemon=True).start()
+        return outcome
 
     def stop(self) -> None:
         """Waits (briefly) for outstanding acks, then half-closes the stream."""
@@ -274,6 +311,9 @@ def parse_args(argv=None):
     parser.add_argument("--die-after", type=int, default=0, help="SIGKILL itself halfway through task N")
     parser.add_argument("--tasks", type=int, default=0, help="exit after N accepted completions (0 = run forever)")
     parser.add_argument("--max-reconnects", type=int, default=-1, help="give up after N failed streams in a row")
+    parser.add_argument("--otlp-endpoint", default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+                        help="OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318 (default: no tracing)")
+    parser.add_argument("--otlp-service-name", default=os.environ.get("OTEL_SERVICE_NAME", "python-executor"))
     parser.add_argument("--protos", type=Path, default=DEFAULT_PROTOS)
     parser.add_argument("--stubs-dir", type=Path, default=HERE / "_generated")
     parser.add_argument("--generate-only", action="store_true", help="generate the stubs and exit")
@@ -293,6 +333,7 @@ def main(argv=None) -> int:
     status = executor.run()
     log(args.id, f"stopped after {executor.completed} completions")
     executor.workers.shutdown(wait=False, cancel_futures=True)
+    executor.tracer.shutdown()
     return status
 
 
