@@ -7,17 +7,23 @@
 /// without one, key on `ServerContext.peerAddress`.
 public struct RateLimitInterceptor: ServerInterceptor {
     public let buckets: TokenBucketTable
+    /// Which methods count; the others pass untouched (health checks, say).
+    public let applies: @Sendable (MethodDescriptor) -> Bool
     public let key: @Sendable (ServerContext) -> String
 
-    public init(buckets: TokenBucketTable, key: @escaping @Sendable (ServerContext) -> String = { $0.peerAddress }) {
+    public init(
+        buckets: TokenBucketTable, applies: @escaping @Sendable (MethodDescriptor) -> Bool = { _ in true },
+        key: @escaping @Sendable (ServerContext) -> String = { $0.peerAddress }
+    ) {
         self.buckets = buckets
+        self.applies = applies
         self.key = key
     }
 
     public func intercept(
         source: any RawMessageSource, sink: any RawMessageSink, context: ServerContext, next: RawHandler
     ) async throws {
-        if case .limited(let retryAfter) = buckets.take(key(context)) {
+        if applies(context.method), case .limited(let retryAfter) = buckets.take(key(context)) {
             throw Self.status(retryAfter: retryAfter, context: context)
         }
         try await next(source, sink, context)

@@ -93,6 +93,8 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds of clock skew allowed for exp/nbf (default 60; env ORCHESTRATOR_JWT_CLOCK_SKEW).")
     var jwtClockSkew: String?
 
+    @OptionGroup var tlsAndLimits: TLSAndLimitFlags
+
     /// Flag values by setting key; only the flags actually given.
     var flagValues: [String: String] {
         let pairs: [(String, String?)] = [
@@ -107,6 +109,7 @@ struct Orchestratord: AsyncParsableCommand {
             ("otlp-endpoint", otlpEndpoint), ("otlp-service-name", otlpServiceName), ("trace-sample-ratio", traceSampleRatio),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
+            .merging(tlsAndLimits.values) { flag, _ in flag }
     }
 
     func run() async throws {

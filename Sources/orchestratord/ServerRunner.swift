@@ -32,7 +32,7 @@ struct ServerRunner {
         var dispatchConfiguration = DispatchConfiguration()
         dispatchConfiguration.leaseTTL = settings.leaseTTL
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
-        let planning = PlanningService(registry: registry)
+        let planning = PlanningService(registry: registry, limits: settings.limits.validation)
         let watch = WatchService(events: store, signals: signals)
         let submission = SubmissionService(planning: planning, workflows: store, watch: watch, signals: signals)
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
@@ -59,6 +59,9 @@ struct ServerRunner {
             listeners: listeners(), router: router, interceptors: [TraceLoggingInterceptor(logger: logger)] + [authInterceptor()].compactMap { $0 })
         // Span per RPC right after the outermost trace-logging interceptor, before metrics and auth.
         configuration.interceptors.insert(contentsOf: tracing.interceptors, at: min(1, configuration.interceptors.count))
+        // Last, after auth: the rate limit keys on the authenticated caller (docs/SECURITY.md, "Limits").
+        configuration.interceptors += limitInterceptors()
+        applyLimits(to: &configuration)
         if let threads = settings.ioThreads { configuration.ioThreads = threads }
         configuration.maxReceiveMessageSize = settings.maxReceiveMessageSize
         configuration.maxConcurrentStreams = settings.maxConcurrentStreams
@@ -80,6 +83,7 @@ struct ServerRunner {
             throw error
         }
         await server.installSignalHandlers()
+        await installTLSReload(server)
         for address in server.boundAddresses {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
         }
@@ -98,7 +102,7 @@ struct ServerRunner {
             result.append(.init(host: address.host, port: address.port))
         }
         if let address = settings.grpcTLSAddress, let cert = settings.tlsCertFile, let key = settings.tlsKeyFile {
-            result.append(.init(host: address.host, port: address.port, tls: .init(certificateChainPath: cert, privateKeyPath: key)))
+            result.append(.init(host: address.host, port: address.port, tls: clientCertificates(.init(certificateChainPath: cert, privateKeyPath: key))))
         }
         return result
     }

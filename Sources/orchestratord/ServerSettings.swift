@@ -23,6 +23,7 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    var limits: LimitSettings
     var auth: AuthSettings
     var tracing: TracingSettings
 
@@ -53,6 +54,7 @@ struct ServerSettings: Sendable {
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        limits = try LimitSettings(settings)
         auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)
         if heartbeatInterval >= leaseTTL {

@@ -31,7 +31,7 @@ enum SettingsCatalog {
         SettingDefinition("otlp-endpoint", default: nil, help: "OTLP/HTTP collector base URL (spans POSTed as JSON to <url>/v1/traces); unset: no trace export"),
         SettingDefinition("otlp-service-name", default: "orchestratord", help: "service.name resource attribute of exported spans"),
         SettingDefinition("trace-sample-ratio", default: "1", help: "fraction (0...1) of traces started here that are recorded; a caller's sampled flag wins"),
-    ]
+    ] + tlsAndLimits
 
     static var keys: Set<String> { Set(all.map(\.key)) }
 }

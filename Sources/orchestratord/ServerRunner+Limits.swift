@@ -1,0 +1,62 @@
+import Logging
+import NGRPC
+import OrchestratorApp
+import OrchestratorGRPC
+
+/// TLS and limits in the composition root: what `ServerRunner.run` applies to the server
+/// configuration, the interceptors that go last (after authentication), and the SIGHUP reload.
+extension ServerRunner {
+    /// Transport limits of the settings.
+    func applyLimits(to configuration: inout ServerConfiguration) {
+        configuration.maxHeaderListSize = settings.limits.maxMetadataSize
+        configuration.maxConnectionsPerClient = settings.limits.maxConnectionsPerClient
+    }
+
+    /// Rate limiting and string lengths; appended after authentication so the rate limit keys on
+    /// the authenticated caller.
+    func limitInterceptors() -> [any ServerInterceptor] {
+        var interceptors: [any ServerInterceptor] = []
+        if let (rate, burst) = settings.limits.rateLimit {
+            interceptors.append(RateLimitInterceptor(
+                buckets: TokenBucketTable(rate: rate, burst: burst), applies: Self.isRateLimited, key: Self.rateLimitKey))
+        }
+        interceptors.append(StringLengthInterceptor(maxBytes: settings.limits.maxStringLength))
+        return interceptors
+    }
+
+    /// Health checks (load balancers, orchestrators poll them) and reflection are not rate limited.
+    @Sendable static func isRateLimited(_ method: MethodDescriptor) -> Bool {
+        !method.service.hasPrefix("grpc.")
+    }
+
+    /// The authenticated subject and tenant when authentication put one in the context, else the IP address.
+    @Sendable static func rateLimitKey(_ context: ServerContext) -> String {
+        if let actor = context[value: CallerIdentity.key, as: Actor.self] {
+            return "actor:\(actor.tenant)/\(actor.subject)"
+        }
+        return "ip:\(context.peerAddress)"
+    }
+
+    /// The TLS listener's client-certificate settings.
+    func clientCertificates(_ tls: ServerConfiguration.TLS) -> ServerConfiguration.TLS {
+        var tls = tls
+        tls.clientCAPath = settings.limits.tlsClientCAFile
+        tls.clientAuthentication = settings.limits.tlsClientAuthentication
+        return tls
+    }
+
+    /// SIGHUP re-reads the TLS certificate, key and client CA for new connections; a file that
+    /// fails to load is logged and the previous certificates stay in use.
+    func installTLSReload(_ server: GRPCServer) async {
+        guard settings.grpcTLSAddress != nil else { return }
+        let logger = self.logger
+        await server.onHangup {
+            do {
+                let count = try server.reloadTLS()
+                logger.notice("TLS certificates reloaded", metadata: ["listeners": "\(count)"])
+            } catch {
+                logger.error("TLS reload failed; keeping the previous certificates", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

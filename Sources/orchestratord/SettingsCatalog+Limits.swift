@@ -1,0 +1,21 @@
+/// Settings of mutual TLS and of the server's limits (docs/SECURITY.md, "TLS" and "Limits").
+extension SettingsCatalog {
+    static let tlsAndLimits: [SettingDefinition] = [
+        SettingDefinition("tls-client-ca-file", default: nil,
+                          help: "PEM file of the CAs whose client certificates the TLS listener accepts (mutual TLS)"),
+        SettingDefinition("tls-client-auth", default: "none",
+                          help: "client certificates on the TLS listener: none, optional (verified when sent) or require"),
+        SettingDefinition("max-metadata-size", default: String(16 * 1024),
+                          help: "largest request metadata (HTTP/2 header list: name + value + 32 per entry) in bytes; larger calls get RESOURCE_EXHAUSTED"),
+        SettingDefinition("max-connections-per-client", default: "1000",
+                          help: "most simultaneous connections from one client IP address; more are closed at accept; 0: no limit"),
+        SettingDefinition("rate-limit-rps", default: "0",
+                          help: "calls per second per caller (authenticated subject and tenant, else IP address), token bucket; 0: off"),
+        SettingDefinition("rate-limit-burst", default: "100", help: "calls a caller may make back to back (token bucket size)"),
+        SettingDefinition("max-dag-tasks", default: "100000", help: "most tasks in one workflow graph"),
+        SettingDefinition("max-dag-edges", default: "1000000", help: "most dependencies in one workflow graph"),
+        SettingDefinition("max-dag-depth", default: "10000", help: "most tasks on one dependency chain of a workflow graph"),
+        SettingDefinition("max-string-length", default: "65536",
+                          help: "longest string field (UTF-8 bytes) in any request, map keys and values included"),
+    ]
+}

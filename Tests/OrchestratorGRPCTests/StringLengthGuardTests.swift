@@ -1,0 +1,61 @@
+import NGRPC
+import OrchestratorAPI
+import Testing
+@testable import OrchestratorGRPC
+
+@Suite struct StringLengthGuardTests {
+    let guardrail = StringLengthGuard(maxBytes: 16)
+    let submit = "/orchestrator.v1.Workflows/SubmitQuery"
+
+    func request(_ edit: (inout Orchestrator_V1_SubmitQueryRequest) -> Void) throws -> [UInt8] {
+        var task = Orchestrator_V1_TaskSpec()
+        task.key = "a"
+        task.name = "short"
+        var dag = Orchestrator_V1_Dag()
+        dag.tasks = [task]
+        var query = Orchestrator_V1_Query()
+        query.graph = dag
+        query.planner = .explicit
+        var request = Orchestrator_V1_SubmitQueryRequest()
+        request.requestID = "r-1"
+        request.query = query
+        edit(&request)
+        return try request.serializedBytes()
+    }
+
+    @Test func requestWithinTheLimitPasses() throws {
+        #expect(guardrail.check(try request { _ in }, path: submit) == nil)
+        // Exactly at the limit.
+        #expect(guardrail.check(try request { $0.requestID = String(repeating: "x", count: 16) }, path: submit) == nil)
+    }
+
+    @Test func topLevelStringOverTheLimit() throws {
+        let violation = guardrail.check(try request { $0.requestID = String(repeating: "x", count: 17) }, path: submit)
+        #expect(violation == StringLengthGuard.Violation(field: "orchestrator.v1.SubmitQueryRequest.request_id", length: 17, limit: 16))
+    }
+
+    @Test func nestedTaskFieldsAndMapValuesAreChecked() throws {
+        let description = guardrail.check(
+            try request { $0.query!.graph!.tasks[0].description = String(repeating: "d", count: 40) }, path: submit)
+        #expect(description?.field == "orchestrator.v1.TaskSpec.description")
+        let label = guardrail.check(
+            try request { $0.query!.graph!.tasks[0].labels["team"] = String(repeating: "v", count: 20) }, path: submit)
+        #expect(label?.field == "orchestrator.v1.TaskSpec.LabelsEntry.value")
+        let capability = guardrail.check(
+            try request { $0.query!.graph!.tasks[0].requiredCapabilities = ["ok", String(repeating: "c", count: 17)] }, path: submit)
+        #expect(capability?.length == 17)
+    }
+
+    @Test func executorRequestsAreCovered() throws {
+        var hello = Orchestrator_V1_HeartbeatRequest()
+        hello.executorID = String(repeating: "e", count: 30)
+        let violation = guardrail.check(try hello.serializedBytes(), path: "/orchestrator.v1.Executors/Heartbeat")
+        #expect(violation?.field == "orchestrator.v1.HeartbeatRequest.executor_id")
+        #expect(violation?.description == "field orchestrator.v1.HeartbeatRequest.executor_id is 30 bytes long; the limit (max-string-length) is 16 bytes")
+    }
+
+    @Test func otherServicesAndMalformedBytesAreLeftAlone() {
+        #expect(!guardrail.covers(path: "/grpc.health.v1.Health/Check"))
+        #expect(guardrail.check([0x0A, 0x7F, 0x01], path: submit) == nil)
+    }
+}
