@@ -11,7 +11,9 @@ struct Database {
     let conninfo: String
     let embedded: EmbeddedPostgres?
 
-    static func open(_ settings: ServerSettings, logger: Logger) async throws -> Database {
+    static func open(
+        _ settings: ServerSettings, logger: Logger, instrumentation: PostgresInstrumentation = PostgresInstrumentation()
+    ) async throws -> Database {
         var embedded: EmbeddedPostgres?
         let conninfo: String
         if let url = settings.databaseURL {
@@ -26,7 +28,9 @@ struct Database {
         }
         var poolConfiguration = PostgresPoolConfiguration(conninfo: conninfo, maxConnections: settings.databasePoolSize)
         if settings.tracing.isEnabled { poolConfiguration.transactionObserver = TracingTransactionObserver() }
-        let pool = PostgresPool(configuration: poolConfiguration)
+        var instrumented = poolConfiguration
+        instrumented.instrumentation = instrumentation
+        let pool = PostgresPool(configuration: instrumented)
         do {
             let report = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
             logger.info("database ready", metadata: ["applied_migrations": "\(report.applied)", "already_applied": "\(report.alreadyApplied.count)"])

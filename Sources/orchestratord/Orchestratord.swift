@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrchestratorObservability
 
 /// `orchestratord`: the Orchestrator server.
 @main
@@ -44,6 +45,12 @@ struct Orchestratord: AsyncParsableCommand {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default info; env ORCHESTRATOR_LOG_LEVEL).")
     var logLevel: String?
+
+    @Option(name: .long, help: "Log format: json or text (default json; env ORCHESTRATOR_LOG_FORMAT).")
+    var logFormat: String?
+
+    @Option(name: .long, help: "host:port of the admin HTTP server; empty disables it (default 127.0.0.1:9090; env ORCHESTRATOR_ADMIN_ADDRESS).")
+    var adminAddress: String?
 
     @Option(name: .long, help: "PostgreSQL URL (env ORCHESTRATOR_DATABASE_URL); unset runs an embedded cluster in --data-dir.")
     var databaseUrl: String?
@@ -101,7 +108,7 @@ struct Orchestratord: AsyncParsableCommand {
             ("grpc-address", grpcAddress), ("grpc-tls-address", grpcTlsAddress),
             ("tls-cert-file", tlsCertFile), ("tls-key-file", tlsKeyFile), ("io-threads", ioThreads),
             ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
-            ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("database-url", databaseUrl),
+            ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat), ("admin-address", adminAddress), ("database-url", databaseUrl),
             ("data-dir", dataDir), ("embedded-port", embeddedPort), ("database-pool-size", databasePoolSize),
             ("auth", auth), ("jwt-key-file", jwtKeyFile), ("jwks-file", jwksFile), ("jwt-issuer", jwtIssuer),
             ("jwt-audience", jwtAudience), ("jwt-clock-skew", jwtClockSkew),
@@ -122,11 +129,8 @@ struct Orchestratord: AsyncParsableCommand {
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = serverConfiguration.logLevel
-            return handler
-        }
+        LogLevelControl.process.configure(serverConfiguration.logLevel)
+        ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
         logger.info("orchestratord starting with settings:\n\(settings.banner.joined(separator: "\n"))")
         try await ServerRunner(settings: serverConfiguration, logger: logger).run()

@@ -17,7 +17,9 @@ struct ServerRunner {
     func run() async throws {
         let tracing = try TracingRuntime.start(settings.tracing, logger: logger)
         let (registry, catalog) = try PlannerSetup.standard(catalogPath: settings.catalogFile, logger: logger)
-        let database = try await Database.open(settings, logger: logger)
+        let observability = try ServerObservability.start(settings.observability, logger: logger)
+        let database = try await Database.open(settings, logger: logger, instrumentation: observability.postgresInstrumentation)
+        observability.attach(pool: database.pool)
         let store: PostgresStore
         do {
             store = try PostgresStore(pool: database.pool, conninfo: database.conninfo)
@@ -32,14 +34,16 @@ struct ServerRunner {
         var dispatchConfiguration = DispatchConfiguration()
         dispatchConfiguration.leaseTTL = settings.leaseTTL
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
-        let planning = PlanningService(registry: registry, limits: settings.limits.validation)
+        let planning = PlanningService(registry: registry, limits: settings.limits.validation, metrics: observability.planning)
         let watch = WatchService(events: store, signals: signals)
         let submission = SubmissionService(planning: planning, workflows: store, watch: watch, signals: signals)
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
         let adoption = PlanAdoptionService(
             planning: store, workflows: store, decode: ProposedGraphDecoding.decode, limits: planning.limits,
             generatorKey: DelegatedPlanner().taskKey)
-        let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption)
+        let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption,
+            metrics: observability.dispatch)
+        observability.attach(dispatch: dispatch)
         let updates = DagUpdateService(workflows: store, limits: planning.limits, signals: signals)
         let background = dispatch.runBackgroundLoops()
 
@@ -67,6 +71,7 @@ struct ServerRunner {
         configuration.maxConcurrentStreams = settings.maxConcurrentStreams
         configuration.shutdownGracePeriod = settings.shutdownGrace
         configuration.logger = Logger(label: "ngrpc")
+        observability.installInterceptors(into: &configuration)
 
         let server = GRPCServer(configuration: configuration)
         server.onShutdownStarted {
@@ -83,6 +88,7 @@ struct ServerRunner {
             throw error
         }
         await server.installSignalHandlers()
+        observability.attach(server: server)
         await installTLSReload(server)
         for address in server.boundAddresses {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
@@ -93,6 +99,7 @@ struct ServerRunner {
         store.close()
         await database.close(logger: logger)
         await tracing.shutdown(logger: logger)
+        observability.stop()
         logger.notice("orchestratord stopped")
     }
 

@@ -23,6 +23,7 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    var observability: ObservabilitySettings
     var limits: LimitSettings
     var auth: AuthSettings
     var tracing: TracingSettings
@@ -54,6 +55,7 @@ struct ServerSettings: Sendable {
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        observability = try ObservabilitySettings(settings)
         limits = try LimitSettings(settings)
         auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)
