@@ -11,8 +11,13 @@ struct Connection {
         self.options = options
         let (host, port) = try Self.split(options.address)
         var tls: ClientConfiguration.TLS?
-        if options.tls || options.caFile != nil {
-            tls = ClientConfiguration.TLS(caFile: options.caFile, verifyCertificate: !options.insecureSkipVerify, serverName: host)
+        if (options.certFile == nil) != (options.keyFile == nil) {
+            throw CLIError("--tls-cert-file and --tls-key-file go together")
+        }
+        if options.tls || options.caFile != nil || options.certFile != nil {
+            tls = ClientConfiguration.TLS(
+                caFile: options.caFile, verifyCertificate: !options.insecureSkipVerify, serverName: host,
+                certificateChainPath: options.certFile, privateKeyPath: options.keyFile)
         }
         channel = try GRPCChannel(host: host, port: port, tls: tls)
     }

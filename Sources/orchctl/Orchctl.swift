@@ -21,8 +21,14 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Use TLS (ALPN h2).")
     var tls = false
 
-    @Option(name: .long, help: "PEM file of the CA that signed the server's certificate (implies --tls).")
+    @Option(name: [.customLong("ca-file"), .customLong("tls-ca-file")], help: "PEM file of the CA that signed the server's certificate (implies --tls).")
     var caFile: String?
+
+    @Option(name: .customLong("tls-cert-file"), help: "PEM client certificate chain for servers that require one (mutual TLS; implies --tls; env ORCHESTRATOR_CLIENT_CERT_FILE).")
+    var certFile: String? = ProcessEnvironment.value("ORCHESTRATOR_CLIENT_CERT_FILE")
+
+    @Option(name: .customLong("tls-key-file"), help: "PEM private key of --tls-cert-file (env ORCHESTRATOR_CLIENT_KEY_FILE).")
+    var keyFile: String? = ProcessEnvironment.value("ORCHESTRATOR_CLIENT_KEY_FILE")
 
     @Flag(name: .long, help: "With TLS, skip certificate verification (development only).")
     var insecureSkipVerify = false
