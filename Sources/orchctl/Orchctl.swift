@@ -9,6 +9,7 @@ struct Orchctl: AsyncParsableCommand {
         subcommands: [
             SubmitCommand.self, PlanCommand.self, GetCommand.self, ListCommand.self, WatchCommand.self,
             DagCommand.self, CancelCommand.self, ExecutorCommand.self, EventsCommand.self, TokenCommand.self,
+            TraceCommand.self,
         ]
     )
 }

@@ -3,6 +3,7 @@ public import NGRPC
 public import OrchestratorAPI
 public import OrchestratorApp
 public import OrchestratorDomain
+import OrchestratorTracing
 
 /// `Workflows.PlanWorkflow`: decode the query, plan it, answer with the DAG, its analysis and how it was
 /// planned. Stores nothing and needs no database.
@@ -72,7 +73,17 @@ public struct WorkflowsPlanningHandler: Sendable {
         let forbidden = decoded.query.constraints.excludedCapabilities
         planningQuery.constraints.excludedCapabilities = CapabilityConstraints.exclusions(
             forbidden: forbidden, allowed: decoded.allowedCapabilities, catalog: catalog)
-        let result = try registry.plan(planningQuery, context: PlanningContext(limits: limits))
+        let span = TracingSystem.tracer.startSpan("plan")
+        defer { span.end() }
+        let result: PlanResult
+        do {
+            result = try registry.plan(planningQuery, context: PlanningContext(limits: limits))
+        } catch {
+            span.setStatus(.error(String(describing: error)))
+            throw error
+        }
+        span.setAttribute("orchestrator.planner", .string(result.metadata.planner))
+        span.setAttribute("orchestrator.task_count", .int(result.dag.tasks.count))
 
         let violations = CapabilityConstraints.violations(in: result.dag, forbidden: forbidden, allowed: decoded.allowedCapabilities)
         if !violations.isEmpty {
