@@ -1,0 +1,145 @@
+"""orchestratord's TLS and limit settings end to end: DAG and string limits (INVALID_ARGUMENT, nothing
+stored), per-caller rate limits (RESOURCE_EXHAUSTED with a retry hint, health checks exempt), mutual
+TLS with orchctl, and certificate reload on SIGHUP."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import Api
+from procs import ROOT, Process, binary, free_port, psql
+
+sys.path.insert(0, str(ROOT / "Tests" / "interop"))
+import pki  # noqa: E402  (shared with the interop suite)
+
+
+def start(database: str, folder, *extra) -> tuple[Process, str]:
+    address = f"127.0.0.1:{free_port()}"
+    args = [binary("orchestratord"), "--grpc-address", address, "--database-url", database,
+            "--shutdown-grace", "2", *extra]
+    proc = Process(args, folder / f"orchestratord.{uuid.uuid4().hex[:6]}.log")
+    proc.wait_for_log("orchestratord ready", 60)
+    return proc, address
+
+
+def stored(database: str, request_ids: list[str]) -> int:
+    quoted = ",".join(f"'{r}'" for r in request_ids)
+    return int(psql(database, f"SELECT count(*) FROM workflows WHERE request_id IN ({quoted})")[0][0])
+
+
+def rejected(api: Api, tasks, request_id: str) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        api.submit(tasks, request_id=request_id, timeout=30)
+    return error.value
+
+
+def test_dag_over_limits_is_invalid_argument_and_nothing_is_stored(database, workdir, pb, processes, capability):
+    proc, address = start(database, workdir, "--max-dag-tasks", "5", "--max-dag-depth", "3",
+                          "--max-string-length", "256")
+    processes.append(proc)
+    with grpc.insecure_channel(address) as channel:
+        api = Api(channel, pb, None)
+        run = uuid.uuid4().hex[:8]
+        ids = [f"{run}-tasks", f"{run}-depth", f"{run}-string", f"{run}-label"]
+
+        too_many = [api.task(f"t{i}", capability) for i in range(6)]
+        error = rejected(api, too_many, ids[0])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "the graph has 6 tasks; the limit is 5" in error.details()
+
+        chain = [api.task("a", capability), api.task("b", capability, ["a"]), api.task("c", capability, ["b"]),
+                 api.task("d", capability, ["c"])]
+        error = rejected(api, chain, ids[1])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "the longest dependency chain has 4 tasks (ending at `d`); the depth limit is 3" in error.details()
+
+        long_description = [api.task("a", capability, description="x" * 257)]
+        error = rejected(api, long_description, ids[2])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details() == ("field orchestrator.v1.TaskSpec.description is 257 bytes long; "
+                                   "the limit (max-string-length) is 256 bytes")
+
+        long_label = [api.task("a", capability, labels={"team": "y" * 300})]
+        error = rejected(api, long_label, ids[3])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "orchestrator.v1.TaskSpec.LabelsEntry.value is 300 bytes" in error.details()
+
+        assert stored(database, ids) == 0
+        # Within the limits the same server accepts the graph.
+        within = chain[:3]
+        response = api.submit(within, request_id=f"{run}-ok", timeout=30)
+        assert response.created
+        assert stored(database, [f"{run}-ok"]) == 1
+
+
+def test_rate_limit_gives_resource_exhausted_with_pushback_and_recovers(database, workdir, pb, processes):
+    proc, address = start(database, workdir, "--rate-limit-rps", "2", "--rate-limit-burst", "2")
+    processes.append(proc)
+    with grpc.insecure_channel(address) as channel:
+        workflows = pb.workflows_grpc.WorkflowsStub(channel)
+        request = pb.workflows.ListWorkflowsRequest(page_size=1)
+        workflows.ListWorkflows(request, timeout=10)
+        workflows.ListWorkflows(request, timeout=10)
+        with pytest.raises(grpc.RpcError) as error:
+            workflows.ListWorkflows(request, timeout=10)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        pushback = int(dict(error.value.trailing_metadata())["grpc-retry-pushback-ms"])
+        assert 1 <= pushback <= 500
+        assert error.value.details() == f"rate limit exceeded; retry after {pushback} ms"
+
+        # Health checks are not rate limited (load balancers poll them).
+        health = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)
+        for _ in range(5):
+            assert health(b"", timeout=10) == b"\x08\x01"  # SERVING
+
+        time.sleep(pushback / 1000 + 0.05)
+        workflows.ListWorkflows(request, timeout=10)
+
+
+def orchctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary("orchctl")), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_mutual_tls_with_orchctl_and_certificate_reload_on_sighup(database, workdir, processes):
+    ca = pki.make_ca(workdir, "ca")
+    server_a = pki.issue(workdir, "server-a", ca, 0x0A, "/CN=localhost", "DNS:localhost,IP:127.0.0.1")
+    server_b = pki.issue(workdir, "server-b", ca, 0x0B, "/CN=localhost", "DNS:localhost,IP:127.0.0.1")
+    client = pki.issue(workdir, "executor", ca, 0x0C, "/CN=executor-1", "DNS:executor-1", client=True)
+    live_cert, live_key = workdir / "live.pem", workdir / "live.key"
+    shutil.copy(server_a[0], live_cert)
+    shutil.copy(server_a[1], live_key)
+    tls_port = free_port()
+    proc, _ = start(database, workdir, "--grpc-tls-address", f"127.0.0.1:{tls_port}", "--tls-cert-file", str(live_cert),
+                    "--tls-key-file", str(live_key), "--tls-client-ca-file", str(ca[0]), "--tls-client-auth", "require")
+    processes.append(proc)
+    target = ["--address", f"127.0.0.1:{tls_port}", "--tls-ca-file", str(ca[0])]
+
+    with_certificate = orchctl("list", *target, "--tls-cert-file", str(client[0]), "--tls-key-file", str(client[1]))
+    assert with_certificate.returncode == 0, with_certificate.stderr
+    without = orchctl("list", *target, "--timeout", "10")
+    assert without.returncode != 0
+    assert "UNAVAILABLE" in without.stderr, without.stderr
+
+    assert pki.server_certificate_serial(tls_port, ca[0]) == 0x0A
+    shutil.copy(server_b[0], live_cert)
+    shutil.copy(server_b[1], live_key)
+    proc.process.send_signal(signal.SIGHUP)
+    proc.wait_for_log("TLS certificates reloaded", 10)
+    assert pki.server_certificate_serial(tls_port, ca[0]) == 0x0B
+    again = orchctl("list", *target, "--tls-cert-file", str(client[0]), "--tls-key-file", str(client[1]))
+    assert again.returncode == 0, again.stderr
+
+    live_cert.write_text("broken\n")
+    proc.process.send_signal(signal.SIGHUP)
+    proc.wait_for_log("TLS reload failed", 10)
+    assert pki.server_certificate_serial(tls_port, ca[0]) == 0x0B
+    assert proc.alive()
