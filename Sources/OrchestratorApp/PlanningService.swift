@@ -6,7 +6,8 @@ import OrchestratorTracing
 public struct PlanningService: Sendable {
     public let registry: PlannerRegistry
     public let limits: ValidationLimits
-    let metrics: PlanningMetrics
+    /// Shared with the gRPC edge's planning handler, which plans through the registry itself.
+    public let metrics: PlanningMetrics
 
     public init(registry: PlannerRegistry, limits: ValidationLimits = .default, metrics: PlanningMetrics = .disabled) {
         self.registry = registry
@@ -19,13 +20,13 @@ public struct PlanningService: Sendable {
         let span = TracingSystem.tracer.startSpan("plan")
         defer { span.end() }
         do {
-            let result = try recorded(registry.plan(query, context: PlanningContext(limits: limits)))
+            let result = try metrics.recorded(registry.plan(query, context: PlanningContext(limits: limits)))
             span.setAttribute("orchestrator.planner", .string(result.metadata.planner))
             span.setAttribute("orchestrator.task_count", .int(result.dag.tasks.count))
             return result
         } catch {
             span.setStatus(.error(error.description))
-            metrics.failures.increment()
+            metrics.recordFailure()
             throw AppError.invalidArgument(error.description, issues: error.issues)
         }
     }

@@ -1,5 +1,5 @@
 public import OrchestratorMetrics
-import OrchestratorDomain
+public import OrchestratorDomain
 
 /// Planning time by planner and DAG size, DAG sizes by planner, and planning failures.
 public struct PlanningMetrics: Sendable {
@@ -21,10 +21,18 @@ public struct PlanningMetrics: Sendable {
 
     public static let disabled = PlanningMetrics(registry: MetricsRegistry())
 
-    /// Records one successful plan.
-    func planned(planner: String, tasks: Int, duration elapsed: Duration) {
-        duration.labels(planner, Self.sizeClass(tasks)).observe(elapsed)
+    /// Records one successful plan and hands it back (wraps the planner call).
+    public func recorded(_ result: PlanResult) -> PlanResult {
+        let planner = result.metadata.planner
+        let tasks = result.dag.tasks.count
+        duration.labels(planner, Self.sizeClass(tasks)).observe(result.metadata.duration)
         dagTasks.labels(planner).observe(Double(tasks))
+        return result
+    }
+
+    /// Records a query that could not be planned.
+    public func recordFailure() {
+        failures.increment()
     }
 
     /// Bounded label values for DAG sizes.
@@ -39,10 +47,3 @@ public struct PlanningMetrics: Sendable {
     }
 }
 
-extension PlanningService {
-    /// Records a successful plan and hands it back.
-    func recorded(_ result: PlanResult) -> PlanResult {
-        metrics.planned(planner: result.metadata.planner, tasks: result.dag.tasks.count, duration: result.metadata.duration)
-        return result
-    }
-}

@@ -17,6 +17,8 @@ public struct WorkflowsPlanningHandler: Sendable {
     public let catalog: CapabilityCatalog?
     let clock: any WallClock
     let logger: Logger
+    /// Planning time and DAG sizes (docs/OBSERVABILITY.md); shared with the PlanningService it came from.
+    var metrics: PlanningMetrics = .disabled
 
     public init(
         registry: PlannerRegistry, catalog: CapabilityCatalog?, limits: ValidationLimits = .default,
@@ -35,6 +37,7 @@ public struct WorkflowsPlanningHandler: Sendable {
         logger: Logger = Logger(label: "orchestrator.grpc.planning")
     ) {
         self.init(registry: planning.registry, catalog: catalog, limits: planning.limits, clock: clock, logger: logger)
+        metrics = planning.metrics
     }
 
     /// The RPC: every failure leaves as an `RPCStatus` chosen by `StatusMapping`.
@@ -77,8 +80,9 @@ public struct WorkflowsPlanningHandler: Sendable {
         defer { span.end() }
         let result: PlanResult
         do {
-            result = try registry.plan(planningQuery, context: PlanningContext(limits: limits))
+            result = try metrics.recorded(registry.plan(planningQuery, context: PlanningContext(limits: limits)))
         } catch {
+            metrics.recordFailure()
             span.setStatus(.error(String(describing: error)))
             throw error
         }
