@@ -25,6 +25,10 @@ import pytest
 from procs import ROOT, Orchestratord, Process, binary, free_port, psql, workflow_uuid
 
 PROTOS = ROOT / "protos"
+# Every orchestratord the suite starts binds its admin HTTP port to a free one (the default,
+# 127.0.0.1:9090, would collide between servers and with other runs on the machine); the bound
+# address is logged at start-up ("admin HTTP listening").
+os.environ.setdefault("ORCHESTRATOR_ADMIN_ADDRESS", "127.0.0.1:0")
 TEST_TIMEOUT_SECONDS = 150
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -126,9 +127,24 @@ class Orchestratord:
         assert self.proc
         self.proc.kill()
 
+    def admin_address(self) -> str:
+        """host:port of the admin HTTP server, from its start-up line (JSON or text logs)."""
+        assert self.proc
+        return admin_address(self.proc.log())
+
     def stop(self) -> None:
         if self.proc:
             self.proc.stop()
+
+
+def admin_address(log: str) -> str:
+    """The address in the last "admin HTTP listening" line of an orchestratord log."""
+    for line in reversed(log.splitlines()):
+        if "admin HTTP listening" in line:
+            match = re.search(r'"admin":"([^"]+)"', line) or re.search(r"admin=(\S+)", line)
+            if match:
+                return match.group(1)
+    raise AssertionError("orchestratord logged no admin address")
 
 
 def python_executor(address: str, folder: Path, executor_id: str, capabilities: list[str], *extra) -> Process:
