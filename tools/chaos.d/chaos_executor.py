@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("example_executor", ROOT / "examples" / "executors" / "python" / "executor.py")
+EXAMPLE = ROOT / "examples" / "executors" / "python"
+sys.path.insert(0, str(EXAMPLE))  # the example imports its sibling modules
+spec = importlib.util.spec_from_file_location("example_executor", EXAMPLE / "executor.py")
 example = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(example)
 
