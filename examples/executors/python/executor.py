@@ -125,7 +125,9 @@ class Executor:
                 executor_id=self.args.id, capabilities=self.args.capabilities,
                 max_in_flight=self.args.max_in_flight, resume=resume, version="examples/python 1",
                 labels={"language": "python"}))
-            call = stub.Lease(session.requests(hello))
+            # With `orchestratord --auth jwt`, a bearer token (role executor) names the tenants served.
+            metadata = [("authorization", f"Bearer {self.args.token}")] if self.args.token else None
+            call = stub.Lease(session.requests(hello), metadata=metadata)
             try:
                 for response in call:
                     kind = response.WhichOneof("kind")
@@ -303,6 +305,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--address", default=os.environ.get("ORCHESTRATOR_ADDRESS", "127.0.0.1:50051"))
     parser.add_argument("--id", default=f"py-{os.getpid()}", help="executor id (stable across reconnects)")
+    parser.add_argument("--token", default=os.environ.get("ORCHESTRATOR_TOKEN"),
+                        help="bearer JWT for a server with --auth jwt (env ORCHESTRATOR_TOKEN; see `orchctl token`)")
     parser.add_argument("--capabilities", nargs="+", default=["echo"])
     parser.add_argument("--max-in-flight", type=int, default=1)
     parser.add_argument("--sleep-ms", type=int, default=100, help="simulated work per task")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	pb "orchestrator/gen/orchestratorv1"
 )
@@ -39,6 +40,7 @@ type executor struct {
 	permanent    bool
 	dieAfter     int
 	stopAfter    int
+	token        string // bearer JWT for `orchestratord --auth jwt`; empty = none
 
 	mu        sync.Mutex
 	inFlight  map[string]*task
@@ -57,6 +59,9 @@ func (e *executor) logf(format string, args ...interface{}) {
 func (e *executor) session(client pb.ExecutorsClient) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if e.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+e.token)
+	}
 	stream, err := client.Lease(ctx)
 	if err != nil {
 		return err
@@ -262,13 +267,14 @@ func main() {
 	permanent := flag.Bool("permanent-failures", false, "failures are not retryable")
 	dieAfter := flag.Int("die-after", 0, "SIGKILL itself halfway through task N")
 	tasks := flag.Int("tasks", 0, "exit after N accepted completions (0 = forever)")
+	token := flag.String("token", os.Getenv("ORCHESTRATOR_TOKEN"), "bearer JWT (role executor) for --auth jwt servers; default $ORCHESTRATOR_TOKEN")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
 	e := &executor{
 		id: *id, capabilities: strings.Split(*caps, ","), maxInFlight: *maxInFlight,
 		sleep: time.Duration(*sleepMs) * time.Millisecond, failProb: *failProb, permanent: *permanent,
-		dieAfter: *dieAfter, stopAfter: *tasks,
+		dieAfter: *dieAfter, stopAfter: *tasks, token: *token,
 		inFlight: map[string]*task{}, unacked: map[string]*pb.LeaseRequest{}, done: make(chan struct{}),
 	}
 	conn, err := grpc.Dial(*address, grpc.WithInsecure())
