@@ -14,6 +14,11 @@ struct Timeline: Encodable {
         var endMs: Int64?
         /// succeeded, failed, retry_scheduled, lease_expired, cancelled, or nil while running.
         var outcome: String?
+
+        enum CodingKeys: String, CodingKey {
+            case attempt, executorID = "executor_id", readyMs = "ready_ms", leasedMs = "leased_ms", runningMs = "running_ms",
+                endMs = "end_ms", outcome
+        }
     }
 
     struct Row: Encodable {

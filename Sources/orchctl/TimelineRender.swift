@@ -5,8 +5,9 @@ import Foundation
 
 /// Draws a `Timeline` as a waterfall: one line per row, a bar scaled to the terminal's width.
 ///
-/// Bar cells: `░` waiting to be leased, `▒` leased but not yet reported running, `█` running,
-/// `╳` an attempt that ended without success (failed, lease expired, retried), `│` an instant.
+/// Bar cells: `░` ready, waiting for an executor; `█` held by an executor (leased until its
+/// report); `╳` an attempt that ended without success (failed, lease expired, retried); `│` an
+/// instant.
 enum TimelineRender {
     static func text(_ timeline: Timeline, width: Int) -> String {
         var lines: [String] = []
@@ -32,10 +33,8 @@ enum TimelineRender {
             if row.kind == "task" {
                 for attempt in row.attempts {
                     fill(attempt.readyMs, attempt.leasedMs, "░")
-                    fill(attempt.leasedMs, attempt.runningMs ?? attempt.endMs, "▒")
                     let ok = attempt.outcome == nil || attempt.outcome == "succeeded"
-                    fill(attempt.runningMs, attempt.endMs, ok ? "█" : "╳")
-                    if attempt.runningMs == nil, let end = attempt.endMs, !ok { cells[column(end)] = "╳" }
+                    fill(attempt.leasedMs, attempt.endMs, ok ? "█" : "╳")
                 }
                 if row.attempts.isEmpty { cells[column(row.startMs)] = "│" }
             } else if let end = row.endMs, end > row.startMs {
