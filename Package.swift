@@ -155,7 +155,21 @@ let package = Package(
         .executableTarget(
             name: "StoreBench", dependencies: ["OrchestratorStore", "OrchestratorApp", "OrchestratorDomain", "PostgresClient"],
             swiftSettings: swiftSettings),
+        // Fuzz targets (docs/FUZZING.md, tools/fuzz): their logic in one library, shared by the four
+        // executables (libFuzzer entry point, or a replay main in a normal build) and the regression test.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "NGRPC", "OrchestratorAPI", "OrchestratorApp", "OrchestratorDomain", "OrchestratorGRPC", "OrchestratorAuth",
+                "CLibevent", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzFraming", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzRequestDecoding", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzDagValidation", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+        .executableTarget(name: "FuzzJWT", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
 
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTracingTests", dependencies: ["OrchestratorTracing"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
