@@ -182,7 +182,7 @@ let package = Package(
         ),
         .testTarget(name: "OrchestratorAuthTests", dependencies: ["OrchestratorAuth"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorDomainTests", dependencies: ["OrchestratorDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrchestratorGRPCTests", dependencies: ["OrchestratorGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorApp", "NGRPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorGRPCTests", dependencies: ["OrchestratorGRPC", "OrchestratorAPI", "OrchestratorDomain", "OrchestratorApp", "NGRPC", "OrchestratorAuth"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorAPITests",
             dependencies: ["OrchestratorAPI", "GRPCStandardServices", "NGRPC"],
