@@ -7,7 +7,8 @@ import Logging
 extension ServerConnection {
     func beginStream(id: Int32) {
         guard streams.count < configuration.maxConcurrentStreams else {
-            // nghttp2 only enforces our SETTINGS once the client acknowledged them.
+            // Our limit, not nghttp2's (see `setUp`): the stream is refused, the connection and
+            // its calls live on. The client can retry it: nothing of it was processed.
             resetStream(id, code: NGHTTP2_REFUSED_STREAM)
             return
         }

@@ -31,6 +31,13 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     private var ignoreInput = false
     /// One closing GOAWAY per connection, however many limits are broken afterwards.
     private var goAwaySent = false
+    /// After a GOAWAY for abuse nghttp2's output is no longer sent: frames it still had queued
+    /// (one RST_STREAM per stream of a burst it already parsed) would keep answering the abuser.
+    /// `abuseGoAway` holds our own GOAWAY frame until it is written.
+    private var outputAbandoned = false
+    private var abuseGoAway: [UInt8]?
+    /// Whether the first frame (our SETTINGS) has gone out, with MAX_CONCURRENT_STREAMS added.
+    private var prefaceSettingsSent = false
     private(set) var isClosed = false
     private var readingPaused = false
     var draining = false
@@ -105,9 +112,11 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
             return false
         }
         self.session = session
+        // SETTINGS_MAX_CONCURRENT_STREAMS is not given to nghttp2: once acknowledged, nghttp2
+        // answers a stream over it with a connection error, killing the calls in flight. `flush`
+        // adds it to this first SETTINGS frame on the wire instead, and `beginStream` refuses
+        // streams past it with REFUSED_STREAM (which clients retry), as grpc-go and grpc-core do.
         var settings = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
-                value: UInt32(configuration.maxConcurrentStreams)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
                 value: UInt32(configuration.maxHeaderListSize)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
@@ -223,15 +232,32 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         guard !isClosed, let session, let bufferEvent else { return }
         let output = bufferevent_get_output(bufferEvent)
         let high = configuration.connectionOutputHighWatermark
-        while evbuffer_get_length(output) < high {
+        while !outputAbandoned && evbuffer_get_length(output) < high {
             var data: UnsafePointer<UInt8>?
             let length = nghttp2_session_mem_send(session, &data)
             if length < 0 {
                 close()
                 return
             }
-            if length == 0 { break }
+            // The frame-send callback of the previous frame may just have tripped an abuse
+            // limit: this frame (and everything after it) stays unsent.
+            if length == 0 || outputAbandoned { break }
+            if !prefaceSettingsSent, let data {
+                prefaceSettingsSent = true
+                let frame = UnsafeBufferPointer(start: data, count: length)
+                if let amended = Self.addingMaxConcurrentStreams(UInt32(configuration.maxConcurrentStreams), to: frame) {
+                    evbuffer_add(output, amended, amended.count)
+                    continue
+                }
+            }
             evbuffer_add(output, data, length)
+        }
+        if outputAbandoned {
+            if let frame = abuseGoAway {
+                abuseGoAway = nil
+                evbuffer_add(output, frame, frame.count)
+            }
+            closeAfterFlush = true
         }
         if closeRequested {
             close()
@@ -284,11 +310,22 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         return cachedPeerCertificate
     }
 
-    /// GOAWAY with `code` and `debug`, then close once it is written.
+    /// GOAWAY with `code` and `debug`, then close once it is written. For an error code (abuse)
+    /// the GOAWAY is the last frame: nothing nghttp2 still has queued is sent, and nothing more
+    /// the client sends is read.
     func goAway(code: nghttp2_error_code, debug: String) {
         guard let session, !isClosed, !goAwaySent else { return }
         goAwaySent = true
         logger.info("sending GOAWAY", metadata: ["peer": "\(peer)", "reason": "\(debug)"])
+        if code != NGHTTP2_NO_ERROR {
+            abuseGoAway = Self.goAwayFrame(
+                lastStreamID: nghttp2_session_get_last_proc_stream_id(session), code: code.rawValue, debug: debug)
+            outputAbandoned = true
+            ignoreInput = true
+            closeAfterFlush = true
+            requestFlush()
+            return
+        }
         var bytes = Array(debug.utf8)
         nghttp2_submit_goaway(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
@@ -296,6 +333,33 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         closeAfterFlush = true
         if code != NGHTTP2_NO_ERROR { ignoreInput = true }
         requestFlush()
+    }
+
+    /// `frame` (a SETTINGS frame without ACK on stream 0, as the server preface starts) with a
+    /// SETTINGS_MAX_CONCURRENT_STREAMS entry appended; nil for any other frame.
+    static func addingMaxConcurrentStreams(_ value: UInt32, to frame: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard frame.count >= 9 else { return nil }
+        let length = Int(frame[0]) << 16 | Int(frame[1]) << 8 | Int(frame[2])
+        let streamID = frame[5...8].reduce(0) { $0 << 8 | Int($1) }
+        guard frame[3] == 0x04, frame[4] & 0x01 == 0, streamID == 0, length == frame.count - 9, length % 6 == 0 else {
+            return nil
+        }
+        let newLength = length + 6
+        var amended = [UInt8(newLength >> 16 & 0xFF), UInt8(newLength >> 8 & 0xFF), UInt8(newLength & 0xFF)]
+        amended += frame[3..<frame.count]
+        amended += [0x00, 0x03, UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+        return amended
+    }
+
+    /// A GOAWAY frame (RFC 9113 §6.8), written by hand because nghttp2's queue is bypassed.
+    static func goAwayFrame(lastStreamID: Int32, code: UInt32, debug: String) -> [UInt8] {
+        let debugBytes = Array(debug.utf8.prefix(256))
+        let length = 8 + debugBytes.count
+        var frame: [UInt8] = [UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0x07, 0, 0, 0, 0, 0]
+        let last = UInt32(bitPattern: lastStreamID) & 0x7FFF_FFFF
+        frame += [UInt8(last >> 24), UInt8(last >> 16 & 0xFF), UInt8(last >> 8 & 0xFF), UInt8(last & 0xFF)]
+        frame += [UInt8(code >> 24), UInt8(code >> 16 & 0xFF), UInt8(code >> 8 & 0xFF), UInt8(code & 0xFF)]
+        return frame + debugBytes
     }
 
     /// Graceful shutdown: GOAWAY(NO_ERROR) naming the last stream we took; the connection closes
