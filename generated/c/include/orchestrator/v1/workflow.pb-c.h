@@ -318,14 +318,16 @@ struct  Orchestrator__V1__WorkflowEvent
    */
   char *trace_id;
   /*
-   * Who caused the event: the authenticated caller of the RPC that made the change (for task
-   * events of executors, the executor's identity). Absent for changes the server makes on its
-   * own (lease expiry, retry promotion, a workflow finishing after its last task).
+   * Who caused the event: the authenticated caller of the RPC whose transaction appended it (for
+   * task events of executors, the executor's identity), consequences included (children made
+   * ready by a completion, the workflow finishing with its last task). Absent for changes the
+   * server makes on its own (lease expiry, timeouts, retries made ready by the reaper). See
+   * docs/SECURITY.md, "Audit trail".
    */
   Orchestrator__V1__Actor *actor;
   /*
-   * W3C trace id of the RPC that caused the event, linking the audit entry to that call's logs
-   * and spans. Equal to `trace_id` for the events of a submission; empty when `actor` is absent.
+   * W3C trace id of that RPC, linking the audit entry to the call's logs and spans. Equal to
+   * `trace_id` for the events of a submission; empty for the server's own changes.
    */
   char *request_trace_id;
 };
