@@ -53,12 +53,12 @@ public struct TokenVerifier: Sendable {
         guard let exp = claims["exp"] else { throw AuthError(.invalidClaims, "token has no \"exp\"; tokens must expire") }
         guard let expiresAt = exp.number else { throw AuthError(.invalidClaims, "\"exp\" must be a number (seconds since 1970)") }
         guard now < expiresAt + policy.clockSkew else {
-            throw AuthError(.expired, "token expired at \(Int64(expiresAt)) (now \(Int64(now)), allowed skew \(Int64(policy.clockSkew)) s)")
+            throw AuthError(.expired, "token expired at \(Self.time(expiresAt)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)")
         }
         if let nbf = claims["nbf"] {
             guard let notBefore = nbf.number else { throw AuthError(.invalidClaims, "\"nbf\" must be a number (seconds since 1970)") }
             guard now + policy.clockSkew >= notBefore else {
-                throw AuthError(.notYetValid, "token is not valid before \(Int64(notBefore)) (now \(Int64(now)), allowed skew \(Int64(policy.clockSkew)) s)")
+                throw AuthError(.notYetValid, "token is not valid before \(Self.time(notBefore)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)")
             }
         }
         if let issuer = policy.issuer {
@@ -115,6 +115,11 @@ public struct TokenVerifier: Sendable {
         }
         guard !served.isEmpty else { throw AuthError(.invalidClaims, "token has no \"tenant\"") }
         return (single ?? served.sorted()[0], .only(served))
+    }
+
+    /// Whole seconds for messages; any finite claim value (1e300 included) prints without trapping.
+    static func time(_ seconds: Double) -> String {
+        Int64(exactly: seconds.rounded(.down)).map(String.init) ?? "\(seconds)"
     }
 
     static func tenantName(_ text: String) throws(AuthError) -> String {

@@ -153,6 +153,15 @@ import Testing
         #expect(Fixture.rejection(verifier, text)?.code == .invalidClaims)
     }
 
+    @Test(arguments: [
+        (#""exp":1e300"#, nil), (#""exp":-1e300"#, AuthError.Code.expired), (#""exp":1900000000,"nbf":1e300"#, .notYetValid),
+        (#""exp":1900000000,"nbf":-1e300"#, nil), (#""exp":1.5e9"#, .expired),
+    ] as [(String, AuthError.Code?)])
+    func extremeTimesNeitherTrapNorPass(_ times: String, _ expected: AuthError.Code?) throws {
+        let token = Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t",\#(times)}"#)
+        #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), token)?.code == expected)
+    }
+
     // MARK: Issuer and audience
 
     @Test func checksIssuerWhenConfigured() throws {
