@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NGRPC
 import OrchestratorAPI
+import OrchestratorTracing
 
 /// A sample executor on the Lease stream, with configurable behaviour for demos and manual
 /// testing: how long tasks take, how often they fail, and whether the process dies mid-task.
@@ -20,9 +21,31 @@ struct ExecutorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
     @Option(name: .long, help: "Exit cleanly after completing this many tasks.") var tasks: Int?
     @Flag(name: .long, help: "Print nothing but errors.") var quiet = false
+    @Option(name: .long, help: "OTLP/HTTP collector base URL: each task's work becomes a span continuing the assignment's traceparent (env OTEL_EXPORTER_OTLP_ENDPOINT).")
+    var otlpEndpoint: String? = ProcessEnvironment.value("OTEL_EXPORTER_OTLP_ENDPOINT")
 
     func run() async throws {
         let executorID = id ?? "orchctl-\(ProcessInfo.processInfo.processIdentifier)"
+        var processor: BatchSpanProcessor?
+        if let otlpEndpoint, !otlpEndpoint.isEmpty {
+            do {
+                processor = BatchSpanProcessor(exporter: try OTLPHTTPExporter(endpoint: otlpEndpoint, serviceName: "orchctl-executor"))
+            } catch {
+                throw CLIError("--otlp-endpoint: \(error)")
+            }
+        }
+        let tracer = processor.map { Tracer(processor: $0) } ?? .disabled
+        do {
+            try await lease(executorID: executorID, tracer: tracer)
+        } catch {
+            await processor?.shutdown()
+            throw error
+        }
+        // Sends the spans still queued before the process exits.
+        await processor?.shutdown()
+    }
+
+    func lease(executorID: String, tracer: Tracer) async throws {
         try await withConnection(connection) { connection in
             let call = try await connection.executors.lease(options: connection.callOptions(timeout: 0))
             let sender = StreamSender(call: call)
@@ -36,7 +59,7 @@ struct ExecutorCommand: AsyncParsableCommand {
             try await sender.send(first)
             let behaviour = Behaviour(
                 sleep: .milliseconds(sleepMs), failProbability: failProbability, retryable: !permanentFailures,
-                dieAfter: dieAfter, stopAfter: tasks, quiet: quiet, executorID: executorID)
+                dieAfter: dieAfter, stopAfter: tasks, quiet: quiet, executorID: executorID, tracer: tracer)
             try await Self.serve(call: call, sender: sender, behaviour: behaviour)
         }
     }
@@ -49,6 +72,7 @@ struct ExecutorCommand: AsyncParsableCommand {
         let stopAfter: Int?
         let quiet: Bool
         let executorID: String
+        let tracer: Tracer
 
         func say(_ text: String) {
             guard !quiet else { return }
@@ -96,6 +120,16 @@ struct ExecutorCommand: AsyncParsableCommand {
         let key = assignment.spec?.key ?? "?"
         let lease = assignment.lease ?? Orchestrator_V1_LeaseToken()
         behaviour.say("task \(key) (\(lease.taskID)) attempt \(assignment.attempt)/\(assignment.maxAttempts) trace \(assignment.traceparent)")
+        // The work is a child of the orchestrator's dispatch span (the assignment's traceparent).
+        let span = behaviour.tracer.startSpan(
+            "execute \(key)", kind: .consumer,
+            parent: SpanContext.parse(traceparent: assignment.traceparent, tracestate: assignment.tracestate.isEmpty ? nil : assignment.tracestate),
+            attributes: [
+                "orchestrator.workflow_id": .string(assignment.workflowID), "orchestrator.task_id": .string(lease.taskID),
+                "orchestrator.task_key": .string(key), "orchestrator.attempt": .int(Int64(assignment.attempt)),
+                "orchestrator.executor_id": .string(behaviour.executorID),
+            ])
+        defer { span.end() }
         if let dieAfter = behaviour.dieAfter, number >= dieAfter {
             try await Task.sleep(for: behaviour.sleep / 2)
             behaviour.say("dying mid-task as asked (--die-after \(dieAfter))")
@@ -110,12 +144,14 @@ struct ExecutorCommand: AsyncParsableCommand {
             failure.code = "SIMULATED"
             failure.retryable = behaviour.retryable
             report.kind = .failure(failure)
+            span.setStatus(.error("simulated failure"))
             behaviour.say("task \(key) failed (simulated)")
         } else {
             var completion = Orchestrator_V1_TaskCompletion()
             completion.lease = lease
             completion.result = Array("{\"task\":\"\(key)\",\"executor\":\"\(behaviour.executorID)\"}".utf8)
             report.kind = .completion(completion)
+            span.setStatus(.ok)
             behaviour.say("task \(key) done")
         }
         try await sender.send(report)

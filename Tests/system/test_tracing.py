@@ -17,7 +17,7 @@ import grpc
 import pytest
 
 from conftest import assert_completed_once
-from procs import Process, binary, free_port, psql, python_executor
+from procs import Process, binary, free_port, orchctl_executor, psql, python_executor
 
 
 class OTLPReceiver:
@@ -281,3 +281,22 @@ def test_unsampled_and_server_started_traces(traced_server, receiver, pb, capabi
     assert "parentSpanId" not in rpc
     time.sleep(1.5)  # one more export period: an unsampled span would have arrived by now
     assert receiver.trace(quiet_trace) == []
+
+
+def test_orchctl_executor_continues_the_assignment_trace(traced_server, receiver, pb, capability, workdir, processes):
+    processes.append(orchctl_executor(traced_server.address, workdir, "orchctl-traced", [capability], "--sleep-ms", "50",
+                                      "--otlp-endpoint", receiver.endpoint, "--tasks", "1"))
+    channel, stub = traced_stub(pb, traced_server.address)
+    try:
+        tasks = [pb.dag.TaskSpec(key="only", required_capabilities=[capability])]
+        workflow = stub.SubmitQuery(pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=tasks))),
+                                    timeout=30).workflow
+        wait_finished(pb, stub, workflow.workflow_id)
+    finally:
+        channel.close()
+    receiver.wait_for(lambda spans: any(s["traceId"] == workflow.trace_id and s["name"] == "execute only" for s in spans))
+    spans = receiver.trace(workflow.trace_id)
+    [dispatch] = [s for s in spans if s["name"] == "dispatch only"]
+    [execute] = [s for s in spans if s["name"] == "execute only"]
+    assert execute["service"] == "orchctl-executor" and execute["kind"] == 5 and execute["status"]["code"] == 1
+    assert execute["parentSpanId"] == dispatch["spanId"]
