@@ -42,7 +42,7 @@ struct JSONLogHandlerTests {
 
     @Test func timestampsAreRFC3339InUTCWithMilliseconds() {
         #expect(RFC3339.format(seconds: 0, milliseconds: 7) == "1970-01-01T00:00:00.007Z")
-        #expect(RFC3339.format(seconds: 1_795_657_508, milliseconds: 123) == "2026-11-26T00:25:08.123Z")
+        #expect(RFC3339.format(seconds: 1_795_657_508, milliseconds: 123) == "2026-11-26T01:45:08.123Z")
         let now = RFC3339.now()
         #expect(now.count == 24 && now.hasSuffix("Z"))
     }

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import OrchestratorMetrics
+@testable import OrchestratorObservability
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One HTTP/1.1 exchange over a plain socket (no client library between the test and evhttp).
+func httpExchange(port: Int, _ request: String) throws -> (status: Int, headers: String, body: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #expect(fd >= 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(connected == 0)
+    let bytes = Array(request.utf8)
+    #expect(send(fd, bytes, bytes.count, 0) == bytes.count)
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        response += buffer[0..<count]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    let parts = text.components(separatedBy: "\r\n\r\n")
+    let head = parts[0]
+    let status = Int(head.split(separator: " ")[1]) ?? 0
+    return (status, head, parts.dropFirst().joined(separator: "\r\n\r\n"))
+}
+
+@Suite("Admin HTTP server (evhttp)")
+struct AdminHTTPServerTests {
+    func makeServer(routes: AdminRoutes) throws -> AdminHTTPServer {
+        try AdminHTTPServer(host: "127.0.0.1", port: 0, routes: routes, logger: Logger(label: "test"))
+    }
+
+    @Test func servesRoutesWith404And405AndClosesCleanly() throws {
+        var routes = AdminRoutes()
+        routes.add(.get, "/hello") { request in .text(200, "hello \(request.query ?? "")\n") }
+        routes.add(.put, "/echo") { request in .text(200, request.bodyText) }
+        let server = try makeServer(routes: routes)
+        defer { server.stop() }
+        #expect(server.port > 0)
+
+        let hello = try httpExchange(port: server.port, "GET /hello?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(hello.status == 200)
+        #expect(hello.body == "hello x=1\n")
+        #expect(hello.headers.contains("Content-Type: text/plain; charset=utf-8"))
+
+        let echo = try httpExchange(port: server.port, "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndebug")
+        #expect(echo.status == 200 && echo.body == "debug")
+
+        let head = try httpExchange(port: server.port, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(head.status == 200 && head.body.isEmpty)
+
+        #expect(try httpExchange(port: server.port, "GET /missing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 404)
+        let wrong = try httpExchange(port: server.port, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        #expect(wrong.status == 405)
+        #expect(wrong.body.contains("allowed: GET"))
+    }
+
+    @Test func aClientThatHangsUpBeforeASlowReplyDoesNotBreakTheServer() async throws {
+        var routes = AdminRoutes()
+        routes.add(.get, "/slow") { _ in
+            try? await Task.sleep(for: .milliseconds(300))
+            return .text(200, "late\n")
+        }
+        routes.add(.get, "/fast") { _ in .text(200, "fast\n") }
+        let server = try makeServer(routes: routes)
+        defer { server.stop() }
+        // Send a request and close at once: libevent detaches the pending request, and the late
+        // reply must free it rather than write to a closed connection.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        let request = Array("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        _ = send(fd, request, request.count, 0)
+        close(fd)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try httpExchange(port: server.port, "GET /fast HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").body == "fast\n")
+    }
+
+    @Test func standardEndpointsReportReadinessMetricsAndLogLevel() async throws {
+        let registry = MetricsRegistry()
+        registry.counter("demo_total", help: "Demo.").labels().increment(by: 7)
+        let control = LogLevelControl(.info)
+        let failing = ReadinessCheck(name: "database") { "unreachable: connection refused" }
+        let slow = ReadinessCheck(name: "slow") {
+            try? await Task.sleep(for: .seconds(30))
+            return nil
+        }
+        let ok = ReadinessCheck(name: "grpc") { nil }
+        let routes = AdminEndpoints.routes(
+            registry: registry, logLevel: control, readiness: [ok, failing, slow], readinessTimeout: .milliseconds(200), logger: Logger(label: "test"))
+
+        let ready = await routes.respond(to: AdminRequest(method: .get, path: "/readyz"))
+        #expect(ready.status == 503)
+        #expect(String(decoding: ready.body, as: UTF8.self) == "not ready\ndatabase: unreachable: connection refused\nslow: no answer within 0.2 seconds\n")
+
+        let healthy = await AdminEndpoints.routes(registry: registry, logLevel: control, readiness: [ok], logger: Logger(label: "test"))
+            .respond(to: AdminRequest(method: .get, path: "/readyz"))
+        #expect(healthy.status == 200)
+        #expect(String(decoding: healthy.body, as: UTF8.self) == "ready\ngrpc: ok\n")
+
+        let metrics = await routes.respond(to: AdminRequest(method: .get, path: "/metrics"))
+        #expect(metrics.contentType == PrometheusText.contentType)
+        #expect(String(decoding: metrics.body, as: UTF8.self).contains("demo_total 7\n"))
+
+        let changed = await routes.respond(to: AdminRequest(method: .put, path: "/loglevel", body: Array(" Debug\n".utf8)))
+        #expect(changed.status == 200 && control.level == .debug)
+        let refused = await routes.respond(to: AdminRequest(method: .put, path: "/loglevel", body: Array("loud".utf8)))
+        #expect(refused.status == 400 && control.level == .debug)
+        let reset = await routes.respond(to: AdminRequest(method: .put, path: "/loglevel", body: Array("reset".utf8)))
+        #expect(reset.status == 200 && control.level == .info)
+    }
+}
