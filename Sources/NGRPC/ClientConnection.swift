@@ -37,7 +37,14 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
         if let tls {
             guard let ssl = tls.makeSSL() else { return fail("cannot create SSL") }
-            _ = cngrpc_ssl_set_sni(UnsafeMutableRawPointer(ssl), configuration.tls?.serverName ?? configuration.host)
+            let serverName = configuration.tls?.serverName ?? configuration.host
+            _ = cngrpc_ssl_set_sni(UnsafeMutableRawPointer(ssl), serverName)
+            // The chain alone proves only that the CA signed *some* certificate: the name must
+            // match too (DNS names against DNS SANs, an IP literal against IP SANs).
+            if configuration.tls?.verifyCertificate == true, SSL_set1_host(ssl, serverName) != 1 {
+                SSL_free(ssl)
+                return fail("cannot set the TLS host name to verify: \(serverName)")
+            }
             bufferEvent = bufferevent_openssl_socket_new(
                 loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, options | Int32(BEV_OPT_DEFER_CALLBACKS.rawValue))
             if bufferEvent == nil { SSL_free(ssl) }

@@ -112,6 +112,29 @@ import Testing
         #expect(throws: GRPCChannel.SetupError.self) { _ = try GRPCChannel(configuration: configuration) }
     }
 
+    @Test func clientVerifiesTheServerName() async throws {
+        let pki = try Self.makePKI()
+        let loopback = try await Self.start(pki, mode: .none, presentCertificate: false)
+        let port = try #require(loopback.server.port)
+        for (host, serverName, succeeds) in [
+            ("127.0.0.1", nil, true), ("localhost", nil, true), ("127.0.0.1", "localhost", true),
+            ("127.0.0.1", "elsewhere.example", false), ("localhost", "127.0.0.2", false),
+        ] as [(String, String?, Bool)] {
+            let channel = try GRPCChannel(configuration: ClientConfiguration(
+                host: host, port: port, tls: .init(caFile: pki.ca, serverName: serverName)))
+            if succeeds {
+                let response: RawMessage = try await channel.unary(Echo.get, request: RawMessage(""))
+                #expect(response.text == "none")
+            } else {
+                await expectStatus(.unavailable) {
+                    let _: RawMessage = try await channel.unary(Echo.get, request: RawMessage(""))
+                }
+            }
+            await channel.close()
+        }
+        await loopback.stop()
+    }
+
     @Test func commonNameHonoursEscapedCommas() {
         let certificate = PeerCertificate(subject: "CN=a\\,b,O=Acme", subjectAlternativeNames: [], serialNumber: "1")
         #expect(certificate.commonName == "a,b")
