@@ -143,3 +143,66 @@ def test_mutual_tls_with_orchctl_and_certificate_reload_on_sighup(database, work
     proc.wait_for_log("TLS reload failed", 10)
     assert pki.server_certificate_serial(tls_port, ca[0]) == 0x0B
     assert proc.alive()
+
+
+def test_rate_limit_is_per_authenticated_caller(database, workdir, pb, processes):
+    """With JWT authentication the bucket belongs to the caller (subject and tenant), not the IP:
+    alice running out leaves bob, on the same address, untouched."""
+    secret = workdir / "hs.secret"
+    secret.write_bytes(uuid.uuid4().hex.encode() * 2)
+    proc, address = start(database, workdir, "--auth", "jwt", "--jwt-key-file", str(secret),
+                          "--rate-limit-rps", "0.5", "--rate-limit-burst", "2")
+    processes.append(proc)
+
+    def token(subject: str) -> str:
+        minted = orchctl("token", "--key-file", str(secret), "--role", "viewer", "--tenant", "acme",
+                         "--subject", subject)
+        assert minted.returncode == 0, minted.stderr
+        return minted.stdout.strip()
+
+    alice, bob = token("alice"), token("bob")
+    with grpc.insecure_channel(address) as channel:
+        workflows = pb.workflows_grpc.WorkflowsStub(channel)
+        request = pb.workflows.ListWorkflowsRequest(page_size=1)
+
+        def call(bearer: str):
+            return workflows.ListWorkflows(request, metadata=[("authorization", f"Bearer {bearer}")], timeout=10)
+
+        call(alice)
+        call(alice)
+        with pytest.raises(grpc.RpcError) as error:
+            call(alice)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert 1 <= int(dict(error.value.trailing_metadata())["grpc-retry-pushback-ms"]) <= 2000
+        call(bob)
+        call(bob)
+        # Authentication runs first: a caller without a token is UNAUTHENTICATED, not rate limited.
+        with pytest.raises(grpc.RpcError) as error:
+            workflows.ListWorkflows(request, timeout=10)
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_metadata_size_and_connections_per_client_settings(database, workdir, pb, processes):
+    proc, address = start(database, workdir, "--max-metadata-size", "2048", "--max-connections-per-client", "2")
+    processes.append(proc)
+    # grpcio shares one connection between channels to the same target unless told not to.
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]
+    first = grpc.insecure_channel(address, options=own_connection)
+    workflows = pb.workflows_grpc.WorkflowsStub(first)
+    request = pb.workflows.ListWorkflowsRequest(page_size=1)
+    workflows.ListWorkflows(request, metadata=[("x-note", "n" * 1000)], timeout=10)
+    with pytest.raises(grpc.RpcError) as error:
+        workflows.ListWorkflows(request, metadata=[("x-note", "n" * 3000)], timeout=10)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    # Two connections are admitted; a third from the same address is closed at accept.
+    second = grpc.insecure_channel(address, options=own_connection)
+    pb.workflows_grpc.WorkflowsStub(second).ListWorkflows(request, timeout=10)
+    third = grpc.insecure_channel(address, options=own_connection)
+    with pytest.raises(grpc.RpcError) as error:
+        pb.workflows_grpc.WorkflowsStub(third).ListWorkflows(request, timeout=5)
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    proc.wait_for_log("too many connections from one client", 5)
+    third.close()
+    second.close()
+    first.close()
