@@ -23,6 +23,10 @@ struct LimitSettings: Sendable {
         if parsed != .none, tlsClientCAFile == nil {
             throw SettingsError(description: "tls-client-auth \(mode) needs tls-client-ca-file")
         }
+        if parsed != .none, (settings.value("grpc-tls-address") ?? "").isEmpty {
+            // Client certificates exist only on the TLS listener: without one the setting would be silently void.
+            throw SettingsError(description: "tls-client-auth \(mode) needs a TLS listener (grpc-tls-address)")
+        }
         maxMetadataSize = try Self.integer(settings, "max-metadata-size", in: 1024...(1 << 20))
         let connections = try Self.integer(settings, "max-connections-per-client", in: 0...1_000_000)
         maxConnectionsPerClient = connections == 0 ? nil : connections
