@@ -70,10 +70,17 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>,
         context: ServerContext
     ) async throws {
-        let writer = SerialWriter(responses)
         // Each query is answered on the stream (accepted or rejected) rather than through the
         // call's status, so only the audit cause is bound here, not `mappingErrors`.
-        try await auditing(context) { try await withThrowingTaskGroup(of: Void.self) { group in
+        try await auditing(context) { try await submitEach(requests, responses: responses, context: context) }
+    }
+
+    func submitEach(
+        _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>,
+        context: ServerContext
+    ) async throws {
+        let writer = SerialWriter(responses)
+        try await withThrowingTaskGroup(of: Void.self) { group in
             // One query at a time: the next is read only after this one is stored, so HTTP/2 flow
             // control bounds how far a fast submitter runs ahead.
             for try await request in requests {
@@ -107,7 +114,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 }
             }
             try await group.waitForAll()
-        } }
+        }
     }
 
     public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse {
