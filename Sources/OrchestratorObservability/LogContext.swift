@@ -8,10 +8,20 @@ public import Logging
 /// Unstructured `Task {}`s inherit task-locals, so work a handler spawns keeps the context;
 /// `Task.detached` and other threads do not.
 public enum LogContext {
+    /// The W3C trace id of the call being handled (bound by `LogContextInterceptor`). A plain
+    /// string, so binding it costs no allocation per call; the metadata is built only for lines
+    /// that are actually written.
+    @TaskLocal public static var traceID: String?
+    /// Further metadata bound with `with(_:_:)`.
     @TaskLocal public static var metadata: Logger.Metadata = [:]
 
-    /// The provider given to `LoggingSystem.bootstrap`, which adds `metadata` to every line.
-    public static let provider = Logger.MetadataProvider { metadata }
+    /// The provider given to `LoggingSystem.bootstrap`, which adds the bound context to every line.
+    public static let provider = Logger.MetadataProvider {
+        guard let traceID else { return metadata }
+        var merged = metadata
+        if merged[LogKeys.traceID] == nil { merged[LogKeys.traceID] = .string(traceID) }
+        return merged
+    }
 
     /// Runs `body` with `extra` added to the current task's log metadata.
     public static func with<T>(_ extra: Logger.Metadata, _ body: () async throws -> T) async rethrows -> T {

@@ -8,7 +8,7 @@ public struct LogContextInterceptor: ServerInterceptor {
     public init() {}
 
     public func intercept(source: any RawMessageSource, sink: any RawMessageSink, context: ServerContext, next: RawHandler) async throws {
-        try await LogContext.with([LogKeys.traceID: .string(context.trace.traceID)]) {
+        try await LogContext.$traceID.withValue(context.trace.traceID) {
             try await next(source, sink, context)
         }
     }

@@ -78,18 +78,23 @@ struct JSONLogHandlerTests {
         await LogContext.with(["trace_id": "from-context", "workflow_id": "wf_ctx"]) {
             captured.info("inside", metadata: ["workflow_id": "wf_call", "task_id": "t1"])
         }
+        await LogContext.$traceID.withValue("bound-by-interceptor") {
+            captured.info("in a call")
+        }
         logger.debug("filtered out at info")
         control.level = .debug
         logger.debug("visible at debug")
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { Array($0.utf8) + [0x0a] }
-        #expect(lines.count == 2)
+        #expect(lines.count == 3)
         let first = try decode(lines[0])
         #expect(first["message"] as? String == "inside")
         #expect(first["executor_id"] as? String == "ex-1")
         #expect(first["trace_id"] as? String == "from-context")
         #expect(first["workflow_id"] as? String == "wf_call")
         #expect(first["task_id"] as? String == "t1")
-        let second = try decode(lines[1])
+        let inCall = try decode(lines[1])
+        #expect(inCall["trace_id"] as? String == "bound-by-interceptor")
+        let second = try decode(lines[2])
         #expect(second["message"] as? String == "visible at debug")
         #expect(second["level"] as? String == "debug")
         #expect(second["trace_id"] as? String == "from-logger")
