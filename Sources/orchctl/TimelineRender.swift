@@ -6,8 +6,8 @@ import Foundation
 /// Draws a `Timeline` as a waterfall: one line per row, a bar scaled to the terminal's width.
 ///
 /// Bar cells: `░` ready, waiting for an executor; `█` held by an executor (leased until its
-/// report); `╳` an attempt that ended without success (failed, lease expired, retried); `│` an
-/// instant.
+/// report); `╳` an attempt that ended without success (failed, lease expired, retried); `·` the
+/// retry backoff after it; `│` an instant.
 enum TimelineRender {
     static func text(_ timeline: Timeline, width: Int) -> String {
         var lines: [String] = []
@@ -31,6 +31,10 @@ enum TimelineRender {
                 for index in column(from)...max(column(from), column(end)) where index < barWidth { cells[index] = mark }
             }
             if row.kind == "task" {
+                // Backoff between a failed attempt and the next one.
+                for (previous, next) in zip(row.attempts, row.attempts.dropFirst()) where previous.outcome != "succeeded" {
+                    fill(previous.endMs, next.readyMs ?? next.leasedMs, "·")
+                }
                 for attempt in row.attempts {
                     fill(attempt.readyMs, attempt.leasedMs, "░")
                     let ok = attempt.outcome == nil || attempt.outcome == "succeeded"
