@@ -573,6 +573,11 @@ def test_oversized_inputs_are_refused_and_store_nothing(hs, pb, database, keys):
 
     # A message above the 4 MiB receive limit.
     refused(database, grpc.StatusCode.RESOURCE_EXHAUSTED, submit(pb.query.Query(text="x" * (5 << 20))), "5 MiB query")
+    # A string field longer than max-string-length (64 KiB), at the top and deep in a task.
+    refused(database, grpc.StatusCode.INVALID_ARGUMENT, submit(pb.query.Query(text="x" * 70_000)), "70,000-byte query text",
+            "max-string-length")
+    refused(database, grpc.StatusCode.INVALID_ARGUMENT, submit(pb.query.Query(graph=pb.dag.Dag(tasks=[
+        pb.dag.TaskSpec(key="d", description="d" * 70_000)]))), "70,000-byte task description", "max-string-length")
     # More tasks than a workflow may have (100,000), each tiny so the message stays under 4 MiB.
     many = pb.dag.Dag(tasks=[pb.dag.TaskSpec(key=f"t{i}") for i in range(100_001)])
     refused(database, grpc.StatusCode.INVALID_ARGUMENT, submit(pb.query.Query(graph=many)), "100,001 tasks", "100000")
