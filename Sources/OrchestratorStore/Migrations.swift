@@ -19,6 +19,7 @@ public enum OrchestratorMigrations {
         migration(2, "0002_repositories.sql", PackageResources._002_repositories_sql),
         migration(3, "0003_task_deadlines.sql", PackageResources._003_task_deadlines_sql),
         migration(4, "0004_audit.sql", PackageResources._004_audit_sql),
+        migration(5, "0005_bulk_graphs.sql", PackageResources._005_bulk_graphs_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

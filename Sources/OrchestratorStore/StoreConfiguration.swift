@@ -7,15 +7,22 @@ public struct StoreConfiguration: Sendable {
     public var tasksReadyChannel: String
     /// NOTIFY channel for "events were appended" (payload: the last sequence number).
     public var eventsChannel: String
+    /// Most claim requests served by one claim transaction (group commit).
+    public var claimBatchLimit: Int
+    /// Most completion reports applied by one transaction (group commit). Bounds the time one
+    /// batch holds its row locks.
+    public var completionBatchLimit: Int
 
     public init(
         agingIntervalMillis: Int64 = 60_000, tasksReadyChannel: String = "orchestrator_tasks_ready",
-        eventsChannel: String = "orchestrator_events"
+        eventsChannel: String = "orchestrator_events", claimBatchLimit: Int = 128, completionBatchLimit: Int = 512
     ) {
         precondition(agingIntervalMillis > 0, "the aging interval must be positive")
         self.agingIntervalMillis = agingIntervalMillis
         self.tasksReadyChannel = tasksReadyChannel
         self.eventsChannel = eventsChannel
+        self.claimBatchLimit = max(1, claimBatchLimit)
+        self.completionBatchLimit = max(1, completionBatchLimit)
     }
 
     /// The aging bucket of an instant: `dispatch_priority = priority - bucket(ready_at)`.

@@ -2,7 +2,8 @@
 enum DispatchSQL {
     /// Makes retries whose backoff elapsed claimable (retry_wait → ready), with task_ready events.
     /// Index: tasks_retry_due_idx (next_attempt_at) WHERE state = 'retry_wait' — an empty probe
-    /// when nothing is due. $1 now, $2 aging bucket of now, $3 limit.
+    /// when nothing is due. $1 now, $2 aging bucket of now, $3 limit, $4 actor (jsonb), $5 request trace id
+    /// (the audit cause; NULL for the reaper).
     static let promoteDueRetries = """
         WITH due AS (
             SELECT id FROM tasks
@@ -17,56 +18,158 @@ enum DispatchSQL {
              WHERE t.id = due.id
          RETURNING t.id, t.key, t.attempt, t.workflow_id
         ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id)
-            SELECT p.workflow_id, 'task_ready', $1, p.id, p.key, 'ready', p.attempt, w.trace_id
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id, actor,
+                                         request_trace_id)
+            SELECT p.workflow_id, 'task_ready', $1, p.id, p.key, 'ready', p.attempt, w.trace_id, $4::jsonb, $5
               FROM promoted p JOIN workflows w ON w.id = p.workflow_id
             RETURNING 1
         )
         SELECT count(*) AS promoted FROM events
         """
 
-    /// Claims up to $6 ready tasks whose required capabilities the executor has, most urgent first,
-    /// skipping rows other claimers hold: one statement that picks, leases, records the attempt and
-    /// appends task_leased events.
+    /// Claims ready tasks for several waiting executors that ask with the same capabilities and
+    /// tenants (a batch of claims, `PostgresDispatchStore+ClaimBatch`), most urgent first, skipping
+    /// rows other claimers hold: one statement that picks, leases, records the attempts and appends
+    /// task_leased events. The k-th task in dispatch order goes to slot k: `$2[k]` is its executor,
+    /// `$6[k]` the index of the request it answers (slots interleave the requests round-robin, so
+    /// each gets its share of the most urgent work).
     ///
     /// Order: `dispatch_priority DESC` (= priority + aging: priority − floor(ready_at / interval),
     /// so every interval waited is worth one priority level), then critical-path rank, then age.
     /// Index: tasks_claim_idx (dispatch_priority DESC, rank DESC, ready_at, id) WHERE state =
-    /// 'ready' — the scan walks the queue in claim order and stops after $6 matching rows; the
+    /// 'ready' — the scan walks the queue in claim order and stops after $7 matching rows; the
     /// capability and tenant filters are checked on the rows it walks (docs/SCHEMA.md shows the plan).
+    /// (Row locks cannot share a query level with a window function, hence `picked` then `numbered`.)
     ///
-    /// $1 now, $2 executor, $3 capabilities, $4 tenants (NULL = all), $5 lease TTL (ms), $6 limit.
+    /// $1 now, $2 slot executors, $3 capabilities, $4 tenants (NULL = all), $5 lease TTL (ms),
+    /// $6 slot request indexes, $7 number of slots, $8 and $9 each slot's audit cause (actor jsonb
+    /// text, request trace id; NULL for none).
     static let claim = """
         WITH picked AS (
-            SELECT t.id FROM tasks t
+            SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
              WHERE t.state = 'ready'
                AND t.required_capabilities <@ $3::text[]
                AND ($4::text[] IS NULL
                     OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
              ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
-             LIMIT $6
+             LIMIT $7
                FOR NO KEY UPDATE SKIP LOCKED
+        ), numbered AS (
+            SELECT id, row_number() OVER (ORDER BY dispatch_priority DESC, rank DESC, ready_at, id) AS n FROM picked
+        ), assigned AS (
+            SELECT numbered.id, s.owner, s.request, s.actor, s.trace
+              FROM numbered
+              JOIN unnest($2::text[], $6::int4[], $8::text[], $9::text[]) WITH ORDINALITY AS s(owner, request, actor, trace, n)
+                ON s.n = numbered.n
         ), leased AS (
             UPDATE tasks t
-               SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = $2,
+               SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = a.owner,
                    lease_expires_at = $1 + $5 * interval '1 millisecond', lease_ttl_ms = $5,
                    -- start_to_close: this attempt must finish within the task's timeout (0003).
                    deadline_at = $1 + (t.metadata ->> 'timeoutSeconds')::bigint * interval '1 second',
                    started_at = coalesce(t.started_at, $1), updated_at = $1
-              FROM picked
-             WHERE t.id = picked.id
-         RETURNING t.*
+              FROM assigned a
+             WHERE t.id = a.id
+         RETURNING t.*, a.request AS claim_request, a.actor AS claim_actor, a.trace AS claim_trace
         ), attempts AS (
             INSERT INTO task_attempts (task_id, attempt, executor_id, fencing_token, leased_at)
-            SELECT id, attempt, $2, fencing_token, $1 FROM leased
+            SELECT id, attempt, lease_owner, fencing_token, $1 FROM leased
         ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id)
-            SELECT l.workflow_id, 'task_leased', $1, l.id, l.key, 'leased', l.attempt, $2, w.trace_id
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
+                                         actor, request_trace_id)
+            SELECT l.workflow_id, 'task_leased', $1, l.id, l.key, 'leased', l.attempt, l.lease_owner, w.trace_id,
+                   l.claim_actor::jsonb, l.claim_trace
               FROM leased l JOIN workflows w ON w.id = l.workflow_id
         )
-        SELECT \(TaskRow.columns)
+        SELECT \(TaskRow.columns), t.claim_request
           FROM leased t JOIN workflows w ON w.id = t.workflow_id
          ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
+        """
+
+    /// Completes a batch of tasks whose leases are still held (`PostgresDispatchStore+CompletionBatch`):
+    /// the fencing check (token, owner, state) is the UPDATE's own condition, and the attempts and
+    /// task_succeeded events (in the batch's order) ride in the same statement. Rows that do not
+    /// match are not returned; the caller reads them to answer stale or unknown. Each task id
+    /// appears at most once per call. Index: tasks_pkey, task_attempts_pkey.
+    /// $1 task ids, $2 tokens, $3 executors, $4 results, $5 report times, $6 and $7 each report's
+    /// audit cause (actor jsonb text, request trace id; NULL for none).
+    static let completeHeld = """
+        WITH request AS (
+            SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::bytea[], $5::timestamptz[], $6::text[], $7::text[])
+                   WITH ORDINALITY AS r(id, token, executor, result, at, actor, trace, n)
+        ), done AS (
+            UPDATE tasks t
+               SET state = 'succeeded', result = r.result, lease_owner = NULL, lease_expires_at = NULL,
+                   finished_at = r.at, updated_at = r.at
+              FROM request r
+             WHERE t.id = r.id AND t.fencing_token = r.token AND t.lease_owner = r.executor AND t.state IN ('leased', 'running')
+         RETURNING t.id, t.key, t.workflow_id, t.attempt, r.executor, r.at, r.actor, r.trace, r.n
+        ), attempts AS (
+            UPDATE task_attempts a SET outcome = 'succeeded', finished_at = done.at
+              FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
+        ), info AS (
+            SELECT done.*, w.trace_id FROM done JOIN workflows w ON w.id = done.workflow_id
+        ), events AS (
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
+                                         actor, request_trace_id)
+            SELECT workflow_id, 'task_succeeded', at, id, key, 'succeeded', attempt, executor, trace_id, actor::jsonb, trace
+              FROM info ORDER BY n
+        )
+        SELECT id, workflow_id FROM info
+        """
+
+    /// Decrements the children of tasks that just succeeded, one statement for a whole batch
+    /// (a child with several finished parents is decremented by their number); children reaching
+    /// zero become ready, with task_ready events. Index: edges primary key (upstream_task_id, …),
+    /// then tasks_pkey per child: work proportional to the finished tasks' fan-out.
+    /// A readied child's event carries the audit cause of one of the completions that released it
+    /// (the least, as text: with several parents finishing in one batch, any of them is a cause).
+    /// $1 finished task ids, $2 now, $3 aging bucket of now, $4 and $5 each finished task's audit
+    /// cause (actor jsonb text, request trace id).
+    static let releaseChildren = """
+        WITH finished AS (
+            SELECT e.downstream_task_id AS id, count(*)::int4 AS n, min(p.actor) AS actor, min(p.trace) AS trace
+              FROM edges e
+              JOIN unnest($1::uuid[], $4::text[], $5::text[]) AS p(id, actor, trace) ON p.id = e.upstream_task_id
+             WHERE e.upstream_task_id = ANY($1::uuid[])
+             GROUP BY e.downstream_task_id
+        ), children AS (
+            UPDATE tasks c
+               SET unfinished_upstream = c.unfinished_upstream - f.n,
+                   state = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending' THEN 'ready' ELSE c.state END,
+                   ready_at = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending' THEN $2 ELSE c.ready_at END,
+                   dispatch_priority = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending'
+                                            THEN c.priority - $3 ELSE c.dispatch_priority END,
+                   updated_at = $2
+              FROM finished f
+             WHERE c.id = f.id
+         RETURNING c.id, c.key, c.state, c.unfinished_upstream, c.workflow_id, f.actor, f.trace
+        ), events AS (
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
+            SELECT c.workflow_id, 'task_ready', $2, c.id, c.key, 'ready', w.trace_id, c.actor::jsonb, c.trace
+              FROM children c JOIN workflows w ON w.id = c.workflow_id
+             WHERE c.state = 'ready' AND c.unfinished_upstream = 0
+             ORDER BY c.workflow_id, c.key
+            RETURNING 1
+        )
+        SELECT count(*) AS readied FROM events
+        """
+
+    /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.
+    static let taskStates = "SELECT id, state, fencing_token FROM tasks WHERE id = ANY($1::uuid[])"
+
+    /// Locks the workflows a batch touched, in id order (so two batches cannot deadlock on them).
+    /// Index: workflows_pkey.
+    static let lockWorkflows = """
+        SELECT id, state, trace_id, failure_policy FROM workflows WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE
+        """
+
+    /// Which of these (locked) workflows have no unfinished task left: a new statement after the
+    /// locks, so its snapshot includes every commit that held them before. Index:
+    /// tasks_workflow_unfinished_idx (one probe per workflow).
+    static let workflowsWithoutUnfinished = """
+        SELECT w.id FROM unnest($1::text[]) AS w(id)
+         WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = w.id AND t.state IN \(TaskStateColumn.unfinishedSQL))
         """
 
     /// Results of the upstream tasks of the claimed tasks. Index: edges_downstream_idx, then

@@ -37,7 +37,8 @@ extension PostgresDispatchStore {
             // The reaper also promotes retries whose backoff elapsed, so they become claimable (and
             // dispatchers are woken) even when no executor is asking.
             let promoted = try await transaction.query(
-                DispatchSQL.promoteDueRetries, [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1)])
+                DispatchSQL.promoteDueRetries,
+                [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1), transaction.causeActor, transaction.causeTraceID])
             if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
                 transaction.readiedTasks = true
                 transaction.appendedEvents = true

@@ -4,7 +4,9 @@ import OrchestratorDomain
 import PostgresClient
 
 extension PostgresDispatchStore {
-    public func report(_ report: TaskReport) async throws -> ReportResult {
+    /// Applies one report in its own transaction: progress and failures always, completions when
+    /// a batch had to be split (see `completeBatch`).
+    func reportAlone(_ report: TaskReport) async throws -> ReportResult {
         guard let taskID = UUID(uuidString: report.lease.taskID) else { return .unknownTask }
         return try await context.transaction { transaction in
             if case .completed(let result) = report.outcome,
@@ -96,11 +98,16 @@ extension PostgresDispatchStore {
             ), info AS (
                 SELECT done.id, done.key, done.workflow_id, done.attempt, w.trace_id FROM done JOIN workflows w ON w.id = done.workflow_id
             ), event AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id)
-                SELECT workflow_id, 'task_succeeded', $3, id, key, 'succeeded', attempt, $5, trace_id FROM info
+                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
+                                             actor, request_trace_id)
+                SELECT workflow_id, 'task_succeeded', $3, id, key, 'succeeded', attempt, $5, trace_id, $6::jsonb, $7 FROM info
             )
             SELECT workflow_id, trace_id FROM info
-            """, [taskID, result, report.now.sqlTimestamp, report.lease.fencingToken, report.executorID])
+            """,
+            [
+                taskID, result, report.now.sqlTimestamp, report.lease.fencingToken, report.executorID, transaction.causeActor,
+                transaction.causeTraceID,
+            ])
         guard let row = rows.first else { return nil }
         transaction.appendedEvents = true
         let workflowID = try row.decode(String.self, column: "workflow_id")
@@ -125,9 +132,14 @@ extension PostgresDispatchStore {
             ), attempt AS (
                 UPDATE task_attempts a SET outcome = 'succeeded', finished_at = $3 FROM done WHERE a.task_id = done.id AND a.attempt = $4
             )
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id)
-            SELECT $5, 'task_succeeded', $3, id, key, 'succeeded', $4, $6, $7 FROM done
-            """, [task.id, result, report.now.sqlTimestamp, task.attempt, task.workflowID, report.executorID, task.traceID])
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id, actor,
+                                         request_trace_id)
+            SELECT $5, 'task_succeeded', $3, id, key, 'succeeded', $4, $6, $7, $8::jsonb, $9 FROM done
+            """,
+            [
+                task.id, result, report.now.sqlTimestamp, task.attempt, task.workflowID, report.executorID, task.traceID,
+                transaction.causeActor, transaction.causeTraceID,
+            ])
         transaction.appendedEvents = true
         _ = try await transaction.releaseChildren(of: task.id, workflowID: task.workflowID, traceID: task.traceID, now: report.now)
         // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise

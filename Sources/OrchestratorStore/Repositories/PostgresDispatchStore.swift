@@ -5,63 +5,81 @@ import PostgresClient
 
 /// `TaskDispatchStore` in PostgreSQL: claiming (`FOR NO KEY UPDATE SKIP LOCKED`), reports with fencing
 /// (`+Report`), and lease bookkeeping (`+Leases`). The statements live in `DispatchSQL`.
+///
+/// Claims and completions go through group commit (`GroupCommit`): concurrent callers' requests
+/// are applied together, one transaction per batch (`+ClaimBatch`, `+CompletionBatch`), so the
+/// per-transaction costs — round trips, the commit, the workflow lock, the NOTIFY — are paid once
+/// per batch. Progress and failure reports, rare next to completions, run one transaction each.
 public struct PostgresDispatchStore: TaskDispatchStore {
     let context: StoreContext
+    /// Nil in the copy the batches themselves run on (which applies requests directly).
+    private let batches: DispatchBatches?
 
     public init(pool: PostgresPool, configuration: StoreConfiguration = StoreConfiguration()) {
-        context = StoreContext(pool: pool, configuration: configuration)
+        let direct = PostgresDispatchStore(context: StoreContext(pool: pool, configuration: configuration))
+        context = direct.context
+        // A batch's transaction runs with the audit cause its requests share (nil when they differ:
+        // each request's own events still carry its cause, bound per row).
+        batches = DispatchBatches(
+            claims: GroupCommit(maxBatch: configuration.claimBatchLimit) { batch in
+                await AuditCause.$current.withValue(Caused.common(batch)) { await direct.claimBatch(batch) }
+            },
+            completions: GroupCommit(maxBatch: configuration.completionBatchLimit) { batch in
+                await AuditCause.$current.withValue(Caused.common(batch)) { await direct.completeBatch(batch) }
+            })
+    }
+
+    private init(context: StoreContext) {
+        self.context = context
+        batches = nil
+    }
+
+    /// How claims and completions were batched so far (zero when batching is off).
+    public var batchStatistics: (claims: GroupCommitStatistics, completions: GroupCommitStatistics) {
+        (batches?.claims.statistics ?? GroupCommitStatistics(), batches?.completions.statistics ?? GroupCommitStatistics())
     }
 
     public func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] {
         guard request.limit > 0 else { return [] }
-        let configuration = context.configuration
-        return try await context.transaction { transaction in
-            let promoted = try await transaction.query(
-                DispatchSQL.promoteDueRetries, [request.now.sqlTimestamp, configuration.agingBucket(request.now), 1000])
-            if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
-                transaction.appendedEvents = true
-            }
-            let rows = try await transaction.query(
-                DispatchSQL.claim,
-                [
-                    request.now.sqlTimestamp, request.executorID, request.capabilities.sorted(), request.tenants.map { $0.sorted() },
-                    request.leaseTTLMillis, request.limit,
-                ])
-            guard !rows.isEmpty else { return [] }
-            transaction.appendedEvents = true
-            let tasks = try rows.map { try TaskRow.decode($0, decoder: transaction.decoder) }
-            let results = try await upstreamResults(of: tasks, transaction: transaction)
-            let inputs = try await workflowInputs(of: tasks, transaction: transaction)
-            let expiry = request.now + request.leaseTTLMillis
-            return tasks.map { task in
-                ClaimedTask(
-                    task: task, lease: LeaseToken(taskID: task.taskID, fencingToken: Int64(task.attempt)),
-                    leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: results[task.taskID] ?? [:],
-                    inputs: inputs[task.workflowID] ?? [:])
-            }
-        }
+        let caused = Caused(value: request, cause: AuditCause.current)
+        if let batches { return try await batches.claims.submit(caused) }
+        return try await claimBatch([caused])[0].get()
     }
 
-    private func upstreamResults(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: [UInt8]]] {
-        let ids = tasks.compactMap { UUID(uuidString: $0.taskID) }
-        let rows = try await transaction.query(DispatchSQL.upstreamResults, [ids])
-        var results: [String: [String: [UInt8]]] = [:]
-        for row in rows {
-            let task = try row.decode(String.self, column: "downstream_task_id")
-            results[task, default: [:]][try row.decode(String.self, column: "key")] = try row.decode([UInt8]?.self, column: "result") ?? []
+    public func report(_ report: TaskReport) async throws -> ReportResult {
+        if case .completed = report.outcome, let batches {
+            return try await batches.completions.submit(Caused(value: report, cause: AuditCause.current))
         }
-        return results
+        return try await reportAlone(report)
+    }
+}
+
+/// The two group commits of one dispatch store.
+final class DispatchBatches: Sendable {
+    let claims: GroupCommit<Caused<ClaimRequest>, [ClaimedTask]>
+    let completions: GroupCommit<Caused<TaskReport>, ReportResult>
+
+    init(claims: GroupCommit<Caused<ClaimRequest>, [ClaimedTask]>, completions: GroupCommit<Caused<TaskReport>, ReportResult>) {
+        self.claims = claims
+        self.completions = completions
+    }
+}
+
+/// A batched request with the audit cause of the call that made it (`AuditCause.current` is a
+/// task-local value, and a batch runs in another task than its callers).
+struct Caused<Value: Sendable>: Sendable {
+    var value: Value
+    var cause: AuditCause?
+
+    /// The cause every request of the batch shares, nil when they differ.
+    static func common(_ batch: [Caused]) -> AuditCause? {
+        guard let first = batch.first?.cause else { return nil }
+        return batch.allSatisfy { $0.cause == first } ? first : nil
     }
 
-    private func workflowInputs(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: String]] {
-        let ids = Array(Set(tasks.map(\.workflowID)))
-        let rows = try await transaction.query(DispatchSQL.inputs, [ids])
-        var inputs: [String: [String: String]] = [:]
-        for row in rows {
-            inputs[try row.decode(String.self, column: "workflow_id")] = try JSONColumn.decode(
-                [String: String].self, from: try row.decode(PostgresJSON.self, column: "inputs"))
-        }
-        return inputs
+    /// Each request's cause as the two event columns: actor (jsonb text) and request trace id.
+    static func columns(_ causes: [AuditCause?]) throws -> (actors: [String?], traces: [String?]) {
+        (try causes.map { try $0.map { try ActorJSON.text($0.actor) } }, causes.map { $0?.traceID })
     }
 }
 

@@ -1,0 +1,120 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresDispatchStore {
+    /// Applies a batch of claims in one transaction (the claim group commit: `claimTasks` queues
+    /// each request, `GroupCommit` hands whatever is queued to this): due retries are promoted
+    /// once, then one claim statement per distinct (capabilities, tenants, lease TTL) leases tasks
+    /// for every request of that kind at once — its slots interleave the requests round-robin, so
+    /// the most urgent tasks are shared out rather than all going to the first asker — and two
+    /// reads fetch the upstream results and query inputs of everything claimed.
+    func claimBatch(_ batch: [Caused<ClaimRequest>]) async -> [Result<[ClaimedTask], any Error>] {
+        let requests = batch.map(\.value)
+        let wanted = requests.indices.filter { requests[$0].limit > 0 }
+        guard !wanted.isEmpty else { return requests.map { _ in .success([]) } }
+        let configuration = context.configuration
+        do {
+            let causes = try Caused<ClaimRequest>.columns(batch.map(\.cause))
+            let claimed = try await context.transaction { transaction -> [[ClaimedTask]] in
+                let now = wanted.map { requests[$0].now }.max()!
+                let promoted = try await transaction.query(
+                    DispatchSQL.promoteDueRetries,
+                    [now.sqlTimestamp, configuration.agingBucket(now), 1000, transaction.causeActor, transaction.causeTraceID])
+                if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
+                    transaction.appendedEvents = true
+                }
+                var groups: [ClaimGroupKey: [Int]] = [:]
+                var order: [ClaimGroupKey] = []
+                for index in wanted {
+                    let key = ClaimGroupKey(requests[index])
+                    if groups[key] == nil { order.append(key) }
+                    groups[key, default: []].append(index)
+                }
+                var tasks: [(request: Int, task: StoredTask)] = []
+                for key in order {
+                    let members = groups[key]!
+                    let slots = Self.claimSlots(members.map { (index: $0, limit: requests[$0].limit) })
+                    let rows = try await transaction.query(
+                        DispatchSQL.claim,
+                        [
+                            now.sqlTimestamp, slots.map { requests[$0].executorID }, key.capabilities, key.tenants,
+                            key.leaseTTLMillis, slots.map { Int32($0) }, slots.count, slots.map { causes.actors[$0] },
+                            slots.map { causes.traces[$0] },
+                        ])
+                    for row in rows {
+                        tasks.append((try row.decode(Int.self, column: "claim_request"), try TaskRow.decode(row, decoder: transaction.decoder)))
+                    }
+                }
+                var answers = [[ClaimedTask]](repeating: [], count: requests.count)
+                guard !tasks.isEmpty else { return answers }
+                transaction.appendedEvents = true
+                let results = try await upstreamResults(of: tasks.map(\.task), transaction: transaction)
+                let inputs = try await workflowInputs(of: tasks.map(\.task), transaction: transaction)
+                for (request, task) in tasks {
+                    let expiry = requests[request].now + requests[request].leaseTTLMillis
+                    answers[request].append(ClaimedTask(
+                        task: task, lease: LeaseToken(taskID: task.taskID, fencingToken: Int64(task.attempt)),
+                        leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: results[task.taskID] ?? [:],
+                        inputs: inputs[task.workflowID] ?? [:]))
+                }
+                return answers
+            }
+            return claimed.map { .success($0) }
+        } catch {
+            return requests.map { _ in .failure(error) }
+        }
+    }
+
+    /// The request index of each slot of one claim statement: round-robin over the requests until
+    /// each has `limit` slots, so the k-th most urgent task goes to the k-th slot's request.
+    public static func claimSlots(_ requests: [(index: Int, limit: Int)]) -> [Int] {
+        var slots: [Int] = []
+        var round = 0
+        while true {
+            var added = false
+            for request in requests where request.limit > round {
+                slots.append(request.index)
+                added = true
+            }
+            if !added { return slots }
+            round += 1
+        }
+    }
+
+    func upstreamResults(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: [UInt8]]] {
+        let ids = tasks.compactMap { UUID(uuidString: $0.taskID) }
+        let rows = try await transaction.query(DispatchSQL.upstreamResults, [ids])
+        var results: [String: [String: [UInt8]]] = [:]
+        for row in rows {
+            let task = try row.decode(String.self, column: "downstream_task_id")
+            results[task, default: [:]][try row.decode(String.self, column: "key")] = try row.decode([UInt8]?.self, column: "result") ?? []
+        }
+        return results
+    }
+
+    func workflowInputs(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: String]] {
+        let ids = Array(Set(tasks.map(\.workflowID)))
+        let rows = try await transaction.query(DispatchSQL.inputs, [ids])
+        var inputs: [String: [String: String]] = [:]
+        for row in rows {
+            inputs[try row.decode(String.self, column: "workflow_id")] = try JSONColumn.decode(
+                [String: String].self, from: try row.decode(PostgresJSON.self, column: "inputs"))
+        }
+        return inputs
+    }
+}
+
+/// Claims that one statement can serve together: same capabilities, tenants and lease TTL.
+struct ClaimGroupKey: Hashable {
+    var capabilities: [String]
+    var tenants: [String]?
+    var leaseTTLMillis: Int64
+
+    init(_ request: ClaimRequest) {
+        capabilities = request.capabilities.sorted()
+        tenants = request.tenants.map { $0.sorted() }
+        leaseTTLMillis = request.leaseTTLMillis
+    }
+}

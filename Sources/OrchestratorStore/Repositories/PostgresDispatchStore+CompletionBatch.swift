@@ -1,0 +1,131 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+extension PostgresDispatchStore {
+    /// Applies a batch of completion reports in one transaction (the completion group commit:
+    /// `report` queues each completion, `GroupCommit` hands whatever is queued to this):
+    ///
+    /// 1. one statement completes every report whose lease is held (`DispatchSQL.completeHeld`:
+    ///    fenced task update, attempts, task_succeeded events); a task reported twice in one batch
+    ///    goes to a second round, after the first, where it is refused as stale — as if the reports
+    ///    had come one after the other;
+    /// 2. one read answers the rest: stale (with the current token and state) or unknown;
+    /// 3. one statement decrements all the finished tasks' children (`DispatchSQL.releaseChildren`);
+    /// 4. the workflows touched are locked once each, in id order, and probed together; those left
+    ///    without unfinished tasks are finished (`finishWorkflowsIfDone`);
+    /// 5. one NOTIFY statement for the whole batch, at the end (`StoreContext.transaction`).
+    ///
+    /// A failed batch rolled back entirely. When the database is unavailable every report gets
+    /// that error; any other error (a report the batch statement chokes on) must not fail its
+    /// neighbours, so each report is then applied on its own.
+    func completeBatch(_ batch: [Caused<TaskReport>]) async -> [Result<ReportResult, any Error>] {
+        let reports = batch.map(\.value)
+        do {
+            let causes = try Caused<TaskReport>.columns(batch.map(\.cause))
+            return try await context.transaction { transaction in
+                try await completeAll(reports, causes: causes, transaction: transaction)
+            }.map { .success($0) }
+        } catch let error as StoreError {
+            return reports.map { _ in .failure(error) }
+        } catch {
+            guard reports.count > 1 else { return [.failure(error)] }
+            var results: [Result<ReportResult, any Error>] = []
+            for request in batch {
+                do {
+                    results.append(.success(try await AuditCause.$current.withValue(request.cause) { try await reportAlone(request.value) }))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        }
+    }
+
+    private func completeAll(
+        _ reports: [TaskReport], causes: (actors: [String?], traces: [String?]), transaction: StoreTransaction
+    ) async throws -> [ReportResult] {
+        var answers = [ReportResult?](repeating: nil, count: reports.count)
+        // Rounds: the n-th report of one task goes to round n, so each statement sees a task once.
+        var rounds: [[Int]] = []
+        var seen: [UUID: Int] = [:]
+        for (index, report) in reports.enumerated() {
+            guard let id = UUID(uuidString: report.lease.taskID) else {
+                answers[index] = .unknownTask
+                continue
+            }
+            let round = seen[id, default: 0]
+            seen[id] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
+        }
+        var finishedIDs: [UUID] = []
+        var finishedCauses: (actors: [String?], traces: [String?]) = ([], [])
+        var workflowOf: [Int: String] = [:]
+        for round in rounds {
+            let ids = round.map { UUID(uuidString: reports[$0].lease.taskID)! }
+            let rows = try await transaction.query(
+                DispatchSQL.completeHeld,
+                [
+                    ids, round.map { reports[$0].lease.fencingToken }, round.map { reports[$0].executorID },
+                    round.map { reports[$0].completedResult }, round.map { reports[$0].now.sqlTimestamp },
+                    round.map { causes.actors[$0] }, round.map { causes.traces[$0] },
+                ])
+            var done: [UUID: String] = [:]
+            for row in rows {
+                done[try row.decode(UUID.self, column: "id")] = try row.decode(String.self, column: "workflow_id")
+            }
+            if !done.isEmpty { transaction.appendedEvents = true }
+            var refused: [UUID] = []
+            for (position, index) in round.enumerated() {
+                if let workflowID = done[ids[position]] {
+                    workflowOf[index] = workflowID
+                    finishedIDs.append(ids[position])
+                    finishedCauses.actors.append(causes.actors[index])
+                    finishedCauses.traces.append(causes.traces[index])
+                } else {
+                    refused.append(ids[position])
+                }
+            }
+            guard !refused.isEmpty else { continue }
+            var current: [UUID: (state: TaskState, token: Int64)] = [:]
+            for row in try await transaction.query(DispatchSQL.taskStates, [refused]) {
+                current[try row.decode(UUID.self, column: "id")] = (
+                    try TaskStateColumn.decode(try row.decode(String.self, column: "state")),
+                    try row.decode(Int64.self, column: "fencing_token")
+                )
+            }
+            for (position, index) in round.enumerated() where done[ids[position]] == nil {
+                answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state) } ?? .unknownTask
+            }
+        }
+        let now = reports.map(\.now).max() ?? 0
+        if !finishedIDs.isEmpty {
+            let rows = try await transaction.query(
+                DispatchSQL.releaseChildren,
+                [finishedIDs, now.sqlTimestamp, context.configuration.agingBucket(now), finishedCauses.actors, finishedCauses.traces])
+            if try rows.first?.decode(Int.self, column: "readied") ?? 0 > 0 {
+                transaction.readiedTasks = true
+                transaction.appendedEvents = true
+            }
+        }
+        let finished = try await transaction.finishWorkflowsIfDone(Set(workflowOf.values), now: now)
+        // The workflow's new state goes to the last report of it in the batch (the one that
+        // finished it, had the reports come one by one).
+        var lastOfWorkflow: [String: Int] = [:]
+        for (index, workflowID) in workflowOf { lastOfWorkflow[workflowID] = max(lastOfWorkflow[workflowID] ?? index, index) }
+        for (index, workflowID) in workflowOf {
+            answers[index] = .accepted(taskState: .succeeded, workflowState: lastOfWorkflow[workflowID] == index ? finished[workflowID] : nil)
+        }
+        return answers.map { $0 ?? .unknownTask }
+    }
+}
+
+extension TaskReport {
+    /// The result bytes of a completion (empty for other outcomes, which never reach the batch).
+    fileprivate var completedResult: [UInt8] {
+        if case .completed(let result) = outcome { return result }
+        return []
+    }
+}
