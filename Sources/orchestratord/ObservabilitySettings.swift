@@ -7,7 +7,9 @@ struct ObservabilitySettings: Sendable {
     var logFormat: LogFormat
 
     init(_ settings: ResolvedSettings) throws {
-        adminAddress = try ServerSettings.address(settings, "admin-address")
+        // `none` (or `off`) disables it too: an empty environment variable counts as unset.
+        let adminText = settings.value("admin-address")?.lowercased()
+        adminAddress = adminText == "none" || adminText == "off" ? nil : try ServerSettings.address(settings, "admin-address")
         let formatText = settings.value("log-format") ?? "json"
         guard let format = LogFormat(rawValue: formatText.lowercased()) else {
             throw SettingsError(description: "log-format \"\(formatText)\" is not one of json, text")

@@ -53,7 +53,7 @@ final class ServerObservability: Sendable {
             "orchestrator_start_time_seconds", help: "When this server process started, in Unix seconds.", type: .gauge
         ) { [started = Double(SystemWallClock().now()) / 1000] in [([], started)] }
         guard let address = settings.adminAddress else {
-            logger.notice("admin HTTP server disabled (admin-address is empty)")
+            logger.notice("admin HTTP server disabled (admin-address is empty or none)")
             return observability
         }
         let routes = AdminEndpoints.routes(

@@ -16,7 +16,7 @@ enum SettingsCatalog {
         SettingDefinition("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical"),
         SettingDefinition("log-format", default: "json", help: "json (one object per line, for collectors) or text (readable lines)"),
         SettingDefinition("admin-address", default: "127.0.0.1:9090",
-                          help: "host:port of the admin HTTP server (/healthz, /readyz, /metrics, /loglevel); port 0 picks one; empty disables it"),
+                          help: "host:port of the admin HTTP server (/healthz, /readyz, /metrics, /loglevel); port 0 picks one; empty or none disables it"),
         SettingDefinition("database-url", default: nil, secret: true,
                           help: "PostgreSQL URL or keyword string; unset runs an embedded cluster in data-dir"),
         SettingDefinition("data-dir", default: ".orchestrator/pgdata", help: "folder of the embedded PostgreSQL cluster"),
