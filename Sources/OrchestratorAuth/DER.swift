@@ -15,7 +15,8 @@ enum DER {
         guard let body = reader.element(tag: 0x30), reader.isAtEnd else { return nil }
         var inner = Reader(body)
         guard let r = inner.element(tag: 0x02), let s = inner.element(tag: 0x02), inner.isAtEnd,
-              let r32 = fixed(r, 32), let s32 = fixed(s, 32) else { return nil }
+            let r32 = fixed(r, 32), let s32 = fixed(s, 32)
+        else { return nil }
         return r32 + s32
     }
 

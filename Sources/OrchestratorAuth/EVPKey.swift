@@ -112,7 +112,9 @@ final class EVPKey: @unchecked Sendable {
         guard sized == 1 else { throw AuthError(.signingFailed, "cannot size signature: \(takeOpenSSLError())") }
         var signature = [UInt8](repeating: 0, count: length)
         let signed = data.withUnsafeBufferPointer { message in
-            signature.withUnsafeMutableBufferPointer { EVP_DigestSign(context, $0.baseAddress, &length, message.baseAddress, message.count) }
+            signature.withUnsafeMutableBufferPointer {
+                EVP_DigestSign(context, $0.baseAddress, &length, message.baseAddress, message.count)
+            }
         }
         guard signed == 1 else { throw AuthError(.signingFailed, "signing failed: \(takeOpenSSLError())") }
         return Array(signature.prefix(length))

@@ -10,10 +10,13 @@ public enum KeyFiles {
         let text = String(decoding: bytes, as: UTF8.self)
         if text.contains("-----BEGIN") {
             if text.contains("PRIVATE KEY-----") {
-                throw AuthError(.invalidKey, "\(path) holds a private key; give the server the public key (openssl pkey -in KEY -pubout -out PUBLIC.pem)")
+                throw AuthError(
+                    .invalidKey,
+                    "\(path) holds a private key; give the server the public key (openssl pkey -in KEY -pubout -out PUBLIC.pem)")
             }
             if text.contains("CERTIFICATE-----") {
-                throw AuthError(.invalidKey, "\(path) holds a certificate; give the server the public key (openssl x509 -in CERT -pubkey -noout)")
+                throw AuthError(
+                    .invalidKey, "\(path) holds a certificate; give the server the public key (openssl x509 -in CERT -pubkey -noout)")
             }
             return try VerificationKey.publicKey(pem: bytes, source: path)
         }
@@ -62,7 +65,9 @@ enum JWKSet {
     static func key(_ jwk: [String: JSONValue], source: String) throws(AuthError) -> VerificationKey {
         var keyID: String?
         if let kid = jwk["kid"] {
-            guard let text = kid.string, !text.isEmpty else { throw AuthError(.invalidKey, "\(source): \"kid\" must be a non-empty string") }
+            guard let text = kid.string, !text.isEmpty else {
+                throw AuthError(.invalidKey, "\(source): \"kid\" must be a non-empty string")
+            }
             keyID = text
         }
         if let use = jwk["use"], use.string != "sig" {
@@ -85,7 +90,9 @@ enum JWKSet {
             throw AuthError(.invalidKey, "\(source): \"kty\" \(other.map { "\"\($0)\"" } ?? "missing") is not oct, RSA or EC")
         }
         if let alg = jwk["alg"], alg.string != key.algorithm.rawValue {
-            throw AuthError(.invalidKey, "\(source): \"alg\" \(alg.string.map { "\"\($0)\"" } ?? "?") does not match its kty (\(key.algorithm.rawValue))")
+            throw AuthError(
+                .invalidKey,
+                "\(source): \"alg\" \(alg.string.map { "\"\($0)\"" } ?? "?") does not match its kty (\(key.algorithm.rawValue))")
         }
         return key
     }

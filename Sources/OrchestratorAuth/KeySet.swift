@@ -18,7 +18,9 @@ public struct KeySet: Sendable {
     func candidates(keyID: String?, algorithm: JWSAlgorithm) throws(AuthError) -> [VerificationKey] {
         if let keyID, let named = keys.first(where: { $0.keyID == keyID }) {
             guard named.algorithm == algorithm else {
-                throw AuthError(.algorithmKeyMismatch, "token alg \(algorithm.rawValue) does not match key \"\(keyID)\", which is an \(named.algorithm.rawValue) key")
+                throw AuthError(
+                    .algorithmKeyMismatch,
+                    "token alg \(algorithm.rawValue) does not match key \"\(keyID)\", which is an \(named.algorithm.rawValue) key")
             }
             return [named]
         }

@@ -10,7 +10,8 @@ public struct SigningKey: Sendable {
 
     public static func hmac(secret: [UInt8]) throws(AuthError) -> SigningKey {
         guard secret.count >= VerificationKey.minimumSecretBytes else {
-            throw AuthError(.invalidKey, "an HS256 secret must be at least \(VerificationKey.minimumSecretBytes) bytes, got \(secret.count)")
+            throw AuthError(
+                .invalidKey, "an HS256 secret must be at least \(VerificationKey.minimumSecretBytes) bytes, got \(secret.count)")
         }
         return SigningKey(algorithm: .hs256, material: .hmac(secret))
     }
@@ -40,7 +41,9 @@ public struct SigningKey: Sendable {
         case .privateKey(let key):
             let signature = try key.sign(input)
             guard algorithm == .es256 else { return signature }
-            guard let raw = DER.rawSignature(der: signature) else { throw AuthError(.signingFailed, "OpenSSL returned a malformed ECDSA signature") }
+            guard let raw = DER.rawSignature(der: signature) else {
+                throw AuthError(.signingFailed, "OpenSSL returned a malformed ECDSA signature")
+            }
             return raw
         }
     }
@@ -111,7 +114,9 @@ public struct TokenMinter: Sendable {
         var header: [String: JSONValue] = ["alg": .string(key.algorithm.rawValue), "typ": .string("JWT")]
         if let keyID { header["kid"] = .string(keyID) }
         for (name, value) in extraHeader { header[name] = value }
-        let input = Base64URL.encode(Array(JSONEncoder.encode(.object(header)).utf8)) + "." + Base64URL.encode(Array(JSONEncoder.encode(claims).utf8))
+        let input =
+            Base64URL.encode(Array(JSONEncoder.encode(.object(header)).utf8)) + "."
+            + Base64URL.encode(Array(JSONEncoder.encode(claims).utf8))
         let signature = try key.sign(Array(input.utf8))
         return input + "." + Base64URL.encode(signature)
     }

@@ -53,12 +53,16 @@ public struct TokenVerifier: Sendable {
         guard let exp = claims["exp"] else { throw AuthError(.invalidClaims, "token has no \"exp\"; tokens must expire") }
         guard let expiresAt = exp.number else { throw AuthError(.invalidClaims, "\"exp\" must be a number (seconds since 1970)") }
         guard now < expiresAt + policy.clockSkew else {
-            throw AuthError(.expired, "token expired at \(Self.time(expiresAt)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)")
+            throw AuthError(
+                .expired, "token expired at \(Self.time(expiresAt)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)")
         }
         if let nbf = claims["nbf"] {
             guard let notBefore = nbf.number else { throw AuthError(.invalidClaims, "\"nbf\" must be a number (seconds since 1970)") }
             guard now + policy.clockSkew >= notBefore else {
-                throw AuthError(.notYetValid, "token is not valid before \(Self.time(notBefore)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)")
+                throw AuthError(
+                    .notYetValid,
+                    "token is not valid before \(Self.time(notBefore)) (now \(Self.time(now)), allowed skew \(Self.time(policy.clockSkew)) s)"
+                )
             }
         }
         if let issuer = policy.issuer {
@@ -124,7 +128,8 @@ public struct TokenVerifier: Sendable {
 
     static func tenantName(_ text: String) throws(AuthError) -> String {
         guard !text.isEmpty, text.utf8.count <= maxNameLength, text != VerifiedIdentity.allTenants,
-              !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
             throw AuthError(.invalidClaims, "tenant \"\(text)\" must be 1-\(maxNameLength) printable bytes (\"*\" only alone, for admins)")
         }
         return text

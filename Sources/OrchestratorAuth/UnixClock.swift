@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-private import Glibc
+    private import Glibc
 #elseif canImport(Darwin)
-private import Darwin
+    private import Darwin
 #endif
 
 /// Wall-clock time in seconds since 1970, the unit of JWT NumericDate.

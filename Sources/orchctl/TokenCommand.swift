@@ -36,8 +36,10 @@ struct TokenCommand: ParsableCommand {
         let subject = self.subject ?? ProcessEnvironment.value("USER") ?? "dev"
         do {
             let minter = TokenMinter(key: try SigningKey.file(keyFile), keyID: kid)
-            let token = try minter.mint(TokenClaims(
-                subject: subject, role: role, tenant: tenant, tenants: extraTenants, issuer: issuer, audience: audience, lifetime: lifetime))
+            let token = try minter.mint(
+                TokenClaims(
+                    subject: subject, role: role, tenant: tenant, tenants: extraTenants, issuer: issuer, audience: audience,
+                    lifetime: lifetime))
             print(token)
         } catch {
             throw CLIError(error.message)

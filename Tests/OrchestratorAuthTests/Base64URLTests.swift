@@ -1,4 +1,5 @@
 import Testing
+
 @testable import OrchestratorAuth
 
 @Suite struct Base64URLTests {

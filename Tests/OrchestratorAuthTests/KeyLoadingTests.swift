@@ -1,4 +1,5 @@
 import Testing
+
 @testable import OrchestratorAuth
 
 @Suite struct KeyLoadingTests {
@@ -14,7 +15,9 @@ import Testing
         #expect(throws: AuthError.self) { try VerificationKey.publicKey(pem: Array(TestKeys.p384Public.utf8)) }
         #expect(throws: AuthError.self) { try SigningKey.privateKey(pem: Array(TestKeys.p384Private.utf8)) }
         #expect(throws: AuthError.self) { try VerificationKey.hmac(secret: Array("too short".utf8)) }
-        #expect(throws: AuthError.self) { try VerificationKey.publicKey(pem: Array("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8)) }
+        #expect(throws: AuthError.self) {
+            try VerificationKey.publicKey(pem: Array("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8))
+        }
     }
 
     @Test func jwksBuildsEveryKeyType() throws {
@@ -32,7 +35,9 @@ import Testing
         #expect(try verifier.verify(try Fixture.minter(TestKeys.ecPrivate, kid: "e1").mint(Fixture.claims())).subject == "alice")
         #expect(try verifier.verify(try Fixture.hmacMinter(kid: "h1").mint(Fixture.claims())).subject == "alice")
         // The EC private key signing under the RSA kid: refused as confusion, not tried.
-        #expect(Fixture.rejection(verifier, try Fixture.minter(TestKeys.ecPrivate, kid: "r1").mint(Fixture.claims()))?.code == .algorithmKeyMismatch)
+        #expect(
+            Fixture.rejection(verifier, try Fixture.minter(TestKeys.ecPrivate, kid: "r1").mint(Fixture.claims()))?.code
+                == .algorithmKeyMismatch)
     }
 
     @Test(arguments: [

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import OrchestratorAuth
 
 @Suite struct MalformedTokenTests {
@@ -37,19 +38,22 @@ import Testing
         #""just a string""#,
     ])
     func refusesBadClaimsJSON(_ claims: String) throws {
-        let error = Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: claims))
+        let error = Fixture.rejection(
+            try Fixture.verifier([try Fixture.hmacKey()]), Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: claims))
         #expect(error?.code == .malformedToken)
     }
 
     @Test func refusesDuplicateClaimsWithAMessage() throws {
         let claims = #"{"role":"viewer","role":"admin","sub":"a","tenant":"t","exp":1900000000}"#
-        let error = Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: claims))
+        let error = Fixture.rejection(
+            try Fixture.verifier([try Fixture.hmacKey()]), Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: claims))
         #expect(error?.message.contains("duplicate member \"role\"") == true)
     }
 
     @Test func refusesOversizedTokens() throws {
         let padding = String(repeating: "x", count: 9000)
-        let token = Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t","exp":1900000000,"pad":"\#(padding)"}"#)
+        let token = Fixture.handMade(
+            header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t","exp":1900000000,"pad":"\#(padding)"}"#)
         let error = Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), token)
         #expect(error?.code == .malformedToken)
         #expect(error?.message.contains("more than the 8192 accepted") == true)

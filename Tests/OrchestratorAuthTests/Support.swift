@@ -9,7 +9,8 @@ enum Fixture {
     static func rsaKey(kid: String? = nil) throws -> VerificationKey { try .publicKey(pem: Array(TestKeys.rsaPublic.utf8), keyID: kid) }
     static func ecKey(kid: String? = nil) throws -> VerificationKey { try .publicKey(pem: Array(TestKeys.ecPublic.utf8), keyID: kid) }
 
-    static func verifier(_ keys: [VerificationKey], policy: TokenPolicy = TokenPolicy(), now: Double = Fixture.now) throws -> TokenVerifier {
+    static func verifier(_ keys: [VerificationKey], policy: TokenPolicy = TokenPolicy(), now: Double = Fixture.now) throws -> TokenVerifier
+    {
         TokenVerifier(keys: try KeySet(keys), policy: policy, now: { now })
     }
 

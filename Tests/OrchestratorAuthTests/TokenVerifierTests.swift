@@ -1,4 +1,5 @@
 import Testing
+
 @testable import OrchestratorAuth
 
 @Suite struct TokenVerifierTests {
@@ -7,7 +8,10 @@ import Testing
     @Test func hs256RoundTrip() throws {
         let token = try Fixture.hmacMinter().mint(Fixture.claims())
         let identity = try Fixture.verifier([try Fixture.hmacKey()]).verify(token)
-        #expect(identity == VerifiedIdentity(subject: "alice", role: .submitter, tenant: "acme", grant: .only(["acme"]), expiresAt: Fixture.now + 600))
+        #expect(
+            identity
+                == VerifiedIdentity(
+                    subject: "alice", role: .submitter, tenant: "acme", grant: .only(["acme"]), expiresAt: Fixture.now + 600))
     }
 
     @Test func rs256RoundTrip() throws {
@@ -81,8 +85,10 @@ import Testing
     // MARK: Signatures
 
     @Test func refusesTamperedPayload() throws {
-        for (minter, key) in [(try Fixture.hmacMinter(), try Fixture.hmacKey()), (try Fixture.minter(TestKeys.rsaPrivate), try Fixture.rsaKey()),
-                              (try Fixture.minter(TestKeys.ecPrivate), try Fixture.ecKey())] {
+        for (minter, key) in [
+            (try Fixture.hmacMinter(), try Fixture.hmacKey()), (try Fixture.minter(TestKeys.rsaPrivate), try Fixture.rsaKey()),
+            (try Fixture.minter(TestKeys.ecPrivate), try Fixture.ecKey()),
+        ] {
             let token = try minter.mint(Fixture.claims(role: .viewer))
             let parts = token.split(separator: ".").map(String.init)
             let admin = Base64URL.encode(Array(#"{"exp":1800000600,"role":"admin","sub":"alice","tenant":"*"}"#.utf8))
@@ -101,13 +107,16 @@ import Testing
     // MARK: Rotation by kid
 
     @Test func picksTheKeyByKid() throws {
-        let verifier = try Fixture.verifier([try Fixture.ecKey(kid: "2025"), try .publicKey(pem: Array(TestKeys.ec2Public.utf8), keyID: "2026"),
-                                             try Fixture.hmacKey(kid: "shared")])
+        let verifier = try Fixture.verifier([
+            try Fixture.ecKey(kid: "2025"), try .publicKey(pem: Array(TestKeys.ec2Public.utf8), keyID: "2026"),
+            try Fixture.hmacKey(kid: "shared"),
+        ])
         #expect(try verifier.verify(try Fixture.minter(TestKeys.ecPrivate, kid: "2025").mint(Fixture.claims())).subject == "alice")
         #expect(try verifier.verify(try Fixture.minter(TestKeys.ec2Private, kid: "2026").mint(Fixture.claims())).subject == "alice")
         #expect(try verifier.verify(try Fixture.hmacMinter(kid: "shared").mint(Fixture.claims())).subject == "alice")
         // Signed by the 2026 key but claiming the 2025 kid: that key alone is tried.
-        #expect(Fixture.rejection(verifier, try Fixture.minter(TestKeys.ec2Private, kid: "2025").mint(Fixture.claims()))?.code == .badSignature)
+        #expect(
+            Fixture.rejection(verifier, try Fixture.minter(TestKeys.ec2Private, kid: "2025").mint(Fixture.claims()))?.code == .badSignature)
         let unknown = Fixture.rejection(verifier, try Fixture.minter(TestKeys.ecPrivate, kid: "2024").mint(Fixture.claims()))
         #expect(unknown?.code == .unknownKey)
         #expect(unknown?.message == "no configured key has kid \"2024\"")
@@ -153,10 +162,11 @@ import Testing
         #expect(Fixture.rejection(verifier, text)?.code == .invalidClaims)
     }
 
-    @Test(arguments: [
-        (#""exp":1e300"#, nil), (#""exp":-1e300"#, AuthError.Code.expired), (#""exp":1900000000,"nbf":1e300"#, .notYetValid),
-        (#""exp":1900000000,"nbf":-1e300"#, nil), (#""exp":1.5e9"#, .expired),
-    ] as [(String, AuthError.Code?)])
+    @Test(
+        arguments: [
+            (#""exp":1e300"#, nil), (#""exp":-1e300"#, AuthError.Code.expired), (#""exp":1900000000,"nbf":1e300"#, .notYetValid),
+            (#""exp":1900000000,"nbf":-1e300"#, nil), (#""exp":1.5e9"#, .expired),
+        ] as [(String, AuthError.Code?)])
     func extremeTimesNeitherTrapNorPass(_ times: String, _ expected: AuthError.Code?) throws {
         let token = Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t",\#(times)}"#)
         #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), token)?.code == expected)
@@ -168,10 +178,16 @@ import Testing
         var claims = Fixture.claims()
         claims.issuer = "https://issuer.example"
         let token = try Fixture.hmacMinter().mint(claims)
-        #expect(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "https://issuer.example")).verify(token).subject == "alice")
-        #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), token)?.code == .wrongIssuer)
+        #expect(
+            try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "https://issuer.example")).verify(token).subject
+                == "alice")
+        #expect(
+            Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), token)?.code
+                == .wrongIssuer)
         let none = try Fixture.hmacMinter().mint(Fixture.claims())
-        #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), none)?.code == .wrongIssuer)
+        #expect(
+            Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), none)?.code
+                == .wrongIssuer)
         // Not configured: any issuer passes.
         #expect(try Fixture.verifier([try Fixture.hmacKey()]).verify(token).subject == "alice")
     }
@@ -181,7 +197,8 @@ import Testing
     ])
     func checksAudienceWhenConfigured(_ aud: String, _ accepted: Bool) throws {
         let audMember = aud.isEmpty ? "" : #","aud":\#(aud)"#
-        let token = Fixture.handMade(header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t","exp":1900000000\#(audMember)}"#)
+        let token = Fixture.handMade(
+            header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t","exp":1900000000\#(audMember)}"#)
         let verifier = try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(audience: "orchestrator"))
         let error = Fixture.rejection(verifier, token)
         #expect(accepted ? error == nil : error?.code == .wrongAudience)
@@ -218,7 +235,8 @@ import Testing
     @Test func onlyExecutorsListTenants() throws {
         var claims = Fixture.claims(role: .viewer)
         claims.tenants = ["other"]
-        #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), try Fixture.hmacMinter().mint(claims))?.code == .invalidClaims)
+        #expect(
+            Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), try Fixture.hmacMinter().mint(claims))?.code == .invalidClaims)
     }
 
     @Test(arguments: [

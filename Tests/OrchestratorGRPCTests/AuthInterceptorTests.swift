@@ -3,6 +3,7 @@ import OrchestratorApp
 import OrchestratorAuth
 import Synchronization
 import Testing
+
 @testable import OrchestratorGRPC
 
 /// The auth interceptor on its own: which calls reach the handler, with which caller, and the
@@ -22,11 +23,13 @@ import Testing
     }
 
     static func token(_ role: Role, tenant: String?, tenants: [String] = [], lifetime: Double = 600) throws -> String {
-        try TokenMinter(key: try .hmac(secret: secret)).mint(TokenClaims(subject: "sam", role: role, tenant: tenant, tenants: tenants, lifetime: lifetime))
+        try TokenMinter(key: try .hmac(secret: secret)).mint(
+            TokenClaims(subject: "sam", role: role, tenant: tenant, tenants: tenants, lifetime: lifetime))
     }
 
     /// Runs one call of `method` through the interceptor; returns what the handler saw, or the status thrown.
-    static func call(_ method: MethodDescriptor, authorization: [String]) async throws -> Result<(Actor, TenantGrant, String?)?, RPCStatus> {
+    static func call(_ method: MethodDescriptor, authorization: [String]) async throws -> Result<(Actor, TenantGrant, String?)?, RPCStatus>
+    {
         let interceptor = AuthInterceptor(verifier: TokenVerifier(keys: try KeySet([try .hmac(secret: secret)])))
         var metadata = Metadata()
         for value in authorization { metadata.add("authorization", value) }
@@ -48,7 +51,8 @@ import Testing
     static let get = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "GetWorkflow", kind: .unary)
     static let lease = MethodDescriptor(service: "orchestrator.v1.Executors", method: "Lease", kind: .bidirectionalStreaming)
     static let health = MethodDescriptor(service: "grpc.health.v1.Health", method: "Check", kind: .unary)
-    static let reflection = MethodDescriptor(service: "grpc.reflection.v1.ServerReflection", method: "ServerReflectionInfo", kind: .bidirectionalStreaming)
+    static let reflection = MethodDescriptor(
+        service: "grpc.reflection.v1.ServerReflection", method: "ServerReflectionInfo", kind: .bidirectionalStreaming)
     static let other = MethodDescriptor(service: "some.Other", method: "Do", kind: .unary)
 
     @Test func missingTokenIsUnauthenticated() async throws {
@@ -59,7 +63,9 @@ import Testing
 
     @Test(arguments: ["Basic abc", "Bearer", "Bearer ", "bearer x.y.z", "Token abc"])
     func badHeadersAreUnauthenticated(_ header: String) async throws {
-        guard case .failure(let status) = try await Self.call(Self.get, authorization: [header]) else { Issue.record("handler ran"); return }
+        guard case .failure(let status) = try await Self.call(Self.get, authorization: [header]) else {
+            Issue.record("handler ran"); return
+        }
         #expect(status.code == .unauthenticated)
     }
 
@@ -75,20 +81,29 @@ import Testing
     @Test func expiredTokenIsUnauthenticatedWithTheReason() async throws {
         let token = try TokenMinter(key: try .hmac(secret: Self.secret)).mint(
             TokenClaims(subject: "sam", role: .admin, tenant: "*", issuedAt: UnixClock.now() - 7200, lifetime: 600))
-        guard case .failure(let status) = try await Self.call(Self.get, authorization: ["Bearer \(token)"]) else { Issue.record("handler ran"); return }
+        guard case .failure(let status) = try await Self.call(Self.get, authorization: ["Bearer \(token)"]) else {
+            Issue.record("handler ran"); return
+        }
         #expect(status.code == .unauthenticated)
         #expect(status.message.hasPrefix("invalid token: token expired at"))
     }
 
     @Test func wrongRoleIsPermissionDenied() async throws {
         let viewer = try Self.token(.viewer, tenant: "acme")
-        guard case .failure(let status) = try await Self.call(Self.submit, authorization: ["Bearer \(viewer)"]) else { Issue.record("handler ran"); return }
+        guard case .failure(let status) = try await Self.call(Self.submit, authorization: ["Bearer \(viewer)"]) else {
+            Issue.record("handler ran"); return
+        }
         #expect(status.code == .permissionDenied)
         #expect(status.message == "role viewer may not call /orchestrator.v1.Workflows/SubmitQuery (allowed: admin, submitter)")
         let executor = try Self.token(.executor, tenant: "acme")
-        guard case .failure(let denied) = try await Self.call(Self.get, authorization: ["Bearer \(executor)"]) else { Issue.record("handler ran"); return }
+        guard case .failure(let denied) = try await Self.call(Self.get, authorization: ["Bearer \(executor)"]) else {
+            Issue.record("handler ran"); return
+        }
         #expect(denied.code == .permissionDenied)
-        guard case .failure(let other) = try await Self.call(Self.other, authorization: ["Bearer \(try Self.token(.submitter, tenant: "acme"))"]) else {
+        guard
+            case .failure(let other) = try await Self.call(
+                Self.other, authorization: ["Bearer \(try Self.token(.submitter, tenant: "acme"))"])
+        else {
             Issue.record("handler ran")
             return
         }
@@ -122,7 +137,9 @@ import Testing
     @Test func healthIsOpenAndReflectionNeedsAnyToken() async throws {
         guard case .success(let seen) = try await Self.call(Self.health, authorization: []) else { Issue.record("health refused"); return }
         #expect(seen?.0 == .anonymous)  // no identity stored: the handler sees the development default
-        guard case .failure(let status) = try await Self.call(Self.reflection, authorization: []) else { Issue.record("handler ran"); return }
+        guard case .failure(let status) = try await Self.call(Self.reflection, authorization: []) else {
+            Issue.record("handler ran"); return
+        }
         #expect(status.code == .unauthenticated)
         guard case .success = try await Self.call(Self.reflection, authorization: ["Bearer \(try Self.token(.viewer, tenant: "x"))"]) else {
             Issue.record("reflection refused a valid token")
@@ -135,13 +152,17 @@ import Testing
         let reads: Set<Role> = [.viewer, .submitter, .admin]
         let writes: Set<Role> = [.submitter, .admin]
         for method in ["GetWorkflow", "ListWorkflows", "GetDag", "WatchWorkflow", "ListEvents"] {
-            #expect(access.rule(for: MethodDescriptor(service: MethodAccess.workflowsService, method: method, kind: .unary)) == .roles(reads))
+            #expect(
+                access.rule(for: MethodDescriptor(service: MethodAccess.workflowsService, method: method, kind: .unary)) == .roles(reads))
         }
         for method in ["SubmitQuery", "SubmitStream", "PlanWorkflow", "UpdateDag", "CancelWorkflow", "SomethingNew"] {
-            #expect(access.rule(for: MethodDescriptor(service: MethodAccess.workflowsService, method: method, kind: .unary)) == .roles(writes))
+            #expect(
+                access.rule(for: MethodDescriptor(service: MethodAccess.workflowsService, method: method, kind: .unary)) == .roles(writes))
         }
         for method in ["Lease", "PollTasks", "ReportStatus", "Heartbeat"] {
-            #expect(access.rule(for: MethodDescriptor(service: MethodAccess.executorsService, method: method, kind: .unary)) == .roles([.executor, .admin]))
+            #expect(
+                access.rule(for: MethodDescriptor(service: MethodAccess.executorsService, method: method, kind: .unary))
+                    == .roles([.executor, .admin]))
         }
     }
 

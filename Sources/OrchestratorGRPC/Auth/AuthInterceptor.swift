@@ -28,14 +28,19 @@ public struct AuthInterceptor: ServerInterceptor {
         }
         let identity = try authenticate(context)
         if case .roles(let allowed) = rule, !allowed.contains(identity.role) {
-            logger.info("permission denied", metadata: [
-                "method": "\(context.method.path)", "subject": "\(identity.subject)", "role": "\(identity.role.rawValue)",
-                "trace_id": "\(context.trace.traceID)",
-            ])
-            throw RPCStatus(.permissionDenied,
-                "role \(identity.role.rawValue) may not call \(context.method.path) (allowed: \(allowed.map(\.rawValue).sorted().joined(separator: ", ")))")
+            logger.info(
+                "permission denied",
+                metadata: [
+                    "method": "\(context.method.path)", "subject": "\(identity.subject)", "role": "\(identity.role.rawValue)",
+                    "trace_id": "\(context.trace.traceID)",
+                ])
+            throw RPCStatus(
+                .permissionDenied,
+                "role \(identity.role.rawValue) may not call \(context.method.path) (allowed: \(allowed.map(\.rawValue).sorted().joined(separator: ", ")))"
+            )
         }
-        context.setValue(Actor(subject: identity.subject, role: identity.role.rawValue, tenant: identity.tenant), forKey: CallerIdentity.key)
+        context.setValue(
+            Actor(subject: identity.subject, role: identity.role.rawValue, tenant: identity.tenant), forKey: CallerIdentity.key)
         context.setValue(identity.grant, forKey: CallerIdentity.grantKey)
         try await next(source, sink, context)
     }
@@ -62,9 +67,12 @@ public struct AuthInterceptor: ServerInterceptor {
     }
 
     func unauthenticated(_ context: ServerContext, _ message: String, reason: String = "missing") -> RPCStatus {
-        logger.info("unauthenticated call refused", metadata: [
-            "method": "\(context.method.path)", "peer": "\(context.peer)", "reason": "\(reason)", "trace_id": "\(context.trace.traceID)",
-        ])
+        logger.info(
+            "unauthenticated call refused",
+            metadata: [
+                "method": "\(context.method.path)", "peer": "\(context.peer)", "reason": "\(reason)",
+                "trace_id": "\(context.trace.traceID)",
+            ])
         return RPCStatus(.unauthenticated, message)
     }
 }
