@@ -46,11 +46,16 @@ extension ServerRunner {
     }
 
     /// SIGHUP re-reads the TLS certificate, key and client CA for new connections; a file that
-    /// fails to load is logged and the previous certificates stay in use.
+    /// fails to load is logged and the previous certificates stay in use. Installed without a TLS
+    /// listener too, so that SIGHUP (the usual "reload" signal of daemons) never kills the server.
     func installTLSReload(_ server: GRPCServer) async {
-        guard settings.grpcTLSAddress != nil else { return }
         let logger = self.logger
+        let hasTLS = settings.grpcTLSAddress != nil
         await server.onHangup {
+            guard hasTLS else {
+                logger.notice("SIGHUP received; no TLS listener, nothing to reload")
+                return
+            }
             do {
                 let count = try server.reloadTLS()
                 logger.notice("TLS certificates reloaded", metadata: ["listeners": "\(count)"])

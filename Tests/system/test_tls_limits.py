@@ -206,3 +206,13 @@ def test_metadata_size_and_connections_per_client_settings(database, workdir, pb
     third.close()
     second.close()
     first.close()
+
+
+def test_sighup_without_tls_is_logged_not_fatal(database, workdir, pb, processes):
+    proc, address = start(database, workdir)
+    processes.append(proc)
+    proc.process.send_signal(signal.SIGHUP)
+    proc.wait_for_log("SIGHUP received; no TLS listener, nothing to reload", 10)
+    assert proc.alive()
+    with grpc.insecure_channel(address) as channel:
+        pb.workflows_grpc.WorkflowsStub(channel).ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1), timeout=10)
