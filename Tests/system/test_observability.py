@@ -280,6 +280,57 @@ def test_every_log_line_is_json_and_carries_the_ids(workload, observed):
     assert [r for r in records[changes[0] + 1:changes[1]] if r["level"] == "debug"]
 
 
+def test_an_expired_lease_is_counted_retried_and_logged(workload, observed, pb):
+    """A lease nobody heartbeats or reports expires (lease TTL 3 s here): the reaper counts it,
+    the task goes back for a second attempt, and the line says whose lease it was."""
+    from conftest import Api
+
+    channel = grpc.insecure_channel(observed.address)
+    api = Api(channel, pb, observed)
+    admin = workload["admin"]
+    before = scrape(admin)
+    capability = "cap-expiry-" + secrets.token_hex(3)
+    trace_id = secrets.token_hex(16)
+    retry = pb.dag.RetryPolicy(max_attempts=2, initial_backoff_ms=20, max_backoff_ms=50)
+    workflow_id = api.workflows.SubmitQuery(
+        pb.workflows.SubmitQueryRequest(query=api.query([api.task("only", capability, retry=retry)])),
+        metadata=[("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")], timeout=30).workflow.workflow_id
+    try:
+        poll = pb.executors.PollTasksRequest(executor_id="obs-silent", capabilities=[capability], max_tasks=1, wait_ms=2000)
+        first = api.executors.PollTasks(poll, timeout=10).assignments
+        assert len(first) == 1 and first[0].attempt == 1
+        # Silence: no heartbeat, no report. The second attempt arrives once the reaper took the lease back.
+        deadline = time.monotonic() + 30
+        second = []
+        while not second:
+            assert time.monotonic() < deadline, "the lease never expired"
+            second = api.executors.PollTasks(poll, timeout=10).assignments
+        assert second[0].attempt == 2
+        api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id="obs-silent", completion=pb.executors.TaskCompletion(
+            lease=second[0].lease, result=b"{}")), timeout=10)
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+
+        after = scrape(admin)
+
+        def delta(name, **labels):
+            return total(after, name, **labels) - total(before, name, **labels)
+
+        assert delta("orchestrator_lease_expirations_total", cause="lease_expired") == 1
+        assert delta("orchestrator_task_retries_total", cause="lease_expired") == 1
+        assert delta("orchestrator_task_reassignments_total") == 1
+        assert delta("orchestrator_tasks_leased_total") == 2
+        assert delta("orchestrator_task_leased_to_done_seconds_count", outcome="succeeded") == 1
+
+        records = [json.loads(line) for line in observed.proc.log().splitlines() if line.strip()]
+        expired = [r for r in records if r["message"] == "lease expired" and r.get("workflow_id") == workflow_id]
+        assert len(expired) == 1, expired
+        line = expired[0]
+        assert line["executor_id"] == "obs-silent" and line["trace_id"] == trace_id and line["task_id"] == first[0].lease.task_id
+        assert line["task_state"] == "ready" and line["attempt"] == "1" and line["cause"] == "lease_expired"
+    finally:
+        channel.close()
+
+
 # -- readiness against a database that goes away ---------------------------------------------------
 
 
