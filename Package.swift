@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorObservabilityTests",
-            dependencies: ["OrchestratorObservability", "OrchestratorMetrics", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OrchestratorObservability", "OrchestratorMetrics", "NGRPC", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OrchestratorAuthTests", dependencies: ["OrchestratorAuth"], swiftSettings: swiftSettings),
