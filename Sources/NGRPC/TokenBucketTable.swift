@@ -5,9 +5,9 @@ import Synchronization
 /// with a fake clock.
 ///
 /// Memory stays bounded: a bucket idle long enough to have refilled completely is the same as a
-/// missing one, so such buckets are swept out once the table reaches `capacity`; if every bucket
-/// is still active then, the one idle longest is dropped (its owner starts again with a full
-/// burst, which errs towards serving). Thread-safe: the table is guarded by `state`'s mutex.
+/// missing one, so such buckets are swept out once the table reaches `capacity`; if too few were,
+/// those idle longest go too (their owners start again with a full burst, which errs towards
+/// serving). Thread-safe: the table is guarded by `state`'s mutex.
 public final class TokenBucketTable: Sendable {
     public let rate: Double
     public let burst: Double
@@ -73,14 +73,18 @@ public final class TokenBucketTable: Sendable {
         }
     }
 
-    /// Drops every bucket that has refilled by `now`; if none has, the one updated longest ago.
+    /// Drops every bucket that has refilled by `now`, then, if that freed less than an eighth of
+    /// the table, the buckets idle longest until it has. Freeing a batch keeps the cost amortized:
+    /// a stream of new callers (many addresses, say) pays one sweep per `capacity / 8` of them,
+    /// not one per call.
     private func evict(_ state: inout State, now: ContinuousClock.Instant) {
-        let before = state.buckets.count
         state.buckets = state.buckets.filter { _, bucket in
             bucket.tokens + Self.seconds(now - bucket.updated) * rate < burst
         }
-        if state.buckets.count == before, let oldest = state.buckets.min(by: { $0.value.updated < $1.value.updated }) {
-            state.buckets[oldest.key] = nil
+        let target = capacity - max(1, capacity / 8)
+        if state.buckets.count > target {
+            let oldest = state.buckets.sorted { $0.value.updated < $1.value.updated }.prefix(state.buckets.count - target)
+            for (key, _) in oldest { state.buckets[key] = nil }
         }
     }
 

@@ -87,6 +87,19 @@ import Testing
         #expect(admission.openConnections(from: "a") == 0)
     }
 
+    @Test func aFloodOfNewCallersEvictsInBatches() {
+        let table = TokenBucketTable(rate: 1, burst: 5, capacity: 800)
+        for index in 0..<800 { #expect(table.take("k\(index)", now: start + .milliseconds(index)) == .allowed) }
+        #expect(table.count == 800)
+        // Full of active buckets: the next caller frees an eighth (the 100 idle longest) at once.
+        #expect(table.take("new", now: start + .seconds(1)) == .allowed)
+        #expect(table.count == 701)
+        // k0 was evicted (full burst again); k799 was kept (one token already taken).
+        for _ in 0..<5 { #expect(table.take("k0", now: start + .seconds(1)) == .allowed) }
+        for _ in 0..<4 { #expect(table.take("k799", now: start + .milliseconds(800)) == .allowed) }
+        #expect(table.take("k799", now: start + .milliseconds(800)) != .allowed)
+    }
+
     private func varint(_ value: UInt64) -> [UInt8] {
         var out: [UInt8] = []
         var v = value
