@@ -13,6 +13,11 @@ enum StoreErrors {
         switch postgres.code {
         case .connectionLost, .connectionFailed, .cannotConnectNow:
             return StoreError.unavailable(postgres.message)
+        case .commitOutcomeUnknown:
+            // The connection broke during COMMIT: the change may or may not be stored. Not a bug
+            // (INTERNAL) but a transient failure the caller retries — with the same request id,
+            // or the same fencing token, which make the retry safe (found by tools/chaos).
+            return StoreError.unavailable(postgres.message)
         case .poolTimeout:
             return StoreError.unavailable("no database connection became free in time")
         case .poolClosed:
