@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -75,6 +76,19 @@ def wait_quiet(db: invariants.Database, load: LoadGenerator, expected: int, time
             pass
         time.sleep(2)
     return False
+
+
+def internal_errors(work: Path) -> Counter:
+    """Causes of INTERNAL answers in every orchestratord log of the run, by first line."""
+    causes = Counter()
+    for path in sorted(work.glob("orchestratord.*.log")):
+        # A log entry starts with its timestamp; a multi-line error continues on indented lines.
+        entries = re.split(r"\n(?=\d{4}-\d\d-\d\dT)", path.read_text(errors="replace"))
+        for entry in entries:
+            if "] internal error" in entry:
+                cause = entry.split("error=", 1)[-1].split(" method=")[0]
+                causes[" ".join(cause.split())[:160]] += 1
+    return causes
 
 
 def main() -> int:
@@ -188,6 +202,13 @@ def main() -> int:
         print(f"chaos: frozen {executor_id}: held {held} leases; stale reports after waking: "
               f"{sum(p['outcome'] == 'refused' for p in probes)} refused, "
               f"{sum(p['outcome'] == 'accepted' for p in probes)} accepted", flush=True)
+    # DESIGN §6: a database that cannot be reached is UNAVAILABLE, never INTERNAL. The edge logs
+    # every INTERNAL answer as "internal error" with its cause.
+    internal = internal_errors(work)
+    if internal:
+        violations += sum(internal.values())
+        print(f"chaos: VIOLATIONS server answered INTERNAL: {sum(internal.values())} e.g. "
+              f"{dict(list(internal.items())[:5])}", flush=True)
     stats = {p.name: p.stats for p in [pg_proxy, *executor_proxies]}
     lost_commit_acks = stats["postgres"].commit_drops_committed
     print(f"chaos: faults {dict(sorted(tally.counts.items()))} lost_commit_acks={lost_commit_acks} "
