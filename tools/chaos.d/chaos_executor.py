@@ -59,6 +59,8 @@ class ChaosExecutor(example.Executor):
 
     def record(self, **entry) -> None:
         entry["executor"] = self.args.id
+        # CLOCK_MONOTONIC is system-wide and faketime leaves it true: comparable with the harness's.
+        entry["mono"] = time.monotonic()
         with self.ledger_lock:
             self.ledger.write(json.dumps(entry, sort_keys=True) + "\n")
 

@@ -77,7 +77,10 @@ class FaultThreads:
         self.stop = threading.Event()
         self.server_lock = threading.Lock()  # one restart at a time
         self.threads: list[threading.Thread] = []
-        self.frozen: list[tuple[str, int]] = []  # (executor id, leases held when frozen)
+        self.frozen: list[tuple[str, int, float]] = []  # (executor id, leases held, monotonic time woken)
+        # A freeze excludes database faults: with the database away the leases could not lapse,
+        # and what the frozen executor is told on waking would prove nothing.
+        self.database_calm = threading.Lock()
 
     # -- schedules --------------------------------------------------------------------------------
 
@@ -144,13 +147,15 @@ class FaultThreads:
     # -- PostgreSQL -----------------------------------------------------------------------------------
 
     def do_pg_stop(self, _action: str) -> None:
-        self.postgres.stop_immediate()
-        self.tally.count("pg_restarts")
-        time.sleep(self.rng.uniform(0.5, 3.0))
-        self.postgres.start()
+        with self.database_calm:
+            self.postgres.stop_immediate()
+            self.tally.count("pg_restarts")
+            time.sleep(self.rng.uniform(0.5, 3.0))
+            self.postgres.start()
 
     def do_pg(self, action: str) -> None:
-        self.proxy_episode(action[len("pg_"):], [self.pg_proxy], "pg")
+        with self.database_calm:
+            self.proxy_episode(action[len("pg_"):], [self.pg_proxy], "pg")
 
     # -- executors ------------------------------------------------------------------------------------
 
@@ -171,11 +176,13 @@ class FaultThreads:
             held = self.leases_held(victim.executor_id)
             if held == 0:
                 time.sleep(0.2)
-        victim.signal(signal.SIGSTOP)
-        self.frozen.append((victim.executor_id, held))
-        self.tally.note(f"froze {victim.executor_id} holding {held} leases for {2 * self.s.lease_ttl}s")
-        time.sleep(2 * self.s.lease_ttl)
-        victim.signal(signal.SIGCONT)
+        with self.database_calm:
+            victim.signal(signal.SIGSTOP)
+            self.tally.note(f"froze {victim.executor_id} holding {held} leases for {2 * self.s.lease_ttl}s")
+            time.sleep(2 * self.s.lease_ttl)
+            victim.signal(signal.SIGCONT)
+            self.frozen.append((victim.executor_id, held, time.monotonic()))
+            time.sleep(2)  # its first reconnect, with the database still there
         self.tally.count("freezes")
 
     def do_net(self, action: str) -> None:
