@@ -73,6 +73,10 @@ import Testing
         #expect(ConnectionAdmission.clientAddress(ofPeer: "[::1]:4000") == "[::1]")
         #expect(ConnectionAdmission.clientAddress(ofPeer: "127.0.0.1:80") == "127.0.0.1")
         #expect(ConnectionAdmission.clientAddress(ofPeer: "in-process") == "in-process")
+        #expect(ConnectionAdmission.clientAddress(ofPeer: "[2001:db8:1:2:a:b:c:d]:443") == "[2001:db8:1:2::]/64")
+        #expect(ConnectionAdmission.clientAddress(ofPeer: "[2001:db8:1:2::ffff]:1") == "[2001:db8:1:2::]/64")
+        #expect(ConnectionAdmission.clientAddress(ofPeer: "[2001:db8:1:3::1]:1") == "[2001:db8:1:3::]/64")
+        #expect(ConnectionAdmission.clientAddress(ofPeer: "[::ffff:10.1.2.3]:1") == "[::ffff:10.1.2.3]")
     }
 
     @Test func admissionCountsPerClientAndForgets() {
