@@ -52,6 +52,7 @@ final class ServerObservability: Sendable {
         observability.registry.register(
             "orchestrator_start_time_seconds", help: "When this server process started, in Unix seconds.", type: .gauge
         ) { [started = Double(SystemWallClock().now()) / 1000] in [([], started)] }
+        ProcessMetrics.register(into: observability.registry)
         guard let address = settings.adminAddress else {
             logger.notice("admin HTTP server disabled (admin-address is empty or none)")
             return observability

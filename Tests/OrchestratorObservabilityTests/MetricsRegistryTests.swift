@@ -1,4 +1,5 @@
 import OrchestratorMetrics
+import OrchestratorObservability
 import Testing
 
 @Suite("Metrics registry and Prometheus exposition")
@@ -90,6 +91,21 @@ struct MetricsRegistryTests {
         #expect(PrometheusText.format(.infinity) == "+Inf")
         #expect(PrometheusText.format(-.infinity) == "-Inf")
         #expect(PrometheusText.format(.nan) == "NaN")
+    }
+
+    @Test func processMetricsReadProcSelf() {
+        let registry = MetricsRegistry()
+        ProcessMetrics.register(into: registry)
+        var values: [String: Double] = [:]
+        for family in registry.collect() {
+            for sample in family.samples { values[family.name + sample.suffix] = sample.value }
+        }
+        #expect((values["process_resident_memory_bytes"] ?? 0) > 1_000_000)
+        #expect((values["process_virtual_memory_bytes"] ?? 0) >= (values["process_resident_memory_bytes"] ?? 0))
+        #expect((values["process_threads"] ?? 0) >= 1)
+        #expect((values["process_open_fds"] ?? 0) >= 3)  // stdin, stdout, stderr at least
+        #expect((values["process_max_fds"] ?? 0) >= (values["process_open_fds"] ?? 0))
+        #expect((values["process_cpu_seconds_total"] ?? -1) >= 0)
     }
 
     @Test func concurrentUpdatesAreAllCounted() async {

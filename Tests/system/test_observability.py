@@ -207,6 +207,11 @@ def test_metrics_show_the_workload_exactly(workload):
     idle = value(samples, "orchestrator_db_pool_connections", state="idle")
     assert 0 <= in_use and 1 <= in_use + idle <= value(samples, "orchestrator_db_pool_max_connections")
 
+    # The process: memory, descriptors and threads from /proc.
+    assert value(samples, "process_resident_memory_bytes") > 1_000_000
+    assert value(samples, "process_open_fds") >= 3
+    assert value(samples, "process_threads") >= 3  # at least the gRPC loop, the admin loop and main
+
 
 def test_ready_queue_depth_by_capability(workload):
     """Tasks nobody can run wait in the ready queue, counted under each capability they need."""
