@@ -66,8 +66,9 @@ extension DispatchService {
                     "db.claim_tasks", kind: .client, parent: span.context, startUnixNanos: claimStarted,
                     attributes: ["db.system": "postgresql", "orchestrator.claimed": .int(batch)]
                 ).end(at: claimEnded)
+                // Only recorded traces need their report placed under the dispatch.
+                traces.record(claimed.lease, span.context)
             }
-            traces.record(claimed.lease, span.context)
             traced.dispatchSpan = span
             return traced
         }
