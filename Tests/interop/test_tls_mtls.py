@@ -169,3 +169,23 @@ def test_sighup_swaps_the_certificate_and_keeps_open_calls(server_binary, tls_pk
         assert server.alive()
     finally:
         server.stop()
+
+
+def test_sighup_reloads_the_client_ca(server_binary, tls_pki, stubs, tmp_path):
+    """Rotating the client CA: after the reload, certificates of the new CA are accepted and those of
+    the old one refused."""
+    live_ca = tmp_path / "client-ca.pem"
+    shutil.copy(tls_pki.other_ca[0], live_ca)
+    cert, key = tls_pki.server_a
+    server = ServerProcess(server_binary, tmp_path / "server.log", cert=cert, key=key,
+                           extra_args=("--client-ca", str(live_ca), "--client-auth", "require")).start()
+    try:
+        assert call(server, tls_pki, stubs, tls_pki.stranger)["x-peer-subject"] == "CN=stranger"
+        assert refused(server, tls_pki, stubs, tls_pki.client).code() == grpc.StatusCode.UNAVAILABLE
+        shutil.copy(tls_pki.ca[0], live_ca)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "TLS certificates reloaded")
+        assert call(server, tls_pki, stubs, tls_pki.client)["x-peer-subject"] == "CN=executor-1,O=Acme"
+        assert refused(server, tls_pki, stubs, tls_pki.stranger).code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        server.stop()
