@@ -470,8 +470,9 @@ def test_hostile_strings_are_stored_and_returned_verbatim(hs, pb, database, keys
         short = s[:2000]
         tasks.append(pb.dag.TaskSpec(
             key=f"t{i}", name=short, description=s, required_capabilities=[cap], inputs=[short], outputs=[short + "!"],
-            labels={short[:100]: short}, payload=s.encode()))
-    query = pb.query.Query(text="\n".join(HOSTILE), inputs=inputs, labels=labels,
+            labels={short[:100]: short}, payload=s.encode(), resources=pb.dag.Resources(custom={short[:100]: 2.0})))
+    constraints = pb.query.Constraints(forbidden_capabilities=[s[:1000] for s in HOSTILE])
+    query = pb.query.Query(text="\n".join(HOSTILE), inputs=inputs, labels=labels, constraints=constraints,
                            graph=pb.dag.Dag(tasks=tasks))
     response = hs.call("SubmitQuery", pb.workflows.SubmitQueryRequest(request_id=request_id, query=query), submitter)
     workflow_id = response.workflow.workflow_id
@@ -482,6 +483,8 @@ def test_hostile_strings_are_stored_and_returned_verbatim(hs, pb, database, keys
     assert workflow.submitted_by == nasty_sub
     assert workflow.query.text == query.text
     assert dict(workflow.query.inputs) == inputs and dict(workflow.query.labels) == labels and dict(workflow.labels) == labels
+    # A set: the server keeps it sorted; every value verbatim.
+    assert sorted(workflow.query.constraints.forbidden_capabilities) == sorted(constraints.forbidden_capabilities)
     dag = hs.call("GetDag", pb.workflows.GetDagRequest(workflow_id=workflow_id), viewer).dag
     by_key = {t.key: t for t in dag.tasks}
     for sent in tasks:
@@ -490,6 +493,7 @@ def test_hostile_strings_are_stored_and_returned_verbatim(hs, pb, database, keys
             (sent.name, sent.description, list(sent.inputs), list(sent.outputs), sent.payload), sent.key
         # The workflow's labels are merged into each task's; the task's own ones come back as sent.
         assert dict(sent.labels).items() <= dict(got.labels).items(), sent.key
+        assert dict(got.resources.custom) == dict(sent.resources.custom), sent.key
 
     # Byte-for-byte in the database too (hex, so psql's output cannot blur anything).
     stored = psql(database, f"SELECT encode(convert_to(text, 'UTF8'), 'hex'), request_id, submitted_by FROM queries q "
@@ -526,6 +530,8 @@ def test_hostile_strings_are_stored_and_returned_verbatim(hs, pb, database, keys
     assert {e.workflow_id for e in by_sub} == {workflow_id}
     by_executor = hs.call("ListEvents", pb.workflows.ListEventsRequest(actor_subject=HOSTILE[1], page_size=1000), viewer).events
     assert {pb.workflow.EventType.Name(e.type) for e in by_executor} >= {"EVENT_TYPE_TASK_LEASED", "EVENT_TYPE_TASK_FAILED"}
+    # The executor id the server records is the token subject and the id sent, both verbatim.
+    assert {e.executor_id for e in by_executor if e.executor_id} == {f"{HOSTILE[1]}/{HOSTILE[3][:100]}"}
 
 
 def test_hostile_reasons_on_cancel_and_update_are_verbatim(hs, pb, keys):
