@@ -99,6 +99,9 @@ public final class AdminHTTPServer: @unchecked Sendable {
     private static let threadingInitialised: Bool = {
         // Idempotent with NGRPC's own call: the same pthreads callbacks are installed either way.
         evthread_use_pthreads()
+        // A scraper that hangs up while its reply is written must not kill the process (the admin
+        // server starts before the gRPC server, whose event loops ignore SIGPIPE too).
+        _ = signal(SIGPIPE, SIG_IGN)
         return true
     }()
 
