@@ -31,6 +31,7 @@ public final class PostgresConnection {
             throw PostgresError(code: Self.classifyConnectFailure(message), message: message)
         }
         self.handle = handle
+        PostgresNotices.route(handle)
         // Never die of SIGPIPE when the server goes away while a query is being written.
         signal(SIGPIPE, SIG_IGN)
     }

@@ -285,6 +285,23 @@ def test_every_log_line_is_json_and_carries_the_ids(workload, observed):
     assert [r for r in records[changes[0] + 1:changes[1]] if r["level"] == "debug"]
 
 
+def test_a_second_server_on_the_migrated_database_logs_only_json(workload, database, tmp_path):
+    """Its migrator meets an existing schema, and PostgreSQL's notices about that (libpq prints
+    them to stderr by default) arrive as JSON lines too; its admin port is its own."""
+    os.chmod(tmp_path, 0o777)
+    second = Orchestratord(database, tmp_path).start()
+    try:
+        admin = second.admin_address()
+        assert admin != workload["admin"]
+        assert http(admin, "/healthz") == (200, "ok\n")
+    finally:
+        second.stop()
+    records = [json.loads(line) for line in second.proc.log().splitlines() if line.strip()]
+    assert records and all(isinstance(r, dict) for r in records)
+    assert [r for r in records if r["label"] == "postgres.notice" and r["sqlstate"] == "42P07"] == []  # debug, not shown at info
+    assert any(r["message"] == "orchestratord stopped" for r in records)
+
+
 def test_an_expired_lease_is_counted_retried_and_logged(workload, observed, pb):
     """A lease nobody heartbeats or reports expires (lease TTL 3 s here): the reaper counts it,
     the task goes back for a second attempt, and the line says whose lease it was."""
