@@ -38,8 +38,6 @@ public final class BatchSpanProcessor: SpanProcessor, @unchecked Sendable {
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Guarded by `mutex`.
     private var queue: [SpanData] = []
-    private var exporting = false
-    private var flushRequested = false
     private var stopping = false
     private var stopped = false
     private var counters = Statistics()
@@ -111,23 +109,6 @@ public final class BatchSpanProcessor: SpanProcessor, @unchecked Sendable {
         }
     }
 
-    /// Sends whatever is queued now, and waits until it was sent; for tests and shutdown hooks.
-    public func flush() async {
-        // A flush is a batch boundary: wake the thread and poll until the queue was taken and
-        // its export finished. Exports are rare (one a second), so polling costs nothing.
-        while true {
-            pthread_mutex_lock(mutex)
-            let idle = queue.isEmpty && !exporting
-            if !idle {
-                flushRequested = true
-                pthread_cond_signal(condition)
-            }
-            pthread_mutex_unlock(mutex)
-            if idle { return }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
     private func loop() {
         while true {
             pthread_mutex_lock(mutex)
@@ -140,21 +121,23 @@ public final class BatchSpanProcessor: SpanProcessor, @unchecked Sendable {
                 deadline.tv_sec += 1
                 deadline.tv_nsec -= 1_000_000_000
             }
-            while queue.count < configuration.maxBatchSize && !stopping && !flushRequested {
+            while queue.count < configuration.maxBatchSize && !stopping {
                 if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
             }
-            flushRequested = false
             let batch = Array(queue.prefix(configuration.maxBatchSize))
             queue.removeFirst(batch.count)
-            let finished = stopping && queue.isEmpty
-            exporting = !batch.isEmpty
             pthread_mutex_unlock(mutex)
 
-            if !batch.isEmpty { send(batch) }
+            let sent = batch.isEmpty || send(batch)
 
             pthread_mutex_lock(mutex)
-            exporting = false
-            if finished {
+            if stopping && !sent {
+                // Shutting down and the collector is failing: give up on the rest instead of
+                // holding the process for one timeout per remaining batch.
+                counters.failedSpans += queue.count
+                queue.removeAll()
+            }
+            if stopping && queue.isEmpty {
                 stopped = true
                 let waiters = stopWaiters
                 stopWaiters = []
@@ -169,7 +152,8 @@ public final class BatchSpanProcessor: SpanProcessor, @unchecked Sendable {
     /// Guarded by being touched only on the exporter thread.
     private var failing = false
 
-    private func send(_ batch: [SpanData]) {
+    /// Exports one batch; returns whether the collector took it.
+    private func send(_ batch: [SpanData]) -> Bool {
         var failure: ExportError?
         do {
             try exporter.export(batch)
@@ -188,5 +172,6 @@ public final class BatchSpanProcessor: SpanProcessor, @unchecked Sendable {
             failing = failure != nil
             onHealthChange(failure)
         }
+        return failure == nil
     }
 }

@@ -60,17 +60,20 @@ public final class Tracer: Sendable {
     public var nowUnixNanos: UInt64 { clock() }
 
     /// Starts a span. It is a child of `parent` (default: the task's current span); without a
-    /// parent it starts a new trace, sampled by `sampler`.
+    /// parent it starts a trace of its own, sampled by `sampler`.
     ///
     /// - Parameters:
-    ///   - traceID, spanID: fixed ids (a server span keeps the id the transport logged; a
-    ///     workflow's submission span has a derived id); random when nil.
+    ///   - spanID: a fixed id (a server span keeps the id the transport logged; a workflow's
+    ///     submission span has a derived id); random when nil.
+    ///   - traceID: the id of the trace a root span starts (the transport's, when it started the
+    ///     trace); random when nil. Ignored when there is a parent.
     ///   - sampled: overrides the inherited or sampled decision (an incoming `traceparent`'s flag).
     public func startSpan(
         _ name: String, kind: SpanKind = .internal, parent: SpanContext? = Tracer.current, spanID: String? = nil,
-        sampled: Bool? = nil, startUnixNanos: UInt64? = nil, attributes: [String: SpanAttribute] = [:], links: [SpanLink] = []
+        traceID rootTraceID: String? = nil, sampled: Bool? = nil, startUnixNanos: UInt64? = nil,
+        attributes: [String: SpanAttribute] = [:], links: [SpanLink] = []
     ) -> Span {
-        let traceID = parent?.traceID ?? TraceIdentifiers.randomTraceID()
+        let traceID = parent?.traceID ?? rootTraceID ?? TraceIdentifiers.randomTraceID()
         let isSampled = sampled ?? parent?.sampled ?? sampler.shouldSample(traceID: traceID)
         let context = SpanContext(
             traceID: traceID, spanID: spanID ?? TraceIdentifiers.randomSpanID(), sampled: isSampled, traceState: parent?.traceState)
