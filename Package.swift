@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(name: "OrchestratorTracingTests", dependencies: ["OrchestratorTracing"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain", "OrchestratorMetrics"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain", "OrchestratorMetrics", "OrchestratorTracing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorObservabilityTests",
             dependencies: ["OrchestratorObservability", "OrchestratorMetrics", "NGRPC", .product(name: "Logging", package: "swift-log")],
