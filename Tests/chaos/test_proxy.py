@@ -118,6 +118,43 @@ def test_delay_forwards_late(hub):
         assert time.monotonic() - started >= 0.55  # delayed on the way there and back
 
 
+def test_delay_is_latency_not_a_throughput_limit(hub):
+    proxy = hub.add("t", Target(echo).port)
+    proxy.set_mode("delay", 0.3)
+    with connect(proxy.port) as sock:
+        started = time.monotonic()
+        for _ in range(20):
+            sock.sendall(b"y")
+            time.sleep(0.01)
+        assert recv_exactly(sock, 20) == b"y" * 20
+        assert time.monotonic() - started < 2.0  # 20 chunks one after another would take 6 s
+
+
+def test_a_reset_on_one_side_resets_the_other(hub):
+    """A peer that dies must not leave the other side's connection open (a PostgreSQL backend
+    would keep its transaction, and its row locks, for as long as it stays open)."""
+    closed = threading.Event()
+
+    def watch(data: bytes) -> bytes:
+        return b""
+
+    target = Target(watch)
+    original = target.handle
+
+    def handle(conn):
+        original(conn)
+        closed.set()
+
+    target.handle = handle
+    proxy = hub.add("t", target.port)
+    sock = connect(proxy.port)
+    sock.sendall(b"begin")
+    time.sleep(0.2)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # RST
+    assert closed.wait(5), "the target's connection stayed open after the client's reset"
+
+
 def test_blackhole_swallows_then_resets(hub):
     target = Target(echo)
     proxy = hub.add("t", target.port)

@@ -59,7 +59,7 @@ class Tally:
     def note(self, text: str) -> None:
         with self.lock:
             self.notes.append(f"{time.strftime('%H:%M:%S')} {text}")
-        print(f"chaos: {text}", flush=True)
+        print(f"chaos: {time.strftime('%H:%M:%S')} {text}", flush=True)
 
 
 class FaultThreads:

@@ -10,6 +10,7 @@ CHAOS_PG_BIN, CHAOS_ORCHESTRATORD, CHAOS_WORKDIR.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -79,13 +80,26 @@ def wait_quiet(db: invariants.Database, load: LoadGenerator, expected: int, time
 
 
 def internal_errors(work: Path) -> Counter:
-    """Causes of INTERNAL answers in every orchestratord log of the run, by first line."""
+    """Causes of INTERNAL answers in every orchestratord log of the run (text or JSON format)."""
     causes = Counter()
     for path in sorted(work.glob("orchestratord.*.log")):
-        # A log entry starts with its timestamp; a multi-line error continues on indented lines.
-        entries = re.split(r"\n(?=\d{4}-\d\d-\d\dT)", path.read_text(errors="replace"))
+        # An entry starts with a JSON object or a timestamp; a multi-line text entry continues on
+        # the lines after it.
+        entries: list[str] = []
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("{") or re.match(r"\d{4}-\d\d-\d\dT", line) or not entries:
+                entries.append(line)
+            else:
+                entries[-1] += "\n" + line
         for entry in entries:
-            if "] internal error" in entry:
+            if entry.startswith("{"):
+                try:
+                    fields = json.loads(entry)
+                except json.JSONDecodeError:
+                    continue
+                if fields.get("message") == "internal error":
+                    causes[" ".join(str(fields.get("error", "")).split())[:160]] += 1
+            elif "] internal error" in entry:
                 cause = entry.split("error=", 1)[-1].split(" method=")[0]
                 causes[" ".join(cause.split())[:160]] += 1
     return causes

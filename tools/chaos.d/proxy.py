@@ -154,38 +154,62 @@ class FaultProxy:
             except OSError:
                 self._reset(link)  # target down: the client sees a reset, as with no listener
                 return
-        link.tasks = [asyncio.ensure_future(self._pump(link, upstream=True))]
+        pumps = [asyncio.ensure_future(self._pump(link, upstream=True))]
         if link.server_reader is not None:
-            link.tasks.append(asyncio.ensure_future(self._pump(link, upstream=False)))
+            pumps.append(asyncio.ensure_future(self._pump(link, upstream=False)))
+        link.tasks.extend(pumps)
         # Both directions end (EOF, error or reset) before the connection is torn down.
-        await asyncio.gather(*link.tasks, return_exceptions=True)
+        await asyncio.gather(*pumps, return_exceptions=True)
         self._reset(link)
 
     async def _pump(self, link: Link, upstream: bool) -> None:
+        """Reads one direction. Chunks go through a queue to _deliver, stamped with the time they
+        are due, so `delay` adds latency without limiting throughput (a slow network, not a
+        narrow one). A clean EOF is passed on as a half-close; a reset or error on one side
+        resets the whole connection, as the peers of a dying TCP proxy would see it — never a
+        half-open connection that keeps, say, a PostgreSQL transaction and its locks alive."""
         reader = link.client_reader if upstream else link.server_reader
-        commits = FrameMatcher(COMMIT_QUERY) if (self.postgres and upstream) else None
+        queue: asyncio.Queue = asyncio.Queue()
+        delivery = asyncio.ensure_future(self._deliver(link, upstream, queue))
+        link.tasks.append(delivery)
+        loop = asyncio.get_running_loop()
         try:
             while not link.closed:
                 await self.flowing.wait()
                 data = await reader.read(65536)
                 if not data:
-                    # Half-close: pass the EOF on, so orderly shutdowns stay orderly.
-                    writer = link.server_writer if upstream else link.client_writer
-                    if writer is not None and not link.blackholed and writer.can_write_eof():
-                        writer.write_eof()
-                    return
+                    await queue.put(None)
+                    break
                 if link.blackholed:
                     continue
+                if not upstream and link.dropping_reply is not None:
+                    self._swallow_reply(link, data)  # a reply to the COMMIT, or later
+                    continue
+                await queue.put((loop.time() + (self.delay if self.mode == "delay" else 0.0), data))
+            await delivery
+        except (ConnectionError, OSError):
+            self._reset(link)
+        except asyncio.CancelledError:
+            pass
+
+    async def _deliver(self, link: Link, upstream: bool, queue: asyncio.Queue) -> None:
+        writer = link.server_writer if upstream else link.client_writer
+        commits = FrameMatcher(COMMIT_QUERY) if (self.postgres and upstream) else None
+        loop = asyncio.get_running_loop()
+        try:
+            while not link.closed:
+                item = await queue.get()
+                if item is None:
+                    if link.blackholed:
+                        self._reset(link)
+                    elif writer.can_write_eof():
+                        writer.write_eof()  # half-close: orderly shutdowns stay orderly
+                    return
+                due, data = item
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
                 await self.flowing.wait()
                 if link.closed or link.blackholed:
-                    continue
-                if self.mode == "delay" and self.delay > 0:
-                    await asyncio.sleep(self.delay)
-                if not upstream and link.dropping_reply is not None:
-                    self._swallow_reply(link, data)
-                    continue
-                writer = link.server_writer if upstream else link.client_writer
-                if link.server_writer is None:
                     continue
                 writer.write(data)
                 await writer.drain()
@@ -195,10 +219,12 @@ class FaultProxy:
                         link.dropping_reply = FrameMatcher(COMMIT_DONE, COMMIT_ROLLED_BACK)
                         self.stats.commit_drops += 1
                         # However the server answers, the client must not hear it.
-                        asyncio.get_running_loop().call_later(3.0, self._reset, link)
+                        loop.call_later(3.0, self._reset, link)
                     else:
                         self.commit_drop_countdown -= 1
-        except (ConnectionError, OSError, asyncio.CancelledError):
+        except (ConnectionError, OSError):
+            self._reset(link)
+        except asyncio.CancelledError:
             pass
 
     def _swallow_reply(self, link: Link, data: bytes) -> None:
