@@ -11,7 +11,10 @@ import OrchestratorGRPC
 /// - an `orchestrator.v1.Query` message → `WorkflowsPlanningHandler.plan` (what PlanWorkflow and
 ///   SubmitQuery run: decoding, planner choice, explicit/catalog/delegated planning, validation, the
 ///   response);
-/// - an orchctl DAG file (`DagFileJSON`) → the same as a Dag message.
+/// - an orchctl DAG file (`DagFileJSON`) → the same as a Dag message;
+/// - a Dag built field by field from the bytes (`build`): protobuf's length prefixes make a
+///   mutated message mostly unreadable, so this path is how extreme numbers (an int64 timeout at its
+///   maximum, a NaN cost) and dense dependency patterns reach the decoder and validator.
 ///
 /// Checked besides "never crashes" (libFuzzer's -timeout and -rss_limit_mb bound time and memory):
 /// a validated graph's topological order and levels respect every edge, its analysis encodes, and
@@ -44,9 +47,13 @@ public enum DagValidationTarget {
     public static func run(_ data: [UInt8]) {
         var input = FuzzInput(data)
         let selector = Int(input.byte())
-        let choice = (selector / 3) % limitChoices.count
+        let choice = (selector / 4) % limitChoices.count
+        if selector % 4 == 3 {
+            validate(build(&input), limits: limitChoices[choice])
+            return
+        }
         let document = input.rest()
-        switch selector % 3 {
+        switch selector % 4 {
         case 0:
             guard let proto = try? Orchestrator_V1_Dag(serializedBytes: document) else { return }
             validate(proto, limits: limitChoices[choice])
@@ -59,12 +66,46 @@ public enum DagValidationTarget {
         }
     }
 
+    /// A graph of up to 15 tasks: keys `t0`… (or arbitrary short strings), dependencies by index
+    /// (so most resolve), and each optional field present or not, with raw 8-byte numbers.
+    static func build(_ input: inout FuzzInput) -> Orchestrator_V1_Dag {
+        var dag = Orchestrator_V1_Dag()
+        let count = Int(input.byte() % 16)
+        for position in 0..<count {
+            var task = Orchestrator_V1_TaskSpec()
+            let fields = input.byte()
+            task.key = fields & 1 == 0 ? "t\(position)" : input.string(maxLength: 10)
+            for _ in 0..<Int(input.byte() % 4) { task.dependsOn.append("t\(Int(input.byte()) % max(count, 1))") }
+            if fields & 2 != 0 { task.estimatedCost = input.double() }
+            if fields & 4 != 0 { task.priority = input.int32() }
+            if fields & 8 != 0 { task.timeouts = Orchestrator_V1_Timeouts(startToCloseMs: input.int64(), leaseTtlMs: input.int64()) }
+            if fields & 16 != 0 {
+                task.retry = Orchestrator_V1_RetryPolicy(
+                    maxAttempts: input.int32(), initialBackoffMs: input.int64(), maxBackoffMs: input.int64(),
+                    backoffMultiplier: input.double(), jitter: input.double())
+            }
+            if fields & 32 != 0 {
+                var custom: [String: Double] = [:]
+                for _ in 0..<Int(input.byte() % 3) { custom[input.string(maxLength: 6)] = input.double() }
+                task.resources = Orchestrator_V1_Resources(cpuCores: input.double(), memoryMb: input.int64(), gpus: input.int32(), custom: custom)
+            }
+            if fields & 64 != 0 {
+                for _ in 0..<Int(input.byte() % 3) { task.labels[input.string(maxLength: 12)] = input.string(maxLength: 20) }
+            }
+            if fields & 128 != 0 { task.payload = input.take(Int(input.byte() % 16)) }
+            dag.tasks.append(task)
+        }
+        return dag
+    }
+
     static func validate(_ proto: Orchestrator_V1_Dag, limits: ValidationLimits) {
         var problems = ProblemList()
         let decoded = DecodedDag(proto: proto, problems: &problems)
         guard let graph = try? DagValidator(limits: limits).validate(decoded.dag) else { return }
         check(graph, limits: limits)
-        guard problems.isEmpty else { return }
+        // A string holding U+0000 (possible only in a DAG file, as "\u0000") cannot be encoded:
+        // protobuf-c strings are C strings. orchctl then reports the encoding error.
+        guard problems.isEmpty, !containsNUL(proto) else { return }
         // The API form and back: what the server stores is what it later returns.
         let stored = Orchestrator_V1_Dag(decoded.dag, payloads: decoded.payloads)
         let bytes: [UInt8]
@@ -96,6 +137,15 @@ public enum DagValidationTarget {
         check(graph, limits: handler.limits)
         let response = planned.response(createdAt: 0)
         fuzzCheck((try? response.serializedBytes()) != nil, "a PlanWorkflow response does not encode")
+    }
+
+    static func containsNUL(_ dag: Orchestrator_V1_Dag) -> Bool {
+        dag.tasks.contains { task in
+            let strings = [task.key, task.name, task.description, task.rationale] + task.dependsOn + task.requiredCapabilities
+                + task.inputs + task.outputs + Array(task.labels.keys) + Array(task.labels.values)
+                + Array(task.resources?.custom.keys ?? [:].keys)
+            return strings.contains { $0.utf8.contains(0) }
+        }
     }
 
     /// Order, levels and analysis of a valid graph.

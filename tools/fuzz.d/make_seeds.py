@@ -52,10 +52,10 @@ def framing():
     write(t, "identity-two-messages", bytes([3 * 3 + 0, 7]) + frame(hello) + frame(b""))
     write(t, "identity-partial", bytes([3 * 2 + 0, 1]) + frame(hello)[:4])
     write(t, "identity-too-large", bytes([3 * 1 + 0, 9]) + frame(b"x" * 40))
-    write(t, "gzip-message", bytes([3 * 3 + 1, 3]) + frame(gzip.compress(hello * 10), compressed=True) + frame(hello))
+    write(t, "gzip-message", bytes([3 * 3 + 1, 3]) + frame(gzip.compress(hello * 10, mtime=0), compressed=True) + frame(hello))
     write(t, "deflate-message", bytes([3 * 3 + 2, 5]) + frame(zlib.compress(hello * 10), compressed=True))
-    write(t, "gzip-bomb", bytes([3 * 2 + 1, 2]) + frame(gzip.compress(b"\0" * 100_000), compressed=True))
-    write(t, "compressed-without-encoding", bytes([3 * 3 + 0, 4]) + frame(gzip.compress(hello), compressed=True))
+    write(t, "gzip-bomb", bytes([3 * 2 + 1, 2]) + frame(gzip.compress(b"\0" * 100_000, mtime=0), compressed=True))
+    write(t, "compressed-without-encoding", bytes([3 * 3 + 0, 4]) + frame(gzip.compress(hello, mtime=0), compressed=True))
     write(t, "bad-flag", bytes([3 * 4 + 0, 0]) + b"\x02\x00\x00\x00\x01x")
 
 
@@ -126,7 +126,7 @@ def request_decoding(pb):
 def dag_validation(pb):
     from orchestrator.v1 import query_pb2 as q, dag_pb2 as d
     t = "FuzzDagValidation"
-    # Selector: path = s % 3 (Dag message, Query message, DAG JSON file), limits = (s // 3) % 2 (server defaults, tight).
+    # Selector: path = s % 4 (Dag message, Query message, DAG JSON file, built field by field), limits = (s // 4) % 2 (server defaults, tight).
     diamond = d.Dag(tasks=[d.TaskSpec(key="a"), d.TaskSpec(key="b", depends_on=["a"]), d.TaskSpec(key="c", depends_on=["a"]),
                            d.TaskSpec(key="d", depends_on=["b", "c"], estimated_cost=3,
                                       timeouts=d.Timeouts(start_to_close_ms=1500, lease_ttl_ms=30000))])
@@ -134,12 +134,20 @@ def dag_validation(pb):
                           d.TaskSpec(key="c", depends_on=["b"]), d.TaskSpec(key="d", depends_on=["missing", "d"]),
                           d.TaskSpec(key="d"), d.TaskSpec(key="bad key!", estimated_cost=-1)])
     write(t, "dag-diamond", bytes([0]) + diamond.SerializeToString())
-    write(t, "dag-diamond-tight", bytes([3]) + diamond.SerializeToString())
+    write(t, "dag-diamond-tight", bytes([4]) + diamond.SerializeToString())
     write(t, "dag-broken", bytes([0]) + broken.SerializeToString())
     write(t, "query-explicit", bytes([1]) + q.Query(graph=diamond, planner=1, priority=3, labels={"x": "y"}).SerializeToString())
     write(t, "query-text", bytes([1]) + q.Query(text="research and write a report").SerializeToString())
     write(t, "query-goals", bytes([1]) + q.Query(goals=["report", "translated_report"], inputs={"urls": "https://example.org"}).SerializeToString())
-    write(t, "query-delegated", bytes([4]) + q.Query(text="plan it", planner=3).SerializeToString())
+    write(t, "query-delegated", bytes([5]) + q.Query(text="plan it", planner=3).SerializeToString())
+    # Built field by field (DagValidationTarget.build): count, then per task a field mask, a dependency
+    # count and dependency indices, then the fields the mask selects.
+    chain = bytes([4, 0, 0,  0, 1, 0,  8, 1, 1]) + struct.pack("<qq", 1500, 30000) + bytes([2 | 16, 2, 1, 2]) \
+        + struct.pack("<d", 2.5) + struct.pack("<iqqdd", 4, 100, 1000, 2.0, 0.1)
+    write(t, "built-chain", bytes([3]) + chain)
+    write(t, "built-chain-tight", bytes([7]) + chain)
+    write(t, "built-labels-resources", bytes([3, 2, 64 | 32, 0, 1, 1, ord("k")]) + struct.pack("<d", 1) + struct.pack("<dqi", 0.5, 512, 1)
+          + bytes([2, 3]) + b"env" + bytes([4]) + b"prod" + bytes([128 | 1, 1, 0, 2]) + b"zz" + bytes([3]) + b"abc")
     for name in ("diamond.json", "invalid.json"):
         with open(os.path.join(ROOT, "examples", "dags", name), "rb") as f:
             write(t, "json-" + name.replace(".json", ""), bytes([2]) + f.read())

@@ -8,6 +8,9 @@ public enum APIDefaults {
     public static let maxBackoffMillis = 60_000
     public static let backoffMultiplier = 2.0
     public static let leaseTTLMillis: Int64 = 30_000
+    /// Longest `timeouts` value accepted (366 days): larger ones overflowed the rounding to seconds
+    /// (a crash, found by fuzzing) and would leave PostgreSQL's interval range in dispatch's deadlines.
+    public static let maxTimeoutMillis: Int64 = 366 * 86_400_000
 }
 
 extension TaskSpec {
@@ -52,10 +55,17 @@ extension TaskSpec {
         var timeoutSeconds: Int?
         var heartbeatSeconds: Int?
         if let t = proto.timeouts {
-            if t.startToCloseMs < 0 { invalid("timeouts.start_to_close_ms", "\(t.startToCloseMs)", "it must be ≥ 0") }
-            if t.startToCloseMs > 0 { timeoutSeconds = Self.wholeSeconds(t.startToCloseMs) }
-            if t.leaseTtlMs < 0 { invalid("timeouts.lease_ttl_ms", "\(t.leaseTtlMs)", "it must be ≥ 0") }
-            if t.leaseTtlMs > 0 { heartbeatSeconds = Self.wholeSeconds(t.leaseTtlMs) }
+            let bound = "it must lie in [0, \(APIDefaults.maxTimeoutMillis)] (at most 366 days)"
+            if !(0...APIDefaults.maxTimeoutMillis).contains(t.startToCloseMs) {
+                invalid("timeouts.start_to_close_ms", "\(t.startToCloseMs)", bound)
+            } else if t.startToCloseMs > 0 {
+                timeoutSeconds = Self.wholeSeconds(t.startToCloseMs)
+            }
+            if !(0...APIDefaults.maxTimeoutMillis).contains(t.leaseTtlMs) {
+                invalid("timeouts.lease_ttl_ms", "\(t.leaseTtlMs)", bound)
+            } else if t.leaseTtlMs > 0 {
+                heartbeatSeconds = Self.wholeSeconds(t.leaseTtlMs)
+            }
         }
 
         var resources = ResourceNeeds.none
