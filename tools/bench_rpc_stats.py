@@ -1,6 +1,6 @@
 """Number-crunching for tools/bench.d/rpc: checks one h2load run and summarises all of them.
 
-  bench_rpc_stats.py run SERVER CONNS H2LOAD_OUTPUT LOG_FILE SERVER_CORES   print one JSON result line
+  bench_rpc_stats.py run METHOD SERVER CONNS H2LOAD_OUTPUT LOG_FILE SERVER_CORES   print one JSON result line
   bench_rpc_stats.py summary RESULTS_JSONL                    print the table and summary lines
 
 A run is rejected (exit 1) unless every request finished with HTTP 2xx: h2load's own totals and
@@ -21,7 +21,7 @@ def nearest_rank(sorted_values, fraction):
     return sorted_values[rank - 1]
 
 
-def parse_run(server, conns, output_path, log_path, server_cores):
+def parse_run(method, server, conns, output_path, log_path, server_cores):
     text = open(output_path).read()
     finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
     requests = re.search(
@@ -48,6 +48,7 @@ def parse_run(server, conns, output_path, log_path, server_cores):
         sys.exit(f"{server} c={conns}: empty per-request log {log_path}")
     latencies_us.sort()
     return {
+        "method": method,
         "server": server,
         "conns": conns,
         "rps": float(finished.group(1)),
@@ -63,43 +64,45 @@ def summarise(results_path):
     runs = [json.loads(line) for line in open(results_path) if line.strip()]
     by_key = {}
     for run in runs:
-        by_key.setdefault((run["conns"], run["server"]), []).append(run)
+        by_key.setdefault((run.get("method", "echo"), run["conns"], run["server"]), []).append(run)
 
-    def median(conns, server, field):
-        values = [run[field] for run in by_key.get((conns, server), [])]
+    def median(method, conns, server, field):
+        values = [run[field] for run in by_key.get((method, conns, server), [])]
         return statistics.median(values) if values else None
 
     def show(value, digits):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
+    methods = list(dict.fromkeys(run.get("method", "echo") for run in runs))
     conns_counts = sorted({run["conns"] for run in runs})
-    print("| conns | server | runs | req/s | p50 ms | p99 ms | server cores busy | server CPU µs/req |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for conns in conns_counts:
-        for server in ("ours", "peer"):
-            if (conns, server) in by_key:
-                print(
-                    f"| {conns} | {server} | {len(by_key[(conns, server)])} "
-                    f"| {show(median(conns, server, 'rps'), 0)} "
-                    f"| {show(median(conns, server, 'p50_ms'), 2)} "
-                    f"| {show(median(conns, server, 'p99_ms'), 2)} "
-                    f"| {show(median(conns, server, 'server_cores'), 2)} "
-                    f"| {show(median(conns, server, 'cpu_us_per_req'), 1)} |"
-                )
-    # The conns=64 line (the largest count) comes last: callers read the final line.
-    for conns in conns_counts:
-        ours, peer = median(conns, "ours", "rps"), median(conns, "peer", "rps")
-        ratio = ours / peer if ours is not None and peer else None
-        print(
-            f"rpc-bench conns={conns} ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} "
-            f"ratio={show(ratio, 2)} ours_p99_ms={show(median(conns, 'ours', 'p99_ms'), 2)} "
-            f"peer_p99_ms={show(median(conns, 'peer', 'p99_ms'), 2)}"
-        )
+    print("| method | conns | server | runs | req/s | p50 ms | p99 ms | server cores busy | server CPU µs/req |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for method in methods:
+        for conns in conns_counts:
+            for server in ("ours", "peer"):
+                if (method, conns, server) in by_key:
+                    print(
+                        f"| {method} | {conns} | {server} | {len(by_key[(method, conns, server)])} "
+                        f"| {show(median(method, conns, server, 'rps'), 0)} "
+                        f"| {show(median(method, conns, server, 'p50_ms'), 2)} "
+                        f"| {show(median(method, conns, server, 'p99_ms'), 2)} "
+                        f"| {show(median(method, conns, server, 'server_cores'), 2)} "
+                        f"| {show(median(method, conns, server, 'cpu_us_per_req'), 1)} |"
+                    )
+    for method in methods:
+        for conns in conns_counts:
+            ours, peer = median(method, conns, "ours", "rps"), median(method, conns, "peer", "rps")
+            ratio = ours / peer if ours is not None and peer else None
+            print(
+                f"rpc-bench method={method} conns={conns} ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} "
+                f"ratio={show(ratio, 2)} ours_p99_ms={show(median(method, conns, 'ours', 'p99_ms'), 2)} "
+                f"peer_p99_ms={show(median(method, conns, 'peer', 'p99_ms'), 2)}"
+            )
 
 
 def main(argv):
-    if len(argv) == 7 and argv[1] == "run":
-        print(json.dumps(parse_run(argv[2], int(argv[3]), argv[4], argv[5], float(argv[6]))))
+    if len(argv) == 8 and argv[1] == "run":
+        print(json.dumps(parse_run(argv[2], argv[3], int(argv[4]), argv[5], argv[6], float(argv[7]))))
     elif len(argv) == 3 and argv[1] == "summary":
         summarise(argv[2])
     else:

@@ -10,6 +10,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", exact: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The product itself, for PlanService: the peer runs our planning code behind grpc-swift-2.
+        .package(name: "Orchestrator", path: "../.."),
     ],
     targets: [
         .executableTarget(
@@ -17,6 +20,9 @@ let package = Package(
             dependencies: [
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "OrchestratorAPI", package: "Orchestrator"),
+                .product(name: "OrchestratorGRPC", package: "Orchestrator"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         )
     ],

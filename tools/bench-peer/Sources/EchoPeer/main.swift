@@ -1,4 +1,5 @@
-// Usage: EchoPeer [--port N]   (N = 0 picks a free port). Prints "listening on port N" once bound.
+// Usage: EchoPeer [--port N]   Serves Echo/Get and Workflows/PlanWorkflow.
+//   (N = 0 picks a free port). Prints "listening on port N" once bound.
 import GRPCCore
 import GRPCNIOTransportHTTP2
 
@@ -34,7 +35,7 @@ let server = GRPCServer(
         address: .ipv4(host: "127.0.0.1", port: port),
         transportSecurity: .plaintext
     ),
-    services: [EchoService()]
+    services: [EchoService(), try PlanService()]
 )
 
 try await withThrowingDiscardingTaskGroup { group in
