@@ -1,12 +1,14 @@
 """Number-crunching for tools/bench.d/rpc: checks one h2load run and summarises all of them.
 
-  bench_rpc_stats.py run METHOD SERVER CONNS H2LOAD_OUTPUT LOG_FILE SERVER_CORES   print one JSON result line
+  bench_rpc_stats.py run METHOD SERVER CONNS STREAMS H2LOAD_OUTPUT LOG_FILE SERVER_CORES   print one JSON result line
   bench_rpc_stats.py summary RESULTS_JSONL                    print the table and summary lines
 
 A run is rejected (exit 1) unless every request finished with HTTP 2xx: h2load's own totals and
 its per-request log must agree. Percentiles come from the log (h2load prints only mean/sd/max).
 SERVER_CORES is the server's CPU time over the run divided by its wall time; with req/s it gives
 the server's CPU cost per request, which depends less than req/s on what else shares the cores.
+STREAMS is h2load's -m (requests in flight per connection); result lines written before it
+existed count as 32, the only value then.
 """
 
 import json
@@ -21,7 +23,7 @@ def nearest_rank(sorted_values, fraction):
     return sorted_values[rank - 1]
 
 
-def parse_run(method, server, conns, output_path, log_path, server_cores):
+def parse_run(method, server, conns, streams, output_path, log_path, server_cores):
     text = open(output_path).read()
     finished = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
     requests = re.search(
@@ -51,6 +53,7 @@ def parse_run(method, server, conns, output_path, log_path, server_cores):
         "method": method,
         "server": server,
         "conns": conns,
+        "streams": streams,
         "rps": float(finished.group(1)),
         "requests": done,
         "p50_ms": nearest_rank(latencies_us, 0.50) / 1000,
@@ -64,10 +67,11 @@ def summarise(results_path):
     runs = [json.loads(line) for line in open(results_path) if line.strip()]
     by_key = {}
     for run in runs:
-        by_key.setdefault((run.get("method", "echo"), run["conns"], run["server"]), []).append(run)
+        key = (run.get("method", "echo"), run["conns"], run.get("streams", 32), run["server"])
+        by_key.setdefault(key, []).append(run)
 
-    def median(method, conns, server, field):
-        values = [run[field] for run in by_key.get((method, conns, server), [])]
+    def median(method, conns, streams, server, field):
+        values = [run[field] for run in by_key.get((method, conns, streams, server), [])]
         return statistics.median(values) if values else None
 
     def show(value, digits):
@@ -75,34 +79,42 @@ def summarise(results_path):
 
     methods = list(dict.fromkeys(run.get("method", "echo") for run in runs))
     conns_counts = sorted({run["conns"] for run in runs})
-    print("| method | conns | server | runs | req/s | p50 ms | p99 ms | server cores busy | server CPU µs/req |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    streams_values = sorted({run.get("streams", 32) for run in runs})
+    print("| method | conns | streams | server | runs | req/s | p50 ms | p99 ms | server cores busy | server CPU µs/req |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for method in methods:
         for conns in conns_counts:
-            for server in ("ours", "peer"):
-                if (method, conns, server) in by_key:
-                    print(
-                        f"| {method} | {conns} | {server} | {len(by_key[(method, conns, server)])} "
-                        f"| {show(median(method, conns, server, 'rps'), 0)} "
-                        f"| {show(median(method, conns, server, 'p50_ms'), 2)} "
-                        f"| {show(median(method, conns, server, 'p99_ms'), 2)} "
-                        f"| {show(median(method, conns, server, 'server_cores'), 2)} "
-                        f"| {show(median(method, conns, server, 'cpu_us_per_req'), 1)} |"
-                    )
-    for method in methods:
-        for conns in conns_counts:
-            ours, peer = median(method, conns, "ours", "rps"), median(method, conns, "peer", "rps")
-            ratio = ours / peer if ours is not None and peer else None
-            print(
-                f"rpc-bench method={method} conns={conns} ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} "
-                f"ratio={show(ratio, 2)} ours_p99_ms={show(median(method, conns, 'ours', 'p99_ms'), 2)} "
-                f"peer_p99_ms={show(median(method, conns, 'peer', 'p99_ms'), 2)}"
-            )
+            for streams in streams_values:
+                for server in ("ours", "peer"):
+                    key = (method, conns, streams, server)
+                    if key in by_key:
+                        print(
+                            f"| {method} | {conns} | {streams} | {server} | {len(by_key[key])} "
+                            f"| {show(median(*key, 'rps'), 0)} "
+                            f"| {show(median(*key, 'p50_ms'), 2)} "
+                            f"| {show(median(*key, 'p99_ms'), 2)} "
+                            f"| {show(median(*key, 'server_cores'), 2)} "
+                            f"| {show(median(*key, 'cpu_us_per_req'), 1)} |"
+                        )
+    # The highest streams value (the throughput runs, the issue's target) last.
+    for streams in streams_values:
+        for method in methods:
+            for conns in conns_counts:
+                if not any((method, conns, streams, server) in by_key for server in ("ours", "peer")):
+                    continue
+                ours, peer = median(method, conns, streams, "ours", "rps"), median(method, conns, streams, "peer", "rps")
+                ratio = ours / peer if ours is not None and peer else None
+                print(
+                    f"rpc-bench method={method} conns={conns} streams={streams} ours_rps={show(ours, 0)} "
+                    f"peer_rps={show(peer, 0)} ratio={show(ratio, 2)} "
+                    f"ours_p99_ms={show(median(method, conns, streams, 'ours', 'p99_ms'), 2)} "
+                    f"peer_p99_ms={show(median(method, conns, streams, 'peer', 'p99_ms'), 2)}"
+                )
 
 
 def main(argv):
-    if len(argv) == 8 and argv[1] == "run":
-        print(json.dumps(parse_run(argv[2], argv[3], int(argv[4]), argv[5], argv[6], float(argv[7]))))
+    if len(argv) == 9 and argv[1] == "run":
+        print(json.dumps(parse_run(argv[2], argv[3], int(argv[4]), int(argv[5]), argv[6], argv[7], float(argv[8]))))
     elif len(argv) == 3 and argv[1] == "summary":
         summarise(argv[2])
     else:
