@@ -150,6 +150,15 @@ public struct DagValidator: Sendable {
                        "task `\(task.key)` has estimated cost \(task.estimatedCost); it must be a finite number ≥ 0",
                        keys: [task.key])
         }
+        if let bad = task.requiredCapabilities.first(where: { $0.isEmpty || $0.utf8.count > limits.maxCapabilityLength }) {
+            issues.add(.invalidCapability,
+                       "task `\(task.key)` requires capability `\(Self.abbreviate(bad))` (\(bad.utf8.count) bytes); capabilities must be 1-\(limits.maxCapabilityLength) bytes",
+                       keys: [task.key])
+        } else if task.requiredCapabilities.count > limits.maxCapabilitiesPerTask {
+            issues.add(.invalidCapability,
+                       "task `\(task.key)` requires \(task.requiredCapabilities.count) capabilities; the limit is \(limits.maxCapabilitiesPerTask)",
+                       keys: [task.key])
+        }
         if task.retry.maxAttempts < 1 {
             issues.add(.invalidRetryPolicy,
                        "task `\(task.key)` allows \(task.retry.maxAttempts) attempts; it must allow at least 1",

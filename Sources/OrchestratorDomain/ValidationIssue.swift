@@ -8,6 +8,9 @@ public enum ValidationCode: String, Hashable, Sendable, Codable, CaseIterable {
     case invalidCost = "invalid_cost"
     case invalidRetryPolicy = "invalid_retry_policy"
     case metadataTooLarge = "metadata_too_large"
+    /// A required capability no executor could advertise (empty, too long), or too many of them:
+    /// such a task could never be leased and would wait forever.
+    case invalidCapability = "invalid_capability"
     case unknownTask = "unknown_task"
     case selfLoop = "self_loop"
     case duplicateEdge = "duplicate_edge"

@@ -15,6 +15,10 @@ public struct ValidationLimits: Hashable, Sendable {
     public var keyCharset: KeyCharset
     /// Most bytes of labels plus metadata (keys and values, UTF-8) one task may carry.
     public var maxMetadataBytesPerTask: Int
+    /// Longest required capability, in UTF-8 bytes, and most capabilities one task may require: the
+    /// bounds executors must respect when they advertise capabilities, so every valid task can be leased.
+    public var maxCapabilityLength: Int = 128
+    public var maxCapabilitiesPerTask: Int = 256
     /// Validation counts every problem but keeps only this many issue values (a graph with a million bad
     /// edges should not produce a million messages).
     public var maxReportedIssues: Int

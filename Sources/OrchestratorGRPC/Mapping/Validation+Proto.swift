@@ -11,6 +11,7 @@ extension ProblemCode {
         case .emptyKey, .keyTooLong, .invalidKeyCharacter: self = .invalidKey
         case .invalidCost: self = .invalidCost
         case .invalidRetryPolicy: self = .invalidRetryPolicy
+        case .invalidCapability: self = .invalidField
         case .metadataTooLarge, .tooManyTasks, .tooManyEdges, .fanInExceeded, .fanOutExceeded, .tooDeep: self = .limitExceeded
         case .unknownTask: self = .unknownDependency
         case .selfLoop: self = .selfLoop
