@@ -9,20 +9,26 @@ struct TraceLoggingInterceptor: ServerInterceptor {
 
     func intercept(source: any RawMessageSource, sink: any RawMessageSink, context: ServerContext, next: RawHandler) async throws {
         let started = ContinuousClock.now
-        var metadata: Logger.Metadata = [
-            "method": "\(context.method.path)", "trace_id": "\(context.trace.traceID)", "peer": "\(context.peer)",
-        ]
         do {
             try await next(source, sink, context)
-            metadata["status"] = "OK"
         } catch let status as RPCStatus {
-            metadata["status"] = "\(status.code.name)"
-            metadata["duration_ms"] = "\(Self.milliseconds(since: started))"
-            logger.info("rpc", metadata: metadata)
+            // The level checks first: building the fields (a formatted duration among them) for a
+            // line the logger drops cost ~1 µs per call (3 % of PlanWorkflow's CPU at --log-level warning).
+            if logger.logLevel <= .info {
+                logger.info("rpc", metadata: Self.fields(context, status: status.code.name, started: started))
+            }
             throw status
         }
-        metadata["duration_ms"] = "\(Self.milliseconds(since: started))"
-        logger.debug("rpc", metadata: metadata)
+        if logger.logLevel <= .debug {
+            logger.debug("rpc", metadata: Self.fields(context, status: "OK", started: started))
+        }
+    }
+
+    static func fields(_ context: ServerContext, status: String, started: ContinuousClock.Instant) -> Logger.Metadata {
+        [
+            "method": "\(context.method.path)", "trace_id": "\(context.trace.traceID)", "peer": "\(context.peer)",
+            "status": "\(status)", "duration_ms": "\(milliseconds(since: started))",
+        ]
     }
 
     static func milliseconds(since start: ContinuousClock.Instant) -> String {
