@@ -34,6 +34,9 @@ struct InteropTestServerCommand: AsyncParsableCommand {
     @Option(help: "I/O threads (default: one per core).")
     var ioThreads: Int?
 
+    @Flag(help: "Run Echo/Get on the Swift concurrency pool like the other methods (default: on the I/O thread).")
+    var echoGetOnPool = false
+
     @Option(help: "Milliseconds between server keepalive PINGs on a quiet connection (0 disables; default: the transport's).")
     var keepaliveIntervalMs: Int?
 
@@ -85,6 +88,9 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         var router = RPCRouter()
         EchoService(ledger: CancellationLedger()).register(into: &router)
         health.register(into: &router)
+        // Echo/Get never blocks (its delay_ms is a cancellable sleep), so it runs on the connection's
+        // I/O thread: no Task hop to the pool and back per call (tools/bench rpc measures this method).
+        if !echoGetOnPool { router.setExecution(.ioThread, for: Orchestrator_Testing_V1_EchoMethods.get) }
         // Last, so it lists every service registered above.
         ReflectionService.register(into: &router)
 

@@ -4,6 +4,8 @@ public struct RPCRouter: Sendable {
     public struct Route: Sendable {
         public let method: MethodDescriptor
         public let handler: RawHandler
+        /// Where this method's handler runs; nil means `ServerConfiguration.handlerExecution`.
+        public var execution: ServerConfiguration.HandlerExecution?
     }
 
     public private(set) var routes: [String: Route] = [:]
@@ -19,7 +21,14 @@ public struct RPCRouter: Sendable {
 
     /// Registers a byte-level handler; a later registration for the same path replaces it.
     public mutating func register(_ method: MethodDescriptor, handler: @escaping RawHandler) {
-        routes[method.path] = Route(method: method, handler: handler)
+        routes[method.path] = Route(method: method, handler: handler, execution: nil)
+    }
+
+    /// Runs `method`'s handler as `execution` says, whatever the server default. Meant for short
+    /// handlers that never block (echo, health): `.ioThread` saves a Task hop to the concurrency
+    /// pool and back per call. No effect when `method` is not registered (yet).
+    public mutating func setExecution(_ execution: ServerConfiguration.HandlerExecution, for method: MethodDescriptor) {
+        routes[method.path]?.execution = execution
     }
 
     public mutating func registerUnary<Request: GRPCMessage, Response: GRPCMessage>(

@@ -90,7 +90,7 @@ extension ServerConnection {
         core.callsStarted.wrappingAdd(1, ordering: .relaxed)
         stream.startHandler(
             route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,
-            onLoop: configuration.handlerExecution == .ioThread, logger: logger)
+            onLoop: route.onLoop, logger: logger)
     }
 
     func dataReceived(streamID: Int32, bytes: UnsafeRawBufferPointer) {

@@ -9,7 +9,8 @@ import Synchronization
 /// loop `i`'s thread. Ownership: owns the `nghttp2_option` (freed in `deinit`); sessions copy it.
 final class ServerCore: @unchecked Sendable {
     let configuration: ServerConfiguration
-    let routes: [String: (method: MethodDescriptor, handler: RawHandler)]
+    /// Interceptor-wrapped handlers by `:path`; `onLoop`: run on the connection's I/O thread.
+    let routes: [String: (method: MethodDescriptor, handler: RawHandler, onLoop: Bool)]
     let logger: Logger
     let option: OpaquePointer
     let registries: [ConnectionRegistry]
@@ -25,9 +26,10 @@ final class ServerCore: @unchecked Sendable {
 
     init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: ReloadableTLSContext]) {
         self.configuration = configuration
-        var routes: [String: (method: MethodDescriptor, handler: RawHandler)] = [:]
+        var routes: [String: (method: MethodDescriptor, handler: RawHandler, onLoop: Bool)] = [:]
         for (path, route) in configuration.router.routes {
-            routes[path] = (route.method, configuration.interceptors.wrapping(route.handler))
+            let execution = route.execution ?? configuration.handlerExecution
+            routes[path] = (route.method, configuration.interceptors.wrapping(route.handler), execution == .ioThread)
         }
         self.routes = routes
         self.logger = configuration.logger
