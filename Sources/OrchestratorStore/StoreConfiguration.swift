@@ -12,10 +12,14 @@ public struct StoreConfiguration: Sendable {
     /// Most completion reports applied by one transaction (group commit). Bounds the time one
     /// batch holds its row locks.
     public var completionBatchLimit: Int
+    /// Batches of one kind (claims, completions) applied at once: 1 is strict group commit; 2 lets
+    /// the next batch run while the previous one commits.
+    public var concurrentBatches: Int
 
     public init(
         agingIntervalMillis: Int64 = 60_000, tasksReadyChannel: String = "orchestrator_tasks_ready",
-        eventsChannel: String = "orchestrator_events", claimBatchLimit: Int = 128, completionBatchLimit: Int = 512
+        eventsChannel: String = "orchestrator_events", claimBatchLimit: Int = 128, completionBatchLimit: Int = 512,
+        concurrentBatches: Int = 2
     ) {
         precondition(agingIntervalMillis > 0, "the aging interval must be positive")
         self.agingIntervalMillis = agingIntervalMillis
@@ -23,6 +27,7 @@ public struct StoreConfiguration: Sendable {
         self.eventsChannel = eventsChannel
         self.claimBatchLimit = max(1, claimBatchLimit)
         self.completionBatchLimit = max(1, completionBatchLimit)
+        self.concurrentBatches = max(1, concurrentBatches)
     }
 
     /// The aging bucket of an instant: `dispatch_priority = priority - bucket(ready_at)`.

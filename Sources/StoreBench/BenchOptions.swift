@@ -5,6 +5,10 @@ struct BenchOptions {
     var tasks = 40_000
     var seconds = 10.0
     var batch = 10
+    /// Report a claimed batch's tasks one after the other instead of concurrently.
+    var sequentialReports = false
+    /// Skip storing the 100,000-task DAG (for quick claim/complete runs).
+    var skipDag = false
 
     var maxWorkers: Int { workers.max() ?? 1 }
 
@@ -12,6 +16,10 @@ struct BenchOptions {
         var options = BenchOptions()
         var iterator = arguments.makeIterator()
         while let flag = iterator.next() {
+            if flag == "--sequential-reports" || flag == "--skip-dag" {
+                if flag == "--skip-dag" { options.skipDag = true } else { options.sequentialReports = true }
+                continue
+            }
             guard let value = iterator.next() else { fatalError("missing value for \(flag)") }
             switch flag {
             case "--database-url": options.databaseURL = value

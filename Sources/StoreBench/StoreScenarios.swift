@@ -53,10 +53,18 @@ enum StoreScenarios {
         return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    /// Workers each loop: claim up to `batch` tasks, complete each one (one report transaction per
-    /// task), until `seconds` pass or the queue is empty. Returns completions per second.
+    private static func complete(_ task: ClaimedTask, executor: String, store: PostgresDispatchAndWorkflows) async throws {
+        let result = try await store.dispatch.report(
+            TaskReport(lease: task.lease, executorID: executor, outcome: .completed(result: [1]), now: now()))
+        guard case .accepted = result else { fatalError("report refused: \(result)") }
+    }
+
+    /// Workers each loop: claim up to `batch` tasks, complete them (one report each: concurrently,
+    /// as an executor running them at once would, or one after the other with `sequentialReports`),
+    /// until `seconds` pass or the queue is empty. The store batches concurrent claims and reports
+    /// (group commit). Returns completions per second.
     static func claimComplete(
-        _ store: PostgresDispatchAndWorkflows, workers: Int, tasks: Int, seconds: Double, batch: Int
+        _ store: PostgresDispatchAndWorkflows, workers: Int, tasks: Int, seconds: Double, batch: Int, sequentialReports: Bool
     ) async throws -> Double {
         let dag = Dag(tasks: (0..<tasks).map { TaskSpec(key: TaskKey("t\($0)"), requiredCapabilities: ["cpu"]) })
         let workflow = newWorkflow(dag)
@@ -75,12 +83,21 @@ enum StoreScenarios {
                         let claimed = try await store.dispatch.claimTasks(
                             ClaimRequest(executorID: executor, capabilities: ["cpu"], tenants: nil, limit: batch, leaseTTLMillis: 60_000, now: now()))
                         if claimed.isEmpty { return done }
-                        for task in claimed {
-                            let result = try await store.dispatch.report(
-                                TaskReport(lease: task.lease, executorID: executor, outcome: .completed(result: [1]), now: now()))
-                            guard case .accepted = result else { fatalError("report refused: \(result)") }
-                            done += 1
+                        if sequentialReports {
+                            for task in claimed {
+                                try await complete(task, executor: executor, store: store)
+                            }
+                        } else {
+                            // An executor running `batch` tasks at once reports each as it finishes:
+                            // its reports are in flight together (and share the store's batches).
+                            try await withThrowingTaskGroup(of: Void.self) { reports in
+                                for task in claimed {
+                                    reports.addTask { try await complete(task, executor: executor, store: store) }
+                                }
+                                try await reports.waitForAll()
+                            }
                         }
+                        done += claimed.count
                     }
                     return done
                 }

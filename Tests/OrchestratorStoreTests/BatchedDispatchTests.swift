@@ -107,14 +107,13 @@ struct BatchedDispatchTests {
     @Test("inside one batch: a duplicate report and a stale token are refused and change nothing")
     func refusalsInsideOneBatch() async throws {
         try await TestDatabase.withStore(maxConnections: 6) { store, pool in
-            let blockerID = try await store.createWorkflow(Fixtures.workflow(dag: Fixtures.independent(1, capabilities: ["blocker"])))
-                .workflow.workflowID
             let workflowID = try await store.createWorkflow(Fixtures.workflow(dag: Fixtures.diamond)).workflow.workflowID
-            let blocker = try await Fixtures.claim(store, executor: "blocker", capabilities: ["blocker"], limit: 1)
-            #expect(blocker.first?.task.workflowID == blockerID)
             let claimedA = try await Fixtures.claim(store, limit: 1)
             #expect(claimedA.first?.task.spec.key == "a")
             let a = try #require(claimedA.first)
+            let blockerID = try await store.createWorkflow(Fixtures.workflow(dag: Fixtures.independent(1))).workflow.workflowID
+            let blocker = try await Fixtures.claim(store, executor: "blocker", limit: 1)
+            #expect(blocker.first?.task.workflowID == blockerID)
 
             // Hold the blocker workflow's row: the batch completing the blocker's task waits on it,
             // so the three reports below queue up and are applied together in the next batch.

@@ -86,13 +86,28 @@ enum DispatchSQL {
          ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
         """
 
-    /// Completes a batch of tasks whose leases are still held (`PostgresDispatchStore+CompletionBatch`):
-    /// the fencing check (token, owner, state) is the UPDATE's own condition, and the attempts and
-    /// task_succeeded events (in the batch's order) ride in the same statement. Rows that do not
-    /// match are not returned; the caller reads them to answer stale or unknown. Each task id
-    /// appears at most once per call. Index: tasks_pkey, task_attempts_pkey.
+    /// Completes a batch of tasks whose leases are still held, with every consequence but the
+    /// workflow's end, in one statement (`PostgresDispatchStore+CompletionBatch`):
+    ///
+    /// - `done`: the fencing check (token and owner, hence state) is the UPDATE's own condition;
+    ///   rows that do not match are not returned, and the caller reads them to answer stale or
+    ///   unknown. Each task id appears at most once per call;
+    /// - `attempts`: their attempts close;
+    /// - `children`: the finished tasks' children are decremented (a child with several finished
+    ///   parents by their number), locked in id order first (`locked`) so two batches releasing a
+    ///   shared child queue on it instead of deadlocking; those reaching zero become ready;
+    /// - `events`: one INSERT appends every task_succeeded (in the batch's order), then every
+    ///   task_ready, so a child's event always follows its parents';
+    /// - `workflows_locked`: the workflows of the finished tasks are locked, in id order, after the
+    ///   children (the initplan on `children` orders it): the lock that serialises "is this
+    ///   workflow done?" (`workflowsWithoutUnfinished`, the next statement).
+    ///
+    /// A readied child's event carries the audit cause of one of the completions that released it
+    /// (the least, as text). Indexes: tasks_pkey, task_attempts_pkey, edges primary key
+    /// (upstream_task_id, …), workflows_pkey: work proportional to the batch and its fan-out.
     /// $1 task ids, $2 tokens, $3 executors, $4 results, $5 report times, $6 and $7 each report's
-    /// audit cause (actor jsonb text, request trace id; NULL for none).
+    /// audit cause (actor jsonb text, request trace id; NULL for none), $8 now (children's ready
+    /// time), $9 aging bucket of now.
     static let completeHeld = """
         WITH request AS (
             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::bytea[], $5::timestamptz[], $6::text[], $7::text[])
@@ -102,74 +117,69 @@ enum DispatchSQL {
                SET state = 'succeeded', result = r.result, lease_owner = NULL, lease_expires_at = NULL,
                    finished_at = r.at, updated_at = r.at
               FROM request r
-             WHERE t.id = r.id AND t.fencing_token = r.token AND t.lease_owner = r.executor AND t.state IN ('leased', 'running')
+             -- "Still held" without naming the state: the CHECK tasks_lease_consistent makes an owner
+             -- imply state leased or running, and leaving the state out keeps the planner off the
+             -- partial lease indexes, whose statistics lag behind a busy queue (it once chose a
+             -- nested loop over tasks_lease_owner_idx that rescanned the request 320 times).
+             WHERE t.id = r.id AND t.fencing_token = r.token AND t.lease_owner = r.executor
          RETURNING t.id, t.key, t.workflow_id, t.attempt, r.executor, r.at, r.actor, r.trace, r.n
         ), attempts AS (
             UPDATE task_attempts a SET outcome = 'succeeded', finished_at = done.at
               FROM done WHERE a.task_id = done.id AND a.attempt = done.attempt
-        ), info AS (
-            SELECT done.*, w.trace_id FROM done JOIN workflows w ON w.id = done.workflow_id
-        ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
-                                         actor, request_trace_id)
-            SELECT workflow_id, 'task_succeeded', at, id, key, 'succeeded', attempt, executor, trace_id, actor::jsonb, trace
-              FROM info ORDER BY n
-        )
-        SELECT id, workflow_id FROM info
-        """
-
-    /// Decrements the children of tasks that just succeeded, one statement for a whole batch
-    /// (a child with several finished parents is decremented by their number); children reaching
-    /// zero become ready, with task_ready events. Index: edges primary key (upstream_task_id, …),
-    /// then tasks_pkey per child: work proportional to the finished tasks' fan-out.
-    /// A readied child's event carries the audit cause of one of the completions that released it
-    /// (the least, as text: with several parents finishing in one batch, any of them is a cause).
-    /// $1 finished task ids, $2 now, $3 aging bucket of now, $4 and $5 each finished task's audit
-    /// cause (actor jsonb text, request trace id).
-    static let releaseChildren = """
-        WITH finished AS (
-            SELECT e.downstream_task_id AS id, count(*)::int4 AS n, min(p.actor) AS actor, min(p.trace) AS trace
-              FROM edges e
-              JOIN unnest($1::uuid[], $4::text[], $5::text[]) AS p(id, actor, trace) ON p.id = e.upstream_task_id
+        ), finished AS (
+            SELECT e.downstream_task_id AS id, count(*)::int4 AS n, min(d.actor) AS actor, min(d.trace) AS trace
+              FROM edges e JOIN done d ON d.id = e.upstream_task_id
              WHERE e.upstream_task_id = ANY($1::uuid[])
              GROUP BY e.downstream_task_id
+        ), locked AS (
+            SELECT c.id FROM tasks c WHERE c.id IN (SELECT id FROM finished) ORDER BY c.id FOR NO KEY UPDATE
         ), children AS (
             UPDATE tasks c
                SET unfinished_upstream = c.unfinished_upstream - f.n,
                    state = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending' THEN 'ready' ELSE c.state END,
-                   ready_at = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending' THEN $2 ELSE c.ready_at END,
+                   ready_at = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending' THEN $8 ELSE c.ready_at END,
                    dispatch_priority = CASE WHEN c.unfinished_upstream = f.n AND c.state = 'pending'
-                                            THEN c.priority - $3 ELSE c.dispatch_priority END,
-                   updated_at = $2
-              FROM finished f
+                                            THEN c.priority - $9 ELSE c.dispatch_priority END,
+                   updated_at = $8
+              FROM finished f JOIN locked l ON l.id = f.id
              WHERE c.id = f.id
          RETURNING c.id, c.key, c.state, c.unfinished_upstream, c.workflow_id, f.actor, f.trace
         ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
-            SELECT c.workflow_id, 'task_ready', $2, c.id, c.key, 'ready', w.trace_id, c.actor::jsonb, c.trace
-              FROM children c JOIN workflows w ON w.id = c.workflow_id
-             WHERE c.state = 'ready' AND c.unfinished_upstream = 0
-             ORDER BY c.workflow_id, c.key
-            RETURNING 1
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
+                                         actor, request_trace_id)
+            SELECT x.workflow_id, x.type, x.at, x.id, x.key, x.state, x.attempt, x.executor, w.trace_id, x.actor::jsonb, x.trace
+              FROM (SELECT 1 AS phase, n AS ord, workflow_id, 'task_succeeded' AS type, at, id, key, 'succeeded' AS state,
+                           attempt, executor, actor, trace
+                      FROM done
+                    UNION ALL
+                    SELECT 2, 0, workflow_id, 'task_ready', $8, id, key, 'ready', NULL, NULL, actor, trace
+                      FROM children WHERE state = 'ready' AND unfinished_upstream = 0) x
+              JOIN workflows w ON w.id = x.workflow_id
+             ORDER BY x.phase, x.ord, x.workflow_id, x.key
+            RETURNING type
+        ), workflows_locked AS (
+            SELECT id FROM workflows
+             WHERE id IN (SELECT workflow_id FROM done) AND (SELECT count(*) FROM children) >= 0
+             ORDER BY id
+               FOR NO KEY UPDATE
         )
-        SELECT count(*) AS readied FROM events
+        SELECT d.id, d.workflow_id,
+               (SELECT count(*) FROM events WHERE type = 'task_ready') AS readied,
+               (SELECT count(*) FROM workflows_locked) AS locked
+          FROM done d
         """
 
     /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.
     static let taskStates = "SELECT id, state, fencing_token FROM tasks WHERE id = ANY($1::uuid[])"
 
-    /// Locks the workflows a batch touched, in id order (so two batches cannot deadlock on them).
-    /// Index: workflows_pkey.
-    static let lockWorkflows = """
-        SELECT id, state, trace_id, failure_policy FROM workflows WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE
-        """
-
     /// Which of these (locked) workflows have no unfinished task left: a new statement after the
     /// locks, so its snapshot includes every commit that held them before. Index:
     /// tasks_workflow_unfinished_idx (one probe per workflow).
     static let workflowsWithoutUnfinished = """
-        SELECT w.id FROM unnest($1::text[]) AS w(id)
-         WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = w.id AND t.state IN \(TaskStateColumn.unfinishedSQL))
+        SELECT w.id, w.state, w.trace_id, w.failure_policy
+          FROM workflows w
+         WHERE w.id = ANY($1::text[])
+           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = w.id AND t.state IN \(TaskStateColumn.unfinishedSQL))
         """
 
     /// Results of the upstream tasks of the claimed tasks. Index: edges_downstream_idx, then

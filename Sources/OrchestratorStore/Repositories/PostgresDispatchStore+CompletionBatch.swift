@@ -7,15 +7,18 @@ extension PostgresDispatchStore {
     /// Applies a batch of completion reports in one transaction (the completion group commit:
     /// `report` queues each completion, `GroupCommit` hands whatever is queued to this):
     ///
-    /// 1. one statement completes every report whose lease is held (`DispatchSQL.completeHeld`:
-    ///    fenced task update, attempts, task_succeeded events); a task reported twice in one batch
-    ///    goes to a second round, after the first, where it is refused as stale — as if the reports
-    ///    had come one after the other;
-    /// 2. one read answers the rest: stale (with the current token and state) or unknown;
-    /// 3. one statement decrements all the finished tasks' children (`DispatchSQL.releaseChildren`);
-    /// 4. the workflows touched are locked once each, in id order, and probed together; those left
-    ///    without unfinished tasks are finished (`finishWorkflowsIfDone`);
-    /// 5. one NOTIFY statement for the whole batch, at the end (`StoreContext.transaction`).
+    /// 1. one statement completes every report whose lease is held and applies the consequences
+    ///    (`DispatchSQL.completeHeld`: fenced task update, attempts, children decremented and
+    ///    readied, task_succeeded then task_ready events, the workflows locked); a task reported
+    ///    twice in one batch goes to a second round, after the first, where it is refused as stale
+    ///    — as if the reports had come one after the other;
+    /// 2. only when some report was not applied, one read answers it: stale (with the current
+    ///    token and state) or unknown;
+    /// 3. one statement probes the locked workflows; those left without unfinished tasks are
+    ///    finished (`finishLockedWorkflowsIfDone`);
+    /// 4. one NOTIFY statement for the whole batch, at the end (`StoreContext.transaction`).
+    ///
+    /// So a batch costs BEGIN, two statements, the NOTIFY and COMMIT, however many reports it holds.
     ///
     /// A failed batch rolled back entirely. When the database is unavailable every report gets
     /// that error; any other error (a report the batch statement chokes on) must not fail its
@@ -60,8 +63,7 @@ extension PostgresDispatchStore {
             if round == rounds.count { rounds.append([]) }
             rounds[round].append(index)
         }
-        var finishedIDs: [UUID] = []
-        var finishedCauses: (actors: [String?], traces: [String?]) = ([], [])
+        let now = reports.map(\.now).max() ?? 0
         var workflowOf: [Int: String] = [:]
         for round in rounds {
             let ids = round.map { UUID(uuidString: reports[$0].lease.taskID)! }
@@ -70,20 +72,19 @@ extension PostgresDispatchStore {
                 [
                     ids, round.map { reports[$0].lease.fencingToken }, round.map { reports[$0].executorID },
                     round.map { reports[$0].completedResult }, round.map { reports[$0].now.sqlTimestamp },
-                    round.map { causes.actors[$0] }, round.map { causes.traces[$0] },
+                    round.map { causes.actors[$0] }, round.map { causes.traces[$0] }, now.sqlTimestamp,
+                    context.configuration.agingBucket(now),
                 ])
             var done: [UUID: String] = [:]
             for row in rows {
                 done[try row.decode(UUID.self, column: "id")] = try row.decode(String.self, column: "workflow_id")
             }
             if !done.isEmpty { transaction.appendedEvents = true }
+            if try rows.first?.decode(Int.self, column: "readied") ?? 0 > 0 { transaction.readiedTasks = true }
             var refused: [UUID] = []
             for (position, index) in round.enumerated() {
                 if let workflowID = done[ids[position]] {
                     workflowOf[index] = workflowID
-                    finishedIDs.append(ids[position])
-                    finishedCauses.actors.append(causes.actors[index])
-                    finishedCauses.traces.append(causes.traces[index])
                 } else {
                     refused.append(ids[position])
                 }
@@ -100,17 +101,7 @@ extension PostgresDispatchStore {
                 answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state) } ?? .unknownTask
             }
         }
-        let now = reports.map(\.now).max() ?? 0
-        if !finishedIDs.isEmpty {
-            let rows = try await transaction.query(
-                DispatchSQL.releaseChildren,
-                [finishedIDs, now.sqlTimestamp, context.configuration.agingBucket(now), finishedCauses.actors, finishedCauses.traces])
-            if try rows.first?.decode(Int.self, column: "readied") ?? 0 > 0 {
-                transaction.readiedTasks = true
-                transaction.appendedEvents = true
-            }
-        }
-        let finished = try await transaction.finishWorkflowsIfDone(Set(workflowOf.values), now: now)
+        let finished = try await transaction.finishLockedWorkflowsIfDone(Set(workflowOf.values), now: now)
         // The workflow's new state goes to the last report of it in the batch (the one that
         // finished it, had the reports come one by one).
         var lastOfWorkflow: [String: Int] = [:]

@@ -19,12 +19,14 @@ public struct PostgresDispatchStore: TaskDispatchStore {
         let direct = PostgresDispatchStore(context: StoreContext(pool: pool, configuration: configuration))
         context = direct.context
         // A batch's transaction runs with the audit cause its requests share (nil when they differ:
-        // each request's own events still carry its cause, bound per row).
+        // each request's own events still carry its cause, bound per row). Two batches of a kind may
+        // run at once, so the next one is being applied while the previous one commits; claims
+        // skip each other's rows, completions of one workflow meet only at its row lock, last.
         batches = DispatchBatches(
-            claims: GroupCommit(maxBatch: configuration.claimBatchLimit) { batch in
+            claims: GroupCommit(maxBatch: configuration.claimBatchLimit, maxConcurrent: configuration.concurrentBatches) { batch in
                 await AuditCause.$current.withValue(Caused.common(batch)) { await direct.claimBatch(batch) }
             },
-            completions: GroupCommit(maxBatch: configuration.completionBatchLimit) { batch in
+            completions: GroupCommit(maxBatch: configuration.completionBatchLimit, maxConcurrent: configuration.concurrentBatches) { batch in
                 await AuditCause.$current.withValue(Caused.common(batch)) { await direct.completeBatch(batch) }
             })
     }

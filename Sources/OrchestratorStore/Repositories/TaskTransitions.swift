@@ -144,26 +144,22 @@ extension StoreTransaction {
     }
 
     /// Finishes each of these workflows whose tasks are all finished — the batch form of
-    /// `finishWorkflowIfDone`: one statement locks them all (in id order), one probes them all.
+    /// `finishWorkflowIfDone`, for workflows this transaction already locked in the statement that
+    /// finished their tasks (`DispatchSQL.completeHeld`): one statement probes them all.
     /// - Returns: the new state of each workflow this call finished.
-    func finishWorkflowsIfDone(_ workflowIDs: Set<String>, now: UnixMillis) async throws -> [String: WorkflowState] {
+    func finishLockedWorkflowsIfDone(_ workflowIDs: Set<String>, now: UnixMillis) async throws -> [String: WorkflowState] {
         guard !workflowIDs.isEmpty else { return [:] }
-        var live: [String: (state: WorkflowState, traceID: String, policy: FailurePolicy)] = [:]
-        for row in try await query(DispatchSQL.lockWorkflows, [Array(workflowIDs)]) {
+        var finished: [String: WorkflowState] = [:]
+        // A new statement after the locks: its snapshot includes every commit that held them before.
+        for row in try await query(DispatchSQL.workflowsWithoutUnfinished, [workflowIDs.sorted()]) {
+            let id = try row.decode(String.self, column: "id")
             let state = WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running
             guard !state.isTerminal else { continue }
-            live[try row.decode(String.self, column: "id")] = (
-                state, try row.decode(String.self, column: "trace_id"),
-                FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast
+            let locked = (
+                state: state, traceID: try row.decode(String.self, column: "trace_id"),
+                policy: FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast
             )
-        }
-        guard !live.isEmpty else { return [:] }
-        var finished: [String: WorkflowState] = [:]
-        let done = try await query(DispatchSQL.workflowsWithoutUnfinished, [live.keys.sorted()])
-        for row in done {
-            let id = try row.decode(String.self, column: "id")
-            guard let locked = live[id], let state = try await finishDoneWorkflow(id, locked: locked, now: now) else { continue }
-            finished[id] = state
+            if let newState = try await finishDoneWorkflow(id, locked: locked, now: now) { finished[id] = newState }
         }
         return finished
     }
