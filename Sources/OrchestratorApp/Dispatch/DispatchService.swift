@@ -167,10 +167,15 @@ public final class DispatchService: Sendable {
                 claimed, executor: executor, sessionID: sessionID, claimStarted: claimStarted,
                 claimEnded: TracingSystem.tracer.nowUnixNanos)
         }
+        // A lease's TTL runs from its hand-over, not from the start of the claim: when the
+        // database is slow (a claim taking longer than the TTL), counting from the start made the
+        // keeper lapse every new lease at once and end the healthy executor's session as silent.
+        // The keeper extends the database expiry (stamped from `now`) on its next tick.
+        let handedOver = clock.now()
         for task in claimed {
             registry.add(.init(
                 token: task.lease, executorID: executor.executorID, sessionID: sessionID,
-                ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: now, databaseExpiry: task.leaseExpiresAt))
+                ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt))
         }
         observeClaims(claimed, executorID: executor.executorID, now: now)
         return claimed
