@@ -155,6 +155,9 @@ let package = Package(
         .executableTarget(
             name: "StoreBench", dependencies: ["OrchestratorStore", "OrchestratorApp", "OrchestratorDomain", "PostgresClient"],
             swiftSettings: swiftSettings),
+        // Load generator for `tools/bench dispatch|latency|workflow100k` (a real orchestratord over gRPC).
+        .executableTarget(
+            name: "DispatchBench", dependencies: ["NGRPC", "OrchestratorAPI", "PostgresClient"], swiftSettings: swiftSettings),
         // Fuzz targets (docs/FUZZING.md, tools/fuzz): their logic in one library, shared by the four
         // executables (libFuzzer entry point, or a replay main in a normal build) and the regression test.
         .target(
