@@ -66,7 +66,8 @@ class FaultThreads:
     def __init__(self, scenario: Scenario, rng: random.Random, server, postgres, executors, executor_proxies,
                  pg_proxy, leases_held, tally: Tally) -> None:
         self.s = scenario
-        self.rng = rng
+        self.base_rng = rng
+        self.local = threading.local()  # each fault thread draws from its own seeded generator
         self.server = server
         self.postgres = postgres
         self.executors = executors
@@ -81,6 +82,10 @@ class FaultThreads:
         # A freeze excludes database faults: with the database away the leases could not lapse,
         # and what the frozen executor is told on waking would prove nothing.
         self.database_calm = threading.Lock()
+
+    @property
+    def rng(self) -> random.Random:
+        return getattr(self.local, "rng", self.base_rng)
 
     # -- schedules --------------------------------------------------------------------------------
 
@@ -98,7 +103,9 @@ class FaultThreads:
         for mode, n in self.s.executor_proxy.items():
             exec_plan += [(t, f"net_{mode}") for t in self.times(n)]
         for name, plan in [("server", server_plan), ("database", db_plan), ("executors", exec_plan)]:
-            thread = threading.Thread(target=self.run_plan, args=(sorted(plan), t0), name=f"chaos-{name}", daemon=True)
+            seed = self.base_rng.random()  # same --seed, same victims and durations per thread
+            thread = threading.Thread(target=self.run_plan, args=(sorted(plan), t0, seed), name=f"chaos-{name}",
+                                      daemon=True)
             thread.start()
             self.threads.append(thread)
 
@@ -106,7 +113,8 @@ class FaultThreads:
         for thread in self.threads:
             thread.join()
 
-    def run_plan(self, plan, t0: float) -> None:
+    def run_plan(self, plan, t0: float, seed: float) -> None:
+        self.local.rng = random.Random(seed)
         for at, action in plan:
             if self.stop.wait(max(0.0, t0 + at - time.monotonic())):
                 return
