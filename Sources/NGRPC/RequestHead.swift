@@ -5,6 +5,9 @@ internal import CNGRPCShims
 struct RequestHead {
     var method: String?
     var path: String?
+    /// Whether `content-type` was gRPC's; its text is kept only when it was not (for the error),
+    /// which saves a heap String per request ("application/grpc" is too long for a small string).
+    var hasGRPCContentType = false
     var contentType: String?
     var timeout: String?
     var encoding: String?
@@ -65,7 +68,9 @@ struct RequestHead {
         case .method: method = text(value)
         case .path: path = text(value)
         case .authority: authority = text(value)
-        case .contentType: contentType = text(value)
+        case .contentType:
+            hasGRPCContentType = Self.isGRPCContentType(value)
+            contentType = hasGRPCContentType ? nil : text(value)
         case .timeout: timeout = text(value)
         case .encoding: encoding = text(value)
         case .acceptEncoding: acceptEncoding = text(value)
@@ -97,6 +102,14 @@ struct RequestHead {
     var acceptsGzip: Bool {
         guard let acceptEncoding else { return false }
         return acceptEncoding.split(separator: ",").contains { $0.trimmingSpaces == "gzip" }
+    }
+
+    /// `isGRPCContentType(_:)` on the header's bytes.
+    static func isGRPCContentType(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        let prefix: StaticString = "application/grpc"
+        let count = prefix.utf8CodeUnitCount
+        guard value.count >= count, memcmp(prefix.utf8Start, value.baseAddress!, count) == 0 else { return false }
+        return value.count == count || value[count] == UInt8(ascii: "+") || value[count] == UInt8(ascii: ";")
     }
 
     /// `application/grpc`, optionally followed by `+codec` or `;params`.

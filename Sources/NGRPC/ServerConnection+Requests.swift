@@ -35,7 +35,7 @@ extension ServerConnection {
                 status: RPCStatus(.unimplemented, "method \(head.method ?? "?") not allowed, gRPC uses POST"))
             return
         }
-        guard let contentType = head.contentType, RequestHead.isGRPCContentType(contentType) else {
+        guard head.hasGRPCContentType else {
             stream.submitHTTPError(
                 session: session, httpStatus: 415,
                 status: RPCStatus(.internal, "content-type \(head.contentType ?? "(none)") is not application/grpc"))

@@ -15,18 +15,20 @@ enum FastTraceIDs {
         return value == 0 ? 1 : value
     }
 
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let digits: StaticString = "0123456789abcdef"
 
+    /// Written straight into the String's storage: no intermediate byte array per id.
     static func hex(words: Int) -> String {
-        var bytes = [UInt8](repeating: 0, count: words * 16)
-        for word in 0..<words {
-            var value = next()
-            for index in (0..<16).reversed() {
-                bytes[word * 16 + index] = digits[Int(value & 0xF)]
-                value >>= 4
+        String(unsafeUninitializedCapacity: words * 16) { buffer in
+            for word in 0..<words {
+                var value = next()
+                for index in (0..<16).reversed() {
+                    buffer[word * 16 + index] = digits.utf8Start[Int(value & 0xF)]
+                    value >>= 4
+                }
             }
+            return words * 16
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
