@@ -1,0 +1,135 @@
+import Foundation
+import NGRPC
+import OrchestratorAPI
+import PostgresClient
+
+enum Scenarios {
+    static let capability = "bench"
+
+    static func connectExecutors(_ options: Options, count: Int, inFlight: Int, recorder: Recorder) async throws -> [BenchExecutor] {
+        try await withThrowingTaskGroup(of: BenchExecutor.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    try await BenchExecutor.connect(
+                        id: "bench-\(index)", host: options.host, port: options.port, capabilities: [capability],
+                        maxInFlight: inFlight, recorder: recorder)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    /// Waits until `count` completions were accepted (or the deadline passes: then it throws).
+    static func waitForCompletions(_ recorder: Recorder, count: Int, timeout: Duration = .seconds(900)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while recorder.accepted < count {
+            if ContinuousClock.now > deadline {
+                throw BenchError("only \(recorder.accepted) of \(count) completions accepted before the deadline (\(recorder.refused) refused)")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Durable end-to-end throughput: `tasks` independent tasks in workflows of `workflowSize`,
+    /// submitted four at a time while `executors` streams complete them. Timed from the first
+    /// submission to the last accepted completion.
+    static func dispatch(_ options: Options, executors count: Int) async throws -> RunRecord {
+        let recorder = Recorder()
+        let executors = try await connectExecutors(options, count: count, inFlight: options.inFlight, recorder: recorder)
+        let channel = try GRPCChannel(host: options.host, port: options.port)
+        let submitter = Submitter(host: options.host, port: options.port)
+        let workflows = max(1, options.tasks / options.workflowSize)
+        let total = workflows * options.workflowSize
+        let dag = Submitter.independent(options.workflowSize, capability: capability)
+        let start = ContinuousClock.now
+        let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    var ids: [String] = []
+                    for _ in stride(from: lane, to: workflows, by: 4) { ids.append(try await submitter.submit(dag, channel: channel)) }
+                    return ids
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        try await waitForCompletions(recorder, count: total)
+        let elapsed = seconds(since: start)
+        for executor in executors { await executor.close() }
+        await channel.close()
+        let latencies = ReadyTimes.latencies(
+            received: recorder.receivedTimes, ready: try ReadyTimes.load(databaseURL: options.databaseURL, workflowIDs: ids))
+        let run = RunRecord(label: "\(count) executors", executors: count, tasks: total, seconds: elapsed, latencies: latencies)
+        print("dispatch-bench-run \(run.line) refused=\(recorder.refused)")
+        return run
+    }
+
+    /// Ready → assignment latency at a light and a heavy offered load: for `seconds`, every 50 ms
+    /// one workflow of rate/20 independent tasks (light: 20 tasks/s as 1-task workflows).
+    static func latency(_ options: Options) async throws -> [RunRecord] {
+        var runs: [RunRecord] = []
+        let count = options.executors.first ?? 8
+        for (label, rate) in [("light", options.lightRate), ("heavy", options.heavyRate)] {
+            let recorder = Recorder()
+            let executors = try await connectExecutors(options, count: count, inFlight: options.inFlight, recorder: recorder)
+            let channel = try GRPCChannel(host: options.host, port: options.port)
+            let submitter = Submitter(host: options.host, port: options.port)
+            let perTick = max(1, rate / 20)
+            let dag = Submitter.independent(perTick, capability: capability)
+            let ticks = Int(options.seconds * 20)
+            let start = ContinuousClock.now
+            var submissions: [Task<String, any Error>] = []
+            for tick in 0..<ticks {
+                // An open loop: submissions go out on schedule whether or not earlier ones are done.
+                try await Task.sleep(until: start + .milliseconds(50 * tick), clock: .continuous)
+                submissions.append(Task { try await submitter.submit(dag, channel: channel) })
+            }
+            var ids: [String] = []
+            for submission in submissions { ids.append(try await submission.value) }
+            try await waitForCompletions(recorder, count: ticks * perTick)
+            let elapsed = seconds(since: start)
+            for executor in executors { await executor.close() }
+            await channel.close()
+            let latencies = ReadyTimes.latencies(
+                received: recorder.receivedTimes, ready: try ReadyTimes.load(databaseURL: options.databaseURL, workflowIDs: ids))
+            let run = RunRecord(label: "\(label) (\(perTick * 20) tasks/s offered)", executors: count, tasks: ticks * perTick, seconds: elapsed, latencies: latencies)
+            print("latency-bench-run load=\(label) offered_tasks_per_s=\(perTick * 20) \(run.line)")
+            runs.append(run)
+        }
+        return runs
+    }
+
+    /// One 100,000-task workflow (100 layers × 1,000, two upstream tasks each: 198,000 edges)
+    /// submitted through the API, stored, dispatched layer by layer and completed.
+    static func workflow100k(_ options: Options) async throws -> RunRecord {
+        let recorder = Recorder()
+        let count = options.executors.first ?? 16
+        let executors = try await connectExecutors(options, count: count, inFlight: options.inFlight, recorder: recorder)
+        let channel = try GRPCChannel(host: options.host, port: options.port)
+        let dag = Submitter.layered(layers: 100, width: 1_000, capability: capability)
+        let start = ContinuousClock.now
+        let id = try await Submitter(host: options.host, port: options.port).submit(dag, channel: channel)
+        let submitSeconds = seconds(since: start)
+        try await waitForCompletions(recorder, count: 100_000, timeout: .seconds(1800))
+        let elapsed = seconds(since: start)
+        for executor in executors { await executor.close() }
+        await channel.close()
+        // The workflow must have finished, succeeded, in the database.
+        let connection = try PostgresConnection(conninfo: options.databaseURL)
+        var state = "?"
+        for _ in 0..<100 {
+            state = try connection.query("SELECT state FROM workflows WHERE id = $1", [id]).first?.decode(String.self, column: "state") ?? "missing"
+            if state != "running" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let latencies = ReadyTimes.latencies(
+            received: recorder.receivedTimes, ready: try ReadyTimes.load(databaseURL: options.databaseURL, workflowIDs: [id]))
+        let run = RunRecord(label: "100k-task workflow", executors: count, tasks: 100_000, seconds: elapsed, latencies: latencies)
+        print(String(format: "workflow100k-bench-run submit_s=%.2f state=%@ ", submitSeconds, state) + run.line)
+        return run
+    }
+}

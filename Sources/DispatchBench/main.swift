@@ -1,0 +1,31 @@
+// DispatchBench: the load generator of `tools/bench dispatch|latency|workflow100k` (scripts in
+// tools/bench.d). It drives a running orchestratord through the public gRPC API only — workflows
+// in through SubmitQuery, tasks out through Lease streams whose executors complete each
+// assignment the moment it arrives — and reads the tasks' ready times from the database afterwards.
+//
+//   DispatchBench SCENARIO --address HOST:PORT --database-url URL [--json FILE] [options]
+//     dispatch     --executors "1 8 64" --tasks 20000 --workflow-size 1000 --in-flight 16
+//     latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000
+//     workflow100k --executors 16 --in-flight 64
+//
+// Every run prints one `NAME-run key=value …` line; the script prints the summary line.
+import Foundation
+import NGRPC
+import OrchestratorAPI
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
+var report = JSONReport(scenario: options.scenario)
+switch options.scenario {
+case "dispatch":
+    for executors in options.executors {
+        let run = try await Scenarios.dispatch(options, executors: executors)
+        report.runs.append(run)
+    }
+case "latency":
+    report.runs += try await Scenarios.latency(options)
+case "workflow100k":
+    report.runs.append(try await Scenarios.workflow100k(options))
+default:
+    fatalError("unknown scenario \(options.scenario)")
+}
+if let path = options.json { try report.write(to: path) }
