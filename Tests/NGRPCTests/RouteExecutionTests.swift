@@ -1,0 +1,85 @@
+import Glibc
+import Testing
+
+@testable import NGRPC
+
+/// The name of the calling thread (from /proc: pthread_getname_np needs _GNU_SOURCE): the
+/// server's loops are "ngrpc-io-N", the concurrency pool's threads are not.
+private func currentThreadName() -> String {
+    let fd = open("/proc/thread-self/comm", O_RDONLY)
+    guard fd >= 0 else { return "?" }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let count = read(fd, &buffer, buffer.count)
+    return String(decoding: buffer.prefix(max(0, count)).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+}
+
+@Suite("Per-method handler execution (RPCRouter.setExecution)")
+struct RouteExecutionTests {
+    @Test func onlyTheMarkedMethodRunsOnTheIOThread() async throws {
+        let loopback = try await Loopback.start { router in
+            router.registerUnary(Echo.get) { (_: RawMessage, _) in RawMessage(currentThreadName()) }
+            router.registerUnary(Echo.missing) { (_: RawMessage, _) in RawMessage(currentThreadName()) }
+            router.setExecution(.ioThread, for: Echo.get)
+        }
+        for _ in 0..<3 {
+            let onLoop: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("x"))
+            #expect(onLoop.text.hasPrefix("ngrpc-io-"))
+            let onPool: RawMessage = try await loopback.channel.unary(Echo.missing, request: RawMessage("x"))
+            #expect(!onPool.text.hasPrefix("ngrpc-io-"))
+        }
+        await loopback.stop()
+    }
+
+    @Test func aMethodCanOptOutOfAnIOThreadDefault() async throws {
+        let loopback = try await Loopback.start(configure: { $0.handlerExecution = .ioThread }) { router in
+            router.registerUnary(Echo.get) { (_: RawMessage, _) in RawMessage(currentThreadName()) }
+            router.setExecution(.concurrencyPool, for: Echo.get)
+            // Marking a method that is not registered changes nothing (and adds no route).
+            router.setExecution(.ioThread, for: Echo.missing)
+        }
+        let reply: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("x"))
+        #expect(!reply.text.hasPrefix("ngrpc-io-"))
+        await expectStatus(.unimplemented) {
+            let _: RawMessage = try await loopback.channel.unary(Echo.missing, request: RawMessage("x"))
+        }
+        await loopback.stop()
+    }
+}
+
+@Suite("Request head fields decoded from bytes")
+struct RequestHeadBytesTests {
+    private func contentType(_ value: String) -> (grpc: Bool, kept: String?) {
+        var head = RequestHead()
+        _ = head.add(name: "content-type", value: value, maxListSize: 1 << 20, maxFieldCount: 100)
+        return (head.hasGRPCContentType, head.contentType)
+    }
+
+    @Test func grpcContentTypesAreRecognisedWithoutKeepingTheText() {
+        for value in ["application/grpc", "application/grpc+proto", "application/grpc+json", "application/grpc;charset=utf-8"] {
+            let result = contentType(value)
+            #expect(result.grpc, "\(value)")
+            #expect(result.kept == nil, "\(value)")
+            #expect(RequestHead.isGRPCContentType(value), "\(value)")
+        }
+    }
+
+    @Test func otherContentTypesAreKeptForTheError() {
+        for value in ["", "application/json", "application/grp", "application/grpcx", "Application/grpc", "text/plain"] {
+            let result = contentType(value)
+            #expect(!result.grpc, "\(value)")
+            #expect(result.kept == value, "\(value)")
+            #expect(!RequestHead.isGRPCContentType(value), "\(value)")
+        }
+        #expect(!RequestHead().hasGRPCContentType)
+    }
+
+    @Test func traceIDsAreLowercaseHexOfTheRightLength() {
+        for words in 1...2 {
+            let id = FastTraceIDs.hex(words: words)
+            #expect(id.utf8.count == words * 16)
+            #expect(id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
+        }
+        #expect(FastTraceIDs.hex(words: 2) != FastTraceIDs.hex(words: 2))
+    }
+}
