@@ -89,8 +89,9 @@ class FaultThreads:
 
     # -- schedules --------------------------------------------------------------------------------
 
-    def times(self, count: int) -> list[float]:
-        return sorted(self.rng.uniform(3, self.s.duration - 3) for _ in range(count))
+    def times(self, count: int, within: float = 1.0) -> list[float]:
+        """`count` random instants in the first `within` of the fault window."""
+        return sorted(self.rng.uniform(3, self.s.duration * within - 3) for _ in range(count))
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -99,7 +100,8 @@ class FaultThreads:
         for mode, n in self.s.pg_proxy.items():
             db_plan += [(t, f"pg_{mode}") for t in self.times(n)]
         exec_plan = [(t, "executor_kill") for t in self.times(self.s.executor_kills)]
-        exec_plan += [(t, "freeze") for t in self.times(self.s.freezes)]
+        # Freezes fall while workflows are still being submitted, so the victim holds leases.
+        exec_plan += [(t, "freeze") for t in self.times(self.s.freezes, within=0.8)]
         for mode, n in self.s.executor_proxy.items():
             exec_plan += [(t, f"net_{mode}") for t in self.times(n)]
         for name, plan in [("server", server_plan), ("database", db_plan), ("executors", exec_plan)]:
