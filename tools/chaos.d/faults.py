@@ -190,9 +190,15 @@ class FaultThreads:
             victim.signal(signal.SIGSTOP)
             self.tally.note(f"froze {victim.executor_id} holding {held} leases for {2 * self.s.lease_ttl}s")
             time.sleep(2 * self.s.lease_ttl)
+            welcomes = victim.log_text().count("welcome session=")
             victim.signal(signal.SIGCONT)
             self.frozen.append((victim.executor_id, held, time.monotonic()))
-            time.sleep(2)  # its first reconnect, with the database still there
+            # Until it has reconnected (its resume answered, its late reports sent), with the
+            # database still there and no executor fault (this thread) hitting it meanwhile.
+            deadline = time.monotonic() + 15
+            while victim.log_text().count("welcome session=") == welcomes and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)
         self.tally.count("freezes")
 
     def do_net(self, action: str) -> None:

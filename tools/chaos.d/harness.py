@@ -213,7 +213,7 @@ def main() -> int:
                 violations += 1
     for executor_id, held, woken in fault_threads.frozen:
         probes = [e for e in ledger if e.get("event") == "stale_probe" and e["executor"] == executor_id
-                  and woken <= e.get("mono", 0) <= woken + 30]
+                  and woken <= e.get("mono", 0) <= woken + 60]
         refused = sum(p["outcome"] == "refused" for p in probes)
         print(f"chaos: frozen {executor_id}: held {held} leases; its late reports after waking: "
               f"{refused} refused, {sum(p['outcome'] == 'accepted' for p in probes)} accepted", flush=True)
