@@ -35,8 +35,14 @@ def parse_run(method, server, conns, streams, output_path, log_path, server_core
     if not (finished and requests and codes):
         sys.exit(f"{server} c={conns}: cannot read h2load output {output_path}")
     _, _, done, succeeded, failed, errored, timeout = map(int, requests.groups())
-    ok_2xx = int(codes.group(1))
-    if done == 0 or failed or errored or timeout or succeeded != done or ok_2xx != done:
+    ok_2xx, other_codes = int(codes.group(1)), sum(map(int, codes.groups()[1:]))
+    # h2load counts a status when the response headers arrive and a request as done when it
+    # ends, and resets both at the end of the warm-up: a call in flight at that moment can land
+    # in one count and not the other (seen as 1-2 apart on PlanWorkflow). So the 2xx count may
+    # differ from done by at most the calls in flight; any non-2xx status still rejects the run,
+    # and every request in the per-request log must be 200.
+    if (done == 0 or failed or errored or timeout or succeeded != done or other_codes
+            or abs(ok_2xx - done) > conns * streams):
         sys.exit(f"{server} c={conns}: not all requests were 2xx: {requests.group(0)}; {codes.group(0)}")
 
     latencies_us = []
