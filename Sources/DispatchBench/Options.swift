@@ -12,6 +12,15 @@ struct Options {
     var seconds = 10.0
     var lightRate = 20
     var heavyRate = 1_000
+    // scale (ScaleScenario)
+    var streams = 10_000
+    var connections = 125
+    var serverPID: Int32 = 0
+    var rounds = 2
+    /// The orchestratord --heartbeat-interval, in seconds: the expected heartbeat rate, and how
+    /// long to wait after opening before the window starts (one interval plus a second).
+    var heartbeatInterval = 5.0
+    var heartbeatWarmup: Double { heartbeatInterval + 1 }
 
     static func parse(_ arguments: [String]) -> Options {
         var options = Options()
@@ -34,10 +43,15 @@ struct Options {
             case "--seconds": options.seconds = Double(value)!
             case "--light-rate": options.lightRate = Int(value)!
             case "--heavy-rate": options.heavyRate = Int(value)!
+            case "--streams": options.streams = Int(value)!
+            case "--connections": options.connections = Int(value)!
+            case "--server-pid": options.serverPID = Int32(value)!
+            case "--rounds": options.rounds = Int(value)!
+            case "--heartbeat-interval": options.heartbeatInterval = Double(value)!
             default: fatalError("unknown option \(flag)")
             }
         }
-        precondition(!options.databaseURL.isEmpty, "--database-url is required")
+        precondition(options.scenario == "scale" || !options.databaseURL.isEmpty, "--database-url is required")
         return options
     }
 }

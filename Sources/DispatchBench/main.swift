@@ -7,6 +7,8 @@
 //     dispatch     --executors "1 8 64" --tasks 20000 --workflow-size 1000 --in-flight 16
 //     latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000
 //     workflow100k --executors 16 --in-flight 64
+//     scale        --server-pid PID --streams 10000 --connections 125 --seconds 30 --heartbeat-interval 5 --rounds 2
+//                  (no --database-url: idle heartbeating Lease streams; ScaleScenario.swift)
 //
 // Every run prints one `NAME-run key=value …` line; the script prints the summary line.
 import Foundation
@@ -25,6 +27,10 @@ case "latency":
     report.runs += try await Scenarios.latency(options)
 case "workflow100k":
     report.runs.append(try await Scenarios.workflow100k(options))
+case "scale":
+    let records = try await ScaleScenario.run(options)
+    if let path = options.json { try ScaleRecord.write(records, to: path) }
+    exit(0)
 default:
     fatalError("unknown scenario \(options.scenario)")
 }
