@@ -29,29 +29,66 @@ struct EventStoreTests {
         }
     }
 
-    @Test("an open transaction's events stay hidden until it ends, so later events never overtake them")
+    @Test("an append waits for an open transaction's append, so later events never overtake it")
     func noOvertaking() async throws {
-        try await TestDatabase.withStore { store, pool in
+        try await TestDatabase.withStore(maxConnections: 6) { store, pool in
             let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a")]))).workflow.workflowID
             let before = try await Fixtures.allEvents(store, pool)
-            // A transaction appends an event and stays open while another one commits an event.
-            let session = try await pool.withConnection { session -> Int64 in
+            // A transaction appends an event and stays open while another one tries to append and commit.
+            let first = try await pool.withConnection { session -> Int64 in
                 try await session.simpleQuery("BEGIN")
                 let rows = try await session.query(
                     "INSERT INTO workflow_events (workflow_id, type, at) VALUES ($1, 'task_progress', now()) RETURNING seq", [id])
                 let seq = try rows.first!.decode(Int64.self, column: "seq")
-                try await pool.withConnection { other in
-                    try await other.query("INSERT INTO workflow_events (workflow_id, type, at) VALUES ($1, 'task_progress', now())", [id])
+                let second = Task {
+                    try await pool.withConnection { other in
+                        try await other.query("INSERT INTO workflow_events (workflow_id, type, at) VALUES ($1, 'task_progress', now())", [id])
+                    }
                 }
+                try await Task.sleep(for: .milliseconds(300))
                 let visible = try await store.events(EventQuery(afterSequence: before.last!.sequence))
                 #expect(visible.isEmpty)
                 try await session.simpleQuery("COMMIT")
+                try await second.value
                 return seq
             }
             try await Fixtures.settleEvents(pool)
             let after = try await store.events(EventQuery(afterSequence: before.last!.sequence))
-            #expect(after.map(\.sequence).first == session)
+            #expect(after.map(\.sequence).first == first)
             #expect(after.count == 2)
+        }
+    }
+
+    @Test("a transaction that started earlier but appends later cannot overtake an open one's event")
+    func olderTransactionAppendingLaterDoesNotOvertake() async throws {
+        try await TestDatabase.withStore(maxConnections: 6) { store, pool in
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a")]))).workflow.workflowID
+            let before = try await Fixtures.allEvents(store, pool).last!.sequence
+            try await pool.withConnection { older in
+                // `older` gets its transaction id first (as a completion does with its first UPDATE) ...
+                try await older.simpleQuery("BEGIN")
+                try await older.simpleQuery("SELECT pg_current_xact_id()")
+                try await pool.withConnection { newer in
+                    // ... `newer` appends an event and stays open ...
+                    try await newer.simpleQuery("BEGIN")
+                    try await newer.query("INSERT INTO workflow_events (workflow_id, type, at) VALUES ($1, 'task_progress', now())", [id])
+                    // ... and `older` appends its event afterwards (waiting for `newer` if appends are serialised) and commits.
+                    let olderAppend = Task {
+                        try await older.query("INSERT INTO workflow_events (workflow_id, type, at) VALUES ($1, 'task_progress', now())", [id])
+                        try await older.simpleQuery("COMMIT")
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    // Whatever a reader sees now must be a gap-free prefix: never `older`'s event without `newer`'s.
+                    let visible = try await store.events(EventQuery(afterSequence: before))
+                    #expect(visible.isEmpty, "saw \(visible.map(\.sequence)) while an earlier sequence was still open")
+                    try await newer.simpleQuery("COMMIT")
+                    try await olderAppend.value
+                }
+            }
+            try await Fixtures.settleEvents(pool)
+            let after = try await store.events(EventQuery(afterSequence: before))
+            #expect(after.count == 2)
+            #expect(after.map(\.sequence) == after.map(\.sequence).sorted())
         }
     }
 

@@ -66,16 +66,20 @@ enum Fixtures {
         Dictionary(uniqueKeysWithValues: try await store.tasks(workflowID: workflowID).map { ($0.spec.key.rawValue, $0.state) })
     }
 
-    /// Waits until every committed event is readable: reads return only events of transactions
-    /// older than every running one, cluster-wide, and tests of other databases run in parallel.
-    /// A parallel test's long transaction (the 100,000-task DAG takes tens of seconds on a loaded
-    /// machine) holds the horizon back, so this waits up to two minutes and fails loudly rather than
-    /// letting a test read a partial log.
+    /// Waits until no transaction of this database holds the event-append lock (migration 0006), so
+    /// every append a test started has committed or rolled back. Fails loudly after two minutes
+    /// rather than letting a test read a partial log.
     static func settleEvents(_ pool: PostgresPool) async throws {
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
+            // An open transaction holding the append lock (migration 0006) has events still to commit.
             let pending = try await count(
-                pool, "SELECT count(*) FROM workflow_events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())")
+                pool,
+                """
+                SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND classid = 'workflow_events'::regclass::oid AND objid = 0 AND objsubid = 2
+                """)
             if pending == 0 { return }
             try await Task.sleep(for: .milliseconds(10))
         }

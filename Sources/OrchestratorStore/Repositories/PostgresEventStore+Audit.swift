@@ -25,7 +25,6 @@ extension PostgresEventStore: AuditLog {
                    AND (cardinality($5::text[]) = 0 OR e.type = ANY($5::text[]))
                    AND ($6::timestamptz IS NULL OR e.at >= $6)
                    AND ($7::timestamptz IS NULL OR e.at < $7)
-                   AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
                  ORDER BY e.seq
                  LIMIT $8
                 """,

@@ -13,12 +13,11 @@ public struct PostgresEventStore: EventStore {
     /// Events after `afterSequence`, oldest first.
     ///
     /// Sequence numbers are taken when a row is inserted, not when its transaction commits, so a
-    /// reader could see 10 before 9 commits and, resuming after 10, never see 9. Every read
-    /// therefore returns only events of transactions older than every transaction still running
-    /// (`txid < pg_snapshot_xmin(pg_current_snapshot())`): what it returns is a gap-free prefix of
-    /// what will ever be there, and a watcher that resumes after the last sequence it saw loses
-    /// nothing. The price: a long transaction (a 100,000-task submission) delays everyone's events
-    /// until it ends.
+    /// reader could see 10 before 9 commits and, resuming after 10, never see 9. Migration 0006
+    /// prevents that at the source: every append takes a transaction-level advisory lock held to
+    /// commit, so numbers are handed out in commit order and what any snapshot sees is a gap-free
+    /// prefix of what will ever be there. A watcher that resumes after the last sequence it saw
+    /// loses nothing, and nothing outside this database's event appends can hold readers back.
     ///
     /// Index: workflow_events_workflow_seq_idx (workflow_id, seq) for one workflow, the primary
     /// key (seq) otherwise.
@@ -31,7 +30,6 @@ public struct PostgresEventStore: EventStore {
                  WHERE e.seq > $1
                    AND ($2::text IS NULL OR e.workflow_id = $2)
                    AND ($3::text IS NULL OR w.tenant = $3)
-                   AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
                  ORDER BY e.seq
                  LIMIT $4
                 """, [query.afterSequence, query.workflowID, query.tenant, max(1, min(query.limit, 10_000))])
