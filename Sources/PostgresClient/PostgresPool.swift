@@ -186,7 +186,8 @@ public final class PostgresPool: Sendable {
             }
             do {
                 return try await PostgresSession.open(
-                    id: id, conninfo: configuration.conninfo, instrumentation: configuration.instrumentation)
+                    id: id, conninfo: configuration.conninfo, instrumentation: configuration.instrumentation,
+                    idleInTransactionTimeout: configuration.idleInTransactionTimeout)
             } catch let error as PostgresError where error.isConnectionLoss {
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
                 if ContinuousClock.now + delay > deadline { throw error }

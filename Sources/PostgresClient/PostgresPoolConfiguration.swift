@@ -17,6 +17,13 @@ public struct PostgresPoolConfiguration: Sendable {
     public var connectBackoff: Backoff
     /// Metrics hooks (none by default).
     public var instrumentation = PostgresInstrumentation()
+    /// The server ends a session that sits inside a transaction without sending anything for this
+    /// long (`idle_in_transaction_session_timeout`), releasing its row locks. Our transactions never
+    /// pause between statements, so this only fires for a client that vanished mid-transaction
+    /// without the server noticing (a half-open TCP connection after a network partition), whose
+    /// locks would otherwise stall every writer of those rows until TCP keepalive gives up (about
+    /// two hours by default). nil leaves the server's setting.
+    public var idleInTransactionTimeout: Duration? = .seconds(60)
 
     public init(
         conninfo: String, maxConnections: Int = 10, healthCheckAfterIdle: Duration = .seconds(10),
