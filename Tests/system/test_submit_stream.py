@@ -60,3 +60,29 @@ def test_submit_stream_accepts_rejects_and_watches(api, server, database, capabi
         sequences = events[request_id]
         assert sequences == sorted(sequences) and len(sequences) == len(set(sequences))
         assert_completed_once(database, workflow_id, 2)
+
+
+def test_submit_stream_query_joins_its_own_trace(api, capability, pb):
+    """A query with its own traceparent makes a workflow in that trace; without one, the stream's
+    trace; a malformed one rejects just that query with INVALID_ARGUMENT."""
+    stream_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    own_trace = "0af7651916cd43dd8448eb211c80319c"
+    dag = [api.task("a", capability)]
+    requests = [
+        pb.workflows.SubmitStreamRequest(request_id=f"t-{capability}-own", query=api.query(dag),
+                                         traceparent=f"00-{own_trace}-b7ad6b7169203331-01"),
+        pb.workflows.SubmitStreamRequest(request_id=f"t-{capability}-stream", query=api.query(dag)),
+        pb.workflows.SubmitStreamRequest(request_id=f"t-{capability}-bad", query=api.query(dag), traceparent="00-not-a-trace"),
+    ]
+    metadata = [("traceparent", f"00-{stream_trace}-00f067aa0ba902b7-01")]
+    answers = {r.request_id: r for r in api.workflows.SubmitStream(iter(requests), timeout=60, metadata=metadata)}
+
+    def trace_of(request_id):
+        workflow_id = answers[request_id].accepted.workflow_id
+        return api.workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=workflow_id), timeout=10).workflow.trace_id
+
+    assert trace_of(f"t-{capability}-own") == own_trace
+    assert trace_of(f"t-{capability}-stream") == stream_trace
+    bad = answers[f"t-{capability}-bad"]
+    assert bad.WhichOneof("kind") == "rejected" and bad.rejected.code == 3
+    assert "traceparent" in bad.rejected.message

@@ -53,17 +53,24 @@ public struct Orchestrator_V1_SubmitStreamRequest: Sendable, Hashable, GRPCMessa
     public var query: Orchestrator_V1_Query? = nil
     /// Also stream this workflow's events and its outcome back on this stream.
     public var watch: Bool = false
+    /// W3C traceparent of this one submission (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`):
+    /// the workflow joins that trace, under a span of its own. Empty = the stream's trace (the
+    /// call's `traceparent` metadata), which every workflow submitted on the stream then shares.
+    /// A malformed value rejects this submission with INVALID_ARGUMENT.
+    public var traceparent: String = ""
 
     public init() {}
 
     public init(
         requestID: String = "",
         query: Orchestrator_V1_Query? = nil,
-        watch: Bool = false
+        watch: Bool = false,
+        traceparent: String = ""
     ) {
         self.requestID = requestID
         self.query = query
         self.watch = watch
+        self.traceparent = traceparent
     }
 }
 
@@ -585,6 +592,7 @@ extension Orchestrator_V1_SubmitStreamRequest {
         self.requestID = try ProtobufC.string(c.request_id)
         self.query = try c.query.map { try Orchestrator_V1_Query(cMessage: $0) }
         self.watch = c.watch != 0
+        self.traceparent = try ProtobufC.string(c.traceparent)
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__SubmitStreamRequest {
@@ -593,6 +601,7 @@ extension Orchestrator_V1_SubmitStreamRequest {
         c.request_id = try arena.string(self.requestID)
         if let value = self.query { c.query = arena.box(try value.cMessage(in: arena)) }
         c.watch = self.watch ? 1 : 0
+        c.traceparent = try arena.string(self.traceparent)
         return c
     }
 }
@@ -1592,6 +1601,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.SubmitStreamRequest",
             "orchestrator.v1.SubmitStreamRequest.query",
             "orchestrator.v1.SubmitStreamRequest.request_id",
+            "orchestrator.v1.SubmitStreamRequest.traceparent",
             "orchestrator.v1.SubmitStreamRequest.watch",
             "orchestrator.v1.SubmitStreamResponse",
             "orchestrator.v1.SubmitStreamResponse.Accepted",
@@ -1642,63 +1652,64 @@ extension GeneratedDescriptors {
             UXVlcnlSBXF1ZXJ5EhIKBHdhaXQYAyABKAhSBHdhaXQiyAEKE1N1Ym1pdFF1ZXJ5UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
             GS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93EiYKA2RhZxgCIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2Rh\
             ZxI4CghhbmFseXNpcxgDIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSGAoHY3JlYXRlZBgEIAEo\
-            CFIHY3JlYXRlZCJ4ChNTdWJtaXRTdHJlYW1SZXF1ZXN0Eh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBIsCgVxdWVyeRgC\
-            IAEoCzIWLm9yY2hlc3RyYXRvci52MS5RdWVyeVIFcXVlcnkSFAoFd2F0Y2gYAyABKAhSBXdhdGNoIqoEChRTdWJtaXRTdHJlYW1S\
-            ZXNwb25zZRIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSTAoIYWNjZXB0ZWQYAiABKAsyLi5vcmNoZXN0cmF0b3IudjEu\
-            U3VibWl0U3RyZWFtUmVzcG9uc2UuQWNjZXB0ZWRIAFIIYWNjZXB0ZWQSTAoIcmVqZWN0ZWQYAyABKAsyLi5vcmNoZXN0cmF0b3Iu\
-            djEuU3VibWl0U3RyZWFtUmVzcG9uc2UuUmVqZWN0ZWRIAFIIcmVqZWN0ZWQSNgoFZXZlbnQYBCABKAsyHi5vcmNoZXN0cmF0b3Iu\
-            djEuV29ya2Zsb3dFdmVudEgAUgVldmVudBI1CgdvdXRjb21lGAUgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93SABSB291\
-            dGNvbWUaZgoIQWNjZXB0ZWQSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSHwoLZGFnX3ZlcnNpb24YAiABKAVSCmRh\
-            Z1ZlcnNpb24SGAoHY3JlYXRlZBgDIAEoCFIHY3JlYXRlZBp4CghSZWplY3RlZBISCgRjb2RlGAEgASgFUgRjb2RlEhgKB21lc3Nh\
-            Z2UYAiABKAlSB21lc3NhZ2USPgoIcHJvYmxlbXMYAyADKAsyIi5vcmNoZXN0cmF0b3IudjEuVmFsaWRhdGlvblByb2JsZW1SCHBy\
-            b2JsZW1zQgYKBGtpbmQiQwoTUGxhbldvcmtmbG93UmVxdWVzdBIsCgVxdWVyeRgBIAEoCzIWLm9yY2hlc3RyYXRvci52MS5RdWVy\
-            eVIFcXVlcnkiswEKFFBsYW5Xb3JrZmxvd1Jlc3BvbnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2RhZxI4\
-            CghhbmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOQoIcGxhbm5pbmcYAyABKAsy\
-            HS5vcmNoZXN0cmF0b3IudjEuUGxhbm5pbmdJbmZvUghwbGFubmluZyJaChJHZXRXb3JrZmxvd1JlcXVlc3QSHwoLd29ya2Zsb3df\
-            aWQYASABKAlSCndvcmtmbG93SWQSIwoNaW5jbHVkZV90YXNrcxgCIAEoCFIMaW5jbHVkZVRhc2tzIkwKE0dldFdvcmtmbG93UmVz\
-            cG9uc2USNQoId29ya2Zsb3cYASABKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93IvgCChRMaXN0V29ya2Zs\
-            b3dzUmVxdWVzdBI2CgZzdGF0ZXMYASADKA4yHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0ZVIGc3RhdGVzEkkKBmxhYmVs\
-            cxgCIAMoCzIxLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVxdWVzdC5MYWJlbHNFbnRyeVIGbGFiZWxzEjEKFWNyZWF0\
-            ZWRfYWZ0ZXJfdW5peF9tcxgDIAEoA1ISY3JlYXRlZEFmdGVyVW5peE1zEjMKFmNyZWF0ZWRfYmVmb3JlX3VuaXhfbXMYBCABKANS\
-            E2NyZWF0ZWRCZWZvcmVVbml4TXMSGwoJcGFnZV9zaXplGAUgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAYgASgJUglwYWdl\
-            VG9rZW4aOQoLTGFiZWxzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJ4ChVMaXN0V29y\
-            a2Zsb3dzUmVzcG9uc2USNwoJd29ya2Zsb3dzGAEgAygLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93Ugl3b3JrZmxvd3MSJgoP\
-            bmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIkoKDUdldERhZ1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlS\
-            CndvcmtmbG93SWQSGAoHdmVyc2lvbhgCIAEoBVIHdmVyc2lvbiKhAQoORGFnVmVyc2lvbkluZm8SGAoHdmVyc2lvbhgBIAEoBVIH\
-            dmVyc2lvbhIWCgZyZWFzb24YAiABKAlSBnJlYXNvbhIWCgZhdXRob3IYAyABKAlSBmF1dGhvchImCg9jcmVhdGVkX3VuaXhfbXMY\
-            BCABKANSDWNyZWF0ZWRVbml4TXMSHQoKdGFza19jb3VudBgFIAEoBVIJdGFza0NvdW50ItwBCg5HZXREYWdSZXNwb25zZRImCgNk\
-            YWcYASABKAsyFC5vcmNoZXN0cmF0b3IudjEuRGFnUgNkYWcSOAoIYW5hbHlzaXMYAiABKAsyHC5vcmNoZXN0cmF0b3IudjEuRGFn\
-            QW5hbHlzaXNSCGFuYWx5c2lzEjsKCHZlcnNpb25zGAMgAygLMh8ub3JjaGVzdHJhdG9yLnYxLkRhZ1ZlcnNpb25JbmZvUgh2ZXJz\
-            aW9ucxIrCgV0YXNrcxgEIAMoCzIVLm9yY2hlc3RyYXRvci52MS5UYXNrUgV0YXNrcyK/AgoQVXBkYXRlRGFnUmVxdWVzdBIfCgt3\
-            b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIpChBleHBlY3RlZF92ZXJzaW9uGAIgASgFUg9leHBlY3RlZFZlcnNpb24SNgoJ\
-            YWRkX3Rhc2tzGAMgAygLMhkub3JjaGVzdHJhdG9yLnYxLlRhc2tTcGVjUghhZGRUYXNrcxIhCgxyZW1vdmVfdGFza3MYBCADKAlS\
-            C3JlbW92ZVRhc2tzEjIKCWFkZF9lZGdlcxgFIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUghhZGRFZGdlcxI4CgxyZW1vdmVf\
-            ZWRnZXMYBiADKAsyFS5vcmNoZXN0cmF0b3IudjEuRWRnZVILcmVtb3ZlRWRnZXMSFgoGcmVhc29uGAcgASgJUgZyZWFzb24idQoR\
-            VXBkYXRlRGFnUmVzcG9uc2USJgoDZGFnGAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRhZ1IDZGFnEjgKCGFuYWx5c2lzGAIgASgL\
-            Mhwub3JjaGVzdHJhdG9yLnYxLkRhZ0FuYWx5c2lzUghhbmFseXNpcyJQChVDYW5jZWxXb3JrZmxvd1JlcXVlc3QSHwoLd29ya2Zs\
-            b3dfaWQYASABKAlSCndvcmtmbG93SWQSFgoGcmVhc29uGAIgASgJUgZyZWFzb24iTwoWQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRI1\
-            Cgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IId29ya2Zsb3cijAEKFFdhdGNoV29ya2Zsb3dSZXF1\
-            ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEiUKDmFmdGVyX3NlcXVlbmNlGAIgASgDUg1hZnRlclNlcXVlbmNl\
-            EiwKEnN0b3Bfd2hlbl9maW5pc2hlZBgDIAEoCFIQc3RvcFdoZW5GaW5pc2hlZCLOAgoRTGlzdEV2ZW50c1JlcXVlc3QSHwoLd29y\
-            a2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSIwoNYWN0b3Jfc3ViamVjdBgCIAEoCVIMYWN0b3JTdWJqZWN0EjAKBXR5cGVzGAMg\
-            AygOMhoub3JjaGVzdHJhdG9yLnYxLkV2ZW50VHlwZVIFdHlwZXMSIgoNc2luY2VfdW5peF9tcxgEIAEoA1ILc2luY2VVbml4TXMS\
-            IgoNdW50aWxfdW5peF9tcxgFIAEoA1ILdW50aWxVbml4TXMSJQoOYWZ0ZXJfc2VxdWVuY2UYBiABKANSDWFmdGVyU2VxdWVuY2US\
-            FgoGdGVuYW50GAcgASgJUgZ0ZW5hbnQSGwoJcGFnZV9zaXplGAggASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAkgASgJUglw\
-            YWdlVG9rZW4idAoSTGlzdEV2ZW50c1Jlc3BvbnNlEjYKBmV2ZW50cxgBIAMoCzIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2\
-            ZW50UgZldmVudHMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuMpAHCglXb3JrZmxvd3MSWAoLU3VibWl0\
-            UXVlcnkSIy5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVz\
-            cG9uc2USXwoMU3VibWl0U3RyZWFtEiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFN0cmVhbVJlcXVlc3QaJS5vcmNoZXN0cmF0b3Iu\
-            djEuU3VibWl0U3RyZWFtUmVzcG9uc2UoATABElsKDFBsYW5Xb3JrZmxvdxIkLm9yY2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dS\
-            ZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1Jlc3BvbnNlElgKC0dldFdvcmtmbG93EiMub3JjaGVzdHJhdG9y\
-            LnYxLkdldFdvcmtmbG93UmVxdWVzdBokLm9yY2hlc3RyYXRvci52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEl4KDUxpc3RXb3JrZmxv\
-            d3MSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1Jl\
-            c3BvbnNlEkkKBkdldERhZxIeLm9yY2hlc3RyYXRvci52MS5HZXREYWdSZXF1ZXN0Gh8ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1Jl\
-            c3BvbnNlElIKCVVwZGF0ZURhZxIhLm9yY2hlc3RyYXRvci52MS5VcGRhdGVEYWdSZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLlVw\
-            ZGF0ZURhZ1Jlc3BvbnNlEmEKDkNhbmNlbFdvcmtmbG93EiYub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVxdWVzdBon\
-            Lm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1Jlc3BvbnNlElgKDVdhdGNoV29ya2Zsb3cSJS5vcmNoZXN0cmF0b3IudjEu\
-            V2F0Y2hXb3JrZmxvd1JlcXVlc3QaHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dFdmVudDABElUKCkxpc3RFdmVudHMSIi5vcmNo\
-            ZXN0cmF0b3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaIy5vcmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlQjcKE2Rldi5v\
-            cmNoZXN0cmF0b3IudjFQAVoeb3JjaGVzdHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
+            CFIHY3JlYXRlZCKaAQoTU3VibWl0U3RyZWFtUmVxdWVzdBIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSLAoFcXVlcnkY\
+            AiABKAsyFi5vcmNoZXN0cmF0b3IudjEuUXVlcnlSBXF1ZXJ5EhQKBXdhdGNoGAMgASgIUgV3YXRjaBIgCgt0cmFjZXBhcmVudBgE\
+            IAEoCVILdHJhY2VwYXJlbnQiqgQKFFN1Ym1pdFN0cmVhbVJlc3BvbnNlEh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBJM\
+            CghhY2NlcHRlZBgCIAEoCzIuLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZS5BY2NlcHRlZEgAUghhY2NlcHRl\
+            ZBJMCghyZWplY3RlZBgDIAEoCzIuLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZS5SZWplY3RlZEgAUghyZWpl\
+            Y3RlZBI2CgVldmVudBgEIAEoCzIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2ZW50SABSBWV2ZW50EjUKB291dGNvbWUYBSAB\
+            KAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dIAFIHb3V0Y29tZRpmCghBY2NlcHRlZBIfCgt3b3JrZmxvd19pZBgBIAEoCVIK\
+            d29ya2Zsb3dJZBIfCgtkYWdfdmVyc2lvbhgCIAEoBVIKZGFnVmVyc2lvbhIYCgdjcmVhdGVkGAMgASgIUgdjcmVhdGVkGngKCFJl\
+            amVjdGVkEhIKBGNvZGUYASABKAVSBGNvZGUSGAoHbWVzc2FnZRgCIAEoCVIHbWVzc2FnZRI+Cghwcm9ibGVtcxgDIAMoCzIiLm9y\
+            Y2hlc3RyYXRvci52MS5WYWxpZGF0aW9uUHJvYmxlbVIIcHJvYmxlbXNCBgoEa2luZCJDChNQbGFuV29ya2Zsb3dSZXF1ZXN0EiwK\
+            BXF1ZXJ5GAEgASgLMhYub3JjaGVzdHJhdG9yLnYxLlF1ZXJ5UgVxdWVyeSKzAQoUUGxhbldvcmtmbG93UmVzcG9uc2USJgoDZGFn\
+            GAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRhZ1IDZGFnEjgKCGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0Fu\
+            YWx5c2lzUghhbmFseXNpcxI5CghwbGFubmluZxgDIAEoCzIdLm9yY2hlc3RyYXRvci52MS5QbGFubmluZ0luZm9SCHBsYW5uaW5n\
+            IloKEkdldFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIjCg1pbmNsdWRlX3Rhc2tzGAIg\
+            ASgIUgxpbmNsdWRlVGFza3MiTAoTR2V0V29ya2Zsb3dSZXNwb25zZRI1Cgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52\
+            MS5Xb3JrZmxvd1IId29ya2Zsb3ci+AIKFExpc3RXb3JrZmxvd3NSZXF1ZXN0EjYKBnN0YXRlcxgBIAMoDjIeLm9yY2hlc3RyYXRv\
+            ci52MS5Xb3JrZmxvd1N0YXRlUgZzdGF0ZXMSSQoGbGFiZWxzGAIgAygLMjEub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NS\
+            ZXF1ZXN0LkxhYmVsc0VudHJ5UgZsYWJlbHMSMQoVY3JlYXRlZF9hZnRlcl91bml4X21zGAMgASgDUhJjcmVhdGVkQWZ0ZXJVbml4\
+            TXMSMwoWY3JlYXRlZF9iZWZvcmVfdW5peF9tcxgEIAEoA1ITY3JlYXRlZEJlZm9yZVVuaXhNcxIbCglwYWdlX3NpemUYBSABKAVS\
+            CHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBiABKAlSCXBhZ2VUb2tlbho5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIU\
+            CgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIngKFUxpc3RXb3JrZmxvd3NSZXNwb25zZRI3Cgl3b3JrZmxvd3MYASADKAsyGS5vcmNo\
+            ZXN0cmF0b3IudjEuV29ya2Zsb3dSCXdvcmtmbG93cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4iSgoN\
+            R2V0RGFnUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIYCgd2ZXJzaW9uGAIgASgFUgd2ZXJzaW9uIqEB\
+            Cg5EYWdWZXJzaW9uSW5mbxIYCgd2ZXJzaW9uGAEgASgFUgd2ZXJzaW9uEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uEhYKBmF1dGhv\
+            chgDIAEoCVIGYXV0aG9yEiYKD2NyZWF0ZWRfdW5peF9tcxgEIAEoA1INY3JlYXRlZFVuaXhNcxIdCgp0YXNrX2NvdW50GAUgASgF\
+            Ugl0YXNrQ291bnQi3AEKDkdldERhZ1Jlc3BvbnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2RhZxI4Cghh\
+            bmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOwoIdmVyc2lvbnMYAyADKAsyHy5v\
+            cmNoZXN0cmF0b3IudjEuRGFnVmVyc2lvbkluZm9SCHZlcnNpb25zEisKBXRhc2tzGAQgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRh\
+            c2tSBXRhc2tzIr8CChBVcGRhdGVEYWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEikKEGV4cGVjdGVk\
+            X3ZlcnNpb24YAiABKAVSD2V4cGVjdGVkVmVyc2lvbhI2CglhZGRfdGFza3MYAyADKAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1Nw\
+            ZWNSCGFkZFRhc2tzEiEKDHJlbW92ZV90YXNrcxgEIAMoCVILcmVtb3ZlVGFza3MSMgoJYWRkX2VkZ2VzGAUgAygLMhUub3JjaGVz\
+            dHJhdG9yLnYxLkVkZ2VSCGFkZEVkZ2VzEjgKDHJlbW92ZV9lZGdlcxgGIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUgtyZW1v\
+            dmVFZGdlcxIWCgZyZWFzb24YByABKAlSBnJlYXNvbiJ1ChFVcGRhdGVEYWdSZXNwb25zZRImCgNkYWcYASABKAsyFC5vcmNoZXN0\
+            cmF0b3IudjEuRGFnUgNkYWcSOAoIYW5hbHlzaXMYAiABKAsyHC5vcmNoZXN0cmF0b3IudjEuRGFnQW5hbHlzaXNSCGFuYWx5c2lz\
+            IlAKFUNhbmNlbFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIWCgZyZWFzb24YAiABKAlS\
+            BnJlYXNvbiJPChZDYW5jZWxXb3JrZmxvd1Jlc3BvbnNlEjUKCHdvcmtmbG93GAEgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtm\
+            bG93Ugh3b3JrZmxvdyKMAQoUV2F0Y2hXb3JrZmxvd1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSJQoO\
+            YWZ0ZXJfc2VxdWVuY2UYAiABKANSDWFmdGVyU2VxdWVuY2USLAoSc3RvcF93aGVuX2ZpbmlzaGVkGAMgASgIUhBzdG9wV2hlbkZp\
+            bmlzaGVkIs4CChFMaXN0RXZlbnRzUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIjCg1hY3Rvcl9zdWJq\
+            ZWN0GAIgASgJUgxhY3RvclN1YmplY3QSMAoFdHlwZXMYAyADKA4yGi5vcmNoZXN0cmF0b3IudjEuRXZlbnRUeXBlUgV0eXBlcxIi\
+            Cg1zaW5jZV91bml4X21zGAQgASgDUgtzaW5jZVVuaXhNcxIiCg11bnRpbF91bml4X21zGAUgASgDUgt1bnRpbFVuaXhNcxIlCg5h\
+            ZnRlcl9zZXF1ZW5jZRgGIAEoA1INYWZ0ZXJTZXF1ZW5jZRIWCgZ0ZW5hbnQYByABKAlSBnRlbmFudBIbCglwYWdlX3NpemUYCCAB\
+            KAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YCSABKAlSCXBhZ2VUb2tlbiJ0ChJMaXN0RXZlbnRzUmVzcG9uc2USNgoGZXZlbnRz\
+            GAEgAygLMh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnRSBmV2ZW50cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5l\
+            eHRQYWdlVG9rZW4ykAcKCVdvcmtmbG93cxJYCgtTdWJtaXRRdWVyeRIjLm9yY2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlcXVl\
+            c3QaJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXNwb25zZRJfCgxTdWJtaXRTdHJlYW0SJC5vcmNoZXN0cmF0b3IudjEu\
+            U3VibWl0U3RyZWFtUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZSgBMAESWwoMUGxhbldvcmtm\
+            bG93EiQub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1JlcXVlc3QaJS5vcmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVz\
+            cG9uc2USWAoLR2V0V29ya2Zsb3cSIy5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYx\
+            LkdldFdvcmtmbG93UmVzcG9uc2USXgoNTGlzdFdvcmtmbG93cxIlLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVxdWVz\
+            dBomLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVzcG9uc2USSQoGR2V0RGFnEh4ub3JjaGVzdHJhdG9yLnYxLkdldERh\
+            Z1JlcXVlc3QaHy5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVzcG9uc2USUgoJVXBkYXRlRGFnEiEub3JjaGVzdHJhdG9yLnYxLlVw\
+            ZGF0ZURhZ1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVzcG9uc2USYQoOQ2FuY2VsV29ya2Zsb3cSJi5vcmNo\
+            ZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Gicub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2US\
+            WAoNV2F0Y2hXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtmbG93UmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5X\
+            b3JrZmxvd0V2ZW50MAESVQoKTGlzdEV2ZW50cxIiLm9yY2hlc3RyYXRvci52MS5MaXN0RXZlbnRzUmVxdWVzdBojLm9yY2hlc3Ry\
+            YXRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2VCNwoTZGV2Lm9yY2hlc3RyYXRvci52MVABWh5vcmNoZXN0cmF0b3IvdjE7b3JjaGVz\
+            dHJhdG9ydjFiBnByb3RvMw==
             """
     )
 }

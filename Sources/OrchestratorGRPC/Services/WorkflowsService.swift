@@ -3,6 +3,7 @@ public import NGRPC
 public import OrchestratorAPI
 public import OrchestratorApp
 public import OrchestratorDomain
+import OrchestratorTracing
 
 /// `orchestrator.v1.Workflows`: decodes requests, calls the application services, and maps
 /// results and typed errors to messages and status codes.
@@ -57,12 +58,12 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         }
     }
 
-    func submit(requestID: String, query: Orchestrator_V1_Query?, context: ServerContext) async throws -> SubmitOutcome {
+    func submit(requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil) async throws -> SubmitOutcome {
         let planned = try planning.plan(query)
         let command = SubmitCommand(
             requestID: requestID.isEmpty ? nil : requestID, query: planned.decoded.query,
             failurePolicy: planned.decoded.failurePolicy, payloads: planned.payloads,
-            actor: CallerIdentity.actor(of: context), traceID: context.trace.traceID)
+            actor: CallerIdentity.actor(of: context), traceID: traceID ?? context.trace.traceID)
         return try await submission.submit(command, plan: planned.result)
     }
 
@@ -75,6 +76,25 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         try await auditing(context) { try await submitEach(requests, responses: responses, context: context) }
     }
 
+    /// One query of a SubmitStream. A query carrying its own `traceparent` gets a span in that trace
+    /// and its workflow joins it, so a long-lived stream does not put thousands of workflows in one
+    /// trace; without one it belongs to the stream's trace.
+    func submitInItsTrace(_ request: Orchestrator_V1_SubmitStreamRequest, context: ServerContext) async throws -> SubmitOutcome {
+        guard !request.traceparent.isEmpty else {
+            return try await submit(requestID: request.requestID, query: request.query, context: context)
+        }
+        guard let parent = SpanContext.parse(traceparent: request.traceparent) else {
+            throw AppError.invalidArgument(
+                "traceparent is not a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)")
+        }
+        let tracer = TracingSystem.tracer
+        let span = tracer.startSpan("orchestrator.v1.Workflows/SubmitStream submit", kind: .server, parent: parent)
+        span.setAttribute("orchestrator.request_id", .string(request.requestID))
+        return try await tracer.run(span) { _ in
+            try await submit(requestID: request.requestID, query: request.query, context: context, traceID: parent.traceID)
+        }
+    }
+
     func submitEach(
         _ requests: RPCRequestStream<Orchestrator_V1_SubmitStreamRequest>, responses: RPCResponseWriter<Orchestrator_V1_SubmitStreamResponse>,
         context: ServerContext
@@ -85,7 +105,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             // control bounds how far a fast submitter runs ahead.
             for try await request in requests {
                 do {
-                    let outcome = try await submit(requestID: request.requestID, query: request.query, context: context)
+                    let outcome = try await submitInItsTrace(request, context: context)
                     try await writer.write(Orchestrator_V1_SubmitStreamResponse(
                         requestID: request.requestID,
                         kind: .accepted(.init(workflowID: outcome.workflow.workflowID, dagVersion: Int32(clamping: outcome.workflow.currentDagVersion), created: outcome.created))))

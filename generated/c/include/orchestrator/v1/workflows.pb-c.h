@@ -93,10 +93,17 @@ struct  Orchestrator__V1__SubmitStreamRequest
    * Also stream this workflow's events and its outcome back on this stream.
    */
   protobuf_c_boolean watch;
+  /*
+   * W3C traceparent of this one submission (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`):
+   * the workflow joins that trace, under a span of its own. Empty = the stream's trace (the
+   * call's `traceparent` metadata), which every workflow submitted on the stream then shares.
+   * A malformed value rejects this submission with INVALID_ARGUMENT.
+   */
+  char *traceparent;
 };
 #define ORCHESTRATOR__V1__SUBMIT_STREAM_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__submit_stream_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0 }
+    , (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Orchestrator__V1__SubmitStreamResponse__Accepted

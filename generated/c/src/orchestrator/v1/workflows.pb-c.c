@@ -1066,7 +1066,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_query_response__descri
   (ProtobufCMessageInit) orchestrator__v1__submit_query_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__submit_stream_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor orchestrator__v1__submit_stream_request__field_descriptors[4] =
 {
   {
     "request_id",
@@ -1104,16 +1104,29 @@ static const ProtobufCFieldDescriptor orchestrator__v1__submit_stream_request__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "traceparent",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__SubmitStreamRequest, traceparent),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__submit_stream_request__field_indices_by_name[] = {
   1,   /* field[1] = query */
   0,   /* field[0] = request_id */
+  3,   /* field[3] = traceparent */
   2,   /* field[2] = watch */
 };
 static const ProtobufCIntRange orchestrator__v1__submit_stream_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__submit_stream_request__descriptor =
 {
@@ -1123,7 +1136,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_stream_request__descri
   "Orchestrator__V1__SubmitStreamRequest",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__SubmitStreamRequest),
-  3,
+  4,
   orchestrator__v1__submit_stream_request__field_descriptors,
   orchestrator__v1__submit_stream_request__field_indices_by_name,
   1,  orchestrator__v1__submit_stream_request__number_ranges,
