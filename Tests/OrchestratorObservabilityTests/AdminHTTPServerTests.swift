@@ -27,15 +27,21 @@ func httpExchange(port: Int, _ request: String) throws -> (status: Int, headers:
     #expect(send(fd, bytes, bytes.count, 0) == bytes.count)
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
+    var failure: Int32 = 0
     while true {
         let count = recv(fd, &buffer, buffer.count, 0)
+        if count < 0 { failure = errno }
         if count <= 0 { break }
         response += buffer[0..<count]
     }
+    #expect(failure == 0, "recv failed with errno \(failure) after \(response.count) bytes")
     let text = String(decoding: response, as: UTF8.self)
     let parts = text.components(separatedBy: "\r\n\r\n")
     let head = parts[0]
-    let status = Int(head.split(separator: " ")[1]) ?? 0
+    // A missing or garbled status line fails the test rather than crashing the test process.
+    let statusLine = head.split(separator: " ")
+    try #require(statusLine.count >= 2, "no HTTP status line in \(response.count) bytes: \(text.debugDescription)")
+    let status = Int(statusLine[1]) ?? 0
     return (status, head, parts.dropFirst().joined(separator: "\r\n\r\n"))
 }
 
