@@ -130,29 +130,38 @@ extension DispatchService {
             let generation = signals.generation(.tasksReady)
             // Don't hand out more work while earlier assignments are still stuck in flow control.
             let free = executor.maxInFlight - registry.count(session: sessionID)
-            if free > 0, outbox.pending == 0 {
+            if free > 0, outbox.pendingAssignments == 0 {
                 let claimed = try await claim(for: executor, sessionID: sessionID, limit: free)
                 for task in claimed { try outbox.enqueue(.assignment(task)) }
                 if claimed.count == free { continue }
             }
-            let recheck = outbox.pending > 0 ? Duration.milliseconds(200) : configuration.idleRecheck
+            let recheck = outbox.pendingAssignments > 0 ? Duration.milliseconds(200) : configuration.idleRecheck
             await signals.wait(.tasksReady, after: generation, timeout: recheck)
         }
     }
 
     private func inboundLoop<Inbound: AsyncSequence>(_ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws
     where Inbound.Element == SessionInput {
-        for try await message in inbound {
-            switch message {
-            case .heartbeat(let tokens):
-                let now = clock.now()
-                let (held, unknown) = registry.heartbeat(session: sessionID, tokens: tokens, now: now)
-                var states = held.map { LeaseState(lease: $0.token, valid: true, expiresAt: max($0.databaseExpiry, now + $0.ttlMillis)) }
-                states += unknown.map { LeaseState(lease: $0, valid: false, expiresAt: nil) }
-                try outbox.enqueue(.heartbeatAck(states))
-            case .report(let lease, let outcome):
-                let result = try await report(lease, executorID: executor.executorID, outcome: outcome)
-                try outbox.enqueue(.ack(lease, result))
+        // Reports are applied concurrently (their completions share the store's batches); the
+        // group ends only when every report in flight is stored, so leases are released after.
+        let pipeline = ReportPipeline(limit: 2 * executor.maxInFlight)
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await message in inbound {
+                switch message {
+                case .heartbeat(let tokens):
+                    let now = clock.now()
+                    let (held, unknown) = registry.heartbeat(session: sessionID, tokens: tokens, now: now)
+                    var states = held.map { LeaseState(lease: $0.token, valid: true, expiresAt: max($0.databaseExpiry, now + $0.ttlMillis)) }
+                    states += unknown.map { LeaseState(lease: $0, valid: false, expiresAt: nil) }
+                    try outbox.enqueue(.heartbeatAck(states))
+                case .report(let lease, let outcome):
+                    await pipeline.admit(lease)
+                    group.addTask {
+                        defer { pipeline.finish(lease) }
+                        let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome)
+                        try outbox.enqueue(.ack(lease, result))
+                    }
+                }
             }
         }
     }

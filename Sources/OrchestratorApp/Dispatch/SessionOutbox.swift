@@ -9,6 +9,9 @@ import Synchronization
 final class SessionOutbox: Sendable {
     private struct State {
         var pending = 0
+        /// Of `pending`, the assignments: dispatch holds back new work only while these wait
+        /// (queued acks must not keep a free executor idle).
+        var pendingAssignments = 0
         var oldestPendingSince: ContinuousClock.Instant?
         var failure: (any Error)?
     }
@@ -40,8 +43,10 @@ final class SessionOutbox: Sendable {
                 }
                 // The transport took the assignment: dispatch is done (see `ClaimedTask.dispatchSpan`).
                 if case .assignment(let task) = output { task.dispatchSpan?.end() }
+                let wasAssignment = if case .assignment = output { true } else { false }
                 counters.state.withLock { state in
                     state.pending -= 1
+                    if wasAssignment { state.pendingAssignments -= 1 }
                     state.oldestPendingSince = state.pending == 0 ? nil : ContinuousClock.now
                 }
             }
@@ -53,6 +58,7 @@ final class SessionOutbox: Sendable {
         try counters.state.withLock { state in
             if let failure = state.failure { throw failure }
             state.pending += 1
+            if case .assignment = output { state.pendingAssignments += 1 }
             if state.oldestPendingSince == nil { state.oldestPendingSince = ContinuousClock.now }
         }
         continuation.yield(output)
@@ -60,6 +66,9 @@ final class SessionOutbox: Sendable {
 
     /// Messages not yet accepted by the transport.
     var pending: Int { counters.state.withLock { $0.pending } }
+
+    /// Assignments not yet accepted by the transport.
+    var pendingAssignments: Int { counters.state.withLock { $0.pendingAssignments } }
 
     /// How long the oldest queued message has been waiting, or zero.
     var stalledFor: Duration {

@@ -74,14 +74,8 @@ enum DispatchSQL {
         ), attempts AS (
             INSERT INTO task_attempts (task_id, attempt, executor_id, fencing_token, leased_at)
             SELECT id, attempt, lease_owner, fencing_token, $1 FROM leased
-        ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
-                                         actor, request_trace_id)
-            SELECT l.workflow_id, 'task_leased', $1, l.id, l.key, 'leased', l.attempt, l.lease_owner, w.trace_id,
-                   l.claim_actor::jsonb, l.claim_trace
-              FROM leased l JOIN workflows w ON w.id = l.workflow_id
         )
-        SELECT \(TaskRow.columns), t.claim_request
+        SELECT \(TaskRow.columns), t.claim_request, t.claim_actor, t.claim_trace
           FROM leased t JOIN workflows w ON w.id = t.workflow_id
          ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
         """
@@ -96,8 +90,8 @@ enum DispatchSQL {
     /// - `children`: the finished tasks' children are decremented (a child with several finished
     ///   parents by their number), locked in id order first (`locked`) so two batches releasing a
     ///   shared child queue on it instead of deadlocking; those reaching zero become ready;
-    /// - `events`: one INSERT appends every task_succeeded (in the batch's order), then every
-    ///   task_ready, so a child's event always follows its parents';
+    /// - the rows returned are the events to append (`appendTaskEvents`, last in the transaction):
+    ///   every task_succeeded in the batch's order, then every readied child's task_ready;
     /// - `workflows_locked`: the workflows of the finished tasks are locked, in id order, after the
     ///   children (the initplan on `children` orders it): the lock that serialises "is this
     ///   workflow done?" (`workflowsWithoutUnfinished`, the next statement).
@@ -144,29 +138,41 @@ enum DispatchSQL {
               FROM finished f JOIN locked l ON l.id = f.id
              WHERE c.id = f.id
          RETURNING c.id, c.key, c.state, c.unfinished_upstream, c.workflow_id, f.actor, f.trace
-        ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
-                                         actor, request_trace_id)
-            SELECT x.workflow_id, x.type, x.at, x.id, x.key, x.state, x.attempt, x.executor, w.trace_id, x.actor::jsonb, x.trace
-              FROM (SELECT 1 AS phase, n AS ord, workflow_id, 'task_succeeded' AS type, at, id, key, 'succeeded' AS state,
-                           attempt, executor, actor, trace
-                      FROM done
-                    UNION ALL
-                    SELECT 2, 0, workflow_id, 'task_ready', $8, id, key, 'ready', NULL, NULL, actor, trace
-                      FROM children WHERE state = 'ready' AND unfinished_upstream = 0) x
-              JOIN workflows w ON w.id = x.workflow_id
-             ORDER BY x.phase, x.ord, x.workflow_id, x.key
-            RETURNING type
         ), workflows_locked AS (
             SELECT id FROM workflows
              WHERE id IN (SELECT workflow_id FROM done) AND (SELECT count(*) FROM children) >= 0
              ORDER BY id
                FOR NO KEY UPDATE
         )
-        SELECT d.id, d.workflow_id,
-               (SELECT count(*) FROM events WHERE type = 'task_ready') AS readied,
+        SELECT 1 AS phase, d.n AS ord, d.id, d.key, d.workflow_id, d.attempt, d.executor, d.at, d.actor, d.trace,
                (SELECT count(*) FROM workflows_locked) AS locked
           FROM done d
+        UNION ALL
+        SELECT 2, 0, c.id, c.key, c.workflow_id, NULL::int4, NULL::text, NULL::timestamptz, c.actor, c.trace, 0
+          FROM children c WHERE c.state = 'ready' AND c.unfinished_upstream = 0
+         ORDER BY 1, 2, 5, 4
+        """
+
+    /// Appends task events built from a batch's rows, in the given order, and queues the events
+    /// NOTIFY (payload: the last sequence) and, with $12, the tasks-ready one — in one statement,
+    /// the last before COMMIT: appending events holds the event-order lock (migration 0006) until
+    /// commit, so the batch appends them last.
+    /// $1 workflow ids, $2 types, $3 times, $4 task ids, $5 keys, $6 task states, $7 attempts,
+    /// $8 executors, $9 actors (jsonb text), $10 request trace ids, $11 events channel,
+    /// $12 tasks became ready, $13 tasks-ready channel.
+    static let appendTaskEvents = """
+        WITH appended AS (
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id, trace_id,
+                                         actor, request_trace_id)
+            SELECT e.w, e.ty, e.a, e.id, e.k, e.st, e.att, e.ex, w.trace_id, e.ac::jsonb, e.rt
+              FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[], $7::int4[], $8::text[],
+                          $9::text[], $10::text[]) WITH ORDINALITY AS e(w, ty, a, id, k, st, att, ex, ac, rt, n)
+              JOIN workflows w ON w.id = e.w
+             ORDER BY e.n
+            RETURNING seq
+        )
+        SELECT pg_notify($11, (SELECT max(seq) FROM appended)::text) AS events,
+               CASE WHEN $12::bool THEN pg_notify($13, '') END AS ready
         """
 
     /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.

@@ -8,8 +8,9 @@ extension PostgresDispatchStore {
     /// each request, `GroupCommit` hands whatever is queued to this): due retries are promoted
     /// once, then one claim statement per distinct (capabilities, tenants, lease TTL) leases tasks
     /// for every request of that kind at once — its slots interleave the requests round-robin, so
-    /// the most urgent tasks are shared out rather than all going to the first asker — and two
-    /// reads fetch the upstream results and query inputs of everything claimed.
+    /// the most urgent tasks are shared out rather than all going to the first asker — two reads
+    /// fetch the upstream results and query inputs of everything claimed, and one statement
+    /// appends the task_leased events with the NOTIFY, last (`appendLast`).
     func claimBatch(_ batch: [Caused<ClaimRequest>]) async -> [Result<[ClaimedTask], any Error>] {
         let requests = batch.map(\.value)
         let wanted = requests.indices.filter { requests[$0].limit > 0 }
@@ -33,6 +34,7 @@ extension PostgresDispatchStore {
                     groups[key, default: []].append(index)
                 }
                 var tasks: [(request: Int, task: StoredTask)] = []
+                var events = TaskEventRows()
                 for key in order {
                     let members = groups[key]!
                     let slots = Self.claimSlots(members.map { (index: $0, limit: requests[$0].limit) })
@@ -44,14 +46,19 @@ extension PostgresDispatchStore {
                             slots.map { causes.traces[$0] },
                         ])
                     for row in rows {
-                        tasks.append((try row.decode(Int.self, column: "claim_request"), try TaskRow.decode(row, decoder: transaction.decoder)))
+                        let task = try TaskRow.decode(row, decoder: transaction.decoder)
+                        tasks.append((try row.decode(Int.self, column: "claim_request"), task))
+                        events.add(
+                            workflowID: task.workflowID, type: "task_leased", at: now.sqlTimestamp, taskID: try row.decode(UUID.self, column: "id"),
+                            key: task.spec.key.rawValue, state: "leased", attempt: Int32(task.attempt), executor: task.leaseOwner,
+                            actor: try row.decode(String?.self, column: "claim_actor"), trace: try row.decode(String?.self, column: "claim_trace"))
                     }
                 }
                 var answers = [[ClaimedTask]](repeating: [], count: requests.count)
                 guard !tasks.isEmpty else { return answers }
-                transaction.appendedEvents = true
                 let results = try await upstreamResults(of: tasks.map(\.task), transaction: transaction)
                 let inputs = try await workflowInputs(of: tasks.map(\.task), transaction: transaction)
+                try await transaction.appendLast(events)
                 for (request, task) in tasks {
                     let expiry = requests[request].now + requests[request].leaseTTLMillis
                     answers[request].append(ClaimedTask(

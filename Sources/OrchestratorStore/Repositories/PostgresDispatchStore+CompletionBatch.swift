@@ -14,11 +14,13 @@ extension PostgresDispatchStore {
     ///    — as if the reports had come one after the other;
     /// 2. only when some report was not applied, one read answers it: stale (with the current
     ///    token and state) or unknown;
-    /// 3. one statement probes the locked workflows; those left without unfinished tasks are
-    ///    finished (`finishLockedWorkflowsIfDone`);
-    /// 4. one NOTIFY statement for the whole batch, at the end (`StoreContext.transaction`).
+    /// 3. one statement probes the locked workflows (`lockedWorkflowsWithoutUnfinished`);
+    /// 4. one statement appends the batch's task events (task_succeeded in the batch's order, then
+    ///    task_ready) with the NOTIFYs (`appendLast`), last before COMMIT: appending holds the
+    ///    event-order lock until commit (migration 0006);
+    /// 5. workflows the probe found done are finished (rare; their event follows the tasks').
     ///
-    /// So a batch costs BEGIN, two statements, the NOTIFY and COMMIT, however many reports it holds.
+    /// So a batch costs BEGIN, three statements and COMMIT, however many reports it holds.
     ///
     /// A failed batch rolled back entirely. When the database is unavailable every report gets
     /// that error; any other error (a report the batch statement chokes on) must not fail its
@@ -65,6 +67,7 @@ extension PostgresDispatchStore {
         }
         let now = reports.map(\.now).max() ?? 0
         var workflowOf: [Int: String] = [:]
+        var events = TaskEventRows()
         for round in rounds {
             let ids = round.map { UUID(uuidString: reports[$0].lease.taskID)! }
             let rows = try await transaction.query(
@@ -77,10 +80,17 @@ extension PostgresDispatchStore {
                 ])
             var done: [UUID: String] = [:]
             for row in rows {
-                done[try row.decode(UUID.self, column: "id")] = try row.decode(String.self, column: "workflow_id")
+                let id = try row.decode(UUID.self, column: "id")
+                let workflowID = try row.decode(String.self, column: "workflow_id")
+                let succeeded = try row.decode(Int.self, column: "phase") == 1
+                if succeeded { done[id] = workflowID } else { transaction.readiedTasks = true }
+                events.add(
+                    workflowID: workflowID, type: succeeded ? "task_succeeded" : "task_ready",
+                    at: try row.decode(Date?.self, column: "at") ?? now.sqlTimestamp, taskID: id, key: try row.decode(String.self, column: "key"),
+                    state: succeeded ? "succeeded" : "ready", attempt: try row.decode(Int32?.self, column: "attempt"),
+                    executor: try row.decode(String?.self, column: "executor"), actor: try row.decode(String?.self, column: "actor"),
+                    trace: try row.decode(String?.self, column: "trace"))
             }
-            if !done.isEmpty { transaction.appendedEvents = true }
-            if try rows.first?.decode(Int.self, column: "readied") ?? 0 > 0 { transaction.readiedTasks = true }
             var refused: [UUID] = []
             for (position, index) in round.enumerated() {
                 if let workflowID = done[ids[position]] {
@@ -101,7 +111,10 @@ extension PostgresDispatchStore {
                 answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state) } ?? .unknownTask
             }
         }
-        let finished = try await transaction.finishLockedWorkflowsIfDone(Set(workflowOf.values), now: now)
+        // Probe before appending, finish after: the common batch appends last, right before COMMIT.
+        let doneWorkflows = try await transaction.lockedWorkflowsWithoutUnfinished(Set(workflowOf.values))
+        try await transaction.appendLast(events)
+        let finished = try await transaction.finish(doneWorkflows, now: now)
         // The workflow's new state goes to the last report of it in the batch (the one that
         // finished it, had the reports come one by one).
         var lastOfWorkflow: [String: Int] = [:]

@@ -143,23 +143,30 @@ extension StoreTransaction {
         return try await finishDoneWorkflow(workflowID, locked: locked, now: now)
     }
 
-    /// Finishes each of these workflows whose tasks are all finished — the batch form of
-    /// `finishWorkflowIfDone`, for workflows this transaction already locked in the statement that
-    /// finished their tasks (`DispatchSQL.completeHeld`): one statement probes them all.
-    /// - Returns: the new state of each workflow this call finished.
-    func finishLockedWorkflowsIfDone(_ workflowIDs: Set<String>, now: UnixMillis) async throws -> [String: WorkflowState] {
-        guard !workflowIDs.isEmpty else { return [:] }
-        var finished: [String: WorkflowState] = [:]
+    /// Which of these workflows, locked by this transaction in the statement that finished their
+    /// tasks (`DispatchSQL.completeHeld`), have no unfinished task left and are not finished yet —
+    /// the batch form of `finishWorkflowIfDone`'s probe: one statement for them all.
+    func lockedWorkflowsWithoutUnfinished(_ workflowIDs: Set<String>) async throws -> [LockedWorkflow] {
+        guard !workflowIDs.isEmpty else { return [] }
+        var done: [LockedWorkflow] = []
         // A new statement after the locks: its snapshot includes every commit that held them before.
         for row in try await query(DispatchSQL.workflowsWithoutUnfinished, [workflowIDs.sorted()]) {
-            let id = try row.decode(String.self, column: "id")
             let state = WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running
             guard !state.isTerminal else { continue }
-            let locked = (
-                state: state, traceID: try row.decode(String.self, column: "trace_id"),
-                policy: FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast
-            )
-            if let newState = try await finishDoneWorkflow(id, locked: locked, now: now) { finished[id] = newState }
+            done.append(LockedWorkflow(
+                id: try row.decode(String.self, column: "id"), state: state, traceID: try row.decode(String.self, column: "trace_id"),
+                policy: FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast))
+        }
+        return done
+    }
+
+    /// Finishes the workflows `lockedWorkflowsWithoutUnfinished` found done.
+    /// - Returns: the new state of each workflow finished.
+    func finish(_ workflows: [LockedWorkflow], now: UnixMillis) async throws -> [String: WorkflowState] {
+        var finished: [String: WorkflowState] = [:]
+        for workflow in workflows {
+            let locked = (state: workflow.state, traceID: workflow.traceID, policy: workflow.policy)
+            if let state = try await finishDoneWorkflow(workflow.id, locked: locked, now: now) { finished[workflow.id] = state }
         }
         return finished
     }
@@ -223,4 +230,12 @@ extension StoreTransaction {
             return try await finishWorkflowIfDone(workflowID, now: now)
         }
     }
+}
+
+/// A workflow row this transaction holds locked, as read.
+struct LockedWorkflow {
+    var id: String
+    var state: WorkflowState
+    var traceID: String
+    var policy: FailurePolicy
 }

@@ -1,0 +1,49 @@
+import Synchronization
+
+/// Admission for the reports of one lease stream: up to `limit` are applied at once (so an
+/// executor's completions share the store's batches instead of waiting for each other's commits),
+/// while two reports of the same lease still go one after the other (progress, then completion).
+/// Bounded, so an executor that floods reports is slowed down at the stream, not queued in memory.
+final class ReportPipeline: Sendable {
+    private struct State {
+        var inFlight: Set<LeaseToken> = []
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Guards the set of leases in flight and the waiting admissions.
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    /// Returns once `lease` may be applied: fewer than `limit` reports in flight and none of `lease`.
+    func admit(_ lease: LeaseToken) async {
+        while true {
+            let admitted = state.withLock { state -> Bool in
+                guard state.inFlight.count < limit, !state.inFlight.contains(lease) else { return false }
+                state.inFlight.insert(lease)
+                return true
+            }
+            if admitted { return }
+            await withCheckedContinuation { continuation in
+                let wait = state.withLock { state -> Bool in
+                    // Re-checked under the lock: a report may have finished since.
+                    guard state.inFlight.count >= limit || state.inFlight.contains(lease) else { return false }
+                    state.waiters.append(continuation)
+                    return true
+                }
+                if !wait { continuation.resume() }
+            }
+        }
+    }
+
+    /// The report of `lease` is done: wakes the waiting admissions to check again.
+    func finish(_ lease: LeaseToken) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.inFlight.remove(lease)
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

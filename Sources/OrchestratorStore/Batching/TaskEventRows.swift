@@ -1,0 +1,54 @@
+import Foundation
+import OrchestratorApp
+import PostgresClient
+
+/// Task events of a batch, gathered in order while its statements run and appended by one
+/// statement last in the transaction (`DispatchSQL.appendTaskEvents`), together with its NOTIFYs:
+/// appending holds the event-order lock until commit (migration 0006), so the shorter the time
+/// from the append to COMMIT, the less the batches of every server wait for one another.
+struct TaskEventRows {
+    var workflowIDs: [String] = []
+    var types: [String] = []
+    var times: [Date] = []
+    var taskIDs: [UUID] = []
+    var keys: [String] = []
+    var states: [String] = []
+    var attempts: [Int32?] = []
+    var executors: [String?] = []
+    var actors: [String?] = []
+    var traces: [String?] = []
+
+    var isEmpty: Bool { taskIDs.isEmpty }
+
+    mutating func add(
+        workflowID: String, type: String, at: Date, taskID: UUID, key: String, state: String, attempt: Int32?, executor: String?,
+        actor: String?, trace: String?
+    ) {
+        workflowIDs.append(workflowID)
+        types.append(type)
+        times.append(at)
+        taskIDs.append(taskID)
+        keys.append(key)
+        states.append(state)
+        attempts.append(attempt)
+        executors.append(executor)
+        actors.append(actor)
+        traces.append(trace)
+    }
+}
+
+extension StoreTransaction {
+    /// Appends the rows and queues the NOTIFYs owed so far in one statement; the transaction then
+    /// owes none (a later append, such as a workflow finishing, queues its own).
+    func appendLast(_ rows: TaskEventRows) async throws {
+        guard !rows.isEmpty else { return }
+        try await query(
+            DispatchSQL.appendTaskEvents,
+            [
+                rows.workflowIDs, rows.types, rows.times, rows.taskIDs, rows.keys, rows.states, rows.attempts, rows.executors,
+                rows.actors, rows.traces, configuration.eventsChannel, readiedTasks, configuration.tasksReadyChannel,
+            ])
+        readiedTasks = false
+        appendedEvents = false
+    }
+}
