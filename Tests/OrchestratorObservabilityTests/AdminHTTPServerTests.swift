@@ -8,10 +8,29 @@ import Testing
     import Glibc
 #endif
 
-/// One HTTP/1.1 exchange over a plain socket (no client library between the test and evhttp).
-func httpExchange(port: Int, _ request: String) throws -> (status: Int, headers: String, body: String) {
+typealias HTTPExchange = (status: Int, headers: String, body: String)
+
+/// One HTTP/1.1 exchange over a plain socket (no client library between the test and evhttp),
+/// on a thread of its own: the admin server answers from the Swift concurrency pool, which has
+/// one thread per core, so two parallel tests blocking pool threads in `recv` would starve it
+/// (seen on the 2-core CI machine: both timed out after 10 s and stalled every other test).
+func httpExchange(port: Int, _ request: String) async throws -> HTTPExchange {
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPExchange, any Error>, Never>) in
+        Thread.detachNewThread {
+            continuation.resume(returning: Result { try blockingHTTPExchange(port: port, request) })
+        }
+    }
+    return try result.get()
+}
+
+struct HTTPExchangeError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs off any test task, so it reports problems as thrown errors rather than `#expect`.
+private func blockingHTTPExchange(port: Int, _ request: String) throws -> HTTPExchange {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #expect(fd >= 0)
+    guard fd >= 0 else { throw HTTPExchangeError(description: "socket() failed with errno \(errno)") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -22,9 +41,9 @@ func httpExchange(port: Int, _ request: String) throws -> (status: Int, headers:
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    try #require(connected == 0)
+    guard connected == 0 else { throw HTTPExchangeError(description: "connect failed with errno \(errno)") }
     let bytes = Array(request.utf8)
-    #expect(send(fd, bytes, bytes.count, 0) == bytes.count)
+    guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw HTTPExchangeError(description: "send failed with errno \(errno)") }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     var failure: Int32 = 0
@@ -34,13 +53,15 @@ func httpExchange(port: Int, _ request: String) throws -> (status: Int, headers:
         if count <= 0 { break }
         response += buffer[0..<count]
     }
-    #expect(failure == 0, "recv failed with errno \(failure) after \(response.count) bytes")
+    guard failure == 0 else { throw HTTPExchangeError(description: "recv failed with errno \(failure) after \(response.count) bytes") }
     let text = String(decoding: response, as: UTF8.self)
     let parts = text.components(separatedBy: "\r\n\r\n")
     let head = parts[0]
     // A missing or garbled status line fails the test rather than crashing the test process.
     let statusLine = head.split(separator: " ")
-    try #require(statusLine.count >= 2, "no HTTP status line in \(response.count) bytes: \(text.debugDescription)")
+    guard statusLine.count >= 2 else {
+        throw HTTPExchangeError(description: "no HTTP status line in \(response.count) bytes: \(text.debugDescription)")
+    }
     let status = Int(statusLine[1]) ?? 0
     return (status, head, parts.dropFirst().joined(separator: "\r\n\r\n"))
 }
@@ -51,7 +72,7 @@ struct AdminHTTPServerTests {
         try AdminHTTPServer(host: "127.0.0.1", port: 0, routes: routes, logger: Logger(label: "test"))
     }
 
-    @Test func servesRoutesWith404And405AndClosesCleanly() throws {
+    @Test func servesRoutesWith404And405AndClosesCleanly() async throws {
         var routes = AdminRoutes()
         routes.add(.get, "/hello") { request in .text(200, "hello \(request.query ?? "")\n") }
         routes.add(.put, "/echo") { request in .text(200, request.bodyText) }
@@ -59,19 +80,19 @@ struct AdminHTTPServerTests {
         defer { server.stop() }
         #expect(server.port > 0)
 
-        let hello = try httpExchange(port: server.port, "GET /hello?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        let hello = try await httpExchange(port: server.port, "GET /hello?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         #expect(hello.status == 200)
         #expect(hello.body == "hello x=1\n")
         #expect(hello.headers.contains("Content-Type: text/plain; charset=utf-8"))
 
-        let echo = try httpExchange(port: server.port, "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndebug")
+        let echo = try await httpExchange(port: server.port, "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndebug")
         #expect(echo.status == 200 && echo.body == "debug")
 
-        let head = try httpExchange(port: server.port, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        let head = try await httpExchange(port: server.port, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         #expect(head.status == 200 && head.body.isEmpty)
 
-        #expect(try httpExchange(port: server.port, "GET /missing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 404)
-        let wrong = try httpExchange(port: server.port, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        #expect(try await httpExchange(port: server.port, "GET /missing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 404)
+        let wrong = try await httpExchange(port: server.port, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(wrong.status == 405)
         #expect(wrong.body.contains("allowed: GET"))
     }
@@ -99,7 +120,7 @@ struct AdminHTTPServerTests {
         _ = send(fd, request, request.count, 0)
         close(fd)
         try await Task.sleep(for: .milliseconds(500))
-        #expect(try httpExchange(port: server.port, "GET /fast HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").body == "fast\n")
+        #expect(try await httpExchange(port: server.port, "GET /fast HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").body == "fast\n")
     }
 
     @Test func standardEndpointsReportReadinessMetricsAndLogLevel() async throws {
