@@ -201,6 +201,14 @@ public final class GRPCServer: Sendable {
         }
         let left = core.activeCalls.load(ordering: .relaxed)
         if left > 0 { logger.info("grace period over, cancelling calls", metadata: ["active_calls": "\(left)"]) }
+        // A draining connection closes itself once its GOAWAY and last responses are written.
+        // Closing it before then would discard those bytes from its output buffer: a call that
+        // just finished would reach its client as UNAVAILABLE, an idle client would see the
+        // socket close without a GOAWAY. So wait for that too, briefly past the grace period.
+        let flushDeadline = Swift.max(deadline, ContinuousClock.now + .milliseconds(500))
+        while core.connectionsOpen.load(ordering: .relaxed) > 0 && ContinuousClock.now < flushDeadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
         await Self.onEveryLoop(group) { loop in
             for connection in core.registries[loop.index].connections.values { connection.close() }
         }
