@@ -6,7 +6,9 @@ import Glibc
 
 /// A bare TCP connection speaking hand-made HTTP/2 frames, for tests that must misbehave in ways
 /// no real client does (floods, bad prefaces). Blocking I/O with a receive timeout; test use only.
-final class RawHTTP2Connection {
+/// Used by one test at a time (hence `@unchecked Sendable`); its blocking reads run on a thread of
+/// their own, never on the Swift pool, whose two threads the servers under test need.
+final class RawHTTP2Connection: @unchecked Sendable {
     struct Frame {
         var type: UInt8
         var flags: UInt8
@@ -53,8 +55,16 @@ final class RawHTTP2Connection {
         return true
     }
 
-    /// Frames received until the server closes or `timeout` passes; `closed` tells which.
-    func readFrames(timeout: Duration) -> (frames: [Frame], closed: Bool) {
+    /// Frames received until the server closes or `timeout` passes; `closed` tells which. Waits on
+    /// a dedicated thread: blocking a pool thread for seconds starved every test running beside it
+    /// (deadline tests saw 3 s instead of < 2 s in CI rehearsal).
+    func readFrames(timeout: Duration) async -> (frames: [Frame], closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.readFramesBlocking(timeout: timeout)) }
+        }
+    }
+
+    private func readFramesBlocking(timeout: Duration) -> (frames: [Frame], closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var closed = false
         var chunk = [UInt8](repeating: 0, count: 65536)

@@ -24,7 +24,7 @@ struct RawProtocolTests {
         var bytes = Raw.preface + Raw.frame(type: 4)
         for index in 0..<10 { bytes += Raw.frame(type: 6, payload: [UInt8](repeating: UInt8(index), count: 8)) }
         connection.send(bytes)
-        let (frames, closed) = connection.readFrames(timeout: .seconds(2))
+        let (frames, closed) = await connection.readFrames(timeout: .seconds(2))
         let goAway = try #require(frames.compactMap(\.goAwayDetails).first)
         #expect(goAway.code == 11)  // ENHANCE_YOUR_CALM
         #expect(goAway.debug == "too_many_pings")
@@ -40,7 +40,7 @@ struct RawProtocolTests {
             try await Task.sleep(for: .milliseconds(50))
             connection.send(Raw.frame(type: 6, payload: [UInt8](repeating: UInt8(index), count: 8)))
         }
-        let (frames, closed) = connection.readFrames(timeout: .milliseconds(300))
+        let (frames, closed) = await connection.readFrames(timeout: .milliseconds(300))
         #expect(frames.filter { $0.type == 6 && $0.flags & 1 == 1 }.count == 5)  // every PING acknowledged
         #expect(frames.compactMap(\.goAwayDetails).isEmpty)
         #expect(!closed)
@@ -51,7 +51,7 @@ struct RawProtocolTests {
         let server = try await Self.server()
         let connection = try Raw(port: try #require(server.port))
         connection.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        let (_, closed) = connection.readFrames(timeout: .seconds(2))
+        let (_, closed) = await connection.readFrames(timeout: .seconds(2))
         #expect(closed)
         // The server is unharmed.
         let channel = try GRPCChannel(host: "127.0.0.1", port: try #require(server.port))
@@ -66,7 +66,7 @@ struct RawProtocolTests {
         let connection = try Raw(port: try #require(server.port))
         // Without the timeout the connection would stay open for ever; the generous wait only
         // absorbs scheduling delays when the whole suite runs on a loaded 2-core machine.
-        let (_, closed) = connection.readFrames(timeout: .seconds(8))
+        let (_, closed) = await connection.readFrames(timeout: .seconds(8))
         #expect(closed)
         await server.shutdown(grace: .zero)
     }
@@ -76,7 +76,7 @@ struct RawProtocolTests {
         let connection = try Raw(port: try #require(server.port))
         // A DATA frame on stream 0 is a connection error (PROTOCOL_ERROR).
         connection.send(Raw.preface + Raw.frame(type: 4) + Raw.frame(type: 0, stream: 0, payload: [1, 2, 3]))
-        let (frames, closed) = connection.readFrames(timeout: .seconds(2))
+        let (frames, closed) = await connection.readFrames(timeout: .seconds(2))
         #expect(frames.compactMap(\.goAwayDetails).first?.code == 1)
         #expect(closed)
         await server.shutdown(grace: .zero)
