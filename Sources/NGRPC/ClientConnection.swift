@@ -22,13 +22,19 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
     var isUsable: Bool { !isClosed && !goAwayReceived }
     var goAwayReceived = false
     private let onClose: (ClientConnection) -> Void
+    /// The server sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings": our keepalive is too eager for it.
+    let onTooManyPings: () -> Void
     private var keepaliveTimer: LoopTimer?
     private var keepaliveTimeoutTimer: LoopTimer?
     private var awaitingPingAck = false
 
-    init(loop: EventLoop, configuration: ClientConfiguration, tls: TLSContext?, onClose: @escaping (ClientConnection) -> Void) {
+    init(
+        loop: EventLoop, configuration: ClientConfiguration, tls: TLSContext?,
+        onTooManyPings: @escaping () -> Void = {}, onClose: @escaping (ClientConnection) -> Void
+    ) {
         self.loop = loop
         self.configuration = configuration
+        self.onTooManyPings = onTooManyPings
         self.onClose = onClose
         connect(tls: tls)
     }

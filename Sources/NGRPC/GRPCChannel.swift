@@ -18,6 +18,10 @@ public final class GRPCChannel: RPCChannel {
     private final class LoopState: @unchecked Sendable {
         var connection: ClientConnection?
         var draining: [ObjectIdentifier: ClientConnection] = [:]
+        /// Starts as configured; doubled each time a server answers GOAWAY "too_many_pings", as
+        /// gRPC's own clients do, so an over-eager setting settles at what the server allows
+        /// instead of losing every connection to the same GOAWAY.
+        var keepaliveInterval: Duration?
     }
 
     public struct SetupError: Error, CustomStringConvertible {
@@ -43,6 +47,7 @@ public final class GRPCChannel: RPCChannel {
         }
         group = EventLoopGroup(threads: 1)
         loop = group.loops[0]
+        loopState.keepaliveInterval = configuration.keepaliveInterval
     }
 
     public convenience init(host: String, port: Int, tls: ClientConfiguration.TLS? = nil) throws {
@@ -75,12 +80,27 @@ public final class GRPCChannel: RPCChannel {
             loopState.draining[ObjectIdentifier(old)] = old
         }
         let state = loopState
-        let connection = ClientConnection(loop: loop, configuration: configuration, tls: tls) { closed in
+        var connectionConfiguration = configuration
+        connectionConfiguration.keepaliveInterval = state.keepaliveInterval
+        let connection = ClientConnection(
+            loop: loop, configuration: connectionConfiguration, tls: tls,
+            onTooManyPings: {
+                if let interval = state.keepaliveInterval { state.keepaliveInterval = min(interval * 2, .seconds(3600)) }
+            }
+        ) { closed in
             if state.connection === closed { state.connection = nil }
             state.draining[ObjectIdentifier(closed)] = nil
         }
         loopState.connection = connection.isClosed ? nil : connection
         return connection
+    }
+
+    /// The keepalive interval new connections use (tests).
+    func currentKeepaliveInterval() async -> Duration? {
+        let state = loopState
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: state.keepaliveInterval) }
+        }
     }
 
     /// Closes the connection (open calls fail with UNAVAILABLE) and stops the loop thread.

@@ -77,8 +77,8 @@ struct HardeningTests {
     }
 
     @Test func clientKeepaliveTooEagerGetsTooManyPings() async throws {
-        // Pings every 10 ms against a 1 s minimum: the server answers GOAWAY too_many_pings and the
-        // channel reconnects for the next call.
+        // Pings every 10 ms against a 1 s minimum: the server answers GOAWAY too_many_pings, the
+        // channel doubles its interval (as gRPC clients do) and reconnects for the next call.
         let loopback = try await Loopback.start(
             configure: { $0.minPingIntervalWithoutData = .seconds(1) },
             configureClient: { $0.keepaliveInterval = .milliseconds(10) }
@@ -100,6 +100,8 @@ struct HardeningTests {
         #expect(try await call("1")?.text == "1")
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await call("2")?.text == "2")
+        let interval = await loopback.channel.currentKeepaliveInterval()
+        #expect(interval.map { $0 >= .milliseconds(20) } == true)
         await loopback.stop()
     }
 
