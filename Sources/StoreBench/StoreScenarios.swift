@@ -10,10 +10,10 @@ struct PostgresDispatchAndWorkflows: Sendable {
     let dispatch: PostgresDispatchStore
     let pool: PostgresPool
 
-    init(pool: PostgresPool) {
+    init(pool: PostgresPool, configuration: StoreConfiguration = StoreConfiguration()) {
         self.pool = pool
-        workflows = PostgresWorkflowStore(pool: pool)
-        dispatch = PostgresDispatchStore(pool: pool)
+        workflows = PostgresWorkflowStore(pool: pool, configuration: configuration)
+        dispatch = PostgresDispatchStore(pool: pool, configuration: configuration)
     }
 }
 

@@ -1,6 +1,6 @@
 // StoreBench: the store's numbers for `tools/bench store` (see tools/bench.d/store).
 //
-//   StoreBench --database-url URL [--workers "1 8 32"] [--tasks N] [--seconds S] [--batch B] [--sequential-reports] [--skip-dag]
+//   StoreBench --database-url URL [--workers "1 8 32"] [--tasks N] [--seconds S] [--batch B] [--concurrent-batches C] [--sequential-reports] [--skip-dag]
 //
 // Prints `store-bench-dag …` (storing a 100,000-task DAG) and one `store-bench-claim …` line per
 // worker count (claim a batch, complete each task, repeat; on a DAG of independent tasks).
@@ -13,7 +13,8 @@ import PostgresClient
 let options = BenchOptions.parse(CommandLine.arguments.dropFirst())
 let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: options.databaseURL, maxConnections: options.maxWorkers + 1))
 _ = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
-let store = PostgresDispatchAndWorkflows(pool: pool)
+let store = PostgresDispatchAndWorkflows(
+    pool: pool, configuration: StoreConfiguration(concurrentBatches: options.concurrentBatches))
 
 if !options.skipDag {
     let dagMillis = try await StoreScenarios.storeLargeDag(store)

@@ -113,7 +113,9 @@ struct DispatchStoreTests {
             #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'failed'") == 1)
             #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'succeeded'") == 1)
             let kinds = try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind)
-            #expect(kinds.contains(.taskRetryScheduled))
+            // The claim that promoted the retry appends its task_ready before its task_leased.
+            let retried = try #require(kinds.firstIndex(of: .taskRetryScheduled))
+            #expect(Array(kinds[(retried + 1)...]) == [.taskReady, .taskLeased, .taskSucceeded, .workflowSucceeded])
         }
     }
 

@@ -27,6 +27,27 @@ enum DispatchSQL {
         SELECT count(*) AS promoted FROM events
         """
 
+    /// `promoteDueRetries` without the events: the claim batch appends them itself with its
+    /// task_leased events, last (`appendLast`). Any INSERT into workflow_events takes the
+    /// event-order lock until commit (migration 0006) — even one inserting no rows, as the
+    /// statement trigger fires regardless — so promoting with events first held that lock across
+    /// the whole claim transaction and serialised every claim and completion batch behind it.
+    /// $1 now, $2 aging bucket, $3 limit.
+    static let promoteDueRetriesWithoutEvents = """
+        WITH due AS (
+            SELECT id FROM tasks
+             WHERE state = 'retry_wait' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at
+             LIMIT $3
+               FOR NO KEY UPDATE SKIP LOCKED
+        )
+        UPDATE tasks t
+           SET state = 'ready', ready_at = $1, dispatch_priority = t.priority - $2, next_attempt_at = NULL, updated_at = $1
+          FROM due
+         WHERE t.id = due.id
+         RETURNING t.id, t.key, t.attempt, t.workflow_id
+        """
+
     /// Claims ready tasks for several waiting executors that ask with the same capabilities and
     /// tenants (a batch of claims, `PostgresDispatchStore+ClaimBatch`), most urgent first, skipping
     /// rows other claimers hold: one statement that picks, leases, records the attempts and appends

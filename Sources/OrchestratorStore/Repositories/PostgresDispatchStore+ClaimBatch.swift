@@ -6,7 +6,7 @@ import PostgresClient
 extension PostgresDispatchStore {
     /// Applies a batch of claims in one transaction (the claim group commit: `claimTasks` queues
     /// each request, `GroupCommit` hands whatever is queued to this): due retries are promoted
-    /// once, then one claim statement per distinct (capabilities, tenants, lease TTL) leases tasks
+    /// once (their task_ready events wait for the append at the end), then one claim statement per distinct (capabilities, tenants, lease TTL) leases tasks
     /// for every request of that kind at once — its slots interleave the requests round-robin, so
     /// the most urgent tasks are shared out rather than all going to the first asker — two reads
     /// fetch the upstream results and query inputs of everything claimed, and one statement
@@ -20,11 +20,18 @@ extension PostgresDispatchStore {
             let causes = try Caused<ClaimRequest>.columns(batch.map(\.cause))
             let claimed = try await context.transaction { transaction -> [[ClaimedTask]] in
                 let now = wanted.map { requests[$0].now }.max()!
-                let promoted = try await transaction.query(
-                    DispatchSQL.promoteDueRetries,
-                    [now.sqlTimestamp, configuration.agingBucket(now), 1000, transaction.causeActor, transaction.causeTraceID])
-                if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
-                    transaction.appendedEvents = true
+                var events = TaskEventRows()
+                // Their task_ready events go first in the batch's append, before any task_leased.
+                for row in try await transaction.query(
+                    DispatchSQL.promoteDueRetriesWithoutEvents, [now.sqlTimestamp, configuration.agingBucket(now), 1000])
+                {
+                    events.add(
+                        workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
+                        taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
+                        attempt: try row.decode(Int32.self, column: "attempt"), executor: nil, actor: transaction.causeActor,
+                        trace: transaction.causeTraceID)
+                    // Executors of other capabilities may be waiting for them.
+                    transaction.readiedTasks = true
                 }
                 var groups: [ClaimGroupKey: [Int]] = [:]
                 var order: [ClaimGroupKey] = []
@@ -34,7 +41,6 @@ extension PostgresDispatchStore {
                     groups[key, default: []].append(index)
                 }
                 var tasks: [(request: Int, task: StoredTask)] = []
-                var events = TaskEventRows()
                 for key in order {
                     let members = groups[key]!
                     let slots = Self.claimSlots(members.map { (index: $0, limit: requests[$0].limit) })
@@ -55,7 +61,10 @@ extension PostgresDispatchStore {
                     }
                 }
                 var answers = [[ClaimedTask]](repeating: [], count: requests.count)
-                guard !tasks.isEmpty else { return answers }
+                guard !tasks.isEmpty else {
+                    try await transaction.appendLast(events)
+                    return answers
+                }
                 let results = try await upstreamResults(of: tasks.map(\.task), transaction: transaction)
                 let inputs = try await workflowInputs(of: tasks.map(\.task), transaction: transaction)
                 try await transaction.appendLast(events)

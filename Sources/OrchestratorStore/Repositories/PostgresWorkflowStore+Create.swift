@@ -29,6 +29,12 @@ extension PostgresWorkflowStore {
                 ])
             guard !inserted.isEmpty else { return false }
             try await insertQuery(workflow, transaction: transaction)
+            try await insertGraph(
+                graph, workflowID: workflow.workflowID, version: 1, reason: "submitted", author: workflow.actor.subject,
+                workflowPriority: workflow.priority, now: workflow.now, transaction: transaction)
+            // Events last: appending takes the event-order lock until commit (migration 0006), and
+            // every claim and completion batch of the server appends too; taken before the graph,
+            // it made them all wait while a big DAG was written.
             try await transaction.append([
                 EventDraft(
                     workflowID: workflow.workflowID, kind: .workflowSubmitted, at: workflow.now, workflowState: initialState,
@@ -37,9 +43,9 @@ extension PostgresWorkflowStore {
                     workflowID: workflow.workflowID, kind: .workflowPlanned, at: workflow.now, workflowState: initialState, dagVersion: 1,
                     message: workflow.planning.rationale, traceID: workflow.traceID, actor: workflow.actor),
             ])
-            try await insertGraph(
-                graph, workflowID: workflow.workflowID, version: 1, reason: "submitted", author: workflow.actor.subject,
-                workflowPriority: workflow.priority, traceID: workflow.traceID, now: workflow.now, transaction: transaction)
+            try await appendRootsReady(
+                graph, dag: workflow.dag, workflowID: workflow.workflowID, traceID: workflow.traceID, now: workflow.now,
+                transaction: transaction)
             // A workflow with no tasks is done as soon as it exists.
             if workflow.dag.tasks.isEmpty {
                 _ = try await transaction.finishWorkflowIfDone(workflow.workflowID, now: workflow.now)
@@ -87,13 +93,14 @@ extension PostgresWorkflowStore {
     /// whatever the size: the graph travels once (as the version's JSON, which the task insert
     /// also reads its specs from), per-task columns as arrays expanded with `unnest`.
     ///
-    /// With `readyWithoutUpstream`, tasks whose counter is zero start ready with task_ready events
-    /// (creation); otherwise they start pending and the caller recomputes counters (DAG updates).
+    /// With `readyWithoutUpstream`, tasks whose counter is zero start ready (creation; the caller
+    /// appends their task_ready events with `appendRootsReady`, last); otherwise they start
+    /// pending and the caller recomputes counters (DAG updates).
     func insertGraph(
         _ graph: GraphRows, workflowID: String, version: Int, reason: String, author: String, workflowPriority: Int,
-        traceID: String, now: UnixMillis, readyWithoutUpstream: Bool = true, transaction: StoreTransaction
+        now: UnixMillis, readyWithoutUpstream: Bool = true, transaction: StoreTransaction
     ) async throws {
-        let rows = try await transaction.query(
+        try await transaction.query(
             """
             WITH version AS (
                 INSERT INTO dag_versions (workflow_id, version, reason, author, task_count, graph, created_at)
@@ -115,25 +122,39 @@ extension PostgresWorkflowStore {
                        s.priority - $15, ARRAY(SELECT jsonb_array_elements_text(s.m -> 'requiredCapabilities')),
                        s.m, s.input, $7, CASE WHEN $14 AND s.unfinished = 0 THEN $7 END, $7
                   FROM source s
-             RETURNING id, key, state
-            ), events AS (
-                INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
-                SELECT $1, 'task_ready', $7, id, key, 'ready', $16, $17::jsonb, $18 FROM inserted WHERE state = 'ready'
-                RETURNING 1
+             RETURNING 1
             )
-            SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM events) AS readied
+            SELECT count(*) AS inserted FROM inserted
             """,
             [
                 workflowID, version, reason, author, graph.taskCount, graph.json, now.sqlTimestamp, graph.ordinals, workflowPriority,
                 graph.newIDs, graph.newPayloads, graph.newRanks, graph.newUnfinished, readyWithoutUpstream,
-                transaction.configuration.agingBucket(now), traceID, transaction.causeActor, transaction.causeTraceID,
+                transaction.configuration.agingBucket(now),
             ])
-        let readied = try rows.first?.decode(Int.self, column: "readied") ?? 0
-        if readied > 0 {
-            transaction.readiedTasks = true
-            transaction.appendedEvents = true
-        }
         try await insertEdges(graph.edgeUpstream, graph.edgeDownstream, workflowID: workflowID, transaction: transaction)
+    }
+
+    /// The task_ready events of a new graph's tasks without upstream tasks, in the DAG's order.
+    private func appendRootsReady(
+        _ graph: GraphRows, dag: Dag, workflowID: String, traceID: String, now: UnixMillis, transaction: StoreTransaction
+    ) async throws {
+        var ids: [UUID] = []
+        var keys: [String] = []
+        for (position, unfinished) in graph.newUnfinished.enumerated() where unfinished == 0 {
+            ids.append(graph.newIDs[position])
+            keys.append(dag.tasks[Int(graph.ordinals[position]) - 1].key.rawValue)
+        }
+        guard !ids.isEmpty else { return }
+        try await transaction.query(
+            """
+            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
+            SELECT $1, 'task_ready', $2, e.id, e.k, 'ready', $3, $4::jsonb, $5
+              FROM unnest($6::uuid[], $7::text[]) WITH ORDINALITY AS e(id, k, n)
+             ORDER BY e.n
+            """,
+            [workflowID, now.sqlTimestamp, traceID, transaction.causeActor, transaction.causeTraceID, ids, keys])
+        transaction.readiedTasks = true
+        transaction.appendedEvents = true
     }
 
     func insertEdges(_ upstream: [UUID], _ downstream: [UUID], workflowID: String, transaction: StoreTransaction) async throws {

@@ -44,26 +44,28 @@ extension PostgresWorkflowStore {
             }
             try await transaction.query("DELETE FROM edges WHERE workflow_id = $1", [update.workflowID])
             try await updateKeptTasks(update, existing: existing, graph: graph, priority: priority, transaction: transaction)
-            try await transaction.append([
-                EventDraft(
-                    workflowID: update.workflowID, kind: .dagUpdated, at: update.now, dagVersion: version, message: update.reason,
-                    traceID: traceID, actor: update.actor)
-            ])
             try await insertGraph(
                 graph, workflowID: update.workflowID, version: version, reason: update.reason, author: update.actor.subject,
-                workflowPriority: priority, traceID: traceID, now: update.now, readyWithoutUpstream: false, transaction: transaction)
+                workflowPriority: priority, now: update.now, readyWithoutUpstream: false, transaction: transaction)
             try await transaction.query(
                 "UPDATE workflows SET current_dag_version = $2, updated_at = $3 WHERE id = $1",
                 [update.workflowID, version, update.now.sqlTimestamp])
+            // Events from here on: appending takes the event-order lock until commit (migration
+            // 0006), which every claim and completion batch needs too, so not before the graph.
+            var events = [
+                EventDraft(
+                    workflowID: update.workflowID, kind: .dagUpdated, at: update.now, dagVersion: version, message: update.reason,
+                    traceID: traceID, actor: update.actor)
+            ]
             if update.completesPlanning && state == .planning {
                 try await transaction.query(
                     "UPDATE workflows SET state = 'running', updated_at = $2 WHERE id = $1", [update.workflowID, update.now.sqlTimestamp])
-                try await transaction.append([
+                events.append(
                     EventDraft(
                         workflowID: update.workflowID, kind: .workflowPlanned, at: update.now, workflowState: .running,
-                        dagVersion: version, message: update.reason, traceID: traceID, actor: update.actor)
-                ])
+                        dagVersion: version, message: update.reason, traceID: traceID, actor: update.actor))
             }
+            try await transaction.append(events)
             try await recomputeCounters(update.workflowID, traceID: traceID, now: update.now, transaction: transaction)
             _ = try await transaction.finishWorkflowIfDone(update.workflowID, now: update.now)
             return version
