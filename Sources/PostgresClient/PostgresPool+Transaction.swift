@@ -34,6 +34,26 @@ public struct PostgresRetryPolicy: Sendable {
     public static let none = PostgresRetryPolicy(maxAttempts: 1)
 }
 
+/// A server setting applied to one transaction only (`SET LOCAL name = value`), sent with its
+/// BEGIN in one round trip. Names and values are constants of the calling code, never input:
+/// both are checked to be plain words.
+public struct PostgresLocalSetting: Sendable, Hashable {
+    public let name: String
+    public let value: String
+
+    public init(_ name: String, _ value: String) {
+        precondition(Self.isPlainWord(name) && Self.isPlainWord(value), "setting names and values are plain words")
+        self.name = name
+        self.value = value
+    }
+
+    private static func isPlainWord(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E
+        }
+    }
+}
+
 extension PostgresPool {
     /// Runs `body` in a transaction on one borrowed connection and commits it.
     ///
@@ -42,9 +62,10 @@ extension PostgresPool {
     /// transaction runs again after a jittered backoff, so `body` must not have effects outside
     /// the database that cannot be repeated.
     /// - Throws: the last error once attempts are exhausted or the error is not retryable.
+    /// - Parameter settings: `SET LOCAL` settings for this transaction (sent with BEGIN).
     public func withTransaction<T>(
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
-        _ body: (PostgresSession) async throws -> T
+        settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
         let observation = configuration.transactionObserver?.transactionStarted(isolation: isolation)
         var attempt = 0
@@ -52,7 +73,7 @@ extension PostgresPool {
             attempt += 1
             do {
                 let value = try await withConnection { session in
-                    try await session.runTransaction(isolation: isolation, body)
+                    try await session.runTransaction(isolation: isolation, settings: settings, body)
                 }
                 observation?.transactionEnded(attempts: attempt, error: nil)
                 return value
@@ -76,8 +97,12 @@ extension PostgresPool {
 
 extension PostgresSession {
     /// One attempt: BEGIN, body, COMMIT; ROLLBACK on any error.
-    func runTransaction<T>(isolation: PostgresIsolation, _ body: (PostgresSession) async throws -> T) async throws -> T {
-        try await simpleQuery("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+    func runTransaction<T>(
+        isolation: PostgresIsolation, settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
+    ) async throws -> T {
+        try await simpleQuery(
+            (["BEGIN ISOLATION LEVEL \(isolation.rawValue)"] + settings.map { "SET LOCAL \($0.name) = \($0.value)" })
+                .joined(separator: "; "))
         do {
             let result = try await body(self)
             let commit: PostgresRows

@@ -73,6 +73,19 @@ struct TransactionTests {
         }
     }
 
+    @Test func localSettingsLastForTheirTransactionOnly() async throws {
+        try await TestDatabase.withPool(maxConnections: 1) { pool in
+            let inside = try await pool.withTransaction(settings: [PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off")]) { tx in
+                try await tx.query("SELECT current_setting('enable_sort') AS sort, current_setting('jit') AS jit")[0]
+            }
+            #expect(try inside.decode(String.self, column: "sort") == "off")
+            #expect(try inside.decode(String.self, column: "jit") == "off")
+            // The same (only) connection, after COMMIT: back to the server's defaults.
+            let after = try await pool.withConnection { try await $0.query("SELECT current_setting('enable_sort') AS sort")[0] }
+            #expect(try after.decode(String.self, column: "sort") == "on")
+        }
+    }
+
     @Test func swallowedErrorCannotCommitSilently() async throws {
         try await TestDatabase.withPool { pool in
             let error = await #expect(throws: PostgresError.self) {

@@ -18,7 +18,7 @@ extension PostgresDispatchStore {
         let configuration = context.configuration
         do {
             let causes = try Caused<ClaimRequest>.columns(batch.map(\.cause))
-            let claimed = try await context.transaction { transaction -> [[ClaimedTask]] in
+            let claimed = try await context.transaction(settings: DispatchSQL.claimSettings) { transaction -> [[ClaimedTask]] in
                 let now = wanted.map { requests[$0].now }.max()!
                 var events = TaskEventRows()
                 // Their task_ready events go first in the batch's append, before any task_leased.

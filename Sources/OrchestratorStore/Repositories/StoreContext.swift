@@ -11,9 +11,9 @@ struct StoreContext: Sendable {
     /// Runs `body` in one transaction (re-run on serialization failures and deadlocks), then sends
     /// the notifications it asked for — inside the transaction, so they are delivered on commit
     /// and never for work that rolled back. Database errors are translated (`StoreErrors`).
-    func transaction<T>(_ body: (StoreTransaction) async throws -> T) async throws -> T {
+    func transaction<T>(settings: [PostgresLocalSetting] = [], _ body: (StoreTransaction) async throws -> T) async throws -> T {
         try await StoreErrors.mapping {
-            try await pool.withTransaction { session in
+            try await pool.withTransaction(settings: settings) { session in
                 let transaction = try StoreTransaction(session: session, configuration: configuration)
                 let result = try await body(transaction)
                 try await transaction.sendNotifications()
