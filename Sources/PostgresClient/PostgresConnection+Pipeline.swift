@@ -56,7 +56,7 @@ extension PostgresConnection {
         return results.dropFirst().reduce(0) { $0 + $1.affectedRows }
     }
 
-    private func runPipeline(count: Int, send: (Int) -> Int32) throws -> [PostgresRows] {
+    func runPipeline(count: Int, send: (Int) -> Int32) throws -> [PostgresRows] {
         guard count > 0 else { return [] }
         guard PQenterPipelineMode(handle) == 1 else { throw connectionError() }
         defer { PQexitPipelineMode(handle) }

@@ -16,6 +16,11 @@ internal import CLibPQ
 /// parameters) exists for migrations and fixed administrative statements.
 public final class PostgresConnection {
     let handle: OpaquePointer
+    /// Statement names by SQL text and parameter types (`preparedQuery`).
+    var preparedStatements: [PreparedStatementKey: String] = [:]
+    /// Numbers of statement names: never reused, so a name prepared by a pipeline that failed
+    /// later (and so was not recorded) cannot collide with a new one.
+    var lastPreparedNumber = 0
 
     /// Opens a connection.
     /// - Parameter conninfo: a `postgresql://` URL or a keyword/value string (`host=… dbname=…`).

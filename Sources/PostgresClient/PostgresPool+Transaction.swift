@@ -67,14 +67,22 @@ extension PostgresPool {
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
         settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
+        try await retryingTransaction(isolation: isolation, retry: retry) { session in
+            try await session.runTransaction(isolation: isolation, settings: settings, body)
+        }
+    }
+
+    /// Runs attempts of a transaction (`attempt` begins, runs and commits one on the session it
+    /// is given) until one succeeds or the error is not retryable; see `withTransaction`.
+    func retryingTransaction<T>(
+        isolation: PostgresIsolation, retry: PostgresRetryPolicy, _ runAttempt: (PostgresSession) async throws -> T
+    ) async throws -> T {
         let observation = configuration.transactionObserver?.transactionStarted(isolation: isolation)
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let value = try await withConnection { session in
-                    try await session.runTransaction(isolation: isolation, settings: settings, body)
-                }
+                let value = try await withConnection(runAttempt)
                 observation?.transactionEnded(attempts: attempt, error: nil)
                 return value
             } catch let error as PostgresError where attempt < retry.maxAttempts && retry.isRetryable(error) {
@@ -100,9 +108,7 @@ extension PostgresSession {
     func runTransaction<T>(
         isolation: PostgresIsolation, settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
-        try await simpleQuery(
-            (["BEGIN ISOLATION LEVEL \(isolation.rawValue)"] + settings.map { "SET LOCAL \($0.name) = \($0.value)" })
-                .joined(separator: "; "))
+        try await simpleQuery(Self.beginStatements(isolation: isolation, settings: settings).joined(separator: "; "))
         do {
             let result = try await body(self)
             let commit: PostgresRows
@@ -120,10 +126,18 @@ extension PostgresSession {
             }
             return result
         } catch {
-            _ = try? await withBlockingConnection { connection in
-                if connection.isConnected && connection.transactionStatus != .idle { try connection.simpleQuery("ROLLBACK") }
-            }
+            await rollBackIfOpen()
             throw error
+        }
+    }
+
+    static func beginStatements(isolation: PostgresIsolation, settings: [PostgresLocalSetting]) -> [String] {
+        ["BEGIN ISOLATION LEVEL \(isolation.rawValue)"] + settings.map { "SET LOCAL \($0.name) = \($0.value)" }
+    }
+
+    func rollBackIfOpen() async {
+        _ = try? await withBlockingConnection { connection in
+            if connection.isConnected && connection.transactionStatus != .idle { try connection.simpleQuery("ROLLBACK") }
         }
     }
 }

@@ -94,6 +94,13 @@ public final class PostgresSession: Sendable {
         try await withBlockingConnection { try $0.query(sql, binds) }
     }
 
+    /// Runs one statement with bound parameters, prepared on first use on this connection (for
+    /// constant statements run often; see `PostgresConnection.preparedQuery`).
+    @discardableResult
+    public func preparedQuery(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await withBlockingConnection { try $0.preparedQuery(sql, binds) }
+    }
+
     /// Runs fixed statements without parameters (simple-query protocol).
     @discardableResult
     public func simpleQuery(_ sql: String) async throws -> PostgresRows {

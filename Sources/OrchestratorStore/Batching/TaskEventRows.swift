@@ -38,11 +38,12 @@ struct TaskEventRows {
 }
 
 extension StoreTransaction {
-    /// Appends the rows and queues the NOTIFYs owed so far in one statement; the transaction then
-    /// owes none (a later append, such as a workflow finishing, queues its own).
-    func appendLast(_ rows: TaskEventRows) async throws {
+    /// Appends the rows and queues the NOTIFYs owed so far in one statement, sent with COMMIT (or
+    /// with the next statement); the transaction then owes none (a later append, such as a
+    /// workflow finishing, queues its own).
+    func appendLast(_ rows: TaskEventRows) {
         guard !rows.isEmpty else { return }
-        try await query(
+        queue(
             DispatchSQL.appendTaskEvents,
             [
                 rows.workflowIDs, rows.types, rows.times, rows.taskIDs, rows.keys, rows.states, rows.attempts, rows.executors,

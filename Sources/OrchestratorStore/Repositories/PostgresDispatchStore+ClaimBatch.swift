@@ -62,12 +62,12 @@ extension PostgresDispatchStore {
                 }
                 var answers = [[ClaimedTask]](repeating: [], count: requests.count)
                 guard !tasks.isEmpty else {
-                    try await transaction.appendLast(events)
+                    transaction.appendLast(events)
                     return answers
                 }
                 let results = try await upstreamResults(of: tasks.map(\.task), transaction: transaction)
                 let inputs = try await workflowInputs(of: tasks.map(\.task), transaction: transaction)
-                try await transaction.appendLast(events)
+                transaction.appendLast(events)
                 for (request, task) in tasks {
                     let expiry = requests[request].now + requests[request].leaseTTLMillis
                     answers[request].append(ClaimedTask(

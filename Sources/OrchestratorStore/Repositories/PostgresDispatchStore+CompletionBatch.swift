@@ -113,7 +113,7 @@ extension PostgresDispatchStore {
         }
         // Probe before appending, finish after: the common batch appends last, right before COMMIT.
         let doneWorkflows = try await transaction.lockedWorkflowsWithoutUnfinished(Set(workflowOf.values))
-        try await transaction.appendLast(events)
+        transaction.appendLast(events)
         let finished = try await transaction.finish(doneWorkflows, now: now)
         // The workflow's new state goes to the last report of it in the batch (the one that
         // finished it, had the reports come one by one).

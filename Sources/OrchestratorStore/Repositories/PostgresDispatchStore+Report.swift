@@ -115,7 +115,7 @@ extension PostgresDispatchStore {
         _ = try await transaction.releaseChildren(of: taskID, workflowID: workflowID, traceID: traceID, now: report.now)
         // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
         // on that lock until commit, so the less done while holding it, the better.
-        try await transaction.sendNotifications()
+        transaction.sendNotifications()
         let finished = try await transaction.finishWorkflowIfDone(workflowID, now: report.now)
         return .accepted(taskState: .succeeded, workflowState: finished)
     }
@@ -144,7 +144,7 @@ extension PostgresDispatchStore {
         _ = try await transaction.releaseChildren(of: task.id, workflowID: task.workflowID, traceID: task.traceID, now: report.now)
         // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
         // on that lock until commit, so the less done while holding it, the better.
-        try await transaction.sendNotifications()
+        transaction.sendNotifications()
         let finished = try await transaction.finishWorkflowIfDone(task.workflowID, now: report.now)
         return .accepted(taskState: .succeeded, workflowState: finished)
     }
