@@ -69,6 +69,20 @@ final class DatabaseThread: @unchecked Sendable {
         return true
     }
 
+    /// The name of the database thread the caller runs on; nil on any other thread (tests check
+    /// where blocking work ran).
+    static func currentName() -> String? {
+        pthread_getspecific(currentKey).map { Unmanaged<DatabaseThread>.fromOpaque($0).takeUnretainedValue().name }
+    }
+
+    /// Thread-specific slot holding each database thread's owner (unretained: the thread holds
+    /// its owner strongly until it exits).
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
     /// Lets the thread finish the jobs already queued, then exit. Idempotent.
     func shutdown() {
         pthread_mutex_lock(&mutex)
@@ -78,6 +92,7 @@ final class DatabaseThread: @unchecked Sendable {
     }
 
     private func loop() {
+        pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
         var batch: [() -> Void] = []
         while true {
             pthread_mutex_lock(&mutex)

@@ -21,15 +21,20 @@ public final class PostgresPipelinedTransaction {
     /// Runs one statement (with the BEGIN and queued statements not sent yet) and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        guard begin == nil && queued.isEmpty else { return try await queries([PostgresStatement(sql, binds)])[0] }
+        return try await session.preparedQuery(sql, binds)
+    }
+
+    /// Runs statements that do not need each other's results in one round trip (with the BEGIN
+    /// and queued statements not sent yet), in order; returns the rows of each.
+    public func queries(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
         let prefix = begin ?? []
         begin = nil
-        guard prefix.isEmpty && queued.isEmpty else {
-            let statements = queued + [PostgresStatement(sql, binds)]
-            queued = []
-            let rows = try await session.withBlockingConnection { try $0.preparedPipeline(statements, prefix: prefix) }
-            return rows[rows.count - 1]
-        }
-        return try await session.preparedQuery(sql, binds)
+        let all = queued + statements
+        let skipped = queued.count
+        queued = []
+        let rows = try await session.withBlockingConnection { try $0.preparedPipeline(all, prefix: prefix) }
+        return Array(rows[skipped...])
     }
 
     /// Sends `sql` with the next statement or with COMMIT; its rows are not read.

@@ -53,27 +53,39 @@ struct PoolTests {
     }
 
     @Test func blockingWorkStaysOffTheCooperativePool() async throws {
-        // Four sessions sleep in the server at once on a 2-core machine; if libpq blocked the
-        // cooperative pool, this timer task could not tick meanwhile.
+        // Four sessions sleep in the server at once on a 2-core machine. libpq's blocking calls
+        // must run on the sessions' own threads, so that the cooperative pool (one thread per
+        // core) stays free: checked by where they ran, and by a pool task that finishes while all
+        // four are still asleep. (An earlier version timed a 10 ms ticker against a 500 ms bound,
+        // which the whole suite's load on 2 cores sometimes exceeded.)
         try await TestDatabase.withPool(maxConnections: 4) { pool in
-            let longestGap = Mutex(Duration.zero)
-            let ticker = Task {
-                var last = ContinuousClock.now
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(10))
-                    let now = ContinuousClock.now
-                    longestGap.withLock { $0 = max($0, now - last) }
-                    last = now
+            let threads = ThreadNames()
+            let finished = Counter()
+            let sleepers = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 {
+                        group.addTask {
+                            try await pool.withConnection { session in
+                                try await session.withBlockingConnection { connection in
+                                    threads.names.withLock { $0.append(DatabaseThread.currentName() ?? "not a database thread") }
+                                    _ = try connection.query("SELECT pg_sleep(2)")
+                                }
+                            }
+                            finished.increment()
+                        }
+                    }
+                    try await group.waitForAll()
                 }
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(1)") } } }
-                try await group.waitForAll()
-            }
-            ticker.cancel()
-            // If the sleeping queries held the pool's threads, the ticker would stall for the whole
-            // second; scheduling noise on a busy machine stays far below half of that.
-            #expect(longestGap.withLock { $0 } < .milliseconds(500))
+            // Wait until all four are inside their blocking calls.
+            while threads.names.withLock({ $0.count }) < 4 { try await Task.sleep(for: .milliseconds(5)) }
+            let probe = await Task { (0..<1000).reduce(0, +) }.value
+            #expect(probe == 499_500)
+            #expect(finished.value == 0)
+            try await sleepers.value
+            let names = threads.names.withLock { $0 }
+            #expect(names.allSatisfy { $0.hasPrefix("postgres-") })
+            #expect(Set(names).count == 4)
         }
     }
 
@@ -151,4 +163,9 @@ struct PoolTests {
 
 extension Counter {
     func decrementForTest() { _ = add(-1) }
+}
+
+/// Names of the threads that ran some work, from any thread.
+final class ThreadNames: Sendable {
+    let names = Mutex<[String]>([])
 }

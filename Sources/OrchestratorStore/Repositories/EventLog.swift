@@ -28,9 +28,10 @@ struct EventDraft {
 }
 
 extension StoreTransaction {
-    /// Appends events in one statement (`unnest` of one array per column). Events without an
-    /// explicit actor get the transaction's cause (the audit trail).
-    func append(_ events: [EventDraft]) async throws {
+    /// Appends events in one statement (`unnest` of one array per column), queued: it is sent
+    /// with the transaction's next statement or its COMMIT. Events without an explicit actor get
+    /// the transaction's cause (the audit trail).
+    func append(_ events: [EventDraft]) throws {
         guard !events.isEmpty else { return }
         var actors: [String?] = []
         var requestTraces: [String?] = []
@@ -38,7 +39,7 @@ extension StoreTransaction {
             actors.append(try event.actor.map(ActorJSON.text) ?? causeActor)
             requestTraces.append(event.requestTraceID ?? causeTraceID)
         }
-        try await query(
+        queue(
             """
             INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id,
                                          workflow_state, dag_version, message, progress, trace_id, actor, request_trace_id)

@@ -20,11 +20,32 @@ extension PostgresDispatchStore {
             let causes = try Caused<ClaimRequest>.columns(batch.map(\.cause))
             let claimed = try await context.transaction(settings: DispatchSQL.claimSettings) { transaction -> [[ClaimedTask]] in
                 let now = wanted.map { requests[$0].now }.max()!
+                var groups: [ClaimGroupKey: [Int]] = [:]
+                var order: [ClaimGroupKey] = []
+                for index in wanted {
+                    let key = ClaimGroupKey(requests[index])
+                    if groups[key] == nil { order.append(key) }
+                    groups[key, default: []].append(index)
+                }
+                // Promotion and every group's claim need none of each other's results: one round
+                // trip (with BEGIN), the promotion first so that promoted retries can be claimed.
+                var statements = [
+                    PostgresStatement(DispatchSQL.promoteDueRetriesWithoutEvents, [now.sqlTimestamp, configuration.agingBucket(now), 1000])
+                ]
+                for key in order {
+                    let slots = Self.claimSlots(groups[key]!.map { (index: $0, limit: requests[$0].limit) })
+                    statements.append(PostgresStatement(
+                        DispatchSQL.claim,
+                        [
+                            now.sqlTimestamp, slots.map { requests[$0].executorID }, key.capabilities, key.tenants,
+                            key.leaseTTLMillis, slots.map { Int32($0) }, slots.count, slots.map { causes.actors[$0] },
+                            slots.map { causes.traces[$0] },
+                        ]))
+                }
+                let results = try await transaction.queries(statements)
                 var events = TaskEventRows()
                 // Their task_ready events go first in the batch's append, before any task_leased.
-                for row in try await transaction.query(
-                    DispatchSQL.promoteDueRetriesWithoutEvents, [now.sqlTimestamp, configuration.agingBucket(now), 1000])
-                {
+                for row in results[0] {
                     events.add(
                         workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
                         taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
@@ -33,24 +54,8 @@ extension PostgresDispatchStore {
                     // Executors of other capabilities may be waiting for them.
                     transaction.readiedTasks = true
                 }
-                var groups: [ClaimGroupKey: [Int]] = [:]
-                var order: [ClaimGroupKey] = []
-                for index in wanted {
-                    let key = ClaimGroupKey(requests[index])
-                    if groups[key] == nil { order.append(key) }
-                    groups[key, default: []].append(index)
-                }
                 var tasks: [(request: Int, task: StoredTask)] = []
-                for key in order {
-                    let members = groups[key]!
-                    let slots = Self.claimSlots(members.map { (index: $0, limit: requests[$0].limit) })
-                    let rows = try await transaction.query(
-                        DispatchSQL.claim,
-                        [
-                            now.sqlTimestamp, slots.map { requests[$0].executorID }, key.capabilities, key.tenants,
-                            key.leaseTTLMillis, slots.map { Int32($0) }, slots.count, slots.map { causes.actors[$0] },
-                            slots.map { causes.traces[$0] },
-                        ])
+                for rows in results.dropFirst() {
                     for row in rows {
                         let task = try TaskRow.decode(row, decoder: transaction.decoder)
                         tasks.append((try row.decode(Int.self, column: "claim_request"), task))
@@ -65,14 +70,13 @@ extension PostgresDispatchStore {
                     transaction.appendLast(events)
                     return answers
                 }
-                let results = try await upstreamResults(of: tasks.map(\.task), transaction: transaction)
-                let inputs = try await workflowInputs(of: tasks.map(\.task), transaction: transaction)
+                let (upstream, inputs) = try await upstreamResultsAndInputs(of: tasks.map(\.task), transaction: transaction)
                 transaction.appendLast(events)
                 for (request, task) in tasks {
                     let expiry = requests[request].now + requests[request].leaseTTLMillis
                     answers[request].append(ClaimedTask(
                         task: task, lease: LeaseToken(taskID: task.taskID, fencingToken: Int64(task.attempt)),
-                        leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: results[task.taskID] ?? [:],
+                        leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: upstream[task.taskID] ?? [:],
                         inputs: inputs[task.workflowID] ?? [:]))
                 }
                 return answers
@@ -99,26 +103,27 @@ extension PostgresDispatchStore {
         }
     }
 
-    func upstreamResults(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: [UInt8]]] {
-        let ids = tasks.compactMap { UUID(uuidString: $0.taskID) }
-        let rows = try await transaction.query(DispatchSQL.upstreamResults, [ids])
+    /// Results of the claimed tasks' upstream tasks and their workflows' query inputs, read in
+    /// one round trip.
+    func upstreamResultsAndInputs(
+        of tasks: [StoredTask], transaction: StoreTransaction
+    ) async throws -> (results: [String: [String: [UInt8]]], inputs: [String: [String: String]]) {
+        let taskIDs = tasks.compactMap { UUID(uuidString: $0.taskID) }
+        let workflowIDs = Array(Set(tasks.map(\.workflowID)))
+        let rows = try await transaction.queries([
+            PostgresStatement(DispatchSQL.upstreamResults, [taskIDs]), PostgresStatement(DispatchSQL.inputs, [workflowIDs]),
+        ])
         var results: [String: [String: [UInt8]]] = [:]
-        for row in rows {
+        for row in rows[0] {
             let task = try row.decode(String.self, column: "downstream_task_id")
             results[task, default: [:]][try row.decode(String.self, column: "key")] = try row.decode([UInt8]?.self, column: "result") ?? []
         }
-        return results
-    }
-
-    func workflowInputs(of tasks: [StoredTask], transaction: StoreTransaction) async throws -> [String: [String: String]] {
-        let ids = Array(Set(tasks.map(\.workflowID)))
-        let rows = try await transaction.query(DispatchSQL.inputs, [ids])
         var inputs: [String: [String: String]] = [:]
-        for row in rows {
+        for row in rows[1] {
             inputs[try row.decode(String.self, column: "workflow_id")] = try JSONColumn.decode(
                 [String: String].self, from: try row.decode(PostgresJSON.self, column: "inputs"))
         }
-        return inputs
+        return (results, inputs)
     }
 }
 

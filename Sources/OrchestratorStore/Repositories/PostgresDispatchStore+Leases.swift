@@ -148,7 +148,7 @@ extension PostgresDispatchStore {
                 leases.map(\.id), states, nextAttempts, errors, now.sqlTimestamp, context.configuration.agingBucket(now),
                 source == .leaseExpired ? "lease_expired" : source == .timeout ? "timed_out" : "revoked",
             ])
-        try await transaction.append(events)
+        try transaction.append(events)
         if states.contains("ready") { transaction.readiedTasks = true }
         for (lease, state) in zip(leases, states) where state == "failed" {
             _ = try await transaction.applyFailurePolicy(

@@ -76,7 +76,7 @@ extension PostgresDispatchStore {
             workflowID: task.workflowID, kind: .taskProgress, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
             taskState: "running", attempt: task.attempt, executorID: report.executorID, message: message,
             progress: min(max(fraction, 0), 1), traceID: task.traceID))
-        try await transaction.append(events)
+        try transaction.append(events)
         return .accepted(taskState: .running, workflowState: nil)
     }
 
@@ -176,7 +176,7 @@ extension PostgresDispatchStore {
                     context.configuration.agingBucket(report.now), task.attempt,
                 ])
             if state == "ready" { transaction.readiedTasks = true }
-            try await transaction.append([
+            try transaction.append([
                 EventDraft(
                     workflowID: task.workflowID, kind: .taskRetryScheduled, at: report.now, taskID: taskIDText, taskKey: task.key,
                     taskState: state, attempt: task.attempt, executorID: report.executorID,
@@ -195,7 +195,7 @@ extension PostgresDispatchStore {
             UPDATE task_attempts a SET outcome = 'failed', finished_at = $3, error = $2
               FROM failed WHERE a.task_id = failed.id AND a.attempt = $4
             """, [task.id, error, report.now.sqlTimestamp, task.attempt])
-        try await transaction.append([
+        try transaction.append([
             EventDraft(
                 workflowID: task.workflowID, kind: .taskFailed, at: report.now, taskID: taskIDText, taskKey: task.key, taskState: "failed",
                 attempt: task.attempt, executorID: report.executorID, message: failure.message, traceID: task.traceID)

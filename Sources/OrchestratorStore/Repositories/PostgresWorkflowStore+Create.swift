@@ -28,14 +28,14 @@ extension PostgresWorkflowStore {
                     try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp, initialState.rawValue,
                 ])
             guard !inserted.isEmpty else { return false }
-            try await insertQuery(workflow, transaction: transaction)
-            try await insertGraph(
+            try insertQuery(workflow, transaction: transaction)
+            insertGraph(
                 graph, workflowID: workflow.workflowID, version: 1, reason: "submitted", author: workflow.actor.subject,
                 workflowPriority: workflow.priority, now: workflow.now, transaction: transaction)
             // Events last: appending takes the event-order lock until commit (migration 0006), and
             // every claim and completion batch of the server appends too; taken before the graph,
             // it made them all wait while a big DAG was written.
-            try await transaction.append([
+            try transaction.append([
                 EventDraft(
                     workflowID: workflow.workflowID, kind: .workflowSubmitted, at: workflow.now, workflowState: initialState,
                     traceID: workflow.traceID, actor: workflow.actor),
@@ -43,7 +43,7 @@ extension PostgresWorkflowStore {
                     workflowID: workflow.workflowID, kind: .workflowPlanned, at: workflow.now, workflowState: initialState, dagVersion: 1,
                     message: workflow.planning.rationale, traceID: workflow.traceID, actor: workflow.actor),
             ])
-            try await appendRootsReady(
+            appendRootsReady(
                 graph, dag: workflow.dag, workflowID: workflow.workflowID, traceID: workflow.traceID, now: workflow.now,
                 transaction: transaction)
             // A workflow with no tasks is done as soon as it exists.
@@ -71,11 +71,12 @@ extension PostgresWorkflowStore {
         return try await workflow(id: id, tenant: tenant)
     }
 
-    private func insertQuery(_ workflow: NewWorkflow, transaction: StoreTransaction) async throws {
+    /// Queued: sent with the next statement or COMMIT, like the rest of a new workflow's rows.
+    private func insertQuery(_ workflow: NewWorkflow, transaction: StoreTransaction) throws {
         let query = workflow.query
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try await transaction.query(
+        transaction.queue(
             """
             INSERT INTO queries (workflow_id, text, goals, inputs, planner, priority, constraints, labels, message, created_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -89,7 +90,8 @@ extension PostgresWorkflowStore {
 }
 
 extension PostgresWorkflowStore {
-    /// Stores a DAG version and inserts `graph.newTasks` with their edges, all in three statements
+    /// Stores a DAG version and inserts `graph.newTasks` with their edges (queued statements, sent
+    /// with the transaction's next statement or COMMIT), all in three statements
     /// whatever the size: the graph travels once (as the version's JSON, which the task insert
     /// also reads its specs from), per-task columns as arrays expanded with `unnest`.
     ///
@@ -99,8 +101,8 @@ extension PostgresWorkflowStore {
     func insertGraph(
         _ graph: GraphRows, workflowID: String, version: Int, reason: String, author: String, workflowPriority: Int,
         now: UnixMillis, readyWithoutUpstream: Bool = true, transaction: StoreTransaction
-    ) async throws {
-        try await transaction.query(
+    ) {
+        transaction.queue(
             """
             WITH version AS (
                 INSERT INTO dag_versions (workflow_id, version, reason, author, task_count, graph, created_at)
@@ -131,13 +133,13 @@ extension PostgresWorkflowStore {
                 graph.newIDs, graph.newPayloads, graph.newRanks, graph.newUnfinished, readyWithoutUpstream,
                 transaction.configuration.agingBucket(now),
             ])
-        try await insertEdges(graph.edgeUpstream, graph.edgeDownstream, workflowID: workflowID, transaction: transaction)
+        insertEdges(graph.edgeUpstream, graph.edgeDownstream, workflowID: workflowID, transaction: transaction)
     }
 
     /// The task_ready events of a new graph's tasks without upstream tasks, in the DAG's order.
     private func appendRootsReady(
         _ graph: GraphRows, dag: Dag, workflowID: String, traceID: String, now: UnixMillis, transaction: StoreTransaction
-    ) async throws {
+    ) {
         var ids: [UUID] = []
         var keys: [String] = []
         for (position, unfinished) in graph.newUnfinished.enumerated() where unfinished == 0 {
@@ -145,7 +147,7 @@ extension PostgresWorkflowStore {
             keys.append(dag.tasks[Int(graph.ordinals[position]) - 1].key.rawValue)
         }
         guard !ids.isEmpty else { return }
-        try await transaction.query(
+        transaction.queue(
             """
             INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, trace_id, actor, request_trace_id)
             SELECT $1, 'task_ready', $2, e.id, e.k, 'ready', $3, $4::jsonb, $5
@@ -157,9 +159,9 @@ extension PostgresWorkflowStore {
         transaction.appendedEvents = true
     }
 
-    func insertEdges(_ upstream: [UUID], _ downstream: [UUID], workflowID: String, transaction: StoreTransaction) async throws {
+    func insertEdges(_ upstream: [UUID], _ downstream: [UUID], workflowID: String, transaction: StoreTransaction) {
         guard !upstream.isEmpty else { return }
-        try await transaction.query(
+        transaction.queue(
             """
             INSERT INTO edges (workflow_id, upstream_task_id, downstream_task_id)
             SELECT $1, e.u, e.d FROM unnest($2::uuid[], $3::uuid[]) AS e(u, d)

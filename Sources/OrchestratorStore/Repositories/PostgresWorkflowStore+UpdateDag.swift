@@ -44,7 +44,7 @@ extension PostgresWorkflowStore {
             }
             try await transaction.query("DELETE FROM edges WHERE workflow_id = $1", [update.workflowID])
             try await updateKeptTasks(update, existing: existing, graph: graph, priority: priority, transaction: transaction)
-            try await insertGraph(
+            insertGraph(
                 graph, workflowID: update.workflowID, version: version, reason: update.reason, author: update.actor.subject,
                 workflowPriority: priority, now: update.now, readyWithoutUpstream: false, transaction: transaction)
             try await transaction.query(
@@ -65,7 +65,7 @@ extension PostgresWorkflowStore {
                         workflowID: update.workflowID, kind: .workflowPlanned, at: update.now, workflowState: .running,
                         dagVersion: version, message: update.reason, traceID: traceID, actor: update.actor))
             }
-            try await transaction.append(events)
+            try transaction.append(events)
             try await recomputeCounters(update.workflowID, traceID: traceID, now: update.now, transaction: transaction)
             _ = try await transaction.finishWorkflowIfDone(update.workflowID, now: update.now)
             return version

@@ -62,6 +62,11 @@ final class StoreTransaction {
         try await pipelined.query(sql, binds)
     }
 
+    /// Runs statements that do not need each other's results in one round trip, in order.
+    func queries(_ statements: [PostgresStatement]) async throws -> [PostgresRows] {
+        try await pipelined.queries(statements)
+    }
+
     /// Sends `sql` with the next statement or with COMMIT, for statements whose rows nobody reads:
     /// saves their round trip. Their errors surface from that next call.
     func queue(_ sql: String, _ binds: [any PostgresEncodable] = []) {

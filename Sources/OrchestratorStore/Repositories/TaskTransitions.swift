@@ -205,7 +205,7 @@ extension StoreTransaction {
             case .cancelled: .workflowCancelled
             default: .workflowFailed
             }
-        try await append([
+        try append([
             EventDraft(
                 workflowID: workflowID, kind: kind, at: now, workflowState: state, message: error ?? "", traceID: traceID,
                 actor: actor)
