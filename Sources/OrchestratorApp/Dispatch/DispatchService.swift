@@ -89,7 +89,9 @@ public final class DispatchService: Sendable {
         var plan: PlanningTask?
         let result: ReportResult
         do {
-            if case .completed(let bytes) = reported, let planAdoption {
+            // Only a planning task's completion proposes a graph; the session knows the keys of
+            // the tasks it handed out, which spares every other completion a database read.
+            if case .completed(let bytes) = reported, let planAdoption, registry.mayProposeGraph(lease) != false {
                 switch try await planAdoption.review(taskID: lease.taskID, result: bytes) {
                 case .ordinary: break
                 case .adoptable(let task): plan = task
@@ -175,7 +177,8 @@ public final class DispatchService: Sendable {
         for task in claimed {
             registry.add(.init(
                 token: task.lease, executorID: executor.executorID, sessionID: sessionID,
-                ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt))
+                ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt,
+                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false))
         }
         observeClaims(claimed, executorID: executor.executorID, now: now)
         return claimed

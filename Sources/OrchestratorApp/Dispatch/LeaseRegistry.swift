@@ -12,6 +12,9 @@ final class LeaseRegistry: Sendable {
         var ttlMillis: Int64
         var lastHeartbeat: UnixMillis
         var databaseExpiry: UnixMillis
+        /// Whether the task may be a delegated planning task (its key is the planner's), whose
+        /// completion proposes a graph; nil when unknown (a resumed lease).
+        var mayProposeGraph: Bool? = nil
     }
 
     /// How a session is told about leases taken away from it.
@@ -71,6 +74,14 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
             return lease.sessionID
+        }
+    }
+
+    /// `LiveLease.mayProposeGraph` of a held lease; nil when unknown or not held here.
+    func mayProposeGraph(_ token: LeaseToken) -> Bool? {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
+            return lease.mayProposeGraph
         }
     }
 

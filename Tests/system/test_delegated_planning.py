@@ -1,0 +1,65 @@
+"""Delegated planning end to end over a real Lease stream: a planning executor receives the `plan`
+task, answers with a graph, and the workflow runs it (docs/EXECUTORS.md, "Planning executors")."""
+
+from __future__ import annotations
+
+from conftest import task_rows, workflow_uuid
+from procs import psql
+from security_support import LeaseStream
+
+
+def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capability):
+    query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED)
+    workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
+    assert api.state(workflow_id) == "WORKFLOW_STATE_PLANNING"
+
+    hello = pb.executors.ExecutorHello(executor_id="planner-" + capability, capabilities=["planner", capability],
+                                       max_in_flight=4)
+    stream = LeaseStream(api.executors, pb, [], hello)
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        plan = stream.next_of("assignment", 30)
+        assert plan is not None and plan.spec.key == "plan"
+        graph = pb.dag.Dag(tasks=[api.task("fetch", capability), api.task("summarise", capability, ["fetch"])])
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=plan.lease, result=graph.SerializeToString())))
+        ack = stream.next_of("ack", 30)
+        assert ack is not None and ack.accepted
+        for expected in ("fetch", "summarise"):
+            assignment = stream.next_of("assignment", 30)
+            assert assignment is not None and assignment.spec.key == expected, assignment
+            if expected == "fetch":
+                # Proposed tasks without a proposed upstream run after `plan` and see its result.
+                assert "plan" in assignment.upstream_results
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+                lease=assignment.lease, result=expected.encode())))
+            done = stream.next_of("ack", 30)
+            assert done is not None and done.accepted
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        stream.close()
+    rows = task_rows(database, workflow_id)
+    assert {key: row["state"] for key, row in rows.items()} == {"plan": "succeeded", "fetch": "succeeded",
+                                                                "summarise": "succeeded"}
+    assert psql(database, f"SELECT max(version) FROM dag_versions WHERE workflow_id = '{workflow_uuid(workflow_id)}'") == [["2"]]
+
+
+def test_an_invalid_answer_over_a_lease_stream_fails_the_plan(api, pb, database, capability):
+    query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED)
+    workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
+    hello = pb.executors.ExecutorHello(executor_id="bad-planner-" + capability, capabilities=["planner"], max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello)
+    try:
+        plan = stream.next_of("assignment", 30)
+        assert plan is not None and plan.spec.key == "plan"
+        nonsense = pb.dag.Dag(tasks=[api.task("z", capability, ["nowhere"])])
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=plan.lease, result=nonsense.SerializeToString())))
+        ack = stream.next_of("ack", 30)
+        assert ack is not None and ack.accepted
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+    finally:
+        stream.close()
+    assert task_rows(database, workflow_id)["plan"]["state"] == "failed"
+    error = psql(database, f"SELECT last_error::text FROM tasks WHERE workflow_id = '{workflow_uuid(workflow_id)}' AND key = 'plan'")
+    assert "invalid_plan" in error[0][0] and "nowhere" in error[0][0], error
