@@ -21,6 +21,7 @@ public enum OrchestratorMigrations {
         migration(4, "0004_audit.sql", PackageResources._004_audit_sql),
         migration(5, "0005_bulk_graphs.sql", PackageResources._005_bulk_graphs_sql),
         migration(6, "0006_event_order.sql", PackageResources._006_event_order_sql),
+        migration(7, "0007_lean_events.sql", PackageResources._007_lean_events_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {
