@@ -92,7 +92,7 @@ extension PostgresDispatchStore {
                 key: try row.decode(String.self, column: "key"), attempt: try row.decode(Int.self, column: "attempt"),
                 maxAttempts: try row.decode(Int.self, column: "max_attempts"), token: try row.decode(Int64.self, column: "fencing_token"),
                 owner: try row.decode(String?.self, column: "lease_owner") ?? "",
-                spec: try transaction.decoder.decode(TaskSpec.self, from: Data(try row.decode(PostgresJSON.self, column: "metadata").text.utf8)),
+                spec: try TaskSpecJSON.decodeOrThrow(try row.decode(PostgresJSON.self, column: "metadata").text, decoder: transaction.decoder),
                 traceID: try row.decode(String.self, column: "trace_id"))
         }
     }

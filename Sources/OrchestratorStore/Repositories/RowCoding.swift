@@ -93,7 +93,7 @@ enum TaskRow {
 
     static func decode(_ row: PostgresRow, decoder: JSONDecoder) throws -> StoredTask {
         let stateText = try row.decode(String.self, column: "state")
-        let spec = try decoder.decode(TaskSpec.self, from: Data(try row.decode(PostgresJSON.self, column: "metadata").text.utf8))
+        let spec = try TaskSpecJSON.decodeOrThrow(try row.decode(PostgresJSON.self, column: "metadata").text, decoder: decoder)
         let lastError = try row.decode(PostgresJSON?.self, column: "last_error").map {
             try decoder.decode(FailureJSON.self, from: Data($0.text.utf8)).info
         }
