@@ -163,6 +163,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             listen_addresses = '127.0.0.1'
             unix_socket_directories = '\(dataDirectory.path.replacingOccurrences(of: "'", with: "''"))'
             max_connections = 200
+            # The task queue churns: let autovacuum visit it every 10 s, not every minute (the
+            # tables' own thresholds are set by migration 0008; docs/POSTGRES.md).
+            autovacuum_naptime = 10s
 
             """
         if !durable { settings += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n" }
