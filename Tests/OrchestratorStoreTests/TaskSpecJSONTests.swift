@@ -1,4 +1,5 @@
 import Foundation
+import OrchestratorApp
 import OrchestratorDomain
 import PostgresClient
 import Testing
@@ -76,5 +77,20 @@ struct TaskSpecJSONTests {
         #expect(TaskSpecJSON.decode(extra) == TaskSpec(key: "a", timeoutSeconds: 5))
         let nulled = good.replacingOccurrences(of: "\"timeoutSeconds\":5", with: "\"timeoutSeconds\":null")
         #expect(TaskSpecJSON.decode(nulled) == TaskSpec(key: "a"))
+    }
+}
+
+@Suite("ActorJSON")
+struct ActorJSONTests {
+    @Test func writtenTextDecodesToTheSameActor() throws {
+        let actors = [
+            OrchestratorApp.Actor(subject: "svc-1", role: "executor", tenant: "acme"),
+            OrchestratorApp.Actor(subject: "quote\" back\\slash /", role: "ctl\n\r\t\u{1}\u{1f}", tenant: "données 🚀 \u{7f}"),
+            OrchestratorApp.Actor(subject: "", role: "", tenant: ""),
+        ]
+        for actor in actors {
+            let text = try ActorJSON.text(actor)
+            #expect(try JSONDecoder().decode(ActorJSON.self, from: Data(text.utf8)).actor == actor)
+        }
     }
 }
