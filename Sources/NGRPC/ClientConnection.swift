@@ -182,6 +182,12 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
 
     func onEvent(_ what: Int16) {
         if what & Int16(BEV_EVENT_CONNECTED) != 0 {
+            // Without it Nagle holds back a call's DATA frame until the server ACKs its HEADERS,
+            // and with delayed ACKs that is a 40 ms stall on some calls (the server side sets it too).
+            if let bufferEvent {
+                var noDelay: Int32 = 1
+                setsockopt(bufferevent_getfd(bufferEvent), Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+            }
             if configuration.tls != nil, let bufferEvent {
                 guard let ssl = bufferevent_openssl_get_ssl(bufferEvent), TLSContext.negotiatedH2(ssl) else {
                     failureReason = "server did not negotiate h2 over TLS"
