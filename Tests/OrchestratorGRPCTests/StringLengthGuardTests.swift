@@ -46,6 +46,29 @@ import Testing
         #expect(capability?.length == 17)
     }
 
+    /// Our Swift messages cannot carry U+0000 (protobuf-c strings are NUL-terminated), so the
+    /// request is serialized with a marker byte that is then turned into 0x00, as another
+    /// language's client would send it.
+    private func withNUL(replacing marker: UInt8, in bytes: [UInt8]) -> [UInt8] {
+        var patched = bytes
+        let index = patched.firstIndex(of: marker)!
+        patched[index] = 0
+        return patched
+    }
+
+    @Test func stringsContainingNULAreRefusedWhereverTheyAre() throws {
+        let key = guardrail.check(withNUL(replacing: UInt8(ascii: "~"), in: try request { $0.query!.graph!.tasks[0].key = "a~b" }), path: submit)
+        #expect(key == StringLengthGuard.Violation(field: "orchestrator.v1.TaskSpec.key", length: 3, limit: 16, containsNUL: true))
+        #expect(key?.description == "field orchestrator.v1.TaskSpec.key contains the character U+0000 (NUL), which strings here cannot hold; remove it")
+        let label = guardrail.check(
+            withNUL(replacing: UInt8(ascii: "~"), in: try request { $0.query!.graph!.tasks[0].labels["team"] = "v~" }), path: submit)
+        #expect(label?.field == "orchestrator.v1.TaskSpec.LabelsEntry.value" && label?.containsNUL == true)
+        // bytes fields may hold anything.
+        let payload = guardrail.check(
+            withNUL(replacing: UInt8(ascii: "~"), in: try request { $0.query!.graph!.tasks[0].payload = Array("x~y".utf8) }), path: submit)
+        #expect(payload == nil)
+    }
+
     @Test func executorRequestsAreCovered() throws {
         var hello = Orchestrator_V1_HeartbeatRequest()
         hello.executorID = String(repeating: "e", count: 30)

@@ -1,4 +1,4 @@
-"""orchestratord's TLS and limit settings end to end: DAG and string limits (INVALID_ARGUMENT, nothing
+"""orchestratord's TLS and limit settings end to end: DAG and string limits, NUL characters (INVALID_ARGUMENT, nothing
 stored), per-caller rate limits (RESOURCE_EXHAUSTED with a retry hint, health checks exempt), mutual
 TLS with orchctl, and certificate reload on SIGHUP."""
 
@@ -48,7 +48,7 @@ def test_dag_over_limits_is_invalid_argument_and_nothing_is_stored(database, wor
     with grpc.insecure_channel(address) as channel:
         api = Api(channel, pb, None)
         run = uuid.uuid4().hex[:8]
-        ids = [f"{run}-tasks", f"{run}-depth", f"{run}-string", f"{run}-label"]
+        ids = [f"{run}-tasks", f"{run}-depth", f"{run}-string", f"{run}-label", f"{run}-nul-key", f"{run}-nul-label"]
 
         too_many = [api.task(f"t{i}", capability) for i in range(6)]
         error = rejected(api, too_many, ids[0])
@@ -71,6 +71,16 @@ def test_dag_over_limits_is_invalid_argument_and_nothing_is_stored(database, wor
         error = rejected(api, long_label, ids[3])
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "orchestrator.v1.TaskSpec.LabelsEntry.value is 300 bytes" in error.details()
+
+        # U+0000 is valid in a protobuf string but cannot be stored as sent (it used to be
+        # truncated silently: key "a\0b" became "a").
+        error = rejected(api, [api.task("a\x00b", capability)], ids[4])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details() == ("field orchestrator.v1.TaskSpec.key contains the character U+0000 (NUL), "
+                                   "which strings here cannot hold; remove it")
+        error = rejected(api, [api.task("a", capability, labels={"team": "x\x00"})], ids[5])
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "LabelsEntry.value contains the character U+0000" in error.details()
 
         assert stored(database, ids) == 0
         # Within the limits the same server accepts the graph.

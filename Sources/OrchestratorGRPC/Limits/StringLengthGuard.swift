@@ -7,6 +7,10 @@ public import NGRPC
 /// it. One rule covers every field that may end up stored, including fields added to the protos
 /// later; `bytes` fields are left to the message-size limit.
 ///
+/// It also refuses strings containing U+0000. Protobuf allows it, but protobuf-c hands strings over
+/// NUL-terminated, so everything after it would be silently dropped (a task key `a\0b` stored as
+/// `a`), and PostgreSQL's text and jsonb cannot hold it either.
+///
 /// The walk is linear in the message size and allocates nothing. Malformed input stops the walk
 /// quietly: the generated decoder then rejects the message with its own error.
 public struct StringLengthGuard: Sendable {
@@ -19,13 +23,25 @@ public struct StringLengthGuard: Sendable {
         let pointer: UnsafePointer<ProtobufCMessageDescriptor>
     }
 
-    /// A field whose string is too long, for the error message.
+    /// A field whose string is too long or contains U+0000, for the error message.
     public struct Violation: Sendable, Hashable, CustomStringConvertible {
         public var field: String
         public var length: Int
         public var limit: Int
+        /// The string contains U+0000 (its length is then within the limit).
+        public var containsNUL = false
+
+        public init(field: String, length: Int, limit: Int, containsNUL: Bool = false) {
+            self.field = field
+            self.length = length
+            self.limit = limit
+            self.containsNUL = containsNUL
+        }
+
         public var description: String {
-            "field \(field) is \(length) bytes long; the limit (max-string-length) is \(limit) bytes"
+            containsNUL
+                ? "field \(field) contains the character U+0000 (NUL), which strings here cannot hold; remove it"
+                : "field \(field) is \(length) bytes long; the limit (max-string-length) is \(limit) bytes"
         }
     }
 
@@ -77,10 +93,10 @@ public struct StringLengthGuard: Sendable {
                 guard let field = Self.field(number, in: descriptor) else { continue }
                 switch field.pointee.type {
                 case PROTOBUF_C_TYPE_STRING:
-                    if payload.count > maxBytes {
+                    if payload.count > maxBytes || payload.contains(0) {
                         violation = Violation(
                             field: "\(String(cString: descriptor.pointee.name)).\(String(cString: field.pointee.name))",
-                            length: payload.count, limit: maxBytes)
+                            length: payload.count, limit: maxBytes, containsNUL: payload.count <= maxBytes)
                         return true
                     }
                 case PROTOBUF_C_TYPE_MESSAGE:
@@ -142,8 +158,8 @@ private struct WireReader {
 }
 
 /// Applies a `StringLengthGuard` to every request message before the handler sees it: a string
-/// over the limit ends the call with INVALID_ARGUMENT naming the field and the limit, so nothing
-/// of that request is stored.
+/// over the limit (or containing U+0000) ends the call with INVALID_ARGUMENT naming the field, so
+/// nothing of that request is stored.
 public struct StringLengthInterceptor: ServerInterceptor {
     public let guardrail: StringLengthGuard
 
