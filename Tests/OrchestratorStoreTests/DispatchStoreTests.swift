@@ -146,7 +146,7 @@ struct DispatchStoreTests {
 
     @Test("expired leases are requeued with backoff, and fail once attempts are exhausted")
     func leaseExpiry() async throws {
-        try await TestDatabase.withStore { store, _ in
+        try await TestDatabase.withStore { store, pool in
             let retry = RetryPolicy(maxAttempts: 2, initialBackoffMillis: 100, maxBackoffMillis: 100)
             let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a", retry: retry)]))).workflow.workflowID
             let first = try #require(try await Fixtures.claim(store, ttl: 1_000).first)
@@ -154,6 +154,9 @@ struct DispatchStoreTests {
             let expired = try await store.expireLeases(now: Fixtures.t0 + 1_001, limit: 10)
             #expect(expired == [ExpiredLease(lease: first.lease, workflowID: id, executorID: "exec-1", newState: .ready)])
             #expect(try await store.tasks(workflowID: id).first?.availableAt == Fixtures.t0 + 1_101)
+            // The reaper promotes the retry once its backoff has passed, with a task_ready event.
+            #expect(try await store.expireLeases(now: Fixtures.t0 + 1_101, limit: 10).isEmpty)
+            #expect(try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind).last == .taskReady)
             let second = try #require(try await Fixtures.claim(store, ttl: 1_000, now: Fixtures.t0 + 1_101).first)
             let exhausted = try await store.expireLeases(now: Fixtures.t0 + 5_000, limit: 10)
             #expect(exhausted.map(\.newState) == [.failed])

@@ -2,40 +2,14 @@ import PostgresClient
 
 /// The dispatch hot path's statements, in one place, each with the index that serves it.
 enum DispatchSQL {
-    /// Makes retries whose backoff elapsed claimable (retry_wait → ready), with task_ready events.
+    /// Makes retries whose backoff elapsed claimable (retry_wait → ready); the caller appends their
+    /// task_ready events with its others, last (`appendLast`). Any INSERT into workflow_events takes
+    /// the event-order lock until commit (migration 0006) — even one inserting no rows, as the
+    /// statement trigger fires regardless — so promoting with events in this statement held that
+    /// lock across the whole claim transaction and serialised every claim and completion batch.
     /// Index: tasks_retry_due_idx (next_attempt_at) WHERE state = 'retry_wait' — an empty probe
-    /// when nothing is due. $1 now, $2 aging bucket of now, $3 limit, $4 actor (jsonb), $5 request trace id
-    /// (the audit cause; NULL for the reaper).
+    /// when nothing is due. $1 now, $2 aging bucket of now, $3 limit.
     static let promoteDueRetries = """
-        WITH due AS (
-            SELECT id FROM tasks
-             WHERE state = 'retry_wait' AND next_attempt_at <= $1
-             ORDER BY next_attempt_at
-             LIMIT $3
-               FOR NO KEY UPDATE SKIP LOCKED
-        ), promoted AS (
-            UPDATE tasks t
-               SET state = 'ready', ready_at = $1, dispatch_priority = t.priority - $2, next_attempt_at = NULL, updated_at = $1
-              FROM due
-             WHERE t.id = due.id
-         RETURNING t.id, t.key, t.attempt, t.workflow_id
-        ), events AS (
-            INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id, actor,
-                                         request_trace_id)
-            SELECT p.workflow_id, 'task_ready', $1, p.id, p.key, 'ready', p.attempt, w.trace_id, $4::jsonb, $5
-              FROM promoted p JOIN workflows w ON w.id = p.workflow_id
-            RETURNING 1
-        )
-        SELECT count(*) AS promoted FROM events
-        """
-
-    /// `promoteDueRetries` without the events: the claim batch appends them itself with its
-    /// task_leased events, last (`appendLast`). Any INSERT into workflow_events takes the
-    /// event-order lock until commit (migration 0006) — even one inserting no rows, as the
-    /// statement trigger fires regardless — so promoting with events first held that lock across
-    /// the whole claim transaction and serialised every claim and completion batch behind it.
-    /// $1 now, $2 aging bucket, $3 limit.
-    static let promoteDueRetriesWithoutEvents = """
         WITH due AS (
             SELECT id FROM tasks
              WHERE state = 'retry_wait' AND next_attempt_at <= $1

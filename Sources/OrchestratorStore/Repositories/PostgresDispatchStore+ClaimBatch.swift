@@ -30,7 +30,7 @@ extension PostgresDispatchStore {
                 // Promotion and every group's claim need none of each other's results: one round
                 // trip (with BEGIN), the promotion first so that promoted retries can be claimed.
                 var statements = [
-                    PostgresStatement(DispatchSQL.promoteDueRetriesWithoutEvents, [now.sqlTimestamp, configuration.agingBucket(now), 1000])
+                    PostgresStatement(DispatchSQL.promoteDueRetries, [now.sqlTimestamp, configuration.agingBucket(now), 1000])
                 ]
                 for key in order {
                     let slots = Self.claimSlots(groups[key]!.map { (index: $0, limit: requests[$0].limit) })

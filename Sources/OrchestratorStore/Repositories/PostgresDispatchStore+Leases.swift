@@ -36,13 +36,19 @@ extension PostgresDispatchStore {
         return try await context.transaction { transaction in
             // The reaper also promotes retries whose backoff elapsed, so they become claimable (and
             // dispatchers are woken) even when no executor is asking.
-            let promoted = try await transaction.query(
-                DispatchSQL.promoteDueRetries,
-                [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1), transaction.causeActor, transaction.causeTraceID])
-            if try promoted.first?.decode(Int.self, column: "promoted") ?? 0 > 0 {
+            var events = TaskEventRows()
+            for row in try await transaction.query(
+                DispatchSQL.promoteDueRetries, [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1)])
+            {
+                events.add(
+                    workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
+                    taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
+                    attempt: try row.decode(Int32.self, column: "attempt"), executor: nil, actor: transaction.causeActor,
+                    trace: transaction.causeTraceID)
                 transaction.readiedTasks = true
-                transaction.appendedEvents = true
             }
+            // Queued: sent with the next statement, ahead of the events the expiries append.
+            transaction.appendLast(events)
             let rows = try await transaction.query(DispatchSQL.expiredLeases, [now.sqlTimestamp, max(limit, 1)])
             let expired = try await settle(
                 try lostLeases(rows, transaction: transaction), source: .leaseExpired, immediate: false,
