@@ -104,22 +104,23 @@ struct LoopbackTests {
     @Test func deadlineEndsStreamToAReaderThatStopped() async throws {
         let seen = Box<RPCStatus?>(nil)
         let chunk = [UInt8](repeating: 1, count: 64 * 1024)
-        let loopback = try await Loopback.start(configureClient: { $0.deadlineTimerSlack = .seconds(5) }) { router in
+        let loopback = try await Loopback.start(configureClient: { $0.deadlineTimerSlack = .seconds(10) }) { router in
             router.register(Echo.stream) { source, sink, context in
                 context.onCancel { seen.set(context.cancellation) }
                 _ = try await source.next()
                 while true { try await sink.send(chunk) }  // until the deadline stops it
             }
         }
-        // One second: long enough for the first message to arrive even on a loaded 2-core machine.
-        let call = try await loopback.channel.makeCall(Echo.stream, options: CallOptions(timeout: .seconds(1)))
+        // Three seconds for the first message to arrive: one second was not always enough with the
+        // whole suite running on 2 cores (the deadline then passed before the first receive).
+        let call = try await loopback.channel.makeCall(Echo.stream, options: CallOptions(timeout: .seconds(3)))
         try await call.send([])
         try await call.closeSend()
         _ = try await call.receive()  // then stop reading: the client's window closes
-        #expect(await eventually(timeout: .seconds(3)) { seen.get != nil })
+        #expect(await eventually(timeout: .seconds(5)) { seen.get != nil })
         #expect(seen.get?.code == .deadlineExceeded)
         // The server ended the stream although the window was shut: the call completes while the
-        // client is still not reading (its own deadline timer is 5 s away).
+        // client is still not reading (its own deadline timer is 10 s away).
         let handle = try #require(call as? ClientCallHandle)
         #expect(await eventually(timeout: .seconds(2)) { handle.stream.status.isCompleted })
         await loopback.stop()

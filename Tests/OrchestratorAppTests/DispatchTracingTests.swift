@@ -58,14 +58,16 @@ struct DispatchTracingTests {
         }
 
         let spans = exporter.spans
-        let dispatched = try #require(spans.first { $0.name == "dispatch fetch" })
+        let dispatched = try #require(spans.first { $0.name == "dispatch fetch" && $0.traceID == traceID })
         #expect(dispatched.kind == .producer)
         #expect(dispatched.spanID == span.context.spanID)
         #expect(dispatched.links.map(\.spanID) == [pollCall.spanID])
         #expect(dispatched.attributes["orchestrator.executor_id"] == .string("ex-1"))
-        let claim = try #require(spans.first { $0.name == "db.claim_tasks" })
-        #expect(claim.parentSpanID == dispatched.spanID && claim.traceID == traceID)
-        let report = try #require(spans.first { $0.name == "task.report" })
+        // The tracer is process-wide and suites run in parallel: other tests' claims and reports
+        // land in this exporter too, so look in this workflow's trace only.
+        let claim = try #require(spans.first { $0.name == "db.claim_tasks" && $0.traceID == traceID })
+        #expect(claim.parentSpanID == dispatched.spanID)
+        let report = try #require(spans.first { $0.name == "task.report" && $0.traceID == traceID })
         #expect(report.traceID == traceID && report.parentSpanID == dispatched.spanID)
         #expect(report.links.map(\.spanID) == [pollCall.spanID])
         // Nothing was recorded in the executor's own trace: an empty or routine claim is not a span.
