@@ -38,6 +38,20 @@ struct TaskEventRows {
 }
 
 extension StoreTransaction {
+    /// The task_ready events of retries `DispatchSQL.promoteDueRetries` just made ready; marks
+    /// the transaction as having readied tasks (executors of any capability may be waiting).
+    func promotedRetryEvents(_ rows: PostgresRows, now: UnixMillis) throws -> TaskEventRows {
+        var events = TaskEventRows()
+        for row in rows {
+            events.add(
+                workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
+                taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
+                attempt: try row.decode(Int32.self, column: "attempt"), executor: nil, actor: causeActor, trace: causeTraceID)
+            readiedTasks = true
+        }
+        return events
+    }
+
     /// Appends the rows and queues the NOTIFYs owed so far in one statement, sent with COMMIT (or
     /// with the next statement); the transaction then owes none (a later append, such as a
     /// workflow finishing, queues its own).

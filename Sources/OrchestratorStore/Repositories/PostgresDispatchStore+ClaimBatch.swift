@@ -43,17 +43,8 @@ extension PostgresDispatchStore {
                         ]))
                 }
                 let results = try await transaction.queries(statements)
-                var events = TaskEventRows()
-                // Their task_ready events go first in the batch's append, before any task_leased.
-                for row in results[0] {
-                    events.add(
-                        workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
-                        taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
-                        attempt: try row.decode(Int32.self, column: "attempt"), executor: nil, actor: transaction.causeActor,
-                        trace: transaction.causeTraceID)
-                    // Executors of other capabilities may be waiting for them.
-                    transaction.readiedTasks = true
-                }
+                // Promoted retries' task_ready events go first in the batch's append, before any task_leased.
+                var events = try transaction.promotedRetryEvents(results[0], now: now)
                 var tasks: [(request: Int, task: StoredTask)] = []
                 for rows in results.dropFirst() {
                     for row in rows {

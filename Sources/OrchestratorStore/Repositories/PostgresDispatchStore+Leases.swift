@@ -36,17 +36,9 @@ extension PostgresDispatchStore {
         return try await context.transaction { transaction in
             // The reaper also promotes retries whose backoff elapsed, so they become claimable (and
             // dispatchers are woken) even when no executor is asking.
-            var events = TaskEventRows()
-            for row in try await transaction.query(
+            let promoted = try await transaction.query(
                 DispatchSQL.promoteDueRetries, [now.sqlTimestamp, configuration.agingBucket(now), max(limit, 1)])
-            {
-                events.add(
-                    workflowID: try row.decode(String.self, column: "workflow_id"), type: "task_ready", at: now.sqlTimestamp,
-                    taskID: try row.decode(UUID.self, column: "id"), key: try row.decode(String.self, column: "key"), state: "ready",
-                    attempt: try row.decode(Int32.self, column: "attempt"), executor: nil, actor: transaction.causeActor,
-                    trace: transaction.causeTraceID)
-                transaction.readiedTasks = true
-            }
+            let events = try transaction.promotedRetryEvents(promoted, now: now)
             // Queued: sent with the next statement, ahead of the events the expiries append.
             transaction.appendLast(events)
             let rows = try await transaction.query(DispatchSQL.expiredLeases, [now.sqlTimestamp, max(limit, 1)])
