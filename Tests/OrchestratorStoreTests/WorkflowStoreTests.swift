@@ -50,6 +50,26 @@ struct WorkflowStoreTests {
         }
     }
 
+    @Test("the record a creation returns is the one a read returns right after it")
+    func createdRecordEqualsReadRecord() async throws {
+        try await TestDatabase.withStore { store, _ in
+            var delegated = Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("plan")]))
+            delegated.awaitingPlan = true
+            var detailed = Fixtures.workflow(
+                requestID: "req-record", dag: Fixtures.diamond, policy: .continueIndependent, priority: -3,
+                labels: ["team": "x", "é": "ü"], inputs: ["url": "https://example.com"])
+            detailed.planning = PlanningRecord(
+                planner: "catalog", durationMicros: 1_234_567, rationale: "why", warnings: ["w1", "w2"], totalCost: 2.5)
+            let empty = Fixtures.workflow(dag: Dag())
+            for new in [detailed, delegated, empty, Fixtures.workflow(dag: Fixtures.independent(5))] {
+                let created = try await store.createWorkflow(new)
+                #expect(created.created)
+                let read = try #require(try await store.workflow(id: new.workflowID, tenant: nil))
+                #expect(created.workflow == read, "\(new.workflowID)")
+            }
+        }
+    }
+
     @Test("a retried submission with the same request id returns the first workflow")
     func idempotentSubmit() async throws {
         try await TestDatabase.withStore { store, pool in

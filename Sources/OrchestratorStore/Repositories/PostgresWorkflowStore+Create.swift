@@ -55,10 +55,30 @@ extension PostgresWorkflowStore {
         if !created, let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID) {
             return CreatedWorkflow(workflow: existing, created: false)
         }
+        // The new workflow's row is what this transaction wrote: no read back (a round trip and a
+        // JSON decode of the whole query, DAG included, before the caller could wake the
+        // dispatcher). Only an empty DAG changed state inside the transaction; that one is read.
+        if created && !workflow.dag.tasks.isEmpty {
+            return CreatedWorkflow(workflow: Self.record(of: workflow, graph: graph, state: initialState), created: true)
+        }
         guard let record = try await self.workflow(id: workflow.workflowID, tenant: nil) else {
             throw StoreError.notFound("workflow \(workflow.workflowID)")
         }
         return CreatedWorkflow(workflow: record, created: created)
+    }
+
+    /// The row `createWorkflow` inserted, as `workflow(id:)` would read it at commit.
+    static func record(of workflow: NewWorkflow, graph: GraphRows, state: WorkflowState) -> WorkflowRecord {
+        let ready = graph.newUnfinished.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        var counts = TaskCounts()
+        if ready > 0 { counts.byState[.ready] = ready }
+        if graph.newUnfinished.count > ready { counts.byState[.pending] = graph.newUnfinished.count - ready }
+        return WorkflowRecord(
+            workflowID: workflow.workflowID, tenant: workflow.tenant, requestID: workflow.requestID, state: state,
+            query: workflow.query, currentDagVersion: 1, failurePolicy: workflow.failurePolicy, traceID: workflow.traceID,
+            labels: workflow.labels, priority: workflow.priority, planning: PlanningJSON(workflow.planning).record,
+            counts: counts, error: nil, submittedBy: workflow.actor.subject, createdAt: workflow.now,
+            updatedAt: workflow.now, finishedAt: nil)
     }
 
     private func existingWorkflow(tenant: String, requestID: String) async throws -> WorkflowRecord? {
@@ -74,8 +94,6 @@ extension PostgresWorkflowStore {
     /// Queued: sent with the next statement or COMMIT, like the rest of a new workflow's rows.
     private func insertQuery(_ workflow: NewWorkflow, transaction: StoreTransaction) throws {
         let query = workflow.query
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         transaction.queue(
             """
             INSERT INTO queries (workflow_id, text, goals, inputs, planner, priority, constraints, labels, message, created_at)
@@ -84,7 +102,7 @@ extension PostgresWorkflowStore {
             [
                 workflow.workflowID, query.text, query.goal?.artifacts ?? [], try JSONColumn.object(query.providedInputs),
                 query.plannerHint ?? "", query.priority, try JSONColumn.encode(query.constraints), try JSONColumn.object(query.labels),
-                Array(try encoder.encode(query)), workflow.now.sqlTimestamp,
+                try DomainJSONWriter.query(query), workflow.now.sqlTimestamp,
             ])
     }
 }
@@ -190,9 +208,7 @@ struct GraphRows {
     /// - Parameter existingIDs: ids of tasks that already exist (DAG updates); only the other
     ///   tasks are inserted.
     init(dag: Dag, payloads: [TaskKey: [UInt8]], ranks: [TaskKey: Double], existingIDs: [TaskKey: UUID] = [:]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        json = Array(try encoder.encode(dag))
+        json = try DomainJSONWriter.dag(dag)
         taskCount = dag.tasks.count
         var ids: [TaskKey: UUID] = existingIDs
         for task in dag.tasks where ids[task.key] == nil { ids[task.key] = UUID() }
