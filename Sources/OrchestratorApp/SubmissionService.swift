@@ -42,12 +42,16 @@ public struct SubmissionService: Sendable {
     let clock: any WallClock
     let ids: any IdentifierGenerator
     let logger: Logger
+    /// Hands new tasks to idle executor streams of this process as they are stored (nil: every
+    /// task is stored ready and claimed).
+    let direct: (any DirectDispatching)?
 
     public init(
         planning: PlanningService, workflows: any WorkflowStore, watch: WatchService, signals: ChangeSignals,
         clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
-        logger: Logger = Logger(label: "orchestrator.submission")
+        logger: Logger = Logger(label: "orchestrator.submission"), direct: (any DirectDispatching)? = nil
     ) {
+        self.direct = direct
         self.planning = planning
         self.workflows = workflows
         self.watch = watch
@@ -82,6 +86,10 @@ public struct SubmissionService: Sendable {
         // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
         // the graph that task proposes is adopted (PlanAdoptionService).
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
+        // Not for a delegated plan: its planning task's answer is reviewed on completion, which
+        // the lease table arranges for claims only.
+        let reservation = new.awaitingPlan ? nil : direct?.reserveIdle(for: plan.dag, tenant: new.tenant)
+        new.directLeases = reservation?.leases ?? [:]
         // The span every later span of this workflow hangs from (dispatch, in any server process):
         // its id is derived from the workflow id, which is all they need to name it.
         let tracer = TracingSystem.tracer
@@ -96,9 +104,12 @@ public struct SubmissionService: Sendable {
                 span.setAttribute("orchestrator.created", .bool(stored.created))
                 return stored
             }
-        } catch let error as StoreError {
-            throw AppError(error)
+        } catch {
+            if let reservation { direct?.cancel(reservation) }
+            if let error = error as? StoreError { throw AppError(error) }
+            throw error
         }
+        if let reservation { await direct?.deliver(reservation, leased: stored.leased) }
         signals.signal(.tasksReady)
         if stored.created {
             logger.info("workflow submitted", metadata: [

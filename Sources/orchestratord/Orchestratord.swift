@@ -73,6 +73,9 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
     var heartbeatInterval: String?
 
+    @Option(name: .long, help: "Hand a new workflow's first tasks to idle executor streams as it is stored: on or off (default on; env ORCHESTRATOR_DIRECT_DISPATCH).")
+    var directDispatch: String?
+
     @Option(name: .long, help: "OTLP/HTTP collector base URL for trace export, e.g. http://127.0.0.1:4318 (default: off; env ORCHESTRATOR_OTLP_ENDPOINT).")
     var otlpEndpoint: String?
 
@@ -113,6 +116,7 @@ struct Orchestratord: AsyncParsableCommand {
             ("auth", auth), ("jwt-key-file", jwtKeyFile), ("jwks-file", jwksFile), ("jwt-issuer", jwtIssuer),
             ("jwt-audience", jwtAudience), ("jwt-clock-skew", jwtClockSkew),
             ("catalog-file", catalogFile), ("lease-ttl", leaseTtl), ("heartbeat-interval", heartbeatInterval),
+            ("direct-dispatch", directDispatch),
             ("otlp-endpoint", otlpEndpoint), ("otlp-service-name", otlpServiceName), ("trace-sample-ratio", traceSampleRatio),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })

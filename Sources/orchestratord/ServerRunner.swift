@@ -36,13 +36,14 @@ struct ServerRunner {
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
         let planning = PlanningService(registry: registry, limits: settings.limits.validation, metrics: observability.planning)
         let watch = WatchService(events: store, signals: signals)
-        let submission = SubmissionService(planning: planning, workflows: store, watch: watch, signals: signals)
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
         let adoption = PlanAdoptionService(
             planning: store, workflows: store, decode: ProposedGraphDecoding.decode, limits: planning.limits,
             generatorKey: DelegatedPlanner().taskKey)
         let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption,
             metrics: observability.dispatch)
+        let submission = SubmissionService(
+            planning: planning, workflows: store, watch: watch, signals: signals, direct: settings.directDispatch ? dispatch : nil)
         observability.attach(dispatch: dispatch)
         let updates = DagUpdateService(workflows: store, limits: planning.limits, signals: signals)
         let background = dispatch.runBackgroundLoops()

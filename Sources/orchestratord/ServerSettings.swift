@@ -23,6 +23,7 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    var directDispatch: Bool
     var observability: ObservabilitySettings
     var limits: LimitSettings
     var auth: AuthSettings
@@ -55,6 +56,11 @@ struct ServerSettings: Sendable {
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        switch (settings.value("direct-dispatch") ?? "on").lowercased() {
+        case "on", "true", "1": directDispatch = true
+        case "off", "false", "0": directDispatch = false
+        case let other: throw SettingsError(description: "direct-dispatch \"\(other)\" is not on or off")
+        }
         observability = try ObservabilitySettings(settings)
         limits = try LimitSettings(settings)
         auth = try AuthSettings(settings)

@@ -25,6 +25,8 @@ enum SettingsCatalog {
         SettingDefinition("catalog-file", default: nil, help: "capability catalog (JSON) for the catalog planner; default examples/catalogs/agent-team.json when present"),
         SettingDefinition("lease-ttl", default: "30", help: "default lease time-to-live in seconds"),
         SettingDefinition("heartbeat-interval", default: "10", help: "how often executors are asked to heartbeat, in seconds"),
+        SettingDefinition("direct-dispatch", default: "on",
+                          help: "on: a new workflow's tasks without upstream tasks go straight to idle executor streams of this server as it is stored (no claim); off: always stored ready and claimed"),
         SettingDefinition("auth", default: "none", help: "none (development: no authentication, loud warning) or jwt (bearer JWTs)"),
         SettingDefinition("jwt-key-file", default: nil, help: "HS256 secret file or PEM public key (RSA: RS256, EC P-256: ES256) for auth jwt"),
         SettingDefinition("jwks-file", default: nil, help: "JWKS file of verification keys by kid (rotation), for auth jwt"),

@@ -105,8 +105,9 @@ class Process:
 class Orchestratord:
     """orchestratord on a free port against one database, with a short lease TTL."""
 
-    def __init__(self, database_url: str, folder: Path, lease_ttl: int = 3, heartbeat: int = 1):
+    def __init__(self, database_url: str, folder: Path, lease_ttl: int = 3, heartbeat: int = 1, extra_args=()):
         self.database_url = database_url
+        self.extra_args = [str(arg) for arg in extra_args]
         self.folder = folder
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -118,7 +119,8 @@ class Orchestratord:
     def start(self, timeout: float = 60) -> "Orchestratord":
         self.starts += 1
         args = [binary("orchestratord"), "--grpc-address", self.address, "--database-url", self.database_url,
-                "--lease-ttl", self.lease_ttl, "--heartbeat-interval", self.heartbeat, "--shutdown-grace", "2"]
+                "--lease-ttl", self.lease_ttl, "--heartbeat-interval", self.heartbeat, "--shutdown-grace", "2",
+                *self.extra_args]
         self.proc = Process(args, self.folder / f"orchestratord.{self.port}.{self.starts}.log")
         self.proc.wait_for_log("orchestratord ready", timeout)
         return self

@@ -39,7 +39,8 @@ extension DispatchService {
     /// workflow's submission span (whose id is derived from the workflow id), with the claim's
     /// database work as its first child. The span ends when the assignment is handed over.
     func traceDispatch(
-        _ claimed: [ClaimedTask], executor: ExecutorIdentity, sessionID: String, claimStarted: UInt64, claimEnded: UInt64
+        _ claimed: [ClaimedTask], executor: ExecutorIdentity, sessionID: String, claimStarted: UInt64, claimEnded: UInt64,
+        databaseWork: String = "db.claim_tasks"
     ) -> [ClaimedTask] {
         let tracer = TracingSystem.tracer
         // The executor's lease stream (or poll call) lives in the executor's own trace: linked, not parent.
@@ -63,7 +64,7 @@ extension DispatchService {
                 links: links)
             if span.isRecording {
                 tracer.startSpan(
-                    "db.claim_tasks", kind: .client, parent: span.context, startUnixNanos: claimStarted,
+                    databaseWork, kind: .client, parent: span.context, startUnixNanos: claimStarted,
                     attributes: ["db.system": "postgresql", "orchestrator.claimed": .int(batch)]
                 ).end(at: claimEnded)
                 // Only recorded traces need their report placed under the dispatch.

@@ -164,24 +164,26 @@ public final class DispatchService: Sendable {
         } catch let error as StoreError {
             throw AppError(error)
         }
-        if !claimed.isEmpty {
-            claimed = traceDispatch(
-                claimed, executor: executor, sessionID: sessionID, claimStarted: claimStarted,
-                claimEnded: TracingSystem.tracer.nowUnixNanos)
-        }
+        claimed = traceDispatch(
+            claimed, executor: executor, sessionID: sessionID, claimStarted: claimStarted, claimEnded: TracingSystem.tracer.nowUnixNanos)
+        registry.add(liveLeases(claimed, executorID: executor.executorID, sessionID: sessionID, leasedAt: now))
+        observeClaims(claimed, executorID: executor.executorID, now: now)
+        return claimed
+    }
+
+    /// The lease table's entries for leases granted at `leasedAt`.
+    func liveLeases(_ claimed: [ClaimedTask], executorID: String, sessionID: String, leasedAt now: UnixMillis) -> [LeaseRegistry.LiveLease] {
         // A lease's TTL runs from its hand-over, not from the start of the claim: when the
         // database is slow (a claim taking longer than the TTL), counting from the start made the
         // keeper lapse every new lease at once and end the healthy executor's session as silent.
         // The keeper extends the database expiry (stamped from `now`) on its next tick.
         let handedOver = clock.now()
-        for task in claimed {
-            registry.add(.init(
-                token: task.lease, executorID: executor.executorID, sessionID: sessionID,
+        return claimed.map { task in
+            LeaseRegistry.LiveLease(
+                token: task.lease, executorID: executorID, sessionID: sessionID,
                 ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt,
-                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false))
+                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false)
         }
-        observeClaims(claimed, executorID: executor.executorID, now: now)
-        return claimed
     }
 
     func releaseAll(of sessionID: String, executorID: String, reason: String) async {

@@ -1,3 +1,5 @@
+import OrchestratorDomain
+import OrchestratorTracing
 import Synchronization
 
 /// The process's in-memory view of the leases its executors hold. Heartbeats only touch this
@@ -23,12 +25,31 @@ final class LeaseRegistry: Sendable {
         /// Called when one of the session's leases lapsed for want of heartbeats: the executor
         /// is frozen or partitioned, so its free slots must not be handed the retries.
         var heartbeatsStopped: @Sendable () -> Void = {}
+        /// How direct dispatch reaches the session (nil: it is never offered tasks that way).
+        var offer: DirectOffer? = nil
+    }
+
+    /// A session's terms for tasks handed to it without a claim (`DispatchService+DirectDispatch`).
+    struct DirectOffer: Sendable {
+        let executor: ExecutorIdentity
+        /// The executor stream's audit cause and span, for the leases' events and dispatch spans.
+        let cause: AuditCause?
+        let streamSpan: SpanContext?
+        /// False while the session should not be handed more at once (assignments still queued
+        /// behind flow control, heartbeats stopped).
+        let isReady: @Sendable () -> Bool
+        /// Queues assignments on the stream; false when the stream is failing.
+        let deliver: @Sendable ([ClaimedTask]) -> Bool
     }
 
     private struct State {
         var leases: [String: LiveLease] = [:]          // by task id
         var sessions: [String: SessionHandle] = [:]
         var leaseCountBySession: [String: Int] = [:]
+        /// Slots promised but not yet held: a session's claim in flight, direct dispatches being stored.
+        var reservedBySession: [String: Int] = [:]
+        /// Where the next direct dispatch starts looking, so idle sessions share new work.
+        var offerCursor = 0
     }
 
     private let state = Mutex(State())
@@ -42,6 +63,7 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             state.sessions[id] = nil
             state.leaseCountBySession[id] = nil
+            state.reservedBySession[id] = nil
             let held = state.leases.values.filter { $0.sessionID == id }
             for lease in held { state.leases[lease.token.taskID] = nil }
             return held
@@ -49,13 +71,32 @@ final class LeaseRegistry: Sendable {
     }
 
     func add(_ lease: LiveLease) {
+        state.withLock { Self.insert(lease, into: &$0) }
+    }
+
+    func add(_ leases: [LiveLease]) {
+        guard !leases.isEmpty else { return }
         state.withLock { state in
-            if let old = state.leases[lease.token.taskID] {
-                state.leaseCountBySession[old.sessionID, default: 1] -= 1
-            }
-            state.leases[lease.token.taskID] = lease
-            state.leaseCountBySession[lease.sessionID, default: 0] += 1
+            for lease in leases { Self.insert(lease, into: &state) }
         }
+    }
+
+    /// Adds leases of one session only while it is registered (false: it ended, nothing added),
+    /// so that its end, which releases what it holds, cannot miss them.
+    func add(_ leases: [LiveLease], ifSessionLive session: String) -> Bool {
+        state.withLock { state in
+            guard state.sessions[session] != nil else { return false }
+            for lease in leases { Self.insert(lease, into: &state) }
+            return true
+        }
+    }
+
+    private static func insert(_ lease: LiveLease, into state: inout State) {
+        if let old = state.leases[lease.token.taskID] {
+            state.leaseCountBySession[old.sessionID, default: 1] -= 1
+        }
+        state.leases[lease.token.taskID] = lease
+        state.leaseCountBySession[lease.sessionID, default: 0] += 1
     }
 
     /// Removes the lease if it is held with exactly this token; returns its session.
@@ -87,6 +128,56 @@ final class LeaseRegistry: Sendable {
 
     func count(session: String) -> Int {
         state.withLock { $0.leaseCountBySession[session] ?? 0 }
+    }
+
+    /// Reserves every slot of the session not held or reserved yet (for its own claim) and
+    /// returns how many; give them back with `unreserve` once the claimed leases are added.
+    func reserveFree(session: String, capacity: Int) -> Int {
+        state.withLock { state in
+            let free = capacity - (state.leaseCountBySession[session] ?? 0) - (state.reservedBySession[session] ?? 0)
+            guard free > 0 else { return 0 }
+            state.reservedBySession[session, default: 0] += free
+            return free
+        }
+    }
+
+    func unreserve(session: String, count: Int) {
+        guard count > 0 else { return }
+        state.withLock { state in
+            guard let reserved = state.reservedBySession[session] else { return }  // the session ended
+            state.reservedBySession[session] = max(0, reserved - count)
+        }
+    }
+
+    /// Reserves one slot for each task in an idle session that may run it (capabilities, tenant),
+    /// going round the sessions so that new work is spread; returns the session of each task
+    /// that got one. The caller adds the leases (or unreserves) when the tasks are stored.
+    func reserveIdle(for tasks: [(key: TaskKey, capabilities: [String])], tenant: String) -> [TaskKey: (session: String, offer: DirectOffer)] {
+        state.withLock { state in
+            var candidates: [(id: String, offer: DirectOffer, free: Int)] = []
+            for (id, handle) in state.sessions {
+                guard let offer = handle.offer, offer.executor.tenants.map({ $0.contains(tenant) }) ?? true else { continue }
+                let free = offer.executor.maxInFlight - (state.leaseCountBySession[id] ?? 0) - (state.reservedBySession[id] ?? 0)
+                if free > 0 && offer.isReady() { candidates.append((id, offer, free)) }
+            }
+            guard !candidates.isEmpty else { return [:] }
+            var chosen: [TaskKey: (session: String, offer: DirectOffer)] = [:]
+            var cursor = state.offerCursor
+            for task in tasks {
+                for step in 0..<candidates.count {
+                    let index = (cursor + step) % candidates.count
+                    let candidate = candidates[index]
+                    guard candidate.free > 0, task.capabilities.allSatisfy(candidate.offer.executor.capabilities.contains) else { continue }
+                    candidates[index].free -= 1
+                    state.reservedBySession[candidate.id, default: 0] += 1
+                    chosen[task.key] = (candidate.id, candidate.offer)
+                    cursor = index + 1
+                    break
+                }
+            }
+            state.offerCursor = cursor
+            return chosen
+        }
     }
 
     /// Records a heartbeat for the given leases of `session` (all of them when empty); returns
@@ -165,6 +256,11 @@ final class LeaseRegistry: Sendable {
     func revokeTask(_ taskID: String, reason: String) {
         let token = state.withLock { $0.leases[taskID]?.token }
         if let token { revoke(token, reason: reason) }
+    }
+
+    /// The registered sessions of an executor (diagnostics and tests).
+    func sessionIDs(executorID: String) -> [String] {
+        state.withLock { state in state.sessions.compactMap { $0.value.offer?.executor.executorID == executorID ? $0.key : nil } }
     }
 
     var totalLeases: Int { state.withLock { $0.leases.count } }

@@ -1,3 +1,4 @@
+import OrchestratorTracing
 import Synchronization
 import Logging
 
@@ -28,7 +29,17 @@ extension DispatchService {
         }, heartbeatsStopped: { [signals] in
             silence.stopped.store(true, ordering: .releasing)
             signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
-        }))
+        }, offer: .init(
+            executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
+            isReady: { outbox.pendingAssignments == 0 && outbox.failure == nil && !silence.stopped.load(ordering: .acquiring) },
+            deliver: { tasks in
+                do {
+                    for task in tasks { try outbox.enqueue(.assignment(task)) }
+                    return true
+                } catch {
+                    return false
+                }
+            })))
         var sessionLogger = logger
         sessionLogger[metadataKey: "executor_id"] = "\(executor.executorID)"
         sessionLogger[metadataKey: "session_id"] = "\(sessionID)"
@@ -129,9 +140,18 @@ extension DispatchService {
             }
             let generation = signals.generation(.tasksReady)
             // Don't hand out more work while earlier assignments are still stuck in flow control.
-            let free = executor.maxInFlight - registry.count(session: sessionID)
-            if free > 0, outbox.pendingAssignments == 0 {
-                let claimed = try await claim(for: executor, sessionID: sessionID, limit: free)
+            // The free slots are reserved while the claim runs: direct dispatch (a new workflow's
+            // tasks handed to idle sessions as it is stored) must not fill them meanwhile.
+            let free = outbox.pendingAssignments == 0 ? registry.reserveFree(session: sessionID, capacity: executor.maxInFlight) : 0
+            if free > 0 {
+                let claimed: [ClaimedTask]
+                do {
+                    claimed = try await claim(for: executor, sessionID: sessionID, limit: free)
+                } catch {
+                    registry.unreserve(session: sessionID, count: free)
+                    throw error
+                }
+                registry.unreserve(session: sessionID, count: free)
                 for task in claimed { try outbox.enqueue(.assignment(task)) }
                 if claimed.count == free { continue }
             }

@@ -6,6 +6,8 @@ import Synchronization
 /// totals are the sum over its servers).
 public struct DispatchMetrics: Sendable {
     let tasksLeased: Counter
+    /// The part of `tasksLeased` granted by direct dispatch (stored leased, no claim).
+    let tasksLeasedDirectly: Counter
     let reassignments: Counter
     let readyToLeased: Histogram
     /// By outcome: succeeded, failed, retried.
@@ -22,6 +24,9 @@ public struct DispatchMetrics: Sendable {
 
     public init(registry: MetricsRegistry) {
         tasksLeased = registry.counter("orchestrator_tasks_leased_total", help: "Leases granted to executors by this server (every attempt).").labels()
+        tasksLeasedDirectly = registry.counter(
+            "orchestrator_tasks_leased_directly_total",
+            help: "Leases granted by direct dispatch: a new workflow's task stored already leased to an idle executor stream (counted in orchestrator_tasks_leased_total too).").labels()
         reassignments = registry.counter(
             "orchestrator_task_reassignments_total", help: "Leases granted for a second or later attempt of a task (it ran before and came back).").labels()
         readyToLeased = registry.histogram(

@@ -23,6 +23,10 @@ public struct NewWorkflow: Sendable {
     /// The DAG is a delegated planner's planning task: the workflow starts PLANNING and is never
     /// finished as succeeded until the graph that task proposes is adopted (`DagUpdate.completesPlanning`).
     public var awaitingPlan = false
+    /// Tasks without upstream tasks to store already leased to an idle executor of this process
+    /// ("sync match", `DirectDispatch`): no claim between their readiness and their assignment.
+    /// Keys of tasks that have upstream tasks are ignored.
+    public var directLeases: [TaskKey: DirectLease] = [:]
 
     public init(
         workflowID: String, tenant: String, requestID: String?, query: Query, dag: Dag, payloads: [TaskKey: [UInt8]] = [:],
@@ -51,10 +55,27 @@ public struct NewWorkflow: Sendable {
 public struct CreatedWorkflow: Sendable {
     public var workflow: WorkflowRecord
     public var created: Bool
+    /// The tasks stored leased (`NewWorkflow.directLeases`), as a claim would have returned them.
+    public var leased: [ClaimedTask]
 
-    public init(workflow: WorkflowRecord, created: Bool) {
+    public init(workflow: WorkflowRecord, created: Bool, leased: [ClaimedTask] = []) {
         self.workflow = workflow
         self.created = created
+        self.leased = leased
+    }
+}
+
+/// A lease granted in the transaction that creates the task (`NewWorkflow.directLeases`).
+public struct DirectLease: Hashable, Sendable {
+    public var executorID: String
+    public var leaseTTLMillis: Int64
+    /// The audit cause of the executor's lease stream (the actor and trace of its task_leased event).
+    public var cause: AuditCause?
+
+    public init(executorID: String, leaseTTLMillis: Int64, cause: AuditCause?) {
+        self.executorID = executorID
+        self.leaseTTLMillis = leaseTTLMillis
+        self.cause = cause
     }
 }
 

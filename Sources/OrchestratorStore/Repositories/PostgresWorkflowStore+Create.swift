@@ -11,27 +11,33 @@ extension PostgresWorkflowStore {
         let graph = try GraphRows(dag: workflow.dag, payloads: workflow.payloads, ranks: workflow.ranks)
         // A delegated plan's workflow is PLANNING until its planning task's graph is adopted.
         let initialState: WorkflowState = workflow.awaitingPlan ? .planning : .running
+        let leases = DirectLeaseColumns(graph: graph, dag: workflow.dag, leases: workflow.directLeases)
         let created = try await context.transaction { transaction -> Bool in
             // ON CONFLICT on (tenant, request_id): of two concurrent submissions with one request id,
             // the second waits for the first to commit and then inserts nothing.
-            let inserted = try await transaction.query(
-                """
+            let insertWorkflow = """
                 INSERT INTO workflows (id, tenant, request_id, state, priority, current_dag_version, failure_policy, trace_id,
                                        labels, submitted_by, planner, planning, created_at, updated_at)
                 VALUES ($1, $2, $3, $12, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11)
                 ON CONFLICT ON CONSTRAINT workflows_tenant_request_id_key DO NOTHING
                 RETURNING id
-                """,
-                [
-                    workflow.workflowID, workflow.tenant, workflow.requestID, workflow.priority, workflow.failurePolicy.rawValue,
-                    workflow.traceID, try JSONColumn.object(workflow.labels), workflow.actor.subject, workflow.planning.planner,
-                    try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp, initialState.rawValue,
-                ])
-            guard !inserted.isEmpty else { return false }
+                """
+            let columns: [any PostgresEncodable] = [
+                workflow.workflowID, workflow.tenant, workflow.requestID, workflow.priority, workflow.failurePolicy.rawValue,
+                workflow.traceID, try JSONColumn.object(workflow.labels), workflow.actor.subject, workflow.planning.planner,
+                try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp, initialState.rawValue,
+            ]
+            if workflow.requestID == nil {
+                // Nothing to conflict with (a NULL request id is never equal): the whole workflow
+                // goes in one round trip, with COMMIT.
+                transaction.queue(insertWorkflow, columns)
+            } else {
+                guard !(try await transaction.query(insertWorkflow, columns)).isEmpty else { return false }
+            }
             try insertQuery(workflow, transaction: transaction)
             insertGraph(
                 graph, workflowID: workflow.workflowID, version: 1, reason: "submitted", author: workflow.actor.subject,
-                workflowPriority: workflow.priority, now: workflow.now, transaction: transaction)
+                workflowPriority: workflow.priority, now: workflow.now, leases: leases, transaction: transaction)
             // Events last: appending takes the event-order lock until commit (migration 0006), and
             // every claim and completion batch of the server appends too; taken before the graph,
             // it made them all wait while a big DAG was written.
@@ -46,6 +52,9 @@ extension PostgresWorkflowStore {
             appendRootsReady(
                 graph, dag: workflow.dag, workflowID: workflow.workflowID, traceID: workflow.traceID, now: workflow.now,
                 transaction: transaction)
+            if let leases {
+                try appendDirectLeases(leases, graph: graph, dag: workflow.dag, workflow: workflow, transaction: transaction)
+            }
             // A workflow with no tasks is done as soon as it exists.
             if workflow.dag.tasks.isEmpty {
                 _ = try await transaction.finishWorkflowIfDone(workflow.workflowID, now: workflow.now)
@@ -59,7 +68,9 @@ extension PostgresWorkflowStore {
         // JSON decode of the whole query, DAG included, before the caller could wake the
         // dispatcher). Only an empty DAG changed state inside the transaction; that one is read.
         if created && !workflow.dag.tasks.isEmpty {
-            return CreatedWorkflow(workflow: Self.record(of: workflow, graph: graph, state: initialState), created: true)
+            return CreatedWorkflow(
+                workflow: Self.record(of: workflow, graph: graph, leased: leases?.positions.count ?? 0, state: initialState),
+                created: true, leased: leases.map { Self.claimedTasks($0, graph: graph, workflow: workflow) } ?? [])
         }
         guard let record = try await self.workflow(id: workflow.workflowID, tenant: nil) else {
             throw StoreError.notFound("workflow \(workflow.workflowID)")
@@ -68,11 +79,12 @@ extension PostgresWorkflowStore {
     }
 
     /// The row `createWorkflow` inserted, as `workflow(id:)` would read it at commit.
-    static func record(of workflow: NewWorkflow, graph: GraphRows, state: WorkflowState) -> WorkflowRecord {
-        let ready = graph.newUnfinished.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+    static func record(of workflow: NewWorkflow, graph: GraphRows, leased: Int, state: WorkflowState) -> WorkflowRecord {
+        let roots = graph.newUnfinished.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
         var counts = TaskCounts()
-        if ready > 0 { counts.byState[.ready] = ready }
-        if graph.newUnfinished.count > ready { counts.byState[.pending] = graph.newUnfinished.count - ready }
+        if roots > leased { counts.byState[.ready] = roots - leased }
+        if leased > 0 { counts.byState[.leased] = leased }
+        if graph.newUnfinished.count > roots { counts.byState[.pending] = graph.newUnfinished.count - roots }
         return WorkflowRecord(
             workflowID: workflow.workflowID, tenant: workflow.tenant, requestID: workflow.requestID, state: state,
             query: workflow.query, currentDagVersion: 1, failurePolicy: workflow.failurePolicy, traceID: workflow.traceID,
@@ -113,46 +125,66 @@ extension PostgresWorkflowStore {
     /// whatever the size: the graph travels once (as the version's JSON, which the task insert
     /// also reads its specs from), per-task columns as arrays expanded with `unnest`.
     ///
-    /// With `readyWithoutUpstream`, tasks whose counter is zero start ready (creation; the caller
-    /// appends their task_ready events with `appendRootsReady`, last); otherwise they start
-    /// pending and the caller recomputes counters (DAG updates).
+    /// With `readyWithoutUpstream`, tasks whose counter is zero start ready, or leased when
+    /// `leases` names an executor for them (creation; the caller appends their events with
+    /// `appendRootsReady` and `appendDirectLeases`, last); otherwise they start pending and the
+    /// caller recomputes counters (DAG updates).
     func insertGraph(
         _ graph: GraphRows, workflowID: String, version: Int, reason: String, author: String, workflowPriority: Int,
-        now: UnixMillis, readyWithoutUpstream: Bool = true, transaction: StoreTransaction
+        now: UnixMillis, readyWithoutUpstream: Bool = true, leases: DirectLeaseColumns? = nil, transaction: StoreTransaction
     ) {
         transaction.queue(
-            """
-            WITH version AS (
-                INSERT INTO dag_versions (workflow_id, version, reason, author, task_count, graph, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ), spec AS (
-                SELECT s.value AS m, s.ordinality AS n
-                  FROM jsonb_array_elements(convert_from($6, 'UTF8')::jsonb -> 'tasks') WITH ORDINALITY AS s
-            ), source AS (
-                SELECT spec.m, a.id, a.input, a.rank, a.unfinished,
-                       CASE WHEN (spec.m ->> 'priority')::int <> 0 THEN (spec.m ->> 'priority')::int ELSE $9::int END AS priority
-                  FROM unnest($8::int8[], $10::uuid[], $11::bytea[], $12::float8[], $13::int4[]) AS a(n, id, input, rank, unfinished)
-                  JOIN spec ON spec.n = a.n
-            ), inserted AS (
-                INSERT INTO tasks (id, workflow_id, key, dag_version, state, max_attempts, unfinished_upstream, priority, rank,
-                                   dispatch_priority, required_capabilities, metadata, input, created_at, ready_at, updated_at)
-                SELECT s.id, $1, s.m ->> 'key', $2,
-                       CASE WHEN $14 AND s.unfinished = 0 THEN 'ready' ELSE 'pending' END,
-                       greatest(1, coalesce((s.m -> 'retry' ->> 'maxAttempts')::int, 1)), s.unfinished, s.priority, s.rank,
-                       s.priority - $15, ARRAY(SELECT jsonb_array_elements_text(s.m -> 'requiredCapabilities')),
-                       s.m, s.input, $7, CASE WHEN $14 AND s.unfinished = 0 THEN $7 END, $7
-                  FROM source s
-             RETURNING 1
-            )
-            SELECT count(*) AS inserted FROM inserted
-            """,
+            Self.insertGraphSQL,
             [
                 workflowID, version, reason, author, graph.taskCount, graph.json, now.sqlTimestamp, graph.ordinals, workflowPriority,
                 graph.newIDs, graph.newPayloads, graph.newRanks, graph.newUnfinished, readyWithoutUpstream,
                 transaction.configuration.agingBucket(now),
+                leases?.owners ?? [String?](repeating: nil, count: graph.newIDs.count),
+                leases?.ttlMillis ?? [Int64?](repeating: nil, count: graph.newIDs.count),
             ])
         insertEdges(graph.edgeUpstream, graph.edgeDownstream, workflowID: workflowID, transaction: transaction)
     }
+
+    /// `insertGraph`'s statement. $16 (executor id or NULL) and $17 (lease TTL in ms) per new task:
+    /// a task without upstream tasks given an executor is stored leased to it, as a claim would
+    /// leave it (`DispatchSQL.claim`: attempt and fencing token 1, lease expiry, start_to_close
+    /// deadline, its attempt opened); the others start ready or pending.
+    static let insertGraphSQL = """
+        WITH version AS (
+            INSERT INTO dag_versions (workflow_id, version, reason, author, task_count, graph, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ), spec AS (
+            SELECT s.value AS m, s.ordinality AS n
+              FROM jsonb_array_elements(convert_from($6, 'UTF8')::jsonb -> 'tasks') WITH ORDINALITY AS s
+        ), source AS (
+            SELECT spec.m, a.id, a.input, a.rank, a.unfinished,
+                   CASE WHEN $14 AND a.unfinished = 0 THEN a.owner END AS owner, a.ttl,
+                   CASE WHEN (spec.m ->> 'priority')::int <> 0 THEN (spec.m ->> 'priority')::int ELSE $9::int END AS priority
+              FROM unnest($8::int8[], $10::uuid[], $11::bytea[], $12::float8[], $13::int4[], $16::text[], $17::int8[])
+                   AS a(n, id, input, rank, unfinished, owner, ttl)
+              JOIN spec ON spec.n = a.n
+        ), inserted AS (
+            INSERT INTO tasks (id, workflow_id, key, dag_version, state, max_attempts, unfinished_upstream, priority, rank,
+                               dispatch_priority, required_capabilities, metadata, input, created_at, ready_at, updated_at,
+                               attempt, fencing_token, lease_owner, lease_expires_at, lease_ttl_ms, deadline_at, started_at)
+            SELECT s.id, $1, s.m ->> 'key', $2,
+                   CASE WHEN s.owner IS NOT NULL THEN 'leased' WHEN $14 AND s.unfinished = 0 THEN 'ready' ELSE 'pending' END,
+                   greatest(1, coalesce((s.m -> 'retry' ->> 'maxAttempts')::int, 1)), s.unfinished, s.priority, s.rank,
+                   s.priority - $15, ARRAY(SELECT jsonb_array_elements_text(s.m -> 'requiredCapabilities')),
+                   s.m, s.input, $7, CASE WHEN $14 AND s.unfinished = 0 THEN $7 END, $7,
+                   CASE WHEN s.owner IS NOT NULL THEN 1 ELSE 0 END, CASE WHEN s.owner IS NOT NULL THEN 1 ELSE 0 END,
+                   s.owner, CASE WHEN s.owner IS NOT NULL THEN $7 + s.ttl * interval '1 millisecond' END,
+                   CASE WHEN s.owner IS NOT NULL THEN s.ttl ELSE 30000 END,  -- else the column's default
+                   CASE WHEN s.owner IS NOT NULL THEN $7 + (s.m ->> 'timeoutSeconds')::bigint * interval '1 second' END,
+                   CASE WHEN s.owner IS NOT NULL THEN $7 END
+              FROM source s
+         RETURNING id, lease_owner, fencing_token
+        ), attempts AS (
+            INSERT INTO task_attempts (task_id, attempt, executor_id, fencing_token, leased_at)
+            SELECT id, 1, lease_owner, fencing_token, $7 FROM inserted WHERE lease_owner IS NOT NULL
+        )
+        SELECT count(*) AS inserted FROM inserted
+        """
 
     /// The task_ready events of a new graph's tasks without upstream tasks, in the DAG's order.
     private func appendRootsReady(
