@@ -140,8 +140,13 @@ def wait_finished(pb, stub, workflow_id, timeout=60):
 def test_spans_form_one_trace_across_the_executor(traced_server, receiver, pb, database, capability, workdir, processes):
     trace_id = secrets.token_hex(16)
     client_span = secrets.token_hex(8)
-    processes.append(python_executor(traced_server.address, workdir, "traced-" + capability[-6:], [capability],
-                                     "--sleep-ms", "150", "--otlp-endpoint", receiver.endpoint))
+    executor = python_executor(traced_server.address, workdir, "traced-" + capability[-6:], [capability],
+                               "--sleep-ms", "150", "--otlp-endpoint", receiver.endpoint)
+    processes.append(executor)
+    # Idle when the workflow arrives: "fetch" is leased as the workflow is stored (direct
+    # dispatch), "summarise" is claimed after it; both dispatches are traced the same way.
+    executor.wait_for_log("welcome session=", 30)
+    time.sleep(0.5)
     channel, stub = traced_stub(pb, traced_server.address)
     try:
         workflow = submit(pb, stub, capability, f"00-{trace_id}-{client_span}-01")
@@ -163,7 +168,8 @@ def test_spans_form_one_trace_across_the_executor(traced_server, receiver, pb, d
         names = [s["name"] for s in mine]
         # Spans arrive in batches from two processes, in no particular order: wait for all of them.
         return (names.count("task.report") >= 2 and sum(n.startswith("execute ") for n in names) == 2
-                and sum(n.startswith("dispatch ") for n in names) == 2 and names.count("db.claim_tasks") == 2
+                and sum(n.startswith("dispatch ") for n in names) == 2 and names.count("db.claim_tasks") == 1
+                and names.count("db.create_workflow") == 1
                 and {"workflow.submit", "plan", "orchestrator.v1.Workflows/SubmitQuery"} <= set(names)
                 and names.count("db.transaction") >= 3)
 
@@ -197,13 +203,15 @@ def test_spans_form_one_trace_across_the_executor(traced_server, receiver, pb, d
     assert transactions[0]["attrs"]["db.system"] == "postgresql"
 
     task_ids = {t.spec.key: t.task_id for t in finished.tasks}
-    for key in ("fetch", "summarise"):
-        # Dispatch (claim -> assignment sent) hangs from the workflow's submission span ...
+    for key, database_work in (("fetch", "db.create_workflow"), ("summarise", "db.claim_tasks")):
+        # Dispatch (the lease's database work -> assignment sent) hangs from the workflow's
+        # submission span; the database work is the claim, or the creating transaction for a
+        # task leased as the workflow was stored.
         dispatch = one(f"dispatch {key}")
         assert dispatch["parentSpanId"] == submission["spanId"]
         assert dispatch["kind"] == 4 and dispatch["attrs"]["orchestrator.task_id"] == task_ids[key]
-        claim = [s for s in spans if s["name"] == "db.claim_tasks" and s["parentSpanId"] == dispatch["spanId"]]
-        assert len(claim) == 1
+        claim = [s for s in spans if s["name"] == database_work and s["parentSpanId"] == dispatch["spanId"]]
+        assert len(claim) == 1, (key, [s["name"] for s in spans if s["parentSpanId"] == dispatch["spanId"]])
         # ... linked to the executor's lease stream, which lives in the executor's own trace.
         assert dispatch.get("links") and all(link["traceId"] != trace_id for link in dispatch["links"])
         # The executor's span (another process) is a child of our dispatch span.
