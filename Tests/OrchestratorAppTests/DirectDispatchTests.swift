@@ -118,6 +118,27 @@ struct DirectDispatchTests {
         await gpu.end()
     }
 
+    @Test("successive submissions go round the idle streams, and one looks only as far as it needs")
+    func submissionsShareTheIdleStreams() async throws {
+        let store = EmptyQueueStore()
+        let dispatch = DispatchService(store: store, signals: ChangeSignals())
+        let sessions = (0..<3).map { TestSession(dispatch, ExecutorIdentity(executorID: "e\($0)", capabilities: ["web"], maxInFlight: 1)) }
+        let gpu = TestSession(dispatch, ExecutorIdentity(executorID: "gpu", capabilities: ["gpu"], maxInFlight: 1))
+        #expect(await eventually { sessions.allSatisfy(\.welcomed) && gpu.welcomed && store.claims.withLock { $0 } >= 4 })
+        var executors: [String] = []
+        for index in 0..<3 {
+            let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["w\(index)"], capabilities: ["web"], child: false), tenant: "acme"))
+            executors.append(try #require(reservation.leases[TaskKey("w\(index)")]?.executorID))
+        }
+        #expect(Set(executors) == ["e0", "e1", "e2"])
+        // The web streams are all reserved now; the gpu stream, wherever the scan starts, is found
+        // for a gpu task (streams that cannot run any of the tasks do not end the search).
+        #expect(dispatch.reserveIdle(for: Self.dag(["w3"], capabilities: ["web"], child: false), tenant: "acme") == nil)
+        let gpuTask = try #require(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"], child: false), tenant: "acme"))
+        #expect(gpuTask.leases["g"]?.executorID == "gpu")
+        for session in sessions + [gpu] { await session.end() }
+    }
+
     @Test("a stream that is busy or full is not offered new tasks; one that frees a slot is again")
     func busyStreamsAreSkipped() async throws {
         let store = EmptyQueueStore()

@@ -48,14 +48,24 @@ final class LeaseRegistry: Sendable {
         var leaseCountBySession: [String: Int] = [:]
         /// Slots promised but not yet held: a session's claim in flight, direct dispatches being stored.
         var reservedBySession: [String: Int] = [:]
-        /// Where the next direct dispatch starts looking, so idle sessions share new work.
+        /// Sessions that take direct dispatch, in a stable order (swap-removed), and where the
+        /// next direct dispatch starts looking in it, so that idle sessions share new work and a
+        /// submission looks at only as many sessions as it needs.
+        var offerOrder: [String] = []
+        var offerPosition: [String: Int] = [:]
         var offerCursor = 0
     }
 
     private let state = Mutex(State())
 
     func registerSession(_ id: String, handle: SessionHandle) {
-        state.withLock { $0.sessions[id] = handle }
+        state.withLock { state in
+            state.sessions[id] = handle
+            if handle.offer != nil, state.offerPosition[id] == nil {
+                state.offerPosition[id] = state.offerOrder.count
+                state.offerOrder.append(id)
+            }
+        }
     }
 
     /// Forgets the session and returns the leases it still held.
@@ -64,6 +74,13 @@ final class LeaseRegistry: Sendable {
             state.sessions[id] = nil
             state.leaseCountBySession[id] = nil
             state.reservedBySession[id] = nil
+            if let position = state.offerPosition.removeValue(forKey: id) {
+                let last = state.offerOrder.removeLast()
+                if position < state.offerOrder.count {
+                    state.offerOrder[position] = last
+                    state.offerPosition[last] = position
+                }
+            }
             let held = state.leases.values.filter { $0.sessionID == id }
             for lease in held { state.leases[lease.token.taskID] = nil }
             return held
@@ -154,15 +171,29 @@ final class LeaseRegistry: Sendable {
     /// that got one. The caller adds the leases (or unreserves) when the tasks are stored.
     func reserveIdle(for tasks: [(key: TaskKey, capabilities: [String])], tenant: String) -> [TaskKey: (session: String, offer: DirectOffer)] {
         state.withLock { state in
+            // Idle sessions from the cursor on, until their free slots cover the tasks: with
+            // thousands of streams connected, a submission looks at a few, not all of them.
             var candidates: [(id: String, offer: DirectOffer, free: Int)] = []
-            for (id, handle) in state.sessions {
-                guard let offer = handle.offer, offer.executor.tenants.map({ $0.contains(tenant) }) ?? true else { continue }
+            var slots = 0
+            let count = state.offerOrder.count
+            var scanned = 0
+            while scanned < count && slots < tasks.count {
+                let id = state.offerOrder[(state.offerCursor + scanned) % count]
+                scanned += 1
+                guard let offer = state.sessions[id]?.offer, offer.executor.tenants.map({ $0.contains(tenant) }) ?? true else { continue }
                 let free = offer.executor.maxInFlight - (state.leaseCountBySession[id] ?? 0) - (state.reservedBySession[id] ?? 0)
-                if free > 0 && offer.isReady() { candidates.append((id, offer, free)) }
+                // Slots count only where at least one of the tasks can run.
+                if free > 0 && offer.isReady()
+                    && tasks.contains(where: { $0.capabilities.allSatisfy(offer.executor.capabilities.contains) })
+                {
+                    candidates.append((id, offer, free))
+                    slots += free
+                }
             }
+            if count > 0 { state.offerCursor = (state.offerCursor + scanned) % count }
             guard !candidates.isEmpty else { return [:] }
             var chosen: [TaskKey: (session: String, offer: DirectOffer)] = [:]
-            var cursor = state.offerCursor
+            var cursor = 0
             for task in tasks {
                 for step in 0..<candidates.count {
                     let index = (cursor + step) % candidates.count
@@ -175,7 +206,6 @@ final class LeaseRegistry: Sendable {
                     break
                 }
             }
-            state.offerCursor = cursor
             return chosen
         }
     }
