@@ -225,23 +225,21 @@ struct JSONBytes {
     }
 
     mutating func stringMap(_ map: [String: String]) {
-        bytes.append(UInt8(ascii: "{"))
-        for (index, key) in map.keys.sorted().enumerated() {
-            if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            string(key)
-            bytes.append(UInt8(ascii: ":"))
-            string(map[key]!)
-        }
-        bytes.append(UInt8(ascii: "}"))
+        object(map) { $0.string($1) }
     }
 
     mutating func intMap(_ map: [String: Int]) {
+        object(map) { $0.int($1) }
+    }
+
+    /// A JSON object of `map`, keys sorted.
+    private mutating func object<Value>(_ map: [String: Value], value write: (inout JSONBytes, Value) -> Void) {
         bytes.append(UInt8(ascii: "{"))
         for (index, key) in map.keys.sorted().enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             string(key)
             bytes.append(UInt8(ascii: ":"))
-            int(map[key]!)
+            write(&self, map[key]!)
         }
         bytes.append(UInt8(ascii: "}"))
     }
