@@ -23,6 +23,30 @@ final class EmptyQueueStore: TaskDispatchStore {
     }
 }
 
+/// `EmptyQueueStore` whose lease resumption waits until the test opens the gate.
+final class GatedResumeStore: TaskDispatchStore {
+    let queue = EmptyQueueStore()
+    let gate = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let waiting = Mutex(false)
+
+    func open() {
+        gate.withLock { $0 }?.resume()
+    }
+
+    func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] { try await queue.claimTasks(request) }
+    func report(_ report: TaskReport) async throws -> ReportResult { try await queue.report(report) }
+    func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] {
+        await withCheckedContinuation { continuation in
+            gate.withLock { $0 = continuation }
+            waiting.withLock { $0 = true }
+        }
+        return extensions.map { LeaseState(lease: $0.lease, valid: false, expiresAt: nil) }
+    }
+    func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
+}
+
 /// One lease stream run in-process: what it was sent, and a way to end it.
 final class TestSession: Sendable {
     let sent = Mutex<[SessionOutput]>([])
@@ -30,11 +54,11 @@ final class TestSession: Sendable {
     let input: AsyncStream<SessionInput>.Continuation
     let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(_ dispatch: DispatchService, _ executor: ExecutorIdentity) {
+    init(_ dispatch: DispatchService, _ executor: ExecutorIdentity, resume: [LeaseToken] = []) {
         (inbound, input) = AsyncStream<SessionInput>.makeStream()
         let inbound = self.inbound
         let running = Task { [self] in
-            _ = try? await dispatch.runSession(executor: executor, resume: [], inbound: inbound) { output in
+            _ = try? await dispatch.runSession(executor: executor, resume: resume, inbound: inbound) { output in
                 self.record(output)
             }
         }
@@ -172,6 +196,29 @@ struct DirectDispatchTests {
         #expect(Set(store.released.withLock { $0 }) == Set(tasks.map(\.lease)))
         #expect(session.assignments.isEmpty)
         #expect(dispatch.registry.totalLeases == 0)
+    }
+
+    @Test("a stream is not offered work before its welcome is queued (its resumed leases are checked first)")
+    func noAssignmentAheadOfTheWelcome() async throws {
+        let store = GatedResumeStore()
+        let dispatch = DispatchService(store: store, signals: ChangeSignals())
+        let session = TestSession(
+            dispatch, ExecutorIdentity(executorID: "back", capabilities: [], maxInFlight: 2),
+            resume: [LeaseToken(taskID: "old", fencingToken: 3)])
+        #expect(await eventually { store.waiting.withLock { $0 } })
+        // Registered, free slots, nothing queued: but no welcome yet.
+        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme") == nil)
+        store.open()
+        let reservation = try #require(await waitForReservation(dispatch, Self.dag(["a"])))
+        await dispatch.deliver(reservation, leased: leased(reservation))
+        #expect(await eventually { session.assignments.count == 1 })
+        let first = session.sent.withLock { $0.first }
+        if case .welcome(_, _, _, _, let rejected) = first {
+            #expect(rejected == [LeaseToken(taskID: "old", fencingToken: 3)])
+        } else {
+            Issue.record("the first message was not the welcome: \(String(describing: first))")
+        }
+        await session.end()
     }
 
     @Test("no idle stream, no reservation; a shutting-down server reserves nothing")

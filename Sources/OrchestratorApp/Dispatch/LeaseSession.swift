@@ -24,6 +24,7 @@ extension DispatchService {
         let sessionID = ids.make(prefix: "ses")
         let outbox = SessionOutbox(send: send)
         let silence = SessionSilence()
+        let welcomed = SessionWelcomed()
         registry.registerSession(sessionID, handle: .init(revoke: { token, reason in
             try? outbox.enqueue(.revocation(token, reason: reason))
         }, heartbeatsStopped: { [signals] in
@@ -31,7 +32,10 @@ extension DispatchService {
             signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
         }, offer: .init(
             executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
-            isReady: { outbox.pendingAssignments == 0 && outbox.failure == nil && !silence.stopped.load(ordering: .acquiring) },
+            isReady: {
+                welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
+                    && !silence.stopped.load(ordering: .acquiring)
+            },
             deliver: { tasks in
                 do {
                     for task in tasks { try outbox.enqueue(.assignment(task)) }
@@ -52,6 +56,7 @@ extension DispatchService {
             try outbox.enqueue(.welcome(
                 sessionID: sessionID, heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval),
                 leaseTTLMillis: configuration.leaseTTLMillis, resumed: resumed, rejected: rejected))
+            welcomed.sent.store(true, ordering: .releasing)
             // The inbound loop runs in its own task: a read blocked on a silent executor cannot be
             // cancelled, and must not keep the session alive once dispatch has given up on the
             // stream. It ends when the transport closes the stream after this handler returns.
@@ -190,6 +195,12 @@ extension DispatchService {
 /// Set by the lease keeper when one of the session's leases lapsed for want of heartbeats.
 final class SessionSilence: Sendable {
     let stopped = Atomic<Bool>(false)
+}
+
+/// Set once the welcome is queued: direct dispatch must not queue an assignment ahead of it (the
+/// session is registered before its resumed leases are checked in the database).
+final class SessionWelcomed: Sendable {
+    let sent = Atomic<Bool>(false)
 }
 
 /// Ends lease sessions when the server begins a graceful shutdown.
