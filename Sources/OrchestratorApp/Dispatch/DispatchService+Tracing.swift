@@ -42,6 +42,7 @@ extension DispatchService {
         _ claimed: [ClaimedTask], executor: ExecutorIdentity, sessionID: String, claimStarted: UInt64, claimEnded: UInt64,
         databaseWork: String = "db.claim_tasks"
     ) -> [ClaimedTask] {
+        guard !claimed.isEmpty else { return claimed }  // an empty claim is not a span
         let tracer = TracingSystem.tracer
         // The executor's lease stream (or poll call) lives in the executor's own trace: linked, not parent.
         let links = Tracer.current.map { [SpanLink(traceID: $0.traceID, spanID: $0.spanID)] } ?? []

@@ -83,33 +83,15 @@ struct ActorJSON: Codable {
     /// The column's JSON text, written directly: it is built for every claim and report, where a
     /// `JSONEncoder` per request showed up in profiles. Same document as encoding `ActorJSON`.
     static func text(_ actor: Actor) throws -> String {
-        var text = "{\"role\":"
-        appendQuoted(actor.role, to: &text)
-        text += ",\"subject\":"
-        appendQuoted(actor.subject, to: &text)
-        text += ",\"tenant\":"
-        appendQuoted(actor.tenant, to: &text)
-        text += "}"
-        return text
-    }
-
-    /// RFC 8259 string: quote, backslash and control characters escaped.
-    private static func appendQuoted(_ value: String, to text: inout String) {
-        text += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
+        var writer = JSONBytes(capacity: 48 + actor.role.utf8.count + actor.subject.utf8.count + actor.tenant.utf8.count)
+        writer.raw("{\"role\":")
+        writer.string(actor.role)
+        writer.raw(",\"subject\":")
+        writer.string(actor.subject)
+        writer.raw(",\"tenant\":")
+        writer.string(actor.tenant)
+        writer.raw("}")
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
 
