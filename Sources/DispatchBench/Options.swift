@@ -12,6 +12,8 @@ struct Options {
     var seconds = 10.0
     var lightRate = 20
     var heavyRate = 1_000
+    /// Which latency loads run, in order (light, heavy, chain).
+    var loads = ["light", "heavy", "chain"]
     // scale (ScaleScenario)
     var streams = 10_000
     var connections = 125
@@ -43,6 +45,7 @@ struct Options {
             case "--seconds": options.seconds = Double(value)!
             case "--light-rate": options.lightRate = Int(value)!
             case "--heavy-rate": options.heavyRate = Int(value)!
+            case "--loads": options.loads = value.split(separator: " ").map(String.init)
             case "--streams": options.streams = Int(value)!
             case "--connections": options.connections = Int(value)!
             case "--server-pid": options.serverPID = Int32(value)!

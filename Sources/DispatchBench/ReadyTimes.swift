@@ -6,11 +6,15 @@ import PostgresClient
 /// roots, the upstream completion for the others). Same machine, same clock as the executors'
 /// receive times; `ready_at` has millisecond resolution (the server's clock is UnixMillis).
 enum ReadyTimes {
-    static func load(databaseURL: String, workflowIDs: [String]) throws -> [String: Double] {
+    /// - Parameter keyPrefix: only tasks whose key starts with it (nil: all).
+    static func load(databaseURL: String, workflowIDs: [String], keyPrefix: String? = nil) throws -> [String: Double] {
         let connection = try PostgresConnection(conninfo: databaseURL)
         let rows = try connection.query(
-            "SELECT id::text AS id, (extract(epoch FROM ready_at) * 1000)::float8 AS ready_ms FROM tasks WHERE workflow_id = ANY($1::text[])",
-            [workflowIDs])
+            """
+            SELECT id::text AS id, (extract(epoch FROM ready_at) * 1000)::float8 AS ready_ms FROM tasks
+             WHERE workflow_id = ANY($1::text[]) AND ($2::text IS NULL OR starts_with(key, $2::text))
+            """,
+            [workflowIDs, keyPrefix])
         var ready: [String: Double] = [:]
         for row in rows {
             if let millis = try row.decode(Double?.self, column: "ready_ms") { ready[try row.decode(String.self, column: "id")] = millis }

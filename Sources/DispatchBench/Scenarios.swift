@@ -69,17 +69,25 @@ enum Scenarios {
     }
 
     /// Ready → assignment latency at a light and a heavy offered load: for `seconds`, every 50 ms
-    /// one workflow of rate/20 independent tasks (light: 20 tasks/s as 1-task workflows).
+    /// one workflow of rate/20 independent tasks (light: 20 tasks/s as 1-task workflows); then the
+    /// chain load: every 50 ms one workflow `r → c`, where only the `c` tasks count — they become
+    /// ready in the transaction that stores their upstream task's completion (and are claimed, as
+    /// direct dispatch is for new workflows' tasks without upstream tasks), the path every task
+    /// past the first layer of a DAG takes.
     static func latency(_ options: Options) async throws -> [RunRecord] {
         var runs: [RunRecord] = []
         let count = options.executors.first ?? 8
-        for (label, rate) in [("light", options.lightRate), ("heavy", options.heavyRate)] {
+        let loads: [(label: String, dag: Orchestrator_V1_Dag, measured: String?)] = [
+            ("light", Submitter.independent(max(1, options.lightRate / 20), capability: capability), nil),
+            ("heavy", Submitter.independent(max(1, options.heavyRate / 20), capability: capability), nil),
+            ("chain", Submitter.chain(capability: capability), "c"),
+        ].filter { options.loads.contains($0.label) }
+        for (label, dag, measured) in loads {
             let recorder = Recorder()
             let executors = try await connectExecutors(options, count: count, inFlight: options.inFlight, recorder: recorder)
             let channel = try GRPCChannel(host: options.host, port: options.port)
             let submitter = Submitter(host: options.host, port: options.port)
-            let perTick = max(1, rate / 20)
-            let dag = Submitter.independent(perTick, capability: capability)
+            let perTick = dag.tasks.count
             let ticks = Int(options.seconds * 20)
             let start = ContinuousClock.now
             var submissions: [Task<(String, Double), any Error>] = []
@@ -105,8 +113,10 @@ enum Scenarios {
             for executor in executors { await executor.close() }
             await channel.close()
             let latencies = ReadyTimes.latencies(
-                received: recorder.receivedTimes, ready: try ReadyTimes.load(databaseURL: options.databaseURL, workflowIDs: ids))
-            let run = RunRecord(label: "\(label) (\(perTick * 20) tasks/s offered)", executors: count, tasks: ticks * perTick, seconds: elapsed, latencies: latencies)
+                received: recorder.receivedTimes,
+                ready: try ReadyTimes.load(databaseURL: options.databaseURL, workflowIDs: ids, keyPrefix: measured))
+            let title = measured == nil ? "\(label) (\(perTick * 20) tasks/s offered)" : "\(label) (r → c, 20 per s; c measured)"
+            let run = RunRecord(label: title, executors: count, tasks: ticks * perTick, seconds: elapsed, latencies: latencies)
             // How long SubmitQuery took (planning, storing, commit): part of every task's latency,
             // as ready_at is stamped when the submission started.
             let submitFigures = String(

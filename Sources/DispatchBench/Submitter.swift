@@ -18,6 +18,20 @@ struct Submitter: Sendable {
         return dag
     }
 
+    /// Two tasks, `r` then `c` (c depends on r).
+    static func chain(capability: String) -> Orchestrator_V1_Dag {
+        var dag = Orchestrator_V1_Dag()
+        var root = Orchestrator_V1_TaskSpec()
+        root.key = "r"
+        root.requiredCapabilities = [capability]
+        var child = Orchestrator_V1_TaskSpec()
+        child.key = "c"
+        child.requiredCapabilities = [capability]
+        child.dependsOn = ["r"]
+        dag.tasks = [root, child]
+        return dag
+    }
+
     /// `layers` layers of `width` tasks, each depending on two tasks of the layer before (the
     /// shape `tools/bench store` stores directly: 100 × 1,000 tasks, 198,000 edges).
     static func layered(layers: Int, width: Int, capability: String) -> Orchestrator_V1_Dag {

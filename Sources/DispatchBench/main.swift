@@ -5,7 +5,7 @@
 //
 //   DispatchBench SCENARIO --address HOST:PORT --database-url URL [--json FILE] [options]
 //     dispatch     --executors "1 8 64" --tasks 20000 --workflow-size 1000 --in-flight 16
-//     latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000
+//     latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000 --loads "light heavy chain"
 //     workflow100k --executors 16 --in-flight 64
 //     scale        --server-pid PID --streams 10000 --connections 125 --seconds 30 --heartbeat-interval 5 --rounds 2
 //                  (no --database-url: idle heartbeating Lease streams; ScaleScenario.swift)

@@ -1,6 +1,7 @@
 # Shared by tools/bench.d/{dispatch,latency,workflow100k}. Source after common.sh and pg.sh.
 #
-#   dispatch_bench_start NAME   builds orchestratord and DispatchBench (release, SCRATCH_PATH),
+#   dispatch_bench_start NAME   builds orchestratord and DispatchBench (release, SCRATCH_PATH; runs
+#                               BENCH_ORCHESTRATORD instead when set, to compare two builds),
 #                               starts a throwaway PostgreSQL (or uses ORCHESTRATOR_DATABASE_URL)
 #                               and orchestratord on free ports; exports BENCH_BIN, BENCH_ADDR,
 #                               BENCH_DB_URL, BENCH_OUT (a folder for JSON results).
@@ -30,7 +31,7 @@ dispatch_bench_start() {
   BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/dispatch-bench.XXXXXX")
   log "starting orchestratord on $BENCH_ADDR (log: $BENCH_OUT/orchestratord.log)"
   # Big enough for a 100,000-task graph in one SubmitQuery (about 6 MB of protobuf).
-  "$bin/orchestratord" --grpc-address "$BENCH_ADDR" --admin-address "127.0.0.1:$admin_port" \
+  "${BENCH_ORCHESTRATORD:-$bin/orchestratord}" --grpc-address "$BENCH_ADDR" --admin-address "127.0.0.1:$admin_port" \
     --database-url "$BENCH_DB_URL" --log-level warning --max-receive-message-size 268435456 \
     >"$BENCH_OUT/orchestratord.log" 2>&1 &
   BENCH_SERVER_PID=$!
