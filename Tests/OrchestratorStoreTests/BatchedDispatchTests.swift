@@ -104,6 +104,37 @@ struct BatchedDispatchTests {
         }
     }
 
+    @Test("the last tasks of a workflow completed in concurrent batches finish it exactly once, after all of them")
+    func concurrentLastCompletionsFinishOnce() async throws {
+        // Batches of at most 3 reports, 4 at a time: the last tasks land in different batches
+        // that run concurrently and race on the workflow's lock.
+        let configuration = StoreConfiguration(completionBatchLimit: 3, concurrentBatches: 4)
+        try await TestDatabase.withStore(maxConnections: 6, configuration: configuration) { store, pool in
+            // Independent tasks only: whichever batch commits last must see the others' commits
+            // (the probe runs after its workflow lock) and finish the workflow; no other may.
+            for round in 0..<5 {
+                let width = 40
+                let dag = Dag(tasks: (0..<width).map { Fixtures.task(TaskKey("t\($0)")) })
+                let workflowID = try await store.createWorkflow(Fixtures.workflow(dag: dag)).workflow.workflowID
+                let claimed = try await Fixtures.claim(store, executor: "exec-\(round)", limit: width)
+                #expect(claimed.count == width)
+                let results = try await withThrowingTaskGroup(of: ReportResult.self) { group in
+                    for task in claimed { group.addTask { try await Fixtures.complete(store, task) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(results.filter { $0 == .accepted(taskState: .succeeded, workflowState: .succeeded) }.count == 1)
+                #expect(results.filter { $0 == .accepted(taskState: .succeeded, workflowState: nil) }.count == width - 1)
+                #expect(try await store.workflow(id: workflowID, tenant: nil)?.state == .succeeded)
+                let events = try await Fixtures.allEvents(store, pool, workflowID: workflowID)
+                #expect(events.filter { $0.kind == .workflowSucceeded }.count == 1)
+                #expect(events.last?.kind == .workflowSucceeded)
+                #expect(events.filter { $0.kind == .taskSucceeded }.count == width)
+            }
+            let batches = store.dispatch.batchStatistics.completions
+            #expect(batches.largestBatch <= 3 && batches.batches >= 5 * 40 / 3)
+        }
+    }
+
     @Test("inside one batch: a duplicate report and a stale token are refused and change nothing")
     func refusalsInsideOneBatch() async throws {
         try await TestDatabase.withStore(maxConnections: 6) { store, pool in

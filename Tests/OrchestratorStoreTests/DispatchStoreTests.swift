@@ -50,12 +50,13 @@ struct DispatchStoreTests {
             #expect(try await Fixtures.complete(store, a, result: "A") == .accepted(taskState: .succeeded, workflowState: nil))
             let middle = try await Fixtures.claim(store)
             #expect(Set(middle.map(\.task.spec.key)) == ["b", "c"])
-            #expect(middle.allSatisfy { $0.upstreamResults == ["a": Array("A".utf8)] })
+            // One claim, two tasks of one workflow: each carries the inputs and its upstream results.
+            #expect(middle.allSatisfy { $0.upstreamResults == ["a": Array("A".utf8)] && $0.inputs == ["url": "u"] })
             _ = try await Fixtures.complete(store, middle[0], result: "1")
             #expect(try await Fixtures.claim(store).isEmpty)  // d still waits for one upstream
             _ = try await Fixtures.complete(store, middle[1], result: "2")
             let d = try #require(try await Fixtures.claim(store).first)
-            #expect(d.upstreamResults.count == 2)
+            #expect(d.upstreamResults == [middle[0].task.spec.key.rawValue: Array("1".utf8), middle[1].task.spec.key.rawValue: Array("2".utf8)])
             #expect(try await Fixtures.complete(store, d) == .accepted(taskState: .succeeded, workflowState: .succeeded))
             let record = try #require(try await store.workflow(id: id, tenant: nil))
             #expect(record.state == .succeeded && record.counts[.succeeded] == 4 && record.finishedAt == Fixtures.t0)
@@ -65,6 +66,30 @@ struct DispatchStoreTests {
             #expect(kinds.filter { $0 == .taskSucceeded }.count == 4)
             #expect(kinds.filter { $0 == .taskReady }.count == 4)
             #expect(kinds.last == .workflowSucceeded)
+        }
+    }
+
+    @Test("one claim across workflows: each task gets its own workflow's inputs and its own upstream results, empty ones included")
+    func claimCarriesInputsAndUpstreamPerTask() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let chain = Dag(tasks: [Fixtures.task("up"), Fixtures.task("down")], edges: [Edge("up", "down")])
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: chain, inputs: ["n": "1"]))
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: chain, inputs: ["n": "2"]))
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("alone")])))
+            let roots = try await Fixtures.claim(store, limit: 10)
+            #expect(roots.count == 3 && roots.allSatisfy { $0.upstreamResults.isEmpty })
+            #expect(Set(roots.map(\.inputs)) == [["n": "1"], ["n": "2"], [:]])
+            for root in roots where root.task.spec.key == "up" {
+                // An empty result is a result: the child sees it, keyed, not missing.
+                _ = try await Fixtures.complete(store, root, result: root.inputs["n"] == "1" ? "" : "two")
+            }
+            let children = try await Fixtures.claim(store, limit: 10)
+            #expect(children.count == 2)
+            for child in children {
+                #expect(child.task.spec.key == "down")
+                #expect(child.upstreamResults == ["up": child.inputs["n"] == "1" ? [] : Array("two".utf8)])
+            }
+            #expect(Set(children.map(\.inputs)) == [["n": "1"], ["n": "2"]])
         }
     }
 

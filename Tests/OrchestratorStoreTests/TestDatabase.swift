@@ -32,7 +32,10 @@ enum TestDatabase {
 
     /// Creates a database, applies the store's migrations, runs `body` with a store on it, then
     /// closes everything and drops the database.
-    static func withStore<T>(maxConnections: Int = 4, _ body: (PostgresStore, PostgresPool) async throws -> T) async throws -> T {
+    static func withStore<T>(
+        maxConnections: Int = 4, configuration: StoreConfiguration = StoreConfiguration(),
+        _ body: (PostgresStore, PostgresPool) async throws -> T
+    ) async throws -> T {
         let name = "store_\(UInt64.random(in: 0...UInt64.max))"
         let admin = try PostgresConnection(conninfo: adminURL)
         try admin.simpleQuery("CREATE DATABASE \(try admin.escapeIdentifier(name))")
@@ -41,7 +44,7 @@ enum TestDatabase {
         let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: maxConnections))
         defer { pool.close() }
         _ = try await Migrator(migrations: OrchestratorMigrations.all).migrate(using: pool)
-        let store = try PostgresStore(pool: pool, conninfo: url)
+        let store = try PostgresStore(pool: pool, conninfo: url, configuration: configuration)
         defer { store.close() }
         try await store.start()
         return try await body(store, pool)

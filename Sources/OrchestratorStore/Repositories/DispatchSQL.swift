@@ -36,8 +36,8 @@ enum DispatchSQL {
 
     /// Claims ready tasks for several waiting executors that ask with the same capabilities and
     /// tenants (a batch of claims, `PostgresDispatchStore+ClaimBatch`), most urgent first, skipping
-    /// rows other claimers hold: one statement that picks, leases, records the attempts and appends
-    /// task_leased events. The k-th task in dispatch order goes to slot k: `$2[k]` is its executor,
+    /// rows other claimers hold: one statement that picks, leases and records the attempts (the
+    /// batch appends the task_leased events last). The k-th task in dispatch order goes to slot k: `$2[k]` is its executor,
     /// `$6[k]` the index of the request it answers (slots interleave the requests round-robin, so
     /// each gets its share of the most urgent work).
     ///
@@ -47,6 +47,15 @@ enum DispatchSQL {
     /// 'ready' — the scan walks the queue in claim order and stops after $7 matching rows; the
     /// capability and tenant filters are checked on the rows it walks (docs/SCHEMA.md shows the plan).
     /// (Row locks cannot share a query level with a window function, hence `picked` then `numbered`.)
+    ///
+    /// Each row also carries what the assignment needs beyond the task: its upstream tasks' keys
+    /// and results (`upstream_keys`, `upstream_results`, NULL without upstream tasks; edges_downstream_idx,
+    /// then tasks_pkey per edge) and, on the first row of each workflow only, the query's inputs
+    /// (queries primary key) — read by this statement rather than by another round trip after it.
+    /// The upstream tasks are finished and never touched here, so the statement's snapshot is theirs.
+    /// `OFFSET 0` keeps the per-edge lookup from being flattened: right after a big DAG is loaded,
+    /// before autovacuum analyzed it, the planner otherwise picks a hash join over a sequential
+    /// scan of `tasks`.
     ///
     /// $1 now, $2 slot executors, $3 capabilities, $4 tenants (NULL = all), $5 lease TTL (ms),
     /// $6 slot request indexes, $7 number of slots, $8 and $9 each slot's audit cause (actor jsonb
@@ -62,12 +71,13 @@ enum DispatchSQL {
              LIMIT $7
                FOR NO KEY UPDATE SKIP LOCKED
         ), numbered AS (
-            SELECT id, row_number() OVER (ORDER BY dispatch_priority DESC, rank DESC, ready_at, id) AS n FROM picked
+            SELECT id, (row_number() OVER (ORDER BY dispatch_priority DESC, rank DESC, ready_at, id))::int4 AS n FROM picked
         ), assigned AS (
-            SELECT numbered.id, s.owner, s.request, s.actor, s.trace
+            -- The n-th task takes slot n: subscripts, not a join with the unnested slots, which
+            -- the planner (one estimated row each side) ran as a nested loop, n² comparisons.
+            SELECT numbered.id, ($2::text[])[numbered.n] AS owner, ($6::int4[])[numbered.n] AS request,
+                   ($8::text[])[numbered.n] AS actor, ($9::text[])[numbered.n] AS trace
               FROM numbered
-              JOIN unnest($2::text[], $6::int4[], $8::text[], $9::text[]) WITH ORDINALITY AS s(owner, request, actor, trace, n)
-                ON s.n = numbered.n
         ), leased AS (
             UPDATE tasks t
                SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = a.owner,
@@ -82,8 +92,16 @@ enum DispatchSQL {
             INSERT INTO task_attempts (task_id, attempt, executor_id, fencing_token, leased_at)
             SELECT id, attempt, lease_owner, fencing_token, $1 FROM leased
         )
-        SELECT \(TaskRow.columns), t.claim_request, t.claim_actor, t.claim_trace
+        SELECT \(TaskRow.columns), t.claim_request, t.claim_actor, t.claim_trace, up.keys AS upstream_keys,
+               up.results AS upstream_results,
+               CASE WHEN row_number() OVER (PARTITION BY t.workflow_id) = 1 THEN q.inputs END AS inputs
           FROM leased t JOIN workflows w ON w.id = t.workflow_id
+          LEFT JOIN queries q ON q.workflow_id = t.workflow_id
+         CROSS JOIN LATERAL (
+               SELECT array_agg(u.key) AS keys, array_agg(coalesce(u.result, '\\x'::bytea)) AS results
+                 FROM edges e
+                CROSS JOIN LATERAL (SELECT key, result FROM tasks WHERE id = e.upstream_task_id OFFSET 0) u
+                WHERE e.downstream_task_id = t.id) up
          ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
         """
 
@@ -185,29 +203,20 @@ enum DispatchSQL {
     /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.
     static let taskStates = "SELECT id, state, fencing_token FROM tasks WHERE id = ANY($1::uuid[])"
 
-    /// Which of these (locked) workflows have no unfinished task left: a new statement after the
-    /// locks, so its snapshot includes every commit that held them before. Index:
-    /// tasks_workflow_unfinished_idx (one probe per workflow).
-    static let workflowsWithoutUnfinished = """
+    /// Which workflows of these tasks have no unfinished task left. Sent right behind
+    /// `completeHeld` in the same round trip, it is a new statement after the locks that one took,
+    /// so its snapshot includes every commit that held them before; named by task ids because the
+    /// workflows are not known before `completeHeld` answers (the caller keeps only the workflows
+    /// whose tasks it completed, the ones it holds locked). Indexes: tasks_pkey (an initplan: the
+    /// workflow ids become an array, so a prepared statement's generic plan still looks the
+    /// workflows up by workflows_pkey, as with `= ANY($1)`, instead of a semi-join that scans
+    /// them), then tasks_workflow_unfinished_idx (one probe per workflow). $1 task ids.
+    static let workflowsOfTasksWithoutUnfinished = """
         SELECT w.id, w.state, w.trace_id, w.failure_policy
           FROM workflows w
-         WHERE w.id = ANY($1::text[])
+         WHERE w.id = ANY (ARRAY(SELECT workflow_id FROM tasks WHERE id = ANY($1::uuid[])))
            AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.workflow_id = w.id AND t.state IN \(TaskStateColumn.unfinishedSQL))
         """
-
-    /// Results of the upstream tasks of the claimed tasks. Index: edges_downstream_idx, then
-    /// tasks_pkey per edge. The lateral subquery (`OFFSET 0` keeps it from being flattened) pins
-    /// that nested loop: right after a big DAG is loaded, before autovacuum analyzed it, the
-    /// planner otherwise picks a hash join over a sequential scan of `tasks`.
-    static let upstreamResults = """
-        SELECT e.downstream_task_id, u.key, u.result
-          FROM edges e
-         CROSS JOIN LATERAL (SELECT key, result FROM tasks WHERE id = e.upstream_task_id OFFSET 0) u
-         WHERE e.downstream_task_id = ANY($1::uuid[])
-        """
-
-    /// The workflows' query inputs. Index: queries primary key.
-    static let inputs = "SELECT workflow_id, inputs FROM queries WHERE workflow_id = ANY($1::text[])"
 
     /// Heartbeats: pushes each lease still held by its executor with that token to its `until`
     /// (never backwards). One statement for the whole batch. Index: tasks primary key.

@@ -8,9 +8,9 @@ extension PostgresDispatchStore {
     /// each request, `GroupCommit` hands whatever is queued to this): due retries are promoted
     /// once (their task_ready events wait for the append at the end), then one claim statement per distinct (capabilities, tenants, lease TTL) leases tasks
     /// for every request of that kind at once — its slots interleave the requests round-robin, so
-    /// the most urgent tasks are shared out rather than all going to the first asker — two reads
-    /// fetch the upstream results and query inputs of everything claimed, and one statement
-    /// appends the task_leased events with the NOTIFY, last (`appendLast`).
+    /// the most urgent tasks are shared out rather than all going to the first asker, each task
+    /// with its upstream results and its workflow's query inputs — and one statement appends the
+    /// task_leased events with the NOTIFY, last (`appendLast`), sent with COMMIT: two round trips.
     func claimBatch(_ batch: [Caused<ClaimRequest>]) async -> [Result<[ClaimedTask], any Error>] {
         let requests = batch.map(\.value)
         let wanted = requests.indices.filter { requests[$0].limit > 0 }
@@ -45,11 +45,15 @@ extension PostgresDispatchStore {
                 let results = try await transaction.queries(statements)
                 // Promoted retries' task_ready events go first in the batch's append, before any task_leased.
                 var events = try transaction.promotedRetryEvents(results[0], now: now)
-                var tasks: [(request: Int, task: StoredTask)] = []
+                var tasks: [(request: Int, task: StoredTask, upstream: [String: [UInt8]])] = []
+                var inputs: [String: [String: String]] = [:]
                 for rows in results.dropFirst() {
                     for row in rows {
                         let task = try TaskRow.decode(row, decoder: transaction.decoder)
-                        tasks.append((try row.decode(Int.self, column: "claim_request"), task))
+                        tasks.append((try row.decode(Int.self, column: "claim_request"), task, try Self.upstreamResults(row)))
+                        if let json = try row.decode(PostgresJSON?.self, column: "inputs") {
+                            inputs[task.workflowID] = try JSONColumn.decode([String: String].self, from: json)
+                        }
                         events.add(
                             workflowID: task.workflowID, type: "task_leased", at: now.sqlTimestamp, taskID: try row.decode(UUID.self, column: "id"),
                             key: task.spec.key.rawValue, state: "leased", attempt: Int32(task.attempt), executor: task.leaseOwner,
@@ -57,17 +61,12 @@ extension PostgresDispatchStore {
                     }
                 }
                 var answers = [[ClaimedTask]](repeating: [], count: requests.count)
-                guard !tasks.isEmpty else {
-                    transaction.appendLast(events)
-                    return answers
-                }
-                let (upstream, inputs) = try await upstreamResultsAndInputs(of: tasks.map(\.task), transaction: transaction)
                 transaction.appendLast(events)
-                for (request, task) in tasks {
+                for (request, task, upstream) in tasks {
                     let expiry = requests[request].now + requests[request].leaseTTLMillis
                     answers[request].append(ClaimedTask(
                         task: task, lease: LeaseToken(taskID: task.taskID, fencingToken: Int64(task.attempt)),
-                        leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: upstream[task.taskID] ?? [:],
+                        leaseExpiresAt: task.leaseExpiresAt ?? expiry, upstreamResults: upstream,
                         inputs: inputs[task.workflowID] ?? [:]))
                 }
                 return answers
@@ -94,27 +93,17 @@ extension PostgresDispatchStore {
         }
     }
 
-    /// Results of the claimed tasks' upstream tasks and their workflows' query inputs, read in
-    /// one round trip.
-    func upstreamResultsAndInputs(
-        of tasks: [StoredTask], transaction: StoreTransaction
-    ) async throws -> (results: [String: [String: [UInt8]]], inputs: [String: [String: String]]) {
-        let taskIDs = tasks.compactMap { UUID(uuidString: $0.taskID) }
-        let workflowIDs = Array(Set(tasks.map(\.workflowID)))
-        let rows = try await transaction.queries([
-            PostgresStatement(DispatchSQL.upstreamResults, [taskIDs]), PostgresStatement(DispatchSQL.inputs, [workflowIDs]),
-        ])
-        var results: [String: [String: [UInt8]]] = [:]
-        for row in rows[0] {
-            let task = try row.decode(String.self, column: "downstream_task_id")
-            results[task, default: [:]][try row.decode(String.self, column: "key")] = try row.decode([UInt8]?.self, column: "result") ?? []
+    /// A claimed row's upstream results by upstream key (`DispatchSQL.claim`'s `upstream_keys` and
+    /// `upstream_results`, in the same order).
+    static func upstreamResults(_ row: PostgresRow) throws -> [String: [UInt8]] {
+        guard let keys = try row.decode([String]?.self, column: "upstream_keys") else { return [:] }
+        let results = try row.decode([[UInt8]].self, column: "upstream_results")
+        guard keys.count == results.count else {
+            throw PostgresError(code: .decoding, message: "claim row: \(keys.count) upstream keys but \(results.count) results")
         }
-        var inputs: [String: [String: String]] = [:]
-        for row in rows[1] {
-            inputs[try row.decode(String.self, column: "workflow_id")] = try JSONColumn.decode(
-                [String: String].self, from: try row.decode(PostgresJSON.self, column: "inputs"))
-        }
-        return (results, inputs)
+        var byKey: [String: [UInt8]] = [:]
+        for (key, result) in zip(keys, results) { byKey[key] = result }
+        return byKey
     }
 }
 

@@ -12,15 +12,18 @@ extension PostgresDispatchStore {
     ///    readied, task_succeeded then task_ready events, the workflows locked); a task reported
     ///    twice in one batch goes to a second round, after the first, where it is refused as stale
     ///    — as if the reports had come one after the other;
-    /// 2. only when some report was not applied, one read answers it: stale (with the current
+    /// 2. right behind it, in the same round trip, one statement probes the workflows of the
+    ///    batch's tasks for unfinished tasks (`workflowsOfTasksWithoutUnfinished`; only the ones
+    ///    step 1 locked count);
+    /// 3. only when some report was not applied, one read answers it: stale (with the current
     ///    token and state) or unknown;
-    /// 3. one statement probes the locked workflows (`lockedWorkflowsWithoutUnfinished`);
     /// 4. one statement appends the batch's task events (task_succeeded in the batch's order, then
     ///    task_ready) with the NOTIFYs (`appendLast`), last before COMMIT: appending holds the
     ///    event-order lock until commit (migration 0006);
     /// 5. workflows the probe found done are finished (rare; their event follows the tasks').
     ///
-    /// So a batch costs BEGIN, three statements and COMMIT, however many reports it holds.
+    /// So a batch costs two round trips (BEGIN with steps 1 and 2; step 4 with COMMIT), however
+    /// many reports it holds; the workflow locks are held from the first to COMMIT.
     ///
     /// A failed batch rolled back entirely. When the database is unavailable every report gets
     /// that error; any other error (a report the batch statement chokes on) must not fail its
@@ -68,16 +71,26 @@ extension PostgresDispatchStore {
         let now = reports.map(\.now).max() ?? 0
         var workflowOf: [Int: String] = [:]
         var events = TaskEventRows()
-        for round in rounds {
+        var probe: PostgresRows?
+        for (number, round) in rounds.enumerated() {
             let ids = round.map { UUID(uuidString: reports[$0].lease.taskID)! }
-            let rows = try await transaction.query(
-                DispatchSQL.completeHeld,
-                [
-                    ids, round.map { reports[$0].lease.fencingToken }, round.map { reports[$0].executorID },
-                    round.map { reports[$0].completedResult }, round.map { reports[$0].now.sqlTimestamp },
-                    round.map { causes.actors[$0] }, round.map { causes.traces[$0] }, now.sqlTimestamp,
-                    context.configuration.agingBucket(now),
-                ])
+            var statements = [
+                PostgresStatement(
+                    DispatchSQL.completeHeld,
+                    [
+                        ids, round.map { reports[$0].lease.fencingToken }, round.map { reports[$0].executorID },
+                        round.map { reports[$0].completedResult }, round.map { reports[$0].now.sqlTimestamp },
+                        round.map { causes.actors[$0] }, round.map { causes.traces[$0] }, now.sqlTimestamp,
+                        context.configuration.agingBucket(now),
+                    ])
+            ]
+            // After the last round's locks, in its round trip: the workflows done once it applied.
+            if number == rounds.count - 1 {
+                statements.append(PostgresStatement(DispatchSQL.workflowsOfTasksWithoutUnfinished, [Array(seen.keys)]))
+            }
+            let results = try await transaction.queries(statements)
+            let rows = results[0]
+            if results.count > 1 { probe = results[1] }
             var done: [UUID: String] = [:]
             for row in rows {
                 let id = try row.decode(UUID.self, column: "id")
@@ -111,8 +124,8 @@ extension PostgresDispatchStore {
                 answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state) } ?? .unknownTask
             }
         }
-        // Probe before appending, finish after: the common batch appends last, right before COMMIT.
-        let doneWorkflows = try await transaction.lockedWorkflowsWithoutUnfinished(Set(workflowOf.values))
+        // Probed before appending, finished after: the common batch appends last, right before COMMIT.
+        let doneWorkflows = try probe.map { try StoreTransaction.lockedWorkflowsWithoutUnfinished($0, among: Set(workflowOf.values)) } ?? []
         transaction.appendLast(events)
         let finished = try await transaction.finish(doneWorkflows, now: now)
         // The workflow's new state goes to the last report of it in the batch (the one that

@@ -143,18 +143,18 @@ extension StoreTransaction {
         return try await finishDoneWorkflow(workflowID, locked: locked, now: now)
     }
 
-    /// Which of these workflows, locked by this transaction in the statement that finished their
-    /// tasks (`DispatchSQL.completeHeld`), have no unfinished task left and are not finished yet —
-    /// the batch form of `finishWorkflowIfDone`'s probe: one statement for them all.
-    func lockedWorkflowsWithoutUnfinished(_ workflowIDs: Set<String>) async throws -> [LockedWorkflow] {
-        guard !workflowIDs.isEmpty else { return [] }
+    /// Of the rows of `DispatchSQL.workflowsOfTasksWithoutUnfinished`, the workflows among
+    /// `locked` (locked by this transaction in the statement that finished their tasks,
+    /// `DispatchSQL.completeHeld`) that are not finished yet — the batch form of
+    /// `finishWorkflowIfDone`'s probe: one statement for them all.
+    static func lockedWorkflowsWithoutUnfinished(_ rows: PostgresRows, among locked: Set<String>) throws -> [LockedWorkflow] {
         var done: [LockedWorkflow] = []
-        // A new statement after the locks: its snapshot includes every commit that held them before.
-        for row in try await query(DispatchSQL.workflowsWithoutUnfinished, [workflowIDs.sorted()]) {
+        for row in rows {
+            let id = try row.decode(String.self, column: "id")
             let state = WorkflowState(rawValue: try row.decode(String.self, column: "state")) ?? .running
-            guard !state.isTerminal else { continue }
+            guard locked.contains(id), !state.isTerminal else { continue }
             done.append(LockedWorkflow(
-                id: try row.decode(String.self, column: "id"), state: state, traceID: try row.decode(String.self, column: "trace_id"),
+                id: id, state: state, traceID: try row.decode(String.self, column: "trace_id"),
                 policy: FailurePolicy(rawValue: try row.decode(String.self, column: "failure_policy")) ?? .failFast))
         }
         return done
