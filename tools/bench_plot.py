@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import textwrap
 
 import matplotlib
 
@@ -27,7 +28,8 @@ def main() -> None:
             report = json.load(handle)
         runs = report["runs"]
         figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-        labels = [f"{run['label']}\n(load {run['loadAverage']:.1f})" for run in runs]
+        # Wrapped: three long run labels side by side overlap otherwise.
+        labels = [f"{textwrap.fill(run['label'], 18)}\n(load {run['loadAverage']:.1f})" for run in runs]
         rates = [run["tasksPerSecond"] for run in runs]
         bars = left.bar(labels, rates, color="#3b7dd8")
         left.bar_label(bars, labels=[f"{rate:,.0f}" for rate in rates])
