@@ -93,14 +93,22 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     }
 
     private func submitHeaders(session: OpaquePointer, extra: Metadata?) {
-        var block = responseHeaderBlock()
-        if let responseEncoding { block.add("grpc-encoding", responseEncoding.rawValue) }
-        if let context { block.add(context.responseHeaders) }
-        if let extra { block.add(extra) }
         var provider = nghttp2_data_provider(
             source: nghttp2_data_source(ptr: Unmanaged.passUnretained(self).toOpaque()),
             read_callback: serverStreamDataRead)
-        let result = block.withNameValues { nghttp2_submit_response(session, id, $0, $1, &provider) }
+        let responseHeaders = context?.responseHeaders ?? Metadata()
+        let result: Int32
+        if responseEncoding == nil && responseHeaders.isEmpty && (extra?.isEmpty ?? true) {
+            // Nothing call-specific: the static list (most calls).
+            let list = StaticHeaderList.response
+            result = nghttp2_submit_response(session, id, list.fields, list.count, &provider)
+        } else {
+            var block = responseHeaderBlock()
+            if let responseEncoding { block.add("grpc-encoding", responseEncoding.rawValue) }
+            block.add(responseHeaders)
+            if let extra { block.add(extra) }
+            result = block.withNameValues { nghttp2_submit_response(session, id, $0, $1, &provider) }
+        }
         if result == 0 {
             headersSubmitted = true
         } else {
@@ -157,11 +165,18 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         }
         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
         if case .status(let status, let trailers) = end {
-            var block = HeaderBlock()
-            Self.addStatus(status, to: &block)
-            block.add(trailers)
             finish(with: status)
-            if block.withNameValues({ nghttp2_submit_trailer(session, id, $0, $1) }) == 0 {
+            let submitted: Int32
+            if status.code == .ok && status.message.isEmpty && status.details == nil && trailers.isEmpty {
+                let list = StaticHeaderList.okTrailers
+                submitted = nghttp2_submit_trailer(session, id, list.fields, list.count)
+            } else {
+                var block = HeaderBlock()
+                Self.addStatus(status, to: &block)
+                block.add(trailers)
+                submitted = block.withNameValues { nghttp2_submit_trailer(session, id, $0, $1) }
+            }
+            if submitted == 0 {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
             }
         }

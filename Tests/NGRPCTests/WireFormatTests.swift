@@ -1,3 +1,4 @@
+import CNGHTTP2
 import Testing
 
 @testable import NGRPC
@@ -174,5 +175,28 @@ struct TraceContextTests {
         let context = TraceContext.from(Metadata([("traceparent", "nope")]))
         #expect(context.startedLocally)
         #expect(context.traceID.count == 32)
+    }
+}
+
+@Suite("Static header lists")
+struct StaticHeaderListTests {
+    private func pairs(_ fields: UnsafePointer<nghttp2_nv>, _ count: Int) -> [String] {
+        (0..<count).map { index in
+            let field = fields[index]
+            let name = String(decoding: UnsafeBufferPointer(start: field.name, count: field.namelen), as: UTF8.self)
+            let value = String(decoding: UnsafeBufferPointer(start: field.value, count: field.valuelen), as: UTF8.self)
+            return "\(name): \(value)"
+        }
+    }
+
+    private func pairs(_ list: StaticHeaderList) -> [String] { pairs(list.fields, list.count) }
+
+    @Test("the response list is what a plain response's header block holds; the OK trailers what addStatus writes")
+    func listsMatchTheBlocksTheyReplace() {
+        #expect(pairs(.response) == [":status: 200", "content-type: application/grpc", "grpc-accept-encoding: \(GZip.acceptEncodingHeader)"])
+        var trailers = HeaderBlock()
+        ServerStream.addStatus(.ok, to: &trailers)
+        #expect(pairs(.okTrailers) == trailers.withNameValues { pairs($0, $1) })
+        #expect(pairs(.okTrailers) == ["grpc-status: 0"])
     }
 }
