@@ -5,6 +5,9 @@
 #                     orchestrator_test) and registers pg_stop with at_exit.
 #   pg_stop           stops the cluster and deletes the folder (idempotent).
 #
+# PG_DURABLE=1 keeps PostgreSQL's durability settings (fsync, synchronous_commit and
+# full_page_writes on, as in production); by default they are off, for speed.
+#
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` system user
 # (created by Debian's postgresql package); otherwise it belongs to the current user.
 
@@ -34,8 +37,10 @@ pg_start() {
   _pg_as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C \
     --no-sync >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   # fsync off: the cluster is thrown away, and tests should not wait on the disk.
+  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ "${PG_DURABLE:-0}" == 1 ]] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
   _pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c autovacuum_naptime=10s" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 $durability -c max_connections=200 -c autovacuum_naptime=10s" \
     start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   _pg_as_owner "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE \"$database\"" >/dev/null
