@@ -23,7 +23,7 @@ public enum OrchestratorMigrations {
         migration(6, "0006_event_order.sql", PackageResources._006_event_order_sql),
         migration(7, "0007_lean_events.sql", PackageResources._007_lean_events_sql),
         migration(8, "0008_queue_vacuum.sql", PackageResources._008_queue_vacuum_sql),
-        migration(9, "0009_task_statistics.sql", PackageResources._009_task_statistics_sql),
+        migration(9, "0009_lean_tasks.sql", PackageResources._009_lean_tasks_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

@@ -139,7 +139,7 @@ enum DispatchSQL {
              -- "Still held" without naming the state: the CHECK tasks_lease_consistent makes an owner
              -- imply state leased or running, and leaving the state out keeps the planner off the
              -- partial lease indexes, whose statistics lag behind a busy queue (it once chose a
-             -- nested loop over tasks_lease_owner_idx that rescanned the request 320 times).
+             -- nested loop over tasks_lease_owner_idx, dropped since, that rescanned the request 320 times).
              WHERE t.id = r.id AND t.fencing_token = r.token AND t.lease_owner = r.executor
          RETURNING t.id, t.key, t.workflow_id, t.attempt, r.executor, r.at, r.actor, r.trace, r.n
         ), attempts AS (
