@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("reports", nargs="+")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--pgbench-tps", type=float)
+    # Distinguishes a variant's plot (file name suffix and title), e.g. "durable".
+    parser.add_argument("--variant", default="")
     args = parser.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     for path in args.reports:
@@ -37,7 +39,8 @@ def main() -> None:
             left.axhline(args.pgbench_tps, color="#d8553b", linestyle="--", label=f"pgbench, one transaction per task: {args.pgbench_tps:,.0f} TPS")
             left.legend(loc="upper left")
         left.set_ylabel("tasks / s (submitted → completed, stored)")
-        left.set_title(f"{report['scenario']}: durable throughput")
+        # "Stored" is what every run measures; "durable" only when PostgreSQL flushed to disk.
+        left.set_title(f"{report['scenario']}: {args.variant + ' ' if args.variant else ''}throughput (tasks stored)")
         for run in runs:
             sample = [value for value in run["latencySample"] if value is not None and not math.isnan(value)]
             if not sample:
@@ -54,7 +57,8 @@ def main() -> None:
         right.axvline(10, color="grey", linestyle="--", linewidth=1)
         right.legend(loc="lower right", fontsize=8)
         figure.tight_layout()
-        out = os.path.join(args.out_dir, f"{report['scenario']}.png")
+        suffix = f"-{args.variant}" if args.variant else ""
+        out = os.path.join(args.out_dir, f"{report['scenario']}{suffix}.png")
         figure.savefig(out, dpi=110)
         print(f"wrote {out}")
 
