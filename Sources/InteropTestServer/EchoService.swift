@@ -29,6 +29,23 @@ struct EchoService: Orchestrator_Testing_V1_EchoProvider {
         }
     }
 
+    /// Get without the Task: everything but a `delay_ms` pause, which declines (nil) to `get`.
+    /// Registered with `RPCRouter.registerSynchronousUnary`, so Echo/Get runs inline on the I/O
+    /// thread (tools/bench rpc measures this method).
+    func getImmediately(_ request: Request, context: ServerContext) throws -> Response? {
+        guard request.delayMs <= 0 else { return nil }
+        echoMetadata(context)
+        do {
+            try checkRequestedFailure(request)
+            ledger.recordCompleted(tag: request.tag)
+            return Response(
+                text: request.text, payload: request.payload, index: 0, peer: context.peer,
+                traceID: context.trace.traceID, count: 0)
+        } catch {
+            throw ledger.finish(tag: request.tag, error: error, context: context)
+        }
+    }
+
     func expand(_ request: Request, responses: RPCResponseWriter<Response>, context: ServerContext) async throws {
         echoMetadata(context)
         do {

@@ -34,8 +34,8 @@ struct InteropTestServerCommand: AsyncParsableCommand {
     @Option(help: "I/O threads (default: one per core).")
     var ioThreads: Int?
 
-    @Flag(help: "Run Echo/Get on the Swift concurrency pool like the other methods (default: on the I/O thread).")
-    var echoGetOnPool = false
+    @Option(help: "Where Echo/Get runs: inline (synchronously on the I/O thread, a Task there only to pause for delay_ms), io-thread (a Task on the I/O thread) or pool (a Task on the Swift concurrency pool, like the other methods).")
+    var echoGet: EchoGetExecution = .inline
 
     @Option(help: "Milliseconds between server keepalive PINGs on a quiet connection (0 disables; default: the transport's).")
     var keepaliveIntervalMs: Int?
@@ -86,11 +86,14 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         let health = HealthService()
         health.setStatus(service: Orchestrator_Testing_V1_EchoMethods.get.service, status: .serving)
         var router = RPCRouter()
-        EchoService(ledger: CancellationLedger()).register(into: &router)
+        let echo = EchoService(ledger: CancellationLedger())
+        echo.register(into: &router)
         health.register(into: &router)
         // Echo/Get never blocks (its delay_ms is a cancellable sleep), so it runs on the connection's
-        // I/O thread: no Task hop to the pool and back per call (tools/bench rpc measures this method).
-        if !echoGetOnPool { router.setExecution(.ioThread, for: Orchestrator_Testing_V1_EchoMethods.get) }
+        // I/O thread: inline without a Task unless it has to pause, and then as a Task on that thread
+        // (tools/bench rpc measures this method).
+        if echoGet != .pool { router.setExecution(.ioThread, for: Orchestrator_Testing_V1_EchoMethods.get) }
+        if echoGet == .inline { router.registerSynchronousUnary(Orchestrator_Testing_V1_EchoMethods.get, echo.getImmediately) }
         // Last, so it lists every service registered above.
         ReflectionService.register(into: &router)
 
@@ -144,4 +147,11 @@ struct InteropTestServerCommand: AsyncParsableCommand {
             offset += written
         }
     }
+}
+
+/// `--echo-get`: how Echo/Get's handler runs (for side-by-side measurements of the paths).
+enum EchoGetExecution: String, ExpressibleByArgument, CaseIterable {
+    case inline
+    case ioThread = "io-thread"
+    case pool
 }

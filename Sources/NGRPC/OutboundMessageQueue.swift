@@ -76,6 +76,19 @@ final class OutboundMessageQueue: Sendable {
         }
     }
 
+    /// Loop side, synchronous handlers: queues a whole response and its end at once. Schedules
+    /// nothing: the caller runs the stream's loop work right after. Ignored once ended or failed.
+    func complete(_ framed: [UInt8]?, end: End) {
+        state.withLock { state in
+            guard state.end == nil, state.failure == nil else { return }
+            if let framed {
+                state.chunks.append(framed)
+                state.bufferedBytes += framed.count
+            }
+            state.end = end
+        }
+    }
+
     /// Asks for response headers to go out now, with `metadata`.
     func requestHeaders(_ metadata: Metadata) throws {
         let owner = try state.withLock { state throws(RPCStatus) -> (any LoopTask)? in

@@ -6,6 +6,9 @@ public struct RPCRouter: Sendable {
         public let handler: RawHandler
         /// Where this method's handler runs; nil means `ServerConfiguration.handlerExecution`.
         public var execution: ServerConfiguration.HandlerExecution?
+        /// A unary method's synchronous form (`registerSynchronousUnary`), run inline on the I/O
+        /// thread when the interceptor chain allows it; `handler` remains the fallback.
+        public var synchronous: RawSynchronousHandler?
     }
 
     public private(set) var routes: [String: Route] = [:]
@@ -21,7 +24,13 @@ public struct RPCRouter: Sendable {
 
     /// Registers a byte-level handler; a later registration for the same path replaces it.
     public mutating func register(_ method: MethodDescriptor, handler: @escaping RawHandler) {
-        routes[method.path] = Route(method: method, handler: handler, execution: nil)
+        routes[method.path] = Route(method: method, handler: handler, execution: nil, synchronous: nil)
+    }
+
+    /// See `registerSynchronousUnary`; the byte-level form.
+    public mutating func setSynchronousHandler(_ handler: @escaping RawSynchronousHandler, for method: MethodDescriptor) {
+        guard routes[method.path]?.method.kind == .unary else { return }
+        routes[method.path]?.synchronous = handler
     }
 
     /// Runs `method`'s handler as `execution` says, whatever the server default. Meant for short

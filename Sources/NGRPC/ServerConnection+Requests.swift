@@ -88,9 +88,18 @@ extension ServerConnection {
         stream.head = RequestHead()
         core.activeCalls.wrappingAdd(1, ordering: .relaxed)
         core.callsStarted.wrappingAdd(1, ordering: .relaxed)
-        stream.startHandler(
-            route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,
-            onLoop: route.onLoop, logger: logger)
+        if let synchronous = route.synchronous {
+            // Runs when the request ends (`requestEnded`); usually in this same read.
+            stream.context = context
+            stream.handlerStarted = true
+            stream.synchronousCall = ServerStream.SynchronousCall(
+                handler: synchronous, fallback: route.handler, onLoop: route.onLoop,
+                maxSendMessageSize: configuration.maxSendMessageSize, logger: logger)
+        } else {
+            stream.startHandler(
+                route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,
+                onLoop: route.onLoop, logger: logger)
+        }
     }
 
     func dataReceived(streamID: Int32, bytes: UnsafeRawBufferPointer) {
@@ -100,6 +109,15 @@ extension ServerConnection {
         guard let stream = streams[streamID] else { return }
         guard stream.handlerStarted, !stream.finished, !stream.aborted else {
             nghttp2_session_consume_stream(session, streamID, bytes.count)
+            return
+        }
+        if stream.synchronousCall != nil {
+            nghttp2_session_consume_stream(session, streamID, bytes.count)
+            do {
+                try stream.receiveSynchronously(bytes)
+            } catch {
+                stream.abort(Self.status(for: error, limit: configuration.maxReceiveMessageSize))
+            }
             return
         }
         do {
@@ -135,6 +153,10 @@ extension ServerConnection {
     func requestEnded(streamID: Int32) {
         guard let stream = streams[streamID], stream.handlerStarted, !stream.finished, !stream.aborted else { return }
         if stream.deframer.isIdle {
+            if stream.synchronousCall != nil {
+                stream.runSynchronousCall()
+                return
+            }
             stream.inbound.finish()
         } else {
             stream.abort(RPCStatus(.internal, "request ended in the middle of a message"))

@@ -9,8 +9,18 @@ import Synchronization
 /// loop `i`'s thread. Ownership: owns the `nghttp2_option` (freed in `deinit`); sessions copy it.
 final class ServerCore: @unchecked Sendable {
     let configuration: ServerConfiguration
-    /// Interceptor-wrapped handlers by `:path`; `onLoop`: run on the connection's I/O thread.
-    let routes: [String: (method: MethodDescriptor, handler: RawHandler, onLoop: Bool)]
+    /// A route with the server's interceptors applied.
+    struct WrappedRoute {
+        let method: MethodDescriptor
+        let handler: RawHandler
+        /// Run the async handler's task on the connection's I/O thread.
+        let onLoop: Bool
+        /// Run inline on the I/O thread when the request ends (see `SynchronousHandlers.swift`).
+        let synchronous: RawSynchronousHandler?
+    }
+
+    /// Interceptor-wrapped handlers by `:path`.
+    let routes: [String: WrappedRoute]
     let logger: Logger
     let option: OpaquePointer
     let registries: [ConnectionRegistry]
@@ -26,10 +36,13 @@ final class ServerCore: @unchecked Sendable {
 
     init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: ReloadableTLSContext]) {
         self.configuration = configuration
-        var routes: [String: (method: MethodDescriptor, handler: RawHandler, onLoop: Bool)] = [:]
+        var routes: [String: WrappedRoute] = [:]
         for (path, route) in configuration.router.routes {
             let execution = route.execution ?? configuration.handlerExecution
-            routes[path] = (route.method, configuration.interceptors.wrapping(route.handler), execution == .ioThread)
+            routes[path] = WrappedRoute(
+                method: route.method, handler: configuration.interceptors.wrapping(route.handler),
+                onLoop: execution == .ioThread,
+                synchronous: route.synchronous.flatMap { configuration.interceptors.wrappingSynchronously($0) })
         }
         self.routes = routes
         self.logger = configuration.logger

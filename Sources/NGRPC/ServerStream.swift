@@ -24,6 +24,8 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     private(set) var outbound: OutboundMessageQueue!
     var context: ServerContext?
     var handlerTask: Task<Void, Never>?
+    /// Set while a synchronous unary call waits for its request to end (loop thread only).
+    var synchronousCall: SynchronousCall?
     var deadlineTimer: LoopTimer?
     var responseEncoding: GZip.Kind?
     /// Received DATA bytes whose stream window we have not returned (the handler is behind).
@@ -189,6 +191,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         guard !finished, !isClosed, !aborted else { return }
         aborted = true
         abortStatus = status
+        synchronousCall = nil
         // The queue first: once the handler is cancelled it may return at once, and its OK must
         // not overtake this status.
         outbound.terminate(status, end: .status(status, Metadata()))
@@ -209,6 +212,66 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         }
         inbound.fail(reason)
         outbound.detach(reason)
+    }
+
+    // MARK: Synchronous unary calls
+
+    /// A unary call answered inline on the loop (`SynchronousHandlers.swift`): its handlers and
+    /// the request messages received so far.
+    struct SynchronousCall {
+        let handler: RawSynchronousHandler
+        let fallback: RawHandler
+        let onLoop: Bool
+        let maxSendMessageSize: Int
+        let logger: Logger
+        var requests: [[UInt8]] = []
+    }
+
+    /// Request bytes of a synchronous call. The window goes back at once: the deframer holds at
+    /// most one message's bytes, and a second message ends the call.
+    func receiveSynchronously(_ bytes: UnsafeRawBufferPointer) throws(MessageDeframer.Failure) {
+        var received: [[UInt8]] = []
+        try deframer.process(bytes) { received.append($0) }
+        guard !received.isEmpty else { return }
+        synchronousCall?.requests += received
+        if (synchronousCall?.requests.count ?? 0) > 1 {
+            synchronousCall = nil
+            abort(RPCStatus(.unimplemented, "expected one request message, received several"))
+        }
+    }
+
+    /// The request ended: runs the synchronous handler and submits its whole response, or hands
+    /// the call to the async handler when the synchronous one declines.
+    func runSynchronousCall() {
+        guard let call = synchronousCall, let context else { return }
+        synchronousCall = nil
+        var framed: [UInt8]?
+        let status: RPCStatus
+        if call.requests.count == 1 {
+            do {
+                guard let response = try call.handler(call.requests[0], context) else {
+                    inbound.push(call.requests[0])
+                    inbound.finish()
+                    startHandler(
+                        call.fallback, context: context, maxSendMessageSize: call.maxSendMessageSize,
+                        onLoop: call.onLoop, logger: call.logger)
+                    return
+                }
+                framed = try ServerStreamSink.frame(response, maxSendMessageSize: call.maxSendMessageSize, encoding: responseEncoding)
+                status = .ok
+            } catch let thrown as RPCStatus {
+                status = thrown
+            } catch {
+                call.logger.error(
+                    "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)",
+                        "trace_id": "\(context.trace.traceID)"])
+                status = RPCStatus(.internal, "internal error")
+            }
+        } else {
+            status = RPCStatus(.unimplemented, "expected one request message, received none")
+        }
+        outbound.complete(framed, end: .status(status, context.trailers))
+        runOnLoop()
     }
 
     // MARK: Handler side
@@ -266,16 +329,20 @@ struct ServerStreamSink: RawMessageSink {
     }
 
     func send(_ message: [UInt8]) async throws {
+        try await queue.send(Self.frame(message, maxSendMessageSize: maxSendMessageSize, encoding: encoding))
+    }
+
+    /// A response message checked against the send limit, compressed when the call says so, framed.
+    static func frame(_ message: [UInt8], maxSendMessageSize: Int, encoding: GZip.Kind?) throws -> [UInt8] {
         guard message.count <= maxSendMessageSize else {
             throw RPCStatus(
                 .resourceExhausted,
                 "response message of \(message.count) bytes exceeds the limit of \(maxSendMessageSize) bytes")
         }
         if let encoding {
-            try await queue.send(MessageFramer.frame(GZip.deflate(message, kind: encoding), compressed: true))
-        } else {
-            try await queue.send(MessageFramer.frame(message))
+            return MessageFramer.frame(GZip.deflate(message, kind: encoding), compressed: true)
         }
+        return MessageFramer.frame(message)
     }
 }
 
