@@ -20,7 +20,9 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     unowned(unsafe) let connection: ServerConnection
     var head = RequestHead()
     var deframer: MessageDeframer
+    /// Made when the handler starts as a task (`startHandler`): a synchronous call never needs it.
     private(set) var inbound: InboundMessageQueue!
+    private let inboundLimit: Int
     private(set) var outbound: OutboundMessageQueue!
     var context: ServerContext?
     var handlerTask: Task<Void, Never>?
@@ -48,7 +50,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         self.loop = connection.loop
         self.connection = connection
         deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
-        inbound = InboundMessageQueue(limit: inboundLimit, loop: loop, owner: self)
+        self.inboundLimit = inboundLimit
         outbound = OutboundMessageQueue(limit: outboundLimit, loop: loop, owner: self)
     }
 
@@ -195,7 +197,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         // The queue first: once the handler is cancelled it may return at once, and its OK must
         // not overtake this status.
         outbound.terminate(status, end: .status(status, Metadata()))
-        inbound.fail(status)
+        inbound?.fail(status)
         context?.cancel(status)
         handlerTask?.cancel()
     }
@@ -210,7 +212,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
             handlerTask?.cancel()
             if !finished { finalStatus = reason }
         }
-        inbound.fail(reason)
+        inbound?.fail(reason)
         outbound.detach(reason)
     }
 
@@ -250,11 +252,9 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         if call.requests.count == 1 {
             do {
                 guard let response = try call.handler(call.requests[0], context) else {
-                    inbound.push(call.requests[0])
-                    inbound.finish()
                     startHandler(
                         call.fallback, context: context, maxSendMessageSize: call.maxSendMessageSize,
-                        onLoop: call.onLoop, logger: call.logger)
+                        onLoop: call.onLoop, logger: call.logger, received: call.requests[0])
                     return
                 }
                 framed = try ServerStreamSink.frame(response, maxSendMessageSize: call.maxSendMessageSize, encoding: responseEncoding)
@@ -278,10 +278,18 @@ final class ServerStream: LoopTask, @unchecked Sendable {
 
     /// Starts the handler as a Swift task; loop thread.
     func startHandler(
-        _ handler: @escaping RawHandler, context: ServerContext, maxSendMessageSize: Int, onLoop: Bool, logger: Logger
+        _ handler: @escaping RawHandler, context: ServerContext, maxSendMessageSize: Int, onLoop: Bool, logger: Logger,
+        received: [UInt8]? = nil
     ) {
         self.context = context
         handlerStarted = true
+        let inbound = InboundMessageQueue(limit: inboundLimit, loop: loop, owner: self)
+        self.inbound = inbound
+        if let received {
+            // A declined synchronous call: its whole request is already here.
+            inbound.push(received)
+            inbound.finish()
+        }
         let source = ServerStreamSource(queue: inbound)
         let sink = ServerStreamSink(
             queue: outbound, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
