@@ -1,3 +1,5 @@
+import Foundation
+
 /// Command-line options (a handful of flags; no parser library needed).
 struct Options {
     var scenario = ""
@@ -24,37 +26,67 @@ struct Options {
     var heartbeatInterval = 5.0
     var heartbeatWarmup: Double { heartbeatInterval + 1 }
 
+    static let scenarios = ["dispatch", "latency", "workflow100k", "scale"]
+
+    static let usage = """
+        usage: DispatchBench SCENARIO --address HOST:PORT --database-url URL [--json FILE] [options]
+          dispatch     --executors "1 8 64" --tasks 20000 --workflow-size 1000 --in-flight 16
+          latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000 --loads "light heavy chain"
+          workflow100k --executors 16 --in-flight 64
+          scale        --server-pid PID --streams 10000 --connections 125 --seconds 30 --heartbeat-interval 5 --rounds 2
+                       (no --database-url)
+        Meant to be run by tools/bench (dispatch, latency, workflow100k, scale), which starts the server.
+        """
+
+    /// Prints `message` and the usage to standard error and exits with status 2.
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("DispatchBench: \(message)\n\(usage)\n".utf8))
+        exit(2)
+    }
+
     static func parse(_ arguments: [String]) -> Options {
         var options = Options()
-        guard let scenario = arguments.first else { fatalError("usage: DispatchBench SCENARIO --address HOST:PORT --database-url URL …") }
+        if arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            print(usage)
+            exit(0)
+        }
+        guard let scenario = arguments.first else { fail("no scenario given") }
+        guard scenarios.contains(scenario) else { fail("unknown scenario \(scenario)") }
         options.scenario = scenario
         var iterator = arguments.dropFirst().makeIterator()
         while let flag = iterator.next() {
-            guard let value = iterator.next() else { fatalError("missing value for \(flag)") }
+            guard let value = iterator.next() else { fail("missing value for \(flag)") }
+            func number<N: LosslessStringConvertible>(_: N.Type = N.self) -> N {
+                guard let parsed = N(value) else { fail("\(flag) needs a number, got \(value)") }
+                return parsed
+            }
             switch flag {
             case "--address":
                 let parts = value.split(separator: ":")
+                guard parts.count == 2, let port = Int(parts[1]) else { fail("--address needs HOST:PORT, got \(value)") }
                 options.host = String(parts[0])
-                options.port = Int(parts[1])!
+                options.port = port
             case "--database-url": options.databaseURL = value
             case "--json": options.json = value
-            case "--executors": options.executors = value.split(separator: " ").compactMap { Int($0) }
-            case "--tasks": options.tasks = Int(value)!
-            case "--workflow-size": options.workflowSize = Int(value)!
-            case "--in-flight": options.inFlight = Int(value)!
-            case "--seconds": options.seconds = Double(value)!
-            case "--light-rate": options.lightRate = Int(value)!
-            case "--heavy-rate": options.heavyRate = Int(value)!
+            case "--executors":
+                options.executors = value.split(separator: " ").compactMap { Int($0) }
+                if options.executors.isEmpty { fail("--executors needs counts, got \(value)") }
+            case "--tasks": options.tasks = number()
+            case "--workflow-size": options.workflowSize = number()
+            case "--in-flight": options.inFlight = number()
+            case "--seconds": options.seconds = number()
+            case "--light-rate": options.lightRate = number()
+            case "--heavy-rate": options.heavyRate = number()
             case "--loads": options.loads = value.split(separator: " ").map(String.init)
-            case "--streams": options.streams = Int(value)!
-            case "--connections": options.connections = Int(value)!
-            case "--server-pid": options.serverPID = Int32(value)!
-            case "--rounds": options.rounds = Int(value)!
-            case "--heartbeat-interval": options.heartbeatInterval = Double(value)!
-            default: fatalError("unknown option \(flag)")
+            case "--streams": options.streams = number()
+            case "--connections": options.connections = number()
+            case "--server-pid": options.serverPID = number()
+            case "--rounds": options.rounds = number()
+            case "--heartbeat-interval": options.heartbeatInterval = number()
+            default: fail("unknown option \(flag)")
             }
         }
-        precondition(options.scenario == "scale" || !options.databaseURL.isEmpty, "--database-url is required")
+        if options.scenario != "scale" && options.databaseURL.isEmpty { fail("--database-url is required") }
         return options
     }
 }

@@ -32,6 +32,6 @@ case "scale":
     if let path = options.json { try ScaleRecord.write(records, to: path) }
     exit(0)
 default:
-    fatalError("unknown scenario \(options.scenario)")
+    Options.fail("unknown scenario \(options.scenario)")
 }
 if let path = options.json { try report.write(to: path) }
