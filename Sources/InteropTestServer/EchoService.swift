@@ -19,14 +19,10 @@ struct EchoService: Orchestrator_Testing_V1_EchoProvider {
         echoMetadata(context)
         do {
             try await pause(milliseconds: request.delayMs, context: context)
-            try checkRequestedFailure(request)
-            ledger.recordCompleted(tag: request.tag)
-            return Response(
-                text: request.text, payload: request.payload, index: 0, peer: context.peer,
-                traceID: context.trace.traceID, count: 0)
         } catch {
             throw ledger.finish(tag: request.tag, error: error, context: context)
         }
+        return try reply(to: request, context: context)
     }
 
     /// Get without the Task: everything but a `delay_ms` pause, which declines (nil) to `get`.
@@ -35,6 +31,11 @@ struct EchoService: Orchestrator_Testing_V1_EchoProvider {
     func getImmediately(_ request: Request, context: ServerContext) throws -> Response? {
         guard request.delayMs <= 0 else { return nil }
         echoMetadata(context)
+        return try reply(to: request, context: context)
+    }
+
+    /// Get's answer once any pause is over: the requested failure, or the echo.
+    private func reply(to request: Request, context: ServerContext) throws -> Response {
         do {
             try checkRequestedFailure(request)
             ledger.recordCompleted(tag: request.tag)

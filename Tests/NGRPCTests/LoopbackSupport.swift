@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import Testing
 
@@ -89,4 +90,15 @@ func expectStatus(
         Issue.record("expected RPCStatus, got \(error)", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+/// The name of the calling thread (from /proc: pthread_getname_np needs _GNU_SOURCE): the
+/// server's loops are "ngrpc-io-N", the concurrency pool's threads are not.
+func currentThreadName() -> String {
+    let fd = open("/proc/thread-self/comm", O_RDONLY)
+    guard fd >= 0 else { return "?" }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let count = read(fd, &buffer, buffer.count)
+    return String(decoding: buffer.prefix(max(0, count)).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
 }

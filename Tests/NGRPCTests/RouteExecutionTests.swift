@@ -1,18 +1,6 @@
-import Glibc
 import Testing
 
 @testable import NGRPC
-
-/// The name of the calling thread (from /proc: pthread_getname_np needs _GNU_SOURCE): the
-/// server's loops are "ngrpc-io-N", the concurrency pool's threads are not.
-private func currentThreadName() -> String {
-    let fd = open("/proc/thread-self/comm", O_RDONLY)
-    guard fd >= 0 else { return "?" }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 32)
-    let count = read(fd, &buffer, buffer.count)
-    return String(decoding: buffer.prefix(max(0, count)).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-}
 
 @Suite("Per-method handler execution (RPCRouter.setExecution)")
 struct RouteExecutionTests {

@@ -1,4 +1,3 @@
-import Glibc
 import Testing
 
 @testable import NGRPC
@@ -8,15 +7,6 @@ private final class PathLog: Sendable {
     let synchronous = Box(0)
     let async = Box(0)
     let threads = Box<[String]>([])
-}
-
-private func threadName() -> String {
-    let fd = open("/proc/thread-self/comm", O_RDONLY)
-    guard fd >= 0 else { return "?" }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 32)
-    let count = read(fd, &buffer, buffer.count)
-    return String(decoding: buffer.prefix(max(0, count)).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
 }
 
 /// Echo/Get with both forms: the synchronous one answers "sync:<text>" and declines requests
@@ -30,7 +20,7 @@ private func registerEcho(into router: inout RPCRouter, log: PathLog) {
     }
     router.registerSynchronousUnary(Echo.get) { (request: RawMessage, context) -> RawMessage? in
         log.synchronous.update { $0 += 1 }
-        log.threads.update { $0.append(threadName()) }
+        log.threads.update { $0.append(currentThreadName()) }
         switch request.text {
         case let text where text.hasPrefix("wait"): return nil
         case "throw-notfound": throw RPCStatus(.notFound, "no such thing")
