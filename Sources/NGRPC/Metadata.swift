@@ -31,6 +31,12 @@ public struct Metadata: Sendable, Hashable, Sequence {
         entries.append((key.lowercased(), value))
     }
 
+    /// Appends under a key already known to be lower case (a received HTTP/2 header name:
+    /// nghttp2 refuses upper-case ones), without lower-casing it again.
+    mutating func appendLowercased(_ key: String, _ value: Value) {
+        entries.append((key, value))
+    }
+
     /// Replaces every value of `key` with `value`.
     public mutating func set(_ key: String, _ value: String) {
         remove(key)

@@ -25,7 +25,10 @@ struct RequestHead {
     /// Header names the transport reads, recognised from their bytes without building Strings
     /// (the header callback runs for every field of every request).
     private enum KnownName {
-        case method, path, authority, otherPseudo, contentType, timeout, encoding, acceptEncoding, te, other
+        case method, path, authority, otherPseudo, contentType, timeout, encoding, acceptEncoding, te
+        /// Owned by HTTP/2 or the gRPC transport (`MetadataRules.isReserved`): never metadata.
+        case reserved
+        case other
 
         init(_ name: UnsafeBufferPointer<UInt8>) {
             func equals(_ literal: StaticString) -> Bool {
@@ -46,6 +49,30 @@ struct RequestHead {
             case 13: self = equals("grpc-encoding") ? .encoding : .other
             case 20: self = equals("grpc-accept-encoding") ? .acceptEncoding : .other
             default: self = .other
+            }
+            if case .other = self, Self.isReserved(name) { self = .reserved }
+        }
+
+        /// `MetadataRules.isReserved` on the name's bytes (no String for the common headers).
+        private static func isReserved(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+            func equals(_ literal: StaticString) -> Bool {
+                literal.utf8CodeUnitCount == name.count
+                    && memcmp(literal.utf8Start, name.baseAddress!, name.count) == 0
+            }
+            let grpcPrefix: StaticString = "grpc-"
+            if name.count >= grpcPrefix.utf8CodeUnitCount
+                && memcmp(grpcPrefix.utf8Start, name.baseAddress!, grpcPrefix.utf8CodeUnitCount) == 0
+            {
+                return !equals("grpc-retry-pushback-ms")
+            }
+            switch name.count {
+            case 4: return equals("host")
+            case 7: return equals("upgrade")
+            case 10: return equals("connection") || equals("keep-alive")
+            case 14: return equals("content-length")
+            case 16: return equals("proxy-connection")
+            case 17: return equals("transfer-encoding")
+            default: return false
             }
         }
     }
@@ -74,12 +101,13 @@ struct RequestHead {
         case .timeout: timeout = text(value)
         case .encoding: encoding = text(value)
         case .acceptEncoding: acceptEncoding = text(value)
-        case .otherPseudo, .te: break
+        case .otherPseudo, .te, .reserved: break
         case .other:
             let key = text(name)
-            guard !MetadataRules.isReserved(key) else { return true }
-            if let values = MetadataRules.decodeValues(key: key, value: text(value)) {
-                for decoded in values { metadata.add(key, value: decoded) }
+            if !key.hasSuffix("-bin") {
+                metadata.appendLowercased(key, .string(text(value)))
+            } else if let values = MetadataRules.decodeValues(key: key, value: text(value)) {
+                for decoded in values { metadata.appendLowercased(key, decoded) }
             } else {
                 badBinaryHeader = key
             }

@@ -46,8 +46,10 @@ private func serverOnHeader(
     guard let connection = connection(userData), let frame, let name, let value else { return callbackFailure }
     guard frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
         frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
-        let stream = connection.streams[frame.pointee.hd.stream_id]
+        let pointer = nghttp2_session_get_stream_user_data(session, frame.pointee.hd.stream_id)
     else { return 0 }
+    // Set by `beginStream`; the connection's `streams` keeps the stream alive (see there).
+    let stream = Unmanaged<ServerStream>.fromOpaque(pointer).takeUnretainedValue()
     if !stream.head.add(
         name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
         maxListSize: connection.configuration.maxHeaderListSize,

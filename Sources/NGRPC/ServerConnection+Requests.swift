@@ -12,16 +12,24 @@ extension ServerConnection {
             resetStream(id, code: NGHTTP2_REFUSED_STREAM)
             return
         }
-        streams[id] = ServerStream(
+        let stream = ServerStream(
             id: id, connection: self, maxReceiveMessageSize: configuration.maxReceiveMessageSize,
             inboundLimit: configuration.inboundBufferLimit, outboundLimit: configuration.outboundBufferLimit)
+        streams[id] = stream
+        // Unretained, for the header callback (a dictionary lookup per header field otherwise):
+        // `streams` owns the stream until nghttp2 reports it closed, after which nghttp2 calls
+        // nothing for it.
+        if let session { nghttp2_session_set_stream_user_data(session, id, Unmanaged.passUnretained(stream).toOpaque()) }
         streamStarted()
     }
 
     /// The request header block is complete: validate it and start the handler, or answer at once.
     func requestHeadersComplete(streamID: Int32) {
         guard let session, let stream = streams[streamID] else { return }
-        let head = stream.head
+        // Moved out, not copied: the stream has no use for it any more (saves a retain and a
+        // release of every String in it per call).
+        var head = RequestHead()
+        swap(&head, &stream.head)
         if head.tooLarge {
             stream.submitTrailersOnly(
                 session: session,
@@ -85,16 +93,13 @@ extension ServerConnection {
             timer.schedule(after: timeout)
             stream.deadlineTimer = timer
         }
-        stream.head = RequestHead()
         core.activeCalls.wrappingAdd(1, ordering: .relaxed)
         core.callsStarted.wrappingAdd(1, ordering: .relaxed)
         if let synchronous = route.synchronous {
             // Runs when the request ends (`requestEnded`); usually in this same read.
             stream.context = context
             stream.handlerStarted = true
-            stream.synchronousCall = ServerStream.SynchronousCall(
-                handler: synchronous, fallback: route.handler, onLoop: route.onLoop,
-                maxSendMessageSize: configuration.maxSendMessageSize, logger: logger)
+            stream.synchronousCall = ServerStream.SynchronousCall(route: route, handler: synchronous)
         } else {
             stream.startHandler(
                 route.handler, context: context, maxSendMessageSize: configuration.maxSendMessageSize,

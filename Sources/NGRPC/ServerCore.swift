@@ -9,14 +9,22 @@ import Synchronization
 /// loop `i`'s thread. Ownership: owns the `nghttp2_option` (freed in `deinit`); sessions copy it.
 final class ServerCore: @unchecked Sendable {
     let configuration: ServerConfiguration
-    /// A route with the server's interceptors applied.
-    struct WrappedRoute {
+    /// A route with the server's interceptors applied. A class: a call takes one reference
+    /// rather than copying its strings and closures.
+    final class WrappedRoute: Sendable {
         let method: MethodDescriptor
         let handler: RawHandler
         /// Run the async handler's task on the connection's I/O thread.
         let onLoop: Bool
         /// Run inline on the I/O thread when the request ends (see `SynchronousHandlers.swift`).
         let synchronous: RawSynchronousHandler?
+
+        init(method: MethodDescriptor, handler: @escaping RawHandler, onLoop: Bool, synchronous: RawSynchronousHandler?) {
+            self.method = method
+            self.handler = handler
+            self.onLoop = onLoop
+            self.synchronous = synchronous
+        }
     }
 
     /// Interceptor-wrapped handlers by `:path`.

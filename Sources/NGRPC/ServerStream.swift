@@ -221,11 +221,9 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     /// A unary call answered inline on the loop (`SynchronousHandlers.swift`): its handlers and
     /// the request messages received so far.
     struct SynchronousCall {
+        let route: ServerCore.WrappedRoute
+        /// `route.synchronous`, unwrapped.
         let handler: RawSynchronousHandler
-        let fallback: RawHandler
-        let onLoop: Bool
-        let maxSendMessageSize: Int
-        let logger: Logger
         var requests: [[UInt8]] = []
     }
 
@@ -247,22 +245,23 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     func runSynchronousCall() {
         guard let call = synchronousCall, let context else { return }
         synchronousCall = nil
+        let maxSendMessageSize = connection.configuration.maxSendMessageSize
         var framed: [UInt8]?
         let status: RPCStatus
         if call.requests.count == 1 {
             do {
                 guard let response = try call.handler(call.requests[0], context) else {
                     startHandler(
-                        call.fallback, context: context, maxSendMessageSize: call.maxSendMessageSize,
-                        onLoop: call.onLoop, logger: call.logger, received: call.requests[0])
+                        call.route.handler, context: context, maxSendMessageSize: maxSendMessageSize,
+                        onLoop: call.route.onLoop, logger: connection.logger, received: call.requests[0])
                     return
                 }
-                framed = try ServerStreamSink.frame(response, maxSendMessageSize: call.maxSendMessageSize, encoding: responseEncoding)
+                framed = try ServerStreamSink.frame(response, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
                 status = .ok
             } catch let thrown as RPCStatus {
                 status = thrown
             } catch {
-                call.logger.error(
+                connection.logger.error(
                     "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)",
                         "trace_id": "\(context.trace.traceID)"])
                 status = RPCStatus(.internal, "internal error")

@@ -62,6 +62,33 @@ struct RequestHeadBytesTests {
         #expect(!RequestHead().hasGRPCContentType)
     }
 
+    @Test func reservedNamesNeverBecomeMetadataAndTheRestDo() {
+        let names = [
+            "host", "upgrade", "connection", "keep-alive", "content-length", "proxy-connection",
+            "transfer-encoding", "te", "content-type", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
+            "grpc-status", "grpc-message", "grpc-", "grpc-anything", "grpc-retry-pushback-ms", "user-agent",
+            "accept-encoding", "x-custom", "hosts", "grpc", "grp", "x-grpc-thing", "upgrade-insecure", "x-data-bin",
+        ]
+        var head = RequestHead()
+        for name in names {
+            let value = name.hasSuffix("-bin") ? "AAEC" : "v-\(name)"
+            let accepted = head.add(name: name, value: value, maxListSize: 1 << 20, maxFieldCount: 100)
+            #expect(accepted)
+        }
+        let kept = head.metadata.entries.map(\.key)
+        #expect(kept == names.filter { !MetadataRules.isReserved($0) }, "\(kept)")
+        #expect(kept == ["grpc-retry-pushback-ms", "user-agent", "accept-encoding", "x-custom", "hosts", "grpc", "grp",
+                         "x-grpc-thing", "upgrade-insecure", "x-data-bin"])
+        #expect(head.metadata["user-agent"] == "v-user-agent")
+        #expect(head.metadata.binary("x-data-bin") == [0, 1, 2])
+        #expect(head.timeout == "v-grpc-timeout")
+        #expect(head.badBinaryHeader == nil)
+        var bad = RequestHead()
+        _ = bad.add(name: "x-broken-bin", value: "not base64!", maxListSize: 1 << 20, maxFieldCount: 100)
+        #expect(bad.badBinaryHeader == "x-broken-bin")
+        #expect(bad.metadata.isEmpty)
+    }
+
     @Test func traceIDsAreLowercaseHexOfTheRightLength() {
         for words in 1...2 {
             let id = FastTraceIDs.hex(words: words)
