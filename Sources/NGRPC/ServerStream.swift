@@ -224,17 +224,22 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         let route: ServerCore.WrappedRoute
         /// `route.synchronous`, unwrapped.
         let handler: RawSynchronousHandler
-        var requests: [[UInt8]] = []
+        /// The one request message, once received (a second one ends the call).
+        var request: [UInt8]?
     }
 
     /// Request bytes of a synchronous call. The window goes back at once: the deframer holds at
     /// most one message's bytes, and a second message ends the call.
     func receiveSynchronously(_ bytes: UnsafeRawBufferPointer) throws(MessageDeframer.Failure) {
-        var received: [[UInt8]] = []
-        try deframer.process(bytes) { received.append($0) }
-        guard !received.isEmpty else { return }
-        synchronousCall?.requests += received
-        if (synchronousCall?.requests.count ?? 0) > 1 {
+        var several = false
+        try deframer.process(bytes) { message in
+            if synchronousCall?.request == nil {
+                synchronousCall?.request = message
+            } else {
+                several = true
+            }
+        }
+        if several {
             synchronousCall = nil
             abort(RPCStatus(.unimplemented, "expected one request message, received several"))
         }
@@ -248,12 +253,12 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         let maxSendMessageSize = connection.configuration.maxSendMessageSize
         var framed: [UInt8]?
         let status: RPCStatus
-        if call.requests.count == 1 {
+        if let request = call.request {
             do {
-                guard let response = try call.handler(call.requests[0], context) else {
+                guard let response = try call.handler(request, context) else {
                     startHandler(
                         call.route.handler, context: context, maxSendMessageSize: maxSendMessageSize,
-                        onLoop: call.route.onLoop, logger: connection.logger, received: call.requests[0])
+                        onLoop: call.route.onLoop, logger: connection.logger, received: request)
                     return
                 }
                 framed = try ServerStreamSink.frame(response, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
