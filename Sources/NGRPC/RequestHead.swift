@@ -31,10 +31,7 @@ struct RequestHead {
         case other
 
         init(_ name: UnsafeBufferPointer<UInt8>) {
-            func equals(_ literal: StaticString) -> Bool {
-                literal.utf8CodeUnitCount == name.count
-                    && memcmp(literal.utf8Start, name.baseAddress!, name.count) == 0
-            }
+            func equals(_ literal: StaticString) -> Bool { RequestHead.bytes(name, equal: literal) }
             guard let first = name.first else {
                 self = .other
                 return
@@ -55,16 +52,8 @@ struct RequestHead {
 
         /// `MetadataRules.isReserved` on the name's bytes (no String for the common headers).
         private static func isReserved(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
-            func equals(_ literal: StaticString) -> Bool {
-                literal.utf8CodeUnitCount == name.count
-                    && memcmp(literal.utf8Start, name.baseAddress!, name.count) == 0
-            }
-            let grpcPrefix: StaticString = "grpc-"
-            if name.count >= grpcPrefix.utf8CodeUnitCount
-                && memcmp(grpcPrefix.utf8Start, name.baseAddress!, grpcPrefix.utf8CodeUnitCount) == 0
-            {
-                return !equals("grpc-retry-pushback-ms")
-            }
+            func equals(_ literal: StaticString) -> Bool { RequestHead.bytes(name, equal: literal) }
+            if RequestHead.bytes(name, startWith: "grpc-") { return !equals("grpc-retry-pushback-ms") }
             switch name.count {
             case 4: return equals("host")
             case 7: return equals("upgrade")
@@ -135,9 +124,18 @@ struct RequestHead {
     /// `isGRPCContentType(_:)` on the header's bytes.
     static func isGRPCContentType(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
         let prefix: StaticString = "application/grpc"
+        guard bytes(value, startWith: prefix) else { return false }
         let count = prefix.utf8CodeUnitCount
-        guard value.count >= count, memcmp(prefix.utf8Start, value.baseAddress!, count) == 0 else { return false }
         return value.count == count || value[count] == UInt8(ascii: "+") || value[count] == UInt8(ascii: ";")
+    }
+
+    static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equal literal: StaticString) -> Bool {
+        literal.utf8CodeUnitCount == bytes.count && Self.bytes(bytes, startWith: literal)
+    }
+
+    static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, startWith literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        return bytes.count >= count && (count == 0 || memcmp(literal.utf8Start, bytes.baseAddress!, count) == 0)
     }
 
     /// `application/grpc`, optionally followed by `+codec` or `;params`.
