@@ -40,7 +40,7 @@ struct TokenCommand: ParsableCommand {
                 TokenClaims(
                     subject: subject, role: role, tenant: tenant, tenants: extraTenants, issuer: issuer, audience: audience,
                     lifetime: lifetime))
-            print(token)
+            Output.line(token)
         } catch {
             throw CLIError(error.message)
         }

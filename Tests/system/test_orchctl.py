@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 
 from conftest import assert_completed_once
@@ -71,3 +73,24 @@ def test_orchctl_cancel(server, database, capability, workdir, processes):
     cancelled = orchctl(server, "cancel", workflow_id, "--reason", "from the CLI").stdout
     assert cancelled.startswith(f"cancelled {workflow_id}") and "CANCELLED" in cancelled
     assert "CANCELLED" in orchctl(server, "get", workflow_id).stdout
+
+
+def test_orchctl_output_to_a_closed_pipe_or_a_full_disk(server, workdir):
+    dag = workdir / "one.json"
+    dag.write_text(json.dumps({"tasks": [{"key": "only"}]}))
+    command = [str(binary("orchctl")), "plan", "--dag", str(dag), "--address", server.address]
+
+    # `orchctl … | head -1` once head has exited: ended by SIGPIPE, as cat would be, without a crash report.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert closed.returncode == -signal.SIGPIPE, closed.stderr
+    assert closed.stderr == ""
+
+    with open("/dev/full", "w") as full:
+        failed = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert failed.returncode == 74
+    assert failed.stderr == "orchctl: cannot write to standard output: No space left on device\n"
