@@ -131,6 +131,39 @@ def test_executor_that_stops_reading_loses_its_leases_within_the_ttl(api, server
         frozen.close()
 
 
+def test_leases_of_a_cancelled_stream_are_given_back_at_once(api, server, database, capability, pb):
+    """An executor that goes away (cancels its stream, closes its connection, exits) gives back
+    what it held at once: the server's handler for the stream is cancelled by then, and releasing
+    the leases from it used to fail, leaving them to lapse a whole TTL later."""
+    owner = "quitter-" + capability
+    frozen = FrozenExecutor(api, pb, owner, capability, max_in_flight=2)
+    try:
+        workflow_id = api.submit([api.task(f"t{i}", capability) for i in range(2)]).workflow.workflow_id
+        wait_leased_by(database, workflow_id, owner, 2)
+        frozen.close()  # RST_STREAM(CANCEL)
+        deadline = time.monotonic() + server.lease_ttl * 3 + 5
+        while time.monotonic() < deadline:
+            rows = psql(database, f"""SELECT e.task_key, e.message, extract(epoch FROM e.at - l.at) FROM workflow_events e
+                JOIN workflow_events l ON l.task_id = e.task_id AND l.type = 'task_leased' AND l.attempt = 1
+                WHERE e.workflow_id = '{workflow_id}' AND e.type = 'task_lease_expired' AND e.attempt = 1""")
+            if len(rows) == 2:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"leases were not given back: {timeline(database, workflow_id)}")
+        for key, message, seconds in rows:
+            assert message.startswith("stream "), (key, message)  # the stream's end, not "lease expired"
+            assert float(seconds) < server.lease_ttl, (key, seconds)
+        outcomes = psql(database, f"SELECT a.outcome FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                                  f"WHERE t.workflow_id = '{workflow_id}' AND a.attempt = 1")
+        assert len(outcomes) == 2 and all(outcome != ["running"] for outcome in outcomes), outcomes
+        assert psql(database, f"SELECT count(*) FROM tasks WHERE workflow_id = '{workflow_id}' "
+                              "AND lease_owner IS NOT NULL") == [["0"]]
+        api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+    finally:
+        frozen.close()
+
+
 def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, database, capability, workdir,
                                                                 processes, pb):
     """Once its leases lapsed, a frozen stream must not be handed the retries again (it would burn

@@ -82,8 +82,10 @@ extension DispatchService: DirectDispatching {
 
     private func giveBack(_ leases: [LeaseToken], executorID: String) async {
         do {
-            let released = try await store.releaseLeases(
-                leases, executorID: executorID, reason: "executor stream ended before its assignment was sent", now: clock.now())
+            let released = try await Self.evenIfCancelled { [store, clock] in
+                try await store.releaseLeases(
+                    leases, executorID: executorID, reason: "executor stream ended before its assignment was sent", now: clock.now())
+            }
             observeReleased(released)
             signals.signal(.tasksReady)
         } catch {

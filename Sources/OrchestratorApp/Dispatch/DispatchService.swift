@@ -100,9 +100,19 @@ public final class DispatchService: Sendable {
                     outcome = .failed(message: message, code: "invalid_plan", retryable: false)
                 }
             }
-            result = try await traceReport(lease, outcome: outcome) {
-                try await store.report(TaskReport(
-                    lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now()))
+            let report = TaskReport(
+                lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now())
+            result = try await traceReport(lease, outcome: outcome) { [store] in
+                if case .completed = outcome {
+                    // Applied by a group-commit batch, in a task of its own: a cancelled caller
+                    // still gets its answer, so the report is never dropped half-way.
+                    return try await store.report(report)
+                }
+                // A failure or progress report has a transaction of its own, in this task, which
+                // is cancelled when the executor closes its stream right after sending it; the
+                // report it sent must be applied all the same (a failure reported as not
+                // retryable would otherwise lapse into a retry).
+                return try await Self.evenIfCancelled { try await store.report(report) }
             }
         } catch let error as StoreError {
             throw AppError(error)
@@ -190,7 +200,9 @@ public final class DispatchService: Sendable {
         let held = registry.removeSession(sessionID)
         guard !held.isEmpty else { return }
         do {
-            let released = try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
+            let released = try await Self.evenIfCancelled { [store, clock] in
+                try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
+            }
             observeReleased(released)
             logger.info("leases released", metadata: ["executor_id": "\(executorID)", "count": "\(released.count)", "reason": "\(reason)"])
             signals.signal(.tasksReady)
@@ -198,6 +210,16 @@ public final class DispatchService: Sendable {
             // The reaper requeues them when their database expiry passes.
             logger.warning("could not release leases; they will lapse", metadata: ["executor_id": "\(executorID)", "error": "\(error)"])
         }
+    }
+
+    /// Runs `work` to its end even when the calling task has been cancelled. Giving back what an
+    /// ended stream held is cleanup, and its task is usually cancelled by then: an executor that
+    /// closes its connection right after its stream (any process that exits) cancels the stream's
+    /// handler, and the store refuses to start work for a cancelled task, so the leases stayed
+    /// held until their TTL ran out. An unstructured task does not inherit the cancellation (it
+    /// does inherit task-local values, such as the audit cause).
+    static func evenIfCancelled<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await work() }.value
     }
 
     // MARK: Background loops.
