@@ -92,7 +92,8 @@ public final class DispatchService: Sendable {
             // Only a planning task's completion proposes a graph; the session knows the keys of
             // the tasks it handed out, which spares every other completion a database read.
             if case .completed(let bytes) = reported, let planAdoption, registry.mayProposeGraph(lease) != false {
-                switch try await planAdoption.review(taskID: lease.taskID, result: bytes) {
+                // Reads in this task: kept from a cancellation like the report itself (below).
+                switch try await Self.evenIfCancelled({ try await planAdoption.review(taskID: lease.taskID, result: bytes) }) {
                 case .ordinary: break
                 case .adoptable(let task): plan = task
                 case .rejected(let message):
