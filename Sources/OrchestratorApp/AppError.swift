@@ -29,6 +29,7 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
         case .versionConflict: self = .aborted(error.description)
         case .tasksAlreadyStarted, .workflowFinished: self = .failedPrecondition(error.description)
         case .unavailable: self = .unavailable(error.description)
+        case .malformedPageToken: self = .invalidArgument(error.description)
         }
     }
 }

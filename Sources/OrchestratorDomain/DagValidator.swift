@@ -49,6 +49,14 @@ public struct DagValidator: Sendable {
             }
         }
 
+        // Each cost can be finite and their sum not (two of 1e308): the plan's total and critical
+        // path are stored and shown, and an infinite total failed the submission as INTERNAL.
+        let total = costs.reduce(0) { $1.isFinite && $1 >= 0 ? $0 + $1 : $0 }
+        if !total.isFinite {
+            issues.add(.invalidCost,
+                       "the tasks' estimated costs add up to more than \(Double.greatestFiniteMagnitude); use smaller costs")
+        }
+
         // Edges: resolve both ends; only a graph with bad edges pays for compacting the arrays.
         let edges = dag.edges
         var (sources, targets) = table.resolve(edges)

@@ -22,14 +22,22 @@ public struct RetryPolicy: Hashable, Sendable, Codable {
     public static let `default` = RetryPolicy()
     public static let never = RetryPolicy(maxAttempts: 1)
 
-    /// The delay before attempt `attempt + 1`, growing geometrically and capped at `maxBackoffMillis`.
+    /// The longest delay between attempts (366 days), whatever the policy says: the API refuses
+    /// longer backoffs, and policies stored before it did must not overflow the retry time.
+    public static let longestBackoffMillis = 366 * 86_400_000
+
+    /// The delay before attempt `attempt + 1`, growing geometrically and capped at `maxBackoffMillis`
+    /// (and at `longestBackoffMillis`). Total for any field values: none of them can trap.
     public func backoff(afterAttempt attempt: Int) -> Int {
         guard attempt >= 1 else { return 0 }
-        var delay = Double(initialBackoffMillis)
+        let cap = min(max(maxBackoffMillis, 0), Self.longestBackoffMillis)
+        var delay = Double(max(initialBackoffMillis, 0))
+        let multiplier = backoffMultiplier.isFinite ? max(backoffMultiplier, 1) : 1
+        if delay >= Double(cap) { return cap }
         for _ in 1..<attempt {
-            delay *= backoffMultiplier
-            if delay >= Double(maxBackoffMillis) { return maxBackoffMillis }
+            delay *= multiplier
+            if delay >= Double(cap) { return cap }
         }
-        return min(Int(delay), maxBackoffMillis)
+        return Int(delay)
     }
 }

@@ -89,6 +89,7 @@ public enum StatusMapping {
         case .notFound(let what): return RPCStatus(.notFound, "not found: \(what)")
         case .versionConflict: return RPCStatus(.aborted, error.description)
         case .tasksAlreadyStarted, .workflowFinished: return RPCStatus(.failedPrecondition, error.description)
+        case .malformedPageToken: return RPCStatus(.invalidArgument, error.description)
         case .unavailable(let reason):
             // The reason names database internals (hosts, SQL states): logged, not sent.
             logger.warning("storage unavailable", metadata: ["method": "\(method)", "reason": "\(reason)"])

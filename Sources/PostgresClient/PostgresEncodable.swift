@@ -140,10 +140,28 @@ let postgresEpochOffset: Double = 946_684_800
 
 /// `Date` is sent as `timestamptz`: microseconds since 2000-01-01 UTC.
 extension Date: PostgresEncodable {
+    /// PostgreSQL's `-infinity` and `infinity` in the binary format.
+    static let postgresMinusInfinity = Int64.min
+    static let postgresInfinity = Int64.max
+    /// The range of finite timestamps PostgreSQL accepts (4713 BC to 294276 AD, `MIN_TIMESTAMP` and
+    /// `END_TIMESTAMP` in its datatype/timestamp.h), in microseconds since 2000-01-01.
+    static let postgresFiniteMicros: ClosedRange<Double> = -211_813_488_000_000_000 ... 9_223_371_331_199_999_999
+
+    /// Instants before or after what PostgreSQL can hold become its infinities, which compare as
+    /// before or after every other time. Converting them to Int64 trapped (a crash a caller could
+    /// provoke with a far-future filter); a finite value past PostgreSQL's range would fail the
+    /// statement instead. Callers bound the instants they accept; this keeps the rest total.
+    static func postgresMicros(_ micros: Double) -> Int64 {
+        if micros.isNaN { return postgresMinusInfinity }
+        if micros < postgresFiniteMicros.lowerBound { return postgresMinusInfinity }
+        if micros > postgresFiniteMicros.upperBound { return postgresInfinity }
+        return Int64(micros)
+    }
+
     public static var postgresType: PostgresType { .timestamptz }
     public static var postgresArrayType: PostgresType { .timestamptzArray }
     public func encode() -> PostgresData {
-        let micros = Int64(((timeIntervalSince1970 - postgresEpochOffset) * 1_000_000).rounded())
+        let micros = Self.postgresMicros(((timeIntervalSince1970 - postgresEpochOffset) * 1_000_000).rounded())
         var bytes: [UInt8] = []
         micros.appendBigEndian(to: &bytes)
         return PostgresData(type: .timestamptz, format: .binary, bytes: bytes)

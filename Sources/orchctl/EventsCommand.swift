@@ -68,7 +68,8 @@ struct EventsCommand: AsyncParsableCommand {
         if event.attempt > 0 { object["attempt"] = event.attempt }
         if !event.executorID.isEmpty { object["executor_id"] = event.executorID }
         if event.dagVersion > 0 { object["dag_version"] = event.dagVersion }
-        if event.type == .taskProgress { object["progress"] = event.progress }
+        // JSON has no NaN (stored before the server clamped it): null then.
+        if event.type == .taskProgress { object["progress"] = event.progress.isFinite ? event.progress : NSNull() }
         object["actor"] = event.actor.map { ["subject": $0.subject, "role": $0.role, "tenant": $0.tenant] } ?? NSNull()
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)

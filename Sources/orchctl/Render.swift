@@ -69,7 +69,8 @@ enum Render {
         if !event.taskKey.isEmpty { text += " \(event.taskKey)" }
         if event.attempt > 0 { text += " attempt=\(event.attempt)" }
         if !event.executorID.isEmpty { text += " executor=\(event.executorID)" }
-        if event.type == .taskProgress { text += " \(Int(event.progress * 100))%" }
+        // Stored before the server clamped NaN; Int(NaN) traps.
+        if event.type == .taskProgress { text += event.progress.isFinite ? " \(Int(event.progress * 100))%" : " ?%" }
         if !event.message.isEmpty { text += " — \(event.message)" }
         return text
     }

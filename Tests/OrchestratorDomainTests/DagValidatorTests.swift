@@ -32,6 +32,17 @@ struct DagValidatorTests {
         #expect(failure?.issues.map(\.taskKeys) == [["ghost"], ["phantom"], ["x", "y"]])
     }
 
+    /// Each cost finite, their sum not: stored as the plan's total, it failed the submission as INTERNAL.
+    @Test func costsWhoseSumOverflowsAreRejected() {
+        var dag = Graphs.dag(["a", "b"], edges: [])
+        for index in dag.tasks.indices { dag.tasks[index].estimatedCost = 1e308 }
+        let failure = Graphs.failure(dag)
+        #expect(failure?.issues.map(\.code) == [.invalidCost])
+        #expect(failure?.issues.first?.message.hasPrefix("the tasks' estimated costs add up to more than") == true)
+        dag.tasks[1].estimatedCost = 1
+        #expect(Graphs.failure(dag) == nil)
+    }
+
     @Test func selfLoop() {
         let failure = Graphs.failure(Graphs.dag(["a", "b"], edges: [("a", "b"), ("b", "b")]))
         #expect(failure?.issues == [

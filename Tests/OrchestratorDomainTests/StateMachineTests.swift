@@ -87,6 +87,30 @@ struct TaskStateMachineTests {
         let policy = RetryPolicy(maxAttempts: 10, initialBackoffMillis: 100, maxBackoffMillis: 1_000, backoffMultiplier: 2)
         #expect((1...6).map { policy.backoff(afterAttempt: $0) } == [100, 200, 400, 800, 1_000, 1_000])
     }
+
+    /// Found by black-box testing: a backoff of Int.max trapped converting the delay back to Int,
+    /// and 10^16 ms overflowed the retry time further on (a crash on every restart).
+    @Test func backoffIsTotalAndAtMost366Days() {
+        let longest = RetryPolicy.longestBackoffMillis
+        let extremes = [
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: .max, maxBackoffMillis: .max, backoffMultiplier: 2),
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: 10_000_000_000_000_000, maxBackoffMillis: 10_000_000_000_000_000),
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: 1_000, maxBackoffMillis: .max, backoffMultiplier: 1e308),
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: 1_000, maxBackoffMillis: .max, backoffMultiplier: .infinity),
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: 1_000, maxBackoffMillis: .max, backoffMultiplier: .nan),
+            RetryPolicy(maxAttempts: 5, initialBackoffMillis: -5, maxBackoffMillis: -1, backoffMultiplier: -3),
+        ]
+        for policy in extremes {
+            for attempt in [1, 2, 3, 64, 10_000] {
+                let delay = policy.backoff(afterAttempt: attempt)
+                #expect((0...longest).contains(delay), "\(policy) after attempt \(attempt): \(delay)")
+            }
+        }
+        #expect(extremes[0].backoff(afterAttempt: 1) == longest)
+        #expect(extremes[2].backoff(afterAttempt: 1) == 1_000)
+        #expect(extremes[2].backoff(afterAttempt: 2) == longest)
+        #expect(extremes[4].backoff(afterAttempt: 3) == 1_000)  // NaN growth: no growth
+    }
 }
 
 @Suite("Workflow state machine")

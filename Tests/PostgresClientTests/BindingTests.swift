@@ -107,6 +107,30 @@ struct BindingTests {
         }
     }
 
+    /// Found by black-box testing: a far-future filter (10^16 ms) trapped converting to Int64
+    /// microseconds and crashed the server. Instants past PostgreSQL's range are its infinities.
+    @Test func datesPastPostgresRangeAreItsInfinities() async throws {
+        try await TestDatabase.withPool { pool in
+            try await pool.withConnection { session in
+                let dates = [
+                    Date(timeIntervalSince1970: 1e13), Date(timeIntervalSince1970: -1e13), Date.distantFuture,
+                    Date(timeIntervalSince1970: .nan), Date(timeIntervalSince1970: 9_224_318_016_300),  // past PostgreSQL's last finite time, within Int64
+                    Date(timeIntervalSince1970: 253_402_300_799.999),
+                ]
+                let row = try await session.query(
+                    "SELECT $1::timestamptz::text AS a, $2::timestamptz::text AS b, $3::timestamptz < 'infinity' AS c, "
+                        + "$4::timestamptz::text AS d, $5::timestamptz::text AS e, $6::timestamptz::text AS f",
+                    dates)[0]
+                #expect(try row.decode(String.self, column: "a") == "infinity")
+                #expect(try row.decode(String.self, column: "b") == "-infinity")
+                #expect(try row.decode(Bool.self, column: "c"))  // year 4001: still a finite time
+                #expect(try row.decode(String.self, column: "d") == "-infinity")
+                #expect(try row.decode(String.self, column: "e") == "infinity")
+                #expect(try row.decode(String.self, column: "f").hasPrefix("9999-12-31 23:59:59.99"))  // finite, to the microsecond Double gives
+            }
+        }
+    }
+
     @Test func uuidsDatesArraysAndJSON() async throws {
         let id = UUID()
         let when = Date(timeIntervalSince1970: 1_700_000_000.123456)

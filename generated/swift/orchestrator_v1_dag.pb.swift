@@ -8,9 +8,10 @@ internal import ProtobufCRuntime
 public struct Orchestrator_V1_RetryPolicy: Sendable, Hashable, GRPCMessage {
     /// Total attempts including the first. 0 = server default (3). 1 = never retry.
     public var maxAttempts: Int32 = 0
-    /// Delay before the second attempt. 0 = server default (1000 ms).
+    /// Delay before the second attempt. 0 = server default (1000 ms). At most 366 days
+    /// (31622400000), like timeouts; larger values are INVALID_ARGUMENT.
     public var initialBackoffMs: Int64 = 0
-    /// Upper bound for any single delay. 0 = server default (60000 ms).
+    /// Upper bound for any single delay. 0 = server default (60000 ms). At most 366 days.
     public var maxBackoffMs: Int64 = 0
     /// Growth factor of the delay between attempts. 0 = server default (2.0).
     public var backoffMultiplier: Double = 0

@@ -198,7 +198,8 @@ public struct Orchestrator_V1_ListWorkflowsRequest: Sendable, Hashable, GRPCMess
     public var states: [Orchestrator_V1_WorkflowState] = []
     /// Only workflows carrying every one of these labels with these values.
     public var labels: [String: String] = [:]
-    /// Creation-time window, [after, before); 0 = unbounded.
+    /// Creation-time window, [after, before); 0 = unbounded. Each in [0, 253402300799999]
+    /// (up to 9999-12-31), before after after when both are set; otherwise INVALID_ARGUMENT.
     public var createdAfterUnixMs: Int64 = 0
     public var createdBeforeUnixMs: Int64 = 0
     /// 1-1000; 0 = 100.
@@ -412,7 +413,8 @@ public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage
     public var actorSubject: String = ""
     /// Only events of these types; empty = every type.
     public var types: [Orchestrator_V1_EventType] = []
-    /// Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded.
+    /// Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. Each in
+    /// [0, 253402300799999] (up to 9999-12-31), until after since; otherwise INVALID_ARGUMENT.
     public var sinceUnixMs: Int64 = 0
     public var untilUnixMs: Int64 = 0
     /// Only events with a sequence greater than this (0 = from the beginning).

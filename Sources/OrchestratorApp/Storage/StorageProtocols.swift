@@ -12,6 +12,8 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case workflowFinished(String, WorkflowState)
     /// The database cannot be reached right now; retrying later may succeed.
     case unavailable(String)
+    /// A list call's `page_token` is not one this server issued (or was tampered with).
+    case malformedPageToken
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case .tasksAlreadyStarted(let keys): "tasks already started and cannot change: \(keys.joined(separator: ", "))"
         case .workflowFinished(let id, let state): "workflow \(id) is already \(state.rawValue)"
         case .unavailable(let reason): "database unavailable: \(reason)"
+        case .malformedPageToken: "page_token is not a token this server issued"
         }
     }
 }

@@ -1,5 +1,6 @@
 public import OrchestratorAPI
 public import OrchestratorDomain
+import OrchestratorApp
 
 /// Server defaults the API documents for zero-valued fields (dag.proto).
 public enum APIDefaults {
@@ -11,6 +12,16 @@ public enum APIDefaults {
     /// Longest `timeouts` value accepted (366 days): larger ones overflowed the rounding to seconds
     /// (a crash, found by fuzzing) and would leave PostgreSQL's interval range in dispatch's deadlines.
     public static let maxTimeoutMillis: Int64 = 366 * 86_400_000
+    /// Latest instant a `*_unix_ms` filter may name (9999-12-31T23:59:59.999Z, protobuf Timestamp's
+    /// last): later ones trapped in the timestamp encoding and crashed the server.
+    public static let latestUnixMillis: Int64 = 253_402_300_799_999
+
+    /// Checks a `*_unix_ms` filter field (0 = unset).
+    static func checkInstant(_ value: Int64, field: String) throws {
+        guard (0...latestUnixMillis).contains(value) else {
+            throw AppError.invalidArgument("\(field) must lie in [0, \(latestUnixMillis)] (up to 9999-12-31), got \(value)")
+        }
+    }
 }
 
 extension TaskSpec {
@@ -33,10 +44,19 @@ extension TaskSpec {
         if let r = proto.retry {
             if r.maxAttempts < 0 { invalid("retry.max_attempts", "\(r.maxAttempts)", "it must be ≥ 1, or 0 for the default (3)") }
             if r.maxAttempts > 0 { retry.maxAttempts = Int(r.maxAttempts) }
-            if r.initialBackoffMs < 0 { invalid("retry.initial_backoff_ms", "\(r.initialBackoffMs)", "it must be ≥ 0") }
-            if r.initialBackoffMs > 0 { retry.initialBackoffMillis = Int(r.initialBackoffMs) }
-            if r.maxBackoffMs < 0 { invalid("retry.max_backoff_ms", "\(r.maxBackoffMs)", "it must be ≥ 0") }
-            if r.maxBackoffMs > 0 { retry.maxBackoffMillis = Int(r.maxBackoffMs) }
+            // Bounded like `timeouts`: a backoff of 10^16 ms passed validation and then crashed
+            // the server (and every restart after it) computing the retry's not-before time.
+            let backoffBound = "it must lie in [0, \(RetryPolicy.longestBackoffMillis)] (at most 366 days)"
+            if !(0...Int64(RetryPolicy.longestBackoffMillis)).contains(r.initialBackoffMs) {
+                invalid("retry.initial_backoff_ms", "\(r.initialBackoffMs)", backoffBound)
+            } else if r.initialBackoffMs > 0 {
+                retry.initialBackoffMillis = Int(r.initialBackoffMs)
+            }
+            if !(0...Int64(RetryPolicy.longestBackoffMillis)).contains(r.maxBackoffMs) {
+                invalid("retry.max_backoff_ms", "\(r.maxBackoffMs)", backoffBound)
+            } else if r.maxBackoffMs > 0 {
+                retry.maxBackoffMillis = Int(r.maxBackoffMs)
+            }
             if r.backoffMultiplier != 0 {
                 if !r.backoffMultiplier.isFinite || r.backoffMultiplier < 1 {
                     invalid(

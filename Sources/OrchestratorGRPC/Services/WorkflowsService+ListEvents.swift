@@ -13,9 +13,11 @@ extension WorkflowsService {
                 throw AppError.invalidArgument(
                     "page_size must be between 1 and \(AuditService.maxPageSize) (0 = 100), got \(request.pageSize)")
             }
-            guard request.afterSequence >= 0, request.sinceUnixMs >= 0, request.untilUnixMs >= 0 else {
-                throw AppError.invalidArgument("after_sequence, since_unix_ms and until_unix_ms must be ≥ 0")
+            guard request.afterSequence >= 0 else {
+                throw AppError.invalidArgument("after_sequence must be ≥ 0, got \(request.afterSequence)")
             }
+            try APIDefaults.checkInstant(request.sinceUnixMs, field: "since_unix_ms")
+            try APIDefaults.checkInstant(request.untilUnixMs, field: "until_unix_ms")
             var kinds = Set<EventKind>()
             for type in request.types {
                 guard let kind = type.eventKind else { throw AppError.invalidArgument("types contains an unknown event type \(type)") }

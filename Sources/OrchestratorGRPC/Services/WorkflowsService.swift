@@ -155,6 +155,12 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             guard (0...1000).contains(request.pageSize) else {
                 throw AppError.invalidArgument("page_size must be between 1 and 1000 (0 = 100), got \(request.pageSize)")
             }
+            try APIDefaults.checkInstant(request.createdAfterUnixMs, field: "created_after_unix_ms")
+            try APIDefaults.checkInstant(request.createdBeforeUnixMs, field: "created_before_unix_ms")
+            if request.createdAfterUnixMs > 0, request.createdBeforeUnixMs > 0, request.createdBeforeUnixMs <= request.createdAfterUnixMs {
+                throw AppError.invalidArgument(
+                    "created_before_unix_ms (\(request.createdBeforeUnixMs)) must be after created_after_unix_ms (\(request.createdAfterUnixMs))")
+            }
             var states = Set<WorkflowState>()
             for state in request.states {
                 guard let domain = state.domainState else { throw AppError.invalidArgument("states contains an unknown workflow state \(state)") }

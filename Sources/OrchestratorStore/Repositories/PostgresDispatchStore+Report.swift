@@ -75,7 +75,7 @@ extension PostgresDispatchStore {
         events.append(EventDraft(
             workflowID: task.workflowID, kind: .taskProgress, at: report.now, taskID: task.id.uuidString.lowercased(), taskKey: task.key,
             taskState: "running", attempt: task.attempt, executorID: report.executorID, message: message,
-            progress: min(max(fraction, 0), 1), traceID: task.traceID))
+            progress: fraction.isNaN ? 0 : min(max(fraction, 0), 1), traceID: task.traceID))
         try transaction.append(events)
         return .accepted(taskState: .running, workflowState: nil)
     }

@@ -92,8 +92,10 @@ enum RetryDelay {
     ///   - sample: a value in [0, 1); 0.5 means no spread.
     static func millis(spec: TaskSpec, afterAttempt attempt: Int, sample: Double) -> Int64 {
         let base = Double(spec.retry.backoff(afterAttempt: attempt))
-        let jitter = min(max(spec.retryJitter, 0), 1)
-        let factor = 1 + jitter * (2 * min(max(sample, 0), 1) - 1)
+        let jitter = spec.retryJitter.isFinite ? min(max(spec.retryJitter, 0), 1) : 0
+        let spread = sample.isFinite ? min(max(sample, 0), 1) : 0.5
+        let factor = 1 + jitter * (2 * spread - 1)
+        // base ≤ RetryPolicy.longestBackoffMillis and factor ≤ 2: far inside Int64.
         return Int64(max(0, (base * factor).rounded()))
     }
 

@@ -114,6 +114,8 @@ enum DagVersionRow {
 struct PageToken {
     var createdAt: Date
     var id: String
+    /// 9999-12-31T23:59:59.999999Z.
+    static let latestMicros: Int64 = 253_402_300_799_999_999
 
     var encoded: String {
         let micros = Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())
@@ -123,9 +125,13 @@ struct PageToken {
 
     static func decode(_ token: String) throws -> PageToken {
         let base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        // Tokens come back from clients: a forged instant outside what a workflow can have been
+        // created at (a negative one trapped in the timestamp encoding) is refused like garbage.
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-            let bar = text.firstIndex(of: "|"), let micros = Int64(text[..<bar])
-        else { throw StoreError.notFound("page token \(token)") }
-        return PageToken(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), id: String(text[text.index(after: bar)...]))
+            let bar = text.firstIndex(of: "|"), let micros = Int64(text[..<bar]), (0...Self.latestMicros).contains(micros)
+        else { throw StoreError.malformedPageToken }
+        let id = String(text[text.index(after: bar)...])
+        guard !id.isEmpty else { throw StoreError.malformedPageToken }
+        return PageToken(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), id: id)
     }
 }

@@ -45,11 +45,12 @@ struct  Orchestrator__V1__RetryPolicy
    */
   int32_t max_attempts;
   /*
-   * Delay before the second attempt. 0 = server default (1000 ms).
+   * Delay before the second attempt. 0 = server default (1000 ms). At most 366 days
+   * (31622400000), like timeouts; larger values are INVALID_ARGUMENT.
    */
   int64_t initial_backoff_ms;
   /*
-   * Upper bound for any single delay. 0 = server default (60000 ms).
+   * Upper bound for any single delay. 0 = server default (60000 ms). At most 366 days.
    */
   int64_t max_backoff_ms;
   /*

@@ -237,7 +237,8 @@ struct  Orchestrator__V1__ListWorkflowsRequest
   size_t n_labels;
   Orchestrator__V1__ListWorkflowsRequest__LabelsEntry **labels;
   /*
-   * Creation-time window, [after, before); 0 = unbounded.
+   * Creation-time window, [after, before); 0 = unbounded. Each in [0, 253402300799999]
+   * (up to 9999-12-31), before after after when both are set; otherwise INVALID_ARGUMENT.
    */
   int64_t created_after_unix_ms;
   int64_t created_before_unix_ms;
@@ -429,7 +430,8 @@ struct  Orchestrator__V1__ListEventsRequest
   size_t n_types;
   Orchestrator__V1__EventType *types;
   /*
-   * Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded.
+   * Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. Each in
+   * [0, 253402300799999] (up to 9999-12-31), until after since; otherwise INVALID_ARGUMENT.
    */
   int64_t since_unix_ms;
   int64_t until_unix_ms;

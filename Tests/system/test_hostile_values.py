@@ -1,0 +1,141 @@
+"""Values at the edges of their types, sent by an ordinary grpcio client: each used to crash the
+server (a Swift trap converting an out-of-range number) or to be stored and break readers.
+Each must get a clear status, change nothing, and leave the server up. Found by black-box
+testing as a new user would."""
+
+from __future__ import annotations
+
+import base64
+import math
+
+import grpc
+import pytest
+
+from procs import psql
+
+FAR_FUTURE_MS = 10**16  # year 318857: past what a timestamp can hold
+INT64_MAX = 2**63 - 1
+
+
+def expect_status(call, code: grpc.StatusCode, *fragments: str):
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    assert raised.value.code() == code, raised.value
+    for fragment in fragments:
+        assert fragment in raised.value.details(), raised.value.details()
+    return raised.value
+
+
+def still_serving(api, server):
+    assert server.proc.alive(), server.proc.tail()
+    api.workflows.ListWorkflows(api.pb.workflows.ListWorkflowsRequest(page_size=1), timeout=10)
+
+
+@pytest.mark.parametrize("field", ["initial_backoff_ms", "max_backoff_ms"])
+@pytest.mark.parametrize("value", [10**16, INT64_MAX, 366 * 86_400_000 + 1])
+def test_retry_backoffs_past_366_days_are_refused(api, server, database, capability, pb, field, value):
+    retry = pb.dag.RetryPolicy(max_attempts=3, **{field: value})
+    before = psql(database, "SELECT count(*) FROM workflows")
+    expect_status(lambda: api.submit([api.task("a", capability, retry=retry)]), grpc.StatusCode.INVALID_ARGUMENT,
+                  f"retry.{field} is {value}", "at most 366 days")
+    assert psql(database, "SELECT count(*) FROM workflows") == before
+    still_serving(api, server)
+
+
+def test_a_failure_with_the_longest_backoff_and_a_huge_multiplier_is_scheduled(api, server, database, capability, pb):
+    """The largest accepted backoffs, grown by a multiplier of 1e308, used to overflow when the retry
+    time was computed: the report crashed the server, and so did every restart (the reaper met
+    the same lease)."""
+    longest = 366 * 86_400_000
+    retry = pb.dag.RetryPolicy(max_attempts=5, initial_backoff_ms=longest, max_backoff_ms=longest,
+                               backoff_multiplier=1e308)
+    workflow_id = api.submit([api.task("a", capability, retry=retry)]).workflow.workflow_id
+    for attempt in (1, 2):
+        if attempt == 2:
+            # Not due for 366 days: move it back to ready as the promotion would, to fail it again.
+            psql(database, f"UPDATE tasks SET state = 'ready', ready_at = now(), next_attempt_at = NULL "
+                           f"WHERE workflow_id = '{workflow_id}'")
+        polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+            executor_id="backoff-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+        assert len(polled.assignments) == 1
+        lease = polled.assignments[0].lease
+        reply = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id="backoff-" + capability,
+            failure=pb.executors.TaskFailure(lease=lease, message="try later", retryable=True)), timeout=10)
+        assert reply.accepted, reply
+        rows = psql(database, f"SELECT state, round(extract(epoch FROM next_attempt_at - now()) / 86400) "
+                              f"FROM tasks WHERE workflow_id = '{workflow_id}'")
+        assert rows[0][0] == "retry_wait"
+        assert 360 <= float(rows[0][1]) <= 733, rows  # 366 days, spread by the default jitter
+    still_serving(api, server)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+@pytest.mark.parametrize("field", ["created_after_unix_ms", "created_before_unix_ms"])
+@pytest.mark.parametrize("value", [FAR_FUTURE_MS, INT64_MAX, -1])
+def test_list_workflows_time_filters_out_of_range(api, server, pb, field, value):
+    expect_status(lambda: api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(**{field: value}), timeout=10),
+                  grpc.StatusCode.INVALID_ARGUMENT, field, "9999-12-31")
+    still_serving(api, server)
+
+
+def test_list_workflows_reversed_window(api, server, pb):
+    expect_status(lambda: api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(
+        created_after_unix_ms=2_000_000_000_000, created_before_unix_ms=1_000_000_000_000), timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT, "created_before_unix_ms (1000000000000) must be after created_after_unix_ms")
+    # The last representable instant is a valid bound.
+    api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(created_before_unix_ms=253_402_300_799_999), timeout=10)
+
+
+@pytest.mark.parametrize("field", ["since_unix_ms", "until_unix_ms"])
+@pytest.mark.parametrize("value", [FAR_FUTURE_MS, INT64_MAX, -1])
+def test_list_events_time_filters_out_of_range(api, server, pb, field, value):
+    expect_status(lambda: api.workflows.ListEvents(pb.workflows.ListEventsRequest(**{field: value}), timeout=10),
+                  grpc.StatusCode.INVALID_ARGUMENT, field)
+    still_serving(api, server)
+
+
+@pytest.mark.parametrize("token", [f"{-2**63}|wf_x", f"{INT64_MAX}|wf_x", "-1|wf_x", "garbage", "12|"])
+def test_forged_list_workflows_page_tokens(api, server, pb, token):
+    encoded = base64.urlsafe_b64encode(token.encode()).decode() if token != "garbage" else token
+    expect_status(lambda: api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_token=encoded), timeout=10),
+                  grpc.StatusCode.INVALID_ARGUMENT, "page_token is not a token this server issued")
+    still_serving(api, server)
+
+
+def test_a_real_page_token_still_pages(api, server, capability, pb):
+    for index in range(3):
+        api.submit([api.task(f"p{index}", capability)])
+    first = api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=2), timeout=10)
+    assert len(first.workflows) == 2 and first.next_page_token
+    second = api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=2, page_token=first.next_page_token),
+                                         timeout=10)
+    assert second.workflows
+    assert not {w.workflow_id for w in first.workflows} & {w.workflow_id for w in second.workflows}
+
+
+def test_nan_progress_is_stored_as_zero(api, server, database, capability, pb):
+    workflow_id = api.submit([api.task("a", capability)]).workflow.workflow_id
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id="nan-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    lease = polled.assignments[0].lease
+    for fraction in (math.nan, math.inf, -math.inf):
+        reply = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id="nan-" + capability,
+            progress=pb.executors.TaskProgress(lease=lease, fraction=fraction, message="odd")), timeout=10)
+        assert reply.accepted, reply
+    stored = psql(database, f"SELECT progress FROM workflow_events WHERE workflow_id = '{workflow_id}' "
+                            "AND type = 'task_progress' ORDER BY seq")
+    assert stored == [["0"], ["1"], ["0"]]
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+def test_costs_whose_sum_overflows_are_refused(api, server, database, capability, pb):
+    tasks = [api.task("a", capability, estimated_cost=1e308), api.task("b", capability, estimated_cost=1e308)]
+    before = psql(database, "SELECT count(*) FROM workflows")
+    error = expect_status(lambda: api.submit(tasks), grpc.StatusCode.INVALID_ARGUMENT, "add up to more than")
+    assert "internal" not in error.details().lower()
+    expect_status(lambda: api.workflows.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=api.query(tasks)), timeout=10),
+                  grpc.StatusCode.INVALID_ARGUMENT, "add up to more than")
+    assert psql(database, "SELECT count(*) FROM workflows") == before
+    still_serving(api, server)
