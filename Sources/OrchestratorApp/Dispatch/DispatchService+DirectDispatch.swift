@@ -36,10 +36,13 @@ extension DispatchService: DirectDispatching {
         let roots = dag.tasks.lazy.filter { !downstream.contains($0.key) }.map { (key: $0.key, capabilities: $0.requiredCapabilities) }
         let chosen = registry.reserveIdle(for: Array(roots), tenant: tenant)
         guard !chosen.isEmpty else { return nil }
+        var ownTTL: [TaskKey: Int64] = [:]
+        for task in dag.tasks { if let seconds = task.heartbeatTimeoutSeconds { ownTTL[task.key] = Int64(seconds) * 1000 } }
         var leases: [TaskKey: DirectLease] = [:]
         for (key, slot) in chosen {
             leases[key] = DirectLease(
-                executorID: slot.offer.executor.executorID, leaseTTLMillis: configuration.leaseTTLMillis, cause: slot.offer.cause)
+                executorID: slot.offer.executor.executorID, leaseTTLMillis: ownTTL[key] ?? configuration.leaseTTLMillis,
+                cause: slot.offer.cause)
         }
         return DirectReservation(leases: leases, sessions: chosen, startedUnixNanos: TracingSystem.tracer.nowUnixNanos)
     }

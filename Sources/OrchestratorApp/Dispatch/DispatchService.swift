@@ -142,7 +142,9 @@ public final class DispatchService: Sendable {
         let now = clock.now()
         let sessionID = "poll:" + executorID
         _ = registry.heartbeat(session: sessionID, tokens: leases, now: now)
-        let extensions = leases.map { LeaseExtension(lease: $0, executorID: executorID, until: now + configuration.leaseTTLMillis) }
+        let extensions = leases.map {
+            LeaseExtension(lease: $0, executorID: executorID, until: now + (registry.ttlMillis(of: $0) ?? configuration.leaseTTLMillis))
+        }
         let states: [LeaseState]
         do {
             states = try await store.extendLeases(extensions)

@@ -293,6 +293,11 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in state.sessions.compactMap { $0.value.offer?.executor.executorID == executorID ? $0.key : nil } }
     }
 
+    /// The TTL a held lease was granted with (the task's own or the server's), nil when not held here.
+    func ttlMillis(of token: LeaseToken) -> Int64? {
+        state.withLock { state in state.leases[token.taskID].flatMap { $0.token == token ? $0.ttlMillis : nil } }
+    }
+
     var totalLeases: Int { state.withLock { $0.leases.count } }
     var sessionCount: Int { state.withLock { $0.sessions.count } }
 }

@@ -57,7 +57,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             var wait = Duration.milliseconds(request.waitMs)
             if let left = context.timeRemaining { wait = min(wait, left - .milliseconds(50)) }
             let claimed = try await dispatch.poll(identity, maxTasks: identity.maxInFlight, wait: max(wait, .zero))
-            return Orchestrator_V1_PollTasksResponse(assignments: claimed.map { Orchestrator_V1_Assignment($0, leaseTTLMillis: leaseTTLMillis) })
+            return Orchestrator_V1_PollTasksResponse(
+                assignments: claimed.map { Orchestrator_V1_Assignment($0, leaseTTLMillis: $0.leaseTTLMillis(default: leaseTTLMillis)) })
         }
     }
 
@@ -136,7 +137,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 sessionID: sessionID, heartbeatIntervalMs: heartbeat, leaseTtlMs: ttl,
                 resumed: resumed.map(Orchestrator_V1_LeaseToken.init), rejectedResumes: rejected.map(Orchestrator_V1_LeaseToken.init)))
         case .assignment(let claimed):
-            response.kind = .assignment(Orchestrator_V1_Assignment(claimed, leaseTTLMillis: leaseTTLMillis))
+            response.kind = .assignment(Orchestrator_V1_Assignment(claimed, leaseTTLMillis: claimed.leaseTTLMillis(default: leaseTTLMillis)))
         case .revocation(let lease, let reason):
             response.kind = .revocation(Orchestrator_V1_Revocation(lease: Orchestrator_V1_LeaseToken(lease), reason: reason))
         case .ack(let lease, let result):

@@ -57,7 +57,7 @@ enum DispatchSQL {
     /// before autovacuum analyzed it, the planner otherwise picks a hash join over a sequential
     /// scan of `tasks`.
     ///
-    /// $1 now, $2 slot executors, $3 capabilities, $4 tenants (NULL = all), $5 lease TTL (ms),
+    /// $1 now, $2 slot executors, $3 capabilities, $4 tenants (NULL = all), $5 lease TTL (ms) of tasks without their own,
     /// $6 slot request indexes, $7 number of slots, $8 and $9 each slot's audit cause (actor jsonb
     /// text, request trace id; NULL for none).
     static let claim = """
@@ -81,7 +81,10 @@ enum DispatchSQL {
         ), leased AS (
             UPDATE tasks t
                SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = a.owner,
-                   lease_expires_at = $1 + $5 * interval '1 millisecond', lease_ttl_ms = $5,
+                   -- The task's own lease TTL (Timeouts.lease_ttl_ms, whole seconds), else the server's.
+                   lease_expires_at = $1 + coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5)
+                                           * interval '1 millisecond',
+                   lease_ttl_ms = coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5),
                    -- start_to_close: this attempt must finish within the task's timeout (0003).
                    deadline_at = $1 + (t.metadata ->> 'timeoutSeconds')::bigint * interval '1 second',
                    started_at = coalesce(t.started_at, $1), updated_at = $1
