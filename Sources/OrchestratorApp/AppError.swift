@@ -11,13 +11,17 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
     case permissionDenied(String)
     case resourceExhausted(String)
     case deadlineExceeded(String)
+    /// Retry later; the message is for the caller ("shutting down; reconnect and resume").
     case unavailable(String)
+    /// The database cannot be reached; the reason names database internals, so it is logged,
+    /// not sent.
+    case storageUnavailable(String)
 
     public var description: String {
         switch self {
         case .invalidArgument(let message, _), .notFound(let message), .failedPrecondition(let message), .aborted(let message),
             .permissionDenied(let message), .resourceExhausted(let message), .deadlineExceeded(let message),
-            .unavailable(let message):
+            .unavailable(let message), .storageUnavailable(let message):
             message
         }
     }
@@ -28,7 +32,7 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notFound: self = .notFound(error.description)
         case .versionConflict: self = .aborted(error.description)
         case .tasksAlreadyStarted, .workflowFinished: self = .failedPrecondition(error.description)
-        case .unavailable: self = .unavailable(error.description)
+        case .unavailable: self = .storageUnavailable(error.description)
         case .malformedPageToken: self = .invalidArgument(error.description)
         }
     }

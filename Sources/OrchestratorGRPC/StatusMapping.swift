@@ -109,7 +109,10 @@ public enum StatusMapping {
         case .resourceExhausted(let message): return RPCStatus(.resourceExhausted, message)
         case .deadlineExceeded(let message): return RPCStatus(.deadlineExceeded, message)
         case .unavailable(let message):
-            logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(message)"])
+            // Written for the caller (a lease stream ended by shutdown or silence: what to do next).
+            return RPCStatus(.unavailable, message)
+        case .storageUnavailable(let reason):
+            logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(reason)"])
             return RPCStatus(.unavailable, "the service is temporarily unavailable; retry later")
         }
     }

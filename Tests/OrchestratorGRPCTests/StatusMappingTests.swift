@@ -30,6 +30,14 @@ struct StatusMappingTests {
         #expect(unavailable.code == .unavailable)
         #expect(!unavailable.message.contains("db-primary"))
         #expect(logs.all.contains { $0.contains("db-primary.internal: timeout") })
+
+        // Converted to AppError on the way (services do), the reason stays in the log too.
+        let converted = Self.status(AppError(StoreError.unavailable("db-primary.internal: refused")), logs: logs)
+        #expect(converted == RPCStatus(.unavailable, "the service is temporarily unavailable; retry later"))
+        #expect(logs.all.contains { $0.contains("db-primary.internal: refused") })
+        // The application's own reasons are for the caller: a lease stream ended by a shutdown says what to do.
+        #expect(Self.status(AppError.unavailable("orchestratord is shutting down; reconnect and resume your leases"))
+            == RPCStatus(.unavailable, "orchestratord is shutting down; reconnect and resume your leases"))
     }
 
     @Test func unknownErrorsAreInternalLoggedAndNotLeaked() {

@@ -180,3 +180,36 @@ def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, dat
         assert_completed_once(database, workflow_id, 2, max_attempt=2)
     finally:
         frozen.close()
+
+
+def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, capability, pb):
+    """The session ends as UNAVAILABLE with the server's reason; it used to arrive as a generic
+    'temporarily unavailable', the reason only in the server's log."""
+    requests: queue.Queue = queue.Queue()
+    hello = pb.executors.LeaseRequest(hello=pb.executors.ExecutorHello(
+        executor_id="silent-" + capability, capabilities=[capability], max_in_flight=1))
+
+    def feed():
+        yield hello
+        while (item := requests.get()) is not None:
+            yield item
+
+    call = api.executors.Lease(feed(), timeout=server.lease_ttl * 4 + 10)
+    workflow_id = None
+    try:
+        assert next(call).HasField("welcome")
+        workflow_id = api.submit([api.task("quiet", capability)]).workflow.workflow_id
+        revoked = False
+        try:
+            for response in call:  # reads everything, never heartbeats
+                revoked = revoked or response.HasField("revocation")
+            raise AssertionError("the stream ended without a status")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+            assert "stopped heartbeating" in error.details() and "Reconnect and resume" in error.details(), error.details()
+        assert revoked
+    finally:
+        requests.put(None)
+        call.cancel()
+        if workflow_id:
+            api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)

@@ -53,7 +53,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     public func pollTasks(_ request: Orchestrator_V1_PollTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_PollTasksResponse {
         try await mapped(context) {
             guard request.waitMs >= 0 else { throw AppError.invalidArgument("wait_ms must be ≥ 0") }
-            let identity = try Self.identity(executorID: request.executorID, capabilities: request.capabilities, labels: request.labels, maxInFlight: request.maxTasks, context: context)
+            let identity = try Self.identity(executorID: request.executorID, capabilities: request.capabilities, labels: request.labels, maxInFlight: request.maxTasks, maxInFlightField: "max_tasks", context: context)
             var wait = Duration.milliseconds(request.waitMs)
             if let left = context.timeRemaining { wait = min(wait, left - .milliseconds(50)) }
             let claimed = try await dispatch.poll(identity, maxTasks: identity.maxInFlight, wait: max(wait, .zero))
@@ -102,11 +102,12 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     /// The executor as the dispatcher sees it: validated, its id bound to the caller's identity
     /// (`CallerIdentity.executorID`) and its tenants those the caller's token grants.
     static func identity(
-        executorID: String, capabilities: [String], labels: [String: String], maxInFlight: Int32, context: ServerContext
+        executorID: String, capabilities: [String], labels: [String: String], maxInFlight: Int32,
+        maxInFlightField: String = "max_in_flight", context: ServerContext
     ) throws -> ExecutorIdentity {
         var problems: [String] = []
         if executorID.isEmpty || executorID.utf8.count > 128 { problems.append("executor_id must be 1-128 characters") }
-        if maxInFlight < 0 { problems.append("max_in_flight must be ≥ 0 (0 = 1)") }
+        if maxInFlight < 0 { problems.append("\(maxInFlightField) must be ≥ 0 (0 = 1), got \(maxInFlight)") }
         if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 characters") }
         if capabilities.count > 256 { problems.append("at most 256 capabilities") }
         guard problems.isEmpty else { throw AppError.invalidArgument("invalid executor: " + problems.joined(separator: "; ")) }
