@@ -63,3 +63,34 @@ def test_an_invalid_answer_over_a_lease_stream_fails_the_plan(api, pb, database,
     assert task_rows(database, workflow_id)["plan"]["state"] == "failed"
     error = psql(database, f"SELECT last_error::text FROM tasks WHERE workflow_id = '{workflow_uuid(workflow_id)}' AND key = 'plan'")
     assert "invalid_plan" in error[0][0] and "nowhere" in error[0][0], error
+
+
+def test_proposed_tasks_may_depend_on_plan_itself(api, pb, database, capability):
+    """Edges may start at existing tasks (docs/EXECUTORS.md): `depends_on: ["plan"]` was refused as
+    an unknown task, since the answer was checked alone before it was merged."""
+    query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED)
+    workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
+    hello = pb.executors.ExecutorHello(executor_id="planner2-" + capability, capabilities=["planner", capability],
+                                       max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello)
+    try:
+        plan = stream.next_of("assignment", 30)
+        assert plan is not None and plan.spec.key == "plan"
+        graph = pb.dag.Dag(tasks=[api.task("x", capability, ["plan"]), api.task("y", capability, ["x"])])
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=plan.lease, result=graph.SerializeToString())))
+        assert stream.next_of("ack", 30).accepted
+        for expected in ("x", "y"):
+            assignment = stream.next_of("assignment", 30)
+            assert assignment is not None and assignment.spec.key == expected, assignment
+            if expected == "x":
+                assert "plan" in assignment.upstream_results
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease)))
+            assert stream.next_of("ack", 30).accepted
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        stream.close()
+    edges = psql(database, f"""SELECT u.key || '>' || d.key FROM edges e JOIN tasks u ON u.id = e.upstream_task_id
+                                JOIN tasks d ON d.id = e.downstream_task_id
+                               WHERE e.workflow_id = '{workflow_uuid(workflow_id)}' ORDER BY 1""")
+    assert edges == [["plan>x"], ["x>y"]]

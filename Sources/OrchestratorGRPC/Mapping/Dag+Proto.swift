@@ -21,7 +21,11 @@ extension DecodedDag {
     /// "task `x` depends on unknown task `y`" rather than in terms of edges the caller never wrote;
     /// such references are left out of the graph so that the domain validator, run afterwards, does not
     /// report them a second time. Duplicate keys, cycles, key syntax and limits are the validator's job.
-    public init(proto: Orchestrator_V1_Dag, problems: inout ProblemList) {
+    ///
+    /// - Parameter upstreamOutside: `depends_on` may name tasks outside this graph (a delegated
+    ///   plan's tasks may depend on the workflow's existing tasks, `plan` among them): such edges are
+    ///   kept, and the merge's validation judges them.
+    public init(proto: Orchestrator_V1_Dag, upstreamOutside: Bool = false, problems: inout ProblemList) {
         var keys = Set<String>()
         for task in proto.tasks { keys.insert(task.key) }
         var tasks: [TaskSpec] = []
@@ -34,7 +38,7 @@ extension DecodedDag {
             for upstream in task.dependsOn {
                 if upstream == task.key {
                     problems.add(.selfLoop, "task `\(task.key)` depends on itself", keys: [task.key])
-                } else if !keys.contains(upstream) {
+                } else if !keys.contains(upstream) && !upstreamOutside {
                     problems.add(
                         .unknownDependency, "task `\(task.key)` depends on unknown task `\(upstream)`",
                         keys: [task.key, upstream])

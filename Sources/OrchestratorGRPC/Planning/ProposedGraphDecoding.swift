@@ -14,7 +14,7 @@ public enum ProposedGraphDecoding {
             throw ProposalDecodingError(problems: ["the result (\(bytes.count) bytes) is not a serialized orchestrator.v1.Dag: \(error)"])
         }
         var problems = ProblemList()
-        let decoded = DecodedDag(proto: proto, problems: &problems)
+        let decoded = DecodedDag(proto: proto, upstreamOutside: true, problems: &problems)
         // Reference problems are left out of the graph by DecodedDag; the application reports them
         // together with whatever validating the rest finds.
         var messages = problems.problems.map(\.message)
