@@ -10,6 +10,7 @@ import grpc
 
 from conftest import assert_completed_once, task_rows
 from procs import psql, python_executor
+from security_support import LeaseStream
 
 
 def lease_of(proc, key: str, timeout: float) -> tuple[str, int]:
@@ -28,6 +29,20 @@ def timeline(database: str, workflow_id: str) -> list[list[str]]:
     return psql(database, f"SELECT to_char(at, 'HH24:MI:SS.MS'), type, coalesce(task_key, ''), coalesce(attempt, 0), "
                           f"coalesce(executor_id, ''), message FROM workflow_events WHERE workflow_id = '{workflow_id}' "
                           "ORDER BY seq")
+
+
+def lost_leases(database: str, workflow_id: str, count: int, timeout: float, poll: float = 0.1) -> list[list[str]]:
+    """(key, message, seconds from lease to loss) of the first attempts' task_lease_expired events,
+    once there are `count` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = psql(database, f"""SELECT e.task_key, e.message, extract(epoch FROM e.at - l.at) FROM workflow_events e
+            JOIN workflow_events l ON l.task_id = e.task_id AND l.type = 'task_leased' AND l.attempt = 1
+            WHERE e.workflow_id = '{workflow_id}' AND e.type = 'task_lease_expired' AND e.attempt = 1""")
+        if len(rows) == count:
+            return rows
+        time.sleep(poll)
+    raise AssertionError(f"{count} leases were not lost: {timeline(database, workflow_id)}")
 
 
 def test_sigkilled_executor_task_reassigned_and_stale_report_refused(api, server, database, capability, workdir,
@@ -110,18 +125,9 @@ def test_executor_that_stops_reading_loses_its_leases_within_the_ttl(api, server
     try:
         workflow_id = api.submit([api.task(f"t{i}", capability) for i in range(2)]).workflow.workflow_id
         wait_leased_by(database, workflow_id, owner, 2)
-        deadline = time.monotonic() + server.lease_ttl * 3 + 5
-        while time.monotonic() < deadline:
-            rows = psql(database, f"""SELECT e.task_key, extract(epoch FROM e.at - l.at) FROM workflow_events e
-                JOIN workflow_events l ON l.task_id = e.task_id AND l.type = 'task_leased' AND l.attempt = 1
-                WHERE e.workflow_id = '{workflow_id}' AND e.type = 'task_lease_expired' AND e.attempt = 1""")
-            if len(rows) == 2:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"leases did not lapse: {timeline(database, workflow_id)}")
+        rows = lost_leases(database, workflow_id, 2, server.lease_ttl * 3 + 5, poll=0.2)
         # The TTL, plus at most one more TTL for the reaper's sweep to notice, plus slack.
-        for key, seconds in rows:
+        for key, _, seconds in rows:
             assert server.lease_ttl - 0.1 <= float(seconds) <= 2 * server.lease_ttl + 1.5, (key, seconds)
         outcomes = psql(database, f"SELECT a.outcome FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
                                   f"WHERE t.workflow_id = '{workflow_id}' AND a.attempt = 1")
@@ -141,16 +147,7 @@ def test_leases_of_a_cancelled_stream_are_given_back_at_once(api, server, databa
         workflow_id = api.submit([api.task(f"t{i}", capability) for i in range(2)]).workflow.workflow_id
         wait_leased_by(database, workflow_id, owner, 2)
         frozen.close()  # RST_STREAM(CANCEL)
-        deadline = time.monotonic() + server.lease_ttl * 3 + 5
-        while time.monotonic() < deadline:
-            rows = psql(database, f"""SELECT e.task_key, e.message, extract(epoch FROM e.at - l.at) FROM workflow_events e
-                JOIN workflow_events l ON l.task_id = e.task_id AND l.type = 'task_leased' AND l.attempt = 1
-                WHERE e.workflow_id = '{workflow_id}' AND e.type = 'task_lease_expired' AND e.attempt = 1""")
-            if len(rows) == 2:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"leases were not given back: {timeline(database, workflow_id)}")
+        rows = lost_leases(database, workflow_id, 2, server.lease_ttl * 3 + 5)
         for key, message, seconds in rows:
             assert message.startswith("stream "), (key, message)  # the stream's end, not "lease expired"
             assert float(seconds) < server.lease_ttl, (key, seconds)
@@ -185,31 +182,18 @@ def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, dat
 def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, capability, pb):
     """The session ends as UNAVAILABLE with the server's reason; it used to arrive as a generic
     'temporarily unavailable', the reason only in the server's log."""
-    requests: queue.Queue = queue.Queue()
-    hello = pb.executors.LeaseRequest(hello=pb.executors.ExecutorHello(
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
         executor_id="silent-" + capability, capabilities=[capability], max_in_flight=1))
-
-    def feed():
-        yield hello
-        while (item := requests.get()) is not None:
-            yield item
-
-    call = api.executors.Lease(feed(), timeout=server.lease_ttl * 4 + 10)
     workflow_id = None
     try:
-        assert next(call).HasField("welcome")
+        assert stream.next_of("welcome", 30) is not None
         workflow_id = api.submit([api.task("quiet", capability)]).workflow.workflow_id
-        revoked = False
-        try:
-            for response in call:  # reads everything, never heartbeats
-                revoked = revoked or response.HasField("revocation")
-            raise AssertionError("the stream ended without a status")
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.UNAVAILABLE, error
-            assert "stopped heartbeating" in error.details() and "Reconnect and resume" in error.details(), error.details()
-        assert revoked
+        # Reads everything, never heartbeats: revoked, then ended.
+        assert stream.next_of("revocation", server.lease_ttl * 3 + 5) is not None
+        end = stream.next_of("never", server.lease_ttl * 3 + 5)
+        assert isinstance(end, tuple) and end[1] == grpc.StatusCode.UNAVAILABLE, end
+        assert "stopped heartbeating" in end[2] and "Reconnect and resume" in end[2], end
     finally:
-        requests.put(None)
-        call.cancel()
+        stream.close()
         if workflow_id:
             api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)

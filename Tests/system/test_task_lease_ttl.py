@@ -4,10 +4,10 @@ default TTL is 3 s. It used to be validated and echoed back, and then ignored.""
 
 from __future__ import annotations
 
-import queue
 import time
 
 from procs import psql
+from security_support import LeaseStream
 
 
 def ttl_task(api, pb, key, capability, ttl_ms):
@@ -57,33 +57,23 @@ def test_a_short_task_ttl_lapses_before_the_server_default(api, server, database
 
 
 def test_direct_dispatch_takes_the_task_ttl(api, server, database, capability, pb):
-    requests: queue.Queue = queue.Queue()
-    hello = pb.executors.LeaseRequest(hello=pb.executors.ExecutorHello(
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
         executor_id="direct-" + capability, capabilities=[capability], max_in_flight=2))
-
-    def feed():
-        yield hello
-        while (item := requests.get()) is not None:
-            yield item
-
-    call = api.executors.Lease(feed())
     try:
-        responses = iter(call)
-        assert next(responses).HasField("welcome")
+        assert stream.next_of("welcome", 30) is not None
         time.sleep(1)  # let the session's first claim find nothing: an idle stream takes direct dispatch
         workflow_id = api.submit([ttl_task(api, pb, "own", capability, 2000), api.task("plain", capability)]).workflow.workflow_id
         assigned = {}
         while len(assigned) < 2:
-            response = next(responses)
-            if response.HasField("assignment"):
-                assigned[response.assignment.spec.key] = response.assignment.lease_ttl_ms
+            assignment = stream.next_of("assignment", 30)
+            assert assignment is not None
+            assigned[assignment.spec.key] = assignment.lease_ttl_ms
         assert assigned == {"own": 2000, "plain": server.lease_ttl * 1000}
         assert {key: ttl for key, (ttl, _) in stored_ttls(database, workflow_id).items()} == assigned
         # Leased in the workflow's own transaction (direct dispatch), not by a later claim.
         instants = psql(database, f"SELECT DISTINCT at FROM workflow_events WHERE workflow_id = '{workflow_id}' "
                                   "AND type IN ('workflow_submitted', 'task_leased')")
-        assert len(instants) == 1, psql(database, f"SELECT type, task_key, at FROM workflow_events WHERE workflow_id = '{workflow_id}' ORDER BY seq")
+        assert len(instants) == 1, instants
     finally:
-        requests.put(None)
-        call.cancel()
+        stream.close()
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
