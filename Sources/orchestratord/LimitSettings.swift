@@ -12,6 +12,7 @@ struct LimitSettings: Sendable {
     var rateLimit: (rate: Double, burst: Int)?
     var validation: ValidationLimits
     var maxStringLength: Int
+    var maxAssignmentSize: Int
 
     init(_ settings: ResolvedSettings) throws {
         tlsClientCAFile = settings.value("tls-client-ca-file").flatMap { $0.isEmpty ? nil : $0 }
@@ -42,6 +43,7 @@ struct LimitSettings: Sendable {
         validation.maxDepth = try Self.integer(settings, "max-dag-depth", in: 1...10_000_000)
         self.validation = validation
         maxStringLength = try Self.integer(settings, "max-string-length", in: 128...(64 << 20))
+        maxAssignmentSize = try Self.integer(settings, "max-assignment-size", in: 64 * 1024...(1 << 30))
     }
 
     private static func integer(_ settings: ResolvedSettings, _ key: String, in range: ClosedRange<Int>) throws -> Int {

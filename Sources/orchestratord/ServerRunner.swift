@@ -34,6 +34,8 @@ struct ServerRunner {
         var dispatchConfiguration = DispatchConfiguration()
         dispatchConfiguration.leaseTTL = settings.leaseTTL
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
+        dispatchConfiguration.maxAssignmentBytes = settings.limits.maxAssignmentSize
+        dispatchConfiguration.assignmentSize = { Orchestrator_V1_Assignment.encodedSize(of: $0) }
         let planning = PlanningService(registry: registry, limits: settings.limits.validation, metrics: observability.planning)
         let watch = WatchService(events: store, signals: signals)
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.

@@ -33,6 +33,9 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, help: "Longest string field in a request, bytes (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
     var maxStringLength: String?
 
+    @Option(name: .long, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")
+    var maxAssignmentSize: String?
+
     /// Flag values by setting key; only the flags actually given.
     var values: [String: String] {
         let pairs: [(String, String?)] = [
@@ -40,6 +43,7 @@ struct TLSAndLimitFlags: ParsableArguments {
             ("max-metadata-size", maxMetadataSize), ("max-connections-per-client", maxConnectionsPerClient),
             ("rate-limit-rps", rateLimitRps), ("rate-limit-burst", rateLimitBurst), ("max-dag-tasks", maxDagTasks),
             ("max-dag-edges", maxDagEdges), ("max-dag-depth", maxDagDepth), ("max-string-length", maxStringLength),
+            ("max-assignment-size", maxAssignmentSize),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -139,3 +139,31 @@ def test_costs_whose_sum_overflows_are_refused(api, server, database, capability
                   grpc.StatusCode.INVALID_ARGUMENT, "add up to more than")
     assert psql(database, "SELECT count(*) FROM workflows") == before
     still_serving(api, server)
+
+
+def test_an_assignment_larger_than_clients_accept_fails_its_task_with_the_reason(api, server, database, capability, pb):
+    """Two 3 MB results (each under the 4 MiB receive limit) make a 6 MB assignment for their child,
+    which grpcio refuses by default: the lease lapsed again and again until the attempts ran out,
+    reported as "lease expired". Now the child fails at once, not retryable, saying why."""
+    tasks = [api.task("a", capability), api.task("b", capability), api.task("child", capability, ["a", "b"])]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    executor = "big-" + capability
+    for _ in range(2):
+        polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+            executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+        assert len(polled.assignments) == 1 and polled.assignments[0].spec.key in ("a", "b")
+        reply = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id=executor, completion=pb.executors.TaskCompletion(
+                lease=polled.assignments[0].lease, result=b"x" * (3 * 1024 * 1024))), timeout=30)
+        assert reply.accepted, reply
+    # The child is claimed for this executor and failed instead of being sent.
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=2000), timeout=15)
+    assert list(polled.assignments) == []
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+    rows = psql(database, f"SELECT state, attempt, last_error ->> 'code', last_error ->> 'message' FROM tasks "
+                          f"WHERE workflow_id = '{workflow_id}' AND key = 'child'")
+    state, attempt, code, message = rows[0]
+    assert (state, attempt, code) == ("failed", "1", "assignment_too_large"), rows
+    assert "over the 4194304 bytes sent to executors (max-assignment-size" in message, message
+    still_serving(api, server)

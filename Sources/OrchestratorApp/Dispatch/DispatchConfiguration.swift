@@ -17,6 +17,14 @@ public struct DispatchConfiguration: Sendable {
     public var idleRecheck: Duration = .seconds(5)
     /// Upper bound of an executor's `max_in_flight`.
     public var maxInFlightLimit: Int = 1000
+    /// Largest assignment handed to an executor (nil: no limit). Upstream results travel in the
+    /// assignment, so it can outgrow what a client accepts (gRPC's default 4 MiB) even when each
+    /// result is under the server's own receive limit; the client refuses it, and without this
+    /// the lease lapsed again and again until the attempts ran out ("lease expired").
+    public var maxAssignmentBytes: Int? = 4 * 1024 * 1024
+    /// The encoded size of a task's assignment (the gRPC layer's); consulted only for tasks
+    /// whose results, payload and inputs alone come near `maxAssignmentBytes`.
+    public var assignmentSize: @Sendable (ClaimedTask) -> Int = { $0.assignmentBytesLowerBound }
 
     public init() {}
 

@@ -68,7 +68,7 @@ extension DispatchService: DirectDispatching {
                 observeClaims(traced, executorID: executor.executorID, now: now)
                 metrics.tasksLeasedDirectly.increment(by: Double(traced.count))
                 // A failing stream is ending: its end releases these leases with the rest.
-                _ = group.offer.deliver(traced)
+                _ = group.offer.deliver(await failingOversized(traced, executorID: executor.executorID))
             } else {
                 for task in traced { task.dispatchSpan?.end() }
                 await giveBack(traced.map(\.lease), executorID: executor.executorID)

@@ -181,7 +181,43 @@ public final class DispatchService: Sendable {
             claimed, executor: executor, sessionID: sessionID, claimStarted: claimStarted, claimEnded: TracingSystem.tracer.nowUnixNanos)
         registry.add(liveLeases(claimed, executorID: executor.executorID, sessionID: sessionID, leasedAt: now))
         observeClaims(claimed, executorID: executor.executorID, now: now)
-        return claimed
+        return await failingOversized(claimed, executorID: executor.executorID)
+    }
+
+    /// Fails, not retryable, the just-leased tasks whose assignment would exceed
+    /// `maxAssignmentBytes` (their executor would refuse the message and the lease would lapse
+    /// until the attempts ran out, as "lease expired"), and returns the others.
+    func failingOversized(_ claimed: [ClaimedTask], executorID: String) async -> [ClaimedTask] {
+        guard let limit = configuration.maxAssignmentBytes else { return claimed }
+        // The exact size costs an encoding: only for tasks whose carried bytes come near the limit.
+        let suspect = limit - min(limit / 2, 256 * 1024)
+        guard claimed.contains(where: { $0.assignmentBytesLowerBound > suspect }) else { return claimed }
+        var fitting: [ClaimedTask] = []
+        for task in claimed {
+            let size = task.assignmentBytesLowerBound > suspect ? configuration.assignmentSize(task) : 0
+            guard size > limit else {
+                fitting.append(task)
+                continue
+            }
+            let carried = task.upstreamResults.values.reduce(0) { $0 + $1.count }
+            let message = "its assignment would be \(size) bytes (upstream results \(carried) bytes), over the "
+                + "\(limit) bytes sent to executors (max-assignment-size; gRPC clients accept 4 MiB by default): "
+                + "keep task results small (store large outputs elsewhere and pass a reference), or raise both limits"
+            logger.warning("assignment too large; task failed", metadata: [
+                "task_id": "\(task.lease.taskID)", "workflow_id": "\(task.task.workflowID)", "bytes": "\(size)", "limit": "\(limit)",
+            ])
+            task.dispatchSpan?.end()
+            do {
+                _ = try await Self.evenIfCancelled { [self] in
+                    try await report(
+                        task.lease, executorID: executorID, outcome: .failed(message: message, code: "assignment_too_large", retryable: false))
+                }
+            } catch {
+                // Not handed over either way: the lease lapses and the next attempt meets the same check.
+                logger.warning("could not fail an oversized assignment", metadata: ["task_id": "\(task.lease.taskID)", "error": "\(error)"])
+            }
+        }
+        return fitting
     }
 
     /// The lease table's entries for leases granted at `leasedAt`.

@@ -190,6 +190,14 @@ public struct ClaimedTask: Sendable {
         self.inputs = inputs
     }
 
+    /// Bytes its assignment takes at least: the payload, upstream results and inputs it carries.
+    public var assignmentBytesLowerBound: Int {
+        var bytes = task.payload.count
+        for (key, result) in upstreamResults { bytes += key.utf8.count + result.count }
+        for (name, value) in inputs { bytes += name.utf8.count + value.utf8.count }
+        return bytes
+    }
+
     /// The TTL the lease was granted with: the task's own (`Timeouts.lease_ttl_ms`, in whole
     /// seconds) or the server's default, as the claim and direct dispatch stamp its expiry.
     public func leaseTTLMillis(default fallback: Int64) -> Int64 {

@@ -38,6 +38,15 @@ extension Orchestrator_V1_Assignment {
     }
 }
 
+extension Orchestrator_V1_Assignment {
+    /// What `claimed`'s assignment takes on the wire inside its `LeaseResponse` (a few bytes of
+    /// framing and lease TTL allowed for); `Int.max` when it cannot even be encoded.
+    public static func encodedSize(of claimed: ClaimedTask) -> Int {
+        guard let bytes = try? Orchestrator_V1_Assignment(claimed, leaseTTLMillis: 0).serializedBytes() else { return Int.max }
+        return bytes.count + 32
+    }
+}
+
 /// W3C `traceparent` values for assignments, so an executor's work joins its workflow's trace.
 public enum TraceParent {
     /// `00-<trace id>-<span id>-01`, or nil when either id is malformed (an invalid header would make
