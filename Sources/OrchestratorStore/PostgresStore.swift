@@ -49,6 +49,9 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
         try await dispatch.releaseLeases(leases, executorID: executorID, reason: reason, now: now)
     }
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+        try await dispatch.lapseLeases(leases, executorID: executorID, reason: reason, now: now)
+    }
 
     // MARK: EventStore, ChangeFeed
 

@@ -7,6 +7,7 @@ import re
 import time
 
 import grpc
+import pytest
 
 from conftest import assert_completed_once, task_rows
 from procs import psql, python_executor
@@ -179,7 +180,7 @@ def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, dat
         frozen.close()
 
 
-def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, capability, pb):
+def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, database, capability, pb):
     """The session ends as UNAVAILABLE with the server's reason; it used to arrive as a generic
     'temporarily unavailable', the reason only in the server's log."""
     stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
@@ -188,8 +189,21 @@ def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, capa
     try:
         assert stream.next_of("welcome", 30) is not None
         workflow_id = api.submit([api.task("quiet", capability)]).workflow.workflow_id
+        assignment = stream.next_of("assignment", 30)
+        assert assignment is not None
         # Reads everything, never heartbeats: revoked, then ended.
         assert stream.next_of("revocation", server.lease_ttl * 3 + 5) is not None
+        # A revocation is final: the lease is requeued before it is sent, so a report right after
+        # it is refused (it used to be accepted until the reaper's next sweep).
+        with pytest.raises(grpc.RpcError) as late:
+            api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+                executor_id="silent-" + capability,
+                completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"late")), timeout=10)
+        assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION, late.value
+        assert psql(database, f"SELECT state FROM tasks WHERE workflow_id = '{workflow_id}'") != [["succeeded"]]
+        outcome = psql(database, f"SELECT a.outcome FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                                 f"WHERE t.workflow_id = '{workflow_id}' AND a.attempt = 1")
+        assert outcome == [["lease_expired"]], outcome
         end = stream.next_of("never", server.lease_ttl * 3 + 5)
         assert isinstance(end, tuple) and end[1] == grpc.StatusCode.UNAVAILABLE, end
         assert "stopped heartbeating" in end[2] and "Reconnect and resume" in end[2], end

@@ -269,6 +269,7 @@ public final class DispatchService: Sendable {
             if Task.isCancelled { return }
             let now = clock.now()
             let work = registry.keeperWork(now: now)
+            await settleLapsed(work.lapsed, now: now)
             for lease in work.lapsed {
                 registry.lapse(lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms")
             }
@@ -287,6 +288,26 @@ public final class DispatchService: Sendable {
                 }
             } catch {
                 logger.warning("lease keeper could not extend leases", metadata: ["count": "\(work.extend.count)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Requeues lapsed leases in the database before their holders are told (the revocation):
+    /// a report sent after the revocation is then refused, as EXECUTORS.md promises, rather than
+    /// accepted until the reaper's next sweep. If the database cannot be reached, the reaper
+    /// settles them once their expiry passes.
+    private func settleLapsed(_ lapsed: [LeaseRegistry.LiveLease], now: UnixMillis) async {
+        guard !lapsed.isEmpty else { return }
+        for (executorID, leases) in Dictionary(grouping: lapsed, by: \.executorID) {
+            do {
+                let settled = try await store.lapseLeases(
+                    leases.map(\.token), executorID: executorID, reason: "lease lapsed: no heartbeat within its TTL", now: now)
+                observeExpired(settled)
+                if !settled.isEmpty { signals.signal(.tasksReady) }
+            } catch {
+                logger.warning("could not requeue lapsed leases; the reaper will", metadata: [
+                    "executor_id": "\(executorID)", "count": "\(leases.count)", "error": "\(error)",
+                ])
             }
         }
     }

@@ -87,6 +87,16 @@ public protocol TaskDispatchStore: Sendable {
 
     /// Gives leases back at once (their stream ended): requeued like an expiry, without waiting for the TTL.
     func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+
+    /// Settles leases the server saw lapse (no heartbeat for their TTL) exactly as the reaper
+    /// settles an expiry (backoff, `lease_expired`), now rather than at its next sweep, so that a
+    /// revocation is final: the holder's reports are refused from then on.
+    func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+}
+
+extension TaskDispatchStore {
+    /// Stores without their own leave lapsed leases to the reaper.
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
 }
 
 /// The event log: audit trail, watch source and outbox.

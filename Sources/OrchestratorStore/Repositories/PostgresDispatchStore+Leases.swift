@@ -61,13 +61,28 @@ extension PostgresDispatchStore {
     /// executor it reaches must not circulate forever — and the next claim takes a new fencing
     /// token, so the released holder's token is stale from now on.
     public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+        try await settleHeld(
+            leases, executorID: executorID, source: .cancelled, immediate: true, message: reason.isEmpty ? "lease released" : reason, now: now)
+    }
+
+    /// Lapsed leases are settled as the reaper settles an expiry (backoff, outcome lease_expired).
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+        try await settleHeld(
+            leases, executorID: executorID, source: .leaseExpired, immediate: false, message: reason.isEmpty ? "lease expired" : reason,
+            now: now)
+    }
+
+    /// Settles those of `leases` that `executorID` still holds with these tokens.
+    private func settleHeld(
+        _ leases: [LeaseToken], executorID: String, source: TaskFailureInfo.Source, immediate: Bool, message: String, now: UnixMillis
+    ) async throws -> [ExpiredLease] {
         let wellFormed = leases.compactMap { lease in UUID(uuidString: lease.taskID).map { ($0, lease.fencingToken) } }
         guard !wellFormed.isEmpty else { return [] }
         return try await context.transaction { transaction in
             let rows = try await transaction.query(DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID])
             return try await settle(
-                try lostLeases(rows, transaction: transaction), source: .cancelled, immediate: true,
-                message: reason.isEmpty ? "lease released" : reason, now: now, transaction: transaction)
+                try lostLeases(rows, transaction: transaction), source: source, immediate: immediate, message: message, now: now,
+                transaction: transaction)
         }
     }
 
