@@ -211,3 +211,38 @@ def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, data
         stream.close()
         if workflow_id:
             api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+def test_a_report_without_its_lease_is_refused_and_the_stream_goes_on(api, capability, pb):
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="sloppy-" + capability, capabilities=[capability], max_in_flight=1))
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+        assignment = stream.next_of("assignment", 30)
+        assert assignment is not None
+        # It used to end the whole stream with INVALID_ARGUMENT, giving back every lease on it.
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(result=b"whose?")))
+        refused = stream.next_of("ack", 10)
+        assert refused is not None and not refused.accepted and refused.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert "must carry its lease" in refused.message
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        done = stream.next_of("ack", 10)
+        assert done is not None and done.accepted
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        stream.close()
+
+
+def test_a_report_from_another_executor_says_so(api, capability, pb):
+    workflow_id = api.submit([api.task("mine", capability)]).workflow.workflow_id
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id="owner-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    lease = polled.assignments[0].lease
+    with pytest.raises(grpc.RpcError) as refused:
+        api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id="intruder-" + capability, completion=pb.executors.TaskCompletion(lease=lease)), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "held by another executor" in refused.value.details(), refused.value.details()
+    assert api.state(workflow_id) == "WORKFLOW_STATE_RUNNING"
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)

@@ -58,6 +58,8 @@ public enum SessionInput: Sendable {
     /// Extend these leases (empty = all held on this stream).
     case heartbeat([LeaseToken])
     case report(LeaseToken, TaskReport.Outcome)
+    /// A report that names no lease: refused with this reason, the stream goes on.
+    case invalidReport(String)
 }
 
 /// Messages the server sends on a lease stream.
@@ -66,5 +68,7 @@ public enum SessionOutput: Sendable {
     case assignment(ClaimedTask)
     case revocation(LeaseToken, reason: String)
     case ack(LeaseToken, ReportResult)
+    /// The answer to `SessionInput.invalidReport`: an ack refusing it (INVALID_ARGUMENT).
+    case invalidReportAck(String)
     case heartbeatAck([LeaseState])
 }

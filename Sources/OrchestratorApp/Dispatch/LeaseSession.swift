@@ -179,6 +179,8 @@ extension DispatchService {
                     var states = held.map { LeaseState(lease: $0.token, valid: true, expiresAt: max($0.databaseExpiry, now + $0.ttlMillis)) }
                     states += unknown.map { LeaseState(lease: $0, valid: false, expiresAt: nil) }
                     try outbox.enqueue(.heartbeatAck(states))
+                case .invalidReport(let reason):
+                    try outbox.enqueue(.invalidReportAck(reason))
                 case .report(let lease, let outcome):
                     await pipeline.admit(lease)
                     group.addTask {

@@ -33,12 +33,18 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             }
             let identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight, context: context)
             let inbound = requests.map { request throws -> SessionInput in
+                // A report without its lease is refused with an ack, like any other refused report,
+                // rather than ending the stream (and giving back every lease on it).
+                func report(_ token: Orchestrator_V1_LeaseToken?, _ outcome: TaskReport.Outcome) -> SessionInput {
+                    guard let lease = try? Self.lease(token) else { return .invalidReport(Self.missingLease) }
+                    return .report(lease, outcome)
+                }
                 switch request.kind {
                 case .heartbeat(let heartbeat): return .heartbeat(heartbeat.leases.map(\.domainLease))
-                case .progress(let progress): return .report(try Self.lease(progress.lease), .progress(fraction: progress.fraction, message: progress.message))
-                case .completion(let completion): return .report(try Self.lease(completion.lease), .completed(result: completion.result))
+                case .progress(let progress): return report(progress.lease, .progress(fraction: progress.fraction, message: progress.message))
+                case .completion(let completion): return report(completion.lease, .completed(result: completion.result))
                 case .failure(let failure):
-                    return .report(try Self.lease(failure.lease), .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
+                    return report(failure.lease, .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
                 case .hello: throw AppError.invalidArgument("`hello` may only be sent once, as the first message")
                 case nil: throw AppError.invalidArgument("a LeaseRequest must set one of hello, heartbeat, progress, completion, failure")
                 }
@@ -116,13 +122,21 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
     }
 
+    static let missingLease = "a report must carry its lease (task_id and fencing_token); this one was refused and changed nothing"
+
     static func lease(_ token: Orchestrator_V1_LeaseToken?) throws -> LeaseToken {
-        guard let token, !token.taskID.isEmpty else { throw AppError.invalidArgument("a report must carry its lease (task_id and fencing_token)") }
+        guard let token, !token.taskID.isEmpty else { throw AppError.invalidArgument(missingLease) }
         return token.domainLease
     }
 
     static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
-        "stale lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), but that lease is no longer held "
+        if lease.fencingToken == current, state == .leased || state == .running {
+            // The token is current and the task is leased: only the holder differs.
+            return "lease not held by you: this report for task \(lease.taskID) carries its current fencing token \(current), "
+                + "but the lease is held by another executor (a report must come from the executor_id the task was assigned to); "
+                + "the report was refused and changed nothing"
+        }
+        return "stale lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), but that lease is no longer held "
             + "(the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
     }
 
@@ -154,6 +168,11 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 ack.code = Int32(RPCStatus.Code.notFound.rawValue)
                 ack.message = "task \(lease.taskID) not found"
             }
+            response.kind = .ack(ack)
+        case .invalidReportAck(let reason):
+            var ack = Orchestrator_V1_ReportAck()
+            ack.code = Int32(RPCStatus.Code.invalidArgument.rawValue)
+            ack.message = reason
             response.kind = .ack(ack)
         case .heartbeatAck(let states):
             response.kind = .heartbeatAck(Orchestrator_V1_HeartbeatAck(leases: states.map(status)))
