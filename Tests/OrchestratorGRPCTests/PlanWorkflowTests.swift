@@ -174,6 +174,17 @@ struct PlanWorkflowTests {
         #expect(status.message == "invalid DAG: task `x` depends on unknown task `y`")
     }
 
+    /// Found by black-box testing: a query-level field's problem was reported as "invalid DAG".
+    @Test func aQueryFieldProblemBesideAValidGraphIsAnInvalidQuery() throws {
+        var request = Fixtures.graphQuery([Fixtures.task("a")])
+        request.query?.failurePolicy = .unrecognized(99)
+        let status = try #require(try Fixtures.failure(request))
+        #expect(status.code == .invalidArgument)
+        #expect(status.message == "invalid query: failure_policy is 99, which this server does not know")
+        request.query?.graph?.tasks.append(Fixtures.task("a"))
+        #expect(try Fixtures.failure(request)?.message.hasPrefix("invalid DAG: 2 problems: failure_policy is 99") == true)
+    }
+
     @Test func duplicateKeys() throws {
         let status = try #require(try Fixtures.failure(Fixtures.graphQuery([Fixtures.task("a"), Fixtures.task("a"), Fixtures.task("a")])))
         #expect(status.code == .invalidArgument)

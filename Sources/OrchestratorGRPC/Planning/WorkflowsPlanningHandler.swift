@@ -104,11 +104,14 @@ public struct WorkflowsPlanningHandler: Sendable {
         guard let graph = decoded.query.explicitGraph else {
             return RequestValidationError(subject: "invalid query", problems: all.problems, totalCount: all.totalCount)
         }
+        var graphIsAtFault = problems.problems.contains { !$0.taskKeys.isEmpty }
         do {
             _ = try DagValidator(limits: limits).validate(graph)
         } catch {
+            graphIsAtFault = true
             all.append(contentsOf: error.issues.map(Orchestrator_V1_ValidationProblem.init), total: error.totalIssueCount)
         }
-        return RequestValidationError(subject: "invalid DAG", problems: all.problems, totalCount: all.totalCount)
+        // Problems of the query's own fields (failure_policy, constraints) are not the graph's.
+        return RequestValidationError(subject: graphIsAtFault ? "invalid DAG" : "invalid query", problems: all.problems, totalCount: all.totalCount)
     }
 }
