@@ -1,0 +1,68 @@
+import OrchestratorAPI
+import Testing
+
+@testable import OrchestratorGRPC
+
+/// orchctl's DAG files. Found by black-box testing: out-of-range numbers wrapped (a priority of
+/// 2^31 became -2^31, highest turned lowest), wrong types and unknown fields were dropped silently.
+@Suite("DAG files")
+struct DagFileJSONTests {
+    func decode(_ text: String) throws -> Orchestrator_V1_Dag {
+        try DagFileJSON.decode(Array(text.utf8), source: "f.json")
+    }
+
+    func error(_ text: String) -> String? {
+        do {
+            _ = try decode(text)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func everyDocumentedFieldIsRead() throws {
+        let dag = try decode("""
+            {"tasks": [{"key": "a", "name": "A", "description": "d", "required_capabilities": ["echo"], "inputs": ["i"],
+                        "outputs": ["o"], "estimated_cost": 2.5, "priority": -2147483648, "labels": {"k": "v"},
+                        "payload": {"x": 1}, "retry": {"max_attempts": 5, "initial_backoff_ms": 200, "max_backoff_ms": 9000,
+                        "backoff_multiplier": 1.5, "jitter": 0.2}, "timeouts": {"start_to_close_ms": 60000, "lease_ttl_ms": 2000}},
+                       {"key": "b", "depends_on": ["a"], "priority": 2147483647, "payload": "text", "estimated_cost": 0}]}
+            """)
+        let a = dag.tasks[0]
+        #expect(a.priority == Int32.min && dag.tasks[1].priority == Int32.max)
+        #expect(a.estimatedCost == 2.5 && dag.tasks[1].estimatedCost == 0)
+        #expect(a.labels == ["k": "v"] && a.payload == Array(#"{"x":1}"#.utf8) && dag.tasks[1].payload == Array("text".utf8))
+        #expect(a.retry?.maxAttempts == 5 && a.retry?.initialBackoffMs == 200 && a.retry?.maxBackoffMs == 9000)
+        #expect(a.retry?.backoffMultiplier == 1.5 && a.retry?.jitter == 0.2)
+        #expect(a.timeouts?.startToCloseMs == 60000 && a.timeouts?.leaseTtlMs == 2000)
+        #expect(dag.tasks[1].dependsOn == ["a"])
+    }
+
+    @Test(arguments: [
+        (#"{"tasks":[{"key":"a","priority":2147483648}]}"#, #"f.json: tasks[0]: "priority" is 2147483648, out of its range -2147483648...2147483647"#),
+        (#"{"tasks":[{"key":"a","priority":-2147483649}]}"#, #""priority" is -2147483649, out of its range"#),
+        (#"{"tasks":[{"key":"a","priority":1e20}]}"#, #""priority" is 1e+20, out of its range"#),
+        (#"{"tasks":[{"key":"a","priority":1.5}]}"#, #""priority" must be a whole number, got 1.5"#),
+        (#"{"tasks":[{"key":"a","priority":"high"}]}"#, #""priority" must be a number"#),
+        (#"{"tasks":[{"key":"a","priority":true}]}"#, #""priority" must be a number"#),
+        (#"{"tasks":[{"key":"a","retry":{"max_attempts":99999999999}}]}"#, #"tasks[0].retry: "max_attempts" is 99999999999, out of its range"#),
+        (#"{"tasks":[{"key":"a","retry":{"initial_backoff_ms":9223372036854775808}}]}"#, #""initial_backoff_ms" is 9223372036854775808, out of"#),
+        (#"{"tasks":[{"key":"a","retry":{"initial_backoff_ms":1.7}}]}"#, #""initial_backoff_ms" must be a whole number"#),
+        (#"{"tasks":[{"key":"a","labels":{"k":5,"j":"ok"}}]}"#, #""labels" must be an object of string values"#),
+        (#"{"tasks":[{"key":"a","timeouts":{"lease_ttl_ms":"abc"}}]}"#, #"tasks[0].timeouts: "lease_ttl_ms" must be a number"#),
+        (#"{"tasks":[{"key":"a","timeouts":[]}]}"#, #""timeouts" must be an object"#),
+        (#"{"tasks":[{"key":"a","prioirty":3}]}"#, #"tasks[0]: unknown field "prioirty" (known: "#),
+        (#"{"tasks":[{"key":"a","retry":{"attempts":3}}]}"#, #"tasks[0].retry: unknown field "attempts""#),
+        (#"{"tasks":[],"version":2}"#, #"f.json: unknown field "version""#),
+        (#"{"tasks":[1]}"#, #"tasks[0]: expected a JSON object"#),
+        (#"{"tasks":[{"key":5}]}"#, #""key" must be a string"#),
+        (#"{"tasks":[{"name":"x"}]}"#, #""key" (a string) is required"#),
+        (#"{"graph":[]}"#, #"f.json: expected a JSON object with a "tasks" array"#),
+        ("not json", "f.json: not valid JSON"),
+        (#"{"tasks":[{"key":"a","estimated_cost":1e400}]}"#, "f.json: not valid JSON"),
+    ])
+    func badValuesAreRefusedNotWrappedOrDropped(file: String, expected: String) {
+        let message = error(file)
+        #expect(message?.contains(expected) == true, "\(message ?? "accepted")")
+    }
+}
