@@ -1,6 +1,10 @@
 /// A request to the admin HTTP server, copied out of libevent before a handler sees it.
 public struct AdminRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", head = "HEAD", put = "PUT", post = "POST", other = "OTHER" }
+    public enum Method: String, Sendable {
+        case get = "GET", head = "HEAD", put = "PUT", post = "POST"
+        case delete = "DELETE", options = "OPTIONS", patch = "PATCH", trace = "TRACE", connect = "CONNECT"
+        case other = "OTHER"
+    }
     public var method: Method
     /// The path without the query string, e.g. `/metrics`.
     public var path: String
