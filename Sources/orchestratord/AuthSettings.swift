@@ -22,6 +22,11 @@ struct AuthSettings: Sendable {
         self.mode = mode
         let keyFile = settings.value("jwt-key-file").flatMap { $0.isEmpty ? nil : $0 }
         let jwksFile = settings.value("jwks-file").flatMap { $0.isEmpty ? nil : $0 }
+        // Checked whatever the mode: a bad value must not wait, unnoticed, for auth to be turned on.
+        let skewText = settings.value("jwt-clock-skew") ?? "60"
+        guard let skew = Int(skewText), (0...3600).contains(skew) else {
+            throw SettingsError(description: "jwt-clock-skew \"\(skewText)\" must be an integer in 0...3600 (seconds)")
+        }
         guard mode == .jwt else {
             if keyFile != nil || jwksFile != nil {
                 throw SettingsError(description: "jwt-key-file/jwks-file are set but auth is none; add --auth jwt (or unset them)")
@@ -31,10 +36,6 @@ struct AuthSettings: Sendable {
         }
         guard keyFile != nil || jwksFile != nil else {
             throw SettingsError(description: "auth jwt needs jwt-key-file (HS256 secret or PEM public key) or jwks-file")
-        }
-        let skewText = settings.value("jwt-clock-skew") ?? "60"
-        guard let skew = Int(skewText), (0...3600).contains(skew) else {
-            throw SettingsError(description: "jwt-clock-skew \"\(skewText)\" must be an integer in 0...3600 (seconds)")
         }
         let policy = TokenPolicy(
             issuer: settings.value("jwt-issuer").flatMap { $0.isEmpty ? nil : $0 },

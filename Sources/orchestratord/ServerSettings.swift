@@ -37,6 +37,11 @@ struct ServerSettings: Sendable {
         if grpcTLSAddress != nil, tlsCertFile == nil || tlsKeyFile == nil {
             throw SettingsError(description: "grpc-tls-address needs both tls-cert-file and tls-key-file")
         }
+        if grpcTLSAddress == nil, tlsCertFile != nil || tlsKeyFile != nil {
+            // As with jwt-key-file without auth: a file given for nothing was never checked, and the
+            // operator believed TLS was on.
+            throw SettingsError(description: "tls-cert-file/tls-key-file are set but there is no TLS listener; add --grpc-tls-address (or unset them)")
+        }
         if grpcAddress == nil, grpcTLSAddress == nil {
             throw SettingsError(description: "no gRPC listener: set grpc-address or grpc-tls-address")
         }
