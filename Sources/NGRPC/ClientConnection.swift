@@ -200,8 +200,14 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         }
         if what & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) != 0 {
             if failureReason == nil {
-                failureReason =
-                    what & Int16(BEV_EVENT_EOF) != 0 ? "connection closed by the server" : "connection failed: \(TLSContext.lastError() == "unknown error" ? String(cString: strerror(cngrpc_errno())) : TLSContext.lastError())"
+                let dnsError = bufferEvent.map { bufferevent_socket_get_dns_error($0) } ?? 0
+                if dnsError != 0 {
+                    // errno says "Success" after a failed lookup: name the lookup's own error.
+                    failureReason = "cannot resolve host \(configuration.host): \(String(cString: evutil_gai_strerror(dnsError)))"
+                } else {
+                    failureReason =
+                        what & Int16(BEV_EVENT_EOF) != 0 ? "connection closed by the server" : "connection failed: \(TLSContext.lastError() == "unknown error" ? String(cString: strerror(cngrpc_errno())) : TLSContext.lastError())"
+                }
             }
             close()
         }

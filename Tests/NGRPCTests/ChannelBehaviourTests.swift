@@ -28,6 +28,16 @@ struct ChannelBehaviourTests {
         await second.shutdown(grace: .milliseconds(100))
     }
 
+    /// Found by black-box testing: a host that does not resolve read "connection failed: Success".
+    @Test func anUnresolvableHostIsNamedAsSuch() async throws {
+        let channel = try GRPCChannel(host: "nosuchhost.invalid", port: 50051)
+        let status = await expectStatus(.unavailable) {
+            let _: RawMessage = try await channel.unary(Echo.get, request: RawMessage("x"))
+        }
+        #expect(status?.message.hasPrefix("cannot resolve host nosuchhost.invalid: ") == true, "\(String(describing: status))")
+        await channel.close()
+    }
+
     @Test func gzipResponsesWhenEnabledAndAccepted() async throws {
         let loopback = try await Loopback.start(configure: { $0.compressResponses = true }) { router in
             router.register(Echo.get) { source, sink, _ in
