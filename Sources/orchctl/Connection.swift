@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import NGRPC
 import OrchestratorAPI
@@ -12,7 +13,7 @@ struct Connection {
         let (host, port) = try Self.split(options.address)
         var tls: ClientConfiguration.TLS?
         if (options.certFile == nil) != (options.keyFile == nil) {
-            throw CLIError("--tls-cert-file and --tls-key-file go together")
+            throw ValidationError("--tls-cert-file and --tls-key-file go together")
         }
         if options.tls || options.caFile != nil || options.certFile != nil {
             tls = ClientConfiguration.TLS(
@@ -37,8 +38,9 @@ struct Connection {
     func close() async { await channel.close() }
 
     static func split(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw CLIError("address \"\(address)\" is not host:port")
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
+        else {
+            throw ValidationError("address \"\(address)\" is not host:port (port 1-65535)")
         }
         var host = String(address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

@@ -21,7 +21,7 @@ struct EventsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "One JSON object per line (JSON Lines) instead of text.") var json = false
 
     func run() async throws {
-        guard limit > 0 else { throw CLIError("--limit must be > 0") }
+        guard limit > 0 else { throw ValidationError("--limit must be > 0") }
         var request = Orchestrator_V1_ListEventsRequest()
         request.workflowID = workflow ?? ""
         request.actorSubject = actor ?? ""
@@ -87,7 +87,7 @@ struct EventsCommand: AsyncParsableCommand {
             if typeName == wanted { return type }
             known.append(typeName.lowercased())
         }
-        throw CLIError("unknown event type \"\(name)\" (one of: \(known.joined(separator: ", ")))")
+        throw ValidationError("unknown event type \"\(name)\" (one of: \(known.joined(separator: ", ")))")
     }
 
     static func instant(_ text: String, _ flag: String) throws -> Int64 {
@@ -98,7 +98,7 @@ struct EventsCommand: AsyncParsableCommand {
             formatter.formatOptions = [.withInternetDateTime]
             date = formatter.date(from: text)
         }
-        guard let date else { throw CLIError("\(flag) \"\(text)\" is not an RFC 3339 instant (e.g. 2026-11-26T01:00:00Z)") }
+        guard let date else { throw ValidationError("\(flag) \"\(text)\" is not an RFC 3339 instant (e.g. 2026-11-26T01:00:00Z)") }
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 

@@ -31,7 +31,7 @@ struct ExecutorCommand: AsyncParsableCommand {
             do {
                 processor = BatchSpanProcessor(exporter: try OTLPHTTPExporter(endpoint: otlpEndpoint, serviceName: "orchctl-executor"))
             } catch {
-                throw CLIError("--otlp-endpoint: \(error)")
+                throw ValidationError("--otlp-endpoint: \(error)")
             }
         }
         let tracer = processor.map { Tracer(processor: $0) } ?? .disabled

@@ -42,11 +42,11 @@ struct QueryOptions: ParsableArguments {
         case "explicit": query.planner = .explicit
         case "catalog": query.planner = .catalog
         case "delegated": query.planner = .delegated
-        case let other?: throw CLIError("unknown planner \"\(other)\" (explicit, catalog or delegated)")
+        case let other?: throw ValidationError("unknown planner \"\(other)\" (explicit, catalog or delegated)")
         }
         query.failurePolicy = continueOnFailure ? .continueIndependent : .failFast
         if query.text.isEmpty, query.goals.isEmpty, query.graph == nil {
-            throw CLIError("give query text, --goal or --dag")
+            throw ValidationError("give query text, --goal or --dag")
         }
         return query
     }
@@ -54,7 +54,7 @@ struct QueryOptions: ParsableArguments {
     func pairs(_ items: [String], _ flag: String) throws -> [String: String] {
         var result: [String: String] = [:]
         for item in items {
-            guard let equals = item.firstIndex(of: "=") else { throw CLIError("\(flag) \"\(item)\" is not key=value") }
+            guard let equals = item.firstIndex(of: "=") else { throw ValidationError("\(flag) \"\(item)\" is not key=value") }
             result[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
         return result
@@ -156,7 +156,7 @@ struct ListCommand: AsyncParsableCommand {
             case "succeeded": request.states = [.succeeded]
             case "failed": request.states = [.failed]
             case "cancelled": request.states = [.cancelled]
-            default: throw CLIError("unknown state \"\(state)\"")
+            default: throw ValidationError("unknown state \"\(state)\"")
             }
         }
         try await withConnection(connection) { connection in

@@ -94,3 +94,20 @@ def test_orchctl_output_to_a_closed_pipe_or_a_full_disk(server, workdir):
         failed = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert failed.returncode == 74
     assert failed.stderr == "orchctl: cannot write to standard output: No space left on device\n"
+
+
+def test_command_line_mistakes_exit_64(server):
+    """docs/CLI.md: 64 for a bad command line. Found by black-box testing: these exited 1, as if a call had failed."""
+    for args, message in [(["list", "--state", "bogus"], 'unknown state "bogus"'),
+                          (["list", "--label", "novalue"], '--label "novalue" is not key=value'),
+                          (["events", "--type", "bogus"], 'unknown event type "bogus"'),
+                          (["events", "--since", "yesterday"], "is not an RFC 3339 instant"),
+                          (["submit"], "give query text, --goal or --dag")]:
+        result = orchctl(server, *args, check=False)
+        assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
+    bad_port = subprocess.run([str(binary("orchctl")), "list", "--address", "127.0.0.1:99999"], capture_output=True,
+                              text=True, timeout=30)
+    assert bad_port.returncode == 64 and "port 1-65535" in bad_port.stderr, bad_port.stderr
+    unresolvable = subprocess.run([str(binary("orchctl")), "list", "--address", "nosuchhost.invalid:50051"],
+                                  capture_output=True, text=True, timeout=30)
+    assert unresolvable.returncode == 1 and "cannot resolve host nosuchhost.invalid" in unresolvable.stderr, unresolvable.stderr
