@@ -59,6 +59,8 @@ struct DagFileJSONTests {
         (#"{"tasks":[{"name":"x"}]}"#, #""key" (a string) is required"#),
         (#"{"graph":[]}"#, #"f.json: expected a JSON object with a "tasks" array"#),
         ("not json", "f.json: not valid JSON"),
+        (#"{"tasks":[{"key":"a\u0000b"}]}"#, #"tasks[0]: "key" contains the character U+0000"#),
+        (#"{"tasks":[{"key":"a","labels":{"k":"v\u0000"}}]}"#, #""labels" contains the character U+0000"#),
         (#"{"tasks":[{"key":"a","estimated_cost":1e400}]}"#, "f.json: not valid JSON"),
     ])
     func badValuesAreRefusedNotWrappedOrDropped(file: String, expected: String) {
