@@ -91,7 +91,13 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
     } catch {
         throw ConfigFileError.unreadable(path: path, reason: error.localizedDescription)
     }
-    guard let object = try? JSONSerialization.jsonObject(with: data), let dictionary = object as? [String: Any] else {
+    let object: Any
+    do {
+        object = try JSONSerialization.jsonObject(with: data)
+    } catch {
+        throw ConfigFileError.malformed(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+    }
+    guard let dictionary = object as? [String: Any] else {
         throw ConfigFileError.malformed(path: path, reason: "expected a JSON object of setting names to values")
     }
     var values: [String: String] = [:]
@@ -101,6 +107,9 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
         }
         switch raw {
         case let string as String: values[key] = string
+        // JSON true/false arrive as NSNumbers of type "c": spelled out, not as 1/0 (which a numeric
+        // setting took silently: {"lease-ttl": true} became a TTL of 1 s).
+        case let number as NSNumber where String(cString: number.objCType) == "c": values[key] = number.boolValue ? "true" : "false"
         case let number as NSNumber: values[key] = number.stringValue
         default: throw ConfigFileError.malformed(path: path, reason: "setting \"\(key)\" must be a string, number or boolean")
         }

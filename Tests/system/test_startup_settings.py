@@ -29,3 +29,19 @@ def test_settings_it_cannot_honour_stop_the_start(args, message):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 64, (result.returncode, result.stderr[-2000:])
     assert message in result.stderr, result.stderr[-2000:]
+
+
+def test_config_file_values_are_not_coerced(tmp_path):
+    """A JSON boolean for a numeric setting was taken as 1 ({"lease-ttl": true} → a 1 s TTL, then an
+    unrelated complaint); malformed JSON read as 'expected a JSON object'. Found by black-box testing."""
+    # A setting's value is checked like a flag's (64); a file that is not a settings object stops
+    # the start as a failure to read it (1).
+    for content, code, message in [('{"lease-ttl": true}', 64, 'lease-ttl "true" must be an integer'),
+                                   ('{"lease-ttl": 1e400}', 1, "is not valid: not valid JSON"),
+                                   ('[1, 2]', 1, "expected a JSON object of setting names to values")]:
+        config = tmp_path / "config.json"
+        config.write_text(content)
+        result = subprocess.run([str(binary("orchestratord")), "--config", str(config), "--admin-address", "none",
+                                 "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == code and message in result.stderr, (content, result.returncode, result.stderr[-1000:])
