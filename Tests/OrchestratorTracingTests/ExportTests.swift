@@ -98,9 +98,9 @@ struct ExportTests {
         // The first batch is taken by the (stuck) export; the queue then fills up and overflows.
         for index in 0..<5 { processor.onEnd(span("a\(index)")) }
         try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
+        // The export is stuck until the gate opens below: had onEnd waited for the collector,
+        // this loop would never return.
         for index in 0..<100 { processor.onEnd(span("b\(index)")) }
-        #expect(ContinuousClock.now - started < .milliseconds(100))
         let stuck = processor.statistics
         #expect(stuck.queued == 10)
         #expect(stuck.dropped == 90)
@@ -129,9 +129,12 @@ struct ExportTests {
             health.withLock { $0.append(error?.description) }
         }
         for index in 0..<1000 { processor.onEnd(span("s\(index)")) }
-        let started = ContinuousClock.now
+        // Counted, not timed (a loaded machine stretches any wall-clock bound): once shutdown is
+        // asked for, the export in flight may finish and one more batch may fail, then it gives
+        // up on the ~200 batches left instead of trying each.
+        let callsBeforeShutdown = exporter.calls.withLock { $0 }
         await processor.shutdown()
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(exporter.calls.withLock { $0 } - callsBeforeShutdown <= 2)
         let statistics = processor.statistics
         #expect(statistics.exported == 0)
         #expect(statistics.failedSpans + statistics.dropped == 1000)
@@ -141,7 +144,6 @@ struct ExportTests {
         #expect(processor.statistics.dropped == statistics.dropped + 1)
         // One health change (failing), not one per batch.
         #expect(health.withLock { $0 } == ["collector down"])
-        #expect(exporter.calls.withLock { $0 } < 200)
     }
 
     @Test func endpointParsing() throws {
