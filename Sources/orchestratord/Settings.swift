@@ -1,4 +1,5 @@
 import Foundation
+import OrchestratorGRPC
 
 /// One configurable setting: its flag, environment variable, config-file key and default.
 /// Every setting resolves in the order flag > environment > config file > default, and is
@@ -96,6 +97,10 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
         object = try JSONSerialization.jsonObject(with: data)
     } catch {
         throw ConfigFileError.malformed(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+    }
+    // Inside a nested object it is no setting: the value check below refuses the object itself.
+    if let duplicate = JSONDuplicateKeys.first(in: Array(data)), duplicate.path.isEmpty {
+        throw ConfigFileError.malformed(path: path, reason: "setting \"\(duplicate.key)\" appears twice")
     }
     guard let dictionary = object as? [String: Any] else {
         throw ConfigFileError.malformed(path: path, reason: "expected a JSON object of setting names to values")

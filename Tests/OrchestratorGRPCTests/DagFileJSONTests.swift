@@ -67,4 +67,44 @@ struct DagFileJSONTests {
         let message = error(file)
         #expect(message?.contains(expected) == true, "\(message ?? "accepted")")
     }
+
+    /// JSONSerialization kept the last of two equal keys: a second "depends_on" silently dropped
+    /// the first one's edges.
+    @Test(arguments: [
+        (#"{"tasks": [{"key": "a"}, {"key": "b", "depends_on": ["a"], "depends_on": []}]}"#, #"f.json: tasks[1]: field "depends_on" appears twice"#),
+        (#"{"tasks": [], "tasks": [{"key": "a"}]}"#, #"f.json: field "tasks" appears twice"#),
+        (#"{"tasks": [{"key": "a", "retry": {"jitter": 0.1, "jitter": 0.2}}]}"#, #"f.json: tasks[0].retry: field "jitter" appears twice"#),
+        (#"{"tasks": [{"key": "a", "payload": {"x": 1, "\u0078": 2}}]}"#, #"f.json: tasks[0].payload: field "x" appears twice"#),
+    ])
+    func duplicateKeysAreRefusedWithWhereTheyAre(file: String, expected: String) {
+        let message = error(file)
+        #expect(message?.contains(expected) == true, "\(message ?? "accepted")")
+    }
+
+    @Test func equalKeysInDifferentObjectsAreNoDuplicates() throws {
+        let dag = try decode(#"{"tasks": [{"key": "a", "labels": {"key": "x"}}, {"key": "b", "labels": {"key": "y", "k\"ey": "z"}}]}"#)
+        #expect(dag.tasks.map(\.key) == ["a", "b"])
+        #expect(dag.tasks[1].labels == ["key": "y", "k\"ey": "z"])
+    }
+}
+
+@Suite("Duplicate JSON keys")
+struct JSONDuplicateKeysTests {
+    func first(_ text: String) -> JSONDuplicateKeys.Duplicate? { JSONDuplicateKeys.first(in: Array(text.utf8)) }
+
+    @Test func findsTheFirstRepeatedKeyWithItsPath() {
+        #expect(first(#"{"a": 1, "b": 2}"#) == nil)
+        #expect(first(#"{"a": 1, "a": 2}"#) == .init(path: "", key: "a"))
+        #expect(first(#"{"a": [{"x": 1}, {"y": 1, "z": {"q": [1, {"w": 0, "w": 1}]}}]}"#) == .init(path: "a[1].z.q[1]", key: "w"))
+        // Arrays of strings and string values that look like keys are not keys.
+        #expect(first(#"{"a": ["a", "a"], "b": "a", "c": {"a": "b"}}"#) == nil)
+    }
+
+    @Test func keysCompareAfterEscapesAreDecoded() {
+        #expect(first(#"{"é": 1, "\u00e9": 2}"#) == .init(path: "", key: "é"))
+        #expect(first(#"{"😀": 1, "\ud83d\ude00": 2}"#) == .init(path: "", key: "😀"))
+        #expect(first(#"{"a\"b": 1, "a\u0022b": 2}"#) == .init(path: "", key: "a\"b"))
+        #expect(first(#"{"a\\": 1, "a": 2}"#) == nil)
+        #expect(first(#"{"tab\t": 1, "tab\u0009": 2}"#) == .init(path: "", key: "tab\t"))
+    }
 }

@@ -38,7 +38,9 @@ def test_config_file_values_are_not_coerced(tmp_path):
     # the start as a failure to read it (1).
     for content, code, message in [('{"lease-ttl": true}', 64, 'lease-ttl "true" must be an integer'),
                                    ('{"lease-ttl": 1e400}', 1, "is not valid: not valid JSON"),
-                                   ('[1, 2]', 1, "expected a JSON object of setting names to values")]:
+                                   ('[1, 2]', 1, "expected a JSON object of setting names to values"),
+                                   # JSON parsers keep the last of two equal keys: which one was meant is unknown.
+                                   ('{"lease-ttl": 30, "lease-ttl": 5}', 1, 'setting "lease-ttl" appears twice')]:
         config = tmp_path / "config.json"
         config.write_text(content)
         result = subprocess.run([str(binary("orchestratord")), "--config", str(config), "--admin-address", "none",

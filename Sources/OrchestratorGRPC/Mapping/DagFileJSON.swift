@@ -26,6 +26,10 @@ public enum DagFileJSON {
         } catch {
             throw Failure(message: "\(source): not valid JSON (\(error.localizedDescription))")
         }
+        if let duplicate = JSONDuplicateKeys.first(in: bytes) {
+            let location = duplicate.path.isEmpty ? source : "\(source): \(duplicate.path)"
+            throw Failure(message: "\(location): field \"\(duplicate.key)\" appears twice (keep one; JSON parsers disagree on which wins)")
+        }
         guard let root = parsed as? [String: Any], let tasks = root["tasks"] as? [Any] else {
             throw Failure(message: "\(source): expected a JSON object with a \"tasks\" array")
         }
