@@ -26,7 +26,8 @@ public struct SubmitCommand: Sendable {
 public struct SubmitOutcome: Sendable {
     public var workflow: WorkflowRecord
     public var dag: StoredDagVersion?
-    /// The analysis of a freshly planned DAG (nil when `created` is false).
+    /// The analysis of `dag`; on a replay (`created` false) computed from the stored version, so a
+    /// client retrying after a lost answer gets the same shape of response.
     public var analysis: GraphAnalysis?
     /// False when the request id matched an existing workflow.
     public var created: Bool
@@ -116,13 +117,15 @@ public struct SubmissionService: Sendable {
                 "workflow_id": "\(stored.workflow.workflowID)", "trace_id": "\(command.traceID)",
                 "tasks": "\(plan.dag.tasks.count)", "planner": "\(metadata.planner)",
             ])
+            // As stored (`createWorkflow`): the answer and a later GetDag or replay show the same version.
             let version = StoredDagVersion(
                 workflowID: stored.workflow.workflowID, version: stored.workflow.currentDagVersion, dag: plan.dag,
-                reason: "planned by \(metadata.planner)", author: command.actor.subject, createdAt: new.now)
+                reason: "submitted", author: command.actor.subject, createdAt: new.now)
             return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: plan.analysis, created: true)
         }
         let version = try await workflows.dagVersion(workflowID: stored.workflow.workflowID, version: nil)
-        return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: nil, created: false)
+        let analysis = version.flatMap { try? DagValidator(limits: planning.limits).validate($0.dag) }.map(GraphAnalysis.init)
+        return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: analysis, created: false)
     }
 
     /// Waits until the workflow reaches a terminal state, then returns it. Cancelling the calling

@@ -84,6 +84,8 @@ def test_idempotent_submit(api, database, capability):
     second = api.submit([api.task("only", capability)], request_id=request_id)
     assert first.created is True and second.created is False
     assert first.workflow.workflow_id == second.workflow.workflow_id
+    # The replay answers with the same shape: the DAG and its analysis (the analysis was missing).
+    assert second.dag == first.dag and second.HasField("analysis") and second.analysis == first.analysis
     rows = psql(database, f"SELECT count(*) FROM workflows WHERE request_id = '{request_id}'")
     assert rows == [["1"]]
     assert psql(database, f"SELECT count(*) FROM tasks WHERE workflow_id = '{first.workflow.workflow_id}'") == [["1"]]

@@ -28,6 +28,7 @@ public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessag
 
 public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessage {
     public var workflow: Orchestrator_V1_Workflow? = nil
+    /// The workflow's DAG (on a replay, `created` false: its current version) and its analysis.
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// False when `request_id` matched an existing workflow.
@@ -288,7 +289,8 @@ public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// Every version of this workflow's DAG, oldest first.
     public var versions: [Orchestrator_V1_DagVersionInfo] = []
-    /// Run-time state of the tasks of the returned version.
+    /// Run-time state of the workflow's tasks, when the returned version is the current one (empty
+    /// for an older version: tasks carry only their current state).
     public var tasks: [Orchestrator_V1_Task] = []
 
     public init() {}
@@ -312,9 +314,12 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
     public var expectedVersion: Int32 = 0
     /// New tasks (their depends_on may name existing and new tasks).
     public var addTasks: [Orchestrator_V1_TaskSpec] = []
-    /// Keys of tasks to remove; only tasks that have not started (PENDING or READY) can be removed.
+    /// Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
+    /// removing it cancels its remaining retries) can be removed. A task leased at the same moment
+    /// counts as started: the update then fails with FAILED_PRECONDITION.
     public var removeTasks: [String] = []
-    /// New dependencies between existing or new tasks; the downstream task must not have started.
+    /// New dependencies between existing or new tasks; the downstream task must have no attempt
+    /// running (PENDING, READY or RETRY_WAIT; it waits for the new upstream task before its next attempt).
     public var addEdges: [Orchestrator_V1_Edge] = []
     public var removeEdges: [Orchestrator_V1_Edge] = []
     /// Recorded with the new version.

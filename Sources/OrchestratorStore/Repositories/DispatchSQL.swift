@@ -120,9 +120,10 @@ enum DispatchSQL {
     ///   shared child queue on it instead of deadlocking; those reaching zero become ready;
     /// - the rows returned are the events to append (`appendTaskEvents`, last in the transaction):
     ///   every task_succeeded in the batch's order, then every readied child's task_ready;
-    /// - `workflows_locked`: the workflows of the finished tasks are locked, in id order, after the
-    ///   children (the initplan on `children` orders it): the lock that serialises "is this
-    ///   workflow done?" (`workflowsWithoutUnfinished`, the next statement).
+    /// - `workflows_locked`: the workflows of the finished tasks, locked in id order: the lock that
+    ///   serialises "is this workflow done?" (`workflowsWithoutUnfinished`, the next statement).
+    ///   The batch has taken them already (`lockWorkflowsOfTasks`, the statement before); this
+    ///   keeps the statement correct on its own.
     ///
     /// A readied child's event carries the audit cause of one of the completions that released it
     /// (the least, as text). Indexes: tasks_pkey, task_attempts_pkey, edges primary key
@@ -181,6 +182,22 @@ enum DispatchSQL {
         SELECT 2, 0, c.id, c.key, c.workflow_id, NULL::int4, NULL::text, NULL::timestamptz, c.actor, c.trace, 0
           FROM children c WHERE c.state = 'ready' AND c.unfinished_upstream = 0
          ORDER BY 1, 2, 5, 4
+        """
+
+    /// Locks the workflows of these tasks, in id order: the first statement of every transaction
+    /// that completes or fails tasks (before `completeHeld`, in the same round trip), as UpdateDag
+    /// takes it first too. `completeHeld` finds a finished task's children through the edges its
+    /// snapshot shows; taken only at its end, the lock let a DAG update commit edges in between,
+    /// which the completion then never saw: a task added below the finished one stayed pending
+    /// forever, or a removed edge was decremented twice (a check violation, the report lost).
+    /// A statement after this one sees every graph change committed before it. Indexes:
+    /// tasks_pkey (an initplan, as in `workflowsOfTasksWithoutUnfinished`), workflows_pkey.
+    /// $1 task ids.
+    static let lockWorkflowsOfTasks = """
+        SELECT id FROM workflows
+         WHERE id = ANY (ARRAY(SELECT workflow_id FROM tasks WHERE id = ANY($1::uuid[])))
+         ORDER BY id
+           FOR NO KEY UPDATE
         """
 
     /// Appends task events built from a batch's rows, in the given order, and queues the events

@@ -22,8 +22,11 @@ extension PostgresDispatchStore {
     ///    event-order lock until commit (migration 0006);
     /// 5. workflows the probe found done are finished (rare; their event follows the tasks').
     ///
-    /// So a batch costs two round trips (BEGIN with steps 1 and 2; step 4 with COMMIT), however
-    /// many reports it holds; the workflow locks are held from the first to COMMIT.
+    /// Before step 1, in its round trip, the batch locks its tasks' workflows
+    /// (`DispatchSQL.lockWorkflowsOfTasks`), the lock a DAG update holds while it rewires the graph.
+    ///
+    /// So a batch costs two round trips (BEGIN with the lock and steps 1 and 2; step 4 with
+    /// COMMIT), however many reports it holds; the workflow locks are held from the first to COMMIT.
     ///
     /// A failed batch rolled back entirely. When the database is unavailable every report gets
     /// that error; any other error (a report the batch statement chokes on) must not fail its
@@ -74,7 +77,12 @@ extension PostgresDispatchStore {
         var probe: PostgresRows?
         for (number, round) in rounds.enumerated() {
             let ids = round.map { UUID(uuidString: reports[$0].lease.taskID)! }
-            var statements = [
+            var statements: [PostgresStatement] = []
+            if number == 0 {
+                // The workflows first, as UpdateDag locks them: completeHeld then sees their latest graph.
+                statements.append(PostgresStatement(DispatchSQL.lockWorkflowsOfTasks, [Array(seen.keys)]))
+            }
+            statements += [
                 PostgresStatement(
                     DispatchSQL.completeHeld,
                     [
@@ -89,8 +97,9 @@ extension PostgresDispatchStore {
                 statements.append(PostgresStatement(DispatchSQL.workflowsOfTasksWithoutUnfinished, [Array(seen.keys)]))
             }
             let results = try await transaction.queries(statements)
-            let rows = results[0]
-            if results.count > 1 { probe = results[1] }
+            let first = number == 0 ? 1 : 0
+            let rows = results[first]
+            if results.count > first + 1 { probe = results[first + 1] }
             var done: [UUID: String] = [:]
             for row in rows {
                 let id = try row.decode(UUID.self, column: "id")

@@ -9,6 +9,13 @@ extension PostgresDispatchStore {
     func reportAlone(_ report: TaskReport) async throws -> ReportResult {
         guard let taskID = UUID(uuidString: report.lease.taskID) else { return .unknownTask }
         return try await context.transaction { transaction in
+            if case .progress = report.outcome {
+                // Progress touches its task alone: no workflow lock.
+            } else {
+                // The workflow first, as a completion batch and UpdateDag take it: the children
+                // released and the failure policy applied below then see the latest graph.
+                try await transaction.query(DispatchSQL.lockWorkflowsOfTasks, [[taskID]])
+            }
             if case .completed(let result) = report.outcome,
                 let accepted = try await completeIfHeld(taskID, result: result, report: report, transaction: transaction)
             {
@@ -113,8 +120,6 @@ extension PostgresDispatchStore {
         let workflowID = try row.decode(String.self, column: "workflow_id")
         let traceID = try row.decode(String.self, column: "trace_id")
         _ = try await transaction.releaseChildren(of: taskID, workflowID: workflowID, traceID: traceID, now: report.now)
-        // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
-        // on that lock until commit, so the less done while holding it, the better.
         transaction.sendNotifications()
         let finished = try await transaction.finishWorkflowIfDone(workflowID, now: report.now)
         return .accepted(taskState: .succeeded, workflowState: finished)
@@ -142,8 +147,6 @@ extension PostgresDispatchStore {
             ])
         transaction.appendedEvents = true
         _ = try await transaction.releaseChildren(of: task.id, workflowID: task.workflowID, traceID: task.traceID, now: report.now)
-        // Queue the wake-ups before taking the workflow lock: completions of one workflow serialise
-        // on that lock until commit, so the less done while holding it, the better.
         transaction.sendNotifications()
         let finished = try await transaction.finishWorkflowIfDone(task.workflowID, now: report.now)
         return .accepted(taskState: .succeeded, workflowState: finished)

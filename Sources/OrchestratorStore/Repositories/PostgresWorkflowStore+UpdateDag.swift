@@ -23,7 +23,8 @@ extension PostgresWorkflowStore {
             let priority = try workflowRow.decode(Int.self, column: "priority")
             let version = current + 1
 
-            let existing = try await currentTasks(update.workflowID, transaction: transaction)
+            var existing = try await currentTasks(update.workflowID, transaction: transaction)
+            try await lockUnstarted(&existing, transaction: transaction)
             let oldUpstream = try await currentUpstream(update.workflowID, transaction: transaction)
             let newKeys = Set(update.newDag.tasks.map(\.key))
             let graph = try GraphRows(
@@ -91,6 +92,23 @@ extension PostgresWorkflowStore {
                 id: try row.decode(UUID.self, column: "id"), state: try row.decode(String.self, column: "state"))
         }
         return tasks
+    }
+
+    /// Claims lease ready tasks without the workflow lock. The tasks that have not started are
+    /// locked (in id order, as every batch locks tasks) and their state read again: one leased a
+    /// moment ago then counts as started, instead of being removed or re-wired under its
+    /// executor; and no claim takes one of them until this update commits (claims skip locked rows).
+    private func lockUnstarted(_ tasks: inout [TaskKey: ExistingTask], transaction: StoreTransaction) async throws {
+        let unstarted = tasks.values.filter(\.notStarted).map(\.id)
+        guard !unstarted.isEmpty else { return }
+        let rows = try await transaction.query(
+            "SELECT id, state FROM tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE", [unstarted])
+        var fresh: [UUID: String] = [:]
+        for row in rows { fresh[try row.decode(UUID.self, column: "id")] = try row.decode(String.self, column: "state") }
+        for (key, task) in tasks where task.notStarted {
+            // A row gone since the read (not possible while the workflow is locked) keeps its state.
+            if let state = fresh[task.id] { tasks[key]?.state = state }
+        }
     }
 
     private func currentUpstream(_ workflowID: String, transaction: StoreTransaction) async throws -> [TaskKey: Set<TaskKey>] {

@@ -72,6 +72,9 @@ struct  Orchestrator__V1__SubmitQueryResponse
 {
   ProtobufCMessage base;
   Orchestrator__V1__Workflow *workflow;
+  /*
+   * The workflow's DAG (on a replay, `created` false: its current version) and its analysis.
+   */
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
   /*
@@ -313,7 +316,8 @@ struct  Orchestrator__V1__GetDagResponse
   size_t n_versions;
   Orchestrator__V1__DagVersionInfo **versions;
   /*
-   * Run-time state of the tasks of the returned version.
+   * Run-time state of the workflow's tasks, when the returned version is the current one (empty
+   * for an older version: tasks carry only their current state).
    */
   size_t n_tasks;
   Orchestrator__V1__Task **tasks;
@@ -337,12 +341,15 @@ struct  Orchestrator__V1__UpdateDagRequest
   size_t n_add_tasks;
   Orchestrator__V1__TaskSpec **add_tasks;
   /*
-   * Keys of tasks to remove; only tasks that have not started (PENDING or READY) can be removed.
+   * Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
+   * removing it cancels its remaining retries) can be removed. A task leased at the same moment
+   * counts as started: the update then fails with FAILED_PRECONDITION.
    */
   size_t n_remove_tasks;
   char **remove_tasks;
   /*
-   * New dependencies between existing or new tasks; the downstream task must not have started.
+   * New dependencies between existing or new tasks; the downstream task must have no attempt
+   * running (PENDING, READY or RETRY_WAIT; it waits for the new upstream task before its next attempt).
    */
   size_t n_add_edges;
   Orchestrator__V1__Edge **add_edges;
