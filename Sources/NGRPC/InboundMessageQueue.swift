@@ -94,6 +94,23 @@ final class InboundMessageQueue: Sendable {
         }
     }
 
+    /// The stream closed under the consumer (the peer reset it, or the connection went): the
+    /// messages that arrived before are still delivered, then `next()` throws `status`. What the
+    /// peer sent before hanging up was received: a lease stream's last completion, sent right
+    /// before the executor exits, must be applied, not dropped with the buffer.
+    func close(_ status: RPCStatus) {
+        let waiter = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in
+            state.owner = nil
+            state.drainWanted = false
+            guard !state.finished, state.failure == nil else { return nil }
+            state.finished = true
+            state.endFailure = status
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(throwing: status)
+    }
+
     /// Ends the queue with an error: buffered messages are dropped and `next()` throws `status`.
     func fail(_ status: RPCStatus) {
         let waiter = state.withLock { state -> CheckedContinuation<[UInt8]?, any Error>? in

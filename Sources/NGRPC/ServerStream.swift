@@ -212,7 +212,9 @@ final class ServerStream: LoopTask, @unchecked Sendable {
             handlerTask?.cancel()
             if !finished { finalStatus = reason }
         }
-        inbound?.fail(reason)
+        // Not `fail`: messages received before the close stay readable (the handler may still
+        // apply them; it is cancelled, and reads the reason after them).
+        inbound?.close(reason)
         outbound.detach(reason)
     }
 

@@ -35,6 +35,27 @@ struct MessageQueueTests {
         group.shutdown()
     }
 
+    /// The peer reset the stream or closed the connection after sending: what it sent before is
+    /// still read (a lease stream's last completion), then the reason.
+    @Test func inboundCloseKeepsBufferedThenThrows() async throws {
+        let spy = LoopTaskSpy()
+        let queue = InboundMessageQueue(limit: 100, loop: group.loops[0], owner: spy)
+        queue.push([1])
+        queue.push([2])
+        queue.close(RPCStatus(.cancelled, "reset"))
+        queue.push([3])  // ignored after the close
+        #expect(try await queue.next() == [1])
+        #expect(try await queue.next() == [2])
+        await #expect(throws: RPCStatus(.cancelled, "reset")) { _ = try await queue.next() }
+        // A waiting reader is woken with the reason.
+        let empty = InboundMessageQueue(limit: 100, loop: group.loops[0], owner: spy)
+        let waiter = Task { try await empty.next() }
+        try await Task.sleep(for: .milliseconds(20))
+        empty.close(RPCStatus(.unavailable, "gone"))
+        await #expect(throws: RPCStatus(.unavailable, "gone")) { _ = try await waiter.value }
+        group.shutdown()
+    }
+
     @Test func inboundFailDropsBufferedAndWakesWaiter() async throws {
         let spy = LoopTaskSpy()
         let queue = InboundMessageQueue(limit: 100, loop: group.loops[0], owner: spy)

@@ -70,5 +70,8 @@ public enum SessionOutput: Sendable {
     case ack(LeaseToken, ReportResult)
     /// The answer to `SessionInput.invalidReport`: an ack refusing it (INVALID_ARGUMENT).
     case invalidReportAck(String)
+    /// A report that could not be applied (the database unavailable, say): an ack with the
+    /// error's status, mapped at the edge; the executor may send it again.
+    case reportFailedAck(LeaseToken, any Error)
     case heartbeatAck([LeaseState])
 }

@@ -51,6 +51,10 @@ extension DispatchService {
         log.info("executor connected", metadata: ["capabilities": "\(executor.capabilities.sorted())", "max_in_flight": "\(executor.maxInFlight)"])
 
         var endReason = "stream ended"
+        // Reports are applied concurrently (their completions share the store's batches), at most
+        // 2 × max_in_flight at once; the session waits for them before giving leases back.
+        let pipeline = ReportPipeline(limit: 2 * executor.maxInFlight)
+        var inboundTask: Task<Void, Never>?
         do {
             let (resumed, rejected) = try await resumeLeases(resume, executor: executor, sessionID: sessionID)
             try outbox.enqueue(.welcome(
@@ -61,16 +65,17 @@ extension DispatchService {
             // cancelled, and must not keep the session alive once dispatch has given up on the
             // stream. It ends when the transport closes the stream after this handler returns.
             let (inboundEnded, inboundEnd) = AsyncStream<Result<Void, any Error>>.makeStream()
-            let inboundTask = Task {
+            let reader = Task {
                 do {
-                    try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox)
+                    try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline)
                     inboundEnd.yield(.success(()))
                 } catch {
                     inboundEnd.yield(.failure(error))
                 }
                 inboundEnd.finish()
             }
-            defer { inboundTask.cancel() }
+            inboundTask = reader
+            defer { reader.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox, silence: silence) }
                 group.addTask {
@@ -92,15 +97,28 @@ extension DispatchService {
             throw AppError.unavailable("orchestratord is shutting down; reconnect and resume your leases")
         } catch {
             endReason = "stream failed: \(error)"
+            await settleReports(inboundTask, pipeline: pipeline)
             await releaseAll(of: sessionID, executorID: executor.executorID, reason: endReason)
             outbox.finish()
             log.info("executor disconnected", metadata: ["reason": "\(endReason)"])
             throw error
         }
+        await settleReports(inboundTask, pipeline: pipeline)
         await releaseAll(of: sessionID, executorID: executor.executorID, reason: endReason)
         outbox.finish()
         await outbox.drained()
         log.info("executor disconnected", metadata: ["reason": "\(endReason)"])
+    }
+
+    /// Before the session gives its leases back: every report the executor sent before its
+    /// stream ended is applied first (EXECUTORS.md: a completion sent right before hanging up is
+    /// stored, not refused as stale after a release that overtook it). When the transport closed
+    /// the stream (this handler is cancelled), the reader is drained: the messages that arrived
+    /// are finite and still delivered. Otherwise the stream may still be open and its reader
+    /// blocked on a silent executor, so only the reports already admitted are awaited.
+    private func settleReports(_ reader: Task<Void, Never>?, pipeline: ReportPipeline) async {
+        if Task.isCancelled, let reader { await reader.value }
+        await pipeline.idle()
     }
 
     private func resumeLeases(_ tokens: [LeaseToken], executor: ExecutorIdentity, sessionID: String) async throws -> (resumed: [LeaseToken], rejected: [LeaseToken]) {
@@ -165,11 +183,10 @@ extension DispatchService {
         }
     }
 
-    private func inboundLoop<Inbound: AsyncSequence>(_ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox) async throws
-    where Inbound.Element == SessionInput {
-        // Reports are applied concurrently (their completions share the store's batches); the
-        // group ends only when every report in flight is stored, so leases are released after.
-        let pipeline = ReportPipeline(limit: 2 * executor.maxInFlight)
+    private func inboundLoop<Inbound: AsyncSequence>(
+        _ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline
+    ) async throws where Inbound.Element == SessionInput {
+        // The group ends only when every report in flight is stored, so leases are released after.
         try await withThrowingDiscardingTaskGroup { group in
             for try await message in inbound {
                 switch message {
@@ -185,8 +202,18 @@ extension DispatchService {
                     await pipeline.admit(lease)
                     group.addTask {
                         defer { pipeline.finish(lease) }
-                        let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome)
-                        try outbox.enqueue(.ack(lease, result))
+                        do {
+                            let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome)
+                            try? outbox.enqueue(.ack(lease, result))
+                        } catch {
+                            // Answered, like every report: the executor learns it was not applied
+                            // (UNAVAILABLE while the database is down: send it again) and the
+                            // stream goes on. Silently dropped, the task stayed leased to it forever.
+                            self.logger.warning("report not applied", metadata: [
+                                "executor_id": "\(executor.executorID)", "task_id": "\(lease.taskID)", "error": "\(error)",
+                            ])
+                            try? outbox.enqueue(.reportFailedAck(lease, error))
+                        }
                     }
                 }
             }

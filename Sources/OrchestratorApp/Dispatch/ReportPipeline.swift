@@ -37,6 +37,21 @@ final class ReportPipeline: Sendable {
         }
     }
 
+    /// Returns once no report is in flight (the session's end: leases are given back after).
+    func idle() async {
+        while true {
+            if state.withLock({ $0.inFlight.isEmpty }) { return }
+            await withCheckedContinuation { continuation in
+                let wait = state.withLock { state -> Bool in
+                    guard !state.inFlight.isEmpty else { return false }
+                    state.waiters.append(continuation)
+                    return true
+                }
+                if !wait { continuation.resume() }
+            }
+        }
+    }
+
     /// The report of `lease` is done: wakes the waiting admissions to check again.
     func finish(_ lease: LeaseToken) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -46,12 +46,17 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 case .failure(let failure):
                     return report(failure.lease, .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
                 case .hello: throw AppError.invalidArgument("`hello` may only be sent once, as the first message")
-                case nil: throw AppError.invalidArgument("a LeaseRequest must set one of hello, heartbeat, progress, completion, failure")
+                case nil:
+                    // Refused with an ack, not by ending the stream: it is also what a newer
+                    // executor's message kind looks like here, and must not cost every lease.
+                    return .invalidReport(
+                        "a LeaseRequest must set one of hello, heartbeat, progress, completion, failure; "
+                            + "this one set none (or a kind this server does not know) and changed nothing")
                 }
             }
             let ttl = leaseTTLMillis
             try await dispatch.runSession(executor: identity, resume: hello.resume.map(\.domainLease), inbound: inbound) { output in
-                try await responses.write(Self.message(output, leaseTTLMillis: ttl))
+                try await responses.write(Self.message(output, leaseTTLMillis: ttl, logger: logger))
             }
         }
     }
@@ -144,7 +149,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         Orchestrator_V1_LeaseStatus(lease: Orchestrator_V1_LeaseToken(state.lease), valid: state.valid, leaseExpiresUnixMs: state.expiresAt ?? 0)
     }
 
-    static func message(_ output: SessionOutput, leaseTTLMillis: Int64) -> Orchestrator_V1_LeaseResponse {
+    static func message(_ output: SessionOutput, leaseTTLMillis: Int64, logger: Logger) -> Orchestrator_V1_LeaseResponse {
         var response = Orchestrator_V1_LeaseResponse()
         switch output {
         case .welcome(let sessionID, let heartbeat, let ttl, let resumed, let rejected):
@@ -173,6 +178,13 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             var ack = Orchestrator_V1_ReportAck()
             ack.code = Int32(RPCStatus.Code.invalidArgument.rawValue)
             ack.message = reason
+            response.kind = .ack(ack)
+        case .reportFailedAck(let lease, let error):
+            var ack = Orchestrator_V1_ReportAck()
+            ack.lease = Orchestrator_V1_LeaseToken(lease)
+            let status = StatusMapping.status(for: error, logger: logger, method: "/orchestrator.v1.Executors/Lease")
+            ack.code = Int32(status.code.rawValue)
+            ack.message = status.message
             response.kind = .ack(ack)
         case .heartbeatAck(let states):
             response.kind = .heartbeatAck(Orchestrator_V1_HeartbeatAck(leases: states.map(status)))

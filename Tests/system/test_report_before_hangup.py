@@ -1,0 +1,102 @@
+"""A report sent right before the executor hangs up is applied (EXECUTORS.md step 7).
+
+Found by black-box testing with grpc-go: an executor that sent its completion and then cancelled
+the stream or closed the connection at once lost about half of them — the stream's end gave the
+lease back before the report, which was then refused as stale, and the task ran again. Raw HTTP/2
+frames make the race exact: the report's DATA frame and the RST_STREAM (or the connection's
+close) leave in one write, so the server has received the report before it sees the stream end."""
+
+from __future__ import annotations
+
+import struct
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_completed_once, task_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+import h2raw  # noqa: E402  (shared with the interop suite)
+
+LEASE = "/orchestrator.v1.Executors/Lease"
+
+
+def read_messages(conn: h2raw.RawConnection, stream: int, pb, until, timeout: float = 20.0):
+    """LeaseResponses on `stream` until `until(response)` holds; returns that response."""
+    buffer = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            frame = conn.read_frame(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if frame is None:
+            break
+        if frame.type == h2raw.DATA and frame.stream == stream:
+            conn.send(h2raw.window_update(0, len(frame.payload)) + h2raw.window_update(stream, len(frame.payload)))
+            buffer += frame.payload
+            while len(buffer) >= 5:
+                length = struct.unpack(">I", buffer[1:5])[0]
+                if len(buffer) < 5 + length:
+                    break
+                response = pb.executors.LeaseResponse.FromString(buffer[5:5 + length])
+                buffer = buffer[5 + length:]
+                if until(response):
+                    return response
+        if frame.type in (h2raw.RST_STREAM, h2raw.GOAWAY) or (frame.type == h2raw.HEADERS and frame.header("grpc-status")):
+            break
+    raise AssertionError("no such LeaseResponse arrived")
+
+
+def take_one(server, pb, executor_id: str, capability: str):
+    """Opens a Lease stream on a raw connection and waits for one assignment."""
+    conn = h2raw.RawConnection(server.port)
+    conn.start()
+    stream = conn.new_stream()
+    hello = pb.executors.LeaseRequest(hello=pb.executors.ExecutorHello(
+        executor_id=executor_id, capabilities=[capability], max_in_flight=1))
+    conn.send(conn.headers_frame(stream, h2raw.grpc_request_headers(LEASE))
+              + h2raw.frame(h2raw.DATA, 0, stream, h2raw.grpc_message(hello.SerializeToString())))
+    assignment = read_messages(conn, stream, pb, lambda r: r.HasField("assignment")).assignment
+    return conn, stream, assignment
+
+
+@pytest.mark.parametrize("hangup", ["rst_stream", "close_connection"])
+def test_a_completion_sent_right_before_hanging_up_is_applied(api, pb, server, database, capability, hangup):
+    rounds = 8
+    for round_ in range(rounds):
+        workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+        conn, stream, assignment = take_one(server, pb, f"hangup-{round_}", capability)
+        completion = pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=assignment.lease, result=b"done"))
+        data = h2raw.frame(h2raw.DATA, 0, stream, h2raw.grpc_message(completion.SerializeToString()))
+        if hangup == "rst_stream":
+            conn.send(data + h2raw.rst_stream(stream, h2raw.CANCEL))
+            time.sleep(0.05)
+            conn.close()
+        else:
+            conn.send(data)
+            conn.close()
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED", (round_, task_rows(database, workflow_id))
+        # Applied as the first attempt's result: not refused, not released and run again.
+        assert_completed_once(database, workflow_id, 1)
+        assert task_rows(database, workflow_id)["only"]["attempts"] == 1
+
+
+def test_a_request_with_no_kind_is_refused_with_an_ack_and_the_stream_goes_on(api, pb, server, database, capability):
+    """An empty LeaseRequest (what a newer executor's new message kind looks like here) ended the
+    stream and gave back every lease; now it is refused alone."""
+    workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+    conn, stream, assignment = take_one(server, pb, "empty-kind", capability)
+    conn.send(h2raw.frame(h2raw.DATA, 0, stream, h2raw.grpc_message(b"")))
+    ack = read_messages(conn, stream, pb, lambda r: r.HasField("ack")).ack
+    assert ack.code == 3 and not ack.accepted and "must set one of" in ack.message
+    completion = pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok"))
+    conn.send(h2raw.frame(h2raw.DATA, 0, stream, h2raw.grpc_message(completion.SerializeToString())))
+    ack = read_messages(conn, stream, pb, lambda r: r.HasField("ack")).ack
+    assert ack.accepted, ack
+    conn.close()
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, 1)
