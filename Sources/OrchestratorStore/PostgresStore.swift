@@ -45,7 +45,12 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     public func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] { try await dispatch.claimTasks(request) }
     public func report(_ report: TaskReport) async throws -> ReportResult { try await dispatch.report(report) }
     public func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { try await dispatch.extendLeases(extensions) }
-    public func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { try await dispatch.expireLeases(now: now, limit: limit) }
+    public func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        try await dispatch.expireLeases(now: now, expiredBefore: now, limit: limit)
+    }
+    public func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        try await dispatch.expireLeases(now: now, expiredBefore: expiredBefore, limit: limit)
+    }
     public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
         try await dispatch.releaseLeases(leases, executorID: executorID, reason: reason, now: now)
     }

@@ -85,6 +85,11 @@ public protocol TaskDispatchStore: Sendable {
     /// Requeues (with backoff) or fails tasks whose lease expired before `now`.
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease]
 
+    /// Like `expireLeases(now:limit:)`, for leases (and start_to_close deadlines) that ran out
+    /// before `expiredBefore` (≤ `now`): after a database outage the reaper spares the leases
+    /// whose expiry fell inside it until the keepers could extend them again.
+    func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease]
+
     /// Gives leases back at once (their stream ended): requeued like an expiry, without waiting for the TTL.
     func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
 
@@ -95,6 +100,11 @@ public protocol TaskDispatchStore: Sendable {
 }
 
 extension TaskDispatchStore {
+    /// Stores without their own expire by `now`.
+    public func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        try await expireLeases(now: now, limit: limit)
+    }
+
     /// Stores without their own leave lapsed leases to the reaper.
     public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
 }

@@ -71,6 +71,9 @@ extension PostgresDispatchStore {
             if round == rounds.count { rounds.append([]) }
             rounds[round].append(index)
         }
+        // Each round in task id order, the order every batch locks task rows in (the lease keeper
+        // too): two batches holding rows the other wants deadlocked (events follow this order).
+        rounds = rounds.map { round in round.sorted { reports[$0].lease.taskID.lowercased() < reports[$1].lease.taskID.lowercased() } }
         let now = reports.map(\.now).max() ?? 0
         var workflowOf: [Int: String] = [:]
         var events = TaskEventRows()

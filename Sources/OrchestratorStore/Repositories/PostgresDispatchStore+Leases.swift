@@ -5,12 +5,17 @@ import PostgresClient
 
 extension PostgresDispatchStore {
     public func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] {
-        // Tokens that are not task ids cannot be held: answered without asking the database.
-        let wellFormed = extensions.filter { UUID(uuidString: $0.lease.taskID) != nil }
+        // Tokens that are not task ids cannot be held: answered without asking the database. The
+        // rest go in task id order, the order in which every batch locks task rows: a completion
+        // batch or a cancellation locking the same rows in another order deadlocked with the
+        // keeper, whose lost extension then let healthy executors' leases expire. A transaction,
+        // so that a deadlock still met is retried rather than failing the keeper's round.
+        let wellFormed = extensions.compactMap { item in UUID(uuidString: item.lease.taskID).map { (id: $0, item: item) } }
+            .sorted { $0.id.uuidString < $1.id.uuidString }.map(\.item)
         var held: [LeaseToken: UnixMillis] = [:]
         if !wellFormed.isEmpty {
             let now = Date()
-            let rows = try await context.read { session in
+            let rows = try await context.transaction { session in
                 try await session.query(
                     DispatchSQL.extendLeases,
                     [
@@ -32,6 +37,11 @@ extension PostgresDispatchStore {
     }
 
     public func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        try await expireLeases(now: now, expiredBefore: now, limit: limit)
+    }
+
+    public func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        let cutoff = min(expiredBefore, now)
         let configuration = context.configuration
         return try await context.transaction { transaction in
             // The reaper also promotes retries whose backoff elapsed, so they become claimable (and
@@ -41,14 +51,14 @@ extension PostgresDispatchStore {
             let events = try transaction.promotedRetryEvents(promoted, now: now)
             // Queued: sent with the next statement, ahead of the events the expiries append.
             transaction.appendLast(events)
-            let rows = try await transaction.query(DispatchSQL.expiredLeases, [now.sqlTimestamp, max(limit, 1)])
+            let rows = try await transaction.query(DispatchSQL.expiredLeases, [cutoff.sqlTimestamp, max(limit, 1)])
             let expired = try await settle(
                 try lostLeases(rows, transaction: transaction), source: .leaseExpired, immediate: false,
                 message: "lease expired", now: now, transaction: transaction)
             // Attempts past their start_to_close timeout: a retryable failure with source `timeout`,
             // requeued with backoff like an expiry; the holder's token is stale from now on. Runs
             // after the expiry above, whose settled rows are no longer leased and are not seen again.
-            let late = try await transaction.query(DispatchSQL.timedOutAttempts, [now.sqlTimestamp, max(limit - expired.count, 1)])
+            let late = try await transaction.query(DispatchSQL.timedOutAttempts, [cutoff.sqlTimestamp, max(limit - expired.count, 1)])
             let timedOut = try await settle(
                 try lostLeases(late, transaction: transaction), source: .timeout, immediate: false,
                 message: "start_to_close timeout exceeded", now: now, transaction: transaction)

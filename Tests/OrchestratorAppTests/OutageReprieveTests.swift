@@ -1,0 +1,92 @@
+import OrchestratorDomain
+import Synchronization
+import Testing
+
+@testable import OrchestratorApp
+
+/// A store whose database can be taken away: every call fails `.unavailable` while `down`; records
+/// the cut-off of each reaper sweep it answered.
+final class OutageStore: TaskDispatchStore {
+    let down = Atomic<Bool>(false)
+    /// Reaper sweeps refused while `down`.
+    let refusedSweeps = Atomic<Int>(0)
+    /// (now, expiredBefore) of each sweep that reached the database.
+    let sweeps = Mutex<[(now: UnixMillis, expiredBefore: UnixMillis)]>([])
+
+    private func database() throws {
+        if down.load(ordering: .acquiring) { throw StoreError.unavailable("connection refused") }
+    }
+
+    func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] { try database(); return [] }
+    func report(_ report: TaskReport) async throws -> ReportResult { try database(); return .unknownTask }
+    func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { try database(); return [] }
+    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { try database(); return [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+        try database()
+        return []
+    }
+    func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        try await expireLeases(now: now, expiredBefore: now, limit: limit)
+    }
+    func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
+        if down.load(ordering: .acquiring) { refusedSweeps.add(1, ordering: .relaxed) }
+        try database()
+        sweeps.withLock { $0.append((now, expiredBefore)) }
+        return []
+    }
+}
+
+/// Found by black-box testing: with PostgreSQL stopped for longer than the lease TTL, no keeper
+/// could extend leases, and the reaper expired every live executor's lease the moment the
+/// database came back (0.7 s after), so every task in flight ran a second time although its
+/// executor had heartbeated throughout.
+@Suite("The reaper after a database outage")
+struct OutageReprieveTests {
+    @Test func leasesThatRanOutDuringTheOutageAreSparedForTheReprieveThenReapedAsUsual() async throws {
+        let store = OutageStore()
+        var configuration = DispatchConfiguration()
+        configuration.reaperInterval = .milliseconds(10)
+        configuration.keeperInterval = .milliseconds(10)
+        configuration.heartbeatInterval = .seconds(1)  // reprieve: 1 s + 2 × 10 ms
+        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let loops = dispatch.runBackgroundLoops()
+        defer { loops.cancel() }
+
+        // Healthy: every sweep reaps up to now.
+        try await waitUntil { store.sweeps.withLock { $0.count } >= 3 }
+        #expect(store.sweeps.withLock { $0 }.allSatisfy { $0.expiredBefore == $0.now })
+
+        let outageBegan = SystemWallClock().now()
+        store.down.store(true, ordering: .releasing)
+        try await waitUntil { store.refusedSweeps.load(ordering: .relaxed) >= 2 }
+        let beforeOutage = store.sweeps.withLock { $0.count }
+        store.down.store(false, ordering: .releasing)
+        let back = ContinuousClock.now
+
+        // The first sweep after it (and each one for the reprieve, which starts then) reaps only
+        // what expired before the outage as the reaper first met it.
+        try await waitUntil { store.sweeps.withLock { $0.count } > beforeOutage }
+        let first = try #require(store.sweeps.withLock { $0[beforeOutage] })
+        #expect(first.expiredBefore >= outageBegan && first.expiredBefore < first.now, "\(first)")
+
+        // Then up to now again, no sooner than the reprieve after the database came back.
+        try await waitUntil { store.sweeps.withLock { $0.last.map { $0.expiredBefore == $0.now } ?? false } }
+        #expect(ContinuousClock.now - back >= dispatch.outageReprieve)
+        let after = store.sweeps.withLock { Array($0[beforeOutage...]) }
+        let spared = after.prefix { $0.expiredBefore != $0.now }
+        #expect(spared.allSatisfy { $0.expiredBefore == first.expiredBefore })
+        #expect(after.dropFirst(spared.count).allSatisfy { $0.expiredBefore == $0.now })
+    }
+
+    /// Polls `condition` (the reaper runs on its own clock); gives up loudly after 30 s.
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met in 30 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
