@@ -223,8 +223,14 @@ struct DispatchStoreTests {
             #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 2, state: .leased))
             // Releasing a lease one does not hold does nothing.
             #expect(try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "", now: Fixtures.t0 + 7_000).isEmpty)
-            let kinds = try await Fixtures.allEvents(store, pool, workflowID: id).map(\.kind)
+            let events = try await Fixtures.allEvents(store, pool, workflowID: id)
+            let kinds = events.map(\.kind)
             #expect(kinds.contains(.taskRunning) && kinds.contains(.taskProgress) && kinds.contains(.taskLeaseExpired))
+            // The released task went straight back to the queue: its retry_scheduled is followed by
+            // task_ready, as when a backoff elapses (a watcher rebuilding state saw it waiting).
+            let ofA = events.filter { $0.taskKey == "a" }.map(\.kind)
+            let requeued = try #require(ofA.lastIndex(of: .taskRetryScheduled))
+            #expect(ofA.indices.contains(requeued + 1) && ofA[requeued + 1] == .taskReady)
         }
     }
 

@@ -159,6 +159,12 @@ extension PostgresDispatchStore {
                 workflowID: lease.workflowID, kind: state == "failed" ? .taskFailed : .taskRetryScheduled, at: now, taskID: taskID,
                 taskKey: lease.key, taskState: state, attempt: lease.attempt, executorID: lease.owner,
                 message: state == "failed" ? "\(note); attempts exhausted" : "\(note) (retry in \(delay) ms)", traceID: lease.traceID))
+            if state == "ready" {
+                // As when a backoff elapses (promoteDueRetries): every return to the queue has its task_ready.
+                events.append(EventDraft(
+                    workflowID: lease.workflowID, kind: .taskReady, at: now, taskID: taskID, taskKey: lease.key, taskState: "ready",
+                    attempt: lease.attempt, traceID: lease.traceID))
+            }
             var lost = ExpiredLease(
                 lease: LeaseToken(taskID: taskID, fencingToken: lease.token), workflowID: lease.workflowID, executorID: lease.owner,
                 newState: state == "failed" ? .failed : .ready)

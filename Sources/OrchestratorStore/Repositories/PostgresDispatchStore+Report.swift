@@ -179,12 +179,19 @@ extension PostgresDispatchStore {
                     context.configuration.agingBucket(report.now), task.attempt,
                 ])
             if state == "ready" { transaction.readiedTasks = true }
-            try transaction.append([
+            var events = [
                 EventDraft(
                     workflowID: task.workflowID, kind: .taskRetryScheduled, at: report.now, taskID: taskIDText, taskKey: task.key,
                     taskState: state, attempt: task.attempt, executorID: report.executorID,
                     message: "\(failure.message) (retry in \(delay) ms)", traceID: task.traceID)
-            ])
+            ]
+            if state == "ready" {
+                // As when a backoff elapses (promoteDueRetries): every return to the queue has its task_ready.
+                events.append(EventDraft(
+                    workflowID: task.workflowID, kind: .taskReady, at: report.now, taskID: taskIDText, taskKey: task.key,
+                    taskState: "ready", attempt: task.attempt, traceID: task.traceID))
+            }
+            try transaction.append(events)
             return .accepted(taskState: .ready, workflowState: nil)
         }
         try await transaction.query(
