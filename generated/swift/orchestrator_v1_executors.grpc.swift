@@ -18,8 +18,9 @@ public protocol Orchestrator_V1_ExecutorsProvider: Sendable {
     /// The main executor channel. The executor sends `hello` first, then heartbeats and reports;
     /// the server answers with `welcome` and then pushes assignments as tasks become ready, up to
     /// the executor's `max_in_flight`. Leases belong to the stream: when it ends (or the
-    /// connection dies, or heartbeats stop for a lease TTL) its leases lapse and their tasks are
-    /// requeued with backoff.
+    /// connection dies) its leases are given back and their tasks requeued at once (the attempt
+    /// counts); when heartbeats stop for a lease TTL they lapse and their tasks are requeued with
+    /// the retry backoff. Reports received before the stream ended are applied first.
     func lease(
         _ requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, responses: RPCResponseWriter<Orchestrator_V1_LeaseResponse>,
         context: ServerContext) async throws
@@ -92,8 +93,9 @@ public struct Orchestrator_V1_ExecutorsClient: Sendable {
     /// The main executor channel. The executor sends `hello` first, then heartbeats and reports;
     /// the server answers with `welcome` and then pushes assignments as tasks become ready, up to
     /// the executor's `max_in_flight`. Leases belong to the stream: when it ends (or the
-    /// connection dies, or heartbeats stop for a lease TTL) its leases lapse and their tasks are
-    /// requeued with backoff.
+    /// connection dies) its leases are given back and their tasks requeued at once (the attempt
+    /// counts); when heartbeats stop for a lease TTL they lapse and their tasks are requeued with
+    /// the retry backoff. Reports received before the stream ended are applied first.
     public func lease(options: CallOptions = CallOptions()) async throws -> RPCBidirectionalCall<
         Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse
     > {
