@@ -20,8 +20,19 @@ public final class ChangeSignals: Sendable {
     }
 
     private let state = Mutex(State())
+    private let draining = Atomic<Bool>(false)
 
     public init() {}
+
+    /// The server began its graceful shutdown: every waiter wakes, and long waits (watch streams,
+    /// long polls, SubmitQuery's `wait`) end at once instead of holding the grace period.
+    public func beginShutdown() {
+        draining.store(true, ordering: .releasing)
+        signal(.tasksReady)
+        signal(.events)
+    }
+
+    public var isShuttingDown: Bool { draining.load(ordering: .acquiring) }
 
     /// Consumes `feed` until the returned task is cancelled.
     public func follow(_ feed: any ChangeFeed) -> Task<Void, Never> {

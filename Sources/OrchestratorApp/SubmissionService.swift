@@ -134,9 +134,14 @@ public struct SubmissionService: Sendable {
         if let current = try await workflows.workflow(id: workflowID, tenant: tenant), current.state.isTerminal {
             return current
         }
-        try await watch.follow(EventQuery(afterSequence: 0, workflowID: workflowID, tenant: tenant), stopWhen: { event in
-            event.isWorkflowTerminal
-        }, emit: { _ in })
+        do {
+            try await watch.follow(EventQuery(afterSequence: 0, workflowID: workflowID, tenant: tenant), stopWhen: { event in
+                event.isWorkflowTerminal
+            }, emit: { _ in })
+        } catch is WatchInterrupted {
+            throw AppError.unavailable(
+                "orchestratord is shutting down; workflow \(workflowID) is stored and goes on: follow it with GetWorkflow or WatchWorkflow")
+        }
         guard let finished = try await workflows.workflow(id: workflowID, tenant: tenant) else {
             throw AppError.notFound("workflow \(workflowID) not found")
         }

@@ -37,6 +37,7 @@ public struct WatchService: Sendable {
         var cursor = query.afterSequence
         var gapSeenAt: ContinuousClock.Instant?
         while !Task.isCancelled {
+            if signals.isShuttingDown { throw WatchInterrupted(lastSequence: cursor) }
             let generation = signals.generation(.events)
             var batchQuery = query
             batchQuery.afterSequence = cursor
@@ -76,4 +77,10 @@ public struct WatchService: Sendable {
         }
         throw CancellationError()
     }
+}
+
+/// A watch ended by the server's graceful shutdown; the watcher resumes (after a restart, or on
+/// another server) after `lastSequence`, the last event it was sent.
+public struct WatchInterrupted: Error, Sendable {
+    public let lastSequence: Int64
 }

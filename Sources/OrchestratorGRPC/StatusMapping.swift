@@ -39,6 +39,10 @@ public enum StatusMapping {
             return RPCStatus(.failedPrecondition, transition.description)
         case is CancellationError:
             return RPCStatus(.cancelled, "the call was cancelled")
+        case let interrupted as WatchInterrupted:
+            return RPCStatus(
+                .unavailable,
+                "orchestratord is shutting down; watch again (after a restart, or on another server) with after_sequence = \(interrupted.lastSequence)")
         default:
             return internalError(error, logger: logger, method: method)
         }

@@ -80,6 +80,9 @@ struct ServerRunner {
         server.onShutdownStarted {
             health.shutdown()
             dispatch.beginShutdown()
+            // Watches, long polls and SubmitQuery waits end now with UNAVAILABLE (and how to go
+            // on) rather than holding the grace period and then losing their connection.
+            signals.beginShutdown()
         }
         do {
             try await server.start()

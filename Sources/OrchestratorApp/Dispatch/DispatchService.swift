@@ -78,7 +78,9 @@ public final class DispatchService: Sendable {
                 return claimed
             }
             let left = deadline - ContinuousClock.now
-            if left <= .zero || Task.isCancelled { return [] }
+            // A long poll ends at once when the server begins shutting down: the executor polls
+            // again (after a restart, or on another server) instead of waiting out the grace period.
+            if left <= .zero || Task.isCancelled || isShuttingDown || signals.isShuttingDown { return [] }
             await signals.wait(.tasksReady, after: generation, timeout: min(left, configuration.idleRecheck))
         }
     }
