@@ -59,6 +59,8 @@ struct ServerRunner {
         ExecutorsService(dispatch: dispatch, leaseTTLMillis: Int64(settings.leaseTTL.components.seconds) * 1000).register(into: &router)
         health.register(into: &router)
         for service in router.serviceNames { health.setStatus(service: service, status: .serving) }
+        let databaseHealth = followDatabaseHealth(
+            health, services: [MethodAccess.workflowsService, MethodAccess.executorsService], pool: database.pool)
         ReflectionService.register(into: &router)
 
         // Order: tracing/logging outermost, then auth (docs/SECURITY.md).
@@ -100,6 +102,7 @@ struct ServerRunner {
             logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
         }
         await server.waitUntilShutdown()
+        databaseHealth.cancel()
         background.cancel()
         feed.cancel()
         store.close()
