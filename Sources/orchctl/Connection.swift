@@ -32,8 +32,16 @@ struct Connection {
         if let token = options.token { metadata.add("authorization", "Bearer \(token)") }
         metadata.add("traceparent", traceparent ?? TraceContext.start().traceparent)
         let seconds = timeout ?? options.timeout
-        return CallOptions(timeout: seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil, metadata: metadata)
+        // Larger answers than a generated client's default 4 MiB: a workflow's tasks carry their
+        // results, and `orchctl get` is how an operator reads one whose results add up past 4 MiB
+        // (EXECUTORS.md's assignment_too_large example: two 3 MB results). Found by black-box testing.
+        return CallOptions(
+            timeout: seconds > 0 ? .milliseconds(Int64(seconds * 1000)) : nil, metadata: metadata,
+            maxReceiveMessageSize: Self.maxReceiveMessageSize)
     }
+
+    /// Largest answer orchctl accepts (256 MiB).
+    static let maxReceiveMessageSize = 256 * 1024 * 1024
 
     func close() async { await channel.close() }
 
