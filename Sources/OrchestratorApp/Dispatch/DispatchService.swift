@@ -142,8 +142,7 @@ public final class DispatchService: Sendable {
     /// Unary heartbeat: extends the given leases now and reports their state.
     public func heartbeat(executorID: String, leases: [LeaseToken]) async throws -> [LeaseState] {
         let now = clock.now()
-        let sessionID = "poll:" + executorID
-        _ = registry.heartbeat(session: sessionID, tokens: leases, now: now)
+        registry.heartbeat(executorID: executorID, tokens: leases, now: now)
         let extensions = leases.map {
             LeaseExtension(lease: $0, executorID: executorID, until: now + (registry.ttlMillis(of: $0) ?? configuration.leaseTTLMillis))
         }

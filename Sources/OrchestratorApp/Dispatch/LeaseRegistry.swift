@@ -236,6 +236,21 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// A unary Heartbeat: refreshes these leases wherever they are held by `executorID` (a poll
+    /// session's, or a lease stream's the executor also heartbeats by unary call). Keyed by
+    /// session, a stream's lease heartbeated this way was answered valid with a new expiry, then
+    /// lapsed by the keeper as silent (found by black-box testing).
+    func heartbeat(executorID: String, tokens: [LeaseToken], now: UnixMillis) {
+        state.withLock { state in
+            for token in tokens {
+                if var lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID {
+                    lease.lastHeartbeat = now
+                    state.leases[token.taskID] = lease
+                }
+            }
+        }
+    }
+
     /// Splits live leases for the keeper: those to extend (heartbeat seen within the TTL and the
     /// database expiry closer than two thirds of the TTL) and those whose heartbeats stopped.
     func keeperWork(now: UnixMillis) -> (extend: [LiveLease], lapsed: [LiveLease]) {

@@ -1,4 +1,6 @@
-"""A report sent right before the executor hangs up is applied (EXECUTORS.md step 7).
+"""Edges of the Lease stream, driven frame by frame: a report sent right before the executor hangs
+up is applied (EXECUTORS.md step 7); a request with no kind is refused alone; a stream's lease kept
+alive by unary Heartbeats lives.
 
 Found by black-box testing with grpc-go: an executor that sent its completion and then cancelled
 the stream or closed the connection at once lost about half of them — the stream's end gave the
@@ -97,6 +99,31 @@ def test_a_request_with_no_kind_is_refused_with_an_ack_and_the_stream_goes_on(ap
     conn.send(h2raw.frame(h2raw.DATA, 0, stream, h2raw.grpc_message(completion.SerializeToString())))
     ack = read_messages(conn, stream, pb, lambda r: r.HasField("ack")).ack
     assert ack.accepted, ack
+    conn.close()
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, 1)
+
+
+def test_a_stream_lease_kept_alive_by_unary_heartbeats_is_not_lapsed(api, pb, server, database, capability):
+    """The unary Heartbeat answered valid with a new expiry for a lease held by the executor's
+    stream, then the stream's silence check lapsed it a few seconds before that expiry (revocation,
+    UNAVAILABLE, task requeued). Found by black-box testing with grpc-go."""
+    workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+    executor_id = "unary-hb-" + capability
+    conn, stream, assignment = take_one(server, pb, executor_id, capability)
+    # Three lease TTLs (3 s here) of unary heartbeats only; the stream stays silent.
+    deadline = time.monotonic() + 9
+    while time.monotonic() < deadline:
+        reply = api.executors.Heartbeat(pb.executors.HeartbeatRequest(executor_id=executor_id, leases=[assignment.lease]),
+                                        timeout=10)
+        assert [lease.valid for lease in reply.leases] == [True], reply
+        time.sleep(0.5)
+    # No revocation and no end of the stream meanwhile.
+    frames = conn.drain(timeout=0.5)
+    assert not [f for f in frames if f.type == h2raw.RST_STREAM or (f.type == h2raw.HEADERS and f.header("grpc-status"))], frames
+    done = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+        executor_id=executor_id, completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")), timeout=10)
+    assert done.accepted, done
     conn.close()
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     assert_completed_once(database, workflow_id, 1)
