@@ -127,3 +127,24 @@ def test_a_stream_lease_kept_alive_by_unary_heartbeats_is_not_lapsed(api, pb, se
     conn.close()
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     assert_completed_once(database, workflow_id, 1)
+
+
+def test_fail_fast_revokes_the_other_leases_at_once_with_the_reason(api, pb, server, database, capability):
+    """fail_fast cancelled the running siblings of a failed task in the database, but their
+    executors heard nothing until the keeper's next round found the lease gone (a generic "lease
+    no longer held"), and their heartbeats were answered valid meanwhile. Found by black-box
+    testing with grpc-go."""
+    workflow_id = api.submit([api.task("a", capability), api.task("b", capability)]).workflow.workflow_id
+    conn, stream, held = take_one(server, pb, "sibling-" + capability, capability)
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id="failing-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    assert len(polled.assignments) == 1
+    failed = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+        executor_id="failing-" + capability, failure=pb.executors.TaskFailure(
+            lease=polled.assignments[0].lease, message="broken", code="E", retryable=False)), timeout=10)
+    assert failed.accepted, failed
+    revocation = read_messages(conn, stream, pb, lambda r: r.HasField("revocation")).revocation
+    assert revocation.lease.task_id == held.lease.task_id
+    assert "after task " + polled.assignments[0].lease.task_id + " failed" in revocation.reason, revocation.reason
+    conn.close()
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"

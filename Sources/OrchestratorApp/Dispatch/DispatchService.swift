@@ -120,12 +120,20 @@ public final class DispatchService: Sendable {
         } catch let error as StoreError {
             throw AppError(error)
         }
+        let workflowID = registry.workflowOf(lease)
         switch (result, outcome) {
         case (.accepted, .progress):
             _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
-        case (.accepted(let state, _), _):
+        case (.accepted(let state, let workflowState), _):
             registry.remove(lease)
             traces.forget(lease)
+            if let workflowID, workflowState == .failed || workflowState == .cancelled {
+                // fail_fast cancelled the workflow's other tasks in this report's transaction:
+                // their executors here are told now (others' servers tell theirs at their keeper's
+                // next round, when the lease is found no longer held).
+                registry.revokeWorkflow(
+                    workflowID, reason: "task cancelled: workflow \(workflowID) \(workflowState.map { "\($0)" } ?? "ended") after task \(lease.taskID) failed")
+            }
             if state == .succeeded, let plan, let planAdoption {
                 await planAdoption.adoptCompleted(plan)
             }
@@ -232,7 +240,7 @@ public final class DispatchService: Sendable {
             LeaseRegistry.LiveLease(
                 token: task.lease, executorID: executorID, sessionID: sessionID,
                 ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt,
-                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false)
+                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false, workflowID: task.task.workflowID)
         }
     }
 

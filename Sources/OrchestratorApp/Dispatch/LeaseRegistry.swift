@@ -17,6 +17,8 @@ final class LeaseRegistry: Sendable {
         /// Whether the task may be a delegated planning task (its key is the planner's), whose
         /// completion proposes a graph; nil when unknown (a resumed lease).
         var mayProposeGraph: Bool? = nil
+        /// The task's workflow; nil when unknown (a resumed lease).
+        var workflowID: String? = nil
     }
 
     /// How a session is told about leases taken away from it.
@@ -298,6 +300,21 @@ final class LeaseRegistry: Sendable {
     }
 
     /// Revokes whatever lease is held on this task, whatever its token (cancellation).
+    /// The workflow of this exact lease, when known.
+    func workflowOf(_ token: LeaseToken) -> String? {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
+            return lease.workflowID
+        }
+    }
+
+    /// Revokes every lease of `workflowID` held here: its tasks were cancelled by the workflow's
+    /// failure policy, and their executors should stop now rather than at the keeper's next round.
+    func revokeWorkflow(_ workflowID: String, reason: String) {
+        let tokens = state.withLock { state in state.leases.values.filter { $0.workflowID == workflowID }.map(\.token) }
+        for token in tokens { revoke(token, reason: reason) }
+    }
+
     func revokeTask(_ taskID: String, reason: String) {
         let token = state.withLock { $0.leases[taskID]?.token }
         if let token { revoke(token, reason: reason) }
