@@ -33,7 +33,11 @@ final class Listener: @unchecked Sendable {
         let created = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length in
             evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, address, length)
         }
-        guard let created, let created else {
+        guard let created else {
+            // Not resolved: errno says nothing about it (it printed "Success").
+            throw BindError(description: "cannot listen on \(host):\(port): \(host) is not an address or resolvable host name of this machine")
+        }
+        guard let created else {
             throw BindError(description: "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))")
         }
         listener = created

@@ -61,8 +61,11 @@ public enum AdminEndpoints {
                 return .text(400, "log level \"\(text)\" is not one of \(names) (or reset)\n")
             }
             let previous = logLevel.level
+            guard level != previous else { return .text(200, level.rawValue + "\n") }
             logLevel.level = level
-            logger.notice("log level changed", metadata: ["from": "\(previous.rawValue)", "to": "\(level.rawValue)"])
+            // At notice, or at the new level when that is quieter (warning, say), so the change
+            // always leaves its line: who silenced the server, and when.
+            logger.log(level: max(.notice, level), "log level changed", metadata: ["from": "\(previous.rawValue)", "to": "\(level.rawValue)"])
             return .text(200, level.rawValue + "\n")
         }
         return routes

@@ -136,7 +136,7 @@ struct Orchestratord: AsyncParsableCommand {
         LogLevelControl.process.configure(serverConfiguration.logLevel)
         ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
-        logger.info("orchestratord starting with settings:\n\(settings.banner.joined(separator: "\n"))")
+        logger.notice("orchestratord starting with settings:\n\(settings.banner.joined(separator: "\n"))")
         try await ServerRunner(settings: serverConfiguration, logger: logger).run()
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// A setting that could not be used, with a message that says how to fix it.
@@ -59,6 +60,11 @@ struct ServerSettings: Sendable {
         embeddedPort = try Self.integer(settings.value("embedded-port") ?? "", "embedded-port", in: 1...65535)
         databasePoolSize = try Self.integer(settings.value("database-pool-size") ?? "", "database-pool-size", in: 1...500)
         catalogFile = settings.value("catalog-file").flatMap { $0.isEmpty ? nil : $0 }
+        if let catalogFile, !FileManager.default.isReadableFile(atPath: catalogFile) {
+            // A setting the server cannot honour (exit 64, named), like the TLS files; its content is
+            // checked when the planner loads it.
+            throw SettingsError(description: "catalog-file \"\(catalogFile)\" cannot be read")
+        }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
         switch (settings.value("direct-dispatch") ?? "on").lowercased() {

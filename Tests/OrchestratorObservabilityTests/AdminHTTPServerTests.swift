@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OrchestratorMetrics
+import Synchronization
 @testable import OrchestratorObservability
 import Testing
 
@@ -161,5 +162,37 @@ struct AdminHTTPServerTests {
         #expect(refused.status == 400 && control.level == .debug)
         let reset = await routes.respond(to: AdminRequest(method: .put, path: "/loglevel", body: Array("reset".utf8)))
         #expect(reset.status == 200 && control.level == .info)
+    }
+}
+
+/// Keeps what is logged through it, with the level.
+final class CapturingLogHandler: LogHandler, @unchecked Sendable {
+    let lines = Mutex<[(level: Logger.Level, message: String)]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        lines.withLock { $0.append((level, "\(message) \(metadata?["to"].map { "\($0)" } ?? "")")) }
+    }
+}
+
+@Suite("Log level changes")
+struct LogLevelChangeTests {
+    /// Found by black-box testing: a change to warning was logged at notice, which warning drops,
+    /// so silencing the server left no line; setting the current level again was logged as a change.
+    @Test func everyChangeLeavesALineAtALevelItsNewLevelShows() async {
+        let handler = CapturingLogHandler()
+        let control = LogLevelControl(.info)
+        let routes = AdminEndpoints.routes(
+            registry: MetricsRegistry(), logLevel: control, readiness: [], logger: Logger(label: "test") { _ in handler })
+        for level in ["warning", "warning", "debug", "info"] {
+            _ = await routes.respond(to: AdminRequest(method: .put, path: "/loglevel", body: Array(level.utf8)))
+        }
+        let lines = handler.lines.withLock { $0 }
+        #expect(lines.map(\.level) == [.warning, .notice, .notice])
+        #expect(lines.map(\.message) == ["log level changed warning", "log level changed debug", "log level changed info"])
     }
 }

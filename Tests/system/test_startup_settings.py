@@ -19,6 +19,8 @@ CASES = [
     (["--jwt-key-file", "/etc/hostname"], "jwt-key-file/jwks-file are set but auth is none"),
     (["--lease-ttl", "5", "--heartbeat-interval", "5"], "heartbeat-interval must be shorter than lease-ttl"),
     (["--max-assignment-size", "10"], "max-assignment-size"),
+    # Found by black-box testing: exit 1 with "catalog /nonexistent.json: cannot be read".
+    (["--catalog-file", "/nonexistent.json"], 'catalog-file "/nonexistent.json" cannot be read'),
 ]
 
 
@@ -47,3 +49,11 @@ def test_config_file_values_are_not_coerced(tmp_path):
                                  "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == code and message in result.stderr, (content, result.returncode, result.stderr[-1000:])
+
+
+def test_an_address_that_is_no_address_is_named_as_such(database):
+    """Found by black-box testing: 'cannot listen on 999.1.1.1:56112: Success' (a stale errno)."""
+    result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "999.1.1.1:56112", "--admin-address", "none",
+                             "--database-url", database], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "999.1.1.1 is not an address or resolvable host name of this machine" in result.stderr, result.stderr[-2000:]
