@@ -34,6 +34,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     let logger: Logger
 
     private var startedByUs = false
+    /// `start()` found a server already running on the folder (another orchestratord's, or one a
+    /// crashed process left) and used it: its owner, if alive, still needs it.
+    public private(set) var adopted = false
 
     public init(
         dataDirectory: URL, port: Int = 5433, database: String = "orchestrator",
@@ -72,6 +75,7 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         try clearStalePidFile()
         if try isRunning() {
             logger.info("adopting the PostgreSQL server already running on the data folder", metadata: ["data": "\(dataDirectory.path)"])
+            adopted = true
         } else {
             try runServerCommand(
                 "pg_ctl",

@@ -44,7 +44,11 @@ struct Database {
 
     func close(logger: Logger) async {
         pool.close()
-        if let embedded {
+        if let embedded, embedded.adopted {
+            // Another orchestratord on the same data folder may still be using it (found by
+            // black-box testing: stopping the second server took the first one's database away).
+            logger.notice("leaving the embedded PostgreSQL running: this process adopted it, it did not start it")
+        } else if let embedded {
             do {
                 try await Self.offPool { try embedded.stop() }
                 logger.info("embedded PostgreSQL stopped")
