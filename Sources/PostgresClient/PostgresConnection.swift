@@ -158,6 +158,16 @@ public final class PostgresConnection {
             return .cannotConnectNow
         }
         if message.contains("password authentication failed") { return .invalidPassword }
+        // Failures no retry can mend (the pool gives up on them at once instead of for its whole
+        // connect timeout): the server refused the role or the database, or libpq the string.
+        if message.contains("role \"") && message.contains("\" does not exist") { return .invalidPassword }
+        if message.contains("database \"") && message.contains("\" does not exist") { return .invalidCatalogName }
+        if message.contains("missing \"=\" after") || message.contains("invalid connection option")
+            || message.contains("invalid URI") || message.contains("invalid integer value") || message.contains("invalid port number")
+            || message.contains("invalid sslmode value")
+        {
+            return .invalidArgument
+        }
         return .connectionFailed
     }
 }

@@ -25,7 +25,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case invalidTextRepresentation  // 22P02
         case dataException  // other class 22
         case insufficientPrivilege  // 42501
-        case invalidPassword  // 28P01 / 28000
+        case invalidPassword  // 28P01 / 28000 (a role that does not exist, too)
+        case invalidCatalogName  // 3D000: the database named does not exist
         case cannotConnectNow  // 57P03: the server is starting up or shutting down
         case connectionLost  // class 08, 57P01/57P02 (server shut down), or the socket died
         case otherServerError(String)  // any other SQLSTATE
@@ -60,6 +61,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             case "22P02": self = .invalidTextRepresentation
             case "42501": self = .insufficientPrivilege
             case "28P01", "28000": self = .invalidPassword
+            case "3D000": self = .invalidCatalogName
             case "57P03": self = .cannotConnectNow
             case "57P01", "57P02": self = .connectionLost
             default:

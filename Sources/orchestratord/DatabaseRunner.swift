@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import OrchestratorStore
@@ -37,6 +38,12 @@ struct Database {
         } catch {
             pool.close()
             if let embedded { try? await Self.offPool { try embedded.stop() } }
+            if settings.databaseURL != nil, let failure = error as? PostgresError,
+                [.invalidArgument, .invalidPassword, .invalidCatalogName].contains(failure.code)
+            {
+                // A URL no retry can mend: named as the setting to fix (exit 64), at once.
+                throw ValidationError("database-url cannot be used: \(failure.message)")
+            }
             throw error
         }
         return Database(pool: pool, conninfo: conninfo, embedded: embedded)

@@ -4,6 +4,7 @@ the setting, rather than starting half-configured."""
 from __future__ import annotations
 
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -57,3 +58,19 @@ def test_an_address_that_is_no_address_is_named_as_such(database):
                              "--database-url", database], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "999.1.1.1 is not an address or resolvable host name of this machine" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_database_url_no_retry_can_mend_stops_the_start_at_once_naming_it(database):
+    """Found by black-box testing: a malformed URL, a role or a database that does not exist were
+    retried for the whole connect timeout (~15 s) as if the server were starting, then ended with
+    exit 1 and a PostgresError that did not name the setting."""
+    parts = urlsplit(database)
+    server = f"127.0.0.1:{parts.port}"
+    for url, message in [("garbage://x", 'missing "=" after "garbage://x"'),
+                         (f"postgresql://no_such_role@{server}/postgres", 'role "no_such_role" does not exist'),
+                         (f"postgresql://{parts.username or 'postgres'}@{server}/no_such_db", 'database "no_such_db" does not exist')]:
+        result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "127.0.0.1:0", "--admin-address", "none",
+                                 "--database-url", url], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 64, (url, result.returncode, result.stderr[-1000:])
+        assert "database-url cannot be used" in result.stderr and message in result.stderr, result.stderr[-1000:]
+        assert "retrying" not in result.stdout + result.stderr
