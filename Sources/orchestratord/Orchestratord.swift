@@ -31,16 +31,16 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "PEM private key for TLS (env ORCHESTRATOR_TLS_KEY_FILE).")
     var tlsKeyFile: String?
 
-    @Option(name: .long, help: "Number of I/O threads (default: one per core; env ORCHESTRATOR_IO_THREADS).")
+    @Option(name: .long, parsing: .unconditional, help: "Number of I/O threads (default: one per core; env ORCHESTRATOR_IO_THREADS).")
     var ioThreads: String?
 
-    @Option(name: .long, help: "Largest request message in bytes (default 4194304; env ORCHESTRATOR_MAX_RECEIVE_MESSAGE_SIZE).")
+    @Option(name: .long, parsing: .unconditional, help: "Largest request message in bytes (default 4194304; env ORCHESTRATOR_MAX_RECEIVE_MESSAGE_SIZE).")
     var maxReceiveMessageSize: String?
 
-    @Option(name: .long, help: "HTTP/2 streams per connection (default 100; env ORCHESTRATOR_MAX_CONCURRENT_STREAMS).")
+    @Option(name: .long, parsing: .unconditional, help: "HTTP/2 streams per connection (default 100; env ORCHESTRATOR_MAX_CONCURRENT_STREAMS).")
     var maxConcurrentStreams: String?
 
-    @Option(name: .long, help: "Seconds in-flight calls may take to finish on SIGTERM/SIGINT (default 10; env ORCHESTRATOR_SHUTDOWN_GRACE).")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds in-flight calls may take to finish on SIGTERM/SIGINT (default 10; env ORCHESTRATOR_SHUTDOWN_GRACE).")
     var shutdownGrace: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (default info; env ORCHESTRATOR_LOG_LEVEL).")
@@ -58,19 +58,19 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Folder of the embedded PostgreSQL cluster (default .orchestrator/pgdata; env ORCHESTRATOR_DATA_DIR).")
     var dataDir: String?
 
-    @Option(name: .long, help: "Port of the embedded PostgreSQL cluster (default 54329; env ORCHESTRATOR_EMBEDDED_PORT).")
+    @Option(name: .long, parsing: .unconditional, help: "Port of the embedded PostgreSQL cluster (default 54329; env ORCHESTRATOR_EMBEDDED_PORT).")
     var embeddedPort: String?
 
-    @Option(name: .long, help: "Most PostgreSQL connections (default 16; env ORCHESTRATOR_DATABASE_POOL_SIZE).")
+    @Option(name: .long, parsing: .unconditional, help: "Most PostgreSQL connections (default 16; env ORCHESTRATOR_DATABASE_POOL_SIZE).")
     var databasePoolSize: String?
 
     @Option(name: .long, help: "Capability catalog JSON for the catalog planner (env ORCHESTRATOR_CATALOG_FILE).")
     var catalogFile: String?
 
-    @Option(name: .long, help: "Default lease time-to-live in seconds (default 30; env ORCHESTRATOR_LEASE_TTL).")
+    @Option(name: .long, parsing: .unconditional, help: "Default lease time-to-live in seconds (default 30; env ORCHESTRATOR_LEASE_TTL).")
     var leaseTtl: String?
 
-    @Option(name: .long, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
+    @Option(name: .long, parsing: .unconditional, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
     var heartbeatInterval: String?
 
     @Option(name: .long, help: "Hand a new workflow's first tasks to idle executor streams as it is stored: on or off (default on; env ORCHESTRATOR_DIRECT_DISPATCH).")
@@ -82,7 +82,7 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "service.name of exported spans (default orchestratord; env ORCHESTRATOR_OTLP_SERVICE_NAME).")
     var otlpServiceName: String?
 
-    @Option(name: .long, help: "Fraction in 0...1 of traces started here that are recorded (default 1; env ORCHESTRATOR_TRACE_SAMPLE_RATIO).")
+    @Option(name: .long, parsing: .unconditional, help: "Fraction in 0...1 of traces started here that are recorded (default 1; env ORCHESTRATOR_TRACE_SAMPLE_RATIO).")
     var traceSampleRatio: String?
 
     @Option(name: .long, help: "Authentication: none (development) or jwt (default none; env ORCHESTRATOR_AUTH).")
@@ -100,7 +100,7 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Required JWT audience (aud) (env ORCHESTRATOR_JWT_AUDIENCE).")
     var jwtAudience: String?
 
-    @Option(name: .long, help: "Seconds of clock skew allowed for exp/nbf (default 60; env ORCHESTRATOR_JWT_CLOCK_SKEW).")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds of clock skew allowed for exp/nbf (default 60; env ORCHESTRATOR_JWT_CLOCK_SKEW).")
     var jwtClockSkew: String?
 
     @OptionGroup var tlsAndLimits: TLSAndLimitFlags

@@ -9,31 +9,31 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, help: "Client certificates: none, optional or require (default none; env ORCHESTRATOR_TLS_CLIENT_AUTH).")
     var tlsClientAuth: String?
 
-    @Option(name: .long, help: "Largest request metadata in bytes (default 16384; env ORCHESTRATOR_MAX_METADATA_SIZE).")
+    @Option(name: .long, parsing: .unconditional, help: "Largest request metadata in bytes (default 16384; env ORCHESTRATOR_MAX_METADATA_SIZE).")
     var maxMetadataSize: String?
 
-    @Option(name: .long, help: "Most connections per client IP, 0 no limit (default 1000; env ORCHESTRATOR_MAX_CONNECTIONS_PER_CLIENT).")
+    @Option(name: .long, parsing: .unconditional, help: "Most connections per client IP, 0 no limit (default 1000; env ORCHESTRATOR_MAX_CONNECTIONS_PER_CLIENT).")
     var maxConnectionsPerClient: String?
 
-    @Option(name: .long, help: "Calls per second per caller, 0 off (default 0; env ORCHESTRATOR_RATE_LIMIT_RPS).")
+    @Option(name: .long, parsing: .unconditional, help: "Calls per second per caller, 0 off (default 0; env ORCHESTRATOR_RATE_LIMIT_RPS).")
     var rateLimitRps: String?
 
-    @Option(name: .long, help: "Calls a caller may make back to back (default 100; env ORCHESTRATOR_RATE_LIMIT_BURST).")
+    @Option(name: .long, parsing: .unconditional, help: "Calls a caller may make back to back (default 100; env ORCHESTRATOR_RATE_LIMIT_BURST).")
     var rateLimitBurst: String?
 
-    @Option(name: .long, help: "Most tasks per workflow graph (default 100000; env ORCHESTRATOR_MAX_DAG_TASKS).")
+    @Option(name: .long, parsing: .unconditional, help: "Most tasks per workflow graph (default 100000; env ORCHESTRATOR_MAX_DAG_TASKS).")
     var maxDagTasks: String?
 
-    @Option(name: .long, help: "Most dependencies per workflow graph (default 1000000; env ORCHESTRATOR_MAX_DAG_EDGES).")
+    @Option(name: .long, parsing: .unconditional, help: "Most dependencies per workflow graph (default 1000000; env ORCHESTRATOR_MAX_DAG_EDGES).")
     var maxDagEdges: String?
 
-    @Option(name: .long, help: "Most tasks on one dependency chain (default 10000; env ORCHESTRATOR_MAX_DAG_DEPTH).")
+    @Option(name: .long, parsing: .unconditional, help: "Most tasks on one dependency chain (default 10000; env ORCHESTRATOR_MAX_DAG_DEPTH).")
     var maxDagDepth: String?
 
-    @Option(name: .long, help: "Longest string field in a request, bytes (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
+    @Option(name: .long, parsing: .unconditional, help: "Longest string field in a request, bytes (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
     var maxStringLength: String?
 
-    @Option(name: .long, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")
+    @Option(name: .long, parsing: .unconditional, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")
     var maxAssignmentSize: String?
 
     /// Flag values by setting key; only the flags actually given.

@@ -22,6 +22,9 @@ CASES = [
     (["--max-assignment-size", "10"], "max-assignment-size"),
     # Found by black-box testing: exit 1 with "catalog /nonexistent.json: cannot be read".
     (["--catalog-file", "/nonexistent.json"], 'catalog-file "/nonexistent.json" cannot be read'),
+    # Found by black-box testing: a negative number was taken for a flag ("Missing value for ...").
+    (["--shutdown-grace", "-5"], 'shutdown-grace "-5" must be an integer in 0...3600'),
+    (["--rate-limit-rps", "-1"], 'rate-limit-rps "-1" must be a number in 0...1000000'),
 ]
 
 

@@ -316,7 +316,8 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
     public var addTasks: [Orchestrator_V1_TaskSpec] = []
     /// Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
     /// removing it cancels its remaining retries) can be removed. A task leased at the same moment
-    /// counts as started: the update then fails with FAILED_PRECONDITION.
+    /// counts as started: the update then fails with FAILED_PRECONDITION. A removed task's edges go
+    /// with it: its downstream tasks no longer wait for it (nor receive its result).
     public var removeTasks: [String] = []
     /// New dependencies between existing or new tasks; the downstream task must have no attempt
     /// running (PENDING, READY or RETRY_WAIT; it waits for the new upstream task before its next attempt).

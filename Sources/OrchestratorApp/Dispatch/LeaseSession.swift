@@ -123,6 +123,9 @@ extension DispatchService {
 
     private func resumeLeases(_ tokens: [LeaseToken], executor: ExecutorIdentity, sessionID: String) async throws -> (resumed: [LeaseToken], rejected: [LeaseToken]) {
         guard !tokens.isEmpty else { return ([], []) }
+        // Each lease once, in the order given (a lease listed twice came back twice).
+        var seen = Set<LeaseToken>()
+        let tokens = tokens.filter { seen.insert($0).inserted }
         let now = clock.now()
         let states: [LeaseState]
         do {

@@ -343,7 +343,8 @@ struct  Orchestrator__V1__UpdateDagRequest
   /*
    * Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
    * removing it cancels its remaining retries) can be removed. A task leased at the same moment
-   * counts as started: the update then fails with FAILED_PRECONDITION.
+   * counts as started: the update then fails with FAILED_PRECONDITION. A removed task's edges go
+   * with it: its downstream tasks no longer wait for it (nor receive its result).
    */
   size_t n_remove_tasks;
   char **remove_tasks;
