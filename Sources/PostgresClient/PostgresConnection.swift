@@ -1,4 +1,6 @@
 internal import CLibPQ
+import Synchronization
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -181,10 +183,34 @@ public final class PostgresCancelToken: @unchecked Sendable {
     deinit { PQfreeCancel(handle) }
 
     /// Asks the server to cancel the current statement; the statement then fails with
-    /// `.queryCanceled`. Returns false when the request could not be sent.
+    /// `.queryCanceled`. Returns false when the request could not be sent. Blocks until the
+    /// server answers (libpq 15's PQcancel has no timeout): see `cancelInBackground`.
     @discardableResult
     public func cancel() -> Bool {
         var buffer = [CChar](repeating: 0, count: 256)
         return PQcancel(handle, &buffer, Int32(buffer.count)) == 1
+    }
+
+    /// Requests in flight from `cancelInBackground`, across the process.
+    private static let inFlight = Atomic<Int>(0)
+    /// Most cancel requests waiting for their server at once.
+    static let maxInFlight = 8
+
+    /// Sends `cancel()` from a thread of its own and returns at once. A cancel request opens a
+    /// new connection and waits for the server, which during a network partition is for as long
+    /// as TCP keeps trying; sent from a task's cancellation handler it ran on the cancelling
+    /// thread, often one of the few cooperative-pool threads, and two of those stuck froze every
+    /// async task of the server (found by blackholing the database: the health loop's timed-out
+    /// probe never came back). At most `maxInFlight` wait at once; beyond that the request is
+    /// skipped, and the statement ends on its own or with its connection.
+    public func cancelInBackground() {
+        guard Self.inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue < Self.maxInFlight else {
+            Self.inFlight.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+            return
+        }
+        Thread.detachNewThread { [self] in
+            cancel()
+            Self.inFlight.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+        }
     }
 }

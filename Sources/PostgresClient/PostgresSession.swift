@@ -84,7 +84,8 @@ public final class PostgresSession: Sendable {
             }
         } onCancel: {
             cancelled.store(true, ordering: .releasing)
-            token?.cancel()
+            // Never on this thread: it blocks until the server answers (PostgresCancelToken).
+            token?.cancelInBackground()
         }
     }
 

@@ -4,6 +4,8 @@ refused call changed nothing, and a minimal in-process executor on a Lease strea
 
 from __future__ import annotations
 
+import os
+
 import base64
 import hashlib
 import hmac
@@ -27,8 +29,19 @@ AUDIENCE = "orchestrator-api"
 
 
 def write_secret(path: Path, secret: bytes) -> Path:
+    # The server drops a secret file's trailing CR/LF (an editor's final newline; KeyFiles.secret):
+    # random bytes ending in one would sign with a key the server never uses, about 1 run in 100.
+    assert not secret.endswith((b"\n", b"\r")), "a secret ending in a line break is read without it"
     path.write_bytes(secret)
     return path
+
+
+def random_secret(length: int = 48) -> bytes:
+    """Random HS256 key bytes that the server reads exactly as written (no trailing CR/LF)."""
+    secret = os.urandom(length)
+    while secret.endswith((b"\n", b"\r")):
+        secret = os.urandom(length)
+    return secret
 
 
 def rsa_keypair(folder: Path, name: str) -> tuple[Path, Path]:

@@ -16,12 +16,12 @@ import grpc
 import pytest
 
 from procs import binary, psql
-from security_support import LeaseStream, SecureOrchestratord, bearer, claims, mint, write_secret
+from security_support import LeaseStream, SecureOrchestratord, bearer, claims, mint, random_secret, write_secret
 
 
 @pytest.fixture(scope="module")
 def secret(tmp_path_factory):
-    return write_secret(tmp_path_factory.mktemp("audit-keys") / "hs.secret", os.urandom(48))
+    return write_secret(tmp_path_factory.mktemp("audit-keys") / "hs.secret", random_secret())
 
 
 @pytest.fixture(scope="module")

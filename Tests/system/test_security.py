@@ -16,7 +16,7 @@ import pytest
 
 from procs import psql
 from security_support import (AUDIENCE, ISSUER, LeaseStream, SecureOrchestratord, assert_unchanged, bearer, claims,
-                              forge, mint, oct_jwk, rsa_jwk, rsa_keypair, snapshot, write_secret)
+                              forge, mint, oct_jwk, random_secret, rsa_jwk, rsa_keypair, snapshot, write_secret)
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -30,7 +30,7 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 def keys(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keys")
     keys = {
-        "hs": write_secret(folder / "hs.secret", os.urandom(48)),
+        "hs": write_secret(folder / "hs.secret", random_secret()),
         "other": os.urandom(48),
         "k1": os.urandom(48),
     }
