@@ -34,6 +34,9 @@ struct ServerRunner {
         var dispatchConfiguration = DispatchConfiguration()
         dispatchConfiguration.leaseTTL = settings.leaseTTL
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
+        // A lease's database expiry can be as little as a third of its TTL ahead (the keeper
+        // extends at two thirds): an outage that long may already have let one run out.
+        dispatchConfiguration.slowSweep = min(.seconds(3), settings.leaseTTL / 3)
         dispatchConfiguration.maxAssignmentBytes = settings.limits.maxAssignmentSize
         dispatchConfiguration.assignmentSize = { Orchestrator_V1_Assignment.encodedSize(of: $0) }
         let planning = PlanningService(registry: registry, limits: settings.limits.validation, metrics: observability.planning)

@@ -28,10 +28,16 @@ final class OutageStore: TaskDispatchStore {
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
         try await expireLeases(now: now, expiredBefore: now, limit: limit)
     }
+    /// The next sweep hangs this long, then succeeds: a partition, as a blackholed connection
+    /// that is cut and replaced shows it (nothing fails).
+    let hangNextSweepMillis = Atomic<Int>(0)
+
     func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
         if down.load(ordering: .acquiring) { refusedSweeps.add(1, ordering: .relaxed) }
         try database()
         sweeps.withLock { $0.append((now, expiredBefore)) }
+        let hang = hangNextSweepMillis.exchange(0, ordering: .acquiringAndReleasing)
+        if hang > 0 { try? await Task.sleep(for: .milliseconds(hang)) }
         return []
     }
 }
@@ -88,5 +94,27 @@ struct OutageReprieveTests {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    /// Found by the outage system test in CI: a blackholed database makes statements hang and
+    /// then succeed on a new connection, so no sweep failed and the reaper never knew.
+    @Test func aSweepThatHungCountsAsAnOutageThatBeganWhenItStarted() async throws {
+        let store = OutageStore()
+        var configuration = DispatchConfiguration()
+        configuration.reaperInterval = .milliseconds(10)
+        configuration.keeperInterval = .milliseconds(10)
+        configuration.heartbeatInterval = .seconds(1)
+        configuration.slowSweep = .milliseconds(200)
+        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let loops = dispatch.runBackgroundLoops()
+        defer { loops.cancel() }
+        try await waitUntil { store.sweeps.withLock { $0.count } >= 2 }
+        store.hangNextSweepMillis.store(600, ordering: .releasing)
+        try await waitUntil { store.hangNextSweepMillis.load(ordering: .acquiring) == 0 }
+        let hung = store.sweeps.withLock { $0.count } - 1
+        try await waitUntil { store.sweeps.withLock { $0.count } > hung + 1 }
+        let sweeps = store.sweeps.withLock { $0 }
+        let next = sweeps[hung + 1]
+        #expect(next.expiredBefore <= sweeps[hung].now && next.expiredBefore < next.now, "\(sweeps[hung]) then \(next)")
     }
 }

@@ -8,6 +8,10 @@ public struct DispatchConfiguration: Sendable {
     public var keeperInterval: Duration = .seconds(1)
     /// How often the reaper requeues leases that expired in the database.
     public var reaperInterval: Duration = .seconds(1)
+    /// A reaper sweep slower than this met the database unreachable: a network partition
+    /// blackholes statements (they hang, then succeed on a new connection) rather than failing
+    /// them, so the reaper treats it as an outage that began when the sweep did.
+    public var slowSweep: Duration = .seconds(3)
     /// Longest `PollTasks` wait.
     public var maxPollWait: Duration = .seconds(60)
     /// An executor whose stream has not accepted an assignment for this long (flow control

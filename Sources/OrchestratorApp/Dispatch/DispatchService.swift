@@ -337,6 +337,8 @@ public final class DispatchService: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.reaperInterval)
             if Task.isCancelled { return }
+            let sweepStarted = ContinuousClock.now
+            let sweepStartedAt = clock.now()
             do {
                 var expired: [ExpiredLease]
                 repeat {
@@ -353,6 +355,12 @@ public final class DispatchService: Sendable {
                 } while expired.count == 1000 && !Task.isCancelled
                 if let planAdoption, try await planAdoption.adoptStranded() > 0 {
                     signals.signal(.tasksReady)
+                }
+                if outageStart == nil, ContinuousClock.now - sweepStarted > configuration.slowSweep {
+                    // The database did not answer for a while (a partition: statements hang, then
+                    // succeed on a new connection, and nothing fails): an outage all the same.
+                    outageStart = sweepStartedAt
+                    logger.warning("lease reaper's sweep took over \(configuration.slowSweep); treating it as a database outage")
                 }
                 if outageStart != nil {
                     if let ends = reprieveEnds {
