@@ -321,19 +321,13 @@ public final class DispatchService: Sendable {
         }
     }
 
-    /// How long after a database outage the reaper spares leases whose expiry fell inside it:
-    /// long enough for every live executor to heartbeat again (its interval) and for the keepers
+    /// How long after a database outage the reaper spares leases whose expiry fell inside it
+    /// (`ReaperOutage`): long enough for every live executor to heartbeat again (its interval) and for the keepers
     /// of every server on the database (each round a `keeperInterval`) to extend what they hold.
     var outageReprieve: Duration { configuration.heartbeatInterval + configuration.keeperInterval * 2 }
 
     func reaperLoop() async {
-        // While the database is out, no keeper can extend a lease, and every live executor's
-        // lease runs out in the database although the executor heartbeats throughout; reaping
-        // them the moment the database came back re-ran every task in flight (found by
-        // black-box testing). So from the outage the reaper met until `outageReprieve` after it
-        // ended, only leases that expired before the outage are reaped.
-        var outageStart: UnixMillis?
-        var reprieveEnds: ContinuousClock.Instant?
+        var outage = ReaperOutage(slowSweep: configuration.slowSweep, reprieve: outageReprieve)
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.reaperInterval)
             if Task.isCancelled { return }
@@ -343,7 +337,7 @@ public final class DispatchService: Sendable {
                 var expired: [ExpiredLease]
                 repeat {
                     let now = clock.now()
-                    expired = try await store.expireLeases(now: now, expiredBefore: min(outageStart ?? now, now), limit: 1000)
+                    expired = try await store.expireLeases(now: now, expiredBefore: outage.cutoff(now: now), limit: 1000)
                     observeExpired(expired)
                     for lease in expired {
                         registry.revoke(lease.lease, reason: lease.cause == .timeout ? "start_to_close timeout exceeded" : "lease expired")
@@ -356,29 +350,21 @@ public final class DispatchService: Sendable {
                 if let planAdoption, try await planAdoption.adoptStranded() > 0 {
                     signals.signal(.tasksReady)
                 }
-                if outageStart == nil, ContinuousClock.now - sweepStarted > configuration.slowSweep {
-                    // The database did not answer for a while (a partition: statements hang, then
-                    // succeed on a new connection, and nothing fails): an outage all the same.
-                    outageStart = sweepStartedAt
-                    logger.warning("lease reaper's sweep took over \(configuration.slowSweep); treating it as a database outage")
-                }
-                if outageStart != nil {
-                    if let ends = reprieveEnds {
-                        if ContinuousClock.now >= ends {
-                            outageStart = nil
-                            reprieveEnds = nil
-                        }
-                    } else {
-                        reprieveEnds = ContinuousClock.now + outageReprieve
+                for change in outage.sweepSucceeded(startedAt: sweepStartedAt, clock: sweepStarted) {
+                    switch change {
+                    case .slowSweepTakenForOutage:
+                        logger.warning("lease reaper's sweep took over \(configuration.slowSweep); treating it as a database outage")
+                    case .reprieveBegan:
                         logger.notice("database reachable again; leases that ran out during the outage are spared while keepers extend them",
                                       metadata: ["reprieve_ms": "\(DispatchConfiguration.millis(outageReprieve))"])
+                    case .ended:
+                        break
                     }
                 }
             } catch {
-                if case .unavailable? = error as? StoreError, outageStart == nil {
-                    outageStart = clock.now()
-                }
-                if outageStart != nil { reprieveEnds = nil }
+                var unavailable = false
+                if case .unavailable? = error as? StoreError { unavailable = true }
+                outage.sweepFailed(unavailable: unavailable, now: clock.now())
                 logger.warning("lease reaper failed", metadata: ["error": "\(error)"])
             }
         }

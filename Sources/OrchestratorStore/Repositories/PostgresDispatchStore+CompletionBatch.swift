@@ -73,7 +73,8 @@ extension PostgresDispatchStore {
         }
         // Each round in task id order, the order every batch locks task rows in (the lease keeper
         // too): two batches holding rows the other wants deadlocked (events follow this order).
-        rounds = rounds.map { round in round.sorted { reports[$0].lease.taskID.lowercased() < reports[$1].lease.taskID.lowercased() } }
+        let orderKeys = reports.map { $0.lease.taskID.lowercased() }
+        rounds = rounds.map { round in round.sorted { orderKeys[$0] < orderKeys[$1] } }
         let now = reports.map(\.now).max() ?? 0
         var workflowOf: [Int: String] = [:]
         var events = TaskEventRows()

@@ -10,8 +10,8 @@ extension PostgresDispatchStore {
         // batch or a cancellation locking the same rows in another order deadlocked with the
         // keeper, whose lost extension then let healthy executors' leases expire. A transaction,
         // so that a deadlock still met is retried rather than failing the keeper's round.
-        let wellFormed = extensions.compactMap { item in UUID(uuidString: item.lease.taskID).map { (id: $0, item: item) } }
-            .sorted { $0.id.uuidString < $1.id.uuidString }.map(\.item)
+        let wellFormed = extensions.compactMap { item in UUID(uuidString: item.lease.taskID).map { (key: $0.uuidString, item: item) } }
+            .sorted { $0.key < $1.key }.map(\.item)
         var held: [LeaseToken: UnixMillis] = [:]
         if !wellFormed.isEmpty {
             let now = Date()
