@@ -3,6 +3,10 @@ internal import CNGRPCShims
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A gRPC server on nghttp2 + libevent (+ OpenSSL for TLS listeners).
 ///
 /// Lifecycle: `start()` binds every listener (port 0 picks a free port, see `boundAddresses`);
@@ -31,6 +35,11 @@ public final class GRPCServer: Sendable {
         var shutdownHooks: [@Sendable () -> Void] = []
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         var signalEvents: [SignalEvent] = []
+        /// Shutdown signals received (SIGTERM/SIGINT): the second cuts the grace period short,
+        /// the third exits at once.
+        var shutdownSignals = 0
+        /// Set by a second shutdown signal: the drain stops waiting for in-flight calls.
+        var graceCutShort = false
     }
 
     public let configuration: ServerConfiguration
@@ -196,7 +205,9 @@ public final class GRPCServer: Sendable {
             for connection in core.registries[loop.index].connections.values { connection.beginGracefulShutdown() }
         }
         let deadline = ContinuousClock.now + (grace ?? configuration.shutdownGracePeriod)
-        while core.activeCalls.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+        while core.activeCalls.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline
+            && !state.withLock({ $0.graceCutShort })
+        {
             try? await Task.sleep(for: .milliseconds(10))
         }
         let left = core.activeCalls.load(ordering: .relaxed)
@@ -205,7 +216,8 @@ public final class GRPCServer: Sendable {
         // Closing it before then would discard those bytes from its output buffer: a call that
         // just finished would reach its client as UNAVAILABLE, an idle client would see the
         // socket close without a GOAWAY. So wait for that too, briefly past the grace period.
-        let flushDeadline = Swift.max(deadline, ContinuousClock.now + .milliseconds(500))
+        let drainEnded = state.withLock { $0.graceCutShort } ? ContinuousClock.now : deadline
+        let flushDeadline = Swift.max(drainEnded, ContinuousClock.now + .milliseconds(500))
         while core.connectionsOpen.load(ordering: .relaxed) > 0 && ContinuousClock.now < flushDeadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -241,8 +253,9 @@ public final class GRPCServer: Sendable {
         }
     }
 
-    /// Shuts down gracefully on SIGTERM or SIGINT (libevent signal events on the first loop).
-    /// Call after `start()`.
+    /// Shuts down gracefully on SIGTERM or SIGINT (libevent signal events on the first loop); a
+    /// second one cuts the grace period short (in-flight calls are cancelled at once), a third
+    /// exits the process at once, as an operator pressing Ctrl-C again expects. Call after `start()`.
     public func installSignalHandlers() async {
         guard let group = state.withLock({ $0.group }) else { return }
         let loop = group.loops[0]
@@ -252,14 +265,33 @@ public final class GRPCServer: Sendable {
             loop.execute { [self] in
                 var events: [SignalEvent] = []
                 for signal in [SIGTERM, SIGINT] {
-                    events.append(SignalEvent(loop: loop, signal: signal) { [self] in
-                        configuration.logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
-                        Task { await self.shutdown() }
-                    })
+                    events.append(SignalEvent(loop: loop, signal: signal) { [self] in shutdownSignalReceived(signal) })
                 }
                 state.withLock { $0.signalEvents += events }
                 continuation.resume()
             }
+        }
+    }
+
+    private func shutdownSignalReceived(_ signal: Int32) {
+        let count = state.withLock { state -> Int in
+            state.shutdownSignals += 1
+            if state.shutdownSignals == 2 { state.graceCutShort = true }
+            return state.shutdownSignals
+        }
+        let logger = configuration.logger
+        switch count {
+        case 1:
+            logger.info("signal received, shutting down", metadata: ["signal": "\(signal)"])
+            Task { await self.shutdown() }
+        case 2:
+            logger.notice(
+                "second signal received: cancelling in-flight calls now instead of waiting for the grace period (a third exits at once)",
+                metadata: ["signal": "\(signal)"])
+        default:
+            logger.critical("third signal received: exiting at once", metadata: ["signal": "\(signal)"])
+            // Conventional status of a process ended by a signal.
+            _exit(128 + signal)
         }
     }
 

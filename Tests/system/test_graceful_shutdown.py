@@ -62,3 +62,77 @@ def test_watch_poll_and_wait_end_at_once_with_unavailable_on_sigterm(database, p
         channel.close()
     finally:
         server.stop()
+
+
+def _server_holding_a_call(database, pb, tmp_path_factory):
+    """A server with a 60 s grace period and an open SubmitStream whose client sends nothing: a
+    call in flight that the drain waits for."""
+    server = Orchestratord(database, tmp_path_factory.mktemp("shutdown"), extra_args=["--shutdown-grace", "60"]).start()
+    channel = grpc.insecure_channel(server.address)
+    workflows = pb.workflows_grpc.WorkflowsStub(channel)
+    release = threading.Event()
+    outcome: list = []
+
+    def silent_requests():
+        release.wait(120)
+        return
+        yield
+
+    def call():
+        try:
+            outcome.append(("ok", list(workflows.SubmitStream(silent_requests(), timeout=120))))
+        except grpc.RpcError as error:
+            outcome.append((error.code(), error.details()))
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(1)
+    assert not outcome, outcome
+    return server, channel, release, thread, outcome
+
+
+def test_second_signal_cuts_the_grace_period_short(database, pb, tmp_path_factory):
+    server, channel, release, thread, outcome = _server_holding_a_call(database, pb, tmp_path_factory)
+    try:
+        process = server.proc.process
+        process.send_signal(signal.SIGTERM)
+        time.sleep(2)
+        # The open stream holds the drain: the process waits for it.
+        assert process.poll() is None, server.proc.tail()
+        assert not outcome, outcome
+        process.send_signal(signal.SIGINT)
+        # Well before the 60 s grace period: the call is cancelled and the shutdown completes.
+        assert server.proc.wait(timeout=15) == 0, server.proc.tail()
+        thread.join(timeout=15)
+        assert outcome and outcome[0][0] != "ok", outcome
+        log = server.proc.log()
+        assert "second signal received" in log, server.proc.tail()
+        assert "orchestratord stopped" in log, server.proc.tail()
+    finally:
+        release.set()
+        channel.close()
+        server.stop()
+
+
+def test_third_signal_exits_at_once(database, pb, tmp_path_factory):
+    server, channel, release, thread, outcome = _server_holding_a_call(database, pb, tmp_path_factory)
+    try:
+        process = server.proc.process
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        # The second and third arrive together (two different signals, so the kernel cannot merge
+        # them while the process is stopped): the third is handled before the orderly shutdown
+        # the second sped up can finish.
+        process.send_signal(signal.SIGSTOP)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGCONT)
+        code = server.proc.wait(timeout=15)
+        assert code in (128 + signal.SIGINT, 128 + signal.SIGTERM), server.proc.tail()
+        assert "third signal received: exiting at once" in server.proc.log(), server.proc.tail()
+        assert "orchestratord stopped" not in server.proc.log(), server.proc.tail()
+    finally:
+        release.set()
+        channel.close()
+        thread.join(timeout=15)
+        server.stop()
