@@ -86,3 +86,43 @@ def test_submit_stream_query_joins_its_own_trace(api, capability, pb):
     bad = answers[f"t-{capability}-bad"]
     assert bad.WhichOneof("kind") == "rejected" and bad.rejected.code == 3
     assert "traceparent" in bad.rejected.message
+
+
+def test_resent_query_on_a_stream_is_watched_once(api, server, capability, workdir, processes, pb):
+    """A query sent twice with one request id (a client resending what it saw no answer to) is
+    accepted twice, the second time as the same workflow, but its events come back once."""
+    processes.append(python_executor(server.address, workdir, "resend-" + capability, [capability],
+                                     "--max-in-flight", "4", "--sleep-ms", "300"))
+    outgoing: queue.Queue = queue.Queue()
+
+    def requests():
+        while True:
+            item = outgoing.get()
+            if item is None:
+                return
+            yield item
+
+    request_id = f"resend-{capability}"
+    dag = [api.task("a", capability), api.task("b", capability, ["a"])]
+    for _ in range(2):
+        outgoing.put(pb.workflows.SubmitStreamRequest(request_id=request_id, query=api.query(dag), watch=True))
+    accepted: list = []
+    sequences: list[int] = []
+    outcomes = 0
+    for response in api.workflows.SubmitStream(requests(), timeout=90):
+        kind = response.WhichOneof("kind")
+        assert response.request_id == request_id
+        if kind == "accepted":
+            accepted.append((response.accepted.workflow_id, response.accepted.created))
+        elif kind == "event":
+            sequences.append(response.event.sequence)
+        elif kind == "outcome":
+            outcomes += 1
+            assert pb.workflow.WorkflowState.Name(response.outcome.state) == "WORKFLOW_STATE_SUCCEEDED"
+            outgoing.put(None)
+        else:
+            raise AssertionError(response)
+    assert [created for _, created in accepted] == [True, False], accepted
+    assert accepted[0][0] == accepted[1][0]
+    assert outcomes == 1
+    assert sequences and len(sequences) == len(set(sequences)), sequences

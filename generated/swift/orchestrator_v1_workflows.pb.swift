@@ -52,7 +52,9 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
 public struct Orchestrator_V1_SubmitStreamRequest: Sendable, Hashable, GRPCMessage {
     public var requestID: String = ""
     public var query: Orchestrator_V1_Query? = nil
-    /// Also stream this workflow's events and its outcome back on this stream.
+    /// Also stream this workflow's events and its outcome back on this stream. Once per workflow
+    /// and stream: a repeated request_id (a resent query) is answered with `accepted` again but
+    /// does not start a second copy of the events.
     public var watch: Bool = false
     /// W3C traceparent of this one submission (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`):
     /// the workflow joins that trace, under a span of its own. Empty = the stream's trace (the

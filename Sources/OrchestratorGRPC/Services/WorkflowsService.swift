@@ -100,6 +100,9 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         context: ServerContext
     ) async throws {
         let writer = SerialWriter(responses)
+        // Workflows whose events this stream already carries: a resent query (same request id)
+        // must not make the client see every event twice.
+        var watched = Set<String>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             // One query at a time: the next is read only after this one is stored, so HTTP/2 flow
             // control bounds how far a fast submitter runs ahead.
@@ -109,7 +112,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                     try await writer.write(Orchestrator_V1_SubmitStreamResponse(
                         requestID: request.requestID,
                         kind: .accepted(.init(workflowID: outcome.workflow.workflowID, dagVersion: Int32(clamping: outcome.workflow.currentDagVersion), created: outcome.created))))
-                    if request.watch {
+                    if request.watch, watched.insert(outcome.workflow.workflowID).inserted {
                         let workflowID = outcome.workflow.workflowID
                         let tenant = outcome.workflow.tenant
                         let requestID = request.requestID

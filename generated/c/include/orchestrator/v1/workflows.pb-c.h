@@ -93,7 +93,9 @@ struct  Orchestrator__V1__SubmitStreamRequest
   char *request_id;
   Orchestrator__V1__Query *query;
   /*
-   * Also stream this workflow's events and its outcome back on this stream.
+   * Also stream this workflow's events and its outcome back on this stream. Once per workflow
+   * and stream: a repeated request_id (a resent query) is answered with `accepted` again but
+   * does not start a second copy of the events.
    */
   protobuf_c_boolean watch;
   /*
