@@ -49,8 +49,13 @@ public struct DagUpdateService: Sendable {
     let limits: ValidationLimits
     let signals: ChangeSignals
     let clock: any WallClock
+    let budget: AssignmentBudget
 
-    public init(workflows: any WorkflowStore, limits: ValidationLimits = .default, signals: ChangeSignals, clock: any WallClock = SystemWallClock()) {
+    public init(
+        workflows: any WorkflowStore, limits: ValidationLimits = .default, signals: ChangeSignals, clock: any WallClock = SystemWallClock(),
+        budget: AssignmentBudget = AssignmentBudget(maxAssignmentBytes: nil)
+    ) {
+        self.budget = budget
         self.workflows = workflows
         self.limits = limits
         self.signals = signals
@@ -85,6 +90,7 @@ public struct DagUpdateService: Sendable {
             } catch {
                 throw AppError.invalidArgument("the updated DAG is invalid: \(error.description)", issues: error.issues)
             }
+            try budget.check(tasks: change.addTasks, payloads: change.payloads, inputs: workflow.query.providedInputs)
             let analysis = GraphAnalysis(validated)
             var ranks: [TaskKey: Double] = [:]
             for (id, key) in validated.index.keys.enumerated() { ranks[key] = analysis.ranks[id] }

@@ -46,13 +46,16 @@ public struct SubmissionService: Sendable {
     /// Hands new tasks to idle executor streams of this process as they are stored (nil: every
     /// task is stored ready and claimed).
     let direct: (any DirectDispatching)?
+    let budget: AssignmentBudget
 
     public init(
         planning: PlanningService, workflows: any WorkflowStore, watch: WatchService, signals: ChangeSignals,
         clock: any WallClock = SystemWallClock(), ids: any IdentifierGenerator = RandomIdentifierGenerator(),
-        logger: Logger = Logger(label: "orchestrator.submission"), direct: (any DirectDispatching)? = nil
+        logger: Logger = Logger(label: "orchestrator.submission"), direct: (any DirectDispatching)? = nil,
+        budget: AssignmentBudget = AssignmentBudget(maxAssignmentBytes: nil)
     ) {
         self.direct = direct
+        self.budget = budget
         self.planning = planning
         self.workflows = workflows
         self.watch = watch
@@ -69,6 +72,7 @@ public struct SubmissionService: Sendable {
             try Self.validateRequestID(requestID)
         }
         let plan = try given ?? planning.plan(command.query)
+        try budget.check(tasks: plan.dag.tasks, payloads: command.payloads, inputs: command.query.providedInputs)
         var ranks: [TaskKey: Double] = [:]
         ranks.reserveCapacity(plan.dag.tasks.count)
         for key in plan.analysis.graph.index.keys {

@@ -48,9 +48,12 @@ struct ServerRunner {
         let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption,
             metrics: observability.dispatch)
         let submission = SubmissionService(
-            planning: planning, workflows: store, watch: watch, signals: signals, direct: settings.directDispatch ? dispatch : nil)
+            planning: planning, workflows: store, watch: watch, signals: signals, direct: settings.directDispatch ? dispatch : nil,
+            budget: AssignmentBudget(maxAssignmentBytes: dispatchConfiguration.maxAssignmentBytes))
         observability.attach(dispatch: dispatch)
-        let updates = DagUpdateService(workflows: store, limits: planning.limits, signals: signals)
+        let updates = DagUpdateService(
+            workflows: store, limits: planning.limits, signals: signals,
+            budget: AssignmentBudget(maxAssignmentBytes: dispatchConfiguration.maxAssignmentBytes))
         let background = dispatch.runBackgroundLoops()
 
         let health = HealthService()

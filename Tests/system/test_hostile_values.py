@@ -173,3 +173,47 @@ def test_an_assignment_larger_than_clients_accept_fails_its_task_with_the_reason
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "max-assignment-size" in shown.stdout, (shown.returncode, shown.stderr[-500:])
     still_serving(api, server)
+
+
+def test_tasks_whose_input_alone_cannot_be_assigned_are_refused_at_submission(database, pb, capability, tmp_path_factory):
+    """A task's input plus the query's inputs travel in every assignment of it: over
+    --max-assignment-size, the task could never be handed out. It used to be stored and then fail
+    `assignment_too_large` at its first lease, blamed on upstream results it did not have (found
+    by black-box testing); now the submission, or the DAG update adding it, is refused, naming the
+    task and the sizes, and nothing is stored."""
+    from procs import Orchestratord
+
+    server = Orchestratord(database, tmp_path_factory.mktemp("budget"),
+                           extra_args=["--max-assignment-size", str(1024 * 1024)]).start()
+    try:
+        channel = grpc.insecure_channel(server.address)
+        workflows = pb.workflows_grpc.WorkflowsStub(channel)
+        before = psql(database, "SELECT count(*) FROM workflows")
+
+        def submit(tasks, **fields):
+            query = pb.query.Query(graph=pb.dag.Dag(tasks=tasks), **fields)
+            return workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30)
+
+        def task(key, payload=b"", depends_on=()):
+            return pb.dag.TaskSpec(key=key, required_capabilities=[capability], payload=payload, depends_on=list(depends_on))
+
+        # String fields are limited to 64 KiB each (max-string-length), but not their sum.
+        inputs = {f"part{i}": "d" * 60_000 for i in range(10)}
+        expect_status(lambda: submit([task("small"), task("big", b"p" * (600 * 1024))], inputs=inputs),
+                      grpc.StatusCode.INVALID_ARGUMENT, "task `big` (input 614400 bytes)",
+                      "the query's inputs (600050 bytes)", "over the 1048576 bytes sent to executors (max-assignment-size")
+        expect_status(lambda: submit([task("huge", b"p" * (1100 * 1024))]),
+                      grpc.StatusCode.INVALID_ARGUMENT, "task `huge` (input 1126400 bytes)")
+        assert psql(database, "SELECT count(*) FROM workflows") == before
+        # Under the limit, each part alone and together, it is stored.
+        created = submit([task("small"), task("medium", b"p" * (300 * 1024))], inputs=inputs)
+        assert created.created
+        # A DAG update adding such a task is refused the same way; the graph stays at version 1.
+        update = pb.workflows.UpdateDagRequest(workflow_id=created.workflow.workflow_id, expected_version=1,
+                                               add_tasks=[task("late", b"p" * (600 * 1024), ["small"])])
+        expect_status(lambda: workflows.UpdateDag(update, timeout=30), grpc.StatusCode.INVALID_ARGUMENT, "task `late`")
+        assert workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(
+            workflow_id=created.workflow.workflow_id), timeout=10).workflow.current_dag_version == 1
+        channel.close()
+    finally:
+        server.stop()

@@ -209,7 +209,9 @@ public final class DispatchService: Sendable {
                 continue
             }
             let carried = task.upstreamResults.values.reduce(0) { $0 + $1.count }
-            let message = "its assignment would be \(size) bytes (upstream results \(carried) bytes), over the "
+            let inputs = task.inputs.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+            let message = "its assignment would be \(size) bytes (upstream results \(carried) bytes, its input "
+                + "\(task.task.payload.count) bytes, the query's inputs \(inputs) bytes), over the "
                 + "\(limit) bytes sent to executors (max-assignment-size; gRPC clients accept 4 MiB by default): "
                 + "keep task results small (store large outputs elsewhere and pass a reference), or raise both limits"
             logger.warning("assignment too large; task failed", metadata: [
