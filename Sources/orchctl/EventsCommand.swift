@@ -91,15 +91,10 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     static func instant(_ text: String, _ flag: String) throws -> Int64 {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var date = formatter.date(from: text)
-        if date == nil {
-            formatter.formatOptions = [.withInternetDateTime]
-            date = formatter.date(from: text)
+        guard let millis = RFC3339.unixMillis(text) else {
+            throw ValidationError("\(flag) \"\(text)\" is not an RFC 3339 instant (e.g. 2026-11-26T01:00:00Z)")
         }
-        guard let date else { throw ValidationError("\(flag) \"\(text)\" is not an RFC 3339 instant (e.g. 2026-11-26T01:00:00Z)") }
-        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        return millis
     }
 
     static func rfc3339(_ millis: Int64) -> String {

@@ -102,6 +102,9 @@ def test_command_line_mistakes_exit_64(server):
                           (["list", "--label", "novalue"], '--label "novalue" is not key=value'),
                           (["events", "--type", "bogus"], 'unknown event type "bogus"'),
                           (["events", "--since", "yesterday"], "is not an RFC 3339 instant"),
+                          # Foundation's parser ignored trailing text and rolled Feb 30 over to March 2.
+                          (["events", "--since", "2026-11-26T01:00:00Zjunk"], "is not an RFC 3339 instant"),
+                          (["events", "--until", "2026-02-30T00:00:00Z"], "is not an RFC 3339 instant"),
                           (["submit"], "give query text, --goal or --dag")]:
         result = orchctl(server, *args, check=False)
         assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
