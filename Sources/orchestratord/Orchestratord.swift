@@ -123,6 +123,23 @@ struct Orchestratord: AsyncParsableCommand {
             .merging(tlsAndLimits.values) { flag, _ in flag }
     }
 
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let problem = MissingValueCheck.problem(in: arguments, options: SettingsCatalog.keys.union(["config"])) {
+            exit(withError: ValidationError(problem))
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func run() async throws {
         let file = try config.map { try loadConfigFile($0, known: SettingsCatalog.keys) } ?? [:]
         let settings = ResolvedSettings.resolve(

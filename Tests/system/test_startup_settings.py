@@ -25,6 +25,9 @@ CASES = [
     # Found by black-box testing: a negative number was taken for a flag ("Missing value for ...").
     (["--shutdown-grace", "-5"], 'shutdown-grace "-5" must be an integer in 0...3600'),
     (["--rate-limit-rps", "-1"], 'rate-limit-rps "-1" must be a number in 0...1000000'),
+    # Found by black-box testing: "--log-level" was taken as the TTL, then "Unexpected argument 'debug'".
+    (["--lease-ttl", "--log-level", "debug"], "--lease-ttl needs a value (the next argument is the option --log-level)"),
+    (["--log-level"], "--log-level needs a value"),
 ]
 
 
