@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchestratorGRPC
 
 /// `orchctl`: the command-line client of orchestratord, and the manual test harness.
 @main
@@ -6,6 +7,7 @@ struct Orchctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orchctl",
         abstract: "Submit, plan, inspect, watch and cancel workflows; run a sample executor.",
+        version: OrchestratorRelease.version,
         subcommands: [
             SubmitCommand.self, PlanCommand.self, GetCommand.self, ListCommand.self, WatchCommand.self,
             DagCommand.self, CancelCommand.self, ExecutorCommand.self, EventsCommand.self, TokenCommand.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OrchestratorGRPC
 import OrchestratorObservability
 
 /// `orchestratord`: the Orchestrator server.
@@ -13,7 +14,8 @@ struct Orchestratord: AsyncParsableCommand {
             Every setting can also come from an environment variable (ORCHESTRATOR_<NAME>, e.g. \
             ORCHESTRATOR_GRPC_ADDRESS) or a JSON config file (--config); flags win over the \
             environment, which wins over the file. The resolved settings are printed at start-up.
-            """
+            """,
+        version: OrchestratorRelease.version
     )
 
     @Option(name: .long, help: "JSON file of setting names to values (e.g. {\"grpc-address\": \"0.0.0.0:50051\"}).")
@@ -153,7 +155,7 @@ struct Orchestratord: AsyncParsableCommand {
         LogLevelControl.process.configure(serverConfiguration.logLevel)
         ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
-        logger.notice("orchestratord starting with settings:\n\(settings.banner.joined(separator: "\n"))")
+        logger.notice("orchestratord \(OrchestratorRelease.version) starting with settings:\n\(settings.banner.joined(separator: "\n"))")
         try await ServerRunner(settings: serverConfiguration, logger: logger).run()
     }
 }

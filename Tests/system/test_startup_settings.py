@@ -80,3 +80,11 @@ def test_a_database_url_no_retry_can_mend_stops_the_start_at_once_naming_it(data
         assert result.returncode == 64, (url, result.returncode, result.stderr[-1000:])
         assert "database-url cannot be used" in result.stderr and message in result.stderr, result.stderr[-1000:]
         assert "retrying" not in result.stdout + result.stderr
+
+
+def test_both_binaries_print_their_version():
+    """Operators expect `--version`; executors get the same string in Welcome.server_version."""
+    for name in ("orchestratord", "orchctl"):
+        result = subprocess.run([str(binary(name)), "--version"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, (name, result.stderr)
+        assert result.stdout.strip().count(".") == 2, (name, result.stdout)

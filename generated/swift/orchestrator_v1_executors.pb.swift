@@ -159,6 +159,8 @@ public struct Orchestrator_V1_Welcome: Sendable, Hashable, GRPCMessage {
     public var leaseTtlMs: Int64 = 0
     public var resumed: [Orchestrator_V1_LeaseToken] = []
     public var rejectedResumes: [Orchestrator_V1_LeaseToken] = []
+    /// The server's release (e.g. "0.1.0"), for executor logs and bug reports.
+    public var serverVersion: String = ""
 
     public init() {}
 
@@ -167,13 +169,15 @@ public struct Orchestrator_V1_Welcome: Sendable, Hashable, GRPCMessage {
         heartbeatIntervalMs: Int64 = 0,
         leaseTtlMs: Int64 = 0,
         resumed: [Orchestrator_V1_LeaseToken] = [],
-        rejectedResumes: [Orchestrator_V1_LeaseToken] = []
+        rejectedResumes: [Orchestrator_V1_LeaseToken] = [],
+        serverVersion: String = ""
     ) {
         self.sessionID = sessionID
         self.heartbeatIntervalMs = heartbeatIntervalMs
         self.leaseTtlMs = leaseTtlMs
         self.resumed = resumed
         self.rejectedResumes = rejectedResumes
+        self.serverVersion = serverVersion
     }
 }
 
@@ -820,6 +824,7 @@ extension Orchestrator_V1_Welcome {
         self.rejectedResumes = try ProtobufC.pointers(c.rejected_resumes, c.n_rejected_resumes) {
             try Orchestrator_V1_LeaseToken(cMessage: $0)
         }
+        self.serverVersion = try ProtobufC.string(c.server_version)
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Welcome {
@@ -832,6 +837,7 @@ extension Orchestrator_V1_Welcome {
         c.resumed = arena.pointerArray(try self.resumed.map { arena.box(try $0.cMessage(in: arena)) })
         c.n_rejected_resumes = self.rejectedResumes.count
         c.rejected_resumes = arena.pointerArray(try self.rejectedResumes.map { arena.box(try $0.cMessage(in: arena)) })
+        c.server_version = try arena.string(self.serverVersion)
         return c
     }
 }
@@ -1594,6 +1600,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.Welcome.lease_ttl_ms",
             "orchestrator.v1.Welcome.rejected_resumes",
             "orchestrator.v1.Welcome.resumed",
+            "orchestrator.v1.Welcome.server_version",
             "orchestrator.v1.Welcome.session_id",
         ],
         base64: """
@@ -1613,46 +1620,47 @@ extension GeneratedDescriptors {
             SABSBWhlbGxvEkAKCWhlYXJ0YmVhdBgCIAEoCzIgLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRTaWduYWxIAFIJaGVhcnRiZWF0\
             EjsKCHByb2dyZXNzGAMgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9u\
             GAQgASgLMh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFpbHVyZRgFIAEoCzIcLm9y\
-            Y2hlc3RyYXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQgYKBGtpbmQi/QEKB1dlbGNvbWUSHQoKc2Vzc2lvbl9pZBgBIAEo\
+            Y2hlc3RyYXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQgYKBGtpbmQipAIKB1dlbGNvbWUSHQoKc2Vzc2lvbl9pZBgBIAEo\
             CVIJc2Vzc2lvbklkEjIKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoA1ITaGVhcnRiZWF0SW50ZXJ2YWxNcxIgCgxsZWFzZV90\
             dGxfbXMYAyABKANSCmxlYXNlVHRsTXMSNQoHcmVzdW1lZBgEIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgdyZXN1\
             bWVkEkYKEHJlamVjdGVkX3Jlc3VtZXMYBSADKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VUb2tlblIPcmVqZWN0ZWRSZXN1bWVz\
-            IoAFCgpBc3NpZ25tZW50EjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEh8KC3dvcmtm\
-            bG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi0KBHNwZWMYAyABKAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1NwZWNSBHNwZWMSGAoH\
-            YXR0ZW1wdBgEIAEoBVIHYXR0ZW1wdBIhCgxtYXhfYXR0ZW1wdHMYBSABKAVSC21heEF0dGVtcHRzEjEKFWxlYXNlX2V4cGlyZXNf\
-            dW5peF9tcxgGIAEoA1ISbGVhc2VFeHBpcmVzVW5peE1zEiAKDGxlYXNlX3R0bF9tcxgHIAEoA1IKbGVhc2VUdGxNcxJbChB1cHN0\
-            cmVhbV9yZXN1bHRzGAggAygLMjAub3JjaGVzdHJhdG9yLnYxLkFzc2lnbm1lbnQuVXBzdHJlYW1SZXN1bHRzRW50cnlSD3Vwc3Ry\
-            ZWFtUmVzdWx0cxI/CgZpbnB1dHMYCSADKAsyJy5vcmNoZXN0cmF0b3IudjEuQXNzaWdubWVudC5JbnB1dHNFbnRyeVIGaW5wdXRz\
-            EiAKC3RyYWNlcGFyZW50GAogASgJUgt0cmFjZXBhcmVudBIeCgp0cmFjZXN0YXRlGAsgASgJUgp0cmFjZXN0YXRlGkIKFFVwc3Ry\
-            ZWFtUmVzdWx0c0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgMUgV2YWx1ZToCOAEaOQoLSW5wdXRzRW50cnkS\
-            EAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJXCgpSZXZvY2F0aW9uEjEKBWxlYXNlGAEgASgLMhsu\
-            b3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uIogBCglSZXBvcnRBY2sSMQoF\
-            bGVhc2UYASABKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VUb2tlblIFbGVhc2USGgoIYWNjZXB0ZWQYAiABKAhSCGFjY2VwdGVk\
-            EhIKBGNvZGUYAyABKAVSBGNvZGUSGAoHbWVzc2FnZRgEIAEoCVIHbWVzc2FnZSJECgxIZWFydGJlYXRBY2sSNAoGbGVhc2VzGAEg\
-            AygLMhwub3JjaGVzdHJhdG9yLnYxLkxlYXNlU3RhdHVzUgZsZWFzZXMiwQIKDUxlYXNlUmVzcG9uc2USNAoHd2VsY29tZRgBIAEo\
-            CzIYLm9yY2hlc3RyYXRvci52MS5XZWxjb21lSABSB3dlbGNvbWUSPQoKYXNzaWdubWVudBgCIAEoCzIbLm9yY2hlc3RyYXRvci52\
-            MS5Bc3NpZ25tZW50SABSCmFzc2lnbm1lbnQSPQoKcmV2b2NhdGlvbhgDIAEoCzIbLm9yY2hlc3RyYXRvci52MS5SZXZvY2F0aW9u\
-            SABSCnJldm9jYXRpb24SLgoDYWNrGAQgASgLMhoub3JjaGVzdHJhdG9yLnYxLlJlcG9ydEFja0gAUgNhY2sSRAoNaGVhcnRiZWF0\
-            X2FjaxgFIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRBY2tIAFIMaGVhcnRiZWF0QWNrQgYKBGtpbmQijwIKEFBvbGxU\
-            YXNrc1JlcXVlc3QSHwoLZXhlY3V0b3JfaWQYASABKAlSCmV4ZWN1dG9ySWQSIgoMY2FwYWJpbGl0aWVzGAIgAygJUgxjYXBhYmls\
-            aXRpZXMSRQoGbGFiZWxzGAMgAygLMi0ub3JjaGVzdHJhdG9yLnYxLlBvbGxUYXNrc1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVs\
-            cxIbCgltYXhfdGFza3MYBCABKAVSCG1heFRhc2tzEhcKB3dhaXRfbXMYBSABKANSBndhaXRNcxo5CgtMYWJlbHNFbnRyeRIQCgNr\
-            ZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIlIKEVBvbGxUYXNrc1Jlc3BvbnNlEj0KC2Fzc2lnbm1lbnRz\
-            GAEgAygLMhsub3JjaGVzdHJhdG9yLnYxLkFzc2lnbm1lbnRSC2Fzc2lnbm1lbnRzIvoBChNSZXBvcnRTdGF0dXNSZXF1ZXN0Eh8K\
-            C2V4ZWN1dG9yX2lkGAEgASgJUgpleGVjdXRvcklkEjsKCHByb2dyZXNzGAIgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9n\
-            cmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9uGAMgASgLMh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNv\
-            bXBsZXRpb24SOAoHZmFpbHVyZRgEIAEoCzIcLm9yY2hlc3RyYXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQggKBnJlcG9y\
-            dCJMChRSZXBvcnRTdGF0dXNSZXNwb25zZRIaCghhY2NlcHRlZBgBIAEoCFIIYWNjZXB0ZWQSGAoHbWVzc2FnZRgCIAEoCVIHbWVz\
-            c2FnZSJoChBIZWFydGJlYXRSZXF1ZXN0Eh8KC2V4ZWN1dG9yX2lkGAEgASgJUgpleGVjdXRvcklkEjMKBmxlYXNlcxgCIAMoCzIb\
-            Lm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgZsZWFzZXMiiQEKC0xlYXNlU3RhdHVzEjEKBWxlYXNlGAEgASgLMhsub3JjaGVz\
-            dHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhQKBXZhbGlkGAIgASgIUgV2YWxpZBIxChVsZWFzZV9leHBpcmVzX3VuaXhfbXMY\
-            AyABKANSEmxlYXNlRXhwaXJlc1VuaXhNcyJJChFIZWFydGJlYXRSZXNwb25zZRI0CgZsZWFzZXMYASADKAsyHC5vcmNoZXN0cmF0\
-            b3IudjEuTGVhc2VTdGF0dXNSBmxlYXNlczLcAgoJRXhlY3V0b3JzEkoKBUxlYXNlEh0ub3JjaGVzdHJhdG9yLnYxLkxlYXNlUmVx\
-            dWVzdBoeLm9yY2hlc3RyYXRvci52MS5MZWFzZVJlc3BvbnNlKAEwARJSCglQb2xsVGFza3MSIS5vcmNoZXN0cmF0b3IudjEuUG9s\
-            bFRhc2tzUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5Qb2xsVGFza3NSZXNwb25zZRJbCgxSZXBvcnRTdGF0dXMSJC5vcmNoZXN0\
-            cmF0b3IudjEuUmVwb3J0U3RhdHVzUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5SZXBvcnRTdGF0dXNSZXNwb25zZRJSCglIZWFy\
-            dGJlYXQSIS5vcmNoZXN0cmF0b3IudjEuSGVhcnRiZWF0UmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRSZXNwb25z\
-            ZUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3RyYXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
+            EiUKDnNlcnZlcl92ZXJzaW9uGAYgASgJUg1zZXJ2ZXJWZXJzaW9uIoAFCgpBc3NpZ25tZW50EjEKBWxlYXNlGAEgASgLMhsub3Jj\
+            aGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi0KBHNwZWMYAyAB\
+            KAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1NwZWNSBHNwZWMSGAoHYXR0ZW1wdBgEIAEoBVIHYXR0ZW1wdBIhCgxtYXhfYXR0ZW1w\
+            dHMYBSABKAVSC21heEF0dGVtcHRzEjEKFWxlYXNlX2V4cGlyZXNfdW5peF9tcxgGIAEoA1ISbGVhc2VFeHBpcmVzVW5peE1zEiAK\
+            DGxlYXNlX3R0bF9tcxgHIAEoA1IKbGVhc2VUdGxNcxJbChB1cHN0cmVhbV9yZXN1bHRzGAggAygLMjAub3JjaGVzdHJhdG9yLnYx\
+            LkFzc2lnbm1lbnQuVXBzdHJlYW1SZXN1bHRzRW50cnlSD3Vwc3RyZWFtUmVzdWx0cxI/CgZpbnB1dHMYCSADKAsyJy5vcmNoZXN0\
+            cmF0b3IudjEuQXNzaWdubWVudC5JbnB1dHNFbnRyeVIGaW5wdXRzEiAKC3RyYWNlcGFyZW50GAogASgJUgt0cmFjZXBhcmVudBIe\
+            Cgp0cmFjZXN0YXRlGAsgASgJUgp0cmFjZXN0YXRlGkIKFFVwc3RyZWFtUmVzdWx0c0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQK\
+            BXZhbHVlGAIgASgMUgV2YWx1ZToCOAEaOQoLSW5wdXRzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZh\
+            bHVlOgI4ASJXCgpSZXZvY2F0aW9uEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhYK\
+            BnJlYXNvbhgCIAEoCVIGcmVhc29uIogBCglSZXBvcnRBY2sSMQoFbGVhc2UYASABKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VU\
+            b2tlblIFbGVhc2USGgoIYWNjZXB0ZWQYAiABKAhSCGFjY2VwdGVkEhIKBGNvZGUYAyABKAVSBGNvZGUSGAoHbWVzc2FnZRgEIAEo\
+            CVIHbWVzc2FnZSJECgxIZWFydGJlYXRBY2sSNAoGbGVhc2VzGAEgAygLMhwub3JjaGVzdHJhdG9yLnYxLkxlYXNlU3RhdHVzUgZs\
+            ZWFzZXMiwQIKDUxlYXNlUmVzcG9uc2USNAoHd2VsY29tZRgBIAEoCzIYLm9yY2hlc3RyYXRvci52MS5XZWxjb21lSABSB3dlbGNv\
+            bWUSPQoKYXNzaWdubWVudBgCIAEoCzIbLm9yY2hlc3RyYXRvci52MS5Bc3NpZ25tZW50SABSCmFzc2lnbm1lbnQSPQoKcmV2b2Nh\
+            dGlvbhgDIAEoCzIbLm9yY2hlc3RyYXRvci52MS5SZXZvY2F0aW9uSABSCnJldm9jYXRpb24SLgoDYWNrGAQgASgLMhoub3JjaGVz\
+            dHJhdG9yLnYxLlJlcG9ydEFja0gAUgNhY2sSRAoNaGVhcnRiZWF0X2FjaxgFIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IZWFydGJl\
+            YXRBY2tIAFIMaGVhcnRiZWF0QWNrQgYKBGtpbmQijwIKEFBvbGxUYXNrc1JlcXVlc3QSHwoLZXhlY3V0b3JfaWQYASABKAlSCmV4\
+            ZWN1dG9ySWQSIgoMY2FwYWJpbGl0aWVzGAIgAygJUgxjYXBhYmlsaXRpZXMSRQoGbGFiZWxzGAMgAygLMi0ub3JjaGVzdHJhdG9y\
+            LnYxLlBvbGxUYXNrc1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVscxIbCgltYXhfdGFza3MYBCABKAVSCG1heFRhc2tzEhcKB3dh\
+            aXRfbXMYBSABKANSBndhaXRNcxo5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6\
+            AjgBIlIKEVBvbGxUYXNrc1Jlc3BvbnNlEj0KC2Fzc2lnbm1lbnRzGAEgAygLMhsub3JjaGVzdHJhdG9yLnYxLkFzc2lnbm1lbnRS\
+            C2Fzc2lnbm1lbnRzIvoBChNSZXBvcnRTdGF0dXNSZXF1ZXN0Eh8KC2V4ZWN1dG9yX2lkGAEgASgJUgpleGVjdXRvcklkEjsKCHBy\
+            b2dyZXNzGAIgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9uGAMgASgL\
+            Mh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFpbHVyZRgEIAEoCzIcLm9yY2hlc3Ry\
+            YXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQggKBnJlcG9ydCJMChRSZXBvcnRTdGF0dXNSZXNwb25zZRIaCghhY2NlcHRl\
+            ZBgBIAEoCFIIYWNjZXB0ZWQSGAoHbWVzc2FnZRgCIAEoCVIHbWVzc2FnZSJoChBIZWFydGJlYXRSZXF1ZXN0Eh8KC2V4ZWN1dG9y\
+            X2lkGAEgASgJUgpleGVjdXRvcklkEjMKBmxlYXNlcxgCIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgZsZWFzZXMi\
+            iQEKC0xlYXNlU3RhdHVzEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhQKBXZhbGlk\
+            GAIgASgIUgV2YWxpZBIxChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYAyABKANSEmxlYXNlRXhwaXJlc1VuaXhNcyJJChFIZWFydGJl\
+            YXRSZXNwb25zZRI0CgZsZWFzZXMYASADKAsyHC5vcmNoZXN0cmF0b3IudjEuTGVhc2VTdGF0dXNSBmxlYXNlczLcAgoJRXhlY3V0\
+            b3JzEkoKBUxlYXNlEh0ub3JjaGVzdHJhdG9yLnYxLkxlYXNlUmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5MZWFzZVJlc3BvbnNl\
+            KAEwARJSCglQb2xsVGFza3MSIS5vcmNoZXN0cmF0b3IudjEuUG9sbFRhc2tzUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5Qb2xs\
+            VGFza3NSZXNwb25zZRJbCgxSZXBvcnRTdGF0dXMSJC5vcmNoZXN0cmF0b3IudjEuUmVwb3J0U3RhdHVzUmVxdWVzdBolLm9yY2hl\
+            c3RyYXRvci52MS5SZXBvcnRTdGF0dXNSZXNwb25zZRJSCglIZWFydGJlYXQSIS5vcmNoZXN0cmF0b3IudjEuSGVhcnRiZWF0UmVx\
+            dWVzdBoiLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRSZXNwb25zZUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3Ry\
+            YXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
             """
     )
 }

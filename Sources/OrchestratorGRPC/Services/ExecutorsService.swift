@@ -155,7 +155,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         case .welcome(let sessionID, let heartbeat, let ttl, let resumed, let rejected):
             response.kind = .welcome(Orchestrator_V1_Welcome(
                 sessionID: sessionID, heartbeatIntervalMs: heartbeat, leaseTtlMs: ttl,
-                resumed: resumed.map(Orchestrator_V1_LeaseToken.init), rejectedResumes: rejected.map(Orchestrator_V1_LeaseToken.init)))
+                resumed: resumed.map(Orchestrator_V1_LeaseToken.init), rejectedResumes: rejected.map(Orchestrator_V1_LeaseToken.init),
+                serverVersion: OrchestratorRelease.version))
         case .assignment(let claimed):
             response.kind = .assignment(Orchestrator_V1_Assignment(claimed, leaseTTLMillis: claimed.leaseTTLMillis(default: leaseTTLMillis)))
         case .revocation(let lease, let reason):

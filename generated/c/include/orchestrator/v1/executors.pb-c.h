@@ -228,10 +228,14 @@ struct  Orchestrator__V1__Welcome
   Orchestrator__V1__LeaseToken **resumed;
   size_t n_rejected_resumes;
   Orchestrator__V1__LeaseToken **rejected_resumes;
+  /*
+   * The server's release (e.g. "0.1.0"), for executor logs and bug reports.
+   */
+  char *server_version;
 };
 #define ORCHESTRATOR__V1__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__welcome__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Orchestrator__V1__Assignment__UpstreamResultsEntry

@@ -1456,7 +1456,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__lease_request__descriptor =
   (ProtobufCMessageInit) orchestrator__v1__lease_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__welcome__field_descriptors[5] =
+static const ProtobufCFieldDescriptor orchestrator__v1__welcome__field_descriptors[6] =
 {
   {
     "session_id",
@@ -1518,18 +1518,31 @@ static const ProtobufCFieldDescriptor orchestrator__v1__welcome__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "server_version",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__Welcome, server_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__welcome__field_indices_by_name[] = {
   1,   /* field[1] = heartbeat_interval_ms */
   2,   /* field[2] = lease_ttl_ms */
   4,   /* field[4] = rejected_resumes */
   3,   /* field[3] = resumed */
+  5,   /* field[5] = server_version */
   0,   /* field[0] = session_id */
 };
 static const ProtobufCIntRange orchestrator__v1__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__welcome__descriptor =
 {
@@ -1539,7 +1552,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__welcome__descriptor =
   "Orchestrator__V1__Welcome",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__Welcome),
-  5,
+  6,
   orchestrator__v1__welcome__field_descriptors,
   orchestrator__v1__welcome__field_indices_by_name,
   1,  orchestrator__v1__welcome__number_ranges,

@@ -1,0 +1,5 @@
+/// The release of this build, shown by `orchestratord --version` and `orchctl --version`, logged
+/// at start-up and sent to executors in `Welcome.server_version`. Bump it with each release.
+public enum OrchestratorRelease {
+    public static let version = "0.1.0"
+}
