@@ -69,7 +69,7 @@ struct CancelledStreamCleanupTests {
         let report = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             return try await dispatch.report(
-                lease, executorID: "ex-1", outcome: .failed(message: "disk full", code: "io", retryable: false))
+                lease, executorID: "ex-1", outcome: .failed(message: "disk full", code: "io", retryable: false), tenants: nil)
         }
         let result = try await report.value
         #expect(result == .accepted(taskState: .failed, workflowState: nil))

@@ -63,7 +63,7 @@ struct DispatchMetricsTests {
         #expect(metrics.readyToLeased.snapshot.sum == 2.5)
 
         clock.advance(4_000)
-        _ = try await dispatch.report(tasks[0].lease, executorID: "ex-1", outcome: .completed(result: []))
+        _ = try await dispatch.report(tasks[0].lease, executorID: "ex-1", outcome: .completed(result: []), tenants: nil)
         let done = metrics.leasedToDone.labels("succeeded").snapshot
         #expect(done.count == 1 && done.sum == 4)
         #expect(metrics.reports.labels("completed", "accepted").current == 1)
@@ -80,7 +80,7 @@ struct DispatchMetricsTests {
         let dispatch = DispatchService(store: store, signals: ChangeSignals(), clock: clock, metrics: metrics)
 
         let first = try await dispatch.poll(identity, maxTasks: 1, wait: .zero)
-        _ = try await dispatch.report(first[0].lease, executorID: "ex-1", outcome: .failed(message: "boom", code: "x", retryable: true))
+        _ = try await dispatch.report(first[0].lease, executorID: "ex-1", outcome: .failed(message: "boom", code: "x", retryable: true), tenants: nil)
         #expect(metrics.retries.labels("failure").current == 1)
         #expect(metrics.leasedToDone.labels("retried").snapshot.count == 1)
         #expect(metrics.reports.labels("failed", "accepted").current == 1)
@@ -91,11 +91,11 @@ struct DispatchMetricsTests {
     }
 
     @Test func staleReportsExpiriesAndReleasesAreCountedByCause() async throws {
-        let store = ScriptedDispatchStore(.init(reportResult: .staleLease(currentToken: 2, state: .leased)))
+        let store = ScriptedDispatchStore(.init(reportResult: .staleLease(currentToken: 2, state: .leased, tenant: "acme")))
         let metrics = DispatchMetrics(registry: MetricsRegistry())
         let dispatch = DispatchService(store: store, signals: ChangeSignals(), metrics: metrics)
 
-        _ = try await dispatch.report(LeaseToken(taskID: "t9", fencingToken: 1), executorID: "ex-1", outcome: .completed(result: []))
+        _ = try await dispatch.report(LeaseToken(taskID: "t9", fencingToken: 1), executorID: "ex-1", outcome: .completed(result: []), tenants: nil)
         #expect(metrics.reports.labels("completed", "stale").current == 1)
         #expect(metrics.leasedToDone.labels("succeeded").snapshot.count == 0)
 

@@ -54,7 +54,7 @@ struct DispatchTracingTests {
         #expect(span.parentSpanID == TraceIdentifiers.derivedSpanID(from: "wf_1"))
 
         _ = try await Tracer.$current.withValue(pollCall) {
-            try await dispatch.report(LeaseToken(taskID: "t-1", fencingToken: 1), executorID: "ex-1", outcome: .completed(result: []))
+            try await dispatch.report(LeaseToken(taskID: "t-1", fencingToken: 1), executorID: "ex-1", outcome: .completed(result: []), tenants: nil)
         }
 
         let spans = exporter.spans

@@ -58,7 +58,8 @@ struct BatchedDispatchTests {
                     #expect(kind != "stale", "a stale token was accepted for \(taskID)")
                     #expect(state == .succeeded)
                     accepted[taskID, default: 0] += 1
-                case .staleLease(let current, let state):
+                case .staleLease(let current, let state, let tenant):
+                    #expect(tenant == "acme")
                     #expect(current == 1)
                     // The stale one may be looked at before or after the real report committed.
                     #expect(state == .succeeded || (kind == "stale" && state == .leased))
@@ -178,11 +179,11 @@ struct BatchedDispatchTests {
             #expect(try await blocked.value == .accepted(taskState: .succeeded, workflowState: .succeeded))
             let results = [try await report.value, try await duplicate.value]
             #expect(results.filter { $0 == .accepted(taskState: .succeeded, workflowState: nil) }.count == 1)
-            #expect(results.filter { $0 == .staleLease(currentToken: 1, state: .succeeded) }.count == 1)
+            #expect(results.filter { $0 == .staleLease(currentToken: 1, state: .succeeded, tenant: "acme") }.count == 1)
             let staleResult = try await stale.value
             let wrongResult = try await wrongExecutor.value
-            #expect(staleResult == .staleLease(currentToken: 1, state: .succeeded) || staleResult == .staleLease(currentToken: 1, state: .leased))
-            #expect(wrongResult == .staleLease(currentToken: 1, state: .succeeded) || wrongResult == .staleLease(currentToken: 1, state: .leased))
+            #expect(staleResult == .staleLease(currentToken: 1, state: .succeeded, tenant: "acme") || staleResult == .staleLease(currentToken: 1, state: .leased, tenant: "acme"))
+            #expect(wrongResult == .staleLease(currentToken: 1, state: .succeeded, tenant: "acme") || wrongResult == .staleLease(currentToken: 1, state: .leased, tenant: "acme"))
             let after = store.dispatch.batchStatistics.completions
             #expect(after.batches - before.batches <= 2, "the four reports should have shared a batch")
             #expect(after.largestBatch >= 3)

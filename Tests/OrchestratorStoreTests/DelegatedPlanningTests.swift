@@ -60,7 +60,7 @@ struct DelegatedPlanningTests {
             let plan = try #require(try await Fixtures.claim(store, capabilities: ["planner"]).first)
             #expect(plan.task.spec.key == "plan")
 
-            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: Array("good".utf8)))
+            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: Array("good".utf8)), tenants: nil)
             #expect(result == .accepted(taskState: .succeeded, workflowState: nil))
             let record = try #require(try await store.workflow(id: id, tenant: nil))
             #expect(record.state == .running && record.currentDagVersion == 2)
@@ -96,7 +96,7 @@ struct DelegatedPlanningTests {
             let id = try await store.createWorkflow(workflow).workflow.workflowID
             let (dispatch, _) = Self.services(store)
             let plan = try #require(try await Fixtures.claim(store, capabilities: ["planner"]).first)
-            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: Array("bad".utf8)))
+            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: Array("bad".utf8)), tenants: nil)
             #expect(result == .accepted(taskState: .failed, workflowState: .failed))
             let task = try #require(try await store.tasks(workflowID: id).first)
             let error = try #require(task.lastError)
@@ -115,7 +115,7 @@ struct DelegatedPlanningTests {
             let id = try await store.createWorkflow(try Self.planningWorkflow(policy: .continueIndependent)).workflow.workflowID
             let (dispatch, _) = Self.services(store)
             let plan = try #require(try await Fixtures.claim(store, capabilities: ["planner"]).first)
-            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: [0xff, 0x00]))
+            let result = try await dispatch.report(plan.lease, executorID: "exec-1", outcome: .completed(result: [0xff, 0x00]), tenants: nil)
             #expect(result == .accepted(taskState: .failed, workflowState: .failed))
             let task = try #require(try await store.tasks(workflowID: id).first)
             #expect(task.lastError?.message.contains("not a graph") == true)

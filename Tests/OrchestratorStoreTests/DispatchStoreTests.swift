@@ -106,11 +106,11 @@ struct DispatchStoreTests {
 
             let tasksBefore = try await store.tasks(workflowID: id)
             let eventsBefore = try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events")
-            #expect(try await Fixtures.complete(store, first) == .staleLease(currentToken: 2, state: .leased))
-            #expect(try await Fixtures.fail(store, first, retryable: false) == .staleLease(currentToken: 2, state: .leased))
+            #expect(try await Fixtures.complete(store, first) == .staleLease(currentToken: 2, state: .leased, tenant: "acme"))
+            #expect(try await Fixtures.fail(store, first, retryable: false) == .staleLease(currentToken: 2, state: .leased, tenant: "acme"))
             // The right token from the wrong executor is refused too.
             let forged = TaskReport(lease: second.lease, executorID: "exec-1", outcome: .completed(result: []), now: Fixtures.t0)
-            #expect(try await store.report(forged) == .staleLease(currentToken: 2, state: .leased))
+            #expect(try await store.report(forged) == .staleLease(currentToken: 2, state: .leased, tenant: "acme"))
             #expect(try await store.tasks(workflowID: id) == tasksBefore)
             #expect(try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events") == eventsBefore)
             let unknown = LeaseToken(taskID: UUID().uuidString, fencingToken: 1)
@@ -155,7 +155,7 @@ struct DispatchStoreTests {
             let x = try #require(claimed.first { $0.task.spec.key == "x" })
             #expect(try await Fixtures.fail(store, a, retryable: false) == .accepted(taskState: .failed, workflowState: .failed))
             #expect(try await Fixtures.states(store, fast) == ["a": .failed, "b": .cancelled, "c": .cancelled, "x": .cancelled])
-            #expect(try await Fixtures.complete(store, x) == .staleLease(currentToken: 1, state: .cancelled))
+            #expect(try await Fixtures.complete(store, x) == .staleLease(currentToken: 1, state: .cancelled, tenant: "acme"))
             #expect(try await store.workflow(id: fast, tenant: nil)?.state == .failed)
 
             let independent = try await store.createWorkflow(Fixtures.workflow(dag: dag, policy: .continueIndependent)).workflow.workflowID
@@ -220,7 +220,7 @@ struct DispatchStoreTests {
             let again = try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 7_000)
             #expect(again.map(\.task.spec.key) == ["a"])  // b still waits out its backoff
             #expect(again.first?.lease.fencingToken == 2)
-            #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 2, state: .leased))
+            #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 2, state: .leased, tenant: "acme"))
             // Releasing a lease one does not hold does nothing.
             #expect(try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "", now: Fixtures.t0 + 7_000).isEmpty)
             let events = try await Fixtures.allEvents(store, pool, workflowID: id)

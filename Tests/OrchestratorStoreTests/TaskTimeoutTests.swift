@@ -34,7 +34,7 @@ struct TaskTimeoutTests {
 
             // The executor's late completion is refused and changes nothing.
             let late = try await Fixtures.complete(store, slow, now: Fixtures.t0 + 2_500)
-            #expect(late == .staleLease(currentToken: 1, state: .ready))
+            #expect(late == .staleLease(currentToken: 1, state: .ready, tenant: "acme"))
             let task = try #require(try await store.tasks(workflowID: id).first { $0.spec.key == "slow" })
             #expect(task.state == .ready && task.result == nil)
             let failure = try #require(task.lastError)

@@ -253,7 +253,7 @@ struct WorkflowStoreTests {
             #expect(result.revokedLeases.map(\.executorID) == ["exec-1"])
             #expect(try await Fixtures.states(store, id).values.allSatisfy { $0 == .cancelled })
             // The revoked holder's report is stale and changes nothing.
-            #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 1, state: .cancelled))
+            #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 1, state: .cancelled, tenant: "acme"))
             await #expect(throws: StoreError.workflowFinished(id, .cancelled)) {
                 try await store.cancelWorkflow(id: id, tenant: nil, reason: "again", actor: Fixtures.actor, now: Fixtures.t0 + 2)
             }

@@ -194,9 +194,9 @@ def test_every_mutating_call_is_recorded_with_who_when_and_trace(stubs, pb, hist
         ("TASK_LEASED", "r", WORKER, traces["poll-resume"]), ("TASK_LEASE_RESUMED", "r", WORKER, traces["resume"]),
         ("TASK_CANCELLED", "r", ALICE, traces["cancel"]), ("WORKFLOW_CANCELLED", "", ALICE, traces["cancel"])]
 
-    # The executor's events name it as the server recorded it: subject-qualified (auth on).
+    # The executor's events name it as the server recorded it: tenant- and subject-qualified (auth on).
     events = all_events(workflows, pb, history["viewer"], workflow_id=history["main"])
-    assert {e.executor_id for e in events if e.executor_id} == {"worker@t1/w1"}
+    assert {e.executor_id for e in events if e.executor_id} == {"t1/worker@t1/w1"}
     # In the database: no event of these workflows lacks its actor or its call's trace id.
     ids = "', '".join([history["main"], history["streamed"], history["cancelled"]])
     missing = psql(database, f"SELECT count(*) FROM workflow_events WHERE workflow_id IN ('{ids}') "

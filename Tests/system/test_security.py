@@ -405,13 +405,15 @@ def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
                      t2_executor)
     assert len(polled.assignments) == 0
     assert_unchanged(database, before, "t2 PollTasks for t1's capability")
-    # Reporting on, heartbeating and resuming t1's lease, even with t1's executor id.
-    refused(database, grpc.StatusCode.FAILED_PRECONDITION, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
-        executor_id="e1", completion=pb.executors.TaskCompletion(lease=lease, result=b"forged")), t2_executor),
-        "t2 completing t1's lease")
-    refused(database, grpc.StatusCode.FAILED_PRECONDITION, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
-        executor_id="e1", failure=pb.executors.TaskFailure(lease=lease, message="forged")), t2_executor),
-        "t2 failing t1's lease")
+    # Reporting on, heartbeating and resuming t1's lease, even with t1's executor id. The answer is
+    # NOT_FOUND, as for a task that does not exist: "held by another executor … latest token 1"
+    # confirmed the task and told its state (found by black-box testing).
+    for what, report in [("completing", {"completion": pb.executors.TaskCompletion(lease=lease, result=b"forged")}),
+                         ("failing", {"failure": pb.executors.TaskFailure(lease=lease, message="forged")}),
+                         ("reporting progress on", {"progress": pb.executors.TaskProgress(lease=lease, fraction=0.5)})]:
+        error = refused(database, grpc.StatusCode.NOT_FOUND, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+            executor_id="e1", **report), t2_executor), f"t2 {what} t1's lease")
+        assert error.details() == f"task {lease.task_id} not found", error.details()
     before = snapshot(database)
     beat = hs.call("Heartbeat", pb.executors.HeartbeatRequest(executor_id="e1", leases=[lease]), t2_executor)
     assert [s.valid for s in beat.leases] == [False]
@@ -427,11 +429,77 @@ def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
     finally:
         stream.close()
     assert_unchanged(database, before, "t2 Lease stream resuming t1's lease")
+    # A token of tenant t2 with the very subject of t1's executor (subjects repeat across tenants:
+    # "worker") is another identity: it used to heartbeat, resume and complete t1's lease.
+    same_subject = hs_token(keys, "executor", "t2", sub="worker@t1")
+    refused(database, grpc.StatusCode.NOT_FOUND, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+        executor_id="e1", completion=pb.executors.TaskCompletion(lease=lease, result=b"forged")), same_subject),
+        "t2's worker@t1 completing t1's worker@t1 lease")
+    before = snapshot(database)
+    beat = hs.call("Heartbeat", pb.executors.HeartbeatRequest(executor_id="e1", leases=[lease]), same_subject)
+    assert [s.valid for s in beat.leases] == [False]
+    stream = LeaseStream(hs.executors, pb, bearer(same_subject), pb.executors.ExecutorHello(
+        executor_id="e1", capabilities=[cap], max_in_flight=4, resume=[lease]))
+    try:
+        welcome = stream.next_of("welcome", 20)
+        assert welcome is not None and not isinstance(welcome, tuple), welcome
+        assert [t.task_id for t in welcome.rejected_resumes] == [lease.task_id] and not welcome.resumed
+    finally:
+        stream.close()
+    assert_unchanged(database, before, "t2's worker@t1 heartbeating and resuming t1's lease")
     # The same executor identity of another tenant's subject cannot act for t1's executor either.
     other_t1 = hs_token(keys, "executor", "t1", sub="intruder@t1")
     refused(database, grpc.StatusCode.FAILED_PRECONDITION, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
         executor_id="e1", completion=pb.executors.TaskCompletion(lease=lease, result=b"forged")), other_t1),
         "another t1 identity completing worker@t1's lease")
+
+
+def test_subjects_and_executor_ids_with_slashes_are_distinct_identities(hs, pb, database, keys):
+    """Subject "a/b" with executor "w1" and subject "a" with executor "b/w1" were both recorded as
+    "a/b/w1": one could heartbeat and fail the other's leases (found by black-box testing)."""
+    cap = "cap-slash-" + uuid.uuid4().hex[:6]
+    submitter = hs_token(keys, "submitter", "t1", sub="alice@t1")
+    workflow = hs.call("SubmitQuery", pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[
+        pb.dag.TaskSpec(key="g", required_capabilities=[cap])]))), submitter).workflow
+    victim = hs_token(keys, "executor", "t1", sub="a/b")
+    attacker = hs_token(keys, "executor", "t1", sub="a")
+    polled = hs.call("PollTasks", pb.executors.PollTasksRequest(executor_id="w1", capabilities=[cap], max_tasks=1, wait_ms=5000),
+                     victim)
+    lease = polled.assignments[0].lease
+    before = snapshot(database)
+    beat = hs.call("Heartbeat", pb.executors.HeartbeatRequest(executor_id="b/w1", leases=[lease]), attacker)
+    assert [s.valid for s in beat.leases] == [False]
+    assert_unchanged(database, before, "subject a heartbeating subject a/b's lease")
+    refused(database, grpc.StatusCode.FAILED_PRECONDITION, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+        executor_id="b/w1", failure=pb.executors.TaskFailure(lease=lease, message="forged", retryable=False)), attacker),
+        "subject a failing subject a/b's lease")
+    # The holder itself still reports, and its recorded id keeps its subject's slash encoded.
+    done = hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+        executor_id="w1", completion=pb.executors.TaskCompletion(lease=lease, result=b"ok")), victim)
+    assert done.accepted
+    viewer = hs_token(keys, "viewer", "t1")
+    events = hs.call("ListEvents", pb.workflows.ListEventsRequest(workflow_id=workflow.workflow_id, page_size=100), viewer).events
+    assert {e.executor_id for e in events if e.executor_id} == {"t1/a%2Fb/w1"}
+
+
+@pytest.mark.parametrize("executor_id,message", [
+    ("w1\n#999 forged line", "control characters"), ("w1\x1b[2K", "control characters"), ("w1\x7f", "control characters"),
+    ("w1\u0085", "control characters"),
+    # Refused by the message decoder already, as in every string field.
+    ("w1\x00", "contains the character U+0000 (NUL)")])
+def test_executor_ids_with_control_characters_are_invalid(hs, pb, database, keys, executor_id, message):
+    """A newline or escape sequence in an executor id forged lines in logs and in `orchctl events`
+    (found by black-box testing); every executor call refuses it."""
+    executor = hs_token(keys, "executor", "t1", sub="worker@t1")
+    lease = pb.executors.LeaseToken(task_id=str(uuid.uuid4()), fencing_token=1)
+    calls = {
+        "PollTasks": pb.executors.PollTasksRequest(executor_id=executor_id, capabilities=["x"], max_tasks=1),
+        "ReportStatus": pb.executors.ReportStatusRequest(executor_id=executor_id, completion=pb.executors.TaskCompletion(lease=lease)),
+        "Heartbeat": pb.executors.HeartbeatRequest(executor_id=executor_id, leases=[lease]),
+    }
+    guard = Guard(database)
+    for method, request in calls.items():
+        guard.refused(grpc.StatusCode.INVALID_ARGUMENT, lambda: hs.call(method, request, executor), method, message)
 
 
 # -- hostile strings --------------------------------------------------------------------------------------
@@ -530,8 +598,8 @@ def test_hostile_strings_are_stored_and_returned_verbatim(hs, pb, database, keys
     assert {e.workflow_id for e in by_sub} == {workflow_id}
     by_executor = hs.call("ListEvents", pb.workflows.ListEventsRequest(actor_subject=HOSTILE[1], page_size=1000), viewer).events
     assert {pb.workflow.EventType.Name(e.type) for e in by_executor} >= {"EVENT_TYPE_TASK_LEASED", "EVENT_TYPE_TASK_FAILED"}
-    # The executor id the server records is the token subject and the id sent, both verbatim.
-    assert {e.executor_id for e in by_executor if e.executor_id} == {f"{HOSTILE[1]}/{HOSTILE[3][:100]}"}
+    # The executor id the server records is the token's tenant and subject and the id sent, verbatim.
+    assert {e.executor_id for e in by_executor if e.executor_id} == {f"t1/{HOSTILE[1]}/{HOSTILE[3][:100]}"}
 
 
 def test_hostile_reasons_on_cancel_and_update_are_verbatim(hs, pb, keys):

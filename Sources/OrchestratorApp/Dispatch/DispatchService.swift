@@ -86,7 +86,11 @@ public final class DispatchService: Sendable {
     }
 
     /// Applies a report (stream or unary) and keeps the in-memory lease table in step.
-    public func report(_ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome) async throws -> ReportResult {
+    /// - Parameter tenants: the tenants the reporter serves (nil: all); a refused report on a
+    ///   task of another tenant is answered `unknownTask`, so the answer tells nothing of it.
+    public func report(
+        _ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome, tenants: Set<String>?
+    ) async throws -> ReportResult {
         var outcome = reported
         var plan: PlanningTask?
         let result: ReportResult
@@ -140,10 +144,12 @@ public final class DispatchService: Sendable {
             // A free slot, and possibly newly ready children (or adopted tasks).
             signals.signal(.tasksReady)
         case (.staleLease, _), (.unknownTask, _):
-            registry.remove(lease)
-            traces.forget(lease)
+            // Only the reporter's own lease: a refused report by someone else (a guessed token)
+            // must not take a live lease out of the table, where the keeper extends it.
+            if registry.remove(lease, ownedBy: executorID) { traces.forget(lease) }
         }
         observeReport(lease, executorID: executorID, outcome: outcome, result: result)
+        if case .staleLease(_, _, let tenant) = result, let tenants, !tenants.contains(tenant) { return .unknownTask }
         return result
     }
 
@@ -221,7 +227,8 @@ public final class DispatchService: Sendable {
             do {
                 _ = try await Self.evenIfCancelled { [self] in
                     try await report(
-                        task.lease, executorID: executorID, outcome: .failed(message: message, code: "assignment_too_large", retryable: false))
+                        task.lease, executorID: executorID, outcome: .failed(message: message, code: "assignment_too_large", retryable: false),
+                        tenants: nil)
                 }
             } catch {
                 // Not handed over either way: the lease lapses and the next attempt meets the same check.

@@ -129,6 +129,16 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// Removes the lease when it is held here by `executorID`; whether it was.
+    func remove(_ token: LeaseToken, ownedBy executorID: String) -> Bool {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID else { return false }
+            state.leases[token.taskID] = nil
+            state.leaseCountBySession[lease.sessionID, default: 1] -= 1
+            return true
+        }
+    }
+
     /// The session holding this exact lease, if any.
     func sessionOf(_ token: LeaseToken) -> String? {
         state.withLock { state in

@@ -206,7 +206,7 @@ extension DispatchService {
                     group.addTask {
                         defer { pipeline.finish(lease) }
                         do {
-                            let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome)
+                            let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants)
                             try? outbox.enqueue(.ack(lease, result))
                         } catch {
                             // Answered, like every report: the executor learns it was not applied

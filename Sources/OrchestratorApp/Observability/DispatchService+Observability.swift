@@ -59,7 +59,7 @@ extension DispatchService {
                 metadata["workflow_state"] = "\(workflowState.rawValue)"
                 logger.info("workflow finished", metadata: metadata)
             }
-        case .staleLease(let currentToken, let state):
+        case .staleLease(let currentToken, let state, _):
             metrics.reports.labels(kind, "stale").increment()
             metadata["current_attempt"] = "\(currentToken)"
             metadata["task_state"] = "\(state.rawValue)"

@@ -234,8 +234,9 @@ public enum ReportResult: Hashable, Sendable {
     /// Applied. `workflowState` is set when the report finished the workflow.
     case accepted(taskState: TaskState, workflowState: WorkflowState?)
     /// The fencing token is not the task's current one, or the lease is no longer held:
-    /// nothing changed.
-    case staleLease(currentToken: Int64, state: TaskState)
+    /// nothing changed. `tenant` is the task's: a reporter who does not serve it is told
+    /// `unknownTask` instead (`DispatchService.report`), not the task's state.
+    case staleLease(currentToken: Int64, state: TaskState, tenant: String)
     case unknownTask
 }
 

@@ -46,11 +46,28 @@ public enum CallerIdentity {
     }
 
     /// The executor id leases are recorded under. With authentication, the client's id is
-    /// prefixed with the token's subject (`sub/executor_id`), so an executor can never report,
-    /// heartbeat or resume leases held under another identity's executor id; in development mode
-    /// it is used as sent.
+    /// prefixed with the token's tenant and subject (`tenant/sub/executor_id`), so an executor can
+    /// never report, heartbeat or resume leases held under another identity's executor id — of
+    /// its own tenant or of another with a subject of the same name. The tenant and subject have
+    /// `%` and `/` percent-encoded, so the prefix ends at the second `/` whatever they contain
+    /// (`sub` "a/b" with executor "w1" and `sub` "a" with executor "b/w1" used to share "a/b/w1").
+    /// In development mode the id is used as sent.
     public static func executorID(_ requested: String, context: ServerContext) -> String {
         guard isAuthenticated(context), !requested.isEmpty else { return requested }
-        return actor(of: context).subject + "/" + requested
+        let actor = actor(of: context)
+        return escaped(actor.tenant) + "/" + escaped(actor.subject) + "/" + requested
+    }
+
+    private static func escaped(_ part: String) -> String {
+        guard part.contains(where: { $0 == "%" || $0 == "/" }) else { return part }
+        var result = ""
+        for character in part {
+            switch character {
+            case "%": result += "%25"
+            case "/": result += "%2F"
+            default: result.append(character)
+            }
+        }
+        return result
     }
 }

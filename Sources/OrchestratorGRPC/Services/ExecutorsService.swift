@@ -75,7 +75,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
 
     public func reportStatus(_ request: Orchestrator_V1_ReportStatusRequest, context: ServerContext) async throws -> Orchestrator_V1_ReportStatusResponse {
         try await mapped(context) {
-            guard !request.executorID.isEmpty else { throw AppError.invalidArgument("executor_id is required") }
+            let executorID = try Self.checkedExecutorID(request.executorID)
             let lease: LeaseToken
             let outcome: TaskReport.Outcome
             switch request.report {
@@ -88,10 +88,13 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             case nil:
                 throw AppError.invalidArgument("a report must set one of progress, completion, failure")
             }
-            switch try await dispatch.report(lease, executorID: CallerIdentity.executorID(request.executorID, context: context), outcome: outcome) {
+            let result = try await dispatch.report(
+                lease, executorID: CallerIdentity.executorID(executorID, context: context), outcome: outcome,
+                tenants: CallerIdentity.servedTenants(of: context))
+            switch result {
             case .accepted:
                 return Orchestrator_V1_ReportStatusResponse(accepted: true, message: "")
-            case .staleLease(let current, let state):
+            case .staleLease(let current, let state, _):
                 throw AppError.failedPrecondition(Self.staleMessage(lease, current: current, state: state))
             case .unknownTask:
                 throw AppError.notFound("task \(lease.taskID) not found")
@@ -101,9 +104,9 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
 
     public func heartbeat(_ request: Orchestrator_V1_HeartbeatRequest, context: ServerContext) async throws -> Orchestrator_V1_HeartbeatResponse {
         try await mapped(context) {
-            guard !request.executorID.isEmpty else { throw AppError.invalidArgument("executor_id is required") }
+            let executorID = try Self.checkedExecutorID(request.executorID)
             let states = try await dispatch.heartbeat(
-                executorID: CallerIdentity.executorID(request.executorID, context: context), leases: request.leases.map(\.domainLease))
+                executorID: CallerIdentity.executorID(executorID, context: context), leases: request.leases.map(\.domainLease))
             return Orchestrator_V1_HeartbeatResponse(leases: states.map(Self.status))
         }
     }
@@ -117,7 +120,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         maxInFlightField: String = "max_in_flight", context: ServerContext
     ) throws -> ExecutorIdentity {
         var problems: [String] = []
-        if executorID.isEmpty || executorID.utf8.count > 128 { problems.append("executor_id must be 1-128 characters") }
+        if let problem = executorIDProblem(executorID) { problems.append(problem) }
         if maxInFlight < 0 { problems.append("\(maxInFlightField) must be ≥ 0 (0 = 1), got \(maxInFlight)") }
         if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 characters") }
         if capabilities.count > 256 { problems.append("at most 256 capabilities") }
@@ -125,6 +128,22 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         return ExecutorIdentity(
             executorID: CallerIdentity.executorID(executorID, context: context), capabilities: Set(capabilities), labels: labels,
             maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
+    }
+
+    /// An executor id as the client sent it, checked: 1-128 characters, none of them a control
+    /// character (a newline or an escape sequence in an id forged lines in logs and in
+    /// `orchctl events`).
+    static func executorIDProblem(_ executorID: String) -> String? {
+        if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 characters" }
+        if executorID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "executor_id must not contain control characters"
+        }
+        return nil
+    }
+
+    static func checkedExecutorID(_ executorID: String) throws(AppError) -> String {
+        if let problem = executorIDProblem(executorID) { throw AppError.invalidArgument(problem) }
+        return executorID
     }
 
     static let missingLease = "a report must carry its lease (task_id and fencing_token); this one was refused and changed nothing"
@@ -167,7 +186,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             switch result {
             case .accepted:
                 ack.accepted = true
-            case .staleLease(let current, let state):
+            case .staleLease(let current, let state, _):
                 ack.code = Int32(RPCStatus.Code.failedPrecondition.rawValue)
                 ack.message = staleMessage(lease, current: current, state: state)
             case .unknownTask:

@@ -223,7 +223,11 @@ enum DispatchSQL {
         """
 
     /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.
-    static let taskStates = "SELECT id, state, fencing_token FROM tasks WHERE id = ANY($1::uuid[])"
+    static let taskStates = """
+        SELECT t.id, t.state, t.fencing_token, w.tenant
+          FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+         WHERE t.id = ANY($1::uuid[])
+        """
 
     /// Which workflows of these tasks have no unfinished task left. Sent right behind
     /// `completeHeld` in the same round trip, it is a new statement after the locks that one took,

@@ -126,15 +126,15 @@ extension PostgresDispatchStore {
                 }
             }
             guard !refused.isEmpty else { continue }
-            var current: [UUID: (state: TaskState, token: Int64)] = [:]
+            var current: [UUID: (state: TaskState, token: Int64, tenant: String)] = [:]
             for row in try await transaction.query(DispatchSQL.taskStates, [refused]) {
                 current[try row.decode(UUID.self, column: "id")] = (
                     try TaskStateColumn.decode(try row.decode(String.self, column: "state")),
-                    try row.decode(Int64.self, column: "fencing_token")
+                    try row.decode(Int64.self, column: "fencing_token"), try row.decode(String.self, column: "tenant")
                 )
             }
             for (position, index) in round.enumerated() where done[ids[position]] == nil {
-                answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state) } ?? .unknownTask
+                answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state, tenant: $0.tenant) } ?? .unknownTask
             }
         }
         // Probed before appending, finished after: the common batch appends last, right before COMMIT.

@@ -26,7 +26,7 @@ extension PostgresDispatchStore {
             let rows = try await transaction.query(
                 """
                 SELECT t.workflow_id, t.key, t.state, t.fencing_token, t.attempt, t.max_attempts, t.lease_owner, t.metadata,
-                       w.trace_id
+                       w.trace_id, w.tenant
                   FROM tasks t JOIN workflows w ON w.id = t.workflow_id
                  WHERE t.id = $1
                    FOR NO KEY UPDATE OF t
@@ -36,7 +36,8 @@ extension PostgresDispatchStore {
             let token = try row.decode(Int64.self, column: "fencing_token")
             let owner = try row.decode(String?.self, column: "lease_owner")
             guard stateText == "leased" || stateText == "running", token == report.lease.fencingToken, owner == report.executorID else {
-                return .staleLease(currentToken: token, state: try TaskStateColumn.decode(stateText))
+                return .staleLease(
+                    currentToken: token, state: try TaskStateColumn.decode(stateText), tenant: try row.decode(String.self, column: "tenant"))
             }
             let task = ReportedTask(
                 id: taskID, workflowID: try row.decode(String.self, column: "workflow_id"), key: try row.decode(String.self, column: "key"),
