@@ -49,7 +49,7 @@ struct EventsCommand: AsyncParsableCommand {
     static func text(_ event: Orchestrator_V1_WorkflowEvent) -> String {
         var line = Render.event(event) + "  workflow=\(event.workflowID)"
         if let actor = event.actor {
-            line += "  by \(actor.subject) (\(actor.role), tenant \(actor.tenant))"
+            line += "  by \(Render.oneLine(actor.subject)) (\(Render.oneLine(actor.role)), tenant \(Render.oneLine(actor.tenant)))"
         } else {
             line += "  by server"
         }

@@ -50,15 +50,15 @@ enum Render {
         lines.append("  trace     \(workflow.traceID)")
         if !workflow.requestID.isEmpty { lines.append("  request   \(workflow.requestID)") }
         if let planning = workflow.planning {
-            lines.append("  planner   \(planning.planner) (\(planning.durationUs) µs): \(planning.rationale)")
+            lines.append("  planner   \(planning.planner) (\(planning.durationUs) µs): \(oneLine(planning.rationale))")
         }
-        if !workflow.error.isEmpty { lines.append("  error     \(workflow.error)") }
+        if !workflow.error.isEmpty { lines.append("  error     \(oneLine(workflow.error))") }
         for task in workflow.tasks {
             let key = task.spec?.key ?? task.taskID
             var line = "  - \(key.padding(toLength: max(key.count, 24), withPad: " ", startingAt: 0)) \(taskState(task.state))"
             if task.attempt > 0 { line += "  attempt \(task.attempt)/\(task.maxAttempts)" }
-            if !task.leaseOwner.isEmpty, task.state == .leased || task.state == .running { line += "  on \(task.leaseOwner)" }
-            if let error = task.lastError, !error.message.isEmpty { line += "  (\(error.message))" }
+            if !task.leaseOwner.isEmpty, task.state == .leased || task.state == .running { line += "  on \(oneLine(task.leaseOwner))" }
+            if let error = task.lastError, !error.message.isEmpty { line += "  (\(oneLine(error.message)))" }
             lines.append(line)
         }
         return lines.joined(separator: "\n")
@@ -68,11 +68,33 @@ enum Render {
         var text = "#\(event.sequence) \(time(event.atUnixMs)) \(eventName(event.type))"
         if !event.taskKey.isEmpty { text += " \(event.taskKey)" }
         if event.attempt > 0 { text += " attempt=\(event.attempt)" }
-        if !event.executorID.isEmpty { text += " executor=\(event.executorID)" }
+        if !event.executorID.isEmpty { text += " executor=\(oneLine(event.executorID))" }
         // Stored before the server clamped NaN; Int(NaN) traps.
         if event.type == .taskProgress { text += event.progress.isFinite ? " \(Int(event.progress * 100))%" : " ?%" }
-        if !event.message.isEmpty { text += " — \(event.message)" }
+        if !event.message.isEmpty { text += " — \(oneLine(event.message))" }
         return text
+    }
+
+    /// `text` with every control character escaped (`\n`, `\t`, `\r`, else `\u{1B}`): executors
+    /// and callers write messages and ids, and a raw newline or escape sequence in them forged
+    /// whole lines in an operator's terminal (found by black-box testing). `--json` is escaped by
+    /// JSON itself.
+    static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            guard scalar.properties.generalCategory == .control else {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            case "\r": result += "\\r"
+            default: result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return result
     }
 
     static func eventName(_ type: Orchestrator_V1_EventType) -> String {
