@@ -131,7 +131,13 @@ struct PageToken {
             let bar = text.firstIndex(of: "|"), let micros = Int64(text[..<bar]), (0...Self.latestMicros).contains(micros)
         else { throw StoreError.malformedPageToken }
         let id = String(text[text.index(after: bar)...])
-        guard !id.isEmpty else { throw StoreError.malformedPageToken }
+        // Workflow ids are the server's own (`wf_` and hex): anything else, a NUL above all (which
+        // PostgreSQL refuses in text, an INTERNAL error), is no token this server issued.
+        guard !id.isEmpty, id.unicodeScalars.allSatisfy(isIDCharacter) else { throw StoreError.malformedPageToken }
         return PageToken(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), id: id)
+    }
+
+    private static func isIDCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (scalar == "_" || scalar == "-" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
     }
 }
