@@ -31,6 +31,10 @@ final class EVPKey: @unchecked Sendable {
                 EVP_PKEY_free(handle)
                 throw AuthError(.invalidKey, "\(source): RSA key of \(bits) bits is too small (at least \(Self.minimumRSABits))")
             }
+            if let problem = Self.rsaExponentProblem(handle) {
+                EVP_PKEY_free(handle)
+                throw AuthError(.invalidKey, "\(source): \(problem)")
+            }
             kind = .rsa
         case EVP_PKEY_EC:
             var name = [CChar](repeating: 0, count: 64)
@@ -50,6 +54,23 @@ final class EVPKey: @unchecked Sendable {
     }
 
     deinit { EVP_PKEY_free(handle) }
+
+    /// Why an RSA key's public exponent is unusable, if it is. With e = 1 a signature is its own
+    /// message representative, so anyone could forge tokens (found by black-box testing); NIST
+    /// SP 800-56B wants an odd e of at least 65537.
+    private static func rsaExponentProblem(_ handle: OpaquePointer) -> String? {
+        var exponent: OpaquePointer?
+        guard EVP_PKEY_get_bn_param(handle, "e", &exponent) == 1, let exponent else {
+            return "cannot read the RSA public exponent (\(takeOpenSSLError()))"
+        }
+        defer { BN_free(exponent) }
+        // BN_get_word saturates at the largest word for bigger numbers: those are large enough.
+        let value = BN_get_word(exponent)
+        guard BN_is_odd(exponent) == 1, value >= 65537 else {
+            return "RSA public exponent \(value) is unsafe (an odd exponent of at least 65537 is required)"
+        }
+        return nil
+    }
 
     /// A public key from PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo).
     static func publicKey(pem: [UInt8], source: String) throws(AuthError) -> EVPKey {

@@ -73,6 +73,15 @@ enum JWKSet {
         if let use = jwk["use"], use.string != "sig" {
             throw AuthError(.invalidKey, "\(source): \"use\" must be \"sig\"")
         }
+        // A verification key set holds public keys: private members mean the signing key was
+        // put where the server (and whoever reads its files) only needs the public half, as
+        // --jwt-key-file refuses a private PEM.
+        let privateMembers = jwk["kty"]?.string == "oct" ? [] : ["d", "p", "q", "dp", "dq", "qi", "oth"].filter { jwk[$0] != nil }
+        if !privateMembers.isEmpty {
+            throw AuthError(
+                .invalidKey,
+                "\(source): carries private key members (\(privateMembers.joined(separator: ", "))); give the public key only")
+        }
         let key: VerificationKey
         switch jwk["kty"]?.string {
         case "oct":

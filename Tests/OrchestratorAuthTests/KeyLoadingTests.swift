@@ -15,6 +15,11 @@ import Testing
         #expect(throws: AuthError.self) { try VerificationKey.publicKey(pem: Array(TestKeys.p384Public.utf8)) }
         #expect(throws: AuthError.self) { try SigningKey.privateKey(pem: Array(TestKeys.p384Private.utf8)) }
         #expect(throws: AuthError.self) { try VerificationKey.hmac(secret: Array("too short".utf8)) }
+        // Found by black-box testing: e = 1 was accepted, and a "signature" equal to the padded
+        // hash verified, so anyone could mint an admin token.
+        for pem in [TestKeys.rsaExponent1Public, TestKeys.rsaExponent3Public, TestKeys.rsaEvenExponentPublic] {
+            #expect(throws: AuthError.self) { try VerificationKey.publicKey(pem: Array(pem.utf8)) }
+        }
         #expect(throws: AuthError.self) {
             try VerificationKey.publicKey(pem: Array("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".utf8))
         }
@@ -52,6 +57,19 @@ import Testing
     ])
     func refusesBadJWKS(_ text: String) {
         #expect(throws: AuthError.self) { try JWKSet.parse(Array(text.utf8), source: "test") }
+    }
+
+    @Test func jwksWithPrivateMembersIsRefused() {
+        for member in ["d", "p", "qi"] {
+            let jwks = #"{"keys":[{"kty":"RSA","kid":"r1","n":"\#(TestKeys.rsaN)","e":"\#(TestKeys.rsaE)","\#(member)":"AQAB"}]}"#
+            #expect {
+                try JWKSet.parse(Array(jwks.utf8), source: "test")
+            } throws: { error in
+                "\(error)".contains("carries private key members (\(member))")
+            }
+        }
+        let ec = #"{"keys":[{"kty":"EC","crv":"P-256","x":"\#(TestKeys.ecX)","y":"\#(TestKeys.ecY)","d":"AQAB"}]}"#
+        #expect(throws: AuthError.self) { try JWKSet.parse(Array(ec.utf8), source: "test") }
     }
 
     @Test func secretFilesDropTrailingNewlines() {

@@ -104,4 +104,40 @@ enum TestKeys {
     static let rsaE = "AQAB"
     static let ecX = "qXWengaOze2OjSjsJYK4jjoFHQFWvILzVXz-ZjIu3ko"
     static let ecY = "qk9H1dCWmDh0W_AbKRzm6UvgTex4I8ZlImzHhuSLd5A"
+
+    /// 2048-bit RSA public keys with unsafe public exponents (e = 1 makes every signature verify
+    /// as its own message representative: anyone could sign).
+    static let rsaExponent1Public = """
+        -----BEGIN PUBLIC KEY-----
+        MIIBIDANBgkqhkiG9w0BAQEFAAOCAQ0AMIIBCAKCAQEAwgm4dc17IOLMiylXwq+F
+        /25orQyBa2qDPR3fDr/evzR7tgJ0ygVNnmsG/6tIKOxxb7s7U1DhJWNw0Dg1W4JS
+        O4pPZR/7q8DUC1kRdzuBNEvcG641JQCAalygfRAwqAfrzoztf0HIoVJMdD40XbRc
+        zDH1WdV6KKJbVCDA+hx5uTlHuzV12T70gpDmpG4gZ/OSRPJfK9xdk7mCyIcSLxy/
+        MYrPtdtbN4yPDG+d6Zh6Zb36sl8UeGECJRk0fNQeMkUB6eO5MKg5FTLFVTe2PjX7
+        sZZBDGEx5OuOnW9aAan2fK9YZBkUPxUGxaNLI1eJEVnygrN9lvKNARDOz6NS67G5
+        OwIBAQ==
+        -----END PUBLIC KEY-----
+        """
+    static let rsaExponent3Public = """
+        -----BEGIN PUBLIC KEY-----
+        MIIBIDANBgkqhkiG9w0BAQEFAAOCAQ0AMIIBCAKCAQEAwgm4dc17IOLMiylXwq+F
+        /25orQyBa2qDPR3fDr/evzR7tgJ0ygVNnmsG/6tIKOxxb7s7U1DhJWNw0Dg1W4JS
+        O4pPZR/7q8DUC1kRdzuBNEvcG641JQCAalygfRAwqAfrzoztf0HIoVJMdD40XbRc
+        zDH1WdV6KKJbVCDA+hx5uTlHuzV12T70gpDmpG4gZ/OSRPJfK9xdk7mCyIcSLxy/
+        MYrPtdtbN4yPDG+d6Zh6Zb36sl8UeGECJRk0fNQeMkUB6eO5MKg5FTLFVTe2PjX7
+        sZZBDGEx5OuOnW9aAan2fK9YZBkUPxUGxaNLI1eJEVnygrN9lvKNARDOz6NS67G5
+        OwIBAw==
+        -----END PUBLIC KEY-----
+        """
+    static let rsaEvenExponentPublic = """
+        -----BEGIN PUBLIC KEY-----
+        MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwgm4dc17IOLMiylXwq+F
+        /25orQyBa2qDPR3fDr/evzR7tgJ0ygVNnmsG/6tIKOxxb7s7U1DhJWNw0Dg1W4JS
+        O4pPZR/7q8DUC1kRdzuBNEvcG641JQCAalygfRAwqAfrzoztf0HIoVJMdD40XbRc
+        zDH1WdV6KKJbVCDA+hx5uTlHuzV12T70gpDmpG4gZ/OSRPJfK9xdk7mCyIcSLxy/
+        MYrPtdtbN4yPDG+d6Zh6Zb36sl8UeGECJRk0fNQeMkUB6eO5MKg5FTLFVTe2PjX7
+        sZZBDGEx5OuOnW9aAan2fK9YZBkUPxUGxaNLI1eJEVnygrN9lvKNARDOz6NS67G5
+        OwIDAQAA
+        -----END PUBLIC KEY-----
+        """
 }
