@@ -1,6 +1,30 @@
 /// Percent-encoding of `grpc-message` as the gRPC HTTP/2 spec requires: bytes of the UTF-8
 /// encoding outside printable ASCII (0x20–0x7E), and `%` itself, become `%XX`.
 enum PercentEncoding {
+    /// Longest encoded `grpc-message` sent. Clients cap the size of a response's metadata
+    /// (grpcio: 8 KiB by default) and turn a larger trailer into RESOURCE_EXHAUSTED, losing the
+    /// real status: a NOT_FOUND that echoed a 60,000-byte id arrived as RESOURCE_EXHAUSTED
+    /// (found by black-box testing).
+    static let maxEncodedMessageBytes = 4096
+
+    /// `encode(message)`, cut at a character boundary to fit `maxEncodedMessageBytes` with a
+    /// note of the original length when it is longer.
+    static func encodeForTrailer(_ message: String) -> String {
+        let encoded = encode(message)
+        guard encoded.utf8.count > maxEncodedMessageBytes else { return encoded }
+        let note = " … (message truncated: \(message.utf8.count) bytes)"
+        let budget = maxEncodedMessageBytes - encode(note).utf8.count
+        var kept = ""
+        var used = 0
+        for character in message {
+            let size = encode(String(character)).utf8.count
+            if used + size > budget { break }
+            kept.append(character)
+            used += size
+        }
+        return encode(kept + note)
+    }
+
     static func encode(_ message: String) -> String {
         var needsEncoding = false
         for byte in message.utf8 where byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {

@@ -147,7 +147,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
 
     static func addStatus(_ status: RPCStatus, to block: inout HeaderBlock) {
         block.add("grpc-status", String(status.code.rawValue))
-        if !status.message.isEmpty { block.add("grpc-message", PercentEncoding.encode(status.message)) }
+        if !status.message.isEmpty { block.add("grpc-message", PercentEncoding.encodeForTrailer(status.message)) }
         if let details = status.details { block.add("grpc-status-details-bin", Base64.encode(details, padded: false)) }
     }
 

@@ -108,6 +108,20 @@ struct PercentEncodingTests {
         #expect(PercentEncoding.encode("✓") == "%E2%9C%93")
     }
 
+    @Test func longMessagesAreCutToFitATrailer() {
+        #expect(PercentEncoding.encodeForTrailer("short ✓") == PercentEncoding.encode("short ✓"))
+        let id = String(repeating: "x", count: 60_000)
+        let long = PercentEncoding.encodeForTrailer("workflow \(id) not found")
+        #expect(long.utf8.count <= PercentEncoding.maxEncodedMessageBytes)
+        #expect(PercentEncoding.decode(long).hasPrefix("workflow xxxx"))
+        #expect(PercentEncoding.decode(long).hasSuffix(" … (message truncated: 60019 bytes)"))
+        // Multi-byte characters are never split.
+        let wide = PercentEncoding.encodeForTrailer(String(repeating: "é", count: 5_000))
+        #expect(wide.utf8.count <= PercentEncoding.maxEncodedMessageBytes)
+        #expect(PercentEncoding.decode(wide).hasPrefix("ééé"))
+        #expect(!PercentEncoding.decode(wide).contains("\u{FFFD}"))
+    }
+
     @Test func roundTripsAndToleratesMalformedSequences() {
         let text = "état: 50% done\r\n✓"
         #expect(PercentEncoding.decode(PercentEncoding.encode(text)) == text)

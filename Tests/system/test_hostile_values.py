@@ -219,3 +219,13 @@ def test_tasks_whose_input_alone_cannot_be_assigned_are_refused_at_submission(da
         channel.close()
     finally:
         server.stop()
+
+
+def test_a_long_id_echoed_in_an_error_keeps_its_status(api, server, pb):
+    """A 60,000-byte workflow id (under the 64 KiB string limit) echoed in "workflow … not found"
+    made a trailer over grpcio's 8 KiB metadata limit: the client saw RESOURCE_EXHAUSTED instead
+    of NOT_FOUND (found by black-box testing). Long messages are cut to fit."""
+    error = expect_status(lambda: api.workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id="w" * 60_000), timeout=10),
+                          grpc.StatusCode.NOT_FOUND, "(message truncated: ")
+    assert len(error.details().encode()) <= 4096
+    still_serving(api, server)
