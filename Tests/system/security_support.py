@@ -162,14 +162,23 @@ def assert_unchanged(database: str, before: dict, what: str) -> None:
 class LeaseStream:
     """One Lease stream driven from the test: send messages, read responses with a timeout."""
 
-    def __init__(self, stub, pb, metadata, hello):
+    def __init__(self, stub, pb, metadata, hello, heartbeat_every: float | None = None):
+        """`heartbeat_every`: send an empty heartbeat at that interval, as an executor must; without
+        it the stream is silent and the server closes it one lease TTL after it was last heard."""
         self.pb = pb
         self.outbound: queue.Queue = queue.Queue()
         self.inbound: queue.Queue = queue.Queue()
+        self.closed = threading.Event()
         self.outbound.put(pb.executors.LeaseRequest(hello=hello))
         self.call = stub.Lease(self._requests(), metadata=metadata, timeout=120)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        if heartbeat_every:
+            threading.Thread(target=self._heartbeat, args=(heartbeat_every,), daemon=True).start()
+
+    def _heartbeat(self, interval: float) -> None:
+        while not self.closed.wait(interval):
+            self.outbound.put(self.pb.executors.LeaseRequest(heartbeat=self.pb.executors.HeartbeatSignal()))
 
     def _requests(self):
         while True:
@@ -208,6 +217,7 @@ class LeaseStream:
         return None
 
     def close(self) -> None:
+        self.closed.set()
         self.outbound.put(None)
         self.call.cancel()
         self.reader.join(timeout=10)

@@ -244,15 +244,16 @@ def test_executors_lease_only_their_tenants(auth_server, database, secret_file, 
     assert [a.workflow_id for a in got] == [a_flow]
     # Nothing else for tenant a, even though tenant b's task is ready and matches.
     assert poll(executor_a, "poller") == []
-    # The lease is recorded under the token's subject: exec-a/poller.
+    # The lease is recorded under the token's tenant and subject: ten-a/exec-a/poller.
     owners = psql(database, f"SELECT executor_id FROM workflow_events WHERE workflow_id = '{a_flow}' AND type = 'task_leased'")
-    assert owners == [["exec-a/poller"]]
+    assert owners == [["ten-a/exec-a/poller"]]
     # Another identity using the same executor id cannot report on that lease.
     lease = got[0].lease
     spoofer = mint(secret_file, "executor", "ten-b", "--subject", "exec-b")
     report = pb.executors.ReportStatusRequest(executor_id="poller", completion=pb.executors.TaskCompletion(lease=lease, result=b"{}"))
     code, _ = code_of(lambda: executors.ReportStatus(report, metadata=bearer(spoofer), timeout=10))
-    assert code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+    # Another tenant's task: as if it did not exist.
+    assert code == grpc.StatusCode.NOT_FOUND
     assert executors.ReportStatus(report, metadata=bearer(executor_a), timeout=10).accepted
 
     # An executor serving both tenants (claim `tenants`), on the Lease stream via `orchctl executor`,
@@ -271,7 +272,7 @@ def test_executors_lease_only_their_tenants(auth_server, database, secret_file, 
     else:
         raise AssertionError(f"tenant-b workflow did not finish:\n{proc.tail()}")
     owners = psql(database, f"SELECT executor_id FROM workflow_events WHERE workflow_id = '{b_flow}' AND type = 'task_leased'")
-    assert owners == [["exec-ab/stream"]]
+    assert owners == [["ten-a/exec-ab/stream"]]
 
 
 def test_example_executors_send_their_token(auth_server, database, secret_file, pb, stubs, capability, workdir, processes,
@@ -301,7 +302,7 @@ def test_example_executors_send_their_token(auth_server, database, secret_file, 
                 pending.discard(workflow_id)
         time.sleep(0.2)
     assert not pending, "\n".join(p.tail() for p in processes[-2:])
-    for tenant, owner in (("py-tenant", "py-exec/py-1"), ("go-tenant", "go-exec/go-1")):
+    for tenant, owner in (("py-tenant", "py-tenant/py-exec/py-1"), ("go-tenant", "go-tenant/go-exec/go-1")):
         rows = psql(database, f"SELECT executor_id FROM workflow_events WHERE workflow_id = '{flows[tenant]}' AND type = 'task_leased'")
         assert rows == [[owner]], (tenant, rows)
 

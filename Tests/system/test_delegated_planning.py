@@ -15,7 +15,7 @@ def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capabi
 
     hello = pb.executors.ExecutorHello(executor_id="planner-" + capability, capabilities=["planner", capability],
                                        max_in_flight=4)
-    stream = LeaseStream(api.executors, pb, [], hello)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
         assert stream.next_of("welcome", 30) is not None
         plan = stream.next_of("assignment", 30)
@@ -48,7 +48,7 @@ def test_an_invalid_answer_over_a_lease_stream_fails_the_plan(api, pb, database,
     query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED)
     workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
     hello = pb.executors.ExecutorHello(executor_id="bad-planner-" + capability, capabilities=["planner"], max_in_flight=1)
-    stream = LeaseStream(api.executors, pb, [], hello)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
         plan = stream.next_of("assignment", 30)
         assert plan is not None and plan.spec.key == "plan"
@@ -72,7 +72,7 @@ def test_proposed_tasks_may_depend_on_plan_itself(api, pb, database, capability)
     workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
     hello = pb.executors.ExecutorHello(executor_id="planner2-" + capability, capabilities=["planner", capability],
                                        max_in_flight=1)
-    stream = LeaseStream(api.executors, pb, [], hello)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
         plan = stream.next_of("assignment", 30)
         assert plan is not None and plan.spec.key == "plan"
