@@ -180,9 +180,15 @@ extension DispatchService {
                 registry.unreserve(session: sessionID, count: free)
                 for task in claimed { try outbox.enqueue(.assignment(task)) }
                 if claimed.count == free { continue }
+            } else if outbox.pendingAssignments > 0 {
+                // Held back: look again as soon as the transport takes them (at once, unless flow
+                // control holds them; then the stall check above runs at this interval).
+                await outbox.waitUntilAssignmentsWritten(timeout: .milliseconds(200))
+                continue
             }
-            let recheck = outbox.pendingAssignments > 0 ? Duration.milliseconds(200) : configuration.idleRecheck
-            await signals.wait(.tasksReady, after: generation, timeout: recheck)
+            // Everything ready was claimed, or every slot is held: wait for a change (one since
+            // `generation`, read before the claim, returns at once).
+            await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck)
         }
     }
 
