@@ -349,7 +349,11 @@ public final class DispatchService: Sendable {
                     expired = try await store.expireLeases(now: now, expiredBefore: outage.cutoff(now: now), limit: 1000)
                     observeExpired(expired)
                     for lease in expired {
-                        registry.revoke(lease.lease, reason: lease.cause == .timeout ? "start_to_close timeout exceeded" : "lease expired")
+                        if lease.cause == .timeout {
+                            registry.revoke(lease.lease, reason: "start_to_close timeout exceeded")
+                        } else {
+                            registry.revokeExpired(lease.lease, reason: "lease expired", now: now)
+                        }
                     }
                     if !expired.isEmpty {
                         logger.info("expired leases requeued", metadata: ["count": "\(expired.count)"])

@@ -309,6 +309,19 @@ final class LeaseRegistry: Sendable {
         handle?.heartbeatsStopped()
     }
 
+    /// Revokes a lease the reaper found expired in the database. When its session has not
+    /// heartbeated for the lease's TTL the session is told it went silent too, as `lapse` does:
+    /// the reaper can get there before the keeper notices the silence, and the silent stream then
+    /// stayed open and was handed the requeued work, whose leases lapsed in turn until their
+    /// attempts ran out (found by black-box testing).
+    func revokeExpired(_ token: LeaseToken, reason: String, now: UnixMillis) {
+        let silent = state.withLock { state -> Bool in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return false }
+            return now - lease.lastHeartbeat >= lease.ttlMillis
+        }
+        if silent { lapse(token, reason: reason) } else { revoke(token, reason: reason) }
+    }
+
     /// Revokes whatever lease is held on this task, whatever its token (cancellation).
     /// The workflow of this exact lease, when known.
     func workflowOf(_ token: LeaseToken) -> String? {
