@@ -6,7 +6,9 @@ internal import ProtobufCRuntime
 
 /// Lifecycle of a task. Legal transitions are listed in docs/DOMAIN.md:
 /// PENDING → READY (all upstream tasks succeeded) → LEASED (assigned to an executor) → RUNNING
-/// (first heartbeat or progress) → SUCCEEDED | FAILED | RETRY_WAIT (→ READY after backoff);
+/// (its first progress report; heartbeats only keep the lease, so a task whose executor never
+/// reports progress goes from LEASED straight to its outcome) → SUCCEEDED | FAILED | RETRY_WAIT
+/// (→ READY after backoff);
 /// PENDING/READY → SKIPPED (an upstream task failed) or CANCELLED.
 public enum Orchestrator_V1_TaskState: Sendable, Hashable, RawRepresentable {
     case unspecified  // TASK_STATE_UNSPECIFIED = 0

@@ -31,7 +31,9 @@ typedef struct Orchestrator__V1__WorkflowEvent Orchestrator__V1__WorkflowEvent;
 /*
  * Lifecycle of a task. Legal transitions are listed in docs/DOMAIN.md:
  * PENDING → READY (all upstream tasks succeeded) → LEASED (assigned to an executor) → RUNNING
- * (first heartbeat or progress) → SUCCEEDED | FAILED | RETRY_WAIT (→ READY after backoff);
+ * (its first progress report; heartbeats only keep the lease, so a task whose executor never
+ * reports progress goes from LEASED straight to its outcome) → SUCCEEDED | FAILED | RETRY_WAIT
+ * (→ READY after backoff);
  * PENDING/READY → SKIPPED (an upstream task failed) or CANCELLED.
  */
 typedef enum _Orchestrator__V1__TaskState {
@@ -49,7 +51,7 @@ typedef enum _Orchestrator__V1__TaskState {
    */
   ORCHESTRATOR__V1__TASK_STATE__TASK_STATE_LEASED = 3,
   /*
-   * the executor reported that it started
+   * the executor reported progress on it
    */
   ORCHESTRATOR__V1__TASK_STATE__TASK_STATE_RUNNING = 4,
   ORCHESTRATOR__V1__TASK_STATE__TASK_STATE_SUCCEEDED = 5,
