@@ -198,6 +198,7 @@ public struct Orchestrator_V1_Assignment: Sendable, Hashable, GRPCMessage {
     public var inputs: [String: String] = [:]
     /// W3C trace context: continue this trace so the work joins the workflow's trace.
     public var traceparent: String = ""
+    /// Empty for now: the server keeps a workflow's trace id, not the submitter's tracestate.
     public var tracestate: String = ""
 
     public init() {}

@@ -293,6 +293,9 @@ struct  Orchestrator__V1__Assignment
    * W3C trace context: continue this trace so the work joins the workflow's trace.
    */
   char *traceparent;
+  /*
+   * Empty for now: the server keeps a workflow's trace id, not the submitter's tracestate.
+   */
   char *tracestate;
 };
 #define ORCHESTRATOR__V1__ASSIGNMENT__INIT \
