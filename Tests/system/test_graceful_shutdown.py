@@ -12,7 +12,7 @@ import time
 
 import grpc
 
-from procs import Orchestratord
+from procs import Orchestratord, psql
 
 
 def test_watch_poll_and_wait_end_at_once_with_unavailable_on_sigterm(database, pb, capability, tmp_path_factory):
@@ -135,4 +135,43 @@ def test_third_signal_exits_at_once(database, pb, tmp_path_factory):
         release.set()
         channel.close()
         thread.join(timeout=15)
+        server.stop()
+
+
+def test_reports_sent_right_before_sigterm_are_answered(database, pb, capability, tmp_path_factory):
+    """Completions sent right before SIGTERM were stored but never acknowledged: the stream ended
+    UNAVAILABLE at once, and on reconnect those leases came back among the rejected resumes, so
+    the executor could not tell "stored" from "taken away" (found by black-box testing). Now every
+    report the server applied is acknowledged before the stream ends."""
+    from security_support import LeaseStream
+
+    server = Orchestratord(database, tmp_path_factory.mktemp("shutdown"), extra_args=["--shutdown-grace", "30"]).start()
+    channel = grpc.insecure_channel(server.address)
+    try:
+        workflows = pb.workflows_grpc.WorkflowsStub(channel)
+        executors = pb.executors_grpc.ExecutorsStub(channel)
+        tasks = [pb.dag.TaskSpec(key=f"t{i}", required_capabilities=[capability]) for i in range(3)]
+        workflow_id = workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(
+            query=pb.query.Query(graph=pb.dag.Dag(tasks=tasks))), timeout=30).workflow.workflow_id
+        stream = LeaseStream(executors, pb, [], pb.executors.ExecutorHello(
+            executor_id="term-" + capability, capabilities=[capability], max_in_flight=3), heartbeat_every=0.5)
+        assignments = [stream.next_of("assignment", 30) for _ in range(3)]
+        assert all(a is not None and not isinstance(a, tuple) for a in assignments), assignments
+        for assignment in assignments:
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        server.proc.process.send_signal(signal.SIGTERM)
+        acked = set()
+        while (item := stream.next(30)) is not None and not isinstance(item, tuple):
+            if item.WhichOneof("kind") == "ack":
+                assert item.ack.accepted, item.ack
+                acked.add(item.ack.lease.task_id)
+        assert isinstance(item, tuple) and item[1] == grpc.StatusCode.UNAVAILABLE, item
+        stream.close()
+        assert server.proc.wait(timeout=30) == 0, server.proc.tail()
+        stored = {row[0] for row in psql(database, f"SELECT t.id::text FROM tasks t JOIN workflows w ON w.id = t.workflow_id "
+                                                   f"WHERE w.id = '{workflow_id}' AND t.state = 'succeeded'")}
+        # Every completion the server stored was acknowledged on the stream, and only those.
+        assert acked == stored, (acked, stored)
+    finally:
+        channel.close()
         server.stop()

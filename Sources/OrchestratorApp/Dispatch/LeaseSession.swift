@@ -90,9 +90,15 @@ extension DispatchService {
             }
         } catch is ServerShuttingDown {
             // Leases stay valid in the database: the executor reconnects (here after a restart, or
-            // to another server) and resumes them with their fencing tokens.
+            // to another server) and resumes them with their fencing tokens. Reports already
+            // received are applied and answered first: an executor that sent completions right
+            // before the shutdown got none of their acks although they were stored, and then saw
+            // those leases among its rejected resumes, unable to tell "stored" from "taken away"
+            // (found by black-box testing).
             _ = registry.removeSession(sessionID)
+            await pipeline.idle()
             outbox.finish()
+            await outbox.drained()
             log.info("executor session ended: server shutting down")
             throw AppError.unavailable("orchestratord is shutting down; reconnect and resume your leases")
         } catch {
