@@ -170,6 +170,9 @@ import Testing
         let context = ServerContext(method: Self.lease, requestMetadata: Metadata(), deadline: nil, trace: TraceContext.start(), peer: "t")
         #expect(CallerIdentity.executorID("w1", context: context) == "w1")  // development mode
         context.setValue(Actor(subject: "svc", role: "executor", tenant: "a"), forKey: CallerIdentity.key)
-        #expect(CallerIdentity.executorID("w1", context: context) == "svc/w1")
+        #expect(CallerIdentity.executorID("w1", context: context) == "a/svc/w1")
+        // Tenant and subject are percent-encoded: "a/b" + "w1" and "a" + "b/w1" stay apart.
+        context.setValue(Actor(subject: "x/y%z", role: "executor", tenant: "t/1"), forKey: CallerIdentity.key)
+        #expect(CallerIdentity.executorID("b/w1", context: context) == "t%2F1/x%2Fy%25z/b/w1")
     }
 }
