@@ -6,6 +6,7 @@ got a transport error ("Socket closed") instead of a status. Lease streams alrea
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -64,9 +65,11 @@ def test_watch_poll_and_wait_end_at_once_with_unavailable_on_sigterm(database, p
         server.stop()
 
 
+@contextlib.contextmanager
 def _server_holding_a_call(database, pb, tmp_path_factory):
     """A server with a 60 s grace period and an open SubmitStream whose client sends nothing: a
-    call in flight that the drain waits for."""
+    call in flight that the drain waits for. Yields the server and the call's outcome (filled
+    in when it ends)."""
     server = Orchestratord(database, tmp_path_factory.mktemp("shutdown"), extra_args=["--shutdown-grace", "60"]).start()
     channel = grpc.insecure_channel(server.address)
     workflows = pb.workflows_grpc.WorkflowsStub(channel)
@@ -86,14 +89,19 @@ def _server_holding_a_call(database, pb, tmp_path_factory):
 
     thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(1)
-    assert not outcome, outcome
-    return server, channel, release, thread, outcome
+    try:
+        time.sleep(1)
+        assert not outcome, outcome
+        yield server, outcome
+    finally:
+        release.set()
+        thread.join(timeout=15)
+        channel.close()
+        server.stop()
 
 
 def test_second_signal_cuts_the_grace_period_short(database, pb, tmp_path_factory):
-    server, channel, release, thread, outcome = _server_holding_a_call(database, pb, tmp_path_factory)
-    try:
+    with _server_holding_a_call(database, pb, tmp_path_factory) as (server, outcome):
         process = server.proc.process
         process.send_signal(signal.SIGTERM)
         time.sleep(2)
@@ -103,20 +111,17 @@ def test_second_signal_cuts_the_grace_period_short(database, pb, tmp_path_factor
         process.send_signal(signal.SIGINT)
         # Well before the 60 s grace period: the call is cancelled and the shutdown completes.
         assert server.proc.wait(timeout=15) == 0, server.proc.tail()
-        thread.join(timeout=15)
+        deadline = time.monotonic() + 15
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert outcome and outcome[0][0] != "ok", outcome
         log = server.proc.log()
         assert "second signal received" in log, server.proc.tail()
         assert "orchestratord stopped" in log, server.proc.tail()
-    finally:
-        release.set()
-        channel.close()
-        server.stop()
 
 
 def test_third_signal_exits_at_once(database, pb, tmp_path_factory):
-    server, channel, release, thread, outcome = _server_holding_a_call(database, pb, tmp_path_factory)
-    try:
+    with _server_holding_a_call(database, pb, tmp_path_factory) as (server, _):
         process = server.proc.process
         process.send_signal(signal.SIGTERM)
         time.sleep(1)
@@ -131,11 +136,6 @@ def test_third_signal_exits_at_once(database, pb, tmp_path_factory):
         assert code in (128 + signal.SIGINT, 128 + signal.SIGTERM), server.proc.tail()
         assert "third signal received: exiting at once" in server.proc.log(), server.proc.tail()
         assert "orchestratord stopped" not in server.proc.log(), server.proc.tail()
-    finally:
-        release.set()
-        channel.close()
-        thread.join(timeout=15)
-        server.stop()
 
 
 def test_reports_sent_right_before_sigterm_are_answered(database, pb, capability, tmp_path_factory):

@@ -10,17 +10,20 @@ from conftest import assert_completed_once
 from procs import python_executor
 
 
+def queued(outgoing: queue.Queue):
+    """The requests put on `outgoing`, until None (the half-close)."""
+    while True:
+        item = outgoing.get()
+        if item is None:
+            return
+        yield item
+
+
 def test_submit_stream_accepts_rejects_and_watches(api, server, database, capability, workdir, processes, pb):
     processes.append(python_executor(server.address, workdir, "stream-" + capability, [capability],
                                      "--max-in-flight", "4", "--sleep-ms", "50"))
     outgoing: queue.Queue = queue.Queue()
 
-    def requests():
-        while True:
-            item = outgoing.get()
-            if item is None:
-                return
-            yield item
 
     good = [api.task("a", capability), api.task("b", capability, ["a"])]
     cyclic = [api.task("x", capability, ["y"]), api.task("y", capability, ["x"])]
@@ -34,7 +37,7 @@ def test_submit_stream_accepts_rejects_and_watches(api, server, database, capabi
     outcomes: dict[str, str] = {}
     done = threading.Event()
 
-    call = api.workflows.SubmitStream(requests(), timeout=90)
+    call = api.workflows.SubmitStream(queued(outgoing), timeout=90)
     for response in call:
         kind = response.WhichOneof("kind")
         if kind == "accepted":
@@ -95,12 +98,6 @@ def test_resent_query_on_a_stream_is_watched_once(api, server, capability, workd
                                      "--max-in-flight", "4", "--sleep-ms", "300"))
     outgoing: queue.Queue = queue.Queue()
 
-    def requests():
-        while True:
-            item = outgoing.get()
-            if item is None:
-                return
-            yield item
 
     request_id = f"resend-{capability}"
     dag = [api.task("a", capability), api.task("b", capability, ["a"])]
@@ -109,7 +106,7 @@ def test_resent_query_on_a_stream_is_watched_once(api, server, capability, workd
     accepted: list = []
     sequences: list[int] = []
     outcomes = 0
-    for response in api.workflows.SubmitStream(requests(), timeout=90):
+    for response in api.workflows.SubmitStream(queued(outgoing), timeout=90):
         kind = response.WhichOneof("kind")
         assert response.request_id == request_id
         if kind == "accepted":
