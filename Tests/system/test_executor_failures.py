@@ -249,3 +249,20 @@ def test_a_report_from_another_executor_says_so(api, capability, pb):
     assert "held by another executor" in refused.value.details(), refused.value.details()
     assert api.state(workflow_id) == "WORKFLOW_STATE_RUNNING"
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+def test_a_task_in_retry_backoff_is_counted_as_retry_wait_everywhere(api, server, capability, pb):
+    """GetWorkflow with its tasks said retry_wait 1, without them and ListWorkflows said ready 1
+    (found by black-box testing): every read now counts a task in backoff as RETRY_WAIT."""
+    retry = pb.dag.RetryPolicy(max_attempts=3, initial_backoff_ms=600_000, max_backoff_ms=600_000)
+    workflow_id = api.submit([api.task("r", capability, retry=retry)]).workflow.workflow_id
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id="rw-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id="rw-" + capability, failure=pb.executors.TaskFailure(
+        lease=polled.assignments[0].lease, message="boom", retryable=True)), timeout=15)
+    with_tasks = api.get(workflow_id, tasks=True).counts
+    without = api.get(workflow_id).counts
+    listed = next(w for w in api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1000), timeout=10).workflows
+                  if w.workflow_id == workflow_id).counts
+    for counts in (with_tasks, without, listed):
+        assert (counts.total, counts.retry_wait, counts.ready) == (1, 1, 0), counts

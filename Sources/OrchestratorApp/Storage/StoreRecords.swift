@@ -141,8 +141,14 @@ public struct PlanningRecord: Hashable, Sendable {
 /// Number of tasks in each state.
 public struct TaskCounts: Hashable, Sendable {
     public var byState: [TaskState: Int]
-    public init(byState: [TaskState: Int] = [:]) { self.byState = byState }
-    public var total: Int { byState.values.reduce(0, +) }
+    /// Tasks waiting out a retry backoff (stored as `retry_wait`; the domain calls them READY, so
+    /// they are counted here and not in `byState[.ready]`).
+    public var retryWaiting: Int
+    public init(byState: [TaskState: Int] = [:], retryWaiting: Int = 0) {
+        self.byState = byState
+        self.retryWaiting = retryWaiting
+    }
+    public var total: Int { byState.values.reduce(0, +) + retryWaiting }
     public subscript(_ state: TaskState) -> Int { byState[state] ?? 0 }
 }
 

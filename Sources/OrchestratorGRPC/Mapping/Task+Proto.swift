@@ -40,15 +40,15 @@ extension Orchestrator_V1_TaskError {
 }
 
 extension Orchestrator_V1_TaskCounts {
-    /// Per-state counts. The stored counts know no RETRY_WAIT (such tasks are READY), so `retry_wait`
-    /// is filled only by `init(tasks:now:)`, which sees each task's not-before time.
+    /// Per-state counts, tasks in a retry backoff as RETRY_WAIT (they were counted as READY when
+    /// the workflow was read without its tasks; found by black-box testing).
     public init(_ counts: TaskCounts) {
         self.init(
             total: Int32(clamping: counts.total), pending: Int32(clamping: counts[.pending]),
             ready: Int32(clamping: counts[.ready]), leased: Int32(clamping: counts[.leased]),
             running: Int32(clamping: counts[.running]), succeeded: Int32(clamping: counts[.succeeded]),
             failed: Int32(clamping: counts[.failed]), cancelled: Int32(clamping: counts[.cancelled]),
-            skipped: Int32(clamping: counts[.skipped]), retryWait: 0)
+            skipped: Int32(clamping: counts[.skipped]), retryWait: Int32(clamping: counts.retryWaiting))
     }
 
     /// Counts computed from the tasks themselves, with READY tasks in backoff counted as RETRY_WAIT.

@@ -163,7 +163,11 @@ enum WorkflowRow {
         let rawCounts = try decoder.decode([String: Int].self, from: Data(try row.decode(PostgresJSON.self, column: "counts").text.utf8))
         var counts = TaskCounts()
         for (name, number) in rawCounts {
-            counts.byState[try TaskStateColumn.decode(name), default: 0] += number
+            if name == TaskStateColumn.retryWait {
+                counts.retryWaiting += number
+            } else {
+                counts.byState[try TaskStateColumn.decode(name), default: 0] += number
+            }
         }
         return WorkflowRecord(
             workflowID: try row.decode(String.self, column: "id"),
