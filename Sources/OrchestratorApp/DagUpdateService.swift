@@ -25,6 +25,14 @@ public struct DagChange: Sendable {
         for key in removeTasks where !existing.contains(key) {
             issues.append("remove_tasks names \"\(key.rawValue)\", which is not in the current DAG")
         }
+        // Stored tasks are matched by key, so a key removed and added back in one update kept the
+        // old task — its id, attempts, retry backoff and last error — under the new spec (found
+        // by black-box testing). A replacement is two updates.
+        for task in addTasks where removed.contains(task.key) {
+            issues.append(
+                "add_tasks and remove_tasks both name \"\(task.key.rawValue)\": a task cannot be removed and added back in one "
+                    + "update; remove it in one update and add the new one in the next")
+        }
         let edges = Set(dag.edges)
         for edge in removeEdges where !edges.contains(edge) {
             issues.append("remove_edges names \(edge.from.rawValue) → \(edge.to.rawValue), which is not in the current DAG")

@@ -29,4 +29,17 @@ import Testing
             return message.contains("3 problems") && message.contains("\"x\"") && message.contains("\"y\"") && message.contains("a → c")
         }
     }
+
+    @Test func aTaskCannotBeRemovedAndAddedBackInOneUpdate() {
+        let change = DagChange(addTasks: [TaskSpec(key: "c", description: "replacement")], removeTasks: ["c"])
+        #expect {
+            try change.applied(to: base)
+        } throws: { error in
+            guard case .invalidArgument(let message, _) = error as? AppError else { return false }
+            return message.contains("add_tasks and remove_tasks both name \"c\"")
+        }
+        // In two updates it is a new task.
+        let removed = try? DagChange(removeTasks: ["c"]).applied(to: base)
+        #expect(removed.map { try? DagChange(addTasks: [TaskSpec(key: "c")]).applied(to: $0) }??.tasks.map(\.key) == ["a", "b", "c"])
+    }
 }

@@ -314,7 +314,8 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
     public var workflowID: String = ""
     /// The version the change is based on; the update fails with ABORTED when it is not current.
     public var expectedVersion: Int32 = 0
-    /// New tasks (their depends_on may name existing and new tasks).
+    /// New tasks (their depends_on may name existing and new tasks). A key listed in remove_tasks
+    /// too is INVALID_ARGUMENT: replacing a task takes two updates (remove it, then add the new one).
     public var addTasks: [Orchestrator_V1_TaskSpec] = []
     /// Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
     /// removing it cancels its remaining retries) can be removed. A task leased at the same moment

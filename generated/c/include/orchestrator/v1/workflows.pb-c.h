@@ -338,7 +338,8 @@ struct  Orchestrator__V1__UpdateDagRequest
    */
   int32_t expected_version;
   /*
-   * New tasks (their depends_on may name existing and new tasks).
+   * New tasks (their depends_on may name existing and new tasks). A key listed in remove_tasks
+   * too is INVALID_ARGUMENT: replacing a task takes two updates (remove it, then add the new one).
    */
   size_t n_add_tasks;
   Orchestrator__V1__TaskSpec **add_tasks;
