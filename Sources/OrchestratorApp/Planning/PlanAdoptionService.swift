@@ -124,7 +124,9 @@ public struct PlanAdoptionService: Sendable {
         var problems = decoding
         switch validation {
         case .invalid(let failure)?:
-            problems += failure.issues.map(\.description)
+            // Messages alone, as the API lists problems: they say what is wrong (a description
+            // prefixed the domain code, "cycle: cycle: p → q → p").
+            problems += failure.issues.map(\.message)
             if failure.totalIssueCount > failure.issues.count { problems.append("… and \(failure.totalIssueCount - failure.issues.count) more") }
         case let other?: problems.append(other.description)
         case nil: break
