@@ -28,15 +28,19 @@ public enum DotExport {
         return out + "}\n"
     }
 
-    /// A DOT double-quoted string: backslash, quote and newline escaped.
+    /// A DOT double-quoted string: backslash, quote and newline escaped, other control characters
+    /// written out as `\u{1B}` text (raw, a key or description carrying an escape sequence
+    /// reached the terminal of whoever printed the graph).
     static func quote(_ text: String) -> String {
         var out = "\""
-        for ch in text {
-            switch ch {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            default: out.append(ch)
+            case _ where scalar.properties.generalCategory == .control:
+                out += "\\\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""

@@ -20,16 +20,20 @@ public enum MermaidExport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Mermaid labels take HTML entities; quotes and angle brackets would otherwise end or break them.
+    /// Mermaid labels take HTML entities; quotes and angle brackets would otherwise end or break
+    /// them, a `#` would start an entity (a key holding `#quot;` rendered as a quote), and control
+    /// characters are written as entities so none reaches a terminal raw.
     static func escape(_ text: String) -> String {
         var out = ""
-        for ch in text {
-            switch ch {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "\"": out += "#quot;"
             case "<": out += "#lt;"
             case ">": out += "#gt;"
+            case "#": out += "#35;"
             case "\n": out += "<br/>"
-            default: out.append(ch)
+            case _ where scalar.properties.generalCategory == .control: out += "#\(scalar.value);"
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out

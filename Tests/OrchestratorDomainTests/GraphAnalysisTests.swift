@@ -86,4 +86,20 @@ struct GraphAnalysisTests {
 
             """)
     }
+
+    /// Found by black-box testing: a task name with an escape sequence, CR or TAB reached the
+    /// terminal raw through `orchctl dag --format dot|mermaid`, and a literal `#quot;` in a
+    /// Mermaid label rendered as a quote.
+    @Test func exportsEscapeControlCharactersAndMermaidEntities() throws {
+        var dag = Graphs.dag(["a"], edges: [])
+        dag.tasks[0].name = "x\u{1B}[31m\r\t#quot;"
+        let graph = try Graphs.validate(dag)
+        let dot = DotExport.render(graph)
+        #expect(dot.contains(#"x\\u{1B}[31m\\u{D}\\u{9}#quot;"#), "\(dot)")
+        let mermaid = MermaidExport.render(graph)
+        #expect(mermaid.contains("x#27;[31m#13;#9;#35;quot;"), "\(mermaid)")
+        for output in [dot, mermaid] {
+            #expect(!output.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" })
+        }
+    }
 }
