@@ -26,7 +26,9 @@ public struct DagValidator: Sendable {
         if dag.edges.count > limits.maxEdges {
             issues.add(.tooManyEdges, "the graph has \(dag.edges.count) edges; the limit is \(limits.maxEdges)")
         }
-        if n / 2 > limits.maxTasks || dag.edges.count / 2 > limits.maxEdges { throw issues.failure }
+        // "More than twice over": n > 2 × limit, written so that it cannot overflow (integer halving
+        // let 21 tasks through a limit of 10).
+        if n - limits.maxTasks > limits.maxTasks || dag.edges.count - limits.maxEdges > limits.maxEdges { throw issues.failure }
 
         // Tasks: field checks and interning. Ids go to first occurrences only.
         var table = KeyTable(capacity: n)

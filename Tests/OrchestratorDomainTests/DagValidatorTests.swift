@@ -140,6 +140,12 @@ struct DagValidatorTests {
         let limits = ValidationLimits(maxTasks: 2, maxEdges: 100)
         let failure = Graphs.failure(Graphs.dag(["a", "b", "c", "d", "e", "bad key"], edges: [("a", "zz")]), limits: limits)
         #expect(failure?.issues.map(\.message) == ["the graph has 6 tasks; the limit is 2"])
+        // Found by black-box testing: 2 × limit + 1 tasks still got full validation (21 of 10).
+        let justOver = Graphs.failure(Graphs.dag(["a", "b", "c", "d", "bad key"], edges: []), limits: limits)
+        #expect(justOver?.issues.map(\.message) == ["the graph has 5 tasks; the limit is 2"])
+        // Exactly twice over is validated in full.
+        let twice = Graphs.failure(Graphs.dag(["a", "b", "c", "bad key"], edges: []), limits: limits)
+        #expect(twice?.codes == [.tooManyTasks, .invalidKeyCharacter])
     }
 
     @Test func fanOutAndFanInOf10kFitTheDefaultLimits() throws {
