@@ -106,7 +106,9 @@ public struct WorkflowsPlanningHandler: Sendable {
         }
         var graphIsAtFault = problems.problems.contains { !$0.taskKeys.isEmpty }
         do {
-            _ = try DagValidator(limits: limits).validate(graph)
+            // Normalised as the explicit planner does: a repeated dependency is dropped, never
+            // reported (it was, but only when some unrelated field was also wrong).
+            _ = try DagValidator(limits: limits).validate(graph.removingDuplicateEdges().dag)
         } catch {
             graphIsAtFault = true
             all.append(contentsOf: error.issues.map(Orchestrator_V1_ValidationProblem.init), total: error.totalIssueCount)
