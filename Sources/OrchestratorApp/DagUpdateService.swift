@@ -19,32 +19,47 @@ public struct DagChange: Sendable {
 
     /// Applies the change to `dag`, listing every reference to something that is not there.
     public func applied(to dag: Dag) throws(AppError) -> Dag {
-        var issues: [String] = []
+        let (result, problems) = applying(to: dag)
+        guard problems.isEmpty else { throw AppError.invalidArgument(Self.listing(problems.map(\.message))) }
+        return result
+    }
+
+    /// The change applied to `dag` as far as it can be — references to tasks or edges that are not
+    /// there change nothing — and those references, so that the caller can report them together
+    /// with whatever is wrong with the resulting graph.
+    func applying(to dag: Dag) -> (dag: Dag, problems: [ValidationIssue]) {
+        var problems: [ValidationIssue] = []
         let existing = Set(dag.tasks.map(\.key))
         let removed = Set(removeTasks)
         for key in removeTasks where !existing.contains(key) {
-            issues.append("remove_tasks names \"\(key.rawValue)\", which is not in the current DAG")
+            problems.append(ValidationIssue(
+                code: .unknownTask, message: "remove_tasks names \"\(key.rawValue)\", which is not in the current DAG", taskKeys: [key]))
         }
         // Stored tasks are matched by key, so a key removed and added back in one update kept the
         // old task — its id, attempts, retry backoff and last error — under the new spec (found
         // by black-box testing). A replacement is two updates.
         for task in addTasks where removed.contains(task.key) {
-            issues.append(
-                "add_tasks and remove_tasks both name \"\(task.key.rawValue)\": a task cannot be removed and added back in one "
-                    + "update; remove it in one update and add the new one in the next")
+            problems.append(ValidationIssue(
+                code: .duplicateKey,
+                message: "add_tasks and remove_tasks both name \"\(task.key.rawValue)\": a task cannot be removed and added back in "
+                    + "one update; remove it in one update and add the new one in the next",
+                taskKeys: [task.key]))
         }
         let edges = Set(dag.edges)
         for edge in removeEdges where !edges.contains(edge) {
-            issues.append("remove_edges names \(edge.from.rawValue) → \(edge.to.rawValue), which is not in the current DAG")
-        }
-        guard issues.isEmpty else {
-            throw AppError.invalidArgument("invalid DAG update: \(issues.count) problem\(issues.count == 1 ? "" : "s"): " + issues.joined(separator: "; "))
+            problems.append(ValidationIssue(
+                code: .unknownTask, message: "remove_edges names \(edge.from.rawValue) → \(edge.to.rawValue), which is not in the current DAG",
+                taskKeys: [edge.from, edge.to]))
         }
         let droppedEdges = Set(removeEdges)
         var result = Dag()
         result.tasks = dag.tasks.filter { !removed.contains($0.key) } + addTasks
         result.edges = dag.edges.filter { !droppedEdges.contains($0) && !removed.contains($0.from) && !removed.contains($0.to) } + addEdges
-        return result
+        return (result, problems)
+    }
+
+    static func listing(_ problems: [String]) -> String {
+        "invalid DAG update: \(problems.count) problem\(problems.count == 1 ? "" : "s"): " + problems.joined(separator: "; ")
     }
 
     public var isEmpty: Bool { addTasks.isEmpty && removeTasks.isEmpty && addEdges.isEmpty && removeEdges.isEmpty }
@@ -91,13 +106,18 @@ public struct DagUpdateService: Sendable {
             guard let current = try await workflows.dagVersion(workflowID: workflowID, version: expectedVersion) else {
                 throw AppError.notFound("workflow \(workflowID) has no DAG version \(expectedVersion)")
             }
-            let newDag = try change.applied(to: current.dag)
+            // Every problem in one answer: references to what is not there, and what is wrong with
+            // the graph they leave (one used to hide the other; found by black-box testing).
+            let (newDag, referenceProblems) = change.applying(to: current.dag)
             let validated: ValidatedDag
             do {
                 validated = try DagValidator(limits: limits).validate(newDag)
             } catch {
-                throw AppError.invalidArgument("the updated DAG is invalid: \(error.description)", issues: error.issues)
+                // Structured (status details) and listed in the message, references first.
+                let issues = referenceProblems + error.issues
+                throw AppError.invalidArgument("the updated DAG is invalid: \(error.description)", issues: issues)
             }
+            guard referenceProblems.isEmpty else { throw AppError.invalidArgument(DagChange.listing(referenceProblems.map(\.message))) }
             try budget.check(tasks: change.addTasks, payloads: change.payloads, inputs: workflow.query.providedInputs)
             let analysis = GraphAnalysis(validated)
             var ranks: [TaskKey: Double] = [:]

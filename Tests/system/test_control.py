@@ -111,3 +111,30 @@ def test_submit_wait_deadline_exceeded_and_workflow_keeps_running(api, database,
     rows = psql(database, f"SELECT id, state FROM workflows WHERE request_id = '{request_id}'")
     assert len(rows) == 1 and rows[0][1] == "running"
     api.workflows.CancelWorkflow(api.pb.workflows.CancelWorkflowRequest(workflow_id=rows[0][0]), timeout=10)
+
+
+def test_update_dag_reports_every_problem_at_once(api, capability, pb):
+    """A reference to a task that is not there hid everything wrong with the rest of the update
+    (found by black-box testing); and a key removed and added back in one update is refused,
+    since the stored task would have kept its attempts, backoff and last error."""
+    import grpc
+
+    workflow_id = api.submit([api.task("g", "nobody-" + capability)]).workflow.workflow_id
+    update = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, remove_tasks=["ghost"],
+                                           add_tasks=[api.task("h", capability, ["nope"]), api.task("i", capability, ["h"])],
+                                           add_edges=[pb.dag.Edge(upstream="i", downstream="h")])
+    try:
+        api.workflows.UpdateDag(update, timeout=10)
+        raise AssertionError("accepted")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+        for fragment in ('remove_tasks names "ghost"', "unknown task `nope`", "cycle"):
+            assert fragment in error.details(), error.details()
+    replace = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, remove_tasks=["g"],
+                                            add_tasks=[api.task("g", capability)])
+    try:
+        api.workflows.UpdateDag(replace, timeout=10)
+        raise AssertionError("accepted")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and 'both name "g"' in error.details(), error
+    assert api.get(workflow_id).current_dag_version == 1
