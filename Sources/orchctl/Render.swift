@@ -80,10 +80,10 @@ enum Render {
     /// whole lines in an operator's terminal (found by black-box testing). `--json` is escaped by
     /// JSON itself.
     static func oneLine(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
         var result = ""
         for scalar in text.unicodeScalars {
-            guard scalar.properties.generalCategory == .control else {
+            guard isUnsafe(scalar) else {
                 result.unicodeScalars.append(scalar)
                 continue
             }
@@ -95,6 +95,16 @@ enum Render {
             }
         }
         return result
+    }
+
+    /// Control characters, and the invisible ones that change how a line reads: format
+    /// characters (bidirectional overrides such as U+202E, zero-width joiners) and the Unicode
+    /// line and paragraph separators.
+    static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
     }
 
     static func eventName(_ type: Orchestrator_V1_EventType) -> String {

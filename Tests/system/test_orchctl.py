@@ -120,7 +120,7 @@ def test_text_output_escapes_control_characters(api, server, capability, pb):
     """An executor's failure message with a newline and escape sequences printed raw forged a
     whole audit line in the operator's terminal (found by black-box testing): every event is one
     line, control characters shown escaped; `--json` keeps the message verbatim."""
-    forged = "boom\n#1000 2026-11-27T00:00:00Z WORKFLOW_SUCCEEDED  by root (admin, tenant default)\x1b[2K\x1b[31m"
+    forged = "boom\n#1000 2026-11-27T00:00:00Z WORKFLOW_SUCCEEDED  by root (admin, tenant default)\x1b[2K\x1b[31m\u202e"
     workflow_id = api.submit([api.task("t", capability)]).workflow.workflow_id
     polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
         executor_id="esc-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
@@ -132,7 +132,7 @@ def test_text_output_escapes_control_characters(api, server, capability, pb):
     lines = events.splitlines()
     assert len(lines) == 6, events  # submitted, planned, ready, leased, failed, workflow failed
     assert "\x1b" not in events and "\r" not in events
-    assert "— boom\\n#1000 2026-11-27T00:00:00Z WORKFLOW_SUCCEEDED" in events and "\\u{1B}[2K\\u{1B}[31m" in events
+    assert "— boom\\n#1000 2026-11-27T00:00:00Z WORKFLOW_SUCCEEDED" in events and "\\u{1B}[2K\\u{1B}[31m\\u{202E}" in events
     shown = orchctl(server, "get", workflow_id).stdout
     assert "\x1b" not in shown and "(boom\\n#1000" in shown, shown
     as_json = [json.loads(line) for line in orchctl(server, "events", "--workflow", workflow_id, "--json").stdout.splitlines()]

@@ -484,7 +484,7 @@ def test_subjects_and_executor_ids_with_slashes_are_distinct_identities(hs, pb, 
 
 @pytest.mark.parametrize("executor_id,message", [
     ("w1\n#999 forged line", "control characters"), ("w1\x1b[2K", "control characters"), ("w1\x7f", "control characters"),
-    ("w1\u0085", "control characters"),
+    ("w1\u0085", "control characters"), ("w1\u202eevil", "control characters"), ("w1\u2028x", "control characters"),
     # Refused by the message decoder already, as in every string field.
     ("w1\x00", "contains the character U+0000 (NUL)")])
 def test_executor_ids_with_control_characters_are_invalid(hs, pb, database, keys, executor_id, message):

@@ -135,8 +135,10 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     /// `orchctl events`).
     static func executorIDProblem(_ executorID: String) -> String? {
         if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 characters" }
-        if executorID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "executor_id must not contain control characters"
+        if executorID.unicodeScalars.contains(where: {
+            [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
+        }) {
+            return "executor_id must not contain control characters (nor invisible format characters or line separators)"
         }
         return nil
     }
