@@ -266,3 +266,30 @@ def test_a_task_in_retry_backoff_is_counted_as_retry_wait_everywhere(api, server
                   if w.workflow_id == workflow_id).counts
     for counts in (with_tasks, without, listed):
         assert (counts.total, counts.retry_wait, counts.ready) == (1, 1, 0), counts
+
+
+def test_a_timeout_that_fails_the_workflow_revokes_the_siblings_naming_the_task(api, server, capability, pb):
+    """A task that used up its attempts on a start_to_close timeout fails a fail_fast workflow and
+    cancels its siblings; their executors were told "lease no longer held" a keeper round later
+    (found by black-box testing). Now the revocation names the task, as a failure report's does."""
+    slow = api.task("slow", capability, timeouts=pb.dag.Timeouts(start_to_close_ms=1000))
+    other = api.task("other", capability)
+    workflow_id = api.submit([slow, other]).workflow.workflow_id
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="sibling-" + capability, capabilities=[capability], max_in_flight=2), heartbeat_every=0.5)
+    try:
+        leases = {}
+        for _ in range(2):
+            assignment = stream.next_of("assignment", 30)
+            assert assignment is not None and not isinstance(assignment, tuple), assignment
+            leases[assignment.spec.key] = assignment.lease.task_id
+        reasons = {}
+        while len(reasons) < 2:
+            revocation = stream.next_of("revocation", 30)
+            assert revocation is not None and not isinstance(revocation, tuple), (revocation, reasons)
+            reasons[revocation.lease.task_id] = revocation.reason
+        assert reasons[leases["slow"]] == "start_to_close timeout exceeded", reasons
+        assert f"after task {leases['slow']} failed" in reasons[leases["other"]], reasons
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+    finally:
+        stream.close()

@@ -253,6 +253,19 @@ public final class DispatchService: Sendable {
         }
     }
 
+    /// Tells the executors here of a workflow's other tasks when a lost lease used up its task's
+    /// attempts and fail_fast cancelled them in the same transaction, naming the task, as a
+    /// failure report does; they used to learn it at the keeper's next round as "lease no longer
+    /// held" (found by black-box testing).
+    func revokeSiblings(of lost: [ExpiredLease]) {
+        for lease in lost where lease.workflowState == .failed || lease.workflowState == .cancelled {
+            registry.revokeWorkflow(
+                lease.workflowID,
+                reason: "task cancelled: workflow \(lease.workflowID) \(lease.workflowState.map { "\($0)" } ?? "ended") after task "
+                    + "\(lease.lease.taskID) failed (\(lease.cause == .timeout ? "start_to_close timeout" : "lease lost"), attempts exhausted)")
+        }
+    }
+
     func releaseAll(of sessionID: String, executorID: String, reason: String) async {
         let held = registry.removeSession(sessionID)
         guard !held.isEmpty else { return }
@@ -261,6 +274,7 @@ public final class DispatchService: Sendable {
                 try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
             }
             observeReleased(released)
+            revokeSiblings(of: released)
             logger.info("leases released", metadata: ["executor_id": "\(executorID)", "count": "\(released.count)", "reason": "\(reason)"])
             signals.signal(.tasksReady)
         } catch {
@@ -321,6 +335,7 @@ public final class DispatchService: Sendable {
                 let settled = try await store.lapseLeases(
                     leases.map(\.token), executorID: executorID, reason: "lease lapsed: no heartbeat within its TTL", now: now)
                 observeExpired(settled)
+                revokeSiblings(of: settled)
                 if !settled.isEmpty { signals.signal(.tasksReady) }
             } catch {
                 logger.warning("could not requeue lapsed leases; the reaper will", metadata: [
@@ -355,6 +370,7 @@ public final class DispatchService: Sendable {
                             registry.revokeExpired(lease.lease, reason: "lease expired", now: now)
                         }
                     }
+                    revokeSiblings(of: expired)
                     if !expired.isEmpty {
                         logger.info("expired leases requeued", metadata: ["count": "\(expired.count)"])
                         signals.signal(.tasksReady)

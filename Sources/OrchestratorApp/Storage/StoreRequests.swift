@@ -276,6 +276,9 @@ public struct ExpiredLease: Hashable, Sendable {
     /// Why the lease was taken back: `.leaseExpired`, `.timeout` (the attempt ran past its
     /// start_to_close timeout) or `.cancelled` (released).
     public var cause: TaskFailureInfo.Source = .leaseExpired
+    /// The workflow's new state when settling this lease finished it (attempts exhausted under
+    /// fail_fast: its other tasks were cancelled in the same transaction).
+    public var workflowState: WorkflowState? = nil
 
     public init(lease: LeaseToken, workflowID: String, executorID: String, newState: TaskState) {
         self.lease = lease

@@ -179,8 +179,8 @@ extension PostgresDispatchStore {
             ])
         try transaction.append(events)
         if states.contains("ready") { transaction.readiedTasks = true }
-        for (lease, state) in zip(leases, states) where state == "failed" {
-            _ = try await transaction.applyFailurePolicy(
+        for (index, (lease, state)) in zip(leases, states).enumerated() where state == "failed" {
+            expired[index].workflowState = try await transaction.applyFailurePolicy(
                 workflowID: lease.workflowID, failedTaskID: lease.id, failedKey: lease.key, traceID: lease.traceID, now: now)
         }
         return expired
