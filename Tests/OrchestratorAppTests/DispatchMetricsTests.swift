@@ -11,6 +11,8 @@ final class ScriptedDispatchStore: TaskDispatchStore, Sendable {
         var claims: [[ClaimedTask]] = []
         var reportResult: ReportResult = .accepted(taskState: .succeeded, workflowState: nil)
         var released: [ExpiredLease] = []
+        /// When set, every lease extension is answered with this validity (nil: no answer).
+        var extensionsValid: Bool? = nil
     }
     let script: Mutex<Script>
 
@@ -20,7 +22,10 @@ final class ScriptedDispatchStore: TaskDispatchStore, Sendable {
         script.withLock { $0.claims.isEmpty ? [] : $0.claims.removeFirst() }
     }
     func report(_ report: TaskReport) async throws -> ReportResult { script.withLock { $0.reportResult } }
-    func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
+    func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] {
+        guard let valid = script.withLock({ $0.extensionsValid }) else { return [] }
+        return extensions.map { LeaseState(lease: $0.lease, valid: valid, expiresAt: valid ? $0.until : nil) }
+    }
     func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
     func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {

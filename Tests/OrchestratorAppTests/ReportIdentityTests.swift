@@ -41,4 +41,15 @@ struct ReportIdentityTests {
         _ = try await dispatch.report(lease, executorID: "default/alice/w1", outcome: .completed(result: []), tenants: ["default"])
         #expect(dispatch.registry.sessionOf(lease) == nil)
     }
+
+    @Test func aHeartbeatWithAnotherExecutorsTokenLeavesTheHoldersLeaseInPlace() async throws {
+        let now: UnixMillis = 1_000_000
+        let store = ScriptedDispatchStore(.init(claims: [[claimed("t1", attempt: 1, readyAt: now, leasedAt: now)]], extensionsValid: false))
+        let dispatch = DispatchService(store: store, signals: ChangeSignals())
+        let holder = ExecutorIdentity(executorID: "default/alice/w1", capabilities: [])
+        _ = try await dispatch.poll(holder, maxTasks: 1, wait: .zero)
+        let states = try await dispatch.heartbeat(executorID: "default/mallory/w1", leases: [lease])
+        #expect(states.map(\.valid) == [false])
+        #expect(dispatch.registry.sessionOf(lease) != nil, "the holder's lease left the table")
+    }
 }

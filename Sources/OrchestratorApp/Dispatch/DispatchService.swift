@@ -167,7 +167,13 @@ public final class DispatchService: Sendable {
             throw AppError(error)
         }
         for state in states {
-            if state.valid, let expiry = state.expiresAt { registry.updateExpiry(state.lease, to: expiry) } else { registry.remove(state.lease) }
+            if state.valid, let expiry = state.expiresAt {
+                registry.updateExpiry(state.lease, to: expiry)
+            } else {
+                // The caller's own lease only: a heartbeat with someone else's (guessed) token is
+                // answered "not valid" and must leave the holder's live lease in place.
+                _ = registry.remove(state.lease, ownedBy: executorID)
+            }
         }
         return states
     }
