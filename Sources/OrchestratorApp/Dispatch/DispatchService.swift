@@ -309,7 +309,9 @@ public final class DispatchService: Sendable {
             let work = registry.keeperWork(now: now)
             await settleLapsed(work.lapsed, now: now)
             for lease in work.lapsed {
-                registry.lapse(lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms")
+                registry.lapseOrRevoke(
+                    lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms", now: now,
+                    heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval))
             }
             guard !work.extend.isEmpty else { continue }
             do {
@@ -373,7 +375,9 @@ public final class DispatchService: Sendable {
                         if lease.cause == .timeout {
                             registry.revoke(lease.lease, reason: "start_to_close timeout exceeded")
                         } else {
-                            registry.revokeExpired(lease.lease, reason: "lease expired", now: now)
+                            registry.revokeExpired(
+                                lease.lease, reason: "lease expired", now: now,
+                                heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval))
                         }
                     }
                     revokeSiblings(of: expired)

@@ -314,10 +314,19 @@ final class LeaseRegistry: Sendable {
     /// the reaper can get there before the keeper notices the silence, and the silent stream then
     /// stayed open and was handed the requeued work, whose leases lapsed in turn until their
     /// attempts ran out (found by black-box testing).
-    func revokeExpired(_ token: LeaseToken, reason: String, now: UnixMillis) {
+    func revokeExpired(_ token: LeaseToken, reason: String, now: UnixMillis, heartbeatIntervalMillis: Int64) {
+        lapseOrRevoke(token, reason: reason, now: now, heartbeatIntervalMillis: heartbeatIntervalMillis)
+    }
+
+    /// Revokes a lease whose heartbeats stopped; the session is told it went silent only when it
+    /// has been quiet for two heartbeat intervals too. A task's own TTL may be shorter than the
+    /// interval executors are asked to heartbeat at, and then it lapses between heartbeats of a
+    /// healthy stream, which goes on (EXECUTORS.md step 2); closing the stream for it gave back
+    /// the stream's other, healthy leases (found by black-box testing).
+    func lapseOrRevoke(_ token: LeaseToken, reason: String, now: UnixMillis, heartbeatIntervalMillis: Int64) {
         let silent = state.withLock { state -> Bool in
             guard let lease = state.leases[token.taskID], lease.token == token else { return false }
-            return now - lease.lastHeartbeat >= lease.ttlMillis
+            return now - lease.lastHeartbeat >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
         }
         if silent { lapse(token, reason: reason) } else { revoke(token, reason: reason) }
     }
