@@ -67,7 +67,12 @@ public final class HealthService: Grpc_Health_V1_HealthProvider {
             for service in state.statuses.keys { state.statuses[service] = status }
             return state.statuses.keys.flatMap { (state.watchers[$0] ?? [:]).values }
         }
-        for watcher in watchers { watcher.yield(status) }
+        for watcher in watchers {
+            watcher.yield(status)
+            // On shutdown a watch ends once NOT_SERVING is sent: an open Watch held the drain for
+            // the whole grace period, with the listener already closed (found by black-box testing).
+            if shutDown { watcher.finish() }
+        }
     }
 
     // MARK: Grpc_Health_V1_HealthProvider
@@ -119,6 +124,9 @@ public final class HealthService: Grpc_Health_V1_HealthProvider {
         for await status in updates where status != lastSent {
             try await responses.write(Grpc_Health_V1_HealthCheckResponse(status: status))
             lastSent = status
+        }
+        if state.withLock({ $0.isShutDown }) {
+            throw RPCStatus(.unavailable, "the server is shutting down; watch again once it is back")
         }
     }
 

@@ -51,6 +51,11 @@ def test_health_turns_not_serving_while_draining(own_server, certs, stubs):
     time.sleep(0.2)
     own_server.process.send_signal(signal.SIGTERM)
     assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    # Then the watch ends: it used to stay open and hold the drain for the whole grace period
+    # (found by black-box testing with grpc-java).
+    with pytest.raises(grpc.RpcError) as ended:
+        next(watch)
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE, ended.value
     slow.result()
     assert own_server.process.wait(timeout=20) == 0
     channel.close()

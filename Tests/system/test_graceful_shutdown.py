@@ -175,3 +175,29 @@ def test_reports_sent_right_before_sigterm_are_answered(database, pb, capability
     finally:
         channel.close()
         server.stop()
+
+
+def test_an_open_health_watch_does_not_hold_the_shutdown(database, tmp_path_factory):
+    """grpc.health.v1 Watch turns NOT_SERVING on SIGTERM and then ends (UNAVAILABLE); it used to stay
+    open and hold the drain for the whole grace period while the listener was already closed, so
+    executors told to reconnect could not (found by black-box testing with grpc-java)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    server = Orchestratord(database, tmp_path_factory.mktemp("shutdown"), extra_args=["--shutdown-grace", "60"]).start()
+    channel = grpc.insecure_channel(server.address)
+    try:
+        # Its deadline is well inside the 60 s grace period: a watch that is not ended by the
+        # shutdown ends DEADLINE_EXCEEDED instead.
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=20)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        server.proc.process.send_signal(signal.SIGTERM)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        try:
+            next(watch)
+            raise AssertionError("the watch went on")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        assert server.proc.wait(timeout=20) == 0, server.proc.tail()
+    finally:
+        channel.close()
+        server.stop()
