@@ -396,6 +396,20 @@ def test_idempotency_keys_are_per_tenant(hs, pb, world, keys):
     assert response.created and response.workflow.workflow_id != world["w1"].workflow_id and response.workflow.tenant == "t2"
 
 
+def resume_is_rejected(hs, pb, token, cap, lease, then_no_assignment=False):
+    """A Lease stream under `token` listing `lease` in hello.resume gets it back as rejected."""
+    stream = LeaseStream(hs.executors, pb, bearer(token), pb.executors.ExecutorHello(
+        executor_id="e1", capabilities=[cap], max_in_flight=4, resume=[lease]))
+    try:
+        welcome = stream.next_of("welcome", 20)
+        assert welcome is not None and not isinstance(welcome, tuple), welcome
+        assert [t.task_id for t in welcome.rejected_resumes] == [lease.task_id] and not welcome.resumed
+        if then_no_assignment:
+            assert stream.next_of("assignment", 2.5) is None
+    finally:
+        stream.close()
+
+
 def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
     t2_executor = hs_token(keys, "executor", "t2", sub="worker@t2")
     cap, lease = world["cap"], world["lease"]
@@ -419,15 +433,7 @@ def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
     assert [s.valid for s in beat.leases] == [False]
     assert_unchanged(database, before, "t2 heartbeating t1's lease")
     before = snapshot(database)
-    stream = LeaseStream(hs.executors, pb, bearer(t2_executor), pb.executors.ExecutorHello(
-        executor_id="e1", capabilities=[cap], max_in_flight=4, resume=[lease]))
-    try:
-        welcome = stream.next_of("welcome", 20)
-        assert welcome is not None and not isinstance(welcome, tuple), welcome
-        assert [t.task_id for t in welcome.rejected_resumes] == [lease.task_id] and not welcome.resumed
-        assert stream.next_of("assignment", 2.5) is None
-    finally:
-        stream.close()
+    resume_is_rejected(hs, pb, t2_executor, cap, lease, then_no_assignment=True)
     assert_unchanged(database, before, "t2 Lease stream resuming t1's lease")
     # A token of tenant t2 with the very subject of t1's executor (subjects repeat across tenants:
     # "worker") is another identity: it used to heartbeat, resume and complete t1's lease.
@@ -438,14 +444,7 @@ def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
     before = snapshot(database)
     beat = hs.call("Heartbeat", pb.executors.HeartbeatRequest(executor_id="e1", leases=[lease]), same_subject)
     assert [s.valid for s in beat.leases] == [False]
-    stream = LeaseStream(hs.executors, pb, bearer(same_subject), pb.executors.ExecutorHello(
-        executor_id="e1", capabilities=[cap], max_in_flight=4, resume=[lease]))
-    try:
-        welcome = stream.next_of("welcome", 20)
-        assert welcome is not None and not isinstance(welcome, tuple), welcome
-        assert [t.task_id for t in welcome.rejected_resumes] == [lease.task_id] and not welcome.resumed
-    finally:
-        stream.close()
+    resume_is_rejected(hs, pb, same_subject, cap, lease)
     assert_unchanged(database, before, "t2's worker@t1 heartbeating and resuming t1's lease")
     # The same executor identity of another tenant's subject cannot act for t1's executor either.
     other_t1 = hs_token(keys, "executor", "t1", sub="intruder@t1")
