@@ -203,14 +203,20 @@ public final class PostgresCancelToken: @unchecked Sendable {
     /// async task of the server (found by blackholing the database: the health loop's timed-out
     /// probe never came back). At most `maxInFlight` wait at once; beyond that the request is
     /// skipped, and the statement ends on its own or with its connection.
-    public func cancelInBackground() {
+    ///
+    /// `answered` runs once the request is answered (or failed to send), on that thread; it does
+    /// not run when the request is skipped, and the result is then false.
+    @discardableResult
+    public func cancelInBackground(answered: (@Sendable () -> Void)? = nil) -> Bool {
         guard Self.inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue < Self.maxInFlight else {
             Self.inFlight.wrappingSubtract(1, ordering: .acquiringAndReleasing)
-            return
+            return false
         }
         Thread.detachNewThread { [self] in
             cancel()
             Self.inFlight.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+            answered?()
         }
+        return true
     }
 }

@@ -10,6 +10,8 @@ public final class PostgresSession: Sendable {
     let thread: DatabaseThread
     let connection: Confined<PostgresConnection>
     let cancelToken: PostgresCancelToken?
+    /// Cancel requests still travelling: the connection runs nothing until they are answered.
+    let pendingCancels = PendingCancels()
     /// A number for logs, unique within the process.
     public let id: Int
     /// The server process serving this connection.
@@ -73,19 +75,26 @@ public final class PostgresSession: Sendable {
     private func runBlocking<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let connection = self.connection
         let token = cancelToken
+        let pending = pendingCancels
         // Set by a cancellation that arrives before the job starts on the thread, when a cancel
         // request would reach an idle server and be ignored.
         let cancelled = Atomic<Bool>(false)
         return try await withTaskCancellationHandler {
             try await thread.run {
                 if cancelled.load(ordering: .acquiring) { throw CancellationError() }
+                // A cancel request meant for an earlier statement of this borrower must not land on this one.
+                guard pending.waitUntilAnswered() else {
+                    throw PostgresError.client(.connectionFailed, "a cancel request to the server went unanswered")
+                }
                 guard let value = connection.value else { throw PostgresError.client(.poolClosed, "connection closed") }
                 return try body(value)
             }
         } onCancel: {
             cancelled.store(true, ordering: .releasing)
             // Never on this thread: it blocks until the server answers (PostgresCancelToken).
-            token?.cancelInBackground()
+            guard let token else { return }
+            pending.begin()
+            if !token.cancelInBackground(answered: { pending.end() }) { pending.end() }
         }
     }
 
@@ -116,7 +125,9 @@ public final class PostgresSession: Sendable {
     /// Prepares the connection for the next borrower: rolls back a transaction left open by a
     /// caller that threw. Returns false when the connection is unusable.
     func resetForReuse() async -> Bool {
-        let outcome = try? await thread.run { [connection] () -> Bool in
+        let outcome = try? await thread.run { [connection, pendingCancels] () -> Bool in
+            // The next borrower's statements must not meet a cancel request sent for this one's.
+            guard pendingCancels.waitUntilAnswered() else { return false }
             guard let value = connection.value, value.isConnected else { return false }
             switch value.transactionStatus {
             case .idle: return true

@@ -85,4 +85,33 @@ struct ErrorTests {
             #expect(try await pool.withConnection { try await $0.query("SELECT 1").count } == 1)
         }
     }
+    /// A cancel request cancels whatever the backend runs when it arrives. Sent in the background
+    /// and still travelling when its statement had ended, it cancelled the next borrower's
+    /// statement on the same connection (found by black-box testing: cancelled watches made other
+    /// callers' requests fail). One connection, borrowers cancelled at random moments of short
+    /// statements, each followed at once by a borrower that is never cancelled: that one must never
+    /// see its statement cancelled.
+    @Test func aCancelNeverLandsOnTheNextBorrowersStatement() async throws {
+        try await TestDatabase.withPool(maxConnections: 1) { pool in
+            var cancelledOthers = 0
+            for round in 0..<300 {
+                let victim = Task {
+                    try await pool.withConnection { session in
+                        for _ in 0..<3 { try await session.query("SELECT pg_sleep(0.0005)") }
+                    }
+                }
+                try await Task.sleep(for: .microseconds(200 + (round % 7) * 300))
+                victim.cancel()
+                _ = await victim.result
+                do {
+                    try await pool.withConnection { session in
+                        for _ in 0..<5 { try await session.query("SELECT 1") }
+                    }
+                } catch let error as PostgresError where error.code == .queryCanceled {
+                    cancelledOthers += 1
+                }
+            }
+            #expect(cancelledOthers == 0)
+        }
+    }
 }
