@@ -57,6 +57,9 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
         try await dispatch.lapseLeases(leases, executorID: executorID, reason: reason, now: now)
     }
+    public func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int {
+        try await dispatch.returnUnsentLeases(leases, executorID: executorID, reason: reason, now: now)
+    }
 
     // MARK: EventStore, ChangeFeed
 

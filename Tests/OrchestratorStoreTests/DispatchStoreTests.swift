@@ -234,6 +234,43 @@ struct DispatchStoreTests {
         }
     }
 
+    @Test("leases returned unsent undo their claim: no attempt spent, same place in the queue; others' leases untouched")
+    func returnUnsent() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let id = try await store.createWorkflow(
+                Fixtures.workflow(dag: Dag(tasks: [
+                    Fixtures.task("a", retry: RetryPolicy(maxAttempts: 1)),
+                    Fixtures.task("b", retry: RetryPolicy(maxAttempts: 5, initialBackoffMillis: 60_000)),
+                ])))
+                .workflow.workflowID
+            let claimed = try await Fixtures.claim(store, ttl: 1_000)
+            let a = try #require(claimed.first { $0.task.spec.key == "a" })
+            let b = try #require(claimed.first { $0.task.spec.key == "b" })
+            // Not the holder, a stale token, a malformed id: nothing changes.
+            #expect(try await store.returnUnsentLeases([a.lease], executorID: "intruder", reason: "x", now: Fixtures.t0) == 0)
+            #expect(try await store.returnUnsentLeases(
+                [LeaseToken(taskID: a.lease.taskID, fencingToken: 9), LeaseToken(taskID: "garbage", fencingToken: 1)],
+                executorID: "exec-1", reason: "x", now: Fixtures.t0) == 0)
+            #expect(try await store.returnUnsentLeases(
+                [a.lease], executorID: "exec-1", reason: "returned unsent: test", now: Fixtures.t0 + 10) == 1)
+            let task = try #require(try await store.tasks(workflowID: id).first { $0.spec.key == "a" })
+            #expect(task.state == .ready && task.attempt == 0)
+            // Its only attempt was not spent: claimed again, it is attempt 1 with token 1 once more,
+            // and the reaper's sweep past the old TTL leaves it alone.
+            #expect(try await store.expireLeases(now: Fixtures.t0 + 5_000, limit: 10).map(\.lease) == [b.lease])
+            let again = try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 5_000)
+            #expect(again.map(\.task.spec.key) == ["a"])
+            #expect(again.first?.lease == a.lease && again.first?.task.attempt == 1)
+            // The token is the same, the holder is not: the executor it was never sent to is refused.
+            let foreign = TaskReport(lease: a.lease, executorID: "exec-1", outcome: .completed(result: []), now: Fixtures.t0 + 5_001)
+            #expect(try await store.report(foreign) != .accepted(taskState: .succeeded, workflowState: nil))
+            #expect(try await Fixtures.complete(store, try #require(again.first)) == .accepted(taskState: .succeeded, workflowState: nil))
+            let events = try await Fixtures.allEvents(store, pool, workflowID: id).filter { $0.taskKey == "a" }
+            #expect(events.map(\.kind) == [.taskReady, .taskLeased, .taskReady, .taskLeased, .taskSucceeded])
+            #expect(events[2].message == "returned unsent: test" && events[2].attempt == 0)
+        }
+    }
+
     @Test("8 concurrent claimers over 10,000 ready tasks never get the same task twice and miss none")
     func concurrentClaimers() async throws {
         try await TestDatabase.withStore(maxConnections: 9) { store, _ in

@@ -177,6 +177,39 @@ def test_an_assignment_larger_than_clients_accept_fails_its_task_with_the_reason
     still_serving(api, server)
 
 
+def test_a_poll_sends_the_assignments_that_fit_and_returns_the_rest_unspent(api, server, database, capability, pb):
+    """Each assignment fits in what a client accepts, but a poll for several could answer with more
+    than that together: grpcio refused the 4.4 MB response (RESOURCE_EXHAUSTED) and both tasks stayed
+    leased to nobody until their TTL, an attempt spent (found by black-box testing). Now the
+    response carries those that fit; the others are ready again at once, their attempt not spent."""
+    payload = b"p" * (2200 * 1024)
+    ids = [api.submit([api.task("big", capability, payload=payload)]).workflow.workflow_id for _ in range(2)]
+    executor = "poller-" + capability
+    poll = pb.executors.PollTasksRequest(executor_id=executor, capabilities=[capability], max_tasks=2, wait_ms=5000)
+    first = api.executors.PollTasks(poll, timeout=15)
+    assert len(first.assignments) == 1 and first.assignments[0].spec.payload == payload
+    assert (first.assignments[0].attempt, first.assignments[0].lease.fencing_token) == (1, 1)
+    taken = first.assignments[0].workflow_id
+    other = ids[1] if taken == ids[0] else ids[0]
+    rows = psql(database, f"SELECT state, attempt, (SELECT count(*) FROM task_attempts a WHERE a.task_id = t.id) "
+                          f"FROM tasks t WHERE workflow_id = '{other}'")
+    assert rows == [["ready", "0", "0"]], rows
+    events = psql(database, f"SELECT type, attempt, message FROM workflow_events WHERE workflow_id = '{other}' "
+                            f"AND type IN ('task_ready', 'task_leased') ORDER BY seq")
+    assert [row[0] for row in events] == ["task_ready", "task_leased", "task_ready"], events
+    assert events[2][1] == "0" and "returned unsent: no room left in the PollTasks response" in events[2][2], events
+    second = api.executors.PollTasks(poll, timeout=15)
+    assert [a.workflow_id for a in second.assignments] == [other]
+    assert (second.assignments[0].attempt, second.assignments[0].lease.fencing_token) == (1, 1)
+    for assignment in (first.assignments[0], second.assignments[0]):
+        reply = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id=executor, completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")), timeout=30)
+        assert reply.accepted, reply
+    for workflow_id in ids:
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    still_serving(api, server)
+
+
 def test_tasks_whose_input_alone_cannot_be_assigned_are_refused_at_submission(database, pb, capability, tmp_path_factory):
     """A task's input plus the query's inputs travel in every assignment of it: over
     --max-assignment-size, the task could never be handed out. It used to be stored and then fail

@@ -73,9 +73,21 @@ public final class DispatchService: Sendable {
             let generation = signals.generation(.tasksReady)
             let claimed = try await claim(for: executor, sessionID: sessionID, limit: limit)
             if !claimed.isEmpty {
+                // The caller went away (its deadline, a cancellation) while the claim ran: nobody
+                // will read these, and they would sit leased to nobody until their TTL.
+                if Task.isCancelled {
+                    await returnUnsent(
+                        claimed, executorID: executor.executorID, reason: "returned unsent: the PollTasks call ended during the claim")
+                    return []
+                }
+                let (sent, unsent) = splitForOneResponse(claimed)
+                await returnUnsent(
+                    unsent, executorID: executor.executorID,
+                    reason: "returned unsent: no room left in the PollTasks response "
+                        + "(max-assignment-size \(configuration.maxAssignmentBytes ?? 0) bytes for all its assignments together)")
                 // Returned in the response: handed over as far as dispatch can tell.
-                for task in claimed { task.dispatchSpan?.end() }
-                return claimed
+                for task in sent { task.dispatchSpan?.end() }
+                return sent
             }
             let left = deadline - ContinuousClock.now
             // A long poll ends at once when the server begins shutting down: the executor polls
@@ -216,7 +228,8 @@ public final class DispatchService: Sendable {
         var fitting: [ClaimedTask] = []
         for task in claimed {
             let size = task.assignmentBytesLowerBound > suspect ? configuration.assignmentSize(task) : 0
-            guard size > limit else {
+            // The message carrying it (a stream's LeaseResponse, a PollTasksResponse) adds its field's tag and length.
+            guard size + Self.fieldEnvelopeBytes(size) > limit else {
                 fitting.append(task)
                 continue
             }

@@ -97,12 +97,23 @@ public protocol TaskDispatchStore: Sendable {
     /// settles an expiry (backoff, `lease_expired`), now rather than at its next sweep, so that a
     /// revocation is final: the holder's reports are refused from then on.
     func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+
+    /// Undoes the claims of leases whose assignments were never sent (a PollTasks response had
+    /// no room for them, or its caller was gone): each task is ready again at its place in the
+    /// queue and the attempt is not spent. Only leases `executorID` still holds with these tokens
+    /// and has not reported on; returns how many.
+    func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int
 }
 
 extension TaskDispatchStore {
     /// Stores without their own expire by `now`.
     public func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
         try await expireLeases(now: now, limit: limit)
+    }
+
+    /// Stores without their own release them: requeued at once, the attempt spent.
+    public func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int {
+        try await releaseLeases(leases, executorID: executorID, reason: reason, now: now).count
     }
 
     /// Stores without their own leave lapsed leases to the reaper.

@@ -321,3 +321,27 @@ enum DispatchSQL {
          WHERE a.task_id = s.id AND a.attempt = s.attempt
         """
 }
+
+extension DispatchSQL {
+    /// Undoes the claims of leases whose assignments never left the server (`returnUnsentLeases`):
+    /// the task is ready again where it was in the queue (`ready_at` and `dispatch_priority` kept),
+    /// its attempt count and first start are as before the claim, and the claim's attempt row is
+    /// deleted. The next claim takes the same attempt number and fencing token; nobody saw them.
+    /// Held by `$3` with these tokens and not yet reported on (state leased), or nothing happens.
+    /// $1 ids, $2 tokens, $3 executor, $4 now.
+    static let returnUnsent = """
+        WITH returned AS (
+            UPDATE tasks t
+               SET state = 'ready', attempt = t.attempt - 1, lease_owner = NULL, lease_expires_at = NULL, deadline_at = NULL,
+                   started_at = CASE WHEN t.attempt = 1 THEN NULL ELSE t.started_at END, updated_at = $4
+              FROM unnest($1::uuid[], $2::int8[]) AS r(id, token)
+             WHERE t.id = r.id AND t.fencing_token = r.token AND t.lease_owner = $3 AND t.state = 'leased'
+         RETURNING t.id, t.key, t.workflow_id, t.attempt
+        ), attempts AS (
+            DELETE FROM task_attempts a USING returned r WHERE a.task_id = r.id AND a.attempt = r.attempt + 1
+        )
+        SELECT r.id::text AS id, r.key, r.workflow_id::text AS workflow_id, r.attempt, w.trace_id
+          FROM returned r JOIN workflows w ON w.id = r.workflow_id
+         ORDER BY r.id
+        """
+}

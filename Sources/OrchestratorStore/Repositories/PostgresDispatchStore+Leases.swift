@@ -75,6 +75,30 @@ extension PostgresDispatchStore {
             leases, executorID: executorID, source: .cancelled, immediate: true, message: reason.isEmpty ? "lease released" : reason, now: now)
     }
 
+    /// Undoes the claims of leases the server never sent (a PollTasks response had no room for
+    /// them, or its caller was gone): nothing is spent — no attempt, no backoff — and each task is
+    /// ready again at its place in the queue, with a task_ready event saying why. Returns how many
+    /// were still held by `executorID` with these tokens and not yet reported on.
+    public func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int {
+        let wellFormed = leases.compactMap { lease in UUID(uuidString: lease.taskID).map { ($0, lease.fencingToken) } }
+            .sorted { $0.0.uuidString < $1.0.uuidString }
+        guard !wellFormed.isEmpty else { return 0 }
+        return try await context.transaction { transaction in
+            let rows = try await transaction.query(
+                DispatchSQL.returnUnsent, [wellFormed.map(\.0), wellFormed.map(\.1), executorID, now.sqlTimestamp])
+            let events = try rows.map { row in
+                EventDraft(
+                    workflowID: try row.decode(String.self, column: "workflow_id"), kind: .taskReady, at: now,
+                    taskID: try row.decode(String.self, column: "id"), taskKey: try row.decode(String.self, column: "key"),
+                    taskState: "ready", attempt: try row.decode(Int.self, column: "attempt"), executorID: executorID,
+                    message: reason, traceID: try row.decode(String.self, column: "trace_id"))
+            }
+            try transaction.append(events)
+            if !events.isEmpty { transaction.readiedTasks = true }
+            return events.count
+        }
+    }
+
     /// Lapsed leases are settled as the reaper settles an expiry (backoff, outcome lease_expired).
     public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
         try await settleHeld(
