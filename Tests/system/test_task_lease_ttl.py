@@ -77,3 +77,79 @@ def test_direct_dispatch_takes_the_task_ttl(api, server, database, capability, p
     finally:
         stream.close()
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+def lease_events(database, workflow_id, kind):
+    return psql(database, f"SELECT count(*) FROM workflow_events WHERE workflow_id = '{workflow_id}' AND type = '{kind}'")[0][0]
+
+
+def test_a_one_second_task_ttl_lives_while_its_stream_heartbeats_every_third_of_it(api, server, database, capability, pb):
+    """Only the lease keeper extends a lease's expiry in the database, once a second; with a task
+    TTL of 1–2 s the reaper met the old expiry first, and the lease was lost every attempt although
+    the executor heartbeated every 300 ms and each heartbeat ack promised a later expiry (found by
+    black-box testing with a C++ executor)."""
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="short-hb-" + capability, capabilities=[capability], max_in_flight=3), heartbeat_every=0.3)
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        time.sleep(1)
+        workflow_id = api.submit([ttl_task(api, pb, f"short{i}", capability, 1000) for i in range(3)]).workflow.workflow_id
+        assignments = [stream.next_of("assignment", 30) for _ in range(3)]
+        assert all(a is not None and a.lease_ttl_ms == 1000 for a in assignments), assignments
+        # Six TTLs of work, heartbeating every 300 ms: no revocation may come.
+        deadline = time.monotonic() + 6
+        while (left := deadline - time.monotonic()) > 0:
+            item = stream.next(left)
+            assert item is None or (not isinstance(item, tuple) and item.WhichOneof("kind") == "heartbeat_ack"), item
+        for assignment in assignments:
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+            ack = stream.next_of("ack", 15)
+            assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert lease_events(database, workflow_id, "task_lease_expired") == "0"
+    finally:
+        stream.close()
+
+
+def test_a_lease_left_out_of_named_heartbeats_lapses_alone_and_the_stream_goes_on(api, server, database, capability, pb):
+    """An executor heartbeating its leases by name lets go of the ones it leaves out: that lease
+    lapses and is revoked. The stream used to be closed as "stopped heartbeating" although it kept
+    heartbeating, giving back the lease it did name, its attempt spent (found by black-box testing)."""
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="named-hb-" + capability, capabilities=[capability], max_in_flight=2))
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        time.sleep(1)
+        # The dropped task fails for good when it lapses: it must not come back to this stream.
+        dropped = api.task("dropped", capability, retry=pb.dag.RetryPolicy(max_attempts=1))
+        workflow_id = api.submit([dropped, api.task("kept", capability)],
+                                 failure_policy=pb.query.FAILURE_POLICY_CONTINUE_INDEPENDENT).workflow.workflow_id
+        assigned = {}
+        while len(assigned) < 2:
+            assignment = stream.next_of("assignment", 30)
+            assert assignment is not None
+            assigned[assignment.spec.key] = assignment
+        kept = assigned["kept"].lease
+        revoked = None
+        deadline = time.monotonic() + 3 * server.lease_ttl
+        while time.monotonic() < deadline and revoked is None:
+            stream.send(pb.executors.LeaseRequest(heartbeat=pb.executors.HeartbeatSignal(leases=[kept])))
+            item = stream.next(0.5)
+            assert not isinstance(item, tuple), item  # the stream must not end
+            if item is not None and item.WhichOneof("kind") == "revocation":
+                revoked = item.revocation
+        assert revoked is not None and revoked.lease.task_id == assigned["dropped"].lease.task_id, revoked
+        # Well past the TTL again: the stream is open and the named lease still held.
+        end = time.monotonic() + server.lease_ttl + 1
+        while time.monotonic() < end:
+            stream.send(pb.executors.LeaseRequest(heartbeat=pb.executors.HeartbeatSignal(leases=[kept])))
+            item = stream.next(0.5)
+            assert not isinstance(item, tuple), item
+            assert item is None or item.WhichOneof("kind") != "revocation", item
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=kept, result=b"ok")))
+        ack = stream.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        rows = psql(database, f"SELECT key, state, attempt FROM tasks WHERE workflow_id = '{workflow_id}' ORDER BY key")
+        assert rows == [["dropped", "failed", "1"], ["kept", "succeeded", "1"]], rows
+    finally:
+        stream.close()

@@ -315,11 +315,21 @@ public final class DispatchService: Sendable {
     // MARK: Background loops.
 
     func keeperLoop() async {
+        var lastRound = ContinuousClock.now
+        var pause = configuration.keeperInterval
         while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.keeperInterval)
+            // Short steps: a lease with a short TTL handed out meanwhile brings the next round
+            // forward, before its database expiry (set by the claim) can pass.
+            try? await Task.sleep(for: min(pause, Self.keeperStep))
             if Task.isCancelled { return }
+            if let added = registry.takeShortestAddedTTL() {
+                pause = min(pause, LeaseRegistry.keeperPause(interval: configuration.keeperInterval, shortestTTLMillis: added))
+            }
+            guard ContinuousClock.now - lastRound >= pause else { continue }
+            lastRound = ContinuousClock.now
             let now = clock.now()
             let work = registry.keeperWork(now: now)
+            pause = LeaseRegistry.keeperPause(interval: configuration.keeperInterval, shortestTTLMillis: work.shortestTTLMillis)
             await settleLapsed(work.lapsed, now: now)
             for lease in work.lapsed {
                 registry.lapseOrRevoke(
@@ -344,6 +354,9 @@ public final class DispatchService: Sendable {
             }
         }
     }
+
+    /// How often the keeper checks, between rounds, for new leases that need an earlier round.
+    static let keeperStep: Duration = .milliseconds(100)
 
     /// Requeues lapsed leases in the database before their holders are told (the revocation):
     /// a report sent after the revocation is then refused, as EXECUTORS.md promises, rather than

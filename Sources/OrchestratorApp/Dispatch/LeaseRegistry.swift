@@ -48,6 +48,11 @@ final class LeaseRegistry: Sendable {
         var leases: [String: LiveLease] = [:]          // by task id
         var sessions: [String: SessionHandle] = [:]
         var leaseCountBySession: [String: Int] = [:]
+        /// When each stream last heartbeated, whatever leases it named: a lease left out of an
+        /// explicit heartbeat lapses, but the stream that keeps heartbeating is not silent.
+        var lastHeardBySession: [String: UnixMillis] = [:]
+        /// The shortest TTL of the leases added since the keeper last looked.
+        var shortestAddedTTL: Int64?
         /// Slots promised but not yet held: a session's claim in flight, direct dispatches being stored.
         var reservedBySession: [String: Int] = [:]
         /// Sessions that take direct dispatch, in a stable order (swap-removed), and where the
@@ -75,6 +80,7 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             state.sessions[id] = nil
             state.leaseCountBySession[id] = nil
+            state.lastHeardBySession[id] = nil
             state.reservedBySession[id] = nil
             if let position = state.offerPosition.removeValue(forKey: id) {
                 let last = state.offerOrder.removeLast()
@@ -116,6 +122,15 @@ final class LeaseRegistry: Sendable {
         }
         state.leases[lease.token.taskID] = lease
         state.leaseCountBySession[lease.sessionID, default: 0] += 1
+        state.shortestAddedTTL = min(state.shortestAddedTTL ?? lease.ttlMillis, lease.ttlMillis)
+    }
+
+    /// The shortest TTL among leases added since the last call (`keeperLoop` looks between rounds).
+    func takeShortestAddedTTL() -> Int64? {
+        state.withLock { state in
+            defer { state.shortestAddedTTL = nil }
+            return state.shortestAddedTTL
+        }
     }
 
     /// Removes the lease if it is held with exactly this token; returns its session.
@@ -228,6 +243,7 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             var held: [LiveLease] = []
             var unknown: [LeaseToken] = []
+            if state.sessions[session] != nil { state.lastHeardBySession[session] = now }
             if tokens.isEmpty {
                 for (taskID, lease) in state.leases where lease.sessionID == session {
                     state.leases[taskID]?.lastHeartbeat = now
@@ -264,12 +280,15 @@ final class LeaseRegistry: Sendable {
     }
 
     /// Splits live leases for the keeper: those to extend (heartbeat seen within the TTL and the
-    /// database expiry closer than two thirds of the TTL) and those whose heartbeats stopped.
-    func keeperWork(now: UnixMillis) -> (extend: [LiveLease], lapsed: [LiveLease]) {
+    /// database expiry closer than two thirds of the TTL) and those whose heartbeats stopped; and
+    /// the shortest TTL held, which sets how soon the keeper must look again (`keeperPause`).
+    func keeperWork(now: UnixMillis) -> (extend: [LiveLease], lapsed: [LiveLease], shortestTTLMillis: Int64?) {
         state.withLock { state in
             var extend: [LiveLease] = []
             var lapsed: [LiveLease] = []
+            var shortest: Int64?
             for lease in state.leases.values {
+                shortest = min(shortest ?? lease.ttlMillis, lease.ttlMillis)
                 if lease.lastHeartbeat < now - lease.ttlMillis {
                     lapsed.append(lease)
                 } else if lease.databaseExpiry - now < lease.ttlMillis * 2 / 3,
@@ -278,8 +297,19 @@ final class LeaseRegistry: Sendable {
                     extend.append(lease)
                 }
             }
-            return (extend, lapsed)
+            return (extend, lapsed, shortest)
         }
+    }
+
+    /// How long the keeper may sleep: its interval, or a third of the shortest TTL held when that
+    /// is shorter (not under 100 ms). A lease's database expiry is extended only by the keeper;
+    /// with a TTL at or under the interval (a task's own `lease_ttl_ms` of 1–2 s) the reaper met
+    /// the expiry before the keeper's next round, and the lease was lost although its executor
+    /// heartbeated every third of the TTL and was told each time that it was extended (found by
+    /// black-box testing).
+    static func keeperPause(interval: Duration, shortestTTLMillis: Int64?) -> Duration {
+        guard let shortest = shortestTTLMillis else { return interval }
+        return min(interval, .milliseconds(max(100, shortest / 3)))
     }
 
     func updateExpiry(_ token: LeaseToken, to expiry: UnixMillis) {
@@ -319,14 +349,18 @@ final class LeaseRegistry: Sendable {
     }
 
     /// Revokes a lease whose heartbeats stopped; the session is told it went silent only when it
-    /// has been quiet for two heartbeat intervals too. A task's own TTL may be shorter than the
+    /// has been quiet for two heartbeat intervals too, and only when the stream itself went quiet:
+    /// an executor heartbeating some of its leases by name lets the others go, and keeps its
+    /// stream and the leases it named (closing the stream gave those back, their attempts spent;
+    /// found by black-box testing). A task's own TTL may be shorter than the
     /// interval executors are asked to heartbeat at, and then it lapses between heartbeats of a
     /// healthy stream, which goes on (EXECUTORS.md step 2); closing the stream for it gave back
     /// the stream's other, healthy leases (found by black-box testing).
     func lapseOrRevoke(_ token: LeaseToken, reason: String, now: UnixMillis, heartbeatIntervalMillis: Int64) {
         let silent = state.withLock { state -> Bool in
             guard let lease = state.leases[token.taskID], lease.token == token else { return false }
-            return now - lease.lastHeartbeat >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
+            let lastHeard = max(lease.lastHeartbeat, state.lastHeardBySession[lease.sessionID] ?? lease.lastHeartbeat)
+            return now - lastHeard >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
         }
         if silent { lapse(token, reason: reason) } else { revoke(token, reason: reason) }
     }
