@@ -148,3 +148,37 @@ def test_fail_fast_revokes_the_other_leases_at_once_with_the_reason(api, pb, ser
     assert "after task " + polled.assignments[0].lease.task_id + " failed" in revocation.reason, revocation.reason
     conn.close()
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+
+
+def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on_the_first(api, pb, server, database, capability):
+    """Two processes configured with one executor id: the second resumed a lease the first still
+    held and worked on, and the first learnt nothing until its report was refused as stale (found
+    by black-box testing with a C++ executor). Now the first stream gets a revocation saying why."""
+    from security_support import LeaseStream
+
+    executor_id = "twin-" + capability
+    hello = pb.executors.ExecutorHello(executor_id=executor_id, capabilities=[capability], max_in_flight=1)
+    first = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
+    second = None
+    try:
+        assert first.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task("shared", capability)]).workflow.workflow_id
+        assignment = first.next_of("assignment", 30)
+        assert assignment is not None
+        resuming = pb.executors.ExecutorHello(executor_id=executor_id, capabilities=[capability], max_in_flight=1,
+                                              resume=[assignment.lease])
+        second = LeaseStream(api.executors, pb, [], resuming, heartbeat_every=0.5)
+        welcome = second.next_of("welcome", 30)
+        assert welcome is not None and list(welcome.resumed) == [assignment.lease], welcome
+        revocation = first.next_of("revocation", 15)
+        assert revocation is not None and revocation.lease == assignment.lease, revocation
+        assert "lease resumed by another stream of executor " + executor_id in revocation.reason, revocation.reason
+        second.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        ack = second.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert_completed_once(database, workflow_id, 1)
+    finally:
+        first.close()
+        if second is not None:
+            second.close()

@@ -106,6 +106,18 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// Adds a lease a stream resumed; returns the session that held it here until now, when that
+    /// is another stream still open (same executor id, another process or connection), so that it
+    /// can be told the lease moved.
+    func addResumed(_ lease: LiveLease) -> SessionHandle? {
+        state.withLock { state in
+            let previous = state.leases[lease.token.taskID]
+            Self.insert(lease, into: &state)
+            guard let previous, previous.token == lease.token, previous.sessionID != lease.sessionID else { return nil }
+            return state.sessions[previous.sessionID]
+        }
+    }
+
     /// Adds leases of one session only while it is registered (false: it ended, nothing added),
     /// so that its end, which releases what it holds, cannot miss them.
     func add(_ leases: [LiveLease], ifSessionLive session: String) -> Bool {

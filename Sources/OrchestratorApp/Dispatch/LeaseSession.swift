@@ -145,9 +145,14 @@ extension DispatchService {
         var rejected: [LeaseToken] = []
         for state in states {
             if state.valid, let expiry = state.expiresAt {
-                registry.add(.init(
+                let previous = registry.addResumed(.init(
                     token: state.lease, executorID: executor.executorID, sessionID: sessionID,
                     ttlMillis: configuration.leaseTTLMillis, lastHeartbeat: now, databaseExpiry: expiry))
+                // Another stream of this executor id still had it: two processes configured with
+                // one id. The old holder learns at once rather than when its report is refused.
+                previous?.revoke(
+                    state.lease, "lease resumed by another stream of executor \(executor.executorID): "
+                        + "two processes share this executor id; give each its own")
                 resumed.append(state.lease)
             } else {
                 rejected.append(state.lease)
