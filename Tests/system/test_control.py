@@ -138,3 +138,20 @@ def test_update_dag_reports_every_problem_at_once(api, capability, pb):
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and 'both name "g"' in error.details(), error
     assert api.get(workflow_id).current_dag_version == 1
+
+
+def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):
+    """SubmitQueryResponse.dag is the workflow's DAG as GetDag returns it, payloads included — on
+    the first answer and on a replay of the same request id. It came back without them, so a
+    client checking what it submitted saw empty inputs (found by black-box testing with a C++
+    client). `Workflow.query.graph` leaves payloads out, as workflow.proto says."""
+    tasks = [api.task("a", capability, payload=b"hello"), api.task("b", capability, ["a"], payload=b"\x00\xffbinary")]
+    request_id = "payload-echo-" + capability
+    for attempt in range(2):
+        answer = api.submit(tasks, request_id=request_id)
+        assert answer.created == (attempt == 0)
+        assert {t.key: t.payload for t in answer.dag.tasks} == {"a": b"hello", "b": b"\x00\xffbinary"}, answer.dag
+        assert all(t.payload == b"" for t in answer.workflow.query.graph.tasks)
+    stored = api.workflows.GetDag(pb.workflows.GetDagRequest(workflow_id=answer.workflow.workflow_id), timeout=10)
+    assert {t.key: t.payload for t in stored.dag.tasks} == {t.key: t.payload for t in answer.dag.tasks}
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=answer.workflow.workflow_id), timeout=10)

@@ -317,6 +317,8 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
     /// The client-chosen idempotency key it was submitted with (unique per tenant).
     public var requestID: String = ""
     public var state: Orchestrator_V1_WorkflowState = .unspecified
+    /// The query as submitted, except that its graph's tasks come without `payload` (inputs can be
+    /// megabytes each, and a workflow is read often): GetDag and SubmitQueryResponse.dag carry them.
     public var query: Orchestrator_V1_Query? = nil
     public var currentDagVersion: Int32 = 0
     public var failurePolicy: Orchestrator_V1_FailurePolicy = .unspecified

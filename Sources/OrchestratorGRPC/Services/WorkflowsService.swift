@@ -45,26 +45,44 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
 
     public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws -> Orchestrator_V1_SubmitQueryResponse {
         try await mapped(context) {
-            let outcome = try await submit(requestID: request.requestID, query: request.query, context: context)
+            let (outcome, payloads) = try await submitWithPayloads(requestID: request.requestID, query: request.query, context: context)
             var workflow = outcome.workflow
             if request.wait, !workflow.state.isTerminal {
                 workflow = try await submission.waitForOutcome(workflowID: workflow.workflowID, tenant: workflow.tenant)
             }
+            // The DAG with its tasks' payloads, as GetDag returns it: those submitted, or on a
+            // replay those stored (returned without them, a client checking what it sent saw
+            // empty payloads; found by black-box testing).
+            let stored = outcome.created ? payloads : try await currentPayloads(of: outcome.workflow.workflowID)
             return Orchestrator_V1_SubmitQueryResponse(
                 workflow: Orchestrator_V1_Workflow(workflow, now: clock.now()),
-                dag: outcome.dag.map { Orchestrator_V1_Dag($0, payloads: [:]) },
+                dag: outcome.dag.map { Orchestrator_V1_Dag($0, payloads: stored) },
                 analysis: outcome.analysis.map(Orchestrator_V1_DagAnalysis.init),
                 created: outcome.created)
         }
     }
 
     func submit(requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil) async throws -> SubmitOutcome {
+        try await submitWithPayloads(requestID: requestID, query: query, context: context, traceID: traceID).outcome
+    }
+
+    /// `submit`, and the payloads of the submitted tasks by key.
+    func submitWithPayloads(
+        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil
+    ) async throws -> (outcome: SubmitOutcome, payloads: [TaskKey: [UInt8]]) {
         let planned = try planning.plan(query)
         let command = SubmitCommand(
             requestID: requestID.isEmpty ? nil : requestID, query: planned.decoded.query,
             failurePolicy: planned.decoded.failurePolicy, payloads: planned.payloads,
             actor: CallerIdentity.actor(of: context), traceID: traceID ?? context.trace.traceID)
-        return try await submission.submit(command, plan: planned.result)
+        return (try await submission.submit(command, plan: planned.result), planned.payloads)
+    }
+
+    /// The payloads of a workflow's current tasks, by key.
+    func currentPayloads(of workflowID: String) async throws -> [TaskKey: [UInt8]] {
+        var payloads: [TaskKey: [UInt8]] = [:]
+        for task in try await workflows.tasks(workflowID: workflowID) { payloads[task.spec.key] = task.payload }
+        return payloads
     }
 
     public func submitStream(

@@ -236,6 +236,10 @@ struct  Orchestrator__V1__Workflow
    */
   char *request_id;
   Orchestrator__V1__WorkflowState state;
+  /*
+   * The query as submitted, except that its graph's tasks come without `payload` (inputs can be
+   * megabytes each, and a workflow is read often): GetDag and SubmitQueryResponse.dag carry them.
+   */
   Orchestrator__V1__Query *query;
   int32_t current_dag_version;
   Orchestrator__V1__FailurePolicy failure_policy;
