@@ -22,6 +22,11 @@ enum StoreErrors {
             return StoreError.unavailable("no database connection became free in time")
         case .poolClosed:
             return StoreError.unavailable("the database pool is closed")
+        case .queryCanceled:
+            // The database cancelled the statement (`statement_timeout`, an operator's
+            // pg_cancel_backend): its transaction rolled back, nothing is half-written, and the
+            // caller may retry. Not a bug in this code, so not INTERNAL.
+            return StoreError.unavailable("the database cancelled the statement (statement_timeout or an operator's cancel)")
         case .serializationFailure, .deadlockDetected:
             // Reached only after the transaction's retries were exhausted: contention, not a bug.
             return StoreError.unavailable("the database is too contended right now (\(postgres.message))")

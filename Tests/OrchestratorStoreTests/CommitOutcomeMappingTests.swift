@@ -15,4 +15,11 @@ struct CommitOutcomeMappingTests {
         let translated = StoreErrors.translate(lost)
         #expect(translated as? StoreError == .unavailable(lost.message))
     }
+
+    @Test("a statement the database cancelled (statement_timeout, pg_cancel_backend) is StoreError.unavailable")
+    func queryCanceled() {
+        let cancelled = PostgresError(code: .queryCanceled, message: "canceling statement due to statement timeout")
+        #expect(StoreErrors.translate(cancelled) as? StoreError
+            == .unavailable("the database cancelled the statement (statement_timeout or an operator's cancel)"))
+    }
 }
