@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
 from conftest import assert_completed_once, task_rows
+from procs import psql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 import h2raw  # noqa: E402  (shared with the interop suite)
@@ -182,3 +184,36 @@ def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on
         first.close()
         if second is not None:
             second.close()
+
+
+def test_a_completion_sent_again_by_its_executor_is_acknowledged_and_changes_nothing(api, pb, server, database, capability):
+    """An executor that resends its completion (its acknowledgement was lost) was refused "stale
+    lease", the same answer as an executor whose lease had been taken over, so it could not tell
+    whether its result was stored (found by black-box testing). The resent completion is now
+    acknowledged as already stored; from anyone else, or with another token, it is still refused."""
+    workflow_id = api.submit([api.task("once", capability)]).workflow.workflow_id
+    executor_id = "resend-" + capability
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id=executor_id, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    lease = polled.assignments[0].lease
+
+    def complete(executor, result=b"first"):
+        return api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+            executor_id=executor, completion=pb.executors.TaskCompletion(lease=lease, result=result)), timeout=10)
+
+    assert complete(executor_id).accepted
+    again = complete(executor_id, b"second")
+    assert again.accepted and "already completed" in again.message, again
+    with pytest.raises(grpc.RpcError) as refused:
+        complete("someone-else-" + capability)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+    # A token never handed out is named as such, not as a lease "no longer held".
+    with pytest.raises(grpc.RpcError) as unknown:
+        api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor_id, completion=pb.executors.TaskCompletion(
+            lease=pb.executors.LeaseToken(task_id=lease.task_id, fencing_token=7), result=b"x")), timeout=10)
+    assert unknown.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "carries fencing token 7, which was never issued" in unknown.value.details(), unknown.value.details()
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, 1)
+    # The stored result is the first one.
+    assert psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}'") == [["first"]]

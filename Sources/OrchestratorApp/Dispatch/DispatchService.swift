@@ -155,7 +155,7 @@ public final class DispatchService: Sendable {
             }
             // A free slot, and possibly newly ready children (or adopted tasks).
             signals.signal(.tasksReady)
-        case (.staleLease, _), (.unknownTask, _):
+        case (.staleLease, _), (.unknownTask, _), (.alreadyCompleted, _):
             // Only the reporter's own lease: a refused report by someone else (a guessed token)
             // must not take a live lease out of the table, where the keeper extends it.
             if registry.remove(lease, ownedBy: executorID) { traces.forget(lease) }

@@ -64,6 +64,9 @@ extension DispatchService {
             metadata["current_attempt"] = "\(currentToken)"
             metadata["task_state"] = "\(state.rawValue)"
             logger.info("stale report refused", metadata: metadata)
+        case .alreadyCompleted:
+            metrics.reports.labels(kind, "already_completed").increment()
+            logger.info("completion sent again; it was stored before", metadata: metadata)
         case .unknownTask:
             metrics.reports.labels(kind, "unknown_task").increment()
             logger.info("report for an unknown task refused", metadata: metadata)

@@ -237,6 +237,9 @@ public enum ReportResult: Hashable, Sendable {
     /// nothing changed. `tenant` is the task's: a reporter who does not serve it is told
     /// `unknownTask` instead (`DispatchService.report`), not the task's state.
     case staleLease(currentToken: Int64, state: TaskState, tenant: String)
+    /// A completion sent again by the executor whose completion of this very lease was stored
+    /// (its acknowledgement was lost, say): nothing changed, and it is answered as accepted.
+    case alreadyCompleted
     case unknownTask
 }
 

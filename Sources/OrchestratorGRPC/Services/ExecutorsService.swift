@@ -94,6 +94,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             switch result {
             case .accepted:
                 return Orchestrator_V1_ReportStatusResponse(accepted: true, message: "")
+            case .alreadyCompleted:
+                return Orchestrator_V1_ReportStatusResponse(accepted: true, message: Self.alreadyCompletedMessage(lease))
             case .staleLease(let current, let state, _):
                 throw AppError.failedPrecondition(Self.staleMessage(lease, current: current, state: state))
             case .unknownTask:
@@ -155,12 +157,22 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         return token.domainLease
     }
 
+    static func alreadyCompletedMessage(_ lease: LeaseToken) -> String {
+        "already completed: your completion of task \(lease.taskID) with fencing token \(lease.fencingToken) was stored before; "
+            + "this one changed nothing"
+    }
+
     static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
         if lease.fencingToken == current, state == .leased || state == .running {
             // The token is current and the task is leased: only the holder differs.
             return "lease not held by you: this report for task \(lease.taskID) carries its current fencing token \(current), "
                 + "but the lease is held by another executor (a report must come from the executor_id the task was assigned to); "
                 + "the report was refused and changed nothing"
+        }
+        if lease.fencingToken > current {
+            // Tokens only grow, one per lease: this one was never handed out (a client bug, or a guess).
+            return "unknown lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), which was never "
+                + "issued (the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
         }
         return "stale lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), but that lease is no longer held "
             + "(the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
@@ -188,6 +200,9 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             switch result {
             case .accepted:
                 ack.accepted = true
+            case .alreadyCompleted:
+                ack.accepted = true
+                ack.message = alreadyCompletedMessage(lease)
             case .staleLease(let current, let state, _):
                 ack.code = Int32(RPCStatus.Code.failedPrecondition.rawValue)
                 ack.message = staleMessage(lease, current: current, state: state)

@@ -126,15 +126,12 @@ extension PostgresDispatchStore {
                 }
             }
             guard !refused.isEmpty else { continue }
-            var current: [UUID: (state: TaskState, token: Int64, tenant: String)] = [:]
+            var current: [UUID: RefusedTask] = [:]
             for row in try await transaction.query(DispatchSQL.taskStates, [refused]) {
-                current[try row.decode(UUID.self, column: "id")] = (
-                    try TaskStateColumn.decode(try row.decode(String.self, column: "state")),
-                    try row.decode(Int64.self, column: "fencing_token"), try row.decode(String.self, column: "tenant")
-                )
+                current[try row.decode(UUID.self, column: "id")] = try RefusedTask(row)
             }
             for (position, index) in round.enumerated() where done[ids[position]] == nil {
-                answers[index] = current[ids[position]].map { .staleLease(currentToken: $0.token, state: $0.state, tenant: $0.tenant) } ?? .unknownTask
+                answers[index] = current[ids[position]]?.answer(to: reports[index]) ?? .unknownTask
             }
         }
         // Probed before appending, finished after: the common batch appends last, right before COMMIT.
@@ -157,5 +154,35 @@ extension TaskReport {
     fileprivate var completedResult: [UInt8] {
         if case .completed(let result) = outcome { return result }
         return []
+    }
+}
+
+/// A task a completion was refused for, as `DispatchSQL.taskStates` reads it.
+struct RefusedTask {
+    var state: TaskState
+    var token: Int64
+    var tenant: String
+    /// The executor and outcome of the attempt that holds the task's current token.
+    var attemptExecutor: String?
+    var attemptOutcome: String?
+
+    init(_ row: PostgresRow) throws {
+        state = try TaskStateColumn.decode(try row.decode(String.self, column: "state"))
+        token = try row.decode(Int64.self, column: "fencing_token")
+        tenant = try row.decode(String.self, column: "tenant")
+        attemptExecutor = try row.decode(String?.self, column: "attempt_executor")
+        attemptOutcome = try row.decode(String?.self, column: "attempt_outcome")
+    }
+
+    /// Stale, unless the report is a completion of the very attempt that succeeded, sent again by
+    /// the executor that completed it: an executor resending after a lost acknowledgement could
+    /// not tell "stored" from "superseded" (found by black-box testing).
+    func answer(to report: TaskReport) -> ReportResult {
+        if case .completed = report.outcome, state == .succeeded, token == report.lease.fencingToken,
+            attemptOutcome == "succeeded", attemptExecutor == report.executorID
+        {
+            return .alreadyCompleted
+        }
+        return .staleLease(currentToken: token, state: state, tenant: tenant)
     }
 }

@@ -36,6 +36,11 @@ extension PostgresDispatchStore {
             let token = try row.decode(Int64.self, column: "fencing_token")
             let owner = try row.decode(String?.self, column: "lease_owner")
             guard stateText == "leased" || stateText == "running", token == report.lease.fencingToken, owner == report.executorID else {
+                if case .completed = report.outcome, stateText == "succeeded", token == report.lease.fencingToken,
+                    let refused = try await transaction.query(DispatchSQL.taskStates, [[taskID]]).first
+                {
+                    return try RefusedTask(refused).answer(to: report)
+                }
                 return .staleLease(
                     currentToken: token, state: try TaskStateColumn.decode(stateText), tenant: try row.decode(String.self, column: "tenant"))
             }
