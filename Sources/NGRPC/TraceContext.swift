@@ -34,8 +34,8 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         let flags = UInt8(parts[3], radix: 16) ?? 0
         return TraceContext(
-            traceID: parts[1].lowercased(),
-            parentSpanID: parts[2].lowercased(),
+            traceID: String(parts[1]),
+            parentSpanID: String(parts[2]),
             spanID: randomHex(bytes: 8),
             sampled: flags & 1 == 1,
             traceState: tracestate,
@@ -64,8 +64,10 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { traceparent }
 
+    /// Lower-case hex only (W3C Trace Context's HEXDIGLC): a `traceparent` with upper-case
+    /// digits is invalid, and the call starts a new trace.
     static func isHex(_ text: Substring) -> Bool {
-        text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
+        text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
     /// `bytes` random bytes as lower-case hex, never all zero. Draws 64 bits per call to the

@@ -28,13 +28,12 @@ public struct SpanContext: Sendable, Hashable, CustomStringConvertible {
     public static func parse(traceparent: String, tracestate: String? = nil) -> SpanContext? {
         let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count >= 4,
-            parts[0].utf8.count == 2, TraceIdentifiers.isHex(parts[0]), parts[0].lowercased() != "ff",
+            parts[0].utf8.count == 2, TraceIdentifiers.isHex(parts[0]), parts[0] != "ff",
             parts[0] != "00" || parts.count == 4,
             TraceIdentifiers.isValidTraceID(parts[1]),
             TraceIdentifiers.isValidSpanID(parts[2]),
             parts[3].utf8.count == 2, TraceIdentifiers.isHex(parts[3]), let flags = UInt8(parts[3], radix: 16)
         else { return nil }
-        return SpanContext(
-            traceID: parts[1].lowercased(), spanID: parts[2].lowercased(), sampled: flags & 1 == 1, traceState: tracestate)
+        return SpanContext(traceID: String(parts[1]), spanID: String(parts[2]), sampled: flags & 1 == 1, traceState: tracestate)
     }
 }

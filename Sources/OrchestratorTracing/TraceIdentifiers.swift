@@ -65,7 +65,9 @@ public enum TraceIdentifiers {
         text.utf8.count == 16 && isHex(text) && !text.utf8.allSatisfy { $0 == 48 }
     }
 
+    /// Lower-case hex only: W3C Trace Context's HEXDIGLC; a `traceparent` with upper-case digits
+    /// is invalid and ignored (a new trace starts), as the spec's test suite expects.
     static func isHex<S: StringProtocol>(_ text: S) -> Bool {
-        text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
+        text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 }

@@ -30,13 +30,18 @@ struct TraceContextTests {
     }
 
     @Test func parsesAndFormatsTraceparent() throws {
-        let header = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         let context = try #require(SpanContext.parse(traceparent: header, tracestate: "congo=t61rcWkgMzE"))
         #expect(context.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
         #expect(context.spanID == "00f067aa0ba902b7")
         #expect(context.sampled)
         #expect(context.traceState == "congo=t61rcWkgMzE")
-        #expect(context.traceparent == header.lowercased())
+        #expect(context.traceparent == header)
+        // Upper-case hex is not HEXDIGLC: the header is invalid (W3C Trace Context, and its test
+        // suite's "illegal characters" cases), in any field.
+        #expect(SpanContext.parse(traceparent: header.uppercased()) == nil)
+        #expect(SpanContext.parse(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01") == nil)
+        #expect(SpanContext.parse(traceparent: "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == nil)
         #expect(SpanContext.parse(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
         // A future version may append fields.
         #expect(SpanContext.parse(traceparent: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra") != nil)
