@@ -58,7 +58,11 @@ enum Render {
             var line = "  - \(key.padding(toLength: max(key.count, 24), withPad: " ", startingAt: 0)) \(taskState(task.state))"
             if task.attempt > 0 { line += "  attempt \(task.attempt)/\(task.maxAttempts)" }
             if !task.leaseOwner.isEmpty, task.state == .leased || task.state == .running { line += "  on \(oneLine(task.leaseOwner))" }
-            if let error = task.lastError, !error.message.isEmpty { line += "  (\(oneLine(error.message)))" }
+            if let error = task.lastError, !error.message.isEmpty {
+                // A succeeded task's last error is an earlier attempt's, not its outcome.
+                line += task.state == .succeeded
+                    ? "  (attempt \(error.attempt) failed: \(oneLine(error.message)))" : "  (\(oneLine(error.message)))"
+            }
             lines.append(line)
         }
         return lines.joined(separator: "\n")

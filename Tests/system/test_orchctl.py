@@ -137,3 +137,23 @@ def test_text_output_escapes_control_characters(api, server, capability, pb):
     assert "\x1b" not in shown and "(boom\\n#1000" in shown, shown
     as_json = [json.loads(line) for line in orchctl(server, "events", "--workflow", workflow_id, "--json").stdout.splitlines()]
     assert forged in [event["message"] for event in as_json]
+
+
+def test_get_shows_a_succeeded_tasks_last_error_as_an_earlier_attempts(api, server, capability, pb):
+    """`orchctl get` printed a succeeded task's last error as if it were its outcome:
+    "t  succeeded  attempt 2/3  (stream ended)" (found by black-box testing)."""
+    retry = pb.dag.RetryPolicy(max_attempts=3, initial_backoff_ms=1)
+    workflow_id = api.submit([api.task("t", capability, retry=retry)]).workflow.workflow_id
+    executor = "earlier-" + capability
+    poll = pb.executors.PollTasksRequest(executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=5000)
+    first = api.executors.PollTasks(poll, timeout=15).assignments[0]
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, failure=pb.executors.TaskFailure(
+        lease=first.lease, message="flaky upstream", retryable=True)), timeout=15)
+    second = api.executors.PollTasks(poll, timeout=15).assignments[0]
+    assert second.attempt == 2
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, completion=pb.executors.TaskCompletion(
+        lease=second.lease, result=b"ok")), timeout=15)
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    shown = orchctl(server, "get", workflow_id).stdout
+    line = next(line for line in shown.splitlines() if line.strip().startswith("- t "))
+    assert "succeeded" in line and "(attempt 1 failed: flaky upstream)" in line, shown
