@@ -293,3 +293,27 @@ def test_a_timeout_that_fails_the_workflow_revokes_the_siblings_naming_the_task(
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
     finally:
         stream.close()
+
+
+def test_a_fail_fast_workflows_error_says_why_its_task_failed(api, server, database, capability, pb):
+    """The workflow's error said only "task up failed": for a last attempt lost with its executor's
+    stream an operator had to open the task to learn why (found by black-box testing). It now
+    carries the reason, for a failure report and for a lost lease alike."""
+    reported = api.submit([api.task("report", capability, retry=pb.dag.RetryPolicy(max_attempts=1))]).workflow.workflow_id
+    executor = "why-" + capability
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, failure=pb.executors.TaskFailure(
+        lease=polled.assignments[0].lease, message="disk full", retryable=False)), timeout=15)
+    assert api.wait_finished(reported, 30) == "WORKFLOW_STATE_FAILED"
+    assert api.get(reported).error == "task report failed: disk full"
+
+    lost = api.submit([api.task("lost", capability, retry=pb.dag.RetryPolicy(max_attempts=1))]).workflow.workflow_id
+    frozen = FrozenExecutor(api, pb, "gone-" + capability, capability, max_in_flight=1)
+    try:
+        wait_leased_by(database, lost, "gone-" + capability, 1)
+    finally:
+        frozen.close()  # the stream ends: its lease is given back, the only attempt spent
+    assert api.wait_finished(lost, 30) == "WORKFLOW_STATE_FAILED"
+    error = api.get(lost).error
+    assert error.startswith("task lost failed: stream ") and error.endswith("; attempts exhausted"), error

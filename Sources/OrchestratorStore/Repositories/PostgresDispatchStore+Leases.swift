@@ -156,9 +156,11 @@ extension PostgresDispatchStore {
         var errors: [String] = []
         var events: [EventDraft] = []
         var expired: [ExpiredLease] = []
+        var notes: [String] = []
         for lease in leases {
             let note = source == .timeout
                 ? "\(message): the attempt ran longer than \(lease.spec.timeoutSeconds ?? 0) s" : message
+            notes.append(note)
             let failure = TaskFailureInfo(message: note, code: source.rawValue, retryable: true, attempt: lease.attempt, source: source)
             errors.append(try JSONColumn.encode(FailureJSON(failure)).text)
             let taskID = lease.id.uuidString.lowercased()
@@ -205,7 +207,8 @@ extension PostgresDispatchStore {
         if states.contains("ready") { transaction.readiedTasks = true }
         for (index, (lease, state)) in zip(leases, states).enumerated() where state == "failed" {
             expired[index].workflowState = try await transaction.applyFailurePolicy(
-                workflowID: lease.workflowID, failedTaskID: lease.id, failedKey: lease.key, traceID: lease.traceID, now: now)
+                workflowID: lease.workflowID, failedTaskID: lease.id, failedKey: lease.key, reason: notes[index] + "; attempts exhausted",
+                traceID: lease.traceID, now: now)
         }
         return expired
     }

@@ -217,7 +217,8 @@ extension PostgresDispatchStore {
                 attempt: task.attempt, executorID: report.executorID, message: failure.message, traceID: task.traceID)
         ])
         let finished = try await transaction.applyFailurePolicy(
-            workflowID: task.workflowID, failedTaskID: task.id, failedKey: task.key, traceID: task.traceID, now: report.now)
+            workflowID: task.workflowID, failedTaskID: task.id, failedKey: task.key, reason: failure.message, traceID: task.traceID,
+            now: report.now)
         return .accepted(taskState: .failed, workflowState: finished)
     }
 }

@@ -213,9 +213,10 @@ extension StoreTransaction {
     }
 
     /// A task of the workflow failed for good: applies the failure policy.
+    /// - Parameter reason: why its last attempt failed; a fail_fast workflow's error names it.
     /// - Returns: the workflow's new state when it finished.
     func applyFailurePolicy(
-        workflowID: String, failedTaskID: UUID, failedKey: String, traceID: String, now: UnixMillis
+        workflowID: String, failedTaskID: UUID, failedKey: String, reason: String, traceID: String, now: UnixMillis
     ) async throws -> WorkflowState? {
         guard let locked = try await lockWorkflow(workflowID, now: now), !locked.state.isTerminal else { return nil }
         switch locked.policy {
@@ -223,12 +224,26 @@ extension StoreTransaction {
             _ = try await cancelUnfinished(
                 workflowID: workflowID, traceID: traceID, message: "task \(failedKey) failed (fail_fast)", actor: nil, now: now)
             try await setWorkflowFinished(
-                workflowID, state: .failed, error: "task \(failedKey) failed", traceID: traceID, actor: nil, now: now)
+                workflowID, state: .failed, error: Self.workflowError(failedKey: failedKey, reason: reason), traceID: traceID,
+                actor: nil, now: now)
             return .failed
         case .continueIndependent:
             _ = try await skipDownstream(of: failedTaskID, workflowID: workflowID, traceID: traceID, now: now)
             return try await finishWorkflowIfDone(workflowID, now: now)
         }
+    }
+}
+
+extension StoreTransaction {
+    /// A fail_fast workflow's error: the task, and why it failed (cut to 500 characters; the
+    /// task's own `last_error` keeps the whole message). "task up failed" alone sent operators to
+    /// the task to learn that its last attempt was lost with its executor's stream (found by
+    /// black-box testing).
+    static func workflowError(failedKey: String, reason: String) -> String {
+        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return "task \(failedKey) failed" }
+        let cut = trimmed.count > 500 ? String(trimmed.prefix(500)) + "…" : trimmed
+        return "task \(failedKey) failed: \(cut)"
     }
 }
 
