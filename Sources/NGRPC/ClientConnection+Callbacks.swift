@@ -150,6 +150,8 @@ extension ClientConnection {
                 switch error {
                 case .tooLarge(let size):
                     RPCStatus(.resourceExhausted, "response message of \(size) bytes exceeds the limit of \(stream.options.maxReceiveMessageSize) bytes")
+                case .inflatesPastLimit:
+                    RPCStatus(.resourceExhausted, "compressed response message inflates past the limit of \(stream.options.maxReceiveMessageSize) bytes")
                 default:
                     RPCStatus(.internal, "malformed response message: \(error)")
                 }

@@ -6,8 +6,10 @@
 /// inflated with `decompressor`, bounded by the same limit (decompression bombs).
 struct MessageDeframer {
     enum Failure: Error, Equatable {
-        /// The message (or its decompressed form) is larger than the limit.
+        /// The message is larger than the limit.
         case tooLarge(Int)
+        /// A compressed message inflates past the limit (inflating stops there: its real size is unknown).
+        case inflatesPastLimit
         /// The compressed flag is set but the call has no `grpc-encoding`.
         case compressedWithoutEncoding
         /// The flag byte is neither 0 nor 1.
@@ -87,7 +89,7 @@ struct MessageDeframer {
         guard compressed, let decompressor else { return message }
         switch GZip.inflate(message, kind: decompressor, limit: maxMessageSize) {
         case .success(let bytes): return bytes
-        case .failure(.tooLarge): throw .tooLarge(maxMessageSize + 1)
+        case .failure(.tooLarge): throw .inflatesPastLimit
         case .failure(.corrupt): throw .corruptCompressedData
         }
     }

@@ -5,6 +5,7 @@
     /// How one `process` call ended.
     public enum Failure: Error, Equatable {
         case tooLarge(Int)
+        case inflatesPastLimit
         case compressedWithoutEncoding
         case invalidFlag(UInt8)
         case corruptCompressedData
@@ -34,6 +35,7 @@
         } catch {
             switch error {
             case .tooLarge(let size): throw .tooLarge(size)
+            case .inflatesPastLimit: throw .inflatesPastLimit
             case .compressedWithoutEncoding: throw .compressedWithoutEncoding
             case .invalidFlag(let flag): throw .invalidFlag(flag)
             case .corruptCompressedData: throw .corruptCompressedData

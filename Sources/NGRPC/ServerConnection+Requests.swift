@@ -145,6 +145,8 @@ extension ServerConnection {
         switch failure {
         case .tooLarge(let size):
             RPCStatus(.resourceExhausted, "received message of \(size) bytes exceeds the limit of \(limit) bytes")
+        case .inflatesPastLimit:
+            RPCStatus(.resourceExhausted, "received compressed message inflates past the limit of \(limit) bytes")
         case .compressedWithoutEncoding:
             RPCStatus(.internal, "compressed message received without grpc-encoding")
         case .invalidFlag(let flag):

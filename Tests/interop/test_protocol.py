@@ -127,6 +127,19 @@ def test_corrupt_gzip_is_rejected(server, transport):
     assert status not in (None, "0"), frames
 
 
+def test_gzip_bomb_is_resource_exhausted_saying_it_inflates_past_the_limit(server, transport):
+    """5 MB of zeros gzip to a few kilobytes: inflating stops at the 4 MiB limit, and the status
+    says so instead of naming the size where inflation stopped as the message's."""
+    import gzip
+    from urllib.parse import unquote
+
+    compressed = gzip.compress(b"\0" * (5 * 1024 * 1024))
+    body = bytes([1]) + len(compressed).to_bytes(4, "big") + compressed
+    end, frames = raw_unary(server, transport, [("grpc-encoding", "gzip")], body)
+    assert end is not None and end.header("grpc-status") == "8", frames
+    assert "inflates past the limit of 4194304 bytes" in unquote(end.header("grpc-message")), end.header("grpc-message")
+
+
 def test_undecodable_protobuf_is_invalid_argument(server, transport):
     # A field with wire type 7 does not exist: the request cannot be decoded.
     end, frames = raw_unary(server, transport, [], h2raw.grpc_message(b"\x0f\xff\xff"))
