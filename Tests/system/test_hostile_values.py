@@ -164,10 +164,11 @@ def test_an_assignment_larger_than_clients_accept_fails_its_task_with_the_reason
         executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=2000), timeout=15)
     assert list(polled.assignments) == []
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
-    rows = psql(database, f"SELECT state, attempt, last_error ->> 'code', last_error ->> 'message' FROM tasks "
-                          f"WHERE workflow_id = '{workflow_id}' AND key = 'child'")
-    state, attempt, code, message = rows[0]
-    assert (state, attempt, code) == ("failed", "1", "assignment_too_large"), rows
+    rows = psql(database, f"SELECT state, attempt, last_error ->> 'code', last_error ->> 'message', last_error ->> 'source' "
+                          f"FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'child'")
+    state, attempt, code, message, source = rows[0]
+    # Failed by dispatch, not by an executor: none ever saw it.
+    assert (state, attempt, code, source) == ("failed", "1", "assignment_too_large", "dispatch"), rows
     assert "over the 4194304 bytes sent to executors (max-assignment-size" in message, message
     # `orchctl get` shows it, as EXECUTORS.md says: the answer (6 MB of results) is over a generated
     # client's default 4 MiB, which orchctl used to keep (RESOURCE_EXHAUSTED; found by black-box testing).

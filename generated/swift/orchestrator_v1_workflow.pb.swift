@@ -180,7 +180,8 @@ public struct Orchestrator_V1_TaskError: Sendable, Hashable, GRPCMessage {
     public var code: String = ""
     public var retryable: Bool = false
     public var attempt: Int32 = 0
-    /// "executor", "lease_expired", "timeout" or "cancelled".
+    /// "executor", "lease_expired", "timeout", "cancelled", or "dispatch" (the server would not send
+    /// the assignment, e.g. over max-assignment-size: no executor saw it).
     public var source: String = ""
 
     public init() {}

@@ -101,7 +101,8 @@ public final class DispatchService: Sendable {
     /// - Parameter tenants: the tenants the reporter serves (nil: all); a refused report on a
     ///   task of another tenant is answered `unknownTask`, so the answer tells nothing of it.
     public func report(
-        _ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome, tenants: Set<String>?
+        _ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome, tenants: Set<String>?,
+        failureSource: TaskFailureInfo.Source = .executor
     ) async throws -> ReportResult {
         var outcome = reported
         var plan: PlanningTask?
@@ -120,7 +121,8 @@ public final class DispatchService: Sendable {
                 }
             }
             let report = TaskReport(
-                lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now())
+                lease: lease, executorID: executorID, outcome: outcome, jitterSample: Double.random(in: 0..<1), now: clock.now(),
+                failureSource: failureSource)
             result = try await traceReport(lease, outcome: outcome) { [store] in
                 if case .completed = outcome {
                     // Applied by a group-commit batch, in a task of its own: a cancelled caller
@@ -247,7 +249,7 @@ public final class DispatchService: Sendable {
                 _ = try await Self.evenIfCancelled { [self] in
                     try await report(
                         task.lease, executorID: executorID, outcome: .failed(message: message, code: "assignment_too_large", retryable: false),
-                        tenants: nil)
+                        tenants: nil, failureSource: .dispatch)
                 }
             } catch {
                 // Not handed over either way: the lease lapses and the next attempt meets the same check.

@@ -43,7 +43,10 @@ public struct LeaseToken: Hashable, Sendable, CustomStringConvertible {
 
 /// The last failure of a task attempt.
 public struct TaskFailureInfo: Hashable, Sendable {
-    public enum Source: String, Hashable, Sendable { case executor, leaseExpired = "lease_expired", timeout, cancelled }
+    /// Who ended the attempt: its executor's failure report, its lease lapsing, its start_to_close
+    /// timeout, its cancellation — or dispatch, which refused to hand the task out (an assignment
+    /// over max-assignment-size): no executor saw it.
+    public enum Source: String, Hashable, Sendable { case executor, leaseExpired = "lease_expired", timeout, cancelled, dispatch }
     public var message: String
     public var code: String
     public var retryable: Bool

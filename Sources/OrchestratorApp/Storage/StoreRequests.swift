@@ -219,13 +219,19 @@ public struct TaskReport: Sendable {
     /// In [0, 1): spreads retry delays (injected so tests are deterministic).
     public var jitterSample: Double
     public var now: UnixMillis
+    /// Who a failure comes from: its executor, or dispatch failing a task it would not send.
+    public var failureSource: TaskFailureInfo.Source
 
-    public init(lease: LeaseToken, executorID: String, outcome: Outcome, jitterSample: Double = 0.5, now: UnixMillis) {
+    public init(
+        lease: LeaseToken, executorID: String, outcome: Outcome, jitterSample: Double = 0.5, now: UnixMillis,
+        failureSource: TaskFailureInfo.Source = .executor
+    ) {
         self.lease = lease
         self.executorID = executorID
         self.outcome = outcome
         self.jitterSample = jitterSample
         self.now = now
+        self.failureSource = failureSource
     }
 }
 

@@ -55,7 +55,7 @@ extension PostgresDispatchStore {
             case .completed(let result):
                 return try await complete(task, result: result, report: report, transaction: transaction)
             case .failed(let message, let code, let retryable):
-                let failure = TaskFailureInfo(message: message, code: code, retryable: retryable, attempt: task.attempt, source: .executor)
+                let failure = TaskFailureInfo(message: message, code: code, retryable: retryable, attempt: task.attempt, source: report.failureSource)
                 return try await fail(task, failure: failure, report: report, transaction: transaction)
             }
         }

@@ -133,7 +133,8 @@ struct  Orchestrator__V1__TaskError
   protobuf_c_boolean retryable;
   int32_t attempt;
   /*
-   * "executor", "lease_expired", "timeout" or "cancelled".
+   * "executor", "lease_expired", "timeout", "cancelled", or "dispatch" (the server would not send
+   * the assignment, e.g. over max-assignment-size: no executor saw it).
    */
   char *source;
 };
