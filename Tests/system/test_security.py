@@ -453,6 +453,53 @@ def test_cross_tenant_leases_are_refused(hs, pb, world, database, keys):
         "another t1 identity completing worker@t1's lease")
 
 
+def test_a_multi_tenant_executor_token_is_an_identity_of_its_own(hs, pb, database, keys):
+    """A token serving tenants t1 and t2 recorded its leases as `t1/sub/id`, the identity of a
+    t1-only token with the same subject and executor id: that token could heartbeat, resume and
+    fail the t2 tasks the multi-tenant one held, and the multi-tenant token t1's (found by
+    black-box testing). The identity now names the whole grant: `t1,t2/sub/id`."""
+    cap = "cap-multi-" + uuid.uuid4().hex[:6]
+    multi = hs_token(keys, "executor", "t1", sub="shared", tenants=["t2", "t1"])
+    single = hs_token(keys, "executor", "t1", sub="shared")
+
+    def submit(tenant):
+        submitter = hs_token(keys, "submitter", tenant, sub=f"alice@{tenant}")
+        return hs.call("SubmitQuery", pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[
+            pb.dag.TaskSpec(key="g", required_capabilities=[cap])]))), submitter).workflow
+
+    def poll(token):
+        polled = hs.call("PollTasks", pb.executors.PollTasksRequest(
+            executor_id="x1", capabilities=[cap], max_tasks=1, wait_ms=5000), token)
+        assert len(polled.assignments) == 1
+        return polled.assignments[0].lease
+
+    def cannot_touch(token, lease, code, what):
+        before = snapshot(database)
+        beat = hs.call("Heartbeat", pb.executors.HeartbeatRequest(executor_id="x1", leases=[lease]), token)
+        assert [s.valid for s in beat.leases] == [False], what
+        assert_unchanged(database, before, what + ": heartbeat")
+        refused(database, code, lambda: hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+            executor_id="x1", failure=pb.executors.TaskFailure(lease=lease, message="intruder", retryable=False)), token),
+            what + ": failure report")
+        resume_is_rejected(hs, pb, token, cap, lease)
+
+    # t2's task, held by the multi-tenant token: the t1-only token does not serve t2 (NOT_FOUND).
+    t2_workflow = submit("t2")
+    t2_lease = poll(multi)
+    cannot_touch(single, t2_lease, grpc.StatusCode.NOT_FOUND, "t1-only token on the t1,t2 token's t2 lease")
+    done = hs.call("ReportStatus", pb.executors.ReportStatusRequest(
+        executor_id="x1", completion=pb.executors.TaskCompletion(lease=t2_lease, result=b"ok")), multi)
+    assert done.accepted
+    # t1's task, held by the t1-only token: the multi-tenant token serves t1, but is not its holder.
+    submit("t1")
+    t1_lease = poll(single)
+    cannot_touch(multi, t1_lease, grpc.StatusCode.FAILED_PRECONDITION, "t1,t2 token on the t1-only token's lease")
+    viewer = hs_token(keys, "viewer", "t2")
+    events = hs.call("ListEvents", pb.workflows.ListEventsRequest(workflow_id=t2_workflow.workflow_id, page_size=100),
+                     viewer).events
+    assert {e.executor_id for e in events if e.executor_id} == {"t1,t2/shared/x1"}
+
+
 def test_subjects_and_executor_ids_with_slashes_are_distinct_identities(hs, pb, database, keys):
     """Subject "a/b" with executor "w1" and subject "a" with executor "b/w1" were both recorded as
     "a/b/w1": one could heartbeat and fail the other's leases (found by black-box testing)."""

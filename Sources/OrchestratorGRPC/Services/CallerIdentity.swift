@@ -46,25 +46,34 @@ public enum CallerIdentity {
     }
 
     /// The executor id leases are recorded under. With authentication, the client's id is
-    /// prefixed with the token's tenant and subject (`tenant/sub/executor_id`), so an executor can
-    /// never report, heartbeat or resume leases held under another identity's executor id — of
-    /// its own tenant or of another with a subject of the same name. The tenant and subject have
-    /// `%` and `/` percent-encoded, so the prefix ends at the second `/` whatever they contain
-    /// (`sub` "a/b" with executor "w1" and `sub` "a" with executor "b/w1" used to share "a/b/w1").
-    /// In development mode the id is used as sent.
+    /// prefixed with the tenants the token serves and its subject (`tenants/sub/executor_id`), so
+    /// an executor can never report, heartbeat or resume leases held under another identity's
+    /// executor id — of its own tenant or of another with a subject of the same name. The
+    /// tenants are the token's whole grant, sorted and comma-separated (`*` for every tenant): a
+    /// token for tenants t1 and t2 was recorded as `t1/…` alone, so a t1-only token with the same
+    /// subject and executor id could act on the t2 tasks it held, and the other way round (found
+    /// by black-box testing). Tenants and subject have `%`, `/` and `,` percent-encoded, so the
+    /// prefix ends at the second `/` whatever they contain (`sub` "a/b" with executor "w1" and
+    /// `sub` "a" with executor "b/w1" used to share "a/b/w1"). In development mode the id is used
+    /// as sent.
     public static func executorID(_ requested: String, context: ServerContext) -> String {
         guard isAuthenticated(context), !requested.isEmpty else { return requested }
-        let actor = actor(of: context)
-        return escaped(actor.tenant) + "/" + escaped(actor.subject) + "/" + requested
+        let tenants =
+            switch grant(of: context) {
+            case .all: "*"
+            case .only(let tenants): tenants.sorted().map(escaped).joined(separator: ",")
+            }
+        return tenants + "/" + escaped(actor(of: context).subject) + "/" + requested
     }
 
     private static func escaped(_ part: String) -> String {
-        guard part.contains(where: { $0 == "%" || $0 == "/" }) else { return part }
+        guard part.contains(where: { $0 == "%" || $0 == "/" || $0 == "," }) else { return part }
         var result = ""
         for character in part {
             switch character {
             case "%": result += "%25"
             case "/": result += "%2F"
+            case ",": result += "%2C"
             default: result.append(character)
             }
         }
