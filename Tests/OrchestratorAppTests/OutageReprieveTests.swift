@@ -32,8 +32,15 @@ final class OutageStore: TaskDispatchStore {
     /// that is cut and replaced shows it (nothing fails).
     let hangNextSweepMillis = Atomic<Int>(0)
 
+    /// While `down`, each sweep waits this long before it fails: the pool retrying its connection.
+    let failSlowlyMillis = Atomic<Int>(0)
+
     func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
-        if down.load(ordering: .acquiring) { refusedSweeps.add(1, ordering: .relaxed) }
+        if down.load(ordering: .acquiring) {
+            let wait = failSlowlyMillis.load(ordering: .acquiring)
+            if wait > 0 { try? await Task.sleep(for: .milliseconds(wait)) }
+            refusedSweeps.add(1, ordering: .relaxed)
+        }
         try database()
         sweeps.withLock { $0.append((now, expiredBefore)) }
         let hang = hangNextSweepMillis.exchange(0, ordering: .acquiringAndReleasing)
@@ -70,10 +77,11 @@ struct OutageReprieveTests {
         let back = ContinuousClock.now
 
         // The first sweep after it (and each one for the reprieve, which starts then) reaps only
-        // what expired before the outage as the reaper first met it.
+        // what expired before the outage: before the database last answered a sweep.
         try await waitUntil { store.sweeps.withLock { $0.count } > beforeOutage }
         let first = try #require(store.sweeps.withLock { $0[beforeOutage] })
-        #expect(first.expiredBefore >= outageBegan && first.expiredBefore < first.now, "\(first)")
+        let lastHealthy = try #require(store.sweeps.withLock { $0[beforeOutage - 1] })
+        #expect(first.expiredBefore >= lastHealthy.now && first.expiredBefore <= outageBegan && first.expiredBefore < first.now, "\(first)")
 
         // Then up to now again, no sooner than the reprieve after the database came back.
         try await waitUntil { store.sweeps.withLock { $0.last.map { $0.expiredBefore == $0.now } ?? false } }
@@ -94,6 +102,31 @@ struct OutageReprieveTests {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    /// Found by black-box testing: a sweep meeting the outage fails only once its connection
+    /// retries give up (14 s and more), and the outage was dated from that failure; the leases
+    /// that ran out in between were reaped the moment the database was back.
+    @Test func anOutageBeginsWhenTheDatabaseLastAnsweredNotWhenASweepGaveUp() async throws {
+        let store = OutageStore()
+        store.failSlowlyMillis.store(500, ordering: .releasing)
+        var configuration = DispatchConfiguration()
+        configuration.reaperInterval = .milliseconds(10)
+        configuration.keeperInterval = .milliseconds(10)
+        configuration.heartbeatInterval = .seconds(1)
+        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let loops = dispatch.runBackgroundLoops()
+        defer { loops.cancel() }
+        try await waitUntil { store.sweeps.withLock { $0.count } >= 3 }
+        let outageBegan = SystemWallClock().now()
+        store.down.store(true, ordering: .releasing)
+        try await waitUntil { store.refusedSweeps.load(ordering: .relaxed) >= 2 }
+        let beforeOutage = store.sweeps.withLock { $0.count }
+        store.down.store(false, ordering: .releasing)
+        try await waitUntil { store.sweeps.withLock { $0.count } > beforeOutage }
+        let first = try #require(store.sweeps.withLock { $0[beforeOutage] })
+        // Not the failure's time, half a second and more after the database went away.
+        #expect(first.expiredBefore <= outageBegan, "outage dated \(first.expiredBefore - outageBegan) ms after it began")
     }
 
     /// Found by the outage system test in CI: a blackholed database makes statements hang and

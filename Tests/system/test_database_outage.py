@@ -89,3 +89,47 @@ def test_an_outage_longer_than_the_lease_ttl_runs_nothing_twice_and_shows_in_grp
 def psql_state(database: str, workflow_id: str) -> str:
     from procs import psql, workflow_uuid
     return psql(database, f"SELECT state FROM workflows WHERE id = '{workflow_uuid(workflow_id)}'")[0][0]
+
+
+def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connections(
+        database, pb, capability, workdir, processes, tmp_path_factory):
+    """PostgreSQL stopped for 20 s (connections refused, not blackholed): a lease stream's claim
+    failed once the pool's connection retries gave up (15 s), which ended the stream and gave its
+    leases back, and the reaper dated the outage from its own failing sweep, 14 s late, and reaped
+    the leases that ran out in between — the work in flight ran twice either way (found by
+    black-box testing). The stream now stays, and the task runs once."""
+    hub = ProxyHub()
+    proxy = hub.add("postgres", urlsplit(database).port, postgres=True)
+    server = Orchestratord(through_proxy(database, proxy.port), tmp_path_factory.mktemp("refused")).start()
+    try:
+        channel = grpc.insecure_channel(server.address)
+        health = health_pb2_grpc.HealthStub(channel)
+        workflows = pb.workflows_grpc.WorkflowsStub(channel)
+        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
+        executor = python_executor(server.address, workdir, "refused-" + capability, [capability], "--sleep-ms", "26000")
+        processes.append(executor)
+        task = pb.dag.TaskSpec(key="long", required_capabilities=[capability])
+        request = pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[task])))
+        workflow_id = workflows.SubmitQuery(request, timeout=30).workflow.workflow_id
+        deadline = time.monotonic() + 30
+        while task_rows(database, workflow_id)["long"]["state"] != "leased":
+            assert time.monotonic() < deadline, task_rows(database, workflow_id)
+            time.sleep(0.1)
+        time.sleep(1)
+
+        proxy.set_mode("refuse")
+        time.sleep(20)
+        proxy.set_mode("pass")
+        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
+
+        deadline = time.monotonic() + 60
+        while psql_state(database, workflow_id) != "succeeded":
+            assert time.monotonic() < deadline, (task_rows(database, workflow_id), server.proc.tail(20))
+            time.sleep(0.2)
+        assert_completed_once(database, workflow_id, 1)
+        assert task_rows(database, workflow_id)["long"]["attempts"] == 1, server.proc.tail(30)
+        assert "executor disconnected" not in server.proc.tail(200), server.proc.tail(40)
+        channel.close()
+    finally:
+        server.stop()
+        hub.close()

@@ -9,6 +9,8 @@ Modes (set_mode), applied to every connection, open or new:
              never reach the target). TCP never drops bytes silently, so a stream that lost bytes
              cannot resume: leaving blackhole cuts every connection that was blackholed, as a
              real peer's keepalive or retransmission timeout would.
+  refuse     reset every open connection, and every new one at once: the target is down (a
+             stopped PostgreSQL, a server that is not listening).
 One-shot actions:
   cut_all            resets (RST) every open connection.
   arm_commit_drop(n) PostgreSQL only: forward the client's bytes, but after the (n+1)-th
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 
 from pgwire import COMMIT_DONE, COMMIT_QUERY, COMMIT_ROLLED_BACK, FrameMatcher
 
-MODES = ("pass", "delay", "stall", "blackhole")
+MODES = ("pass", "delay", "stall", "blackhole", "refuse")
 
 
 @dataclass
@@ -119,6 +121,9 @@ class FaultProxy:
         if mode == "blackhole":
             for link in self.links:
                 link.blackholed = True
+        elif mode == "refuse":
+            for link in list(self.links):
+                self._reset(link)
         elif previous == "blackhole":
             for link in [l for l in self.links if l.blackholed]:
                 self._reset(link)
@@ -146,6 +151,9 @@ class FaultProxy:
         link = Link(reader, writer)
         self.links.add(link)
         self.stats.connections += 1
+        if self.mode == "refuse":
+            self._reset(link)
+            return
         if self.mode == "blackhole":
             link.blackholed = True
         else:

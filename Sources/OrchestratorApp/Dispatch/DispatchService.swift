@@ -417,7 +417,7 @@ public final class DispatchService: Sendable {
                 if let planAdoption, try await planAdoption.adoptStranded() > 0 {
                     signals.signal(.tasksReady)
                 }
-                for change in outage.sweepSucceeded(startedAt: sweepStartedAt, clock: sweepStarted) {
+                for change in outage.sweepSucceeded(startedAt: sweepStartedAt, clock: sweepStarted, endedAt: clock.now()) {
                     switch change {
                     case .slowSweepTakenForOutage:
                         logger.warning("lease reaper's sweep took over \(configuration.slowSweep); treating it as a database outage")
@@ -431,7 +431,7 @@ public final class DispatchService: Sendable {
             } catch {
                 var unavailable = false
                 if case .unavailable? = error as? StoreError { unavailable = true }
-                outage.sweepFailed(unavailable: unavailable, now: clock.now())
+                outage.sweepFailed(unavailable: unavailable, startedAt: sweepStartedAt)
                 logger.warning("lease reaper failed", metadata: ["error": "\(error)"])
             }
         }

@@ -161,6 +161,9 @@ extension DispatchService {
         return (resumed, rejected)
     }
 
+    /// How long a lease stream waits before claiming again after the database was unavailable.
+    static let claimRetryPause: Duration = .seconds(1)
+
     private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence) async throws {
         while !Task.isCancelled {
             if isShuttingDown { throw ServerShuttingDown() }
@@ -184,6 +187,18 @@ extension DispatchService {
                 let claimed: [ClaimedTask]
                 do {
                     claimed = try await claim(for: executor, sessionID: sessionID, limit: free)
+                } catch AppError.storageUnavailable(let reason) {
+                    // The database is out: the stream stays, its leases with it (heartbeats are
+                    // answered from memory, reports acked UNAVAILABLE to be sent again), and the
+                    // claim is tried again. Ending the stream gave its leases back, attempts spent,
+                    // so the work in flight ran twice after every outage longer than a claim's
+                    // connection retries (found by black-box testing).
+                    registry.unreserve(session: sessionID, count: free)
+                    logger.warning("claim failed; the database is unavailable, retrying", metadata: [
+                        "executor_id": "\(executor.executorID)", "error": "\(reason)",
+                    ])
+                    await signals.wait(.tasksReady, after: signals.generation(.tasksReady), timeout: Self.claimRetryPause)
+                    continue
                 } catch {
                     registry.unreserve(session: sessionID, count: free)
                     throw error

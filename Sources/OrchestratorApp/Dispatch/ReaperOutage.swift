@@ -13,6 +13,9 @@ struct ReaperOutage {
     let reprieve: Duration
     private(set) var start: UnixMillis?
     private var reprieveEnds: ContinuousClock.Instant?
+    /// When the last successful sweep ended: the database answered then, and may have stopped
+    /// answering any time after.
+    private var lastAnswered: UnixMillis?
 
     init(slowSweep: Duration, reprieve: Duration) {
         self.slowSweep = slowSweep
@@ -24,12 +27,14 @@ struct ReaperOutage {
 
     enum Change { case slowSweepTakenForOutage, reprieveBegan, ended }
 
-    /// A sweep that began at `startedAt` (`clock` on the reaper's own clock) succeeded.
-    mutating func sweepSucceeded(startedAt: UnixMillis, clock started: ContinuousClock.Instant) -> [Change] {
+    /// A sweep that began at `startedAt` (`clock` on the reaper's own clock) succeeded at `endedAt`.
+    mutating func sweepSucceeded(startedAt: UnixMillis, clock started: ContinuousClock.Instant, endedAt: UnixMillis) -> [Change] {
         var changes: [Change] = []
         let now = ContinuousClock.now
+        let previouslyAnswered = lastAnswered
+        lastAnswered = endedAt
         if start == nil, now - started > slowSweep {
-            start = startedAt
+            start = min(previouslyAnswered ?? startedAt, startedAt)
             changes.append(.slowSweepTakenForOutage)
         }
         guard start != nil else { return changes }
@@ -46,9 +51,14 @@ struct ReaperOutage {
         return changes
     }
 
-    /// A sweep failed at `now`; `unavailable` when the database could not be reached.
-    mutating func sweepFailed(unavailable: Bool, now: UnixMillis) {
-        if unavailable, start == nil { start = now }
+    /// A sweep that began at `startedAt` failed; `unavailable` when the database could not be
+    /// reached. The outage is taken to have begun when the database last answered a sweep (or
+    /// when this one began): a failing sweep waits out the connection retries, 14 s and more,
+    /// and dating the outage from the failure left the leases that ran out in between to be
+    /// reaped as soon as the database was back, their work in flight run twice (found by
+    /// black-box testing).
+    mutating func sweepFailed(unavailable: Bool, startedAt: UnixMillis) {
+        if unavailable, start == nil { start = min(lastAnswered ?? startedAt, startedAt) }
         if start != nil { reprieveEnds = nil }
     }
 }
