@@ -46,12 +46,64 @@ public struct PlanningConstraints: Hashable, Sendable, Codable {
     public var maxTotalCost: Double?
     /// The plan may not have more tasks than this.
     public var maxTasks: Int?
-    /// Catalog capabilities the planner must not use (by capability name).
+    /// Capabilities the plan must not use: executor capabilities as the query names them
+    /// (`Constraints.forbidden_capabilities`); the catalog planner is handed catalog entry names.
     public var excludedCapabilities: Set<String>
+    /// When not empty, the only executor capabilities the plan's tasks may require
+    /// (`Constraints.allowed_capabilities`).
+    public var allowedCapabilities: Set<String>
 
-    public init(maxTotalCost: Double? = nil, maxTasks: Int? = nil, excludedCapabilities: Set<String> = []) {
+    public init(
+        maxTotalCost: Double? = nil, maxTasks: Int? = nil, excludedCapabilities: Set<String> = [], allowedCapabilities: Set<String> = []
+    ) {
         self.maxTotalCost = maxTotalCost
         self.maxTasks = maxTasks
         self.excludedCapabilities = excludedCapabilities
+        self.allowedCapabilities = allowedCapabilities
+    }
+
+    private enum CodingKeys: String, CodingKey { case maxTotalCost, maxTasks, excludedCapabilities, allowedCapabilities }
+
+    /// Queries stored before `allowedCapabilities` existed have none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        maxTotalCost = try container.decodeIfPresent(Double.self, forKey: .maxTotalCost)
+        maxTasks = try container.decodeIfPresent(Int.self, forKey: .maxTasks)
+        excludedCapabilities = try container.decodeIfPresent(Set<String>.self, forKey: .excludedCapabilities) ?? []
+        allowedCapabilities = try container.decodeIfPresent(Set<String>.self, forKey: .allowedCapabilities) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(maxTotalCost, forKey: .maxTotalCost)
+        try container.encodeIfPresent(maxTasks, forKey: .maxTasks)
+        try container.encode(excludedCapabilities.sorted(), forKey: .excludedCapabilities)
+        if !allowedCapabilities.isEmpty { try container.encode(allowedCapabilities.sorted(), forKey: .allowedCapabilities) }
+    }
+
+    /// One sentence per task requiring a capability the constraints rule out, in plan order.
+    public func capabilityViolations(in dag: Dag) -> [String] {
+        dag.tasks.compactMap { task in
+            let bad = task.requiredCapabilities.filter {
+                excludedCapabilities.contains($0) || (!allowedCapabilities.isEmpty && !allowedCapabilities.contains($0))
+            }
+            guard !bad.isEmpty else { return nil }
+            return "task `\(task.key)` requires \(bad.map { "`\($0)`" }.joined(separator: ", ")), which the query's constraints rule out"
+        }
+    }
+
+    /// Every way `dag` breaks these constraints — its task count, its total estimated cost, the
+    /// capabilities its tasks require — for a graph made outside the planners (a delegated
+    /// planner's answer), which `PlanningContext.finish` never saw.
+    public func violations(of dag: Dag) -> [String] {
+        var sentences: [String] = []
+        if let maxTasks, dag.tasks.count > maxTasks {
+            sentences.append("the plan needs \(dag.tasks.count) tasks; the query allows at most \(maxTasks)")
+        }
+        let totalCost = dag.tasks.reduce(0) { $0 + $1.estimatedCost }
+        if let maxTotalCost, totalCost > maxTotalCost {
+            sentences.append("the plan costs \(DotExport.format(totalCost)); the query allows at most \(DotExport.format(maxTotalCost))")
+        }
+        return sentences + capabilityViolations(in: dag)
     }
 }

@@ -109,7 +109,13 @@ struct JSONBytes {
     }
 
     mutating func query(_ query: Query) throws {
-        raw("{\"constraints\":{\"excludedCapabilities\":")
+        raw("{\"constraints\":{")
+        if !query.constraints.allowedCapabilities.isEmpty {
+            raw("\"allowedCapabilities\":")
+            strings(query.constraints.allowedCapabilities.sorted())
+            raw(",")
+        }
+        raw("\"excludedCapabilities\":")
         strings(query.constraints.excludedCapabilities.sorted())
         if let maxTasks = query.constraints.maxTasks {
             raw(",\"maxTasks\":")

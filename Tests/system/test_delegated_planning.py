@@ -94,3 +94,38 @@ def test_proposed_tasks_may_depend_on_plan_itself(api, pb, database, capability)
                                 JOIN tasks d ON d.id = e.downstream_task_id
                                WHERE e.workflow_id = '{workflow_uuid(workflow_id)}' ORDER BY 1""")
     assert edges == [["plan>x"], ["x>y"]]
+
+
+def test_a_delegated_answer_must_respect_the_querys_constraints(api, pb, database, capability):
+    """The explicit and catalog planners check a query's constraints; a delegated planner's answer
+    was adopted whatever it proposed — 5 tasks under max_tasks 3, a cost of 100 under a cap of 10,
+    a forbidden capability (found by black-box testing). Each now fails the plan, saying which."""
+    cases = [
+        (pb.query.Constraints(max_tasks=3), [api.task(f"t{i}", capability) for i in range(5)],
+         "the plan needs 5 tasks; the query allows at most 3"),
+        (pb.query.Constraints(max_total_cost=10), [api.task("dear", capability, estimated_cost=100)],
+         "the plan costs 100; the query allows at most 10"),
+        (pb.query.Constraints(forbidden_capabilities=["danger"]), [api.task("risky", "danger")],
+         "task `risky` requires `danger`, which the query's constraints rule out"),
+        (pb.query.Constraints(allowed_capabilities=["planner", capability]), [api.task("elsewhere", "other-" + capability)],
+         "which the query's constraints rule out"),
+    ]
+    hello = pb.executors.ExecutorHello(executor_id="bounded-planner-" + capability, capabilities=["planner"], max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        for constraints, tasks, expected in cases:
+            query = pb.query.Query(text="do the thing", planner=pb.query.PLANNER_KIND_DELEGATED, constraints=constraints)
+            workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
+            plan = stream.next_of("assignment", 30)
+            assert plan is not None and plan.spec.key == "plan"
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+                lease=plan.lease, result=pb.dag.Dag(tasks=tasks).SerializeToString())))
+            ack = stream.next_of("ack", 30)
+            assert ack is not None and ack.accepted
+            assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+            error = api.get(workflow_id).error
+            assert "the proposed graph breaks the query's constraints" in error and expected in error, error
+            assert psql(database, f"SELECT max(version) FROM dag_versions WHERE workflow_id = '{workflow_uuid(workflow_id)}'") == [["1"]]
+    finally:
+        stream.close()

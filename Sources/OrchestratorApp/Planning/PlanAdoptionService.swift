@@ -159,6 +159,13 @@ public struct PlanAdoptionService: Sendable {
         guard proposed.problems.isEmpty else {
             return .failure(Rejection(message: Self.rejection(decoding: proposed.problems, validation: nil)))
         }
+        // The query's constraints bind every planner: the explicit and catalog planners check
+        // them when they plan; a delegated planner's answer was adopted without (found by
+        // black-box testing: 5 tasks under max_tasks 3, a forbidden capability, over the cost cap).
+        let violations = workflow.query.constraints.violations(of: proposed.dag)
+        guard violations.isEmpty else {
+            return .failure(Rejection(message: "the proposed graph breaks the query's constraints: " + violations.joined(separator: "; ")))
+        }
         // adoptDelegatedPlan validated the merged graph; the second pass only feeds the ranks.
         guard let validated = try? DagValidator(limits: limits).validate(merged.dag) else {
             return .failure(Rejection(message: "the merged graph failed validation"))

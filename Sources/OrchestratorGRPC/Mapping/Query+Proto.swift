@@ -69,6 +69,7 @@ extension DecodedQuery {
             }
             allowed = c.allowedCapabilities
             query.constraints.excludedCapabilities = Set(c.forbiddenCapabilities)
+            query.constraints.allowedCapabilities = Set(c.allowedCapabilities)
             let both = Set(c.allowedCapabilities).intersection(c.forbiddenCapabilities).sorted()
             if !both.isEmpty {
                 problems.add(
@@ -103,6 +104,7 @@ extension Orchestrator_V1_Query {
         priority = Int32(clamping: query.priority)
         labels = query.labels
         let c = query.constraints
+        let allowedCapabilities = allowedCapabilities.isEmpty ? c.allowedCapabilities.sorted() : allowedCapabilities
         if c.maxTotalCost != nil || c.maxTasks != nil || !c.excludedCapabilities.isEmpty || !allowedCapabilities.isEmpty {
             constraints = Orchestrator_V1_Constraints(
                 maxTotalCost: c.maxTotalCost ?? 0, maxTasks: Int32(clamping: c.maxTasks ?? 0),

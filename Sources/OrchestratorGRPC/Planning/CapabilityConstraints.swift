@@ -26,17 +26,6 @@ public enum CapabilityConstraints {
 
     /// One sentence per task that requires a forbidden or not-allowed capability, in plan order.
     public static func violations(in dag: Dag, forbidden: Set<String>, allowed: [String]) -> [String] {
-        let allowSet = Set(allowed)
-        var sentences: [String] = []
-        for task in dag.tasks {
-            let bad = task.requiredCapabilities.filter {
-                forbidden.contains($0) || (!allowSet.isEmpty && !allowSet.contains($0))
-            }
-            if !bad.isEmpty {
-                sentences.append(
-                    "task `\(task.key)` requires \(bad.map { "`\($0)`" }.joined(separator: ", ")), which the query's constraints rule out")
-            }
-        }
-        return sentences
+        PlanningConstraints(excludedCapabilities: forbidden, allowedCapabilities: Set(allowed)).capabilityViolations(in: dag)
     }
 }
