@@ -64,3 +64,37 @@ def test_refused_ack_for_an_old_token_keeps_the_reassigned_attempt(pb):
         assert "task-1" not in executor.in_flight and "task-1" not in executor.unacked
     finally:
         executor.workers.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_report_the_server_could_not_apply_is_sent_again(pb):
+    """An ack with code 14 UNAVAILABLE (the server's database was unreachable) means the lease is
+    still the executor's and the report must be sent again; the example treated it as refused and
+    dropped the result, so the task ran a second time after its lease lapsed (found by black-box
+    testing)."""
+    example = load_example()
+    example.Executor.RESEND_AFTER = 0.05
+    args = example.parse_args(["--id", "unit", "--max-in-flight", "1", "--sleep-ms", "10"])
+    executor = example.Executor(args, pb.executors, pb.executors_grpc)
+    session = CapturingSession()
+    executor.session = session
+    try:
+        lease = pb.executors.LeaseToken(task_id="task-1", fencing_token=1)
+        executor.on_assignment(pb.executors.Assignment(lease=lease, attempt=1, max_attempts=3, spec=pb.dag.TaskSpec(key="k")))
+
+        def completions():
+            return [m for m in session.sent if m.WhichOneof("kind") == "completion"]
+
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not completions():
+            time.sleep(0.02)
+        assert len(completions()) == 1
+        executor.on_ack(pb.executors.ReportAck(lease=lease, accepted=False, code=14, message="the service is temporarily unavailable"))
+        assert "task-1" in executor.in_flight and "task-1" in executor.unacked
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(completions()) < 2:
+            time.sleep(0.02)
+        assert len(completions()) == 2 and completions()[1] == completions()[0]
+        executor.on_ack(pb.executors.ReportAck(lease=lease, accepted=True))
+        assert "task-1" not in executor.in_flight and "task-1" not in executor.unacked
+    finally:
+        executor.workers.shutdown(wait=True, cancel_futures=True)

@@ -199,7 +199,17 @@ class Executor:
                           f"{revocation.reason}")
         self.abandon(revocation.lease, "revoked")
 
+    # ReportAck.code of a report the server could not apply (its database unreachable): the lease
+    # is still ours, and the report must be sent again (EXECUTORS.md, "Fencing tokens").
+    UNAVAILABLE = 14
+    RESEND_AFTER = 1.0
+
     def on_ack(self, ack) -> None:
+        if not ack.accepted and ack.code == self.UNAVAILABLE:
+            log(self.args.id, f"ack task={ack.lease.task_id} token={ack.lease.fencing_token} not applied "
+                              f"({ack.message}); sending it again in {self.RESEND_AFTER:.0f}s")
+            threading.Timer(self.RESEND_AFTER, self.resend, args=(ack.lease,)).start()
+            return
         with self.lock:
             # Only the attempt this ack is about: the task may have been handed back to this
             # executor under a newer token meanwhile (revoked, then reassigned), and an ack for
@@ -212,6 +222,17 @@ class Executor:
             # Refused: someone else holds the task now (or it was cancelled); drop the result.
             log(self.args.id, f"ack task={ack.lease.task_id} token={ack.lease.fencing_token} REFUSED "
                               f"code={ack.code}: {ack.message}")
+
+    def resend(self, lease) -> None:
+        """Sends the unacknowledged report of this exact lease again, on the current stream (after
+        a reconnect, the welcome resends it instead)."""
+        with self.lock:
+            report = self.unacked.get(lease.task_id)
+            session = self.session
+        if report is None or getattr(report, report.WhichOneof("kind")).lease.fencing_token != lease.fencing_token:
+            return
+        if session is not None:
+            session.send(report)
 
     def _forget(self, lease):
         """Drops the task's in-flight entry and unacked report if they belong to this exact lease

@@ -158,6 +158,21 @@ func (e *executor) session(client pb.ExecutorsClient) error {
 			e.abandon(kind.Revocation.Lease.TaskId, "revoked")
 		case *pb.LeaseResponse_Ack:
 			ack := kind.Ack
+			if !ack.Accepted && ack.Code == codeUnavailable {
+				// Not applied (the server's database was unreachable): the lease is still ours;
+				// send the report again shortly (EXECUTORS.md, "Fencing tokens").
+				e.logf("ack task=%s token=%d not applied (%s); sending it again in %s", ack.Lease.TaskId, ack.Lease.FencingToken, ack.Message, resendAfter)
+				lease := ack.Lease
+				time.AfterFunc(resendAfter, func() {
+					e.mu.Lock()
+					report, ok := e.unacked[lease.TaskId]
+					e.mu.Unlock()
+					if ok && reportLease(report).GetFencingToken() == lease.FencingToken {
+						e.enqueue(outbox, report)
+					}
+				})
+				continue
+			}
 			e.mu.Lock()
 			delete(e.unacked, ack.Lease.TaskId)
 			delete(e.inFlight, ack.Lease.TaskId)
@@ -173,6 +188,24 @@ func (e *executor) session(client pb.ExecutorsClient) error {
 			}
 		}
 	}
+}
+
+// codeUnavailable is ReportAck.code of a report the server could not apply; resendAfter is how
+// long the executor waits before sending it again.
+const (
+	codeUnavailable = 14
+	resendAfter     = time.Second
+)
+
+// reportLease is the lease a completion or failure report names.
+func reportLease(report *pb.LeaseRequest) *pb.LeaseToken {
+	switch kind := report.Kind.(type) {
+	case *pb.LeaseRequest_Completion:
+		return kind.Completion.Lease
+	case *pb.LeaseRequest_Failure:
+		return kind.Failure.Lease
+	}
+	return nil
 }
 
 func (e *executor) enqueue(outbox chan *pb.LeaseRequest, msg *pb.LeaseRequest) {
