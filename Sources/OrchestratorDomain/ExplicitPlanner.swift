@@ -23,8 +23,11 @@ public struct ExplicitPlanner: Planner {
             }
             if dag.tasks[i].rationale.isEmpty { dag.tasks[i].rationale = "given in the query's graph" }
         }
-        var rationale = "graph supplied by the query: \(dag.tasks.count) tasks, \(dag.edges.count) edges"
+        var rationale = "graph supplied by the query: \(Self.count(dag.tasks.count, "task")), \(Self.count(dag.edges.count, "edge"))"
         if removed > 0 { rationale += "; \(removed) duplicate edge\(removed == 1 ? "" : "s") dropped" }
         return try context.finish(dag, planner: name, rationale: rationale, query: query, started: started)
     }
+
+    /// "1 edge", "2 edges".
+    static func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
 }

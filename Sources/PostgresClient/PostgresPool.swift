@@ -191,7 +191,10 @@ public final class PostgresPool: Sendable {
             } catch let error as PostgresError where error.isConnectionLoss {
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
                 if ContinuousClock.now + delay > deadline { throw error }
-                logger.info("connection attempt failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
+                // Warning from the fifth attempt on: an operator running at --log-level warning
+                // otherwise saw nothing while a wrong or unreachable database kept the server waiting.
+                let level: Logger.Level = attempt >= 5 ? .warning : .info
+                logger.log(level: level, "connection attempt failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
                 try await Task.sleep(for: delay)
             }
         }

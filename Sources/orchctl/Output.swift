@@ -8,6 +8,11 @@ enum Output {
         writeStandardOutput(bytes)
     }
 
+    /// A line for the person at the terminal, not for a pipeline: on standard error.
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
     /// Ends the process at once, the way a crash or SIGKILL would: no goodbye on the stream.
     static func dieNow() -> Never {
         Foundation.exit(137)

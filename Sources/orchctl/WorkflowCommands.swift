@@ -162,7 +162,9 @@ struct ListCommand: AsyncParsableCommand {
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.listWorkflows(request, options: connection.callOptions())
             for workflow in response.workflows { Output.line(Render.workflowSummary(workflow)) }
-            if !response.nextPageToken.isEmpty { Output.line("more: --page-token \(response.nextPageToken)") }
+            // On standard error: standard output is the list alone, one workflow per line, for
+            // pipelines (`| tail -1 | awk …` picked up "more:" as a workflow id).
+            if !response.nextPageToken.isEmpty { Output.note("more: --page-token \(response.nextPageToken)") }
         }
     }
 }

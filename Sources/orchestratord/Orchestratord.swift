@@ -143,7 +143,13 @@ struct Orchestratord: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = try config.map { try loadConfigFile($0, known: SettingsCatalog.keys) } ?? [:]
+        let file: [String: String]
+        do {
+            file = try config.map { try loadConfigFile($0, known: SettingsCatalog.keys) } ?? [:]
+        } catch let error as ConfigFileError {
+            // A configuration mistake like any other setting's: exit 64 (it was 1), naming the file.
+            throw ValidationError(error.description)
+        }
         let settings = ResolvedSettings.resolve(
             SettingsCatalog.all, flags: flagValues, environment: ProcessInfo.processInfo.environment, file: file)
         let serverConfiguration: ServerSettings

@@ -12,7 +12,8 @@ struct ExplicitPlannerTests {
         #expect(result.dag.tasks.map(\.key) == shape.dag.tasks.map(\.key))
         #expect(result.analysis.levels.count == shape.depth)
         #expect(result.metadata.planner == "explicit")
-        #expect(result.metadata.rationale == "graph supplied by the query: \(shape.dag.tasks.count) tasks, \(shape.dag.edges.count) edges")
+        #expect(result.metadata.rationale == "graph supplied by the query: \(ExplicitPlanner.count(shape.dag.tasks.count, "task")), \(ExplicitPlanner.count(shape.dag.edges.count, "edge"))")
+        #expect(ExplicitPlanner.count(1, "edge") == "1 edge" && ExplicitPlanner.count(0, "edge") == "0 edges")
     }
 
     @Test func normalisesDuplicatesPriorityAndLabels() throws {

@@ -134,9 +134,14 @@ def workload(observed, pb, tmp_path_factory):
             pb.workflows.SubmitQueryRequest(query=api.query(diamond(api, capability))),
             metadata=[("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")], timeout=30)
         traces[response.workflow.workflow_id] = trace_id
-    # One refused submission: a cycle is INVALID_ARGUMENT and a planning failure.
+    # Two refused submissions, each INVALID_ARGUMENT and a planning failure: a cycle, found by the
+    # planner, and a retry jitter out of range, found decoding the request (not counted before;
+    # found by black-box testing).
     with pytest.raises(grpc.RpcError) as refused:
         api.submit([api.task("x", capability, ["y"]), api.task("y", capability, ["x"])])
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as refused:
+        api.submit([api.task("x", capability, retry=pb.dag.RetryPolicy(max_attempts=2, jitter=7))])
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     workflows = list(traces)
@@ -158,7 +163,7 @@ def test_metrics_show_the_workload_exactly(workload):
 
     # RPCs by method and code, counted and timed alike.
     assert value(samples, "orchestrator_rpc_requests_total", method=SUBMIT, code="OK") == N_WORKFLOWS
-    assert value(samples, "orchestrator_rpc_requests_total", method=SUBMIT, code="INVALID_ARGUMENT") == 1
+    assert value(samples, "orchestrator_rpc_requests_total", method=SUBMIT, code="INVALID_ARGUMENT") == 2
     assert value(samples, "orchestrator_rpc_duration_seconds_count", method=SUBMIT, code="OK") == N_WORKFLOWS
     assert value(samples, "orchestrator_rpc_duration_seconds_bucket", method=SUBMIT, code="OK", le="+Inf") == N_WORKFLOWS
     assert value(samples, "orchestrator_rpc_requests_total", method=REPORT, code="OK") == tasks + 1
@@ -180,11 +185,11 @@ def test_metrics_show_the_workload_exactly(workload):
     assert value(samples, "orchestrator_leases_released_total") == 0
     assert value(samples, "orchestrator_leases_held") == 0
 
-    # Planning: by planner and DAG size; the cycle is a planning failure.
+    # Planning: by planner and DAG size; the cycle and the bad jitter are planning failures.
     assert value(samples, "orchestrator_planning_duration_seconds_count", planner="explicit", dag_size="1-10") == N_WORKFLOWS
     assert value(samples, "orchestrator_planned_dag_tasks_count", planner="explicit") == N_WORKFLOWS
     assert value(samples, "orchestrator_planned_dag_tasks_sum", planner="explicit") == tasks
-    assert value(samples, "orchestrator_planning_failures_total") == 1
+    assert value(samples, "orchestrator_planning_failures_total") == 2
 
     # Database-wide gauges: every workflow succeeded, nothing queued or leased.
     assert value(samples, "orchestrator_workflows", state="succeeded") == N_WORKFLOWS

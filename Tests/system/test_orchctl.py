@@ -157,3 +157,16 @@ def test_get_shows_a_succeeded_tasks_last_error_as_an_earlier_attempts(api, serv
     shown = orchctl(server, "get", workflow_id).stdout
     line = next(line for line in shown.splitlines() if line.strip().startswith("- t "))
     assert "succeeded" in line and "(attempt 1 failed: flaky upstream)" in line, shown
+
+
+def test_list_keeps_the_next_page_hint_out_of_standard_output(api, server, capability):
+    """`orchctl list --limit 1 | tail -1 | awk '{print $1}'` gave "more:", the next-page hint, as
+    a workflow id (found by black-box testing): the hint goes to standard error."""
+    for _ in range(2):
+        api.submit([api.task("t", capability)])
+    listed = orchctl(server, "list", "--limit", "1")
+    assert len(listed.stdout.splitlines()) == 1 and "more:" not in listed.stdout, listed.stdout
+    token = listed.stderr.strip().removeprefix("more: --page-token ")
+    assert token and token != listed.stderr.strip(), listed.stderr
+    second = orchctl(server, "list", "--limit", "1", "--page-token", token)
+    assert len(second.stdout.splitlines()) == 1 and second.stdout != listed.stdout

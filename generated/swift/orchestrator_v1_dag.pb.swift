@@ -64,7 +64,8 @@ public struct Orchestrator_V1_Timeouts: Sendable, Hashable, GRPCMessage {
     /// retryable when exceeded. 0 = no limit beyond the lease.
     public var startToCloseMs: Int64 = 0
     /// Lease time-to-live: the executor must heartbeat within this period or the lease lapses
-    /// and the task is requeued. 0 = server default (30000 ms). Rounded up to whole seconds;
+    /// and the task is requeued. 0 = the server's default (its --lease-ttl, 30 s unless set; told
+    /// in Welcome.lease_ttl_ms). Rounded up to whole seconds;
     /// Assignment.lease_ttl_ms is the TTL each lease was granted with.
     public var leaseTtlMs: Int64 = 0
 

@@ -114,6 +114,8 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
     case taskLeaseExpired  // EVENT_TYPE_TASK_LEASE_EXPIRED = 14
     case taskCancelled  // EVENT_TYPE_TASK_CANCELLED = 15
     case taskSkipped  // EVENT_TYPE_TASK_SKIPPED = 16
+    /// Reserved; never emitted: a refused report changes nothing and writes nothing (the server
+    /// counts it in orchestrator_reports_total and logs it).
     case reportRefused  // EVENT_TYPE_REPORT_REFUSED = 17
     /// An executor reconnected and resumed a lease it still held (ExecutorHello.resume).
     case taskLeaseResumed  // EVENT_TYPE_TASK_LEASE_RESUMED = 18

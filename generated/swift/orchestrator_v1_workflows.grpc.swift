@@ -52,6 +52,8 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
     func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse
     /// Cancels every unfinished task (leases are revoked and their executors told) and the workflow.
+    /// A workflow that already finished (cancelled included) is left as it is: FAILED_PRECONDITION
+    /// naming its state ("… is already cancelled"), which a client retrying a cancel takes as done.
     func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws
         -> Orchestrator_V1_CancelWorkflowResponse
     /// Streams a workflow's events from `after_sequence` on (past events first, then live ones).
@@ -241,6 +243,8 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
     }
 
     /// Cancels every unfinished task (leases are revoked and their executors told) and the workflow.
+    /// A workflow that already finished (cancelled included) is left as it is: FAILED_PRECONDITION
+    /// naming its state ("… is already cancelled"), which a client retrying a cancel takes as done.
     public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, options: CallOptions = CallOptions()) async throws
         -> Orchestrator_V1_CancelWorkflowResponse
     {

@@ -70,7 +70,12 @@ public struct WorkflowsPlanningHandler: Sendable {
         }
         var problems = ProblemList()
         let decoded = DecodedQuery(proto: proto, problems: &problems)
-        if !problems.isEmpty { throw rejection(decoded, problems) }
+        if !problems.isEmpty {
+            // Counted like a graph the planner refused: orchestrator_planning_failures_total is
+            // every query that could not be planned, whichever check found it.
+            metrics.recordFailure()
+            throw rejection(decoded, problems)
+        }
 
         var planningQuery = decoded.query
         let forbidden = decoded.query.constraints.excludedCapabilities

@@ -115,7 +115,8 @@ struct  Orchestrator__V1__Timeouts
   int64_t start_to_close_ms;
   /*
    * Lease time-to-live: the executor must heartbeat within this period or the lease lapses
-   * and the task is requeued. 0 = server default (30000 ms). Rounded up to whole seconds;
+   * and the task is requeued. 0 = the server's default (its --lease-ttl, 30 s unless set; told
+   * in Welcome.lease_ttl_ms). Rounded up to whole seconds;
    * Assignment.lease_ttl_ms is the TTL each lease was granted with.
    */
   int64_t lease_ttl_ms;

@@ -107,7 +107,8 @@ typedef enum _Orchestrator__V1__EventType {
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_CANCELLED = 15,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_SKIPPED = 16,
   /*
-   * a report with a stale fencing token was refused
+   * Reserved; never emitted: a refused report changes nothing and writes nothing (the server
+   * counts it in orchestrator_reports_total and logs it).
    */
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_REPORT_REFUSED = 17,
   /*
