@@ -24,6 +24,7 @@ public enum OrchestratorMigrations {
         migration(7, "0007_lean_events.sql", PackageResources._007_lean_events_sql),
         migration(8, "0008_queue_vacuum.sql", PackageResources._008_queue_vacuum_sql),
         migration(9, "0009_lean_tasks.sql", PackageResources._009_lean_tasks_sql),
+        migration(10, "0010_lean_attempts.sql", PackageResources._010_lean_attempts_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

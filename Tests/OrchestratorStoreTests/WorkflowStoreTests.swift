@@ -182,6 +182,35 @@ struct WorkflowStoreTests {
         }
     }
 
+    @Test("a task removed in retry_wait goes with its attempts (no foreign key cascades them since migration 0010)")
+    func updateDagRemovesAttempts() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let retry = RetryPolicy(maxAttempts: 3, initialBackoffMillis: 60_000)
+            let v1 = Dag(tasks: [Fixtures.task("keep"), Fixtures.task("flaky", retry: retry)])
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: v1)).workflow.workflowID
+            let claimed = try await Fixtures.claim(store)
+            let flaky = try #require(claimed.first { $0.task.spec.key == "flaky" })
+            _ = try await Fixtures.fail(store, flaky, retryable: true)
+            let state = try await pool.withConnection { session in
+                try await session.query("SELECT state FROM tasks WHERE id = $1::uuid", [flaky.task.taskID])[0].decode(String.self, column: "state")
+            }
+            #expect(state == "retry_wait")
+            func attempts() async throws -> Int {
+                try await pool.withConnection { session in
+                    try await session.query(
+                        "SELECT count(*) AS n FROM task_attempts WHERE task_id = $1::uuid", [flaky.task.taskID]
+                    )[0].decode(Int.self, column: "n")
+                }
+            }
+            #expect(try await attempts() == 1)
+            _ = try await store.updateDag(
+                DagUpdate(workflowID: id, tenant: nil, expectedVersion: 1, newDag: Dag(tasks: [Fixtures.task("keep")]), ranks: [:],
+                          reason: "drop flaky", actor: Fixtures.actor, now: Fixtures.t0 + 1))
+            #expect(try await Fixtures.states(store, id) == ["keep": .leased])
+            #expect(try await attempts() == 0)
+        }
+    }
+
     @Test("an update skips new tasks below a failed one and sends a ready task that gained an upstream back to pending")
     func updateDagRecountsStates() async throws {
         try await TestDatabase.withStore { store, _ in

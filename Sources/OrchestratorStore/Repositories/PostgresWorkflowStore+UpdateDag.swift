@@ -41,7 +41,13 @@ extension PostgresWorkflowStore {
 
             let removed = existing.filter { !newKeys.contains($0.key) }.map(\.value.id)
             if !removed.isEmpty {
-                try await transaction.query("DELETE FROM tasks WHERE id = ANY($1::uuid[])", [removed])
+                // Their attempts too (a removed task may have failed attempts behind it, in
+                // retry_wait): no foreign key cascades since migration 0010.
+                try await transaction.query(
+                    """
+                    WITH gone AS (DELETE FROM tasks WHERE id = ANY($1::uuid[]) RETURNING id)
+                    DELETE FROM task_attempts WHERE task_id IN (SELECT id FROM gone)
+                    """, [removed])
             }
             try await transaction.query("DELETE FROM edges WHERE workflow_id = $1", [update.workflowID])
             try await updateKeptTasks(update, existing: existing, graph: graph, priority: priority, transaction: transaction)
