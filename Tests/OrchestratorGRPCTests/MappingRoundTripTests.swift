@@ -64,12 +64,20 @@ struct MappingRoundTripTests {
         #expect(decoded.query.priority == 7)
         #expect(
             decoded.query.constraints
-                == PlanningConstraints(maxTotalCost: 40, maxTasks: 12, excludedCapabilities: ["a.forbidden", "z.forbidden"]))
+                == PlanningConstraints(
+                    maxTotalCost: 40, maxTasks: 12, excludedCapabilities: ["a.forbidden", "z.forbidden"],
+                    allowedCapabilities: ["http", "llm.summarise", "gpu"]))
         #expect(decoded.allowedCapabilities == ["http", "llm.summarise", "gpu"])
         #expect(decoded.failurePolicy == .continueIndependent)
         #expect(decoded.query.explicitGraph?.tasks.count == 3)
 
         #expect(Orchestrator_V1_Query(decoded) == proto)
+        // Stored and read back, the domain query alone keeps the allowed capabilities (sorted).
+        var stored = Orchestrator_V1_Query(decoded.query, failurePolicy: decoded.failurePolicy, payloads: decoded.payloads)
+        stored.constraints?.allowedCapabilities.sort()
+        var expected = proto
+        expected.constraints?.allowedCapabilities.sort()
+        #expect(stored == expected)
     }
 
     @Test(arguments: [Orchestrator_V1_PlannerKind.unspecified, .explicit, .catalog, .delegated])
