@@ -22,6 +22,7 @@ run, or explicitly with `python executor.py --generate-only`.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
 import json
 import os
@@ -51,11 +52,15 @@ def load_stubs(protos: Path, out: Path):
     """Generates the Python stubs into `out` when missing or older than the protos, then imports them."""
     marker = out / "orchestrator" / "v1" / "executors_pb2_grpc.py"
     newest = max((protos / name).stat().st_mtime for name in PROTO_FILES)
-    if not marker.exists() or marker.stat().st_mtime < newest:
-        out.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{protos}", f"--python_out={out}",
-                   f"--grpc_python_out={out}", *[str(protos / name) for name in PROTO_FILES]]
-        subprocess.run(command, check=True, timeout=120)
+    out.mkdir(parents=True, exist_ok=True)
+    # Executors started together with one stub folder: without the lock, one found the marker
+    # written while protoc was still writing the other files, and failed importing them.
+    with open(out / ".generate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists() or marker.stat().st_mtime < newest:
+            command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{protos}", f"--python_out={out}",
+                       f"--grpc_python_out={out}", *[str(protos / name) for name in PROTO_FILES]]
+            subprocess.run(command, check=True, timeout=120)
     if str(out) not in sys.path:
         sys.path.insert(0, str(out))
     pb2 = importlib.import_module("orchestrator.v1.executors_pb2")
