@@ -66,19 +66,22 @@ struct RequestHead {
         }
     }
 
-    /// Records one header field. Returns false when the block is so far past the limit that the
-    /// stream should be reset outright instead of answered.
+    /// Records one header field. Past the limits nothing more is kept, only counted, and the
+    /// request is answered RESOURCE_EXHAUSTED however far past them the block goes. (Far past
+    /// them, the stream used to be reset with INTERNAL_ERROR, which clients report as a server
+    /// fault; the fields cost nghttp2 their decoding either way, HPACK state being per
+    /// connection, and this only a count.)
     mutating func add(
         name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, maxListSize: Int, maxFieldCount: Int
-    ) -> Bool {
+    ) {
         listSize += name.count + value.count + 32
         fieldCount += 1
         if listSize > maxListSize || fieldCount > maxFieldCount {
             tooLarge = true
             metadata = Metadata()
-            return listSize <= maxListSize * 4 && fieldCount <= maxFieldCount * 4
+            return
         }
-        if tooLarge { return true }
+        if tooLarge { return }
         func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
         switch KnownName(name) {
         case .method: method = text(value)
@@ -101,14 +104,13 @@ struct RequestHead {
                 badBinaryHeader = key
             }
         }
-        return true
     }
 
     /// String convenience for tests.
-    mutating func add(name: String, value: String, maxListSize: Int, maxFieldCount: Int) -> Bool {
+    mutating func add(name: String, value: String, maxListSize: Int, maxFieldCount: Int) {
         var name = name
         var value = value
-        return name.withUTF8 { nameBytes in
+        name.withUTF8 { nameBytes in
             value.withUTF8 { valueBytes in
                 add(name: nameBytes, value: valueBytes, maxListSize: maxListSize, maxFieldCount: maxFieldCount)
             }

@@ -50,14 +50,10 @@ private func serverOnHeader(
     else { return 0 }
     // Set by `beginStream`; the connection's `streams` keeps the stream alive (see there).
     let stream = Unmanaged<ServerStream>.fromOpaque(pointer).takeUnretainedValue()
-    if !stream.head.add(
+    stream.head.add(
         name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength),
         maxListSize: connection.configuration.maxHeaderListSize,
         maxFieldCount: connection.configuration.maxHeaderFieldCount)
-    {
-        // Far past the limit: reset the stream rather than keep decoding (HPACK bomb).
-        return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
-    }
     return 0
 }
 

@@ -161,3 +161,15 @@ def test_oversized_metadata_is_refused_and_the_connection_lives(server_binary, c
             assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         server.stop()
+
+
+def test_metadata_far_past_the_limit_is_resource_exhausted_not_a_reset(echo, stubs):
+    """A 65,000-byte metadata value (over four times the 16 KiB limit, under nghttp2's own 64 KiB
+    per field) reset the stream with INTERNAL_ERROR, which grpcio reports as INTERNAL "Received
+    RST_STREAM with error code 2", a server fault (found by black-box testing). It is answered
+    RESOURCE_EXHAUSTED like any oversized header list, and other calls go on."""
+    with pytest.raises(grpc.RpcError) as error:
+        echo.Get(stubs.pb2.EchoRequest(text="x"), metadata=[("x-huge", "v" * 65_000)], timeout=10)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.value
+    assert "request headers exceed" in error.value.details(), error.value.details()
+    assert echo.Get(stubs.pb2.EchoRequest(text="after"), timeout=10).text == "after"
