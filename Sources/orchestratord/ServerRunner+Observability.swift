@@ -154,7 +154,13 @@ final class ServerObservability: Sendable {
                         try await session.query("SELECT coalesce(max(version), 0)::int8 AS version FROM schema_migrations")
                     }
                     let applied = try rows.first.map { try $0.decode(Int.self, column: "version") } ?? 0
-                    return applied >= expected ? nil : "migrations not applied (database at \(applied), this server needs \(expected))"
+                    if applied < expected { return "migrations not applied (database at \(applied), this server needs \(expected))" }
+                    // A newer server migrated the database: this one keeps running (a rolling
+                    // upgrade) but should take no new traffic; it reported ready before.
+                    if applied > expected {
+                        return "schema newer than this server (database at migration \(applied), this server ships up to \(expected)): upgrade it"
+                    }
+                    return nil
                 } catch {
                     return "unreachable: \(error)"
                 }

@@ -21,7 +21,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from procs import Orchestratord, free_port
+from procs import Orchestratord, free_port, psql
 
 N_WORKFLOWS = 3
 TASKS_PER_WORKFLOW = 4
@@ -426,6 +426,29 @@ def test_readyz_is_503_while_the_database_is_down(tmp_path):
 
         postgres.start()
         wait_for_status(admin, "/readyz", 200, 30)
+    finally:
+        if server:
+            server.stop()
+        postgres.destroy()
+
+
+def test_readyz_is_503_when_a_newer_server_migrated_the_database(tmp_path):
+    """OBSERVABILITY.md: the database check passes when the schema is the newest this binary ships.
+    A schema migrated further by a newer server (a rolling upgrade) read as ready, so a load
+    balancer kept sending traffic to the outdated server (found by black-box testing)."""
+    os.chmod(tmp_path, 0o777)
+    postgres = ThrowawayPostgres()
+    server = None
+    try:
+        postgres.start()
+        server = Orchestratord(postgres.url, tmp_path).start()
+        admin = server.admin_address()
+        wait_for_status(admin, "/readyz", 200, 10)
+        psql(postgres.url, "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, '0999_future.sql', 'x')")
+        body = wait_for_status(admin, "/readyz", 503, 10)
+        assert "database: schema newer than this server (database at migration 999" in body, body
+        psql(postgres.url, "DELETE FROM schema_migrations WHERE version = 999")
+        wait_for_status(admin, "/readyz", 200, 10)
     finally:
         if server:
             server.stop()
