@@ -9,6 +9,9 @@ struct RequestHead {
     /// which saves a heap String per request ("application/grpc" is too long for a small string).
     var hasGRPCContentType = false
     var contentType: String?
+    /// The codec an `application/grpc+<codec>` content type names, when it is not protobuf
+    /// (`+json`, say): messages here are protobuf only.
+    var otherCodec: String?
     var timeout: String?
     var encoding: String?
     var acceptEncoding: String?
@@ -90,6 +93,7 @@ struct RequestHead {
         case .contentType:
             hasGRPCContentType = Self.isGRPCContentType(value)
             contentType = hasGRPCContentType ? nil : text(value)
+            otherCodec = hasGRPCContentType ? Self.otherCodec(value) : nil
         case .timeout: timeout = text(value)
         case .encoding: encoding = text(value)
         case .acceptEncoding: acceptEncoding = text(value)
@@ -129,6 +133,17 @@ struct RequestHead {
         guard bytes(value, startWith: prefix) else { return false }
         let count = prefix.utf8CodeUnitCount
         return value.count == count || value[count] == UInt8(ascii: "+") || value[count] == UInt8(ascii: ";")
+    }
+
+    /// The `<codec>` of `application/grpc+<codec>[;params]` unless it is `proto` (or absent).
+    static func otherCodec(_ value: UnsafeBufferPointer<UInt8>) -> String? {
+        let count = StaticString("application/grpc").utf8CodeUnitCount
+        guard value.count > count, value[count] == UInt8(ascii: "+") else { return nil }
+        let codec = String(
+            decoding: value[(count + 1)...].prefix { $0 != UInt8(ascii: ";") }.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") },
+            as: UTF8.self
+        ).lowercased()
+        return codec.isEmpty || codec == "proto" ? nil : codec
     }
 
     static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equal literal: StaticString) -> Bool {

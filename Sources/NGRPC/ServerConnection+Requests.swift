@@ -49,6 +49,16 @@ extension ServerConnection {
                 status: RPCStatus(.internal, "content-type \(head.contentType ?? "(none)") is not application/grpc"))
             return
         }
+        if let codec = head.otherCodec {
+            // A codec choice (gRPC over HTTP/2: "application/grpc+<codec>"); decoding a JSON body
+            // as protobuf answered with a confusing INVALID_ARGUMENT.
+            stream.submitTrailersOnly(
+                session: session,
+                status: RPCStatus(.unimplemented, "content-type application/grpc+\(codec): this server encodes messages as protobuf only "
+                    + "(application/grpc or application/grpc+proto)"),
+                trailers: Metadata())
+            return
+        }
         let path = head.path ?? ""
         guard let route = core.routes[path] else {
             stream.submitTrailersOnly(
@@ -148,7 +158,7 @@ extension ServerConnection {
         case .inflatesPastLimit:
             RPCStatus(.resourceExhausted, "received compressed message inflates past the limit of \(limit) bytes")
         case .compressedWithoutEncoding:
-            RPCStatus(.internal, "compressed message received without grpc-encoding")
+            RPCStatus(.internal, "compressed message received, but the call's grpc-encoding is identity (or absent)")
         case .invalidFlag(let flag):
             RPCStatus(.internal, "invalid message flag \(flag)")
         case .corruptCompressedData:

@@ -20,7 +20,8 @@ public enum ProtobufC {
             return unpack(buffer.count, base)
         }
         guard let message else {
-            throw ProtobufCError(.malformed, "protobuf-c could not unpack \(bytes.count) bytes")
+            // Worded for the caller who sent the bytes, not for who decodes them.
+            throw ProtobufCError(.malformed, "\(bytes.count) bytes that are not a valid protobuf encoding of this message")
         }
         defer { free(message) }
         return try convert(message)

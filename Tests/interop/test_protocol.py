@@ -1,6 +1,7 @@
 """Wire-contract details: unknown methods and services, content-type, compression, ALPN."""
 
 import ssl
+from urllib.parse import unquote
 
 import grpc
 import pytest
@@ -61,6 +62,20 @@ def test_grpc_content_types_are_accepted(server, transport, stubs, content_type)
     data = b"".join(f.payload for f in h2raw.find(frames, h2raw.DATA, 1))
     assert data[0] == 0 and int.from_bytes(data[1:5], "big") == len(data) - 5
     assert stubs.pb2.EchoResponse.FromString(data[5:]).text == "raw"
+
+
+@pytest.mark.parametrize("content_type", ["application/grpc+json", "application/grpc+JSON; charset=utf-8"])
+def test_another_codec_is_unimplemented_saying_protobuf_only(server, transport, stubs, content_type):
+    """`application/grpc+json` was accepted and its body decoded as protobuf: a JSON body got a
+    confusing INVALID_ARGUMENT (found by black-box testing). The codec is refused up front."""
+    port = server.tls_port if transport == "tls" else server.h2c_port
+    with h2raw.RawConnection(port, tls=transport == "tls") as conn:
+        conn.start()
+        conn.send(conn.grpc_call(1, h2raw.ECHO + "/Get", b'{"text": "raw"}', content_type=content_type))
+        frames, end = conn.read_until(lambda f: f.stream == 1 and f.type == h2raw.HEADERS and f.header("grpc-status"), timeout=10)
+    assert end is not None and end.header("grpc-status") == "12", frames
+    assert "protobuf only" in unquote(end.header("grpc-message")), end.header("grpc-message")
+    assert end.header(":status") == "200"
 
 
 def test_tls_negotiates_h2_with_alpn(server):
