@@ -1,5 +1,6 @@
 /// The release of this build, shown by `orchestratord --version` and `orchctl --version`, logged
-/// at start-up and sent to executors in `Welcome.server_version`. Bump it with each release.
+/// at start-up and sent to executors in `Welcome.server_version`. Bump it with each release, and
+/// say in docs/UPGRADING.md what an operator must know about it.
 public enum OrchestratorRelease {
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 }

@@ -57,6 +57,13 @@ extension DispatchService {
         var inboundTask: Task<Void, Never>?
         do {
             let (resumed, rejected) = try await resumeLeases(resume, executor: executor, sessionID: sessionID)
+            if !rejected.isEmpty {
+                // Work the executor will drop (lapsed, reassigned, finished, or held under another
+                // identity — docs/UPGRADING.md): worth an operator's notice when it is unexpected.
+                logger.info("resumed leases rejected", metadata: [
+                    "executor_id": "\(executor.executorID)", "resumed": "\(resumed.count)", "rejected": "\(rejected.count)",
+                ])
+            }
             try outbox.enqueue(.welcome(
                 sessionID: sessionID, heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval),
                 leaseTTLMillis: configuration.leaseTTLMillis, resumed: resumed, rejected: rejected))

@@ -43,9 +43,17 @@ DEFAULT_PROTOS = HERE.parents[2] / "protos"
 PROTO_FILES = ["orchestrator/v1/dag.proto", "orchestrator/v1/executors.proto"]
 
 
+LOG_LOCK = threading.Lock()
+
+
 def log(executor_id: str, message: str) -> None:
-    # One line per event, flushed: tests and operators read these as they happen.
-    print(f"{time.strftime('%H:%M:%S')} [{executor_id}] {message}", flush=True)
+    # One line per event, flushed: tests and operators read these as they happen. One write under
+    # a lock: print() writes the text and the newline separately, and lines of the worker threads
+    # interleaved ("… token=108:56:56 [echo2] assigned …", found by black-box testing).
+    line = f"{time.strftime('%H:%M:%S')} [{executor_id}] {message}\n"
+    with LOG_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def load_stubs(protos: Path, out: Path):
