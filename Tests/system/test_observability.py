@@ -182,6 +182,12 @@ def test_metrics_show_the_workload_exactly(workload):
     assert value(samples, "orchestrator_task_leased_to_done_seconds_count", outcome="succeeded") == tasks
     assert value(samples, "orchestrator_task_leased_to_done_seconds_count", outcome="retried") == 1
     assert total(samples, "orchestrator_lease_expirations_total") == 0
+    # Known series exist from the start, at 0 (they appeared only with their first event: rate()
+    # and absence alerts had nothing to work on; found by black-box testing).
+    assert value(samples, "orchestrator_lease_expirations_total", cause="lease_expired") == 0
+    assert value(samples, "orchestrator_lease_expirations_total", cause="timeout") == 0
+    assert value(samples, "orchestrator_task_retries_total", cause="released") == 0
+    assert value(samples, "orchestrator_task_reports_total", outcome="progress", result="stale") == 0
     assert value(samples, "orchestrator_leases_released_total") == 0
     assert value(samples, "orchestrator_leases_held") == 0
 

@@ -46,8 +46,18 @@ public struct DispatchMetrics: Sendable {
         leasesReleased = registry.counter(
             "orchestrator_leases_released_total", help: "Leases given back at once because their executor's stream ended.").labels()
         reports = registry.counter(
-            "orchestrator_task_reports_total", help: "Executor reports received, by outcome (progress, completed, failed) and result (accepted, stale, unknown_task).",
+            "orchestrator_task_reports_total",
+            help: "Executor reports received, by outcome (progress, completed, failed) and result (accepted, stale, unknown_task, already_completed).",
             labels: ["outcome", "result"])
+        // Every known series from the start, at 0: a series that appears only with its first event
+        // gives rate() and absence alerts nothing to work on until then (found by black-box testing).
+        for cause in ["failure", "lease_expired", "timeout", "released"] { _ = retries.labels(cause) }
+        for cause in ["lease_expired", "timeout"] { _ = leaseExpirations.labels(cause) }
+        for outcome in ["succeeded", "failed", "retried"] { _ = leasedToDone.labels(outcome) }
+        for outcome in ["progress", "completed", "failed"] {
+            for result in ["accepted", "stale", "unknown_task"] { _ = reports.labels(outcome, result) }
+        }
+        _ = reports.labels("completed", "already_completed")
     }
 
     /// Records into a registry nobody scrapes (tests, tools).
