@@ -57,11 +57,7 @@ final class OutageStore: TaskDispatchStore {
 struct OutageReprieveTests {
     @Test func leasesThatRanOutDuringTheOutageAreSparedForTheReprieveThenReapedAsUsual() async throws {
         let store = OutageStore()
-        var configuration = DispatchConfiguration()
-        configuration.reaperInterval = .milliseconds(10)
-        configuration.keeperInterval = .milliseconds(10)
-        configuration.heartbeatInterval = .seconds(1)  // reprieve: 1 s + 2 × 10 ms
-        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let dispatch = Self.dispatch(store)  // reprieve: 1 s + 2 × 10 ms
         let loops = dispatch.runBackgroundLoops()
         defer { loops.cancel() }
 
@@ -92,6 +88,16 @@ struct OutageReprieveTests {
         #expect(after.dropFirst(spared.count).allSatisfy { $0.expiredBefore == $0.now })
     }
 
+    /// Dispatch over `store` with a reaper and keeper every 10 ms and a 1 s heartbeat interval.
+    static func dispatch(_ store: OutageStore, slowSweep: Duration? = nil) -> DispatchService {
+        var configuration = DispatchConfiguration()
+        configuration.reaperInterval = .milliseconds(10)
+        configuration.keeperInterval = .milliseconds(10)
+        configuration.heartbeatInterval = .seconds(1)
+        if let slowSweep { configuration.slowSweep = slowSweep }
+        return DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+    }
+
     /// Polls `condition` (the reaper runs on its own clock); gives up loudly after 30 s.
     func waitUntil(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
@@ -110,11 +116,7 @@ struct OutageReprieveTests {
     @Test func anOutageBeginsWhenTheDatabaseLastAnsweredNotWhenASweepGaveUp() async throws {
         let store = OutageStore()
         store.failSlowlyMillis.store(500, ordering: .releasing)
-        var configuration = DispatchConfiguration()
-        configuration.reaperInterval = .milliseconds(10)
-        configuration.keeperInterval = .milliseconds(10)
-        configuration.heartbeatInterval = .seconds(1)
-        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let dispatch = Self.dispatch(store)
         let loops = dispatch.runBackgroundLoops()
         defer { loops.cancel() }
         try await waitUntil { store.sweeps.withLock { $0.count } >= 3 }
@@ -133,12 +135,7 @@ struct OutageReprieveTests {
     /// then succeed on a new connection, so no sweep failed and the reaper never knew.
     @Test func aSweepThatHungCountsAsAnOutageThatBeganWhenItStarted() async throws {
         let store = OutageStore()
-        var configuration = DispatchConfiguration()
-        configuration.reaperInterval = .milliseconds(10)
-        configuration.keeperInterval = .milliseconds(10)
-        configuration.heartbeatInterval = .seconds(1)
-        configuration.slowSweep = .milliseconds(200)
-        let dispatch = DispatchService(store: store, signals: ChangeSignals(), configuration: configuration)
+        let dispatch = Self.dispatch(store, slowSweep: .milliseconds(200))
         let loops = dispatch.runBackgroundLoops()
         defer { loops.cancel() }
         try await waitUntil { store.sweeps.withLock { $0.count } >= 2 }

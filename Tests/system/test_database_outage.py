@@ -40,55 +40,63 @@ def wait_for_health(health, service: str, wanted, timeout: float = 30) -> None:
     raise AssertionError(f"health of {service!r} stayed {status}, wanted {wanted}")
 
 
-def test_an_outage_longer_than_the_lease_ttl_runs_nothing_twice_and_shows_in_grpc_health(
-        database, pb, capability, workdir, processes, tmp_path_factory):
-    hub = ProxyHub()
-    proxy = hub.add("postgres", urlsplit(database).port, postgres=True)
-    # Lease TTL 3 s, heartbeats every second (the system tests' server).
-    server = Orchestratord(through_proxy(database, proxy.port), tmp_path_factory.mktemp("outage")).start()
-    try:
-        channel = grpc.insecure_channel(server.address)
-        health = health_pb2_grpc.HealthStub(channel)
-        workflows = pb.workflows_grpc.WorkflowsStub(channel)
-        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
+class OutageScene:
+    """orchestratord whose database connections go through a fault-injecting proxy, one executor
+    working on one long task, and the API and health stubs of the test."""
 
-        # One task that takes 12 s; the database is away from second ~2 to ~9 (over twice the TTL).
-        executor = python_executor(server.address, workdir, "outage-" + capability, [capability], "--sleep-ms", "12000")
+    def __init__(self, database, pb, capability, workdir, processes, folder, name: str, sleep_ms: int):
+        self.database = database
+        self.hub = ProxyHub()
+        self.proxy = self.hub.add("postgres", urlsplit(database).port, postgres=True)
+        # Lease TTL 3 s, heartbeats every second (the system tests' server).
+        self.server = Orchestratord(through_proxy(database, self.proxy.port), folder).start()
+        self.channel = grpc.insecure_channel(self.server.address)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        workflows = pb.workflows_grpc.WorkflowsStub(self.channel)
+        wait_for_health(self.health, "", health_pb2.HealthCheckResponse.SERVING)
+        executor = python_executor(self.server.address, workdir, f"{name}-{capability}", [capability], "--sleep-ms", str(sleep_ms))
         processes.append(executor)
         task = pb.dag.TaskSpec(key="long", required_capabilities=[capability])
         request = pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[task])))
-        workflow_id = workflows.SubmitQuery(request, timeout=30).workflow.workflow_id
+        self.workflow_id = workflows.SubmitQuery(request, timeout=30).workflow.workflow_id
         deadline = time.monotonic() + 30
-        while task_rows(database, workflow_id)["long"]["state"] != "leased":
-            assert time.monotonic() < deadline, task_rows(database, workflow_id)
+        while task_rows(database, self.workflow_id)["long"]["state"] != "leased":
+            assert time.monotonic() < deadline, task_rows(database, self.workflow_id)
             time.sleep(0.1)
         time.sleep(1)
 
-        proxy.set_mode("blackhole")
-        wait_for_health(health, "", health_pb2.HealthCheckResponse.NOT_SERVING)
-        wait_for_health(health, "orchestrator.v1.Workflows", health_pb2.HealthCheckResponse.NOT_SERVING)
-        time.sleep(5)
-        proxy.set_mode("pass")
-        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
-        wait_for_health(health, "orchestrator.v1.Executors", health_pb2.HealthCheckResponse.SERVING)
-
+    def assert_ran_once(self) -> None:
+        """The workflow succeeds, its task completed once at attempt 1."""
         deadline = time.monotonic() + 60
-        while psql_state(database, workflow_id) != "succeeded":
-            assert time.monotonic() < deadline, (task_rows(database, workflow_id), server.proc.tail(20))
+        while psql_state(self.database, self.workflow_id) != "succeeded":
+            assert time.monotonic() < deadline, (task_rows(self.database, self.workflow_id), self.server.proc.tail(20))
             time.sleep(0.2)
+        assert_completed_once(self.database, self.workflow_id, 1)
+        assert task_rows(self.database, self.workflow_id)["long"]["attempts"] == 1, self.server.proc.tail(30)
+
+    def close(self) -> None:
+        self.channel.close()
+        self.server.stop()
+        self.hub.close()
+
+
+def test_an_outage_longer_than_the_lease_ttl_runs_nothing_twice_and_shows_in_grpc_health(
+        database, pb, capability, workdir, processes, tmp_path_factory):
+    # One task that takes 12 s; the database is away from second ~2 to ~9 (over twice the TTL).
+    scene = OutageScene(database, pb, capability, workdir, processes, tmp_path_factory.mktemp("outage"), "outage", 12000)
+    try:
+        scene.proxy.set_mode("blackhole")
+        wait_for_health(scene.health, "", health_pb2.HealthCheckResponse.NOT_SERVING)
+        wait_for_health(scene.health, "orchestrator.v1.Workflows", health_pb2.HealthCheckResponse.NOT_SERVING)
+        time.sleep(5)
+        scene.proxy.set_mode("pass")
+        wait_for_health(scene.health, "", health_pb2.HealthCheckResponse.SERVING)
+        wait_for_health(scene.health, "orchestrator.v1.Executors", health_pb2.HealthCheckResponse.SERVING)
         # Ran once: the lease that ran out in the database during the outage was spared, and the
         # executor's result was taken as the first attempt's.
-        assert_completed_once(database, workflow_id, 1)
-        assert task_rows(database, workflow_id)["long"]["attempts"] == 1, server.proc.tail(30)
-        channel.close()
+        scene.assert_ran_once()
     finally:
-        server.stop()
-        hub.close()
-
-
-def psql_state(database: str, workflow_id: str) -> str:
-    from procs import psql, workflow_uuid
-    return psql(database, f"SELECT state FROM workflows WHERE id = '{workflow_uuid(workflow_id)}'")[0][0]
+        scene.close()
 
 
 def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connections(
@@ -98,38 +106,18 @@ def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connecti
     leases back, and the reaper dated the outage from its own failing sweep, 14 s late, and reaped
     the leases that ran out in between — the work in flight ran twice either way (found by
     black-box testing). The stream now stays, and the task runs once."""
-    hub = ProxyHub()
-    proxy = hub.add("postgres", urlsplit(database).port, postgres=True)
-    server = Orchestratord(through_proxy(database, proxy.port), tmp_path_factory.mktemp("refused")).start()
+    scene = OutageScene(database, pb, capability, workdir, processes, tmp_path_factory.mktemp("refused"), "refused", 26000)
     try:
-        channel = grpc.insecure_channel(server.address)
-        health = health_pb2_grpc.HealthStub(channel)
-        workflows = pb.workflows_grpc.WorkflowsStub(channel)
-        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
-        executor = python_executor(server.address, workdir, "refused-" + capability, [capability], "--sleep-ms", "26000")
-        processes.append(executor)
-        task = pb.dag.TaskSpec(key="long", required_capabilities=[capability])
-        request = pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[task])))
-        workflow_id = workflows.SubmitQuery(request, timeout=30).workflow.workflow_id
-        deadline = time.monotonic() + 30
-        while task_rows(database, workflow_id)["long"]["state"] != "leased":
-            assert time.monotonic() < deadline, task_rows(database, workflow_id)
-            time.sleep(0.1)
-        time.sleep(1)
-
-        proxy.set_mode("refuse")
+        scene.proxy.set_mode("refuse")
         time.sleep(20)
-        proxy.set_mode("pass")
-        wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
-
-        deadline = time.monotonic() + 60
-        while psql_state(database, workflow_id) != "succeeded":
-            assert time.monotonic() < deadline, (task_rows(database, workflow_id), server.proc.tail(20))
-            time.sleep(0.2)
-        assert_completed_once(database, workflow_id, 1)
-        assert task_rows(database, workflow_id)["long"]["attempts"] == 1, server.proc.tail(30)
-        assert "executor disconnected" not in server.proc.tail(200), server.proc.tail(40)
-        channel.close()
+        scene.proxy.set_mode("pass")
+        wait_for_health(scene.health, "", health_pb2.HealthCheckResponse.SERVING)
+        scene.assert_ran_once()
+        assert "executor disconnected" not in scene.server.proc.tail(200), scene.server.proc.tail(40)
     finally:
-        server.stop()
-        hub.close()
+        scene.close()
+
+
+def psql_state(database: str, workflow_id: str) -> str:
+    from procs import psql, workflow_uuid
+    return psql(database, f"SELECT state FROM workflows WHERE id = '{workflow_uuid(workflow_id)}'")[0][0]

@@ -6,6 +6,7 @@ workflow_id, task_id, executor_id and trace_id."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -412,7 +413,9 @@ def wait_for_status(address: str, path: str, status: int, timeout: float) -> str
     raise AssertionError(f"{path} did not answer {status} within {timeout}s; last: {last}")
 
 
-def test_readyz_is_503_while_the_database_is_down(tmp_path):
+@contextlib.contextmanager
+def server_on_its_own_cluster(tmp_path):
+    """orchestratord on a throwaway PostgreSQL of its own, ready; yields (postgres, admin address)."""
     os.chmod(tmp_path, 0o777)
     postgres = ThrowawayPostgres()
     server = None
@@ -421,7 +424,15 @@ def test_readyz_is_503_while_the_database_is_down(tmp_path):
         server = Orchestratord(postgres.url, tmp_path).start()
         admin = server.admin_address()
         wait_for_status(admin, "/readyz", 200, 10)
+        yield postgres, admin
+    finally:
+        if server:
+            server.stop()
+        postgres.destroy()
 
+
+def test_readyz_is_503_while_the_database_is_down(tmp_path):
+    with server_on_its_own_cluster(tmp_path) as (postgres, admin):
         postgres.stop()
         body = wait_for_status(admin, "/readyz", 503, 20)
         assert body.startswith("not ready\n") and "database: " in body, body
@@ -432,30 +443,15 @@ def test_readyz_is_503_while_the_database_is_down(tmp_path):
 
         postgres.start()
         wait_for_status(admin, "/readyz", 200, 30)
-    finally:
-        if server:
-            server.stop()
-        postgres.destroy()
 
 
 def test_readyz_is_503_when_a_newer_server_migrated_the_database(tmp_path):
     """OBSERVABILITY.md: the database check passes when the schema is the newest this binary ships.
     A schema migrated further by a newer server (a rolling upgrade) read as ready, so a load
     balancer kept sending traffic to the outdated server (found by black-box testing)."""
-    os.chmod(tmp_path, 0o777)
-    postgres = ThrowawayPostgres()
-    server = None
-    try:
-        postgres.start()
-        server = Orchestratord(postgres.url, tmp_path).start()
-        admin = server.admin_address()
-        wait_for_status(admin, "/readyz", 200, 10)
+    with server_on_its_own_cluster(tmp_path) as (postgres, admin):
         psql(postgres.url, "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, '0999_future.sql', 'x')")
         body = wait_for_status(admin, "/readyz", 503, 10)
         assert "database: schema newer than this server (database at migration 999" in body, body
         psql(postgres.url, "DELETE FROM schema_migrations WHERE version = 999")
         wait_for_status(admin, "/readyz", 200, 10)
-    finally:
-        if server:
-            server.stop()
-        postgres.destroy()
