@@ -145,6 +145,8 @@ public struct SubmissionService: Sendable {
         } catch is WatchInterrupted {
             throw AppError.unavailable(
                 "orchestratord is shutting down; workflow \(workflowID) is stored and goes on: follow it with GetWorkflow or WatchWorkflow")
+        } catch let unavailable as WatchStorageUnavailable {
+            throw AppError.storageUnavailable(unavailable.reason)
         }
         guard let finished = try await workflows.workflow(id: workflowID, tenant: tenant) else {
             throw AppError.notFound("workflow \(workflowID) not found")

@@ -45,6 +45,9 @@ public struct WatchService: Sendable {
             let batch: [StoredEvent]
             do {
                 batch = try await events.events(batchQuery)
+            } catch StoreError.unavailable(let reason) {
+                // The watcher resumes once the database is back, from the last event it got.
+                throw WatchStorageUnavailable(lastSequence: cursor, reason: reason)
             } catch let error as StoreError {
                 throw AppError(error)
             }
@@ -83,4 +86,18 @@ public struct WatchService: Sendable {
 /// another server) after `lastSequence`, the last event it was sent.
 public struct WatchInterrupted: Error, Sendable {
     public let lastSequence: Int64
+}
+
+/// A watch ended because the database could not be reached; the watcher resumes after
+/// `lastSequence` once it is back. (It ended with the generic "temporarily unavailable", so a
+/// watcher could not tell where to resume; found by black-box testing.) `reason` names database
+/// internals: logged, not sent.
+public struct WatchStorageUnavailable: Error, Sendable {
+    public let lastSequence: Int64
+    public let reason: String
+
+    public init(lastSequence: Int64, reason: String) {
+        self.lastSequence = lastSequence
+        self.reason = reason
+    }
 }

@@ -43,6 +43,11 @@ public enum StatusMapping {
             return RPCStatus(
                 .unavailable,
                 "orchestratord is shutting down; watch again (after a restart, or on another server) with after_sequence = \(interrupted.lastSequence)")
+        case let unavailable as WatchStorageUnavailable:
+            logger.warning("watch ended: storage unavailable", metadata: ["method": "\(method)", "reason": "\(unavailable.reason)"])
+            return RPCStatus(
+                .unavailable,
+                "the database is unavailable; watch again with after_sequence = \(unavailable.lastSequence) once it is back")
         default:
             return internalError(error, logger: logger, method: method)
         }

@@ -1,4 +1,5 @@
 import OrchestratorApp
+import Synchronization
 import Testing
 
 @Suite struct WatchServiceTests {
@@ -55,5 +56,35 @@ import Testing
         try await watch.follow(EventQuery(afterSequence: 0, workflowID: "a"), stopWhen: { $0.sequence == 5 }, emit: { seen.append($0.sequence) })
         #expect(seen.values == [1, 5])
         #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    /// A watch whose database went away ended with the generic "temporarily unavailable", so the
+    /// watcher could not tell where to resume (found by black-box testing): it now says after
+    /// which event.
+    @Test func aDatabaseOutageEndsTheWatchNamingTheLastEventSent() async throws {
+        let store = OutageAfterFirstBatch()
+        let watch = WatchService(events: store, signals: ChangeSignals(), batchSize: 2, idleRecheck: .milliseconds(10))
+        let seen = Collected()
+        await #expect(throws: WatchStorageUnavailable.self) {
+            try await watch.follow(EventQuery(afterSequence: 0), emit: { seen.append($0.sequence) })
+        }
+        #expect(seen.values == [1, 2])
+        do {
+            try await watch.follow(EventQuery(afterSequence: 2), emit: { seen.append($0.sequence) })
+        } catch let error as WatchStorageUnavailable {
+            #expect(error.lastSequence == 2 && error.reason == "connection refused")
+        }
+    }
+}
+
+/// Answers events 1 and 2, then fails as an unreachable database does.
+final class OutageAfterFirstBatch: EventStore {
+    private let answered = Mutex(false)
+
+    func events(_ query: EventQuery) async throws -> [StoredEvent] {
+        if answered.withLock({ value in defer { value = true }; return value }) {
+            throw StoreError.unavailable("connection refused")
+        }
+        return [1, 2].map { StoredEvent(sequence: $0, workflowID: "wf", tenant: "t", kind: .taskReady, at: $0, traceID: "trace") }
     }
 }

@@ -17,6 +17,13 @@ struct StatusMappingTests {
         StatusMapping.status(for: error, logger: logs.logger(), method: "/orchestrator.v1.Workflows/GetWorkflow")
     }
 
+    @Test func aWatchEndedByTheDatabaseSaysWhereToResumeAndKeepsItsDetailsInTheLog() {
+        let logs = CapturedLogs()
+        let status = Self.status(WatchStorageUnavailable(lastSequence: 41, reason: "connection to 10.0.0.5 refused"), logs: logs)
+        #expect(status == RPCStatus(.unavailable, "the database is unavailable; watch again with after_sequence = 41 once it is back"))
+        #expect(!status.message.contains("10.0.0.5"))
+    }
+
     @Test func storeErrors() {
         #expect(Self.status(StoreError.notFound("workflow wf_1")) == RPCStatus(.notFound, "not found: workflow wf_1"))
         let conflict = Self.status(StoreError.versionConflict(expected: 2, current: 3))

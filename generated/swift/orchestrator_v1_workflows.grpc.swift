@@ -58,6 +58,8 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
         -> Orchestrator_V1_CancelWorkflowResponse
     /// Streams a workflow's events from `after_sequence` on (past events first, then live ones).
     /// A watcher that reconnects with its last seen sequence loses nothing and sees nothing twice.
+    /// The server ending a watch (its shutdown, its database unreachable) answers UNAVAILABLE with
+    /// the `after_sequence` to watch again with in the message.
     func watchWorkflow(
         _ request: Orchestrator_V1_WatchWorkflowRequest, responses: RPCResponseWriter<Orchestrator_V1_WorkflowEvent>, context: ServerContext
     ) async throws
@@ -253,6 +255,8 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
 
     /// Streams a workflow's events from `after_sequence` on (past events first, then live ones).
     /// A watcher that reconnects with its last seen sequence loses nothing and sees nothing twice.
+    /// The server ending a watch (its shutdown, its database unreachable) answers UNAVAILABLE with
+    /// the `after_sequence` to watch again with in the message.
     public func watchWorkflow(_ request: Orchestrator_V1_WatchWorkflowRequest, options: CallOptions = CallOptions()) async throws
         -> RPCResponseStream<Orchestrator_V1_WorkflowEvent>
     {
