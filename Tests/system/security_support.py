@@ -169,6 +169,7 @@ class LeaseStream:
         self.outbound: queue.Queue = queue.Queue()
         self.inbound: queue.Queue = queue.Queue()
         self.closed = threading.Event()
+        self.held: list = []  # responses set aside by next_of(keep_others=True)
         self.outbound.put(pb.executors.LeaseRequest(hello=hello))
         self.call = stub.Lease(self._requests(), metadata=metadata, timeout=120)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -205,8 +206,15 @@ class LeaseStream:
         except queue.Empty:
             return None
 
-    def next_of(self, kind: str, timeout: float):
-        """The next response carrying `kind` (welcome, assignment, ack …), skipping others."""
+    def next_of(self, kind: str, timeout: float, keep_others: bool = False):
+        """The next response carrying `kind` (welcome, assignment, ack …), skipping others — or,
+        with `keep_others`, setting them aside for a later `next_of` of their kind: the server
+        does not order acks and assignments (an assignment made ready by a completion can come
+        before that completion's ack)."""
+        for index, held in enumerate(self.held):
+            if held.WhichOneof("kind") == kind:
+                del self.held[index]
+                return getattr(held, kind)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             item = self.next(left)
@@ -214,6 +222,8 @@ class LeaseStream:
                 return item
             if item.WhichOneof("kind") == kind:
                 return getattr(item, kind)
+            if keep_others:
+                self.held.append(item)
         return None
 
     def close(self) -> None:

@@ -18,22 +18,22 @@ def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capabi
     stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
         assert stream.next_of("welcome", 30) is not None
-        plan = stream.next_of("assignment", 30)
+        plan = stream.next_of("assignment", 30, keep_others=True)
         assert plan is not None and plan.spec.key == "plan"
         graph = pb.dag.Dag(tasks=[api.task("fetch", capability), api.task("summarise", capability, ["fetch"])])
         stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
             lease=plan.lease, result=graph.SerializeToString())))
-        ack = stream.next_of("ack", 30)
+        ack = stream.next_of("ack", 30, keep_others=True)
         assert ack is not None and ack.accepted
         for expected in ("fetch", "summarise"):
-            assignment = stream.next_of("assignment", 30)
+            assignment = stream.next_of("assignment", 30, keep_others=True)
             assert assignment is not None and assignment.spec.key == expected, assignment
             if expected == "fetch":
                 # Proposed tasks without a proposed upstream run after `plan` and see its result.
                 assert "plan" in assignment.upstream_results
             stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
                 lease=assignment.lease, result=expected.encode())))
-            done = stream.next_of("ack", 30)
+            done = stream.next_of("ack", 30, keep_others=True)
             assert done is not None and done.accepted
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     finally:
@@ -50,12 +50,12 @@ def test_an_invalid_answer_over_a_lease_stream_fails_the_plan(api, pb, database,
     hello = pb.executors.ExecutorHello(executor_id="bad-planner-" + capability, capabilities=["planner"], max_in_flight=1)
     stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
-        plan = stream.next_of("assignment", 30)
+        plan = stream.next_of("assignment", 30, keep_others=True)
         assert plan is not None and plan.spec.key == "plan"
         nonsense = pb.dag.Dag(tasks=[api.task("z", capability, ["nowhere"])])
         stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
             lease=plan.lease, result=nonsense.SerializeToString())))
-        ack = stream.next_of("ack", 30)
+        ack = stream.next_of("ack", 30, keep_others=True)
         assert ack is not None and ack.accepted
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
     finally:
@@ -74,19 +74,19 @@ def test_proposed_tasks_may_depend_on_plan_itself(api, pb, database, capability)
                                        max_in_flight=1)
     stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
-        plan = stream.next_of("assignment", 30)
+        plan = stream.next_of("assignment", 30, keep_others=True)
         assert plan is not None and plan.spec.key == "plan"
         graph = pb.dag.Dag(tasks=[api.task("x", capability, ["plan"]), api.task("y", capability, ["x"])])
         stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
             lease=plan.lease, result=graph.SerializeToString())))
-        assert stream.next_of("ack", 30).accepted
+        assert stream.next_of("ack", 30, keep_others=True).accepted
         for expected in ("x", "y"):
-            assignment = stream.next_of("assignment", 30)
+            assignment = stream.next_of("assignment", 30, keep_others=True)
             assert assignment is not None and assignment.spec.key == expected, assignment
             if expected == "x":
                 assert "plan" in assignment.upstream_results
             stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease)))
-            assert stream.next_of("ack", 30).accepted
+            assert stream.next_of("ack", 30, keep_others=True).accepted
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     finally:
         stream.close()
@@ -117,11 +117,11 @@ def test_a_delegated_answer_must_respect_the_querys_constraints(api, pb, databas
         for constraints, tasks, expected in cases:
             query = pb.query.Query(text="do the thing", planner=pb.query.PLANNER_KIND_DELEGATED, constraints=constraints)
             workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
-            plan = stream.next_of("assignment", 30)
+            plan = stream.next_of("assignment", 30, keep_others=True)
             assert plan is not None and plan.spec.key == "plan"
             stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
                 lease=plan.lease, result=pb.dag.Dag(tasks=tasks).SerializeToString())))
-            ack = stream.next_of("ack", 30)
+            ack = stream.next_of("ack", 30, keep_others=True)
             assert ack is not None and ack.accepted
             assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
             error = api.get(workflow_id).error
