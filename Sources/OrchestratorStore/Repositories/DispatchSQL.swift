@@ -224,7 +224,8 @@ enum DispatchSQL {
 
     /// Current state of tasks a batch could not complete (stale or unknown). Index: tasks_pkey.
     static let taskStates = """
-        SELECT t.id, t.state, t.fencing_token, w.tenant, a.executor_id AS attempt_executor, a.outcome AS attempt_outcome
+        SELECT t.id, t.state, t.fencing_token, w.tenant, a.executor_id AS attempt_executor, a.outcome AS attempt_outcome,
+               CASE WHEN t.state = 'succeeded' THEN t.result END AS result
           FROM tasks t JOIN workflows w ON w.id = t.workflow_id
           LEFT JOIN task_attempts a ON a.task_id = t.id AND a.fencing_token = t.fencing_token
          WHERE t.id = ANY($1::uuid[])

@@ -165,6 +165,8 @@ struct RefusedTask {
     /// The executor and outcome of the attempt that holds the task's current token.
     var attemptExecutor: String?
     var attemptOutcome: String?
+    /// The stored result, when the task succeeded.
+    var result: [UInt8]?
 
     init(_ row: PostgresRow) throws {
         state = try TaskStateColumn.decode(try row.decode(String.self, column: "state"))
@@ -172,14 +174,16 @@ struct RefusedTask {
         tenant = try row.decode(String.self, column: "tenant")
         attemptExecutor = try row.decode(String?.self, column: "attempt_executor")
         attemptOutcome = try row.decode(String?.self, column: "attempt_outcome")
+        result = try row.decode([UInt8]?.self, column: "result")
     }
 
-    /// Stale, unless the report is a completion of the very attempt that succeeded, sent again by
-    /// the executor that completed it: an executor resending after a lost acknowledgement could
-    /// not tell "stored" from "superseded" (found by black-box testing).
+    /// Stale, unless the report is the very completion that was stored — the attempt that
+    /// succeeded, its executor, the same result — sent again: an executor resending after a lost
+    /// acknowledgement could not tell "stored" from "superseded" (found by black-box testing). A
+    /// different result is refused, so an acknowledgement never suggests it was stored.
     func answer(to report: TaskReport) -> ReportResult {
-        if case .completed = report.outcome, state == .succeeded, token == report.lease.fencingToken,
-            attemptOutcome == "succeeded", attemptExecutor == report.executorID
+        if case .completed(let sent) = report.outcome, state == .succeeded, token == report.lease.fencingToken,
+            attemptOutcome == "succeeded", attemptExecutor == report.executorID, result == sent
         {
             return .alreadyCompleted
         }
