@@ -29,7 +29,7 @@ public final class PostgresConnection {
     /// - Throws: `PostgresError` with `.connectionFailed`, `.cannotConnectNow` (server starting or
     ///   stopping) or `.invalidPassword`.
     public init(conninfo: String) throws {
-        guard let handle = PQconnectdb(conninfo) else {
+        guard let handle = Self.connect(conninfo) else {
             throw PostgresError.client(.connectionFailed, "out of memory allocating a PGconn")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -44,6 +44,48 @@ public final class PostgresConnection {
     }
 
     deinit { PQfinish(handle) }
+
+    /// Settings libpq leaves unbounded or at the operating system's defaults, applied unless
+    /// `conninfo` names them itself. Without `connect_timeout` an attempt to reach a host that
+    /// drops packets (a partition, a blackholing firewall) or accepts and never answers blocks its
+    /// thread until TCP gives up; without keepalive settings a peer that vanished behind a
+    /// half-open connection is noticed after about two hours.
+    static let defaultSettings: KeyValuePairs<String, String> = [
+        "connect_timeout": "5",
+        "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
+    ]
+
+    /// `PQconnectdbParams` with the defaults first and `conninfo` expanded after them: libpq keeps
+    /// the last value given for a keyword, so whatever the string sets wins.
+    private static func connect(_ conninfo: String) -> OpaquePointer? {
+        let pairs = Array(defaultSettings) + [("dbname", conninfo)]
+        var storage: [UnsafeMutablePointer<CChar>] = []
+        defer { storage.forEach { free($0) } }
+        var keywords: [UnsafePointer<CChar>?] = []
+        var values: [UnsafePointer<CChar>?] = []
+        for (keyword, value) in pairs {
+            let k = strdup(keyword)!
+            let v = strdup(value)!
+            storage += [k, v]
+            keywords.append(UnsafePointer(k))
+            values.append(UnsafePointer(v))
+        }
+        keywords.append(nil)
+        values.append(nil)
+        return PQconnectdbParams(keywords, values, 1)
+    }
+
+    /// The value libpq uses for a connection setting (`PQconninfo`), e.g. "connect_timeout".
+    func setting(_ keyword: String) -> String? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword { return option.pointee.val.map { String(cString: $0) } }
+            option += 1
+        }
+        return nil
+    }
 
     /// Whether libpq still considers the connection usable. It turns false only after a call
     /// noticed the loss; a silently dead socket is found by the next query (or a health check).

@@ -8,11 +8,15 @@ public struct PostgresInstrumentation: Sendable {
     public var callFinished: (@Sendable (_ elapsed: Duration, _ failed: Bool) -> Void)?
     /// A caller got a connection from the pool after waiting this long (zero when one was idle).
     public var connectionAcquired: (@Sendable (_ waited: Duration) -> Void)?
+    /// One attempt to open a connection ended, successfully or not.
+    public var connectAttempted: (@Sendable (_ failed: Bool) -> Void)?
 
     public init(
-        callFinished: (@Sendable (Duration, Bool) -> Void)? = nil, connectionAcquired: (@Sendable (Duration) -> Void)? = nil
+        callFinished: (@Sendable (Duration, Bool) -> Void)? = nil, connectionAcquired: (@Sendable (Duration) -> Void)? = nil,
+        connectAttempted: (@Sendable (Bool) -> Void)? = nil
     ) {
         self.callFinished = callFinished
         self.connectionAcquired = connectionAcquired
+        self.connectAttempted = connectAttempted
     }
 }

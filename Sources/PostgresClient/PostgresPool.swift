@@ -13,6 +13,12 @@ import Synchronization
 /// restart the pool drops dead sockets and reconnects (retrying with backoff while the server
 /// comes back). A connection returned inside an open transaction is rolled back first.
 ///
+/// Outages: once opening a connection has failed for a whole `connectTimeout`, the pool counts
+/// the database as unreachable, and callers that need a new connection make one attempt and fail
+/// at once instead of each retrying for the whole timeout (during an outage every call took ~15 s
+/// to fail, longer than many clients' deadlines, which then saw DEADLINE_EXCEEDED instead of
+/// UNAVAILABLE). The first connection opened again ends that.
+///
 /// Threading: the pool's bookkeeping is guarded by `state`'s mutex; continuations are resumed
 /// after the lock is released.
 public final class PostgresPool: Sendable {
@@ -43,6 +49,9 @@ public final class PostgresPool: Sendable {
         var failureGeneration = 0
         var closed = false
         var peakLent = 0
+        /// Set when opening a connection failed for a whole `connectTimeout`, cleared by the next
+        /// connection opened.
+        var unreachable = false
     }
 
     public init(configuration: PostgresPoolConfiguration, logger: Logger = Logger(label: "postgres.pool")) {
@@ -174,9 +183,11 @@ public final class PostgresPool: Sendable {
         continuation?.resume(throwing: error)
     }
 
-    /// Opens a connection, retrying with backoff while the server is unreachable or starting.
+    /// Opens a connection, retrying with backoff while the server is unreachable or starting —
+    /// unless the pool already counts it unreachable: then one attempt.
     private func openWithRetry() async throws -> PostgresSession {
         let deadline = ContinuousClock.now + configuration.connectTimeout
+        let failFast = state.withLock { $0.unreachable }
         var attempt = 0
         while true {
             attempt += 1
@@ -185,20 +196,46 @@ public final class PostgresPool: Sendable {
                 return state.nextID
             }
             do {
-                return try await PostgresSession.open(
+                let session = try await PostgresSession.open(
                     id: id, conninfo: configuration.conninfo, instrumentation: configuration.instrumentation,
                     idleInTransactionTimeout: configuration.idleInTransactionTimeout)
+                configuration.instrumentation.connectAttempted?(false)
+                let recovered = state.withLock { state -> Bool in
+                    defer { state.unreachable = false }
+                    return state.unreachable
+                }
+                if recovered { logger.notice("database reachable again") }
+                return session
             } catch let error as PostgresError where error.isConnectionLoss {
+                configuration.instrumentation.connectAttempted?(true)
+                if failFast { throw error }
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
-                if ContinuousClock.now + delay > deadline { throw error }
+                if ContinuousClock.now + delay > deadline {
+                    let newly = state.withLock { state -> Bool in
+                        defer { state.unreachable = true }
+                        return !state.unreachable
+                    }
+                    if newly {
+                        logger.error(
+                            "database unreachable; calls needing a new connection fail at once until one opens",
+                            metadata: ["attempts": "\(attempt)", "error": "\(error.message)"])
+                    }
+                    throw error
+                }
                 // Warning from the fifth attempt on: an operator running at --log-level warning
                 // otherwise saw nothing while a wrong or unreachable database kept the server waiting.
                 let level: Logger.Level = attempt >= 5 ? .warning : .info
                 logger.log(level: level, "connection attempt failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error.message)"])
                 try await Task.sleep(for: delay)
+            } catch {
+                configuration.instrumentation.connectAttempted?(true)
+                throw error
             }
         }
     }
+
+    /// Whether the pool counts the database unreachable (see the type's comment).
+    public var isUnreachable: Bool { state.withLock { $0.unreachable } }
 
     private func openFailed() {
         let waiter = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in

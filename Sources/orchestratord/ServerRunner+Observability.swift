@@ -39,9 +39,16 @@ final class ServerObservability: Sendable {
         let acquire = registry.histogram(
             "orchestrator_db_pool_acquire_seconds", help: "Time callers waited for a pooled database connection.",
             buckets: Histogram.latencyBounds).labels()
+        let connects = registry.counter(
+            "orchestrator_db_connect_attempts_total",
+            help: "Attempts to open a database connection, by outcome (ok, error); errors climb during an outage.",
+            labels: ["outcome"])
+        let connected = connects.labels("ok")
+        let connectFailed = connects.labels("error")
         postgresInstrumentation = PostgresInstrumentation(
             callFinished: { elapsed, error in (error ? failed : ok).observe(elapsed) },
-            connectionAcquired: { waited in acquire.observe(waited) })
+            connectionAcquired: { waited in acquire.observe(waited) },
+            connectAttempted: { error in (error ? connectFailed : connected).increment() })
         admin = Mutex(nil)
     }
 

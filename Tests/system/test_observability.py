@@ -214,6 +214,8 @@ def test_metrics_show_the_workload_exactly(workload):
     # The pool: queries were timed, nothing waits, connections are accounted for.
     assert value(samples, "orchestrator_db_query_duration_seconds_count", outcome="ok") > 0
     assert value(samples, "orchestrator_db_pool_acquire_seconds_count") > 0
+    assert value(samples, "orchestrator_db_connect_attempts_total", outcome="ok") >= 1
+    assert value(samples, "orchestrator_db_connect_attempts_total", outcome="error") == 0
     assert value(samples, "orchestrator_db_pool_waiting") == 0
     in_use = value(samples, "orchestrator_db_pool_connections", state="in_use")
     idle = value(samples, "orchestrator_db_pool_connections", state="idle")

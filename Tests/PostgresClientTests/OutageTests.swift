@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import PostgresClient
+
+@Suite("Database outages")
+struct OutageTests {
+    /// Before: every caller retried for the whole connect timeout (15 s by default), so during an
+    /// outage each call of the server took that long to fail. Counted in connection attempts, not
+    /// seconds: the first caller retries, the ones after it make one attempt each, and the first
+    /// connection that opens again ends the outage.
+    @Test func afterOneFullConnectTimeoutCallersTryOnceUntilTheDatabaseIsBack() async throws {
+        let cluster = try await TestDatabase.offload { try TestDatabase.startCluster(name: "outage") }
+        defer {
+            try? cluster.stop()
+            try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
+        }
+        let failedAttempts = Counter()
+        var configuration = PostgresPoolConfiguration(
+            conninfo: cluster.url(database: "postgres"), maxConnections: 2, healthCheckAfterIdle: .zero,
+            connectTimeout: .seconds(1), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50)))
+        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
+            if failed { failedAttempts.increment() }
+        })
+        var quiet = Logger(label: "outage-test")
+        quiet.logLevel = .critical
+        let pool = PostgresPool(configuration: configuration, logger: quiet)
+        defer { pool.close() }
+        #expect(try await pool.withConnection { try await $0.query("SELECT 1").count } == 1)
+
+        try await TestDatabase.offload { try cluster.stop() }
+        let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        #expect(error?.isConnectionLoss == true)
+        #expect(failedAttempts.value >= 5, "the first caller retried for the whole connect timeout")
+        #expect(pool.isUnreachable)
+
+        for _ in 0..<4 {
+            let before = failedAttempts.value
+            let again = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
+            #expect(again?.isConnectionLoss == true)
+            #expect(failedAttempts.value == before + 1)
+        }
+        #expect(pool.statistics.open == 0)
+        #expect(pool.statistics.lent == 0)
+
+        try await TestDatabase.offload { try cluster.start() }
+        #expect(try await pool.withConnection { try await $0.query("SELECT 1").count } == 1)
+        #expect(!pool.isUnreachable)
+    }
+
+    /// libpq's defaults wait without bound for a host that drops packets and notice a vanished
+    /// peer after about two hours; the connection supplies bounds unless the string names its own.
+    @Test func connectionsGetTimeoutAndKeepaliveDefaultsTheirStringCanOverride() async throws {
+        try await TestDatabase.withDatabase { url in
+            let separator = url.contains("?") ? "&" : "?"
+            let settings = try await TestDatabase.offload { () -> [String?] in
+                let plain = try PostgresConnection(conninfo: url)
+                let overridden = try PostgresConnection(conninfo: url + separator + "connect_timeout=7&keepalives_idle=45")
+                return [
+                    plain.setting("connect_timeout"), plain.setting("keepalives_idle"), plain.setting("keepalives_count"),
+                    overridden.setting("connect_timeout"), overridden.setting("keepalives_idle"), overridden.setting("dbname"),
+                    plain.setting("dbname"),
+                ]
+            }
+            #expect(settings[0] == "5")
+            #expect(settings[1] == "30")
+            #expect(settings[2] == "3")
+            #expect(settings[3] == "7")
+            #expect(settings[4] == "45")
+            #expect(settings[5] == settings[6])
+            #expect(settings[6]?.hasPrefix("test_") == true)
+        }
+    }
+}
