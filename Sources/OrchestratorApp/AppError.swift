@@ -6,6 +6,9 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidArgument(String, issues: [ValidationIssue] = [])
     case notFound(String)
     case failedPrecondition(String)
+    /// What the caller tried to create exists already, differently (a request id reused for
+    /// another query).
+    case alreadyExists(String)
     /// A concurrent change won (DAG version conflict); re-read and retry.
     case aborted(String)
     case permissionDenied(String)
@@ -19,7 +22,8 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidArgument(let message, _), .notFound(let message), .failedPrecondition(let message), .aborted(let message),
+        case .invalidArgument(let message, _), .notFound(let message), .failedPrecondition(let message),
+            .alreadyExists(let message), .aborted(let message),
             .permissionDenied(let message), .resourceExhausted(let message), .deadlineExceeded(let message),
             .unavailable(let message), .storageUnavailable(let message):
             message

@@ -127,6 +127,14 @@ public struct SubmissionService: Sendable {
                 reason: "submitted", author: command.actor.subject, createdAt: new.now)
             return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: plan.analysis, created: true)
         }
+        // A replay must be the same request: a key reused for another query would otherwise
+        // answer with a workflow that is not the one asked for, and the caller would never know
+        // its query was not run. (Payload bytes are not part of the stored query and not compared.)
+        guard stored.workflow.query == command.query, stored.workflow.failurePolicy == command.failurePolicy else {
+            throw AppError.alreadyExists(
+                "request_id \"\(command.requestID ?? "")\" was already used for a different query (workflow \(stored.workflow.workflowID)); "
+                    + "use a new request_id for a new query")
+        }
         let version = try await workflows.dagVersion(workflowID: stored.workflow.workflowID, version: nil)
         let analysis = version.flatMap { try? DagValidator(limits: planning.limits).validate($0.dag) }.map(GraphAnalysis.init)
         return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: analysis, created: false)

@@ -113,6 +113,7 @@ public enum StatusMapping {
             return invalid("invalid DAG", issues.map(Orchestrator_V1_ValidationProblem.init))
         case .notFound(let message): return RPCStatus(.notFound, message)
         case .failedPrecondition(let message): return RPCStatus(.failedPrecondition, message)
+        case .alreadyExists(let message): return RPCStatus(.alreadyExists, message)
         case .aborted(let message): return RPCStatus(.aborted, message)
         case .permissionDenied(let message): return RPCStatus(.permissionDenied, message)
         case .resourceExhausted(let message): return RPCStatus(.resourceExhausted, message)

@@ -92,6 +92,56 @@ def test_idempotent_submit(api, database, capability):
     api.workflows.CancelWorkflow(api.pb.workflows.CancelWorkflowRequest(workflow_id=first.workflow.workflow_id), timeout=10)
 
 
+def test_a_request_id_reused_for_another_query_is_refused(api, database, capability, pb):
+    """A request id names one request: replaying it returns the first workflow, but reusing it for
+    a different query answered with that first workflow as if the new query had been accepted
+    (found by black-box testing), so the caller never learnt its query was not run. Every field of
+    a rich query survives the round trip through the database (a replay still matches), and any
+    change — text, a task field, the failure policy — is ALREADY_EXISTS, with nothing stored."""
+    request_id = "reuse-" + uuid.uuid4().hex
+    dag = pb.dag
+
+    def rich(**changes):
+        fields = dict(
+            key="a", name="first", description="does a", required_capabilities=[capability], inputs=["seed"],
+            outputs=["out"], estimated_cost=0.1, priority=7, rationale="why",
+            resources=dag.Resources(cpu_cores=0.5, memory_mb=256, gpus=1, custom={"tokens": 2.5e4}),
+            retry=dag.RetryPolicy(max_attempts=3, initial_backoff_ms=100, max_backoff_ms=900, backoff_multiplier=1.7, jitter=0.3),
+            timeouts=dag.Timeouts(start_to_close_ms=60000, lease_ttl_ms=9000), labels={"team": "x", "tier": "1"},
+            payload=b"\x00bytes")
+        task_changes = changes.pop("task", {})
+        fields.update(task_changes)
+        tasks = [dag.TaskSpec(**fields), dag.TaskSpec(key="b", required_capabilities=[capability], depends_on=["a"])]
+        query = dict(
+            text="do the thing", inputs={"seed": "42", "url": "https://example.com/?q=ü"}, priority=3,
+            labels={"env": "test"}, graph=dag.Dag(tasks=tasks), planner=pb.query.PLANNER_KIND_EXPLICIT,
+            constraints=pb.query.Constraints(max_total_cost=12.5, max_tasks=10, allowed_capabilities=[capability, "other"],
+                                             forbidden_capabilities=["gpu-x"]),
+            failure_policy=pb.query.FAILURE_POLICY_CONTINUE_INDEPENDENT)
+        query.update(changes)
+        return pb.workflows.SubmitQueryRequest(request_id=request_id, query=pb.query.Query(**query))
+
+    first = api.workflows.SubmitQuery(rich(), timeout=30)
+    replay = api.workflows.SubmitQuery(rich(), timeout=30)
+    assert first.created and not replay.created
+    assert replay.workflow.workflow_id == first.workflow.workflow_id
+    for changed in (rich(text="do another thing"), rich(task={"priority": 8}), rich(task={"estimated_cost": 0.2}),
+                    rich(failure_policy=pb.query.FAILURE_POLICY_FAIL_FAST), rich(labels={"env": "prod"})):
+        with pytest.raises(grpc.RpcError) as refused:
+            api.workflows.SubmitQuery(changed, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS, refused.value.details()
+        assert request_id in refused.value.details() and first.workflow.workflow_id in refused.value.details()
+    assert psql(database, f"SELECT count(*) FROM workflows WHERE request_id = '{request_id}'") == [["1"]]
+    # The same rule on SubmitStream: a rejection with the code, the stream goes on.
+    answers = list(api.workflows.SubmitStream(iter([
+        pb.workflows.SubmitStreamRequest(request_id=request_id, query=rich(text="streamed").query),
+        pb.workflows.SubmitStreamRequest(request_id=request_id, query=rich().query)]), timeout=30))
+    assert answers[0].WhichOneof("kind") == "rejected", answers[0]
+    assert answers[0].rejected.code == grpc.StatusCode.ALREADY_EXISTS.value[0], answers[0]
+    assert answers[1].WhichOneof("kind") == "accepted" and not answers[1].accepted.created, answers[1]
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=first.workflow.workflow_id), timeout=10)
+
+
 def test_submit_wait_returns_the_finished_workflow(api, server, database, capability, workdir, processes):
     processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "50"))
     tasks = [api.task("a", capability), api.task("b", capability, ["a"])]
