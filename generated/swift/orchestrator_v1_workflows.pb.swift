@@ -7,7 +7,8 @@ internal import ProtobufCRuntime
 public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessage {
     /// Client-chosen idempotency key, unique per tenant (1-128 characters). Retrying a submission
     /// with the same key returns the same workflow instead of creating a duplicate. Optional but
-    /// strongly recommended.
+    /// strongly recommended. The key names one request: reused for a different query it is refused
+    /// with ALREADY_EXISTS, naming the workflow it belongs to.
     public var requestID: String = ""
     public var query: Orchestrator_V1_Query? = nil
     /// Wait for the workflow to finish, within the call's deadline.

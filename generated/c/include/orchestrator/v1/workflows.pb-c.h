@@ -54,7 +54,8 @@ struct  Orchestrator__V1__SubmitQueryRequest
   /*
    * Client-chosen idempotency key, unique per tenant (1-128 characters). Retrying a submission
    * with the same key returns the same workflow instead of creating a duplicate. Optional but
-   * strongly recommended.
+   * strongly recommended. The key names one request: reused for a different query it is refused
+   * with ALREADY_EXISTS, naming the workflow it belongs to.
    */
   char *request_id;
   Orchestrator__V1__Query *query;
