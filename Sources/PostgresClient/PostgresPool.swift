@@ -12,6 +12,7 @@ import Synchronization
 /// connection is then health-checked (`SELECT 1`) before it is lent again, so after a server
 /// restart the pool drops dead sockets and reconnects (retrying with backoff while the server
 /// comes back). A connection returned inside an open transaction is rolled back first.
+/// Connections idle longer than `idleTimeout` are closed as others are returned.
 ///
 /// Outages: once opening a connection has failed for a whole `connectTimeout`, the pool counts
 /// the database as unreachable, and callers that need a new connection make one attempt and fail
@@ -262,21 +263,29 @@ public final class PostgresPool: Sendable {
             return
         }
         let now = ContinuousClock.now
-        let (waiter, closeIt) = state.withLock { state -> (CheckedContinuation<Ticket, any Error>?, Bool) in
+        let idleTimeout = configuration.idleTimeout
+        let (waiter, closeIt, expired) = state.withLock { state -> (CheckedContinuation<Ticket, any Error>?, Bool, [Idle]) in
             if state.closed {
                 state.open -= 1
                 state.lent -= 1
-                return (nil, true)
+                return (nil, true, [])
             }
             if !state.waiters.isEmpty {
                 // Handed straight over: it stays lent.
-                return (state.waiters.removeFirst().continuation, false)
+                return (state.waiters.removeFirst().continuation, false, [])
             }
             state.lent -= 1
             state.idle.append(Idle(session: session, since: now, generation: state.failureGeneration))
-            return (nil, false)
+            // Oldest first (appended in return order, lent from the end).
+            guard let idleTimeout, let first = state.idle.first, now - first.since > idleTimeout else { return (nil, false, []) }
+            let count = state.idle.prefix { now - $0.since > idleTimeout }.count
+            let expired = Array(state.idle.prefix(count))
+            state.idle.removeFirst(count)
+            state.open -= count
+            return (nil, false, expired)
         }
         if closeIt { session.close() }
+        for entry in expired { entry.session.close() }
         waiter?.resume(returning: .session(session, needsCheck: false))
     }
 

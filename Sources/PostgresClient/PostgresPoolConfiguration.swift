@@ -7,6 +7,10 @@ public struct PostgresPoolConfiguration: Sendable {
     /// A connection idle for longer than this is checked with `SELECT 1` before it is lent out.
     /// Connections that were idle when another connection was found dead are always checked.
     public var healthCheckAfterIdle: Duration
+    /// A connection left idle this long is closed (checked whenever a connection is returned;
+    /// idle ones are lent newest first, so after a burst the surplus ages out and the pool
+    /// shrinks back to what the load needs). nil keeps connections open until `close()`.
+    public var idleTimeout: Duration? = .seconds(300)
     /// Longest a caller waits for a free connection before `.poolTimeout`.
     public var acquireTimeout: Duration
     /// How long opening a connection keeps retrying (the server may be restarting).

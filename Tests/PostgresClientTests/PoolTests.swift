@@ -52,6 +52,44 @@ struct PoolTests {
         }
     }
 
+    /// The pool used to keep every connection a burst opened until it closed: after a spike of
+    /// 64 executors the server held its whole pool (a PostgreSQL backend each) forever.
+    @Test func connectionsIdleLongerThanTheIdleTimeoutAreClosed() async throws {
+        try await TestDatabase.withDatabase { url in
+            var configuration = PostgresPoolConfiguration(conninfo: url, maxConnections: 4)
+            configuration.idleTimeout = .milliseconds(300)
+            let pool = PostgresPool(configuration: configuration)
+            defer { pool.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.1)") } } }
+                try await group.waitForAll()
+            }
+            #expect(pool.statistics.open == 4)
+            try await Task.sleep(for: .milliseconds(500))
+            // The next call uses the newest idle connection; returning it closes the three others.
+            _ = try await pool.withConnection { try await $0.query("SELECT 1") }
+            #expect(pool.statistics.open == 1)
+            var backends = 0
+            for _ in 0..<50 {
+                backends = try await pool.withConnection {
+                    try await $0.query(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+                    )[0].decode(Int.self, column: "n")
+                }
+                if backends == 1 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(backends == 1, "the closed connections' backends ended")
+            // Recently used connections stay.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.05)") } } }
+                try await group.waitForAll()
+            }
+            _ = try await pool.withConnection { try await $0.query("SELECT 1") }
+            #expect(pool.statistics.open == 3)
+        }
+    }
+
     @Test func blockingWorkStaysOffTheCooperativePool() async throws {
         // Four sessions sleep in the server at once on a 2-core machine. libpq's blocking calls
         // must run on the sessions' own threads, so that the cooperative pool (one thread per
