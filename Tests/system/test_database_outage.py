@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import assert_completed_once, task_rows
@@ -105,11 +106,33 @@ def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connecti
     failed once the pool's connection retries gave up (15 s), which ended the stream and gave its
     leases back, and the reaper dated the outage from its own failing sweep, 14 s late, and reaped
     the leases that ran out in between — the work in flight ran twice either way (found by
-    black-box testing). The stream now stays, and the task runs once."""
+    black-box testing). The stream now stays, and the task runs once.
+
+    Calls meanwhile: each waited out the pool's connection retries (~15 s) before UNAVAILABLE, so a
+    client with a shorter deadline saw DEADLINE_EXCEEDED for the whole outage. Once the pool's
+    retries have run out in vain, calls fail UNAVAILABLE at once."""
     scene = OutageScene(database, pb, capability, workdir, processes, tmp_path_factory.mktemp("refused"), "refused", 26000)
+    workflows = pb.workflows_grpc.WorkflowsStub(scene.channel)
     try:
         scene.proxy.set_mode("refuse")
-        time.sleep(20)
+        started = time.monotonic()
+        submit = pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[pb.dag.TaskSpec(key="x")])))
+        # Until the pool's first round of retries (15 s) has run out: calls with room to wait.
+        while time.monotonic() - started < 17.5:
+            with pytest.raises(grpc.RpcError) as first:
+                workflows.SubmitQuery(submit, timeout=25)
+            assert first.value.code() == grpc.StatusCode.UNAVAILABLE, first.value.details()
+            time.sleep(0.2)
+        short_calls = 0
+        while time.monotonic() - started < 21:
+            for call in (lambda: workflows.SubmitQuery(submit, timeout=3),
+                         lambda: workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=scene.workflow_id), timeout=3)):
+                with pytest.raises(grpc.RpcError) as refused:
+                    call()
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+                short_calls += 1
+            time.sleep(0.5)
+        assert short_calls >= 2, "every call waited out the pool's connection retries"
         scene.proxy.set_mode("pass")
         wait_for_health(scene.health, "", health_pb2.HealthCheckResponse.SERVING)
         scene.assert_ran_once()
