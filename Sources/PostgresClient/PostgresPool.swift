@@ -15,10 +15,11 @@ import Synchronization
 /// Connections idle longer than `idleTimeout` are closed as others are returned.
 ///
 /// Outages: once opening a connection has failed for a whole `connectTimeout`, the pool counts
-/// the database as unreachable, and callers that need a new connection make one attempt and fail
-/// at once instead of each retrying for the whole timeout (during an outage every call took ~15 s
-/// to fail, longer than many clients' deadlines, which then saw DEADLINE_EXCEEDED instead of
-/// UNAVAILABLE). The first connection opened again ends that.
+/// the database as unreachable, and callers that need a new connection make one attempt (one
+/// caller at a time; the others fail without one) instead of each retrying for the whole
+/// timeout (during an outage every call took ~15 s to fail, longer than many clients'
+/// deadlines, which then saw DEADLINE_EXCEEDED instead of UNAVAILABLE). The first connection
+/// opened again ends that.
 ///
 /// Threading: the pool's bookkeeping is guarded by `state`'s mutex; continuations are resumed
 /// after the lock is released.
@@ -50,9 +51,11 @@ public final class PostgresPool: Sendable {
         var failureGeneration = 0
         var closed = false
         var peakLent = 0
-        /// Set when opening a connection failed for a whole `connectTimeout`, cleared by the next
-        /// connection opened.
-        var unreachable = false
+        /// The last connection failure, once opening a connection failed for a whole
+        /// `connectTimeout`; cleared by the next connection opened.
+        var unreachable: PostgresError?
+        /// While unreachable, one caller at a time tries to connect; the others fail at once.
+        var probing = false
     }
 
     public init(configuration: PostgresPoolConfiguration, logger: Logger = Logger(label: "postgres.pool")) {
@@ -185,10 +188,18 @@ public final class PostgresPool: Sendable {
     }
 
     /// Opens a connection, retrying with backoff while the server is unreachable or starting —
-    /// unless the pool already counts it unreachable: then one attempt.
+    /// unless the pool already counts it unreachable: then one attempt, by one caller at a time
+    /// (an attempt on a host that drops packets lasts libpq's whole `connect_timeout`).
     private func openWithRetry() async throws -> PostgresSession {
         let deadline = ContinuousClock.now + configuration.connectTimeout
-        let failFast = state.withLock { $0.unreachable }
+        let (failFast, refusal) = state.withLock { state -> (Bool, PostgresError?) in
+            guard let error = state.unreachable else { return (false, nil) }
+            if state.probing { return (true, error) }
+            state.probing = true
+            return (true, nil)
+        }
+        if let refusal { throw refusal }
+        defer { if failFast { state.withLock { $0.probing = false } } }
         var attempt = 0
         while true {
             attempt += 1
@@ -202,19 +213,18 @@ public final class PostgresPool: Sendable {
                     idleInTransactionTimeout: configuration.idleInTransactionTimeout)
                 configuration.instrumentation.connectAttempted?(false)
                 let recovered = state.withLock { state -> Bool in
-                    defer { state.unreachable = false }
-                    return state.unreachable
+                    defer { state.unreachable = nil }
+                    return state.unreachable != nil
                 }
                 if recovered { logger.notice("database reachable again") }
                 return session
             } catch let error as PostgresError where error.isConnectionLoss {
                 configuration.instrumentation.connectAttempted?(true)
-                if failFast { throw error }
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
-                if ContinuousClock.now + delay > deadline {
+                if failFast || ContinuousClock.now + delay > deadline {
                     let newly = state.withLock { state -> Bool in
-                        defer { state.unreachable = true }
-                        return !state.unreachable
+                        defer { state.unreachable = error }
+                        return state.unreachable == nil
                     }
                     if newly {
                         logger.error(
@@ -236,7 +246,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Whether the pool counts the database unreachable (see the type's comment).
-    public var isUnreachable: Bool { state.withLock { $0.unreachable } }
+    public var isUnreachable: Bool { state.withLock { $0.unreachable != nil } }
 
     private func openFailed() {
         let waiter = state.withLock { state -> CheckedContinuation<Ticket, any Error>? in

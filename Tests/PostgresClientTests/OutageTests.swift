@@ -49,6 +49,42 @@ struct OutageTests {
         #expect(!pool.isUnreachable)
     }
 
+    /// A host that accepts connections and never answers (a blackholing firewall, a hung
+    /// server): each attempt lasts libpq's `connect_timeout`. Once unreachable, one caller at a
+    /// time makes that attempt; the others fail without waiting for it.
+    @Test func onAnUnansweringHostOneCallerAtATimeTriesToConnect() async throws {
+        let listener = try SilentListener()
+        let failedAttempts = Counter()
+        var configuration = PostgresPoolConfiguration(
+            conninfo: "host=127.0.0.1 port=\(listener.port) user=nobody dbname=nothing connect_timeout=2", maxConnections: 4,
+            connectTimeout: .milliseconds(500))
+        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
+            if failed { failedAttempts.increment() }
+        })
+        var quiet = Logger(label: "outage-test")
+        quiet.logLevel = .critical
+        let pool = PostgresPool(configuration: configuration, logger: quiet)
+        defer { pool.close() }
+        await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        #expect(failedAttempts.value == 1)
+        #expect(pool.isUnreachable)
+
+        let failures = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    do {
+                        _ = try await pool.withConnection { try await $0.query("SELECT 1") }
+                    } catch let error as PostgresError where error.isConnectionLoss {
+                        failures.increment()
+                    } catch {}
+                }
+            }
+        }
+        #expect(failures.value == 3)
+        #expect(failedAttempts.value == 2, "one of the three callers tried; the others failed without an attempt")
+    }
+
     /// libpq's defaults wait without bound for a host that drops packets and notice a vanished
     /// peer after about two hours; the connection supplies bounds unless the string names its own.
     @Test func connectionsGetTimeoutAndKeepaliveDefaultsTheirStringCanOverride() async throws {
@@ -72,4 +108,35 @@ struct OutageTests {
             #expect(settings[6]?.hasPrefix("test_") == true)
         }
     }
+}
+
+/// A TCP socket that listens on a free loopback port and never accepts: the kernel completes
+/// handshakes, nothing ever answers.
+final class SilentListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard bound == 0, listen(socketFD, 16) == 0,
+            withUnsafeMutablePointer(to: &address, {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) }
+            }) == 0
+        else {
+            close(socketFD)
+            throw PostgresError.client(.connectionFailed, "cannot listen")
+        }
+        fd = socketFD
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
 }
