@@ -45,6 +45,19 @@ public struct DagChange: Sendable {
                     + "one update; remove it in one update and add the new one in the next",
                 taskKeys: [task.key]))
         }
+        // Named here, by the field, rather than by the validator's positions in the merged graph
+        // ("task #6 reuses key `g` already used by task #0"), which the caller never sent.
+        var seen = existing.subtracting(removed)
+        var added: [TaskSpec] = []
+        for task in addTasks {
+            if seen.insert(task.key).inserted {
+                added.append(task)
+            } else if !removed.contains(task.key) {
+                let already = existing.contains(task.key) ? "is already a task of the current DAG" : "is named twice in add_tasks"
+                problems.append(ValidationIssue(
+                    code: .duplicateKey, message: "add_tasks names \"\(task.key.rawValue)\", which \(already)", taskKeys: [task.key]))
+            }
+        }
         let edges = Set(dag.edges)
         for edge in removeEdges where !edges.contains(edge) {
             problems.append(ValidationIssue(
@@ -53,7 +66,7 @@ public struct DagChange: Sendable {
         }
         let droppedEdges = Set(removeEdges)
         var result = Dag()
-        result.tasks = dag.tasks.filter { !removed.contains($0.key) } + addTasks
+        result.tasks = dag.tasks.filter { !removed.contains($0.key) } + added
         result.edges = dag.edges.filter { !droppedEdges.contains($0) && !removed.contains($0.from) && !removed.contains($0.to) } + addEdges
         return (result, problems)
     }
@@ -83,6 +96,23 @@ public struct DagUpdateService: Sendable {
         self.limits = limits
         self.signals = signals
         self.clock = clock
+    }
+
+    /// What is wrong with `change` against the workflow's graph at `expectedVersion` — references
+    /// to what is not there and the problems of the graph it leaves — for a caller that found
+    /// problems in the request itself and answers with all of them. Empty when the workflow
+    /// cannot be read or has moved past `expectedVersion` (its own answer then says so).
+    public func problems(workflowID: String, tenant: String?, expectedVersion: Int, change: DagChange) async -> [ValidationIssue] {
+        guard let workflow = try? await workflows.workflow(id: workflowID, tenant: tenant), workflow.currentDagVersion == expectedVersion,
+            let current = try? await workflows.dagVersion(workflowID: workflowID, version: expectedVersion)
+        else { return [] }
+        let (newDag, referenceProblems) = change.applying(to: current.dag)
+        do {
+            _ = try DagValidator(limits: limits).validate(newDag)
+            return referenceProblems
+        } catch {
+            return referenceProblems + error.issues
+        }
     }
 
     public func update(

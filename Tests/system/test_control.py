@@ -8,7 +8,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import assert_completed_once
+from conftest import assert_completed_once, validation_problems
 from procs import psql, python_executor
 
 
@@ -187,6 +187,21 @@ def test_update_dag_reports_every_problem_at_once(api, capability, pb):
         raise AssertionError("accepted")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and 'both name "g"' in error.details(), error
+    # A malformed field of the update (a bad retry policy, a self-dependency) was reported alone,
+    # hiding the rest: one answer lists every problem of the fields, the references and the graph.
+    dag = pb.dag
+    mixed = pb.workflows.UpdateDagRequest(
+        workflow_id=workflow_id, expected_version=1, remove_tasks=["nope"], add_edges=[dag.Edge(upstream="q1", downstream="q2")],
+        add_tasks=[dag.TaskSpec(key="bad", retry=dag.RetryPolicy(max_attempts=-1)), dag.TaskSpec(key="bad key"),
+                   dag.TaskSpec(key="c", estimated_cost=-1), dag.TaskSpec(key="d", depends_on=["zz"]),
+                   dag.TaskSpec(key="x", depends_on=["x"]), dag.TaskSpec(key="g")])
+    with pytest.raises(grpc.RpcError) as refused:
+        api.workflows.UpdateDag(mixed, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    problems = validation_problems(refused.value, pb)
+    named = {key for problem in problems for key in problem.task_keys}
+    assert {"bad", "bad key", "c", "zz", "x", "nope", "q1", "g"} <= named, [(p.code, p.message, p.task_keys) for p in problems]
+    assert "SELF_LOOP" in {p.code for p in problems} and "DUPLICATE_KEY" in {p.code for p in problems}, problems
     assert api.get(workflow_id).current_dag_version == 1
 
 

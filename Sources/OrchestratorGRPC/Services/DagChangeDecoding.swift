@@ -6,6 +6,17 @@ public import OrchestratorDomain
 /// References to tasks that do not exist are checked later, against the current graph.
 public enum DagChangeDecoding {
     public static func decode(_ request: Orchestrator_V1_UpdateDagRequest) throws -> DagChange {
+        let (change, problems) = decodeCollectingProblems(request)
+        guard problems.isEmpty else {
+            throw RequestValidationError(subject: "invalid DAG update", problems: problems.problems, totalCount: problems.totalCount)
+        }
+        return change
+    }
+
+    /// The change as far as it decodes (a malformed task or edge is kept as it reads, a
+    /// self-dependency left out) and every malformed field, so that the caller can check the
+    /// rest against the current graph and answer with all problems at once.
+    public static func decodeCollectingProblems(_ request: Orchestrator_V1_UpdateDagRequest) -> (DagChange, ProblemList) {
         var problems = ProblemList()
         var change = DagChange()
         for proto in request.addTasks {
@@ -20,16 +31,13 @@ public enum DagChangeDecoding {
             }
         }
         change.removeTasks = request.removeTasks.map { TaskKey($0) }
-        for edge in request.addEdges { change.addEdges.append(try decode(edge, "add_edges", &problems)) }
-        for edge in request.removeEdges { change.removeEdges.append(try decode(edge, "remove_edges", &problems)) }
+        for edge in request.addEdges { change.addEdges.append(decode(edge, "add_edges", &problems)) }
+        for edge in request.removeEdges { change.removeEdges.append(decode(edge, "remove_edges", &problems)) }
         if request.workflowID.isEmpty { problems.add(.invalidField, "workflow_id is required") }
-        guard problems.isEmpty else {
-            throw RequestValidationError(subject: "invalid DAG update", problems: problems.problems, totalCount: problems.totalCount)
-        }
-        return change
+        return (change, problems)
     }
 
-    static func decode(_ edge: Orchestrator_V1_Edge, _ field: String, _ problems: inout ProblemList) throws -> Edge {
+    static func decode(_ edge: Orchestrator_V1_Edge, _ field: String, _ problems: inout ProblemList) -> Edge {
         if edge.upstream.isEmpty || edge.downstream.isEmpty {
             problems.add(.invalidField, "\(field): an edge needs both upstream and downstream keys")
         }

@@ -227,7 +227,18 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
 
     public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse {
         try await mapped(context) {
-            let change = try DagChangeDecoding.decode(request)
+            let (change, fieldProblems) = DagChangeDecoding.decodeCollectingProblems(request)
+            if !fieldProblems.isEmpty {
+                // One answer lists everything: what the graph the change leaves would get wrong too
+                // (only the first kind was reported; found by black-box testing).
+                var all = fieldProblems
+                if !request.workflowID.isEmpty, let record = try? await existingWorkflow(request.workflowID, context: context) {
+                    let more = await updates.problems(
+                        workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change)
+                    all.append(contentsOf: more.map(Orchestrator_V1_ValidationProblem.init), total: more.count)
+                }
+                throw RequestValidationError(subject: "invalid DAG update", problems: all.problems, totalCount: all.totalCount)
+            }
             let record = try await existingWorkflow(request.workflowID, context: context)
             let (version, analysis) = try await updates.update(
                 workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change,
