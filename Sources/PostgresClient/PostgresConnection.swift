@@ -29,7 +29,7 @@ public final class PostgresConnection {
     /// - Throws: `PostgresError` with `.connectionFailed`, `.cannotConnectNow` (server starting or
     ///   stopping) or `.invalidPassword`.
     public init(conninfo: String) throws {
-        guard let handle = Self.connect(conninfo) else {
+        guard let handle = try Self.connect(conninfo) else {
             throw PostgresError.client(.connectionFailed, "out of memory allocating a PGconn")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -55,10 +55,25 @@ public final class PostgresConnection {
         "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3",
     ]
 
-    /// `PQconnectdbParams` with the defaults first and `conninfo` expanded after them: libpq keeps
-    /// the last value given for a keyword, so whatever the string sets wins.
-    private static func connect(_ conninfo: String) -> OpaquePointer? {
-        let pairs = Array(defaultSettings) + [("dbname", conninfo)]
+    /// `PQconnectdbParams` with the defaults first and `conninfo`'s own settings after them:
+    /// libpq keeps the last value given for a keyword, so whatever the string sets wins. The
+    /// string is parsed here (`PQconninfoParse`) rather than expanded by libpq, which takes a
+    /// string that is neither a URL nor `key=value` pairs for a database name.
+    /// - Throws: `PostgresError` `.invalidArgument` naming what is wrong with the string.
+    private static func connect(_ conninfo: String) throws -> OpaquePointer? {
+        var parseError: UnsafeMutablePointer<CChar>?
+        guard let parsed = PQconninfoParse(conninfo, &parseError) else {
+            let message = parseError.map { trimmed($0) } ?? "the connection string cannot be parsed"
+            if let parseError { PQfreemem(parseError) }
+            throw PostgresError(code: classifyConnectFailure(message), message: message)
+        }
+        defer { PQconninfoFree(parsed) }
+        var pairs = Array(defaultSettings).map { ($0.key, $0.value) }
+        var option = parsed
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { pairs.append((String(cString: keyword), String(cString: value))) }
+            option += 1
+        }
         var storage: [UnsafeMutablePointer<CChar>] = []
         defer { storage.forEach { free($0) } }
         var keywords: [UnsafePointer<CChar>?] = []
@@ -72,7 +87,7 @@ public final class PostgresConnection {
         }
         keywords.append(nil)
         values.append(nil)
-        return PQconnectdbParams(keywords, values, 1)
+        return PQconnectdbParams(keywords, values, 0)
     }
 
     /// The value libpq uses for a connection setting (`PQconninfo`), e.g. "connect_timeout".
