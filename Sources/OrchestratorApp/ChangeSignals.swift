@@ -10,6 +10,7 @@ public final class ChangeSignals: Sendable {
 
     private struct Waiter {
         let kind: Kind
+        let nudgeKey: String?
         let continuation: CheckedContinuation<Void, Never>
     }
 
@@ -17,6 +18,9 @@ public final class ChangeSignals: Sendable {
         var generations: [Kind: UInt64] = [.tasksReady: 0, .events: 0]
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+        /// The waiter asleep under each nudge key, and the keys nudged while none was.
+        var waiterByNudgeKey: [String: UInt64] = [:]
+        var nudged: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -60,15 +64,35 @@ public final class ChangeSignals: Sendable {
             for (id, waiter) in state.waiters where waiter.kind == kind {
                 woken.append(waiter.continuation)
                 state.waiters[id] = nil
+                if let key = waiter.nudgeKey { state.waiterByNudgeKey[key] = nil }
             }
             return woken
         }
         for continuation in woken { continuation.resume() }
     }
 
-    /// Returns when `kind`'s generation moves past `seen`, after `timeout`, or on cancellation,
-    /// whichever comes first.
-    public func wait(_ kind: Kind, after seen: UInt64, timeout: Duration) async {
+    /// Wakes the one waiter that waits under `key` (`wait(nudgeKey:)`), or, when it is not
+    /// asleep, makes its next wait return at once: a lease session whose lease was revoked has a
+    /// free slot to fill now, and nothing in the database changed to say so.
+    public func nudge(_ key: String) {
+        let woken = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let id = state.waiterByNudgeKey.removeValue(forKey: key), let waiter = state.waiters.removeValue(forKey: id) else {
+                state.nudged.insert(key)
+                return nil
+            }
+            return waiter.continuation
+        }
+        woken?.resume()
+    }
+
+    /// Drops a nudge nobody waited for (its session ended).
+    public func forgetNudges(_ key: String) {
+        state.withLock { _ = $0.nudged.remove(key) }
+    }
+
+    /// Returns when `kind`'s generation moves past `seen`, after `timeout`, on cancellation, or
+    /// when `nudgeKey` is nudged (before or during the wait), whichever comes first.
+    public func wait(_ kind: Kind, after seen: UInt64, timeout: Duration, nudgeKey: String? = nil) async {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiterID &+= 1
             return state.nextWaiterID
@@ -81,8 +105,10 @@ public final class ChangeSignals: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
+                    if let key = nudgeKey, state.nudged.remove(key) != nil { return true }
                     if (state.generations[kind] ?? 0) != seen || Task.isCancelled { return true }
-                    state.waiters[id] = Waiter(kind: kind, continuation: continuation)
+                    state.waiters[id] = Waiter(kind: kind, nudgeKey: nudgeKey, continuation: continuation)
+                    if let key = nudgeKey { state.waiterByNudgeKey[key] = id }
                     return false
                 }
                 if resumeNow { continuation.resume() }
@@ -93,7 +119,11 @@ public final class ChangeSignals: Sendable {
     }
 
     private func resume(_ id: UInt64) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        let waiter = state.withLock { state -> Waiter? in
+            guard let waiter = state.waiters.removeValue(forKey: id) else { return nil }
+            if let key = waiter.nudgeKey, state.waiterByNudgeKey[key] == id { state.waiterByNudgeKey[key] = nil }
+            return waiter
+        }
         waiter?.continuation.resume()
     }
 

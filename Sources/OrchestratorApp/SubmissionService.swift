@@ -93,7 +93,7 @@ public struct SubmissionService: Sendable {
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
         // Not for a delegated plan: its planning task's answer is reviewed on completion, which
         // the lease table arranges for claims only.
-        let reservation = new.awaitingPlan ? nil : direct?.reserveIdle(for: plan.dag, tenant: new.tenant)
+        let reservation = new.awaitingPlan ? nil : direct?.reserveIdle(for: plan.dag, tenant: new.tenant, priority: new.priority, ranks: ranks)
         new.directLeases = reservation?.leases ?? [:]
         // The span every later span of this workflow hangs from (dispatch, in any server process):
         // its id is derived from the workflow id, which is all they need to name it.

@@ -114,6 +114,32 @@ struct DirectDispatchTests {
         return Dag(tasks: tasks, edges: edges)
     }
 
+    /// With fewer free slots than roots, the tasks listed first got them whatever their priority
+    /// (found by black-box testing): slots go in the claim's order — priority (a task's own, else
+    /// the workflow's), then critical-path rank, then the DAG's order.
+    @Test("free slots go to a new workflow's roots by priority, then rank")
+    func reservationsFollowPriorityThenRank() async throws {
+        let store = EmptyQueueStore()
+        let dispatch = DispatchService(store: store, signals: ChangeSignals())
+        let one = TestSession(dispatch, ExecutorIdentity(executorID: "one", capabilities: [], maxInFlight: 1))
+        #expect(await eventually { one.welcomed && store.claims.withLock { $0 } >= 1 })
+        var dag = Self.dag(["a", "b", "z", "m"], child: false)
+        dag.tasks[2].priority = 50
+        dag.tasks[3].priority = 10
+        let byPriority = try #require(dispatch.reserveIdle(for: dag, tenant: "acme", priority: 0, ranks: [:]))
+        #expect(Array(byPriority.leases.keys) == ["z"])
+        dispatch.cancel(byPriority)
+        // The workflow's priority counts for tasks without their own: 20 beats m's 10, not z's 50.
+        let workflowPriority = try #require(dispatch.reserveIdle(for: dag, tenant: "acme", priority: 20, ranks: ["b": 1]))
+        #expect(Array(workflowPriority.leases.keys) == ["z"])
+        dispatch.cancel(workflowPriority)
+        dag.tasks[2].priority = 0
+        dag.tasks[3].priority = 0
+        let byRank = try #require(dispatch.reserveIdle(for: dag, tenant: "acme", priority: 20, ranks: ["b": 1, "m": 3]))
+        #expect(Array(byRank.leases.keys) == ["m"])
+        dispatch.cancel(byRank)
+    }
+
     @Test("roots only, no more than the idle streams' free slots, each stream's capabilities and tenants respected")
     func reservationsRespectSlotsCapabilitiesAndTenants() async throws {
         let store = EmptyQueueStore()
@@ -123,15 +149,15 @@ struct DirectDispatchTests {
         #expect(await eventually { web.welcomed && gpu.welcomed && store.claims.withLock { $0 } >= 2 })
 
         // "gpu" serves tenant "other" only: acme's web tasks can go to "web" alone, two at most.
-        let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["a", "b", "c"], capabilities: ["web"]), tenant: "acme"))
+        let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["a", "b", "c"], capabilities: ["web"]), tenant: "acme", priority: 0, ranks: [:]))
         #expect(Set(reservation.leases.keys) == ["a", "b"] || Set(reservation.leases.keys) == ["a", "c"] || Set(reservation.leases.keys) == ["b", "c"])
         #expect(reservation.leases.values.allSatisfy { $0.executorID == "web" })
         // Its slots are promised: nothing is left for another workflow, nor for its own claims.
-        #expect(dispatch.reserveIdle(for: Self.dag(["d"], capabilities: ["web"]), tenant: "acme") == nil)
+        #expect(dispatch.reserveIdle(for: Self.dag(["d"], capabilities: ["web"]), tenant: "acme", priority: 0, ranks: [:]) == nil)
         #expect(dispatch.registry.reserveFree(session: try #require(dispatch.registry.sessionIDs(executorID: "web").first), capacity: 2) == 0)
         // A task the idle stream lacks the capability for is not offered to it.
-        #expect(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"]), tenant: "acme") == nil)
-        let other = try #require(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"]), tenant: "other"))
+        #expect(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"]), tenant: "acme", priority: 0, ranks: [:]) == nil)
+        let other = try #require(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"]), tenant: "other", priority: 0, ranks: [:]))
         #expect(other.leases["g"]?.executorID == "gpu")
 
         await dispatch.deliver(reservation, leased: leased(reservation))
@@ -151,14 +177,14 @@ struct DirectDispatchTests {
         #expect(await eventually { sessions.allSatisfy(\.welcomed) && gpu.welcomed && store.claims.withLock { $0 } >= 4 })
         var executors: [String] = []
         for index in 0..<3 {
-            let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["w\(index)"], capabilities: ["web"], child: false), tenant: "acme"))
+            let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["w\(index)"], capabilities: ["web"], child: false), tenant: "acme", priority: 0, ranks: [:]))
             executors.append(try #require(reservation.leases[TaskKey("w\(index)")]?.executorID))
         }
         #expect(Set(executors) == ["e0", "e1", "e2"])
         // The web streams are all reserved now; the gpu stream, wherever the scan starts, is found
         // for a gpu task (streams that cannot run any of the tasks do not end the search).
-        #expect(dispatch.reserveIdle(for: Self.dag(["w3"], capabilities: ["web"], child: false), tenant: "acme") == nil)
-        let gpuTask = try #require(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"], child: false), tenant: "acme"))
+        #expect(dispatch.reserveIdle(for: Self.dag(["w3"], capabilities: ["web"], child: false), tenant: "acme", priority: 0, ranks: [:]) == nil)
+        let gpuTask = try #require(dispatch.reserveIdle(for: Self.dag(["g"], capabilities: ["gpu"], child: false), tenant: "acme", priority: 0, ranks: [:]))
         #expect(gpuTask.leases["g"]?.executorID == "gpu")
         for session in sessions + [gpu] { await session.end() }
     }
@@ -169,10 +195,10 @@ struct DirectDispatchTests {
         let dispatch = DispatchService(store: store, signals: ChangeSignals())
         let session = TestSession(dispatch, ExecutorIdentity(executorID: "one", capabilities: [], maxInFlight: 1))
         #expect(await eventually { session.welcomed && store.claims.withLock { $0 } >= 1 })
-        let first = try #require(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme"))
+        let first = try #require(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme", priority: 0, ranks: [:]))
         await dispatch.deliver(first, leased: leased(first))
         #expect(await eventually { session.assignments.count == 1 })
-        #expect(dispatch.reserveIdle(for: Self.dag(["b"]), tenant: "acme") == nil)  // full
+        #expect(dispatch.reserveIdle(for: Self.dag(["b"]), tenant: "acme", priority: 0, ranks: [:]) == nil)  // full
 
         let lease = session.assignments[0].lease
         session.input.yield(.report(lease, .completed(result: [])))
@@ -189,7 +215,7 @@ struct DirectDispatchTests {
         let dispatch = DispatchService(store: store, signals: ChangeSignals())
         let session = TestSession(dispatch, ExecutorIdentity(executorID: "leaving", capabilities: [], maxInFlight: 4))
         #expect(await eventually { session.welcomed && store.claims.withLock { $0 } >= 1 })
-        let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["a", "b"], child: false), tenant: "acme"))
+        let reservation = try #require(dispatch.reserveIdle(for: Self.dag(["a", "b"], child: false), tenant: "acme", priority: 0, ranks: [:]))
         await session.end()  // ends between the reservation and the workflow's commit
         let tasks = leased(reservation)
         await dispatch.deliver(reservation, leased: tasks)
@@ -207,7 +233,7 @@ struct DirectDispatchTests {
             resume: [LeaseToken(taskID: "old", fencingToken: 3)])
         #expect(await eventually { store.waiting.withLock { $0 } })
         // Registered, free slots, nothing queued: but no welcome yet.
-        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme") == nil)
+        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme", priority: 0, ranks: [:]) == nil)
         store.open()
         let reservation = try #require(await waitForReservation(dispatch, Self.dag(["a"])))
         await dispatch.deliver(reservation, leased: leased(reservation))
@@ -224,11 +250,11 @@ struct DirectDispatchTests {
     @Test("no idle stream, no reservation; a shutting-down server reserves nothing")
     func nothingToReserve() async throws {
         let dispatch = DispatchService(store: EmptyQueueStore(), signals: ChangeSignals())
-        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme") == nil)
+        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme", priority: 0, ranks: [:]) == nil)
         let session = TestSession(dispatch, ExecutorIdentity(executorID: "one", capabilities: [], maxInFlight: 1))
         #expect(await eventually { session.welcomed })
         dispatch.beginShutdown()
-        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme") == nil)
+        #expect(dispatch.reserveIdle(for: Self.dag(["a"]), tenant: "acme", priority: 0, ranks: [:]) == nil)
         await session.end()
     }
 
@@ -237,7 +263,7 @@ struct DirectDispatchTests {
     private func waitForReservation(_ dispatch: DispatchService, _ dag: Dag) async -> DirectReservation? {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let reservation = dispatch.reserveIdle(for: dag, tenant: "acme") { return reservation }
+            if let reservation = dispatch.reserveIdle(for: dag, tenant: "acme", priority: 0, ranks: [:]) { return reservation }
             try? await Task.sleep(for: .milliseconds(5))
         }
         return nil

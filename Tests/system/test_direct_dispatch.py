@@ -11,6 +11,7 @@ import pytest
 
 from conftest import Api, assert_completed_once
 from procs import Orchestratord, psql, python_executor
+from security_support import LeaseStream
 from test_observability import scrape, value
 
 LEASED_DIRECTLY = "orchestrator_tasks_leased_directly_total"
@@ -131,3 +132,53 @@ def test_direct_dispatch_setting_is_validated(database, tmp_path):
     with pytest.raises(AssertionError, match="direct-dispatch"):
         server.start(timeout=20)
     server.stop()
+
+
+def idle_stream(api, pb, executor_id: str, capability: str) -> LeaseStream:
+    """A Lease stream with one slot, welcomed and past its first (empty) claim."""
+    hello = pb.executors.ExecutorHello(executor_id=executor_id, capabilities=[capability], max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
+    assert stream.next_of("welcome", 10) is not None
+    time.sleep(0.5)
+    return stream
+
+
+def test_a_new_workflows_roots_reach_an_idle_executor_by_priority(api, pb, capability):
+    """With fewer free slots than roots, the tasks listed first got them whatever their priority
+    (found by black-box testing): the slot goes to the highest priority, as a claim would."""
+    stream = idle_stream(api, pb, "prio-" + capability, capability)
+    try:
+        tasks = [api.task("a_p0", capability), api.task("b_p0", capability), api.task("z_p50", capability, priority=50),
+                 api.task("m_p10", capability, priority=10)]
+        api.submit(tasks)
+        seen = []
+        for _ in tasks:
+            assignment = stream.next_of("assignment", 10, keep_others=True)
+            assert assignment is not None, seen
+            seen.append(assignment.spec.key)
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        assert seen[:2] == ["z_p50", "m_p10"], seen
+    finally:
+        stream.close()
+
+
+def test_a_slot_freed_by_a_revocation_is_refilled_from_the_queue_first(api, pb, capability):
+    """A lease revoked by a cancellation left its slot empty until the stream's next idle recheck
+    (about 4 s), and meanwhile direct dispatch counted the stream idle: a workflow submitted just
+    after got the slot ahead of an older, higher-priority task waiting in the queue (found by
+    black-box testing)."""
+    stream = idle_stream(api, pb, "refill-" + capability, capability)
+    try:
+        holding = api.submit([api.task("hold", capability)]).workflow.workflow_id
+        assert stream.next_of("assignment", 10).spec.key == "hold"
+        waiting = api.submit([api.task("high", capability, priority=100)]).workflow.workflow_id
+        api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=holding), timeout=10)
+        time.sleep(0.05)
+        late = api.submit([api.task("low", capability, priority=-100)]).workflow.workflow_id
+        assert stream.next_of("revocation", 10, keep_others=True) is not None
+        assignment = stream.next_of("assignment", 10, keep_others=True)
+        assert assignment is not None and assignment.spec.key == "high", assignment
+        for workflow_id in (waiting, late):
+            api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+    finally:
+        stream.close()

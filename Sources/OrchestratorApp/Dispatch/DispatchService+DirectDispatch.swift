@@ -14,7 +14,9 @@ import OrchestratorTracing
 /// ones a claim would have written (`PostgresWorkflowStore+DirectLeases`).
 public protocol DirectDispatching: Sendable {
     /// Reserves idle slots for the DAG's tasks without upstream tasks; nil when none is free.
-    func reserveIdle(for dag: Dag, tenant: String) -> DirectReservation?
+    /// `priority` is the workflow's (a task's own non-zero priority wins) and `ranks` the
+    /// tasks' critical-path ranks: the tasks get slots, and reach their streams, in claim order.
+    func reserveIdle(for dag: Dag, tenant: String, priority: Int, ranks: [TaskKey: Double]) -> DirectReservation?
     /// Hands the tasks stored leased to their streams and frees what was reserved.
     func deliver(_ reservation: DirectReservation, leased: [ClaimedTask]) async
     /// Frees the reservation of a workflow that was not stored.
@@ -27,14 +29,25 @@ public struct DirectReservation: Sendable {
     public let leases: [TaskKey: DirectLease]
     let sessions: [TaskKey: (session: String, offer: LeaseRegistry.DirectOffer)]
     let startedUnixNanos: UInt64
+    /// Positions of the reserved tasks in claim order.
+    let positions: [TaskKey: Int]
 }
 
 extension DispatchService: DirectDispatching {
-    public func reserveIdle(for dag: Dag, tenant: String) -> DirectReservation? {
+    public func reserveIdle(for dag: Dag, tenant: String, priority: Int, ranks: [TaskKey: Double]) -> DirectReservation? {
         guard !isShuttingDown, !dag.tasks.isEmpty else { return nil }
         let downstream = Set(dag.edges.map(\.to))
-        let roots = dag.tasks.lazy.filter { !downstream.contains($0.key) }.map { (key: $0.key, capabilities: $0.requiredCapabilities) }
-        let chosen = registry.reserveIdle(for: Array(roots), tenant: tenant)
+        // The claim's order (DispatchSQL.claim: priority, then rank; aging is the same for all
+        // tasks of one submission), then the DAG's: with fewer free slots than roots, the first
+        // tasks listed got them whatever their priority (found by black-box testing).
+        let roots = dag.tasks.enumerated().filter { !downstream.contains($0.element.key) }.sorted { a, b in
+            let (pa, pb) = (a.element.priority != 0 ? a.element.priority : priority, b.element.priority != 0 ? b.element.priority : priority)
+            if pa != pb { return pa > pb }
+            let (ra, rb) = (ranks[a.element.key] ?? 0, ranks[b.element.key] ?? 0)
+            if ra != rb { return ra > rb }
+            return a.offset < b.offset
+        }.map(\.element)
+        let chosen = registry.reserveIdle(for: roots.map { (key: $0.key, capabilities: $0.requiredCapabilities) }, tenant: tenant)
         guard !chosen.isEmpty else { return nil }
         var ownTTL: [TaskKey: Int64] = [:]
         for task in dag.tasks { if let seconds = task.heartbeatTimeoutSeconds { ownTTL[task.key] = Int64(seconds) * 1000 } }
@@ -44,13 +57,17 @@ extension DispatchService: DirectDispatching {
                 executorID: slot.offer.executor.executorID, leaseTTLMillis: ownTTL[key] ?? configuration.leaseTTLMillis,
                 cause: slot.offer.cause)
         }
-        return DirectReservation(leases: leases, sessions: chosen, startedUnixNanos: TracingSystem.tracer.nowUnixNanos)
+        var positions: [TaskKey: Int] = [:]
+        for (position, task) in roots.enumerated() where chosen[task.key] != nil { positions[task.key] = position }
+        return DirectReservation(
+            leases: leases, sessions: chosen, startedUnixNanos: TracingSystem.tracer.nowUnixNanos, positions: positions)
     }
 
     public func deliver(_ reservation: DirectReservation, leased: [ClaimedTask]) async {
         let ended = TracingSystem.tracer.nowUnixNanos
         var bySession: [String: (offer: LeaseRegistry.DirectOffer, tasks: [ClaimedTask])] = [:]
-        for task in leased {
+        let ordered = leased.sorted { (reservation.positions[$0.task.spec.key] ?? .max) < (reservation.positions[$1.task.spec.key] ?? .max) }
+        for task in ordered {
             guard let slot = reservation.sessions[task.task.spec.key] else { continue }
             bySession[slot.session, default: (slot.offer, [])].tasks.append(task)
         }

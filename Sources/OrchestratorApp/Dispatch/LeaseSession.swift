@@ -25,8 +25,14 @@ extension DispatchService {
         let outbox = SessionOutbox(send: send)
         let silence = SessionSilence()
         let welcomed = SessionWelcomed()
-        registry.registerSession(sessionID, handle: .init(revoke: { token, reason in
+        let claimDue = SessionClaimDue()
+        registry.registerSession(sessionID, handle: .init(revoke: { [signals] token, reason in
             try? outbox.enqueue(.revocation(token, reason: reason))
+            // The freed slot is filled from the queue now, not at the next idle recheck (5 s),
+            // and until then direct dispatch passes the stream by: new work went to it ahead of
+            // older, higher-priority ready tasks (found by black-box testing).
+            claimDue.due.store(true, ordering: .releasing)
+            signals.nudge(sessionID)
         }, heartbeatsStopped: { [signals] in
             silence.stopped.store(true, ordering: .releasing)
             signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
@@ -34,7 +40,7 @@ extension DispatchService {
             executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
             isReady: {
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
-                    && !silence.stopped.load(ordering: .acquiring)
+                    && !silence.stopped.load(ordering: .acquiring) && !claimDue.due.load(ordering: .acquiring)
             },
             deliver: { tasks in
                 do {
@@ -84,7 +90,9 @@ extension DispatchService {
             inboundTask = reader
             defer { reader.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox, silence: silence) }
+                group.addTask {
+                    try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox, silence: silence, claimDue: claimDue)
+                }
                 group.addTask {
                     for await result in inboundEnded {
                         try result.get()
@@ -171,7 +179,10 @@ extension DispatchService {
     /// How long a lease stream waits before claiming again after the database was unavailable.
     static let claimRetryPause: Duration = .seconds(1)
 
-    private func dispatchLoop(executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence) async throws {
+    private func dispatchLoop(
+        executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence, claimDue: SessionClaimDue
+    ) async throws {
+        defer { signals.forgetNudges(sessionID) }
         while !Task.isCancelled {
             if isShuttingDown { throw ServerShuttingDown() }
             if let failure = outbox.failure { throw failure }
@@ -190,6 +201,8 @@ extension DispatchService {
             // The free slots are reserved while the claim runs: direct dispatch (a new workflow's
             // tasks handed to idle sessions as it is stored) must not fill them meanwhile.
             let free = outbox.pendingAssignments == 0 ? registry.reserveFree(session: sessionID, capacity: executor.maxInFlight) : 0
+            // Reserved (or nothing free): direct dispatch may look at the stream again.
+            claimDue.due.store(false, ordering: .releasing)
             if free > 0 {
                 let claimed: [ClaimedTask]
                 do {
@@ -221,7 +234,7 @@ extension DispatchService {
             }
             // Everything ready was claimed, or every slot is held: wait for a change (one since
             // `generation`, read before the claim, returns at once).
-            await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck)
+            await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck, nudgeKey: sessionID)
         }
     }
 
@@ -266,6 +279,12 @@ extension DispatchService {
 /// Set by the lease keeper when one of the session's leases lapsed for want of heartbeats.
 final class SessionSilence: Sendable {
     let stopped = Atomic<Bool>(false)
+}
+
+/// Set when one of the session's leases is revoked, until its dispatch loop has reserved the
+/// freed slot for a claim: direct dispatch must not fill it first.
+final class SessionClaimDue: Sendable {
+    let due = Atomic<Bool>(false)
 }
 
 /// Set once the welcome is queued: direct dispatch must not queue an assignment ahead of it (the
