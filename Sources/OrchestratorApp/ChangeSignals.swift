@@ -38,6 +38,16 @@ public final class ChangeSignals: Sendable {
 
     public var isShuttingDown: Bool { draining.load(ordering: .acquiring) }
 
+    /// Returns once the graceful shutdown has begun, or when the calling task is cancelled.
+    public func shutdownBegan() async {
+        while !Task.isCancelled {
+            // The generation first: `beginShutdown` sets the flag before it signals.
+            let seen = generation(.events)
+            if isShuttingDown { return }
+            await wait(.events, after: seen, timeout: .seconds(3600))
+        }
+    }
+
     /// Consumes `feed` until the returned task is cancelled.
     public func follow(_ feed: any ChangeFeed) -> Task<Void, Never> {
         let stream = feed.subscribe()

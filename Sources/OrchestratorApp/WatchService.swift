@@ -23,6 +23,10 @@ public struct WatchService: Sendable {
         self.idleRecheck = idleRecheck
     }
 
+    /// Returns once the server's graceful shutdown has begun (or the task is cancelled): for calls
+    /// that follow workflows while reading requests, which a shutdown must end too.
+    public func shutdownBegan() async { await signals.shutdownBegan() }
+
     /// Delivers events after `query.afterSequence` to `emit`, in order, each once, until
     /// `stopWhen` returns true for a delivered event, or the task is cancelled. `emit` may
     /// suspend (flow control); nothing is read ahead meanwhile. With `endWhenCaughtUp` it also

@@ -1,8 +1,9 @@
 """SIGTERM with long calls open: they end at once with UNAVAILABLE and what to do next.
 
-Found by black-box testing: an open WatchWorkflow, an idle executor's PollTasks long poll and a
-SubmitQuery with `wait` each held the shutdown for the whole grace period, and their clients then
-got a transport error ("Socket closed") instead of a status. Lease streams already ended at once."""
+Found by black-box testing: an open WatchWorkflow, an idle executor's PollTasks long poll, a
+SubmitQuery with `wait` and a SubmitStream following its workflows each held the shutdown for the
+whole grace period, and their clients then got a transport error ("Socket closed") instead of a
+status. Lease streams already ended at once."""
 
 from __future__ import annotations
 
@@ -41,18 +42,40 @@ def test_watch_poll_and_wait_end_at_once_with_unavailable_on_sigterm(database, p
 
         poll = pb.executors.PollTasksRequest(executor_id="poller", capabilities=[capability], max_tasks=1, wait_ms=60_000)
         wait = pb.workflows.SubmitQueryRequest(query=query, wait=True)
+        stop_sending = threading.Event()
+        streamed: list = []
+
+        def submit_stream():
+            # A SubmitStream following its workflow, its client still open (it held the shutdown
+            # for the whole grace period and was then cut without a status; found by black-box
+            # testing).
+            def requests():
+                yield pb.workflows.SubmitStreamRequest(request_id="streamed-" + capability, query=query, watch=True)
+                stop_sending.wait(120)
+            for response in workflows.SubmitStream(requests(), timeout=120):
+                streamed.append(response)
+            return streamed
+
         threads = [threading.Thread(target=call, args=("watch", watch)),
                    threading.Thread(target=call, args=("poll", lambda: executors.PollTasks(poll, timeout=120))),
-                   threading.Thread(target=call, args=("wait", lambda: workflows.SubmitQuery(wait, timeout=120)))]
+                   threading.Thread(target=call, args=("wait", lambda: workflows.SubmitQuery(wait, timeout=120))),
+                   threading.Thread(target=call, args=("stream", submit_stream))]
         for thread in threads:
             thread.start()
-        time.sleep(1.5)  # all three are parked on the server
+        time.sleep(1.5)  # all four are parked on the server
         assert not outcomes, outcomes
+        assert streamed and streamed[0].WhichOneof("kind") == "accepted", streamed
 
         server.proc.process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(timeout=30)
-        assert set(outcomes) == {"watch", "poll", "wait"}, outcomes
+        stop_sending.set()
+        assert set(outcomes) == {"watch", "poll", "wait", "stream"}, outcomes
+        code, details = outcomes["stream"]
+        streamed_id = streamed[0].accepted.workflow_id
+        assert code == grpc.StatusCode.UNAVAILABLE and f"{streamed_id} after_sequence = " in details, outcomes["stream"]
+        last_sent = max((r.event.sequence for r in streamed if r.WhichOneof("kind") == "event"), default=0)
+        assert f"{streamed_id} after_sequence = {last_sent}" in details, (details, last_sent)
         code, details = outcomes["watch"]
         assert code == grpc.StatusCode.UNAVAILABLE and "after_sequence = " in details, outcomes["watch"]
         assert outcomes["poll"][0] == "ok" and not outcomes["poll"][1].assignments, outcomes["poll"]
