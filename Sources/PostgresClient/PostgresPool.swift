@@ -14,10 +14,12 @@ import Synchronization
 /// comes back). A connection returned inside an open transaction is rolled back first.
 /// Connections idle longer than `idleTimeout` are closed as others are returned.
 ///
-/// Outages: once opening a connection has failed for a whole `connectTimeout`, the pool counts
-/// the database as unreachable, and callers that need a new connection make one attempt (one
-/// caller at a time; the others fail without one) instead of each retrying for the whole
-/// timeout (during an outage every call took ~15 s to fail, longer than many clients'
+/// Outages: once a connection has opened, an attempt that fails outright (refused, timed out)
+/// makes the pool count the database unreachable — before that (the database may still be
+/// starting), or while the server answers "starting up" or "shutting down", only after a whole
+/// `connectTimeout` of retries. While unreachable, callers that need a new connection make one
+/// attempt (one caller at a time; the others fail without one) instead of each retrying for the
+/// whole timeout (during an outage every call took ~15 s to fail, longer than many clients'
 /// deadlines, which then saw DEADLINE_EXCEEDED instead of UNAVAILABLE). The first connection
 /// opened again ends that.
 ///
@@ -56,6 +58,10 @@ public final class PostgresPool: Sendable {
         var unreachable: PostgresError?
         /// While unreachable, one caller at a time tries to connect; the others fail at once.
         var probing = false
+        /// Whether a connection ever opened: before that the database may still be starting
+        /// (a server started before its database), and connecting is retried for the whole
+        /// `connectTimeout`.
+        var everConnected = false
     }
 
     public init(configuration: PostgresPoolConfiguration, logger: Logger = Logger(label: "postgres.pool")) {
@@ -213,7 +219,10 @@ public final class PostgresPool: Sendable {
                     idleInTransactionTimeout: configuration.idleInTransactionTimeout)
                 configuration.instrumentation.connectAttempted?(false)
                 let recovered = state.withLock { state -> Bool in
-                    defer { state.unreachable = nil }
+                    defer {
+                        state.unreachable = nil
+                        state.everConnected = true
+                    }
                     return state.unreachable != nil
                 }
                 if recovered { logger.notice("database reachable again") }
@@ -221,7 +230,12 @@ public final class PostgresPool: Sendable {
             } catch let error as PostgresError where error.isConnectionLoss {
                 configuration.instrumentation.connectAttempted?(true)
                 let delay = configuration.connectBackoff.delay(attempt: attempt, random: Double.random(in: 0...1))
-                if failFast || ContinuousClock.now + delay > deadline {
+                // Once connected, a refused or timed-out attempt means the database went away:
+                // callers learn it now, not after the whole connectTimeout (they waited ~15 s
+                // each, past many clients' deadlines). A server restarting ("starting up",
+                // "shutting down") is still waited for, within the timeout.
+                let wentAway = error.code == .connectionFailed && state.withLock { $0.everConnected }
+                if failFast || wentAway || ContinuousClock.now + delay > deadline {
                     let newly = state.withLock { state -> Bool in
                         defer { state.unreachable = error }
                         return state.unreachable == nil

@@ -101,8 +101,26 @@ struct ExecutorCommand: AsyncParsableCommand {
                     group.addTask { try await work(assignment, number: number, sender: sender, behaviour: behaviour, counter: counter) }
                 case .revocation(let revocation):
                     behaviour.say("lease revoked: \(revocation.lease?.taskID ?? "?") (\(revocation.reason))")
-                case .ack(let ack) where !ack.accepted:
-                    behaviour.say("report refused for \(ack.lease?.taskID ?? "?"): \(ack.message)")
+                case .ack(let ack):
+                    let taskID = ack.lease?.taskID ?? "?"
+                    guard !ack.accepted else {
+                        await sender.acknowledged(taskID)
+                        break
+                    }
+                    // UNAVAILABLE: the server could not store it (its database is out); the lease is
+                    // still ours and the report must be sent again (EXECUTORS.md). Dropping it left
+                    // the task leased for good, kept alive by our heartbeats (found by black-box
+                    // testing).
+                    guard ack.code == Int32(RPCStatus.Code.unavailable.rawValue), let retry = await sender.retry(taskID) else {
+                        await sender.acknowledged(taskID)
+                        behaviour.say("report refused for \(taskID): \(ack.message)")
+                        break
+                    }
+                    behaviour.say("report not stored yet for \(taskID) (\(ack.message)); sending it again in \(retry.delay)")
+                    group.addTask {
+                        try await Task.sleep(for: retry.delay)
+                        try await sender.send(retry.report)
+                    }
                 default:
                     break
                 }
@@ -154,16 +172,36 @@ struct ExecutorCommand: AsyncParsableCommand {
             span.setStatus(.ok)
             behaviour.say("task \(key) done")
         }
-        try await sender.send(report)
+        try await sender.sendReport(report, taskID: lease.taskID)
         await counter.finished()
     }
 }
 
-/// Serialises sends on one stream from several tasks.
+/// Serialises sends on one stream from several tasks, and keeps each report until it is
+/// acknowledged, to send it again when the server answers UNAVAILABLE.
 actor StreamSender {
     let call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>
+    private var unacknowledged: [String: (report: Orchestrator_V1_LeaseRequest, attempts: Int)] = [:]
+
     init(call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>) { self.call = call }
+
     func send(_ message: Orchestrator_V1_LeaseRequest) async throws { try await call.send(message) }
+
+    func sendReport(_ report: Orchestrator_V1_LeaseRequest, taskID: String) async throws {
+        unacknowledged[taskID] = (report, 0)
+        try await call.send(report)
+    }
+
+    func acknowledged(_ taskID: String) { unacknowledged[taskID] = nil }
+
+    /// The report to send again and how long to wait first (1 s, doubling up to 10 s); nil when
+    /// there is none for this task.
+    func retry(_ taskID: String) -> (report: Orchestrator_V1_LeaseRequest, delay: Duration)? {
+        guard var entry = unacknowledged[taskID] else { return nil }
+        entry.attempts += 1
+        unacknowledged[taskID] = entry
+        return (entry.report, .seconds(min(10, 1 << min(entry.attempts - 1, 4))))
+    }
 }
 
 actor TaskCounter {

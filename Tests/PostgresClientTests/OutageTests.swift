@@ -8,9 +8,10 @@ import Testing
 struct OutageTests {
     /// Before: every caller retried for the whole connect timeout (15 s by default), so during an
     /// outage each call of the server took that long to fail. Counted in connection attempts, not
-    /// seconds: the first caller retries, the ones after it make one attempt each, and the first
-    /// connection that opens again ends the outage.
-    @Test func afterOneFullConnectTimeoutCallersTryOnceUntilTheDatabaseIsBack() async throws {
+    /// seconds: once the pool has been connected, a refused attempt counts the database
+    /// unreachable at once, callers make one attempt each, and the first connection that opens
+    /// again ends the outage.
+    @Test func onceConnectedCallersTryOnceUntilTheDatabaseIsBack() async throws {
         let cluster = try await TestDatabase.offload { try TestDatabase.startCluster(name: "outage") }
         defer {
             try? cluster.stop()
@@ -32,7 +33,7 @@ struct OutageTests {
         try await TestDatabase.offload { try cluster.stop() }
         let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
         #expect(error?.isConnectionLoss == true)
-        #expect(failedAttempts.value >= 5, "the first caller retried for the whole connect timeout")
+        #expect(failedAttempts.value == 1, "refused once connected: no retries")
         #expect(pool.isUnreachable)
 
         for _ in 0..<4 {
@@ -49,9 +50,31 @@ struct OutageTests {
         #expect(!pool.isUnreachable)
     }
 
+    /// A server started before its database: until the first connection opens, refused attempts
+    /// are retried for the whole connect timeout.
+    @Test func neverConnectedThePoolRetriesForTheWholeConnectTimeout() async throws {
+        let port = try SilentListener().port  // closed again at once: connections are refused
+        let failedAttempts = Counter()
+        var configuration = PostgresPoolConfiguration(
+            conninfo: "host=127.0.0.1 port=\(port) user=nobody dbname=nothing", maxConnections: 1,
+            connectTimeout: .milliseconds(600), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50)))
+        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
+            if failed { failedAttempts.increment() }
+        })
+        var quiet = Logger(label: "outage-test")
+        quiet.logLevel = .critical
+        let pool = PostgresPool(configuration: configuration, logger: quiet)
+        defer { pool.close() }
+        let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
+        #expect(error?.code == .connectionFailed)
+        #expect(failedAttempts.value >= 5)
+        #expect(pool.isUnreachable)
+    }
+
     /// A host that accepts connections and never answers (a blackholing firewall, a hung
-    /// server): each attempt lasts libpq's `connect_timeout`. Once unreachable, one caller at a
-    /// time makes that attempt; the others fail without waiting for it.
+    /// server): each attempt lasts libpq's `connect_timeout`. Never connected, the pool retries
+    /// for its whole `connectTimeout` (the database may be starting); once unreachable, one caller
+    /// at a time makes that attempt, the others fail without waiting for it.
     @Test func onAnUnansweringHostOneCallerAtATimeTriesToConnect() async throws {
         let listener = try SilentListener()
         let failedAttempts = Counter()
