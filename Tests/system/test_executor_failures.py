@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from conftest import assert_completed_once, task_rows
-from procs import psql, python_executor
+from procs import psql, python_executor, workflow_uuid
 from security_support import LeaseStream
 
 
@@ -317,3 +317,52 @@ def test_a_fail_fast_workflows_error_says_why_its_task_failed(api, server, datab
     assert api.wait_finished(lost, 30) == "WORKFLOW_STATE_FAILED"
     error = api.get(lost).error
     assert error.startswith("task lost failed: stream ") and error.endswith("; attempts exhausted"), error
+
+
+def test_failure_messages_name_the_task_and_keep_the_executors_reason(api, server, database, capability, pb):
+    """Found by black-box testing: under fail_fast the siblings' revocation named the failed task
+    by its id only, and a continue_independent workflow's error was "task x did not succeed",
+    dropping the executor's message. A lease given back because its stream ended was recorded
+    with source "cancelled", and a task cancelled mid-attempt kept no error at all."""
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="names-" + capability, capabilities=[capability], max_in_flight=2), heartbeat_every=0.5)
+    try:
+        no_retry = pb.dag.RetryPolicy(max_attempts=1)
+        fail_fast = api.submit([api.task("a", capability, retry=no_retry), api.task("b", capability)]).workflow.workflow_id
+        leases = {}
+        for _ in range(2):
+            assignment = stream.next_of("assignment", 30, keep_others=True)
+            leases[assignment.spec.key] = assignment.lease
+        stream.send(pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(lease=leases["a"], message="disk full", retryable=False)))
+        revocation = stream.next_of("revocation", 30, keep_others=True)
+        assert revocation.lease.task_id == leases["b"].task_id
+        assert f"after task a ({leases['a'].task_id}) failed" in revocation.reason, revocation.reason
+        assert api.wait_finished(fail_fast, 30) == "WORKFLOW_STATE_FAILED"
+
+        independent = api.submit([api.task("i1", capability, retry=no_retry), api.task("i2", capability)],
+                                 failure_policy=pb.query.FAILURE_POLICY_CONTINUE_INDEPENDENT).workflow.workflow_id
+        leases = {}
+        for _ in range(2):
+            assignment = stream.next_of("assignment", 30, keep_others=True)
+            leases[assignment.spec.key] = assignment.lease
+        stream.send(pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(lease=leases["i1"], message="nope", retryable=False)))
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=leases["i2"], result=b"ok")))
+        assert api.wait_finished(independent, 30) == "WORKFLOW_STATE_FAILED"
+        assert api.get(independent).error == "task i1 failed: nope"
+
+        cancelled = api.submit([api.task("c", capability)]).workflow.workflow_id
+        assignment = stream.next_of("assignment", 30, keep_others=True)
+        api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=cancelled, reason="not needed"), timeout=10)
+        task = api.workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=cancelled, include_tasks=True),
+                                         timeout=10).workflow.tasks[0]
+        assert (task.last_error.source, task.last_error.message, task.last_error.attempt) == ("cancelled", "not needed", 1), task
+
+        released = api.submit([api.task("r", capability)]).workflow.workflow_id
+        assert stream.next_of("assignment", 30, keep_others=True).spec.key == "r"
+    finally:
+        stream.close()
+    deadline = time.monotonic() + 30
+    while psql(database, f"SELECT last_error ->> 'source' FROM tasks WHERE workflow_id = '{workflow_uuid(released)}'") != [["released"]]:
+        assert time.monotonic() < deadline, psql(database, f"SELECT state, last_error FROM tasks WHERE workflow_id = '{workflow_uuid(released)}'")
+        time.sleep(0.1)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=released), timeout=10)

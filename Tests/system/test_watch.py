@@ -53,3 +53,15 @@ def test_resume_after_the_final_event_of_a_finished_workflow_ends_at_once(api, s
     rest = list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(
         workflow_id=workflow_id, after_sequence=events[-1].sequence, stop_when_finished=True), timeout=10))
     assert rest == []
+
+
+def test_stop_when_finished_without_a_workflow_is_refused(api, pb):
+    """A watch of every workflow has no final event: stop_when_finished was silently ignored and
+    the stream never ended (found by black-box testing)."""
+    import grpc
+    import pytest
+
+    with pytest.raises(grpc.RpcError) as refused:
+        list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(stop_when_finished=True), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "stop_when_finished needs a workflow_id" in refused.value.details()

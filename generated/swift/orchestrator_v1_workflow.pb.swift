@@ -182,8 +182,11 @@ public struct Orchestrator_V1_TaskError: Sendable, Hashable, GRPCMessage {
     public var code: String = ""
     public var retryable: Bool = false
     public var attempt: Int32 = 0
-    /// "executor", "lease_expired", "timeout", "cancelled", or "dispatch" (the server would not send
-    /// the assignment, e.g. over max-assignment-size: no executor saw it).
+    /// "executor" (its failure report), "lease_expired" (no heartbeat within the lease TTL),
+    /// "timeout" (start_to_close ran out), "released" (the executor's stream ended holding the lease:
+    /// its process died or it hung up), "cancelled" (the workflow was cancelled while the attempt
+    /// ran), or "dispatch" (the server would not send the assignment, e.g. over
+    /// max-assignment-size: no executor saw it).
     public var source: String = ""
 
     public init() {}

@@ -139,6 +139,7 @@ public final class DispatchService: Sendable {
             throw AppError(error)
         }
         let workflowID = registry.workflowOf(lease)
+        let taskKey = registry.keyOf(lease)
         switch (result, outcome) {
         case (.accepted, .progress):
             _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
@@ -150,7 +151,9 @@ public final class DispatchService: Sendable {
                 // their executors here are told now (others' servers tell theirs at their keeper's
                 // next round, when the lease is found no longer held).
                 registry.revokeWorkflow(
-                    workflowID, reason: "task cancelled: workflow \(workflowID) \(workflowState.map { "\($0)" } ?? "ended") after task \(lease.taskID) failed")
+                    workflowID,
+                    reason: "task cancelled: workflow \(workflowID) \(workflowState.map { "\($0)" } ?? "ended") after task "
+                        + "\(taskKey.map { "\($0) (\(lease.taskID))" } ?? lease.taskID) failed")
             }
             if state == .succeeded, let plan, let planAdoption {
                 await planAdoption.adoptCompleted(plan)
@@ -270,7 +273,8 @@ public final class DispatchService: Sendable {
             LeaseRegistry.LiveLease(
                 token: task.lease, executorID: executorID, sessionID: sessionID,
                 ttlMillis: max(1, task.leaseExpiresAt - now), lastHeartbeat: handedOver, databaseExpiry: task.leaseExpiresAt,
-                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false, workflowID: task.task.workflowID)
+                mayProposeGraph: planAdoption.map { task.task.spec.key == $0.generatorKey } ?? false, workflowID: task.task.workflowID,
+                taskKey: task.task.spec.key.rawValue)
         }
     }
 

@@ -19,6 +19,8 @@ final class LeaseRegistry: Sendable {
         var mayProposeGraph: Bool? = nil
         /// The task's workflow; nil when unknown (a resumed lease).
         var workflowID: String? = nil
+        /// The task's key, for messages; nil when unknown (a resumed lease).
+        var taskKey: String? = nil
     }
 
     /// How a session is told about leases taken away from it.
@@ -383,6 +385,14 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
             return lease.workflowID
+        }
+    }
+
+    /// The key of the task of this exact lease, when known.
+    func keyOf(_ token: LeaseToken) -> String? {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
+            return lease.taskKey
         }
     }
 

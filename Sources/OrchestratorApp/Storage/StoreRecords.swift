@@ -46,7 +46,10 @@ public struct TaskFailureInfo: Hashable, Sendable {
     /// Who ended the attempt: its executor's failure report, its lease lapsing, its start_to_close
     /// timeout, its cancellation — or dispatch, which refused to hand the task out (an assignment
     /// over max-assignment-size): no executor saw it.
-    public enum Source: String, Hashable, Sendable { case executor, leaseExpired = "lease_expired", timeout, cancelled, dispatch }
+    /// `released`: the executor's stream ended holding the lease (its process died, it hung up),
+    /// and the lease was given back at once; `cancelled`: the workflow was cancelled while the
+    /// attempt ran.
+    public enum Source: String, Hashable, Sendable { case executor, leaseExpired = "lease_expired", timeout, cancelled, released, dispatch }
     public var message: String
     public var code: String
     public var retryable: Bool

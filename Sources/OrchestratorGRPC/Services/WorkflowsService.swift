@@ -191,6 +191,11 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
     ) async throws {
         try await mapped(context) {
             guard request.afterSequence >= 0 else { throw AppError.invalidArgument("after_sequence must be ≥ 0") }
+            // A watch of every workflow has no final event: it was silently ignored and the
+            // stream never ended (found by black-box testing).
+            guard !(request.stopWhenFinished && request.workflowID.isEmpty) else {
+                throw AppError.invalidArgument("stop_when_finished needs a workflow_id: a watch of every workflow has no final event")
+            }
             var tenant = CallerIdentity.tenantScope(of: context)
             var workflowID: String?
             var finishedAtStart = false
@@ -202,7 +207,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 // even when the cursor is past that event (a watcher resuming after the end).
                 finishedAtStart = record.state.isTerminal
             }
-            let stopWhenFinished = request.stopWhenFinished && workflowID != nil
+            let stopWhenFinished = request.stopWhenFinished
             try await watch.follow(
                 EventQuery(afterSequence: request.afterSequence, workflowID: workflowID, tenant: tenant),
                 stopWhen: { stopWhenFinished && $0.isWorkflowTerminal },

@@ -72,7 +72,7 @@ extension PostgresDispatchStore {
     /// token, so the released holder's token is stale from now on.
     public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
         try await settleHeld(
-            leases, executorID: executorID, source: .cancelled, immediate: true, message: reason.isEmpty ? "lease released" : reason, now: now)
+            leases, executorID: executorID, source: .released, immediate: true, message: reason.isEmpty ? "lease released" : reason, now: now)
     }
 
     /// Undoes the claims of leases the server never sent (a PollTasks response had no room for

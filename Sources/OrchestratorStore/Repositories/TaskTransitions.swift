@@ -85,7 +85,13 @@ extension StoreTransaction {
             ), cancelled AS (
                 UPDATE tasks t
                    SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                       finished_at = $2, updated_at = $2
+                       finished_at = $2, updated_at = $2,
+                       -- The attempt that was running ends with the cancellation as its error (it
+                       -- was left empty; TaskError.source names "cancelled" for this).
+                       last_error = CASE WHEN old.lease_owner IS NOT NULL
+                                         THEN jsonb_build_object('message', $3::text, 'code', 'cancelled', 'retryable', false,
+                                                                 'attempt', t.attempt, 'source', 'cancelled')
+                                         ELSE t.last_error END
                   FROM old
                  WHERE t.id = old.id
              RETURNING t.id, t.key, t.attempt, old.lease_owner AS old_owner, old.fencing_token AS token
@@ -171,23 +177,39 @@ extension StoreTransaction {
         return finished
     }
 
+    /// A finished workflow's error, from the first task that did not succeed.
+    static func outcomeError(key: String, state: String?, message: String?) -> String {
+        switch state {
+        case "failed": message.map { $0.isEmpty ? "task \(key) failed" : "task \(key) failed: \($0)" } ?? "task \(key) failed"
+        case "cancelled": "task \(key) was cancelled"
+        case "skipped": "task \(key) was skipped: one of its upstream tasks did not succeed"
+        default: "task \(key) did not succeed"
+        }
+    }
+
     /// Finishes a locked workflow that has no unfinished task: succeeded when every task
     /// succeeded, failed otherwise (a PLANNING workflow whose planning task succeeded stays open).
     private func finishDoneWorkflow(
         _ workflowID: String, locked: (state: WorkflowState, traceID: String, policy: FailurePolicy), now: UnixMillis
     ) async throws -> WorkflowState? {
+        // The first task that did not succeed, failed ones first, with why: the error said only
+        // "task x did not succeed", dropping the executor's message (found by black-box testing).
         let failed = try await query(
             """
-            SELECT (SELECT key FROM tasks WHERE workflow_id = $1 AND state IN ('failed', 'cancelled', 'skipped')
-                     ORDER BY (state = 'failed') DESC, finished_at LIMIT 1) AS failed_key
+            SELECT key AS failed_key, state::text AS failed_state, last_error ->> 'message' AS failed_message
+              FROM tasks WHERE workflow_id = $1 AND state IN ('failed', 'cancelled', 'skipped')
+             ORDER BY (state = 'failed') DESC, finished_at LIMIT 1
             """, [workflowID])
         let failedKey = try failed.first?.decode(String?.self, column: "failed_key")
+        let failedState = try failed.first?.decode(String?.self, column: "failed_state")
+        let failedMessage = try failed.first?.decode(String?.self, column: "failed_message")
         // A PLANNING workflow whose planning task succeeded is not done: the graph it proposed is
         // about to be adopted as the next version (PlanAdoptionService), in its own transaction.
         if failedKey == nil && locked.state == .planning { return nil }
         let state: WorkflowState = failedKey == nil ? .succeeded : .failed
         try await setWorkflowFinished(
-            workflowID, state: state, error: failedKey.map { "task \($0) did not succeed" }, traceID: locked.traceID, actor: nil,
+            workflowID, state: state, error: failedKey.map { Self.outcomeError(key: $0, state: failedState, message: failedMessage) },
+            traceID: locked.traceID, actor: nil,
             now: now)
         return state
     }

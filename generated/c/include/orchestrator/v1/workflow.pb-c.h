@@ -134,8 +134,11 @@ struct  Orchestrator__V1__TaskError
   protobuf_c_boolean retryable;
   int32_t attempt;
   /*
-   * "executor", "lease_expired", "timeout", "cancelled", or "dispatch" (the server would not send
-   * the assignment, e.g. over max-assignment-size: no executor saw it).
+   * "executor" (its failure report), "lease_expired" (no heartbeat within the lease TTL),
+   * "timeout" (start_to_close ran out), "released" (the executor's stream ended holding the lease:
+   * its process died or it hung up), "cancelled" (the workflow was cancelled while the attempt
+   * ran), or "dispatch" (the server would not send the assignment, e.g. over
+   * max-assignment-size: no executor saw it).
    */
   char *source;
 };

@@ -414,7 +414,8 @@ struct  Orchestrator__V1__WatchWorkflowRequest
    */
   int64_t after_sequence;
   /*
-   * End the stream after the workflow's final event instead of waiting for more.
+   * End the stream after the workflow's final event instead of waiting for more. Needs
+   * `workflow_id` (INVALID_ARGUMENT without: a watch of every workflow has no final event).
    */
   protobuf_c_boolean stop_when_finished;
 };
