@@ -100,11 +100,17 @@ public enum StatusMapping {
         case .tasksAlreadyStarted, .workflowFinished: return RPCStatus(.failedPrecondition, error.description)
         case .malformedPageToken: return RPCStatus(.invalidArgument, error.description)
         case .unavailable(let reason):
-            // The reason names database internals (hosts, SQL states): logged, not sent.
-            logger.warning("storage unavailable", metadata: ["method": "\(method)", "reason": "\(reason)"])
+            // The reason names database internals (hosts, SQL states): logged, not sent — once,
+            // then every 30 s while the database stays out.
+            if let suppressed = outageLogs.admit("storage unavailable") {
+                logger.warning("storage unavailable", metadata: ["method": "\(method)", "reason": "\(reason)", "suppressed": "\(suppressed)"])
+            }
             return RPCStatus(.unavailable, "storage is temporarily unavailable; retry later")
         }
     }
+
+    /// Per-call warnings about the database being out: once, then every 30 s.
+    static let outageLogs = LogThrottle()
 
     static func status(for error: AppError, logger: Logger, method: String) -> RPCStatus {
         switch error {
@@ -122,7 +128,9 @@ public enum StatusMapping {
             // Written for the caller (a lease stream ended by shutdown or silence: what to do next).
             return RPCStatus(.unavailable, message)
         case .storageUnavailable(let reason):
-            logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(reason)"])
+            if let suppressed = outageLogs.admit("storage unavailable") {
+                logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(reason)", "suppressed": "\(suppressed)"])
+            }
             return RPCStatus(.unavailable, "the service is temporarily unavailable; retry later")
         }
     }

@@ -16,6 +16,8 @@ public final class DispatchService: Sendable {
     let registry = LeaseRegistry()
     let metrics: DispatchMetrics
     let traces = DispatchTraces()
+    /// Warnings that repeat for as long as the database is out: once, then every 30 s.
+    let outageLogs = LogThrottle()
     private let shuttingDown = Mutex(false)
     /// Delegated planning: reviews planning tasks' answers before their completion is stored and
     /// adopts them after. Nil = planning answers are ordinary results.
@@ -436,7 +438,9 @@ public final class DispatchService: Sendable {
                 var unavailable = false
                 if case .unavailable? = error as? StoreError { unavailable = true }
                 outage.sweepFailed(unavailable: unavailable, startedAt: sweepStartedAt)
-                logger.warning("lease reaper failed", metadata: ["error": "\(error)"])
+                if let suppressed = unavailable ? outageLogs.admit("lease reaper failed") : 0 {
+                    logger.warning("lease reaper failed", metadata: ["error": "\(error)", "suppressed": "\(suppressed)"])
+                }
             }
         }
     }

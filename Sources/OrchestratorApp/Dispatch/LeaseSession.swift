@@ -214,9 +214,11 @@ extension DispatchService {
                     // so the work in flight ran twice after every outage longer than a claim's
                     // connection retries (found by black-box testing).
                     registry.unreserve(session: sessionID, count: free)
-                    logger.warning("claim failed; the database is unavailable, retrying", metadata: [
-                        "executor_id": "\(executor.executorID)", "error": "\(reason)",
-                    ])
+                    if let suppressed = outageLogs.admit("claim failed") {
+                        logger.warning("claim failed; the database is unavailable, retrying", metadata: [
+                            "executor_id": "\(executor.executorID)", "error": "\(reason)", "suppressed": "\(suppressed)",
+                        ])
+                    }
                     await signals.wait(.tasksReady, after: signals.generation(.tasksReady), timeout: Self.claimRetryPause)
                     continue
                 } catch {
@@ -264,9 +266,13 @@ extension DispatchService {
                             // Answered, like every report: the executor learns it was not applied
                             // (UNAVAILABLE while the database is down: send it again) and the
                             // stream goes on. Silently dropped, the task stayed leased to it forever.
-                            self.logger.warning("report not applied", metadata: [
-                                "executor_id": "\(executor.executorID)", "task_id": "\(lease.taskID)", "error": "\(error)",
-                            ])
+                            let unavailable: Bool = if case .storageUnavailable? = error as? AppError { true } else { false }
+                            if let suppressed = unavailable ? self.outageLogs.admit("report not applied") : 0 {
+                                self.logger.warning("report not applied", metadata: [
+                                    "executor_id": "\(executor.executorID)", "task_id": "\(lease.taskID)", "error": "\(error)",
+                                    "suppressed": "\(suppressed)",
+                                ])
+                            }
                             try? outbox.enqueue(.reportFailedAck(lease, error))
                         }
                     }
