@@ -211,8 +211,11 @@ public final class PostgresConnection {
     }
 
     static func classifyConnectFailure(_ message: String) -> PostgresError.Code {
+        // The server is there but not taking this connection now: retried within the connect
+        // timeout, not taken for the database having gone away (a full max_connections too).
         if message.contains("the database system is starting up") || message.contains("the database system is shutting down")
-            || message.contains("the database system is not yet accepting connections")
+            || message.contains("the database system is not yet accepting connections") || message.contains("too many clients already")
+            || message.contains("remaining connection slots are reserved")
         {
             return .cannotConnectNow
         }

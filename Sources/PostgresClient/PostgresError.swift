@@ -27,7 +27,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case insufficientPrivilege  // 42501
         case invalidPassword  // 28P01 / 28000 (a role that does not exist, too)
         case invalidCatalogName  // 3D000: the database named does not exist
-        case cannotConnectNow  // 57P03: the server is starting up or shutting down
+        case cannotConnectNow  // 57P03: the server is starting up or shutting down; 53300: it has no connection slot free
         case connectionLost  // class 08, 57P01/57P02 (server shut down), or the socket died
         case otherServerError(String)  // any other SQLSTATE
         // Client errors.
@@ -62,7 +62,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             case "42501": self = .insufficientPrivilege
             case "28P01", "28000": self = .invalidPassword
             case "3D000": self = .invalidCatalogName
-            case "57P03": self = .cannotConnectNow
+            case "57P03", "53300": self = .cannotConnectNow
             case "57P01", "57P02": self = .connectionLost
             default:
                 if sqlstate.hasPrefix("08") {
