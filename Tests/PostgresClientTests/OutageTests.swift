@@ -108,6 +108,18 @@ struct OutageTests {
         #expect(failedAttempts.value == 2, "one of the three callers tried; the others failed without an attempt")
     }
 
+    /// A server that is there but cannot take a connection now is waited for within the connect
+    /// timeout; one that refuses or does not answer has gone away.
+    @Test func connectFailuresAreClassifiedByWhetherTheServerIsThere() {
+        #expect(PostgresConnection.classifyConnectFailure("FATAL:  sorry, too many clients already") == .cannotConnectNow)
+        #expect(PostgresConnection.classifyConnectFailure(
+            "FATAL:  remaining connection slots are reserved for non-replication superuser connections") == .cannotConnectNow)
+        #expect(PostgresConnection.classifyConnectFailure("FATAL:  the database system is starting up") == .cannotConnectNow)
+        #expect(PostgresConnection.classifyConnectFailure(
+            "connection to server at \"127.0.0.1\", port 1 failed: Connection refused") == .connectionFailed)
+        #expect(PostgresConnection.classifyConnectFailure("timeout expired") == .connectionFailed)
+    }
+
     /// libpq's defaults wait without bound for a host that drops packets and notice a vanished
     /// peer after about two hours; the connection supplies bounds unless the string names its own.
     @Test func connectionsGetTimeoutAndKeepaliveDefaultsTheirStringCanOverride() async throws {
