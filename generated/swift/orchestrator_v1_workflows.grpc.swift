@@ -51,6 +51,11 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
     /// `expected_version` is not the current version (another writer got there first), and with
     /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
+    /// When several apply, the first of these answers: INVALID_ARGUMENT for the request's own fields
+    /// (listing every problem, with those of the graph the change would leave when it can be
+    /// checked); NOT_FOUND; FAILED_PRECONDITION for a finished or still-planning workflow; ABORTED
+    /// for a stale `expected_version`; INVALID_ARGUMENT for the resulting graph (references to
+    /// what is not there, cycles, limits: all listed); FAILED_PRECONDITION for started tasks.
     func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse
     /// Cancels every unfinished task (leases are revoked and their executors told) and the workflow.
     /// A workflow that already finished (cancelled included) is left as it is: FAILED_PRECONDITION
@@ -240,6 +245,11 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
     /// `expected_version` is not the current version (another writer got there first), and with
     /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
+    /// When several apply, the first of these answers: INVALID_ARGUMENT for the request's own fields
+    /// (listing every problem, with those of the graph the change would leave when it can be
+    /// checked); NOT_FOUND; FAILED_PRECONDITION for a finished or still-planning workflow; ABORTED
+    /// for a stale `expected_version`; INVALID_ARGUMENT for the resulting graph (references to
+    /// what is not there, cycles, limits: all listed); FAILED_PRECONDITION for started tasks.
     public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, options: CallOptions = CallOptions()) async throws
         -> Orchestrator_V1_UpdateDagResponse
     {
