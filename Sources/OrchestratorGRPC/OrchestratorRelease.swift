@@ -2,5 +2,5 @@
 /// at start-up and sent to executors in `Welcome.server_version`. Bump it with each release, and
 /// say in docs/UPGRADING.md what an operator must know about it.
 public enum OrchestratorRelease {
-    public static let version = "0.2.0"
+    public static let version = "0.3.0"
 }
