@@ -102,7 +102,7 @@ public enum StatusMapping {
         case .unavailable(let reason):
             // The reason names database internals (hosts, SQL states): logged, not sent — once,
             // then every 30 s while the database stays out.
-            if let suppressed = outageLogs.admit("storage unavailable") {
+            if let suppressed = outageLogs.admit("storage unavailable: \(reason)") {
                 logger.warning("storage unavailable", metadata: ["method": "\(method)", "reason": "\(reason)", "suppressed": "\(suppressed)"])
             }
             return RPCStatus(.unavailable, "storage is temporarily unavailable; retry later")
@@ -128,7 +128,7 @@ public enum StatusMapping {
             // Written for the caller (a lease stream ended by shutdown or silence: what to do next).
             return RPCStatus(.unavailable, message)
         case .storageUnavailable(let reason):
-            if let suppressed = outageLogs.admit("storage unavailable") {
+            if let suppressed = outageLogs.admit("storage unavailable: \(reason)") {
                 logger.warning("unavailable", metadata: ["method": "\(method)", "reason": "\(reason)", "suppressed": "\(suppressed)"])
             }
             return RPCStatus(.unavailable, "the service is temporarily unavailable; retry later")

@@ -274,13 +274,16 @@ struct LoopbackTests {
     }
 
     @Test func gracefulShutdownLetsInFlightCallFinish() async throws {
+        // The call stays in flight until the shutdown has begun (a fixed 400 ms sleep let it end
+        // unseen when the whole suite kept this test's tasks waiting for a core).
+        let hookRan = Box(false)
         let loopback = try await Loopback.start { router in
             router.registerUnary(Echo.get) { (request: RawMessage, _) -> RawMessage in
-                try await Task.sleep(for: .milliseconds(400))
+                for _ in 0..<1_000 where !hookRan.get { try await Task.sleep(for: .milliseconds(10)) }
+                try await Task.sleep(for: .milliseconds(100))
                 return request
             }
         }
-        let hookRan = Box(false)
         loopback.server.onShutdownStarted { hookRan.set(true) }
         let inFlight = Task {
             let response: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("finish me"))

@@ -57,15 +57,13 @@ struct PoolTests {
     @Test func connectionsIdleLongerThanTheIdleTimeoutAreClosed() async throws {
         try await TestDatabase.withDatabase { url in
             var configuration = PostgresPoolConfiguration(conninfo: url, maxConnections: 4)
-            configuration.idleTimeout = .milliseconds(300)
+            // Generous times: with the whole suite on two cores a task can wait seconds to resume.
+            configuration.idleTimeout = .seconds(8)
             let pool = PostgresPool(configuration: configuration)
             defer { pool.close() }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.1)") } } }
-                try await group.waitForAll()
-            }
+            try await Self.holdAtOnce(4, pool)
             #expect(pool.statistics.open == 4)
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .seconds(9))
             // The next call uses the newest idle connection; returning it closes the three others.
             _ = try await pool.withConnection { try await $0.query("SELECT 1") }
             #expect(pool.statistics.open == 1)
@@ -81,12 +79,27 @@ struct PoolTests {
             }
             #expect(backends == 1, "the closed connections' backends ended")
             // Recently used connections stay.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<3 { group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(0.05)") } } }
-                try await group.waitForAll()
-            }
+            try await Self.holdAtOnce(3, pool)
             _ = try await pool.withConnection { try await $0.query("SELECT 1") }
             #expect(pool.statistics.open == 3)
+        }
+    }
+
+    /// `count` callers holding a connection each at the same moment (each waits inside for the
+    /// others), so the pool opens that many whatever the machine's load.
+    static func holdAtOnce(_ count: Int, _ pool: PostgresPool) async throws {
+        let inside = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    try await pool.withConnection { session in
+                        _ = try await session.query("SELECT 1")
+                        inside.increment()
+                        for _ in 0..<500 where inside.value < count { try await Task.sleep(for: .milliseconds(10)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 

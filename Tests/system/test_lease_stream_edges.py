@@ -147,7 +147,8 @@ def test_fail_fast_revokes_the_other_leases_at_once_with_the_reason(api, pb, ser
     assert failed.accepted, failed
     revocation = read_messages(conn, stream, pb, lambda r: r.HasField("revocation")).revocation
     assert revocation.lease.task_id == held.lease.task_id
-    assert "after task " + polled.assignments[0].lease.task_id + " failed" in revocation.reason, revocation.reason
+    failed_task = polled.assignments[0]
+    assert f"after task {failed_task.spec.key} ({failed_task.lease.task_id}) failed" in revocation.reason, revocation.reason
     conn.close()
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
 

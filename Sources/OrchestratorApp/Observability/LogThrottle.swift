@@ -8,6 +8,7 @@ public final class LogThrottle: Sendable {
     private let interval: UnixMillis
     private let clock: any WallClock
     private let state = Mutex<[String: (lastLogged: UnixMillis, suppressed: Int)]>([:])
+    static let maxKinds = 1_000
 
     public init(interval: Duration = .seconds(30), clock: any WallClock = SystemWallClock()) {
         self.interval = UnixMillis(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
@@ -20,6 +21,8 @@ public final class LogThrottle: Sendable {
         let now = clock.now()
         return state.withLock { state -> Int? in
             guard let entry = state[kind] else {
+                // Kinds may carry a reason; many distinct ones are not a flood of one.
+                if state.count >= Self.maxKinds { state.removeAll() }
                 state[kind] = (now, 0)
                 return 0
             }
