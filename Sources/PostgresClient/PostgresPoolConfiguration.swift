@@ -59,10 +59,13 @@ public struct Backoff: Sendable {
     }
 
     /// The delay before retry number `attempt` (from 1), given a random fraction in [0, 1].
+    /// Computed in seconds as a `Double` and capped there: a long run of attempts (a pool retrying
+    /// for a long connect timeout with short delays) made `initial × multiplier^n` overflow
+    /// `Duration` and trap.
     public func delay(attempt: Int, random: Double) -> Duration {
-        let base = initial * pow(multiplier, Double(max(0, attempt - 1)))
-        let capped = min(base, maximum)
-        return capped * (0.5 + 0.5 * random)
+        let exponent = Double(min(max(0, attempt - 1), 64))
+        let capped = min(initial / .seconds(1) * pow(multiplier, exponent), maximum / .seconds(1))
+        return .seconds(capped * (0.5 + 0.5 * random))
     }
 }
 

@@ -6,6 +6,17 @@ import Testing
 
 @Suite("Database outages")
 struct OutageTests {
+    /// A pool that counts its failed connection attempts in `failures` and logs nothing.
+    static func countingPool(_ failures: Counter, _ configuration: PostgresPoolConfiguration) -> PostgresPool {
+        var configuration = configuration
+        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
+            if failed { failures.increment() }
+        })
+        var quiet = Logger(label: "outage-test")
+        quiet.logLevel = .critical
+        return PostgresPool(configuration: configuration, logger: quiet)
+    }
+
     /// Before: every caller retried for the whole connect timeout (15 s by default), so during an
     /// outage each call of the server took that long to fail. Counted in connection attempts, not
     /// seconds: once the pool has been connected, a refused attempt counts the database
@@ -18,15 +29,9 @@ struct OutageTests {
             try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
         }
         let failedAttempts = Counter()
-        var configuration = PostgresPoolConfiguration(
+        let pool = Self.countingPool(failedAttempts, PostgresPoolConfiguration(
             conninfo: cluster.url(database: "postgres"), maxConnections: 2, healthCheckAfterIdle: .zero,
-            connectTimeout: .seconds(1), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50)))
-        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
-            if failed { failedAttempts.increment() }
-        })
-        var quiet = Logger(label: "outage-test")
-        quiet.logLevel = .critical
-        let pool = PostgresPool(configuration: configuration, logger: quiet)
+            connectTimeout: .seconds(1), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50))))
         defer { pool.close() }
         #expect(try await pool.withConnection { try await $0.query("SELECT 1").count } == 1)
 
@@ -56,16 +61,10 @@ struct OutageTests {
         let failedAttempts = Counter()
         // Port 1 on loopback: nothing listens there, connections are refused at once. (A port
         // found free and closed again may be taken by another test meanwhile.)
-        var configuration = PostgresPoolConfiguration(
+        let pool = Self.countingPool(failedAttempts, PostgresPoolConfiguration(
             conninfo: "host=127.0.0.1 port=1 user=nobody dbname=nothing", maxConnections: 1,
             // Generous: with the whole suite on two cores one attempt has taken over 5 s to return.
-            connectTimeout: .seconds(10), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50)))
-        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
-            if failed { failedAttempts.increment() }
-        })
-        var quiet = Logger(label: "outage-test")
-        quiet.logLevel = .critical
-        let pool = PostgresPool(configuration: configuration, logger: quiet)
+            connectTimeout: .seconds(10), connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50))))
         defer { pool.close() }
         let started = ContinuousClock.now
         let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
@@ -82,15 +81,9 @@ struct OutageTests {
     @Test func onAnUnansweringHostOneCallerAtATimeTriesToConnect() async throws {
         let listener = try SilentListener()
         let failedAttempts = Counter()
-        var configuration = PostgresPoolConfiguration(
+        let pool = Self.countingPool(failedAttempts, PostgresPoolConfiguration(
             conninfo: "host=\(listener.folder) port=5432 user=nobody dbname=nothing connect_timeout=2", maxConnections: 4,
-            connectTimeout: .milliseconds(500))
-        configuration.instrumentation = PostgresInstrumentation(connectAttempted: { failed in
-            if failed { failedAttempts.increment() }
-        })
-        var quiet = Logger(label: "outage-test")
-        quiet.logLevel = .critical
-        let pool = PostgresPool(configuration: configuration, logger: quiet)
+            connectTimeout: .milliseconds(500)))
         defer { pool.close() }
         await #expect(throws: PostgresError.self) { try await pool.withConnection { try await $0.query("SELECT 1") } }
         #expect(failedAttempts.value == 1)
@@ -122,6 +115,21 @@ struct OutageTests {
         #expect(PostgresConnection.classifyConnectFailure(
             "connection to server at \"127.0.0.1\", port 1 failed: Connection refused") == .connectionFailed)
         #expect(PostgresConnection.classifyConnectFailure("timeout expired") == .connectionFailed)
+    }
+
+    /// A pool retrying for a long connect timeout with short delays reached attempt numbers whose
+    /// `initial × multiplier^n` overflowed `Duration` and trapped (found by the test above).
+    @Test func backoffDelaysStayWithinTheirBoundsWhateverTheAttempt() {
+        let backoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(50))
+        for attempt in [1, 2, 3, 10, 64, 65, 200, 1_000, Int.max] {
+            for random in [0.0, 0.5, 1.0] {
+                let delay = backoff.delay(attempt: attempt, random: random)
+                #expect(delay >= .milliseconds(10) && delay <= .milliseconds(50), "attempt \(attempt)")
+            }
+        }
+        #expect(backoff.delay(attempt: 1, random: 1) == .milliseconds(20))
+        #expect(backoff.delay(attempt: 2, random: 1) == .milliseconds(40))
+        #expect(backoff.delay(attempt: 3, random: 1) == .milliseconds(50))
     }
 
     /// libpq's defaults wait without bound for a host that drops packets and notice a vanished

@@ -11,36 +11,12 @@ import pytest
 
 import h2raw
 from conftest import make_channel, start_server
+from protowire import fields
 
 
 def retry_delay_from_details(details: bytes) -> tuple[str, float]:
     """(type URL, seconds) of the single Any in a google.rpc.Status: field 3 → Any{1: url, 2: value},
-    value = RetryInfo{1: Duration{1: seconds, 2: nanos}}. A tiny protobuf reader, enough for these."""
-
-    def fields(data: bytes):
-        index = 0
-        while index < len(data):
-            key, index = varint(data, index)
-            number, wire = key >> 3, key & 7
-            if wire == 0:
-                value, index = varint(data, index)
-            elif wire == 2:
-                length, index = varint(data, index)
-                value, index = data[index:index + length], index + length
-            else:
-                raise AssertionError(f"unexpected wire type {wire}")
-            yield number, value
-
-    def varint(data: bytes, index: int):
-        shift = result = 0
-        while True:
-            byte = data[index]
-            index += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return result, index
-
+    value = RetryInfo{1: Duration{1: seconds, 2: nanos}}."""
     status = dict(fields(details))
     assert status[1] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     any_message = dict(fields(status[3]))

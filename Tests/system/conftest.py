@@ -250,29 +250,8 @@ def assert_completed_once(database: str, workflow_id: str, expected_tasks: int, 
 def validation_problems(error: grpc.RpcError, pb) -> list:
     """The orchestrator.v1.ValidationProblems of an error's `grpc-status-details-bin` (a
     google.rpc.Status: field 3 is a repeated Any whose field 2 is the problem's bytes)."""
-    def fields(data: bytes):
-        index = 0
-        while index < len(data):
-            key, index = varint(data, index)
-            number, wire = key >> 3, key & 7
-            if wire == 0:
-                value, index = varint(data, index)
-            elif wire == 2:
-                length, index = varint(data, index)
-                value, index = data[index:index + length], index + length
-            else:
-                raise AssertionError(f"unexpected wire type {wire}")
-            yield number, value
-
-    def varint(data: bytes, index: int):
-        shift = result = 0
-        while True:
-            byte = data[index]
-            index += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return result, index
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+    from protowire import fields
 
     details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin", b"")
     problems = []
