@@ -1,6 +1,6 @@
 public import Logging
 public import NGRPC
-public import OrchestratorApp
+import OrchestratorApp
 public import OrchestratorAuth
 
 /// Authenticates every call with a bearer JWT and authorizes it by role.

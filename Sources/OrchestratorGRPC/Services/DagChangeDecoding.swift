@@ -1,6 +1,6 @@
 public import OrchestratorAPI
 public import OrchestratorApp
-public import OrchestratorDomain
+import OrchestratorDomain
 
 /// Decodes an UpdateDag request into a `DagChange`, listing every malformed field at once.
 /// References to tasks that do not exist are checked later, against the current graph.

@@ -1,5 +1,5 @@
-public import Logging
-public import NGRPC
+import Logging
+import NGRPC
 import OrchestratorApp
 
 /// Runs one RPC's body and turns whatever it throws into the call's status, once, at the edge:

@@ -2,7 +2,7 @@ public import Logging
 public import NGRPC
 public import OrchestratorAPI
 public import OrchestratorApp
-public import OrchestratorDomain
+import OrchestratorDomain
 
 /// `orchestrator.v1.Executors`: the Lease stream and the unary calls for polling executors,
 /// translated onto `DispatchService`.

@@ -2,7 +2,7 @@ public import Logging
 public import NGRPC
 public import OrchestratorAPI
 public import OrchestratorApp
-public import OrchestratorDomain
+import OrchestratorDomain
 import OrchestratorTracing
 
 /// `orchestrator.v1.Workflows`: decodes requests, calls the application services, and maps
