@@ -102,7 +102,7 @@ def test_an_outage_longer_than_the_lease_ttl_runs_nothing_twice_and_shows_in_grp
 
 def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connections(
         database, pb, capability, workdir, processes, tmp_path_factory):
-    """PostgreSQL stopped for 20 s (connections refused, not blackholed): a lease stream's claim
+    """PostgreSQL stopped for 21 s (connections refused, not blackholed): a lease stream's claim
     failed once the pool's connection retries gave up (15 s), which ended the stream and gave its
     leases back, and the reaper dated the outage from its own failing sweep, 14 s late, and reaped
     the leases that ran out in between — the work in flight ran twice either way (found by
