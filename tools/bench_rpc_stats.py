@@ -112,20 +112,21 @@ def summarise(results_path):
                             f"| {show(median(*key, 'server_cores'), 2)} "
                             f"| {show(median(*key, 'cpu_us_per_req'), 1)} |"
                         )
-    # The highest streams value (the throughput runs, the issue's target) last.
+    def figures(method, conns, streams):
+        """ours_rps=… peer_rps=… ratio=… ours_p99_ms=… peer_p99_ms=… of one setting."""
+        ours, peer = median(method, conns, streams, "ours", "rps"), median(method, conns, streams, "peer", "rps")
+        ratio = ours / peer if ours is not None and peer else None
+        return (f"ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} ratio={show(ratio, 2)} "
+                f"ours_p99_ms={show(median(method, conns, streams, 'ours', 'p99_ms'), 2)} "
+                f"peer_p99_ms={show(median(method, conns, streams, 'peer', 'p99_ms'), 2)}")
+
+    # One line per setting, by streams value.
     for streams in streams_values:
         for method in methods:
             for conns in conns_counts:
                 if not any((method, conns, streams, server) in by_key for server in ("ours", "peer")):
                     continue
-                ours, peer = median(method, conns, streams, "ours", "rps"), median(method, conns, streams, "peer", "rps")
-                ratio = ours / peer if ours is not None and peer else None
-                print(
-                    f"rpc-bench method={method} conns={conns} streams={streams} ours_rps={show(ours, 0)} "
-                    f"peer_rps={show(peer, 0)} ratio={show(ratio, 2)} "
-                    f"ours_p99_ms={show(median(method, conns, streams, 'ours', 'p99_ms'), 2)} "
-                    f"peer_p99_ms={show(median(method, conns, streams, 'peer', 'p99_ms'), 2)}"
-                )
+                print(f"rpc-bench method={method} conns={conns} streams={streams} {figures(method, conns, streams)}")
     # Last, the issue's figure: throughput at a latency objective. For the first method at the
     # most connections, the most streams per connection at which our p99 stayed under 5 ms, with
     # the peer under the same load (it is not held to the objective: its p99 is shown).
@@ -134,18 +135,11 @@ def summarise(results_path):
               if (median(method, conns, streams, "ours", "p99_ms") or math.inf) < P99_OBJECTIVE_MS]
     if within:
         streams = within[-1]
-        ours, peer = median(method, conns, streams, "ours", "rps"), median(method, conns, streams, "peer", "rps")
-        ratio = ours / peer if ours is not None and peer else None
-        print(
-            f"rpc-bench conns={conns} method={method} streams={streams} p99_objective_ms={P99_OBJECTIVE_MS:g} "
-            f"ours_rps={show(ours, 0)} peer_rps={show(peer, 0)} ratio={show(ratio, 2)} "
-            f"ours_p99_ms={show(median(method, conns, streams, 'ours', 'p99_ms'), 2)} "
-            f"peer_p99_ms={show(median(method, conns, streams, 'peer', 'p99_ms'), 2)}"
-        )
+        print(f"rpc-bench conns={conns} method={method} streams={streams} p99_objective_ms={P99_OBJECTIVE_MS:g} "
+              f"{figures(method, conns, streams)}")
     else:
         print(f"rpc-bench conns={conns} method={method} p99_objective_ms={P99_OBJECTIVE_MS:g} "
               f"ours_rps=n/a peer_rps=n/a ratio=n/a ours_p99_ms=n/a peer_p99_ms=n/a (no streams value kept p99 under it)")
-
 
 def main(argv):
     if len(argv) == 9 and argv[1] == "run":
