@@ -354,7 +354,12 @@ public final class DispatchService: Sendable {
                     if state.valid, let expiry = state.expiresAt {
                         registry.updateExpiry(state.lease, to: expiry)
                     } else {
-                        registry.revoke(state.lease, reason: "lease no longer held")
+                        // Expired by a reaper (this server's or another's) since the round began,
+                        // or ended elsewhere: the stream is told it went silent when it did, as
+                        // the reaper's own revocation would (which may then find the lease gone here).
+                        registry.lapseOrRevoke(
+                            state.lease, reason: "lease no longer held", now: now,
+                            heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval))
                     }
                 }
             } catch {

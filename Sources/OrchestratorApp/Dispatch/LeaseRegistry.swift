@@ -12,8 +12,16 @@ final class LeaseRegistry: Sendable {
         var executorID: String
         var sessionID: String
         var ttlMillis: Int64
+        /// When the lease was last heartbeated, or handed over (or resumed) until it is: the
+        /// lease lapses one TTL after this.
         var lastHeartbeat: UnixMillis
         var databaseExpiry: UnixMillis
+        /// When the executor last heartbeated this lease itself (by stream or unary call); nil
+        /// until it does. The hand-over is no sign of the executor's life: counted as one, a
+        /// stream that never heartbeated was judged alive when the reaper expired its lease a
+        /// few milliseconds before one TTL after the hand-over (the database's expiry runs from
+        /// the claim), and it stayed open, holding nothing, never told why (seen in CI).
+        var heartbeatedAt: UnixMillis? = nil
         /// Whether the task may be a delegated planning task (its key is the planner's), whose
         /// completion proposes a graph; nil when unknown (a resumed lease).
         var mayProposeGraph: Bool? = nil
@@ -50,8 +58,9 @@ final class LeaseRegistry: Sendable {
         var leases: [String: LiveLease] = [:]          // by task id
         var sessions: [String: SessionHandle] = [:]
         var leaseCountBySession: [String: Int] = [:]
-        /// When each stream last heartbeated, whatever leases it named: a lease left out of an
-        /// explicit heartbeat lapses, but the stream that keeps heartbeating is not silent.
+        /// When each stream last heartbeated, whatever leases it named (since it opened, until
+        /// it does): a lease left out of an explicit heartbeat lapses, but the stream that keeps
+        /// heartbeating is not silent.
         var lastHeardBySession: [String: UnixMillis] = [:]
         /// The shortest TTL of the leases added since the keeper last looked.
         var shortestAddedTTL: Int64?
@@ -67,9 +76,10 @@ final class LeaseRegistry: Sendable {
 
     private let state = Mutex(State())
 
-    func registerSession(_ id: String, handle: SessionHandle) {
+    func registerSession(_ id: String, handle: SessionHandle, openedAt: UnixMillis) {
         state.withLock { state in
             state.sessions[id] = handle
+            state.lastHeardBySession[id] = openedAt
             if handle.offer != nil, state.offerPosition[id] == nil {
                 state.offerPosition[id] = state.offerOrder.count
                 state.offerOrder.append(id)
@@ -261,12 +271,14 @@ final class LeaseRegistry: Sendable {
             if tokens.isEmpty {
                 for (taskID, lease) in state.leases where lease.sessionID == session {
                     state.leases[taskID]?.lastHeartbeat = now
+                    state.leases[taskID]?.heartbeatedAt = now
                     held.append(lease)
                 }
             } else {
                 for token in tokens {
                     if var lease = state.leases[token.taskID], lease.token == token, lease.sessionID == session {
                         lease.lastHeartbeat = now
+                        lease.heartbeatedAt = now
                         state.leases[token.taskID] = lease
                         held.append(lease)
                     } else {
@@ -287,6 +299,7 @@ final class LeaseRegistry: Sendable {
             for token in tokens {
                 if var lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID {
                     lease.lastHeartbeat = now
+                    lease.heartbeatedAt = now
                     state.leases[token.taskID] = lease
                 }
             }
@@ -373,7 +386,9 @@ final class LeaseRegistry: Sendable {
     func lapseOrRevoke(_ token: LeaseToken, reason: String, now: UnixMillis, heartbeatIntervalMillis: Int64) {
         let silent = state.withLock { state -> Bool in
             guard let lease = state.leases[token.taskID], lease.token == token else { return false }
-            let lastHeard = max(lease.lastHeartbeat, state.lastHeardBySession[lease.sessionID] ?? lease.lastHeartbeat)
+            // A registered stream: heard when it opened and at each heartbeat; else the lease's own time.
+            let streamHeard = state.lastHeardBySession[lease.sessionID] ?? lease.lastHeartbeat
+            let lastHeard = max(streamHeard, lease.heartbeatedAt ?? streamHeard)
             return now - lastHeard >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
         }
         if silent { lapse(token, reason: reason) } else { revoke(token, reason: reason) }

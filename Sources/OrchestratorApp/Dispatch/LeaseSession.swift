@@ -49,7 +49,7 @@ extension DispatchService {
                 } catch {
                     return false
                 }
-            })))
+            })), openedAt: clock.now())
         var sessionLogger = logger
         sessionLogger[metadataKey: "executor_id"] = "\(executor.executorID)"
         sessionLogger[metadataKey: "session_id"] = "\(sessionID)"
