@@ -149,6 +149,26 @@ struct MappingRoundTripTests {
         #expect(problems.problems.count == 16)
     }
 
+    /// Both backoffs given out of order: refused, naming both (the cap used to win silently).
+    /// One alone below the other's default is what was asked for.
+    @Test func anInitialBackoffAboveTheMaximumIsRefusedOnlyWhenBothAreGiven() {
+        func problems(initial: Int64, max: Int64) -> [String] {
+            var problems = ProblemList()
+            _ = TaskSpec(proto: Orchestrator_V1_TaskSpec(key: "a", retry: Orchestrator_V1_RetryPolicy(
+                maxAttempts: 3, initialBackoffMs: initial, maxBackoffMs: max)), problems: &problems)
+            return problems.problems.map(\.message)
+        }
+        #expect(problems(initial: 5_000, max: 1_000) == [
+            "task `a`: retry.initial_backoff_ms is 5000; it must not exceed retry.max_backoff_ms (1000)"
+        ])
+        #expect(problems(initial: 1_000, max: 1_000).isEmpty)
+        #expect(problems(initial: 0, max: 500).isEmpty)
+        var capped = ProblemList()
+        let spec = TaskSpec(proto: Orchestrator_V1_TaskSpec(key: "a", retry: Orchestrator_V1_RetryPolicy(maxBackoffMs: 500)), problems: &capped)
+        #expect(spec.retry.backoff(afterAttempt: 1) == 500)
+        #expect(problems(initial: 90_000, max: 0).isEmpty)  // the default cap (60 s) then applies
+    }
+
     @Test func plannerMetadataBecomesTheExecutorPayload() throws {
         let spec = TaskSpec(key: "web_search", metadata: ["input.question": "what is \"h2\"?\n", "description": "search"])
         let proto = Orchestrator_V1_TaskSpec(spec)

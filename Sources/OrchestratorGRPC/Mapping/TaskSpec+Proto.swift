@@ -57,6 +57,14 @@ extension TaskSpec {
             } else if r.maxBackoffMs > 0 {
                 retry.maxBackoffMillis = Int(r.maxBackoffMs)
             }
+            // Both given and out of order: the cap would silently win (every retry after `max`),
+            // so the policy is refused rather than half ignored. One alone below the other's
+            // default is fine: `max_backoff_ms = 500` caps the 1 s default as asked.
+            if r.initialBackoffMs > 0, r.maxBackoffMs > 0, r.initialBackoffMs > r.maxBackoffMs,
+                r.maxBackoffMs <= Int64(RetryPolicy.longestBackoffMillis)
+            {
+                invalid("retry.initial_backoff_ms", "\(r.initialBackoffMs)", "it must not exceed retry.max_backoff_ms (\(r.maxBackoffMs))")
+            }
             if r.backoffMultiplier != 0 {
                 if !r.backoffMultiplier.isFinite || r.backoffMultiplier < 1 {
                     invalid(

@@ -51,6 +51,7 @@ struct  Orchestrator__V1__RetryPolicy
   int64_t initial_backoff_ms;
   /*
    * Upper bound for any single delay. 0 = server default (60000 ms). At most 366 days.
+   * When both are set, initial_backoff_ms above max_backoff_ms is INVALID_ARGUMENT.
    */
   int64_t max_backoff_ms;
   /*
