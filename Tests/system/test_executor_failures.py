@@ -268,6 +268,29 @@ def test_a_task_in_retry_backoff_is_counted_as_retry_wait_everywhere(api, server
         assert (counts.total, counts.retry_wait, counts.ready) == (1, 1, 0), counts
 
 
+def test_task_events_number_the_attempts_as_workflow_proto_says(api, server, capability, pb):
+    """TASK_READY counts the attempts already made (0 at first, n after attempt n was retried);
+    the other task events name the attempt they are about (workflow.proto, WorkflowEvent.attempt)."""
+    retry = pb.dag.RetryPolicy(max_attempts=2, initial_backoff_ms=1, max_backoff_ms=1)
+    workflow_id = api.submit([api.task("r", capability, retry=retry)]).workflow.workflow_id
+    executor = "numbered-" + capability
+    for attempt, report in ((1, "failure"), (2, "completion")):
+        polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+            executor_id=executor, capabilities=[capability], max_tasks=1, wait_ms=10_000), timeout=20)
+        assert len(polled.assignments) == 1 and polled.assignments[0].attempt == attempt, polled
+        lease = polled.assignments[0].lease
+        outcome = (dict(failure=pb.executors.TaskFailure(lease=lease, message="boom", retryable=True)) if report == "failure"
+                   else dict(completion=pb.executors.TaskCompletion(lease=lease, result=b"ok")))
+        api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, **outcome), timeout=15)
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    events = api.workflows.ListEvents(pb.workflows.ListEventsRequest(workflow_id=workflow_id, page_size=1000), timeout=10).events
+    numbered = [(pb.workflow.EventType.Name(e.type), e.attempt) for e in events if e.task_key == "r"]
+    assert numbered == [
+        ("EVENT_TYPE_TASK_READY", 0), ("EVENT_TYPE_TASK_LEASED", 1), ("EVENT_TYPE_TASK_RETRY_SCHEDULED", 1),
+        ("EVENT_TYPE_TASK_READY", 1), ("EVENT_TYPE_TASK_LEASED", 2), ("EVENT_TYPE_TASK_SUCCEEDED", 2),
+    ], numbered
+
+
 def test_a_timeout_that_fails_the_workflow_revokes_the_siblings_naming_the_task(api, server, capability, pb):
     """A task that used up its attempts on a start_to_close timeout fails a fail_fast workflow and
     cancels its siblings; their executors were told "lease no longer held" a keeper round later

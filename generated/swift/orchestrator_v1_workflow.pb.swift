@@ -413,6 +413,9 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
     public var taskID: String = ""
     public var taskKey: String = ""
     public var taskState: Orchestrator_V1_TaskState = .unspecified
+    /// The attempt the event is about (1 = the first). TASK_READY counts the attempts already made:
+    /// 0 (unset) when the task first becomes ready, n when it is ready again after attempt n
+    /// (following TASK_RETRY_SCHEDULED of attempt n); the next TASK_LEASED is attempt n + 1.
     public var attempt: Int32 = 0
     public var executorID: String = ""
     /// Set for workflow events.

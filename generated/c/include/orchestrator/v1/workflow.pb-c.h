@@ -309,6 +309,11 @@ struct  Orchestrator__V1__WorkflowEvent
   char *task_id;
   char *task_key;
   Orchestrator__V1__TaskState task_state;
+  /*
+   * The attempt the event is about (1 = the first). TASK_READY counts the attempts already made:
+   * 0 (unset) when the task first becomes ready, n when it is ready again after attempt n
+   * (following TASK_RETRY_SCHEDULED of attempt n); the next TASK_LEASED is attempt n + 1.
+   */
   int32_t attempt;
   char *executor_id;
   /*
