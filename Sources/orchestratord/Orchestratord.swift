@@ -162,6 +162,18 @@ struct Orchestratord: AsyncParsableCommand {
         ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
         logger.notice("orchestratord \(OrchestratorRelease.version) starting with settings:\n\(settings.banner.joined(separator: "\n"))")
-        try await ServerRunner(settings: serverConfiguration, logger: logger).run()
+        do {
+            try await ServerRunner(settings: serverConfiguration, logger: logger).run()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            // Once logging is set up, why the server could not start (or stopped) is a log line
+            // like the others, JSON by default; ArgumentParser's plain "Error: …" broke the
+            // stream a log collector parses. A setting found unusable only now (the database
+            // URL) still exits 64, as every setting's mistake does.
+            let setting = error as? ValidationError
+            logger.critical("orchestratord stopped", metadata: ["error": "\(setting?.message ?? "\(error)")"])
+            throw setting == nil ? ExitCode.failure : ExitCode.validationFailure
+        }
     }
 }

@@ -3,6 +3,7 @@ the setting, rather than starting half-configured."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from urllib.parse import urlsplit
 
@@ -60,6 +61,25 @@ def test_config_file_values_are_not_coerced(tmp_path):
         assert result.returncode == code and message in result.stderr, (content, result.returncode, result.stderr[-1000:])
 
 
+def stopped_because(stderr: str) -> str:
+    """The error of the "orchestratord stopped" line, the last of a JSON log (the default format)."""
+    last = json.loads(stderr.strip().splitlines()[-1])
+    assert last["level"] == "critical" and last["message"] == "orchestratord stopped", last
+    return last["error"]
+
+
+def test_a_server_that_cannot_start_says_why_in_its_log_format(database):
+    """Past the settings, a start-up failure is a log line like the others (JSON by default), not
+    ArgumentParser's plain 'Error: …' in the middle of the JSON stream a collector parses."""
+    result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "999.1.1.1:56112", "--admin-address", "none",
+                             "--database-url", database, "--log-format", "json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    for line in result.stderr.splitlines():
+        if line.strip():
+            json.loads(line)  # every line is JSON
+    assert "999.1.1.1 is not an address or resolvable host name of this machine" in stopped_because(result.stderr)
+
+
 def test_an_address_that_is_no_address_is_named_as_such(database):
     """Found by black-box testing: 'cannot listen on 999.1.1.1:56112: Success' (a stale errno)."""
     result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "999.1.1.1:56112", "--admin-address", "none",
@@ -80,7 +100,8 @@ def test_a_database_url_no_retry_can_mend_stops_the_start_at_once_naming_it(data
         result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "127.0.0.1:0", "--admin-address", "none",
                                  "--database-url", url], capture_output=True, text=True, timeout=60)
         assert result.returncode == 64, (url, result.returncode, result.stderr[-1000:])
-        assert "database-url cannot be used" in result.stderr and message in result.stderr, result.stderr[-1000:]
+        error = stopped_because(result.stderr)
+        assert "database-url cannot be used" in error and message in error, result.stderr[-1000:]
         assert "retrying" not in result.stdout + result.stderr
 
 
