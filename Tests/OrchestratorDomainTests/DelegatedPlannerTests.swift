@@ -26,6 +26,30 @@ struct DelegatedPlannerTests {
         #expect(throws: PlanningError.self) { try DelegatedPlanner().plan(Query(), context: PlanningContext()) }
     }
 
+    /// The planning task's metadata limit is named in the caller's terms (text, inputs), not as a
+    /// task `plan` with labels the caller never sent; a query that fits plans as before.
+    @Test func aQueryTooLargeForThePlanningTaskIsRefusedNamingWhatItCarries() throws {
+        var context = PlanningContext()
+        context.limits.maxMetadataBytesPerTask = 100
+        let fits = Query(text: String(repeating: "a", count: 90))  // 90 + "query.text" = 100
+        #expect(try DelegatedPlanner().plan(fits, context: context).dag.tasks.count == 1)
+        let tooLarge = Query(text: String(repeating: "a", count: 91))
+        #expect {
+            try DelegatedPlanner().plan(tooLarge, context: context)
+        } throws: { error in
+            guard let error = error as? PlanningError else { return false }
+            return error.code == .invalidQuery && error.message == "planner `delegated` hands the query's text, goal, inputs and labels to "
+                + "its planning task `plan`, where with their names they may take at most 100 bytes; this query needs 101 (text 91). "
+                + "Shorten them, or submit an explicit graph"
+        }
+        let withInputs = Query(text: "t", providedInputs: ["city": String(repeating: "b", count: 80)], labels: ["team": "x"])
+        #expect {
+            try DelegatedPlanner().plan(withInputs, context: context)
+        } throws: { error in
+            (error as? PlanningError)?.message.contains("needs 106 (text 1, inputs 80, labels 5)") == true
+        }
+    }
+
     @Test(arguments: CanonicalShape.allCases)
     func adoptsCanonicalShapesAfterThePlanningTask(shape: CanonicalShape) throws {
         let current = try planningVersion()

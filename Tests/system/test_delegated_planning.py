@@ -129,3 +129,28 @@ def test_a_delegated_answer_must_respect_the_querys_constraints(api, pb, databas
             assert psql(database, f"SELECT max(version) FROM dag_versions WHERE workflow_id = '{workflow_uuid(workflow_id)}'") == [["1"]]
     finally:
         stream.close()
+
+
+def test_a_query_too_large_for_the_planning_task_is_refused_in_the_callers_terms(api, pb, database):
+    """Found by black-box testing (grpc-go): a text of exactly max-string-length bytes passed the
+    field's own limit and was then refused as "task `plan` carries 65546 bytes of labels and
+    metadata", naming a task and labels the caller never sent. The refusal now names what the
+    query carries and what to do; nothing is stored."""
+    import grpc
+    import pytest
+
+    text = "a" * 65536
+    before = psql(database, "SELECT count(*) FROM workflows")
+    for call in ("PlanWorkflow", "SubmitQuery"):
+        request = (pb.workflows.PlanWorkflowRequest if call == "PlanWorkflow" else pb.workflows.SubmitQueryRequest)(
+            query=pb.query.Query(text=text, planner=pb.query.PLANNER_KIND_DELEGATED))
+        with pytest.raises(grpc.RpcError) as refused:
+            getattr(api.workflows, call)(request, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value
+        details = refused.value.details()
+        assert "planning task `plan`" in details and "needs 65546 (text 65536)" in details, details
+        assert "submit an explicit graph" in details, details
+    assert psql(database, "SELECT count(*) FROM workflows") == before
+    fits = api.workflows.PlanWorkflow(pb.workflows.PlanWorkflowRequest(
+        query=pb.query.Query(text="a" * 65526, planner=pb.query.PLANNER_KIND_DELEGATED)), timeout=30)
+    assert [task.key for task in fits.dag.tasks] == ["plan"]
