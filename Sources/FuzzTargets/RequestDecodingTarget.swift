@@ -34,6 +34,7 @@ public enum RequestDecodingTarget {
         MessageType(Orchestrator_V1_CancelWorkflowRequest.self),
         MessageType(Orchestrator_V1_WatchWorkflowRequest.self),
         MessageType(Orchestrator_V1_ListEventsRequest.self),
+        MessageType(Orchestrator_V1_ListTasksRequest.self),
         MessageType(Orchestrator_V1_LeaseRequest.self),
         MessageType(Orchestrator_V1_PollTasksRequest.self),
         MessageType(Orchestrator_V1_ReportStatusRequest.self),

@@ -126,12 +126,35 @@ struct GetCommand: AsyncParsableCommand {
     func run() async throws {
         var request = Orchestrator_V1_GetWorkflowRequest()
         request.workflowID = workflowID
-        request.includeTasks = true
         try await withConnection(connection) { connection in
             let response = try await connection.workflows.getWorkflow(request, options: connection.callOptions())
-            guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
+            guard var workflow = response.workflow else { throw CLIError("server returned no workflow") }
+            do {
+                workflow.tasks = try await Self.tasks(of: workflow.workflowID, connection: connection)
+            } catch let status as RPCStatus where status.code == .unimplemented {
+                // A server before ListTasks (0.2.0): every task in one answer.
+                request.includeTasks = true
+                let whole = try await connection.workflows.getWorkflow(request, options: connection.callOptions())
+                workflow = whole.workflow ?? workflow
+            }
             Output.line(Render.workflowDetail(workflow))
         }
+    }
+
+    /// Every task of the workflow, a ListTasks page at a time, results left out (not shown): a
+    /// workflow of any size, whatever its results weigh.
+    static func tasks(of workflowID: String, connection: Connection) async throws -> [Orchestrator_V1_Task] {
+        var tasks: [Orchestrator_V1_Task] = []
+        var page = Orchestrator_V1_ListTasksRequest()
+        page.workflowID = workflowID
+        page.pageSize = 1000
+        page.omitResults = true
+        repeat {
+            let response = try await connection.workflows.listTasks(page, options: connection.callOptions())
+            tasks += response.tasks
+            page.pageToken = response.nextPageToken
+        } while !page.pageToken.isEmpty
+        return tasks
     }
 }
 

@@ -179,6 +179,7 @@ def read_calls(pb, world):
         "GetDag": pb.workflows.GetDagRequest(workflow_id=w1),
         "ListWorkflows": pb.workflows.ListWorkflowsRequest(),
         "ListEvents": pb.workflows.ListEventsRequest(workflow_id=w1),
+        "ListTasks": pb.workflows.ListTasksRequest(workflow_id=w1),
     }
 
 
@@ -311,7 +312,8 @@ def test_jwks_with_two_kids(jwks_server, pb, database, keys):
 
 ESCALATIONS = [
     ("viewer", ["SubmitQuery", "UpdateDag", "CancelWorkflow", "PollTasks", "ReportStatus", "Heartbeat"]),
-    ("executor", ["SubmitQuery", "UpdateDag", "CancelWorkflow", "GetWorkflow", "GetDag", "ListWorkflows", "ListEvents"]),
+    ("executor", ["SubmitQuery", "UpdateDag", "CancelWorkflow", "GetWorkflow", "GetDag", "ListWorkflows", "ListEvents",
+                  "ListTasks"]),
     ("submitter", ["PollTasks", "ReportStatus", "Heartbeat"]),
 ]
 

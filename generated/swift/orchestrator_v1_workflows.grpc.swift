@@ -16,8 +16,10 @@ public enum Orchestrator_V1_WorkflowsMethods {
     public static let watchWorkflow = MethodDescriptor(
         service: "orchestrator.v1.Workflows", method: "WatchWorkflow", kind: .serverStreaming)
     public static let listEvents = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "ListEvents", kind: .unary)
+    public static let listTasks = MethodDescriptor(service: "orchestrator.v1.Workflows", method: "ListTasks", kind: .unary)
     public static let all: [MethodDescriptor] = [
         submitQuery, submitStream, planWorkflow, getWorkflow, listWorkflows, getDag, updateDag, cancelWorkflow, watchWorkflow, listEvents,
+        listTasks,
     ]
 }
 
@@ -75,6 +77,10 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// Events become visible once no older transaction that could still append is running, so pages
     /// never skip an event that commits late.
     func listEvents(_ request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListEventsResponse
+    /// The tasks of a workflow's current DAG version in key order, a page at a time, for workflows
+    /// whose tasks (specs, payloads, results) do not fit one GetWorkflow answer. Read-only (role
+    /// viewer and up); a workflow of another tenant is NOT_FOUND.
+    func listTasks(_ request: Orchestrator_V1_ListTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_ListTasksResponse
 }
 
 extension Orchestrator_V1_WorkflowsProvider {
@@ -137,6 +143,12 @@ extension Orchestrator_V1_WorkflowsProvider {
         throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/ListEvents is not implemented yet")
     }
 
+    public func listTasks(_ request: Orchestrator_V1_ListTasksRequest, context: ServerContext) async throws
+        -> Orchestrator_V1_ListTasksResponse
+    {
+        throw RPCStatus(.unimplemented, "/orchestrator.v1.Workflows/ListTasks is not implemented yet")
+    }
+
     /// Adds every method of the service to `router`.
     public func register(into router: inout RPCRouter) {
         router.registerUnary(Orchestrator_V1_WorkflowsMethods.submitQuery) {
@@ -185,6 +197,10 @@ extension Orchestrator_V1_WorkflowsProvider {
         router.registerUnary(Orchestrator_V1_WorkflowsMethods.listEvents) {
             (request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListEventsResponse in
             try await self.listEvents(request, context: context)
+        }
+        router.registerUnary(Orchestrator_V1_WorkflowsMethods.listTasks) {
+            (request: Orchestrator_V1_ListTasksRequest, context: ServerContext) async throws -> Orchestrator_V1_ListTasksResponse in
+            try await self.listTasks(request, context: context)
         }
     }
 }
@@ -284,5 +300,14 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
         -> Orchestrator_V1_ListEventsResponse
     {
         try await channel.unary(Orchestrator_V1_WorkflowsMethods.listEvents, request: request, options: options)
+    }
+
+    /// The tasks of a workflow's current DAG version in key order, a page at a time, for workflows
+    /// whose tasks (specs, payloads, results) do not fit one GetWorkflow answer. Read-only (role
+    /// viewer and up); a workflow of another tenant is NOT_FOUND.
+    public func listTasks(_ request: Orchestrator_V1_ListTasksRequest, options: CallOptions = CallOptions()) async throws
+        -> Orchestrator_V1_ListTasksResponse
+    {
+        try await channel.unary(Orchestrator_V1_WorkflowsMethods.listTasks, request: request, options: options)
     }
 }

@@ -171,7 +171,9 @@ public struct Orchestrator_V1_PlanWorkflowResponse: Sendable, Hashable, GRPCMess
 
 public struct Orchestrator_V1_GetWorkflowRequest: Sendable, Hashable, GRPCMessage {
     public var workflowID: String = ""
-    /// Also return every task of the current DAG version.
+    /// Also return every task of the current DAG version, with its spec, payload and result. For a
+    /// large workflow that answer can pass a client's receive limit (4 MiB by default in generated
+    /// clients): read its tasks with ListTasks instead.
     public var includeTasks: Bool = false
 
     public init() {}
@@ -476,6 +478,55 @@ public struct Orchestrator_V1_ListEventsResponse: Sendable, Hashable, GRPCMessag
         nextPageToken: String = ""
     ) {
         self.events = events
+        self.nextPageToken = nextPageToken
+    }
+}
+
+public struct Orchestrator_V1_ListTasksRequest: Sendable, Hashable, GRPCMessage {
+    public var workflowID: String = ""
+    /// Only tasks in one of these states (as Task.state shows them: a task waiting out a retry
+    /// backoff is RETRY_WAIT); empty = any.
+    public var states: [Orchestrator_V1_TaskState] = []
+    /// At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks' payloads
+    /// and results pass 1 MiB (it always holds at least one task), so that it fits a default
+    /// client's 4 MiB limit unless one task alone is larger: then use omit_results.
+    public var pageSize: Int32 = 0
+    /// From a previous response's next_page_token (with the same workflow_id); empty for the first page.
+    public var pageToken: String = ""
+    /// Leave each task's result out (Task.result empty).
+    public var omitResults: Bool = false
+
+    public init() {}
+
+    public init(
+        workflowID: String = "",
+        states: [Orchestrator_V1_TaskState] = [],
+        pageSize: Int32 = 0,
+        pageToken: String = "",
+        omitResults: Bool = false
+    ) {
+        self.workflowID = workflowID
+        self.states = states
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+        self.omitResults = omitResults
+    }
+}
+
+public struct Orchestrator_V1_ListTasksResponse: Sendable, Hashable, GRPCMessage {
+    /// In key order; each spec's depends_on in key order too.
+    public var tasks: [Orchestrator_V1_Task] = []
+    /// Empty when there is nothing more. A page with fewer than page_size tasks is not the end by
+    /// itself: the states filter and the 1 MiB budget shorten pages.
+    public var nextPageToken: String = ""
+
+    public init() {}
+
+    public init(
+        tasks: [Orchestrator_V1_Task] = [],
+        nextPageToken: String = ""
+    ) {
+        self.tasks = tasks
         self.nextPageToken = nextPageToken
     }
 }
@@ -1540,6 +1591,100 @@ extension Orchestrator_V1_ListEventsResponse {
     }
 }
 
+extension Orchestrator_V1_ListTasksRequest {
+    /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        var c = Orchestrator__V1__ListTasksRequest()
+        orchestrator__v1__list_tasks_request__init(&c)
+        return c.base.descriptor
+    }
+
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try ProtobufC.decode(
+            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
+            free: { protobuf_c_message_free_unpacked($0, nil) },
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__ListTasksRequest.self)) })
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        let arena = ProtobufCArena()
+        var message = try cMessage(in: arena)
+        return try withExtendedLifetime(arena) {
+            try withUnsafePointer(to: &message) { pointer in
+                try ProtobufC.encode(
+                    UnsafeRawPointer(pointer).assumingMemoryBound(to: ProtobufCMessage.self),
+                    size: { protobuf_c_message_get_packed_size($0) }, pack: { protobuf_c_message_pack($0, $1) })
+            }
+        }
+    }
+
+    init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListTasksRequest>) throws {
+        self.init()
+        let c = pointer.pointee
+        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.states = ProtobufC.array(c.states, c.n_states) { Orchestrator_V1_TaskState(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
+        self.pageSize = c.page_size
+        self.pageToken = try ProtobufC.string(c.page_token)
+        self.omitResults = c.omit_results != 0
+    }
+
+    func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListTasksRequest {
+        var c = Orchestrator__V1__ListTasksRequest()
+        orchestrator__v1__list_tasks_request__init(&c)
+        c.workflow_id = try arena.string(self.workflowID)
+        c.n_states = self.states.count
+        c.states = arena.array(self.states.map { Orchestrator__V1__TaskState(rawValue: .init(truncatingIfNeeded: $0.rawValue)) })
+        c.page_size = self.pageSize
+        c.page_token = try arena.string(self.pageToken)
+        c.omit_results = self.omitResults ? 1 : 0
+        return c
+    }
+}
+
+extension Orchestrator_V1_ListTasksResponse {
+    /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        var c = Orchestrator__V1__ListTasksResponse()
+        orchestrator__v1__list_tasks_response__init(&c)
+        return c.base.descriptor
+    }
+
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try ProtobufC.decode(
+            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
+            free: { protobuf_c_message_free_unpacked($0, nil) },
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__ListTasksResponse.self)) })
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        let arena = ProtobufCArena()
+        var message = try cMessage(in: arena)
+        return try withExtendedLifetime(arena) {
+            try withUnsafePointer(to: &message) { pointer in
+                try ProtobufC.encode(
+                    UnsafeRawPointer(pointer).assumingMemoryBound(to: ProtobufCMessage.self),
+                    size: { protobuf_c_message_get_packed_size($0) }, pack: { protobuf_c_message_pack($0, $1) })
+            }
+        }
+    }
+
+    init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListTasksResponse>) throws {
+        self.init()
+        let c = pointer.pointee
+        self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_Task(cMessage: $0) }
+        self.nextPageToken = try ProtobufC.string(c.next_page_token)
+    }
+
+    func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListTasksResponse {
+        var c = Orchestrator__V1__ListTasksResponse()
+        orchestrator__v1__list_tasks_response__init(&c)
+        c.n_tasks = self.tasks.count
+        c.tasks = arena.pointerArray(try self.tasks.map { arena.box(try $0.cMessage(in: arena)) })
+        c.next_page_token = try arena.string(self.nextPageToken)
+        return c
+    }
+}
+
 extension GeneratedDescriptors {
     static let _orchestrator_v1_workflows_proto = DescriptorFile(
         name: "orchestrator/v1/workflows.proto",
@@ -1583,6 +1728,15 @@ extension GeneratedDescriptors {
             "orchestrator.v1.ListEventsResponse",
             "orchestrator.v1.ListEventsResponse.events",
             "orchestrator.v1.ListEventsResponse.next_page_token",
+            "orchestrator.v1.ListTasksRequest",
+            "orchestrator.v1.ListTasksRequest.omit_results",
+            "orchestrator.v1.ListTasksRequest.page_size",
+            "orchestrator.v1.ListTasksRequest.page_token",
+            "orchestrator.v1.ListTasksRequest.states",
+            "orchestrator.v1.ListTasksRequest.workflow_id",
+            "orchestrator.v1.ListTasksResponse",
+            "orchestrator.v1.ListTasksResponse.next_page_token",
+            "orchestrator.v1.ListTasksResponse.tasks",
             "orchestrator.v1.ListWorkflowsRequest",
             "orchestrator.v1.ListWorkflowsRequest.LabelsEntry",
             "orchestrator.v1.ListWorkflowsRequest.LabelsEntry.key",
@@ -1651,6 +1805,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.Workflows.GetDag",
             "orchestrator.v1.Workflows.GetWorkflow",
             "orchestrator.v1.Workflows.ListEvents",
+            "orchestrator.v1.Workflows.ListTasks",
             "orchestrator.v1.Workflows.ListWorkflows",
             "orchestrator.v1.Workflows.PlanWorkflow",
             "orchestrator.v1.Workflows.SubmitQuery",
@@ -1709,20 +1864,25 @@ extension GeneratedDescriptors {
             ZnRlcl9zZXF1ZW5jZRgGIAEoA1INYWZ0ZXJTZXF1ZW5jZRIWCgZ0ZW5hbnQYByABKAlSBnRlbmFudBIbCglwYWdlX3NpemUYCCAB\
             KAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YCSABKAlSCXBhZ2VUb2tlbiJ0ChJMaXN0RXZlbnRzUmVzcG9uc2USNgoGZXZlbnRz\
             GAEgAygLMh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnRSBmV2ZW50cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5l\
-            eHRQYWdlVG9rZW4ykAcKCVdvcmtmbG93cxJYCgtTdWJtaXRRdWVyeRIjLm9yY2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlcXVl\
-            c3QaJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXNwb25zZRJfCgxTdWJtaXRTdHJlYW0SJC5vcmNoZXN0cmF0b3IudjEu\
-            U3VibWl0U3RyZWFtUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZSgBMAESWwoMUGxhbldvcmtm\
-            bG93EiQub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1JlcXVlc3QaJS5vcmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVz\
-            cG9uc2USWAoLR2V0V29ya2Zsb3cSIy5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYx\
-            LkdldFdvcmtmbG93UmVzcG9uc2USXgoNTGlzdFdvcmtmbG93cxIlLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVxdWVz\
-            dBomLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVzcG9uc2USSQoGR2V0RGFnEh4ub3JjaGVzdHJhdG9yLnYxLkdldERh\
-            Z1JlcXVlc3QaHy5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVzcG9uc2USUgoJVXBkYXRlRGFnEiEub3JjaGVzdHJhdG9yLnYxLlVw\
-            ZGF0ZURhZ1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVzcG9uc2USYQoOQ2FuY2VsV29ya2Zsb3cSJi5vcmNo\
-            ZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Gicub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2US\
-            WAoNV2F0Y2hXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtmbG93UmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5X\
-            b3JrZmxvd0V2ZW50MAESVQoKTGlzdEV2ZW50cxIiLm9yY2hlc3RyYXRvci52MS5MaXN0RXZlbnRzUmVxdWVzdBojLm9yY2hlc3Ry\
-            YXRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2VCNwoTZGV2Lm9yY2hlc3RyYXRvci52MVABWh5vcmNoZXN0cmF0b3IvdjE7b3JjaGVz\
-            dHJhdG9ydjFiBnByb3RvMw==
+            eHRQYWdlVG9rZW4ixgEKEExpc3RUYXNrc1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSMgoGc3RhdGVz\
+            GAIgAygOMhoub3JjaGVzdHJhdG9yLnYxLlRhc2tTdGF0ZVIGc3RhdGVzEhsKCXBhZ2Vfc2l6ZRgDIAEoBVIIcGFnZVNpemUSHQoK\
+            cGFnZV90b2tlbhgEIAEoCVIJcGFnZVRva2VuEiEKDG9taXRfcmVzdWx0cxgFIAEoCFILb21pdFJlc3VsdHMiaAoRTGlzdFRhc2tz\
+            UmVzcG9uc2USKwoFdGFza3MYASADKAsyFS5vcmNoZXN0cmF0b3IudjEuVGFza1IFdGFza3MSJgoPbmV4dF9wYWdlX3Rva2VuGAIg\
+            ASgJUg1uZXh0UGFnZVRva2VuMuQHCglXb3JrZmxvd3MSWAoLU3VibWl0UXVlcnkSIy5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVl\
+            cnlSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVzcG9uc2USXwoMU3VibWl0U3RyZWFtEiQub3JjaGVzdHJh\
+            dG9yLnYxLlN1Ym1pdFN0cmVhbVJlcXVlc3QaJS5vcmNoZXN0cmF0b3IudjEuU3VibWl0U3RyZWFtUmVzcG9uc2UoATABElsKDFBs\
+            YW5Xb3JrZmxvdxIkLm9yY2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dSZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3Jr\
+            Zmxvd1Jlc3BvbnNlElgKC0dldFdvcmtmbG93EiMub3JjaGVzdHJhdG9yLnYxLkdldFdvcmtmbG93UmVxdWVzdBokLm9yY2hlc3Ry\
+            YXRvci52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEl4KDUxpc3RXb3JrZmxvd3MSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93\
+            c1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1Jlc3BvbnNlEkkKBkdldERhZxIeLm9yY2hlc3RyYXRvci52\
+            MS5HZXREYWdSZXF1ZXN0Gh8ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1Jlc3BvbnNlElIKCVVwZGF0ZURhZxIhLm9yY2hlc3RyYXRv\
+            ci52MS5VcGRhdGVEYWdSZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLlVwZGF0ZURhZ1Jlc3BvbnNlEmEKDkNhbmNlbFdvcmtmbG93\
+            EiYub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVxdWVzdBonLm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1Jl\
+            c3BvbnNlElgKDVdhdGNoV29ya2Zsb3cSJS5vcmNoZXN0cmF0b3IudjEuV2F0Y2hXb3JrZmxvd1JlcXVlc3QaHi5vcmNoZXN0cmF0\
+            b3IudjEuV29ya2Zsb3dFdmVudDABElUKCkxpc3RFdmVudHMSIi5vcmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaIy5v\
+            cmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlElIKCUxpc3RUYXNrcxIhLm9yY2hlc3RyYXRvci52MS5MaXN0VGFza3NS\
+            ZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLkxpc3RUYXNrc1Jlc3BvbnNlQjcKE2Rldi5vcmNoZXN0cmF0b3IudjFQAVoeb3JjaGVz\
+            dHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
             """
     )
 }

@@ -50,6 +50,9 @@ public protocol WorkflowStore: Sendable {
     /// Every task of the workflow's current DAG version.
     func tasks(workflowID: String) async throws -> [StoredTask]
 
+    /// A page of the workflow's current tasks in key order, with their upstream keys.
+    func taskPage(_ query: TaskPageQuery) async throws -> TaskPage
+
     /// Stores a new DAG version if `expectedVersion` is current: adds new tasks (ready when their
     /// upstream tasks already succeeded), removes tasks that have not started, rewires counters.
     /// Throws `StoreError.versionConflict` and writes nothing when another writer got there first.

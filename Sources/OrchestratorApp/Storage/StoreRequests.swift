@@ -116,6 +116,46 @@ public struct WorkflowPage: Sendable {
     }
 }
 
+/// One page of a workflow's tasks in key order (`WorkflowStore.taskPage`).
+public struct TaskPageQuery: Sendable {
+    public var workflowID: String
+    /// Only tasks in these states (READY includes tasks waiting out a retry backoff); empty = all.
+    public var states: Set<TaskState>
+    public var pageSize: Int
+    /// A page ends early once its tasks' payloads and results add up past this many bytes; it
+    /// always holds at least one task.
+    public var maxBytes: Int
+    public var includeResults: Bool
+    /// Opaque cursor from the previous page.
+    public var pageToken: String?
+
+    public init(
+        workflowID: String, states: Set<TaskState> = [], pageSize: Int = 100, maxBytes: Int = 1 << 20,
+        includeResults: Bool = true, pageToken: String? = nil
+    ) {
+        self.workflowID = workflowID
+        self.states = states
+        self.pageSize = pageSize
+        self.maxBytes = maxBytes
+        self.includeResults = includeResults
+        self.pageToken = pageToken
+    }
+}
+
+public struct TaskPage: Sendable {
+    /// In key order.
+    public var tasks: [StoredTask]
+    /// The upstream task keys of each task of the page, by task id.
+    public var upstreamKeys: [String: [TaskKey]]
+    public var nextPageToken: String?
+
+    public init(tasks: [StoredTask], upstreamKeys: [String: [TaskKey]], nextPageToken: String?) {
+        self.tasks = tasks
+        self.upstreamKeys = upstreamKeys
+        self.nextPageToken = nextPageToken
+    }
+}
+
 /// A change to a workflow's graph, validated by the application before it reaches the store.
 public struct DagUpdate: Sendable {
     public var workflowID: String

@@ -7,7 +7,7 @@ public import OrchestratorAuth
 /// |------------------------------------------------------|-------------------------------|
 /// | grpc.health.v1.Health/*                              | anyone, no token (probes)     |
 /// | grpc.reflection.*                                    | any valid token               |
-/// | Workflows Get/List/GetDag/Watch/ListEvents (reads)   | viewer, submitter, admin      |
+/// | Workflows Get/List/GetDag/Watch/ListEvents/ListTasks | viewer, submitter, admin      |
 /// | Workflows, every other method (writes, planning)     | submitter, admin              |
 /// | orchestrator.v1.Executors/*                          | executor, admin               |
 /// | anything else                                        | admin                         |
@@ -26,7 +26,9 @@ public struct MethodAccess: Sendable {
     public static let workflowsService = "orchestrator.v1.Workflows"
     public static let executorsService = "orchestrator.v1.Executors"
     /// Workflows methods that only read.
-    public static let readMethods: Set<String> = ["GetWorkflow", "ListWorkflows", "GetDag", "WatchWorkflow", "ListEvents"]
+    public static let readMethods: Set<String> = [
+        "GetWorkflow", "ListWorkflows", "GetDag", "WatchWorkflow", "ListEvents", "ListTasks",
+    ]
 
     public init() {}
 

@@ -41,6 +41,8 @@ typedef struct Orchestrator__V1__CancelWorkflowResponse Orchestrator__V1__Cancel
 typedef struct Orchestrator__V1__WatchWorkflowRequest Orchestrator__V1__WatchWorkflowRequest;
 typedef struct Orchestrator__V1__ListEventsRequest Orchestrator__V1__ListEventsRequest;
 typedef struct Orchestrator__V1__ListEventsResponse Orchestrator__V1__ListEventsResponse;
+typedef struct Orchestrator__V1__ListTasksRequest Orchestrator__V1__ListTasksRequest;
+typedef struct Orchestrator__V1__ListTasksResponse Orchestrator__V1__ListTasksResponse;
 
 
 /* --- enums --- */
@@ -199,7 +201,9 @@ struct  Orchestrator__V1__GetWorkflowRequest
   ProtobufCMessage base;
   char *workflow_id;
   /*
-   * Also return every task of the current DAG version.
+   * Also return every task of the current DAG version, with its spec, payload and result. For a
+   * large workflow that answer can pass a client's receive limit (4 MiB by default in generated
+   * clients): read its tasks with ListTasks instead.
    */
   protobuf_c_boolean include_tasks;
 };
@@ -486,6 +490,55 @@ struct  Orchestrator__V1__ListEventsResponse
 };
 #define ORCHESTRATOR__V1__LIST_EVENTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__list_events_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Orchestrator__V1__ListTasksRequest
+{
+  ProtobufCMessage base;
+  char *workflow_id;
+  /*
+   * Only tasks in one of these states (as Task.state shows them: a task waiting out a retry
+   * backoff is RETRY_WAIT); empty = any.
+   */
+  size_t n_states;
+  Orchestrator__V1__TaskState *states;
+  /*
+   * At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks' payloads
+   * and results pass 1 MiB (it always holds at least one task), so that it fits a default
+   * client's 4 MiB limit unless one task alone is larger: then use omit_results.
+   */
+  int32_t page_size;
+  /*
+   * From a previous response's next_page_token (with the same workflow_id); empty for the first page.
+   */
+  char *page_token;
+  /*
+   * Leave each task's result out (Task.result empty).
+   */
+  protobuf_c_boolean omit_results;
+};
+#define ORCHESTRATOR__V1__LIST_TASKS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__list_tasks_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Orchestrator__V1__ListTasksResponse
+{
+  ProtobufCMessage base;
+  /*
+   * In key order; each spec's depends_on in key order too.
+   */
+  size_t n_tasks;
+  Orchestrator__V1__Task **tasks;
+  /*
+   * Empty when there is nothing more. A page with fewer than page_size tasks is not the end by
+   * itself: the states filter and the 1 MiB budget shorten pages.
+   */
+  char *next_page_token;
+};
+#define ORCHESTRATOR__V1__LIST_TASKS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__list_tasks_response__descriptor) \
     , 0,NULL, (char *)protobuf_c_empty_string }
 
 
@@ -878,6 +931,44 @@ Orchestrator__V1__ListEventsResponse *
 void   orchestrator__v1__list_events_response__free_unpacked
                      (Orchestrator__V1__ListEventsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Orchestrator__V1__ListTasksRequest methods */
+void   orchestrator__v1__list_tasks_request__init
+                     (Orchestrator__V1__ListTasksRequest         *message);
+size_t orchestrator__v1__list_tasks_request__get_packed_size
+                     (const Orchestrator__V1__ListTasksRequest   *message);
+size_t orchestrator__v1__list_tasks_request__pack
+                     (const Orchestrator__V1__ListTasksRequest   *message,
+                      uint8_t             *out);
+size_t orchestrator__v1__list_tasks_request__pack_to_buffer
+                     (const Orchestrator__V1__ListTasksRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orchestrator__V1__ListTasksRequest *
+       orchestrator__v1__list_tasks_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orchestrator__v1__list_tasks_request__free_unpacked
+                     (Orchestrator__V1__ListTasksRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orchestrator__V1__ListTasksResponse methods */
+void   orchestrator__v1__list_tasks_response__init
+                     (Orchestrator__V1__ListTasksResponse         *message);
+size_t orchestrator__v1__list_tasks_response__get_packed_size
+                     (const Orchestrator__V1__ListTasksResponse   *message);
+size_t orchestrator__v1__list_tasks_response__pack
+                     (const Orchestrator__V1__ListTasksResponse   *message,
+                      uint8_t             *out);
+size_t orchestrator__v1__list_tasks_response__pack_to_buffer
+                     (const Orchestrator__V1__ListTasksResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orchestrator__V1__ListTasksResponse *
+       orchestrator__v1__list_tasks_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orchestrator__v1__list_tasks_response__free_unpacked
+                     (Orchestrator__V1__ListTasksResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orchestrator__V1__SubmitQueryRequest_Closure)
@@ -949,6 +1040,12 @@ typedef void (*Orchestrator__V1__ListEventsRequest_Closure)
 typedef void (*Orchestrator__V1__ListEventsResponse_Closure)
                  (const Orchestrator__V1__ListEventsResponse *message,
                   void *closure_data);
+typedef void (*Orchestrator__V1__ListTasksRequest_Closure)
+                 (const Orchestrator__V1__ListTasksRequest *message,
+                  void *closure_data);
+typedef void (*Orchestrator__V1__ListTasksResponse_Closure)
+                 (const Orchestrator__V1__ListTasksResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -996,6 +1093,10 @@ struct Orchestrator__V1__Workflows_Service
                       const Orchestrator__V1__ListEventsRequest *input,
                       Orchestrator__V1__ListEventsResponse_Closure closure,
                       void *closure_data);
+  void (*list_tasks)(Orchestrator__V1__Workflows_Service *service,
+                     const Orchestrator__V1__ListTasksRequest *input,
+                     Orchestrator__V1__ListTasksResponse_Closure closure,
+                     void *closure_data);
 };
 typedef void (*Orchestrator__V1__Workflows_ServiceDestroy)(Orchestrator__V1__Workflows_Service *);
 void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *service,
@@ -1013,7 +1114,8 @@ void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *ser
       function_prefix__ ## update_dag,\
       function_prefix__ ## cancel_workflow,\
       function_prefix__ ## watch_workflow,\
-      function_prefix__ ## list_events  }
+      function_prefix__ ## list_events,\
+      function_prefix__ ## list_tasks  }
 void orchestrator__v1__workflows__submit_query(ProtobufCService *service,
                                                const Orchestrator__V1__SubmitQueryRequest *input,
                                                Orchestrator__V1__SubmitQueryResponse_Closure closure,
@@ -1054,6 +1156,10 @@ void orchestrator__v1__workflows__list_events(ProtobufCService *service,
                                               const Orchestrator__V1__ListEventsRequest *input,
                                               Orchestrator__V1__ListEventsResponse_Closure closure,
                                               void *closure_data);
+void orchestrator__v1__workflows__list_tasks(ProtobufCService *service,
+                                             const Orchestrator__V1__ListTasksRequest *input,
+                                             Orchestrator__V1__ListTasksResponse_Closure closure,
+                                             void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1080,6 +1186,8 @@ extern const ProtobufCMessageDescriptor orchestrator__v1__cancel_workflow_respon
 extern const ProtobufCMessageDescriptor orchestrator__v1__watch_workflow_request__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__list_events_request__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__list_events_response__descriptor;
+extern const ProtobufCMessageDescriptor orchestrator__v1__list_tasks_request__descriptor;
+extern const ProtobufCMessageDescriptor orchestrator__v1__list_tasks_response__descriptor;
 extern const ProtobufCServiceDescriptor orchestrator__v1__workflows__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -925,6 +925,96 @@ void   orchestrator__v1__list_events_response__free_unpacked
   assert(message->base.descriptor == &orchestrator__v1__list_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orchestrator__v1__list_tasks_request__init
+                     (Orchestrator__V1__ListTasksRequest         *message)
+{
+  static const Orchestrator__V1__ListTasksRequest init_value = ORCHESTRATOR__V1__LIST_TASKS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orchestrator__v1__list_tasks_request__get_packed_size
+                     (const Orchestrator__V1__ListTasksRequest *message)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orchestrator__v1__list_tasks_request__pack
+                     (const Orchestrator__V1__ListTasksRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orchestrator__v1__list_tasks_request__pack_to_buffer
+                     (const Orchestrator__V1__ListTasksRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orchestrator__V1__ListTasksRequest *
+       orchestrator__v1__list_tasks_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orchestrator__V1__ListTasksRequest *)
+     protobuf_c_message_unpack (&orchestrator__v1__list_tasks_request__descriptor,
+                                allocator, len, data);
+}
+void   orchestrator__v1__list_tasks_request__free_unpacked
+                     (Orchestrator__V1__ListTasksRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orchestrator__v1__list_tasks_response__init
+                     (Orchestrator__V1__ListTasksResponse         *message)
+{
+  static const Orchestrator__V1__ListTasksResponse init_value = ORCHESTRATOR__V1__LIST_TASKS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orchestrator__v1__list_tasks_response__get_packed_size
+                     (const Orchestrator__V1__ListTasksResponse *message)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orchestrator__v1__list_tasks_response__pack
+                     (const Orchestrator__V1__ListTasksResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orchestrator__v1__list_tasks_response__pack_to_buffer
+                     (const Orchestrator__V1__ListTasksResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orchestrator__V1__ListTasksResponse *
+       orchestrator__v1__list_tasks_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orchestrator__V1__ListTasksResponse *)
+     protobuf_c_message_unpack (&orchestrator__v1__list_tasks_response__descriptor,
+                                allocator, len, data);
+}
+void   orchestrator__v1__list_tasks_response__free_unpacked
+                     (Orchestrator__V1__ListTasksResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orchestrator__v1__list_tasks_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_request__field_descriptors[3] =
 {
   {
@@ -2488,7 +2578,148 @@ const ProtobufCMessageDescriptor orchestrator__v1__list_events_response__descrip
   (ProtobufCMessageInit) orchestrator__v1__list_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descriptors[10] =
+static const ProtobufCFieldDescriptor orchestrator__v1__list_tasks_request__field_descriptors[5] =
+{
+  {
+    "workflow_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListTasksRequest, workflow_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "states",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Orchestrator__V1__ListTasksRequest, n_states),
+    offsetof(Orchestrator__V1__ListTasksRequest, states),
+    &orchestrator__v1__task_state__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListTasksRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListTasksRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "omit_results",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListTasksRequest, omit_results),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orchestrator__v1__list_tasks_request__field_indices_by_name[] = {
+  4,   /* field[4] = omit_results */
+  2,   /* field[2] = page_size */
+  3,   /* field[3] = page_token */
+  1,   /* field[1] = states */
+  0,   /* field[0] = workflow_id */
+};
+static const ProtobufCIntRange orchestrator__v1__list_tasks_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor orchestrator__v1__list_tasks_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orchestrator.v1.ListTasksRequest",
+  "ListTasksRequest",
+  "Orchestrator__V1__ListTasksRequest",
+  "orchestrator.v1",
+  sizeof(Orchestrator__V1__ListTasksRequest),
+  5,
+  orchestrator__v1__list_tasks_request__field_descriptors,
+  orchestrator__v1__list_tasks_request__field_indices_by_name,
+  1,  orchestrator__v1__list_tasks_request__number_ranges,
+  (ProtobufCMessageInit) orchestrator__v1__list_tasks_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orchestrator__v1__list_tasks_response__field_descriptors[2] =
+{
+  {
+    "tasks",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orchestrator__V1__ListTasksResponse, n_tasks),
+    offsetof(Orchestrator__V1__ListTasksResponse, tasks),
+    &orchestrator__v1__task__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__ListTasksResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orchestrator__v1__list_tasks_response__field_indices_by_name[] = {
+  1,   /* field[1] = next_page_token */
+  0,   /* field[0] = tasks */
+};
+static const ProtobufCIntRange orchestrator__v1__list_tasks_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor orchestrator__v1__list_tasks_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orchestrator.v1.ListTasksResponse",
+  "ListTasksResponse",
+  "Orchestrator__V1__ListTasksResponse",
+  "orchestrator.v1",
+  sizeof(Orchestrator__V1__ListTasksResponse),
+  2,
+  orchestrator__v1__list_tasks_response__field_descriptors,
+  orchestrator__v1__list_tasks_response__field_indices_by_name,
+  1,  orchestrator__v1__list_tasks_response__number_ranges,
+  (ProtobufCMessageInit) orchestrator__v1__list_tasks_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descriptors[11] =
 {
   { "SubmitQuery", &orchestrator__v1__submit_query_request__descriptor, &orchestrator__v1__submit_query_response__descriptor },
   { "SubmitStream", &orchestrator__v1__submit_stream_request__descriptor, &orchestrator__v1__submit_stream_response__descriptor },
@@ -2500,12 +2731,14 @@ static const ProtobufCMethodDescriptor orchestrator__v1__workflows__method_descr
   { "CancelWorkflow", &orchestrator__v1__cancel_workflow_request__descriptor, &orchestrator__v1__cancel_workflow_response__descriptor },
   { "WatchWorkflow", &orchestrator__v1__watch_workflow_request__descriptor, &orchestrator__v1__workflow_event__descriptor },
   { "ListEvents", &orchestrator__v1__list_events_request__descriptor, &orchestrator__v1__list_events_response__descriptor },
+  { "ListTasks", &orchestrator__v1__list_tasks_request__descriptor, &orchestrator__v1__list_tasks_response__descriptor },
 };
 const unsigned orchestrator__v1__workflows__method_indices_by_name[] = {
   7,        /* CancelWorkflow */
   5,        /* GetDag */
   3,        /* GetWorkflow */
   9,        /* ListEvents */
+  10,        /* ListTasks */
   4,        /* ListWorkflows */
   2,        /* PlanWorkflow */
   0,        /* SubmitQuery */
@@ -2520,7 +2753,7 @@ const ProtobufCServiceDescriptor orchestrator__v1__workflows__descriptor =
   "Workflows",
   "Orchestrator__V1__Workflows",
   "orchestrator.v1",
-  10,
+  11,
   orchestrator__v1__workflows__method_descriptors,
   orchestrator__v1__workflows__method_indices_by_name
 };
@@ -2603,6 +2836,14 @@ void orchestrator__v1__workflows__list_events(ProtobufCService *service,
 {
   assert(service->descriptor == &orchestrator__v1__workflows__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orchestrator__v1__workflows__list_tasks(ProtobufCService *service,
+                                             const Orchestrator__V1__ListTasksRequest *input,
+                                             Orchestrator__V1__ListTasksResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &orchestrator__v1__workflows__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void orchestrator__v1__workflows__init (Orchestrator__V1__Workflows_Service *service,
                                         Orchestrator__V1__Workflows_ServiceDestroy destroy)

@@ -1,0 +1,80 @@
+import Foundation
+import OrchestratorApp
+import OrchestratorDomain
+import PostgresClient
+
+/// `ListTasks`: a workflow's tasks in key order, a page at a time, bounded in count and in bytes.
+extension PostgresWorkflowStore {
+    public func taskPage(_ query: TaskPageQuery) async throws -> TaskPage {
+        let after = try query.pageToken.map(TaskPageToken.decode)
+        // Stored states (a task waiting out its backoff is stored `retry_wait`, read as READY).
+        let states = query.states.flatMap { $0 == .ready ? ["ready", TaskStateColumn.retryWait] : [$0.rawValue] }
+        return try await context.read { session in
+            // First the keys and sizes (tasks_workflow_key_key; octet_length reads a TOASTed
+            // value's size from its pointer), to cut the page before any large value is read.
+            let sizes = try await session.query(
+                """
+                SELECT t.key, octet_length(t.input) + CASE WHEN $5::bool THEN coalesce(octet_length(t.result), 0) ELSE 0 END AS bytes
+                  FROM tasks t
+                 WHERE t.workflow_id = $1 AND ($2::text IS NULL OR t.key > $2)
+                   AND (cardinality($3::text[]) = 0 OR t.state = ANY($3::text[]))
+                 ORDER BY t.key
+                 LIMIT $4
+                """, [query.workflowID, after, states, query.pageSize + 1, query.includeResults])
+            var keys: [String] = []
+            var bytes = 0
+            for row in sizes.prefix(query.pageSize) {
+                let size = try row.decode(Int.self, column: "bytes")
+                if !keys.isEmpty && bytes + size > query.maxBytes { break }
+                keys.append(try row.decode(String.self, column: "key"))
+                bytes += size
+            }
+            guard !keys.isEmpty else { return TaskPage(tasks: [], upstreamKeys: [:], nextPageToken: nil) }
+            let columns = query.includeResults ? TaskRow.columns : TaskRow.columns.replacingOccurrences(of: "t.result", with: "NULL::bytea AS result")
+            let rows = try await session.query(
+                """
+                SELECT \(columns)
+                  FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+                 WHERE t.workflow_id = $1 AND t.key = ANY($2::text[])
+                 ORDER BY t.key
+                """, [query.workflowID, keys])
+            let decoder = JSONDecoder()
+            let tasks = try rows.map { try TaskRow.decode($0, decoder: decoder) }
+            // edges_downstream_idx, then tasks_pkey for the upstream keys.
+            let edges = try await session.query(
+                """
+                SELECT e.downstream_task_id AS task_id, u.key
+                  FROM edges e JOIN tasks u ON u.id = e.upstream_task_id
+                 WHERE e.downstream_task_id = ANY($1::uuid[])
+                 ORDER BY u.key
+                """, [tasks.compactMap { UUID(uuidString: $0.taskID) }])
+            var upstream: [String: [TaskKey]] = [:]
+            for edge in edges {
+                upstream[try edge.decode(UUID.self, column: "task_id").uuidString.lowercased(), default: []]
+                    .append(TaskKey(try edge.decode(String.self, column: "key")))
+            }
+            let more = sizes.count > keys.count
+            return TaskPage(tasks: tasks, upstreamKeys: upstream, nextPageToken: more ? TaskPageToken(key: keys.last!).encoded : nil)
+        }
+    }
+}
+
+/// The opaque cursor of `taskPage`: the last key of a page, base64url.
+struct TaskPageToken {
+    var key: String
+
+    var encoded: String {
+        Data("k|\(key)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    static func decode(_ token: String) throws -> String {
+        let base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        // Keys are validated at submission and never hold a NUL (PostgreSQL text cannot); a token
+        // that decodes to anything else is not one this server issued.
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("k|"),
+            text.count > 2, !text.unicodeScalars.contains("\0")
+        else { throw StoreError.malformedPageToken }
+        return String(text.dropFirst(2))
+    }
+}

@@ -1,0 +1,137 @@
+"""ListTasks: a workflow's tasks in key order, a page at a time, for workflows whose tasks do not fit
+one GetWorkflow answer. Found by black-box testing with grpc-go: a workflow whose results added
+up past 4 MiB could not be read by a client with the default receive limit at all."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from procs import psql
+
+
+def list_all(api, pb, workflow_id: str, **fields):
+    """Every page of ListTasks; returns (tasks, page sizes)."""
+    tasks, sizes, token = [], [], ""
+    while True:
+        page = api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token=token, **fields),
+                                       timeout=30)
+        tasks += page.tasks
+        sizes.append(len(page.tasks))
+        token = page.next_page_token
+        if not token:
+            return tasks, sizes
+
+
+def test_pages_hold_every_task_once_in_key_order_with_its_upstream_keys(api, pb, capability):
+    diamond = [api.task("a", capability), api.task("b", capability, ["a"]), api.task("c", capability, ["a"]),
+               api.task("d", capability, ["c", "b"])]
+    others = [api.task(f"t{i:03}", capability) for i in range(246)]
+    workflow_id = api.submit(diamond + others).workflow.workflow_id
+    tasks, sizes = list_all(api, pb, workflow_id, page_size=100)
+    assert sizes == [100, 100, 50]
+    keys = [task.spec.key for task in tasks]
+    assert keys == sorted(["a", "b", "c", "d"] + [f"t{i:03}" for i in range(246)])
+    by_key = {task.spec.key: task for task in tasks}
+    assert list(by_key["d"].spec.depends_on) == ["b", "c"] and list(by_key["b"].spec.depends_on) == ["a"]
+    assert list(by_key["a"].spec.depends_on) == [] and by_key["a"].workflow_id == workflow_id
+    # The same view as GetWorkflow's (whose depends_on keep the graph's order; here key order).
+    whole = {task.spec.key: task for task in api.get(workflow_id, tasks=True).tasks}
+    assert {key: (t.task_id, t.state, sorted(t.spec.depends_on)) for key, t in by_key.items()} == \
+        {key: (t.task_id, t.state, sorted(t.spec.depends_on)) for key, t in whole.items()}
+
+    # States as Task.state shows them; the default page size is 100.
+    pending, _ = list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_PENDING])
+    assert [task.spec.key for task in pending] == ["b", "c", "d"]
+    ready, sizes = list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_READY, pb.workflow.TASK_STATE_FAILED])
+    assert len(ready) == 247 and sizes == [100, 100, 47]
+    assert list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_RETRY_WAIT])[0] == []
+
+
+def test_a_task_in_retry_backoff_is_listed_as_retry_wait_not_ready(api, pb, capability):
+    retry = pb.dag.RetryPolicy(max_attempts=3, initial_backoff_ms=600_000, max_backoff_ms=600_000)
+    workflow_id = api.submit([api.task("r", capability, retry=retry), api.task("s", capability)]).workflow.workflow_id
+    executor = "lt-" + capability
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id=executor, capabilities=[capability], max_tasks=2, wait_ms=5000), timeout=15)
+    lease = next(a.lease for a in polled.assignments if a.spec.key == "r")
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, failure=pb.executors.TaskFailure(
+        lease=lease, message="boom", retryable=True)), timeout=15)
+    waiting, _ = list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_RETRY_WAIT])
+    assert [task.spec.key for task in waiting] == ["r"]
+    assert list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_READY])[0] == []
+    leased, _ = list_all(api, pb, workflow_id, states=[pb.workflow.TASK_STATE_LEASED])
+    assert [task.spec.key for task in leased] == ["s"]
+
+
+def test_large_results_are_paged_within_a_default_clients_limit(api, pb, server, capability):
+    """Five results of 900 KB: GetWorkflow with its tasks is past what a default client accepts;
+    ListTasks ends each page at 1 MiB, so every page arrives, and omit_results leaves them out."""
+    workflow_id = api.submit([api.task(f"big{i}", capability) for i in range(5)]).workflow.workflow_id
+    executor = "big-" + capability
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id=executor, capabilities=[capability], max_tasks=5, wait_ms=5000), timeout=15)
+    assert len(polled.assignments) == 5
+    for assignment in polled.assignments:
+        result = assignment.spec.key.encode() * (900_000 // len(assignment.spec.key))
+        api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor, completion=pb.executors.TaskCompletion(
+            lease=assignment.lease, result=result)), timeout=30)
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+
+    with grpc.insecure_channel(server.address) as channel:  # grpcio's default: 4 MiB received at most
+        stub = pb.workflows_grpc.WorkflowsStub(channel)
+        with pytest.raises(grpc.RpcError) as too_large:
+            stub.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=workflow_id, include_tasks=True), timeout=30)
+        assert too_large.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, too_large.value
+        tasks, token, sizes = [], "", []
+        while True:
+            page = stub.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token=token), timeout=30)
+            tasks += page.tasks
+            sizes.append(len(page.tasks))
+            token = page.next_page_token
+            if not token:
+                break
+        assert sizes == [1, 1, 1, 1, 1]
+        assert [t.spec.key for t in tasks] == [f"big{i}" for i in range(5)]
+        assert all(len(t.result) >= 899_000 and t.result.startswith(t.spec.key.encode()) for t in tasks)
+        light = stub.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, omit_results=True), timeout=30)
+        assert [t.spec.key for t in light.tasks] == [f"big{i}" for i in range(5)] and not light.next_page_token
+        assert all(t.result == b"" and t.state == pb.workflow.TASK_STATE_SUCCEEDED for t in light.tasks)
+
+
+def test_bad_requests_are_refused_and_change_nothing(api, pb, database, capability):
+    workflow_id = api.submit([api.task("x", capability)]).workflow.workflow_id
+    before = psql(database, "SELECT count(*), max(seq) FROM workflow_events")
+    cases = [
+        (pb.workflows.ListTasksRequest(workflow_id="wf_nope"), grpc.StatusCode.NOT_FOUND, "wf_nope"),
+        (pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_size=1001), grpc.StatusCode.INVALID_ARGUMENT,
+         "page_size must be between 1 and 1000"),
+        (pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_size=-1), grpc.StatusCode.INVALID_ARGUMENT, "page_size"),
+        (pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token="garbage!"), grpc.StatusCode.INVALID_ARGUMENT,
+         "page_token is not a token this server issued"),
+        (pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token="AGs="), grpc.StatusCode.INVALID_ARGUMENT,
+         "page_token is not a token this server issued"),
+        (pb.workflows.ListTasksRequest(workflow_id=workflow_id, states=[42]), grpc.StatusCode.INVALID_ARGUMENT,
+         "unknown task state"),
+    ]
+    for request, code, fragment in cases:
+        with pytest.raises(grpc.RpcError) as refused:
+            api.workflows.ListTasks(request, timeout=10)
+        assert refused.value.code() == code and fragment in refused.value.details(), (request, refused.value)
+    assert psql(database, "SELECT count(*), max(seq) FROM workflow_events") == before
+    one = api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_size=1), timeout=10)
+    assert [t.spec.key for t in one.tasks] == ["x"] and one.next_page_token == ""
+
+
+def test_orchctl_get_shows_every_task_of_a_workflow_larger_than_one_page(api, pb, server, capability):
+    """`orchctl get` reads the tasks with ListTasks (1,000 a page, results left out)."""
+    import subprocess
+
+    from procs import binary
+
+    workflow_id = api.submit([api.task(f"k{i:04}", capability) for i in range(1200)]).workflow.workflow_id
+    shown = subprocess.run([str(binary("orchctl")), "get", workflow_id, "--address", server.address],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    task_lines = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("  - ")]
+    assert task_lines == [f"k{i:04}" for i in range(1200)], (len(task_lines), shown.stdout[-500:])
