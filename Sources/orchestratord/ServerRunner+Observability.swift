@@ -24,6 +24,7 @@ final class ServerObservability: Sendable {
     private struct Parts {
         var pool: PostgresPool?
         var server: GRPCServer?
+        var dispatch: DispatchService?
     }
     private let parts = Mutex(Parts())
 
@@ -64,10 +65,13 @@ final class ServerObservability: Sendable {
             logger.notice("admin HTTP server disabled (admin-address is empty or none)")
             return observability
         }
-        let routes = AdminEndpoints.routes(
+        var routes = AdminEndpoints.routes(
             registry: observability.registry, logLevel: .process, readiness: observability.readinessChecks(),
             beforeScrape: { [gauges = observability.gauges] in await gauges.refreshIfStale() },
             logger: Logger(label: "orchestrator.admin"))
+        routes.add(.get, "/executors") { [observability] _ in
+            ExecutorsEndpoint.response(observability.parts.withLock { $0.dispatch }?.executorSessions, now: SystemWallClock().now())
+        }
         let server: AdminHTTPServer
         do {
             server = try AdminHTTPServer(host: address.host, port: address.port, routes: routes, logger: logger)
@@ -77,7 +81,7 @@ final class ServerObservability: Sendable {
         observability.admin.withLock { $0 = server }
         let bound = HostPort("\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)")
         logger.notice("admin HTTP listening", metadata: [
-            "admin": "\(bound?.description ?? "\(address.host):\(server.port)")", "endpoints": "/healthz /readyz /metrics /loglevel",
+            "admin": "\(bound?.description ?? "\(address.host):\(server.port)")", "endpoints": "/healthz /readyz /metrics /loglevel /executors",
         ])
         return observability
     }
@@ -121,12 +125,19 @@ final class ServerObservability: Sendable {
 
     /// Dispatch is running: leases and lease streams held by this process.
     func attach(dispatch service: DispatchService) {
+        parts.withLock { $0.dispatch = service }
         registry.register("orchestrator_leases_held", help: "Leases held by executors connected to this server.", type: .gauge) {
             [([], Double(service.liveLeaseCount))]
         }
         registry.register("orchestrator_executor_sessions", help: "Executor lease streams open on this server.", type: .gauge) {
             [([], Double(service.sessionCount))]
         }
+        registry.register(
+            "orchestrator_executor_sessions_by_capability",
+            help: "Executor lease streams open on this server, by advertised capability (one advertising none under \"\"). "
+                + "Ready tasks of a capability no server has a stream for wait until one connects.",
+            type: .gauge, labels: ["capability"]
+        ) { ExecutorsEndpoint.byCapability(service.executorSessions).sorted { $0.key < $1.key }.map { ([$0.key], Double($0.value)) } }
     }
 
     /// The gRPC server is listening: connection and stream counts, and the listener readiness check.

@@ -47,13 +47,19 @@ public struct ExecutorIdentity: Sendable, Hashable {
     public var maxInFlight: Int
     /// Tenants whose tasks it may receive; nil = every tenant.
     public var tenants: Set<String>?
+    /// What the executor said it is (`ExecutorHello.version`), for operators.
+    public var version: String
 
-    public init(executorID: String, capabilities: Set<String>, labels: [String: String] = [:], maxInFlight: Int = 1, tenants: Set<String>? = nil) {
+    public init(
+        executorID: String, capabilities: Set<String>, labels: [String: String] = [:], maxInFlight: Int = 1, tenants: Set<String>? = nil,
+        version: String = ""
+    ) {
         self.executorID = executorID
         self.capabilities = capabilities
         self.labels = labels
         self.maxInFlight = maxInFlight
         self.tenants = tenants
+        self.version = version
     }
 }
 

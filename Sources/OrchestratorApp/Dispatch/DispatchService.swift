@@ -63,6 +63,10 @@ public final class DispatchService: Sendable {
     public var liveLeaseCount: Int { registry.totalLeases }
     /// Lease streams open on this process.
     public var sessionCount: Int { registry.sessionCount }
+    /// The lease streams open on this process, by executor id then session.
+    public var executorSessions: [ExecutorSession] {
+        registry.sessionSnapshots().sorted { ($0.executor.executorID, $0.sessionID) < ($1.executor.executorID, $1.sessionID) }
+    }
 
     // MARK: Unary API for executors that cannot hold a stream.
 

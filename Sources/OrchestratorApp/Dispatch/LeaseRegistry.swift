@@ -62,6 +62,7 @@ final class LeaseRegistry: Sendable {
         /// it does): a lease left out of an explicit heartbeat lapses, but the stream that keeps
         /// heartbeating is not silent.
         var lastHeardBySession: [String: UnixMillis] = [:]
+        var openedAtBySession: [String: UnixMillis] = [:]
         /// The shortest TTL of the leases added since the keeper last looked.
         var shortestAddedTTL: Int64?
         /// Slots promised but not yet held: a session's claim in flight, direct dispatches being stored.
@@ -80,6 +81,7 @@ final class LeaseRegistry: Sendable {
         state.withLock { state in
             state.sessions[id] = handle
             state.lastHeardBySession[id] = openedAt
+            state.openedAtBySession[id] = openedAt
             if handle.offer != nil, state.offerPosition[id] == nil {
                 state.offerPosition[id] = state.offerOrder.count
                 state.offerOrder.append(id)
@@ -93,6 +95,7 @@ final class LeaseRegistry: Sendable {
             state.sessions[id] = nil
             state.leaseCountBySession[id] = nil
             state.lastHeardBySession[id] = nil
+            state.openedAtBySession[id] = nil
             state.reservedBySession[id] = nil
             if let position = state.offerPosition.removeValue(forKey: id) {
                 let last = state.offerOrder.removeLast()
@@ -435,4 +438,16 @@ final class LeaseRegistry: Sendable {
 
     var totalLeases: Int { state.withLock { $0.leases.count } }
     var sessionCount: Int { state.withLock { $0.sessions.count } }
+
+    /// Every open lease stream, for operators (`DispatchService.executorSessions`).
+    func sessionSnapshots() -> [ExecutorSession] {
+        state.withLock { state in
+            state.sessions.compactMap { id, handle in
+                guard let executor = handle.offer?.executor else { return nil }
+                return ExecutorSession(
+                    sessionID: id, executor: executor, openedAt: state.openedAtBySession[id] ?? 0,
+                    lastHeard: state.lastHeardBySession[id] ?? 0, leasesHeld: state.leaseCountBySession[id] ?? 0)
+            }
+        }
+    }
 }

@@ -31,7 +31,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             guard case .hello(let hello) = first.kind else {
                 throw AppError.invalidArgument("the first message on a Lease stream must be `hello`")
             }
-            let identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight, context: context)
+            var identity = try Self.identity(executorID: hello.executorID, capabilities: hello.capabilities, labels: hello.labels, maxInFlight: hello.maxInFlight, context: context)
+            identity.version = hello.version
             let inbound = requests.map { request throws -> SessionInput in
                 // A report without its lease is refused with an ack, like any other refused report,
                 // rather than ending the stream (and giving back every lease on it).
