@@ -37,7 +37,7 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
         case .versionConflict: self = .aborted(error.description)
         case .tasksAlreadyStarted, .workflowFinished: self = .failedPrecondition(error.description)
         case .unavailable: self = .storageUnavailable(error.description)
-        case .malformedPageToken: self = .invalidArgument(error.description)
+        case .malformedPageToken, .pageTokenOfAnotherListing: self = .invalidArgument(error.description)
         }
     }
 }

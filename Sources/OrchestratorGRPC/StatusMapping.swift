@@ -98,7 +98,7 @@ public enum StatusMapping {
         case .notFound(let what): return RPCStatus(.notFound, "not found: \(what)")
         case .versionConflict: return RPCStatus(.aborted, error.description)
         case .tasksAlreadyStarted, .workflowFinished: return RPCStatus(.failedPrecondition, error.description)
-        case .malformedPageToken: return RPCStatus(.invalidArgument, error.description)
+        case .malformedPageToken, .pageTokenOfAnotherListing: return RPCStatus(.invalidArgument, error.description)
         case .unavailable(let reason):
             // The reason names database internals (hosts, SQL states): logged, not sent — once,
             // then every 30 s while the database stays out.

@@ -46,22 +46,61 @@ struct ExecutorCommand: AsyncParsableCommand {
     }
 
     func lease(executorID: String, tracer: Tracer) async throws {
-        try await withConnection(connection) { connection in
-            let call = try await connection.executors.lease(options: connection.callOptions(timeout: 0))
-            let sender = StreamSender(call: call)
-            var hello = Orchestrator_V1_ExecutorHello()
-            hello.executorID = executorID
-            hello.capabilities = capabilities
-            hello.maxInFlight = maxInFlight
-            hello.version = "orchctl sample executor"
-            var first = Orchestrator_V1_LeaseRequest()
-            first.kind = .hello(hello)
-            try await sender.send(first)
-            let behaviour = Behaviour(
-                sleep: .milliseconds(sleepMs), failProbability: failProbability, retryable: !permanentFailures,
-                dieAfter: dieAfter, stopAfter: tasks, quiet: quiet, executorID: executorID, tracer: tracer)
-            try await Self.serve(call: call, sender: sender, behaviour: behaviour)
+        let behaviour = Behaviour(
+            sleep: .milliseconds(sleepMs), failProbability: failProbability, retryable: !permanentFailures,
+            dieAfter: dieAfter, stopAfter: tasks, quiet: quiet, executorID: executorID, tracer: tracer)
+        let sender = StreamSender()
+        let counter = TaskCounter()
+        var pause = Self.firstReconnectPause
+        while true {
+            do {
+                let welcomed = try await withConnection(connection) { connection in
+                    try await stream(connection, executorID: executorID, sender: sender, counter: counter, behaviour: behaviour)
+                }
+                if welcomed == .finished { return }
+                if welcomed == .welcomed { pause = Self.firstReconnectPause }
+                behaviour.say("stream ended; reconnecting in \(pause)")
+            } catch let error as CLIError where Self.isFinal(error) {
+                throw error
+            } catch {
+                behaviour.say("stream failed (\(error)); reconnecting in \(pause)")
+            }
+            await sender.detach()
+            // ±20 %: a fleet restarted together does not reconnect in lockstep.
+            try await Task.sleep(for: pause * Double.random(in: 0.8...1.2))
+            pause = min(pause * 2, Self.longestReconnectPause)
         }
+    }
+
+    /// Reconnection backoff: 0.25 s doubling to 2 s (well inside a lease TTL, so that the leases
+    /// of work still running are resumed after a server restart), back to 0.25 s once welcomed.
+    static let firstReconnectPause: Duration = .milliseconds(250)
+    static let longestReconnectPause: Duration = .seconds(2)
+
+    /// Mistakes another attempt cannot mend (the token, the identity, the server's API): exit.
+    static func isFinal(_ error: CLIError) -> Bool {
+        ["UNAUTHENTICATED:", "PERMISSION_DENIED:", "INVALID_ARGUMENT:", "UNIMPLEMENTED:", "FAILED_PRECONDITION:"]
+            .contains { error.description.hasPrefix($0) }
+    }
+
+    enum StreamEnd { case finished, welcomed, neverWelcomed }
+
+    /// One Lease stream: hello (resuming the leases whose work is still running or whose report
+    /// was not acknowledged), then serve it until it ends.
+    func stream(
+        _ connection: Connection, executorID: String, sender: StreamSender, counter: TaskCounter, behaviour: Behaviour
+    ) async throws -> StreamEnd {
+        let call = try await connection.executors.lease(options: connection.callOptions(timeout: 0))
+        var hello = Orchestrator_V1_ExecutorHello()
+        hello.executorID = executorID
+        hello.capabilities = capabilities
+        hello.maxInFlight = maxInFlight
+        hello.version = "orchctl sample executor"
+        hello.resume = await sender.heldLeases()
+        var first = Orchestrator_V1_LeaseRequest()
+        first.kind = .hello(hello)
+        try await call.send(first)
+        return try await Self.serve(call: call, sender: sender, behaviour: behaviour, counter: counter)
     }
 
     struct Behaviour: Sendable {
@@ -80,13 +119,23 @@ struct ExecutorCommand: AsyncParsableCommand {
         }
     }
 
-    static func serve(call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>, sender: StreamSender, behaviour: Behaviour) async throws {
-        let counter = TaskCounter()
-        try await withThrowingTaskGroup(of: Void.self) { group in
+    /// Serves one stream until it ends. Each task's work runs on its own, outliving the stream:
+    /// its report goes to whichever stream is open when it is done (`StreamSender`).
+    static func serve(
+        call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>, sender: StreamSender,
+        behaviour: Behaviour, counter: TaskCounter
+    ) async throws -> StreamEnd {
+        var welcomed = false
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
             for try await response in call.responses {
                 switch response.kind {
                 case .welcome(let welcome):
+                    welcomed = true
                     behaviour.say("connected: session \(welcome.sessionID), heartbeat every \(welcome.heartbeatIntervalMs) ms")
+                    for lost in await sender.attach(call, resumed: welcome.resumed, rejected: welcome.rejectedResumes) {
+                        behaviour.say("lease of \(lost) not resumed (it lapsed or finished while we were away); its work is dropped")
+                    }
                     let interval = Duration.milliseconds(max(welcome.heartbeatIntervalMs, 100))
                     group.addTask {
                         while !Task.isCancelled {
@@ -98,21 +147,24 @@ struct ExecutorCommand: AsyncParsableCommand {
                     }
                 case .assignment(let assignment):
                     let number = await counter.started()
-                    group.addTask { try await work(assignment, number: number, sender: sender, behaviour: behaviour, counter: counter) }
+                    if let lease = assignment.lease { await sender.hold(lease) }
+                    Task { await work(assignment, number: number, sender: sender, behaviour: behaviour, counter: counter) }
                 case .revocation(let revocation):
                     behaviour.say("lease revoked: \(revocation.lease?.taskID ?? "?") (\(revocation.reason))")
+                    if let lease = revocation.lease { await sender.release(lease) }
                 case .ack(let ack):
-                    let taskID = ack.lease?.taskID ?? "?"
+                    let lease = ack.lease ?? Orchestrator_V1_LeaseToken()
+                    let taskID = lease.taskID
                     guard !ack.accepted else {
-                        await sender.acknowledged(taskID)
+                        await sender.release(lease)
                         break
                     }
                     // UNAVAILABLE: the server could not store it (its database is out); the lease is
                     // still ours and the report must be sent again (EXECUTORS.md). Dropping it left
                     // the task leased for good, kept alive by our heartbeats (found by black-box
                     // testing).
-                    guard ack.code == Int32(RPCStatus.Code.unavailable.rawValue), let retry = await sender.retry(taskID) else {
-                        await sender.acknowledged(taskID)
+                    guard ack.code == Int32(RPCStatus.Code.unavailable.rawValue), let retry = await sender.retry(lease) else {
+                        await sender.release(lease)
                         behaviour.say("report refused for \(taskID): \(ack.message)")
                         break
                     }
@@ -126,15 +178,14 @@ struct ExecutorCommand: AsyncParsableCommand {
                 }
                 if let stop = behaviour.stopAfter, await counter.completed >= stop {
                     try await call.closeSend()
-                    group.cancelAll()
-                    return
+                    return .finished
                 }
             }
-            group.cancelAll()
+            return welcomed ? .welcomed : .neverWelcomed
         }
     }
 
-    static func work(_ assignment: Orchestrator_V1_Assignment, number: Int, sender: StreamSender, behaviour: Behaviour, counter: TaskCounter) async throws {
+    static func work(_ assignment: Orchestrator_V1_Assignment, number: Int, sender: StreamSender, behaviour: Behaviour, counter: TaskCounter) async {
         let key = assignment.spec?.key ?? "?"
         let lease = assignment.lease ?? Orchestrator_V1_LeaseToken()
         behaviour.say("task \(key) (\(lease.taskID)) attempt \(assignment.attempt)/\(assignment.maxAttempts) trace \(assignment.traceparent)")
@@ -149,11 +200,11 @@ struct ExecutorCommand: AsyncParsableCommand {
             ])
         defer { span.end() }
         if let dieAfter = behaviour.dieAfter, number >= dieAfter {
-            try await Task.sleep(for: behaviour.sleep / 2)
+            try? await Task.sleep(for: behaviour.sleep / 2)
             behaviour.say("dying mid-task as asked (--die-after \(dieAfter))")
             Output.dieNow()
         }
-        try await Task.sleep(for: behaviour.sleep)
+        try? await Task.sleep(for: behaviour.sleep)
         var report = Orchestrator_V1_LeaseRequest()
         if Double.random(in: 0..<1) < behaviour.failProbability {
             var failure = Orchestrator_V1_TaskFailure()
@@ -172,34 +223,74 @@ struct ExecutorCommand: AsyncParsableCommand {
             span.setStatus(.ok)
             behaviour.say("task \(key) done")
         }
-        try await sender.sendReport(report, taskID: lease.taskID)
-        await counter.finished()
+        if await sender.sendReport(report, lease: lease) {
+            await counter.finished()
+        } else {
+            behaviour.say("task \(key): its lease was lost while disconnected; result dropped")
+        }
     }
 }
 
-/// Serialises sends on one stream from several tasks, and keeps each report until it is
-/// acknowledged, to send it again when the server answers UNAVAILABLE.
+/// The executor's side of its leases across streams: serialises sends on the current stream,
+/// keeps each lease whose work runs or whose report is not acknowledged yet (to resume it on the
+/// next stream) and each such report (to send it again after UNAVAILABLE, or on the next stream
+/// once the lease is resumed).
 actor StreamSender {
-    let call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>
-    private var unacknowledged: [String: (report: Orchestrator_V1_LeaseRequest, attempts: Int)] = [:]
+    private var call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>?
+    /// By lease, not task: a task whose lease was lost comes back as a new attempt (a new
+    /// fencing token) while the old attempt's work may still be running.
+    private var held: Set<Orchestrator_V1_LeaseToken> = []
+    private var unacknowledged: [Orchestrator_V1_LeaseToken: (report: Orchestrator_V1_LeaseRequest, attempts: Int)] = [:]
 
-    init(call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>) { self.call = call }
-
-    func send(_ message: Orchestrator_V1_LeaseRequest) async throws { try await call.send(message) }
-
-    func sendReport(_ report: Orchestrator_V1_LeaseRequest, taskID: String) async throws {
-        unacknowledged[taskID] = (report, 0)
-        try await call.send(report)
+    /// Sends on the current stream; dropped while there is none (heartbeats; a report is kept).
+    func send(_ message: Orchestrator_V1_LeaseRequest) async throws {
+        try await call?.send(message)
     }
 
-    func acknowledged(_ taskID: String) { unacknowledged[taskID] = nil }
+    /// A new stream was welcomed: forgets the leases the server would not resume (returns their
+    /// task ids) and sends again the reports of resumed leases that were never acknowledged.
+    func attach(
+        _ call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>,
+        resumed: [Orchestrator_V1_LeaseToken], rejected: [Orchestrator_V1_LeaseToken]
+    ) async -> [String] {
+        self.call = call
+        for lease in rejected { release(lease) }
+        for lease in resumed {
+            if let pending = unacknowledged[lease] { try? await call.send(pending.report) }
+        }
+        return rejected.map(\.taskID)
+    }
+
+    func detach() { call = nil }
+
+    func hold(_ lease: Orchestrator_V1_LeaseToken) { held.insert(lease) }
+
+    /// The leases to resume on the next stream.
+    func heldLeases() -> [Orchestrator_V1_LeaseToken] {
+        held.sorted { ($0.taskID, $0.fencingToken) < ($1.taskID, $1.fencingToken) }
+    }
+
+    /// Keeps the report until acknowledged and sends it if a stream is open; false when the lease
+    /// was lost meanwhile (not resumed after a reconnect, or revoked): nothing is sent.
+    func sendReport(_ report: Orchestrator_V1_LeaseRequest, lease: Orchestrator_V1_LeaseToken) async -> Bool {
+        guard held.contains(lease) else { return false }
+        unacknowledged[lease] = (report, 0)
+        try? await call?.send(report)
+        return true
+    }
+
+    /// The lease is done with: acknowledged, refused or revoked.
+    func release(_ lease: Orchestrator_V1_LeaseToken) {
+        held.remove(lease)
+        unacknowledged[lease] = nil
+    }
 
     /// The report to send again and how long to wait first (1 s, doubling up to 10 s); nil when
-    /// there is none for this task.
-    func retry(_ taskID: String) -> (report: Orchestrator_V1_LeaseRequest, delay: Duration)? {
-        guard var entry = unacknowledged[taskID] else { return nil }
+    /// there is none for this lease.
+    func retry(_ lease: Orchestrator_V1_LeaseToken) -> (report: Orchestrator_V1_LeaseRequest, delay: Duration)? {
+        guard var entry = unacknowledged[lease] else { return nil }
         entry.attempts += 1
-        unacknowledged[taskID] = entry
+        unacknowledged[lease] = entry
         return (entry.report, .seconds(min(10, 1 << min(entry.attempts - 1, 4))))
     }
 }

@@ -34,6 +34,7 @@ struct ServerRunner {
         var dispatchConfiguration = DispatchConfiguration()
         dispatchConfiguration.leaseTTL = settings.leaseTTL
         dispatchConfiguration.heartbeatInterval = settings.heartbeatInterval
+        dispatchConfiguration.startupGrace = settings.leaseTTL
         // A lease's database expiry can be as little as a third of its TTL ahead (the keeper
         // extends at two thirds): an outage that long may already have let one run out.
         dispatchConfiguration.slowSweep = min(.seconds(3), settings.leaseTTL / 3)

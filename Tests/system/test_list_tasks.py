@@ -119,6 +119,14 @@ def test_bad_requests_are_refused_and_change_nothing(api, pb, database, capabili
             api.workflows.ListTasks(request, timeout=10)
         assert refused.value.code() == code and fragment in refused.value.details(), (request, refused.value)
     assert psql(database, "SELECT count(*), max(seq) FROM workflow_events") == before
+    # Another workflow's token (found by black-box testing: it listed nothing, silently).
+    other = api.submit([api.task(f"o{i}", capability) for i in range(3)]).workflow.workflow_id
+    token = api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=other, page_size=1), timeout=10).next_page_token
+    assert token
+    with pytest.raises(grpc.RpcError) as mixed:
+        api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token=token), timeout=10)
+    assert mixed.value.code() == grpc.StatusCode.INVALID_ARGUMENT, mixed.value
+    assert f"page_token was issued for the tasks of workflow {other}" in mixed.value.details(), mixed.value.details()
     one = api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_size=1), timeout=10)
     assert [t.spec.key for t in one.tasks] == ["x"] and one.next_page_token == ""
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from conftest import assert_completed_once
-from procs import psql, python_executor
+from procs import orchctl_executor, psql, python_executor
 
 
 def test_server_sigkill_and_restart_loses_nothing(api, server, database, capability, workdir, processes):
@@ -38,3 +40,32 @@ def test_server_sigkill_and_restart_loses_nothing(api, server, database, capabil
     for workflow_id in ids:
         # A task in flight at the crash may run again (its lease lapsed), but it succeeds once.
         assert_completed_once(database, workflow_id, 5, max_attempt=3)
+
+
+@pytest.mark.parametrize("work_ms", [7000, 2000], ids=["done-after-reconnect", "done-while-disconnected"])
+def test_work_in_flight_survives_a_restart_longer_than_the_lease_ttl(api, server, database, capability, workdir, processes,
+                                                                     work_ms):
+    """The server stopped (SIGTERM) for longer than the lease TTL while an `orchctl executor` ran a
+    task: its stream ended, it reconnected with backoff once the server was back and resumed the
+    lease, and the task finished in its first attempt, its report sent on the new stream (also
+    when the work ended while no server ran). Found by black-box testing: the restarted server's
+    reaper took the leases back two seconds after it started, before their executors' reconnect
+    backoff ran out, and the work ran twice; now it leaves them alone for one TTL."""
+    executor = orchctl_executor(server.address, workdir, "resumer-" + capability, [capability], "--id", "resumer-" + capability,
+                                "--sleep-ms", str(work_ms))
+    processes.append(executor)
+    workflow_id = api.submit([api.task("long", capability)]).workflow.workflow_id
+    deadline = time.monotonic() + 30
+    while psql(database, f"SELECT state FROM tasks WHERE workflow_id = '{workflow_id}'") != [["leased"]]:
+        assert time.monotonic() < deadline, executor.tail(20)
+        time.sleep(0.1)
+    server.stop()
+    time.sleep(server.lease_ttl + 1)  # the lease's expiry passes while no server runs
+    server.start()
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED", executor.tail(30)
+    attempts = psql(database, f"SELECT a.attempt, a.outcome FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                              f"WHERE t.workflow_id = '{workflow_id}' ORDER BY a.attempt")
+    assert attempts == [["1", "succeeded"]], (attempts, executor.tail(30))
+    events = api.workflows.ListEvents(api.pb.workflows.ListEventsRequest(workflow_id=workflow_id, page_size=1000), timeout=10).events
+    assert "EVENT_TYPE_TASK_LEASE_RESUMED" in [api.pb.workflow.EventType.Name(e.type) for e in events]
+    assert "reconnecting" in executor.log() and "connected: session" in executor.log()

@@ -62,7 +62,8 @@ public struct Orchestrator_V1_Resources: Sendable, Hashable, GRPCMessage {
 /// Time limits of one attempt.
 public struct Orchestrator_V1_Timeouts: Sendable, Hashable, GRPCMessage {
     /// Longest an attempt may run from assignment to its final report; the attempt fails as
-    /// retryable when exceeded. 0 = no limit beyond the lease.
+    /// retryable when exceeded. 0 = no limit beyond the lease. Rounded up to whole seconds (1500
+    /// means 2 s, as the failure's message says), so the limit is never shorter than asked.
     public var startToCloseMs: Int64 = 0
     /// Lease time-to-live: the executor must heartbeat within this period or the lease lapses
     /// and the task is requeued. 0 = the server's default (its --lease-ttl, 30 s unless set; told

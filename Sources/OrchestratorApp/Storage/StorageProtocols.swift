@@ -14,6 +14,8 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case unavailable(String)
     /// A list call's `page_token` is not one this server issued (or was tampered with).
     case malformedPageToken
+    /// A list call's `page_token` was issued for another listing (another workflow's tasks).
+    case pageTokenOfAnotherListing(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case .workflowFinished(let id, let state): "workflow \(id) is already \(state.rawValue)"
         case .unavailable(let reason): "database unavailable: \(reason)"
         case .malformedPageToken: "page_token is not a token this server issued"
+        case .pageTokenOfAnotherListing(let listing): "page_token was issued for \(listing); pass it back with the same filters"
         }
     }
 }

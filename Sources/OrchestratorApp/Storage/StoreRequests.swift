@@ -328,6 +328,8 @@ public struct ExpiredLease: Hashable, Sendable {
     /// The workflow's new state when settling this lease finished it (attempts exhausted under
     /// fail_fast: its other tasks were cancelled in the same transaction).
     public var workflowState: WorkflowState? = nil
+    /// The task's key, for messages (nil when the store did not read it).
+    public var taskKey: String? = nil
 
     public init(lease: LeaseToken, workflowID: String, executorID: String, newState: TaskState) {
         self.lease = lease

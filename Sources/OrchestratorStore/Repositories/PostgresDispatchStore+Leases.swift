@@ -195,6 +195,7 @@ extension PostgresDispatchStore {
                 lease: LeaseToken(taskID: taskID, fencingToken: lease.token), workflowID: lease.workflowID, executorID: lease.owner,
                 newState: state == "failed" ? .failed : .ready)
             lost.cause = source
+            lost.taskKey = lease.key
             expired.append(lost)
         }
         try await transaction.query(

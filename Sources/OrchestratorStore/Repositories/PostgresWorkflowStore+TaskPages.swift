@@ -6,7 +6,7 @@ import PostgresClient
 /// `ListTasks`: a workflow's tasks in key order, a page at a time, bounded in count and in bytes.
 extension PostgresWorkflowStore {
     public func taskPage(_ query: TaskPageQuery) async throws -> TaskPage {
-        let after = try query.pageToken.map(TaskPageToken.decode)
+        let after = try query.pageToken.map { try TaskPageToken.decode($0, workflowID: query.workflowID) }
         // Stored states (a task waiting out its backoff is stored `retry_wait`, read as READY).
         let states = query.states.flatMap { $0 == .ready ? ["ready", TaskStateColumn.retryWait] : [$0.rawValue] }
         return try await context.read { session in
@@ -54,27 +54,37 @@ extension PostgresWorkflowStore {
                     .append(TaskKey(try edge.decode(String.self, column: "key")))
             }
             let more = sizes.count > keys.count
-            return TaskPage(tasks: tasks, upstreamKeys: upstream, nextPageToken: more ? TaskPageToken(key: keys.last!).encoded : nil)
+            return TaskPage(
+                tasks: tasks, upstreamKeys: upstream,
+                nextPageToken: more ? TaskPageToken(workflowID: query.workflowID, key: keys.last!).encoded : nil)
         }
     }
 }
 
-/// The opaque cursor of `taskPage`: the last key of a page, base64url.
+/// The opaque cursor of `taskPage`: the workflow and the last key of a page, base64url. The
+/// workflow is checked: another workflow's token silently listed nothing, or the wrong tasks
+/// (found by black-box testing).
 struct TaskPageToken {
+    var workflowID: String
     var key: String
 
     var encoded: String {
-        Data("k|\(key)".utf8).base64EncodedString()
+        Data("t|\(workflowID)|\(key)".utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 
-    static func decode(_ token: String) throws -> String {
+    /// The last key of the previous page of `workflowID`'s tasks.
+    static func decode(_ token: String, workflowID: String) throws -> String {
         let base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        // Keys are validated at submission and never hold a NUL (PostgreSQL text cannot); a token
-        // that decodes to anything else is not one this server issued.
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("k|"),
-            text.count > 2, !text.unicodeScalars.contains("\0")
+        // Workflow ids never hold `|`; keys are validated at submission and never hold a NUL
+        // (PostgreSQL text cannot). Anything else is not a token this server issued.
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("t|"),
+            !text.unicodeScalars.contains("\0")
         else { throw StoreError.malformedPageToken }
-        return String(text.dropFirst(2))
+        let rest = text.dropFirst(2)
+        guard let bar = rest.firstIndex(of: "|"), rest.index(after: bar) < rest.endIndex else { throw StoreError.malformedPageToken }
+        let issuedFor = String(rest[..<bar])
+        guard issuedFor == workflowID else { throw StoreError.pageTokenOfAnotherListing("the tasks of workflow \(issuedFor)") }
+        return String(rest[rest.index(after: bar)...])
     }
 }

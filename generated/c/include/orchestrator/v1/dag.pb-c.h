@@ -111,7 +111,8 @@ struct  Orchestrator__V1__Timeouts
   ProtobufCMessage base;
   /*
    * Longest an attempt may run from assignment to its final report; the attempt fails as
-   * retryable when exceeded. 0 = no limit beyond the lease.
+   * retryable when exceeded. 0 = no limit beyond the lease. Rounded up to whole seconds (1500
+   * means 2 s, as the failure's message says), so the limit is never shorter than asked.
    */
   int64_t start_to_close_ms;
   /*
