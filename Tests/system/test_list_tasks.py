@@ -143,3 +143,42 @@ def test_orchctl_get_shows_every_task_of_a_workflow_larger_than_one_page(api, pb
     assert shown.returncode == 0, shown.stderr
     task_lines = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("  - ")]
     assert task_lines == [f"k{i:04}" for i in range(1200)], (len(task_lines), shown.stdout[-500:])
+
+
+def test_answers_that_would_pass_a_default_clients_limit_leave_the_payloads_out(api, pb, server, capability):
+    """Found by black-box testing: 3,000 tasks with 1.2 KB payloads (3.8 MB, under the server's
+    4 MiB receive limit) were stored, but SubmitQuery's answer repeated the payloads (4.2 MB) and a
+    default client got RESOURCE_EXHAUSTED, on every retry with its request id too; GetDag's answer
+    (8 MB) could not be read at all. Such answers now leave the payloads out and say so."""
+    tasks = [api.task(f"p{i:04}", capability, payload=bytes([65 + i % 26]) * 1200) for i in range(3000)]
+    query = pb.query.Query(graph=pb.dag.Dag(tasks=tasks))
+    with grpc.insecure_channel(server.address) as channel:  # grpcio's defaults: 4 MiB each way
+        stub = pb.workflows_grpc.WorkflowsStub(channel)
+        # Each answer arrives, with its payloads when they fit (PlanWorkflow's, without a workflow
+        # record, just does), or without them and saying so.
+        planned = stub.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=query), timeout=60)
+        assert len(planned.dag.tasks) == 3000
+        assert [t.payload for t in planned.dag.tasks] == ([b""] * 3000 if planned.payloads_omitted else [t.payload for t in tasks])
+        request = pb.workflows.SubmitQueryRequest(request_id="big-" + capability, query=query)
+        submitted = stub.SubmitQuery(request, timeout=60)
+        assert submitted.created and submitted.payloads_omitted and len(submitted.dag.tasks) == 3000
+        again = stub.SubmitQuery(request, timeout=60)
+        assert not again.created and again.payloads_omitted and again.workflow.workflow_id == submitted.workflow.workflow_id
+        workflow_id = submitted.workflow.workflow_id
+        dag = stub.GetDag(pb.workflows.GetDagRequest(workflow_id=workflow_id), timeout=60)
+        assert dag.payloads_omitted and len(dag.tasks) == 3000
+        assert all(t.payload == b"" for t in dag.dag.tasks) and all(t.spec.payload == b"" for t in dag.tasks)
+        # The payloads are stored, and ListTasks pages them out.
+        listed, token = [], ""
+        while True:
+            page = stub.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token=token), timeout=60)
+            listed += page.tasks
+            token = page.next_page_token
+            if not token:
+                break
+        assert [t.spec.payload for t in listed] == [bytes([65 + i % 26]) * 1200 for i in range(3000)]
+        # A small answer keeps its payloads.
+        small = stub.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=tasks[:10]))),
+                                  timeout=60)
+        assert not small.payloads_omitted and small.dag.tasks[3].payload == b"D" * 1200
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)

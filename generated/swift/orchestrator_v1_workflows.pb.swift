@@ -34,6 +34,10 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// False when `request_id` matched an existing workflow.
     public var created: Bool = false
+    /// True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB, the
+    /// most a gRPC client accepts by default (the request can be larger than its answer is allowed
+    /// to be). Read them with ListTasks, a page at a time.
+    public var payloadsOmitted: Bool = false
 
     public init() {}
 
@@ -41,12 +45,14 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
         workflow: Orchestrator_V1_Workflow? = nil,
         dag: Orchestrator_V1_Dag? = nil,
         analysis: Orchestrator_V1_DagAnalysis? = nil,
-        created: Bool = false
+        created: Bool = false,
+        payloadsOmitted: Bool = false
     ) {
         self.workflow = workflow
         self.dag = dag
         self.analysis = analysis
         self.created = created
+        self.payloadsOmitted = payloadsOmitted
     }
 }
 
@@ -155,17 +161,22 @@ public struct Orchestrator_V1_PlanWorkflowResponse: Sendable, Hashable, GRPCMess
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     public var planning: Orchestrator_V1_PlanningInfo? = nil
+    /// True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB,
+    /// the most a gRPC client accepts by default.
+    public var payloadsOmitted: Bool = false
 
     public init() {}
 
     public init(
         dag: Orchestrator_V1_Dag? = nil,
         analysis: Orchestrator_V1_DagAnalysis? = nil,
-        planning: Orchestrator_V1_PlanningInfo? = nil
+        planning: Orchestrator_V1_PlanningInfo? = nil,
+        payloadsOmitted: Bool = false
     ) {
         self.dag = dag
         self.analysis = analysis
         self.planning = planning
+        self.payloadsOmitted = payloadsOmitted
     }
 }
 
@@ -295,8 +306,13 @@ public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
     /// Every version of this workflow's DAG, oldest first.
     public var versions: [Orchestrator_V1_DagVersionInfo] = []
     /// Run-time state of the workflow's tasks, when the returned version is the current one (empty
-    /// for an older version: tasks carry only their current state).
+    /// for an older version: tasks carry only their current state). For a large workflow, ListTasks
+    /// pages through them.
     public var tasks: [Orchestrator_V1_Task] = []
+    /// True when the tasks' payloads were left out of this answer (from `dag` and `tasks`): with them it would pass 4 MiB, the
+    /// most a gRPC client accepts by default (the request can be larger than its answer is allowed
+    /// to be). Read them with ListTasks, a page at a time.
+    public var payloadsOmitted: Bool = false
 
     public init() {}
 
@@ -304,12 +320,14 @@ public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
         dag: Orchestrator_V1_Dag? = nil,
         analysis: Orchestrator_V1_DagAnalysis? = nil,
         versions: [Orchestrator_V1_DagVersionInfo] = [],
-        tasks: [Orchestrator_V1_Task] = []
+        tasks: [Orchestrator_V1_Task] = [],
+        payloadsOmitted: Bool = false
     ) {
         self.dag = dag
         self.analysis = analysis
         self.versions = versions
         self.tasks = tasks
+        self.payloadsOmitted = payloadsOmitted
     }
 }
 
@@ -356,15 +374,21 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
 public struct Orchestrator_V1_UpdateDagResponse: Sendable, Hashable, GRPCMessage {
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
+    /// True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB, the
+    /// most a gRPC client accepts by default (the request can be larger than its answer is allowed
+    /// to be). Read them with ListTasks, a page at a time.
+    public var payloadsOmitted: Bool = false
 
     public init() {}
 
     public init(
         dag: Orchestrator_V1_Dag? = nil,
-        analysis: Orchestrator_V1_DagAnalysis? = nil
+        analysis: Orchestrator_V1_DagAnalysis? = nil,
+        payloadsOmitted: Bool = false
     ) {
         self.dag = dag
         self.analysis = analysis
+        self.payloadsOmitted = payloadsOmitted
     }
 }
 
@@ -610,6 +634,7 @@ extension Orchestrator_V1_SubmitQueryResponse {
         self.dag = try c.dag.map { try Orchestrator_V1_Dag(cMessage: $0) }
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
         self.created = c.created != 0
+        self.payloadsOmitted = c.payloads_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__SubmitQueryResponse {
@@ -619,6 +644,7 @@ extension Orchestrator_V1_SubmitQueryResponse {
         if let value = self.dag { c.dag = arena.box(try value.cMessage(in: arena)) }
         if let value = self.analysis { c.analysis = arena.box(try value.cMessage(in: arena)) }
         c.created = self.created ? 1 : 0
+        c.payloads_omitted = self.payloadsOmitted ? 1 : 0
         return c
     }
 }
@@ -910,6 +936,7 @@ extension Orchestrator_V1_PlanWorkflowResponse {
         self.dag = try c.dag.map { try Orchestrator_V1_Dag(cMessage: $0) }
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
         self.planning = try c.planning.map { try Orchestrator_V1_PlanningInfo(cMessage: $0) }
+        self.payloadsOmitted = c.payloads_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__PlanWorkflowResponse {
@@ -918,6 +945,7 @@ extension Orchestrator_V1_PlanWorkflowResponse {
         if let value = self.dag { c.dag = arena.box(try value.cMessage(in: arena)) }
         if let value = self.analysis { c.analysis = arena.box(try value.cMessage(in: arena)) }
         if let value = self.planning { c.planning = arena.box(try value.cMessage(in: arena)) }
+        c.payloads_omitted = self.payloadsOmitted ? 1 : 0
         return c
     }
 }
@@ -1245,6 +1273,7 @@ extension Orchestrator_V1_GetDagResponse {
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
         self.versions = try ProtobufC.pointers(c.versions, c.n_versions) { try Orchestrator_V1_DagVersionInfo(cMessage: $0) }
         self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_Task(cMessage: $0) }
+        self.payloadsOmitted = c.payloads_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__GetDagResponse {
@@ -1256,6 +1285,7 @@ extension Orchestrator_V1_GetDagResponse {
         c.versions = arena.pointerArray(try self.versions.map { arena.box(try $0.cMessage(in: arena)) })
         c.n_tasks = self.tasks.count
         c.tasks = arena.pointerArray(try self.tasks.map { arena.box(try $0.cMessage(in: arena)) })
+        c.payloads_omitted = self.payloadsOmitted ? 1 : 0
         return c
     }
 }
@@ -1349,6 +1379,7 @@ extension Orchestrator_V1_UpdateDagResponse {
         let c = pointer.pointee
         self.dag = try c.dag.map { try Orchestrator_V1_Dag(cMessage: $0) }
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
+        self.payloadsOmitted = c.payloads_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__UpdateDagResponse {
@@ -1356,6 +1387,7 @@ extension Orchestrator_V1_UpdateDagResponse {
         orchestrator__v1__update_dag_response__init(&c)
         if let value = self.dag { c.dag = arena.box(try value.cMessage(in: arena)) }
         if let value = self.analysis { c.analysis = arena.box(try value.cMessage(in: arena)) }
+        c.payloads_omitted = self.payloadsOmitted ? 1 : 0
         return c
     }
 }
@@ -1708,6 +1740,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.GetDagResponse",
             "orchestrator.v1.GetDagResponse.analysis",
             "orchestrator.v1.GetDagResponse.dag",
+            "orchestrator.v1.GetDagResponse.payloads_omitted",
             "orchestrator.v1.GetDagResponse.tasks",
             "orchestrator.v1.GetDagResponse.versions",
             "orchestrator.v1.GetWorkflowRequest",
@@ -1755,6 +1788,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.PlanWorkflowResponse",
             "orchestrator.v1.PlanWorkflowResponse.analysis",
             "orchestrator.v1.PlanWorkflowResponse.dag",
+            "orchestrator.v1.PlanWorkflowResponse.payloads_omitted",
             "orchestrator.v1.PlanWorkflowResponse.planning",
             "orchestrator.v1.SubmitQueryRequest",
             "orchestrator.v1.SubmitQueryRequest.query",
@@ -1764,6 +1798,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.SubmitQueryResponse.analysis",
             "orchestrator.v1.SubmitQueryResponse.created",
             "orchestrator.v1.SubmitQueryResponse.dag",
+            "orchestrator.v1.SubmitQueryResponse.payloads_omitted",
             "orchestrator.v1.SubmitQueryResponse.workflow",
             "orchestrator.v1.SubmitStreamRequest",
             "orchestrator.v1.SubmitStreamRequest.query",
@@ -1796,6 +1831,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.UpdateDagResponse",
             "orchestrator.v1.UpdateDagResponse.analysis",
             "orchestrator.v1.UpdateDagResponse.dag",
+            "orchestrator.v1.UpdateDagResponse.payloads_omitted",
             "orchestrator.v1.WatchWorkflowRequest",
             "orchestrator.v1.WatchWorkflowRequest.after_sequence",
             "orchestrator.v1.WatchWorkflowRequest.stop_when_finished",
@@ -1817,72 +1853,74 @@ extension GeneratedDescriptors {
             Ch9vcmNoZXN0cmF0b3IvdjEvd29ya2Zsb3dzLnByb3RvEg9vcmNoZXN0cmF0b3IudjEaGW9yY2hlc3RyYXRvci92MS9kYWcucHJv\
             dG8aG29yY2hlc3RyYXRvci92MS9xdWVyeS5wcm90bxoeb3JjaGVzdHJhdG9yL3YxL3dvcmtmbG93LnByb3RvInUKElN1Ym1pdFF1\
             ZXJ5UmVxdWVzdBIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSLAoFcXVlcnkYAiABKAsyFi5vcmNoZXN0cmF0b3IudjEu\
-            UXVlcnlSBXF1ZXJ5EhIKBHdhaXQYAyABKAhSBHdhaXQiyAEKE1N1Ym1pdFF1ZXJ5UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
+            UXVlcnlSBXF1ZXJ5EhIKBHdhaXQYAyABKAhSBHdhaXQi8wEKE1N1Ym1pdFF1ZXJ5UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
             GS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93EiYKA2RhZxgCIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2Rh\
             ZxI4CghhbmFseXNpcxgDIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSGAoHY3JlYXRlZBgEIAEo\
-            CFIHY3JlYXRlZCKaAQoTU3VibWl0U3RyZWFtUmVxdWVzdBIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSLAoFcXVlcnkY\
-            AiABKAsyFi5vcmNoZXN0cmF0b3IudjEuUXVlcnlSBXF1ZXJ5EhQKBXdhdGNoGAMgASgIUgV3YXRjaBIgCgt0cmFjZXBhcmVudBgE\
-            IAEoCVILdHJhY2VwYXJlbnQiqgQKFFN1Ym1pdFN0cmVhbVJlc3BvbnNlEh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBJM\
-            CghhY2NlcHRlZBgCIAEoCzIuLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZS5BY2NlcHRlZEgAUghhY2NlcHRl\
-            ZBJMCghyZWplY3RlZBgDIAEoCzIuLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXNwb25zZS5SZWplY3RlZEgAUghyZWpl\
-            Y3RlZBI2CgVldmVudBgEIAEoCzIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2ZW50SABSBWV2ZW50EjUKB291dGNvbWUYBSAB\
-            KAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dIAFIHb3V0Y29tZRpmCghBY2NlcHRlZBIfCgt3b3JrZmxvd19pZBgBIAEoCVIK\
-            d29ya2Zsb3dJZBIfCgtkYWdfdmVyc2lvbhgCIAEoBVIKZGFnVmVyc2lvbhIYCgdjcmVhdGVkGAMgASgIUgdjcmVhdGVkGngKCFJl\
-            amVjdGVkEhIKBGNvZGUYASABKAVSBGNvZGUSGAoHbWVzc2FnZRgCIAEoCVIHbWVzc2FnZRI+Cghwcm9ibGVtcxgDIAMoCzIiLm9y\
-            Y2hlc3RyYXRvci52MS5WYWxpZGF0aW9uUHJvYmxlbVIIcHJvYmxlbXNCBgoEa2luZCJDChNQbGFuV29ya2Zsb3dSZXF1ZXN0EiwK\
-            BXF1ZXJ5GAEgASgLMhYub3JjaGVzdHJhdG9yLnYxLlF1ZXJ5UgVxdWVyeSKzAQoUUGxhbldvcmtmbG93UmVzcG9uc2USJgoDZGFn\
-            GAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRhZ1IDZGFnEjgKCGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0Fu\
-            YWx5c2lzUghhbmFseXNpcxI5CghwbGFubmluZxgDIAEoCzIdLm9yY2hlc3RyYXRvci52MS5QbGFubmluZ0luZm9SCHBsYW5uaW5n\
-            IloKEkdldFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIjCg1pbmNsdWRlX3Rhc2tzGAIg\
-            ASgIUgxpbmNsdWRlVGFza3MiTAoTR2V0V29ya2Zsb3dSZXNwb25zZRI1Cgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52\
-            MS5Xb3JrZmxvd1IId29ya2Zsb3ci+AIKFExpc3RXb3JrZmxvd3NSZXF1ZXN0EjYKBnN0YXRlcxgBIAMoDjIeLm9yY2hlc3RyYXRv\
-            ci52MS5Xb3JrZmxvd1N0YXRlUgZzdGF0ZXMSSQoGbGFiZWxzGAIgAygLMjEub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NS\
-            ZXF1ZXN0LkxhYmVsc0VudHJ5UgZsYWJlbHMSMQoVY3JlYXRlZF9hZnRlcl91bml4X21zGAMgASgDUhJjcmVhdGVkQWZ0ZXJVbml4\
-            TXMSMwoWY3JlYXRlZF9iZWZvcmVfdW5peF9tcxgEIAEoA1ITY3JlYXRlZEJlZm9yZVVuaXhNcxIbCglwYWdlX3NpemUYBSABKAVS\
-            CHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBiABKAlSCXBhZ2VUb2tlbho5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIU\
-            CgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIngKFUxpc3RXb3JrZmxvd3NSZXNwb25zZRI3Cgl3b3JrZmxvd3MYASADKAsyGS5vcmNo\
-            ZXN0cmF0b3IudjEuV29ya2Zsb3dSCXdvcmtmbG93cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4iSgoN\
-            R2V0RGFnUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIYCgd2ZXJzaW9uGAIgASgFUgd2ZXJzaW9uIqEB\
-            Cg5EYWdWZXJzaW9uSW5mbxIYCgd2ZXJzaW9uGAEgASgFUgd2ZXJzaW9uEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uEhYKBmF1dGhv\
-            chgDIAEoCVIGYXV0aG9yEiYKD2NyZWF0ZWRfdW5peF9tcxgEIAEoA1INY3JlYXRlZFVuaXhNcxIdCgp0YXNrX2NvdW50GAUgASgF\
-            Ugl0YXNrQ291bnQi3AEKDkdldERhZ1Jlc3BvbnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2RhZxI4Cghh\
-            bmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOwoIdmVyc2lvbnMYAyADKAsyHy5v\
-            cmNoZXN0cmF0b3IudjEuRGFnVmVyc2lvbkluZm9SCHZlcnNpb25zEisKBXRhc2tzGAQgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRh\
-            c2tSBXRhc2tzIr8CChBVcGRhdGVEYWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEikKEGV4cGVjdGVk\
-            X3ZlcnNpb24YAiABKAVSD2V4cGVjdGVkVmVyc2lvbhI2CglhZGRfdGFza3MYAyADKAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1Nw\
-            ZWNSCGFkZFRhc2tzEiEKDHJlbW92ZV90YXNrcxgEIAMoCVILcmVtb3ZlVGFza3MSMgoJYWRkX2VkZ2VzGAUgAygLMhUub3JjaGVz\
-            dHJhdG9yLnYxLkVkZ2VSCGFkZEVkZ2VzEjgKDHJlbW92ZV9lZGdlcxgGIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUgtyZW1v\
-            dmVFZGdlcxIWCgZyZWFzb24YByABKAlSBnJlYXNvbiJ1ChFVcGRhdGVEYWdSZXNwb25zZRImCgNkYWcYASABKAsyFC5vcmNoZXN0\
-            cmF0b3IudjEuRGFnUgNkYWcSOAoIYW5hbHlzaXMYAiABKAsyHC5vcmNoZXN0cmF0b3IudjEuRGFnQW5hbHlzaXNSCGFuYWx5c2lz\
-            IlAKFUNhbmNlbFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIWCgZyZWFzb24YAiABKAlS\
-            BnJlYXNvbiJPChZDYW5jZWxXb3JrZmxvd1Jlc3BvbnNlEjUKCHdvcmtmbG93GAEgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtm\
-            bG93Ugh3b3JrZmxvdyKMAQoUV2F0Y2hXb3JrZmxvd1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSJQoO\
-            YWZ0ZXJfc2VxdWVuY2UYAiABKANSDWFmdGVyU2VxdWVuY2USLAoSc3RvcF93aGVuX2ZpbmlzaGVkGAMgASgIUhBzdG9wV2hlbkZp\
-            bmlzaGVkIs4CChFMaXN0RXZlbnRzUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIjCg1hY3Rvcl9zdWJq\
-            ZWN0GAIgASgJUgxhY3RvclN1YmplY3QSMAoFdHlwZXMYAyADKA4yGi5vcmNoZXN0cmF0b3IudjEuRXZlbnRUeXBlUgV0eXBlcxIi\
-            Cg1zaW5jZV91bml4X21zGAQgASgDUgtzaW5jZVVuaXhNcxIiCg11bnRpbF91bml4X21zGAUgASgDUgt1bnRpbFVuaXhNcxIlCg5h\
-            ZnRlcl9zZXF1ZW5jZRgGIAEoA1INYWZ0ZXJTZXF1ZW5jZRIWCgZ0ZW5hbnQYByABKAlSBnRlbmFudBIbCglwYWdlX3NpemUYCCAB\
-            KAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YCSABKAlSCXBhZ2VUb2tlbiJ0ChJMaXN0RXZlbnRzUmVzcG9uc2USNgoGZXZlbnRz\
-            GAEgAygLMh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnRSBmV2ZW50cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5l\
-            eHRQYWdlVG9rZW4ixgEKEExpc3RUYXNrc1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSMgoGc3RhdGVz\
-            GAIgAygOMhoub3JjaGVzdHJhdG9yLnYxLlRhc2tTdGF0ZVIGc3RhdGVzEhsKCXBhZ2Vfc2l6ZRgDIAEoBVIIcGFnZVNpemUSHQoK\
-            cGFnZV90b2tlbhgEIAEoCVIJcGFnZVRva2VuEiEKDG9taXRfcmVzdWx0cxgFIAEoCFILb21pdFJlc3VsdHMiaAoRTGlzdFRhc2tz\
-            UmVzcG9uc2USKwoFdGFza3MYASADKAsyFS5vcmNoZXN0cmF0b3IudjEuVGFza1IFdGFza3MSJgoPbmV4dF9wYWdlX3Rva2VuGAIg\
-            ASgJUg1uZXh0UGFnZVRva2VuMuQHCglXb3JrZmxvd3MSWAoLU3VibWl0UXVlcnkSIy5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVl\
-            cnlSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVzcG9uc2USXwoMU3VibWl0U3RyZWFtEiQub3JjaGVzdHJh\
-            dG9yLnYxLlN1Ym1pdFN0cmVhbVJlcXVlc3QaJS5vcmNoZXN0cmF0b3IudjEuU3VibWl0U3RyZWFtUmVzcG9uc2UoATABElsKDFBs\
-            YW5Xb3JrZmxvdxIkLm9yY2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dSZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3Jr\
-            Zmxvd1Jlc3BvbnNlElgKC0dldFdvcmtmbG93EiMub3JjaGVzdHJhdG9yLnYxLkdldFdvcmtmbG93UmVxdWVzdBokLm9yY2hlc3Ry\
-            YXRvci52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEl4KDUxpc3RXb3JrZmxvd3MSJS5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93\
-            c1JlcXVlc3QaJi5vcmNoZXN0cmF0b3IudjEuTGlzdFdvcmtmbG93c1Jlc3BvbnNlEkkKBkdldERhZxIeLm9yY2hlc3RyYXRvci52\
-            MS5HZXREYWdSZXF1ZXN0Gh8ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1Jlc3BvbnNlElIKCVVwZGF0ZURhZxIhLm9yY2hlc3RyYXRv\
-            ci52MS5VcGRhdGVEYWdSZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLlVwZGF0ZURhZ1Jlc3BvbnNlEmEKDkNhbmNlbFdvcmtmbG93\
-            EiYub3JjaGVzdHJhdG9yLnYxLkNhbmNlbFdvcmtmbG93UmVxdWVzdBonLm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1Jl\
-            c3BvbnNlElgKDVdhdGNoV29ya2Zsb3cSJS5vcmNoZXN0cmF0b3IudjEuV2F0Y2hXb3JrZmxvd1JlcXVlc3QaHi5vcmNoZXN0cmF0\
-            b3IudjEuV29ya2Zsb3dFdmVudDABElUKCkxpc3RFdmVudHMSIi5vcmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaIy5v\
-            cmNoZXN0cmF0b3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlElIKCUxpc3RUYXNrcxIhLm9yY2hlc3RyYXRvci52MS5MaXN0VGFza3NS\
-            ZXF1ZXN0GiIub3JjaGVzdHJhdG9yLnYxLkxpc3RUYXNrc1Jlc3BvbnNlQjcKE2Rldi5vcmNoZXN0cmF0b3IudjFQAVoeb3JjaGVz\
-            dHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
+            CFIHY3JlYXRlZBIpChBwYXlsb2Fkc19vbWl0dGVkGAUgASgIUg9wYXlsb2Fkc09taXR0ZWQimgEKE1N1Ym1pdFN0cmVhbVJlcXVl\
+            c3QSHQoKcmVxdWVzdF9pZBgBIAEoCVIJcmVxdWVzdElkEiwKBXF1ZXJ5GAIgASgLMhYub3JjaGVzdHJhdG9yLnYxLlF1ZXJ5UgVx\
+            dWVyeRIUCgV3YXRjaBgDIAEoCFIFd2F0Y2gSIAoLdHJhY2VwYXJlbnQYBCABKAlSC3RyYWNlcGFyZW50IqoEChRTdWJtaXRTdHJl\
+            YW1SZXNwb25zZRIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSTAoIYWNjZXB0ZWQYAiABKAsyLi5vcmNoZXN0cmF0b3Iu\
+            djEuU3VibWl0U3RyZWFtUmVzcG9uc2UuQWNjZXB0ZWRIAFIIYWNjZXB0ZWQSTAoIcmVqZWN0ZWQYAyABKAsyLi5vcmNoZXN0cmF0\
+            b3IudjEuU3VibWl0U3RyZWFtUmVzcG9uc2UuUmVqZWN0ZWRIAFIIcmVqZWN0ZWQSNgoFZXZlbnQYBCABKAsyHi5vcmNoZXN0cmF0\
+            b3IudjEuV29ya2Zsb3dFdmVudEgAUgVldmVudBI1CgdvdXRjb21lGAUgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93SABS\
+            B291dGNvbWUaZgoIQWNjZXB0ZWQSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSHwoLZGFnX3ZlcnNpb24YAiABKAVS\
+            CmRhZ1ZlcnNpb24SGAoHY3JlYXRlZBgDIAEoCFIHY3JlYXRlZBp4CghSZWplY3RlZBISCgRjb2RlGAEgASgFUgRjb2RlEhgKB21l\
+            c3NhZ2UYAiABKAlSB21lc3NhZ2USPgoIcHJvYmxlbXMYAyADKAsyIi5vcmNoZXN0cmF0b3IudjEuVmFsaWRhdGlvblByb2JsZW1S\
+            CHByb2JsZW1zQgYKBGtpbmQiQwoTUGxhbldvcmtmbG93UmVxdWVzdBIsCgVxdWVyeRgBIAEoCzIWLm9yY2hlc3RyYXRvci52MS5R\
+            dWVyeVIFcXVlcnki3gEKFFBsYW5Xb3JrZmxvd1Jlc3BvbnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2Rh\
+            ZxI4CghhbmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOQoIcGxhbm5pbmcYAyAB\
+            KAsyHS5vcmNoZXN0cmF0b3IudjEuUGxhbm5pbmdJbmZvUghwbGFubmluZxIpChBwYXlsb2Fkc19vbWl0dGVkGAQgASgIUg9wYXls\
+            b2Fkc09taXR0ZWQiWgoSR2V0V29ya2Zsb3dSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEiMKDWluY2x1\
+            ZGVfdGFza3MYAiABKAhSDGluY2x1ZGVUYXNrcyJMChNHZXRXb3JrZmxvd1Jlc3BvbnNlEjUKCHdvcmtmbG93GAEgASgLMhkub3Jj\
+            aGVzdHJhdG9yLnYxLldvcmtmbG93Ugh3b3JrZmxvdyL4AgoUTGlzdFdvcmtmbG93c1JlcXVlc3QSNgoGc3RhdGVzGAEgAygOMh4u\
+            b3JjaGVzdHJhdG9yLnYxLldvcmtmbG93U3RhdGVSBnN0YXRlcxJJCgZsYWJlbHMYAiADKAsyMS5vcmNoZXN0cmF0b3IudjEuTGlz\
+            dFdvcmtmbG93c1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVscxIxChVjcmVhdGVkX2FmdGVyX3VuaXhfbXMYAyABKANSEmNyZWF0\
+            ZWRBZnRlclVuaXhNcxIzChZjcmVhdGVkX2JlZm9yZV91bml4X21zGAQgASgDUhNjcmVhdGVkQmVmb3JlVW5peE1zEhsKCXBhZ2Vf\
+            c2l6ZRgFIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgGIAEoCVIJcGFnZVRva2VuGjkKC0xhYmVsc0VudHJ5EhAKA2tleRgB\
+            IAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEieAoVTGlzdFdvcmtmbG93c1Jlc3BvbnNlEjcKCXdvcmtmbG93cxgB\
+            IAMoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IJd29ya2Zsb3dzEiYKD25leHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBh\
+            Z2VUb2tlbiJKCg1HZXREYWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEhgKB3ZlcnNpb24YAiABKAVS\
+            B3ZlcnNpb24ioQEKDkRhZ1ZlcnNpb25JbmZvEhgKB3ZlcnNpb24YASABKAVSB3ZlcnNpb24SFgoGcmVhc29uGAIgASgJUgZyZWFz\
+            b24SFgoGYXV0aG9yGAMgASgJUgZhdXRob3ISJgoPY3JlYXRlZF91bml4X21zGAQgASgDUg1jcmVhdGVkVW5peE1zEh0KCnRhc2tf\
+            Y291bnQYBSABKAVSCXRhc2tDb3VudCKHAgoOR2V0RGFnUmVzcG9uc2USJgoDZGFnGAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRh\
+            Z1IDZGFnEjgKCGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0FuYWx5c2lzUghhbmFseXNpcxI7Cgh2ZXJzaW9u\
+            cxgDIAMoCzIfLm9yY2hlc3RyYXRvci52MS5EYWdWZXJzaW9uSW5mb1IIdmVyc2lvbnMSKwoFdGFza3MYBCADKAsyFS5vcmNoZXN0\
+            cmF0b3IudjEuVGFza1IFdGFza3MSKQoQcGF5bG9hZHNfb21pdHRlZBgFIAEoCFIPcGF5bG9hZHNPbWl0dGVkIr8CChBVcGRhdGVE\
+            YWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEikKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAVSD2V4cGVj\
+            dGVkVmVyc2lvbhI2CglhZGRfdGFza3MYAyADKAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1NwZWNSCGFkZFRhc2tzEiEKDHJlbW92\
+            ZV90YXNrcxgEIAMoCVILcmVtb3ZlVGFza3MSMgoJYWRkX2VkZ2VzGAUgAygLMhUub3JjaGVzdHJhdG9yLnYxLkVkZ2VSCGFkZEVk\
+            Z2VzEjgKDHJlbW92ZV9lZGdlcxgGIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUgtyZW1vdmVFZGdlcxIWCgZyZWFzb24YByAB\
+            KAlSBnJlYXNvbiKgAQoRVXBkYXRlRGFnUmVzcG9uc2USJgoDZGFnGAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRhZ1IDZGFnEjgK\
+            CGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0FuYWx5c2lzUghhbmFseXNpcxIpChBwYXlsb2Fkc19vbWl0dGVk\
+            GAMgASgIUg9wYXlsb2Fkc09taXR0ZWQiUAoVQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3Jr\
+            Zmxvd0lkEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uIk8KFkNhbmNlbFdvcmtmbG93UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
+            GS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93IowBChRXYXRjaFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19p\
+            ZBgBIAEoCVIKd29ya2Zsb3dJZBIlCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA1INYWZ0ZXJTZXF1ZW5jZRIsChJzdG9wX3doZW5fZmlu\
+            aXNoZWQYAyABKAhSEHN0b3BXaGVuRmluaXNoZWQizgIKEUxpc3RFdmVudHNSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3\
+            b3JrZmxvd0lkEiMKDWFjdG9yX3N1YmplY3QYAiABKAlSDGFjdG9yU3ViamVjdBIwCgV0eXBlcxgDIAMoDjIaLm9yY2hlc3RyYXRv\
+            ci52MS5FdmVudFR5cGVSBXR5cGVzEiIKDXNpbmNlX3VuaXhfbXMYBCABKANSC3NpbmNlVW5peE1zEiIKDXVudGlsX3VuaXhfbXMY\
+            BSABKANSC3VudGlsVW5peE1zEiUKDmFmdGVyX3NlcXVlbmNlGAYgASgDUg1hZnRlclNlcXVlbmNlEhYKBnRlbmFudBgHIAEoCVIG\
+            dGVuYW50EhsKCXBhZ2Vfc2l6ZRgIIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgJIAEoCVIJcGFnZVRva2VuInQKEkxpc3RF\
+            dmVudHNSZXNwb25zZRI2CgZldmVudHMYASADKAsyHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dFdmVudFIGZXZlbnRzEiYKD25l\
+            eHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBhZ2VUb2tlbiLGAQoQTGlzdFRhc2tzUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEo\
+            CVIKd29ya2Zsb3dJZBIyCgZzdGF0ZXMYAiADKA4yGi5vcmNoZXN0cmF0b3IudjEuVGFza1N0YXRlUgZzdGF0ZXMSGwoJcGFnZV9z\
+            aXplGAMgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAQgASgJUglwYWdlVG9rZW4SIQoMb21pdF9yZXN1bHRzGAUgASgIUgtv\
+            bWl0UmVzdWx0cyJoChFMaXN0VGFza3NSZXNwb25zZRIrCgV0YXNrcxgBIAMoCzIVLm9yY2hlc3RyYXRvci52MS5UYXNrUgV0YXNr\
+            cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4y5AcKCVdvcmtmbG93cxJYCgtTdWJtaXRRdWVyeRIjLm9y\
+            Y2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlcXVlc3QaJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXNwb25zZRJfCgxT\
+            dWJtaXRTdHJlYW0SJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0U3RyZWFtUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5TdWJtaXRT\
+            dHJlYW1SZXNwb25zZSgBMAESWwoMUGxhbldvcmtmbG93EiQub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1JlcXVlc3QaJS5v\
+            cmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVzcG9uc2USWAoLR2V0V29ya2Zsb3cSIy5vcmNoZXN0cmF0b3IudjEuR2V0V29y\
+            a2Zsb3dSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLkdldFdvcmtmbG93UmVzcG9uc2USXgoNTGlzdFdvcmtmbG93cxIlLm9yY2hl\
+            c3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVxdWVzdBomLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVzcG9uc2USSQoG\
+            R2V0RGFnEh4ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1JlcXVlc3QaHy5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVzcG9uc2USUgoJ\
+            VXBkYXRlRGFnEiEub3JjaGVzdHJhdG9yLnYxLlVwZGF0ZURhZ1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVz\
+            cG9uc2USYQoOQ2FuY2VsV29ya2Zsb3cSJi5vcmNoZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Gicub3JjaGVzdHJh\
+            dG9yLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2USWAoNV2F0Y2hXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtm\
+            bG93UmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2ZW50MAESVQoKTGlzdEV2ZW50cxIiLm9yY2hlc3RyYXRvci52\
+            MS5MaXN0RXZlbnRzUmVxdWVzdBojLm9yY2hlc3RyYXRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2USUgoJTGlzdFRhc2tzEiEub3Jj\
+            aGVzdHJhdG9yLnYxLkxpc3RUYXNrc1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuTGlzdFRhc2tzUmVzcG9uc2VCNwoTZGV2Lm9y\
+            Y2hlc3RyYXRvci52MVABWh5vcmNoZXN0cmF0b3IvdjE7b3JjaGVzdHJhdG9ydjFiBnByb3RvMw==
             """
     )
 }

@@ -52,7 +52,7 @@ public struct WorkflowsPlanningHandler: Sendable {
                     "planner": "\(planned.result.metadata.planner)", "tasks": "\(planned.result.dag.tasks.count)",
                     "trace_id": "\(context.trace.traceID)",
                 ])
-            return planned.response(createdAt: clock.now())
+            return planned.response(createdAt: clock.now()).fittingDefaultClients()
         } catch {
             throw StatusMapping.status(for: error, logger: logger, method: context.method.path)
         }

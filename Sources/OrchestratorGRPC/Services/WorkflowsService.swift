@@ -58,7 +58,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 workflow: Orchestrator_V1_Workflow(workflow, now: clock.now()),
                 dag: outcome.dag.map { Orchestrator_V1_Dag($0, payloads: stored) },
                 analysis: outcome.analysis.map(Orchestrator_V1_DagAnalysis.init),
-                created: outcome.created)
+                created: outcome.created
+            ).fittingDefaultClients()
         }
     }
 
@@ -148,7 +149,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             return Orchestrator_V1_GetDagResponse(
                 dag: Orchestrator_V1_Dag(version, payloads: payloads), analysis: analysis,
                 versions: history.map(Orchestrator_V1_DagVersionInfo.init),
-                tasks: tasks.map { Orchestrator_V1_Task($0, dependsOn: upstream[$0.spec.key] ?? [], now: now) })
+                tasks: tasks.map { Orchestrator_V1_Task($0, dependsOn: upstream[$0.spec.key] ?? [], now: now) }
+            ).fittingDefaultClients()
         }
     }
 
@@ -171,7 +173,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change,
                 reason: request.reason, actor: CallerIdentity.actor(of: context))
             return Orchestrator_V1_UpdateDagResponse(
-                dag: Orchestrator_V1_Dag(version, payloads: change.payloads), analysis: Orchestrator_V1_DagAnalysis(analysis))
+                dag: Orchestrator_V1_Dag(version, payloads: change.payloads), analysis: Orchestrator_V1_DagAnalysis(analysis)
+            ).fittingDefaultClients()
         }
     }
 

@@ -84,10 +84,16 @@ struct  Orchestrator__V1__SubmitQueryResponse
    * False when `request_id` matched an existing workflow.
    */
   protobuf_c_boolean created;
+  /*
+   * True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB, the
+   * most a gRPC client accepts by default (the request can be larger than its answer is allowed
+   * to be). Read them with ListTasks, a page at a time.
+   */
+  protobuf_c_boolean payloads_omitted;
 };
 #define ORCHESTRATOR__V1__SUBMIT_QUERY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__submit_query_response__descriptor) \
-    , NULL, NULL, NULL, 0 }
+    , NULL, NULL, NULL, 0, 0 }
 
 
 struct  Orchestrator__V1__SubmitStreamRequest
@@ -190,10 +196,15 @@ struct  Orchestrator__V1__PlanWorkflowResponse
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
   Orchestrator__V1__PlanningInfo *planning;
+  /*
+   * True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB,
+   * the most a gRPC client accepts by default.
+   */
+  protobuf_c_boolean payloads_omitted;
 };
 #define ORCHESTRATOR__V1__PLAN_WORKFLOW_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__plan_workflow_response__descriptor) \
-    , NULL, NULL, NULL }
+    , NULL, NULL, NULL, 0 }
 
 
 struct  Orchestrator__V1__GetWorkflowRequest
@@ -324,14 +335,21 @@ struct  Orchestrator__V1__GetDagResponse
   Orchestrator__V1__DagVersionInfo **versions;
   /*
    * Run-time state of the workflow's tasks, when the returned version is the current one (empty
-   * for an older version: tasks carry only their current state).
+   * for an older version: tasks carry only their current state). For a large workflow, ListTasks
+   * pages through them.
    */
   size_t n_tasks;
   Orchestrator__V1__Task **tasks;
+  /*
+   * True when the tasks' payloads were left out of this answer (from `dag` and `tasks`): with them it would pass 4 MiB, the
+   * most a gRPC client accepts by default (the request can be larger than its answer is allowed
+   * to be). Read them with ListTasks, a page at a time.
+   */
+  protobuf_c_boolean payloads_omitted;
 };
 #define ORCHESTRATOR__V1__GET_DAG_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__get_dag_response__descriptor) \
-    , NULL, NULL, 0,NULL, 0,NULL }
+    , NULL, NULL, 0,NULL, 0,NULL, 0 }
 
 
 struct  Orchestrator__V1__UpdateDagRequest
@@ -379,10 +397,16 @@ struct  Orchestrator__V1__UpdateDagResponse
   ProtobufCMessage base;
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
+  /*
+   * True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB, the
+   * most a gRPC client accepts by default (the request can be larger than its answer is allowed
+   * to be). Read them with ListTasks, a page at a time.
+   */
+  protobuf_c_boolean payloads_omitted;
 };
 #define ORCHESTRATOR__V1__UPDATE_DAG_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__update_dag_response__descriptor) \
-    , NULL, NULL }
+    , NULL, NULL, 0 }
 
 
 struct  Orchestrator__V1__CancelWorkflowRequest

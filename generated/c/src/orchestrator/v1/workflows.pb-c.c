@@ -1079,7 +1079,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_query_request__descrip
   (ProtobufCMessageInit) orchestrator__v1__submit_query_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__field_descriptors[5] =
 {
   {
     "workflow",
@@ -1129,17 +1129,30 @@ static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payloads_omitted",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__SubmitQueryResponse, payloads_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__submit_query_response__field_indices_by_name[] = {
   2,   /* field[2] = analysis */
   3,   /* field[3] = created */
   1,   /* field[1] = dag */
+  4,   /* field[4] = payloads_omitted */
   0,   /* field[0] = workflow */
 };
 static const ProtobufCIntRange orchestrator__v1__submit_query_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__submit_query_response__descriptor =
 {
@@ -1149,7 +1162,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_query_response__descri
   "Orchestrator__V1__SubmitQueryResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__SubmitQueryResponse),
-  4,
+  5,
   orchestrator__v1__submit_query_response__field_descriptors,
   orchestrator__v1__submit_query_response__field_indices_by_name,
   1,  orchestrator__v1__submit_query_response__number_ranges,
@@ -1489,7 +1502,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__plan_workflow_request__descri
   (ProtobufCMessageInit) orchestrator__v1__plan_workflow_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__plan_workflow_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor orchestrator__v1__plan_workflow_response__field_descriptors[4] =
 {
   {
     "dag",
@@ -1527,16 +1540,29 @@ static const ProtobufCFieldDescriptor orchestrator__v1__plan_workflow_response__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payloads_omitted",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__PlanWorkflowResponse, payloads_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__plan_workflow_response__field_indices_by_name[] = {
   1,   /* field[1] = analysis */
   0,   /* field[0] = dag */
+  3,   /* field[3] = payloads_omitted */
   2,   /* field[2] = planning */
 };
 static const ProtobufCIntRange orchestrator__v1__plan_workflow_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__plan_workflow_response__descriptor =
 {
@@ -1546,7 +1572,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__plan_workflow_response__descr
   "Orchestrator__V1__PlanWorkflowResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__PlanWorkflowResponse),
-  3,
+  4,
   orchestrator__v1__plan_workflow_response__field_descriptors,
   orchestrator__v1__plan_workflow_response__field_indices_by_name,
   1,  orchestrator__v1__plan_workflow_response__number_ranges,
@@ -1988,7 +2014,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__dag_version_info__descriptor 
   (ProtobufCMessageInit) orchestrator__v1__dag_version_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__get_dag_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor orchestrator__v1__get_dag_response__field_descriptors[5] =
 {
   {
     "dag",
@@ -2038,17 +2064,30 @@ static const ProtobufCFieldDescriptor orchestrator__v1__get_dag_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payloads_omitted",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__GetDagResponse, payloads_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__get_dag_response__field_indices_by_name[] = {
   1,   /* field[1] = analysis */
   0,   /* field[0] = dag */
+  4,   /* field[4] = payloads_omitted */
   3,   /* field[3] = tasks */
   2,   /* field[2] = versions */
 };
 static const ProtobufCIntRange orchestrator__v1__get_dag_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__get_dag_response__descriptor =
 {
@@ -2058,7 +2097,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__get_dag_response__descriptor 
   "Orchestrator__V1__GetDagResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__GetDagResponse),
-  4,
+  5,
   orchestrator__v1__get_dag_response__field_descriptors,
   orchestrator__v1__get_dag_response__field_indices_by_name,
   1,  orchestrator__v1__get_dag_response__number_ranges,
@@ -2181,7 +2220,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_request__descripto
   (ProtobufCMessageInit) orchestrator__v1__update_dag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[3] =
 {
   {
     "dag",
@@ -2207,15 +2246,28 @@ static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "payloads_omitted",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__UpdateDagResponse, payloads_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__update_dag_response__field_indices_by_name[] = {
   1,   /* field[1] = analysis */
   0,   /* field[0] = dag */
+  2,   /* field[2] = payloads_omitted */
 };
 static const ProtobufCIntRange orchestrator__v1__update_dag_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descriptor =
 {
@@ -2225,7 +2277,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descript
   "Orchestrator__V1__UpdateDagResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__UpdateDagResponse),
-  2,
+  3,
   orchestrator__v1__update_dag_response__field_descriptors,
   orchestrator__v1__update_dag_response__field_indices_by_name,
   1,  orchestrator__v1__update_dag_response__number_ranges,
