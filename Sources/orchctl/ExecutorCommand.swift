@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NGRPC
 import OrchestratorAPI
+import OrchestratorGRPC
 import OrchestratorTracing
 
 /// A sample executor on the Lease stream, with configurable behaviour for demos and manual
@@ -54,11 +55,11 @@ struct ExecutorCommand: AsyncParsableCommand {
         var pause = Self.firstReconnectPause
         while true {
             do {
-                let welcomed = try await withConnection(connection) { connection in
+                let end = try await withConnection(connection) { connection in
                     try await stream(connection, executorID: executorID, sender: sender, counter: counter, behaviour: behaviour)
                 }
-                if welcomed == .finished { return }
-                if welcomed == .welcomed { pause = Self.firstReconnectPause }
+                if end == .finished { return }
+                if end == .welcomed { pause = Self.firstReconnectPause }
                 behaviour.say("stream ended; reconnecting in \(pause)")
             } catch let error as CLIError where Self.isFinal(error) {
                 throw error
@@ -95,7 +96,7 @@ struct ExecutorCommand: AsyncParsableCommand {
         hello.executorID = executorID
         hello.capabilities = capabilities
         hello.maxInFlight = maxInFlight
-        hello.version = "orchctl sample executor"
+        hello.version = "orchctl sample executor \(OrchestratorRelease.version)"
         hello.resume = await sender.heldLeases()
         var first = Orchestrator_V1_LeaseRequest()
         first.kind = .hello(hello)
