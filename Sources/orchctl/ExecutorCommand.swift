@@ -20,7 +20,7 @@ struct ExecutorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Probability in [0, 1] that a task fails.") var failProbability: Double = 0
     @Flag(name: .long, help: "Report failures as not retryable.") var permanentFailures = false
     @Option(name: .long, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
-    @Option(name: .long, help: "Exit cleanly after completing this many tasks.") var tasks: Int?
+    @Option(name: .long, help: "Take this many tasks, then no more (drain): finish them and exit.") var tasks: Int?
     @Flag(name: .long, help: "Print nothing but errors.") var quiet = false
     @Option(name: .long, help: "OTLP/HTTP collector base URL: each task's work becomes a span continuing the assignment's traceparent (env OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlpEndpoint: String? = ProcessEnvironment.value("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -149,7 +149,13 @@ struct ExecutorCommand: AsyncParsableCommand {
                 case .assignment(let assignment):
                     let number = await counter.started()
                     if let lease = assignment.lease { await sender.hold(lease) }
-                    Task { await work(assignment, number: number, sender: sender, behaviour: behaviour, counter: counter) }
+                    if let stop = behaviour.stopAfter, number == stop {
+                        // Enough taken: no more work on any stream of ours. Closing the stream
+                        // with an assignment just handed over gave it back as a spent attempt.
+                        behaviour.say("taken \(stop) tasks (--tasks); draining")
+                        await sender.drain()
+                    }
+                    Task { await work(assignment, number: number, sender: sender, behaviour: behaviour) }
                 case .revocation(let revocation):
                     behaviour.say("lease revoked: \(revocation.lease?.taskID ?? "?") (\(revocation.reason))")
                     if let lease = revocation.lease { await sender.release(lease) }
@@ -158,6 +164,7 @@ struct ExecutorCommand: AsyncParsableCommand {
                     let taskID = lease.taskID
                     guard !ack.accepted else {
                         await sender.release(lease)
+                        await counter.finished()
                         break
                     }
                     // UNAVAILABLE: the server could not store it (its database is out); the lease is
@@ -177,7 +184,10 @@ struct ExecutorCommand: AsyncParsableCommand {
                 default:
                     break
                 }
-                if let stop = behaviour.stopAfter, await counter.completed >= stop {
+                // Drained (--tasks) and every lease done with: what arrived after the last one we
+                // took (before the server read `drain`) was run too, not abandoned.
+                if await sender.isDrainedAndIdle {
+                    behaviour.say("done: \(await counter.completed) reports accepted")
                     try await call.closeSend()
                     return .finished
                 }
@@ -186,7 +196,7 @@ struct ExecutorCommand: AsyncParsableCommand {
         }
     }
 
-    static func work(_ assignment: Orchestrator_V1_Assignment, number: Int, sender: StreamSender, behaviour: Behaviour, counter: TaskCounter) async {
+    static func work(_ assignment: Orchestrator_V1_Assignment, number: Int, sender: StreamSender, behaviour: Behaviour) async {
         let key = assignment.spec?.key ?? "?"
         let lease = assignment.lease ?? Orchestrator_V1_LeaseToken()
         behaviour.say("task \(key) (\(lease.taskID)) attempt \(assignment.attempt)/\(assignment.maxAttempts) trace \(assignment.traceparent)")
@@ -224,9 +234,7 @@ struct ExecutorCommand: AsyncParsableCommand {
             span.setStatus(.ok)
             behaviour.say("task \(key) done")
         }
-        if await sender.sendReport(report, lease: lease) {
-            await counter.finished()
-        } else {
+        if await !sender.sendReport(report, lease: lease) {
             behaviour.say("task \(key): its lease was lost while disconnected; result dropped")
         }
     }
@@ -242,6 +250,7 @@ actor StreamSender {
     /// fencing token) while the old attempt's work may still be running.
     private var held: Set<Orchestrator_V1_LeaseToken> = []
     private var unacknowledged: [Orchestrator_V1_LeaseToken: (report: Orchestrator_V1_LeaseRequest, attempts: Int)] = [:]
+    private var draining = false
 
     /// Sends on the current stream; dropped while there is none (heartbeats; a report is kept).
     func send(_ message: Orchestrator_V1_LeaseRequest) async throws {
@@ -255,6 +264,7 @@ actor StreamSender {
         resumed: [Orchestrator_V1_LeaseToken], rejected: [Orchestrator_V1_LeaseToken]
     ) async -> [String] {
         self.call = call
+        if draining { try? await call.send(Self.drainRequest) }
         for lease in rejected { release(lease) }
         for lease in resumed {
             if let pending = unacknowledged[lease] { try? await call.send(pending.report) }
@@ -263,6 +273,20 @@ actor StreamSender {
     }
 
     func detach() { call = nil }
+
+    /// Asks for no more work, on this stream and every later one.
+    func drain() async {
+        draining = true
+        try? await call?.send(Self.drainRequest)
+    }
+
+    var isDrainedAndIdle: Bool { draining && held.isEmpty }
+
+    private static var drainRequest: Orchestrator_V1_LeaseRequest {
+        var request = Orchestrator_V1_LeaseRequest()
+        request.kind = .drain(Orchestrator_V1_DrainSignal())
+        return request
+    }
 
     func hold(_ lease: Orchestrator_V1_LeaseToken) { held.insert(lease) }
 
@@ -298,6 +322,7 @@ actor StreamSender {
 
 actor TaskCounter {
     private(set) var count = 0
+    /// Reports the server accepted.
     private(set) var completed = 0
     func started() -> Int {
         count += 1

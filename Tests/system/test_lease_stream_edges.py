@@ -221,3 +221,42 @@ def test_a_completion_sent_again_by_its_executor_is_acknowledged_and_changes_not
     assert_completed_once(database, workflow_id, 1)
     # The stored result is the first one.
     assert psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}'") == [["first"]]
+
+
+def test_a_drained_stream_takes_no_new_work_and_keeps_what_it_holds(api, pb, server, database, capability):
+    """`drain` (graceful shutdown): no assignment after it, the stream stays open for the reports of
+    what it holds, and the tasks it never took stay ready for others with no attempt spent."""
+    from security_support import LeaseStream
+
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="drainer-" + capability, capabilities=[capability], max_in_flight=2), heartbeat_every=0.5)
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task(f"d{i}", capability) for i in range(4)]).workflow.workflow_id
+        held = [stream.next_of("assignment", 30, keep_others=True) for _ in range(2)]
+        assert all(a is not None for a in held)
+        stream.send(pb.executors.LeaseRequest(drain=pb.executors.DrainSignal()))
+        for assignment in held:
+            stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        for _ in held:
+            ack = stream.next_of("ack", 30, keep_others=True)
+            assert ack is not None and ack.accepted, ack
+        # Two slots are free and two tasks ready: nothing comes.
+        assert stream.next_of("assignment", 4) is None
+        ready = psql(database, f"SELECT key, state, attempt FROM tasks WHERE workflow_id = '{workflow_id}' AND state <> 'succeeded' "
+                               "ORDER BY key")
+        assert [row[1:] for row in ready] == [["ready", "0"], ["ready", "0"]], ready
+    finally:
+        stream.close()
+    # A new stream takes work again.
+    again = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="drainer-" + capability, capabilities=[capability], max_in_flight=2), heartbeat_every=0.5)
+    try:
+        for _ in range(2):
+            assignment = again.next_of("assignment", 30, keep_others=True)
+            assert assignment is not None and assignment.attempt == 1, assignment
+            again.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        again.close()
+    assert_completed_once(database, workflow_id, 4)

@@ -182,3 +182,47 @@ def test_answers_that_would_pass_a_default_clients_limit_leave_the_payloads_out(
                                   timeout=60)
         assert not small.payloads_omitted and small.dag.tasks[3].payload == b"D" * 1200
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)
+
+
+def test_a_stored_graph_too_large_to_answer_whole_is_answered_without_it(api, pb, server, capability):
+    """Found by black-box testing: 30,000 tasks without payloads (a 1 MB request) made a 6 MB answer
+    (the analysis, the specs filled in): stored, but its submitter got RESOURCE_EXHAUSTED. A call
+    that stored something now answers without the graph, saying so; PlanWorkflow stores nothing
+    and answers whole, for a client that raised its limit."""
+    tasks = [api.task(f"k{i:05}-{'x' * 12}", capability) for i in range(30000)]
+    query = pb.query.Query(graph=pb.dag.Dag(tasks=tasks))
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb.workflows_grpc.WorkflowsStub(channel)
+        submitted = stub.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=120)
+        assert submitted.created and submitted.graph_omitted and not submitted.payloads_omitted  # it had none
+        assert not submitted.HasField("dag") and not submitted.HasField("analysis")
+        assert not submitted.workflow.query.HasField("graph")
+        assert submitted.workflow.workflow_id and submitted.workflow.counts.total == 30000
+        with pytest.raises(grpc.RpcError) as too_large:
+            stub.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=query), timeout=120)
+        assert too_large.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with grpc.insecure_channel(server.address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+        planned = pb.workflows_grpc.WorkflowsStub(channel).PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=query), timeout=120)
+        assert len(planned.dag.tasks) == 30000 and not planned.payloads_omitted
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=submitted.workflow.workflow_id), timeout=60)
+
+
+def test_pages_count_the_specs_too(api, pb, server, capability):
+    """Found by black-box testing: tasks with 60 KB names and descriptions made 10 MB pages; the
+    page budget counted payloads and results only."""
+    long = "d" * 60_000
+    tasks = [api.task(f"s{i:02}", capability, name="n" * 60_000, description=long) for i in range(30)]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb.workflows_grpc.WorkflowsStub(channel)
+        listed, sizes, token = [], [], ""
+        while True:
+            page = stub.ListTasks(pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token=token), timeout=30)
+            listed += page.tasks
+            sizes.append(page.ByteSize())
+            token = page.next_page_token
+            if not token:
+                break
+    assert [t.spec.key for t in listed] == [f"s{i:02}" for i in range(30)]
+    assert max(sizes) < 1.5 * (1 << 20) and len(sizes) >= 3, sizes
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)

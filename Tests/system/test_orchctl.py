@@ -9,7 +9,7 @@ import signal
 import subprocess
 
 from conftest import assert_completed_once
-from procs import ROOT, binary, orchctl_executor
+from procs import ROOT, binary, orchctl_executor, psql
 
 
 def orchctl(server, *args, check=True, timeout=60):
@@ -170,3 +170,20 @@ def test_list_keeps_the_next_page_hint_out_of_standard_output(api, server, capab
     assert token and token != listed.stderr.strip(), listed.stderr
     second = orchctl(server, "list", "--limit", "1", "--page-token", token)
     assert len(second.stdout.splitlines()) == 1 and second.stdout != listed.stdout
+
+
+def test_executor_with_tasks_n_takes_n_and_spends_no_other_tasks_attempt(api, pb, server, database, capability, workdir):
+    """Found by black-box testing: `--tasks 1` exited with a second assignment just handed over,
+    which came back as a spent attempt (with max_attempts 1 the workflow failed). It now drains
+    after taking N tasks, finishes what it holds, and exits 0."""
+    once = pb.dag.RetryPolicy(max_attempts=1)
+    workflow_id = api.submit([api.task(f"n{i}", capability, retry=once) for i in range(3)]).workflow.workflow_id
+    result = subprocess.run([str(binary("orchctl")), "executor", "--address", server.address, "--capabilities", capability,
+                             "--sleep-ms", "300", "--tasks", "1", "--max-in-flight", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "draining" in result.stdout and "reports accepted" in result.stdout, result.stdout
+    rows = psql(database, f"SELECT state, attempt FROM tasks WHERE workflow_id = '{workflow_id}' ORDER BY key")
+    done = [row for row in rows if row[0] == "succeeded"]
+    assert 1 <= len(done) <= 2 and all(row == ["ready", "0"] for row in rows if row[0] != "succeeded"), rows
+    assert api.state(workflow_id) == "WORKFLOW_STATE_RUNNING"

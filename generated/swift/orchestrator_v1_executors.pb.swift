@@ -129,6 +129,15 @@ public struct Orchestrator_V1_TaskFailure: Sendable, Hashable, GRPCMessage {
     }
 }
 
+/// Take no new work on this stream: the server stops handing it assignments (any already on
+/// their way still arrive) and keeps it open for the heartbeats and reports of what it holds. For
+/// a graceful shutdown: drain, finish (or fail) what you hold, wait for the acks, then half-close.
+/// Lasts for the stream; a new stream takes work again.
+public struct Orchestrator_V1_DrainSignal: Sendable, Hashable, GRPCMessage {
+
+    public init() {}
+}
+
 public struct Orchestrator_V1_LeaseRequest: Sendable, Hashable, GRPCMessage {
     public enum OneOf_Kind: Sendable, Hashable {
         case hello(Orchestrator_V1_ExecutorHello)
@@ -136,6 +145,7 @@ public struct Orchestrator_V1_LeaseRequest: Sendable, Hashable, GRPCMessage {
         case progress(Orchestrator_V1_TaskProgress)
         case completion(Orchestrator_V1_TaskCompletion)
         case failure(Orchestrator_V1_TaskFailure)
+        case drain(Orchestrator_V1_DrainSignal)
     }
 
     public var kind: OneOf_Kind? = nil
@@ -713,6 +723,44 @@ extension Orchestrator_V1_TaskFailure {
     }
 }
 
+extension Orchestrator_V1_DrainSignal {
+    /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        var c = Orchestrator__V1__DrainSignal()
+        orchestrator__v1__drain_signal__init(&c)
+        return c.base.descriptor
+    }
+
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try ProtobufC.decode(
+            bytes, unpack: { protobuf_c_message_unpack(Self.cDescriptor, nil, $0, $1) },
+            free: { protobuf_c_message_free_unpacked($0, nil) },
+            convert: { try Self(cMessage: UnsafeRawPointer($0).assumingMemoryBound(to: Orchestrator__V1__DrainSignal.self)) })
+    }
+
+    public func serializedBytes() throws -> [UInt8] {
+        let arena = ProtobufCArena()
+        var message = try cMessage(in: arena)
+        return try withExtendedLifetime(arena) {
+            try withUnsafePointer(to: &message) { pointer in
+                try ProtobufC.encode(
+                    UnsafeRawPointer(pointer).assumingMemoryBound(to: ProtobufCMessage.self),
+                    size: { protobuf_c_message_get_packed_size($0) }, pack: { protobuf_c_message_pack($0, $1) })
+            }
+        }
+    }
+
+    init(cMessage _: UnsafePointer<Orchestrator__V1__DrainSignal>) throws {
+        self.init()
+    }
+
+    func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__DrainSignal {
+        var c = Orchestrator__V1__DrainSignal()
+        orchestrator__v1__drain_signal__init(&c)
+        return c
+    }
+}
+
 extension Orchestrator_V1_LeaseRequest {
     /// protobuf-c's descriptor for this message (the address `__init` stores in `base`).
     static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
@@ -759,6 +807,9 @@ extension Orchestrator_V1_LeaseRequest {
         case 5:
             guard let value = c.failure else { throw ProtobufCError(.malformed, "oneof member failure is NULL") }
             self.kind = .failure(try Orchestrator_V1_TaskFailure(cMessage: value))
+        case 6:
+            guard let value = c.drain else { throw ProtobufCError(.malformed, "oneof member drain is NULL") }
+            self.kind = .drain(try Orchestrator_V1_DrainSignal(cMessage: value))
         default: self.kind = nil
         }
     }
@@ -782,6 +833,9 @@ extension Orchestrator_V1_LeaseRequest {
         case .failure(let value):
             c.kind_case = .init(rawValue: 5)
             c.failure = arena.box(try value.cMessage(in: arena))
+        case .drain(let value):
+            c.kind_case = .init(rawValue: 6)
+            c.drain = arena.box(try value.cMessage(in: arena))
         case nil: break
         }
         return c
@@ -1511,6 +1565,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.Assignment.tracestate",
             "orchestrator.v1.Assignment.upstream_results",
             "orchestrator.v1.Assignment.workflow_id",
+            "orchestrator.v1.DrainSignal",
             "orchestrator.v1.ExecutorHello",
             "orchestrator.v1.ExecutorHello.LabelsEntry",
             "orchestrator.v1.ExecutorHello.LabelsEntry.key",
@@ -1537,6 +1592,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.HeartbeatSignal.leases",
             "orchestrator.v1.LeaseRequest",
             "orchestrator.v1.LeaseRequest.completion",
+            "orchestrator.v1.LeaseRequest.drain",
             "orchestrator.v1.LeaseRequest.failure",
             "orchestrator.v1.LeaseRequest.heartbeat",
             "orchestrator.v1.LeaseRequest.hello",
@@ -1617,51 +1673,52 @@ extension GeneratedDescriptors {
             IlsKDlRhc2tDb21wbGV0aW9uEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhYKBnJl\
             c3VsdBgCIAEoDFIGcmVzdWx0IowBCgtUYXNrRmFpbHVyZRIxCgVsZWFzZRgBIAEoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRv\
             a2VuUgVsZWFzZRIYCgdtZXNzYWdlGAIgASgJUgdtZXNzYWdlEhIKBGNvZGUYAyABKAlSBGNvZGUSHAoJcmV0cnlhYmxlGAQgASgI\
-            UglyZXRyeWFibGUiygIKDExlYXNlUmVxdWVzdBI2CgVoZWxsbxgBIAEoCzIeLm9yY2hlc3RyYXRvci52MS5FeGVjdXRvckhlbGxv\
-            SABSBWhlbGxvEkAKCWhlYXJ0YmVhdBgCIAEoCzIgLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRTaWduYWxIAFIJaGVhcnRiZWF0\
-            EjsKCHByb2dyZXNzGAMgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9u\
-            GAQgASgLMh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFpbHVyZRgFIAEoCzIcLm9y\
-            Y2hlc3RyYXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQgYKBGtpbmQipAIKB1dlbGNvbWUSHQoKc2Vzc2lvbl9pZBgBIAEo\
-            CVIJc2Vzc2lvbklkEjIKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoA1ITaGVhcnRiZWF0SW50ZXJ2YWxNcxIgCgxsZWFzZV90\
-            dGxfbXMYAyABKANSCmxlYXNlVHRsTXMSNQoHcmVzdW1lZBgEIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgdyZXN1\
-            bWVkEkYKEHJlamVjdGVkX3Jlc3VtZXMYBSADKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VUb2tlblIPcmVqZWN0ZWRSZXN1bWVz\
-            EiUKDnNlcnZlcl92ZXJzaW9uGAYgASgJUg1zZXJ2ZXJWZXJzaW9uIoAFCgpBc3NpZ25tZW50EjEKBWxlYXNlGAEgASgLMhsub3Jj\
-            aGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi0KBHNwZWMYAyAB\
-            KAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1NwZWNSBHNwZWMSGAoHYXR0ZW1wdBgEIAEoBVIHYXR0ZW1wdBIhCgxtYXhfYXR0ZW1w\
-            dHMYBSABKAVSC21heEF0dGVtcHRzEjEKFWxlYXNlX2V4cGlyZXNfdW5peF9tcxgGIAEoA1ISbGVhc2VFeHBpcmVzVW5peE1zEiAK\
-            DGxlYXNlX3R0bF9tcxgHIAEoA1IKbGVhc2VUdGxNcxJbChB1cHN0cmVhbV9yZXN1bHRzGAggAygLMjAub3JjaGVzdHJhdG9yLnYx\
-            LkFzc2lnbm1lbnQuVXBzdHJlYW1SZXN1bHRzRW50cnlSD3Vwc3RyZWFtUmVzdWx0cxI/CgZpbnB1dHMYCSADKAsyJy5vcmNoZXN0\
-            cmF0b3IudjEuQXNzaWdubWVudC5JbnB1dHNFbnRyeVIGaW5wdXRzEiAKC3RyYWNlcGFyZW50GAogASgJUgt0cmFjZXBhcmVudBIe\
-            Cgp0cmFjZXN0YXRlGAsgASgJUgp0cmFjZXN0YXRlGkIKFFVwc3RyZWFtUmVzdWx0c0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQK\
-            BXZhbHVlGAIgASgMUgV2YWx1ZToCOAEaOQoLSW5wdXRzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZh\
-            bHVlOgI4ASJXCgpSZXZvY2F0aW9uEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhYK\
-            BnJlYXNvbhgCIAEoCVIGcmVhc29uIogBCglSZXBvcnRBY2sSMQoFbGVhc2UYASABKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VU\
-            b2tlblIFbGVhc2USGgoIYWNjZXB0ZWQYAiABKAhSCGFjY2VwdGVkEhIKBGNvZGUYAyABKAVSBGNvZGUSGAoHbWVzc2FnZRgEIAEo\
-            CVIHbWVzc2FnZSJECgxIZWFydGJlYXRBY2sSNAoGbGVhc2VzGAEgAygLMhwub3JjaGVzdHJhdG9yLnYxLkxlYXNlU3RhdHVzUgZs\
-            ZWFzZXMiwQIKDUxlYXNlUmVzcG9uc2USNAoHd2VsY29tZRgBIAEoCzIYLm9yY2hlc3RyYXRvci52MS5XZWxjb21lSABSB3dlbGNv\
-            bWUSPQoKYXNzaWdubWVudBgCIAEoCzIbLm9yY2hlc3RyYXRvci52MS5Bc3NpZ25tZW50SABSCmFzc2lnbm1lbnQSPQoKcmV2b2Nh\
-            dGlvbhgDIAEoCzIbLm9yY2hlc3RyYXRvci52MS5SZXZvY2F0aW9uSABSCnJldm9jYXRpb24SLgoDYWNrGAQgASgLMhoub3JjaGVz\
-            dHJhdG9yLnYxLlJlcG9ydEFja0gAUgNhY2sSRAoNaGVhcnRiZWF0X2FjaxgFIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IZWFydGJl\
-            YXRBY2tIAFIMaGVhcnRiZWF0QWNrQgYKBGtpbmQijwIKEFBvbGxUYXNrc1JlcXVlc3QSHwoLZXhlY3V0b3JfaWQYASABKAlSCmV4\
-            ZWN1dG9ySWQSIgoMY2FwYWJpbGl0aWVzGAIgAygJUgxjYXBhYmlsaXRpZXMSRQoGbGFiZWxzGAMgAygLMi0ub3JjaGVzdHJhdG9y\
-            LnYxLlBvbGxUYXNrc1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVscxIbCgltYXhfdGFza3MYBCABKAVSCG1heFRhc2tzEhcKB3dh\
-            aXRfbXMYBSABKANSBndhaXRNcxo5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6\
-            AjgBIlIKEVBvbGxUYXNrc1Jlc3BvbnNlEj0KC2Fzc2lnbm1lbnRzGAEgAygLMhsub3JjaGVzdHJhdG9yLnYxLkFzc2lnbm1lbnRS\
-            C2Fzc2lnbm1lbnRzIvoBChNSZXBvcnRTdGF0dXNSZXF1ZXN0Eh8KC2V4ZWN1dG9yX2lkGAEgASgJUgpleGVjdXRvcklkEjsKCHBy\
-            b2dyZXNzGAIgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9uGAMgASgL\
-            Mh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFpbHVyZRgEIAEoCzIcLm9yY2hlc3Ry\
-            YXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQggKBnJlcG9ydCJMChRSZXBvcnRTdGF0dXNSZXNwb25zZRIaCghhY2NlcHRl\
-            ZBgBIAEoCFIIYWNjZXB0ZWQSGAoHbWVzc2FnZRgCIAEoCVIHbWVzc2FnZSJoChBIZWFydGJlYXRSZXF1ZXN0Eh8KC2V4ZWN1dG9y\
-            X2lkGAEgASgJUgpleGVjdXRvcklkEjMKBmxlYXNlcxgCIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgZsZWFzZXMi\
-            iQEKC0xlYXNlU3RhdHVzEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhQKBXZhbGlk\
-            GAIgASgIUgV2YWxpZBIxChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYAyABKANSEmxlYXNlRXhwaXJlc1VuaXhNcyJJChFIZWFydGJl\
-            YXRSZXNwb25zZRI0CgZsZWFzZXMYASADKAsyHC5vcmNoZXN0cmF0b3IudjEuTGVhc2VTdGF0dXNSBmxlYXNlczLcAgoJRXhlY3V0\
-            b3JzEkoKBUxlYXNlEh0ub3JjaGVzdHJhdG9yLnYxLkxlYXNlUmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5MZWFzZVJlc3BvbnNl\
-            KAEwARJSCglQb2xsVGFza3MSIS5vcmNoZXN0cmF0b3IudjEuUG9sbFRhc2tzUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5Qb2xs\
-            VGFza3NSZXNwb25zZRJbCgxSZXBvcnRTdGF0dXMSJC5vcmNoZXN0cmF0b3IudjEuUmVwb3J0U3RhdHVzUmVxdWVzdBolLm9yY2hl\
-            c3RyYXRvci52MS5SZXBvcnRTdGF0dXNSZXNwb25zZRJSCglIZWFydGJlYXQSIS5vcmNoZXN0cmF0b3IudjEuSGVhcnRiZWF0UmVx\
-            dWVzdBoiLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRSZXNwb25zZUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3Ry\
-            YXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
+            UglyZXRyeWFibGUiDQoLRHJhaW5TaWduYWwigAMKDExlYXNlUmVxdWVzdBI2CgVoZWxsbxgBIAEoCzIeLm9yY2hlc3RyYXRvci52\
+            MS5FeGVjdXRvckhlbGxvSABSBWhlbGxvEkAKCWhlYXJ0YmVhdBgCIAEoCzIgLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRTaWdu\
+            YWxIAFIJaGVhcnRiZWF0EjsKCHByb2dyZXNzGAMgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVz\
+            cxJBCgpjb21wbGV0aW9uGAQgASgLMh8ub3JjaGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFp\
+            bHVyZRgFIAEoCzIcLm9yY2hlc3RyYXRvci52MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlEjQKBWRyYWluGAYgASgLMhwub3JjaGVz\
+            dHJhdG9yLnYxLkRyYWluU2lnbmFsSABSBWRyYWluQgYKBGtpbmQipAIKB1dlbGNvbWUSHQoKc2Vzc2lvbl9pZBgBIAEoCVIJc2Vz\
+            c2lvbklkEjIKFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoA1ITaGVhcnRiZWF0SW50ZXJ2YWxNcxIgCgxsZWFzZV90dGxfbXMY\
+            AyABKANSCmxlYXNlVHRsTXMSNQoHcmVzdW1lZBgEIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgdyZXN1bWVkEkYK\
+            EHJlamVjdGVkX3Jlc3VtZXMYBSADKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VUb2tlblIPcmVqZWN0ZWRSZXN1bWVzEiUKDnNl\
+            cnZlcl92ZXJzaW9uGAYgASgJUg1zZXJ2ZXJWZXJzaW9uIoAFCgpBc3NpZ25tZW50EjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJh\
+            dG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi0KBHNwZWMYAyABKAsyGS5v\
+            cmNoZXN0cmF0b3IudjEuVGFza1NwZWNSBHNwZWMSGAoHYXR0ZW1wdBgEIAEoBVIHYXR0ZW1wdBIhCgxtYXhfYXR0ZW1wdHMYBSAB\
+            KAVSC21heEF0dGVtcHRzEjEKFWxlYXNlX2V4cGlyZXNfdW5peF9tcxgGIAEoA1ISbGVhc2VFeHBpcmVzVW5peE1zEiAKDGxlYXNl\
+            X3R0bF9tcxgHIAEoA1IKbGVhc2VUdGxNcxJbChB1cHN0cmVhbV9yZXN1bHRzGAggAygLMjAub3JjaGVzdHJhdG9yLnYxLkFzc2ln\
+            bm1lbnQuVXBzdHJlYW1SZXN1bHRzRW50cnlSD3Vwc3RyZWFtUmVzdWx0cxI/CgZpbnB1dHMYCSADKAsyJy5vcmNoZXN0cmF0b3Iu\
+            djEuQXNzaWdubWVudC5JbnB1dHNFbnRyeVIGaW5wdXRzEiAKC3RyYWNlcGFyZW50GAogASgJUgt0cmFjZXBhcmVudBIeCgp0cmFj\
+            ZXN0YXRlGAsgASgJUgp0cmFjZXN0YXRlGkIKFFVwc3RyZWFtUmVzdWx0c0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVl\
+            GAIgASgMUgV2YWx1ZToCOAEaOQoLSW5wdXRzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4\
+            ASJXCgpSZXZvY2F0aW9uEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhYKBnJlYXNv\
+            bhgCIAEoCVIGcmVhc29uIogBCglSZXBvcnRBY2sSMQoFbGVhc2UYASABKAsyGy5vcmNoZXN0cmF0b3IudjEuTGVhc2VUb2tlblIF\
+            bGVhc2USGgoIYWNjZXB0ZWQYAiABKAhSCGFjY2VwdGVkEhIKBGNvZGUYAyABKAVSBGNvZGUSGAoHbWVzc2FnZRgEIAEoCVIHbWVz\
+            c2FnZSJECgxIZWFydGJlYXRBY2sSNAoGbGVhc2VzGAEgAygLMhwub3JjaGVzdHJhdG9yLnYxLkxlYXNlU3RhdHVzUgZsZWFzZXMi\
+            wQIKDUxlYXNlUmVzcG9uc2USNAoHd2VsY29tZRgBIAEoCzIYLm9yY2hlc3RyYXRvci52MS5XZWxjb21lSABSB3dlbGNvbWUSPQoK\
+            YXNzaWdubWVudBgCIAEoCzIbLm9yY2hlc3RyYXRvci52MS5Bc3NpZ25tZW50SABSCmFzc2lnbm1lbnQSPQoKcmV2b2NhdGlvbhgD\
+            IAEoCzIbLm9yY2hlc3RyYXRvci52MS5SZXZvY2F0aW9uSABSCnJldm9jYXRpb24SLgoDYWNrGAQgASgLMhoub3JjaGVzdHJhdG9y\
+            LnYxLlJlcG9ydEFja0gAUgNhY2sSRAoNaGVhcnRiZWF0X2FjaxgFIAEoCzIdLm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRBY2tI\
+            AFIMaGVhcnRiZWF0QWNrQgYKBGtpbmQijwIKEFBvbGxUYXNrc1JlcXVlc3QSHwoLZXhlY3V0b3JfaWQYASABKAlSCmV4ZWN1dG9y\
+            SWQSIgoMY2FwYWJpbGl0aWVzGAIgAygJUgxjYXBhYmlsaXRpZXMSRQoGbGFiZWxzGAMgAygLMi0ub3JjaGVzdHJhdG9yLnYxLlBv\
+            bGxUYXNrc1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVscxIbCgltYXhfdGFza3MYBCABKAVSCG1heFRhc2tzEhcKB3dhaXRfbXMY\
+            BSABKANSBndhaXRNcxo5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIlIK\
+            EVBvbGxUYXNrc1Jlc3BvbnNlEj0KC2Fzc2lnbm1lbnRzGAEgAygLMhsub3JjaGVzdHJhdG9yLnYxLkFzc2lnbm1lbnRSC2Fzc2ln\
+            bm1lbnRzIvoBChNSZXBvcnRTdGF0dXNSZXF1ZXN0Eh8KC2V4ZWN1dG9yX2lkGAEgASgJUgpleGVjdXRvcklkEjsKCHByb2dyZXNz\
+            GAIgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlRhc2tQcm9ncmVzc0gAUghwcm9ncmVzcxJBCgpjb21wbGV0aW9uGAMgASgLMh8ub3Jj\
+            aGVzdHJhdG9yLnYxLlRhc2tDb21wbGV0aW9uSABSCmNvbXBsZXRpb24SOAoHZmFpbHVyZRgEIAEoCzIcLm9yY2hlc3RyYXRvci52\
+            MS5UYXNrRmFpbHVyZUgAUgdmYWlsdXJlQggKBnJlcG9ydCJMChRSZXBvcnRTdGF0dXNSZXNwb25zZRIaCghhY2NlcHRlZBgBIAEo\
+            CFIIYWNjZXB0ZWQSGAoHbWVzc2FnZRgCIAEoCVIHbWVzc2FnZSJoChBIZWFydGJlYXRSZXF1ZXN0Eh8KC2V4ZWN1dG9yX2lkGAEg\
+            ASgJUgpleGVjdXRvcklkEjMKBmxlYXNlcxgCIAMoCzIbLm9yY2hlc3RyYXRvci52MS5MZWFzZVRva2VuUgZsZWFzZXMiiQEKC0xl\
+            YXNlU3RhdHVzEjEKBWxlYXNlGAEgASgLMhsub3JjaGVzdHJhdG9yLnYxLkxlYXNlVG9rZW5SBWxlYXNlEhQKBXZhbGlkGAIgASgI\
+            UgV2YWxpZBIxChVsZWFzZV9leHBpcmVzX3VuaXhfbXMYAyABKANSEmxlYXNlRXhwaXJlc1VuaXhNcyJJChFIZWFydGJlYXRSZXNw\
+            b25zZRI0CgZsZWFzZXMYASADKAsyHC5vcmNoZXN0cmF0b3IudjEuTGVhc2VTdGF0dXNSBmxlYXNlczLcAgoJRXhlY3V0b3JzEkoK\
+            BUxlYXNlEh0ub3JjaGVzdHJhdG9yLnYxLkxlYXNlUmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5MZWFzZVJlc3BvbnNlKAEwARJS\
+            CglQb2xsVGFza3MSIS5vcmNoZXN0cmF0b3IudjEuUG9sbFRhc2tzUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5Qb2xsVGFza3NS\
+            ZXNwb25zZRJbCgxSZXBvcnRTdGF0dXMSJC5vcmNoZXN0cmF0b3IudjEuUmVwb3J0U3RhdHVzUmVxdWVzdBolLm9yY2hlc3RyYXRv\
+            ci52MS5SZXBvcnRTdGF0dXNSZXNwb25zZRJSCglIZWFydGJlYXQSIS5vcmNoZXN0cmF0b3IudjEuSGVhcnRiZWF0UmVxdWVzdBoi\
+            Lm9yY2hlc3RyYXRvci52MS5IZWFydGJlYXRSZXNwb25zZUI3ChNkZXYub3JjaGVzdHJhdG9yLnYxUAFaHm9yY2hlc3RyYXRvci92\
+            MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
             """
     )
 }

@@ -38,6 +38,10 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
     /// most a gRPC client accepts by default (the request can be larger than its answer is allowed
     /// to be). Read them with ListTasks, a page at a time.
     public var payloadsOmitted: Bool = false
+    /// True when `dag`, `analysis` and `workflow.query.graph` were left out too: even without
+    /// payloads this answer would pass 4 MiB (a very large graph, or very long task names and
+    /// descriptions). The workflow was stored; GetDag and ListTasks read it.
+    public var graphOmitted: Bool = false
 
     public init() {}
 
@@ -46,13 +50,15 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
         dag: Orchestrator_V1_Dag? = nil,
         analysis: Orchestrator_V1_DagAnalysis? = nil,
         created: Bool = false,
-        payloadsOmitted: Bool = false
+        payloadsOmitted: Bool = false,
+        graphOmitted: Bool = false
     ) {
         self.workflow = workflow
         self.dag = dag
         self.analysis = analysis
         self.created = created
         self.payloadsOmitted = payloadsOmitted
+        self.graphOmitted = graphOmitted
     }
 }
 
@@ -301,6 +307,9 @@ public struct Orchestrator_V1_DagVersionInfo: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
+    /// The version asked for. Task payloads are kept for the current version only: an older
+    /// version's tasks come without them. A very large graph can pass a default client's 4 MiB
+    /// even without payloads: raise the client's limit, or read the tasks with ListTasks.
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// Every version of this workflow's DAG, oldest first.
@@ -372,23 +381,30 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_V1_UpdateDagResponse: Sendable, Hashable, GRPCMessage {
+    /// The new version. Payloads are those of the added tasks (the others' are unchanged: GetDag
+    /// and ListTasks return them).
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// True when the tasks' payloads were left out of this answer: with them it would pass 4 MiB, the
     /// most a gRPC client accepts by default (the request can be larger than its answer is allowed
     /// to be). Read them with ListTasks, a page at a time.
     public var payloadsOmitted: Bool = false
+    /// True when `dag` and `analysis` were left out too: even without payloads this answer would
+    /// pass 4 MiB. The update was stored; GetDag and ListTasks read it.
+    public var graphOmitted: Bool = false
 
     public init() {}
 
     public init(
         dag: Orchestrator_V1_Dag? = nil,
         analysis: Orchestrator_V1_DagAnalysis? = nil,
-        payloadsOmitted: Bool = false
+        payloadsOmitted: Bool = false,
+        graphOmitted: Bool = false
     ) {
         self.dag = dag
         self.analysis = analysis
         self.payloadsOmitted = payloadsOmitted
+        self.graphOmitted = graphOmitted
     }
 }
 
@@ -511,9 +527,9 @@ public struct Orchestrator_V1_ListTasksRequest: Sendable, Hashable, GRPCMessage 
     /// Only tasks in one of these states (as Task.state shows them: a task waiting out a retry
     /// backoff is RETRY_WAIT); empty = any.
     public var states: [Orchestrator_V1_TaskState] = []
-    /// At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks' payloads
-    /// and results pass 1 MiB (it always holds at least one task), so that it fits a default
-    /// client's 4 MiB limit unless one task alone is larger: then use omit_results.
+    /// At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks (specs,
+    /// payloads and results) pass 1 MiB (it always holds at least one task), so that it fits a
+    /// default client's 4 MiB limit unless one task alone is larger: then use omit_results.
     public var pageSize: Int32 = 0
     /// From a previous response's next_page_token (with the same workflow_id); empty for the first page.
     public var pageToken: String = ""
@@ -635,6 +651,7 @@ extension Orchestrator_V1_SubmitQueryResponse {
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
         self.created = c.created != 0
         self.payloadsOmitted = c.payloads_omitted != 0
+        self.graphOmitted = c.graph_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__SubmitQueryResponse {
@@ -645,6 +662,7 @@ extension Orchestrator_V1_SubmitQueryResponse {
         if let value = self.analysis { c.analysis = arena.box(try value.cMessage(in: arena)) }
         c.created = self.created ? 1 : 0
         c.payloads_omitted = self.payloadsOmitted ? 1 : 0
+        c.graph_omitted = self.graphOmitted ? 1 : 0
         return c
     }
 }
@@ -1380,6 +1398,7 @@ extension Orchestrator_V1_UpdateDagResponse {
         self.dag = try c.dag.map { try Orchestrator_V1_Dag(cMessage: $0) }
         self.analysis = try c.analysis.map { try Orchestrator_V1_DagAnalysis(cMessage: $0) }
         self.payloadsOmitted = c.payloads_omitted != 0
+        self.graphOmitted = c.graph_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__UpdateDagResponse {
@@ -1388,6 +1407,7 @@ extension Orchestrator_V1_UpdateDagResponse {
         if let value = self.dag { c.dag = arena.box(try value.cMessage(in: arena)) }
         if let value = self.analysis { c.analysis = arena.box(try value.cMessage(in: arena)) }
         c.payloads_omitted = self.payloadsOmitted ? 1 : 0
+        c.graph_omitted = self.graphOmitted ? 1 : 0
         return c
     }
 }
@@ -1798,6 +1818,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.SubmitQueryResponse.analysis",
             "orchestrator.v1.SubmitQueryResponse.created",
             "orchestrator.v1.SubmitQueryResponse.dag",
+            "orchestrator.v1.SubmitQueryResponse.graph_omitted",
             "orchestrator.v1.SubmitQueryResponse.payloads_omitted",
             "orchestrator.v1.SubmitQueryResponse.workflow",
             "orchestrator.v1.SubmitStreamRequest",
@@ -1831,6 +1852,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.UpdateDagResponse",
             "orchestrator.v1.UpdateDagResponse.analysis",
             "orchestrator.v1.UpdateDagResponse.dag",
+            "orchestrator.v1.UpdateDagResponse.graph_omitted",
             "orchestrator.v1.UpdateDagResponse.payloads_omitted",
             "orchestrator.v1.WatchWorkflowRequest",
             "orchestrator.v1.WatchWorkflowRequest.after_sequence",
@@ -1853,74 +1875,75 @@ extension GeneratedDescriptors {
             Ch9vcmNoZXN0cmF0b3IvdjEvd29ya2Zsb3dzLnByb3RvEg9vcmNoZXN0cmF0b3IudjEaGW9yY2hlc3RyYXRvci92MS9kYWcucHJv\
             dG8aG29yY2hlc3RyYXRvci92MS9xdWVyeS5wcm90bxoeb3JjaGVzdHJhdG9yL3YxL3dvcmtmbG93LnByb3RvInUKElN1Ym1pdFF1\
             ZXJ5UmVxdWVzdBIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSLAoFcXVlcnkYAiABKAsyFi5vcmNoZXN0cmF0b3IudjEu\
-            UXVlcnlSBXF1ZXJ5EhIKBHdhaXQYAyABKAhSBHdhaXQi8wEKE1N1Ym1pdFF1ZXJ5UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
+            UXVlcnlSBXF1ZXJ5EhIKBHdhaXQYAyABKAhSBHdhaXQimAIKE1N1Ym1pdFF1ZXJ5UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
             GS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93EiYKA2RhZxgCIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2Rh\
             ZxI4CghhbmFseXNpcxgDIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSGAoHY3JlYXRlZBgEIAEo\
-            CFIHY3JlYXRlZBIpChBwYXlsb2Fkc19vbWl0dGVkGAUgASgIUg9wYXlsb2Fkc09taXR0ZWQimgEKE1N1Ym1pdFN0cmVhbVJlcXVl\
-            c3QSHQoKcmVxdWVzdF9pZBgBIAEoCVIJcmVxdWVzdElkEiwKBXF1ZXJ5GAIgASgLMhYub3JjaGVzdHJhdG9yLnYxLlF1ZXJ5UgVx\
-            dWVyeRIUCgV3YXRjaBgDIAEoCFIFd2F0Y2gSIAoLdHJhY2VwYXJlbnQYBCABKAlSC3RyYWNlcGFyZW50IqoEChRTdWJtaXRTdHJl\
-            YW1SZXNwb25zZRIdCgpyZXF1ZXN0X2lkGAEgASgJUglyZXF1ZXN0SWQSTAoIYWNjZXB0ZWQYAiABKAsyLi5vcmNoZXN0cmF0b3Iu\
-            djEuU3VibWl0U3RyZWFtUmVzcG9uc2UuQWNjZXB0ZWRIAFIIYWNjZXB0ZWQSTAoIcmVqZWN0ZWQYAyABKAsyLi5vcmNoZXN0cmF0\
-            b3IudjEuU3VibWl0U3RyZWFtUmVzcG9uc2UuUmVqZWN0ZWRIAFIIcmVqZWN0ZWQSNgoFZXZlbnQYBCABKAsyHi5vcmNoZXN0cmF0\
-            b3IudjEuV29ya2Zsb3dFdmVudEgAUgVldmVudBI1CgdvdXRjb21lGAUgASgLMhkub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93SABS\
-            B291dGNvbWUaZgoIQWNjZXB0ZWQSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtmbG93SWQSHwoLZGFnX3ZlcnNpb24YAiABKAVS\
-            CmRhZ1ZlcnNpb24SGAoHY3JlYXRlZBgDIAEoCFIHY3JlYXRlZBp4CghSZWplY3RlZBISCgRjb2RlGAEgASgFUgRjb2RlEhgKB21l\
-            c3NhZ2UYAiABKAlSB21lc3NhZ2USPgoIcHJvYmxlbXMYAyADKAsyIi5vcmNoZXN0cmF0b3IudjEuVmFsaWRhdGlvblByb2JsZW1S\
-            CHByb2JsZW1zQgYKBGtpbmQiQwoTUGxhbldvcmtmbG93UmVxdWVzdBIsCgVxdWVyeRgBIAEoCzIWLm9yY2hlc3RyYXRvci52MS5R\
-            dWVyeVIFcXVlcnki3gEKFFBsYW5Xb3JrZmxvd1Jlc3BvbnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2Rh\
-            ZxI4CghhbmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOQoIcGxhbm5pbmcYAyAB\
-            KAsyHS5vcmNoZXN0cmF0b3IudjEuUGxhbm5pbmdJbmZvUghwbGFubmluZxIpChBwYXlsb2Fkc19vbWl0dGVkGAQgASgIUg9wYXls\
-            b2Fkc09taXR0ZWQiWgoSR2V0V29ya2Zsb3dSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEiMKDWluY2x1\
-            ZGVfdGFza3MYAiABKAhSDGluY2x1ZGVUYXNrcyJMChNHZXRXb3JrZmxvd1Jlc3BvbnNlEjUKCHdvcmtmbG93GAEgASgLMhkub3Jj\
-            aGVzdHJhdG9yLnYxLldvcmtmbG93Ugh3b3JrZmxvdyL4AgoUTGlzdFdvcmtmbG93c1JlcXVlc3QSNgoGc3RhdGVzGAEgAygOMh4u\
-            b3JjaGVzdHJhdG9yLnYxLldvcmtmbG93U3RhdGVSBnN0YXRlcxJJCgZsYWJlbHMYAiADKAsyMS5vcmNoZXN0cmF0b3IudjEuTGlz\
-            dFdvcmtmbG93c1JlcXVlc3QuTGFiZWxzRW50cnlSBmxhYmVscxIxChVjcmVhdGVkX2FmdGVyX3VuaXhfbXMYAyABKANSEmNyZWF0\
-            ZWRBZnRlclVuaXhNcxIzChZjcmVhdGVkX2JlZm9yZV91bml4X21zGAQgASgDUhNjcmVhdGVkQmVmb3JlVW5peE1zEhsKCXBhZ2Vf\
-            c2l6ZRgFIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgGIAEoCVIJcGFnZVRva2VuGjkKC0xhYmVsc0VudHJ5EhAKA2tleRgB\
-            IAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEieAoVTGlzdFdvcmtmbG93c1Jlc3BvbnNlEjcKCXdvcmtmbG93cxgB\
-            IAMoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IJd29ya2Zsb3dzEiYKD25leHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBh\
-            Z2VUb2tlbiJKCg1HZXREYWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEhgKB3ZlcnNpb24YAiABKAVS\
-            B3ZlcnNpb24ioQEKDkRhZ1ZlcnNpb25JbmZvEhgKB3ZlcnNpb24YASABKAVSB3ZlcnNpb24SFgoGcmVhc29uGAIgASgJUgZyZWFz\
-            b24SFgoGYXV0aG9yGAMgASgJUgZhdXRob3ISJgoPY3JlYXRlZF91bml4X21zGAQgASgDUg1jcmVhdGVkVW5peE1zEh0KCnRhc2tf\
-            Y291bnQYBSABKAVSCXRhc2tDb3VudCKHAgoOR2V0RGFnUmVzcG9uc2USJgoDZGFnGAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRh\
-            Z1IDZGFnEjgKCGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0FuYWx5c2lzUghhbmFseXNpcxI7Cgh2ZXJzaW9u\
-            cxgDIAMoCzIfLm9yY2hlc3RyYXRvci52MS5EYWdWZXJzaW9uSW5mb1IIdmVyc2lvbnMSKwoFdGFza3MYBCADKAsyFS5vcmNoZXN0\
-            cmF0b3IudjEuVGFza1IFdGFza3MSKQoQcGF5bG9hZHNfb21pdHRlZBgFIAEoCFIPcGF5bG9hZHNPbWl0dGVkIr8CChBVcGRhdGVE\
-            YWdSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3JrZmxvd0lkEikKEGV4cGVjdGVkX3ZlcnNpb24YAiABKAVSD2V4cGVj\
-            dGVkVmVyc2lvbhI2CglhZGRfdGFza3MYAyADKAsyGS5vcmNoZXN0cmF0b3IudjEuVGFza1NwZWNSCGFkZFRhc2tzEiEKDHJlbW92\
-            ZV90YXNrcxgEIAMoCVILcmVtb3ZlVGFza3MSMgoJYWRkX2VkZ2VzGAUgAygLMhUub3JjaGVzdHJhdG9yLnYxLkVkZ2VSCGFkZEVk\
-            Z2VzEjgKDHJlbW92ZV9lZGdlcxgGIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUgtyZW1vdmVFZGdlcxIWCgZyZWFzb24YByAB\
-            KAlSBnJlYXNvbiKgAQoRVXBkYXRlRGFnUmVzcG9uc2USJgoDZGFnGAEgASgLMhQub3JjaGVzdHJhdG9yLnYxLkRhZ1IDZGFnEjgK\
-            CGFuYWx5c2lzGAIgASgLMhwub3JjaGVzdHJhdG9yLnYxLkRhZ0FuYWx5c2lzUghhbmFseXNpcxIpChBwYXlsb2Fkc19vbWl0dGVk\
-            GAMgASgIUg9wYXlsb2Fkc09taXR0ZWQiUAoVQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3b3Jr\
-            Zmxvd0lkEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uIk8KFkNhbmNlbFdvcmtmbG93UmVzcG9uc2USNQoId29ya2Zsb3cYASABKAsy\
-            GS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCHdvcmtmbG93IowBChRXYXRjaFdvcmtmbG93UmVxdWVzdBIfCgt3b3JrZmxvd19p\
-            ZBgBIAEoCVIKd29ya2Zsb3dJZBIlCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA1INYWZ0ZXJTZXF1ZW5jZRIsChJzdG9wX3doZW5fZmlu\
-            aXNoZWQYAyABKAhSEHN0b3BXaGVuRmluaXNoZWQizgIKEUxpc3RFdmVudHNSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJUgp3\
-            b3JrZmxvd0lkEiMKDWFjdG9yX3N1YmplY3QYAiABKAlSDGFjdG9yU3ViamVjdBIwCgV0eXBlcxgDIAMoDjIaLm9yY2hlc3RyYXRv\
-            ci52MS5FdmVudFR5cGVSBXR5cGVzEiIKDXNpbmNlX3VuaXhfbXMYBCABKANSC3NpbmNlVW5peE1zEiIKDXVudGlsX3VuaXhfbXMY\
-            BSABKANSC3VudGlsVW5peE1zEiUKDmFmdGVyX3NlcXVlbmNlGAYgASgDUg1hZnRlclNlcXVlbmNlEhYKBnRlbmFudBgHIAEoCVIG\
-            dGVuYW50EhsKCXBhZ2Vfc2l6ZRgIIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgJIAEoCVIJcGFnZVRva2VuInQKEkxpc3RF\
-            dmVudHNSZXNwb25zZRI2CgZldmVudHMYASADKAsyHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dFdmVudFIGZXZlbnRzEiYKD25l\
-            eHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBhZ2VUb2tlbiLGAQoQTGlzdFRhc2tzUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEo\
-            CVIKd29ya2Zsb3dJZBIyCgZzdGF0ZXMYAiADKA4yGi5vcmNoZXN0cmF0b3IudjEuVGFza1N0YXRlUgZzdGF0ZXMSGwoJcGFnZV9z\
-            aXplGAMgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAQgASgJUglwYWdlVG9rZW4SIQoMb21pdF9yZXN1bHRzGAUgASgIUgtv\
-            bWl0UmVzdWx0cyJoChFMaXN0VGFza3NSZXNwb25zZRIrCgV0YXNrcxgBIAMoCzIVLm9yY2hlc3RyYXRvci52MS5UYXNrUgV0YXNr\
-            cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4y5AcKCVdvcmtmbG93cxJYCgtTdWJtaXRRdWVyeRIjLm9y\
-            Y2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlcXVlc3QaJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0UXVlcnlSZXNwb25zZRJfCgxT\
-            dWJtaXRTdHJlYW0SJC5vcmNoZXN0cmF0b3IudjEuU3VibWl0U3RyZWFtUmVxdWVzdBolLm9yY2hlc3RyYXRvci52MS5TdWJtaXRT\
-            dHJlYW1SZXNwb25zZSgBMAESWwoMUGxhbldvcmtmbG93EiQub3JjaGVzdHJhdG9yLnYxLlBsYW5Xb3JrZmxvd1JlcXVlc3QaJS5v\
-            cmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVzcG9uc2USWAoLR2V0V29ya2Zsb3cSIy5vcmNoZXN0cmF0b3IudjEuR2V0V29y\
-            a2Zsb3dSZXF1ZXN0GiQub3JjaGVzdHJhdG9yLnYxLkdldFdvcmtmbG93UmVzcG9uc2USXgoNTGlzdFdvcmtmbG93cxIlLm9yY2hl\
-            c3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVxdWVzdBomLm9yY2hlc3RyYXRvci52MS5MaXN0V29ya2Zsb3dzUmVzcG9uc2USSQoG\
-            R2V0RGFnEh4ub3JjaGVzdHJhdG9yLnYxLkdldERhZ1JlcXVlc3QaHy5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVzcG9uc2USUgoJ\
-            VXBkYXRlRGFnEiEub3JjaGVzdHJhdG9yLnYxLlVwZGF0ZURhZ1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVz\
-            cG9uc2USYQoOQ2FuY2VsV29ya2Zsb3cSJi5vcmNoZXN0cmF0b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXF1ZXN0Gicub3JjaGVzdHJh\
-            dG9yLnYxLkNhbmNlbFdvcmtmbG93UmVzcG9uc2USWAoNV2F0Y2hXb3JrZmxvdxIlLm9yY2hlc3RyYXRvci52MS5XYXRjaFdvcmtm\
-            bG93UmVxdWVzdBoeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2ZW50MAESVQoKTGlzdEV2ZW50cxIiLm9yY2hlc3RyYXRvci52\
-            MS5MaXN0RXZlbnRzUmVxdWVzdBojLm9yY2hlc3RyYXRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2USUgoJTGlzdFRhc2tzEiEub3Jj\
-            aGVzdHJhdG9yLnYxLkxpc3RUYXNrc1JlcXVlc3QaIi5vcmNoZXN0cmF0b3IudjEuTGlzdFRhc2tzUmVzcG9uc2VCNwoTZGV2Lm9y\
-            Y2hlc3RyYXRvci52MVABWh5vcmNoZXN0cmF0b3IvdjE7b3JjaGVzdHJhdG9ydjFiBnByb3RvMw==
+            CFIHY3JlYXRlZBIpChBwYXlsb2Fkc19vbWl0dGVkGAUgASgIUg9wYXlsb2Fkc09taXR0ZWQSIwoNZ3JhcGhfb21pdHRlZBgGIAEo\
+            CFIMZ3JhcGhPbWl0dGVkIpoBChNTdWJtaXRTdHJlYW1SZXF1ZXN0Eh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBIsCgVx\
+            dWVyeRgCIAEoCzIWLm9yY2hlc3RyYXRvci52MS5RdWVyeVIFcXVlcnkSFAoFd2F0Y2gYAyABKAhSBXdhdGNoEiAKC3RyYWNlcGFy\
+            ZW50GAQgASgJUgt0cmFjZXBhcmVudCKqBAoUU3VibWl0U3RyZWFtUmVzcG9uc2USHQoKcmVxdWVzdF9pZBgBIAEoCVIJcmVxdWVz\
+            dElkEkwKCGFjY2VwdGVkGAIgASgLMi4ub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFN0cmVhbVJlc3BvbnNlLkFjY2VwdGVkSABSCGFj\
+            Y2VwdGVkEkwKCHJlamVjdGVkGAMgASgLMi4ub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFN0cmVhbVJlc3BvbnNlLlJlamVjdGVkSABS\
+            CHJlamVjdGVkEjYKBWV2ZW50GAQgASgLMh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnRIAFIFZXZlbnQSNQoHb3V0Y29t\
+            ZRgFIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0gAUgdvdXRjb21lGmYKCEFjY2VwdGVkEh8KC3dvcmtmbG93X2lkGAEg\
+            ASgJUgp3b3JrZmxvd0lkEh8KC2RhZ192ZXJzaW9uGAIgASgFUgpkYWdWZXJzaW9uEhgKB2NyZWF0ZWQYAyABKAhSB2NyZWF0ZWQa\
+            eAoIUmVqZWN0ZWQSEgoEY29kZRgBIAEoBVIEY29kZRIYCgdtZXNzYWdlGAIgASgJUgdtZXNzYWdlEj4KCHByb2JsZW1zGAMgAygL\
+            MiIub3JjaGVzdHJhdG9yLnYxLlZhbGlkYXRpb25Qcm9ibGVtUghwcm9ibGVtc0IGCgRraW5kIkMKE1BsYW5Xb3JrZmxvd1JlcXVl\
+            c3QSLAoFcXVlcnkYASABKAsyFi5vcmNoZXN0cmF0b3IudjEuUXVlcnlSBXF1ZXJ5It4BChRQbGFuV29ya2Zsb3dSZXNwb25zZRIm\
+            CgNkYWcYASABKAsyFC5vcmNoZXN0cmF0b3IudjEuRGFnUgNkYWcSOAoIYW5hbHlzaXMYAiABKAsyHC5vcmNoZXN0cmF0b3IudjEu\
+            RGFnQW5hbHlzaXNSCGFuYWx5c2lzEjkKCHBsYW5uaW5nGAMgASgLMh0ub3JjaGVzdHJhdG9yLnYxLlBsYW5uaW5nSW5mb1IIcGxh\
+            bm5pbmcSKQoQcGF5bG9hZHNfb21pdHRlZBgEIAEoCFIPcGF5bG9hZHNPbWl0dGVkIloKEkdldFdvcmtmbG93UmVxdWVzdBIfCgt3\
+            b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIjCg1pbmNsdWRlX3Rhc2tzGAIgASgIUgxpbmNsdWRlVGFza3MiTAoTR2V0V29y\
+            a2Zsb3dSZXNwb25zZRI1Cgh3b3JrZmxvdxgBIAEoCzIZLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IId29ya2Zsb3ci+AIKFExp\
+            c3RXb3JrZmxvd3NSZXF1ZXN0EjYKBnN0YXRlcxgBIAMoDjIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1N0YXRlUgZzdGF0ZXMS\
+            SQoGbGFiZWxzGAIgAygLMjEub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXF1ZXN0LkxhYmVsc0VudHJ5UgZsYWJlbHMS\
+            MQoVY3JlYXRlZF9hZnRlcl91bml4X21zGAMgASgDUhJjcmVhdGVkQWZ0ZXJVbml4TXMSMwoWY3JlYXRlZF9iZWZvcmVfdW5peF9t\
+            cxgEIAEoA1ITY3JlYXRlZEJlZm9yZVVuaXhNcxIbCglwYWdlX3NpemUYBSABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBiAB\
+            KAlSCXBhZ2VUb2tlbho5CgtMYWJlbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIngK\
+            FUxpc3RXb3JrZmxvd3NSZXNwb25zZRI3Cgl3b3JrZmxvd3MYASADKAsyGS5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dSCXdvcmtm\
+            bG93cxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4iSgoNR2V0RGFnUmVxdWVzdBIfCgt3b3JrZmxvd19p\
+            ZBgBIAEoCVIKd29ya2Zsb3dJZBIYCgd2ZXJzaW9uGAIgASgFUgd2ZXJzaW9uIqEBCg5EYWdWZXJzaW9uSW5mbxIYCgd2ZXJzaW9u\
+            GAEgASgFUgd2ZXJzaW9uEhYKBnJlYXNvbhgCIAEoCVIGcmVhc29uEhYKBmF1dGhvchgDIAEoCVIGYXV0aG9yEiYKD2NyZWF0ZWRf\
+            dW5peF9tcxgEIAEoA1INY3JlYXRlZFVuaXhNcxIdCgp0YXNrX2NvdW50GAUgASgFUgl0YXNrQ291bnQihwIKDkdldERhZ1Jlc3Bv\
+            bnNlEiYKA2RhZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2RhZxI4CghhbmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRv\
+            ci52MS5EYWdBbmFseXNpc1IIYW5hbHlzaXMSOwoIdmVyc2lvbnMYAyADKAsyHy5vcmNoZXN0cmF0b3IudjEuRGFnVmVyc2lvbklu\
+            Zm9SCHZlcnNpb25zEisKBXRhc2tzGAQgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRhc2tSBXRhc2tzEikKEHBheWxvYWRzX29taXR0\
+            ZWQYBSABKAhSD3BheWxvYWRzT21pdHRlZCK/AgoQVXBkYXRlRGFnUmVxdWVzdBIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zs\
+            b3dJZBIpChBleHBlY3RlZF92ZXJzaW9uGAIgASgFUg9leHBlY3RlZFZlcnNpb24SNgoJYWRkX3Rhc2tzGAMgAygLMhkub3JjaGVz\
+            dHJhdG9yLnYxLlRhc2tTcGVjUghhZGRUYXNrcxIhCgxyZW1vdmVfdGFza3MYBCADKAlSC3JlbW92ZVRhc2tzEjIKCWFkZF9lZGdl\
+            cxgFIAMoCzIVLm9yY2hlc3RyYXRvci52MS5FZGdlUghhZGRFZGdlcxI4CgxyZW1vdmVfZWRnZXMYBiADKAsyFS5vcmNoZXN0cmF0\
+            b3IudjEuRWRnZVILcmVtb3ZlRWRnZXMSFgoGcmVhc29uGAcgASgJUgZyZWFzb24ixQEKEVVwZGF0ZURhZ1Jlc3BvbnNlEiYKA2Rh\
+            ZxgBIAEoCzIULm9yY2hlc3RyYXRvci52MS5EYWdSA2RhZxI4CghhbmFseXNpcxgCIAEoCzIcLm9yY2hlc3RyYXRvci52MS5EYWdB\
+            bmFseXNpc1IIYW5hbHlzaXMSKQoQcGF5bG9hZHNfb21pdHRlZBgDIAEoCFIPcGF5bG9hZHNPbWl0dGVkEiMKDWdyYXBoX29taXR0\
+            ZWQYBCABKAhSDGdyYXBoT21pdHRlZCJQChVDYW5jZWxXb3JrZmxvd1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndvcmtm\
+            bG93SWQSFgoGcmVhc29uGAIgASgJUgZyZWFzb24iTwoWQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRI1Cgh3b3JrZmxvdxgBIAEoCzIZ\
+            Lm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd1IId29ya2Zsb3cijAEKFFdhdGNoV29ya2Zsb3dSZXF1ZXN0Eh8KC3dvcmtmbG93X2lk\
+            GAEgASgJUgp3b3JrZmxvd0lkEiUKDmFmdGVyX3NlcXVlbmNlGAIgASgDUg1hZnRlclNlcXVlbmNlEiwKEnN0b3Bfd2hlbl9maW5p\
+            c2hlZBgDIAEoCFIQc3RvcFdoZW5GaW5pc2hlZCLOAgoRTGlzdEV2ZW50c1JlcXVlc3QSHwoLd29ya2Zsb3dfaWQYASABKAlSCndv\
+            cmtmbG93SWQSIwoNYWN0b3Jfc3ViamVjdBgCIAEoCVIMYWN0b3JTdWJqZWN0EjAKBXR5cGVzGAMgAygOMhoub3JjaGVzdHJhdG9y\
+            LnYxLkV2ZW50VHlwZVIFdHlwZXMSIgoNc2luY2VfdW5peF9tcxgEIAEoA1ILc2luY2VVbml4TXMSIgoNdW50aWxfdW5peF9tcxgF\
+            IAEoA1ILdW50aWxVbml4TXMSJQoOYWZ0ZXJfc2VxdWVuY2UYBiABKANSDWFmdGVyU2VxdWVuY2USFgoGdGVuYW50GAcgASgJUgZ0\
+            ZW5hbnQSGwoJcGFnZV9zaXplGAggASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAkgASgJUglwYWdlVG9rZW4idAoSTGlzdEV2\
+            ZW50c1Jlc3BvbnNlEjYKBmV2ZW50cxgBIAMoCzIeLm9yY2hlc3RyYXRvci52MS5Xb3JrZmxvd0V2ZW50UgZldmVudHMSJgoPbmV4\
+            dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIsYBChBMaXN0VGFza3NSZXF1ZXN0Eh8KC3dvcmtmbG93X2lkGAEgASgJ\
+            Ugp3b3JrZmxvd0lkEjIKBnN0YXRlcxgCIAMoDjIaLm9yY2hlc3RyYXRvci52MS5UYXNrU3RhdGVSBnN0YXRlcxIbCglwYWdlX3Np\
+            emUYAyABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBCABKAlSCXBhZ2VUb2tlbhIhCgxvbWl0X3Jlc3VsdHMYBSABKAhSC29t\
+            aXRSZXN1bHRzImgKEUxpc3RUYXNrc1Jlc3BvbnNlEisKBXRhc2tzGAEgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRhc2tSBXRhc2tz\
+            EiYKD25leHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBhZ2VUb2tlbjLkBwoJV29ya2Zsb3dzElgKC1N1Ym1pdFF1ZXJ5EiMub3Jj\
+            aGVzdHJhdG9yLnYxLlN1Ym1pdFF1ZXJ5UmVxdWVzdBokLm9yY2hlc3RyYXRvci52MS5TdWJtaXRRdWVyeVJlc3BvbnNlEl8KDFN1\
+            Ym1pdFN0cmVhbRIkLm9yY2hlc3RyYXRvci52MS5TdWJtaXRTdHJlYW1SZXF1ZXN0GiUub3JjaGVzdHJhdG9yLnYxLlN1Ym1pdFN0\
+            cmVhbVJlc3BvbnNlKAEwARJbCgxQbGFuV29ya2Zsb3cSJC5vcmNoZXN0cmF0b3IudjEuUGxhbldvcmtmbG93UmVxdWVzdBolLm9y\
+            Y2hlc3RyYXRvci52MS5QbGFuV29ya2Zsb3dSZXNwb25zZRJYCgtHZXRXb3JrZmxvdxIjLm9yY2hlc3RyYXRvci52MS5HZXRXb3Jr\
+            Zmxvd1JlcXVlc3QaJC5vcmNoZXN0cmF0b3IudjEuR2V0V29ya2Zsb3dSZXNwb25zZRJeCg1MaXN0V29ya2Zsb3dzEiUub3JjaGVz\
+            dHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXF1ZXN0GiYub3JjaGVzdHJhdG9yLnYxLkxpc3RXb3JrZmxvd3NSZXNwb25zZRJJCgZH\
+            ZXREYWcSHi5vcmNoZXN0cmF0b3IudjEuR2V0RGFnUmVxdWVzdBofLm9yY2hlc3RyYXRvci52MS5HZXREYWdSZXNwb25zZRJSCglV\
+            cGRhdGVEYWcSIS5vcmNoZXN0cmF0b3IudjEuVXBkYXRlRGFnUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5VcGRhdGVEYWdSZXNw\
+            b25zZRJhCg5DYW5jZWxXb3JrZmxvdxImLm9yY2hlc3RyYXRvci52MS5DYW5jZWxXb3JrZmxvd1JlcXVlc3QaJy5vcmNoZXN0cmF0\
+            b3IudjEuQ2FuY2VsV29ya2Zsb3dSZXNwb25zZRJYCg1XYXRjaFdvcmtmbG93EiUub3JjaGVzdHJhdG9yLnYxLldhdGNoV29ya2Zs\
+            b3dSZXF1ZXN0Gh4ub3JjaGVzdHJhdG9yLnYxLldvcmtmbG93RXZlbnQwARJVCgpMaXN0RXZlbnRzEiIub3JjaGVzdHJhdG9yLnYx\
+            Lkxpc3RFdmVudHNSZXF1ZXN0GiMub3JjaGVzdHJhdG9yLnYxLkxpc3RFdmVudHNSZXNwb25zZRJSCglMaXN0VGFza3MSIS5vcmNo\
+            ZXN0cmF0b3IudjEuTGlzdFRhc2tzUmVxdWVzdBoiLm9yY2hlc3RyYXRvci52MS5MaXN0VGFza3NSZXNwb25zZUI3ChNkZXYub3Jj\
+            aGVzdHJhdG9yLnYxUAFaHm9yY2hlc3RyYXRvci92MTtvcmNoZXN0cmF0b3J2MWIGcHJvdG8z
             """
     )
 }

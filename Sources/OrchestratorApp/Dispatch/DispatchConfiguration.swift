@@ -75,6 +75,8 @@ public enum SessionInput: Sendable {
     case report(LeaseToken, TaskReport.Outcome)
     /// A report that names no lease: refused with this reason, the stream goes on.
     case invalidReport(String)
+    /// No new assignments on this stream; it stays open for what it holds (graceful shutdown).
+    case drain
 }
 
 /// Messages the server sends on a lease stream.

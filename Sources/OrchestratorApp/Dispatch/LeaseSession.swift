@@ -26,6 +26,7 @@ extension DispatchService {
         let silence = SessionSilence()
         let welcomed = SessionWelcomed()
         let claimDue = SessionClaimDue()
+        let draining = SessionDraining()
         registry.registerSession(sessionID, handle: .init(revoke: { [signals] token, reason in
             try? outbox.enqueue(.revocation(token, reason: reason))
             // The freed slot is filled from the queue now, not at the next idle recheck (5 s),
@@ -41,6 +42,7 @@ extension DispatchService {
             isReady: {
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
                     && !silence.stopped.load(ordering: .acquiring) && !claimDue.due.load(ordering: .acquiring)
+                    && !draining.requested.load(ordering: .acquiring)
             },
             deliver: { tasks in
                 do {
@@ -80,7 +82,8 @@ extension DispatchService {
             let (inboundEnded, inboundEnd) = AsyncStream<Result<Void, any Error>>.makeStream()
             let reader = Task {
                 do {
-                    try await self.inboundLoop(inbound, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline)
+                    try await self.inboundLoop(
+                        inbound, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline, draining: draining)
                     inboundEnd.yield(.success(()))
                 } catch {
                     inboundEnd.yield(.failure(error))
@@ -91,7 +94,8 @@ extension DispatchService {
             defer { reader.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await self.dispatchLoop(executor: executor, sessionID: sessionID, outbox: outbox, silence: silence, claimDue: claimDue)
+                    try await self.dispatchLoop(
+                        executor: executor, sessionID: sessionID, outbox: outbox, silence: silence, claimDue: claimDue, draining: draining)
                 }
                 group.addTask {
                     for await result in inboundEnded {
@@ -180,7 +184,8 @@ extension DispatchService {
     static let claimRetryPause: Duration = .seconds(1)
 
     private func dispatchLoop(
-        executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence, claimDue: SessionClaimDue
+        executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence, claimDue: SessionClaimDue,
+        draining: SessionDraining
     ) async throws {
         defer { signals.forgetNudges(sessionID) }
         while !Task.isCancelled {
@@ -197,6 +202,11 @@ extension DispatchService {
                     "executor \(executor.executorID) stopped reading its lease stream; its leases were released")
             }
             let generation = signals.generation(.tasksReady)
+            if draining.requested.load(ordering: .acquiring) {
+                // No more work for this stream; the checks above still end it when they must.
+                await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck, nudgeKey: sessionID)
+                continue
+            }
             // Don't hand out more work while earlier assignments are still stuck in flow control.
             // The free slots are reserved while the claim runs: direct dispatch (a new workflow's
             // tasks handed to idle sessions as it is stored) must not fill them meanwhile.
@@ -241,7 +251,8 @@ extension DispatchService {
     }
 
     private func inboundLoop<Inbound: AsyncSequence>(
-        _ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline
+        _ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline,
+        draining: SessionDraining
     ) async throws where Inbound.Element == SessionInput {
         // The group ends only when every report in flight is stored, so leases are released after.
         try await withThrowingDiscardingTaskGroup { group in
@@ -255,6 +266,11 @@ extension DispatchService {
                     try outbox.enqueue(.heartbeatAck(states))
                 case .invalidReport(let reason):
                     try outbox.enqueue(.invalidReportAck(reason))
+                case .drain:
+                    // Read before the reports behind it: a completion after `drain` frees a slot
+                    // that is then left empty, not handed a task the executor would abandon.
+                    draining.requested.store(true, ordering: .releasing)
+                    signals.nudge(sessionID)
                 case .report(let lease, let outcome):
                     await pipeline.admit(lease)
                     group.addTask {
@@ -291,6 +307,11 @@ final class SessionSilence: Sendable {
 /// freed slot for a claim: direct dispatch must not fill it first.
 final class SessionClaimDue: Sendable {
     let due = Atomic<Bool>(false)
+}
+
+/// Set when the executor asked for no more work on this stream (`drain`).
+final class SessionDraining: Sendable {
+    let requested = Atomic<Bool>(false)
 }
 
 /// Set once the welcome is queued: direct dispatch must not queue an assignment ahead of it (the

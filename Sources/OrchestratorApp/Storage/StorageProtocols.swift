@@ -26,7 +26,7 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case .workflowFinished(let id, let state): "workflow \(id) is already \(state.rawValue)"
         case .unavailable(let reason): "database unavailable: \(reason)"
         case .malformedPageToken: "page_token is not a token this server issued"
-        case .pageTokenOfAnotherListing(let listing): "page_token was issued for \(listing); pass it back with the same filters"
+        case .pageTokenOfAnotherListing(let listing): "page_token was issued for \(listing), not for this one"
         }
     }
 }

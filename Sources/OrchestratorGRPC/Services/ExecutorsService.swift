@@ -46,12 +46,13 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 case .completion(let completion): return report(completion.lease, .completed(result: completion.result))
                 case .failure(let failure):
                     return report(failure.lease, .failed(message: failure.message, code: failure.code, retryable: failure.retryable))
+                case .drain: return .drain
                 case .hello: throw AppError.invalidArgument("`hello` may only be sent once, as the first message")
                 case nil:
                     // Refused with an ack, not by ending the stream: it is also what a newer
                     // executor's message kind looks like here, and must not cost every lease.
                     return .invalidReport(
-                        "a LeaseRequest must set one of hello, heartbeat, progress, completion, failure; "
+                        "a LeaseRequest must set one of hello, heartbeat, progress, completion, failure, drain; "
                             + "this one set none (or a kind this server does not know) and changed nothing")
                 }
             }

@@ -11,10 +11,12 @@ extension PostgresWorkflowStore {
         let states = query.states.flatMap { $0 == .ready ? ["ready", TaskStateColumn.retryWait] : [$0.rawValue] }
         return try await context.read { session in
             // First the keys and sizes (tasks_workflow_key_key; octet_length reads a TOASTed
-            // value's size from its pointer), to cut the page before any large value is read.
+            // bytea's size from its pointer), to cut the page before any large value is read. The
+            // spec counts too: names and descriptions of 60 KB made 10 MB pages (black-box testing).
             let sizes = try await session.query(
                 """
-                SELECT t.key, octet_length(t.input) + CASE WHEN $5::bool THEN coalesce(octet_length(t.result), 0) ELSE 0 END AS bytes
+                SELECT t.key, octet_length(t.input) + octet_length(t.metadata::text)
+                       + CASE WHEN $5::bool THEN coalesce(octet_length(t.result), 0) ELSE 0 END AS bytes
                   FROM tasks t
                  WHERE t.workflow_id = $1 AND ($2::text IS NULL OR t.key > $2)
                    AND (cardinality($3::text[]) = 0 OR t.state = ANY($3::text[]))

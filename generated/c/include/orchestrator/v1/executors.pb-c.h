@@ -23,6 +23,7 @@ typedef struct Orchestrator__V1__HeartbeatSignal Orchestrator__V1__HeartbeatSign
 typedef struct Orchestrator__V1__TaskProgress Orchestrator__V1__TaskProgress;
 typedef struct Orchestrator__V1__TaskCompletion Orchestrator__V1__TaskCompletion;
 typedef struct Orchestrator__V1__TaskFailure Orchestrator__V1__TaskFailure;
+typedef struct Orchestrator__V1__DrainSignal Orchestrator__V1__DrainSignal;
 typedef struct Orchestrator__V1__LeaseRequest Orchestrator__V1__LeaseRequest;
 typedef struct Orchestrator__V1__Welcome Orchestrator__V1__Welcome;
 typedef struct Orchestrator__V1__Assignment Orchestrator__V1__Assignment;
@@ -179,13 +180,29 @@ struct  Orchestrator__V1__TaskFailure
     , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
+/*
+ * Take no new work on this stream: the server stops handing it assignments (any already on
+ * their way still arrive) and keeps it open for the heartbeats and reports of what it holds. For
+ * a graceful shutdown: drain, finish (or fail) what you hold, wait for the acks, then half-close.
+ * Lasts for the stream; a new stream takes work again.
+ */
+struct  Orchestrator__V1__DrainSignal
+{
+  ProtobufCMessage base;
+};
+#define ORCHESTRATOR__V1__DRAIN_SIGNAL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__drain_signal__descriptor) \
+     }
+
+
 typedef enum {
   ORCHESTRATOR__V1__LEASE_REQUEST__KIND__NOT_SET = 0,
   ORCHESTRATOR__V1__LEASE_REQUEST__KIND_HELLO = 1,
   ORCHESTRATOR__V1__LEASE_REQUEST__KIND_HEARTBEAT = 2,
   ORCHESTRATOR__V1__LEASE_REQUEST__KIND_PROGRESS = 3,
   ORCHESTRATOR__V1__LEASE_REQUEST__KIND_COMPLETION = 4,
-  ORCHESTRATOR__V1__LEASE_REQUEST__KIND_FAILURE = 5
+  ORCHESTRATOR__V1__LEASE_REQUEST__KIND_FAILURE = 5,
+  ORCHESTRATOR__V1__LEASE_REQUEST__KIND_DRAIN = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORCHESTRATOR__V1__LEASE_REQUEST__KIND__CASE)
 } Orchestrator__V1__LeaseRequest__KindCase;
 
@@ -199,6 +216,7 @@ struct  Orchestrator__V1__LeaseRequest
     Orchestrator__V1__TaskProgress *progress;
     Orchestrator__V1__TaskCompletion *completion;
     Orchestrator__V1__TaskFailure *failure;
+    Orchestrator__V1__DrainSignal *drain;
   };
 };
 #define ORCHESTRATOR__V1__LEASE_REQUEST__INIT \
@@ -614,6 +632,25 @@ Orchestrator__V1__TaskFailure *
 void   orchestrator__v1__task_failure__free_unpacked
                      (Orchestrator__V1__TaskFailure *message,
                       ProtobufCAllocator *allocator);
+/* Orchestrator__V1__DrainSignal methods */
+void   orchestrator__v1__drain_signal__init
+                     (Orchestrator__V1__DrainSignal         *message);
+size_t orchestrator__v1__drain_signal__get_packed_size
+                     (const Orchestrator__V1__DrainSignal   *message);
+size_t orchestrator__v1__drain_signal__pack
+                     (const Orchestrator__V1__DrainSignal   *message,
+                      uint8_t             *out);
+size_t orchestrator__v1__drain_signal__pack_to_buffer
+                     (const Orchestrator__V1__DrainSignal   *message,
+                      ProtobufCBuffer     *buffer);
+Orchestrator__V1__DrainSignal *
+       orchestrator__v1__drain_signal__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orchestrator__v1__drain_signal__free_unpacked
+                     (Orchestrator__V1__DrainSignal *message,
+                      ProtobufCAllocator *allocator);
 /* Orchestrator__V1__LeaseRequest methods */
 void   orchestrator__v1__lease_request__init
                      (Orchestrator__V1__LeaseRequest         *message);
@@ -912,6 +949,9 @@ typedef void (*Orchestrator__V1__TaskCompletion_Closure)
 typedef void (*Orchestrator__V1__TaskFailure_Closure)
                  (const Orchestrator__V1__TaskFailure *message,
                   void *closure_data);
+typedef void (*Orchestrator__V1__DrainSignal_Closure)
+                 (const Orchestrator__V1__DrainSignal *message,
+                  void *closure_data);
 typedef void (*Orchestrator__V1__LeaseRequest_Closure)
                  (const Orchestrator__V1__LeaseRequest *message,
                   void *closure_data);
@@ -1024,6 +1064,7 @@ extern const ProtobufCMessageDescriptor orchestrator__v1__heartbeat_signal__desc
 extern const ProtobufCMessageDescriptor orchestrator__v1__task_progress__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__task_completion__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__task_failure__descriptor;
+extern const ProtobufCMessageDescriptor orchestrator__v1__drain_signal__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__lease_request__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__welcome__descriptor;
 extern const ProtobufCMessageDescriptor orchestrator__v1__assignment__descriptor;

@@ -90,10 +90,16 @@ struct  Orchestrator__V1__SubmitQueryResponse
    * to be). Read them with ListTasks, a page at a time.
    */
   protobuf_c_boolean payloads_omitted;
+  /*
+   * True when `dag`, `analysis` and `workflow.query.graph` were left out too: even without
+   * payloads this answer would pass 4 MiB (a very large graph, or very long task names and
+   * descriptions). The workflow was stored; GetDag and ListTasks read it.
+   */
+  protobuf_c_boolean graph_omitted;
 };
 #define ORCHESTRATOR__V1__SUBMIT_QUERY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__submit_query_response__descriptor) \
-    , NULL, NULL, NULL, 0, 0 }
+    , NULL, NULL, NULL, 0, 0, 0 }
 
 
 struct  Orchestrator__V1__SubmitStreamRequest
@@ -326,6 +332,11 @@ struct  Orchestrator__V1__DagVersionInfo
 struct  Orchestrator__V1__GetDagResponse
 {
   ProtobufCMessage base;
+  /*
+   * The version asked for. Task payloads are kept for the current version only: an older
+   * version's tasks come without them. A very large graph can pass a default client's 4 MiB
+   * even without payloads: raise the client's limit, or read the tasks with ListTasks.
+   */
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
   /*
@@ -395,6 +406,10 @@ struct  Orchestrator__V1__UpdateDagRequest
 struct  Orchestrator__V1__UpdateDagResponse
 {
   ProtobufCMessage base;
+  /*
+   * The new version. Payloads are those of the added tasks (the others' are unchanged: GetDag
+   * and ListTasks return them).
+   */
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
   /*
@@ -403,10 +418,15 @@ struct  Orchestrator__V1__UpdateDagResponse
    * to be). Read them with ListTasks, a page at a time.
    */
   protobuf_c_boolean payloads_omitted;
+  /*
+   * True when `dag` and `analysis` were left out too: even without payloads this answer would
+   * pass 4 MiB. The update was stored; GetDag and ListTasks read it.
+   */
+  protobuf_c_boolean graph_omitted;
 };
 #define ORCHESTRATOR__V1__UPDATE_DAG_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__update_dag_response__descriptor) \
-    , NULL, NULL, 0 }
+    , NULL, NULL, 0, 0 }
 
 
 struct  Orchestrator__V1__CancelWorkflowRequest
@@ -528,9 +548,9 @@ struct  Orchestrator__V1__ListTasksRequest
   size_t n_states;
   Orchestrator__V1__TaskState *states;
   /*
-   * At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks' payloads
-   * and results pass 1 MiB (it always holds at least one task), so that it fits a default
-   * client's 4 MiB limit unless one task alone is larger: then use omit_results.
+   * At most this many tasks, 1-1000; 0 = 100. A page also ends early once its tasks (specs,
+   * payloads and results) pass 1 MiB (it always holds at least one task), so that it fits a
+   * default client's 4 MiB limit unless one task alone is larger: then use omit_results.
    */
   int32_t page_size;
   /*

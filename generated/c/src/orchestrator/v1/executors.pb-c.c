@@ -283,6 +283,51 @@ void   orchestrator__v1__task_failure__free_unpacked
   assert(message->base.descriptor == &orchestrator__v1__task_failure__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orchestrator__v1__drain_signal__init
+                     (Orchestrator__V1__DrainSignal         *message)
+{
+  static const Orchestrator__V1__DrainSignal init_value = ORCHESTRATOR__V1__DRAIN_SIGNAL__INIT;
+  *message = init_value;
+}
+size_t orchestrator__v1__drain_signal__get_packed_size
+                     (const Orchestrator__V1__DrainSignal *message)
+{
+  assert(message->base.descriptor == &orchestrator__v1__drain_signal__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orchestrator__v1__drain_signal__pack
+                     (const Orchestrator__V1__DrainSignal *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orchestrator__v1__drain_signal__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orchestrator__v1__drain_signal__pack_to_buffer
+                     (const Orchestrator__V1__DrainSignal *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orchestrator__v1__drain_signal__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orchestrator__V1__DrainSignal *
+       orchestrator__v1__drain_signal__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orchestrator__V1__DrainSignal *)
+     protobuf_c_message_unpack (&orchestrator__v1__drain_signal__descriptor,
+                                allocator, len, data);
+}
+void   orchestrator__v1__drain_signal__free_unpacked
+                     (Orchestrator__V1__DrainSignal *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orchestrator__v1__drain_signal__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   orchestrator__v1__lease_request__init
                      (Orchestrator__V1__LeaseRequest         *message)
 {
@@ -1366,7 +1411,25 @@ const ProtobufCMessageDescriptor orchestrator__v1__task_failure__descriptor =
   (ProtobufCMessageInit) orchestrator__v1__task_failure__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__lease_request__field_descriptors[5] =
+#define orchestrator__v1__drain_signal__field_descriptors NULL
+#define orchestrator__v1__drain_signal__field_indices_by_name NULL
+#define orchestrator__v1__drain_signal__number_ranges NULL
+const ProtobufCMessageDescriptor orchestrator__v1__drain_signal__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orchestrator.v1.DrainSignal",
+  "DrainSignal",
+  "Orchestrator__V1__DrainSignal",
+  "orchestrator.v1",
+  sizeof(Orchestrator__V1__DrainSignal),
+  0,
+  orchestrator__v1__drain_signal__field_descriptors,
+  orchestrator__v1__drain_signal__field_indices_by_name,
+  0,  orchestrator__v1__drain_signal__number_ranges,
+  (ProtobufCMessageInit) orchestrator__v1__drain_signal__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orchestrator__v1__lease_request__field_descriptors[6] =
 {
   {
     "hello",
@@ -1428,9 +1491,22 @@ static const ProtobufCFieldDescriptor orchestrator__v1__lease_request__field_des
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "drain",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orchestrator__V1__LeaseRequest, kind_case),
+    offsetof(Orchestrator__V1__LeaseRequest, drain),
+    &orchestrator__v1__drain_signal__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__lease_request__field_indices_by_name[] = {
   3,   /* field[3] = completion */
+  5,   /* field[5] = drain */
   4,   /* field[4] = failure */
   1,   /* field[1] = heartbeat */
   0,   /* field[0] = hello */
@@ -1439,7 +1515,7 @@ static const unsigned orchestrator__v1__lease_request__field_indices_by_name[] =
 static const ProtobufCIntRange orchestrator__v1__lease_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__lease_request__descriptor =
 {
@@ -1449,7 +1525,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__lease_request__descriptor =
   "Orchestrator__V1__LeaseRequest",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__LeaseRequest),
-  5,
+  6,
   orchestrator__v1__lease_request__field_descriptors,
   orchestrator__v1__lease_request__field_indices_by_name,
   1,  orchestrator__v1__lease_request__number_ranges,

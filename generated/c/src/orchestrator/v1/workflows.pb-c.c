@@ -1079,7 +1079,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_query_request__descrip
   (ProtobufCMessageInit) orchestrator__v1__submit_query_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__field_descriptors[6] =
 {
   {
     "workflow",
@@ -1141,18 +1141,31 @@ static const ProtobufCFieldDescriptor orchestrator__v1__submit_query_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "graph_omitted",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__SubmitQueryResponse, graph_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__submit_query_response__field_indices_by_name[] = {
   2,   /* field[2] = analysis */
   3,   /* field[3] = created */
   1,   /* field[1] = dag */
+  5,   /* field[5] = graph_omitted */
   4,   /* field[4] = payloads_omitted */
   0,   /* field[0] = workflow */
 };
 static const ProtobufCIntRange orchestrator__v1__submit_query_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__submit_query_response__descriptor =
 {
@@ -1162,7 +1175,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__submit_query_response__descri
   "Orchestrator__V1__SubmitQueryResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__SubmitQueryResponse),
-  5,
+  6,
   orchestrator__v1__submit_query_response__field_descriptors,
   orchestrator__v1__submit_query_response__field_indices_by_name,
   1,  orchestrator__v1__submit_query_response__number_ranges,
@@ -2220,7 +2233,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_request__descripto
   (ProtobufCMessageInit) orchestrator__v1__update_dag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[4] =
 {
   {
     "dag",
@@ -2258,16 +2271,29 @@ static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "graph_omitted",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__UpdateDagResponse, graph_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__update_dag_response__field_indices_by_name[] = {
   1,   /* field[1] = analysis */
   0,   /* field[0] = dag */
+  3,   /* field[3] = graph_omitted */
   2,   /* field[2] = payloads_omitted */
 };
 static const ProtobufCIntRange orchestrator__v1__update_dag_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descriptor =
 {
@@ -2277,7 +2303,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descript
   "Orchestrator__V1__UpdateDagResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__UpdateDagResponse),
-  3,
+  4,
   orchestrator__v1__update_dag_response__field_descriptors,
   orchestrator__v1__update_dag_response__field_indices_by_name,
   1,  orchestrator__v1__update_dag_response__number_ranges,
