@@ -226,3 +226,37 @@ def test_pages_count_the_specs_too(api, pb, server, capability):
     assert [t.spec.key for t in listed] == [f"s{i:02}" for i in range(30)]
     assert max(sizes) < 1.5 * (1 << 20) and len(sizes) >= 3, sizes
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)
+
+
+def test_workflow_reads_of_large_graphs_fit_a_default_client(api, pb, database, capability, tmp_path):
+    """Found while checking the answers' sizes: every workflow in a ListWorkflows page carried its
+    query's whole graph, so five 1,000-task workflows (and one with long task descriptions) made a
+    3.8 MB page, and a page of 100 such workflows could not be read by a default client. Lists now
+    carry each query without its graph (`query_graph_omitted`); GetWorkflow keeps it unless it
+    would not fit. A second server that accepts 16 MiB requests takes the 4.8 MB submission."""
+    from procs import Orchestratord
+
+    roomy = Orchestratord(database, tmp_path, extra_args=("--max-receive-message-size", str(16 << 20))).start()
+    try:
+        small = api.submit([api.task("only", capability)]).workflow.workflow_id
+        wide = api.submit([api.task(f"w{i:04}", capability) for i in range(1000)]).workflow.workflow_id
+        huge_graph = pb.dag.Dag(tasks=[api.task(f"h{i:02}", capability, description="d" * 60_000) for i in range(80)])
+        with grpc.insecure_channel(roomy.address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+            huge = pb.workflows_grpc.WorkflowsStub(channel).SubmitQuery(pb.workflows.SubmitQueryRequest(
+                query=pb.query.Query(graph=huge_graph)), timeout=120).workflow.workflow_id
+        with grpc.insecure_channel(roomy.address) as channel:  # grpcio's default: 4 MiB received at most
+            stub = pb.workflows_grpc.WorkflowsStub(channel)
+            listed = {w.workflow_id: w for w in stub.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1000),
+                                                                   timeout=60).workflows}
+            for workflow_id in (small, wide, huge):
+                assert listed[workflow_id].query_graph_omitted and not listed[workflow_id].query.HasField("graph")
+            one = stub.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=wide), timeout=60).workflow
+            assert not one.query_graph_omitted and len(one.query.graph.tasks) == 1000
+            big = stub.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=huge), timeout=60).workflow
+            assert big.query_graph_omitted and not big.query.HasField("graph") and big.counts.total == 80
+            cancelled = stub.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=huge), timeout=60).workflow
+            assert cancelled.query_graph_omitted
+        for workflow_id in (small, wide):
+            api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)
+    finally:
+        roomy.stop()

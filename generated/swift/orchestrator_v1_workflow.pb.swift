@@ -341,6 +341,10 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
     public var tasks: [Orchestrator_V1_Task] = []
     /// Who submitted it (subject of the caller's identity).
     public var submittedBy: String = ""
+    /// True when `query.graph` was left out: always in ListWorkflows answers (a page of large
+    /// workflows passed 4 MiB), elsewhere when with it the answer would pass 4 MiB, the most a gRPC
+    /// client accepts by default. GetDag returns the graph.
+    public var queryGraphOmitted: Bool = false
 
     public init() {}
 
@@ -361,7 +365,8 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
         updatedUnixMs: Int64 = 0,
         finishedUnixMs: Int64 = 0,
         tasks: [Orchestrator_V1_Task] = [],
-        submittedBy: String = ""
+        submittedBy: String = "",
+        queryGraphOmitted: Bool = false
     ) {
         self.workflowID = workflowID
         self.tenant = tenant
@@ -380,6 +385,7 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
         self.finishedUnixMs = finishedUnixMs
         self.tasks = tasks
         self.submittedBy = submittedBy
+        self.queryGraphOmitted = queryGraphOmitted
     }
 }
 
@@ -713,6 +719,7 @@ extension Orchestrator_V1_Workflow {
         self.finishedUnixMs = c.finished_unix_ms
         self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_Task(cMessage: $0) }
         self.submittedBy = try ProtobufC.string(c.submitted_by)
+        self.queryGraphOmitted = c.query_graph_omitted != 0
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Workflow {
@@ -744,6 +751,7 @@ extension Orchestrator_V1_Workflow {
         c.n_tasks = self.tasks.count
         c.tasks = arena.pointerArray(try self.tasks.map { arena.box(try $0.cMessage(in: arena)) })
         c.submitted_by = try arena.string(self.submittedBy)
+        c.query_graph_omitted = self.queryGraphOmitted ? 1 : 0
         return c
     }
 }
@@ -960,6 +968,7 @@ extension GeneratedDescriptors {
             "orchestrator.v1.Workflow.labels",
             "orchestrator.v1.Workflow.planning",
             "orchestrator.v1.Workflow.query",
+            "orchestrator.v1.Workflow.query_graph_omitted",
             "orchestrator.v1.Workflow.request_id",
             "orchestrator.v1.Workflow.state",
             "orchestrator.v1.Workflow.submitted_by",
@@ -1004,7 +1013,7 @@ extension GeneratedDescriptors {
             ASgFUgdwZW5kaW5nEhQKBXJlYWR5GAMgASgFUgVyZWFkeRIWCgZsZWFzZWQYBCABKAVSBmxlYXNlZBIYCgdydW5uaW5nGAUgASgF\
             UgdydW5uaW5nEhwKCXN1Y2NlZWRlZBgGIAEoBVIJc3VjY2VlZGVkEhYKBmZhaWxlZBgHIAEoBVIGZmFpbGVkEhwKCWNhbmNlbGxl\
             ZBgIIAEoBVIJY2FuY2VsbGVkEhgKB3NraXBwZWQYCSABKAVSB3NraXBwZWQSHQoKcmV0cnlfd2FpdBgKIAEoBVIJcmV0cnlXYWl0\
-            IqIGCghXb3JrZmxvdxIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIWCgZ0ZW5hbnQYAiABKAlSBnRlbmFudBIdCgpy\
+            ItIGCghXb3JrZmxvdxIfCgt3b3JrZmxvd19pZBgBIAEoCVIKd29ya2Zsb3dJZBIWCgZ0ZW5hbnQYAiABKAlSBnRlbmFudBIdCgpy\
             ZXF1ZXN0X2lkGAMgASgJUglyZXF1ZXN0SWQSNAoFc3RhdGUYBCABKA4yHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0ZVIF\
             c3RhdGUSLAoFcXVlcnkYBSABKAsyFi5vcmNoZXN0cmF0b3IudjEuUXVlcnlSBXF1ZXJ5Ei4KE2N1cnJlbnRfZGFnX3ZlcnNpb24Y\
             BiABKAVSEWN1cnJlbnREYWdWZXJzaW9uEkUKDmZhaWx1cmVfcG9saWN5GAcgASgOMh4ub3JjaGVzdHJhdG9yLnYxLkZhaWx1cmVQ\
@@ -1013,32 +1022,33 @@ extension GeneratedDescriptors {
             b3VudHNSBmNvdW50cxI5CghwbGFubmluZxgLIAEoCzIdLm9yY2hlc3RyYXRvci52MS5QbGFubmluZ0luZm9SCHBsYW5uaW5nEhQK\
             BWVycm9yGAwgASgJUgVlcnJvchImCg9jcmVhdGVkX3VuaXhfbXMYDSABKANSDWNyZWF0ZWRVbml4TXMSJgoPdXBkYXRlZF91bml4\
             X21zGA4gASgDUg11cGRhdGVkVW5peE1zEigKEGZpbmlzaGVkX3VuaXhfbXMYDyABKANSDmZpbmlzaGVkVW5peE1zEisKBXRhc2tz\
-            GBAgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRhc2tSBXRhc2tzEiEKDHN1Ym1pdHRlZF9ieRgRIAEoCVILc3VibWl0dGVkQnkaOQoL\
-            TGFiZWxzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJNCgVBY3RvchIYCgdzdWJqZWN0\
-            GAEgASgJUgdzdWJqZWN0EhIKBHJvbGUYAiABKAlSBHJvbGUSFgoGdGVuYW50GAMgASgJUgZ0ZW5hbnQi1QQKDVdvcmtmbG93RXZl\
-            bnQSGgoIc2VxdWVuY2UYASABKANSCHNlcXVlbmNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi4KBHR5cGUYAyAB\
-            KA4yGi5vcmNoZXN0cmF0b3IudjEuRXZlbnRUeXBlUgR0eXBlEhwKCmF0X3VuaXhfbXMYBCABKANSCGF0VW5peE1zEhcKB3Rhc2tf\
-            aWQYBSABKAlSBnRhc2tJZBIZCgh0YXNrX2tleRgGIAEoCVIHdGFza0tleRI5Cgp0YXNrX3N0YXRlGAcgASgOMhoub3JjaGVzdHJh\
-            dG9yLnYxLlRhc2tTdGF0ZVIJdGFza1N0YXRlEhgKB2F0dGVtcHQYCCABKAVSB2F0dGVtcHQSHwoLZXhlY3V0b3JfaWQYCSABKAlS\
-            CmV4ZWN1dG9ySWQSRQoOd29ya2Zsb3dfc3RhdGUYCiABKA4yHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0ZVINd29ya2Zs\
-            b3dTdGF0ZRIfCgtkYWdfdmVyc2lvbhgLIAEoBVIKZGFnVmVyc2lvbhIYCgdtZXNzYWdlGAwgASgJUgdtZXNzYWdlEhoKCHByb2dy\
-            ZXNzGA0gASgBUghwcm9ncmVzcxIZCgh0cmFjZV9pZBgOIAEoCVIHdHJhY2VJZBIsCgVhY3RvchgPIAEoCzIWLm9yY2hlc3RyYXRv\
-            ci52MS5BY3RvclIFYWN0b3ISKAoQcmVxdWVzdF90cmFjZV9pZBgQIAEoCVIOcmVxdWVzdFRyYWNlSWQqggIKCVRhc2tTdGF0ZRIa\
-            ChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9QRU5ESU5HEAESFAoQVEFTS19TVEFURV9SRUFEWRACEhUK\
-            EVRBU0tfU1RBVEVfTEVBU0VEEAMSFgoSVEFTS19TVEFURV9SVU5OSU5HEAQSGAoUVEFTS19TVEFURV9TVUNDRUVERUQQBRIVChFU\
-            QVNLX1NUQVRFX0ZBSUxFRBAGEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAcSFgoSVEFTS19TVEFURV9TS0lQUEVEEAgSGQoVVEFT\
-            S19TVEFURV9SRVRSWV9XQUlUEAkqvwEKDVdvcmtmbG93U3RhdGUSHgoaV09SS0ZMT1dfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdX\
-            T1JLRkxPV19TVEFURV9QTEFOTklORxABEhoKFldPUktGTE9XX1NUQVRFX1JVTk5JTkcQAhIcChhXT1JLRkxPV19TVEFURV9TVUND\
-            RUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9GQUlMRUQQBBIcChhXT1JLRkxPV19TVEFURV9DQU5DRUxMRUQQBSrgBAoJRXZlbnRU\
-            eXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX1NVQk1JVFRFRBABEh8KG0VWRU5U\
-            X1RZUEVfV09SS0ZMT1dfUExBTk5FRBACEiEKHUVWRU5UX1RZUEVfV09SS0ZMT1dfU1VDQ0VFREVEEAMSHgoaRVZFTlRfVFlQRV9X\
-            T1JLRkxPV19GQUlMRUQQBBIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX0NBTkNFTExFRBAFEhoKFkVWRU5UX1RZUEVfREFHX1VQREFU\
-            RUQQBhIZChVFVkVOVF9UWVBFX1RBU0tfUkVBRFkQBxIaChZFVkVOVF9UWVBFX1RBU0tfTEVBU0VEEAgSGwoXRVZFTlRfVFlQRV9U\
-            QVNLX1JVTk5JTkcQCRIcChhFVkVOVF9UWVBFX1RBU0tfUFJPR1JFU1MQChIdChlFVkVOVF9UWVBFX1RBU0tfU1VDQ0VFREVEEAsS\
-            GgoWRVZFTlRfVFlQRV9UQVNLX0ZBSUxFRBAMEiMKH0VWRU5UX1RZUEVfVEFTS19SRVRSWV9TQ0hFRFVMRUQQDRIhCh1FVkVOVF9U\
-            WVBFX1RBU0tfTEVBU0VfRVhQSVJFRBAOEh0KGUVWRU5UX1RZUEVfVEFTS19DQU5DRUxMRUQQDxIbChdFVkVOVF9UWVBFX1RBU0tf\
-            U0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQT1JUX1JFRlVTRUQQERIhCh1FVkVOVF9UWVBFX1RBU0tfTEVBU0VfUkVTVU1FRBAS\
-            QjcKE2Rldi5vcmNoZXN0cmF0b3IudjFQAVoeb3JjaGVzdHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
+            GBAgAygLMhUub3JjaGVzdHJhdG9yLnYxLlRhc2tSBXRhc2tzEiEKDHN1Ym1pdHRlZF9ieRgRIAEoCVILc3VibWl0dGVkQnkSLgoT\
+            cXVlcnlfZ3JhcGhfb21pdHRlZBgSIAEoCFIRcXVlcnlHcmFwaE9taXR0ZWQaOQoLTGFiZWxzRW50cnkSEAoDa2V5GAEgASgJUgNr\
+            ZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJNCgVBY3RvchIYCgdzdWJqZWN0GAEgASgJUgdzdWJqZWN0EhIKBHJvbGUYAiAB\
+            KAlSBHJvbGUSFgoGdGVuYW50GAMgASgJUgZ0ZW5hbnQi1QQKDVdvcmtmbG93RXZlbnQSGgoIc2VxdWVuY2UYASABKANSCHNlcXVl\
+            bmNlEh8KC3dvcmtmbG93X2lkGAIgASgJUgp3b3JrZmxvd0lkEi4KBHR5cGUYAyABKA4yGi5vcmNoZXN0cmF0b3IudjEuRXZlbnRU\
+            eXBlUgR0eXBlEhwKCmF0X3VuaXhfbXMYBCABKANSCGF0VW5peE1zEhcKB3Rhc2tfaWQYBSABKAlSBnRhc2tJZBIZCgh0YXNrX2tl\
+            eRgGIAEoCVIHdGFza0tleRI5Cgp0YXNrX3N0YXRlGAcgASgOMhoub3JjaGVzdHJhdG9yLnYxLlRhc2tTdGF0ZVIJdGFza1N0YXRl\
+            EhgKB2F0dGVtcHQYCCABKAVSB2F0dGVtcHQSHwoLZXhlY3V0b3JfaWQYCSABKAlSCmV4ZWN1dG9ySWQSRQoOd29ya2Zsb3dfc3Rh\
+            dGUYCiABKA4yHi5vcmNoZXN0cmF0b3IudjEuV29ya2Zsb3dTdGF0ZVINd29ya2Zsb3dTdGF0ZRIfCgtkYWdfdmVyc2lvbhgLIAEo\
+            BVIKZGFnVmVyc2lvbhIYCgdtZXNzYWdlGAwgASgJUgdtZXNzYWdlEhoKCHByb2dyZXNzGA0gASgBUghwcm9ncmVzcxIZCgh0cmFj\
+            ZV9pZBgOIAEoCVIHdHJhY2VJZBIsCgVhY3RvchgPIAEoCzIWLm9yY2hlc3RyYXRvci52MS5BY3RvclIFYWN0b3ISKAoQcmVxdWVz\
+            dF90cmFjZV9pZBgQIAEoCVIOcmVxdWVzdFRyYWNlSWQqggIKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAAS\
+            FgoSVEFTS19TVEFURV9QRU5ESU5HEAESFAoQVEFTS19TVEFURV9SRUFEWRACEhUKEVRBU0tfU1RBVEVfTEVBU0VEEAMSFgoSVEFT\
+            S19TVEFURV9SVU5OSU5HEAQSGAoUVEFTS19TVEFURV9TVUNDRUVERUQQBRIVChFUQVNLX1NUQVRFX0ZBSUxFRBAGEhgKFFRBU0tf\
+            U1RBVEVfQ0FOQ0VMTEVEEAcSFgoSVEFTS19TVEFURV9TS0lQUEVEEAgSGQoVVEFTS19TVEFURV9SRVRSWV9XQUlUEAkqvwEKDVdv\
+            cmtmbG93U3RhdGUSHgoaV09SS0ZMT1dfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdXT1JLRkxPV19TVEFURV9QTEFOTklORxABEhoK\
+            FldPUktGTE9XX1NUQVRFX1JVTk5JTkcQAhIcChhXT1JLRkxPV19TVEFURV9TVUNDRUVERUQQAxIZChVXT1JLRkxPV19TVEFURV9G\
+            QUlMRUQQBBIcChhXT1JLRkxPV19TVEFURV9DQU5DRUxMRUQQBSrgBAoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJ\
+            RUQQABIhCh1FVkVOVF9UWVBFX1dPUktGTE9XX1NVQk1JVFRFRBABEh8KG0VWRU5UX1RZUEVfV09SS0ZMT1dfUExBTk5FRBACEiEK\
+            HUVWRU5UX1RZUEVfV09SS0ZMT1dfU1VDQ0VFREVEEAMSHgoaRVZFTlRfVFlQRV9XT1JLRkxPV19GQUlMRUQQBBIhCh1FVkVOVF9U\
+            WVBFX1dPUktGTE9XX0NBTkNFTExFRBAFEhoKFkVWRU5UX1RZUEVfREFHX1VQREFURUQQBhIZChVFVkVOVF9UWVBFX1RBU0tfUkVB\
+            RFkQBxIaChZFVkVOVF9UWVBFX1RBU0tfTEVBU0VEEAgSGwoXRVZFTlRfVFlQRV9UQVNLX1JVTk5JTkcQCRIcChhFVkVOVF9UWVBF\
+            X1RBU0tfUFJPR1JFU1MQChIdChlFVkVOVF9UWVBFX1RBU0tfU1VDQ0VFREVEEAsSGgoWRVZFTlRfVFlQRV9UQVNLX0ZBSUxFRBAM\
+            EiMKH0VWRU5UX1RZUEVfVEFTS19SRVRSWV9TQ0hFRFVMRUQQDRIhCh1FVkVOVF9UWVBFX1RBU0tfTEVBU0VfRVhQSVJFRBAOEh0K\
+            GUVWRU5UX1RZUEVfVEFTS19DQU5DRUxMRUQQDxIbChdFVkVOVF9UWVBFX1RBU0tfU0tJUFBFRBAQEh0KGUVWRU5UX1RZUEVfUkVQ\
+            T1JUX1JFRlVTRUQQERIhCh1FVkVOVF9UWVBFX1RBU0tfTEVBU0VfUkVTVU1FRBASQjcKE2Rldi5vcmNoZXN0cmF0b3IudjFQAVoe\
+            b3JjaGVzdHJhdG9yL3YxO29yY2hlc3RyYXRvcnYxYgZwcm90bzM=
             """
     )
 }

@@ -21,13 +21,14 @@ enum AnswerBudget {
     /// default client (all of them when it never does). `always`: measured whatever its size
     /// looks like (answers to calls that stored something: a few tasks with 60 KB names and
     /// descriptions pass 4 MiB too).
+    /// `headroom`: bytes the answer is wrapped in (a workflow inside its response).
     static func fit<Answer: GRPCMessage>(
-        _ answer: Answer, payloadBytes: Int, tasks: Int, always: Bool = false, steps: [(inout Answer) -> Void]
+        _ answer: Answer, payloadBytes: Int, tasks: Int, always: Bool = false, headroom: Int = 0, steps: [(inout Answer) -> Void]
     ) -> Answer {
         guard always || payloadBytes >= measuredFromPayloadBytes || tasks >= measuredFromTasks else { return answer }
         var fitted = answer
         for step in steps {
-            guard let size = try? fitted.serializedBytes().count, size + 5 > defaultClientLimit else { return fitted }
+            guard let size = try? fitted.serializedBytes().count, size + 5 + headroom > defaultClientLimit else { return fitted }
             step(&fitted)
         }
         return fitted
@@ -52,7 +53,7 @@ extension Orchestrator_V1_SubmitQueryResponse {
             {
                 $0.dag = nil
                 $0.analysis = nil
-                $0.workflow?.query?.graph = nil
+                $0.workflow = $0.workflow?.withoutQueryGraph()
                 $0.graphOmitted = true
             },
         ])
@@ -90,6 +91,26 @@ extension Orchestrator_V1_GetDagResponse {
                 for index in $0.tasks.indices { $0.tasks[index].spec?.payload = [] }
                 $0.payloadsOmitted = payloads > 0
             },
+        ])
+    }
+}
+
+extension Orchestrator_V1_Workflow {
+    /// Without `query.graph`, saying so: the form of a workflow in a list.
+    func withoutQueryGraph() -> Self {
+        guard query?.graph != nil else { return self }
+        var summary = self
+        summary.query?.graph = nil
+        summary.queryGraphOmitted = true
+        return summary
+    }
+
+    /// Without `query.graph` when with it the answer carrying this workflow would not fit a
+    /// default client (a 100,000-task graph makes a 5 MB GetWorkflow answer).
+    func fittingDefaultClients() -> Self {
+        guard let graph = query?.graph, !graph.tasks.isEmpty else { return self }
+        return AnswerBudget.fit(self, payloadBytes: 0, tasks: graph.tasks.count, always: true, headroom: 64, steps: [
+            { $0 = $0.withoutQueryGraph() },
         ])
     }
 }

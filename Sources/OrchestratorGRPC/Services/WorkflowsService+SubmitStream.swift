@@ -108,7 +108,7 @@ extension WorkflowsService {
                                 throw interrupted
                             }
                             if let finished = try await workflows.workflow(id: workflowID, tenant: tenant) {
-                                try await writer.write(.init(requestID: requestID, kind: .outcome(Orchestrator_V1_Workflow(finished, now: clock.now()))))
+                                try await writer.write(.init(requestID: requestID, kind: .outcome(Orchestrator_V1_Workflow(finished, now: clock.now()).fittingDefaultClients())))
                             }
                             progress.finished(workflowID)
                         }

@@ -90,12 +90,13 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         try await mapped(context) {
             let record = try await existingWorkflow(request.workflowID, context: context)
             guard request.includeTasks else {
-                return Orchestrator_V1_GetWorkflowResponse(workflow: Orchestrator_V1_Workflow(record, now: clock.now()))
+                return Orchestrator_V1_GetWorkflowResponse(workflow: Orchestrator_V1_Workflow(record, now: clock.now()).fittingDefaultClients())
             }
             async let tasks = workflows.tasks(workflowID: record.workflowID)
             async let dag = workflows.dagVersion(workflowID: record.workflowID, version: nil)
             return Orchestrator_V1_GetWorkflowResponse(
-                workflow: Orchestrator_V1_Workflow(record, tasks: try await tasks, dag: try await dag?.dag, now: clock.now()))
+                workflow: Orchestrator_V1_Workflow(record, tasks: try await tasks, dag: try await dag?.dag, now: clock.now())
+                    .fittingDefaultClients())
         }
     }
 
@@ -123,7 +124,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 pageToken: request.pageToken.isEmpty ? nil : request.pageToken))
             let now = clock.now()
             return Orchestrator_V1_ListWorkflowsResponse(
-                workflows: page.workflows.map { Orchestrator_V1_Workflow($0, now: now) }, nextPageToken: page.nextPageToken ?? "")
+                workflows: page.workflows.map { Orchestrator_V1_Workflow($0, now: now).withoutQueryGraph() },
+                nextPageToken: page.nextPageToken ?? "")
         }
     }
 
@@ -185,7 +187,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             let result = try await workflows.cancelWorkflow(
                 id: record.workflowID, tenant: record.tenant, reason: reason, actor: CallerIdentity.actor(of: context), now: clock.now())
             dispatch.revoke(result.revokedLeases.map(\.lease), reason: "workflow cancelled: \(reason)")
-            return Orchestrator_V1_CancelWorkflowResponse(workflow: Orchestrator_V1_Workflow(result.workflow, now: clock.now()))
+            return Orchestrator_V1_CancelWorkflowResponse(
+                workflow: Orchestrator_V1_Workflow(result.workflow, now: clock.now()).fittingDefaultClients())
         }
     }
 

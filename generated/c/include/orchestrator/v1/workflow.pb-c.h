@@ -269,10 +269,16 @@ struct  Orchestrator__V1__Workflow
    * Who submitted it (subject of the caller's identity).
    */
   char *submitted_by;
+  /*
+   * True when `query.graph` was left out: always in ListWorkflows answers (a page of large
+   * workflows passed 4 MiB), elsewhere when with it the answer would pass 4 MiB, the most a gRPC
+   * client accepts by default. GetDag returns the graph.
+   */
+  protobuf_c_boolean query_graph_omitted;
 };
 #define ORCHESTRATOR__V1__WORKFLOW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__workflow__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__WORKFLOW_STATE__WORKFLOW_STATE_UNSPECIFIED, NULL, 0, ORCHESTRATOR__V1__FAILURE_POLICY__FAILURE_POLICY_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORCHESTRATOR__V1__WORKFLOW_STATE__WORKFLOW_STATE_UNSPECIFIED, NULL, 0, ORCHESTRATOR__V1__FAILURE_POLICY__FAILURE_POLICY_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*

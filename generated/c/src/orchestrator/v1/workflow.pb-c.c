@@ -838,7 +838,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__workflow__labels_entry__descr
   (ProtobufCMessageInit) orchestrator__v1__workflow__labels_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__workflow__field_descriptors[17] =
+static const ProtobufCFieldDescriptor orchestrator__v1__workflow__field_descriptors[18] =
 {
   {
     "workflow_id",
@@ -1044,6 +1044,18 @@ static const ProtobufCFieldDescriptor orchestrator__v1__workflow__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "query_graph_omitted",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__Workflow, query_graph_omitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__workflow__field_indices_by_name[] = {
   9,   /* field[9] = counts */
@@ -1055,6 +1067,7 @@ static const unsigned orchestrator__v1__workflow__field_indices_by_name[] = {
   8,   /* field[8] = labels */
   10,   /* field[10] = planning */
   4,   /* field[4] = query */
+  17,   /* field[17] = query_graph_omitted */
   2,   /* field[2] = request_id */
   3,   /* field[3] = state */
   16,   /* field[16] = submitted_by */
@@ -1067,7 +1080,7 @@ static const unsigned orchestrator__v1__workflow__field_indices_by_name[] = {
 static const ProtobufCIntRange orchestrator__v1__workflow__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 17 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__workflow__descriptor =
 {
@@ -1077,7 +1090,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__workflow__descriptor =
   "Orchestrator__V1__Workflow",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__Workflow),
-  17,
+  18,
   orchestrator__v1__workflow__field_descriptors,
   orchestrator__v1__workflow__field_indices_by_name,
   1,  orchestrator__v1__workflow__number_ranges,
