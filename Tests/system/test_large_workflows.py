@@ -1,6 +1,8 @@
-"""ListTasks: a workflow's tasks in key order, a page at a time, for workflows whose tasks do not fit
-one GetWorkflow answer. Found by black-box testing with grpc-go: a workflow whose results added
-up past 4 MiB could not be read by a client with the default receive limit at all."""
+"""Large workflows within what a gRPC client accepts by default (4 MiB): ListTasks pages a
+workflow's tasks in key order; answers that repeat payloads or graphs leave them out and say so
+(`payloads_omitted`, `graph_omitted`, `query_graph_omitted`). Found by black-box testing with
+grpc-go and grpcio: a workflow whose results passed 4 MiB could not be read at all, and large
+submissions were stored but answered RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
