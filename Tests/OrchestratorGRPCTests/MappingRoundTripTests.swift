@@ -163,10 +163,24 @@ struct MappingRoundTripTests {
         ])
         #expect(problems(initial: 1_000, max: 1_000).isEmpty)
         #expect(problems(initial: 0, max: 500).isEmpty)
-        var capped = ProblemList()
-        let spec = TaskSpec(proto: Orchestrator_V1_TaskSpec(key: "a", retry: Orchestrator_V1_RetryPolicy(maxBackoffMs: 500)), problems: &capped)
-        #expect(spec.retry.backoff(afterAttempt: 1) == 500)
-        #expect(problems(initial: 90_000, max: 0).isEmpty)  // the default cap (60 s) then applies
+        // One alone moves the other's default to meet it, so that the stored policy, read back
+        // with both fields set, is valid (found by fuzzing).
+        func policy(initial: Int64, max: Int64) -> RetryPolicy {
+            var ignored = ProblemList()
+            return TaskSpec(proto: Orchestrator_V1_TaskSpec(key: "a", retry: Orchestrator_V1_RetryPolicy(
+                maxAttempts: 3, initialBackoffMs: initial, maxBackoffMs: max)), problems: &ignored).retry
+        }
+        let capped = policy(initial: 0, max: 500)
+        #expect((capped.initialBackoffMillis, capped.maxBackoffMillis) == (500, 500))
+        #expect(problems(initial: 90_000, max: 0).isEmpty)
+        let slow = policy(initial: 90_000, max: 0)
+        #expect((slow.initialBackoffMillis, slow.maxBackoffMillis) == (90_000, 90_000))
+        for stored in [capped, slow] {
+            let readBack = Orchestrator_V1_TaskSpec(TaskSpec(key: "a", retry: stored)).retry!
+            #expect(problems(initial: readBack.initialBackoffMs, max: readBack.maxBackoffMs).isEmpty)
+        }
+        let untouched = policy(initial: 0, max: 0)
+        #expect((untouched.initialBackoffMillis, untouched.maxBackoffMillis) == (1_000, 60_000))
     }
 
     @Test func plannerMetadataBecomesTheExecutorPayload() throws {

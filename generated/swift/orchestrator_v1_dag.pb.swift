@@ -12,7 +12,9 @@ public struct Orchestrator_V1_RetryPolicy: Sendable, Hashable, GRPCMessage {
     /// (31622400000), like timeouts; larger values are INVALID_ARGUMENT.
     public var initialBackoffMs: Int64 = 0
     /// Upper bound for any single delay. 0 = server default (60000 ms). At most 366 days.
-    /// When both are set, initial_backoff_ms above max_backoff_ms is INVALID_ARGUMENT.
+    /// When both are set, initial_backoff_ms above max_backoff_ms is INVALID_ARGUMENT; when one is
+    /// set alone, the other's default moves to meet it (max_backoff_ms = 500 alone: the first delay
+    /// is 500 ms too; initial_backoff_ms = 120000 alone: the cap is 120 s).
     public var maxBackoffMs: Int64 = 0
     /// Growth factor of the delay between attempts. 0 = server default (2.0).
     public var backoffMultiplier: Double = 0

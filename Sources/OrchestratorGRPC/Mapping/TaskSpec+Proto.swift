@@ -58,12 +58,19 @@ extension TaskSpec {
                 retry.maxBackoffMillis = Int(r.maxBackoffMs)
             }
             // Both given and out of order: the cap would silently win (every retry after `max`),
-            // so the policy is refused rather than half ignored. One alone below the other's
-            // default is fine: `max_backoff_ms = 500` caps the 1 s default as asked.
+            // so the policy is refused rather than half ignored. One given alone moves the other's
+            // default to meet it (`max_backoff_ms = 500` alone: the first retry after 500 ms;
+            // `initial_backoff_ms = 120000` alone: at most 120 s), so that the stored policy,
+            // read back with both fields set, is valid too (found by fuzzing: GetDag's graph was
+            // refused when submitted again).
             if r.initialBackoffMs > 0, r.maxBackoffMs > 0, r.initialBackoffMs > r.maxBackoffMs,
                 r.maxBackoffMs <= Int64(RetryPolicy.longestBackoffMillis)
             {
                 invalid("retry.initial_backoff_ms", "\(r.initialBackoffMs)", "it must not exceed retry.max_backoff_ms (\(r.maxBackoffMs))")
+            } else if r.maxBackoffMs == 0 {
+                retry.maxBackoffMillis = max(retry.maxBackoffMillis, retry.initialBackoffMillis)
+            } else if r.initialBackoffMs == 0 {
+                retry.initialBackoffMillis = min(retry.initialBackoffMillis, retry.maxBackoffMillis)
             }
             if r.backoffMultiplier != 0 {
                 if !r.backoffMultiplier.isFinite || r.backoffMultiplier < 1 {

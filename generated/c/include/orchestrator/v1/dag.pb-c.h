@@ -51,7 +51,9 @@ struct  Orchestrator__V1__RetryPolicy
   int64_t initial_backoff_ms;
   /*
    * Upper bound for any single delay. 0 = server default (60000 ms). At most 366 days.
-   * When both are set, initial_backoff_ms above max_backoff_ms is INVALID_ARGUMENT.
+   * When both are set, initial_backoff_ms above max_backoff_ms is INVALID_ARGUMENT; when one is
+   * set alone, the other's default moves to meet it (max_backoff_ms = 500 alone: the first delay
+   * is 500 ms too; initial_backoff_ms = 120000 alone: the cap is 120 s).
    */
   int64_t max_backoff_ms;
   /*
