@@ -69,3 +69,36 @@ def test_work_in_flight_survives_a_restart_longer_than_the_lease_ttl(api, server
     events = api.workflows.ListEvents(api.pb.workflows.ListEventsRequest(workflow_id=workflow_id, page_size=1000), timeout=10).events
     assert "EVENT_TYPE_TASK_LEASE_RESUMED" in [api.pb.workflow.EventType.Name(e.type) for e in events]
     assert "reconnecting" in executor.log() and "connected: session" in executor.log()
+
+
+def test_the_start_up_grace_spares_leases_but_not_retries(api, pb, database, capability, tmp_path):
+    """The reaper of a starting server leaves leases alone for one TTL (20 s here), but a retry
+    whose backoff ends right after the restart is handed out without waiting the grace out (the
+    reaper still makes due retries ready, and so does every claim)."""
+    from procs import Orchestratord
+
+    patient = Orchestratord(database, tmp_path, lease_ttl=20, heartbeat=5).start()
+    try:
+        import grpc as grpc_module
+
+        with grpc_module.insecure_channel(patient.address) as channel:
+            executors = pb.executors_grpc.ExecutorsStub(channel)
+            workflows = pb.workflows_grpc.WorkflowsStub(channel)
+            retry = pb.dag.RetryPolicy(max_attempts=3, initial_backoff_ms=1500, max_backoff_ms=1500)
+            workflow_id = workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(
+                tasks=[api.task("again", capability, retry=retry)]))), timeout=30).workflow.workflow_id
+            polled = executors.PollTasks(pb.executors.PollTasksRequest(
+                executor_id="grace-" + capability, capabilities=[capability], max_tasks=1, wait_ms=10_000), timeout=20)
+            executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id="grace-" + capability, failure=pb.executors.TaskFailure(
+                lease=polled.assignments[0].lease, message="once more", retryable=True)), timeout=20)
+        patient.stop()
+        patient.start()
+        # Within 15 s, well inside the 20 s grace: the retry was made ready without waiting it out.
+        with grpc_module.insecure_channel(patient.address) as channel:
+            executors = pb.executors_grpc.ExecutorsStub(channel)
+            polled = executors.PollTasks(pb.executors.PollTasksRequest(
+                executor_id="grace-" + capability, capabilities=[capability], max_tasks=1, wait_ms=15_000), timeout=30)
+        assert [a.attempt for a in polled.assignments] == [2], polled
+        assert psql(database, f"SELECT state FROM tasks WHERE workflow_id = '{workflow_id}'") == [["leased"]]
+    finally:
+        patient.stop()

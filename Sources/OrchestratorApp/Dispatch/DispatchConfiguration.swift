@@ -8,10 +8,11 @@ public struct DispatchConfiguration: Sendable {
     public var keeperInterval: Duration = .seconds(1)
     /// How often the reaper requeues leases that expired in the database.
     public var reaperInterval: Duration = .seconds(1)
-    /// For this long after the server starts, its reaper requeues no expired lease: the executors
-    /// of a server that was restarted (or of every server, after a full restart) reconnect with
-    /// backoff and resume their leases, and the time no server ran does not count against them
-    /// (orchestratord sets it to the lease TTL). Other servers' reapers are not held back.
+    /// For this long after the server starts, its reaper requeues no expired lease (nor an attempt
+    /// past its start_to_close deadline; retries whose backoff elapsed are still made ready): the
+    /// executors of a server that was restarted (or of every server, after a full restart)
+    /// reconnect with backoff and resume their leases, and the time no server ran does not count
+    /// against them (orchestratord sets it to the lease TTL). Other servers' reapers are not held back.
     public var startupGrace: Duration = .zero
     /// A reaper sweep slower than this met the database unreachable: a network partition
     /// blackholes statements (they hang, then succeed on a new connection) rather than failing

@@ -428,11 +428,10 @@ public final class DispatchService: Sendable {
                 var expired: [ExpiredLease]
                 repeat {
                     let now = clock.now()
-                    guard ContinuousClock.now >= graceEnds else {
-                        expired = []
-                        break
-                    }
-                    expired = try await store.expireLeases(now: now, expiredBefore: outage.cutoff(now: now), limit: 1000)
+                    // In the grace no lease (nor attempt past its deadline) is old enough to reap;
+                    // retries whose backoff elapsed are still made ready.
+                    let cutoff: UnixMillis = ContinuousClock.now < graceEnds ? 0 : outage.cutoff(now: now)
+                    expired = try await store.expireLeases(now: now, expiredBefore: cutoff, limit: 1000)
                     observeExpired(expired)
                     for lease in expired {
                         if lease.cause == .timeout {
