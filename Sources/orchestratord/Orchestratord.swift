@@ -172,7 +172,7 @@ struct Orchestratord: AsyncParsableCommand {
             // stream a log collector parses. A setting found unusable only now (the database
             // URL) still exits 64, as every setting's mistake does.
             let setting = error as? ValidationError
-            logger.critical("orchestratord stopped", metadata: ["error": "\(setting?.message ?? "\(error)")"])
+            logger.critical("orchestratord failed", metadata: ["error": "\(setting?.message ?? "\(error)")"])
             throw setting == nil ? ExitCode.failure : ExitCode.validationFailure
         }
     }

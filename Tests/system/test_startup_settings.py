@@ -62,9 +62,9 @@ def test_config_file_values_are_not_coerced(tmp_path):
 
 
 def stopped_because(stderr: str) -> str:
-    """The error of the "orchestratord stopped" line, the last of a JSON log (the default format)."""
+    """The error of the "orchestratord failed" line, the last of a JSON log (the default format)."""
     last = json.loads(stderr.strip().splitlines()[-1])
-    assert last["level"] == "critical" and last["message"] == "orchestratord stopped", last
+    assert last["level"] == "critical" and last["message"] == "orchestratord failed", last
     return last["error"]
 
 

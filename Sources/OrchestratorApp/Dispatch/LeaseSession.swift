@@ -115,6 +115,10 @@ extension DispatchService {
             // those leases among its rejected resumes, unable to tell "stored" from "taken away"
             // (found by black-box testing).
             _ = registry.removeSession(sessionID)
+            // Reports still arriving are not applied: each one admitted before this is answered
+            // below; one applied later was stored with no ack, its lease kept for a resume that
+            // then rejected it (a CI run). Unapplied, the executor resumes and sends it again.
+            pipeline.close()
             await pipeline.idle()
             outbox.finish()
             await outbox.drained()
@@ -272,7 +276,7 @@ extension DispatchService {
                     draining.requested.store(true, ordering: .releasing)
                     signals.nudge(sessionID)
                 case .report(let lease, let outcome):
-                    await pipeline.admit(lease)
+                    guard await pipeline.admit(lease) else { continue }
                     group.addTask {
                         defer { pipeline.finish(lease) }
                         do {

@@ -8,6 +8,7 @@ final class ReportPipeline: Sendable {
     private struct State {
         var inFlight: Set<LeaseToken> = []
         var waiters: [CheckedContinuation<Void, Never>] = []
+        var closed = false
     }
 
     /// Guards the set of leases in flight and the waiting admissions.
@@ -16,19 +17,22 @@ final class ReportPipeline: Sendable {
 
     init(limit: Int) { self.limit = max(1, limit) }
 
-    /// Returns once `lease` may be applied: fewer than `limit` reports in flight and none of `lease`.
-    func admit(_ lease: LeaseToken) async {
+    /// Returns true once `lease` may be applied (fewer than `limit` reports in flight and none of
+    /// `lease`), false when the pipeline was closed first: the report must not be applied.
+    @discardableResult
+    func admit(_ lease: LeaseToken) async -> Bool {
         while true {
-            let admitted = state.withLock { state -> Bool in
-                guard state.inFlight.count < limit, !state.inFlight.contains(lease) else { return false }
+            let admitted = state.withLock { state -> Bool? in
+                if state.closed { return false }
+                guard state.inFlight.count < limit, !state.inFlight.contains(lease) else { return nil }
                 state.inFlight.insert(lease)
                 return true
             }
-            if admitted { return }
+            if let admitted { return admitted }
             await withCheckedContinuation { continuation in
                 let wait = state.withLock { state -> Bool in
                     // Re-checked under the lock: a report may have finished since.
-                    guard state.inFlight.count >= limit || state.inFlight.contains(lease) else { return false }
+                    guard !state.closed, state.inFlight.count >= limit || state.inFlight.contains(lease) else { return false }
                     state.waiters.append(continuation)
                     return true
                 }
@@ -50,6 +54,18 @@ final class ReportPipeline: Sendable {
                 if !wait { continuation.resume() }
             }
         }
+    }
+
+    /// No report is admitted after this (the server is shutting down and keeps the stream's
+    /// leases: a report applied after the session's last ack went out was stored unanswered).
+    /// Those admitted before still finish; `idle` waits for them.
+    func close() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// The report of `lease` is done: wakes the waiting admissions to check again.
