@@ -59,7 +59,12 @@ struct Connection {
 /// A failure to show the user as one line, with a non-zero exit.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// The gRPC status code when the failure was the server's answer.
+    let code: RPCStatus.Code?
+    init(_ description: String, code: RPCStatus.Code? = nil) {
+        self.description = description
+        self.code = code
+    }
 }
 
 /// Runs `body`, turning gRPC failures into readable errors (`NOT_FOUND: workflow … not found`).
@@ -71,7 +76,7 @@ func withConnection<T>(_ options: ConnectionOptions, _ body: (Connection) async 
         return value
     } catch let status as RPCStatus {
         await connection.close()
-        throw CLIError("\(status.code.name): \(status.message)")
+        throw CLIError("\(status.code.name): \(status.message)", code: status.code)
     } catch {
         await connection.close()
         throw error

@@ -80,8 +80,8 @@ struct ExecutorCommand: AsyncParsableCommand {
 
     /// Mistakes another attempt cannot mend (the token, the identity, the server's API): exit.
     static func isFinal(_ error: CLIError) -> Bool {
-        ["UNAUTHENTICATED:", "PERMISSION_DENIED:", "INVALID_ARGUMENT:", "UNIMPLEMENTED:", "FAILED_PRECONDITION:"]
-            .contains { error.description.hasPrefix($0) }
+        guard let code = error.code else { return false }
+        return [.unauthenticated, .permissionDenied, .invalidArgument, .unimplemented, .failedPrecondition].contains(code)
     }
 
     enum StreamEnd { case finished, welcomed, neverWelcomed }
