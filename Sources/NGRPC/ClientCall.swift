@@ -154,6 +154,6 @@ func decodeResponse<Message: GRPCMessage>(_ type: Message.Type, _ bytes: [UInt8]
     } catch let status as RPCStatus {
         throw status
     } catch {
-        throw RPCStatus(.internal, "response message could not be decoded as \(Message.self): \(error)")
+        throw RPCStatus(.internal, "response message is not a valid \(Message.grpcMessageName): \(error)")
     }
 }

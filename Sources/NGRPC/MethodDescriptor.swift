@@ -31,8 +31,16 @@ public struct MethodDescriptor: Sendable, Hashable, CustomStringConvertible {
 /// A message type the RPC layer can carry. Generated protobuf wrappers conform to it;
 /// the RPC layer itself never looks inside the bytes.
 public protocol GRPCMessage: Sendable {
+    /// The message's full protobuf name (`orchestrator.v1.SubmitQueryRequest`): what error
+    /// messages call it, since clients know their messages by these names, not by Swift types.
+    static var grpcMessageName: String { get }
     /// Decodes a message; throws when the bytes are not a valid encoding.
     init(serializedBytes: [UInt8]) throws
     /// Encodes the message.
     func serializedBytes() throws -> [UInt8]
+}
+
+extension GRPCMessage {
+    /// Hand-written conformers (tests, raw byte messages) are named by their Swift type.
+    public static var grpcMessageName: String { String(describing: Self.self) }
 }

@@ -42,7 +42,7 @@ func decodeRequest<Message: GRPCMessage>(_ type: Message.Type, _ bytes: [UInt8])
     } catch let status as RPCStatus {
         throw status
     } catch {
-        throw RPCStatus(.invalidArgument, "request message could not be decoded as \(Message.self): \(error)")
+        throw RPCStatus(.invalidArgument, "request message is not a valid \(Message.grpcMessageName): \(error)")
     }
 }
 

@@ -42,6 +42,13 @@ struct GeneratedServiceTests {
         #expect(Orchestrator_Testing_V1_EchoMethods.expand.kind == .serverStreaming)
     }
 
+    /// Error messages name messages by these (`request message is not a valid …`).
+    @Test func messagesKnowTheirProtobufNames() {
+        #expect(Orchestrator_Testing_V1_Everything.grpcMessageName == "orchestrator.testing.v1.Everything")
+        #expect(Orchestrator_V1_SubmitQueryRequest.grpcMessageName == "orchestrator.v1.SubmitQueryRequest")
+        #expect(Orchestrator_Testing_V1_Everything.Inner.grpcMessageName == "orchestrator.testing.v1.Everything.Inner")
+    }
+
     @Test func registerAddsEveryMethod() {
         var router = RPCRouter()
         PartialShapes().register(into: &router)

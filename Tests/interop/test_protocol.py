@@ -159,6 +159,9 @@ def test_undecodable_protobuf_is_invalid_argument(server, transport):
     # A field with wire type 7 does not exist: the request cannot be decoded.
     end, frames = raw_unary(server, transport, [], h2raw.grpc_message(b"\x0f\xff\xff"))
     assert end is not None and end.header("grpc-status") == "3", frames
+    # Named as the client knows it (its protobuf name), not by the server's Swift type.
+    assert unquote(end.header("grpc-message")).startswith(
+        "request message is not a valid orchestrator.testing.v1.EchoRequest: malformed"), end.header("grpc-message")
 
 
 def test_truncated_message_is_rejected(server, transport):

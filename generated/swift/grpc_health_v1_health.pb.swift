@@ -5,6 +5,8 @@ public import NGRPC
 internal import ProtobufCRuntime
 
 public struct Grpc_Health_V1_HealthCheckRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.health.v1.HealthCheckRequest"
+
     public var service: String = ""
 
     public init() {}
@@ -17,6 +19,8 @@ public struct Grpc_Health_V1_HealthCheckRequest: Sendable, Hashable, GRPCMessage
 }
 
 public struct Grpc_Health_V1_HealthCheckResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.health.v1.HealthCheckResponse"
+
     public enum ServingStatus: Sendable, Hashable, RawRepresentable {
         case unknown  // UNKNOWN = 0
         case serving  // SERVING = 1
@@ -60,11 +64,14 @@ public struct Grpc_Health_V1_HealthCheckResponse: Sendable, Hashable, GRPCMessag
 }
 
 public struct Grpc_Health_V1_HealthListRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.health.v1.HealthListRequest"
 
     public init() {}
 }
 
 public struct Grpc_Health_V1_HealthListResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.health.v1.HealthListResponse"
+
     /// statuses contains all the services and their respective status.
     public var statuses: [String: Grpc_Health_V1_HealthCheckResponse] = [:]
 

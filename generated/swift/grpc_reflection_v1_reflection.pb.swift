@@ -6,6 +6,8 @@ internal import ProtobufCRuntime
 
 /// The message sent by the client when calling ServerReflectionInfo method.
 public struct Grpc_Reflection_V1_ServerReflectionRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ServerReflectionRequest"
+
     /// To use reflection service, the client should set one of the following
     /// fields in message_request. The server distinguishes requests by their
     /// defined field and then handles them using corresponding methods.
@@ -50,6 +52,8 @@ public struct Grpc_Reflection_V1_ServerReflectionRequest: Sendable, Hashable, GR
 /// The type name and extension number sent by the client when requesting
 /// file_containing_extension.
 public struct Grpc_Reflection_V1_ExtensionRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ExtensionRequest"
+
     /// Fully-qualified type name. The format should be <package>.<type>
     public var containingType: String = ""
     public var extensionNumber: Int32 = 0
@@ -67,6 +71,8 @@ public struct Grpc_Reflection_V1_ExtensionRequest: Sendable, Hashable, GRPCMessa
 
 /// The message sent by the server to answer ServerReflectionInfo method.
 public struct Grpc_Reflection_V1_ServerReflectionResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ServerReflectionResponse"
+
     /// The server sets one of the following fields according to the message_request
     /// in the request.
     public enum OneOf_MessageResponse: Sendable, Hashable {
@@ -106,6 +112,8 @@ public struct Grpc_Reflection_V1_ServerReflectionResponse: Sendable, Hashable, G
 /// a file_by_filename, file_containing_symbol, or file_containing_extension
 /// request.
 public struct Grpc_Reflection_V1_FileDescriptorResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.FileDescriptorResponse"
+
     /// Serialized FileDescriptorProto messages. We avoid taking a dependency on
     /// descriptor.proto, which uses proto2 only features, by making them opaque
     /// bytes instead.
@@ -123,6 +131,8 @@ public struct Grpc_Reflection_V1_FileDescriptorResponse: Sendable, Hashable, GRP
 /// A list of extension numbers sent by the server answering
 /// all_extension_numbers_of_type request.
 public struct Grpc_Reflection_V1_ExtensionNumberResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ExtensionNumberResponse"
+
     /// Full name of the base type, including the package name. The format
     /// is <package>.<type>
     public var baseTypeName: String = ""
@@ -141,6 +151,8 @@ public struct Grpc_Reflection_V1_ExtensionNumberResponse: Sendable, Hashable, GR
 
 /// A list of ServiceResponse sent by the server answering list_services request.
 public struct Grpc_Reflection_V1_ListServiceResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ListServiceResponse"
+
     /// The information of each service may be expanded in the future, so we use
     /// ServiceResponse message to encapsulate it.
     public var service: [Grpc_Reflection_V1_ServiceResponse] = []
@@ -157,6 +169,8 @@ public struct Grpc_Reflection_V1_ListServiceResponse: Sendable, Hashable, GRPCMe
 /// The information of a single service used by ListServiceResponse to answer
 /// list_services request.
 public struct Grpc_Reflection_V1_ServiceResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ServiceResponse"
+
     /// Full name of a registered service, including its package name. The format
     /// is <package>.<service>
     public var name: String = ""
@@ -172,6 +186,8 @@ public struct Grpc_Reflection_V1_ServiceResponse: Sendable, Hashable, GRPCMessag
 
 /// The error code and error message sent by the server when an error occurs.
 public struct Grpc_Reflection_V1_ErrorResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "grpc.reflection.v1.ErrorResponse"
+
     /// This field uses the error codes defined in grpc::StatusCode.
     public var errorCode: Int32 = 0
     public var errorMessage: String = ""

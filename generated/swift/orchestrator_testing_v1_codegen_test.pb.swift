@@ -36,6 +36,8 @@ public enum Orchestrator_Testing_V1_Color: Sendable, Hashable, RawRepresentable 
 }
 
 public struct Orchestrator_Testing_V1_Scalars: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.Scalars"
+
     public var fDouble: Double = 0
     public var fFloat: Float = 0
     public var fInt32: Int32 = 0
@@ -90,6 +92,8 @@ public struct Orchestrator_Testing_V1_Scalars: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_Testing_V1_Everything: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.Everything"
+
     /// A nested enum whose values do not repeat the enum name.
     public enum Mode: Sendable, Hashable, RawRepresentable {
         case auto  // AUTO = 0
@@ -120,6 +124,8 @@ public struct Orchestrator_Testing_V1_Everything: Sendable, Hashable, GRPCMessag
     }
 
     public struct Inner: Sendable, Hashable, GRPCMessage {
+        public static let grpcMessageName = "orchestrator.testing.v1.Everything.Inner"
+
         public var name: String = ""
         public var value: Int64 = 0
 
@@ -216,6 +222,8 @@ public struct Orchestrator_Testing_V1_Everything: Sendable, Hashable, GRPCMessag
 
 /// Recursive through a singular field, a oneof and a repeated field.
 public struct Orchestrator_Testing_V1_TreeNode: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.TreeNode"
+
     public indirect enum OneOf_Extra: Sendable, Hashable {
         case alternate(Orchestrator_Testing_V1_TreeNode)
         case note(String)
@@ -253,6 +261,7 @@ public struct Orchestrator_Testing_V1_TreeNode: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_Testing_V1_Empty: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.Empty"
 
     public init() {}
 }

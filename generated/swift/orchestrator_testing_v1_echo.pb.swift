@@ -6,6 +6,8 @@ internal import ProtobufCRuntime
 
 /// A status the server should end the call with.
 public struct Orchestrator_Testing_V1_EchoStatus: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.EchoStatus"
+
     public var code: Int32 = 0
     public var message: String = ""
 
@@ -21,6 +23,8 @@ public struct Orchestrator_Testing_V1_EchoStatus: Sendable, Hashable, GRPCMessag
 }
 
 public struct Orchestrator_Testing_V1_EchoRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.EchoRequest"
+
     public var text: String = ""
     public var payload: [UInt8] = []
     public var count: Int32 = 0
@@ -51,6 +55,8 @@ public struct Orchestrator_Testing_V1_EchoRequest: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_Testing_V1_EchoResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.EchoResponse"
+
     public var text: String = ""
     public var payload: [UInt8] = []
     public var index: Int32 = 0
@@ -78,6 +84,8 @@ public struct Orchestrator_Testing_V1_EchoResponse: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_Testing_V1_CancellationQuery: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.CancellationQuery"
+
     public var tag: String = ""
 
     public init() {}
@@ -90,6 +98,8 @@ public struct Orchestrator_Testing_V1_CancellationQuery: Sendable, Hashable, GRP
 }
 
 public struct Orchestrator_Testing_V1_CancellationReport: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.testing.v1.CancellationReport"
+
     public var cancelled: Int32 = 0
     public var completed: Int32 = 0
 

@@ -6,6 +6,8 @@ internal import ProtobufCRuntime
 
 /// How a task is retried after a failure reported as retryable or after its lease expires.
 public struct Orchestrator_V1_RetryPolicy: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.RetryPolicy"
+
     /// Total attempts including the first. 0 = server default (3). 1 = never retry.
     public var maxAttempts: Int32 = 0
     /// Delay before the second attempt. 0 = server default (1000 ms). At most 366 days
@@ -41,6 +43,8 @@ public struct Orchestrator_V1_RetryPolicy: Sendable, Hashable, GRPCMessage {
 /// What a task needs from the executor that runs it. Used for matching and reporting;
 /// the orchestrator does not enforce resource usage.
 public struct Orchestrator_V1_Resources: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Resources"
+
     public var cpuCores: Double = 0
     public var memoryMb: Int64 = 0
     public var gpus: Int32 = 0
@@ -63,6 +67,8 @@ public struct Orchestrator_V1_Resources: Sendable, Hashable, GRPCMessage {
 
 /// Time limits of one attempt.
 public struct Orchestrator_V1_Timeouts: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Timeouts"
+
     /// Longest an attempt may run from assignment to its final report; the attempt fails as
     /// retryable when exceeded. 0 = no limit beyond the lease. Rounded up to whole seconds (1500
     /// means 2 s, as the failure's message says), so the limit is never shorter than asked.
@@ -86,6 +92,8 @@ public struct Orchestrator_V1_Timeouts: Sendable, Hashable, GRPCMessage {
 
 /// One task as planned: what to run and what it needs. Immutable within a DAG version.
 public struct Orchestrator_V1_TaskSpec: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskSpec"
+
     /// Stable identifier of the task within its workflow (see the conventions above).
     public var key: String = ""
     /// Human-readable name; defaults to the key.
@@ -154,6 +162,8 @@ public struct Orchestrator_V1_TaskSpec: Sendable, Hashable, GRPCMessage {
 
 /// A dependency edge: `downstream` waits for `upstream` to succeed.
 public struct Orchestrator_V1_Edge: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Edge"
+
     public var upstream: String = ""
     public var downstream: String = ""
 
@@ -170,6 +180,8 @@ public struct Orchestrator_V1_Edge: Sendable, Hashable, GRPCMessage {
 
 /// One version of a workflow's graph. Edges are given by each task's `depends_on`.
 public struct Orchestrator_V1_Dag: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Dag"
+
     /// Version number, from 1; every change makes a new version. 0 on input.
     public var version: Int32 = 0
     public var tasks: [Orchestrator_V1_TaskSpec] = []
@@ -198,6 +210,8 @@ public struct Orchestrator_V1_Dag: Sendable, Hashable, GRPCMessage {
 
 /// A group of tasks that can run in parallel: every task's upstream tasks lie in earlier levels.
 public struct Orchestrator_V1_DagLevel: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.DagLevel"
+
     public var taskKeys: [String] = []
 
     public init() {}
@@ -211,6 +225,8 @@ public struct Orchestrator_V1_DagLevel: Sendable, Hashable, GRPCMessage {
 
 /// Graph analysis computed by the server (output only).
 public struct Orchestrator_V1_DagAnalysis: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.DagAnalysis"
+
     /// Every task key, each after all of its upstream tasks.
     public var topologicalOrder: [String] = []
     /// Stages of parallel work, in order.
@@ -257,6 +273,8 @@ public struct Orchestrator_V1_DagAnalysis: Sendable, Hashable, GRPCMessage {
 
 /// One problem found while validating a graph. Validation reports every problem, not the first.
 public struct Orchestrator_V1_ValidationProblem: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ValidationProblem"
+
     /// Stable machine-readable code: DUPLICATE_KEY, UNKNOWN_DEPENDENCY, SELF_LOOP, CYCLE,
     /// EMPTY_GRAPH, INVALID_KEY, LIMIT_EXCEEDED, UNREACHABLE_GOAL, ...
     public var code: String = ""

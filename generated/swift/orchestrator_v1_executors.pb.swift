@@ -6,6 +6,8 @@ internal import ProtobufCRuntime
 
 /// Identifies one lease: a task and the fencing token of the attempt that holds it.
 public struct Orchestrator_V1_LeaseToken: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.LeaseToken"
+
     public var taskID: String = ""
     /// The attempt number the lease was granted for. Reports must carry it; a report with any
     /// other token is refused, so a slow or partitioned executor cannot overwrite newer work.
@@ -24,6 +26,8 @@ public struct Orchestrator_V1_LeaseToken: Sendable, Hashable, GRPCMessage {
 
 /// First message on a Lease stream.
 public struct Orchestrator_V1_ExecutorHello: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ExecutorHello"
+
     /// Stable identity of this executor process (e.g. "py-worker-7"); 1-128 characters.
     public var executorID: String = ""
     /// Capabilities it can run, e.g. ["web.search", "llm.summarise"]. A task is offered only to
@@ -59,6 +63,8 @@ public struct Orchestrator_V1_ExecutorHello: Sendable, Hashable, GRPCMessage {
 
 /// Keeps the stream's leases alive. Send one at least every `heartbeat_interval_ms`.
 public struct Orchestrator_V1_HeartbeatSignal: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.HeartbeatSignal"
+
     /// Leases to extend; empty = every lease held on this stream.
     public var leases: [Orchestrator_V1_LeaseToken] = []
 
@@ -72,6 +78,8 @@ public struct Orchestrator_V1_HeartbeatSignal: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_TaskProgress: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskProgress"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     /// Fraction done in [0, 1].
     public var fraction: Double = 0
@@ -91,6 +99,8 @@ public struct Orchestrator_V1_TaskProgress: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_TaskCompletion: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskCompletion"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     /// The task's result, handed to downstream tasks and stored (JSON by convention).
     public var result: [UInt8] = []
@@ -107,6 +117,8 @@ public struct Orchestrator_V1_TaskCompletion: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_TaskFailure: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskFailure"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     public var message: String = ""
     /// Executor-defined error code.
@@ -134,11 +146,14 @@ public struct Orchestrator_V1_TaskFailure: Sendable, Hashable, GRPCMessage {
 /// a graceful shutdown: drain, finish (or fail) what you hold, wait for the acks, then half-close.
 /// Lasts for the stream; a new stream takes work again.
 public struct Orchestrator_V1_DrainSignal: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.DrainSignal"
 
     public init() {}
 }
 
 public struct Orchestrator_V1_LeaseRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.LeaseRequest"
+
     public enum OneOf_Kind: Sendable, Hashable {
         case hello(Orchestrator_V1_ExecutorHello)
         case heartbeat(Orchestrator_V1_HeartbeatSignal)
@@ -161,6 +176,8 @@ public struct Orchestrator_V1_LeaseRequest: Sendable, Hashable, GRPCMessage {
 
 /// First message the server sends on a Lease stream.
 public struct Orchestrator_V1_Welcome: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Welcome"
+
     /// Identifies this stream in logs and events.
     public var sessionID: String = ""
     /// How often to send heartbeats.
@@ -193,6 +210,8 @@ public struct Orchestrator_V1_Welcome: Sendable, Hashable, GRPCMessage {
 
 /// A task handed to the executor, with its lease.
 public struct Orchestrator_V1_Assignment: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Assignment"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     public var workflowID: String = ""
     public var spec: Orchestrator_V1_TaskSpec? = nil
@@ -243,6 +262,8 @@ public struct Orchestrator_V1_Assignment: Sendable, Hashable, GRPCMessage {
 /// The server took a lease back (the workflow was cancelled, the task removed, or the lease
 /// lapsed). Stop working on the task; reports for it will be refused.
 public struct Orchestrator_V1_Revocation: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Revocation"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     public var reason: String = ""
 
@@ -259,6 +280,8 @@ public struct Orchestrator_V1_Revocation: Sendable, Hashable, GRPCMessage {
 
 /// The server's answer to a progress, completion or failure report on the stream.
 public struct Orchestrator_V1_ReportAck: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ReportAck"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     public var accepted: Bool = false
     /// gRPC status code the unary ReportStatus would have returned (0 when accepted,
@@ -282,6 +305,8 @@ public struct Orchestrator_V1_ReportAck: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_HeartbeatAck: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.HeartbeatAck"
+
     /// New expiry of every lease the heartbeat extended.
     public var leases: [Orchestrator_V1_LeaseStatus] = []
 
@@ -295,6 +320,8 @@ public struct Orchestrator_V1_HeartbeatAck: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_LeaseResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.LeaseResponse"
+
     public enum OneOf_Kind: Sendable, Hashable {
         case welcome(Orchestrator_V1_Welcome)
         case assignment(Orchestrator_V1_Assignment)
@@ -315,6 +342,8 @@ public struct Orchestrator_V1_LeaseResponse: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_PollTasksRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.PollTasksRequest"
+
     public var executorID: String = ""
     public var capabilities: [String] = []
     public var labels: [String: String] = [:]
@@ -342,6 +371,8 @@ public struct Orchestrator_V1_PollTasksRequest: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_V1_PollTasksResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.PollTasksResponse"
+
     public var assignments: [Orchestrator_V1_Assignment] = []
 
     public init() {}
@@ -354,6 +385,8 @@ public struct Orchestrator_V1_PollTasksResponse: Sendable, Hashable, GRPCMessage
 }
 
 public struct Orchestrator_V1_ReportStatusRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ReportStatusRequest"
+
     public enum OneOf_Report: Sendable, Hashable {
         case progress(Orchestrator_V1_TaskProgress)
         case completion(Orchestrator_V1_TaskCompletion)
@@ -375,6 +408,8 @@ public struct Orchestrator_V1_ReportStatusRequest: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_V1_ReportStatusResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ReportStatusResponse"
+
     public var accepted: Bool = false
     public var message: String = ""
 
@@ -390,6 +425,8 @@ public struct Orchestrator_V1_ReportStatusResponse: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_V1_HeartbeatRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.HeartbeatRequest"
+
     public var executorID: String = ""
     public var leases: [Orchestrator_V1_LeaseToken] = []
 
@@ -405,6 +442,8 @@ public struct Orchestrator_V1_HeartbeatRequest: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_V1_LeaseStatus: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.LeaseStatus"
+
     public var lease: Orchestrator_V1_LeaseToken? = nil
     /// False when the lease is no longer held (lapsed, revoked or superseded).
     public var valid: Bool = false
@@ -424,6 +463,8 @@ public struct Orchestrator_V1_LeaseStatus: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_HeartbeatResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.HeartbeatResponse"
+
     public var leases: [Orchestrator_V1_LeaseStatus] = []
 
     public init() {}

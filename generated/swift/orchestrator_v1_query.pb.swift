@@ -76,6 +76,8 @@ public enum Orchestrator_V1_FailurePolicy: Sendable, Hashable, RawRepresentable 
 
 /// Bounds the planner must respect.
 public struct Orchestrator_V1_Constraints: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Constraints"
+
     /// Largest acceptable total estimated cost of the plan; 0 = unbounded.
     public var maxTotalCost: Double = 0
     /// Largest acceptable number of tasks; 0 = the server's limit.
@@ -101,6 +103,8 @@ public struct Orchestrator_V1_Constraints: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_Query: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Query"
+
     /// Free text, e.g. "research the history of HTTP/2 and write a summary". The catalog planner
     /// maps it to goal artifacts through its intent rules; other planners keep it as context.
     public var text: String = ""
@@ -144,6 +148,8 @@ public struct Orchestrator_V1_Query: Sendable, Hashable, GRPCMessage {
 
 /// How a plan came about (output only).
 public struct Orchestrator_V1_PlanningInfo: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.PlanningInfo"
+
     /// "explicit", "catalog" or "delegated".
     public var planner: String = ""
     /// Time the planner took, in microseconds.

@@ -177,6 +177,8 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
 
 /// The last error of a task attempt.
 public struct Orchestrator_V1_TaskError: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskError"
+
     public var message: String = ""
     /// Executor-defined error code, e.g. "HTTP_503".
     public var code: String = ""
@@ -208,6 +210,8 @@ public struct Orchestrator_V1_TaskError: Sendable, Hashable, GRPCMessage {
 
 /// A task at run time.
 public struct Orchestrator_V1_Task: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Task"
+
     /// Server-assigned unique id; executors report with it.
     public var taskID: String = ""
     public var workflowID: String = ""
@@ -279,6 +283,8 @@ public struct Orchestrator_V1_Task: Sendable, Hashable, GRPCMessage {
 
 /// Number of tasks in each state.
 public struct Orchestrator_V1_TaskCounts: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.TaskCounts"
+
     public var total: Int32 = 0
     public var pending: Int32 = 0
     public var ready: Int32 = 0
@@ -318,6 +324,8 @@ public struct Orchestrator_V1_TaskCounts: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Workflow"
+
     public var workflowID: String = ""
     public var tenant: String = ""
     /// The client-chosen idempotency key it was submitted with (unique per tenant).
@@ -391,6 +399,8 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
 
 /// Who caused an event (for the audit trail).
 public struct Orchestrator_V1_Actor: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.Actor"
+
     public var subject: String = ""
     public var role: String = ""
     public var tenant: String = ""
@@ -410,6 +420,8 @@ public struct Orchestrator_V1_Actor: Sendable, Hashable, GRPCMessage {
 
 /// One entry of the event log: the audit trail and the source of watch streams.
 public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.WorkflowEvent"
+
     /// Strictly increasing across the whole server (gaps are possible); resume after it.
     public var sequence: Int64 = 0
     public var workflowID: String = ""

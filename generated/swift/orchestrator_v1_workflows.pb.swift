@@ -5,6 +5,8 @@ public import NGRPC
 internal import ProtobufCRuntime
 
 public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.SubmitQueryRequest"
+
     /// Client-chosen idempotency key, unique per tenant (1-128 characters). Retrying a submission
     /// with the same key returns the same workflow instead of creating a duplicate. Optional but
     /// strongly recommended. The key names one request: reused for a different query it is refused
@@ -28,6 +30,8 @@ public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessag
 }
 
 public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.SubmitQueryResponse"
+
     public var workflow: Orchestrator_V1_Workflow? = nil
     /// The workflow's DAG (on a replay, `created` false: its current version) and its analysis.
     public var dag: Orchestrator_V1_Dag? = nil
@@ -63,6 +67,8 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_V1_SubmitStreamRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.SubmitStreamRequest"
+
     public var requestID: String = ""
     public var query: Orchestrator_V1_Query? = nil
     /// Also stream this workflow's events and its outcome back on this stream. Once per workflow
@@ -91,7 +97,11 @@ public struct Orchestrator_V1_SubmitStreamRequest: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_V1_SubmitStreamResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.SubmitStreamResponse"
+
     public struct Accepted: Sendable, Hashable, GRPCMessage {
+        public static let grpcMessageName = "orchestrator.v1.SubmitStreamResponse.Accepted"
+
         public var workflowID: String = ""
         public var dagVersion: Int32 = 0
         public var created: Bool = false
@@ -110,6 +120,8 @@ public struct Orchestrator_V1_SubmitStreamResponse: Sendable, Hashable, GRPCMess
     }
 
     public struct Rejected: Sendable, Hashable, GRPCMessage {
+        public static let grpcMessageName = "orchestrator.v1.SubmitStreamResponse.Rejected"
+
         /// gRPC status code the unary call would have returned (e.g. 3 = INVALID_ARGUMENT).
         public var code: Int32 = 0
         public var message: String = ""
@@ -152,6 +164,8 @@ public struct Orchestrator_V1_SubmitStreamResponse: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_V1_PlanWorkflowRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.PlanWorkflowRequest"
+
     public var query: Orchestrator_V1_Query? = nil
 
     public init() {}
@@ -164,6 +178,8 @@ public struct Orchestrator_V1_PlanWorkflowRequest: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_V1_PlanWorkflowResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.PlanWorkflowResponse"
+
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     public var planning: Orchestrator_V1_PlanningInfo? = nil
@@ -187,6 +203,8 @@ public struct Orchestrator_V1_PlanWorkflowResponse: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_V1_GetWorkflowRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.GetWorkflowRequest"
+
     public var workflowID: String = ""
     /// Also return every task of the current DAG version, with its spec, payload and result. For a
     /// large workflow that answer can pass a client's receive limit (4 MiB by default in generated
@@ -205,6 +223,8 @@ public struct Orchestrator_V1_GetWorkflowRequest: Sendable, Hashable, GRPCMessag
 }
 
 public struct Orchestrator_V1_GetWorkflowResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.GetWorkflowResponse"
+
     public var workflow: Orchestrator_V1_Workflow? = nil
 
     public init() {}
@@ -217,6 +237,8 @@ public struct Orchestrator_V1_GetWorkflowResponse: Sendable, Hashable, GRPCMessa
 }
 
 public struct Orchestrator_V1_ListWorkflowsRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListWorkflowsRequest"
+
     /// Only workflows in one of these states; empty = any.
     public var states: [Orchestrator_V1_WorkflowState] = []
     /// Only workflows carrying every one of these labels with these values.
@@ -250,6 +272,8 @@ public struct Orchestrator_V1_ListWorkflowsRequest: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_V1_ListWorkflowsResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListWorkflowsResponse"
+
     /// Newest first.
     public var workflows: [Orchestrator_V1_Workflow] = []
     /// Empty on the last page.
@@ -267,6 +291,8 @@ public struct Orchestrator_V1_ListWorkflowsResponse: Sendable, Hashable, GRPCMes
 }
 
 public struct Orchestrator_V1_GetDagRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.GetDagRequest"
+
     public var workflowID: String = ""
     /// 0 = the current version.
     public var version: Int32 = 0
@@ -283,6 +309,8 @@ public struct Orchestrator_V1_GetDagRequest: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_DagVersionInfo: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.DagVersionInfo"
+
     public var version: Int32 = 0
     public var reason: String = ""
     public var author: String = ""
@@ -307,6 +335,8 @@ public struct Orchestrator_V1_DagVersionInfo: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.GetDagResponse"
+
     /// The version asked for. Task payloads are kept for the current version only: an older
     /// version's tasks come without them. A very large graph can pass a default client's 4 MiB
     /// even without payloads: raise the client's limit, or read the tasks with ListTasks.
@@ -341,6 +371,8 @@ public struct Orchestrator_V1_GetDagResponse: Sendable, Hashable, GRPCMessage {
 }
 
 public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.UpdateDagRequest"
+
     public var workflowID: String = ""
     /// The version the change is based on; the update fails with ABORTED when it is not current.
     public var expectedVersion: Int32 = 0
@@ -381,6 +413,8 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_V1_UpdateDagResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.UpdateDagResponse"
+
     /// The new version. Payloads are those of the added tasks (the others' are unchanged: GetDag
     /// and ListTasks return them).
     public var dag: Orchestrator_V1_Dag? = nil
@@ -409,6 +443,8 @@ public struct Orchestrator_V1_UpdateDagResponse: Sendable, Hashable, GRPCMessage
 }
 
 public struct Orchestrator_V1_CancelWorkflowRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.CancelWorkflowRequest"
+
     public var workflowID: String = ""
     public var reason: String = ""
 
@@ -424,6 +460,8 @@ public struct Orchestrator_V1_CancelWorkflowRequest: Sendable, Hashable, GRPCMes
 }
 
 public struct Orchestrator_V1_CancelWorkflowResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.CancelWorkflowResponse"
+
     public var workflow: Orchestrator_V1_Workflow? = nil
 
     public init() {}
@@ -436,6 +474,8 @@ public struct Orchestrator_V1_CancelWorkflowResponse: Sendable, Hashable, GRPCMe
 }
 
 public struct Orchestrator_V1_WatchWorkflowRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.WatchWorkflowRequest"
+
     /// The workflow to watch; empty = every workflow the caller may see.
     public var workflowID: String = ""
     /// Send events with a sequence greater than this (0 = from the beginning).
@@ -458,6 +498,8 @@ public struct Orchestrator_V1_WatchWorkflowRequest: Sendable, Hashable, GRPCMess
 }
 
 public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListEventsRequest"
+
     /// Only this workflow's events; empty = every workflow the caller may see. An unknown workflow
     /// (or one of another tenant) is NOT_FOUND.
     public var workflowID: String = ""
@@ -506,6 +548,8 @@ public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage
 }
 
 public struct Orchestrator_V1_ListEventsResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListEventsResponse"
+
     /// Oldest first (ascending sequence).
     public var events: [Orchestrator_V1_WorkflowEvent] = []
     /// Empty when no further event matches right now; pass it back to read the next page.
@@ -523,6 +567,8 @@ public struct Orchestrator_V1_ListEventsResponse: Sendable, Hashable, GRPCMessag
 }
 
 public struct Orchestrator_V1_ListTasksRequest: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListTasksRequest"
+
     public var workflowID: String = ""
     /// Only tasks in one of these states (as Task.state shows them: a task waiting out a retry
     /// backoff is RETRY_WAIT); empty = any.
@@ -554,6 +600,8 @@ public struct Orchestrator_V1_ListTasksRequest: Sendable, Hashable, GRPCMessage 
 }
 
 public struct Orchestrator_V1_ListTasksResponse: Sendable, Hashable, GRPCMessage {
+    public static let grpcMessageName = "orchestrator.v1.ListTasksResponse"
+
     /// In key order; each spec's depends_on in key order too.
     public var tasks: [Orchestrator_V1_Task] = []
     /// Empty when there is nothing more. A page with fewer than page_size tasks is not the end by

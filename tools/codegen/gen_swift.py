@@ -572,6 +572,8 @@ class FileEmitter:
         self.lines += doc_comment(self.comments.get(path), ind)
         self.emit(f"{ind}public struct {name}: Sendable, Hashable, GRPCMessage {{")
         inner = ind + "    "
+        self.emit(f"{inner}public static let grpcMessageName = {swift_string(info.full)}")
+        self.emit()
         for i, e in enumerate(m.enum_type):
             self.enum_decl(self.gen.type_of(f"{info.full}.{e.name}"), inner, path + (4, i))
             self.emit()
