@@ -11,14 +11,20 @@ public struct SubmitCommand: Sendable {
     public var payloads: [TaskKey: [UInt8]]
     public var actor: Actor
     public var traceID: String
+    /// The caller's W3C `tracestate` header, as received; kept with the workflow when valid.
+    public var traceState: String?
 
-    public init(requestID: String?, query: Query, failurePolicy: FailurePolicy = .failFast, payloads: [TaskKey: [UInt8]] = [:], actor: Actor, traceID: String) {
+    public init(
+        requestID: String?, query: Query, failurePolicy: FailurePolicy = .failFast, payloads: [TaskKey: [UInt8]] = [:], actor: Actor,
+        traceID: String, traceState: String? = nil
+    ) {
         self.requestID = requestID
         self.query = query
         self.failurePolicy = failurePolicy
         self.payloads = payloads
         self.actor = actor
         self.traceID = traceID
+        self.traceState = traceState
     }
 }
 
@@ -90,6 +96,7 @@ public struct SubmissionService: Sendable {
             priority: command.query.priority, actor: command.actor, now: clock.now())
         // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
         // the graph that task proposes is adopted (PlanAdoptionService).
+        new.traceState = TraceState.propagated(command.traceState)
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
         // Not for a delegated plan: its planning task's answer is reviewed on completion, which
         // the lease table arranges for claims only.

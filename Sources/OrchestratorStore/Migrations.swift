@@ -25,6 +25,7 @@ public enum OrchestratorMigrations {
         migration(8, "0008_queue_vacuum.sql", PackageResources._008_queue_vacuum_sql),
         migration(9, "0009_lean_tasks.sql", PackageResources._009_lean_tasks_sql),
         migration(10, "0010_lean_attempts.sql", PackageResources._010_lean_attempts_sql),
+        migration(11, "0011_trace_state.sql", PackageResources._011_trace_state_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

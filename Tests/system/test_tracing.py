@@ -18,6 +18,7 @@ import pytest
 
 from conftest import assert_completed_once
 from procs import Process, binary, free_port, orchctl_executor, psql, python_executor
+from security_support import LeaseStream
 
 
 class OTLPReceiver:
@@ -313,3 +314,34 @@ def test_orchctl_executor_continues_the_assignment_trace(traced_server, receiver
     [execute] = [s for s in spans if s["name"] == "execute only"]
     assert execute["service"] == "orchctl-executor" and execute["kind"] == 5 and execute["status"]["code"] == 1
     assert execute["parentSpanId"] == dispatch["spanId"]
+
+
+def test_the_submitters_tracestate_reaches_the_executors(api, pb, capability):
+    """A caller's W3C tracestate (vendor data riding with traceparent) was dropped: assignments
+    carried the workflow's trace id with an empty tracestate. It is kept with the workflow now and
+    handed out with each task, whether the task was leased as the workflow was stored (direct
+    dispatch) or claimed after its upstream task completed; one that is not valid is not passed on."""
+    hello = pb.executors.ExecutorHello(executor_id="tracestate-" + capability, capabilities=[capability], max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
+    try:
+        assert stream.next_of("welcome", 10) is not None
+        time.sleep(0.5)  # past the stream's first (empty) claim: idle, so the root is leased directly
+        # (HTTP/2 forbids blanks at either end of a header value; inside, around members, they are allowed.)
+        cases = [("congo=t61rcWkgMzE , rojo@tenant=00f067aa0ba902b7,,", "congo=t61rcWkgMzE,rojo@tenant=00f067aa0ba902b7"),
+                 ("Not A Valid=member", "")]
+        for tracestate, expected in cases:
+            trace_id = secrets.token_hex(16)
+            request = pb.workflows.SubmitQueryRequest(query=api.query(
+                [api.task("root", capability), api.task("child", capability, ["root"])]))
+            metadata = [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"), ("tracestate", tracestate)]
+            workflow = api.workflows.SubmitQuery(request, metadata=metadata, timeout=30).workflow
+            assert workflow.trace_id == trace_id
+            for key in ("root", "child"):
+                assignment = stream.next_of("assignment", 10)
+                assert assignment is not None and assignment.spec.key == key, assignment
+                assert assignment.traceparent.split("-")[1] == trace_id, assignment.traceparent
+                assert assignment.tracestate == expected, (key, assignment.tracestate)
+                stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+            assert api.wait_finished(workflow.workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        stream.close()

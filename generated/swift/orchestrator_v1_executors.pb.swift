@@ -227,7 +227,8 @@ public struct Orchestrator_V1_Assignment: Sendable, Hashable, GRPCMessage {
     public var inputs: [String: String] = [:]
     /// W3C trace context: continue this trace so the work joins the workflow's trace.
     public var traceparent: String = ""
-    /// Empty for now: the server keeps a workflow's trace id, not the submitter's tracestate.
+    /// The W3C tracestate the workflow was submitted with (vendor data of the caller's tracing
+    /// system), passed on with traceparent; empty when the submission had none or an invalid one.
     public var tracestate: String = ""
 
     public init() {}

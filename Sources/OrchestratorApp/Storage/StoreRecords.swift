@@ -93,6 +93,9 @@ public struct StoredTask: Hashable, Sendable {
     public var startedAt: UnixMillis?
     public var finishedAt: UnixMillis?
     public var traceID: String
+    /// The W3C `tracestate` the workflow was submitted with (`TraceState.propagated`), passed on
+    /// to the executors of its tasks with the trace.
+    public var traceState: String?
     public var dagVersion: Int
 
     public init(
@@ -100,7 +103,7 @@ public struct StoredTask: Hashable, Sendable {
         attempt: Int = 0, maxAttempts: Int, unfinishedUpstream: Int, rank: Double, priority: Int,
         leaseOwner: String? = nil, leaseExpiresAt: UnixMillis? = nil, availableAt: UnixMillis? = nil,
         result: [UInt8]? = nil, lastError: TaskFailureInfo? = nil, createdAt: UnixMillis, readyAt: UnixMillis? = nil,
-        startedAt: UnixMillis? = nil, finishedAt: UnixMillis? = nil, traceID: String, dagVersion: Int
+        startedAt: UnixMillis? = nil, finishedAt: UnixMillis? = nil, traceID: String, traceState: String? = nil, dagVersion: Int
     ) {
         self.taskID = taskID
         self.workflowID = workflowID
@@ -123,6 +126,7 @@ public struct StoredTask: Hashable, Sendable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.traceID = traceID
+        self.traceState = traceState
         self.dagVersion = dagVersion
     }
 }

@@ -16,6 +16,8 @@ public struct NewWorkflow: Sendable {
     public var planning: PlanningRecord
     public var failurePolicy: FailurePolicy
     public var traceID: String
+    /// The caller's W3C `tracestate`, already checked (`TraceState.propagated`); nil for none.
+    public var traceState: String?
     public var labels: [String: String]
     public var priority: Int
     public var actor: Actor

@@ -31,7 +31,7 @@ extension WorkflowsService {
         let span = tracer.startSpan("orchestrator.v1.Workflows/SubmitStream submit", kind: .server, parent: parent)
         span.setAttribute("orchestrator.request_id", .string(request.requestID))
         return try await tracer.run(span) { _ in
-            try await submit(requestID: request.requestID, query: request.query, context: context, traceID: parent.traceID)
+            try await submit(requestID: request.requestID, query: request.query, context: context, traceID: parent.traceID, traceState: parent.traceState)
         }
     }
 

@@ -63,19 +63,23 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         }
     }
 
-    func submit(requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil) async throws -> SubmitOutcome {
-        try await submitWithPayloads(requestID: requestID, query: query, context: context, traceID: traceID).outcome
+    /// `traceID` and `traceState` default to the call's own (SubmitStream passes its submit span's).
+    func submit(
+        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil, traceState: String? = nil
+    ) async throws -> SubmitOutcome {
+        try await submitWithPayloads(requestID: requestID, query: query, context: context, traceID: traceID, traceState: traceState).outcome
     }
 
     /// `submit`, and the payloads of the submitted tasks by key.
     func submitWithPayloads(
-        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil
+        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil, traceState: String? = nil
     ) async throws -> (outcome: SubmitOutcome, payloads: [TaskKey: [UInt8]]) {
         let planned = try planning.plan(query)
         let command = SubmitCommand(
             requestID: requestID.isEmpty ? nil : requestID, query: planned.decoded.query,
             failurePolicy: planned.decoded.failurePolicy, payloads: planned.payloads,
-            actor: CallerIdentity.actor(of: context), traceID: traceID ?? context.trace.traceID)
+            actor: CallerIdentity.actor(of: context), traceID: traceID ?? context.trace.traceID,
+            traceState: traceID == nil ? context.trace.traceState : traceState)
         return (try await submission.submit(command, plan: planned.result), planned.payloads)
     }
 

@@ -312,7 +312,8 @@ struct  Orchestrator__V1__Assignment
    */
   char *traceparent;
   /*
-   * Empty for now: the server keeps a workflow's trace id, not the submitter's tracestate.
+   * The W3C tracestate the workflow was submitted with (vendor data of the caller's tracing
+   * system), passed on with traceparent; empty when the submission had none or an invalid one.
    */
   char *tracestate;
 };
