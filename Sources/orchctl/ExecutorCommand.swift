@@ -22,8 +22,9 @@ struct ExecutorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
     @Option(name: .long, help: "Take this many tasks, then no more (drain): finish them and exit.") var tasks: Int?
     @Flag(name: .long, help: "Print nothing but errors.") var quiet = false
-    @Option(name: .long, help: "OTLP/HTTP collector base URL: each task's work becomes a span continuing the assignment's traceparent (env OTEL_EXPORTER_OTLP_ENDPOINT).")
-    var otlpEndpoint: String? = ProcessEnvironment.value("OTEL_EXPORTER_OTLP_ENDPOINT")
+    @Option(name: .customLong("otlp-endpoint"), help: "OTLP/HTTP collector base URL: each task's work becomes a span continuing the assignment's traceparent (env OTEL_EXPORTER_OTLP_ENDPOINT).")
+    var otlpEndpointOption: String?
+    var otlpEndpoint: String? { otlpEndpointOption ?? ProcessEnvironment.value("OTEL_EXPORTER_OTLP_ENDPOINT") }
 
     func run() async throws {
         let executorID = id ?? "orchctl-\(ProcessInfo.processInfo.processIdentifier)"

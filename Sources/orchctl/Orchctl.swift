@@ -28,16 +28,19 @@ struct ConnectionOptions: ParsableArguments {
     var caFile: String?
 
     @Option(name: .customLong("tls-cert-file"), help: "PEM client certificate chain for servers that require one (mutual TLS; implies --tls; env ORCHESTRATOR_CLIENT_CERT_FILE).")
-    var certFile: String? = ProcessEnvironment.value("ORCHESTRATOR_CLIENT_CERT_FILE")
+    var certFileOption: String?
+    var certFile: String? { certFileOption ?? ProcessEnvironment.value("ORCHESTRATOR_CLIENT_CERT_FILE") }
 
     @Option(name: .customLong("tls-key-file"), help: "PEM private key of --tls-cert-file (env ORCHESTRATOR_CLIENT_KEY_FILE).")
-    var keyFile: String? = ProcessEnvironment.value("ORCHESTRATOR_CLIENT_KEY_FILE")
+    var keyFileOption: String?
+    var keyFile: String? { keyFileOption ?? ProcessEnvironment.value("ORCHESTRATOR_CLIENT_KEY_FILE") }
 
     @Flag(name: .long, help: "With TLS, skip certificate verification (development only).")
     var insecureSkipVerify = false
 
-    @Option(name: .long, help: "Bearer token sent as `authorization` metadata (env ORCHESTRATOR_TOKEN).")
-    var token: String? = ProcessEnvironment.value("ORCHESTRATOR_TOKEN")
+    @Option(name: .customLong("token"), help: "Bearer token sent as `authorization` metadata (env ORCHESTRATOR_TOKEN).")
+    var tokenOption: String?
+    var token: String? { tokenOption ?? ProcessEnvironment.value("ORCHESTRATOR_TOKEN") }
 
     @Option(name: .long, help: "Deadline of each call in seconds.")
     var timeout: Double = 30
