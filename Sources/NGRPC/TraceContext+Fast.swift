@@ -35,7 +35,8 @@ enum FastTraceIDs {
 extension TraceContext {
     /// Like `from(_:)`, with ids from `FastTraceIDs`.
     static func forIncomingCall(_ metadata: Metadata) -> TraceContext {
-        if let header = metadata["traceparent"], let parsed = parse(traceparent: header, tracestate: metadata["tracestate"]) {
+        let headers = IncomingTraceHeaders(metadata)
+        if let header = headers.traceparent, let parsed = parse(traceparent: header, tracestate: headers.tracestate) {
             return parsed
         }
         let span = FastTraceIDs.hex(words: 1)

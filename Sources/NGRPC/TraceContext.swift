@@ -53,7 +53,8 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// Reads the context from request metadata, starting a new trace when absent or malformed.
     public static func from(_ metadata: Metadata) -> TraceContext {
-        if let header = metadata["traceparent"], let parsed = parse(traceparent: header, tracestate: metadata["tracestate"]) {
+        let headers = IncomingTraceHeaders(metadata)
+        if let header = headers.traceparent, let parsed = parse(traceparent: header, tracestate: headers.tracestate) {
             return parsed
         }
         return start()

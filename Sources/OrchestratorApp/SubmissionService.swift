@@ -13,10 +13,13 @@ public struct SubmitCommand: Sendable {
     public var traceID: String
     /// The caller's W3C `tracestate` header, as received; kept with the workflow when valid.
     public var traceState: String?
+    /// The sampled flag of the caller's `traceparent`; nil when the trace was started here (the
+    /// server's sampler decides).
+    public var traceSampled: Bool?
 
     public init(
         requestID: String?, query: Query, failurePolicy: FailurePolicy = .failFast, payloads: [TaskKey: [UInt8]] = [:], actor: Actor,
-        traceID: String, traceState: String? = nil
+        traceID: String, traceState: String? = nil, traceSampled: Bool? = nil
     ) {
         self.requestID = requestID
         self.query = query
@@ -25,6 +28,7 @@ public struct SubmitCommand: Sendable {
         self.actor = actor
         self.traceID = traceID
         self.traceState = traceState
+        self.traceSampled = traceSampled
     }
 }
 
@@ -97,6 +101,7 @@ public struct SubmissionService: Sendable {
         // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
         // the graph that task proposes is adopted (PlanAdoptionService).
         new.traceState = TraceState.propagated(command.traceState)
+        new.traceSampled = command.traceSampled ?? TracingSystem.tracer.sampler.shouldSample(traceID: command.traceID)
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
         // Not for a delegated plan: its planning task's answer is reviewed on completion, which
         // the lease table arranges for claims only.

@@ -18,8 +18,50 @@ public enum StatusMapping {
     /// default), so long problem lists are cut here with a count of what was left out.
     public static let maxMessageWireBytes = 2048
 
-    /// The status for `error`. `RPCStatus` passes through unchanged.
+    /// The status for `error`. An `RPCStatus` passes through with its code and details. Every
+    /// message goes out `displayable`: messages quote what callers sent (an id, a key), and a
+    /// newline or a right-to-left override in one reached every client's logs and terminals as it
+    /// was (found by black-box testing).
     public static func status(for error: any Error, logger: Logger, method: String = "") -> RPCStatus {
+        var status = undisplayedStatus(for: error, logger: logger, method: method)
+        status.message = displayable(status.message)
+        return status
+    }
+
+    /// `message` with control characters (C0, DEL, C1) and the invisible characters that reorder or
+    /// hide text (bidirectional marks, overrides and isolates; zero-width and byte-order marks)
+    /// written as `\u{…}`; cut to `maxMessageWireBytes` if escaping made it longer.
+    public static func displayable(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: isUndisplayable) else { return message }
+        var text = ""
+        for scalar in message.unicodeScalars {
+            if isUndisplayable(scalar) {
+                text += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            } else {
+                text.unicodeScalars.append(scalar)
+            }
+        }
+        guard wireSize(text) > maxMessageWireBytes else { return text }
+        var cut = ""
+        var size = wireSize("…")
+        for character in text {
+            let cost = wireSize(String(character))
+            if size + cost > maxMessageWireBytes { break }
+            cut.append(character)
+            size += cost
+        }
+        return cut + "…"
+    }
+
+    static func isUndisplayable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: true
+        case 0x061C, 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2069, 0xFEFF: true
+        default: false
+        }
+    }
+
+    private static func undisplayedStatus(for error: any Error, logger: Logger, method: String) -> RPCStatus {
         switch error {
         case let status as RPCStatus:
             return status

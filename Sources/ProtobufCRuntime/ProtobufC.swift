@@ -21,7 +21,7 @@ public enum ProtobufC {
         }
         guard let message else {
             // Worded for the caller who sent the bytes, not for who decodes them.
-            throw ProtobufCError(.malformed, "\(bytes.count) bytes that are not a valid protobuf encoding of this message")
+            throw ProtobufCError(.malformed, "not a protobuf encoding of this message (\(bytes.count == 1 ? "1 byte" : "\(bytes.count) bytes"))")
         }
         defer { free(message) }
         return try convert(message)
@@ -47,12 +47,14 @@ public enum ProtobufC {
         return bytes
     }
 
-    /// A proto3 string field: NUL-terminated UTF-8 (NULL reads as "").
+    /// A proto3 string field: NUL-terminated UTF-8 (NULL reads as ""). `field`, the field's full
+    /// name, is what the error names.
     @inlinable
-    public static func string(_ pointer: UnsafePointer<CChar>?) throws(ProtobufCError) -> String {
+    public static func string(_ pointer: UnsafePointer<CChar>?, field: StaticString = "") throws(ProtobufCError) -> String {
         guard let pointer else { return "" }
         guard let text = String(validatingCString: pointer) else {
-            throw ProtobufCError(.invalidUTF8, "string field is not valid UTF-8")
+            let name = field.utf8CodeUnitCount == 0 ? "a string field" : "field \(field)"
+            throw ProtobufCError(.invalidUTF8, "\(name) is not valid UTF-8 (proto3 strings must be)")
         }
         return text
     }

@@ -23,5 +23,6 @@ public struct ProtobufCError: Error, Sendable, Hashable, CustomStringConvertible
         self.message = message
     }
 
-    public var description: String { "\(code): \(message)" }
+    /// The message alone: it is what callers read (in gRPC status messages); `code` is for code.
+    public var description: String { message }
 }

@@ -193,6 +193,22 @@ struct TraceContextTests {
         #expect(context.startedLocally)
         #expect(context.traceID.count == 32)
     }
+
+    /// Trace Context §3.2/§3.3 for headers sent as several fields (found by black-box testing:
+    /// only the first of each was read).
+    @Test func severalTracestateFieldsAreOneListAndDisagreeingTraceparentsNoContext() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        for read in [TraceContext.from, TraceContext.forIncomingCall] {
+            let joined = read(Metadata([("traceparent", parent), ("tracestate", "a=1"), ("x", "y"), ("tracestate", "b=2")]))
+            #expect(joined.traceState == "a=1,b=2")
+            #expect(!joined.startedLocally)
+            #expect(read(Metadata([("traceparent", parent), ("traceparent", parent)])).traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+            let other = "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01"
+            let disagreeing = read(Metadata([("traceparent", parent), ("traceparent", other), ("tracestate", "a=1")]))
+            #expect(disagreeing.startedLocally)
+            #expect(disagreeing.traceState == nil)
+        }
+    }
 }
 
 @Suite("Static header lists")

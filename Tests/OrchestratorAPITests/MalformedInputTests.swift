@@ -21,8 +21,8 @@ struct MalformedInputTests {
     }
 
     @Test func invalidUTF8InAStringThrows() {
-        // Scalars.f_string (14) holding 0xC3 0x28, an invalid two-byte sequence.
-        #expect(throws: ProtobufError(.invalidUTF8, "string field is not valid UTF-8")) {
+        // Scalars.f_string (14) holding 0xC3 0x28, an invalid two-byte sequence; the error names the field.
+        #expect(throws: ProtobufError(.invalidUTF8, "field orchestrator.testing.v1.Scalars.f_string is not valid UTF-8 (proto3 strings must be)")) {
             try Scalars(serializedBytes: [0x72, 0x02, 0xC3, 0x28])
         }
     }

@@ -24,6 +24,18 @@ struct StatusMappingTests {
         #expect(!status.message.contains("10.0.0.5"))
     }
 
+    /// Messages quote what callers sent; a newline or a right-to-left override in an id reached
+    /// clients' logs and terminals as it was (found by black-box testing).
+    @Test func messagesEscapeControlAndInvisibleCharacters() {
+        let status = Self.status(AppError.notFound("workflow wf_\n\u{1}x\u{202E}cba\u{200B} not found"))
+        #expect(status == RPCStatus(.notFound, "workflow wf_\\u{A}\\u{1}x\\u{202E}cba\\u{200B} not found"))
+        #expect(Self.status(AppError.notFound("workflow wf_é → ok")).message == "workflow wf_é → ok")
+        // Escaping never takes a message past the wire budget.
+        let long = Self.status(AppError.invalidArgument(String(repeating: "\u{7}", count: 3000), issues: []))
+        #expect(StatusMapping.wireSize(long.message) <= StatusMapping.maxMessageWireBytes)
+        #expect(long.message.hasPrefix("\\u{7}\\u{7}") && long.message.hasSuffix("…"))
+    }
+
     @Test func storeErrors() {
         #expect(Self.status(StoreError.notFound("workflow wf_1")) == RPCStatus(.notFound, "not found: workflow wf_1"))
         let conflict = Self.status(StoreError.versionConflict(expected: 2, current: 3))

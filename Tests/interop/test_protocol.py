@@ -161,7 +161,7 @@ def test_undecodable_protobuf_is_invalid_argument(server, transport):
     assert end is not None and end.header("grpc-status") == "3", frames
     # Named as the client knows it (its protobuf name), not by the server's Swift type.
     assert unquote(end.header("grpc-message")).startswith(
-        "request message is not a valid orchestrator.testing.v1.EchoRequest: malformed"), end.header("grpc-message")
+        "request message is not a valid orchestrator.testing.v1.EchoRequest: not a protobuf encoding of this message (3 bytes)"), end.header("grpc-message")
 
 
 def test_truncated_message_is_rejected(server, transport):

@@ -274,3 +274,21 @@ def test_a_repeated_dependency_is_never_a_problem(api, server, capability, pb):
     assert "more than once" not in error.details(), error.details()
     planned = api.workflows.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=api.query(tasks[:2])), timeout=10)
     assert [list(t.depends_on) for t in planned.dag.tasks] == [[], ["a"]]
+
+
+def test_messages_name_things_as_clients_know_them_and_escape_what_they_quote(api, server, pb):
+    """Found by black-box testing: a NOT_FOUND message echoed an id's newline, control and
+    right-to-left override characters as they were (into every client's logs and terminals); an
+    unknown enum value was named by the server's Swift case (`unrecognized(42)`); a string that is
+    not UTF-8 was "string field is not valid UTF-8", naming no field."""
+    expect_status(lambda: api.workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id="wf_\n\x01x\u202ecba"), timeout=10),
+                  grpc.StatusCode.NOT_FOUND, "workflow wf_\\u{A}\\u{1}x\\u{202E}cba not found")
+    expect_status(lambda: api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(states=[42]), timeout=10),
+                  grpc.StatusCode.INVALID_ARGUMENT, "states contains 42, which is not an orchestrator.v1.WorkflowState")
+    # SubmitQueryRequest.request_id (field 1) holding 0xC3 0x28: grpcio cannot encode it, so the bytes go as they are.
+    raw = api.channel.unary_unary("/orchestrator.v1.Workflows/SubmitQuery", request_serializer=lambda body: body,
+                                  response_deserializer=lambda body: body)
+    expect_status(lambda: raw(b"\x0a\x02\xc3\x28", timeout=10), grpc.StatusCode.INVALID_ARGUMENT,
+                  "request message is not a valid orchestrator.v1.SubmitQueryRequest: "
+                  "field orchestrator.v1.SubmitQueryRequest.request_id is not valid UTF-8")
+    still_serving(api, server)

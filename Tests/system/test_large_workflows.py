@@ -114,7 +114,7 @@ def test_bad_requests_are_refused_and_change_nothing(api, pb, database, capabili
         (pb.workflows.ListTasksRequest(workflow_id=workflow_id, page_token="AGs="), grpc.StatusCode.INVALID_ARGUMENT,
          "page_token is not a token this server issued"),
         (pb.workflows.ListTasksRequest(workflow_id=workflow_id, states=[42]), grpc.StatusCode.INVALID_ARGUMENT,
-         "unknown task state"),
+         "states contains 42, which is not an orchestrator.v1.TaskState this server lists"),
     ]
     for request, code, fragment in cases:
         with pytest.raises(grpc.RpcError) as refused:

@@ -316,30 +316,35 @@ def test_orchctl_executor_continues_the_assignment_trace(traced_server, receiver
     assert execute["parentSpanId"] == dispatch["spanId"]
 
 
-def test_the_submitters_tracestate_reaches_the_executors(api, pb, capability):
-    """A caller's W3C tracestate (vendor data riding with traceparent) was dropped: assignments
-    carried the workflow's trace id with an empty tracestate. It is kept with the workflow now and
-    handed out with each task, whether the task was leased as the workflow was stored (direct
-    dispatch) or claimed after its upstream task completed; one that is not valid is not passed on."""
+def test_the_submitters_trace_context_reaches_the_executors(api, pb, capability):
+    """A caller's W3C tracestate (vendor data riding with traceparent) was dropped, and its sampled
+    flag replaced by the server's sampler: assignments carried the workflow's trace id with an empty
+    tracestate, flagged sampled even for a trace the caller chose not to sample. Both are kept with
+    the workflow now and handed out with each task, whether leased as the workflow was stored
+    (direct dispatch) or claimed after its upstream task completed; a tracestate that is not valid
+    is not passed on, and several tracestate fields are one list (found by black-box testing)."""
     hello = pb.executors.ExecutorHello(executor_id="tracestate-" + capability, capabilities=[capability], max_in_flight=1)
     stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
     try:
         assert stream.next_of("welcome", 10) is not None
         time.sleep(0.5)  # past the stream's first (empty) claim: idle, so the root is leased directly
-        # (HTTP/2 forbids blanks at either end of a header value; inside, around members, they are allowed.)
-        cases = [("congo=t61rcWkgMzE , rojo@tenant=00f067aa0ba902b7,,", "congo=t61rcWkgMzE,rojo@tenant=00f067aa0ba902b7"),
-                 ("Not A Valid=member", "")]
-        for tracestate, expected in cases:
+        # (flags, tracestate fields, expected tracestate). HTTP/2 forbids blanks at either end of a
+        # header value; inside, around members, they are allowed.
+        cases = [("01", ["congo=t61rcWkgMzE , rojo@tenant=00f067aa0ba902b7,,"], "congo=t61rcWkgMzE,rojo@tenant=00f067aa0ba902b7"),
+                 ("00", ["a=1", "b=2"], "a=1,b=2"),
+                 ("01", ["Not A Valid=member"], "")]
+        for flags, fields, expected in cases:
             trace_id = secrets.token_hex(16)
             request = pb.workflows.SubmitQueryRequest(query=api.query(
                 [api.task("root", capability), api.task("child", capability, ["root"])]))
-            metadata = [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"), ("tracestate", tracestate)]
+            metadata = [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-{flags}")] + [("tracestate", f) for f in fields]
             workflow = api.workflows.SubmitQuery(request, metadata=metadata, timeout=30).workflow
             assert workflow.trace_id == trace_id
             for key in ("root", "child"):
                 assignment = stream.next_of("assignment", 10)
                 assert assignment is not None and assignment.spec.key == key, assignment
-                assert assignment.traceparent.split("-")[1] == trace_id, assignment.traceparent
+                _, assigned_trace, _, assigned_flags = assignment.traceparent.split("-")
+                assert (assigned_trace, assigned_flags) == (trace_id, flags), (key, assignment.traceparent)
                 assert assignment.tracestate == expected, (key, assignment.tracestate)
                 stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
             assert api.wait_finished(workflow.workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"

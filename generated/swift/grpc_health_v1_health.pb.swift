@@ -114,7 +114,7 @@ extension Grpc_Health_V1_HealthCheckRequest {
     init(cMessage pointer: UnsafePointer<Grpc__Health__V1__HealthCheckRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.service = try ProtobufC.string(c.service)
+        self.service = try ProtobufC.string(c.service, field: "grpc.health.v1.HealthCheckRequest.service")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Grpc__Health__V1__HealthCheckRequest {
@@ -238,7 +238,7 @@ extension Grpc_Health_V1_HealthListResponse {
             c.statuses, c.n_statuses,
             { entry in
                 (
-                    try ProtobufC.string(entry.pointee.key),
+                    try ProtobufC.string(entry.pointee.key, field: "grpc.health.v1.HealthListResponse.statuses"),
                     try entry.pointee.value.map { try Grpc_Health_V1_HealthCheckResponse(cMessage: $0) }
                         ?? Grpc_Health_V1_HealthCheckResponse()
                 )

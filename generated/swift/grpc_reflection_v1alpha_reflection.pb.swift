@@ -235,17 +235,28 @@ extension Grpc_Reflection_V1alpha_ServerReflectionRequest {
     init(cMessage pointer: UnsafePointer<Grpc__Reflection__V1alpha__ServerReflectionRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.host = try ProtobufC.string(c.host)
+        self.host = try ProtobufC.string(c.host, field: "grpc.reflection.v1alpha.ServerReflectionRequest.host")
         switch c.message_request_case.rawValue {
-        case 3: self.messageRequest = .fileByFilename(try ProtobufC.string(c.file_by_filename))
-        case 4: self.messageRequest = .fileContainingSymbol(try ProtobufC.string(c.file_containing_symbol))
+        case 3:
+            self.messageRequest = .fileByFilename(
+                try ProtobufC.string(c.file_by_filename, field: "grpc.reflection.v1alpha.ServerReflectionRequest.file_by_filename"))
+        case 4:
+            self.messageRequest = .fileContainingSymbol(
+                try ProtobufC.string(
+                    c.file_containing_symbol, field: "grpc.reflection.v1alpha.ServerReflectionRequest.file_containing_symbol"))
         case 5:
             guard let value = c.file_containing_extension else {
                 throw ProtobufCError(.malformed, "oneof member file_containing_extension is NULL")
             }
             self.messageRequest = .fileContainingExtension(try Grpc_Reflection_V1alpha_ExtensionRequest(cMessage: value))
-        case 6: self.messageRequest = .allExtensionNumbersOfType(try ProtobufC.string(c.all_extension_numbers_of_type))
-        case 7: self.messageRequest = .listServices(try ProtobufC.string(c.list_services))
+        case 6:
+            self.messageRequest = .allExtensionNumbersOfType(
+                try ProtobufC.string(
+                    c.all_extension_numbers_of_type, field: "grpc.reflection.v1alpha.ServerReflectionRequest.all_extension_numbers_of_type")
+            )
+        case 7:
+            self.messageRequest = .listServices(
+                try ProtobufC.string(c.list_services, field: "grpc.reflection.v1alpha.ServerReflectionRequest.list_services"))
         default: self.messageRequest = nil
         }
     }
@@ -306,7 +317,7 @@ extension Grpc_Reflection_V1alpha_ExtensionRequest {
     init(cMessage pointer: UnsafePointer<Grpc__Reflection__V1alpha__ExtensionRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.containingType = try ProtobufC.string(c.containing_type)
+        self.containingType = try ProtobufC.string(c.containing_type, field: "grpc.reflection.v1alpha.ExtensionRequest.containing_type")
         self.extensionNumber = c.extension_number
     }
 
@@ -351,7 +362,7 @@ extension Grpc_Reflection_V1alpha_ServerReflectionResponse {
     init(cMessage pointer: UnsafePointer<Grpc__Reflection__V1alpha__ServerReflectionResponse>) throws {
         self.init()
         let c = pointer.pointee
-        self.validHost = try ProtobufC.string(c.valid_host)
+        self.validHost = try ProtobufC.string(c.valid_host, field: "grpc.reflection.v1alpha.ServerReflectionResponse.valid_host")
         self.originalRequest = try c.original_request.map { try Grpc_Reflection_V1alpha_ServerReflectionRequest(cMessage: $0) }
         switch c.message_response_case.rawValue {
         case 4:
@@ -476,7 +487,7 @@ extension Grpc_Reflection_V1alpha_ExtensionNumberResponse {
     init(cMessage pointer: UnsafePointer<Grpc__Reflection__V1alpha__ExtensionNumberResponse>) throws {
         self.init()
         let c = pointer.pointee
-        self.baseTypeName = try ProtobufC.string(c.base_type_name)
+        self.baseTypeName = try ProtobufC.string(c.base_type_name, field: "grpc.reflection.v1alpha.ExtensionNumberResponse.base_type_name")
         self.extensionNumber = ProtobufC.array(c.extension_number, c.n_extension_number) { $0 }
     }
 
@@ -564,7 +575,7 @@ extension Grpc_Reflection_V1alpha_ServiceResponse {
     init(cMessage pointer: UnsafePointer<Grpc__Reflection__V1alpha__ServiceResponse>) throws {
         self.init()
         let c = pointer.pointee
-        self.name = try ProtobufC.string(c.name)
+        self.name = try ProtobufC.string(c.name, field: "grpc.reflection.v1alpha.ServiceResponse.name")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Grpc__Reflection__V1alpha__ServiceResponse {
@@ -606,7 +617,7 @@ extension Grpc_Reflection_V1alpha_ErrorResponse {
         self.init()
         let c = pointer.pointee
         self.errorCode = c.error_code
-        self.errorMessage = try ProtobufC.string(c.error_message)
+        self.errorMessage = try ProtobufC.string(c.error_message, field: "grpc.reflection.v1alpha.ErrorResponse.error_message")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Grpc__Reflection__V1alpha__ErrorResponse {

@@ -309,7 +309,7 @@ extension Orchestrator_Testing_V1_Scalars {
         self.fSfixed32 = c.f_sfixed32
         self.fSfixed64 = c.f_sfixed64
         self.fBool = c.f_bool != 0
-        self.fString = try ProtobufC.string(c.f_string)
+        self.fString = try ProtobufC.string(c.f_string, field: "orchestrator.testing.v1.Scalars.f_string")
         self.fBytes = ProtobufC.bytes(c.f_bytes.data, c.f_bytes.len)
     }
 
@@ -370,7 +370,9 @@ extension Orchestrator_Testing_V1_Everything {
         self.mode = Orchestrator_Testing_V1_Everything.Mode(rawValue: Int32(truncatingIfNeeded: c.mode.rawValue))
         self.inner = try c.inner.map { try Orchestrator_Testing_V1_Everything.Inner(cMessage: $0) }
         self.numbers = ProtobufC.array(c.numbers, c.n_numbers) { $0 }
-        self.names = try ProtobufC.pointers(c.names, c.n_names) { try ProtobufC.string($0) }
+        self.names = try ProtobufC.pointers(c.names, c.n_names) {
+            try ProtobufC.string($0, field: "orchestrator.testing.v1.Everything.names")
+        }
         self.blobs = ProtobufC.array(c.blobs, c.n_blobs) { ProtobufC.bytes($0.data, $0.len) }
         self.inners = try ProtobufC.pointers(c.inners, c.n_inners) { try Orchestrator_Testing_V1_Everything.Inner(cMessage: $0) }
         self.colors = ProtobufC.array(c.colors, c.n_colors) {
@@ -381,7 +383,10 @@ extension Orchestrator_Testing_V1_Everything {
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.testing.v1.Everything.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.testing.v1.Everything.labels")
+                )
             })
         {
             self.labels[key] = value
@@ -409,7 +414,7 @@ extension Orchestrator_Testing_V1_Everything {
         for (key, value) in try ProtobufC.pointers(
             c.by_flag, c.n_by_flag,
             { entry in
-                (entry.pointee.key != 0, try ProtobufC.string(entry.pointee.value))
+                (entry.pointee.key != 0, try ProtobufC.string(entry.pointee.value, field: "orchestrator.testing.v1.Everything.by_flag"))
             })
         {
             self.byFlag[key] = value
@@ -417,17 +422,20 @@ extension Orchestrator_Testing_V1_Everything {
         for (key, value) in try ProtobufC.pointers(
             c.blob_by_name, c.n_blob_by_name,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.testing.v1.Everything.blob_by_name"),
+                    ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len)
+                )
             })
         {
             self.blobByName[key] = value
         }
-        self.`default` = try ProtobufC.string(c.default_)
+        self.`default` = try ProtobufC.string(c.default_, field: "orchestrator.testing.v1.Everything.default")
         self.type = c.type
-        self.traceID = try ProtobufC.string(c.trace_id)
-        self.selfURL = try ProtobufC.string(c.self_url)
+        self.traceID = try ProtobufC.string(c.trace_id, field: "orchestrator.testing.v1.Everything.trace_id")
+        self.selfURL = try ProtobufC.string(c.self_url, field: "orchestrator.testing.v1.Everything.self_url")
         switch c.choice_case.rawValue {
-        case 30: self.choice = .choiceText(try ProtobufC.string(c.choice_text))
+        case 30: self.choice = .choiceText(try ProtobufC.string(c.choice_text, field: "orchestrator.testing.v1.Everything.choice_text"))
         case 31:
             guard let value = c.choice_inner else { throw ProtobufCError(.malformed, "oneof member choice_inner is NULL") }
             self.choice = .choiceInner(try Orchestrator_Testing_V1_Everything.Inner(cMessage: value))
@@ -561,7 +569,7 @@ extension Orchestrator_Testing_V1_Everything.Inner {
     init(cMessage pointer: UnsafePointer<Orchestrator__Testing__V1__Everything__Inner>) throws {
         self.init()
         let c = pointer.pointee
-        self.name = try ProtobufC.string(c.name)
+        self.name = try ProtobufC.string(c.name, field: "orchestrator.testing.v1.Everything.Inner.name")
         self.value = c.value
     }
 
@@ -609,7 +617,7 @@ extension Orchestrator_Testing_V1_TreeNode {
     init(cMessage pointer: UnsafePointer<Orchestrator__Testing__V1__TreeNode>) throws {
         self.init()
         let c = pointer.pointee
-        self.label = try ProtobufC.string(c.label)
+        self.label = try ProtobufC.string(c.label, field: "orchestrator.testing.v1.TreeNode.label")
         self.left = try c.left.map { try Orchestrator_Testing_V1_TreeNode(cMessage: $0) }
         self.right = try c.right.map { try Orchestrator_Testing_V1_TreeNode(cMessage: $0) }
         self.children = try ProtobufC.pointers(c.children, c.n_children) { try Orchestrator_Testing_V1_TreeNode(cMessage: $0) }
@@ -617,7 +625,7 @@ extension Orchestrator_Testing_V1_TreeNode {
         case 5:
             guard let value = c.alternate else { throw ProtobufCError(.malformed, "oneof member alternate is NULL") }
             self.extra = .alternate(try Orchestrator_Testing_V1_TreeNode(cMessage: value))
-        case 6: self.extra = .note(try ProtobufC.string(c.note))
+        case 6: self.extra = .note(try ProtobufC.string(c.note, field: "orchestrator.testing.v1.TreeNode.note"))
         default: self.extra = nil
         }
     }

@@ -145,7 +145,7 @@ extension Orchestrator_Testing_V1_EchoStatus {
         self.init()
         let c = pointer.pointee
         self.code = c.code
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.testing.v1.EchoStatus.message")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__Testing__V1__EchoStatus {
@@ -187,13 +187,13 @@ extension Orchestrator_Testing_V1_EchoRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__Testing__V1__EchoRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.text = try ProtobufC.string(c.text)
+        self.text = try ProtobufC.string(c.text, field: "orchestrator.testing.v1.EchoRequest.text")
         self.payload = ProtobufC.bytes(c.payload.data, c.payload.len)
         self.count = c.count
         self.responseSize = c.response_size
         self.delayMs = c.delay_ms
         self.failWith = try c.fail_with.map { try Orchestrator_Testing_V1_EchoStatus(cMessage: $0) }
-        self.tag = try ProtobufC.string(c.tag)
+        self.tag = try ProtobufC.string(c.tag, field: "orchestrator.testing.v1.EchoRequest.tag")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__Testing__V1__EchoRequest {
@@ -240,11 +240,11 @@ extension Orchestrator_Testing_V1_EchoResponse {
     init(cMessage pointer: UnsafePointer<Orchestrator__Testing__V1__EchoResponse>) throws {
         self.init()
         let c = pointer.pointee
-        self.text = try ProtobufC.string(c.text)
+        self.text = try ProtobufC.string(c.text, field: "orchestrator.testing.v1.EchoResponse.text")
         self.payload = ProtobufC.bytes(c.payload.data, c.payload.len)
         self.index = c.index
-        self.peer = try ProtobufC.string(c.peer)
-        self.traceID = try ProtobufC.string(c.trace_id)
+        self.peer = try ProtobufC.string(c.peer, field: "orchestrator.testing.v1.EchoResponse.peer")
+        self.traceID = try ProtobufC.string(c.trace_id, field: "orchestrator.testing.v1.EchoResponse.trace_id")
         self.count = c.count
     }
 
@@ -292,7 +292,7 @@ extension Orchestrator_Testing_V1_CancellationQuery {
     init(cMessage pointer: UnsafePointer<Orchestrator__Testing__V1__CancellationQuery>) throws {
         self.init()
         let c = pointer.pointee
-        self.tag = try ProtobufC.string(c.tag)
+        self.tag = try ProtobufC.string(c.tag, field: "orchestrator.testing.v1.CancellationQuery.tag")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__Testing__V1__CancellationQuery {

@@ -381,7 +381,7 @@ extension Orchestrator_V1_Resources {
         for (key, value) in try ProtobufC.pointers(
             c.custom, c.n_custom,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
+                (try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Resources.custom"), entry.pointee.value)
             })
         {
             self.custom[key] = value
@@ -480,13 +480,19 @@ extension Orchestrator_V1_TaskSpec {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__TaskSpec>) throws {
         self.init()
         let c = pointer.pointee
-        self.key = try ProtobufC.string(c.key)
-        self.name = try ProtobufC.string(c.name)
-        self.description = try ProtobufC.string(c.description)
-        self.dependsOn = try ProtobufC.pointers(c.depends_on, c.n_depends_on) { try ProtobufC.string($0) }
-        self.requiredCapabilities = try ProtobufC.pointers(c.required_capabilities, c.n_required_capabilities) { try ProtobufC.string($0) }
-        self.inputs = try ProtobufC.pointers(c.inputs, c.n_inputs) { try ProtobufC.string($0) }
-        self.outputs = try ProtobufC.pointers(c.outputs, c.n_outputs) { try ProtobufC.string($0) }
+        self.key = try ProtobufC.string(c.key, field: "orchestrator.v1.TaskSpec.key")
+        self.name = try ProtobufC.string(c.name, field: "orchestrator.v1.TaskSpec.name")
+        self.description = try ProtobufC.string(c.description, field: "orchestrator.v1.TaskSpec.description")
+        self.dependsOn = try ProtobufC.pointers(c.depends_on, c.n_depends_on) {
+            try ProtobufC.string($0, field: "orchestrator.v1.TaskSpec.depends_on")
+        }
+        self.requiredCapabilities = try ProtobufC.pointers(c.required_capabilities, c.n_required_capabilities) {
+            try ProtobufC.string($0, field: "orchestrator.v1.TaskSpec.required_capabilities")
+        }
+        self.inputs = try ProtobufC.pointers(c.inputs, c.n_inputs) { try ProtobufC.string($0, field: "orchestrator.v1.TaskSpec.inputs") }
+        self.outputs = try ProtobufC.pointers(c.outputs, c.n_outputs) {
+            try ProtobufC.string($0, field: "orchestrator.v1.TaskSpec.outputs")
+        }
         self.estimatedCost = c.estimated_cost
         self.priority = c.priority
         self.resources = try c.resources.map { try Orchestrator_V1_Resources(cMessage: $0) }
@@ -495,13 +501,16 @@ extension Orchestrator_V1_TaskSpec {
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.TaskSpec.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.TaskSpec.labels")
+                )
             })
         {
             self.labels[key] = value
         }
         self.payload = ProtobufC.bytes(c.payload.data, c.payload.len)
-        self.rationale = try ProtobufC.string(c.rationale)
+        self.rationale = try ProtobufC.string(c.rationale, field: "orchestrator.v1.TaskSpec.rationale")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__TaskSpec {
@@ -568,8 +577,8 @@ extension Orchestrator_V1_Edge {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Edge>) throws {
         self.init()
         let c = pointer.pointee
-        self.upstream = try ProtobufC.string(c.upstream)
-        self.downstream = try ProtobufC.string(c.downstream)
+        self.upstream = try ProtobufC.string(c.upstream, field: "orchestrator.v1.Edge.upstream")
+        self.downstream = try ProtobufC.string(c.downstream, field: "orchestrator.v1.Edge.downstream")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Edge {
@@ -613,8 +622,8 @@ extension Orchestrator_V1_Dag {
         let c = pointer.pointee
         self.version = c.version
         self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_TaskSpec(cMessage: $0) }
-        self.reason = try ProtobufC.string(c.reason)
-        self.author = try ProtobufC.string(c.author)
+        self.reason = try ProtobufC.string(c.reason, field: "orchestrator.v1.Dag.reason")
+        self.author = try ProtobufC.string(c.author, field: "orchestrator.v1.Dag.author")
         self.createdUnixMs = c.created_unix_ms
     }
 
@@ -661,7 +670,9 @@ extension Orchestrator_V1_DagLevel {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__DagLevel>) throws {
         self.init()
         let c = pointer.pointee
-        self.taskKeys = try ProtobufC.pointers(c.task_keys, c.n_task_keys) { try ProtobufC.string($0) }
+        self.taskKeys = try ProtobufC.pointers(c.task_keys, c.n_task_keys) {
+            try ProtobufC.string($0, field: "orchestrator.v1.DagLevel.task_keys")
+        }
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__DagLevel {
@@ -703,21 +714,27 @@ extension Orchestrator_V1_DagAnalysis {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__DagAnalysis>) throws {
         self.init()
         let c = pointer.pointee
-        self.topologicalOrder = try ProtobufC.pointers(c.topological_order, c.n_topological_order) { try ProtobufC.string($0) }
+        self.topologicalOrder = try ProtobufC.pointers(c.topological_order, c.n_topological_order) {
+            try ProtobufC.string($0, field: "orchestrator.v1.DagAnalysis.topological_order")
+        }
         self.levels = try ProtobufC.pointers(c.levels, c.n_levels) { try Orchestrator_V1_DagLevel(cMessage: $0) }
-        self.criticalPath = try ProtobufC.pointers(c.critical_path, c.n_critical_path) { try ProtobufC.string($0) }
+        self.criticalPath = try ProtobufC.pointers(c.critical_path, c.n_critical_path) {
+            try ProtobufC.string($0, field: "orchestrator.v1.DagAnalysis.critical_path")
+        }
         self.criticalPathCost = c.critical_path_cost
         for (key, value) in try ProtobufC.pointers(
             c.ranks, c.n_ranks,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), entry.pointee.value)
+                (try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.DagAnalysis.ranks"), entry.pointee.value)
             })
         {
             self.ranks[key] = value
         }
         self.maxFanIn = c.max_fan_in
         self.maxFanOut = c.max_fan_out
-        self.isolatedTasks = try ProtobufC.pointers(c.isolated_tasks, c.n_isolated_tasks) { try ProtobufC.string($0) }
+        self.isolatedTasks = try ProtobufC.pointers(c.isolated_tasks, c.n_isolated_tasks) {
+            try ProtobufC.string($0, field: "orchestrator.v1.DagAnalysis.isolated_tasks")
+        }
         self.taskCount = c.task_count
         self.edgeCount = c.edge_count
     }
@@ -781,9 +798,11 @@ extension Orchestrator_V1_ValidationProblem {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ValidationProblem>) throws {
         self.init()
         let c = pointer.pointee
-        self.code = try ProtobufC.string(c.code)
-        self.message = try ProtobufC.string(c.message)
-        self.taskKeys = try ProtobufC.pointers(c.task_keys, c.n_task_keys) { try ProtobufC.string($0) }
+        self.code = try ProtobufC.string(c.code, field: "orchestrator.v1.ValidationProblem.code")
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.ValidationProblem.message")
+        self.taskKeys = try ProtobufC.pointers(c.task_keys, c.n_task_keys) {
+            try ProtobufC.string($0, field: "orchestrator.v1.ValidationProblem.task_keys")
+        }
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ValidationProblem {

@@ -507,7 +507,7 @@ extension Orchestrator_V1_LeaseToken {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__LeaseToken>) throws {
         self.init()
         let c = pointer.pointee
-        self.taskID = try ProtobufC.string(c.task_id)
+        self.taskID = try ProtobufC.string(c.task_id, field: "orchestrator.v1.LeaseToken.task_id")
         self.fencingToken = c.fencing_token
     }
 
@@ -550,19 +550,24 @@ extension Orchestrator_V1_ExecutorHello {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ExecutorHello>) throws {
         self.init()
         let c = pointer.pointee
-        self.executorID = try ProtobufC.string(c.executor_id)
-        self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) { try ProtobufC.string($0) }
+        self.executorID = try ProtobufC.string(c.executor_id, field: "orchestrator.v1.ExecutorHello.executor_id")
+        self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) {
+            try ProtobufC.string($0, field: "orchestrator.v1.ExecutorHello.capabilities")
+        }
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.ExecutorHello.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.ExecutorHello.labels")
+                )
             })
         {
             self.labels[key] = value
         }
         self.maxInFlight = c.max_in_flight
         self.resume = try ProtobufC.pointers(c.resume, c.n_resume) { try Orchestrator_V1_LeaseToken(cMessage: $0) }
-        self.version = try ProtobufC.string(c.version)
+        self.version = try ProtobufC.string(c.version, field: "orchestrator.v1.ExecutorHello.version")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ExecutorHello {
@@ -662,7 +667,7 @@ extension Orchestrator_V1_TaskProgress {
         let c = pointer.pointee
         self.lease = try c.lease.map { try Orchestrator_V1_LeaseToken(cMessage: $0) }
         self.fraction = c.fraction
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.TaskProgress.message")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__TaskProgress {
@@ -749,8 +754,8 @@ extension Orchestrator_V1_TaskFailure {
         self.init()
         let c = pointer.pointee
         self.lease = try c.lease.map { try Orchestrator_V1_LeaseToken(cMessage: $0) }
-        self.message = try ProtobufC.string(c.message)
-        self.code = try ProtobufC.string(c.code)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.TaskFailure.message")
+        self.code = try ProtobufC.string(c.code, field: "orchestrator.v1.TaskFailure.code")
         self.retryable = c.retryable != 0
     }
 
@@ -914,14 +919,14 @@ extension Orchestrator_V1_Welcome {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Welcome>) throws {
         self.init()
         let c = pointer.pointee
-        self.sessionID = try ProtobufC.string(c.session_id)
+        self.sessionID = try ProtobufC.string(c.session_id, field: "orchestrator.v1.Welcome.session_id")
         self.heartbeatIntervalMs = c.heartbeat_interval_ms
         self.leaseTtlMs = c.lease_ttl_ms
         self.resumed = try ProtobufC.pointers(c.resumed, c.n_resumed) { try Orchestrator_V1_LeaseToken(cMessage: $0) }
         self.rejectedResumes = try ProtobufC.pointers(c.rejected_resumes, c.n_rejected_resumes) {
             try Orchestrator_V1_LeaseToken(cMessage: $0)
         }
-        self.serverVersion = try ProtobufC.string(c.server_version)
+        self.serverVersion = try ProtobufC.string(c.server_version, field: "orchestrator.v1.Welcome.server_version")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Welcome {
@@ -970,7 +975,7 @@ extension Orchestrator_V1_Assignment {
         self.init()
         let c = pointer.pointee
         self.lease = try c.lease.map { try Orchestrator_V1_LeaseToken(cMessage: $0) }
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.Assignment.workflow_id")
         self.spec = try c.spec.map { try Orchestrator_V1_TaskSpec(cMessage: $0) }
         self.attempt = c.attempt
         self.maxAttempts = c.max_attempts
@@ -979,7 +984,10 @@ extension Orchestrator_V1_Assignment {
         for (key, value) in try ProtobufC.pointers(
             c.upstream_results, c.n_upstream_results,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Assignment.upstream_results"),
+                    ProtobufC.bytes(entry.pointee.value.data, entry.pointee.value.len)
+                )
             })
         {
             self.upstreamResults[key] = value
@@ -987,13 +995,16 @@ extension Orchestrator_V1_Assignment {
         for (key, value) in try ProtobufC.pointers(
             c.inputs, c.n_inputs,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Assignment.inputs"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.Assignment.inputs")
+                )
             })
         {
             self.inputs[key] = value
         }
-        self.traceparent = try ProtobufC.string(c.traceparent)
-        self.tracestate = try ProtobufC.string(c.tracestate)
+        self.traceparent = try ProtobufC.string(c.traceparent, field: "orchestrator.v1.Assignment.traceparent")
+        self.tracestate = try ProtobufC.string(c.tracestate, field: "orchestrator.v1.Assignment.tracestate")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Assignment {
@@ -1061,7 +1072,7 @@ extension Orchestrator_V1_Revocation {
         self.init()
         let c = pointer.pointee
         self.lease = try c.lease.map { try Orchestrator_V1_LeaseToken(cMessage: $0) }
-        self.reason = try ProtobufC.string(c.reason)
+        self.reason = try ProtobufC.string(c.reason, field: "orchestrator.v1.Revocation.reason")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Revocation {
@@ -1106,7 +1117,7 @@ extension Orchestrator_V1_ReportAck {
         self.lease = try c.lease.map { try Orchestrator_V1_LeaseToken(cMessage: $0) }
         self.accepted = c.accepted != 0
         self.code = c.code
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.ReportAck.message")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ReportAck {
@@ -1267,12 +1278,17 @@ extension Orchestrator_V1_PollTasksRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__PollTasksRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.executorID = try ProtobufC.string(c.executor_id)
-        self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) { try ProtobufC.string($0) }
+        self.executorID = try ProtobufC.string(c.executor_id, field: "orchestrator.v1.PollTasksRequest.executor_id")
+        self.capabilities = try ProtobufC.pointers(c.capabilities, c.n_capabilities) {
+            try ProtobufC.string($0, field: "orchestrator.v1.PollTasksRequest.capabilities")
+        }
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.PollTasksRequest.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.PollTasksRequest.labels")
+                )
             })
         {
             self.labels[key] = value
@@ -1374,7 +1390,7 @@ extension Orchestrator_V1_ReportStatusRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ReportStatusRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.executorID = try ProtobufC.string(c.executor_id)
+        self.executorID = try ProtobufC.string(c.executor_id, field: "orchestrator.v1.ReportStatusRequest.executor_id")
         switch c.report_case.rawValue {
         case 2:
             guard let value = c.progress else { throw ProtobufCError(.malformed, "oneof member progress is NULL") }
@@ -1440,7 +1456,7 @@ extension Orchestrator_V1_ReportStatusResponse {
         self.init()
         let c = pointer.pointee
         self.accepted = c.accepted != 0
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.ReportStatusResponse.message")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ReportStatusResponse {
@@ -1482,7 +1498,7 @@ extension Orchestrator_V1_HeartbeatRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__HeartbeatRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.executorID = try ProtobufC.string(c.executor_id)
+        self.executorID = try ProtobufC.string(c.executor_id, field: "orchestrator.v1.HeartbeatRequest.executor_id")
         self.leases = try ProtobufC.pointers(c.leases, c.n_leases) { try Orchestrator_V1_LeaseToken(cMessage: $0) }
     }
 

@@ -209,9 +209,11 @@ extension Orchestrator_V1_Constraints {
         let c = pointer.pointee
         self.maxTotalCost = c.max_total_cost
         self.maxTasks = c.max_tasks
-        self.allowedCapabilities = try ProtobufC.pointers(c.allowed_capabilities, c.n_allowed_capabilities) { try ProtobufC.string($0) }
+        self.allowedCapabilities = try ProtobufC.pointers(c.allowed_capabilities, c.n_allowed_capabilities) {
+            try ProtobufC.string($0, field: "orchestrator.v1.Constraints.allowed_capabilities")
+        }
         self.forbiddenCapabilities = try ProtobufC.pointers(c.forbidden_capabilities, c.n_forbidden_capabilities) {
-            try ProtobufC.string($0)
+            try ProtobufC.string($0, field: "orchestrator.v1.Constraints.forbidden_capabilities")
         }
     }
 
@@ -258,12 +260,15 @@ extension Orchestrator_V1_Query {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Query>) throws {
         self.init()
         let c = pointer.pointee
-        self.text = try ProtobufC.string(c.text)
-        self.goals = try ProtobufC.pointers(c.goals, c.n_goals) { try ProtobufC.string($0) }
+        self.text = try ProtobufC.string(c.text, field: "orchestrator.v1.Query.text")
+        self.goals = try ProtobufC.pointers(c.goals, c.n_goals) { try ProtobufC.string($0, field: "orchestrator.v1.Query.goals") }
         for (key, value) in try ProtobufC.pointers(
             c.inputs, c.n_inputs,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Query.inputs"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.Query.inputs")
+                )
             })
         {
             self.inputs[key] = value
@@ -274,7 +279,10 @@ extension Orchestrator_V1_Query {
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Query.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.Query.labels")
+                )
             })
         {
             self.labels[key] = value
@@ -346,10 +354,12 @@ extension Orchestrator_V1_PlanningInfo {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__PlanningInfo>) throws {
         self.init()
         let c = pointer.pointee
-        self.planner = try ProtobufC.string(c.planner)
+        self.planner = try ProtobufC.string(c.planner, field: "orchestrator.v1.PlanningInfo.planner")
         self.durationUs = c.duration_us
-        self.rationale = try ProtobufC.string(c.rationale)
-        self.warnings = try ProtobufC.pointers(c.warnings, c.n_warnings) { try ProtobufC.string($0) }
+        self.rationale = try ProtobufC.string(c.rationale, field: "orchestrator.v1.PlanningInfo.rationale")
+        self.warnings = try ProtobufC.pointers(c.warnings, c.n_warnings) {
+            try ProtobufC.string($0, field: "orchestrator.v1.PlanningInfo.warnings")
+        }
         self.totalCost = c.total_cost
     }
 

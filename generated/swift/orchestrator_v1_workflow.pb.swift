@@ -524,11 +524,11 @@ extension Orchestrator_V1_TaskError {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__TaskError>) throws {
         self.init()
         let c = pointer.pointee
-        self.message = try ProtobufC.string(c.message)
-        self.code = try ProtobufC.string(c.code)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.TaskError.message")
+        self.code = try ProtobufC.string(c.code, field: "orchestrator.v1.TaskError.code")
         self.retryable = c.retryable != 0
         self.attempt = c.attempt
-        self.source = try ProtobufC.string(c.source)
+        self.source = try ProtobufC.string(c.source, field: "orchestrator.v1.TaskError.source")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__TaskError {
@@ -573,15 +573,15 @@ extension Orchestrator_V1_Task {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Task>) throws {
         self.init()
         let c = pointer.pointee
-        self.taskID = try ProtobufC.string(c.task_id)
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.taskID = try ProtobufC.string(c.task_id, field: "orchestrator.v1.Task.task_id")
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.Task.workflow_id")
         self.spec = try c.spec.map { try Orchestrator_V1_TaskSpec(cMessage: $0) }
         self.state = Orchestrator_V1_TaskState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
         self.attempt = c.attempt
         self.maxAttempts = c.max_attempts
         self.unfinishedUpstream = c.unfinished_upstream
         self.rank = c.rank
-        self.leaseOwner = try ProtobufC.string(c.lease_owner)
+        self.leaseOwner = try ProtobufC.string(c.lease_owner, field: "orchestrator.v1.Task.lease_owner")
         self.leaseExpiresUnixMs = c.lease_expires_unix_ms
         self.result = ProtobufC.bytes(c.result.data, c.result.len)
         self.lastError = try c.last_error.map { try Orchestrator_V1_TaskError(cMessage: $0) }
@@ -589,7 +589,7 @@ extension Orchestrator_V1_Task {
         self.readyUnixMs = c.ready_unix_ms
         self.startedUnixMs = c.started_unix_ms
         self.finishedUnixMs = c.finished_unix_ms
-        self.traceID = try ProtobufC.string(c.trace_id)
+        self.traceID = try ProtobufC.string(c.trace_id, field: "orchestrator.v1.Task.trace_id")
         self.dagVersion = c.dag_version
     }
 
@@ -707,30 +707,33 @@ extension Orchestrator_V1_Workflow {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Workflow>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
-        self.tenant = try ProtobufC.string(c.tenant)
-        self.requestID = try ProtobufC.string(c.request_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.Workflow.workflow_id")
+        self.tenant = try ProtobufC.string(c.tenant, field: "orchestrator.v1.Workflow.tenant")
+        self.requestID = try ProtobufC.string(c.request_id, field: "orchestrator.v1.Workflow.request_id")
         self.state = Orchestrator_V1_WorkflowState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
         self.query = try c.query.map { try Orchestrator_V1_Query(cMessage: $0) }
         self.currentDagVersion = c.current_dag_version
         self.failurePolicy = Orchestrator_V1_FailurePolicy(rawValue: Int32(truncatingIfNeeded: c.failure_policy.rawValue))
-        self.traceID = try ProtobufC.string(c.trace_id)
+        self.traceID = try ProtobufC.string(c.trace_id, field: "orchestrator.v1.Workflow.trace_id")
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.Workflow.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.Workflow.labels")
+                )
             })
         {
             self.labels[key] = value
         }
         self.counts = try c.counts.map { try Orchestrator_V1_TaskCounts(cMessage: $0) }
         self.planning = try c.planning.map { try Orchestrator_V1_PlanningInfo(cMessage: $0) }
-        self.error = try ProtobufC.string(c.error)
+        self.error = try ProtobufC.string(c.error, field: "orchestrator.v1.Workflow.error")
         self.createdUnixMs = c.created_unix_ms
         self.updatedUnixMs = c.updated_unix_ms
         self.finishedUnixMs = c.finished_unix_ms
         self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_Task(cMessage: $0) }
-        self.submittedBy = try ProtobufC.string(c.submitted_by)
+        self.submittedBy = try ProtobufC.string(c.submitted_by, field: "orchestrator.v1.Workflow.submitted_by")
         self.queryGraphOmitted = c.query_graph_omitted != 0
     }
 
@@ -798,9 +801,9 @@ extension Orchestrator_V1_Actor {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__Actor>) throws {
         self.init()
         let c = pointer.pointee
-        self.subject = try ProtobufC.string(c.subject)
-        self.role = try ProtobufC.string(c.role)
-        self.tenant = try ProtobufC.string(c.tenant)
+        self.subject = try ProtobufC.string(c.subject, field: "orchestrator.v1.Actor.subject")
+        self.role = try ProtobufC.string(c.role, field: "orchestrator.v1.Actor.role")
+        self.tenant = try ProtobufC.string(c.tenant, field: "orchestrator.v1.Actor.tenant")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__Actor {
@@ -844,21 +847,21 @@ extension Orchestrator_V1_WorkflowEvent {
         self.init()
         let c = pointer.pointee
         self.sequence = c.sequence
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.WorkflowEvent.workflow_id")
         self.type = Orchestrator_V1_EventType(rawValue: Int32(truncatingIfNeeded: c.type.rawValue))
         self.atUnixMs = c.at_unix_ms
-        self.taskID = try ProtobufC.string(c.task_id)
-        self.taskKey = try ProtobufC.string(c.task_key)
+        self.taskID = try ProtobufC.string(c.task_id, field: "orchestrator.v1.WorkflowEvent.task_id")
+        self.taskKey = try ProtobufC.string(c.task_key, field: "orchestrator.v1.WorkflowEvent.task_key")
         self.taskState = Orchestrator_V1_TaskState(rawValue: Int32(truncatingIfNeeded: c.task_state.rawValue))
         self.attempt = c.attempt
-        self.executorID = try ProtobufC.string(c.executor_id)
+        self.executorID = try ProtobufC.string(c.executor_id, field: "orchestrator.v1.WorkflowEvent.executor_id")
         self.workflowState = Orchestrator_V1_WorkflowState(rawValue: Int32(truncatingIfNeeded: c.workflow_state.rawValue))
         self.dagVersion = c.dag_version
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.WorkflowEvent.message")
         self.progress = c.progress
-        self.traceID = try ProtobufC.string(c.trace_id)
+        self.traceID = try ProtobufC.string(c.trace_id, field: "orchestrator.v1.WorkflowEvent.trace_id")
         self.actor = try c.actor.map { try Orchestrator_V1_Actor(cMessage: $0) }
-        self.requestTraceID = try ProtobufC.string(c.request_trace_id)
+        self.requestTraceID = try ProtobufC.string(c.request_trace_id, field: "orchestrator.v1.WorkflowEvent.request_trace_id")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__WorkflowEvent {

@@ -78,7 +78,9 @@ public struct Orchestrator_V1_SubmitStreamRequest: Sendable, Hashable, GRPCMessa
     /// W3C traceparent of this one submission (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`):
     /// the workflow joins that trace, under a span of its own. Empty = the stream's trace (the
     /// call's `traceparent` metadata), which every workflow submitted on the stream then shares.
-    /// A malformed value rejects this submission with INVALID_ARGUMENT.
+    /// A malformed value rejects this submission with INVALID_ARGUMENT (one longer than the server's
+    /// string limit, like any over-long field, fails the whole call). Such a submission's workflow
+    /// has no tracestate (there is no per-submission field for one); its sampled flag is kept.
     public var traceparent: String = ""
 
     public init() {}
@@ -649,7 +651,7 @@ extension Orchestrator_V1_SubmitQueryRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__SubmitQueryRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.requestID = try ProtobufC.string(c.request_id)
+        self.requestID = try ProtobufC.string(c.request_id, field: "orchestrator.v1.SubmitQueryRequest.request_id")
         self.query = try c.query.map { try Orchestrator_V1_Query(cMessage: $0) }
         self.wait = c.wait != 0
     }
@@ -745,10 +747,10 @@ extension Orchestrator_V1_SubmitStreamRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__SubmitStreamRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.requestID = try ProtobufC.string(c.request_id)
+        self.requestID = try ProtobufC.string(c.request_id, field: "orchestrator.v1.SubmitStreamRequest.request_id")
         self.query = try c.query.map { try Orchestrator_V1_Query(cMessage: $0) }
         self.watch = c.watch != 0
-        self.traceparent = try ProtobufC.string(c.traceparent)
+        self.traceparent = try ProtobufC.string(c.traceparent, field: "orchestrator.v1.SubmitStreamRequest.traceparent")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__SubmitStreamRequest {
@@ -792,7 +794,7 @@ extension Orchestrator_V1_SubmitStreamResponse {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__SubmitStreamResponse>) throws {
         self.init()
         let c = pointer.pointee
-        self.requestID = try ProtobufC.string(c.request_id)
+        self.requestID = try ProtobufC.string(c.request_id, field: "orchestrator.v1.SubmitStreamResponse.request_id")
         switch c.kind_case.rawValue {
         case 2:
             guard let value = c.accepted else { throw ProtobufCError(.malformed, "oneof member accepted is NULL") }
@@ -865,7 +867,7 @@ extension Orchestrator_V1_SubmitStreamResponse.Accepted {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__SubmitStreamResponse__Accepted>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.SubmitStreamResponse.Accepted.workflow_id")
         self.dagVersion = c.dag_version
         self.created = c.created != 0
     }
@@ -913,7 +915,7 @@ extension Orchestrator_V1_SubmitStreamResponse.Rejected {
         self.init()
         let c = pointer.pointee
         self.code = c.code
-        self.message = try ProtobufC.string(c.message)
+        self.message = try ProtobufC.string(c.message, field: "orchestrator.v1.SubmitStreamResponse.Rejected.message")
         self.problems = try ProtobufC.pointers(c.problems, c.n_problems) { try Orchestrator_V1_ValidationProblem(cMessage: $0) }
     }
 
@@ -1046,7 +1048,7 @@ extension Orchestrator_V1_GetWorkflowRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__GetWorkflowRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.GetWorkflowRequest.workflow_id")
         self.includeTasks = c.include_tasks != 0
     }
 
@@ -1136,7 +1138,10 @@ extension Orchestrator_V1_ListWorkflowsRequest {
         for (key, value) in try ProtobufC.pointers(
             c.labels, c.n_labels,
             { entry in
-                (try ProtobufC.string(entry.pointee.key), try ProtobufC.string(entry.pointee.value))
+                (
+                    try ProtobufC.string(entry.pointee.key, field: "orchestrator.v1.ListWorkflowsRequest.labels"),
+                    try ProtobufC.string(entry.pointee.value, field: "orchestrator.v1.ListWorkflowsRequest.labels")
+                )
             })
         {
             self.labels[key] = value
@@ -1144,7 +1149,7 @@ extension Orchestrator_V1_ListWorkflowsRequest {
         self.createdAfterUnixMs = c.created_after_unix_ms
         self.createdBeforeUnixMs = c.created_before_unix_ms
         self.pageSize = c.page_size
-        self.pageToken = try ProtobufC.string(c.page_token)
+        self.pageToken = try ProtobufC.string(c.page_token, field: "orchestrator.v1.ListWorkflowsRequest.page_token")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListWorkflowsRequest {
@@ -1200,7 +1205,7 @@ extension Orchestrator_V1_ListWorkflowsResponse {
         self.init()
         let c = pointer.pointee
         self.workflows = try ProtobufC.pointers(c.workflows, c.n_workflows) { try Orchestrator_V1_Workflow(cMessage: $0) }
-        self.nextPageToken = try ProtobufC.string(c.next_page_token)
+        self.nextPageToken = try ProtobufC.string(c.next_page_token, field: "orchestrator.v1.ListWorkflowsResponse.next_page_token")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListWorkflowsResponse {
@@ -1243,7 +1248,7 @@ extension Orchestrator_V1_GetDagRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__GetDagRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.GetDagRequest.workflow_id")
         self.version = c.version
     }
 
@@ -1287,8 +1292,8 @@ extension Orchestrator_V1_DagVersionInfo {
         self.init()
         let c = pointer.pointee
         self.version = c.version
-        self.reason = try ProtobufC.string(c.reason)
-        self.author = try ProtobufC.string(c.author)
+        self.reason = try ProtobufC.string(c.reason, field: "orchestrator.v1.DagVersionInfo.reason")
+        self.author = try ProtobufC.string(c.author, field: "orchestrator.v1.DagVersionInfo.author")
         self.createdUnixMs = c.created_unix_ms
         self.taskCount = c.task_count
     }
@@ -1386,13 +1391,15 @@ extension Orchestrator_V1_UpdateDagRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__UpdateDagRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.UpdateDagRequest.workflow_id")
         self.expectedVersion = c.expected_version
         self.addTasks = try ProtobufC.pointers(c.add_tasks, c.n_add_tasks) { try Orchestrator_V1_TaskSpec(cMessage: $0) }
-        self.removeTasks = try ProtobufC.pointers(c.remove_tasks, c.n_remove_tasks) { try ProtobufC.string($0) }
+        self.removeTasks = try ProtobufC.pointers(c.remove_tasks, c.n_remove_tasks) {
+            try ProtobufC.string($0, field: "orchestrator.v1.UpdateDagRequest.remove_tasks")
+        }
         self.addEdges = try ProtobufC.pointers(c.add_edges, c.n_add_edges) { try Orchestrator_V1_Edge(cMessage: $0) }
         self.removeEdges = try ProtobufC.pointers(c.remove_edges, c.n_remove_edges) { try Orchestrator_V1_Edge(cMessage: $0) }
-        self.reason = try ProtobufC.string(c.reason)
+        self.reason = try ProtobufC.string(c.reason, field: "orchestrator.v1.UpdateDagRequest.reason")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__UpdateDagRequest {
@@ -1490,8 +1497,8 @@ extension Orchestrator_V1_CancelWorkflowRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__CancelWorkflowRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
-        self.reason = try ProtobufC.string(c.reason)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.CancelWorkflowRequest.workflow_id")
+        self.reason = try ProtobufC.string(c.reason, field: "orchestrator.v1.CancelWorkflowRequest.reason")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__CancelWorkflowRequest {
@@ -1574,7 +1581,7 @@ extension Orchestrator_V1_WatchWorkflowRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__WatchWorkflowRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.WatchWorkflowRequest.workflow_id")
         self.afterSequence = c.after_sequence
         self.stopWhenFinished = c.stop_when_finished != 0
     }
@@ -1619,15 +1626,15 @@ extension Orchestrator_V1_ListEventsRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListEventsRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
-        self.actorSubject = try ProtobufC.string(c.actor_subject)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.ListEventsRequest.workflow_id")
+        self.actorSubject = try ProtobufC.string(c.actor_subject, field: "orchestrator.v1.ListEventsRequest.actor_subject")
         self.types = ProtobufC.array(c.types, c.n_types) { Orchestrator_V1_EventType(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
         self.sinceUnixMs = c.since_unix_ms
         self.untilUnixMs = c.until_unix_ms
         self.afterSequence = c.after_sequence
-        self.tenant = try ProtobufC.string(c.tenant)
+        self.tenant = try ProtobufC.string(c.tenant, field: "orchestrator.v1.ListEventsRequest.tenant")
         self.pageSize = c.page_size
-        self.pageToken = try ProtobufC.string(c.page_token)
+        self.pageToken = try ProtobufC.string(c.page_token, field: "orchestrator.v1.ListEventsRequest.page_token")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListEventsRequest {
@@ -1678,7 +1685,7 @@ extension Orchestrator_V1_ListEventsResponse {
         self.init()
         let c = pointer.pointee
         self.events = try ProtobufC.pointers(c.events, c.n_events) { try Orchestrator_V1_WorkflowEvent(cMessage: $0) }
-        self.nextPageToken = try ProtobufC.string(c.next_page_token)
+        self.nextPageToken = try ProtobufC.string(c.next_page_token, field: "orchestrator.v1.ListEventsResponse.next_page_token")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListEventsResponse {
@@ -1721,10 +1728,10 @@ extension Orchestrator_V1_ListTasksRequest {
     init(cMessage pointer: UnsafePointer<Orchestrator__V1__ListTasksRequest>) throws {
         self.init()
         let c = pointer.pointee
-        self.workflowID = try ProtobufC.string(c.workflow_id)
+        self.workflowID = try ProtobufC.string(c.workflow_id, field: "orchestrator.v1.ListTasksRequest.workflow_id")
         self.states = ProtobufC.array(c.states, c.n_states) { Orchestrator_V1_TaskState(rawValue: Int32(truncatingIfNeeded: $0.rawValue)) }
         self.pageSize = c.page_size
-        self.pageToken = try ProtobufC.string(c.page_token)
+        self.pageToken = try ProtobufC.string(c.page_token, field: "orchestrator.v1.ListTasksRequest.page_token")
         self.omitResults = c.omit_results != 0
     }
 
@@ -1772,7 +1779,7 @@ extension Orchestrator_V1_ListTasksResponse {
         self.init()
         let c = pointer.pointee
         self.tasks = try ProtobufC.pointers(c.tasks, c.n_tasks) { try Orchestrator_V1_Task(cMessage: $0) }
-        self.nextPageToken = try ProtobufC.string(c.next_page_token)
+        self.nextPageToken = try ProtobufC.string(c.next_page_token, field: "orchestrator.v1.ListTasksResponse.next_page_token")
     }
 
     func cMessage(in arena: ProtobufCArena) throws -> Orchestrator__V1__ListTasksResponse {

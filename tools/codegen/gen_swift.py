@@ -637,11 +637,12 @@ class FileEmitter:
 
     # -- C conversions -------------------------------------------------------------------------
 
-    def read_single(self, f, expr: str) -> str:
-        """Swift expression converting C value `expr` of a non-repeated field or map key/value."""
+    def read_single(self, f, expr: str, field: str | None = None) -> str:
+        """Swift expression converting C value `expr` of a non-repeated field or map key/value;
+        `field` (the full field name) is named when a string is not UTF-8."""
         t = f.type
         if t == FD.TYPE_STRING:
-            return f"try ProtobufC.string({expr})"
+            return f"try ProtobufC.string({expr}, field: {swift_string(field)})" if field else f"try ProtobufC.string({expr})"
         if t == FD.TYPE_BYTES:
             return f"ProtobufC.bytes({expr}.data, {expr}.len)"
         if t == FD.TYPE_BOOL:
@@ -719,6 +720,7 @@ class FileEmitter:
                 continue
             member = self.gen.c_member(info, f.name)
             prop = "self." + escape(swift_member(f.name))
+            qualified = f"{info.full}.{f.name}"
             kind, _, _ = self.field_kind(f)
             if kind == "map":
                 entry = self.gen.type_of(f.type_name)
@@ -728,15 +730,15 @@ class FileEmitter:
                 if v.type == FD.TYPE_MESSAGE:
                     value = f"try entry.pointee.{vm}.map {{ try {self.gen.type_of(v.type_name).swift}(cMessage: $0) }} ?? {self.gen.type_of(v.type_name).swift}()"
                 else:
-                    value = self.read_single(v, f"entry.pointee.{vm}")
+                    value = self.read_single(v, f"entry.pointee.{vm}", qualified)
                 self.emit(f"        for (key, value) in try ProtobufC.pointers(c.{member}, c.n_{member}, {{ entry in")
-                self.emit(f"            ({self.read_single(k, f'entry.pointee.{km}')}, {value})")
+                self.emit(f"            ({self.read_single(k, f'entry.pointee.{km}', qualified)}, {value})")
                 self.emit("        }) {")
                 self.emit(f"            {prop}[key] = value")
                 self.emit("        }")
             elif kind == "repeated":
                 if f.type in (FD.TYPE_STRING, FD.TYPE_MESSAGE):
-                    conv = self.read_single(f, "$0")
+                    conv = self.read_single(f, "$0", qualified)
                     self.emit(f"        {prop} = try ProtobufC.pointers(c.{member}, c.n_{member}) {{ {conv} }}")
                 else:
                     conv = self.read_single(f, "$0")
@@ -748,7 +750,7 @@ class FileEmitter:
                 conv = self.read_single(f, "$0")
                 self.emit(f"        {prop} = try c.{member}.map {{ {conv} }}")
             else:
-                self.emit(f"        {prop} = {self.read_single(f, 'c.' + member)}")
+                self.emit(f"        {prop} = {self.read_single(f, 'c.' + member, qualified)}")
         for oi, o in enumerate(m.oneof_decl):
             members = [f for f in m.field if f.HasField("oneof_index") and f.oneof_index == oi]
             case_member = self.gen.c_member(info, o.name + "_case")
@@ -762,7 +764,7 @@ class FileEmitter:
                     self.emit(f"            guard let value = c.{member} else {{ throw ProtobufCError(.malformed, \"oneof member {f.name} is NULL\") }}")
                     self.emit(f"            {prop} = .{case}({self.read_single(f, 'value')})")
                 else:
-                    self.emit(f"        case {f.number}: {prop} = .{case}({self.read_single(f, 'c.' + member)})")
+                    self.emit(f"        case {f.number}: {prop} = .{case}({self.read_single(f, 'c.' + member, f'{info.full}.{f.name}')})")
             self.emit(f"        default: {prop} = nil")
             self.emit("        }")
         self.emit("    }")

@@ -53,7 +53,7 @@ extension DispatchService {
             let parent = TraceIdentifiers.isValidTraceID(task.traceID)
                 ? SpanContext(
                     traceID: task.traceID, spanID: TraceIdentifiers.derivedSpanID(from: task.workflowID),
-                    sampled: tracer.sampler.shouldSample(traceID: task.traceID), traceState: task.traceState)
+                    sampled: task.traceSampled ?? tracer.sampler.shouldSample(traceID: task.traceID), traceState: task.traceState)
                 : nil
             let span = tracer.startSpan(
                 "dispatch \(task.spec.key.rawValue)", kind: .producer, parent: parent, startUnixNanos: claimStarted,

@@ -96,6 +96,9 @@ public struct StoredTask: Hashable, Sendable {
     /// The W3C `tracestate` the workflow was submitted with (`TraceState.propagated`), passed on
     /// to the executors of its tasks with the trace.
     public var traceState: String?
+    /// The workflow's sampling decision (`NewWorkflow.traceSampled`); nil for a workflow stored
+    /// before it was kept (migration 0011): the server's sampler decides.
+    public var traceSampled: Bool?
     public var dagVersion: Int
 
     public init(
@@ -103,7 +106,8 @@ public struct StoredTask: Hashable, Sendable {
         attempt: Int = 0, maxAttempts: Int, unfinishedUpstream: Int, rank: Double, priority: Int,
         leaseOwner: String? = nil, leaseExpiresAt: UnixMillis? = nil, availableAt: UnixMillis? = nil,
         result: [UInt8]? = nil, lastError: TaskFailureInfo? = nil, createdAt: UnixMillis, readyAt: UnixMillis? = nil,
-        startedAt: UnixMillis? = nil, finishedAt: UnixMillis? = nil, traceID: String, traceState: String? = nil, dagVersion: Int
+        startedAt: UnixMillis? = nil, finishedAt: UnixMillis? = nil, traceID: String, traceState: String? = nil, traceSampled: Bool? = nil,
+        dagVersion: Int
     ) {
         self.taskID = taskID
         self.workflowID = workflowID
@@ -127,6 +131,7 @@ public struct StoredTask: Hashable, Sendable {
         self.finishedAt = finishedAt
         self.traceID = traceID
         self.traceState = traceState
+        self.traceSampled = traceSampled
         self.dagVersion = dagVersion
     }
 }

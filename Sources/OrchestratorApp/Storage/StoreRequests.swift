@@ -18,6 +18,9 @@ public struct NewWorkflow: Sendable {
     public var traceID: String
     /// The caller's W3C `tracestate`, already checked (`TraceState.propagated`); nil for none.
     public var traceState: String?
+    /// Whether the workflow's trace is sampled: the caller's `traceparent` flag, else the server's
+    /// sampler. Every dispatch of its tasks, and so every assignment's `traceparent`, says the same.
+    public var traceSampled = true
     public var labels: [String: String]
     public var priority: Int
     public var actor: Actor

@@ -31,7 +31,9 @@ extension WorkflowsService {
         let span = tracer.startSpan("orchestrator.v1.Workflows/SubmitStream submit", kind: .server, parent: parent)
         span.setAttribute("orchestrator.request_id", .string(request.requestID))
         return try await tracer.run(span) { _ in
-            try await submit(requestID: request.requestID, query: request.query, context: context, traceID: parent.traceID, traceState: parent.traceState)
+            try await submit(
+                requestID: request.requestID, query: request.query, context: context,
+                trace: SubmittedTrace(traceID: parent.traceID, traceState: nil, sampled: parent.sampled))
         }
     }
 

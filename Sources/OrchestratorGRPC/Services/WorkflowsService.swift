@@ -63,23 +63,24 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         }
     }
 
-    /// `traceID` and `traceState` default to the call's own (SubmitStream passes its submit span's).
+    /// `trace` defaults to the call's own (SubmitStream passes a query's own traceparent).
     func submit(
-        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil, traceState: String? = nil
+        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, trace: SubmittedTrace? = nil
     ) async throws -> SubmitOutcome {
-        try await submitWithPayloads(requestID: requestID, query: query, context: context, traceID: traceID, traceState: traceState).outcome
+        try await submitWithPayloads(requestID: requestID, query: query, context: context, trace: trace).outcome
     }
 
     /// `submit`, and the payloads of the submitted tasks by key.
     func submitWithPayloads(
-        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, traceID: String? = nil, traceState: String? = nil
+        requestID: String, query: Orchestrator_V1_Query?, context: ServerContext, trace: SubmittedTrace? = nil
     ) async throws -> (outcome: SubmitOutcome, payloads: [TaskKey: [UInt8]]) {
+        let trace = trace ?? SubmittedTrace(context.trace)
         let planned = try planning.plan(query)
         let command = SubmitCommand(
             requestID: requestID.isEmpty ? nil : requestID, query: planned.decoded.query,
             failurePolicy: planned.decoded.failurePolicy, payloads: planned.payloads,
-            actor: CallerIdentity.actor(of: context), traceID: traceID ?? context.trace.traceID,
-            traceState: traceID == nil ? context.trace.traceState : traceState)
+            actor: CallerIdentity.actor(of: context), traceID: trace.traceID, traceState: trace.traceState,
+            traceSampled: trace.sampled)
         return (try await submission.submit(command, plan: planned.result), planned.payloads)
     }
 
@@ -117,7 +118,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             }
             var states = Set<WorkflowState>()
             for state in request.states {
-                guard let domain = state.domainState else { throw AppError.invalidArgument("states contains an unknown workflow state \(state)") }
+                guard let domain = state.domainState else { throw AppError.invalidArgument("states contains \(state.rawValue), which is not an orchestrator.v1.WorkflowState this server lists") }
                 states.insert(domain)
             }
             let page = try await workflows.listWorkflows(WorkflowListQuery(

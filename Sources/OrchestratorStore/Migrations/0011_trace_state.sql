@@ -1,7 +1,11 @@
--- 0011: the submitter's W3C tracestate, kept with the workflow's trace id. Rationale: docs/SCHEMA.md,
--- "Tables" (workflows), and docs/OBSERVABILITY.md.
+-- 0011: the rest of a workflow's trace context, kept with its trace id: the submitter's W3C
+-- tracestate and the trace's sampling decision. Rationale: docs/SCHEMA.md, "Tables" (workflows),
+-- and docs/OBSERVABILITY.md.
 --
 -- Assignments carry a traceparent built from the workflow's trace id; vendors' tracing systems keep
--- their own state in tracestate, which a hop that drops it breaks. NULL: none was sent (or it was
--- invalid). A nullable column without default: adding it rewrites nothing.
-ALTER TABLE workflows ADD COLUMN trace_state text;
+-- their own state in tracestate, which a hop that drops it breaks, and the traceparent's sampled
+-- flag was the server's sampler's, so a trace the caller chose not to sample came back to its
+-- executors as sampled. trace_state NULL: none was sent (or it was invalid); trace_sampled NULL: a
+-- workflow stored before this migration (the sampler decides, as before). Nullable columns
+-- without default: adding them rewrites nothing.
+ALTER TABLE workflows ADD COLUMN trace_state text, ADD COLUMN trace_sampled boolean;

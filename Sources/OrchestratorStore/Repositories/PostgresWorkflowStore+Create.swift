@@ -17,8 +17,8 @@ extension PostgresWorkflowStore {
             // the second waits for the first to commit and then inserts nothing.
             let insertWorkflow = """
                 INSERT INTO workflows (id, tenant, request_id, state, priority, current_dag_version, failure_policy, trace_id,
-                                       trace_state, labels, submitted_by, planner, planning, created_at, updated_at)
-                VALUES ($1, $2, $3, $12, $4, 1, $5, $6, $13, $7, $8, $9, $10, $11, $11)
+                                       trace_state, trace_sampled, labels, submitted_by, planner, planning, created_at, updated_at)
+                VALUES ($1, $2, $3, $12, $4, 1, $5, $6, $13, $14, $7, $8, $9, $10, $11, $11)
                 ON CONFLICT ON CONSTRAINT workflows_tenant_request_id_key DO NOTHING
                 RETURNING id
                 """
@@ -26,7 +26,7 @@ extension PostgresWorkflowStore {
                 workflow.workflowID, workflow.tenant, workflow.requestID, workflow.priority, workflow.failurePolicy.rawValue,
                 workflow.traceID, try JSONColumn.object(workflow.labels), workflow.actor.subject, workflow.planning.planner,
                 try JSONColumn.encode(PlanningJSON(workflow.planning)), workflow.now.sqlTimestamp, initialState.rawValue,
-                workflow.traceState,
+                workflow.traceState, workflow.traceSampled,
             ]
             if workflow.requestID == nil {
                 // Nothing to conflict with (a NULL request id is never equal): the whole workflow

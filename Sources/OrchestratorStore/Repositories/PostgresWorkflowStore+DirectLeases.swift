@@ -65,7 +65,8 @@ extension PostgresWorkflowStore {
                 payload: graph.newPayloads[position], state: .leased, attempt: 1, maxAttempts: max(1, spec.retry.maxAttempts),
                 unfinishedUpstream: 0, rank: graph.newRanks[position], priority: spec.priority != 0 ? spec.priority : workflow.priority,
                 leaseOwner: columns.owners[position], leaseExpiresAt: expiry, createdAt: workflow.now, readyAt: workflow.now,
-                startedAt: workflow.now, traceID: workflow.traceID, traceState: workflow.traceState, dagVersion: 1)
+                startedAt: workflow.now, traceID: workflow.traceID, traceState: workflow.traceState,
+                traceSampled: workflow.traceSampled, dagVersion: 1)
             return ClaimedTask(
                 task: task, lease: LeaseToken(taskID: taskID, fencingToken: 1), leaseExpiresAt: expiry, upstreamResults: [:],
                 inputs: workflow.query.providedInputs)

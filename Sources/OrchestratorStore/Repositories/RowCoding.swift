@@ -100,7 +100,8 @@ enum TaskRow {
     static let columns = """
         t.id, t.workflow_id, w.tenant, t.key, t.metadata, t.input, t.state, t.attempt, t.max_attempts,
         t.unfinished_upstream, t.rank, t.priority, t.lease_owner, t.lease_expires_at, t.next_attempt_at,
-        t.result, t.last_error, t.created_at, t.ready_at, t.started_at, t.finished_at, w.trace_id, w.trace_state, t.dag_version
+        t.result, t.last_error, t.created_at, t.ready_at, t.started_at, t.finished_at, w.trace_id, w.trace_state, w.trace_sampled,
+        t.dag_version
         """
 
     static func decode(_ row: PostgresRow, decoder: JSONDecoder) throws -> StoredTask {
@@ -135,6 +136,7 @@ enum TaskRow {
             finishedAt: try row.decode(Date?.self, column: "finished_at").unixMillis,
             traceID: try row.decode(String.self, column: "trace_id"),
             traceState: try row.decode(String?.self, column: "trace_state"),
+            traceSampled: try row.decode(Bool?.self, column: "trace_sampled"),
             dagVersion: try row.decode(Int.self, column: "dag_version"))
     }
 }

@@ -117,7 +117,9 @@ struct  Orchestrator__V1__SubmitStreamRequest
    * W3C traceparent of this one submission (`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`):
    * the workflow joins that trace, under a span of its own. Empty = the stream's trace (the
    * call's `traceparent` metadata), which every workflow submitted on the stream then shares.
-   * A malformed value rejects this submission with INVALID_ARGUMENT.
+   * A malformed value rejects this submission with INVALID_ARGUMENT (one longer than the server's
+   * string limit, like any over-long field, fails the whole call). Such a submission's workflow
+   * has no tracestate (there is no per-submission field for one); its sampled flag is kept.
    */
   char *traceparent;
 };
