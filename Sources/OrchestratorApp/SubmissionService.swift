@@ -98,10 +98,10 @@ public struct SubmissionService: Sendable {
             query: command.query, dag: plan.dag, payloads: command.payloads, ranks: ranks, planning: record,
             failurePolicy: command.failurePolicy, traceID: command.traceID, labels: command.query.labels,
             priority: command.query.priority, actor: command.actor, now: clock.now())
-        // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
-        // the graph that task proposes is adopted (PlanAdoptionService).
         new.traceState = TraceState.propagated(command.traceState)
         new.traceSampled = command.traceSampled ?? TracingSystem.tracer.sampler.shouldSample(traceID: command.traceID)
+        // A delegated plan is a planning task, not the work: the workflow stays PLANNING until
+        // the graph that task proposes is adopted (PlanAdoptionService).
         new.awaitingPlan = metadata.planner == DelegatedPlanner.defaultName
         // Not for a delegated plan: its planning task's answer is reviewed on completion, which
         // the lease table arranges for claims only.

@@ -21,7 +21,8 @@ public enum ProtobufC {
         }
         guard let message else {
             // Worded for the caller who sent the bytes, not for who decodes them.
-            throw ProtobufCError(.malformed, "not a protobuf encoding of this message (\(bytes.count == 1 ? "1 byte" : "\(bytes.count) bytes"))")
+            let size = bytes.count == 1 ? "1 byte" : "\(bytes.count) bytes"
+            throw ProtobufCError(.malformed, "not a protobuf encoding of this message (\(size))")
         }
         defer { free(message) }
         return try convert(message)

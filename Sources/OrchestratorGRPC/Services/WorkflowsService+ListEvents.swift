@@ -20,7 +20,9 @@ extension WorkflowsService {
             try APIDefaults.checkInstant(request.untilUnixMs, field: "until_unix_ms")
             var kinds = Set<EventKind>()
             for type in request.types {
-                guard let kind = type.eventKind else { throw AppError.invalidArgument("types contains \(type.rawValue), which is not an orchestrator.v1.EventType this server lists") }
+                guard let kind = type.eventKind else {
+                    throw AppError.invalidArgument("types contains \(type.rawValue), which is not an orchestrator.v1.EventType this server lists")
+                }
                 kinds.insert(kind)
             }
             var tenant = CallerIdentity.tenantScope(of: context)

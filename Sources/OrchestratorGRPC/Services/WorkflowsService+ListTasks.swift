@@ -18,7 +18,9 @@ extension WorkflowsService {
             }
             var wanted = Set<Orchestrator_V1_TaskState>()
             for state in request.states {
-                guard state.domainState != nil else { throw AppError.invalidArgument("states contains \(state.rawValue), which is not an orchestrator.v1.TaskState this server lists") }
+                guard state.domainState != nil else {
+                    throw AppError.invalidArgument("states contains \(state.rawValue), which is not an orchestrator.v1.TaskState this server lists")
+                }
                 wanted.insert(state)
             }
             let record = try await existingWorkflow(request.workflowID, context: context)

@@ -118,7 +118,9 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             }
             var states = Set<WorkflowState>()
             for state in request.states {
-                guard let domain = state.domainState else { throw AppError.invalidArgument("states contains \(state.rawValue), which is not an orchestrator.v1.WorkflowState this server lists") }
+                guard let domain = state.domainState else {
+                    throw AppError.invalidArgument("states contains \(state.rawValue), which is not an orchestrator.v1.WorkflowState this server lists")
+                }
                 states.insert(domain)
             }
             let page = try await workflows.listWorkflows(WorkflowListQuery(
