@@ -362,6 +362,24 @@ def test_a_fail_fast_workflows_error_says_why_its_task_failed(api, server, datab
     assert error.startswith("task lost failed: stream ") and error.endswith("; attempts exhausted"), error
 
 
+def test_a_continue_independent_workflows_error_says_a_lost_last_attempt_was_the_last(api, database, capability, pb):
+    """Under CONTINUE_INDEPENDENT the workflow ends once every task has, and its error was built
+    from the task's own last error — that attempt's, "stream ended", without the "; attempts
+    exhausted" fail_fast's error has (found by black-box testing)."""
+    lost = api.submit([api.task("lost", capability, retry=pb.dag.RetryPolicy(max_attempts=1))],
+                      failure_policy=pb.query.FAILURE_POLICY_CONTINUE_INDEPENDENT).workflow.workflow_id
+    frozen = FrozenExecutor(api, pb, "gone-ci-" + capability, capability, max_in_flight=1)
+    try:
+        wait_leased_by(database, lost, "gone-ci-" + capability, 1)
+    finally:
+        frozen.close()
+    assert api.wait_finished(lost, 30) == "WORKFLOW_STATE_FAILED"
+    error = api.get(lost).error
+    assert error.startswith("task lost failed: stream ") and error.endswith("; attempts exhausted"), error
+    # The task's own error is its last attempt's, which did not know it was the last.
+    assert not api.get(lost, tasks=True).tasks[0].last_error.message.endswith("; attempts exhausted")
+
+
 def test_failure_messages_name_the_task_and_keep_the_executors_reason(api, server, database, capability, pb):
     """Found by black-box testing: under fail_fast the siblings' revocation named the failed task
     by its id only, and a continue_independent workflow's error was "task x did not succeed",

@@ -196,13 +196,24 @@ extension StoreTransaction {
         // "task x did not succeed", dropping the executor's message (found by black-box testing).
         let failed = try await query(
             """
-            SELECT key AS failed_key, state::text AS failed_state, last_error ->> 'message' AS failed_message
+            SELECT key AS failed_key, state::text AS failed_state, last_error ->> 'message' AS failed_message,
+                   last_error ->> 'source' AS failed_source
               FROM tasks WHERE workflow_id = $1 AND state IN ('failed', 'cancelled', 'skipped')
              ORDER BY (state = 'failed') DESC, finished_at LIMIT 1
             """, [workflowID])
         let failedKey = try failed.first?.decode(String?.self, column: "failed_key")
         let failedState = try failed.first?.decode(String?.self, column: "failed_state")
-        let failedMessage = try failed.first?.decode(String?.self, column: "failed_message")
+        var failedMessage = try failed.first?.decode(String?.self, column: "failed_message")
+        // A last attempt lost with its lease says so, as fail_fast's error does (settleLostLeases):
+        // the task's own error is that attempt's, which does not know it was the last.
+        let lostSources: Set<String> = [
+            TaskFailureInfo.Source.leaseExpired.rawValue, TaskFailureInfo.Source.timeout.rawValue, TaskFailureInfo.Source.released.rawValue,
+        ]
+        if failedState == "failed", let source = try failed.first?.decode(String?.self, column: "failed_source"), lostSources.contains(source),
+            let message = failedMessage
+        {
+            failedMessage = message + "; attempts exhausted"
+        }
         // A PLANNING workflow whose planning task succeeded is not done: the graph it proposed is
         // about to be adopted as the next version (PlanAdoptionService), in its own transaction.
         if failedKey == nil && locked.state == .planning { return nil }
