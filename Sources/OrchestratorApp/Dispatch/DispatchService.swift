@@ -113,6 +113,11 @@ public final class DispatchService: Sendable {
         var outcome = reported
         var plan: PlanningTask?
         let result: ReportResult
+        let isFinal: Bool
+        if case .progress = reported { isFinal = false } else { isFinal = true }
+        if isFinal { registry.setFinalReportInFlight(lease, true) }
+        // Still held after the report (refused, or not applied): revocations reach it again.
+        defer { if isFinal { registry.setFinalReportInFlight(lease, false) } }
         do {
             // Only a planning task's completion proposes a graph; the session knows the keys of
             // the tasks it handed out, which spares every other completion a database read.

@@ -29,6 +29,11 @@ final class LeaseRegistry: Sendable {
         var workflowID: String? = nil
         /// The task's key, for messages; nil when unknown (a resumed lease).
         var taskKey: String? = nil
+        /// A completion or failure of this lease is being applied (`DispatchService.report`): a
+        /// workflow-wide revocation passes it by, since the executor learns that report's outcome
+        /// from its ack. Without this, a report applied in the batch that finished the workflow
+        /// could be revoked after it was accepted (seen by black-box testing).
+        var finalReportInFlight = false
     }
 
     /// How a session is told about leases taken away from it.
@@ -417,8 +422,18 @@ final class LeaseRegistry: Sendable {
     /// Revokes every lease of `workflowID` held here: its tasks were cancelled by the workflow's
     /// failure policy, and their executors should stop now rather than at the keeper's next round.
     func revokeWorkflow(_ workflowID: String, reason: String) {
-        let tokens = state.withLock { state in state.leases.values.filter { $0.workflowID == workflowID }.map(\.token) }
+        let tokens = state.withLock { state in
+            state.leases.values.filter { $0.workflowID == workflowID && !$0.finalReportInFlight }.map(\.token)
+        }
         for token in tokens { revoke(token, reason: reason) }
+    }
+
+    /// Marks (or unmarks) a final report of this exact lease as being applied (`LiveLease.finalReportInFlight`).
+    func setFinalReportInFlight(_ token: LeaseToken, _ inFlight: Bool) {
+        state.withLock { state in
+            guard state.leases[token.taskID]?.token == token else { return }
+            state.leases[token.taskID]?.finalReportInFlight = inFlight
+        }
     }
 
     func revokeTask(_ taskID: String, reason: String) {
