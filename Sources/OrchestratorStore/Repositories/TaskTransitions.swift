@@ -206,12 +206,10 @@ extension StoreTransaction {
         var failedMessage = try failed.first?.decode(String?.self, column: "failed_message")
         // A last attempt lost with its lease says so, as fail_fast's error does (settleLostLeases):
         // the task's own error is that attempt's, which does not know it was the last.
-        let lostSources: Set<String> = [
-            TaskFailureInfo.Source.leaseExpired.rawValue, TaskFailureInfo.Source.timeout.rawValue, TaskFailureInfo.Source.released.rawValue,
-        ]
-        if failedState == "failed", let source = try failed.first?.decode(String?.self, column: "failed_source"), lostSources.contains(source),
-            let message = failedMessage
-        {
+        let failedSource = try failed.first?.decode(String?.self, column: "failed_source")
+            .flatMap(TaskFailureInfo.Source.init(rawValue:))
+        let lostWithItsLease: Set<TaskFailureInfo.Source> = [.leaseExpired, .timeout, .released]
+        if failedState == "failed", let source = failedSource, lostWithItsLease.contains(source), let message = failedMessage {
             failedMessage = message + "; attempts exhausted"
         }
         // A PLANNING workflow whose planning task succeeded is not done: the graph it proposed is
