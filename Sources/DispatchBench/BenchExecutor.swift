@@ -3,13 +3,15 @@ import NGRPC
 import OrchestratorAPI
 import Synchronization
 
-/// When each assignment arrived, by task id (wall clock, ms since the epoch, sub-millisecond), and
-/// how many completions the server accepted. Shared by every executor of a run.
+/// When each assignment arrived, by task id (wall clock, ms since the epoch, sub-millisecond), how
+/// many completions the server accepted, and the first thing that makes the run's count
+/// unreachable (a completion refused for good, a stream that ended). Shared by every executor of a run.
 final class Recorder: Sendable {
     private struct State {
         var received: [String: Double] = [:]
         var accepted = 0
         var refused = 0
+        var failure: String?
     }
 
     /// Guards every field.
@@ -20,6 +22,9 @@ final class Recorder: Sendable {
     var accepted: Int { state.withLock { $0.accepted } }
     var refused: Int { state.withLock { $0.refused } }
     var receivedTimes: [String: Double] { state.withLock { $0.received } }
+    /// Records why the run cannot finish; the first reason wins.
+    func fail(_ reason: String) { state.withLock { if $0.failure == nil { $0.failure = reason } } }
+    var failure: String? { state.withLock { $0.failure } }
     func reset() { state.withLock { $0 = State() } }
 }
 
@@ -34,6 +39,8 @@ final class BenchExecutor: Sendable {
     private let call: RPCBidirectionalCall<Orchestrator_V1_LeaseRequest, Orchestrator_V1_LeaseResponse>
     private let sender: StreamSender
     private let loop = Mutex<Task<Void, any Error>?>(nil)
+    /// Set by `close`: the stream ending after it is expected.
+    private let closing = Atomic<Bool>(false)
 
     /// Connects and says hello; returns once the server's welcome arrived.
     static func connect(
@@ -51,7 +58,20 @@ final class BenchExecutor: Sendable {
         first.kind = .hello(hello)
         try await executor.sender.send(first)
         let (welcomed, welcome) = AsyncStream<Void>.makeStream()
-        executor.loop.withLock { $0 = Task { try await executor.serve(recorder: recorder, welcome: welcome) } }
+        executor.loop.withLock {
+            $0 = Task {
+                // A stream that ends mid-run loses its leases' completions: the run cannot reach its
+                // count, so it fails now rather than at the deadline.
+                do {
+                    try await executor.serve(recorder: recorder, welcome: welcome)
+                    if !executor.closing.load(ordering: .relaxed) { recorder.fail("executor \(id): the server ended the Lease stream") }
+                } catch {
+                    if !executor.closing.load(ordering: .relaxed) { recorder.fail("executor \(id): Lease stream failed: \(error)") }
+                    welcome.finish()
+                    throw error
+                }
+            }
+        }
         for await _ in welcomed { break }
         return executor
     }
@@ -91,6 +111,20 @@ final class BenchExecutor: Sendable {
                 try await sender.send(report)
             case .ack(let ack):
                 recorder.acked(ack.accepted)
+                if ack.accepted { break }
+                let taskID = ack.lease?.taskID ?? "?"
+                if ack.code == 14 {
+                    // UNAVAILABLE: not stored, try again (as a real executor would; the lease still holds).
+                    var completion = Orchestrator_V1_TaskCompletion()
+                    completion.lease = ack.lease ?? Orchestrator_V1_LeaseToken()
+                    completion.result = [1]
+                    var report = Orchestrator_V1_LeaseRequest()
+                    report.kind = .completion(completion)
+                    try await Task.sleep(for: .milliseconds(50))
+                    try await sender.send(report)
+                } else {
+                    recorder.fail("executor \(id): completion of task \(taskID) refused with code \(ack.code): \(ack.message)")
+                }
             default:
                 break
             }
@@ -99,6 +133,7 @@ final class BenchExecutor: Sendable {
 
     /// Half-closes the stream (the server gives back whatever is still leased) and disconnects.
     func close() async {
+        closing.store(true, ordering: .relaxed)
         try? await call.closeSend()
         let task = loop.withLock { $0 }
         _ = try? await task?.value

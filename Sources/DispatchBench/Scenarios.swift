@@ -19,10 +19,14 @@ enum Scenarios {
         }
     }
 
-    /// Waits until `count` completions were accepted (or the deadline passes: then it throws).
+    /// Waits until `count` completions were accepted; throws when the deadline passes or an executor
+    /// recorded why the count cannot be reached.
     static func waitForCompletions(_ recorder: Recorder, count: Int, timeout: Duration = .seconds(900)) async throws {
         let deadline = ContinuousClock.now + timeout
         while recorder.accepted < count {
+            if let failure = recorder.failure {
+                throw BenchError("\(failure) (\(recorder.accepted) of \(count) completions accepted)")
+            }
             if ContinuousClock.now > deadline {
                 throw BenchError("only \(recorder.accepted) of \(count) completions accepted before the deadline (\(recorder.refused) refused)")
             }

@@ -16,22 +16,28 @@ import NGRPC
 import OrchestratorAPI
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
-var report = JSONReport(scenario: options.scenario)
-switch options.scenario {
-case "dispatch":
-    for executors in options.executors {
-        let run = try await Scenarios.dispatch(options, executors: executors)
-        report.runs.append(run)
+do {
+    var report = JSONReport(scenario: options.scenario)
+    switch options.scenario {
+    case "dispatch":
+        for executors in options.executors {
+            let run = try await Scenarios.dispatch(options, executors: executors)
+            report.runs.append(run)
+        }
+    case "latency":
+        report.runs += try await Scenarios.latency(options)
+    case "workflow100k":
+        report.runs.append(try await Scenarios.workflow100k(options))
+    case "scale":
+        let records = try await ScaleScenario.run(options)
+        if let path = options.json { try ScaleRecord.write(records, to: path) }
+        exit(0)
+    default:
+        Options.fail("unknown scenario \(options.scenario)")
     }
-case "latency":
-    report.runs += try await Scenarios.latency(options)
-case "workflow100k":
-    report.runs.append(try await Scenarios.workflow100k(options))
-case "scale":
-    let records = try await ScaleScenario.run(options)
-    if let path = options.json { try ScaleRecord.write(records, to: path) }
-    exit(0)
-default:
-    Options.fail("unknown scenario \(options.scenario)")
+    if let path = options.json { try report.write(to: path) }
+} catch {
+    // A failed run is a message and exit status 1, not a crash report.
+    FileHandle.standardError.write(Data("DispatchBench \(options.scenario): \(error)\n".utf8))
+    exit(1)
 }
-if let path = options.json { try report.write(to: path) }
