@@ -33,7 +33,7 @@ public final class PostgresConnection {
             throw PostgresError.client(.connectionFailed, "out of memory allocating a PGconn")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(handle))
+            let message = ConninfoRedaction.redacting(Self.trimmed(PQerrorMessage(handle)), of: conninfo)
             PQfinish(handle)
             throw PostgresError(code: Self.classifyConnectFailure(message), message: message)
         }
@@ -63,9 +63,13 @@ public final class PostgresConnection {
     private static func connect(_ conninfo: String) throws -> OpaquePointer? {
         var parseError: UnsafeMutablePointer<CChar>?
         guard let parsed = PQconninfoParse(conninfo, &parseError) else {
-            let message = parseError.map { trimmed($0) } ?? "the connection string cannot be parsed"
+            // libpq quotes the whole string in some of these messages (a URI's syntax errors),
+            // password included: the message goes to logs, so the password does not. Whatever it
+            // says, no retry can mend the string.
+            let message = ConninfoRedaction.redacting(
+                parseError.map { trimmed($0) } ?? "the connection string cannot be parsed", of: conninfo)
             if let parseError { PQfreemem(parseError) }
-            throw PostgresError(code: classifyConnectFailure(message), message: message)
+            throw PostgresError(code: .invalidArgument, message: message)
         }
         defer { PQconninfoFree(parsed) }
         var pairs = Array(defaultSettings).map { ($0.key, $0.value) }
