@@ -156,7 +156,10 @@ def test_fail_fast_revokes_the_other_leases_at_once_with_the_reason(api, pb, ser
 def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on_the_first(api, pb, server, database, capability):
     """Two processes configured with one executor id: the second resumed a lease the first still
     held and worked on, and the first learnt nothing until its report was refused as stale (found
-    by black-box testing with a C++ executor). Now the first stream gets a revocation saying why."""
+    by black-box testing with a C++ executor). Now the first stream gets a revocation saying why.
+    Its reports after that were still applied — both streams hold the same fencing token — so the
+    process told to stop could store its result or spend the attempt under the new holder (found
+    by black-box testing): they are refused, and only the holder's count."""
     from security_support import LeaseStream
 
     executor_id = "twin-" + capability
@@ -176,11 +179,24 @@ def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on
         revocation = first.next_of("revocation", 15)
         assert revocation is not None and revocation.lease == assignment.lease, revocation
         assert "lease resumed by another stream of executor " + executor_id in revocation.reason, revocation.reason
+        for report in (pb.executors.LeaseRequest(progress=pb.executors.TaskProgress(lease=assignment.lease, fraction=0.5)),
+                       pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(
+                           lease=assignment.lease, message="zombie", code="E", retryable=True)),
+                       pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"zombie"))):
+            first.send(report)
+            refused = first.next_of("ack", 15)
+            assert refused is not None and not refused.accepted, refused
+            assert refused.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], refused
+            assert "lease taken over" in refused.message and "two processes share this executor id" in refused.message, refused
+        rows = psql(database, "SELECT state, attempt, coalesce(encode(result, 'escape'), '') FROM tasks "
+                              f"WHERE id = '{assignment.lease.task_id}'")
+        assert rows == [["leased", "1", ""]], rows
         second.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
         ack = second.next_of("ack", 15)
         assert ack is not None and ack.accepted, ack
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
         assert_completed_once(database, workflow_id, 1)
+        assert psql(database, f"SELECT encode(result, 'escape') FROM tasks WHERE id = '{assignment.lease.task_id}'") == [["ok"]]
     finally:
         first.close()
         if second is not None:

@@ -106,10 +106,17 @@ public final class DispatchService: Sendable {
     /// Applies a report (stream or unary) and keeps the in-memory lease table in step.
     /// - Parameter tenants: the tenants the reporter serves (nil: all); a refused report on a
     ///   task of another tenant is answered `unknownTask`, so the answer tells nothing of it.
+    /// - Parameter sessionID: the Lease stream the report came on; nil for the unary ReportStatus.
     public func report(
         _ lease: LeaseToken, executorID: String, outcome reported: TaskReport.Outcome, tenants: Set<String>?,
-        failureSource: TaskFailureInfo.Source = .executor
+        failureSource: TaskFailureInfo.Source = .executor, sessionID: String? = nil
     ) async throws -> ReportResult {
+        // The fencing token cannot tell two streams of one executor id apart: both hold the same
+        // token after a takeover. The lease table knows which stream holds the lease now.
+        if let sessionID, let holder = registry.sessionOf(lease), holder != sessionID {
+            observeReport(lease, executorID: executorID, outcome: reported, result: .heldByAnotherStream)
+            return .heldByAnotherStream
+        }
         var outcome = reported
         var plan: PlanningTask?
         let result: ReportResult
@@ -171,6 +178,9 @@ public final class DispatchService: Sendable {
             }
             // A free slot, and possibly newly ready children (or adopted tasks).
             signals.signal(.tasksReady)
+        case (.heldByAnotherStream, _):
+            // Not reached (answered above); the lease stays with the stream that holds it.
+            break
         case (.staleLease, _), (.unknownTask, _), (.alreadyCompleted, _):
             // Only the reporter's own lease: a refused report by someone else (a guessed token)
             // must not take a live lease out of the table, where the keeper extends it.

@@ -280,7 +280,8 @@ extension DispatchService {
                     group.addTask {
                         defer { pipeline.finish(lease) }
                         do {
-                            let result = try await self.report(lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants)
+                            let result = try await self.report(
+                                lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants, sessionID: sessionID)
                             try? outbox.enqueue(.ack(lease, result))
                         } catch {
                             // Answered, like every report: the executor learns it was not applied

@@ -70,6 +70,9 @@ extension DispatchService {
         case .unknownTask:
             metrics.reports.labels(kind, "unknown_task").increment()
             logger.info("report for an unknown task refused", metadata: metadata)
+        case .heldByAnotherStream:
+            metrics.reports.labels(kind, "held_by_another_stream").increment()
+            logger.info("report refused: another stream of the executor resumed the lease", metadata: metadata)
         }
     }
 

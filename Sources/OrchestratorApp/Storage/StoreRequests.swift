@@ -292,6 +292,11 @@ public enum ReportResult: Hashable, Sendable {
     /// (its acknowledgement was lost, say): nothing changed, and it is answered as accepted.
     case alreadyCompleted
     case unknownTask
+    /// Sent on a Lease stream whose lease another stream of the same executor id has since
+    /// resumed (two processes sharing an id): the revoked stream's reports are refused, or the
+    /// process told to stop could still store a result or spend the attempt under the new holder.
+    /// Decided by the server's lease table, before the store.
+    case heldByAnotherStream
 }
 
 /// A request to push one lease's expiry to `until`.

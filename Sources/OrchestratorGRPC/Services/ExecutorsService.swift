@@ -102,6 +102,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 throw AppError.failedPrecondition(Self.staleMessage(lease, current: current, state: state))
             case .unknownTask:
                 throw AppError.notFound("task \(lease.taskID) not found")
+            case .heldByAnotherStream:
+                throw AppError.failedPrecondition(Self.heldByAnotherStreamMessage(lease))
             }
         }
     }
@@ -164,6 +166,12 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             + "this one changed nothing"
     }
 
+    static func heldByAnotherStreamMessage(_ lease: LeaseToken) -> String {
+        "lease taken over: another stream of this executor id resumed the lease on task \(lease.taskID) (fencing token "
+            + "\(lease.fencingToken)) and holds it now; reports from this stream are refused and changed nothing "
+            + "(two processes share this executor id: give each its own)"
+    }
+
     static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
         if lease.fencingToken == current, state == .leased || state == .running {
             // The token is current and the task is leased: only the holder differs.
@@ -171,8 +179,9 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 + "but the lease is held by another executor (a report must come from the executor_id the task was assigned to); "
                 + "the report was refused and changed nothing"
         }
-        if lease.fencingToken > current {
-            // Tokens only grow, one per lease: this one was never handed out (a client bug, or a guess).
+        if lease.fencingToken > current || lease.fencingToken < 1 {
+            // Tokens start at 1 and grow by one per lease: this one was never handed out (a client
+            // bug, or a guess).
             return "unknown lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), which was never "
                 + "issued (the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
         }
@@ -211,6 +220,9 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             case .unknownTask:
                 ack.code = Int32(RPCStatus.Code.notFound.rawValue)
                 ack.message = "task \(lease.taskID) not found"
+            case .heldByAnotherStream:
+                ack.code = Int32(RPCStatus.Code.failedPrecondition.rawValue)
+                ack.message = heldByAnotherStreamMessage(lease)
             }
             response.kind = .ack(ack)
         case .invalidReportAck(let reason):
