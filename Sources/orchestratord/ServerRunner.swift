@@ -1,3 +1,4 @@
+import ArgumentParser
 import GRPCStandardServices
 import Logging
 import NGRPC
@@ -15,6 +16,7 @@ struct ServerRunner {
     let logger: Logger
 
     func run() async throws {
+        try checkListeners()
         let tracing = try TracingRuntime.start(settings.tracing, logger: logger)
         let (registry, catalog) = try PlannerSetup.standard(catalogPath: settings.catalogFile, logger: logger)
         let observability = try ServerObservability.start(settings.observability, logger: logger)
@@ -119,14 +121,32 @@ struct ServerRunner {
         logger.notice("orchestratord stopped")
     }
 
-    func listeners() -> [ServerConfiguration.Listener] {
-        var result: [ServerConfiguration.Listener] = []
+    func listeners() -> [ServerConfiguration.Listener] { namedListeners().map(\.listener) }
+
+    /// Each gRPC listener with the setting that configures its address.
+    func namedListeners() -> [(setting: String, listener: ServerConfiguration.Listener)] {
+        var result: [(setting: String, listener: ServerConfiguration.Listener)] = []
         if let address = settings.grpcAddress {
-            result.append(.init(host: address.host, port: address.port))
+            result.append(("grpc-address", .init(host: address.host, port: address.port)))
         }
         if let address = settings.grpcTLSAddress, let cert = settings.tlsCertFile, let key = settings.tlsKeyFile {
-            result.append(.init(host: address.host, port: address.port, tls: clientCertificates(.init(certificateChainPath: cert, privateKeyPath: key))))
+            result.append((
+                "grpc-tls-address",
+                .init(host: address.host, port: address.port, tls: clientCertificates(.init(certificateChainPath: cert, privateKeyPath: key)))
+            ))
         }
         return result
+    }
+
+    /// Refuses listeners the server could not start, before anything touches the database: a
+    /// TLS file that does not load or an address in use was found only after the migrations ran,
+    /// and a newer schema cannot be undone but by a restore (found by black-box testing). Exit 64,
+    /// naming the setting, as for every other setting's mistake.
+    func checkListeners() throws {
+        let named = namedListeners()
+        let problems = GRPCServer.preflight(named.map(\.listener))
+        guard let first = problems.first else { return }
+        let setting = first.isTLS ? "tls-cert-file, tls-key-file, tls-client-ca-file" : named[first.listenerIndex].setting
+        throw ValidationError("\(setting): \(first.description)")
     }
 }

@@ -70,10 +70,12 @@ def stopped_because(stderr: str) -> str:
 
 def test_a_server_that_cannot_start_says_why_in_its_log_format(database):
     """Past the settings, a start-up failure is a log line like the others (JSON by default), not
-    ArgumentParser's plain 'Error: …' in the middle of the JSON stream a collector parses."""
+    ArgumentParser's plain 'Error: …' in the middle of the JSON stream a collector parses. (An
+    address that does not resolve is now refused before the database is touched, as a setting:
+    exit 64; it went through the same log line as exit 1.)"""
     result = subprocess.run([str(binary("orchestratord")), "--grpc-address", "999.1.1.1:56112", "--admin-address", "none",
                              "--database-url", database, "--log-format", "json"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert result.returncode == 64, (result.returncode, result.stderr[-2000:])
     for line in result.stderr.splitlines():
         if line.strip():
             json.loads(line)  # every line is JSON
@@ -116,3 +118,34 @@ def test_both_binaries_print_their_version():
         result = subprocess.run([str(binary(name)), "--version"], capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, (name, result.stderr)
         assert result.stdout.strip().count(".") == 2, (name, result.stdout)
+
+
+def test_listeners_it_cannot_open_stop_the_start_before_the_database_is_migrated(cluster, tmp_path):
+    """Found by black-box testing: a TLS file that does not load, or a gRPC port in use, failed the
+    start only after every migration had been applied (exit 1, "listener 1"), so a typo during an
+    upgrade migrated production and left only a restore to go back."""
+    import socket
+    import uuid
+    from procs import psql
+
+    database = cluster.create_database("sys_listener_" + uuid.uuid4().hex[:8])
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        for args, message in [
+            (["--grpc-tls-address", "127.0.0.1:0", "--tls-cert-file", str(tmp_path / "missing.pem"),
+              "--tls-key-file", str(tmp_path / "missing.key")],
+             f"tls-cert-file, tls-key-file, tls-client-ca-file: cannot load certificate chain {tmp_path / 'missing.pem'}"),
+            (["--grpc-address", f"127.0.0.1:{port}"], f"grpc-address: cannot listen on 127.0.0.1:{port}: Address already in use"),
+            (["--grpc-address", "256.1.1.1:50051"], "grpc-address: cannot listen on 256.1.1.1:50051: 256.1.1.1 is not an address"),
+        ]:
+            command = [str(binary("orchestratord")), "--grpc-address", "127.0.0.1:0", "--admin-address", "none",
+                       "--database-url", database, *args]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 64, (args, result.returncode, result.stderr[-1500:])
+            assert message in stopped_because(result.stderr), (args, result.stderr[-1500:])
+            assert psql(database, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == [["0"]], args
+    finally:
+        taken.close()
