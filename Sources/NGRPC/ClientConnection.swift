@@ -204,6 +204,8 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
                 if dnsError != 0 {
                     // errno says "Success" after a failed lookup: name the lookup's own error.
                     failureReason = "cannot resolve host \(configuration.host): \(String(cString: evutil_gai_strerror(dnsError)))"
+                } else if configuration.tls != nil, let bufferEvent, let tlsFailure = TLSContext.failure(of: bufferEvent) {
+                    failureReason = "TLS handshake with \(configuration.host):\(configuration.port) failed: \(tlsFailure)"
                 } else {
                     failureReason =
                         what & Int16(BEV_EVENT_EOF) != 0 ? "connection closed by the server" : "connection failed: \(TLSContext.lastError() == "unknown error" ? String(cString: strerror(cngrpc_errno())) : TLSContext.lastError())"

@@ -126,3 +126,31 @@ private func tlsSelectH2(
     }
     return SSL_TLSEXT_ERR_ALERT_FATAL
 }
+
+extension TLSContext {
+    /// Why a TLS bufferevent failed, from what OpenSSL recorded for it: the certificate check's
+    /// verdict and the errors queued on the bufferevent. nil when OpenSSL recorded nothing (the
+    /// failure was the socket's own). bufferevent_openssl keeps a connection's OpenSSL errors on
+    /// the bufferevent, not in the thread's error queue, which `lastError()` read: every failed
+    /// handshake said "connection failed: Success" (found by black-box testing).
+    static func failure(of bufferEvent: OpaquePointer) -> String? {
+        var reasons: [String] = []
+        if let ssl = bufferevent_openssl_get_ssl(bufferEvent) {
+            let verdict = SSL_get_verify_result(ssl)
+            if verdict != X509_V_OK {
+                reasons.append("certificate verify failed: \(String(cString: X509_verify_cert_error_string(verdict)))")
+            }
+        }
+        while true {
+            let code = bufferevent_get_openssl_error(bufferEvent)
+            guard code != 0 else { break }
+            // libevent queues SSL_get_error's result there too (library 0, "reason(1)"): not an
+            // OpenSSL error of its own.
+            guard (code >> 23) & 0xFF != 0 else { continue }
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            reasons.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+    }
+}

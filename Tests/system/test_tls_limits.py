@@ -155,6 +155,29 @@ def test_mutual_tls_with_orchctl_and_certificate_reload_on_sighup(database, work
     assert proc.alive()
 
 
+def test_orchctl_names_why_a_tls_handshake_failed(database, workdir, processes):
+    """Found by black-box testing: an unknown server CA, the wrong CA file and TLS sent to the
+    cleartext port all printed "UNAVAILABLE: connection failed: Success" (the connection's OpenSSL
+    errors are kept on its bufferevent, and errno had nothing to say)."""
+    ca = pki.make_ca(workdir, "names-ca")
+    other_ca = pki.make_ca(workdir, "names-other-ca")
+    server = pki.issue(workdir, "names-server", ca, 0x21, "/CN=localhost", "DNS:localhost,IP:127.0.0.1")
+    tls_port = free_port()
+    proc, cleartext = start(database, workdir, "--grpc-tls-address", f"127.0.0.1:{tls_port}", "--tls-cert-file", str(server[0]),
+                            "--tls-key-file", str(server[1]))
+    processes.append(proc)
+    for args, reason in [
+        (["--address", f"127.0.0.1:{tls_port}", "--tls-ca-file", str(other_ca[0])],
+         "certificate verify failed: unable to get local issuer certificate"),
+        (["--address", cleartext, "--tls-ca-file", str(ca[0])], "wrong version number"),
+    ]:
+        result = orchctl("list", *args, "--timeout", "10")
+        assert result.returncode != 0, args
+        assert "UNAVAILABLE: TLS handshake with" in result.stderr and reason in result.stderr, (args, result.stderr)
+        assert "Success" not in result.stderr, result.stderr
+    assert orchctl("list", "--address", f"127.0.0.1:{tls_port}", "--tls-ca-file", str(ca[0])).returncode == 0
+
+
 def test_rate_limit_is_per_authenticated_caller(database, workdir, pb, processes):
     """With JWT authentication the bucket belongs to the caller (subject and tenant), not the IP:
     alice running out leaves bob, on the same address, untouched."""
