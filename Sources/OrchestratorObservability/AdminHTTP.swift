@@ -26,6 +26,8 @@ public struct AdminResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Headers besides Content-Type and Cache-Control, e.g. a 405's `Allow`.
+    public var headers: [String: String] = [:]
 
     public init(status: Int, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
         self.status = status
@@ -74,7 +76,12 @@ public struct AdminRoutes: Sendable {
         let handler = methods[request.method] ?? (request.method == .head ? methods[.get] : nil)
         guard let handler else {
             let allowed = methods.keys.map(\.rawValue).sorted().joined(separator: ", ")
-            return .text(405, "\(request.method.rawValue) is not allowed on \(request.path) (allowed: \(allowed))\n")
+            var refusal = AdminResponse.text(405, "\(request.method.rawValue) is not allowed on \(request.path) (allowed: \(allowed))\n")
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource takes (GET implies HEAD).
+            var methodsAllowed = Set(methods.keys.map(\.rawValue))
+            if methods[.get] != nil { methodsAllowed.insert("HEAD") }
+            refusal.headers["Allow"] = methodsAllowed.sorted().joined(separator: ", ")
+            return refusal
         }
         var response = await handler(request)
         if request.method == .head { response.body = [] }

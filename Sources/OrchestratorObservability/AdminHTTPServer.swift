@@ -192,6 +192,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
         if let headers = evhttp_request_get_output_headers(request) {
             evhttp_add_header(headers, "Content-Type", response.contentType)
             evhttp_add_header(headers, "Cache-Control", "no-store")
+            for (name, value) in response.headers { evhttp_add_header(headers, name, value) }
         }
         guard let buffer = evbuffer_new() else {
             evhttp_send_error(request, 500, nil)

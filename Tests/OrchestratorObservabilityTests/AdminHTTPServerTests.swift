@@ -96,6 +96,8 @@ struct AdminHTTPServerTests {
         let wrong = try await httpExchange(port: server.port, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(wrong.status == 405)
         #expect(wrong.body.contains("allowed: GET"))
+        // Found by black-box testing: RFC 9110 requires the header, and it was missing.
+        #expect(wrong.headers.contains("Allow: GET, HEAD"), "\(wrong.headers)")
         // Found by black-box testing: these got libevent's own 501 HTML page, not the 405.
         for method in ["DELETE", "PATCH", "OPTIONS"] {
             let other = try await httpExchange(port: server.port, "\(method) /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
