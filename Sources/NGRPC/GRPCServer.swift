@@ -96,6 +96,7 @@ public final class GRPCServer: Sendable {
                 } catch {
                     throw StartError(description: "TLS setup for listener \(index): \(error)")
                 }
+                warnIfNotValidNow(tlsContexts[index]?.context, listener: listener)
             }
         }
         let contexts = tlsContexts
@@ -162,8 +163,25 @@ public final class GRPCServer: Sendable {
                 throw TLSReloadError(description: "TLS listener \(index): \(error)")
             }
         }
-        for (holder, context) in fresh { holder.install(context) }
+        for (holder, context) in fresh {
+            holder.install(context)
+            if let listener = configuration.listeners.first(where: { $0.tls == holder.settings }) {
+                warnIfNotValidNow(context, listener: listener)
+            }
+        }
         return fresh.count
+    }
+
+    /// An expired (or not yet valid) certificate is served all the same, but every handshake with
+    /// a verifying client fails, and clients say little about why: said once here, at load time.
+    private func warnIfNotValidNow(_ context: TLSContext?, listener: ServerConfiguration.Listener) {
+        guard let problem = context?.certificateValidityProblem else { return }
+        configuration.logger.warning(
+            "TLS certificate not valid now; clients that verify it will refuse every connection",
+            metadata: [
+                "address": "\(listener.host):\(listener.port)", "certificate": "\(listener.tls?.certificateChainPath ?? "")",
+                "problem": "\(problem)",
+            ])
     }
 
     /// Runs `action` on every SIGHUP (a libevent signal event on the first loop), e.g. to reload

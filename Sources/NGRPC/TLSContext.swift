@@ -154,3 +154,29 @@ extension TLSContext {
         return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 }
+
+extension TLSContext {
+    /// Why the context's own certificate is outside its validity period now ("expired on …",
+    /// "not valid before …"), nil when it is within it. The server still starts with it — the
+    /// operator may be mid-rotation — but every client's handshake will fail, so it is logged.
+    var certificateValidityProblem: String? {
+        guard let certificate = SSL_CTX_get0_certificate(context) else { return nil }
+        if let notAfter = X509_get0_notAfter(certificate), X509_cmp_current_time(notAfter) < 0 {
+            return "the certificate expired on \(Self.text(notAfter))"
+        }
+        if let notBefore = X509_get0_notBefore(certificate), X509_cmp_current_time(notBefore) > 0 {
+            return "the certificate is not valid before \(Self.text(notBefore))"
+        }
+        return nil
+    }
+
+    /// An ASN.1 time as OpenSSL prints it ("Feb  1 00:00:00 2020 GMT").
+    private static func text(_ time: UnsafePointer<ASN1_TIME>) -> String {
+        guard let bio = BIO_new(BIO_s_mem()) else { return "?" }
+        defer { BIO_free(bio) }
+        guard ASN1_TIME_print(bio, time) == 1 else { return "?" }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = BIO_read(bio, &buffer, Int32(buffer.count - 1))
+        return count > 0 ? String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    }
+}

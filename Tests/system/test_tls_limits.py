@@ -178,6 +178,44 @@ def test_orchctl_names_why_a_tls_handshake_failed(database, workdir, processes):
     assert orchctl("list", "--address", f"127.0.0.1:{tls_port}", "--tls-ca-file", str(ca[0])).returncode == 0
 
 
+def expired_certificate(folder) -> tuple:
+    """A self-signed certificate for 127.0.0.1 valid only in January 2020, and its key."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(7).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+                   .not_valid_after(datetime.datetime(2020, 2, 1, tzinfo=datetime.timezone.utc))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "expired.pem", folder / "expired.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_an_expired_certificate_is_served_but_logged_at_start_and_reload(database, workdir, processes):
+    """Found by black-box testing: an expired certificate started silently, and a SIGHUP that
+    loaded one said only "TLS certificates reloaded"; every verifying client then failed."""
+    cert, key = expired_certificate(workdir)
+    proc, _ = start(database, workdir, "--grpc-tls-address", f"127.0.0.1:{free_port()}", "--tls-cert-file", str(cert),
+                    "--tls-key-file", str(key))
+    processes.append(proc)
+    assert proc.log().count("TLS certificate not valid now") == 1, proc.tail(20)
+    assert "the certificate expired on Feb  1 00:00:00 2020 GMT" in proc.log(), proc.tail(20)
+    proc.process.send_signal(signal.SIGHUP)
+    proc.wait_for_log("TLS certificates reloaded", 10)
+    proc.wait_for_log("TLS certificate not valid now", 10, count=2)
+    assert proc.alive()
+
+
 def test_rate_limit_is_per_authenticated_caller(database, workdir, pb, processes):
     """With JWT authentication the bucket belongs to the caller (subject and tenant), not the IP:
     alice running out leaves bob, on the same address, untouched."""
