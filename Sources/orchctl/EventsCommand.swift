@@ -16,12 +16,13 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only events at or after this instant (RFC 3339, e.g. 2026-11-26T01:00:00Z).") var since: String?
     @Option(name: .long, help: "Only events before this instant (RFC 3339).") var until: String?
     @Option(name: .long, help: "Only this tenant's workflows (administrators of every tenant).") var tenant: String?
-    @Option(name: .long, help: "Only events after this sequence number.") var after: Int64 = 0
-    @Option(name: .long, help: "Most events to print (pages through the server's 1000-event pages).") var limit: Int = 100
+    @Option(name: .long, parsing: .unconditional, help: "Only events after this sequence number.") var after: Int64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Most events to print (pages through the server's 1000-event pages).") var limit: Int = 100
     @Flag(name: .long, help: "One JSON object per line (JSON Lines) instead of text.") var json = false
 
     func run() async throws {
         guard limit > 0 else { throw ValidationError("--limit must be > 0") }
+        guard after >= 0 else { throw ValidationError("--after must be >= 0") }
         var request = Orchestrator_V1_ListEventsRequest()
         request.workflowID = workflow ?? ""
         request.actorSubject = actor ?? ""

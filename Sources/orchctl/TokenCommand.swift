@@ -30,8 +30,11 @@ struct TokenCommand: ParsableCommand {
         }
         let extraTenants = tenants.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? []
         guard tenant != nil || !extraTenants.isEmpty else { throw ValidationError("--tenant is required") }
-        guard let lifetime = Self.seconds(ttl), lifetime > 0, lifetime < 100 * 365 * 86400 else {
+        guard let lifetime = Self.seconds(ttl) else {
             throw ValidationError("--ttl \"\(ttl)\" is not a duration (e.g. 3600, 90s, 15m, 1h, 7d)")
+        }
+        guard lifetime > 0, lifetime < 100 * 365 * 86400 else {
+            throw ValidationError("--ttl \"\(ttl)\" must be more than 0 and less than 100 years")
         }
         let subject = self.subject ?? ProcessEnvironment.value("USER") ?? "dev"
         do {

@@ -164,10 +164,11 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option(name: .long, help: "Only this state: running, succeeded, failed, cancelled, planning.") var state: String?
     @Option(name: .long, parsing: .upToNextOption, help: "Only workflows with these labels (key=value).") var label: [String] = []
-    @Option(name: .long, help: "Page size.") var limit: Int32 = 50
+    @Option(name: .long, parsing: .unconditional, help: "Page size.") var limit: Int32 = 50
     @Option(name: .long, help: "Page token from a previous list.") var pageToken: String?
 
     func run() async throws {
+        guard limit > 0 else { throw ValidationError("--limit must be > 0") }
         var request = Orchestrator_V1_ListWorkflowsRequest()
         request.pageSize = limit
         request.pageToken = pageToken ?? ""
@@ -197,10 +198,11 @@ struct WatchCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Workflow id (omit to watch every workflow you may see).") var workflowID: String = ""
-    @Option(name: .long, help: "Resume after this event sequence number.") var after: Int64 = 0
+    @Option(name: .long, parsing: .unconditional, help: "Resume after this event sequence number.") var after: Int64 = 0
     @Flag(name: .long, help: "Keep watching after the workflow finished.") var follow = false
 
     func run() async throws {
+        guard after >= 0 else { throw ValidationError("--after must be >= 0") }
         try await withConnection(connection) { connection in
             try await Self.follow(connection, workflowID: workflowID, after: after, untilFinished: !follow && !workflowID.isEmpty)
         }

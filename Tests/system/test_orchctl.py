@@ -105,9 +105,18 @@ def test_command_line_mistakes_exit_64(server):
                           # Foundation's parser ignored trailing text and rolled Feb 30 over to March 2.
                           (["events", "--since", "2026-11-26T01:00:00Zjunk"], "is not an RFC 3339 instant"),
                           (["events", "--until", "2026-02-30T00:00:00Z"], "is not an RFC 3339 instant"),
-                          (["submit"], "give query text, --goal or --dag")]:
+                          (["submit"], "give query text, --goal or --dag"),
+                          # Found by black-box testing: a negative number was "Missing value for '--limit <limit>'".
+                          (["list", "--limit", "-1"], "--limit must be > 0"),
+                          (["events", "--after", "-5"], "--after must be >= 0"),
+                          (["watch", "--after", "-5", "wf_x"], "--after must be >= 0")]:
         result = orchctl(server, *args, check=False)
         assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
+    # Found by black-box testing: '"0s" is not a duration', while it is one, only too short.
+    for ttl, message in [("0s", '--ttl "0s" must be more than 0 and less than 100 years'), ("soon", '--ttl "soon" is not a duration')]:
+        result = subprocess.run([str(binary("orchctl")), "token", "--key-file", "/etc/hostname", "--role", "viewer", "--tenant", "t",
+                                 "--ttl", ttl], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 64 and message in result.stderr, (ttl, result.returncode, result.stderr)
     bad_port = subprocess.run([str(binary("orchctl")), "list", "--address", "127.0.0.1:99999"], capture_output=True,
                               text=True, timeout=30)
     assert bad_port.returncode == 64 and "port 1-65535" in bad_port.stderr, bad_port.stderr
