@@ -31,6 +31,8 @@ struct ServerRunner {
             throw error
         }
 
+        await warnIfOtherTenantsStored(pool: database.pool)
+
         let signals = ChangeSignals()
         let feed = signals.follow(store)
         var dispatchConfiguration = DispatchConfiguration()

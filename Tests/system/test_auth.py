@@ -384,3 +384,19 @@ def hs256_with_key(claims: dict, key: bytes, kid: str) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
     signing_input = part(json.dumps({"alg": "HS256", "kid": kid}).encode()) + "." + part(json.dumps(claims).encode())
     return signing_input + "." + part(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+def test_a_server_without_auth_on_a_database_with_tenants_says_so(auth_server, database, secret_file, pb, stubs, capability,
+                                                                   tmp_path):
+    """Found by black-box testing: a server started without authentication beside JWT servers on
+    one database handed a tenant's task to its own executor, with nothing in its log beyond the
+    usual development-mode warning. It now names the tenants it would serve."""
+    workflows, _ = stubs
+    submit(pb, workflows, mint(secret_file, "submitter", "tenant-warned", "--subject", "carol"), capability)
+    open_server = Orchestratord(database, tmp_path).start()
+    try:
+        log = open_server.proc.log()
+        assert "AUTHENTICATION IS OFF on a database that holds other tenants' workflows" in log, open_server.proc.tail(20)
+        assert "tenant-warned" in log
+    finally:
+        open_server.stop()
