@@ -28,6 +28,11 @@ import Synchronization
 public final class PostgresPool: Sendable {
     public let configuration: PostgresPoolConfiguration
     let logger: Logger
+    /// `logger` without the task's context metadata, for the pool's own state changes (the
+    /// database went away, came back): they happen to be noticed inside some call, whose trace id
+    /// the process's metadata provider would attach, but belong to no call (found by black-box
+    /// testing: "database reachable again" carried a random RPC's trace id).
+    let stateLogger: Logger
     private let state: Mutex<State>
 
     private struct Idle {
@@ -67,6 +72,7 @@ public final class PostgresPool: Sendable {
     public init(configuration: PostgresPoolConfiguration, logger: Logger = Logger(label: "postgres.pool")) {
         self.configuration = configuration
         self.logger = logger
+        stateLogger = Logger(label: logger.label, metadataProvider: Logger.MetadataProvider { [:] })
         self.state = Mutex(State())
     }
 
@@ -225,7 +231,7 @@ public final class PostgresPool: Sendable {
                     }
                     return state.unreachable != nil
                 }
-                if recovered { logger.notice("database reachable again") }
+                if recovered { stateLogger.notice("database reachable again") }
                 return session
             } catch let error as PostgresError where error.isConnectionLoss {
                 configuration.instrumentation.connectAttempted?(true)
@@ -241,7 +247,7 @@ public final class PostgresPool: Sendable {
                         return state.unreachable == nil
                     }
                     if newly {
-                        logger.error(
+                        stateLogger.error(
                             "database unreachable; calls needing a new connection fail at once until one opens",
                             metadata: ["attempts": "\(attempt)", "error": "\(error.message)"])
                     }

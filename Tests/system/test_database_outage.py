@@ -135,6 +135,12 @@ def test_lease_streams_and_their_leases_outlast_a_database_that_refuses_connecti
         # failing round was logged every second (found by black-box testing).
         keeper_warnings = scene.server.proc.tail(100000).count("lease keeper could not extend leases")
         assert 1 <= keeper_warnings <= 2, keeper_warnings
+        # The pool's own state changes belong to no call: noticed inside one, they carried its
+        # trace id (found by black-box testing).
+        pool_lines = [line for line in scene.server.proc.tail(100000).splitlines()
+                      if "database unreachable" in line or "database reachable again" in line]
+        assert len(pool_lines) >= 2, scene.server.proc.tail(40)
+        assert all("trace_id" not in line for line in pool_lines), pool_lines
     finally:
         scene.close()
 
