@@ -64,3 +64,17 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         self.rationale = rationale
     }
 }
+
+extension TaskSpec {
+    /// The longest lease TTL a task may ask for (24 days). A lease's TTL is stored in
+    /// milliseconds in a 32-bit column (`tasks.lease_ttl_ms`): a longer one failed every claim
+    /// that met the task with "integer out of range", which left every executor offering its
+    /// capabilities without work (found by black-box testing). The API refuses longer ones.
+    public static let maxLeaseTTLMillis: Int64 = 24 * 86_400_000
+
+    /// The task's own lease TTL in milliseconds (`heartbeatTimeoutSeconds`), at most
+    /// `maxLeaseTTLMillis` (a task stored before that bound keeps working); nil for the server's.
+    public var leaseTTLMillis: Int64? {
+        heartbeatTimeoutSeconds.map { min(Int64($0) * 1000, Self.maxLeaseTTLMillis) }
+    }
+}

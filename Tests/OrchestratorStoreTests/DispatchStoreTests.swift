@@ -27,6 +27,25 @@ struct DispatchStoreTests {
         }
     }
 
+    @Test("a task stored with a lease TTL past 2^31 − 1 ms is claimed with the longest one, not an error for every claimer")
+    func oversizedLeaseTTLIsClamped() async throws {
+        // Such specs were accepted before the API bound them (24 days): the claim then failed with
+        // "integer out of range" (tasks.lease_ttl_ms is int4) for every executor it met.
+        try await TestDatabase.withStore { store, pool in
+            var task = Fixtures.task("long-lease")
+            task.heartbeatTimeoutSeconds = 366 * 86_400
+            _ = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [task, Fixtures.task("other")])))
+            let claimed = try await Fixtures.claim(store, limit: 10)
+            #expect(Set(claimed.map(\.task.spec.key.rawValue)) == ["long-lease", "other"])
+            let long = try #require(claimed.first { $0.task.spec.key == "long-lease" })
+            #expect(long.leaseExpiresAt == Fixtures.t0 + TaskSpec.maxLeaseTTLMillis)
+            let stored = try await pool.withConnection {
+                try await $0.query("SELECT lease_ttl_ms FROM tasks WHERE key = 'long-lease'")[0].decode(Int.self, column: "lease_ttl_ms")
+            }
+            #expect(Int64(stored) == TaskSpec.maxLeaseTTLMillis)
+        }
+    }
+
     @Test("aging: a low-priority task that waited long enough overtakes newer urgent work")
     func aging() async throws {
         try await TestDatabase.withStore { store, _ in

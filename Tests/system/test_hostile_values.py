@@ -43,6 +43,28 @@ def test_retry_backoffs_past_366_days_are_refused(api, server, database, capabil
     still_serving(api, server)
 
 
+@pytest.mark.parametrize("value", [2**31, 30 * 86_400_000, 366 * 86_400_000])
+def test_lease_ttls_past_24_days_are_refused_and_dispatch_goes_on(api, server, database, capability, pb, value):
+    """Found by black-box testing: a lease TTL between 2^31 ms and 366 days was accepted, and then
+    every claim that met the task failed ("integer out of range": the column is int4), so every
+    executor offering its capabilities got INTERNAL and no work at all (and with an idle executor,
+    direct dispatch made the submission itself fail INTERNAL)."""
+    timeouts = pb.dag.Timeouts(lease_ttl_ms=value)
+    before = psql(database, "SELECT count(*) FROM workflows")
+    expect_status(lambda: api.submit([api.task("a", capability, timeouts=timeouts)]), grpc.StatusCode.INVALID_ARGUMENT,
+                  f"timeouts.lease_ttl_ms is {value}", "at most 24 days")
+    assert psql(database, "SELECT count(*) FROM workflows") == before
+    longest = pb.dag.Timeouts(lease_ttl_ms=24 * 86_400_000)
+    workflow_id = api.submit([api.task("a", capability, timeouts=longest)]).workflow.workflow_id
+    polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+        executor_id="ttl-" + capability, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+    assert len(polled.assignments) == 1 and polled.assignments[0].lease_ttl_ms == 24 * 86_400_000, polled
+    completed = api.executors.ReportStatus(pb.executors.ReportStatusRequest(
+        executor_id="ttl-" + capability, completion=pb.executors.TaskCompletion(lease=polled.assignments[0].lease)), timeout=10)
+    assert completed.accepted, completed
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+
+
 def test_a_failure_with_the_longest_backoff_and_a_huge_multiplier_is_scheduled(api, server, database, capability, pb):
     """The largest accepted backoffs, grown by a multiplier of 1e308, used to overflow when the retry
     time was computed: the report crashed the server, and so did every restart (the reaper met

@@ -50,7 +50,7 @@ extension DispatchService: DirectDispatching {
         let chosen = registry.reserveIdle(for: roots.map { (key: $0.key, capabilities: $0.requiredCapabilities) }, tenant: tenant)
         guard !chosen.isEmpty else { return nil }
         var ownTTL: [TaskKey: Int64] = [:]
-        for task in dag.tasks { if let seconds = task.heartbeatTimeoutSeconds { ownTTL[task.key] = Int64(seconds) * 1000 } }
+        for task in dag.tasks { if let ttl = task.leaseTTLMillis { ownTTL[task.key] = ttl } }
         var leases: [TaskKey: DirectLease] = [:]
         for (key, slot) in chosen {
             leases[key] = DirectLease(

@@ -246,7 +246,7 @@ public struct ClaimedTask: Sendable {
     /// The TTL the lease was granted with: the task's own (`Timeouts.lease_ttl_ms`, in whole
     /// seconds) or the server's default, as the claim and direct dispatch stamp its expiry.
     public func leaseTTLMillis(default fallback: Int64) -> Int64 {
-        task.spec.heartbeatTimeoutSeconds.map { Int64($0) * 1000 } ?? fallback
+        task.spec.leaseTTLMillis ?? fallback
     }
 }
 

@@ -96,8 +96,8 @@ extension TaskSpec {
             } else if t.startToCloseMs > 0 {
                 timeoutSeconds = Self.wholeSeconds(t.startToCloseMs)
             }
-            if !(0...APIDefaults.maxTimeoutMillis).contains(t.leaseTtlMs) {
-                invalid("timeouts.lease_ttl_ms", "\(t.leaseTtlMs)", bound)
+            if !(0...TaskSpec.maxLeaseTTLMillis).contains(t.leaseTtlMs) {
+                invalid("timeouts.lease_ttl_ms", "\(t.leaseTtlMs)", "it must lie in [0, \(TaskSpec.maxLeaseTTLMillis)] (at most 24 days)")
             } else if t.leaseTtlMs > 0 {
                 heartbeatSeconds = Self.wholeSeconds(t.leaseTtlMs)
             }

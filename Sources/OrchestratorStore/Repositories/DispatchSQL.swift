@@ -1,3 +1,4 @@
+import OrchestratorDomain
 import PostgresClient
 
 /// The dispatch hot path's statements, in one place, each with the index that serves it.
@@ -81,10 +82,12 @@ enum DispatchSQL {
         ), leased AS (
             UPDATE tasks t
                SET state = 'leased', attempt = t.attempt + 1, fencing_token = t.attempt + 1, lease_owner = a.owner,
-                   -- The task's own lease TTL (Timeouts.lease_ttl_ms, whole seconds), else the server's.
-                   lease_expires_at = $1 + coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5)
-                                           * interval '1 millisecond',
-                   lease_ttl_ms = coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5),
+                   -- The task's own lease TTL (Timeouts.lease_ttl_ms, whole seconds), else the server's;
+                   -- at most TaskSpec.maxLeaseTTLMillis, as TaskSpec.leaseTTLMillis (the column is int4).
+                   lease_expires_at = $1 + least(coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5),
+                                                 \(TaskSpec.maxLeaseTTLMillis)) * interval '1 millisecond',
+                   lease_ttl_ms = least(coalesce((t.metadata ->> 'heartbeatTimeoutSeconds')::bigint * 1000, $5),
+                                        \(TaskSpec.maxLeaseTTLMillis)),
                    -- start_to_close: this attempt must finish within the task's timeout (0003).
                    deadline_at = $1 + (t.metadata ->> 'timeoutSeconds')::bigint * interval '1 second',
                    started_at = coalesce(t.started_at, $1), updated_at = $1

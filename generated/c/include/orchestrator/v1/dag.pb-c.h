@@ -115,13 +115,15 @@ struct  Orchestrator__V1__Timeouts
    * Longest an attempt may run from assignment to its final report; the attempt fails as
    * retryable when exceeded. 0 = no limit beyond the lease. Rounded up to whole seconds (1500
    * means 2 s, as the failure's message says), so the limit is never shorter than asked.
+   * At most 366 days (31622400000); larger values are INVALID_ARGUMENT.
    */
   int64_t start_to_close_ms;
   /*
    * Lease time-to-live: the executor must heartbeat within this period or the lease lapses
    * and the task is requeued. 0 = the server's default (its --lease-ttl, 30 s unless set; told
    * in Welcome.lease_ttl_ms). Rounded up to whole seconds;
-   * Assignment.lease_ttl_ms is the TTL each lease was granted with.
+   * Assignment.lease_ttl_ms is the TTL each lease was granted with. At most 24 days
+   * (2073600000); larger values are INVALID_ARGUMENT.
    */
   int64_t lease_ttl_ms;
 };
