@@ -1,4 +1,5 @@
 import NGRPC
+import OrchestratorApp
 import OrchestratorAPI
 import Testing
 @testable import OrchestratorGRPC
@@ -80,5 +81,38 @@ import Testing
     @Test func otherServicesAndMalformedBytesAreLeftAlone() {
         #expect(!guardrail.covers(path: "/grpc.health.v1.Health/Check"))
         #expect(guardrail.check([0x0A, 0x7F, 0x01], path: submit) == nil)
+    }
+}
+
+/// A delegated planner's result is a serialized Dag inside a report, not a request: its strings
+/// are held to the same rules before it is decoded (found by black-box testing: a capability
+/// "no\0cap" was adopted as "no", and a 1 MB description went in unchecked).
+@Suite struct ProposedGraphStringTests {
+    let decoder = ProposedGraphDecoding.decoder(strings: StringLengthGuard(maxBytes: 16))
+
+    /// `Dag { tasks: [TaskSpec { key: "a", <field>: <value> }] }` on the wire, written by hand:
+    /// protobuf-c's encoder would stop at a NUL itself.
+    static func dag(field: UInt8, value: [UInt8]) -> [UInt8] {
+        let task: [UInt8] = [0x0A, 1, UInt8(ascii: "a"), field << 3 | 2, UInt8(value.count)] + value
+        return [2 << 3 | 2, UInt8(task.count)] + task
+    }
+
+    @Test func aPlainResultIsDecoded() throws {
+        let graph = try decoder(Self.dag(field: 5, value: Array("gpu".utf8)))
+        #expect(graph.dag.tasks.map(\.requiredCapabilities) == [["gpu"]])
+    }
+
+    @Test func aNulInAStringRefusesThePlan() {
+        let error = #expect(throws: ProposalDecodingError.self) { try decoder(Self.dag(field: 5, value: Array("no\0cap".utf8))) }
+        #expect(error?.problems == [
+            "field orchestrator.v1.TaskSpec.required_capabilities contains the character U+0000 (NUL), which strings here cannot hold; remove it"
+        ])
+    }
+
+    @Test func aStringOverTheLimitRefusesThePlan() {
+        let error = #expect(throws: ProposalDecodingError.self) {
+            try decoder(Self.dag(field: 3, value: Array(repeating: UInt8(ascii: "d"), count: 40)))
+        }
+        #expect(error?.problems.first?.contains("orchestrator.v1.TaskSpec.description is 40 bytes long") == true)
     }
 }

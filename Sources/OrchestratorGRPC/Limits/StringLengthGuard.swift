@@ -60,6 +60,18 @@ public struct StringLengthGuard: Sendable {
         self.inputs = inputs
     }
 
+    /// The first string field over the limit in a serialized `orchestrator.v1.Dag` that did not
+    /// arrive as a request — a delegated planner's result — or nil.
+    public func checkDag(_ message: [UInt8]) -> Violation? {
+        message.withUnsafeBytes { bytes in
+            var violation: Violation?
+            withUnsafePointer(to: orchestrator__v1__dag__descriptor) { descriptor in
+                _ = walk(bytes, descriptor, depth: 0, violation: &violation)
+            }
+            return violation
+        }
+    }
+
     /// Whether requests of `path` are checked (methods of other services are not).
     public func covers(path: String) -> Bool { inputs[path] != nil }
 
