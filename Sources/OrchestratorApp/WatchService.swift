@@ -32,13 +32,20 @@ public struct WatchService: Sendable {
     /// suspend (flow control); nothing is read ahead meanwhile. With `endWhenCaughtUp` it also
     /// returns once nothing is left after the cursor: for a watcher resuming past the final
     /// event of a workflow that already finished, which no future event would ever end.
+    /// `finishedMeanwhile` is asked whenever the watch is caught up without having delivered
+    /// anything: a cursor past every event of a workflow still running (a resume point from a
+    /// restored database, or a mistake) would otherwise wait for a final event it is already
+    /// past, forever (found by black-box testing). Once an event was delivered, the final event is
+    /// ahead of the cursor and ends the watch through `stopWhen`.
     public func follow(
         _ query: EventQuery,
         stopWhen: @Sendable (StoredEvent) -> Bool = { _ in false },
         endWhenCaughtUp: Bool = false,
+        finishedMeanwhile: (@Sendable () async throws -> Bool)? = nil,
         emit: (StoredEvent) async throws -> Void
     ) async throws {
         var cursor = query.afterSequence
+        var deliveredAny = false
         var gapSeenAt: ContinuousClock.Instant?
         while !Task.isCancelled {
             if signals.isShuttingDown { throw WatchInterrupted(lastSequence: cursor) }
@@ -71,11 +78,13 @@ public struct WatchService: Sendable {
                 try await emit(event)
                 cursor = event.sequence
                 delivered += 1
+                deliveredAny = true
                 gapSeenAt = nil
                 if stopWhen(event) { return }
             }
             if delivered == batch.count, batch.count == batchSize { continue }
             if endWhenCaughtUp, batch.isEmpty { return }
+            if batch.isEmpty, !deliveredAny, let finishedMeanwhile, try await finishedMeanwhile() { return }
             if gapSeenAt != nil {
                 try await Task.sleep(for: .milliseconds(20))
                 continue

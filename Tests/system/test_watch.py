@@ -65,3 +65,18 @@ def test_stop_when_finished_without_a_workflow_is_refused(api, pb):
         list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(stop_when_finished=True), timeout=10))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "stop_when_finished needs a workflow_id" in refused.value.details()
+
+
+def test_a_resume_point_past_a_running_workflows_events_ends_when_it_finishes(api, server, capability, workdir, processes, pb):
+    """Found by black-box testing: with after_sequence past every event of a running workflow,
+    stop_when_finished waited for a final event it was already past, until the client's deadline."""
+    import time
+
+    processes.append(python_executor(server.address, workdir, "ex-" + capability, [capability], "--sleep-ms", "1500"))
+    workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+    started = time.monotonic()
+    rest = list(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(
+        workflow_id=workflow_id, after_sequence=10**15, stop_when_finished=True), timeout=30))
+    assert rest == []
+    assert api.state(workflow_id) == "WORKFLOW_STATE_SUCCEEDED"
+    assert time.monotonic() - started < 20

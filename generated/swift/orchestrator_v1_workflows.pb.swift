@@ -482,8 +482,10 @@ public struct Orchestrator_V1_WatchWorkflowRequest: Sendable, Hashable, GRPCMess
     public var workflowID: String = ""
     /// Send events with a sequence greater than this (0 = from the beginning).
     public var afterSequence: Int64 = 0
-    /// End the stream after the workflow's final event instead of waiting for more. Needs
-    /// `workflow_id` (INVALID_ARGUMENT without: a watch of every workflow has no final event).
+    /// End the stream after the workflow's final event instead of waiting for more (or, when
+    /// `after_sequence` is past that event or past every event so far, once the workflow has
+    /// finished, with nothing sent). Needs `workflow_id` (INVALID_ARGUMENT without: a watch of
+    /// every workflow has no final event).
     public var stopWhenFinished: Bool = false
 
     public init() {}

@@ -221,10 +221,18 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 finishedAtStart = record.state.isTerminal
             }
             let stopWhenFinished = request.stopWhenFinished
+            var finishedMeanwhile: (@Sendable () async throws -> Bool)?
+            if stopWhenFinished, request.afterSequence > 0, !finishedAtStart, let workflowID {
+                // A resume point past every event of the running workflow: asked until one arrives.
+                let workflows = self.workflows
+                let scope = tenant
+                finishedMeanwhile = { try await workflows.workflow(id: workflowID, tenant: scope)?.state.isTerminal ?? true }
+            }
             try await watch.follow(
                 EventQuery(afterSequence: request.afterSequence, workflowID: workflowID, tenant: tenant),
                 stopWhen: { stopWhenFinished && $0.isWorkflowTerminal },
                 endWhenCaughtUp: stopWhenFinished && finishedAtStart,
+                finishedMeanwhile: finishedMeanwhile,
                 emit: { event in try await responses.write(Orchestrator_V1_WorkflowEvent(event)) })
         }
     }

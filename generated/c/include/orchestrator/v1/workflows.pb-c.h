@@ -464,8 +464,10 @@ struct  Orchestrator__V1__WatchWorkflowRequest
    */
   int64_t after_sequence;
   /*
-   * End the stream after the workflow's final event instead of waiting for more. Needs
-   * `workflow_id` (INVALID_ARGUMENT without: a watch of every workflow has no final event).
+   * End the stream after the workflow's final event instead of waiting for more (or, when
+   * `after_sequence` is past that event or past every event so far, once the workflow has
+   * finished, with nothing sent). Needs `workflow_id` (INVALID_ARGUMENT without: a watch of
+   * every workflow has no final event).
    */
   protobuf_c_boolean stop_when_finished;
 };
