@@ -142,7 +142,8 @@ public struct SubmissionService: Sendable {
         // A replay must be the same request: a key reused for another query would otherwise
         // answer with a workflow that is not the one asked for, and the caller would never know
         // its query was not run. (Payload bytes are not part of the stored query and not compared.)
-        guard stored.workflow.query == command.query, stored.workflow.failurePolicy == command.failurePolicy else {
+        guard Self.asPlanned(stored.workflow.query) == Self.asPlanned(command.query), stored.workflow.failurePolicy == command.failurePolicy
+        else {
             throw AppError.alreadyExists(
                 "request_id \"\(command.requestID ?? "")\" was already used for a different query (workflow \(stored.workflow.workflowID)); "
                     + "use a new request_id for a new query")
@@ -150,6 +151,16 @@ public struct SubmissionService: Sendable {
         let version = try await workflows.dagVersion(workflowID: stored.workflow.workflowID, version: nil)
         let analysis = version.flatMap { try? DagValidator(limits: planning.limits).validate($0.dag) }.map(GraphAnalysis.init)
         return SubmitOutcome(workflow: stored.workflow, dag: version, analysis: analysis, created: false)
+    }
+
+    /// A query as replays compare it: a graph that names no planner is planned by the explicit
+    /// planner, so naming it changes nothing (a client filling in that default on a retry was
+    /// answered ALREADY_EXISTS, while the failure policy's default was already taken as the same;
+    /// found by black-box testing).
+    static func asPlanned(_ query: Query) -> Query {
+        var query = query
+        if query.explicitGraph != nil, query.plannerHint == nil { query.plannerHint = ExplicitPlanner.defaultName }
+        return query
     }
 
     /// Waits until the workflow reaches a terminal state, then returns it. Cancelling the calling

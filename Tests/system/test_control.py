@@ -125,6 +125,10 @@ def test_a_request_id_reused_for_another_query_is_refused(api, database, capabil
     replay = api.workflows.SubmitQuery(rich(), timeout=30)
     assert first.created and not replay.created
     assert replay.workflow.workflow_id == first.workflow.workflow_id
+    # A graph naming no planner is planned by the explicit one: leaving that default out (or
+    # filling it in) is the same request (found by black-box testing: it was ALREADY_EXISTS).
+    unnamed = api.workflows.SubmitQuery(rich(planner=pb.query.PLANNER_KIND_UNSPECIFIED), timeout=30)
+    assert not unnamed.created and unnamed.workflow.workflow_id == first.workflow.workflow_id
     for changed in (rich(text="do another thing"), rich(task={"priority": 8}), rich(task={"estimated_cost": 0.2}),
                     rich(failure_policy=pb.query.FAILURE_POLICY_FAIL_FAST), rich(labels={"env": "prod"})):
         with pytest.raises(grpc.RpcError) as refused:
