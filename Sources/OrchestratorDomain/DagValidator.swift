@@ -180,7 +180,11 @@ public struct DagValidator: Sendable {
             for (k, v) in task.metadata { bytes += k.utf8.count + v.utf8.count }
             if bytes > limits.maxMetadataBytesPerTask {
                 issues.add(.metadataTooLarge,
-                           "task `\(task.key)` carries \(bytes) bytes of labels and metadata; the limit is \(limits.maxMetadataBytesPerTask)",
+                           // The query's labels are copied onto every task before validation: said, as
+                           // a caller who set only those would not recognise "this task's labels"
+                           // (found by black-box testing).
+                           "task `\(task.key)` carries \(bytes) bytes of labels and metadata (its own and the query's labels, "
+                               + "which every task inherits); the limit is \(limits.maxMetadataBytesPerTask)",
                            keys: [task.key])
             }
         }

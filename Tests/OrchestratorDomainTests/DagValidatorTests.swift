@@ -119,7 +119,7 @@ struct DagValidatorTests {
         #expect(failure?.issues.map(\.message) == [
             "task `a` has estimated cost -1.0; it must be a finite number ≥ 0",
             "task `a` allows 0 attempts; it must allow at least 1",
-            "task `a` carries 104 bytes of labels and metadata; the limit is 64",
+            "task `a` carries 104 bytes of labels and metadata (its own and the query's labels, which every task inherits); the limit is 64",
             "task `b` has estimated cost nan; it must be a finite number ≥ 0",
         ])
     }

@@ -48,6 +48,7 @@ public struct Orchestrator_V1_Resources: Sendable, Hashable, GRPCMessage {
     public var cpuCores: Double = 0
     public var memoryMb: Int64 = 0
     public var gpus: Int32 = 0
+    /// Free-form amounts, e.g. {"tokens": 20000}: whole numbers ≥ 0 (a fraction is INVALID_ARGUMENT).
     public var custom: [String: Double] = [:]
 
     public init() {}

@@ -95,7 +95,7 @@ struct  Orchestrator__V1__Resources
   int64_t memory_mb;
   int32_t gpus;
   /*
-   * free-form, e.g. {"tokens": 20000}
+   * Free-form amounts, e.g. {"tokens": 20000}: whole numbers ≥ 0 (a fraction is INVALID_ARGUMENT).
    */
   size_t n_custom;
   Orchestrator__V1__Resources__CustomEntry **custom;
