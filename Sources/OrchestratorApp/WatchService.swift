@@ -46,6 +46,7 @@ public struct WatchService: Sendable {
     ) async throws {
         var cursor = query.afterSequence
         var deliveredAny = false
+        var finishedSeen = false
         var gapSeenAt: ContinuousClock.Instant?
         while !Task.isCancelled {
             if signals.isShuttingDown { throw WatchInterrupted(lastSequence: cursor) }
@@ -84,7 +85,16 @@ public struct WatchService: Sendable {
             }
             if delivered == batch.count, batch.count == batchSize { continue }
             if endWhenCaughtUp, batch.isEmpty { return }
-            if batch.isEmpty, !deliveredAny, let finishedMeanwhile, try await finishedMeanwhile() { return }
+            if batch.isEmpty, !deliveredAny, let finishedMeanwhile {
+                // Finished: read once more before ending. The final event commits with the state,
+                // and may have landed after this batch was read; for a cursor before it, that
+                // read delivers it (and `stopWhen` ends the watch).
+                if finishedSeen { return }
+                if try await finishedMeanwhile() {
+                    finishedSeen = true
+                    continue
+                }
+            }
             if gapSeenAt != nil {
                 try await Task.sleep(for: .milliseconds(20))
                 continue

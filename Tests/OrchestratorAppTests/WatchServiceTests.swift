@@ -58,6 +58,37 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
+    /// A resume point past every event of a running workflow waited for a final event it was past
+    /// (found by black-box testing): once the workflow finished, the watch ends with nothing sent.
+    @Test func aCursorPastEveryEventEndsWhenTheWorkflowFinishes() async throws {
+        let store = FakeEventStore()
+        store.commit([1, 2], workflowID: "a")
+        let watch = WatchService(events: store, signals: ChangeSignals(), idleRecheck: .milliseconds(10))
+        let seen = Collected()
+        let checks = Atomic<Int>(0)
+        try await watch.follow(
+            EventQuery(afterSequence: 1_000, workflowID: "a"), stopWhen: { $0.sequence == 2 },
+            finishedMeanwhile: { checks.add(1, ordering: .relaxed).newValue >= 3 }, emit: { seen.append($0.sequence) })
+        #expect(seen.values.isEmpty)
+        #expect(checks.load(ordering: .relaxed) == 3)
+    }
+
+    /// The workflow finished between the read that found nothing and the check: its final event,
+    /// after a valid cursor, is still delivered (one more read) before the watch ends.
+    @Test func aFinalEventCommittedWithTheCheckIsStillDelivered() async throws {
+        let store = FakeEventStore()
+        store.commit([1, 2], workflowID: "a")
+        let watch = WatchService(events: store, signals: ChangeSignals(), idleRecheck: .milliseconds(10))
+        let seen = Collected()
+        try await watch.follow(
+            EventQuery(afterSequence: 2, workflowID: "a"), stopWhen: { $0.sequence == 3 },
+            finishedMeanwhile: {
+                store.commit([3], workflowID: "a")
+                return true
+            }, emit: { seen.append($0.sequence) })
+        #expect(seen.values == [3])
+    }
+
     /// A watch whose database went away ended with the generic "temporarily unavailable", so the
     /// watcher could not tell where to resume (found by black-box testing): it now says after
     /// which event.
