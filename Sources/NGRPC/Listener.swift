@@ -35,13 +35,23 @@ final class Listener: @unchecked Sendable {
         }
         guard let created else {
             // Not resolved: errno says nothing about it (it printed "Success").
-            throw BindError(description: "cannot listen on \(host):\(port): \(host) is not an address or resolvable host name of this machine")
+            throw BindError(description: Self.unresolvedMessage(host: host, port: port))
         }
         guard let created else {
-            throw BindError(description: "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))")
+            throw BindError(description: Self.failureMessage(host: host, port: port))
         }
         listener = created
         self.port = SocketAddress.localPort(of: evconnlistener_get_fd(created))
+    }
+
+    /// Why an address cannot be listened on, worded alike by `bind` and `GRPCServer.preflight`.
+    static func unresolvedMessage(host: String, port: Int) -> String {
+        "cannot listen on \(host):\(port): \(host) is not an address or resolvable host name of this machine"
+    }
+
+    /// The same for a socket call that failed; reads errno, so call it right after the failure.
+    static func failureMessage(host: String, port: Int) -> String {
+        "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))"
     }
 
     fileprivate func accepted(fd: Int32, address: UnsafePointer<sockaddr>) {

@@ -1,5 +1,3 @@
-internal import CNGRPCShims
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -40,17 +38,17 @@ extension GRPCServer {
     private static func trialBind(host: String, port: Int) -> String? {
         let result = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length -> String? in
             let fd = socket(Int32(address.pointee.sa_family), Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))" }
+            guard fd >= 0 else { return Listener.failureMessage(host: host, port: port) }
             defer { close(fd) }
             // As the real listener (LEV_OPT_REUSEABLE): a port in TIME_WAIT is usable.
             var on: Int32 = 1
             _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
             guard bind(fd, address, socklen_t(length)) == 0 else {
-                return "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))"
+                return Listener.failureMessage(host: host, port: port)
             }
             return nil
         }
-        guard let result else { return "cannot listen on \(host):\(port): \(host) is not an address or resolvable host name of this machine" }
+        guard let result else { return Listener.unresolvedMessage(host: host, port: port) }
         return result
     }
 }
