@@ -1,5 +1,9 @@
 internal import CNGRPCShims
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Address helpers over `sockaddr`. Pure functions, any thread.
 enum SocketAddress {
     /// `host:port` (IPv6 in brackets) for logs and `ServerContext.peer`.
