@@ -92,6 +92,28 @@ struct EventStoreTests {
         }
     }
 
+    @Test("an event type this server does not know (a newer server's) is read as unrecognized, not an error")
+    func unknownEventTypeIsReadable() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a")]))).workflow.workflowID
+            try await pool.withConnection { session in
+                try await session.query(
+                    """
+                    INSERT INTO workflow_events (workflow_id, type, at, task_key, message)
+                    VALUES ($1, 'task_lease_released', now(), 'a', 'from a newer server')
+                    """, [id])
+            }
+            let events = try await Fixtures.allEvents(store, pool, workflowID: id)
+            let last = try #require(events.last)
+            #expect(last.kind == .unrecognized)
+            #expect(last.taskKey == "a")
+            #expect(last.message == "from a newer server")
+            #expect(events.dropLast().allSatisfy { $0.kind != .unrecognized })
+            #expect(EventKind(storedName: "") == .unrecognized)
+            #expect(EventKind(storedName: "task_ready") == .taskReady)
+        }
+    }
+
     @Test("the change feed signals ready tasks and appended events after commit")
     func changeFeed() async throws {
         try await TestDatabase.withStore { store, pool in

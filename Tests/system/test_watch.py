@@ -80,3 +80,26 @@ def test_a_resume_point_past_a_running_workflows_events_ends_when_it_finishes(ap
     assert rest == []
     assert api.state(workflow_id) == "WORKFLOW_STATE_SUCCEEDED"
     assert time.monotonic() - started < 20
+
+
+def test_an_event_type_written_by_a_newer_server_is_delivered_as_unspecified(api, database, capability, pb):
+    """In a rolling upgrade a newer server may append event types this one does not know. Watches
+    and listings deliver such an event as EVENT_TYPE_UNSPECIFIED with its other fields, and go
+    on; reading it used to fail the call with INTERNAL ("unknown event type")."""
+    from procs import psql, workflow_uuid
+
+    workflow_id = api.submit([api.task("only", capability)]).workflow.workflow_id
+    psql(database, f"""INSERT INTO workflow_events (workflow_id, type, at, task_key, message)
+                       VALUES ('{workflow_uuid(workflow_id)}', 'task_lease_released', now(), 'only', 'from a newer server')""")
+    psql(database, f"""INSERT INTO workflow_events (workflow_id, type, at, task_key, message)
+                       VALUES ('{workflow_uuid(workflow_id)}', 'task_progress', now(), 'only', 'after it')""")
+    listed = api.workflows.ListEvents(pb.workflows.ListEventsRequest(workflow_id=workflow_id), timeout=10).events
+    watched = []
+    for event in api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(workflow_id=workflow_id), timeout=10):
+        watched.append(event)
+        if event.message == "after it":
+            break
+    for events in (listed, watched):
+        names = [pb.workflow.EventType.Name(e.type) for e in events]
+        assert names[-2:] == ["EVENT_TYPE_UNSPECIFIED", "EVENT_TYPE_TASK_PROGRESS"], names
+        assert (events[-2].task_key, events[-2].message) == ("only", "from a newer server")

@@ -96,6 +96,9 @@ public enum Orchestrator_V1_WorkflowState: Sendable, Hashable, RawRepresentable 
     }
 }
 
+/// Later releases may add types. A server delivers an event of a type it does not know (appended
+/// by a newer server beside it during a rolling upgrade) as EVENT_TYPE_UNSPECIFIED with its other
+/// fields; clients should likewise pass over values they do not know.
 public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
     case unspecified  // EVENT_TYPE_UNSPECIFIED = 0
     case workflowSubmitted  // EVENT_TYPE_WORKFLOW_SUBMITTED = 1

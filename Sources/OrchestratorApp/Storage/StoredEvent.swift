@@ -20,6 +20,15 @@ public enum EventKind: String, Hashable, Sendable, CaseIterable {
     case taskSkipped = "task_skipped"
     case reportRefused = "report_refused"
     case taskLeaseResumed = "task_lease_resumed"
+    /// Read only: a type this server does not know, written by a newer one beside it in a
+    /// rolling upgrade. Delivered as `EVENT_TYPE_UNSPECIFIED` with the event's other fields, so
+    /// a watch or a listing goes on instead of failing on the event.
+    case unrecognized = ""
+
+    /// The stored type name's kind; `.unrecognized` for a name this server does not know.
+    public init(storedName: String) {
+        self = EventKind(rawValue: storedName).flatMap { $0 == .unrecognized ? nil : $0 } ?? .unrecognized
+    }
 }
 
 /// One entry of the event log: appended in the same transaction as the change it records.

@@ -135,6 +135,7 @@ extension Orchestrator_V1_EventType {
         case .taskSkipped: self = .taskSkipped
         case .reportRefused: self = .reportRefused
         case .taskLeaseResumed: self = .taskLeaseResumed
+        case .unrecognized: self = .unspecified
         }
     }
 

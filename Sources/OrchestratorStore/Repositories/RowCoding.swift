@@ -200,10 +200,7 @@ enum EventRow {
         """
 
     static func decode(_ row: PostgresRow, decoder: JSONDecoder) throws -> StoredEvent {
-        let kindText = try row.decode(String.self, column: "type")
-        guard let kind = EventKind(rawValue: kindText) else {
-            throw PostgresError(code: .decoding, message: "unknown event type \(kindText)")
-        }
+        let kind = EventKind(storedName: try row.decode(String.self, column: "type"))
         let actor = try row.decode(PostgresJSON?.self, column: "actor").map {
             try decoder.decode(ActorJSON.self, from: Data($0.text.utf8)).actor
         }

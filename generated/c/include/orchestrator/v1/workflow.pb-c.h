@@ -88,6 +88,11 @@ typedef enum _Orchestrator__V1__WorkflowState {
   ORCHESTRATOR__V1__WORKFLOW_STATE__WORKFLOW_STATE_CANCELLED = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORCHESTRATOR__V1__WORKFLOW_STATE)
 } Orchestrator__V1__WorkflowState;
+/*
+ * Later releases may add types. A server delivers an event of a type it does not know (appended
+ * by a newer server beside it during a rolling upgrade) as EVENT_TYPE_UNSPECIFIED with its other
+ * fields; clients should likewise pass over values they do not know.
+ */
 typedef enum _Orchestrator__V1__EventType {
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED = 0,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_SUBMITTED = 1,
