@@ -1,5 +1,5 @@
-public import NGRPC
-public import OrchestratorAPI
+internal import NGRPC
+internal import OrchestratorAPI
 
 /// Answers that repeat task payloads (SubmitQuery, PlanWorkflow, GetDag, UpdateDag) stay within
 /// what a gRPC client accepts by default. A request just under the server's receive limit made an
