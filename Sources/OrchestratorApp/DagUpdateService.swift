@@ -65,9 +65,25 @@ public struct DagChange: Sendable {
                 taskKeys: [edge.from, edge.to]))
         }
         let droppedEdges = Set(removeEdges)
+        // An edge added again within the update (add_edges, a new task's depends_on) is dropped,
+        // as planners drop a repeated dependency; one that is already there is named here, where
+        // the validator would call it "listed more than once" although the caller listed it once.
+        var keptEdges = edges.subtracting(droppedEdges)
+        var addedEdges: [Edge] = []
+        var addedOnce = Set<Edge>()
+        for edge in addEdges where addedOnce.insert(edge).inserted {
+            if keptEdges.insert(edge).inserted {
+                addedEdges.append(edge)
+            } else {
+                problems.append(ValidationIssue(
+                    code: .duplicateEdge,
+                    message: "the update adds \(edge.from.rawValue) → \(edge.to.rawValue), which is already in the current DAG",
+                    taskKeys: [edge.from, edge.to]))
+            }
+        }
         var result = Dag()
         result.tasks = dag.tasks.filter { !removed.contains($0.key) } + added
-        result.edges = dag.edges.filter { !droppedEdges.contains($0) && !removed.contains($0.from) && !removed.contains($0.to) } + addEdges
+        result.edges = dag.edges.filter { !droppedEdges.contains($0) && !removed.contains($0.from) && !removed.contains($0.to) } + addedEdges
         return (result, problems)
     }
 

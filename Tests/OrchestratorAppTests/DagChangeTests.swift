@@ -42,4 +42,19 @@ import Testing
         let removed = try? DagChange(removeTasks: ["c"]).applied(to: base)
         #expect(removed.map { try? DagChange(addTasks: [TaskSpec(key: "c")]).applied(to: $0) }??.tasks.map(\.key) == ["a", "b", "c"])
     }
+
+    @Test func anEdgeAlreadyThereIsNamedAndOneAddedTwiceIsDropped() throws {
+        let change = DagChange(addEdges: [Edge(from: "a", to: "b"), Edge(from: "a", to: "c"), Edge(from: "a", to: "c")])
+        #expect {
+            try change.applied(to: base)
+        } throws: { error in
+            guard case .invalidArgument(let message, _) = error as? AppError else { return false }
+            return message.contains("1 problem:") && message.contains("the update adds a → b, which is already in the current DAG")
+        }
+        let twice = try DagChange(addEdges: [Edge(from: "a", to: "c"), Edge(from: "a", to: "c")]).applied(to: base)
+        #expect(twice.edges == base.edges + [Edge(from: "a", to: "c")])
+        // Removed and added back in one update: a no-op, not a problem.
+        let same = try DagChange(addEdges: [Edge(from: "a", to: "b")], removeEdges: [Edge(from: "a", to: "b")]).applied(to: base)
+        #expect(same.edges.count == 2)
+    }
 }

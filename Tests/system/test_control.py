@@ -209,6 +209,28 @@ def test_update_dag_reports_every_problem_at_once(api, capability, pb):
     assert api.get(workflow_id).current_dag_version == 1
 
 
+def test_update_dag_names_an_edge_already_there_and_drops_one_added_twice(api, capability, pb):
+    """Adding an edge the graph already has was refused as "edge `a → b` is listed more than
+    once", though the caller listed it once; an edge given twice in one update (a new task's
+    repeated depends_on, or add_edges too) is dropped, as a submitted graph's repeats are."""
+    dag = pb.dag
+    workflow_id = api.submit([api.task("a", "nobody-" + capability), api.task("b", "nobody-" + capability, ["a"])]).workflow.workflow_id
+    existing = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1,
+                                             add_edges=[dag.Edge(upstream="a", downstream="b")])
+    with pytest.raises(grpc.RpcError) as refused:
+        api.workflows.UpdateDag(existing, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "the update adds a → b, which is already in the current DAG" in refused.value.details(), refused.value.details()
+    assert "more than once" not in refused.value.details()
+    assert api.get(workflow_id).current_dag_version == 1
+    twice = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1,
+                                          add_tasks=[api.task("c", "nobody-" + capability, ["b", "b"])],
+                                          add_edges=[dag.Edge(upstream="b", downstream="c"), dag.Edge(upstream="a", downstream="c")])
+    updated = api.workflows.UpdateDag(twice, timeout=10)
+    assert updated.dag.version == 2
+    assert sorted(next(t for t in updated.dag.tasks if t.key == "c").depends_on) == ["a", "b"]
+
+
 def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):
     """SubmitQueryResponse.dag is the workflow's DAG as GetDag returns it, payloads included — on
     the first answer and on a replay of the same request id. It came back without them, so a
