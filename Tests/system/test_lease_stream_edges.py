@@ -203,6 +203,51 @@ def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on
             second.close()
 
 
+def test_a_report_on_a_lease_of_another_executor_or_a_poll_is_not_called_a_takeover(api, pb, server, database, capability):
+    """The takeover refusal ("lease taken over: another stream of this executor id resumed the
+    lease") answered every report on a lease held through another stream or call — another
+    executor id's lease, and an executor's own PollTasks lease reported on its stream (found by
+    black-box testing). Another id's lease is "held by another executor"; an executor's own
+    polled lease is its to report, on any stream or call."""
+    from security_support import LeaseStream
+
+    owner = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="owner-" + capability, capabilities=[capability], max_in_flight=1), heartbeat_every=0.5)
+    foreign = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="foreign-" + capability, capabilities=["nothing-" + capability], max_in_flight=1), heartbeat_every=0.5)
+    poller_id = "poller-" + capability
+    poller = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id=poller_id, capabilities=["nothing-" + capability], max_in_flight=1), heartbeat_every=0.5)
+    try:
+        for stream in (owner, foreign, poller):
+            assert stream.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task("owned", capability)]).workflow.workflow_id
+        owned = owner.next_of("assignment", 30)
+        assert owned is not None
+        foreign.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=owned.lease, result=b"not mine")))
+        refused = foreign.next_of("ack", 15)
+        assert refused is not None and not refused.accepted, refused
+        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], refused
+        assert "held by another executor" in refused.message and "taken over" not in refused.message, refused
+        owner.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=owned.lease, result=b"mine")))
+        ack = owner.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+
+        polled_workflow = api.submit([api.task("polled", "poll-" + capability)]).workflow.workflow_id
+        polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+            executor_id=poller_id, capabilities=["poll-" + capability], max_tasks=1, wait_ms=5000), timeout=15)
+        assert len(polled.assignments) == 1
+        poller.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=polled.assignments[0].lease, result=b"polled")))
+        ack = poller.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(polled_workflow, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    finally:
+        for stream in (owner, foreign, poller):
+            stream.close()
+
+
 def test_a_completion_sent_again_by_its_executor_is_acknowledged_and_changes_nothing(api, pb, server, database, capability):
     """An executor that resends its completion (its acknowledgement was lost) was refused "stale
     lease", the same answer as an executor whose lease had been taken over, so it could not tell

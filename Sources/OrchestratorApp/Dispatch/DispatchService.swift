@@ -74,7 +74,7 @@ public final class DispatchService: Sendable {
     public func poll(_ executor: ExecutorIdentity, maxTasks: Int, wait: Duration) async throws -> [ClaimedTask] {
         let limit = min(max(maxTasks, 1), configuration.maxInFlightLimit)
         let deadline = ContinuousClock.now + min(wait, configuration.maxPollWait)
-        let sessionID = "poll:" + executor.executorID
+        let sessionID = LeaseRegistry.pollSessionPrefix + executor.executorID
         while true {
             let generation = signals.generation(.tasksReady)
             let claimed = try await claim(for: executor, sessionID: sessionID, limit: limit)
@@ -113,7 +113,7 @@ public final class DispatchService: Sendable {
     ) async throws -> ReportResult {
         // The fencing token cannot tell two streams of one executor id apart: both hold the same
         // token after a takeover. The lease table knows which stream holds the lease now.
-        if let sessionID, let holder = registry.sessionOf(lease), holder != sessionID {
+        if let sessionID, registry.takenOver(lease, executorID: executorID, from: sessionID) != nil {
             observeReport(lease, executorID: executorID, outcome: reported, result: .heldByAnotherStream)
             return .heldByAnotherStream
         }

@@ -194,6 +194,22 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// The Lease stream other than `sessionID` through which `executorID` holds this exact
+    /// lease, if any: another stream of the same executor id resumed it (a takeover). Nil when
+    /// the lease is held by another executor id (the store answers that report, naming neither
+    /// the holder nor, across tenants, the task), by a PollTasks call of the same id, or not here.
+    func takenOver(_ token: LeaseToken, executorID: String, from sessionID: String) -> String? {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID,
+                lease.sessionID != sessionID, !lease.sessionID.hasPrefix(Self.pollSessionPrefix)
+            else { return nil }
+            return lease.sessionID
+        }
+    }
+
+    /// Session ids of PollTasks leases: `poll:` and the executor id.
+    static let pollSessionPrefix = "poll:"
+
     /// `LiveLease.mayProposeGraph` of a held lease; nil when unknown or not held here.
     func mayProposeGraph(_ token: LeaseToken) -> Bool? {
         state.withLock { state in
