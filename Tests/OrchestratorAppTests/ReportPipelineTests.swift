@@ -1,5 +1,6 @@
 @testable import OrchestratorApp
 import OrchestratorDomain
+import Synchronization
 import Testing
 
 /// A lease stream's report admission: bounded, one report per lease at a time, and closed on the
@@ -21,4 +22,42 @@ struct ReportPipelineTests {
         pipeline.finish(first)
         await idle
     }
+
+    @Test func aFailureWaitsForEveryEarlierReportAndHoldsBackTheLaterOnes() async throws {
+        let pipeline = ReportPipeline(limit: 8)
+        let completions = (0..<3).map { LeaseToken(taskID: "c\($0)", fencingToken: 1) }
+        let failure = LeaseToken(taskID: "f", fencingToken: 1)
+        let later = LeaseToken(taskID: "later", fencingToken: 1)
+        for lease in completions { #expect(await pipeline.admit(lease)) }
+        let order = OrderLog()
+        let failureAdmitted = Task {
+            let admitted = await pipeline.admit(failure, exclusively: true)
+            order.append("failure")
+            return admitted
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(order.entries.isEmpty)
+        for lease in completions {
+            order.append(lease.taskID)
+            pipeline.finish(lease)
+        }
+        #expect(await failureAdmitted.value)
+        let laterAdmitted = Task {
+            let admitted = await pipeline.admit(later)
+            order.append("later")
+            return admitted
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(order.entries == ["c0", "c1", "c2", "failure"])
+        pipeline.finish(failure)
+        #expect(await laterAdmitted.value)
+        #expect(order.entries == ["c0", "c1", "c2", "failure", "later"])
+    }
+}
+
+
+private final class OrderLog: Sendable {
+    private let log = Mutex<[String]>([])
+    func append(_ entry: String) { log.withLock { $0.append(entry) } }
+    var entries: [String] { log.withLock { $0 } }
 }

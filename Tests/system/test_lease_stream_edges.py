@@ -248,6 +248,35 @@ def test_a_report_on_a_lease_of_another_executor_or_a_poll_is_not_called_a_takeo
             stream.close()
 
 
+def test_completions_sent_before_a_failure_are_applied_before_it(api, pb, server, database, capability):
+    """Completions wait for a group commit and a failure did not: sent right after them on the
+    same stream, a fail_fast failure overtook them, cancelled their tasks and their results were
+    refused as stale (found by black-box testing). A failure now waits for the reports sent
+    before it."""
+    from security_support import LeaseStream
+
+    for round_ in range(3):
+        stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+            executor_id=f"ordered-{round_}-" + capability, capabilities=[capability], max_in_flight=10), heartbeat_every=0.5)
+        try:
+            assert stream.next_of("welcome", 30) is not None
+            workflow_id = api.submit([api.task(f"t{i:02}", capability) for i in range(10)]).workflow.workflow_id
+            held = [stream.next_of("assignment", 30, keep_others=True) for _ in range(10)]
+            assert all(a is not None for a in held)
+            held.sort(key=lambda a: a.spec.key)
+            for assignment in held[:9]:
+                stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+            stream.send(pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(
+                lease=held[9].lease, message="broken", code="E", retryable=False)))
+            acks = [stream.next_of("ack", 30, keep_others=True) for _ in range(10)]
+            assert all(ack is not None and ack.accepted for ack in acks), [a for a in acks if a is None or not a.accepted]
+            assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
+            states = dict(psql(database, f"SELECT key, state FROM tasks WHERE workflow_id = '{workflow_id}'"))
+            assert states == {**{f"t{i:02}": "succeeded" for i in range(9)}, "t09": "failed"}, states
+        finally:
+            stream.close()
+
+
 def test_a_completion_sent_again_by_its_executor_is_acknowledged_and_changes_nothing(api, pb, server, database, capability):
     """An executor that resends its completion (its acknowledgement was lost) was refused "stale
     lease", the same answer as an executor whose lease had been taken over, so it could not tell

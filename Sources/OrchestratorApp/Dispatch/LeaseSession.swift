@@ -276,7 +276,8 @@ extension DispatchService {
                     draining.requested.store(true, ordering: .releasing)
                     signals.nudge(sessionID)
                 case .report(let lease, let outcome):
-                    guard await pipeline.admit(lease) else { continue }
+                    let isFailure: Bool = if case .failed = outcome { true } else { false }
+                    guard await pipeline.admit(lease, exclusively: isFailure) else { continue }
                     group.addTask {
                         defer { pipeline.finish(lease) }
                         do {

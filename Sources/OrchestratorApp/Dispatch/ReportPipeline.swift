@@ -4,11 +4,23 @@ import Synchronization
 /// executor's completions share the store's batches instead of waiting for each other's commits),
 /// while two reports of the same lease still go one after the other (progress, then completion).
 /// Bounded, so an executor that floods reports is slowed down at the stream, not queued in memory.
+///
+/// A failure is applied alone, after every report sent before it and before any sent after it:
+/// it can end the workflow (fail_fast), and overtaking the completions sent just before it (which
+/// wait for a group commit) cancelled their tasks and threw their results away (found by
+/// black-box testing).
 final class ReportPipeline: Sendable {
     private struct State {
         var inFlight: Set<LeaseToken> = []
+        /// The report applied alone, while it is.
+        var exclusive: LeaseToken?
         var waiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
+
+        func admits(_ lease: LeaseToken, exclusively: Bool, limit: Int) -> Bool {
+            guard exclusive == nil else { return false }
+            return exclusively ? inFlight.isEmpty : inFlight.count < limit && !inFlight.contains(lease)
+        }
     }
 
     /// Guards the set of leases in flight and the waiting admissions.
@@ -18,21 +30,23 @@ final class ReportPipeline: Sendable {
     init(limit: Int) { self.limit = max(1, limit) }
 
     /// Returns true once `lease` may be applied (fewer than `limit` reports in flight and none of
-    /// `lease`), false when the pipeline was closed first: the report must not be applied.
+    /// `lease`; with `exclusively`, none at all, and none admitted until it finishes), false when
+    /// the pipeline was closed first: the report must not be applied.
     @discardableResult
-    func admit(_ lease: LeaseToken) async -> Bool {
+    func admit(_ lease: LeaseToken, exclusively: Bool = false) async -> Bool {
         while true {
             let admitted = state.withLock { state -> Bool? in
                 if state.closed { return false }
-                guard state.inFlight.count < limit, !state.inFlight.contains(lease) else { return nil }
+                guard state.admits(lease, exclusively: exclusively, limit: limit) else { return nil }
                 state.inFlight.insert(lease)
+                if exclusively { state.exclusive = lease }
                 return true
             }
             if let admitted { return admitted }
             await withCheckedContinuation { continuation in
                 let wait = state.withLock { state -> Bool in
                     // Re-checked under the lock: a report may have finished since.
-                    guard !state.closed, state.inFlight.count >= limit || state.inFlight.contains(lease) else { return false }
+                    guard !state.closed, !state.admits(lease, exclusively: exclusively, limit: limit) else { return false }
                     state.waiters.append(continuation)
                     return true
                 }
@@ -72,6 +86,7 @@ final class ReportPipeline: Sendable {
     func finish(_ lease: LeaseToken) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.inFlight.remove(lease)
+            if state.exclusive == lease { state.exclusive = nil }
             defer { state.waiters.removeAll() }
             return state.waiters
         }
