@@ -92,6 +92,14 @@ public struct DagChange: Sendable {
     }
 
     public var isEmpty: Bool { addTasks.isEmpty && removeTasks.isEmpty && addEdges.isEmpty && removeEdges.isEmpty }
+
+    /// The change with its new tasks inheriting the workflow query's priority and labels, as
+    /// the tasks planned with the workflow did.
+    func inheriting(from query: Query) -> DagChange {
+        var change = self
+        change.addTasks = addTasks.map(query.inherited(by:))
+        return change
+    }
 }
 
 /// Makes new DAG versions: applies a change to the current graph, validates the result as a
@@ -122,13 +130,22 @@ public struct DagUpdateService: Sendable {
         guard let workflow = try? await workflows.workflow(id: workflowID, tenant: tenant), workflow.currentDagVersion == expectedVersion,
             let current = try? await workflows.dagVersion(workflowID: workflowID, version: expectedVersion)
         else { return [] }
-        let (newDag, referenceProblems) = change.applying(to: current.dag)
+        let (newDag, referenceProblems) = change.inheriting(from: workflow.query).applying(to: current.dag)
+        let constraintProblems = Self.constraintIssues(workflow.query, newDag)
         do {
             _ = try DagValidator(limits: limits).validate(newDag)
-            return referenceProblems
+            return referenceProblems + constraintProblems
         } catch {
-            return referenceProblems + error.issues
+            return referenceProblems + error.issues + constraintProblems
         }
+    }
+
+    /// The query's constraints bind the workflow's graph whatever made it: the planners check
+    /// them, adoption checks a delegated planner's graph, and so does an update (tasks added
+    /// past `max_tasks`, with a forbidden capability or over the cost cap were stored; found by
+    /// black-box testing).
+    static func constraintIssues(_ query: Query, _ dag: Dag) -> [ValidationIssue] {
+        query.constraints.violations(of: dag).map { ValidationIssue(code: .constraintViolated, message: $0) }
     }
 
     public func update(
@@ -154,16 +171,18 @@ public struct DagUpdateService: Sendable {
             }
             // Every problem in one answer: references to what is not there, and what is wrong with
             // the graph they leave (one used to hide the other; found by black-box testing).
-            let (newDag, referenceProblems) = change.applying(to: current.dag)
+            let (newDag, referenceProblems) = change.inheriting(from: workflow.query).applying(to: current.dag)
+            let constraintProblems = Self.constraintIssues(workflow.query, newDag)
             let validated: ValidatedDag
             do {
                 validated = try DagValidator(limits: limits).validate(newDag)
             } catch {
                 // Structured (status details) and listed in the message, references first.
-                let issues = referenceProblems + error.issues
+                let issues = referenceProblems + error.issues + constraintProblems
                 throw AppError.invalidArgument("the updated DAG is invalid: \(error.description)", issues: issues)
             }
-            guard referenceProblems.isEmpty else { throw AppError.invalidArgument(DagChange.listing(referenceProblems.map(\.message))) }
+            let problems = referenceProblems + constraintProblems
+            guard problems.isEmpty else { throw AppError.invalidArgument(DagChange.listing(problems.map(\.message)), issues: problems) }
             try budget.check(tasks: change.addTasks, payloads: change.payloads, inputs: workflow.query.providedInputs)
             let analysis = GraphAnalysis(validated)
             var ranks: [TaskKey: Double] = [:]

@@ -17,10 +17,7 @@ public struct ExplicitPlanner: Planner {
         }
         var (dag, removed) = graph.removingDuplicateEdges()
         for i in dag.tasks.indices {
-            if dag.tasks[i].priority == 0 { dag.tasks[i].priority = query.priority }
-            for (label, value) in query.labels where dag.tasks[i].labels[label] == nil {
-                dag.tasks[i].labels[label] = value
-            }
+            dag.tasks[i] = query.inherited(by: dag.tasks[i])
             if dag.tasks[i].rationale.isEmpty { dag.tasks[i].rationale = "given in the query's graph" }
         }
         var rationale = "graph supplied by the query: \(Self.count(dag.tasks.count, "task")), \(Self.count(dag.edges.count, "edge"))"

@@ -107,3 +107,15 @@ public struct PlanningConstraints: Hashable, Sendable, Codable {
         return sentences + capabilityViolations(in: dag)
     }
 }
+
+extension Query {
+    /// `task` with what every task of this query's workflow inherits: the query's priority when
+    /// it sets none (0), and each of the query's labels it does not set itself. Planned tasks get
+    /// it when they are planned; tasks added later (UpdateDag, a delegated planner's graph) too.
+    public func inherited(by task: TaskSpec) -> TaskSpec {
+        var task = task
+        if task.priority == 0 { task.priority = priority }
+        for (label, value) in labels where task.labels[label] == nil { task.labels[label] = value }
+        return task
+    }
+}

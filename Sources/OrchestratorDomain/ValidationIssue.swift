@@ -23,6 +23,9 @@ public enum ValidationCode: String, Hashable, Sendable, Codable, CaseIterable {
     case tooDeep = "too_deep"
     /// Adopting a proposed graph would change a task that already exists (see `adoptDelegatedPlan`).
     case modifiesExistingTask = "modifies_existing_task"
+    /// The graph breaks the query's constraints (`max_tasks`, `max_total_cost`, the allowed and
+    /// forbidden capabilities): a DAG update's result.
+    case constraintViolated = "constraint_violated"
 }
 
 /// One problem found in a graph: a code for programs, a message for people, the task keys involved.

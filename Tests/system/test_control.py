@@ -231,6 +231,34 @@ def test_update_dag_names_an_edge_already_there_and_drops_one_added_twice(api, c
     assert sorted(next(t for t in updated.dag.tasks if t.key == "c").depends_on) == ["a", "b"]
 
 
+def test_tasks_added_by_update_dag_inherit_the_query_and_obey_its_constraints(api, capability, pb):
+    """UpdateDag stored tasks that broke the query's constraints (a forbidden capability, past
+    max_tasks and the cost cap) and gave them priority 0 and no labels, unlike every planned task
+    (found by black-box testing)."""
+    dag = pb.dag
+    constraints = pb.query.Constraints(forbidden_capabilities=["gpu"], max_total_cost=5, max_tasks=3)
+    workflow_id = api.submit([api.task("a", "nobody-" + capability, estimated_cost=1)], priority=7,
+                             labels={"team": "blue"}, constraints=constraints).workflow.workflow_id
+    bad = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, add_tasks=[
+        dag.TaskSpec(key="g", required_capabilities=["gpu"], estimated_cost=50),
+        dag.TaskSpec(key="h", required_capabilities=["nobody-" + capability]),
+        dag.TaskSpec(key="i", required_capabilities=["nobody-" + capability])])
+    with pytest.raises(grpc.RpcError) as refused:
+        api.workflows.UpdateDag(bad, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for fragment in ("the plan needs 4 tasks; the query allows at most 3", "the plan costs 53; the query allows at most 5",
+                     "task `g` requires `gpu`, which the query's constraints rule out"):
+        assert fragment in refused.value.details(), refused.value.details()
+    assert "CONSTRAINT_VIOLATED" in {p.code for p in validation_problems(refused.value, pb)}
+    assert api.get(workflow_id).current_dag_version == 1
+    good = pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, add_tasks=[
+        dag.TaskSpec(key="h", required_capabilities=["nobody-" + capability], labels={"team": "red"}),
+        dag.TaskSpec(key="i", required_capabilities=["nobody-" + capability], priority=2)])
+    tasks = {t.key: t for t in api.workflows.UpdateDag(good, timeout=10).dag.tasks}
+    assert (tasks["h"].priority, dict(tasks["h"].labels)) == (7, {"team": "red"})
+    assert (tasks["i"].priority, dict(tasks["i"].labels)) == (2, {"team": "blue"})
+
+
 def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):
     """SubmitQueryResponse.dag is the workflow's DAG as GetDag returns it, payloads included — on
     the first answer and on a replay of the same request id. It came back without them, so a

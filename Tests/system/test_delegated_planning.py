@@ -9,7 +9,8 @@ from security_support import LeaseStream
 
 
 def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capability):
-    query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED)
+    query = pb.query.Query(text="summarise the logs", planner=pb.query.PLANNER_KIND_DELEGATED, priority=5,
+                           labels={"team": "blue"})
     workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
     assert api.state(workflow_id) == "WORKFLOW_STATE_PLANNING"
 
@@ -42,6 +43,11 @@ def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capabi
     assert {key: row["state"] for key, row in rows.items()} == {"plan": "succeeded", "fetch": "succeeded",
                                                                 "summarise": "succeeded"}
     assert psql(database, f"SELECT max(version) FROM dag_versions WHERE workflow_id = '{workflow_uuid(workflow_id)}'") == [["2"]]
+    # The planned tasks inherit the query's priority and labels, as any planner's do (they got
+    # priority 0 and no labels; found by black-box testing).
+    dag = api.workflows.GetDag(pb.workflows.GetDagRequest(workflow_id=workflow_id), timeout=10).dag
+    for task in dag.tasks:
+        assert (task.priority, dict(task.labels).get("team")) == (5, "blue"), (task.key, task.priority, task.labels)
 
 
 def test_an_invalid_answer_over_a_lease_stream_fails_the_plan(api, pb, database, capability):

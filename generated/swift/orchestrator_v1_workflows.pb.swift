@@ -380,6 +380,9 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
     public var expectedVersion: Int32 = 0
     /// New tasks (their depends_on may name existing and new tasks). A key listed in remove_tasks
     /// too is INVALID_ARGUMENT: replacing a task takes two updates (remove it, then add the new one).
+    /// Like planned tasks they inherit the query's priority (when they set none) and labels (those
+    /// they do not set), and the updated graph must keep to the query's constraints (max_tasks,
+    /// max_total_cost, allowed and forbidden capabilities): INVALID_ARGUMENT, CONSTRAINT_VIOLATED.
     public var addTasks: [Orchestrator_V1_TaskSpec] = []
     /// Keys of tasks to remove; only tasks with no attempt running (PENDING, READY, or RETRY_WAIT:
     /// removing it cancels its remaining retries) can be removed. A task leased at the same moment

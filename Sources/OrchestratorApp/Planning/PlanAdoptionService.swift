@@ -147,7 +147,7 @@ public struct PlanAdoptionService: Sendable {
         } catch {
             return .failure(Rejection(message: "the planning task's result is not an adoptable graph: \(error.description)"))
         }
-        let merged: DagVersion
+        var merged: DagVersion
         do {
             merged = try adoptDelegatedPlan(
                 current: DagVersion(number: current.version, dag: current.dag, reason: current.reason), proposed: proposed.dag,
@@ -166,14 +166,20 @@ public struct PlanAdoptionService: Sendable {
         guard violations.isEmpty else {
             return .failure(Rejection(message: "the proposed graph breaks the query's constraints: " + violations.joined(separator: "; ")))
         }
-        // adoptDelegatedPlan validated the merged graph; the second pass only feeds the ranks.
-        guard let validated = try? DagValidator(limits: limits).validate(merged.dag) else {
-            return .failure(Rejection(message: "the merged graph failed validation"))
+        // The planned tasks inherit the query's priority and labels, as planners' tasks do.
+        let fresh = Set(proposed.dag.tasks.map(\.key)).subtracting(current.dag.tasks.map(\.key))
+        merged.dag.tasks = merged.dag.tasks.map { fresh.contains($0.key) ? workflow.query.inherited(by: $0) : $0 }
+        // adoptDelegatedPlan validated the merged graph; this pass feeds the ranks, and checks the
+        // inherited labels still fit each task's metadata limit.
+        let validated: ValidatedDag
+        do {
+            validated = try DagValidator(limits: limits).validate(merged.dag)
+        } catch {
+            return .failure(Rejection(message: Self.rejection(decoding: [], validation: .invalid(error))))
         }
         let analysis = GraphAnalysis(validated)
         var ranks: [TaskKey: Double] = [:]
         for (id, key) in validated.index.keys.enumerated() { ranks[key] = analysis.ranks[id] }
-        let fresh = Set(proposed.dag.tasks.map(\.key)).subtracting(current.dag.tasks.map(\.key))
         var update = DagUpdate(
             workflowID: task.workflowID, tenant: nil, expectedVersion: current.version, newDag: merged.dag,
             payloads: proposed.payloads.filter { fresh.contains($0.key) }, ranks: ranks, reason: merged.reason,

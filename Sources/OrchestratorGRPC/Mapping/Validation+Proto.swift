@@ -18,6 +18,7 @@ extension ProblemCode {
         case .duplicateEdge: self = .duplicateDependency
         case .cycle: self = .cycle
         case .modifiesExistingTask: self = .modifiesExistingTask
+        case .constraintViolated: self = .constraintViolated
         }
     }
 

@@ -376,6 +376,9 @@ struct  Orchestrator__V1__UpdateDagRequest
   /*
    * New tasks (their depends_on may name existing and new tasks). A key listed in remove_tasks
    * too is INVALID_ARGUMENT: replacing a task takes two updates (remove it, then add the new one).
+   * Like planned tasks they inherit the query's priority (when they set none) and labels (those
+   * they do not set), and the updated graph must keep to the query's constraints (max_tasks,
+   * max_total_cost, allowed and forbidden capabilities): INVALID_ARGUMENT, CONSTRAINT_VIOLATED.
    */
   size_t n_add_tasks;
   Orchestrator__V1__TaskSpec **add_tasks;
