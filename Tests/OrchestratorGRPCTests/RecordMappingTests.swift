@@ -104,7 +104,7 @@ struct RecordMappingTests {
         let claimed = ClaimedTask(
             task: Self.task("fetch", state: .leased), lease: LeaseToken(taskID: "t_fetch", fencingToken: 2), leaseExpiresAt: 31_000,
             upstreamResults: ["seed": [9]], inputs: ["urls": "https://example.org"])
-        let proto = Orchestrator_V1_Assignment(claimed, leaseTTLMillis: 30_000, dependsOn: ["seed"], spanID: "00f067aa0ba902b7")
+        let proto = Orchestrator_V1_Assignment(claimed, leaseTTLMillis: 30_000, spanID: "00f067aa0ba902b7")
         #expect(proto.lease == Orchestrator_V1_LeaseToken(taskID: "t_fetch", fencingToken: 2))
         #expect(proto.workflowID == "wf_1")
         #expect(proto.spec?.key == "fetch" && proto.spec?.payload == [7] && proto.spec?.dependsOn == ["seed"])

@@ -29,6 +29,8 @@ def test_a_planning_executor_answer_is_adopted_and_run(api, pb, database, capabi
         for expected in ("fetch", "summarise"):
             assignment = stream.next_of("assignment", 30, keep_others=True)
             assert assignment is not None and assignment.spec.key == expected, assignment
+            # The spec names the task's upstream tasks (depends_on was always empty).
+            assert list(assignment.spec.depends_on) == {"fetch": ["plan"], "summarise": ["fetch"]}[expected], assignment.spec
             if expected == "fetch":
                 # Proposed tasks without a proposed upstream run after `plan` and see its result.
                 assert "plan" in assignment.upstream_results

@@ -14,17 +14,18 @@ extension Orchestrator_V1_Assignment {
     ///
     /// - Parameters:
     ///   - leaseTTLMillis: the TTL the lease was granted with (the task's own or the server default).
-    ///   - dependsOn: the task's upstream keys, for the spec.
     ///   - spanID: 16 hex digits of the span the executor's work continues from; by default the
     ///     task's dispatch span (so the executor's span is its child), else random.
     public init(
-        _ claimed: ClaimedTask, leaseTTLMillis: Int64, dependsOn: [TaskKey] = [], spanID: String? = nil
+        _ claimed: ClaimedTask, leaseTTLMillis: Int64, spanID: String? = nil
     ) {
         self.init()
         let task = claimed.task
         lease = Orchestrator_V1_LeaseToken(claimed.lease)
         workflowID = task.workflowID
-        spec = Orchestrator_V1_TaskSpec(task.spec, dependsOn: dependsOn, payload: task.payload)
+        // The claim reads every upstream task's result (empty when it has none), so its keys are
+        // the task's dependencies; the spec's depends_on was always empty (found by black-box testing).
+        spec = Orchestrator_V1_TaskSpec(task.spec, dependsOn: claimed.upstreamResults.keys.sorted().map { TaskKey($0) }, payload: task.payload)
         attempt = Int32(clamping: task.attempt)
         maxAttempts = Int32(clamping: task.maxAttempts)
         leaseExpiresUnixMs = claimed.leaseExpiresAt
