@@ -29,7 +29,7 @@ struct DagCommand: AsyncParsableCommand {
                 if !states.isEmpty {
                     Output.line("states: " + dag.tasks.map { "\($0.key)=\(Render.taskState(states[$0.key] ?? .unspecified))" }.joined(separator: " "))
                 }
-                Output.line("versions: " + response.versions.map { "v\($0.version) (\($0.reason))" }.joined(separator: ", "))
+                Output.line("versions: " + response.versions.map { "v\($0.version) (\(Render.oneLine($0.reason)))" }.joined(separator: ", "))
             case .dot, .mermaid:
                 var problems = ProblemList()
                 let decoded = DecodedDag(proto: dag, problems: &problems)

@@ -116,12 +116,12 @@ enum Render {
     }
 
     static func dagTree(_ dag: Orchestrator_V1_Dag) -> String {
-        var lines = ["DAG v\(dag.version) — \(dag.tasks.count) tasks" + (dag.reason.isEmpty ? "" : " (\(dag.reason))")]
+        var lines = ["DAG v\(dag.version) — \(dag.tasks.count) tasks" + (dag.reason.isEmpty ? "" : " (\(oneLine(dag.reason)))")]
         for task in dag.tasks {
             var line = "  \(task.key)"
             if !task.dependsOn.isEmpty { line += " ← " + task.dependsOn.joined(separator: ", ") }
-            if !task.requiredCapabilities.isEmpty { line += "  [" + task.requiredCapabilities.joined(separator: ", ") + "]" }
-            if !task.rationale.isEmpty { line += "  — \(task.rationale)" }
+            if !task.requiredCapabilities.isEmpty { line += "  [" + oneLine(task.requiredCapabilities.joined(separator: ", ")) + "]" }
+            if !task.rationale.isEmpty { line += "  — \(oneLine(task.rationale))" }
             lines.append(line)
         }
         return lines.joined(separator: "\n")

@@ -52,8 +52,13 @@ enum TimelineRender {
         return lines.joined(separator: "\n")
     }
 
-    /// State, attempts and executors (or the planner) of a row.
+    /// State, attempts and executors (or the planner) of a row, on one line (`Render.oneLine`:
+    /// executor ids and a cancellation's reason are the callers' text).
     static func info(_ row: Timeline.Row) -> String {
+        Render.oneLine(infoText(row))
+    }
+
+    private static func infoText(_ row: Timeline.Row) -> String {
         switch row.kind {
         case "task":
             let tries = row.attempts.filter { $0.leasedMs != nil }.count

@@ -164,13 +164,15 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option(name: .long, help: "Only this state: running, succeeded, failed, cancelled, planning.") var state: String?
     @Option(name: .long, parsing: .upToNextOption, help: "Only workflows with these labels (key=value).") var label: [String] = []
-    @Option(name: .long, parsing: .unconditional, help: "Page size.") var limit: Int32 = 50
+    @Option(name: .long, parsing: .unconditional, help: "How many workflows to show (read in pages of up to 1000).") var limit: Int32 = 50
     @Option(name: .long, help: "Page token from a previous list.") var pageToken: String?
+
+    /// The largest page ListWorkflows serves.
+    static let maxPageSize: Int32 = 1000
 
     func run() async throws {
         guard limit > 0 else { throw ValidationError("--limit must be > 0") }
         var request = Orchestrator_V1_ListWorkflowsRequest()
-        request.pageSize = limit
         request.pageToken = pageToken ?? ""
         request.labels = try QueryOptions().pairs(label, "--label")
         if let state {
@@ -184,11 +186,22 @@ struct ListCommand: AsyncParsableCommand {
             }
         }
         try await withConnection(connection) { connection in
-            let response = try await connection.workflows.listWorkflows(request, options: connection.callOptions())
-            for workflow in response.workflows { Output.line(Render.workflowSummary(workflow)) }
-            // On standard error: standard output is the list alone, one workflow per line, for
-            // pipelines (`| tail -1 | awk …` picked up "more:" as a workflow id).
-            if !response.nextPageToken.isEmpty { Output.note("more: --page-token \(response.nextPageToken)") }
+            // The server's pages hold at most 1000; a larger --limit reads as many as it takes.
+            var left = limit
+            while true {
+                request.pageSize = min(left, Self.maxPageSize)
+                let response = try await connection.workflows.listWorkflows(request, options: connection.callOptions())
+                for workflow in response.workflows { Output.line(Render.workflowSummary(workflow)) }
+                left -= Int32(response.workflows.count)
+                guard !response.nextPageToken.isEmpty else { return }
+                guard left > 0, !response.workflows.isEmpty else {
+                    // On standard error: standard output is the list alone, one workflow per line,
+                    // for pipelines (`| tail -1 | awk …` picked up "more:" as a workflow id).
+                    Output.note("more: --page-token \(response.nextPageToken)")
+                    return
+                }
+                request.pageToken = response.nextPageToken
+            }
         }
     }
 }

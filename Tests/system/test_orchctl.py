@@ -148,6 +148,36 @@ def test_text_output_escapes_control_characters(api, server, capability, pb):
     assert forged in [event["message"] for event in as_json]
 
 
+def test_dag_and_trace_escape_control_characters_too(api, server, capability, pb):
+    """`orchctl dag` printed a DAG update's reason raw and `orchctl trace` a cancellation's, so a
+    newline or an escape sequence in them reached the terminal (found by black-box testing)."""
+    forged = "why\x1b[31mRED\nsecond line\u202e"
+    workflow_id = api.submit([api.task("a", "nobody-" + capability)]).workflow.workflow_id
+    api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1, reason=forged,
+                                                          add_tasks=[api.task("b", "nobody-" + capability)]), timeout=10)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="stop\x1b[31mRED\nx"),
+                                 timeout=10)
+    for args in (("dag", workflow_id), ("dag", workflow_id, "--version", "1"), ("trace", workflow_id)):
+        shown = orchctl(server, *args).stdout
+        assert "\x1b" not in shown and "\u202e" not in shown, (args, shown)
+    dag = orchctl(server, "dag", workflow_id).stdout
+    assert "(why\\u{1B}[31mRED\\nsecond line\\u{202E})" in dag, dag
+    assert "stop\\u{1B}[31mRED\\nx" in orchctl(server, "trace", workflow_id).stdout
+
+
+def test_list_limit_past_one_page_reads_as_many_pages_as_it_takes(api, server, capability, pb):
+    """`orchctl list --limit 5000` failed with the server's page_size bound ("must be between 1
+    and 1000"; found by black-box testing): --limit counts workflows, read a page at a time."""
+    stream_requests = (pb.workflows.SubmitStreamRequest(request_id=f"list-{capability[-6:]}-{i}", query=api.query(
+        [api.task("t", "nobody-" + capability)], labels={"run": capability})) for i in range(1003))
+    accepted = sum(1 for reply in api.workflows.SubmitStream(stream_requests, timeout=120) if reply.HasField("accepted"))
+    assert accepted == 1003
+    some = orchctl(server, "list", "--label", f"run={capability}", "--limit", "1002")
+    assert len(some.stdout.splitlines()) == 1002 and some.stderr.startswith("more: --page-token "), some.stderr
+    every = orchctl(server, "list", "--label", f"run={capability}", "--limit", "5000")
+    assert len(set(every.stdout.splitlines())) == 1003 and "more:" not in every.stderr, every.stderr
+
+
 def test_get_shows_a_succeeded_tasks_last_error_as_an_earlier_attempts(api, server, capability, pb):
     """`orchctl get` printed a succeeded task's last error as if it were its outcome:
     "t  succeeded  attempt 2/3  (stream ended)" (found by black-box testing)."""
