@@ -13,7 +13,7 @@ public struct ExplicitPlanner: Planner {
         let started = context.now()
         guard let graph = query.explicitGraph else {
             throw PlanningError(
-                .invalidQuery, "planner `\(name)` needs a graph in the query (explicitGraph is empty)")
+                .invalidQuery, "planner `\(name)` needs a graph in the query (its `graph` is empty)")
         }
         var (dag, removed) = graph.removingDuplicateEdges()
         for i in dag.tasks.indices {

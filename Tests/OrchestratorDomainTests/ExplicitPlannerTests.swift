@@ -55,7 +55,7 @@ struct ExplicitPlannerTests {
     }
 
     @Test func missingGraph() {
-        #expect(throws: PlanningError(.invalidQuery, "planner `explicit` needs a graph in the query (explicitGraph is empty)")) {
+        #expect(throws: PlanningError(.invalidQuery, "planner `explicit` needs a graph in the query (its `graph` is empty)")) {
             try planner.plan(Query(text: "hello"), context: PlanningContext())
         }
     }

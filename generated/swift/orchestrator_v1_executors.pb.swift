@@ -28,7 +28,7 @@ public struct Orchestrator_V1_LeaseToken: Sendable, Hashable, GRPCMessage {
 public struct Orchestrator_V1_ExecutorHello: Sendable, Hashable, GRPCMessage {
     public static let grpcMessageName = "orchestrator.v1.ExecutorHello"
 
-    /// Stable identity of this executor process (e.g. "py-worker-7"); 1-128 characters.
+    /// Stable identity of this executor process (e.g. "py-worker-7"); 1-128 bytes of UTF-8.
     public var executorID: String = ""
     /// Capabilities it can run, e.g. ["web.search", "llm.summarise"]. A task is offered only to
     /// executors that advertise all of its required capabilities.

@@ -7,9 +7,9 @@ internal import ProtobufCRuntime
 public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessage {
     public static let grpcMessageName = "orchestrator.v1.SubmitQueryRequest"
 
-    /// Client-chosen idempotency key, unique per tenant (1-128 characters). Retrying a submission
-    /// with the same key returns the same workflow instead of creating a duplicate. Optional but
-    /// strongly recommended. The key names one request: reused for a different query it is refused
+    /// Client-chosen idempotency key, unique per tenant: 1-128 printable ASCII characters, no
+    /// spaces. Retrying a submission with the same key returns the same workflow instead of
+    /// creating a duplicate. Optional but strongly recommended. The key names one request: reused for a different query it is refused
     /// with ALREADY_EXISTS, naming the workflow it belongs to.
     public var requestID: String = ""
     public var query: Orchestrator_V1_Query? = nil

@@ -465,7 +465,13 @@ public final class DispatchService: Sendable {
                     }
                     revokeSiblings(of: expired)
                     if !expired.isEmpty {
-                        logger.info("expired leases requeued", metadata: ["count": "\(expired.count)"])
+                        // Requeued, or failed for good with their attempts spent: said apart (one
+                        // line "requeued" after a task's last attempt timed out misled; found by
+                        // black-box testing).
+                        let failed = expired.filter { $0.newState == .failed }.count
+                        logger.info("expired leases taken back", metadata: [
+                            "count": "\(expired.count)", "requeued": "\(expired.count - failed)", "failed": "\(failed)",
+                        ])
                         signals.signal(.tasksReady)
                     }
                 } while expired.count == 1000 && !Task.isCancelled

@@ -128,7 +128,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         var problems: [String] = []
         if let problem = executorIDProblem(executorID) { problems.append(problem) }
         if maxInFlight < 0 { problems.append("\(maxInFlightField) must be ≥ 0 (0 = 1), got \(maxInFlight)") }
-        if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 characters") }
+        if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 bytes of UTF-8") }
         if capabilities.count > 256 { problems.append("at most 256 capabilities") }
         guard problems.isEmpty else { throw AppError.invalidArgument("invalid executor: " + problems.joined(separator: "; ")) }
         return ExecutorIdentity(
@@ -136,11 +136,11 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
     }
 
-    /// An executor id as the client sent it, checked: 1-128 characters, none of them a control
+    /// An executor id as the client sent it, checked: 1-128 bytes of UTF-8, none of them a control
     /// character (a newline or an escape sequence in an id forged lines in logs and in
     /// `orchctl events`).
     static func executorIDProblem(_ executorID: String) -> String? {
-        if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 characters" }
+        if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 bytes of UTF-8" }
         if executorID.unicodeScalars.contains(where: {
             [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
         }) {

@@ -84,7 +84,7 @@ struct  Orchestrator__V1__ExecutorHello
 {
   ProtobufCMessage base;
   /*
-   * Stable identity of this executor process (e.g. "py-worker-7"); 1-128 characters.
+   * Stable identity of this executor process (e.g. "py-worker-7"); 1-128 bytes of UTF-8.
    */
   char *executor_id;
   /*

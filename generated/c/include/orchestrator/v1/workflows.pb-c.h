@@ -54,9 +54,9 @@ struct  Orchestrator__V1__SubmitQueryRequest
 {
   ProtobufCMessage base;
   /*
-   * Client-chosen idempotency key, unique per tenant (1-128 characters). Retrying a submission
-   * with the same key returns the same workflow instead of creating a duplicate. Optional but
-   * strongly recommended. The key names one request: reused for a different query it is refused
+   * Client-chosen idempotency key, unique per tenant: 1-128 printable ASCII characters, no
+   * spaces. Retrying a submission with the same key returns the same workflow instead of
+   * creating a duplicate. Optional but strongly recommended. The key names one request: reused for a different query it is refused
    * with ALREADY_EXISTS, naming the workflow it belongs to.
    */
   char *request_id;
