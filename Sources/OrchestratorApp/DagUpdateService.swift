@@ -17,9 +17,11 @@ public struct DagChange: Sendable {
         self.payloads = payloads
     }
 
-    /// Applies the change to `dag`, listing every reference to something that is not there.
-    public func applied(to dag: Dag) throws(AppError) -> Dag {
-        let (result, problems) = applying(to: dag)
+    /// Applies the change to `dag`, listing the change's own problems and every reference to
+    /// something that is not there.
+    public func applied(to dag: Dag, limits: ValidationLimits = .default) throws(AppError) -> Dag {
+        let (result, referenceProblems) = applying(to: dag)
+        let problems = ownProblems(limits: limits) + referenceProblems
         guard problems.isEmpty else { throw AppError.invalidArgument(Self.listing(problems.map(\.message))) }
         return result
     }
@@ -31,31 +33,23 @@ public struct DagChange: Sendable {
         var problems: [ValidationIssue] = []
         let existing = Set(dag.tasks.map(\.key))
         let removed = Set(removeTasks)
-        for key in removeTasks where !existing.contains(key) {
+        // An empty key is the request's own problem (`ownProblems`), not a missing task.
+        for key in removeTasks where !key.rawValue.isEmpty && !existing.contains(key) {
             problems.append(ValidationIssue(
                 code: .unknownTask, message: "remove_tasks names \"\(key.rawValue)\", which is not in the current DAG", taskKeys: [key]))
         }
-        // Stored tasks are matched by key, so a key removed and added back in one update kept the
-        // old task — its id, attempts, retry backoff and last error — under the new spec (found
-        // by black-box testing). A replacement is two updates.
-        for task in addTasks where removed.contains(task.key) {
-            problems.append(ValidationIssue(
-                code: .duplicateKey,
-                message: "add_tasks and remove_tasks both name \"\(task.key.rawValue)\": a task cannot be removed and added back in "
-                    + "one update; remove it in one update and add the new one in the next",
-                taskKeys: [task.key]))
-        }
         // Named here, by the field, rather than by the validator's positions in the merged graph
-        // ("task #6 reuses key `g` already used by task #0"), which the caller never sent.
+        // ("task #6 reuses key `g` already used by task #0"), which the caller never sent. A key
+        // named twice in add_tasks, or in remove_tasks too, is the request's own problem.
         var seen = existing.subtracting(removed)
         var added: [TaskSpec] = []
         for task in addTasks {
             if seen.insert(task.key).inserted {
                 added.append(task)
-            } else if !removed.contains(task.key) {
-                let already = existing.contains(task.key) ? "is already a task of the current DAG" : "is named twice in add_tasks"
+            } else if !removed.contains(task.key), existing.contains(task.key) {
                 problems.append(ValidationIssue(
-                    code: .duplicateKey, message: "add_tasks names \"\(task.key.rawValue)\", which \(already)", taskKeys: [task.key]))
+                    code: .duplicateKey, message: "add_tasks names \"\(task.key.rawValue)\", which is already a task of the current DAG",
+                    taskKeys: [task.key]))
             }
         }
         let edges = Set(dag.edges)
@@ -87,11 +81,60 @@ public struct DagChange: Sendable {
         return (result, problems)
     }
 
+    /// What is wrong with the change whatever the workflow's graph: checked before the workflow
+    /// is read, so that a malformed request is INVALID_ARGUMENT whatever the workflow's state
+    /// (it was NOT_FOUND, FAILED_PRECONDITION or ABORTED depending on it; found by black-box
+    /// testing). Its added tasks are validated on their own: keys, costs, capabilities, retry
+    /// policies, metadata (positions are theirs in add_tasks).
+    public func ownProblems(limits: ValidationLimits) -> [ValidationIssue] {
+        var problems: [ValidationIssue] = []
+        if removeTasks.contains(where: { $0.rawValue.isEmpty }) {
+            problems.append(ValidationIssue(code: .emptyKey, message: "remove_tasks names an empty key"))
+        }
+        let removed = Set(removeTasks)
+        // Stored tasks are matched by key, so a key removed and added back in one update kept the
+        // old task — its id, attempts, retry backoff and last error — under the new spec (found
+        // by black-box testing). A replacement is two updates.
+        for task in addTasks where removed.contains(task.key) {
+            problems.append(ValidationIssue(
+                code: .duplicateKey,
+                message: "add_tasks and remove_tasks both name \"\(task.key.rawValue)\": a task cannot be removed and added back in "
+                    + "one update; remove it in one update and add the new one in the next",
+                taskKeys: [task.key]))
+        }
+        var named = Set<TaskKey>()
+        var reported = Set<TaskKey>()
+        for task in addTasks where !named.insert(task.key).inserted && !removed.contains(task.key) && reported.insert(task.key).inserted {
+            problems.append(ValidationIssue(
+                code: .duplicateKey, message: "add_tasks names \"\(task.key.rawValue)\" more than once", taskKeys: [task.key]))
+        }
+        if !addTasks.isEmpty {
+            do {
+                _ = try DagValidator(limits: limits).validate(Dag(tasks: addTasks))
+            } catch {
+                // An empty graph is what an edge-only update's tasks are; repeated keys are named above.
+                problems += error.issues.filter { $0.code != .emptyGraph && $0.code != .duplicateKey }
+            }
+        }
+        return problems
+    }
+
+    /// `more` without the problems `own` already names (the merged graph's validation finds an
+    /// added task's bad key or cost again, at another position).
+    public static func withoutRepeats(_ more: [ValidationIssue], of own: [ValidationIssue]) -> [ValidationIssue] {
+        struct Named: Hashable { var code: ValidationCode; var keys: [TaskKey] }
+        let named = Set(own.map { Named(code: $0.code, keys: $0.taskKeys) })
+        return more.filter { !named.contains(Named(code: $0.code, keys: $0.taskKeys)) }
+    }
+
     static func listing(_ problems: [String]) -> String {
         "invalid DAG update: \(problems.count) problem\(problems.count == 1 ? "" : "s"): " + problems.joined(separator: "; ")
     }
 
     public var isEmpty: Bool { addTasks.isEmpty && removeTasks.isEmpty && addEdges.isEmpty && removeEdges.isEmpty }
+
+    public static let changesNothing = "the update changes nothing: give add_tasks, remove_tasks, add_edges or remove_edges"
+    public static let versionRequired = "expected_version must be the version the change is based on (≥ 1)"
 
     /// The change with its new tasks inheriting the workflow query's priority and labels, as
     /// the tasks planned with the workflow did.
@@ -126,6 +169,9 @@ public struct DagUpdateService: Sendable {
     /// to what is not there and the problems of the graph it leaves — for a caller that found
     /// problems in the request itself and answers with all of them. Empty when the workflow
     /// cannot be read or has moved past `expectedVersion` (its own answer then says so).
+    /// `DagChange.ownProblems` under this service's limits.
+    public func ownProblems(of change: DagChange) -> [ValidationIssue] { change.ownProblems(limits: limits) }
+
     public func problems(workflowID: String, tenant: String?, expectedVersion: Int, change: DagChange) async -> [ValidationIssue] {
         guard let workflow = try? await workflows.workflow(id: workflowID, tenant: tenant), workflow.currentDagVersion == expectedVersion,
             let current = try? await workflows.dagVersion(workflowID: workflowID, version: expectedVersion)
@@ -151,8 +197,10 @@ public struct DagUpdateService: Sendable {
     public func update(
         workflowID: String, tenant: String?, expectedVersion: Int, change: DagChange, reason: String, actor: Actor
     ) async throws -> (version: StoredDagVersion, analysis: GraphAnalysis) {
-        guard !change.isEmpty else { throw AppError.invalidArgument("the update changes nothing: give add_tasks, remove_tasks, add_edges or remove_edges") }
-        guard expectedVersion > 0 else { throw AppError.invalidArgument("expected_version must be the version the change is based on (≥ 1)") }
+        guard !change.isEmpty else { throw AppError.invalidArgument(DagChange.changesNothing) }
+        guard expectedVersion > 0 else { throw AppError.invalidArgument(DagChange.versionRequired) }
+        let own = change.ownProblems(limits: limits)
+        guard own.isEmpty else { throw AppError.invalidArgument(DagChange.listing(own.map(\.message)), issues: own) }
         do {
             guard let workflow = try await workflows.workflow(id: workflowID, tenant: tenant) else {
                 throw AppError.notFound("workflow \(workflowID) not found")

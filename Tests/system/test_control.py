@@ -259,6 +259,32 @@ def test_tasks_added_by_update_dag_inherit_the_query_and_obey_its_constraints(ap
     assert (tasks["i"].priority, dict(tasks["i"].labels)) == (2, {"team": "blue"})
 
 
+def test_update_dag_answers_a_malformed_request_alike_whatever_the_workflow(api, capability, pb):
+    """The proto puts INVALID_ARGUMENT for the request's own fields first; a malformed update was
+    NOT_FOUND for an unknown workflow, FAILED_PRECONDITION for a finished one and ABORTED for a
+    stale version, and some of its problems never showed (found by black-box testing)."""
+    dag = pb.dag
+    finished = api.submit([api.task("a", "nobody-" + capability)]).workflow.workflow_id
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=finished), timeout=10)
+    running = api.submit([api.task("a", "nobody-" + capability)]).workflow.workflow_id
+    ok = dag.TaskSpec(key="n", required_capabilities=["nobody-" + capability])
+    malformed = {
+        "expected_version 0": dict(expected_version=0, add_tasks=[ok]),
+        "no change": dict(),
+        "added and removed": dict(add_tasks=[dag.TaskSpec(key="a")], remove_tasks=["a"]),
+        "empty key removed": dict(remove_tasks=[""]),
+        "bad key": dict(add_tasks=[dag.TaskSpec(key="a b")]),
+        "added twice": dict(add_tasks=[ok, ok]),
+    }
+    for workflow_id, version in (("wf_" + "0" * 32, 1), (finished, 1), (running, 7)):
+        for name, fields in malformed.items():
+            fields = {"expected_version": version, **fields}
+            with pytest.raises(grpc.RpcError) as refused:
+                api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(workflow_id=workflow_id, **fields), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (workflow_id, name, refused.value.details())
+    assert api.get(running).current_dag_version == 1
+
+
 def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):
     """SubmitQueryResponse.dag is the workflow's DAG as GetDag returns it, payloads included — on
     the first answer and on a replay of the same request id. It came back without them, so a

@@ -165,14 +165,20 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
 
     public func updateDag(_ request: Orchestrator_V1_UpdateDagRequest, context: ServerContext) async throws -> Orchestrator_V1_UpdateDagResponse {
         try await mapped(context) {
-            let (change, fieldProblems) = DagChangeDecoding.decodeCollectingProblems(request)
+            var (change, fieldProblems) = DagChangeDecoding.decodeCollectingProblems(request)
+            // The request's own problems come first, whatever the workflow (docs: UpdateDag).
+            if change.isEmpty { fieldProblems.add(.invalidField, DagChange.changesNothing) }
+            if request.expectedVersion < 1 { fieldProblems.add(.invalidField, DagChange.versionRequired) }
+            let own = updates.ownProblems(of: change)
+            fieldProblems.append(contentsOf: own.map(Orchestrator_V1_ValidationProblem.init))
             if !fieldProblems.isEmpty {
                 // One answer lists everything: what the graph the change leaves would get wrong too
                 // (only the first kind was reported; found by black-box testing).
                 var all = fieldProblems
                 if !request.workflowID.isEmpty, let record = try? await existingWorkflow(request.workflowID, context: context) {
-                    let more = await updates.problems(
-                        workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change)
+                    let more = DagChange.withoutRepeats(await updates.problems(
+                        workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change),
+                        of: own)
                     all.append(contentsOf: more.map(Orchestrator_V1_ValidationProblem.init), total: more.count)
                 }
                 throw RequestValidationError(subject: "invalid DAG update", problems: all.problems, totalCount: all.totalCount)
