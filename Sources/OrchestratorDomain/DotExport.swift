@@ -29,8 +29,8 @@ public enum DotExport {
     }
 
     /// A DOT double-quoted string: backslash, quote and newline escaped, other control characters
-    /// written out as `\u{1B}` text (raw, a key or description carrying an escape sequence
-    /// reached the terminal of whoever printed the graph).
+    /// and invisible ones written out as `\u{1B}` text (raw, a key or description carrying an
+    /// escape sequence reached the terminal of whoever printed the graph).
     static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
@@ -38,12 +38,22 @@ public enum DotExport {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            case _ where scalar.properties.generalCategory == .control:
+            case _ where Self.isInvisible(scalar):
                 out += "\\\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
+    }
+
+    /// Control characters, and the invisible ones that change how a line reads: format
+    /// characters (bidirectional overrides such as U+202E, zero-width joiners) and the Unicode
+    /// line and paragraph separators (as orchctl's text output escapes them).
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
     }
 
     static func format(_ cost: Double) -> String {

@@ -22,7 +22,7 @@ public enum MermaidExport {
 
     /// Mermaid labels take HTML entities; quotes and angle brackets would otherwise end or break
     /// them, a `#` would start an entity (a key holding `#quot;` rendered as a quote), and control
-    /// characters are written as entities so none reaches a terminal raw.
+    /// and invisible characters are written as entities so none reaches a terminal raw.
     static func escape(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
@@ -32,7 +32,7 @@ public enum MermaidExport {
             case ">": out += "#gt;"
             case "#": out += "#35;"
             case "\n": out += "<br/>"
-            case _ where scalar.properties.generalCategory == .control: out += "#\(scalar.value);"
+            case _ where DotExport.isInvisible(scalar): out += "#\(scalar.value);"
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -156,6 +156,13 @@ struct Timeline: Encodable {
             case .taskRetryScheduled: outcome = "retry_scheduled"
             default: outcome = "lease_expired"
             }
+            if event.type == .taskRetryScheduled, !row.attempts.contains(where: { $0.attempt == number && $0.outcome == nil }),
+                row.attempts.contains(where: { $0.attempt == number }) {
+                // The attempt is already closed (its lease expired or it failed; the retry is
+                // recorded after): a new empty attempt here drew the backoff to the workflow's end.
+                row.state = "retry-wait"
+                return
+            }
             if event.type == .taskSkipped || event.type == .taskCancelled, row.attempts.last?.leasedMs == nil {
                 // Never ran: no attempt to close, only the task's end.
                 if let open = row.attempts.last, open.outcome == nil { row.attempts.removeLast() }

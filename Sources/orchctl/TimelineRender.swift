@@ -33,7 +33,8 @@ enum TimelineRender {
             if row.kind == "task" {
                 // Backoff between a failed attempt and the next one.
                 for (previous, next) in zip(row.attempts, row.attempts.dropFirst()) where previous.outcome != "succeeded" {
-                    fill(previous.endMs, next.readyMs ?? next.leasedMs, "·")
+                    guard let nextStart = next.readyMs ?? next.leasedMs else { continue }
+                    fill(previous.endMs, nextStart, "·")
                 }
                 for attempt in row.attempts {
                     fill(attempt.readyMs, attempt.leasedMs, "░")

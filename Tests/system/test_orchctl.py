@@ -165,6 +165,45 @@ def test_dag_and_trace_escape_control_characters_too(api, server, capability, pb
     assert "stop\\u{1B}[31mRED\\nx" in orchctl(server, "trace", workflow_id).stdout
 
 
+def test_trace_of_a_retry_after_a_stream_ended_draws_no_backoff_past_the_task(api, server, capability, pb):
+    """A lease given back when its stream ended records the expiry, then the retry: the retry
+    made an empty attempt whose backoff `·` ran from there to the workflow's end, past the
+    task's success (found by black-box testing)."""
+    import time
+
+    from security_support import LeaseStream
+
+    workflow_id = api.submit([api.task("fetch", capability)]).workflow.workflow_id
+    first = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id="dies-" + capability, capabilities=[capability], max_in_flight=1))
+    assert first.next_of("assignment", 30) is not None
+    first.close()
+    time.sleep(1.0)
+    poll = pb.executors.PollTasksRequest(executor_id="second-" + capability, capabilities=[capability], max_tasks=1, wait_ms=10000)
+    second = api.executors.PollTasks(poll, timeout=15).assignments[0]
+    assert second.attempt == 2
+    api.executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id="second-" + capability, completion=pb.executors.TaskCompletion(
+        lease=second.lease, result=b"ok")), timeout=15)
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+    timeline = json.loads(orchctl(server, "trace", workflow_id, "--json").stdout)
+    row = next(r for r in timeline["rows"] if r["name"] == "fetch")
+    assert [(a["attempt"], a["outcome"]) for a in row["attempts"]] == [(1, "lease_expired"), (2, "succeeded")], row["attempts"]
+    bar = next(line for line in orchctl(server, "trace", workflow_id).stdout.splitlines() if line.startswith("fetch"))
+    assert "·" not in bar.split("█")[-1], bar
+
+
+def test_a_dag_file_can_come_from_a_pipe(server, capability):
+    """`--dag /dev/stdin` from a pipe and `--dag <(…)` failed with "You don't have permission"
+    (found by black-box testing); `-` reads standard input too."""
+    graph = json.dumps({"tasks": [{"key": "piped", "required_capabilities": [capability]}]})
+    for path in ("-", "/dev/stdin"):
+        result = subprocess.run([str(binary("orchctl")), "plan", "--dag", path, "--address", server.address], input=graph,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "piped" in result.stdout, (path, result.stderr)
+    missing = orchctl(server, "plan", "--dag", "/nonexistent/dag.json", check=False)
+    assert missing.returncode != 0 and "cannot read /nonexistent/dag.json: No such file or directory" in missing.stderr, missing.stderr
+
+
 def test_list_limit_past_one_page_reads_as_many_pages_as_it_takes(api, server, capability, pb):
     """`orchctl list --limit 5000` failed with the server's page_size bound ("must be between 1
     and 1000"; found by black-box testing): --limit counts workflows, read a page at a time."""
