@@ -229,7 +229,11 @@ public final class GRPCServer: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         let left = core.activeCalls.load(ordering: .relaxed)
-        if left > 0 { logger.info("grace period over, cancelling calls", metadata: ["active_calls": "\(left)"]) }
+        if left > 0 {
+            // Said as it is: a second signal cuts the grace period short.
+            let why = state.withLock { $0.graceCutShort } ? "grace period cut short" : "grace period over"
+            logger.info("\(why), cancelling calls", metadata: ["active_calls": "\(left)"])
+        }
         // A draining connection closes itself once its GOAWAY and last responses are written.
         // Closing it before then would discard those bytes from its output buffer: a call that
         // just finished would reach its client as UNAVAILABLE, an idle client would see the

@@ -75,12 +75,13 @@ public struct AdminRoutes: Sendable {
         }
         let handler = methods[request.method] ?? (request.method == .head ? methods[.get] : nil)
         guard let handler else {
-            let allowed = methods.keys.map(\.rawValue).sorted().joined(separator: ", ")
-            var refusal = AdminResponse.text(405, "\(request.method.rawValue) is not allowed on \(request.path) (allowed: \(allowed))\n")
-            // RFC 9110 §15.5.6: a 405 lists the methods the resource takes (GET implies HEAD).
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource takes (GET implies HEAD);
+            // the body says the same (it said GET alone beside `Allow: GET, HEAD`).
             var methodsAllowed = Set(methods.keys.map(\.rawValue))
             if methods[.get] != nil { methodsAllowed.insert("HEAD") }
-            refusal.headers["Allow"] = methodsAllowed.sorted().joined(separator: ", ")
+            let allowed = methodsAllowed.sorted().joined(separator: ", ")
+            var refusal = AdminResponse.text(405, "\(request.method.rawValue) is not allowed on \(request.path) (allowed: \(allowed))\n")
+            refusal.headers["Allow"] = allowed
             return refusal
         }
         var response = await handler(request)

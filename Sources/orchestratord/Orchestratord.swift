@@ -51,7 +51,7 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, help: "Log format: json or text (default json; env ORCHESTRATOR_LOG_FORMAT).")
     var logFormat: String?
 
-    @Option(name: .long, help: "host:port of the admin HTTP server; empty disables it (default 127.0.0.1:9090; env ORCHESTRATOR_ADMIN_ADDRESS).")
+    @Option(name: .long, help: "host:port of the admin HTTP server; port 0 picks one, none or empty disables it (default 127.0.0.1:9090; env ORCHESTRATOR_ADMIN_ADDRESS).")
     var adminAddress: String?
 
     @Option(name: .long, help: "PostgreSQL URL (env ORCHESTRATOR_DATABASE_URL); unset runs an embedded cluster in --data-dir.")

@@ -148,7 +148,10 @@ struct ServerRunner {
         let named = namedListeners()
         let problems = GRPCServer.preflight(named.map(\.listener))
         guard let first = problems.first else { return }
-        let setting = first.isTLS ? "tls-cert-file, tls-key-file, tls-client-ca-file" : named[first.listenerIndex].setting
+        // The TLS settings the listener was given (the client CA was named even when unset).
+        let tlsSettings = ["tls-cert-file", "tls-key-file"]
+            + (named[first.listenerIndex].listener.tls?.clientCAPath == nil ? [] : ["tls-client-ca-file"])
+        let setting = first.isTLS ? tlsSettings.joined(separator: ", ") : named[first.listenerIndex].setting
         throw ValidationError("\(setting): \(first.description)")
     }
 }

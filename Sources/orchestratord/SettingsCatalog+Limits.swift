@@ -16,7 +16,7 @@ extension SettingsCatalog {
         SettingDefinition("max-dag-edges", default: "1000000", help: "most dependencies in one workflow graph"),
         SettingDefinition("max-dag-depth", default: "10000", help: "most tasks on one dependency chain of a workflow graph"),
         SettingDefinition("max-string-length", default: "65536",
-                          help: "longest string field (UTF-8 bytes) in any request, map keys and values included"),
+                          help: "longest string field (UTF-8 bytes, 128 to 64 MiB) in any request, map keys and values included"),
         SettingDefinition("max-assignment-size", default: String(4 * 1024 * 1024),
                           help: "largest assignment sent to an executor, bytes (upstream results, payload and inputs included); a task whose assignment would be larger fails, not retryable, code assignment_too_large; gRPC clients accept 4 MiB by default"),
     ]

@@ -30,7 +30,7 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Most tasks on one dependency chain (default 10000; env ORCHESTRATOR_MAX_DAG_DEPTH).")
     var maxDagDepth: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Longest string field in a request, bytes (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
+    @Option(name: .long, parsing: .unconditional, help: "Longest string field in a request, bytes, 128 to 64 MiB (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
     var maxStringLength: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")

@@ -189,6 +189,7 @@ def test_metrics_show_the_workload_exactly(workload):
     assert value(samples, "orchestrator_lease_expirations_total", cause="timeout") == 0
     assert value(samples, "orchestrator_task_retries_total", cause="released") == 0
     assert value(samples, "orchestrator_task_reports_total", outcome="progress", result="stale") == 0
+    assert value(samples, "orchestrator_task_reports_total", outcome="completed", result="held_by_another_stream") == 0
     assert value(samples, "orchestrator_leases_released_total") == 0
     assert value(samples, "orchestrator_leases_held") == 0
 

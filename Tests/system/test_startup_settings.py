@@ -94,11 +94,21 @@ def test_a_database_url_no_retry_can_mend_stops_the_start_at_once_naming_it(data
     """Found by black-box testing: a malformed URL, a role or a database that does not exist were
     retried for the whole connect timeout (~15 s) as if the server were starting, then ended with
     exit 1 and a PostgresError that did not name the setting."""
+    from urllib.parse import parse_qs, urlencode
+
     parts = urlsplit(database)
-    server = f"127.0.0.1:{parts.port}"
+    # A TCP URL (ORCHESTRATOR_TEST_DATABASE_URL), or the embedded cluster's socket URL whose host,
+    # port and user are query parameters.
+    query = parse_qs(parts.query)
+
+    def url_for(user: str, name: str) -> str:
+        if parts.port:
+            return f"postgresql://{user}@127.0.0.1:{parts.port}/{name}"
+        return f"postgresql:///{name}?" + urlencode({"host": query["host"][0], "port": query["port"][0], "user": user})
+
     for url, message in [("garbage://x", 'missing "=" after "garbage://x"'),
-                         (f"postgresql://no_such_role@{server}/postgres", 'role "no_such_role" does not exist'),
-                         (f"postgresql://{parts.username or 'postgres'}@{server}/no_such_db", 'database "no_such_db" does not exist'),
+                         (url_for("no_such_role", "postgres"), 'role "no_such_role" does not exist'),
+                         (url_for(parts.username or "postgres", "no_such_db"), 'database "no_such_db" does not exist'),
                          # Found by black-box testing: libpq's message quotes the whole URI, and this
                          # one was retried for 13 s, its password in every "retrying" log line.
                          ("postgresql://postgres:S3cretPw!xyz@[::1/orch",
@@ -137,7 +147,7 @@ def test_listeners_it_cannot_open_stop_the_start_before_the_database_is_migrated
         for args, message in [
             (["--grpc-tls-address", "127.0.0.1:0", "--tls-cert-file", str(tmp_path / "missing.pem"),
               "--tls-key-file", str(tmp_path / "missing.key")],
-             f"tls-cert-file, tls-key-file, tls-client-ca-file: cannot load certificate chain {tmp_path / 'missing.pem'}"),
+             f"tls-cert-file, tls-key-file: cannot load certificate chain {tmp_path / 'missing.pem'}"),
             (["--grpc-address", f"127.0.0.1:{port}"], f"grpc-address: cannot listen on 127.0.0.1:{port}: Address already in use"),
             (["--grpc-address", "256.1.1.1:50051"], "grpc-address: cannot listen on 256.1.1.1:50051: 256.1.1.1 is not an address"),
         ]:

@@ -47,7 +47,7 @@ public struct DispatchMetrics: Sendable {
             "orchestrator_leases_released_total", help: "Leases given back at once because their executor's stream ended.").labels()
         reports = registry.counter(
             "orchestrator_task_reports_total",
-            help: "Executor reports received, by outcome (progress, completed, failed) and result (accepted, stale, unknown_task, already_completed).",
+            help: "Executor reports received, by outcome (progress, completed, failed) and result (accepted, stale, unknown_task, already_completed, held_by_another_stream).",
             labels: ["outcome", "result"])
         // Every known series from the start, at 0: a series that appears only with its first event
         // gives rate() and absence alerts nothing to work on until then (found by black-box testing).
@@ -58,6 +58,7 @@ public struct DispatchMetrics: Sendable {
             for result in ["accepted", "stale", "unknown_task"] { _ = reports.labels(outcome, result) }
         }
         _ = reports.labels("completed", "already_completed")
+        for outcome in ["progress", "completed", "failed"] { _ = reports.labels(outcome, "held_by_another_stream") }
     }
 
     /// Records into a registry nobody scrapes (tests, tools).
