@@ -70,7 +70,7 @@ struct ServerSettings: Sendable {
         switch (settings.value("direct-dispatch") ?? "on").lowercased() {
         case "on", "true", "1": directDispatch = true
         case "off", "false", "0": directDispatch = false
-        case let other: throw SettingsError(description: "direct-dispatch \"\(other)\" is not on or off")
+        case let other: throw SettingsError(description: "direct-dispatch \"\(other)\" is not on or off (also true/false, 1/0)")
         }
         observability = try ObservabilitySettings(settings)
         limits = try LimitSettings(settings)
