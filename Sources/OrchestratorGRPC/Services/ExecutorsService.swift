@@ -179,14 +179,18 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 + "but the lease is held by another executor (a report must come from the executor_id the task was assigned to); "
                 + "the report was refused and changed nothing"
         }
+        // The store reads RETRY_WAIT as ready; a task that had a lease and is neither is waiting
+        // for its next attempt either way ("the task is ready" read wrong beside GetWorkflow's
+        // RETRY_WAIT; found by black-box testing).
+        let shown = state == .ready ? "waiting for its next attempt" : state.rawValue
         if lease.fencingToken > current || lease.fencingToken < 1 {
             // Tokens start at 1 and grow by one per lease: this one was never handed out (a client
             // bug, or a guess).
             return "unknown lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), which was never "
-                + "issued (the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
+                + "issued (the task is \(shown), latest token \(current)); the report was refused and changed nothing"
         }
         return "stale lease: this report for task \(lease.taskID) carries fencing token \(lease.fencingToken), but that lease is no longer held "
-            + "(the task is \(state.rawValue), latest token \(current)); the report was refused and changed nothing"
+            + "(the task is \(shown), latest token \(current)); the report was refused and changed nothing"
     }
 
     static func status(_ state: LeaseState) -> Orchestrator_V1_LeaseStatus {
