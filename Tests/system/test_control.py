@@ -285,6 +285,21 @@ def test_update_dag_answers_a_malformed_request_alike_whatever_the_workflow(api,
     assert api.get(running).current_dag_version == 1
 
 
+def test_a_ready_task_sent_back_to_pending_by_an_update_has_an_event(api, capability, pb):
+    """An edge added into a READY task sends it back to PENDING; no event said so, and watchers
+    went on showing it ready (found by black-box testing). A dag_updated event names the task
+    with state PENDING (no pending event type: older servers could not read a new one)."""
+    dag = pb.dag
+    workflow_id = api.submit([api.task("a", "nobody-" + capability), api.task("b", "nobody-" + capability)]).workflow.workflow_id
+    api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(workflow_id=workflow_id, expected_version=1,
+                                                          add_edges=[dag.Edge(upstream="a", downstream="b")]), timeout=10)
+    events = api.workflows.ListEvents(pb.workflows.ListEventsRequest(workflow_id=workflow_id), timeout=10).events
+    back = [e for e in events if e.task_key == "b" and e.task_state == pb.workflow.TASK_STATE_PENDING]
+    assert len(back) == 1 and back[0].type == pb.workflow.EVENT_TYPE_DAG_UPDATED and back[0].dag_version == 2, events
+    tasks = {t.spec.key: t for t in api.get(workflow_id, tasks=True).tasks}
+    assert tasks["b"].state == pb.workflow.TASK_STATE_PENDING
+
+
 def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):
     """SubmitQueryResponse.dag is the workflow's DAG as GetDag returns it, payloads included — on
     the first answer and on a replay of the same request id. It came back without them, so a

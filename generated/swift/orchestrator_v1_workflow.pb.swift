@@ -106,6 +106,8 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
     case workflowSucceeded  // EVENT_TYPE_WORKFLOW_SUCCEEDED = 3
     case workflowFailed  // EVENT_TYPE_WORKFLOW_FAILED = 4
     case workflowCancelled  // EVENT_TYPE_WORKFLOW_CANCELLED = 5
+    /// A new DAG version (`dag_version`). With `task_key` set: a task the update sent back to
+    /// PENDING (it gained an unfinished upstream task), `task_state` PENDING.
     case dagUpdated  // EVENT_TYPE_DAG_UPDATED = 6
     case taskReady  // EVENT_TYPE_TASK_READY = 7
     case taskLeased  // EVENT_TYPE_TASK_LEASED = 8

@@ -73,7 +73,7 @@ extension PostgresWorkflowStore {
                         dagVersion: version, message: update.reason, traceID: traceID, actor: update.actor))
             }
             try transaction.append(events)
-            try await recomputeCounters(update.workflowID, traceID: traceID, now: update.now, transaction: transaction)
+            try await recomputeCounters(update.workflowID, version: version, traceID: traceID, now: update.now, transaction: transaction)
             _ = try await transaction.finishWorkflowIfDone(update.workflowID, now: update.now)
             return version
         }
@@ -177,8 +177,14 @@ extension PostgresWorkflowStore {
 
     /// Recounts unfinished upstream tasks of every task that has not started, after edges changed:
     /// a pending task reaching zero becomes ready, a ready one that gained an unfinished upstream
-    /// goes back to pending, and one below a failed, cancelled or skipped task is skipped.
-    private func recomputeCounters(_ workflowID: String, traceID: String, now: UnixMillis, transaction: StoreTransaction) async throws {
+    /// goes back to pending, and one below a failed, cancelled or skipped task is skipped. Each
+    /// change is an event: `task_ready`, `task_skipped`, and for a task back to pending (there is
+    /// no pending event type; one older servers cannot read would break their watches in a
+    /// rolling upgrade) a `dag_updated` naming the task with state pending — without it watchers
+    /// went on showing the task ready (found by black-box testing).
+    private func recomputeCounters(
+        _ workflowID: String, version: Int, traceID: String, now: UnixMillis, transaction: StoreTransaction
+    ) async throws {
         let rows = try await transaction.query(
             """
             WITH counts AS (
@@ -211,16 +217,18 @@ extension PostgresWorkflowStore {
              RETURNING t.id, t.key, t.attempt, n.state, n.old_state
             ), events AS (
                 INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, trace_id, actor,
-                                             request_trace_id)
-                SELECT $1, CASE WHEN state = 'ready' THEN 'task_ready' ELSE 'task_skipped' END, $2, id, key, state, attempt, $4,
-                       $5::jsonb, $6
-                  FROM updated WHERE state <> old_state AND state IN ('ready', 'skipped')
+                                             request_trace_id, dag_version, message)
+                SELECT $1, CASE state WHEN 'ready' THEN 'task_ready' WHEN 'skipped' THEN 'task_skipped' ELSE 'dag_updated' END,
+                       $2, id, key, state, attempt, $4, $5::jsonb, $6,
+                       CASE WHEN state = 'pending' THEN $7::int END,
+                       CASE WHEN state = 'pending' THEN 'waits again: the update gave it an unfinished upstream task' ELSE '' END
+                  FROM updated WHERE state <> old_state AND state IN ('ready', 'skipped', 'pending')
                 RETURNING task_state
             )
             SELECT count(*) FILTER (WHERE task_state = 'ready') AS readied, count(*) AS appended FROM events
             """,
             [workflowID, now.sqlTimestamp, transaction.configuration.agingBucket(now), traceID, transaction.causeActor,
-             transaction.causeTraceID])
+             transaction.causeTraceID, version])
         if let row = rows.first {
             if try row.decode(Int.self, column: "readied") > 0 { transaction.readiedTasks = true }
             if try row.decode(Int.self, column: "appended") > 0 { transaction.appendedEvents = true }

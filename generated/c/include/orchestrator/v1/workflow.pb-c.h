@@ -100,6 +100,10 @@ typedef enum _Orchestrator__V1__EventType {
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_SUCCEEDED = 3,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_FAILED = 4,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_CANCELLED = 5,
+  /*
+   * A new DAG version (`dag_version`). With `task_key` set: a task the update sent back to
+   * PENDING (it gained an unfinished upstream task), `task_state` PENDING.
+   */
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_DAG_UPDATED = 6,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_READY = 7,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_LEASED = 8,
