@@ -33,7 +33,9 @@ public struct Orchestrator_V1_SubmitQueryResponse: Sendable, Hashable, GRPCMessa
     public static let grpcMessageName = "orchestrator.v1.SubmitQueryResponse"
 
     public var workflow: Orchestrator_V1_Workflow? = nil
-    /// The workflow's DAG (on a replay, `created` false: its current version) and its analysis.
+    /// The workflow's DAG as this call stored it (version 1; on a replay, `created` false, its
+    /// current version) and its analysis. With `wait`, a version made while waiting (UpdateDag) is
+    /// not in it, though `workflow.current_dag_version` counts it: GetDag reads it.
     public var dag: Orchestrator_V1_Dag? = nil
     public var analysis: Orchestrator_V1_DagAnalysis? = nil
     /// False when `request_id` matched an existing workflow.

@@ -76,7 +76,9 @@ struct  Orchestrator__V1__SubmitQueryResponse
   ProtobufCMessage base;
   Orchestrator__V1__Workflow *workflow;
   /*
-   * The workflow's DAG (on a replay, `created` false: its current version) and its analysis.
+   * The workflow's DAG as this call stored it (version 1; on a replay, `created` false, its
+   * current version) and its analysis. With `wait`, a version made while waiting (UpdateDag) is
+   * not in it, though `workflow.current_dag_version` counts it: GetDag reads it.
    */
   Orchestrator__V1__Dag *dag;
   Orchestrator__V1__DagAnalysis *analysis;
