@@ -12,7 +12,7 @@ struct DagCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Workflow id.") var workflowID: String
-    @Option(name: .long, help: "DAG version (default: current).") var version: Int32 = 0
+    @Option(name: .long, help: "DAG version (default: current). Here --version takes a number; `orchctl --version` prints the release.") var version: Int32 = 0
     @Option(name: .long, help: "text, dot or mermaid.") var format: Format = .text
 
     func run() async throws {
