@@ -81,20 +81,32 @@ public struct TokenVerifier: Sendable {
                 throw AuthError(.wrongAudience, "audience \(audiences) does not include \"\(audience)\"")
             }
         }
-        guard let subject = claims["sub"]?.string, !subject.isEmpty, subject.utf8.count <= Self.maxNameLength else {
-            throw AuthError(.invalidClaims, "\"sub\" must be a non-empty string of at most \(Self.maxNameLength) bytes")
+        return try Self.identityClaims(claims, expiresAt: expiresAt)
+    }
+
+    /// The identity a token's `sub`, `role`, `tenant` and `tenants` claims name, checked as the
+    /// server checks them (also for `orchctl token`, which refused nothing the server refuses).
+    public static func identityClaims(_ claims: [String: JSONValue], expiresAt: Double) throws(AuthError) -> VerifiedIdentity {
+        // A NUL in the subject made every write fail INTERNAL (PostgreSQL text cannot hold it);
+        // newlines and escape sequences forged lines in text logs (found by black-box testing).
+        guard let subject = claims["sub"]?.string, !subject.isEmpty, subject.utf8.count <= Self.maxNameLength,
+            !subject.unicodeScalars.contains(where: isInvisible)
+        else {
+            throw AuthError(
+                .invalidClaims,
+                "\"sub\" must be a non-empty string of at most \(Self.maxNameLength) bytes without control or invisible format characters")
         }
         guard let roleName = claims["role"]?.string else {
             throw AuthError(.invalidClaims, "\"role\" must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let role = Role(rawValue: roleName) else {
-            throw AuthError(.invalidClaims, "role \"\(roleName)\" is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw AuthError(.invalidClaims, "role \"\(escaped(roleName))\" is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let (tenant, grant) = try tenants(claims, role: role)
         return VerifiedIdentity(subject: subject, role: role, tenant: tenant, grant: grant, expiresAt: expiresAt)
     }
 
-    func tenants(_ claims: [String: JSONValue], role: Role) throws(AuthError) -> (String, TenantGrant) {
+    static func tenants(_ claims: [String: JSONValue], role: Role) throws(AuthError) -> (String, TenantGrant) {
         var single: String?
         if let value = claims["tenant"] {
             guard let text = value.string else { throw AuthError(.invalidClaims, "\"tenant\" must be a string") }
@@ -128,10 +140,31 @@ public struct TokenVerifier: Sendable {
 
     static func tenantName(_ text: String) throws(AuthError) -> String {
         guard !text.isEmpty, text.utf8.count <= maxNameLength, text != VerifiedIdentity.allTenants,
-            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            !text.unicodeScalars.contains(where: isInvisible)
         else {
-            throw AuthError(.invalidClaims, "tenant \"\(text)\" must be 1-\(maxNameLength) printable bytes (\"*\" only alone, for admins)")
+            throw AuthError(
+                .invalidClaims,
+                "tenant \"\(escaped(text))\" must be 1-\(maxNameLength) bytes without control or invisible format characters "
+                    + "(\"*\" only alone, for admins)")
         }
         return text
+    }
+
+    /// Control characters, format characters (bidirectional overrides, zero-width ones) and
+    /// the Unicode line and paragraph separators: what could forge or disguise a log line.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
+    }
+
+    /// `text` with those characters written as `\u{…}`, for messages that echo a refused name.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if isInvisible(scalar) { out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
     }
 }

@@ -39,11 +39,14 @@ struct TokenCommand: ParsableCommand {
         let subject = self.subject ?? ProcessEnvironment.value("USER") ?? "dev"
         do {
             let minter = TokenMinter(key: try SigningKey.file(keyFile), keyID: kid)
-            let token = try minter.mint(
+            let token = try minter.mintChecked(
                 TokenClaims(
                     subject: subject, role: role, tenant: tenant, tenants: extraTenants, issuer: issuer, audience: audience,
                     lifetime: lifetime))
             Output.line(token)
+        } catch let error as AuthError where error.code == .invalidClaims {
+            // A token the server would refuse is a command-line mistake (exit 64), named.
+            throw ValidationError(error.message)
         } catch {
             throw CLIError(error.message)
         }

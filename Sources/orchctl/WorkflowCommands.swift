@@ -228,7 +228,8 @@ struct WatchCommand: AsyncParsableCommand {
         request.stopWhenFinished = untilFinished
         let events = try await connection.workflows.watchWorkflow(request, options: connection.callOptions(timeout: 0))
         for try await event in events {
-            Output.line(Render.event(event))
+            // Watching every workflow, each line says whose event it is (as `orchctl events` does).
+            Output.line(Render.event(event) + (workflowID.isEmpty ? "  workflow=\(event.workflowID)" : ""))
         }
     }
 }

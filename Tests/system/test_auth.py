@@ -403,3 +403,80 @@ def test_a_server_without_auth_on_a_database_with_tenants_says_so(auth_server, d
         assert named and "default" not in named, warnings[0]
     finally:
         open_server.stop()
+
+
+def test_subjects_and_tenants_with_control_or_invisible_characters_are_refused(auth_server, database, secret_file, pb,
+                                                                               stubs, capability):
+    """A `sub` with U+0000 was accepted, then every write failed INTERNAL (PostgreSQL text cannot
+    hold it); newlines, escape sequences and bidi overrides in `sub` or `tenant` forged lines in
+    text logs (found by black-box testing). They are UNAUTHENTICATED, and the refused name is
+    echoed escaped."""
+    workflows, _ = stubs
+    before = psql(database, "SELECT count(*) FROM workflows")
+    for claims, expected in [({"sub": "a\u0000b", "tenant": "acme"}, '"sub" must be a non-empty string'),
+                             ({"sub": "eve\nnotice orchestratord: FORGED", "tenant": "acme"}, '"sub" must be'),
+                             ({"sub": "ok", "tenant": "acme\u202e"}, 'tenant "acme\\u{202E}" must be'),
+                             ({"sub": "ok", "tenant": "ac\nme"}, 'tenant "ac\\u{A}me" must be')]:
+        token = pyjwt_token(secret_file, role="submitter", **claims)
+        code, details = code_of(lambda: submit(pb, workflows, token, capability))
+        assert code == grpc.StatusCode.UNAUTHENTICATED and expected in details, (claims, details)
+        assert "\n" not in details and "\u202e" not in details
+    assert psql(database, "SELECT count(*) FROM workflows") == before
+    # orchctl token refuses what the server would refuse: a command-line mistake, exit 64.
+    for args in (("--role", "submitter", "--tenant", "*"), ("--role", "viewer", "--tenant", "a", "--tenants", "b,c"),
+                 ("--role", "viewer", "--tenant", "a", "--subject", "x\ty")):
+        refused = orchctl("token", "--key-file", secret_file, *args, check=False)
+        assert refused.returncode == 64 and refused.stdout == "", (args, refused.stdout, refused.stderr)
+
+
+def test_a_submit_stream_ends_when_its_token_expires(auth_server, secret_file, pb, stubs, capability):
+    """An open SubmitStream went on creating workflows after its token had expired, while a unary
+    call with the same token was refused (found by black-box testing). The stream ends
+    UNAUTHENTICATED at the first query after expiry; the ones before were answered."""
+    import queue
+    import threading
+
+    workflows, _ = stubs
+    # Expires 3 s from now, past the server's 60 s clock skew.
+    token = pyjwt_token(secret_file, role="submitter", tenant="acme", exp=int(time.time()) - 57)
+    outbound: queue.Queue = queue.Queue()
+
+    def requests():
+        while (item := outbound.get()) is not None:
+            yield item
+
+    def query(i):
+        return pb.workflows.SubmitStreamRequest(request_id=f"expiring-{capability[-6:]}-{i}", query=pb.query.Query(
+            graph=pb.dag.Dag(tasks=[pb.dag.TaskSpec(key="t", required_capabilities=[capability])])))
+
+    replies = workflows.SubmitStream(requests(), metadata=bearer(token), timeout=60)
+    outbound.put(query(0))
+    first = next(replies)
+    assert first.HasField("accepted"), first
+    time.sleep(4.5)
+    outbound.put(query(1))
+    with pytest.raises(grpc.RpcError) as ended:
+        next(replies)
+    outbound.put(None)
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED and "token expired" in ended.value.details(), ended.value
+    admin = pyjwt_token(secret_file, role="admin", tenant="*")
+    listed = workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1000), metadata=bearer(admin), timeout=10)
+    assert [w.request_id for w in listed.workflows if w.request_id.startswith(f"expiring-{capability[-6:]}")] == \
+        [f"expiring-{capability[-6:]}-0"]
+
+
+def test_a_cross_tenant_admin_may_list_events_of_every_tenant_as_star(auth_server, secret_file, pb, stubs, capability):
+    """`ListEvents tenant="*"` (how tokens spell every tenant) listed nothing, silently (found by
+    black-box testing): for an administrator of every tenant it lists every tenant's events; for
+    anyone else it is PERMISSION_DENIED like another tenant's name."""
+    workflows, _ = stubs
+    submit(pb, workflows, mint(secret_file, "submitter", "acme"), capability)
+    submit(pb, workflows, mint(secret_file, "submitter", "beta"), capability)
+    root = pyjwt_token(secret_file, role="admin", tenant="*")
+    every = workflows.ListEvents(pb.workflows.ListEventsRequest(tenant="*", page_size=1000), metadata=bearer(root), timeout=10)
+    unfiltered = workflows.ListEvents(pb.workflows.ListEventsRequest(page_size=1000), metadata=bearer(root), timeout=10)
+    assert len(every.events) > 0 and [e.sequence for e in every.events] == [e.sequence for e in unfiltered.events]
+    acme_admin = mint(secret_file, "admin", "acme")
+    code, details = code_of(lambda: workflows.ListEvents(pb.workflows.ListEventsRequest(tenant="*"), metadata=bearer(acme_admin),
+                                                         timeout=10))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and 'tenant "acme" only' in details, details

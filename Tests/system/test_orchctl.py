@@ -265,3 +265,23 @@ def test_executor_with_tasks_n_takes_n_and_spends_no_other_tasks_attempt(api, pb
     done = [row for row in rows if row[0] == "succeeded"]
     assert 1 <= len(done) <= 2 and all(row == ["ready", "0"] for row in rows if row[0] != "succeeded"), rows
     assert api.state(workflow_id) == "WORKFLOW_STATE_RUNNING"
+
+
+def test_watch_of_every_workflow_names_each_events_workflow(api, server, capability):
+    """`orchctl watch` without a workflow printed events of several workflows that could not be
+    told apart (found by black-box testing): each line ends with `workflow=ID`."""
+    workflow_id = api.submit([api.task("t", "nobody-" + capability)]).workflow.workflow_id
+    proc = subprocess.Popen([str(binary("orchctl")), "watch", "--after", "0", "--address", server.address],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import threading
+
+    stopper = threading.Timer(5, proc.kill)  # a watch of everything never ends by itself
+    stopper.start()
+    try:
+        seen = proc.stdout.readlines()
+    finally:
+        stopper.cancel()
+        proc.kill()
+        proc.wait()
+    assert seen and all(re.search(r"  workflow=wf_[0-9a-f]+$", line.rstrip("\n")) for line in seen), seen[:3]
+    assert any(line.rstrip("\n").endswith("workflow=" + workflow_id) for line in seen)

@@ -523,8 +523,9 @@ public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage
     public var untilUnixMs: Int64 = 0
     /// Only events with a sequence greater than this (0 = from the beginning).
     public var afterSequence: Int64 = 0
-    /// Only this tenant's workflows. An administrator of every tenant may name any tenant; for
-    /// anyone else it must be empty or their own tenant (PERMISSION_DENIED otherwise).
+    /// Only this tenant's workflows. An administrator of every tenant may name any tenant, or "*"
+    /// for all (as empty); for anyone else it must be empty or their own tenant (PERMISSION_DENIED
+    /// otherwise).
     public var tenant: String = ""
     /// 1-1000; 0 = 100.
     public var pageSize: Int32 = 0

@@ -42,6 +42,7 @@ public struct AuthInterceptor: ServerInterceptor {
         context.setValue(
             Actor(subject: identity.subject, role: identity.role.rawValue, tenant: identity.tenant), forKey: CallerIdentity.key)
         context.setValue(identity.grant, forKey: CallerIdentity.grantKey)
+        context.setValue(identity.expiresAt + verifier.policy.clockSkew, forKey: CallerIdentity.validUntilKey)
         try await next(source, sink, context)
     }
 

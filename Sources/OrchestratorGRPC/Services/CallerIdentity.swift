@@ -10,6 +10,18 @@ public import OrchestratorAuth
 public enum CallerIdentity {
     public static let key = "orchestrator.actor"
     public static let grantKey = "orchestrator.tenant-grant"
+    /// When the call's token stops being accepted (its `exp` plus the allowed clock skew), in
+    /// seconds since 1970; unset without authentication.
+    public static let validUntilKey = "orchestrator.token-valid-until"
+
+    /// Why the call's token is no longer accepted at `now` (seconds since 1970), or nil while it
+    /// is (always without authentication). Long-lived calls that act for the caller item by item
+    /// (SubmitStream) check it per item; a Lease stream does not (docs/SECURITY.md).
+    public static func expiredToken(_ context: ServerContext, now: Double) -> String? {
+        guard let until = context[value: validUntilKey, as: Double.self], now >= until else { return nil }
+        return "token expired at \(Int64(until.rounded(.down))) (with the allowed clock skew) while this stream was open; "
+            + "open a new one with a fresh token: the queries before this one were answered"
+    }
 
     public static func actor(of context: ServerContext) -> Actor {
         context[value: key, as: Actor.self] ?? .anonymous

@@ -1,6 +1,7 @@
 public import NGRPC
 public import OrchestratorAPI
 import OrchestratorApp
+import OrchestratorAuth
 import OrchestratorTracing
 import Synchronization
 
@@ -58,6 +59,11 @@ extension WorkflowsService {
                 // One query at a time: the next is read only after this one is stored, so HTTP/2
                 // flow control bounds how far a fast submitter runs ahead.
                 for try await request in requests {
+                    // Each query acts for the caller as a unary SubmitQuery would: an expired token
+                    // ends the stream (it went on creating workflows; found by black-box testing).
+                    if let expired = CallerIdentity.expiredToken(context, now: UnixClock.now()) {
+                        throw RPCStatus(.unauthenticated, expired)
+                    }
                     do {
                         let outcome = try await submitInItsTrace(request, context: context)
                         try await writer.write(Orchestrator_V1_SubmitStreamResponse(

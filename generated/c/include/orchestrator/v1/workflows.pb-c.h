@@ -510,8 +510,9 @@ struct  Orchestrator__V1__ListEventsRequest
    */
   int64_t after_sequence;
   /*
-   * Only this tenant's workflows. An administrator of every tenant may name any tenant; for
-   * anyone else it must be empty or their own tenant (PERMISSION_DENIED otherwise).
+   * Only this tenant's workflows. An administrator of every tenant may name any tenant, or "*"
+   * for all (as empty); for anyone else it must be empty or their own tenant (PERMISSION_DENIED
+   * otherwise).
    */
   char *tenant;
   /*
