@@ -151,7 +151,9 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Control characters, format characters (bidirectional overrides, zero-width ones) and
-    /// the Unicode line and paragraph separators: what could forge or disguise a log line.
+    /// the Unicode line and paragraph separators: what could forge or disguise a log line. The
+    /// rule of OrchestratorDomain's `Unicode.Scalar.isInvisibleInText`, which this module (no
+    /// dependencies but libevent's crypto) does not import.
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .control, .format, .lineSeparator, .paragraphSeparator: true

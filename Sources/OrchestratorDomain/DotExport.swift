@@ -38,22 +38,12 @@ public enum DotExport {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            case _ where Self.isInvisible(scalar):
+            case _ where scalar.isInvisibleInText:
                 out += "\\\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
             default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
-    }
-
-    /// Control characters, and the invisible ones that change how a line reads: format
-    /// characters (bidirectional overrides such as U+202E, zero-width joiners) and the Unicode
-    /// line and paragraph separators (as orchctl's text output escapes them).
-    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator: true
-        default: false
-        }
     }
 
     static func format(_ cost: Double) -> String {

@@ -32,7 +32,7 @@ public enum MermaidExport {
             case ">": out += "#gt;"
             case "#": out += "#35;"
             case "\n": out += "<br/>"
-            case _ where DotExport.isInvisible(scalar): out += "#\(scalar.value);"
+            case _ where scalar.isInvisibleInText: out += "#\(scalar.value);"
             default: out.unicodeScalars.append(scalar)
             }
         }

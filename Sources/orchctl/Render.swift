@@ -1,5 +1,6 @@
 import Foundation
 import OrchestratorAPI
+import OrchestratorDomain
 
 /// Human-readable renderings of API messages for the terminal.
 enum Render {
@@ -84,10 +85,10 @@ enum Render {
     /// whole lines in an operator's terminal (found by black-box testing). `--json` is escaped by
     /// JSON itself.
     static func oneLine(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
+        guard text.unicodeScalars.contains(where: \.isInvisibleInText) else { return text }
         var result = ""
         for scalar in text.unicodeScalars {
-            guard isUnsafe(scalar) else {
+            guard scalar.isInvisibleInText else {
                 result.unicodeScalars.append(scalar)
                 continue
             }
@@ -99,16 +100,6 @@ enum Render {
             }
         }
         return result
-    }
-
-    /// Control characters, and the invisible ones that change how a line reads: format
-    /// characters (bidirectional overrides such as U+202E, zero-width joiners) and the Unicode
-    /// line and paragraph separators.
-    static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator: true
-        default: false
-        }
     }
 
     static func eventName(_ type: Orchestrator_V1_EventType) -> String {

@@ -44,7 +44,7 @@ struct TokenCommand: ParsableCommand {
                     subject: subject, role: role, tenant: tenant, tenants: extraTenants, issuer: issuer, audience: audience,
                     lifetime: lifetime))
             Output.line(token)
-        } catch let error as AuthError where error.code == .invalidClaims {
+        } catch where error.code == .invalidClaims {
             // A token the server would refuse is a command-line mistake (exit 64), named.
             throw ValidationError(error.message)
         } catch {

@@ -99,7 +99,7 @@ struct GraphAnalysisTests {
         let mermaid = MermaidExport.render(graph)
         #expect(mermaid.contains("x#27;[31m#13;#9;#35;quot;#8238;"), "\(mermaid)")
         for output in [dot, mermaid] {
-            #expect(!output.unicodeScalars.contains { DotExport.isInvisible($0) && $0 != "\n" })
+            #expect(!output.unicodeScalars.contains { $0.isInvisibleInText && $0 != "\n" })
         }
     }
 }

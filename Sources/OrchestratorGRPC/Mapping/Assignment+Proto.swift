@@ -1,6 +1,6 @@
 public import OrchestratorAPI
 public import OrchestratorApp
-public import OrchestratorDomain
+import OrchestratorDomain
 import OrchestratorTracing
 
 extension Orchestrator_V1_LeaseToken {

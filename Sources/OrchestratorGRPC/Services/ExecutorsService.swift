@@ -141,9 +141,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
     /// `orchctl events`).
     static func executorIDProblem(_ executorID: String) -> String? {
         if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 bytes of UTF-8" }
-        if executorID.unicodeScalars.contains(where: {
-            [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
-        }) {
+        if executorID.unicodeScalars.contains(where: \.isInvisibleInText) {
             return "executor_id must not contain control characters (nor invisible format characters or line separators)"
         }
         return nil
