@@ -52,11 +52,15 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     public func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease] {
         try await dispatch.expireLeases(now: now, expiredBefore: expiredBefore, limit: limit)
     }
-    public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
-        try await dispatch.releaseLeases(leases, executorID: executorID, reason: reason, now: now)
+    public func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
+    {
+        try await dispatch.releaseLeases(leases, executorID: executorID, sessionID: sessionID, reason: reason, now: now)
     }
-    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
-        try await dispatch.lapseLeases(leases, executorID: executorID, reason: reason, now: now)
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
+    {
+        try await dispatch.lapseLeases(leases, executorID: executorID, sessionID: sessionID, reason: reason, now: now)
     }
     public func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int {
         try await dispatch.returnUnsentLeases(leases, executorID: executorID, reason: reason, now: now)

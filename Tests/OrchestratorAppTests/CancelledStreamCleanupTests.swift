@@ -26,10 +26,11 @@ final class CancellationRefusingStore: TaskDispatchStore {
     }
 
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
 
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] {
         try refuseIfCancelled()
         released.withLock { $0.append(contentsOf: leases) }
         return []

@@ -15,9 +15,10 @@ final class EmptyQueueStore: TaskDispatchStore {
     }
     func report(_ report: TaskReport) async throws -> ReportResult { .accepted(taskState: .succeeded, workflowState: nil) }
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] {
         released.withLock { $0 += leases }
         return []
     }
@@ -36,7 +37,7 @@ final class GatedResumeStore: TaskDispatchStore {
     func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] { try await queue.claimTasks(request) }
     func report(_ report: TaskReport) async throws -> ReportResult { try await queue.report(report) }
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] {
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] {
         await withCheckedContinuation { continuation in
             gate.withLock { $0 = continuation }
             waiting.withLock { $0 = true }
@@ -44,7 +45,8 @@ final class GatedResumeStore: TaskDispatchStore {
         return extensions.map { LeaseState(lease: $0.lease, valid: false, expiresAt: nil) }
     }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] { [] }
 }
 
 /// One lease stream run in-process: what it was sent, and a way to end it.

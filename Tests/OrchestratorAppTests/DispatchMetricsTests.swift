@@ -26,9 +26,10 @@ final class ScriptedDispatchStore: TaskDispatchStore, Sendable {
         guard let valid = script.withLock({ $0.extensionsValid }) else { return [] }
         return extensions.map { LeaseState(lease: $0.lease, valid: valid, expiresAt: valid ? $0.until : nil) }
     }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] {
         script.withLock { $0.released }
     }
 }

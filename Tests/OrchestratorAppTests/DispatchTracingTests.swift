@@ -25,9 +25,10 @@ final class OneShotDispatchStore: TaskDispatchStore {
 
     func report(_ report: TaskReport) async throws -> ReportResult { .accepted(taskState: .succeeded, workflowState: nil) }
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] { [] }
 }
 
 /// The process tracer is global (`TracingSystem`), so the suite that installs one runs alone.

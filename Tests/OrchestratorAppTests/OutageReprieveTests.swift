@@ -20,8 +20,10 @@ final class OutageStore: TaskDispatchStore {
     func claimTasks(_ request: ClaimRequest) async throws -> [ClaimedTask] { try database(); return [] }
     func report(_ report: TaskReport) async throws -> ReportResult { try database(); return .unknownTask }
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { try database(); return [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { try database(); return [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis)
+        async throws -> [LeaseState] { try database(); return [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] {
         try database()
         return []
     }

@@ -50,9 +50,10 @@ final class UnsentRecordingStore: TaskDispatchStore {
 
     func report(_ report: TaskReport) async throws -> ReportResult { .accepted(taskState: .succeeded, workflowState: nil) }
     func extendLeases(_ extensions: [LeaseExtension]) async throws -> [LeaseState] { [] }
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] { [] }
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] { [] }
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease] { [] }
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis)
+        async throws -> [ExpiredLease] { [] }
 }
 
 /// A PollTasks response carries the assignments that fit in what a client accepts; tasks claimed

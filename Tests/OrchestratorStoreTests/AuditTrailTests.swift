@@ -93,7 +93,7 @@ struct AuditTrailTests {
                     [LeaseExtension(lease: claimed[0].lease, executorID: "exec-1", until: Fixtures.t0 + 60_000),
                      LeaseExtension(lease: LeaseToken(taskID: claimed[1].lease.taskID, fencingToken: 99), executorID: "exec-1",
                                     until: Fixtures.t0 + 60_000)],
-                    now: Fixtures.t0 + 10)
+                    sessionID: "ses_1", now: Fixtures.t0 + 10)
             }
             #expect(states.map(\.valid) == [true, false])
             #expect(resumed.map(\.kind) == [.taskLeaseResumed])

@@ -236,14 +236,16 @@ struct DispatchStoreTests {
 
             let progress = TaskReport(lease: a.lease, executorID: "exec-1", outcome: .progress(fraction: 0.5, message: "half"), now: Fixtures.t0 + 6_000)
             #expect(try await store.report(progress) == .accepted(taskState: .running, workflowState: nil))
-            let released = try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "stream ended", now: Fixtures.t0 + 7_000)
+            let released = try await store.releaseLeases([a.lease], executorID: "exec-1", sessionID: "ses_1",
+                reason: "stream ended", now: Fixtures.t0 + 7_000)
             #expect(released.map(\.newState) == [.ready])
             let again = try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 7_000)
             #expect(again.map(\.task.spec.key) == ["a"])  // b still waits out its backoff
             #expect(again.first?.lease.fencingToken == 2)
             #expect(try await Fixtures.complete(store, a) == .staleLease(currentToken: 2, state: .leased, tenant: "acme"))
             // Releasing a lease one does not hold does nothing.
-            #expect(try await store.releaseLeases([a.lease], executorID: "exec-1", reason: "", now: Fixtures.t0 + 7_000).isEmpty)
+            #expect(try await store.releaseLeases([a.lease], executorID: "exec-1", sessionID: "ses_1",
+                reason: "", now: Fixtures.t0 + 7_000).isEmpty)
             let events = try await Fixtures.allEvents(store, pool, workflowID: id)
             let kinds = events.map(\.kind)
             #expect(kinds.contains(.taskRunning) && kinds.contains(.taskProgress) && kinds.contains(.taskLeaseExpired))
@@ -252,6 +254,40 @@ struct DispatchStoreTests {
             let ofA = events.filter { $0.taskKey == "a" }.map(\.kind)
             let requeued = try #require(ofA.lastIndex(of: .taskRetryScheduled))
             #expect(ofA.indices.contains(requeued + 1) && ofA[requeued + 1] == .taskReady)
+        }
+    }
+
+    @Test("a lease resumed by another stream is not given back or lapsed by the stream it left; its new holder's can")
+    func resumedLeaseStaysWithItsNewStream() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let retried = RetryPolicy(maxAttempts: 3)
+            _ = try await store.createWorkflow(
+                Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a", retry: retried), Fixtures.task("b", retry: retried)])))
+            let claimed = try await Fixtures.claim(store, limit: 2, ttl: 5_000)
+                .sorted { $0.task.spec.key.rawValue < $1.task.spec.key.rawValue }
+            let (roaming, staying) = (claimed[0], claimed[1])
+            let resumed = try await store.resumeLeases(
+                [LeaseExtension(lease: roaming.lease, executorID: "exec-1", until: Fixtures.t0 + 9_000)], sessionID: "ses_b",
+                now: Fixtures.t0 + 1_000)
+            #expect(resumed.map(\.valid) == [true])
+            // The stream the executor left (ses_a) ends, then lapses: the resumed lease is ses_b's.
+            let released = try await store.releaseLeases(
+                [roaming.lease, staying.lease], executorID: "exec-1", sessionID: "ses_a", reason: "stream ended", now: Fixtures.t0 + 2_000)
+            #expect(released.map(\.lease) == [staying.lease])
+            #expect(try await store.lapseLeases([roaming.lease], executorID: "exec-1", sessionID: "ses_a",
+                reason: "", now: Fixtures.t0 + 2_000)
+                .isEmpty)
+            let completed = try await Fixtures.complete(store, roaming, now: Fixtures.t0 + 2_500)
+            #expect(completed == .accepted(taskState: .succeeded, workflowState: nil))
+            // The next attempt of a task a stream resumed before belongs to whoever claims it.
+            let again = try #require(try await Fixtures.claim(store, executor: "exec-2", now: Fixtures.t0 + 3_000).first)
+            #expect(again.lease == LeaseToken(taskID: staying.lease.taskID, fencingToken: 2))
+            _ = try await store.resumeLeases(
+                [LeaseExtension(lease: again.lease, executorID: "exec-2", until: Fixtures.t0 + 9_000)], sessionID: "ses_c",
+                now: Fixtures.t0 + 3_000)
+            let lapsed = try await store.lapseLeases([again.lease], executorID: "exec-2", sessionID: "ses_c",
+                reason: "", now: Fixtures.t0 + 4_000)
+            #expect(lapsed.map(\.lease) == [again.lease])
         }
     }
 

@@ -3,8 +3,13 @@ when they share the tables (SKIP LOCKED claims, fencing tokens, reaper sweeps on
 
 from __future__ import annotations
 
+import time
+
+import grpc
+import pytest
+
 from conftest import assert_completed_once
-from procs import Orchestratord, python_executor
+from procs import Orchestratord, psql, python_executor
 
 
 def test_two_servers_share_one_database(api, server, database, capability, workdir, processes, pb):
@@ -25,4 +30,51 @@ def test_two_servers_share_one_database(api, server, database, capability, workd
             # At most two attempts: only the dying executor's task needed a second one.
             assert_completed_once(database, workflow_id, 6, max_attempt=2)
     finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("first_stream", ["ends", "falls_silent"])
+def test_a_lease_resumed_through_another_server_stays_with_it(api, server, database, capability, workdir, pb, first_stream):
+    """An executor whose stream to one server broke from its side resumes its lease through
+    another server. The first server's stream then ends (or falls silent, and lapses one TTL
+    later), and that server gave the lease back: the task was requeued and ran again while the
+    executor finished it, and its report through the second server was refused as stale (found by
+    black-box testing). A stream gives back only what no other stream resumed since."""
+    from security_support import LeaseStream
+
+    second = Orchestratord(server.database_url, workdir).start()
+    channel = grpc.insecure_channel(second.address)
+    first = resumed = None
+    try:
+        executor_id = "roaming-" + capability
+        hello = pb.executors.ExecutorHello(executor_id=executor_id, capabilities=[capability], max_in_flight=1)
+        first = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5 if first_stream == "ends" else None)
+        assert first.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task("roams", capability)]).workflow.workflow_id
+        assignment = first.next_of("assignment", 30)
+        assert assignment is not None
+        resuming = pb.executors.ExecutorHello(executor_id=executor_id, capabilities=[capability], max_in_flight=1,
+                                              resume=[assignment.lease])
+        resumed = LeaseStream(pb.executors_grpc.ExecutorsStub(channel), pb, [], resuming, heartbeat_every=0.5)
+        welcome = resumed.next_of("welcome", 30)
+        assert welcome is not None and list(welcome.resumed) == [assignment.lease], welcome
+        if first_stream == "ends":
+            first.close()
+            time.sleep(2)  # the first server has given back what its stream held by now
+        else:
+            # Silent for two TTLs (3 s): its server lapses the stream's leases and closes it.
+            ended = first.next_of("no such kind", 20)
+            assert isinstance(ended, tuple), ended
+        rows = psql(database, f"SELECT state, attempt FROM tasks WHERE id = '{assignment.lease.task_id}'")
+        assert rows == [["leased", "1"]], rows
+        resumed.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"ok")))
+        ack = resumed.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert_completed_once(database, workflow_id, 1)
+    finally:
+        for stream in (first, resumed):
+            if stream is not None:
+                stream.close()
+        channel.close()
         second.stop()

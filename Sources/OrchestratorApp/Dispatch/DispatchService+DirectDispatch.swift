@@ -103,8 +103,10 @@ extension DispatchService: DirectDispatching {
     private func giveBack(_ leases: [LeaseToken], executorID: String) async {
         do {
             let released = try await Self.evenIfCancelled { [store, clock] in
+                // Never sent, so never resumed elsewhere: no stream to check against.
                 try await store.releaseLeases(
-                    leases, executorID: executorID, reason: "executor stream ended before its assignment was sent", now: clock.now())
+                    leases, executorID: executorID, sessionID: nil, reason: "executor stream ended before its assignment was sent",
+                    now: clock.now())
             }
             observeReleased(released)
             signals.signal(.tasksReady)

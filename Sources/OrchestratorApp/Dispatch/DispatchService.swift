@@ -318,7 +318,8 @@ public final class DispatchService: Sendable {
         guard !held.isEmpty else { return }
         do {
             let released = try await Self.evenIfCancelled { [store, clock] in
-                try await store.releaseLeases(held.map(\.token), executorID: executorID, reason: reason, now: clock.now())
+                try await store.releaseLeases(held.map(\.token), executorID: executorID, sessionID: sessionID,
+                    reason: reason, now: clock.now())
             }
             observeReleased(released)
             revokeSiblings(of: released)
@@ -399,6 +400,13 @@ public final class DispatchService: Sendable {
         }
     }
 
+    /// The executor and stream that hold a lease: lapsed leases are settled per holder, since
+    /// another stream may have resumed some of them (through another server) in the meantime.
+    private struct LeaseHolder: Hashable {
+        var executorID: String
+        var sessionID: String
+    }
+
     /// How often the keeper checks, between rounds, for new leases that need an earlier round.
     static let keeperStep: Duration = .milliseconds(100)
 
@@ -409,10 +417,12 @@ public final class DispatchService: Sendable {
     private func settleLapsed(_ lapsed: [LeaseRegistry.LiveLease], now: UnixMillis) async -> [ExpiredLease] {
         guard !lapsed.isEmpty else { return [] }
         var all: [ExpiredLease] = []
-        for (executorID, leases) in Dictionary(grouping: lapsed, by: \.executorID) {
+        for (holder, leases) in Dictionary(grouping: lapsed, by: { LeaseHolder(executorID: $0.executorID, sessionID: $0.sessionID) }) {
+            let executorID = holder.executorID
             do {
                 let settled = try await store.lapseLeases(
-                    leases.map(\.token), executorID: executorID, reason: "lease lapsed: no heartbeat within its TTL", now: now)
+                    leases.map(\.token), executorID: executorID, sessionID: holder.sessionID,
+                    reason: "lease lapsed: no heartbeat within its TTL", now: now)
                 observeExpired(settled)
                 all += settled
                 if !settled.isEmpty { signals.signal(.tasksReady) }

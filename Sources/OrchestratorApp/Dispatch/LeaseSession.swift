@@ -160,7 +160,7 @@ extension DispatchService {
         do {
             states = try await store.resumeLeases(
                 tokens.map { LeaseExtension(lease: $0, executorID: executor.executorID, until: now + configuration.leaseTTLMillis) },
-                now: now)
+                sessionID: sessionID, now: now)
         } catch let error as StoreError {
             throw AppError(error)
         }

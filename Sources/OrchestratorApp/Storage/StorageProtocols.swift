@@ -85,8 +85,9 @@ public protocol TaskDispatchStore: Sendable {
 
     /// Like `extendLeases`, for leases an executor presents when it reconnects (`hello.resume`):
     /// each one still held moves to the new stream and gets a task_lease_resumed event (the audit
-    /// trail records who resumed what), in one transaction.
-    func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState]
+    /// trail records who resumed what), in one transaction. `sessionID` names the new stream: the
+    /// stream that held the lease before, on this server or another, no longer gives it back.
+    func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState]
 
     /// Requeues (with backoff) or fails tasks whose lease expired before `now`.
     func expireLeases(now: UnixMillis, limit: Int) async throws -> [ExpiredLease]
@@ -96,13 +97,18 @@ public protocol TaskDispatchStore: Sendable {
     /// whose expiry fell inside it until the keepers could extend them again.
     func expireLeases(now: UnixMillis, expiredBefore: UnixMillis, limit: Int) async throws -> [ExpiredLease]
 
-    /// Gives leases back at once (their stream ended): requeued like an expiry, without waiting for the TTL.
-    func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+    /// Gives leases back at once (their stream ended): requeued like an expiry, without waiting for
+    /// the TTL. `sessionID` is the stream giving them back: a lease another stream resumed since
+    /// (through another server) is that stream's now and is left alone; nil skips that check.
+    func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
 
     /// Settles leases the server saw lapse (no heartbeat for their TTL) exactly as the reaper
     /// settles an expiry (backoff, `lease_expired`), now rather than at its next sweep, so that a
-    /// revocation is final: the holder's reports are refused from then on.
-    func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease]
+    /// revocation is final: the holder's reports are refused from then on. `sessionID` as for
+    /// `releaseLeases`.
+    func lapseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
 
     /// Undoes the claims of leases whose assignments were never sent (a PollTasks response had
     /// no room for them, or its caller was gone): each task is ready again at its place in the
@@ -119,11 +125,12 @@ extension TaskDispatchStore {
 
     /// Stores without their own release them: requeued at once, the attempt spent.
     public func returnUnsentLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> Int {
-        try await releaseLeases(leases, executorID: executorID, reason: reason, now: now).count
+        try await releaseLeases(leases, executorID: executorID, sessionID: nil, reason: reason, now: now).count
     }
 
     /// Stores without their own leave lapsed leases to the reaper.
-    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] { [] }
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease] { [] }
 }
 
 /// The event log: audit trail, watch source and outbox.

@@ -303,6 +303,16 @@ enum DispatchSQL {
            FOR NO KEY UPDATE OF t
         """
 
+    /// Of the attempts ($1 task ids, $2 attempts) a stream ($3 its session id) is about to give
+    /// back, those another stream resumed since (migration 0012): that stream holds them now.
+    /// Index: task_attempts primary key.
+    static let resumedElsewhere = """
+        SELECT a.task_id
+          FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
+          JOIN task_attempts a ON a.task_id = r.id AND a.attempt = r.attempt
+         WHERE a.resumed_by <> $3
+        """
+
     /// Requeues or fails lost leases in one statement. $1 ids, $2 new states ('ready',
     /// 'retry_wait' or 'failed'), $3 next attempt instants, $4 errors (jsonb text), $5 now, $6 aging
     /// bucket, $7 the attempts' outcome.

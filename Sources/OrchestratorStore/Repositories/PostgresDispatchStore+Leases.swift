@@ -70,9 +70,12 @@ extension PostgresDispatchStore {
     /// misbehave), but the attempt they used counts against `maxAttempts` — a task that kills every
     /// executor it reaches must not circulate forever — and the next claim takes a new fencing
     /// token, so the released holder's token is stale from now on.
-    public func releaseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    public func releaseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
+    {
         try await settleHeld(
-            leases, executorID: executorID, source: .released, immediate: true, message: reason.isEmpty ? "lease released" : reason, now: now)
+            leases, executorID: executorID, sessionID: sessionID, source: .released, immediate: true,
+            message: reason.isEmpty ? "lease released" : reason, now: now)
     }
 
     /// Undoes the claims of leases the server never sent (a PollTasks response had no room for
@@ -100,23 +103,36 @@ extension PostgresDispatchStore {
     }
 
     /// Lapsed leases are settled as the reaper settles an expiry (backoff, outcome lease_expired).
-    public func lapseLeases(_ leases: [LeaseToken], executorID: String, reason: String, now: UnixMillis) async throws -> [ExpiredLease] {
+    public func lapseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
+        -> [ExpiredLease]
+    {
         try await settleHeld(
-            leases, executorID: executorID, source: .leaseExpired, immediate: false, message: reason.isEmpty ? "lease expired" : reason,
-            now: now)
+            leases, executorID: executorID, sessionID: sessionID, source: .leaseExpired, immediate: false,
+            message: reason.isEmpty ? "lease expired" : reason, now: now)
     }
 
-    /// Settles those of `leases` that `executorID` still holds with these tokens.
+    /// Settles those of `leases` that `executorID` still holds with these tokens, and that no
+    /// stream other than `sessionID` resumed since.
     private func settleHeld(
-        _ leases: [LeaseToken], executorID: String, source: TaskFailureInfo.Source, immediate: Bool, message: String, now: UnixMillis
+        _ leases: [LeaseToken], executorID: String, sessionID: String?, source: TaskFailureInfo.Source, immediate: Bool, message: String,
+        now: UnixMillis
     ) async throws -> [ExpiredLease] {
         let wellFormed = leases.compactMap { lease in UUID(uuidString: lease.taskID).map { ($0, lease.fencingToken) } }
         guard !wellFormed.isEmpty else { return [] }
         return try await context.transaction { transaction in
-            let rows = try await transaction.query(DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID])
-            return try await settle(
-                try lostLeases(rows, transaction: transaction), source: source, immediate: immediate, message: message, now: now,
+            var held = try lostLeases(
+                try await transaction.query(DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID]),
                 transaction: transaction)
+            if let sessionID, !held.isEmpty {
+                // A statement of its own, after the row locks above: it sees a resumption that
+                // committed while this transaction waited for them (a recheck inside the locking
+                // statement would read task_attempts as of before the wait).
+                let elsewhere = Set(
+                    try await transaction.query(DispatchSQL.resumedElsewhere, [held.map(\.id), held.map(\.attempt), sessionID])
+                        .map { try $0.decode(UUID.self, column: "task_id") })
+                held.removeAll { elsewhere.contains($0.id) }
+            }
+            return try await settle(held, source: source, immediate: immediate, message: message, now: now, transaction: transaction)
         }
     }
 

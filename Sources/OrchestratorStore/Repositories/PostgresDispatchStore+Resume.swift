@@ -5,8 +5,10 @@ import PostgresClient
 extension PostgresDispatchStore {
     /// Extends the presented leases that are still held, like `extendLeases`, and records a
     /// task_lease_resumed event for each (with the transaction's audit cause), in one transaction.
-    /// Rare (once per reconnect), so it stays out of the batched heartbeat path.
-    public func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] {
+    /// Rare (once per reconnect), so it stays out of the batched heartbeat path. Records
+    /// `sessionID` as the attempt's holder (`task_attempts.resumed_by`): the stream the executor
+    /// left, on this server or another, no longer gives the lease back when it ends.
+    public func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] {
         let wellFormed = extensions.filter { UUID(uuidString: $0.lease.taskID) != nil }
         var held: [LeaseToken: UnixMillis] = [:]
         if !wellFormed.isEmpty {
@@ -16,7 +18,7 @@ extension PostgresDispatchStore {
                     [
                         wellFormed.map { UUID(uuidString: $0.lease.taskID)! }, wellFormed.map(\.lease.fencingToken),
                         wellFormed.map(\.executorID), wellFormed.map(\.until.sqlTimestamp), now.sqlTimestamp, transaction.causeActor,
-                        transaction.causeTraceID,
+                        transaction.causeTraceID, sessionID,
                     ])
                 if rows.contains(where: { (try? $0.decode(Date?.self, column: "lease_expires_at")) != nil }) {
                     transaction.appendedEvents = true
@@ -36,8 +38,9 @@ extension PostgresDispatchStore {
         }
     }
 
-    /// `DispatchSQL.extendLeases` plus the events. Index: tasks primary key. $1 task ids, $2
-    /// tokens, $3 executors, $4 until, $5 now, $6 actor (jsonb), $7 request trace id.
+    /// `DispatchSQL.extendLeases` plus the events and the attempts' new holder. Index: tasks and
+    /// task_attempts primary keys. $1 task ids, $2 tokens, $3 executors, $4 until, $5 now, $6 actor
+    /// (jsonb), $7 request trace id, $8 the resuming stream's session id.
     static let resumeSQL = """
         WITH request AS (
             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::timestamptz[]) AS r(id, token, executor, until)
@@ -54,6 +57,10 @@ extension PostgresDispatchStore {
             SELECT x.workflow_id, 'task_lease_resumed', $5, x.id, x.key, x.state, x.attempt, x.lease_owner,
                    'lease resumed on a new stream', w.trace_id, $6::jsonb, $7
               FROM extended x JOIN workflows w ON w.id = x.workflow_id
+        ), holder AS (
+            UPDATE task_attempts a SET resumed_by = $8
+              FROM extended x
+             WHERE a.task_id = x.id AND a.attempt = x.attempt
         )
         SELECT r.id, r.token, x.lease_expires_at
           FROM request r LEFT JOIN extended x ON x.id = r.id AND x.fencing_token = r.token
@@ -61,7 +68,7 @@ extension PostgresDispatchStore {
 }
 
 extension PostgresStore {
-    public func resumeLeases(_ extensions: [LeaseExtension], now: UnixMillis) async throws -> [LeaseState] {
-        try await dispatch.resumeLeases(extensions, now: now)
+    public func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] {
+        try await dispatch.resumeLeases(extensions, sessionID: sessionID, now: now)
     }
 }

@@ -1,0 +1,13 @@
+-- 0012: which Lease stream holds a resumed lease. Rationale: docs/SCHEMA.md, "Tables"
+-- (task_attempts), and docs/EXECUTORS.md ("Reconnecting").
+--
+-- A lease is named by its task and fencing token, and an executor that reconnects presents both
+-- to resume it, so the stream it left and the stream it resumed on hold the same name. With both
+-- streams on one server, the server's lease registry tells them apart; across servers only the
+-- database can: the first server gave the lease back when its old stream ended or fell silent,
+-- the task ran again, and the resuming executor's report was refused as stale. resumed_by is the
+-- session id (`ses_…`) of the stream that last resumed the attempt's lease; a stream gives back or
+-- lapses only leases that no other stream resumed since. NULL: never resumed (or resumed by a
+-- server that predates this migration). A nullable column without default: adding it rewrites
+-- nothing.
+ALTER TABLE task_attempts ADD COLUMN resumed_by text;
