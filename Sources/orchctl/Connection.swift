@@ -31,7 +31,7 @@ struct Connection {
         var metadata = Metadata()
         if let token = options.token { metadata.add("authorization", "Bearer \(token)") }
         metadata.add("traceparent", traceparent ?? TraceContext.start().traceparent)
-        let seconds = timeout ?? options.timeout
+        let seconds = timeout ?? options.timeout ?? ConnectionOptions.defaultTimeout
         // Larger answers than a generated client's default 4 MiB: a workflow's tasks carry their
         // results, and `orchctl get` is how an operator reads one whose results add up past 4 MiB
         // (EXECUTORS.md's assignment_too_large example: two 3 MB results). Found by black-box testing.

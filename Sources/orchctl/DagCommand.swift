@@ -12,8 +12,12 @@ struct DagCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Workflow id.") var workflowID: String
-    @Option(name: .long, help: "DAG version (default: current). Here --version takes a number; `orchctl --version` prints the release.") var version: Int32 = 0
+    @Option(name: .long, parsing: .unconditional, help: "DAG version (default: current). Here --version takes a number; `orchctl --version` prints the release.") var version: Int32 = 0
     @Option(name: .long, help: "text, dot or mermaid.") var format: Format = .text
+
+    func validate() throws {
+        guard version >= 0 else { throw ValidationError("--version must be a DAG version (1 or more), or 0 for the current one; not \(version)") }
+    }
 
     func run() async throws {
         var request = Orchestrator_V1_GetDagRequest()

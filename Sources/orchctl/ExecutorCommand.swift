@@ -115,9 +115,12 @@ struct ExecutorCommand: AsyncParsableCommand {
         let executorID: String
         let tracer: Tracer
 
+        /// One line per message, escaped: revocation reasons and refusals quote what other
+        /// callers wrote (a cancel's reason), and a raw newline or bidi override in them forged
+        /// lines in the operator's terminal (found by black-box testing).
         func say(_ text: String) {
             guard !quiet else { return }
-            Output.line("[\(executorID)] \(text)")
+            Output.line(Render.oneLine("[\(executorID)] \(text)"))
         }
     }
 

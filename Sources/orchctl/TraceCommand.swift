@@ -15,7 +15,11 @@ struct TraceCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Workflow id.") var workflowID: String
     @Flag(name: .long, help: "Print the timeline as JSON.") var json = false
-    @Option(name: .long, help: "Line width (default: the terminal's, else $COLUMNS, else 100).") var width: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Line width (default: the terminal's, else $COLUMNS, else 100).") var width: Int?
+
+    func validate() throws {
+        if let width, width < 1 { throw ValidationError("--width must be a number of columns above 0, not \(width)") }
+    }
 
     func run() async throws {
         try await withConnection(connection) { connection in

@@ -55,6 +55,7 @@ struct QueryOptions: ParsableArguments {
         var result: [String: String] = [:]
         for item in items {
             guard let equals = item.firstIndex(of: "=") else { throw ValidationError("\(flag) \"\(item)\" is not key=value") }
+            guard equals != item.startIndex else { throw ValidationError("\(flag) \"\(item)\" has an empty key") }
             result[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
         return result
@@ -226,7 +227,9 @@ struct WatchCommand: AsyncParsableCommand {
         request.workflowID = workflowID
         request.afterSequence = after
         request.stopWhenFinished = untilFinished
-        let events = try await connection.workflows.watchWorkflow(request, options: connection.callOptions(timeout: 0))
+        // No deadline unless one was given: a watch follows until the workflow finishes.
+        let options = connection.callOptions(timeout: connection.options.timeout ?? 0)
+        let events = try await connection.workflows.watchWorkflow(request, options: options)
         for try await event in events {
             // Watching every workflow, each line says whose event it is (as `orchctl events` does).
             Output.line(Render.event(event) + (workflowID.isEmpty ? "  workflow=\(event.workflowID)" : ""))

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 from conftest import assert_completed_once
 from procs import ROOT, binary, orchctl_executor, psql
@@ -109,7 +110,13 @@ def test_command_line_mistakes_exit_64(server):
                           # Found by black-box testing: a negative number was "Missing value for '--limit <limit>'".
                           (["list", "--limit", "-1"], "--limit must be > 0"),
                           (["events", "--after", "-5"], "--after must be >= 0"),
-                          (["watch", "--after", "-5", "wf_x"], "--after must be >= 0")]:
+                          (["watch", "--after", "-5", "wf_x"], "--after must be >= 0"),
+                          # Found by black-box testing: these three were "Missing value for …", and
+                          # an empty label key was accepted.
+                          (["dag", "wf_x", "--version", "-1"], "--version must be a DAG version"),
+                          (["trace", "wf_x", "--width", "-5"], "--width must be a number of columns above 0"),
+                          (["list", "--timeout", "-1"], "--timeout must be a number of seconds above 0"),
+                          (["list", "--label", "=v"], '--label "=v" has an empty key')]:
         result = orchctl(server, *args, check=False)
         assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
     # Found by black-box testing: '"0s" is not a duration', while it is one, only too short.
@@ -285,3 +292,30 @@ def test_watch_of_every_workflow_names_each_events_workflow(api, server, capabil
         proc.wait()
     assert seen and all(re.search(r"  workflow=wf_[0-9a-f]+$", line.rstrip("\n")) for line in seen), seen[:3]
     assert any(line.rstrip("\n").endswith("workflow=" + workflow_id) for line in seen)
+
+
+def test_watch_honours_a_timeout_given_on_the_command_line(api, server, capability):
+    """A watch follows without a deadline, but one given with --timeout was ignored (found by
+    black-box testing: `watch --timeout 3` still ran at 20 s). It now ends the watch, exit 1."""
+    workflow_id = api.submit([api.task("t", "nobody-" + capability)]).workflow.workflow_id
+    started = time.monotonic()
+    result = orchctl(server, "watch", workflow_id, "--timeout", "2", check=False, timeout=30)
+    assert result.returncode == 1 and "DEADLINE_EXCEEDED" in result.stderr.upper(), (result.returncode, result.stderr)
+    assert time.monotonic() - started < 15
+    assert "WORKFLOW_SUBMITTED" in result.stdout, result.stdout
+
+
+def test_executor_escapes_what_other_callers_wrote(api, server, capability, workdir, processes, pb):
+    """`orchctl executor` printed a revocation's reason raw — a cancel's reason, written by
+    another caller — so a newline or a bidi override in it forged lines in the operator's
+    terminal (found by black-box testing); `get` and `events` escaped it already."""
+    executor = orchctl_executor(server.address, workdir, "escaping", [capability], "--sleep-ms", "30000")
+    processes.append(executor)
+    workflow_id = api.submit([api.task("held", capability)]).workflow.workflow_id
+    executor.wait_for_log("task held", 30)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="stop \u202e evil\nline"),
+                                 timeout=15)
+    executor.wait_for_log("lease revoked", 30)
+    revoked = [line for line in executor.log().splitlines() if "lease revoked" in line]
+    assert revoked and "stop \\u{202E} evil\\nline" in revoked[0], revoked
+    assert "\u202e" not in executor.log()
