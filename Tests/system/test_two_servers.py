@@ -78,3 +78,35 @@ def test_a_lease_resumed_through_another_server_stays_with_it(api, server, datab
                 stream.close()
         channel.close()
         second.stop()
+
+
+def test_unary_heartbeats_through_another_server_keep_a_lease_alive(api, server, database, capability, workdir, pb):
+    """Behind a load balancer an executor's unary calls reach any server: it polled a task through
+    one and heartbeated it through another, which extended the database expiry and answered valid
+    each time — and one TTL later the first server's keeper, never having heard a heartbeat
+    itself, lapsed the lease: the task ran again and the completion was refused as stale (found
+    by black-box testing). A lease whose database expiry is still ahead is alive."""
+    second = Orchestratord(server.database_url, workdir).start()  # lease TTL 3 s, like the first
+    channel = grpc.insecure_channel(second.address)
+    try:
+        other = pb.executors_grpc.ExecutorsStub(channel)
+        executor_id = "balanced-" + capability
+        workflow_id = api.submit([api.task("polled", capability)]).workflow.workflow_id
+        polled = api.executors.PollTasks(pb.executors.PollTasksRequest(
+            executor_id=executor_id, capabilities=[capability], max_tasks=1, wait_ms=5000), timeout=15)
+        assert len(polled.assignments) == 1
+        lease = polled.assignments[0].lease
+        deadline = time.monotonic() + 9  # three TTLs
+        while time.monotonic() < deadline:
+            beat = other.Heartbeat(pb.executors.HeartbeatRequest(executor_id=executor_id, leases=[lease]), timeout=10)
+            assert [state.valid for state in beat.leases] == [True], beat
+            time.sleep(0.8)
+        rows = psql(database, f"SELECT state, attempt FROM tasks WHERE id = '{lease.task_id}'")
+        assert rows == [["leased", "1"]], rows
+        other.ReportStatus(pb.executors.ReportStatusRequest(executor_id=executor_id, completion=pb.executors.TaskCompletion(
+            lease=lease, result=b"ok")), timeout=15)
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert_completed_once(database, workflow_id, 1)
+    finally:
+        channel.close()
+        second.stop()

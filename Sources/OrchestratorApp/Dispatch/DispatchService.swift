@@ -359,12 +359,13 @@ public final class DispatchService: Sendable {
             let now = clock.now()
             let work = registry.keeperWork(now: now)
             pause = LeaseRegistry.keeperPause(interval: configuration.keeperInterval, shortestTTLMillis: work.shortestTTLMillis)
-            let settled = await settleLapsed(work.lapsed, now: now)
+            let lapsed = await notKeptAliveElsewhere(work.lapsed, now: now)
+            let settled = await settleLapsed(lapsed, now: now)
             // Each lapsed lease first, judging its stream's silence; then the siblings fail_fast
             // cancelled. The other way round, a lapse that used up the task's last attempt and
             // failed its workflow was revoked as a sibling, and its silent stream stayed open,
             // holding nothing, never told why (found by black-box testing).
-            for lease in work.lapsed {
+            for lease in lapsed {
                 registry.lapseOrRevoke(
                     lease.token, reason: "lease lapsed: no heartbeat for \(lease.ttlMillis) ms", now: now,
                     heartbeatIntervalMillis: DispatchConfiguration.millis(configuration.heartbeatInterval))
@@ -398,6 +399,32 @@ public final class DispatchService: Sendable {
                 }
             }
         }
+    }
+
+    /// Of the leases this server saw lapse, those whose database expiry is still ahead: another
+    /// server behind the same database extended them (a unary Heartbeat through it — behind a
+    /// load balancer an executor's calls reach any server), which this server's registry, judging
+    /// the silence, never heard. They were lapsed, the task ran again and the holder's report was
+    /// refused as stale (found by black-box testing). They stay, with their last sign of life
+    /// taken from the database; the rest are returned. Asked with `extendLeases` to each lease's
+    /// own last heartbeat, which moves no expiry. If the database cannot answer, all are
+    /// returned: their settling fails the same way and the reaper sweeps them once they expire.
+    /// A lease of a stream gone silent is returned too: its stream is closed as silent (the
+    /// executor moved, and may have resumed the lease elsewhere: settling leaves that alone).
+    private func notKeptAliveElsewhere(_ lapsed: [LeaseRegistry.LiveLease], now: UnixMillis) async -> [LeaseRegistry.LiveLease] {
+        let interval = DispatchConfiguration.millis(configuration.heartbeatInterval)
+        let candidates = lapsed.filter { !registry.holderIsSilentStream($0.token, now: now, heartbeatIntervalMillis: interval) }
+        guard !candidates.isEmpty else { return lapsed }
+        guard let states = try? await store.extendLeases(candidates.map {
+            LeaseExtension(lease: $0.token, executorID: $0.executorID, until: $0.lastHeartbeat + $0.ttlMillis)
+        }) else { return lapsed }
+        var alive = Set<LeaseToken>()
+        for state in states where state.valid {
+            if let expiry = state.expiresAt, expiry > now, registry.heardElsewhere(state.lease, expiry: expiry) {
+                alive.insert(state.lease)
+            }
+        }
+        return lapsed.filter { !alive.contains($0.token) }
     }
 
     /// The executor and stream that hold a lease: lapsed leases are settled per holder, since

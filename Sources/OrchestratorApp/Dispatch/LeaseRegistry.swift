@@ -330,6 +330,20 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// A lease this server saw lapse whose database expiry another server pushed to `expiry` (a
+    /// unary Heartbeat through it): its last sign of life is one TTL before that, and the keeper
+    /// looks again once it passes. Returns false when the lease is no longer held here.
+    @discardableResult
+    func heardElsewhere(_ token: LeaseToken, expiry: UnixMillis) -> Bool {
+        state.withLock { state in
+            guard var lease = state.leases[token.taskID], lease.token == token else { return false }
+            lease.lastHeartbeat = max(lease.lastHeartbeat, expiry - lease.ttlMillis)
+            lease.databaseExpiry = max(lease.databaseExpiry, expiry)
+            state.leases[token.taskID] = lease
+            return true
+        }
+    }
+
     /// Splits live leases for the keeper: those to extend (heartbeat seen within the TTL and the
     /// database expiry closer than two thirds of the TTL) and those whose heartbeats stopped; and
     /// the shortest TTL held, which sets how soon the keeper must look again (`keeperPause`).
@@ -410,12 +424,27 @@ final class LeaseRegistry: Sendable {
     func lapseOrRevoke(_ token: LeaseToken, reason: String, now: UnixMillis, heartbeatIntervalMillis: Int64) {
         let silent = state.withLock { state -> Bool in
             guard let lease = state.leases[token.taskID], lease.token == token else { return false }
-            // A registered stream: heard when it opened and at each heartbeat; else the lease's own time.
-            let streamHeard = state.lastHeardBySession[lease.sessionID] ?? lease.lastHeartbeat
-            let lastHeard = max(streamHeard, lease.heartbeatedAt ?? streamHeard)
-            return now - lastHeard >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
+            return Self.isSilent(lease, state, now: now, heartbeatIntervalMillis: heartbeatIntervalMillis)
         }
         if silent { lapse(token, reason: reason) } else { revoke(token, reason: reason) }
+    }
+
+    /// Whether the stream holding this lease has gone silent (no heartbeat for a TTL). A poll
+    /// session's lease is never: it has no stream, and lives by heartbeats alone.
+    func holderIsSilentStream(_ token: LeaseToken, now: UnixMillis, heartbeatIntervalMillis: Int64) -> Bool {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token,
+                !lease.sessionID.hasPrefix(Self.pollSessionPrefix)
+            else { return false }
+            return Self.isSilent(lease, state, now: now, heartbeatIntervalMillis: heartbeatIntervalMillis)
+        }
+    }
+
+    private static func isSilent(_ lease: LiveLease, _ state: State, now: UnixMillis, heartbeatIntervalMillis: Int64) -> Bool {
+        // A registered stream: heard when it opened and at each heartbeat; else the lease's own time.
+        let streamHeard = state.lastHeardBySession[lease.sessionID] ?? lease.lastHeartbeat
+        let lastHeard = max(streamHeard, lease.heartbeatedAt ?? streamHeard)
+        return now - lastHeard >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
     }
 
     /// Revokes whatever lease is held on this task, whatever its token (cancellation).

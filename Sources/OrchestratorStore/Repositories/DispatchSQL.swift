@@ -292,13 +292,15 @@ enum DispatchSQL {
                            FOR NO KEY UPDATE SKIP LOCKED)
         """
 
-    /// Leases an executor gives back, when still held with those tokens. Index: tasks primary key.
+    /// Leases an executor gives back, when still held with those tokens ($1 ids, $2 tokens, $3
+    /// executor) and, when $4 is not NULL, expired by then. Index: tasks primary key.
     static let heldLeases = """
         SELECT t.id, t.workflow_id, t.key, t.attempt, t.max_attempts, t.fencing_token, t.lease_owner, t.metadata, w.trace_id
           FROM tasks t JOIN workflows w ON w.id = t.workflow_id
          WHERE t.id IN (SELECT r.id FROM unnest($1::uuid[], $2::int8[]) AS r(id, token)
                           JOIN tasks x ON x.id = r.id AND x.fencing_token = r.token)
            AND t.lease_owner = $3 AND t.state IN ('leased', 'running')
+           AND ($4::timestamptz IS NULL OR t.lease_expires_at <= $4)
          ORDER BY t.id
            FOR NO KEY UPDATE OF t
         """

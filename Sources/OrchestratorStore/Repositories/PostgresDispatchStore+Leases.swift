@@ -74,7 +74,7 @@ extension PostgresDispatchStore {
         -> [ExpiredLease]
     {
         try await settleHeld(
-            leases, executorID: executorID, sessionID: sessionID, source: .released, immediate: true,
+            leases, executorID: executorID, sessionID: sessionID, expiredBy: nil, source: .released, immediate: true,
             message: reason.isEmpty ? "lease released" : reason, now: now)
     }
 
@@ -102,26 +102,30 @@ extension PostgresDispatchStore {
         }
     }
 
-    /// Lapsed leases are settled as the reaper settles an expiry (backoff, outcome lease_expired).
+    /// Lapsed leases are settled as the reaper settles an expiry (backoff, outcome lease_expired),
+    /// those whose database expiry has passed: one still ahead was extended through another
+    /// server since (a unary Heartbeat), and is alive.
     public func lapseLeases(_ leases: [LeaseToken], executorID: String, sessionID: String?, reason: String, now: UnixMillis) async throws
         -> [ExpiredLease]
     {
         try await settleHeld(
-            leases, executorID: executorID, sessionID: sessionID, source: .leaseExpired, immediate: false,
+            leases, executorID: executorID, sessionID: sessionID, expiredBy: now, source: .leaseExpired, immediate: false,
             message: reason.isEmpty ? "lease expired" : reason, now: now)
     }
 
-    /// Settles those of `leases` that `executorID` still holds with these tokens, and that no
-    /// stream other than `sessionID` resumed since.
+    /// Settles those of `leases` that `executorID` still holds with these tokens, that no stream
+    /// other than `sessionID` resumed since and, with `expiredBy`, whose database expiry is not
+    /// after it.
     private func settleHeld(
-        _ leases: [LeaseToken], executorID: String, sessionID: String?, source: TaskFailureInfo.Source, immediate: Bool, message: String,
-        now: UnixMillis
+        _ leases: [LeaseToken], executorID: String, sessionID: String?, expiredBy: UnixMillis?, source: TaskFailureInfo.Source,
+        immediate: Bool, message: String, now: UnixMillis
     ) async throws -> [ExpiredLease] {
         let wellFormed = leases.compactMap { lease in UUID(uuidString: lease.taskID).map { ($0, lease.fencingToken) } }
         guard !wellFormed.isEmpty else { return [] }
         return try await context.transaction { transaction in
             var held = try lostLeases(
-                try await transaction.query(DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID]),
+                try await transaction.query(
+                    DispatchSQL.heldLeases, [wellFormed.map(\.0), wellFormed.map(\.1), executorID, expiredBy?.sqlTimestamp]),
                 transaction: transaction)
             if let sessionID, !held.isEmpty {
                 // A statement of its own, after the row locks above: it sees a resumption that
