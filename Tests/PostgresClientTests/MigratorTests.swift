@@ -174,11 +174,12 @@ struct ShippedMigrationTests {
                 ).map { try $0.decode(String.self, column: "table_name") }
             }
             for table in [
-                "dag_versions", "edges", "executors", "queries", "schema_migrations", "task_attempts", "tasks", "workflow_events",
-                "workflows",
+                "dag_versions", "edges", "queries", "schema_migrations", "task_attempts", "tasks", "workflow_events", "workflows",
             ] {
                 #expect(tables.contains(table), "\(table)")
             }
+            // Created by 0001, never used, dropped by 0013.
+            #expect(!tables.contains("executors"))
         }
     }
 }

@@ -110,3 +110,35 @@ def test_unary_heartbeats_through_another_server_keep_a_lease_alive(api, server,
     finally:
         channel.close()
         second.stop()
+
+
+def test_a_unary_heartbeat_that_finds_a_stream_lease_gone_tells_the_stream(api, server, database, capability, workdir, pb):
+    """A workflow cancelled through another server: a unary Heartbeat through this one answered
+    the stream's lease not valid and dropped it from the server's lease table without a word to
+    the stream, whose executor worked on and whose slot was refilled (found by black-box testing).
+    The stream gets the revocation."""
+    from security_support import LeaseStream
+
+    second = Orchestratord(server.database_url, workdir).start()
+    channel = grpc.insecure_channel(second.address)
+    stream = None
+    try:
+        executor_id = "mixed-" + capability
+        stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+            executor_id=executor_id, capabilities=[capability], max_in_flight=1), heartbeat_every=0.5)
+        assert stream.next_of("welcome", 30) is not None
+        workflow_id = api.submit([api.task("cancelled", capability)]).workflow.workflow_id
+        assignment = stream.next_of("assignment", 30)
+        assert assignment is not None
+        pb.workflows_grpc.WorkflowsStub(channel).CancelWorkflow(
+            pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="elsewhere"), timeout=15)
+        beat = api.executors.Heartbeat(pb.executors.HeartbeatRequest(executor_id=executor_id, leases=[assignment.lease]),
+                                       timeout=10)
+        assert [state.valid for state in beat.leases] == [False], beat
+        revocation = stream.next_of("revocation", 10)
+        assert revocation is not None and revocation.lease == assignment.lease, revocation
+    finally:
+        if stream is not None:
+            stream.close()
+        channel.close()
+        second.stop()

@@ -209,8 +209,12 @@ public final class DispatchService: Sendable {
                 registry.updateExpiry(state.lease, to: expiry)
             } else {
                 // The caller's own lease only: a heartbeat with someone else's (guessed) token is
-                // answered "not valid" and must leave the holder's live lease in place.
-                _ = registry.remove(state.lease, ownedBy: executorID)
+                // answered "not valid" and must leave the holder's live lease in place. A stream
+                // holding it is told, as the keeper would tell it: it was dropped silently, its slot
+                // refilled, and an executor mixing the stream with unary heartbeats never heard on
+                // the stream that a cancel through another server ended the task (found by
+                // black-box testing).
+                registry.revoke(state.lease, ownedBy: executorID, reason: "lease no longer held")
             }
         }
         return states

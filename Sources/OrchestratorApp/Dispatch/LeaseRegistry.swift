@@ -394,6 +394,13 @@ final class LeaseRegistry: Sendable {
         handle?.revoke(token, reason)
     }
 
+    /// Like `revoke`, for a lease `executorID` holds here (a unary Heartbeat found it no longer
+    /// held): another executor's live lease, named with a guessed token, stays in place.
+    func revoke(_ token: LeaseToken, ownedBy executorID: String, reason: String) {
+        let owned = state.withLock { state in state.leases[token.taskID].map { $0.token == token && $0.executorID == executorID } ?? false }
+        if owned { revoke(token, reason: reason) }
+    }
+
     /// Revokes a lease whose heartbeats stopped and tells its session that it went silent.
     func lapse(_ token: LeaseToken, reason: String) {
         let handle = state.withLock { state -> SessionHandle? in

@@ -198,8 +198,9 @@ extension DispatchService {
             if silence.stopped.load(ordering: .acquiring) {
                 // A silent stream keeps its free slots; without this it would be handed the very
                 // retries of the leases it let lapse, burning their attempts while live executors wait.
+                // "Any": an idle stream is closed too, holding nothing (it said "its leases lapsed").
                 throw AppError.unavailable(
-                    "executor \(executor.executorID) stopped heartbeating; its leases lapsed. Reconnect and resume")
+                    "executor \(executor.executorID) stopped heartbeating; any leases it held lapsed. Reconnect and resume")
             }
             if outbox.stalledFor > configuration.stalledSendLimit {
                 throw AppError.resourceExhausted(
