@@ -133,9 +133,8 @@ _FINGERPRINTS = {
     "tasks": "id || state || attempt || fencing_token || unfinished_upstream || coalesce(lease_owner, '') "
              "|| coalesce(lease_expires_at::text, '') || updated_at",
     "edges": "upstream_task_id::text || downstream_task_id::text",
-    "task_attempts": "task_id::text || attempt || outcome",
+    "task_attempts": "task_id::text || attempt || outcome || coalesce(resumed_by, '')",
     "workflow_events": "seq::text",
-    "executors": "id || coalesce(session_id, '')",
 }
 
 
