@@ -2,6 +2,10 @@ internal import CLibevent
 internal import CNGHTTP2
 internal import CNGRPCShims
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One HTTP/2 client connection: a connecting bufferevent (plain or OpenSSL) and an nghttp2
 /// client session, on the channel's loop.
 ///
@@ -78,6 +82,10 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         // Name resolution through getaddrinfo without an evdns base (blocking, once per connection).
         guard bufferevent_socket_connect_hostname(bufferEvent, nil, AF_UNSPEC, configuration.host, Int32(configuration.port)) == 0
         else { return fail("cannot connect to \(configuration.host):\(configuration.port)") }
+        // Resolved synchronously, so the socket exists now. Close-on-exec, as the server's are: a
+        // child process inheriting it would keep the connection open after `close`.
+        let fd = bufferevent_getfd(bufferEvent)
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
         bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
         if let interval = configuration.keepaliveInterval {
             // Owned by the connection and dropped in `close`, so `self` is alive when they fire.

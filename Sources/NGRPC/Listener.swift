@@ -29,7 +29,10 @@ final class Listener: @unchecked Sendable {
     /// Binds and starts accepting; loop thread.
     func bind(host: String, port: Int) throws(BindError) {
         let me = Unmanaged.passUnretained(self).toOpaque()
-        let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE
+        // Close-on-exec for the listening socket and every accepted one: a child process started
+        // meanwhile (pg_ctl's postmaster daemon keeps every descriptor it inherited) held the port
+        // after the server closed it, and a restart failed "Address already in use".
+        let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC
         let created = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length in
             evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, address, length)
         }
