@@ -64,14 +64,11 @@ private func clientOnFrameRecv(
         // END_STREAM on DATA: the server ended without trailers.
         stream.complete(RPCStatus(.internal, "response ended without trailers"))
     case NGHTTP2_GOAWAY.rawValue:
-        connection.goAwayReceived = true
         let goAway = frame.pointee.goaway
-        if goAway.error_code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue, let data = goAway.opaque_data,
-            String(decoding: UnsafeBufferPointer(start: data, count: goAway.opaque_data_len), as: UTF8.self)
-                == "too_many_pings"
-        {
-            connection.onTooManyPings()
+        let debug = goAway.opaque_data.map {
+            String(decoding: UnsafeBufferPointer(start: $0, count: goAway.opaque_data_len), as: UTF8.self)
         }
+        connection.receivedGoAway(errorCode: goAway.error_code, debug: debug ?? "")
     case NGHTTP2_PING.rawValue where header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0:
         connection.pingAcknowledged()
     default:

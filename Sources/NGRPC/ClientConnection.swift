@@ -262,13 +262,28 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         }
     }
 
+    /// GOAWAY: no new streams here. With an error code the server is about to drop the
+    /// connection, so calls still open end UNAVAILABLE naming its reason (as grpc-core's
+    /// "GOAWAY received; Error code: 11; Debug Text: too_many_pings") rather than "connection closed".
+    func receivedGoAway(errorCode: UInt32, debug: String) {
+        goAwayReceived = true
+        guard errorCode != NGHTTP2_NO_ERROR.rawValue else { return }
+        if failureReason == nil {
+            let name = String(cString: nghttp2_http2_strerror(errorCode))
+            failureReason = "server sent GOAWAY \(name) (error code \(errorCode))" + (debug.isEmpty ? "" : ": \(debug)")
+        }
+        if errorCode == NGHTTP2_ENHANCE_YOUR_CALM.rawValue && debug == "too_many_pings" { onTooManyPings() }
+    }
+
     func streamClosed(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         stream.isClosed = true
         let status: RPCStatus =
             switch errorCode {
             case NGHTTP2_NO_ERROR.rawValue: RPCStatus(.internal, "stream closed without a status")
-            case NGHTTP2_REFUSED_STREAM.rawValue: RPCStatus(.unavailable, "stream refused by the server")
+            case NGHTTP2_REFUSED_STREAM.rawValue:
+                // Also how nghttp2 ends our streams past a GOAWAY's last stream id: the server never saw them.
+                RPCStatus(.unavailable, failureReason.map { "call not processed: \($0)" } ?? "stream refused by the server")
             case NGHTTP2_CANCEL.rawValue: RPCStatus(.cancelled, "stream cancelled by the server")
             case NGHTTP2_ENHANCE_YOUR_CALM.rawValue: RPCStatus(.resourceExhausted, "server said ENHANCE_YOUR_CALM")
             default: RPCStatus(.internal, "stream reset by the server (HTTP/2 error \(errorCode))")

@@ -85,13 +85,17 @@ struct HardeningTests {
         ) { router in
             router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
         }
-        // A call started in the instant the GOAWAY is on its way fails UNAVAILABLE (this client does
-        // not retry transparently); the channel must then be connected afresh for the next one.
+        // A call open when the GOAWAY comes fails UNAVAILABLE naming it (this client does not retry
+        // transparently), and the channel connects afresh for the next one. How many calls a GOAWAY
+        // catches depends on the machine's load, not on the channel; what bounds them is the
+        // doubling: from 10 ms, seven doublings pass the server's 1 s minimum, after which it has
+        // no ping to object to. Eight attempts per call therefore suffice however slow the calls are.
         func call(_ text: String) async throws -> RawMessage? {
-            for _ in 0..<3 {
+            for _ in 0..<8 {
                 do {
                     return try await loopback.channel.unary(Echo.get, request: RawMessage(text))
                 } catch let status as RPCStatus where status.code == .unavailable {
+                    #expect(status.message.hasSuffix("server sent GOAWAY ENHANCE_YOUR_CALM (error code 11): too_many_pings"))
                     continue
                 }
             }
@@ -102,6 +106,29 @@ struct HardeningTests {
         #expect(try await call("2")?.text == "2")
         let interval = await loopback.channel.currentKeepaliveInterval()
         #expect(interval.map { $0 >= .milliseconds(20) } == true)
+        await loopback.stop()
+    }
+
+    @Test func aCallOpenWhenTheServerSendsTooManyPingsFailsNamingIt() async throws {
+        // The handler holds the call while the client pings every 10 ms against a 1 s minimum:
+        // the GOAWAY comes mid-call, and the status says why the connection went.
+        let loopback = try await Loopback.start(
+            configure: { $0.minPingIntervalWithoutData = .seconds(1) },
+            configureClient: { $0.keepaliveInterval = .milliseconds(10) }
+        ) { router in
+            router.registerUnary(Echo.get) { (request: RawMessage, _) in
+                try await Task.sleep(for: .seconds(2))
+                return request
+            }
+        }
+        do {
+            let _: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("held"))
+            Issue.record("the call outlived a too_many_pings GOAWAY")
+        } catch let status as RPCStatus {
+            #expect(status.code == .unavailable)
+            #expect(status.message == "server sent GOAWAY ENHANCE_YOUR_CALM (error code 11): too_many_pings")
+        }
+        #expect(await loopback.channel.currentKeepaliveInterval() == .milliseconds(20))
         await loopback.stop()
     }
 
