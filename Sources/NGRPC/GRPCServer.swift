@@ -35,9 +35,6 @@ public final class GRPCServer: Sendable {
         var shutdownHooks: [@Sendable () -> Void] = []
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         var signalEvents: [SignalEvent] = []
-        /// Shutdown signals received (SIGTERM/SIGINT): the second cuts the grace period short,
-        /// the third exits at once.
-        var shutdownSignals = 0
         /// Set by a second shutdown signal: the drain stops waiting for in-flight calls.
         var graceCutShort = false
     }
@@ -278,9 +275,14 @@ public final class GRPCServer: Sendable {
     /// Shuts down gracefully on SIGTERM or SIGINT (libevent signal events on the first loop); a
     /// second one cuts the grace period short (in-flight calls are cancelled at once), a third
     /// exits the process at once, as an operator pressing Ctrl-C again expects. Call after `start()`.
+    /// The count is process-wide and goes on after the server stopped (`ShutdownSignals`): until
+    /// the third, a signal no longer ends the process, which is expected to exit by itself.
     public func installSignalHandlers() async {
         guard let group = state.withLock({ $0.group }) else { return }
         let loop = group.loops[0]
+        // Under libevent's handlers, so that libevent restores it (not the default disposition)
+        // when they go with the loops and the process still has work to do.
+        ShutdownSignals.installAfterStopHandler()
         // Returns only once libevent has installed the handlers: a SIGTERM that arrives earlier
         // would otherwise find the default disposition and kill the process without a drain.
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -296,11 +298,8 @@ public final class GRPCServer: Sendable {
     }
 
     private func shutdownSignalReceived(_ signal: Int32) {
-        let count = state.withLock { state -> Int in
-            state.shutdownSignals += 1
-            if state.shutdownSignals == 2 { state.graceCutShort = true }
-            return state.shutdownSignals
-        }
+        let count = ShutdownSignals.count()
+        if count == 2 { state.withLock { $0.graceCutShort = true } }
         let logger = configuration.logger
         switch count {
         case 1:
@@ -331,26 +330,3 @@ public final class GRPCServer: Sendable {
 }
 
 /// A libevent signal event. Loop thread only; owns its `event`, freed by `close()` or `deinit`.
-final class SignalEvent: @unchecked Sendable {
-    private var event: OpaquePointer?
-    fileprivate let action: () -> Void
-
-    init(loop: EventLoop, signal: Int32, action: @escaping () -> Void) {
-        self.action = action
-        event = event_new(
-            loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST), signalEventCallback, Unmanaged.passUnretained(self).toOpaque())
-        if let event { event_add(event, nil) }
-    }
-
-    func close() {
-        if let event { event_free(event) }
-        event = nil
-    }
-
-    deinit { close() }
-}
-
-private func signalEventCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
-    guard let argument else { return }
-    Unmanaged<SignalEvent>.fromOpaque(argument).takeUnretainedValue().action()
-}

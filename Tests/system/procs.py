@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -158,3 +159,14 @@ def python_executor(address: str, folder: Path, executor_id: str, capabilities: 
 def orchctl_executor(address: str, folder: Path, name: str, capabilities: list[str], *extra) -> Process:
     args = [binary("orchctl"), "executor", "--address", address, "--capabilities", *capabilities, *extra]
     return Process(args, folder / f"{name}.log")
+
+
+def stop_postmaster(data: Path) -> None:
+    """Fast shutdown of a postmaster a failed test left behind, so it does not outlive the suite."""
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)

@@ -8,13 +8,18 @@ status. Lease streams already ended at once."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import grpc
 
-from procs import Orchestratord, psql
+from procs import Orchestratord, Process, binary, free_port, psql, stop_postmaster
 
 
 def test_watch_poll_and_wait_end_at_once_with_unavailable_on_sigterm(database, pb, capability, tmp_path_factory):
@@ -224,3 +229,30 @@ def test_an_open_health_watch_does_not_hold_the_shutdown(database, tmp_path_fact
     finally:
         channel.close()
         server.stop()
+
+
+def test_a_second_signal_while_the_embedded_database_stops_does_not_cut_it_off(tmp_path):
+    """Found with tools/run: Ctrl-C signals the whole group (SIGINT) and the script then sends its
+    own SIGTERM. The gRPC server had stopped and taken libevent's signal handlers with it, so the
+    SIGTERM met the default disposition and killed orchestratord while it was stopping its
+    embedded PostgreSQL — which then ran on with nobody to stop it."""
+    folder = Path(tempfile.mkdtemp(prefix="orchestrator-late-signal-", dir="/tmp"))
+    os.chmod(folder, 0o777)  # as root the embedded cluster runs as `postgres`
+    data, pg_port = folder / "pgdata", free_port()
+    proc = Process([binary("orchestratord"), "--grpc-address", f"127.0.0.1:{free_port()}", "--admin-address",
+                    f"127.0.0.1:{free_port()}", "--data-dir", data, "--embedded-port", pg_port], tmp_path / "server.log")
+    try:
+        proc.wait_for_log("orchestratord ready", 120)
+        proc.process.send_signal(signal.SIGINT)
+        proc.wait_for_log("gRPC server stopped", 30)
+        proc.process.send_signal(signal.SIGTERM)  # the second: counted, the shutdown goes on
+        assert proc.wait(timeout=60) == 0, proc.tail()
+        assert "embedded PostgreSQL stopped" in proc.log(), proc.tail()
+        assert "orchestratord stopped" in proc.log(), proc.tail()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", pg_port)) != 0, "the embedded PostgreSQL still listens"
+    finally:
+        proc.stop(grace=30)
+        stop_postmaster(data)
+        shutil.rmtree(folder, ignore_errors=True)
+
