@@ -15,16 +15,30 @@ struct ExecutorCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Executor id (default: orchctl-<pid>).") var id: String?
     @Option(name: .long, parsing: .upToNextOption, help: "Capabilities it advertises.") var capabilities: [String] = []
-    @Option(name: .long, help: "Tasks run at once.") var maxInFlight: Int32 = 1
-    @Option(name: .long, help: "How long each task takes, in milliseconds.") var sleepMs: Int = 200
-    @Option(name: .long, help: "Probability in [0, 1] that a task fails.") var failProbability: Double = 0
+    // `.unconditional`: a negative number is the value (to be refused by `validate`), not "Missing value".
+    @Option(name: .long, parsing: .unconditional, help: "Tasks run at once.") var maxInFlight: Int32 = 1
+    @Option(name: .long, parsing: .unconditional, help: "How long each task takes, in milliseconds.") var sleepMs: Int = 200
+    @Option(name: .long, parsing: .unconditional, help: "Probability in [0, 1] that a task fails.") var failProbability: Double = 0
     @Flag(name: .long, help: "Report failures as not retryable.") var permanentFailures = false
-    @Option(name: .long, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
-    @Option(name: .long, help: "Take this many tasks, then no more (drain): finish them and exit.") var tasks: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Kill this process (no goodbye) in the middle of the Nth task.") var dieAfter: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Take this many tasks, then no more (drain): finish them and exit.") var tasks: Int?
     @Flag(name: .long, help: "Print nothing but errors.") var quiet = false
     @Option(name: .customLong("otlp-endpoint"), help: "OTLP/HTTP collector base URL: each task's work becomes a span continuing the assignment's traceparent (env OTEL_EXPORTER_OTLP_ENDPOINT).")
     var otlpEndpointOption: String?
     var otlpEndpoint: String? { otlpEndpointOption ?? ProcessEnvironment.value("OTEL_EXPORTER_OTLP_ENDPOINT") }
+
+    /// Values the executor would otherwise run with, doing something other than asked (found by
+    /// black-box testing: `--fail-probability 1.5`, `--tasks 0` and no capabilities all ran).
+    func validate() throws {
+        guard !capabilities.isEmpty else { throw ValidationError("--capabilities needs at least one capability: no task could be offered") }
+        guard maxInFlight >= 1 else { throw ValidationError("--max-in-flight must be 1 or more, not \(maxInFlight)") }
+        guard sleepMs >= 0 else { throw ValidationError("--sleep-ms must be 0 or more, not \(sleepMs)") }
+        guard (0...1).contains(failProbability) else {
+            throw ValidationError("--fail-probability must be between 0 and 1, not \(failProbability)")
+        }
+        if let dieAfter, dieAfter < 1 { throw ValidationError("--die-after must be 1 or more (the Nth task), not \(dieAfter)") }
+        if let tasks, tasks < 1 { throw ValidationError("--tasks must be 1 or more, not \(tasks)") }
+    }
 
     func run() async throws {
         let executorID = id ?? "orchctl-\(ProcessInfo.processInfo.processIdentifier)"
@@ -156,7 +170,7 @@ struct ExecutorCommand: AsyncParsableCommand {
                     if let stop = behaviour.stopAfter, number == stop {
                         // Enough taken: no more work on any stream of ours. Closing the stream
                         // with an assignment just handed over gave it back as a spent attempt.
-                        behaviour.say("taken \(stop) tasks (--tasks); draining")
+                        behaviour.say("taken \(stop == 1 ? "1 task" : "\(stop) tasks") (--tasks); draining")
                         await sender.drain()
                     }
                     Task { await work(assignment, number: number, sender: sender, behaviour: behaviour) }

@@ -107,7 +107,7 @@ enum Render {
     }
 
     static func dagTree(_ dag: Orchestrator_V1_Dag) -> String {
-        var lines = ["DAG v\(dag.version) — \(dag.tasks.count) tasks" + (dag.reason.isEmpty ? "" : " (\(oneLine(dag.reason)))")]
+        var lines = ["DAG v\(dag.version) — \(dag.tasks.count == 1 ? "1 task" : "\(dag.tasks.count) tasks")" + (dag.reason.isEmpty ? "" : " (\(oneLine(dag.reason)))")]
         for task in dag.tasks {
             var line = "  \(task.key)"
             if !task.dependsOn.isEmpty { line += " ← " + task.dependsOn.joined(separator: ", ") }

@@ -71,27 +71,50 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Idempotency key: resubmitting with the same id returns the same workflow.")
     var requestId: String?
 
-    @Flag(name: .long, help: "Wait for the workflow to finish (within --timeout).")
+    @Flag(name: .long, help: "Wait for the workflow to finish (within --timeout); exit 3 unless it succeeded.")
     var wait = false
 
-    @Flag(name: .long, help: "After submitting, follow the workflow's events until it finishes.")
+    @Flag(name: .long, help: "After submitting, follow the workflow's events until it finishes; exit 3 unless it succeeded.")
     var watch = false
 
     func run() async throws {
         var request = Orchestrator_V1_SubmitQueryRequest()
         request.query = try queryOptions.query()
-        request.requestID = requestId ?? ""
+        // With --wait, a key of our own: if the wait runs out, the same key (without the wait)
+        // names the workflow already stored, which the deadline's error alone never did.
+        request.requestID = requestId ?? (wait ? "orchctl-" + UUID().uuidString.lowercased() : "")
         request.wait = wait
         try await withConnection(connection) { connection in
-            let response = try await connection.workflows.submitQuery(request, options: connection.callOptions())
+            let response: Orchestrator_V1_SubmitQueryResponse
+            do {
+                response = try await connection.workflows.submitQuery(request, options: connection.callOptions())
+            } catch let status as RPCStatus where wait && status.code == .deadlineExceeded {
+                request.wait = false
+                if let stored = try? await connection.workflows.submitQuery(request, options: connection.callOptions()).workflow {
+                    Output.line("submitted " + Render.workflowSummary(stored))
+                }
+                throw status
+            }
             guard let workflow = response.workflow else { throw CLIError("server returned no workflow") }
             Output.line((response.created ? "submitted " : "already submitted ") + Render.workflowSummary(workflow))
             if let dag = response.dag { Output.line(Render.dagTree(dag)) }
+            var finalState = workflow.state
             if watch {
                 try await WatchCommand.follow(connection, workflowID: workflow.workflowID, after: 0, untilFinished: true)
+                var get = Orchestrator_V1_GetWorkflowRequest()
+                get.workflowID = workflow.workflowID
+                finalState = try await connection.workflows.getWorkflow(get, options: connection.callOptions()).workflow?.state ?? finalState
+            }
+            // A script waiting for the workflow learns how it ended from the exit status.
+            if (wait || watch) && finalState != .succeeded {
+                Output.note("workflow \(workflow.workflowID) ended \(Render.state(finalState))")
+                throw ExitCode(Self.workflowDidNotSucceed)
             }
         }
     }
+
+    /// `submit --wait` / `--watch`: the calls worked, the workflow ended other than SUCCEEDED.
+    static let workflowDidNotSucceed: Int32 = 3
 }
 
 struct PlanCommand: AsyncParsableCommand {

@@ -116,7 +116,16 @@ def test_command_line_mistakes_exit_64(server):
                           (["dag", "wf_x", "--version", "-1"], "--version must be a DAG version"),
                           (["trace", "wf_x", "--width", "-5"], "--width must be a number of columns above 0"),
                           (["list", "--timeout", "-1"], "--timeout must be a number of seconds above 0"),
-                          (["list", "--label", "=v"], '--label "=v" has an empty key')]:
+                          (["list", "--label", "=v"], '--label "=v" has an empty key'),
+                          # Found by black-box testing: these ran (1.5 as "always", 0 as "no limit"),
+                          # and a negative --max-in-flight was "Missing value".
+                          (["executor"], "--capabilities needs at least one capability"),
+                          (["executor", "--capabilities", "x", "--fail-probability", "1.5"], "--fail-probability must be between 0 and 1"),
+                          (["executor", "--capabilities", "x", "--fail-probability", "-1"], "--fail-probability must be between 0 and 1"),
+                          (["executor", "--capabilities", "x", "--tasks", "0"], "--tasks must be 1 or more"),
+                          (["executor", "--capabilities", "x", "--die-after", "0"], "--die-after must be 1 or more"),
+                          (["executor", "--capabilities", "x", "--max-in-flight", "-1"], "--max-in-flight must be 1 or more"),
+                          (["executor", "--capabilities", "x", "--sleep-ms", "-1"], "--sleep-ms must be 0 or more")]:
         result = orchctl(server, *args, check=False)
         assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
     # Found by black-box testing: '"0s" is not a duration', while it is one, only too short.
@@ -319,3 +328,25 @@ def test_executor_escapes_what_other_callers_wrote(api, server, capability, work
     revoked = [line for line in executor.log().splitlines() if "lease revoked" in line]
     assert revoked and "stop \\u{202E} evil\\nline" in revoked[0], revoked
     assert "\u202e" not in executor.log()
+
+
+def test_submit_wait_and_watch_say_how_the_workflow_ended(api, server, capability, workdir, processes):
+    """`submit --wait`/`--watch` exit 3 when the workflow ends other than SUCCEEDED (they exited 0
+    for a FAILED one), and a `--wait` that runs out of time still names the workflow it stored
+    (only DEADLINE_EXCEEDED was printed, the id was lost). Both found by black-box testing."""
+    dag = workdir / "fails.json"
+    dag.write_text(json.dumps({"tasks": [{"key": "f", "required_capabilities": [capability], "retry": {"max_attempts": 1}}]}))
+    processes.append(orchctl_executor(server.address, workdir, "failing", [capability], "--fail-probability", "1",
+                                      "--permanent-failures", "--sleep-ms", "10"))
+    for mode in ("--wait", "--watch"):
+        result = orchctl(server, "submit", "--dag", str(dag), mode, check=False)
+        assert result.returncode == 3, (mode, result.returncode, result.stdout, result.stderr)
+        workflow_id = re.search(r"wf_[0-9a-f]+", result.stdout).group(0)
+        assert f"workflow {workflow_id} ended FAILED" in result.stderr, result.stderr
+    succeeds = workdir / "succeeds.json"
+    succeeds.write_text(json.dumps({"tasks": [{"key": "s", "required_capabilities": ["nobody-" + capability]}]}))
+    timed_out = orchctl(server, "submit", "--dag", str(succeeds), "--wait", "--timeout", "2", check=False)
+    assert timed_out.returncode == 1 and "DEADLINE_EXCEEDED" in timed_out.stderr, (timed_out.returncode, timed_out.stderr)
+    stored = re.search(r"^submitted (wf_[0-9a-f]+)\s+RUNNING", timed_out.stdout, re.M)
+    assert stored, timed_out.stdout
+    assert api.state(stored.group(1)) == "WORKFLOW_STATE_RUNNING"
