@@ -15,6 +15,25 @@ struct RawMessage: GRPCMessage, Equatable {
 }
 
 /// A value set from handlers and read by the test.
+/// A one-shot signal: a handler opens it, the test awaits it. Waiting for the event itself, not
+/// polling with a deadline: on 2 cores the whole suite can keep a task from a core for seconds
+/// (two such tests failed "eventually activeCallCount == 1" in CI rehearsals after 5 s).
+final class Latch: Sendable {
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() { (stream, continuation) = AsyncStream.makeStream() }
+
+    func open() {
+        continuation.yield()
+        continuation.finish()
+    }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+}
+
 final class Box<Value: Sendable>: Sendable {
     private let value: Mutex<Value>
     init(_ value: Value) { self.value = Mutex(value) }

@@ -273,12 +273,14 @@ struct LoopbackTests {
         await loopback.stop()
     }
 
-    @Test func gracefulShutdownLetsInFlightCallFinish() async throws {
+    @Test(.timeLimit(.minutes(1))) func gracefulShutdownLetsInFlightCallFinish() async throws {
         // The call stays in flight until the shutdown has begun (a fixed 400 ms sleep let it end
         // unseen when the whole suite kept this test's tasks waiting for a core).
         let hookRan = Box(false)
+        let handlerStarted = Latch()
         let loopback = try await Loopback.start { router in
             router.registerUnary(Echo.get) { (request: RawMessage, _) -> RawMessage in
+                handlerStarted.open()
                 for _ in 0..<1_000 where !hookRan.get { try await Task.sleep(for: .milliseconds(10)) }
                 try await Task.sleep(for: .milliseconds(100))
                 return request
@@ -289,7 +291,8 @@ struct LoopbackTests {
             let response: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("finish me"))
             return response
         }
-        #expect(await eventually { loopback.server.activeCallCount == 1 })
+        await handlerStarted.wait()
+        #expect(loopback.server.activeCallCount == 1)
         await loopback.server.shutdown(grace: .seconds(5))
         #expect(hookRan.get)
         let response = try await inFlight.value
@@ -300,11 +303,13 @@ struct LoopbackTests {
         await loopback.channel.close()
     }
 
-    @Test func shutdownCancelsCallsPastGrace() async throws {
+    @Test(.timeLimit(.minutes(1))) func shutdownCancelsCallsPastGrace() async throws {
         let cancelled = Box(false)
+        let handlerStarted = Latch()
         let loopback = try await Loopback.start { router in
             router.registerUnary(Echo.get) { (request: RawMessage, context) -> RawMessage in
                 context.onCancel { cancelled.set(true) }
+                handlerStarted.open()
                 try await Task.sleep(for: .seconds(30))
                 return request
             }
@@ -312,7 +317,8 @@ struct LoopbackTests {
         let inFlight = Task {
             let _: RawMessage = try await loopback.channel.unary(Echo.get, request: RawMessage("x"))
         }
-        #expect(await eventually { loopback.server.activeCallCount == 1 })
+        await handlerStarted.wait()
+        #expect(loopback.server.activeCallCount == 1)
         await loopback.server.shutdown(grace: .milliseconds(100))
         #expect(cancelled.get)
         await expectStatus(.unavailable) { try await inFlight.value }
