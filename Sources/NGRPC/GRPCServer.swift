@@ -328,5 +328,3 @@ public final class GRPCServer: Sendable {
         }
     }
 }
-
-/// A libevent signal event. Loop thread only; owns its `event`, freed by `close()` or `deinit`.

@@ -37,6 +37,7 @@ enum ShutdownSignals {
     }
 }
 
+/// A libevent signal event. Loop thread only; owns its `event`, freed by `close()` or `deinit`.
 final class SignalEvent: @unchecked Sendable {
     private var event: OpaquePointer?
     fileprivate let action: () -> Void
