@@ -173,10 +173,14 @@ let package = Package(
         .executableTarget(name: "FuzzJWT", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
 
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
-        .testTarget(name: "NGRPCTests", dependencies: ["NGRPC"], swiftSettings: swiftSettings),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "NGRPCTests", dependencies: ["NGRPC", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrchestratorTracingTests", dependencies: ["OrchestratorTracing"], swiftSettings: swiftSettings),
-        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OrchestratorStoreTests", dependencies: ["OrchestratorStore", "PostgresClient", "OrchestratorDomain", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "OrchestratorAppTests", dependencies: ["OrchestratorApp", "OrchestratorDomain", "OrchestratorMetrics", "OrchestratorTracing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OrchestratorObservabilityTests",

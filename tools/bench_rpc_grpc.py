@@ -9,12 +9,10 @@ and checks that the method really ends with grpc-status 0 and the expected answe
   bench_rpc_grpc.py check HOST:PORT [echo|plan]   one unary call through grpcio; exit 1 unless OK
                                                   and echoed (echo) or planned as expected (plan)
   bench_rpc_grpc.py path echo|plan                print the method's HTTP/2 :path
-  bench_rpc_grpc.py free-port                     print a TCP port that was free on 127.0.0.1 a moment ago
 """
 
 import importlib
 import os
-import socket
 import struct
 import sys
 import tempfile
@@ -87,12 +85,6 @@ def check(target, method):
     print(f"{target}: {PATHS[method]} OK")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
-
-
 def main(argv):
     if len(argv) in (3, 4) and argv[1] == "body":
         write_body(argv[2], argv[3] if len(argv) == 4 else "echo")
@@ -100,8 +92,6 @@ def main(argv):
         check(argv[2], argv[3] if len(argv) == 4 else "echo")
     elif len(argv) == 3 and argv[1] == "path" and argv[2] in PATHS:
         print(PATHS[argv[2]])
-    elif len(argv) == 2 and argv[1] == "free-port":
-        free_port()
     else:
         sys.exit(__doc__)
 

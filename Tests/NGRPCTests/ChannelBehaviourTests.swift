@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import NGRPC
@@ -11,7 +12,7 @@ struct ChannelBehaviourTests {
         // A port below the kernel's ephemeral range: one from it (port 0) could be taken between
         // the two servers as the local port of some other test's outgoing connection (or of the
         // channel's own reconnect to a closed port), and the restart failed "Address already in use".
-        let port = try #require(Self.freePortBelowEphemeralRange())
+        let port = try #require(FreePort.belowEphemeralRange())
         var configuration = ServerConfiguration(listeners: [.init(host: "127.0.0.1", port: port)], router: router)
         configuration.ioThreads = 1
         let first = GRPCServer(configuration: configuration)
@@ -30,25 +31,6 @@ struct ChannelBehaviourTests {
         #expect(two.text == "two")
         await channel.close()
         await second.shutdown(grace: .milliseconds(100))
-    }
-
-    /// A loopback port in 20000–32767 that nothing is bound to now (Linux hands out 32768–60999 to
-    /// port-0 binds and outgoing connections).
-    static func freePortBelowEphemeralRange() -> Int? {
-        for _ in 0..<50 {
-            let port = Int.random(in: 20_000..<32_768)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port)).bigEndian
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound == 0 { return port }
-        }
-        return nil
     }
 
     /// Found by black-box testing: a host that does not resolve read "connection failed: Success".

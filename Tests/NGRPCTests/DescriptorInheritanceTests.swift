@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import NGRPC
@@ -28,7 +29,7 @@ struct DescriptorInheritanceTests {
     @Test func aChildStartedWhileListeningDoesNotKeepThePort() async throws {
         var router = RPCRouter()
         router.registerUnary(Echo.get) { (request: RawMessage, _) in request }
-        let port = try #require(ChannelBehaviourTests.freePortBelowEphemeralRange())
+        let port = try #require(FreePort.belowEphemeralRange())
         var configuration = ServerConfiguration(listeners: [.init(host: "127.0.0.1", port: port)], router: router)
         configuration.ioThreads = 1
         let first = GRPCServer(configuration: configuration)

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OrchestratorStore
 import PostgresClient
+import TestSupport
 import Testing
 
 /// Where these tests' databases come from: `ORCHESTRATOR_TEST_DATABASE_URL` (set by tools/test),
@@ -59,20 +60,5 @@ enum TestDatabase {
         return url + " dbname=\(database)"
     }
 
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() -> Int { FreePort.pick() }
 }

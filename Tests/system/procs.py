@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON_EXECUTOR = ROOT / "examples" / "executors" / "python" / "executor.py"
 GO_EXECUTOR_DIR = ROOT / "examples" / "executors" / "go"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "tools" / "lib"))
+from free_port import free_port  # noqa: E402  (below the ephemeral range: see its docstring)
 
 
 def binary(name: str) -> Path:

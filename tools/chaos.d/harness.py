@@ -14,7 +14,6 @@ import json
 import os
 import random
 import re
-import socket
 import sys
 import threading
 import time
@@ -23,21 +22,17 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import faults  # noqa: E402
 import invariants  # noqa: E402
 import stubs  # noqa: E402
 from loadgen import LoadGenerator  # noqa: E402
+from free_port import free_port  # noqa: E402
 from proxy import ProxyHub  # noqa: E402
 from supervisor import Executor, Orchestratord, Postgres  # noqa: E402
 
 CAPABILITY = "chaos"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def via_proxy(url: str, port: int) -> str:

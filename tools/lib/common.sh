@@ -72,7 +72,8 @@ _run_at_exit() {
   return "$status"
 }
 
-# free_port — a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port [COUNT] — COUNT (default 1) distinct TCP ports on 127.0.0.1 that nothing is bound to now,
+# below the ephemeral range so no outgoing connection takes one before its server binds it.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 "$ROOT/tools/lib/free_port.py" "${1:-1}"
 }

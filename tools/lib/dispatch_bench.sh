@@ -25,8 +25,7 @@ dispatch_bench_start() {
     BENCH_DB_URL="$PG_URL"
   fi
   local grpc_port admin_port
-  grpc_port=$(free_port)
-  admin_port=$(free_port)
+  read -r grpc_port admin_port <<<"$(free_port 2)"
   BENCH_ADDR="127.0.0.1:$grpc_port"
   BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/dispatch-bench.XXXXXX")
   log "starting orchestratord on $BENCH_ADDR (log: $BENCH_OUT/orchestratord.log)"
