@@ -106,8 +106,12 @@ def cluster(tmp_path_factory):
     try:
         keeper.wait_for_log("orchestratord ready", 120)
 
+        # Over TCP, as tools/test's cluster is (tests that put a proxy before the database need a
+        # port); TCP logins take the password the embedded cluster keeps in its folder.
+        password = urllib.parse.quote((data / "orchestrator.password").read_text().strip(), safe="")
+
         def make(name: str) -> str:
-            return f"postgresql:///{name}?host={data}&port={pg_port}&user=postgres"
+            return f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/{name}"
 
         yield Cluster(make("postgres"), make)
     finally:

@@ -26,8 +26,9 @@ from proxy import ProxyHub  # noqa: E402  (the chaos suite's fault-injecting pro
 
 def through_proxy(database_url: str, port: int) -> str:
     parts = urlsplit(database_url)
-    host = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, f"{host}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
+    user_info = parts.netloc.rpartition("@")[0]
+    login = f"{user_info}@" if user_info else ""
+    return urlunsplit((parts.scheme, f"{login}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
 
 
 def wait_for_health(health, service: str, wanted, timeout: float = 30) -> None:

@@ -94,20 +94,18 @@ def test_a_database_url_no_retry_can_mend_stops_the_start_at_once_naming_it(data
     """Found by black-box testing: a malformed URL, a role or a database that does not exist were
     retried for the whole connect timeout (~15 s) as if the server were starting, then ended with
     exit 1 and a PostgresError that did not name the setting."""
-    from urllib.parse import parse_qs, urlencode
-
     parts = urlsplit(database)
-    # A TCP URL (ORCHESTRATOR_TEST_DATABASE_URL), or the embedded cluster's socket URL whose host,
-    # port and user are query parameters.
-    query = parse_qs(parts.query)
+    # A TCP URL: tools/test's cluster (trust), or the suite's embedded one, whose TCP logins take a
+    # password — and a cluster asking for a password does not say whether a role exists.
+    login = f":{parts.password}" if parts.password else ""
 
     def url_for(user: str, name: str) -> str:
-        if parts.port:
-            return f"postgresql://{user}@127.0.0.1:{parts.port}/{name}"
-        return f"postgresql:///{name}?" + urlencode({"host": query["host"][0], "port": query["port"][0], "user": user})
+        return f"postgresql://{user}{login}@127.0.0.1:{parts.port}/{name}"
 
+    unknown_role = ('password authentication failed for user "no_such_role"' if parts.password
+                    else 'role "no_such_role" does not exist')
     for url, message in [("garbage://x", 'missing "=" after "garbage://x"'),
-                         (url_for("no_such_role", "postgres"), 'role "no_such_role" does not exist'),
+                         (url_for("no_such_role", "postgres"), unknown_role),
                          (url_for(parts.username or "postgres", "no_such_db"), 'database "no_such_db" does not exist'),
                          # Found by black-box testing: libpq's message quotes the whole URI, and this
                          # one was retried for 13 s, its password in every "retrying" log line.
