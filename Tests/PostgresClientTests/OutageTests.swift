@@ -23,11 +23,10 @@ struct OutageTests {
     /// unreachable at once, callers make one attempt each, and the first connection that opens
     /// again ends the outage.
     @Test func onceConnectedCallersTryOnceUntilTheDatabaseIsBack() async throws {
-        let cluster = try await TestDatabase.offload { try TestDatabase.startCluster(name: "outage") }
-        defer {
-            try? cluster.stop()
-            try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
-        }
+        try await TestDatabase.withCluster(name: "outage") { try await onceConnectedCallersTryOnce(cluster: $0) }
+    }
+
+    private func onceConnectedCallersTryOnce(cluster: EmbeddedPostgres) async throws {
         let failedAttempts = Counter()
         let pool = Self.countingPool(failedAttempts, PostgresPoolConfiguration(
             conninfo: cluster.url(database: "postgres"), maxConnections: 2, healthCheckAfterIdle: .zero,

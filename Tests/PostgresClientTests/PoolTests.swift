@@ -142,11 +142,10 @@ struct PoolTests {
 
     /// A dedicated cluster: restarted, stopped, started again and given a stale pid file.
     @Test func recoversAfterServerRestartAndClusterIsReused() async throws {
-        let cluster = try await TestDatabase.offload { try TestDatabase.startCluster(name: "restart") }
-        defer {
-            try? cluster.stop()
-            try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
-        }
+        try await TestDatabase.withCluster(name: "restart") { try await recoversAfterRestart(cluster: $0) }
+    }
+
+    private func recoversAfterRestart(cluster: EmbeddedPostgres) async throws {
         let url = cluster.url(database: "postgres")
         let checked = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .zero))
         let unchecked = PostgresPool(
@@ -163,7 +162,7 @@ struct PoolTests {
             }
             #expect(pool.statistics.open == 3)
         }
-        try await checked.withConnection { try await $0.simpleQuery("CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (42)") }
+        _ = try await checked.withConnection { try await $0.simpleQuery("CREATE TABLE survivor (n int); INSERT INTO survivor VALUES (42)") }
 
         try await TestDatabase.offload { try cluster.restart() }
 

@@ -25,6 +25,7 @@ enum TestDatabase {
     }
 
     /// Runs blocking work on a thread of its own.
+    @discardableResult
     static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let thread = DatabaseThread(name: "test-offload")
         defer { thread.shutdown() }
@@ -54,6 +55,27 @@ enum TestDatabase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try cluster.start()
         return cluster
+    }
+
+    /// Runs `body` with a fresh throwaway cluster, then stops and deletes it. Starting and stopping
+    /// run on a thread of their own: `pg_ctl` blocks for seconds, and on the cooperative pool (two
+    /// threads on a 2-core machine) that starves every test running in parallel.
+    static func withCluster<T>(name: String, _ body: (EmbeddedPostgres) async throws -> T) async throws -> T {
+        let cluster = try await offload { try startCluster(name: name) }
+        let discard = {
+            _ = try? await offload {
+                try? cluster.stop()
+                try? FileManager.default.removeItem(at: cluster.dataDirectory.deletingLastPathComponent())
+            }
+        }
+        do {
+            let result = try await body(cluster)
+            await discard()
+            return result
+        } catch {
+            await discard()
+            throw error
+        }
     }
 
     /// Creates a database, runs `body` with its URL, drops it.
