@@ -96,7 +96,7 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
     do {
         object = try JSONSerialization.jsonObject(with: data)
     } catch {
-        throw ConfigFileError.malformed(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+        throw ConfigFileError.malformed(path: path, reason: "not valid JSON: \(JSONSyntaxError.describe(error, in: Array(data)))")
     }
     // Inside a nested object it is no setting: the value check below refuses the object itself.
     if let duplicate = JSONDuplicateKeys.first(in: Array(data)), duplicate.path.isEmpty {

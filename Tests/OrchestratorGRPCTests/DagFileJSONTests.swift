@@ -68,6 +68,18 @@ struct DagFileJSONTests {
         #expect(message?.contains(expected) == true, "\(message ?? "accepted")")
     }
 
+    /// Found by black-box testing: a file that is not JSON said only "The data is not in the correct
+    /// format", not where.
+    @Test(arguments: [
+        ("{\"tasks\": [\n  {\"key\": \"a\"},\n  {\"key\": b}\n]}", "f.json: not valid JSON: invalid value at line 3, column 11"),
+        ("tasks: []", "f.json: not valid JSON: invalid value at line 1, column 2"),
+        ("{\"tasks\": [\n", "f.json: not valid JSON: unexpected end of file"),
+    ])
+    func syntaxErrorsSayWhere(file: String, expected: String) {
+        let message = error(file)
+        #expect(message?.hasPrefix(expected) == true, "\(message ?? "accepted")")
+    }
+
     /// JSONSerialization kept the last of two equal keys: a second "depends_on" silently dropped
     /// the first one's edges.
     @Test(arguments: [

@@ -1,3 +1,4 @@
+import Foundation
 import NGRPC
 import OrchestratorAPI
 import OrchestratorApp
@@ -241,5 +242,15 @@ struct PlanWorkflowTests {
         #expect(throws: PlannerSetup.CatalogLoadError.self) {
             _ = try PlannerSetup.standard(catalogPath: "/nonexistent/catalog.json", logger: .init(label: "test"))
         }
+    }
+
+    /// Found by black-box testing: a catalog that is not JSON said "(top level): The given data was
+    /// not valid JSON." and nothing about where.
+    @Test func aCatalogThatIsNotJSONIsNamedWithWhereItStopsParsing() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UInt32.random(in: 0...UInt32.max)).json")
+        try Data("{\n  \"name\": \"x\",\n  \"capabilities\": [ @ ]\n}".utf8).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        let error = #expect(throws: PlannerSetup.CatalogLoadError.self) { _ = try PlannerSetup.loadCatalog(path: path.path) }
+        #expect(error?.problems == ["not valid JSON: invalid value at line 3, column 21"], "\(String(describing: error))")
     }
 }

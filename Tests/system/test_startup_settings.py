@@ -49,6 +49,9 @@ def test_config_file_values_are_not_coerced(tmp_path):
     # black-box testing, as README promises 64 for start-up setting errors).
     for content, code, message in [('{"lease-ttl": true}', 64, 'lease-ttl "true" must be an integer'),
                                    ('{"lease-ttl": 1e400}', 64, "is not valid: not valid JSON"),
+                                   # Where the file stops parsing, not only that it does.
+                                   ('{\n  "lease-ttl": 30,\n  "heartbeat-interval": ten\n}', 64,
+                                    "not valid JSON: invalid value at line 3, column 26"),
                                    ('[1, 2]', 64, "expected a JSON object of setting names to values"),
                                    ('{"lease-tll": 5}', 64, 'unknown setting "lease-tll"'),
                                    # JSON parsers keep the last of two equal keys: which one was meant is unknown.

@@ -24,7 +24,7 @@ public enum DagFileJSON {
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(bytes))
         } catch {
-            throw Failure(message: "\(source): not valid JSON (\(error.localizedDescription))")
+            throw Failure(message: "\(source): not valid JSON: \(JSONSyntaxError.describe(error, in: bytes))")
         }
         if let duplicate = JSONDuplicateKeys.first(in: bytes) {
             let location = duplicate.path.isEmpty ? source : "\(source): \(duplicate.path)"

@@ -24,6 +24,9 @@ public enum PlannerSetup {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CatalogLoadError(path: path, problems: ["cannot be read"])
         }
+        if let syntax = JSONSyntaxError.problem(in: Array(data)) {
+            throw CatalogLoadError(path: path, problems: ["not valid JSON: \(syntax)"])
+        }
         do {
             return try CapabilityCatalog.decodeJSON(Array(data))
         } catch {
