@@ -164,8 +164,17 @@ struct Timeline: Encodable {
                 return
             }
             if event.type == .taskSkipped || event.type == .taskCancelled, row.attempts.last?.leasedMs == nil {
-                // Never ran: no attempt to close, only the task's end.
-                if let open = row.attempts.last, open.outcome == nil { row.attempts.removeLast() }
+                // Never ran. A task that was ready keeps its wait (drawn `░` up to here; it was
+                // dropped, leaving an instant where the task had waited); one that never became
+                // ready has no attempt, only its end.
+                if let index = row.attempts.indices.last, row.attempts[index].outcome == nil {
+                    if row.attempts[index].readyMs == nil {
+                        row.attempts.removeLast()
+                    } else {
+                        row.attempts[index].endMs = at
+                        row.attempts[index].outcome = outcome
+                    }
+                }
             } else {
                 let index = current()
                 row.attempts[index].endMs = at

@@ -37,7 +37,8 @@ enum TimelineRender {
                     fill(previous.endMs, nextStart, "·")
                 }
                 for attempt in row.attempts {
-                    fill(attempt.readyMs, attempt.leasedMs, "░")
+                    // Until leased; one never leased waits until it ended (cancelled while ready) or on.
+                    fill(attempt.readyMs, attempt.leasedMs ?? attempt.endMs, "░")
                     let ok = attempt.outcome == nil || attempt.outcome == "succeeded"
                     fill(attempt.leasedMs, attempt.endMs, ok ? "█" : "╳")
                 }

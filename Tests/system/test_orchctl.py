@@ -208,6 +208,24 @@ def test_trace_of_a_retry_after_a_stream_ended_draws_no_backoff_past_the_task(ap
     assert "·" not in bar.split("█")[-1], bar
 
 
+def test_trace_of_a_task_cancelled_while_it_waited_shows_the_wait(api, server, capability, pb):
+    """A task cancelled before any executor took it was drawn as an instant `│`, its wait for an
+    executor dropped (found by black-box testing)."""
+    import time
+
+    workflow_id = api.submit([api.task("waits", "nobody-" + capability)]).workflow.workflow_id
+    time.sleep(1.0)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="enough"), timeout=10)
+    timeline = json.loads(orchctl(server, "trace", workflow_id, "--json").stdout)
+    row = next(r for r in timeline["rows"] if r["name"] == "waits")
+    (attempt,) = row["attempts"]
+    assert attempt["outcome"] == "cancelled" and "leased_ms" not in attempt, attempt
+    assert attempt["end_ms"] - attempt["ready_ms"] >= 900, attempt
+    bar = next(line for line in orchctl(server, "trace", workflow_id, "--width", "100").stdout.splitlines()
+               if line.startswith("waits"))
+    assert bar.count("░") >= 10 and "│" not in bar and "1 attempt" not in bar, bar
+
+
 def test_a_dag_file_can_come_from_a_pipe(server, capability):
     """`--dag /dev/stdin` from a pipe and `--dag <(…)` failed with "You don't have permission"
     (found by black-box testing); `-` reads standard input too."""
