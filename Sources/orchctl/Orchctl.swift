@@ -1,8 +1,18 @@
 import ArgumentParser
+import Foundation
 import OrchestratorGRPC
 
-/// `orchctl`: the command-line client of orchestratord, and the manual test harness.
+/// The entry point: runs `Orchctl` and, as the process exits, checks that what ArgumentParser itself
+/// printed (`--version`, `--help`) reached standard output (`orchctl --version > /dev/full` exited 0).
 @main
+enum OrchctlMain {
+    static func main() async {
+        atexit { Output.exitFailingIfStandardOutputFailed() }
+        await Orchctl.main()
+    }
+}
+
+/// `orchctl`: the command-line client of orchestratord, and the manual test harness.
 struct Orchctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orchctl",

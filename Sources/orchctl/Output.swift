@@ -18,6 +18,18 @@ enum Output {
         Foundation.exit(137)
     }
 
+    /// Run at exit: text printed through stdio (ArgumentParser's `--version` and `--help`; the
+    /// commands' own output goes through `writeStandardOutput`) is flushed here, and a failed
+    /// write ends the process with 74 and the reason, as `writeStandardOutput` does.
+    static func exitFailingIfStandardOutputFailed() {
+        // All streams (`stdout` itself is a C global Swift 6 will not read): a write that failed
+        // earlier leaves its bytes buffered, so this flush fails too.
+        guard fflush(nil) != 0 else { return }
+        let reason = errno == 0 ? "write error" : String(cString: strerror(errno))
+        FileHandle.standardError.write(Data("orchctl: cannot write to standard output: \(reason)\n".utf8))
+        _exit(74)  // EX_IOERR; `exit` from an exit handler is undefined
+    }
+
     /// Writes all of `bytes` to standard output. The gRPC transport ignores SIGPIPE, so a reader
     /// that went away (`orchctl list | head`) shows up as EPIPE here; `FileHandle.write` trapped
     /// on it with a crash report. The process now ends as `cat` would in that pipeline: killed by

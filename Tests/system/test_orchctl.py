@@ -96,6 +96,14 @@ def test_orchctl_output_to_a_closed_pipe_or_a_full_disk(server, workdir):
     assert failed.returncode == 74
     assert failed.stderr == "orchctl: cannot write to standard output: No space left on device\n"
 
+    # What ArgumentParser prints itself went through stdio unchecked: `--version > /dev/full` exited 0.
+    for printed in (["--version"], ["--help"], ["submit", "--help"]):
+        with open("/dev/full", "w") as full:
+            failed = subprocess.run([str(binary("orchctl")), *printed], stdout=full, stderr=subprocess.PIPE, text=True,
+                                    timeout=60)
+        assert failed.returncode == 74, (printed, failed.returncode)
+        assert failed.stderr == "orchctl: cannot write to standard output: No space left on device\n", failed.stderr
+
 
 def test_command_line_mistakes_exit_64(server):
     """docs/CLI.md: 64 for a bad command line. Found by black-box testing: these exited 1, as if a call had failed."""
