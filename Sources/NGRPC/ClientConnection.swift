@@ -31,6 +31,14 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
     private var keepaliveTimer: LoopTimer?
     private var keepaliveTimeoutTimer: LoopTimer?
     private var awaitingPingAck = false
+    /// The TLS context every connection attempt makes its SSL from (nil: cleartext).
+    private var tls: TLSContext?
+    /// The host's addresses, tried in order until one connects (`localhost` is `::1` first on
+    /// most systems while servers often listen on 127.0.0.1 only: the first alone failed).
+    private var addresses: [SocketAddress.Resolved] = []
+    private var addressIndex = 0
+    /// BEV_EVENT_CONNECTED seen: a failure from here on is the connection's, not one address's.
+    private var connected = false
 
     init(
         loop: EventLoop, configuration: ClientConfiguration, tls: TLSContext?,
@@ -43,27 +51,45 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         connect(tls: tls)
     }
 
-    private func connect(tls: TLSContext?) {
+    /// A bufferevent for one connection attempt (with a fresh SSL for TLS), its callbacks set;
+    /// nil after `fail`.
+    private func makeBufferEvent() -> OpaquePointer? {
         let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        var made: OpaquePointer?
         if let tls {
-            guard let ssl = tls.makeSSL() else { return fail("cannot create SSL") }
+            guard let ssl = tls.makeSSL() else {
+                fail("cannot create SSL")
+                return nil
+            }
             let serverName = configuration.tls?.serverName ?? configuration.host
             _ = cngrpc_ssl_set_sni(UnsafeMutableRawPointer(ssl), serverName)
             // The chain alone proves only that the CA signed *some* certificate: the name must
             // match too (DNS names against DNS SANs, an IP literal against IP SANs).
             if configuration.tls?.verifyCertificate == true, SSL_set1_host(ssl, serverName) != 1 {
                 SSL_free(ssl)
-                return fail("cannot set the TLS host name to verify: \(serverName)")
+                fail("cannot set the TLS host name to verify: \(serverName)")
+                return nil
             }
-            bufferEvent = bufferevent_openssl_socket_new(
+            made = bufferevent_openssl_socket_new(
                 loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, options | Int32(BEV_OPT_DEFER_CALLBACKS.rawValue))
-            if bufferEvent == nil { SSL_free(ssl) }
+            if made == nil { SSL_free(ssl) }
         } else {
-            bufferEvent = bufferevent_socket_new(loop.base, -1, options)
+            made = bufferevent_socket_new(loop.base, -1, options)
         }
-        guard let bufferEvent else { return fail("cannot create bufferevent") }
+        guard let made else {
+            fail("cannot create bufferevent")
+            return nil
+        }
         let me = Unmanaged.passUnretained(self).toOpaque()
-        bufferevent_setcb(bufferEvent, clientConnectionRead, clientConnectionWrite, clientConnectionEvent, me)
+        bufferevent_setcb(made, clientConnectionRead, clientConnectionWrite, clientConnectionEvent, me)
+        return made
+    }
+
+    private func connect(tls: TLSContext?) {
+        self.tls = tls
+        guard let bufferEvent = makeBufferEvent() else { return }
+        self.bufferEvent = bufferEvent
+        let me = Unmanaged.passUnretained(self).toOpaque()
         var session: OpaquePointer?
         guard nghttp2_session_client_new2(&session, clientSessionCallbacks.pointer, me, clientOption.pointer) == 0,
             let session
@@ -79,14 +105,12 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
         nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
         nghttp2_session_set_local_window_size(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(clamping: configuration.connectionWindowSize))
-        // Name resolution through getaddrinfo without an evdns base (blocking, once per connection).
-        guard bufferevent_socket_connect_hostname(bufferEvent, nil, AF_UNSPEC, configuration.host, Int32(configuration.port)) == 0
-        else { return fail("cannot connect to \(configuration.host):\(configuration.port)") }
-        // Resolved synchronously, so the socket exists now. Close-on-exec, as the server's are: a
-        // child process inheriting it would keep the connection open after `close`.
-        let fd = bufferevent_getfd(bufferEvent)
-        if fd >= 0 { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
-        bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        // Name resolution through getaddrinfo, blocking, once per connection (no evdns base).
+        switch SocketAddress.resolveAll(host: configuration.host, port: configuration.port) {
+        case .success(let resolved): addresses = resolved
+        case .failure(let failure): return fail("cannot resolve host \(configuration.host): \(failure.message)")
+        }
+        guard startAttempt() else { return }
         if let interval = configuration.keepaliveInterval {
             // Owned by the connection and dropped in `close`, so `self` is alive when they fire.
             keepaliveTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.sendKeepalive() }
@@ -116,6 +140,41 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
     }
 
     private var failureReason: String?
+
+    /// Connects the current bufferevent to `addresses[addressIndex]`, going on to the next address
+    /// while one cannot even start (no IPv6 on this host, say). False after `fail`.
+    private func startAttempt() -> Bool {
+        while let bufferEvent {
+            let started = addresses[addressIndex].withPointer { bufferevent_socket_connect(bufferEvent, $0, $1) } == 0
+            if started {
+                // Close-on-exec, as the server's sockets are: a child process inheriting it would
+                // keep the connection open after `close`.
+                let fd = bufferevent_getfd(bufferEvent)
+                if fd >= 0 { _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) }
+                bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+                return true
+            }
+            let reason = String(cString: strerror(cngrpc_errno()))
+            guard moveToNextAddress() else {
+                fail("connection failed: \(reason)")
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Replaces the bufferevent with a fresh one for the next address, carrying over what the
+    /// session already queued (the preface, SETTINGS, calls started while connecting). False when
+    /// no address is left.
+    private func moveToNextAddress() -> Bool {
+        guard addressIndex + 1 < addresses.count, let old = bufferEvent else { return false }
+        addressIndex += 1
+        guard let next = makeBufferEvent() else { return false }
+        evbuffer_add_buffer(bufferevent_get_output(next), bufferevent_get_output(old))
+        bufferevent_free(old)
+        bufferEvent = next
+        return true
+    }
 
     private func fail(_ reason: String) {
         failureReason = reason
@@ -190,6 +249,7 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
 
     func onEvent(_ what: Int16) {
         if what & Int16(BEV_EVENT_CONNECTED) != 0 {
+            connected = true
             // Without it Nagle holds back a call's DATA frame until the server ACKs its HEADERS,
             // and with delayed ACKs that is a 40 ms stall on some calls (the server side sets it too).
             if let bufferEvent {
@@ -207,12 +267,16 @@ final class ClientConnection: LoopFlushable, @unchecked Sendable {
             return
         }
         if what & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT) != 0 {
+            // Read once: it takes the errors off the bufferevent's queue.
+            let tlsFailure = configuration.tls == nil ? nil : bufferEvent.flatMap(TLSContext.failure(of:))
+            // A refused or unreachable address before any connection: on to the next one. A TLS
+            // handshake that failed is the server's answer, not the address's.
+            if !connected, failureReason == nil, what & Int16(BEV_EVENT_ERROR) != 0, tlsFailure == nil, moveToNextAddress() {
+                if startAttempt() { flush() }
+                return
+            }
             if failureReason == nil {
-                let dnsError = bufferEvent.map { bufferevent_socket_get_dns_error($0) } ?? 0
-                if dnsError != 0 {
-                    // errno says "Success" after a failed lookup: name the lookup's own error.
-                    failureReason = "cannot resolve host \(configuration.host): \(String(cString: evutil_gai_strerror(dnsError)))"
-                } else if configuration.tls != nil, let bufferEvent, let tlsFailure = TLSContext.failure(of: bufferEvent) {
+                if let tlsFailure {
                     failureReason = "TLS handshake with \(configuration.host):\(configuration.port) failed: \(tlsFailure)"
                 } else {
                     failureReason =

@@ -32,6 +32,47 @@ enum SocketAddress {
         Int(cngrpc_local_port(fd))
     }
 
+    /// One resolved address, copied out of getaddrinfo's list.
+    struct Resolved {
+        var storage: sockaddr_storage
+        var length: socklen_t
+
+        func withPointer<Result>(_ body: (UnsafePointer<sockaddr>, Int32) -> Result) -> Result {
+            withUnsafePointer(to: storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, Int32(length)) } }
+        }
+    }
+
+    /// Every stream address of `host:port`, in getaddrinfo's order (RFC 6724: `localhost` is often
+    /// `::1` first, then `127.0.0.1`), or getaddrinfo's message when there is none. Blocking.
+    static func resolveAll(host: String, port: Int) -> Swift.Result<[Resolved], ResolutionFailure> {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>?
+        let code = getaddrinfo(host, String(port), &hints, &list)
+        guard code == 0, let list else {
+            return .failure(ResolutionFailure(message: code == 0 ? "no address" : String(cString: gai_strerror(code))))
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [Resolved] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            if let address = current.pointee.ai_addr, Int(current.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size {
+                var storage = sockaddr_storage()
+                withUnsafeMutableBytes(of: &storage) { target in
+                    target.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen)))
+                }
+                addresses.append(Resolved(storage: storage, length: current.pointee.ai_addrlen))
+            }
+            entry = current.pointee.ai_next
+        }
+        return addresses.isEmpty ? .failure(ResolutionFailure(message: "no address")) : .success(addresses)
+    }
+
+    struct ResolutionFailure: Error {
+        var message: String
+    }
+
     /// Resolves `host:port` (numeric or a name) and calls `body` with the first stream address.
     static func withResolved<Result>(
         host: String, port: Int, passive: Bool, _ body: (UnsafePointer<sockaddr>, Int32) -> Result

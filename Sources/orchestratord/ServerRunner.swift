@@ -110,7 +110,9 @@ struct ServerRunner {
         observability.attach(server: server)
         await installTLSReload(server)
         for address in server.boundAddresses {
-            logger.notice("orchestratord ready", metadata: ["grpc": "\(address.host):\(address.port)", "tls": "\(address.isSecure)"])
+            // IPv6 in brackets, as --grpc-address takes it ("::1:50051" read as a host of its own).
+            let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+            logger.notice("orchestratord ready", metadata: ["grpc": "\(host):\(address.port)", "tls": "\(address.isSecure)"])
         }
         await server.waitUntilShutdown()
         databaseHealth.cancel()
