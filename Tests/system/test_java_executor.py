@@ -1,0 +1,169 @@
+"""grpc-java (Debian's 1.41, Netty transport) against orchestratord: the Java example executor
+finishes workflows with the Python one and alone, and a Java client program (ApiChecks, in the same
+jar) asserts unary, server-streaming and bidi calls, deadlines, metadata, message limits, gzip,
+status details, UNIMPLEMENTED, cancellation, more streams than SETTINGS_MAX_CONCURRENT_STREAMS, and
+TLS. Built offline by examples/executors/java/build.sh (skipped, loudly, when apt-get cannot
+install the packages)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_completed_once
+from procs import ROOT, Orchestratord, Process, free_port, psql, python_executor
+
+JAVA_EXECUTOR_DIR = ROOT / "examples" / "executors" / "java"
+API_CHECKS = ["unary_plan", "unary_submit_get_traceparent", "bidi_lease_and_server_streaming_watch",
+              "lease_cancel_requeues", "deadline_exceeded",
+              "message_over_4mib", "gzip_requests", "large_response", "unimplemented", "status_details", "cancel_watch",
+              "many_streams"]
+
+
+@pytest.fixture(scope="module")
+def java_executor(tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("java") / "orchexecutor"
+    result = subprocess.run([JAVA_EXECUTOR_DIR / "build.sh", output], capture_output=True, text=True, timeout=900)
+    if result.returncode == 3:
+        # build.sh could not install the Debian Java packages (no apt-get or no network): say so loudly.
+        pytest.skip(f"grpc-java packages unavailable and apt-get could not install them:\n{result.stderr[-2000:]}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> dict[str, Path] | None:
+    """A CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI."""
+    if not shutil.which("openssl"):
+        return None
+    folder = tmp_path_factory.mktemp("tls")
+    files = {name: folder / name for name in ["ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "ext.cnf"]}
+    files["ext.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                "extendedKeyUsage=serverAuth\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files["ca.key"], "-out", files["ca.pem"], "-days", "2",
+         "-subj", "/CN=orchestrator-java-test-ca"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", files["server.key"], "-out", files["server.csr"],
+         "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"], "-CAcreateserial",
+         "-out", files["server.pem"], "-days", "2", "-extfile", files["ext.cnf"]],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True, timeout=60)
+    return files
+
+
+@pytest.fixture(scope="module")
+def server(database, tmp_path_factory, tls_files):
+    """This module's orchestratord: the usual one, plus a TLS listener when openssl made a certificate."""
+    extra = []
+    tls_address = ""
+    if tls_files:
+        tls_address = f"127.0.0.1:{free_port()}"
+        extra = ["--grpc-tls-address", tls_address, "--tls-cert-file", tls_files["server.pem"],
+                 "--tls-key-file", tls_files["server.key"]]
+    instance = Orchestratord(database, tmp_path_factory.mktemp("server"), extra_args=extra).start()
+    instance.tls_address = tls_address
+    yield instance
+    instance.stop()
+
+
+def java(binary: Path, args: list, log: Path) -> Process:
+    return Process([binary, *args], log)
+
+
+def succeeded_by_executor(database: str, workflow_id: str) -> dict[str, int]:
+    rows = psql(database, f"SELECT a.executor_id, count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                          f"WHERE t.workflow_id = '{workflow_id}' AND a.outcome = 'succeeded' GROUP BY 1")
+    return {executor: int(count) for executor, count in rows}
+
+
+def test_java_and_python_executors_complete_a_workflow_together(api, server, database, capability, workdir, processes,
+                                                               java_executor):
+    java_id, py_id = "java-" + capability, "py-" + capability
+    executor = java(java_executor, ["--address", server.address, "--id", java_id, "--capabilities", capability,
+                                    "--max-in-flight", "4", "--sleep-ms", "100"], workdir / "java.log")
+    processes.append(executor)
+    processes.append(python_executor(server.address, workdir, py_id, [capability], "--max-in-flight", "4",
+                                     "--sleep-ms", "100"))
+    executor.wait_for_log("welcome session=", 60)
+    tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
+    tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, len(tasks))
+    by_executor = succeeded_by_executor(database, workflow_id)
+    assert set(by_executor) == {java_id, py_id}, by_executor
+    assert sum(by_executor.values()) == len(tasks)
+    # The Java executor reports progress first: each of its tasks went RUNNING, by its report.
+    running = psql(database, f"SELECT count(*) FROM workflow_events WHERE workflow_id = '{workflow_id}' "
+                             f"AND type = 'task_running' AND executor_id = '{java_id}'")
+    assert int(running[0][0]) == by_executor[java_id]
+    # The join saw every upstream result, whichever language produced it.
+    result = psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'join'")
+    assert all(f"work{i:02}" in result[0][0] for i in range(40))
+    assert "stream failed" not in executor.log(), executor.tail()
+
+
+def test_java_executor_alone_over_tls_stops_after_its_tasks(api, server, database, capability, workdir, processes,
+                                                            java_executor, tls_files):
+    """Alone, over TLS when there is a certificate: --tasks N ends the process after N accepted
+    completions (drain, half-close, the server ends the stream OK)."""
+    java_id = "java-alone-" + capability
+    args = ["--id", java_id, "--capabilities", capability, "--max-in-flight", "3", "--sleep-ms", "50", "--tasks", "12"]
+    if tls_files:
+        args += ["--address", server.tls_address, "--tls-ca-file", tls_files["ca.pem"], "--tls-authority", "localhost"]
+    else:
+        args += ["--address", server.address]
+    executor = java(java_executor, args, workdir / "java-alone.log")
+    processes.append(executor)
+    executor.wait_for_log("welcome session=", 60)
+    tasks = [api.task(f"t{i:02}", capability, [f"t{i - 3:02}"] if i >= 3 else []) for i in range(12)]
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, len(tasks))
+    assert succeeded_by_executor(database, workflow_id) == {java_id: len(tasks)}
+    assert executor.wait(30) == 0, executor.tail()
+    assert "stopped after 12 completions" in executor.log(), executor.tail()
+    assert "stream failed" not in executor.log(), executor.tail()
+
+
+def streams_active(admin: str) -> float:
+    with urllib.request.urlopen(f"http://{admin}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    match = re.search(r"^orchestrator_grpc_streams_active (\S+)$", text, re.M)
+    assert match, "no orchestrator_grpc_streams_active in /metrics"
+    return float(match.group(1))
+
+
+def test_grpc_java_client_api_checks(server, capability, workdir, java_executor, tls_files):
+    args = ["java", "-cp", f"{java_executor}.jar", "dev.orchestrator.examples.ApiChecks", "--address", server.address,
+            "--capability", capability]
+    expected = list(API_CHECKS)
+    if tls_files:
+        args += ["--tls-address", server.tls_address, "--tls-ca-file", tls_files["ca.pem"], "--tls-authority", "localhost"]
+        expected.append("tls")
+    log_size = server.proc.log_path.stat().st_size
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    (workdir / "api-checks.log").write_text(result.stdout + result.stderr)
+    passed = re.findall(r"^PASS (\S+)", result.stdout, re.M)
+    failed = re.findall(r"^FAIL .*$", result.stdout, re.M)
+    assert result.returncode == 0 and not failed, "\n".join(failed) + "\n" + result.stdout[-4000:] + result.stderr[-4000:]
+    assert passed == expected, result.stdout
+    # Every stream the checks opened, reset, cancelled or timed out is gone from the server ...
+    admin = server.admin_address()
+    deadline = time.monotonic() + 10
+    while streams_active(admin) != 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert streams_active(admin) == 0
+    # ... which logged no internal error for any of it.
+    with open(server.proc.log_path, errors="replace") as log:
+        log.seek(log_size)
+        lines = log.read().splitlines()
+    bad = [line for line in lines if re.search(r'"level":"(error|critical)"|"status":"(INTERNAL|UNKNOWN)"', line)]
+    assert not bad, "\n".join(bad[:20])
