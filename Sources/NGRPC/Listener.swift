@@ -1,18 +1,19 @@
 internal import CLibevent
 internal import CNGRPCShims
 
-/// A listening socket (`evconnlistener`) on one loop, handing each accepted socket to the next
-/// loop of the group, where a `ServerConnection` takes it over.
+/// The listening sockets (`evconnlistener`s) of one configured address on one loop — one per
+/// address its host resolves to (`localhost`: ::1 and 127.0.0.1, as gRPC core binds it) — handing
+/// each accepted socket to the next loop of the group, where a `ServerConnection` takes it over.
 ///
-/// Threading: created and freed on `loop`'s thread. Ownership: owns the `evconnlistener`
-/// (which owns and closes the listening socket); the accept callback gets an unretained pointer,
-/// valid because `GRPCServer` keeps the listener until `close()` frees the evconnlistener.
+/// Threading: created and freed on `loop`'s thread. Ownership: owns the `evconnlistener`s
+/// (which own and close the listening sockets); the accept callback gets an unretained pointer,
+/// valid because `GRPCServer` keeps the listener until `close()` frees the evconnlisteners.
 final class Listener: @unchecked Sendable {
     let loop: EventLoop
     let group: EventLoopGroup
     let core: ServerCore
     let tls: ReloadableTLSContext?
-    private var listener: OpaquePointer?
+    private var listeners: [OpaquePointer] = []
     private(set) var port = 0
 
     struct BindError: Error, CustomStringConvertible {
@@ -33,18 +34,28 @@ final class Listener: @unchecked Sendable {
         // meanwhile (pg_ctl's postmaster daemon keeps every descriptor it inherited) held the port
         // after the server closed it, and a restart failed "Address already in use".
         let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC
-        let created = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length in
-            evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, address, length)
-        }
-        guard let created else {
+        // A name listens on every address it has: `--grpc-address localhost:50051` bound only the
+        // first, ::1 on a standard Debian, and a client of 127.0.0.1:50051 was refused.
+        guard case .success(let resolved) = SocketAddress.resolveAll(host: host, port: port, passive: true) else {
             // Not resolved: errno says nothing about it (it printed "Success").
             throw BindError(description: Self.unresolvedMessage(host: host, port: port))
         }
-        guard let created else {
-            throw BindError(description: Self.failureMessage(host: host, port: port))
+        // No host: the wildcard, once (`::` already takes IPv4 too; 0.0.0.0 beside it is "in use").
+        let addresses = host.isEmpty ? Array(resolved.prefix(1)) : resolved
+        for (index, var address) in addresses.enumerated() {
+            // Port 0: the later addresses take the port the first one got.
+            if index > 0 { address.setPort(self.port) }
+            let created = address.withPointer { evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, $0, $1) }
+            guard let created else {
+                let failure = Self.failureMessage(host: host, port: index > 0 ? self.port : port)
+                // A further address of a family this machine cannot listen on (no IPv6) is skipped.
+                if index > 0, [EAFNOSUPPORT, EADDRNOTAVAIL].contains(cngrpc_errno()) { continue }
+                close()
+                throw BindError(description: failure)
+            }
+            listeners.append(created)
+            if index == 0 { self.port = SocketAddress.localPort(of: evconnlistener_get_fd(created)) }
         }
-        listener = created
-        self.port = SocketAddress.localPort(of: evconnlistener_get_fd(created))
     }
 
     /// Why an address cannot be listened on, worded alike by `bind` and `GRPCServer.preflight`.
@@ -82,8 +93,8 @@ final class Listener: @unchecked Sendable {
 
     /// Stops accepting and closes the socket; loop thread; idempotent.
     func close() {
-        if let listener { evconnlistener_free(listener) }
-        listener = nil
+        for listener in listeners { evconnlistener_free(listener) }
+        listeners = []
     }
 }
 

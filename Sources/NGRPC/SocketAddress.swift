@@ -40,16 +40,32 @@ enum SocketAddress {
         func withPointer<Result>(_ body: (UnsafePointer<sockaddr>, Int32) -> Result) -> Result {
             withUnsafePointer(to: storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, Int32(length)) } }
         }
+
+        var family: Int32 { Int32(storage.ss_family) }
+
+        mutating func setPort(_ port: Int) {
+            let networkOrder = in_port_t(UInt16(port)).bigEndian
+            let family = self.family
+            withUnsafeMutablePointer(to: &storage) { pointer in
+                switch family {
+                case AF_INET: pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port = networkOrder }
+                case AF_INET6: pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port = networkOrder }
+                default: break
+                }
+            }
+        }
     }
 
     /// Every stream address of `host:port`, in getaddrinfo's order (RFC 6724: `localhost` is often
     /// `::1` first, then `127.0.0.1`), or getaddrinfo's message when there is none. Blocking.
-    static func resolveAll(host: String, port: Int) -> Swift.Result<[Resolved], ResolutionFailure> {
+    /// `passive`: addresses to listen on (an empty host is every interface).
+    static func resolveAll(host: String, port: Int, passive: Bool = false) -> Swift.Result<[Resolved], ResolutionFailure> {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
+        if passive { hints.ai_flags = AI_PASSIVE }
         var list: UnsafeMutablePointer<addrinfo>?
-        let code = getaddrinfo(host, String(port), &hints, &list)
+        let code = getaddrinfo(host.isEmpty && passive ? nil : host, String(port), &hints, &list)
         guard code == 0, let list else {
             return .failure(ResolutionFailure(message: code == 0 ? "no address" : String(cString: gai_strerror(code))))
         }
@@ -57,7 +73,9 @@ enum SocketAddress {
         var addresses: [Resolved] = []
         var entry: UnsafeMutablePointer<addrinfo>? = list
         while let current = entry {
-            if let address = current.pointee.ai_addr, Int(current.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size {
+            if let address = current.pointee.ai_addr, Int(current.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size,
+               !addresses.contains(where: { Self.sameBytes($0, address, current.pointee.ai_addrlen) })
+            {
                 var storage = sockaddr_storage()
                 withUnsafeMutableBytes(of: &storage) { target in
                     target.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen)))
@@ -67,6 +85,12 @@ enum SocketAddress {
             entry = current.pointee.ai_next
         }
         return addresses.isEmpty ? .failure(ResolutionFailure(message: "no address")) : .success(addresses)
+    }
+
+    /// getaddrinfo lists an address once per protocol it could be: one listener each is enough.
+    private static func sameBytes(_ resolved: Resolved, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Bool {
+        guard resolved.length == length else { return false }
+        return resolved.withPointer { pointer, _ in memcmp(pointer, address, Int(length)) == 0 }
     }
 
     struct ResolutionFailure: Error {

@@ -253,6 +253,29 @@ def test_a_host_name_whose_first_address_refuses_is_tried_at_the_next(server, tm
     assert result.returncode == 0, result.stderr
 
 
+def test_a_listener_named_by_host_name_listens_on_each_of_its_addresses(database, workdir, processes, tmp_path):
+    """`--grpc-address localhost:PORT` bound only the first address of the name — ::1 on a
+    standard Debian — so a client of 127.0.0.1:PORT was refused (found by black-box testing)."""
+    import grpc
+    import pytest
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs root and mount namespaces (unshare -m) to give orchestratord its own /etc/hosts")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("::1 localhost\n127.0.0.1 localhost\n")
+    port = free_port()
+    script = (f"mount --bind '{hosts}' /etc/hosts && exec '{binary('orchestratord')}' --grpc-address localhost:{port} "
+              f"--database-url '{database}' --admin-address none")
+    proc = Process(["unshare", "-m", "sh", "-c", script], workdir / "localhost.log")
+    processes.append(proc)
+    proc.wait_for_log("orchestratord ready", 60)
+    for target in (f"127.0.0.1:{port}", f"ipv6:[::1]:{port}"):
+        with grpc.insecure_channel(target) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING, target
+
+
 def test_an_ipv6_listener_is_named_and_reachable(database, workdir, processes):
     """`--grpc-address [::1]:PORT`: the ready line said "grpc":"::1:PORT", which reads as a host
     name of its own; it names the address as the flag takes it, and orchctl and grpcio reach it."""
