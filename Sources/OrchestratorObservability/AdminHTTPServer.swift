@@ -67,6 +67,18 @@ public final class AdminHTTPServer: @unchecked Sendable {
                 return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
             })
         }
+        // A name listens on each of its addresses, as the gRPC listeners do: evhttp bound only the
+        // first (`localhost`: ::1 on a standard Debian), and a scraper of 127.0.0.1 was refused.
+        let first = bound == 0 ? Self.numericHost(of: &storage, length: length) : nil
+        for other in Self.numericHosts(of: host) where other != first {
+            guard evhttp_bind_socket_with_handle(http, other, UInt16(boundPort)) == nil else { continue }
+            let code = errno
+            if code == EAFNOSUPPORT || code == EADDRNOTAVAIL { continue }  // a family this machine lacks
+            evhttp_free(http)
+            event_base_free(base)
+            throw StartError(description: "cannot listen on \(other):\(boundPort) (an address of \(host)) for the admin HTTP server: "
+                + String(cString: strerror(code)))
+        }
         self.host = host
         self.port = boundPort
         self.routes = routes
@@ -97,6 +109,39 @@ public final class AdminHTTPServer: @unchecked Sendable {
     deinit {
         if let wakeEvent { event_free(wakeEvent) }
         event_base_free(base)
+    }
+
+    /// The numeric form of every stream address `host` resolves to for listening, once each
+    /// (itself when it is numeric); empty when it does not resolve.
+    static func numericHosts(of host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        hints.ai_flags = AI_PASSIVE
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard !host.isEmpty, getaddrinfo(host, nil, &hints, &list) == 0 else { return [] }
+        defer { freeaddrinfo(list) }
+        var hosts: [String] = []
+        var entry = list
+        while let current = entry {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !hosts.contains(text) { hosts.append(text) }
+            }
+            entry = current.pointee.ai_next
+        }
+        return hosts
+    }
+
+    private static func numericHost(of storage: inout sockaddr_storage, length: socklen_t) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let result = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        return result == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
     }
 
     private static let threadingInitialised: Bool = {

@@ -255,7 +255,10 @@ def test_a_host_name_whose_first_address_refuses_is_tried_at_the_next(server, tm
 
 def test_a_listener_named_by_host_name_listens_on_each_of_its_addresses(database, workdir, processes, tmp_path):
     """`--grpc-address localhost:PORT` bound only the first address of the name — ::1 on a
-    standard Debian — so a client of 127.0.0.1:PORT was refused (found by black-box testing)."""
+    standard Debian — so a client of 127.0.0.1:PORT was refused (found by black-box testing); so
+    did `--admin-address localhost:PORT` for a scraper of 127.0.0.1."""
+    import urllib.request
+
     import grpc
     import pytest
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -264,9 +267,9 @@ def test_a_listener_named_by_host_name_listens_on_each_of_its_addresses(database
         pytest.skip("needs root and mount namespaces (unshare -m) to give orchestratord its own /etc/hosts")
     hosts = tmp_path / "hosts"
     hosts.write_text("::1 localhost\n127.0.0.1 localhost\n")
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     script = (f"mount --bind '{hosts}' /etc/hosts && exec '{binary('orchestratord')}' --grpc-address localhost:{port} "
-              f"--database-url '{database}' --admin-address none")
+              f"--database-url '{database}' --admin-address localhost:{admin_port}")
     proc = Process(["unshare", "-m", "sh", "-c", script], workdir / "localhost.log")
     processes.append(proc)
     proc.wait_for_log("orchestratord ready", 60)
@@ -274,6 +277,9 @@ def test_a_listener_named_by_host_name_listens_on_each_of_its_addresses(database
         with grpc.insecure_channel(target) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, target
+    for admin in (f"127.0.0.1:{admin_port}", f"[::1]:{admin_port}"):
+        with urllib.request.urlopen(f"http://{admin}/healthz", timeout=10) as response:
+            assert response.status == 200, admin
 
 
 def test_an_ipv6_listener_is_named_and_reachable(database, workdir, processes):
