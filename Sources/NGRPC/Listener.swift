@@ -40,16 +40,13 @@ final class Listener: @unchecked Sendable {
             // Not resolved: errno says nothing about it (it printed "Success").
             throw BindError(description: Self.unresolvedMessage(host: host, port: port))
         }
-        // No host: the wildcard, once (`::` already takes IPv4 too; 0.0.0.0 beside it is "in use").
-        let addresses = host.isEmpty ? Array(resolved.prefix(1)) : resolved
-        for (index, var address) in addresses.enumerated() {
+        for (index, var address) in Self.addressesToBind(resolved, host: host).enumerated() {
             // Port 0: the later addresses take the port the first one got.
             if index > 0 { address.setPort(self.port) }
             let created = address.withPointer { evconnlistener_new_bind(loop.base, listenerAccept, me, flags, 1024, $0, $1) }
             guard let created else {
                 let failure = Self.failureMessage(host: host, port: index > 0 ? self.port : port)
-                // A further address of a family this machine cannot listen on (no IPv6) is skipped.
-                if index > 0, [EAFNOSUPPORT, EADDRNOTAVAIL].contains(cngrpc_errno()) { continue }
+                if index > 0 && Self.skipsLaterAddress(failing: cngrpc_errno()) { continue }
                 close()
                 throw BindError(description: failure)
             }
@@ -58,14 +55,26 @@ final class Listener: @unchecked Sendable {
         }
     }
 
+    /// The addresses `bind` listens on, of those `host` resolved to: all of a name's; with no
+    /// host the wildcard, once (`::` already takes IPv4 too; 0.0.0.0 beside it is "in use").
+    static func addressesToBind(_ resolved: [SocketAddress.Resolved], host: String) -> [SocketAddress.Resolved] {
+        host.isEmpty ? Array(resolved.prefix(1)) : resolved
+    }
+
+    /// A further address of a family this machine cannot listen on (no IPv6) is skipped.
+    static func skipsLaterAddress(failing errorNumber: Int32) -> Bool {
+        [EAFNOSUPPORT, EADDRNOTAVAIL].contains(errorNumber)
+    }
+
     /// Why an address cannot be listened on, worded alike by `bind` and `GRPCServer.preflight`.
     static func unresolvedMessage(host: String, port: Int) -> String {
         "cannot listen on \(host):\(port): \(host) is not an address or resolvable host name of this machine"
     }
 
-    /// The same for a socket call that failed; reads errno, so call it right after the failure.
-    static func failureMessage(host: String, port: Int) -> String {
-        "cannot listen on \(host):\(port): \(String(cString: strerror(cngrpc_errno())))"
+    /// The same for a socket call that failed; reads errno unless given the error, so call it
+    /// right after the failure.
+    static func failureMessage(host: String, port: Int, errorNumber: Int32 = cngrpc_errno()) -> String {
+        "cannot listen on \(host):\(port): \(String(cString: strerror(errorNumber)))"
     }
 
     fileprivate func accepted(fd: Int32, address: UnsafePointer<sockaddr>) {

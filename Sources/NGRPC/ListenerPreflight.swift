@@ -1,3 +1,5 @@
+internal import CNGRPCShims
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -33,22 +35,35 @@ extension GRPCServer {
         return problems
     }
 
-    /// nil when a listening socket could be bound to the address (then closed), else why not,
-    /// worded as `Listener.bind` words it.
+    /// nil when a listening socket could be bound to each address `Listener.bind` listens on
+    /// (then closed), else why not, worded as `Listener.bind` words it. A name's later addresses
+    /// count too: `localhost:50051` with 127.0.0.1:50051 taken passed when only ::1 was tried,
+    /// and the start failed after the migrations. The sockets stay open until all are bound,
+    /// so with port 0 the later addresses try the port the first one got, as the listener does.
     private static func trialBind(host: String, port: Int) -> String? {
-        let result = SocketAddress.withResolved(host: host, port: port, passive: true) { address, length -> String? in
-            let fd = socket(Int32(address.pointee.sa_family), Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return Listener.failureMessage(host: host, port: port) }
-            defer { close(fd) }
-            // As the real listener (LEV_OPT_REUSEABLE): a port in TIME_WAIT is usable.
-            var on: Int32 = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-            guard bind(fd, address, socklen_t(length)) == 0 else {
-                return Listener.failureMessage(host: host, port: port)
-            }
-            return nil
+        guard case .success(let resolved) = SocketAddress.resolveAll(host: host, port: port, passive: true) else {
+            return Listener.unresolvedMessage(host: host, port: port)
         }
-        guard let result else { return Listener.unresolvedMessage(host: host, port: port) }
-        return result
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        var boundPort = port
+        for (index, var address) in Listener.addressesToBind(resolved, host: host).enumerated() {
+            if index > 0 { address.setPort(boundPort) }
+            let failure = address.withPointer { pointer, length -> Int32 in
+                let fd = socket(Int32(pointer.pointee.sa_family), Int32(SOCK_STREAM.rawValue), 0)
+                guard fd >= 0 else { return cngrpc_errno() }
+                sockets.append(fd)
+                // As the real listener (LEV_OPT_REUSEABLE): a port in TIME_WAIT is usable.
+                var on: Int32 = 1
+                _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+                return bind(fd, pointer, socklen_t(length)) == 0 ? 0 : cngrpc_errno()
+            }
+            if failure != 0 {
+                if index > 0 && Listener.skipsLaterAddress(failing: failure) { continue }
+                return Listener.failureMessage(host: host, port: boundPort, errorNumber: failure)
+            }
+            if index == 0 { boundPort = SocketAddress.localPort(of: sockets[sockets.count - 1]) }
+        }
+        return nil
     }
 }

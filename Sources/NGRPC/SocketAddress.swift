@@ -96,22 +96,6 @@ enum SocketAddress {
     struct ResolutionFailure: Error {
         var message: String
     }
-
-    /// Resolves `host:port` (numeric or a name) and calls `body` with the first stream address.
-    static func withResolved<Result>(
-        host: String, port: Int, passive: Bool, _ body: (UnsafePointer<sockaddr>, Int32) -> Result
-    ) -> Result? {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        if passive { hints.ai_flags = AI_PASSIVE }
-        var list: UnsafeMutablePointer<addrinfo>?
-        let lookupHost = host.isEmpty ? nil : host
-        guard getaddrinfo(lookupHost, String(port), &hints, &list) == 0, let list else { return nil }
-        defer { freeaddrinfo(list) }
-        guard let address = list.pointee.ai_addr else { return nil }
-        return body(address, Int32(list.pointee.ai_addrlen))
-    }
 }
 
 /// A NUL-terminated C buffer as a String.

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from conftest import assert_completed_once
+from hosts_file import skip_without_private_mounts, with_hosts_file
 from procs import ROOT, Process, binary, free_port, orchctl_executor, psql
 
 
@@ -239,16 +240,11 @@ def test_a_host_name_whose_first_address_refuses_is_tried_at_the_next(server, tm
     orchestratord listens on 127.0.0.1 by default: orchctl (and every client on the Swift NGRPC
     channel) tried only the first address and failed "Connection refused" where grpcio connected
     (found by black-box testing). The resolver sees such a hosts file through a private mount."""
-    import pytest
-
-    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs root and mount namespaces (unshare -m) to give orchctl its own /etc/hosts")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("::1 localhost\n127.0.0.1 localhost\n")
+    skip_without_private_mounts()
     port = server.address.rsplit(":", 1)[1]
-    script = (f"mount --bind '{hosts}' /etc/hosts && getent ahosts localhost | head -1 && "
-              f"exec '{binary('orchctl')}' list --limit 1 --address localhost:{port}")
-    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    command = with_hosts_file(tmp_path, f"getent ahosts localhost | head -1 && "
+                                        f"exec '{binary('orchctl')}' list --limit 1 --address localhost:{port}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.stdout.startswith("::1"), result.stdout  # the hosts file is the one seen, ::1 first
     assert result.returncode == 0, result.stderr
 
@@ -260,17 +256,13 @@ def test_a_listener_named_by_host_name_listens_on_each_of_its_addresses(database
     import urllib.request
 
     import grpc
-    import pytest
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs root and mount namespaces (unshare -m) to give orchestratord its own /etc/hosts")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("::1 localhost\n127.0.0.1 localhost\n")
+    skip_without_private_mounts()
     port, admin_port = free_port(), free_port()
-    script = (f"mount --bind '{hosts}' /etc/hosts && exec '{binary('orchestratord')}' --grpc-address localhost:{port} "
-              f"--database-url '{database}' --admin-address localhost:{admin_port}")
-    proc = Process(["unshare", "-m", "sh", "-c", script], workdir / "localhost.log")
+    proc = Process(with_hosts_file(tmp_path, f"exec '{binary('orchestratord')}' --grpc-address localhost:{port} "
+                                             f"--database-url '{database}' --admin-address localhost:{admin_port}"),
+                   workdir / "localhost.log")
     processes.append(proc)
     proc.wait_for_log("orchestratord ready", 60)
     for target in (f"127.0.0.1:{port}", f"ipv6:[::1]:{port}"):

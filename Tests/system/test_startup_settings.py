@@ -160,3 +160,26 @@ def test_listeners_it_cannot_open_stop_the_start_before_the_database_is_migrated
             assert psql(database, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == [["0"]], args
     finally:
         taken.close()
+
+
+def test_a_listener_named_by_host_name_is_refused_when_any_of_its_addresses_is_taken(cluster, tmp_path):
+    """`--grpc-address localhost:PORT` listens on each address of the name (::1 and 127.0.0.1 on a
+    standard Debian), but the check before the migrations tried only the first: with 127.0.0.1:PORT
+    taken it passed, every migration ran, and then the start failed."""
+    import socket
+    import uuid
+    from hosts_file import skip_without_private_mounts, with_hosts_file
+    from procs import psql
+
+    skip_without_private_mounts()
+    database = cluster.create_database("sys_listener_" + uuid.uuid4().hex[:8])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(with_hosts_file(tmp_path, f"exec '{binary('orchestratord')}' --grpc-address localhost:{port} "
+                                                          f"--admin-address none --database-url '{database}'"),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 64, (result.returncode, result.stderr[-1500:])
+    assert f"grpc-address: cannot listen on localhost:{port}: Address already in use" in stopped_because(result.stderr)
+    assert psql(database, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == [["0"]]
