@@ -23,6 +23,7 @@ import grpc
 import pytest
 
 from procs import ROOT, Orchestratord, Process, binary, free_port, psql, workflow_uuid
+from tls_support import server_certificate, start_with_tls
 
 PROTOS = ROOT / "protos"
 # Every orchestratord the suite starts binds its admin HTTP port to a free one (the default,
@@ -129,6 +130,21 @@ def database(cluster, request) -> str:
 def server(database, tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
     instance = Orchestratord(database, folder).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> dict[str, Path] | None:
+    """A CA and a certificate for localhost/127.0.0.1, or None without openssl."""
+    return server_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_server(database, tmp_path_factory, tls_files):
+    """The module's orchestratord with a TLS listener (`.tls_address`) beside the cleartext one, when
+    openssl made a certificate; a module takes it as its `server` by defining that fixture to return it."""
+    instance = start_with_tls(database, tmp_path_factory.mktemp("server"), tls_files)
     yield instance
     instance.stop()
 

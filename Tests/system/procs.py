@@ -152,6 +152,17 @@ def python_executor(address: str, folder: Path, executor_id: str, capabilities: 
     return Process(args, folder / f"{executor_id}.log")
 
 
+def beside_python_executor(executor: Process, processes: list, address: str, folder: Path, executor_id: str,
+                           capability: str, timeout: float = 30) -> None:
+    """Starts the Python example executor (4 in flight, 100 ms per task) beside another language's
+    `executor` and returns once both are welcomed: the first one connected could otherwise take
+    every task of the workflow a test then submits."""
+    python = python_executor(address, folder, executor_id, [capability], "--max-in-flight", "4", "--sleep-ms", "100")
+    processes.append(python)
+    for process in (executor, python):
+        process.wait_for_log("welcome session=", timeout)
+
+
 def orchctl_executor(address: str, folder: Path, name: str, capabilities: list[str], *extra) -> Process:
     args = [binary("orchctl"), "executor", "--address", address, "--capabilities", *capabilities, *extra]
     return Process(args, folder / f"{name}.log")

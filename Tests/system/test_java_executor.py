@@ -8,7 +8,6 @@ install the packages)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_completed_once
-from procs import ROOT, Orchestratord, Process, free_port, psql, python_executor
+from procs import ROOT, Process, beside_python_executor, psql
 
 JAVA_EXECUTOR_DIR = ROOT / "examples" / "executors" / "java"
 API_CHECKS = ["unary_plan", "unary_submit_get_traceparent", "bidi_lease_and_server_streaming_watch",
@@ -26,51 +25,25 @@ API_CHECKS = ["unary_plan", "unary_submit_get_traceparent", "bidi_lease_and_serv
               "many_streams"]
 
 
-@pytest.fixture(scope="module")
-def java_executor(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("java") / "orchexecutor"
-    result = subprocess.run([JAVA_EXECUTOR_DIR / "build.sh", output], capture_output=True, text=True, timeout=900)
+def build_example(folder: Path, output: Path, packages: str) -> Path:
+    """Runs an example's build.sh into `output`; skips the module, loudly, when build.sh could not
+    install the Debian `packages` it needs (exit status 3: no apt-get or no network)."""
+    result = subprocess.run([folder / "build.sh", output], capture_output=True, text=True, timeout=900)
     if result.returncode == 3:
-        # build.sh could not install the Debian Java packages (no apt-get or no network): say so loudly.
-        pytest.skip(f"grpc-java packages unavailable and apt-get could not install them:\n{result.stderr[-2000:]}")
+        pytest.skip(f"{packages} packages unavailable and apt-get could not install them:\n{result.stderr[-2000:]}")
     assert result.returncode == 0, result.stdout + result.stderr
     return output
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> dict[str, Path] | None:
-    """A CA and a server certificate for localhost/127.0.0.1, made with the openssl CLI."""
-    if not shutil.which("openssl"):
-        return None
-    folder = tmp_path_factory.mktemp("tls")
-    files = {name: folder / name for name in ["ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "ext.cnf"]}
-    files["ext.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                                "extendedKeyUsage=serverAuth\n")
-    for command in (
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", files["ca.key"], "-out", files["ca.pem"], "-days", "2",
-         "-subj", "/CN=orchestrator-java-test-ca"],
-        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", files["server.key"], "-out", files["server.csr"],
-         "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"], "-CAcreateserial",
-         "-out", files["server.pem"], "-days", "2", "-extfile", files["ext.cnf"]],
-    ):
-        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True, timeout=60)
-    return files
+def java_executor(tmp_path_factory) -> Path:
+    return build_example(JAVA_EXECUTOR_DIR, tmp_path_factory.mktemp("java") / "orchexecutor", "grpc-java")
 
 
 @pytest.fixture(scope="module")
-def server(database, tmp_path_factory, tls_files):
+def server(tls_server):
     """This module's orchestratord: the usual one, plus a TLS listener when openssl made a certificate."""
-    extra = []
-    tls_address = ""
-    if tls_files:
-        tls_address = f"127.0.0.1:{free_port()}"
-        extra = ["--grpc-tls-address", tls_address, "--tls-cert-file", tls_files["server.pem"],
-                 "--tls-key-file", tls_files["server.key"]]
-    instance = Orchestratord(database, tmp_path_factory.mktemp("server"), extra_args=extra).start()
-    instance.tls_address = tls_address
-    yield instance
-    instance.stop()
+    return tls_server
 
 
 def java(binary: Path, args: list, log: Path) -> Process:
@@ -89,9 +62,7 @@ def test_java_and_python_executors_complete_a_workflow_together(api, server, dat
     executor = java(java_executor, ["--address", server.address, "--id", java_id, "--capabilities", capability,
                                     "--max-in-flight", "4", "--sleep-ms", "100"], workdir / "java.log")
     processes.append(executor)
-    processes.append(python_executor(server.address, workdir, py_id, [capability], "--max-in-flight", "4",
-                                     "--sleep-ms", "100"))
-    executor.wait_for_log("welcome session=", 60)
+    beside_python_executor(executor, processes, server.address, workdir, py_id, capability, timeout=60)
     tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
     tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
     workflow_id = api.submit(tasks).workflow.workflow_id
@@ -148,6 +119,12 @@ def test_grpc_java_client_api_checks(server, capability, workdir, java_executor,
     if tls_files:
         args += ["--tls-address", server.tls_address, "--tls-ca-file", tls_files["ca.pem"], "--tls-authority", "localhost"]
         expected.append("tls")
+    run_api_checks(args, expected, server, workdir)
+
+
+def run_api_checks(args: list, expected: list[str], server, workdir: Path) -> None:
+    """Runs a client check program: it passes exactly the checks `expected`, in order, and leaves the
+    server clean (assert_server_clean)."""
     log_size = server.proc.log_path.stat().st_size
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     (workdir / "api-checks.log").write_text(result.stdout + result.stderr)
@@ -155,13 +132,17 @@ def test_grpc_java_client_api_checks(server, capability, workdir, java_executor,
     failed = re.findall(r"^FAIL .*$", result.stdout, re.M)
     assert result.returncode == 0 and not failed, "\n".join(failed) + "\n" + result.stdout[-4000:] + result.stderr[-4000:]
     assert passed == expected, result.stdout
-    # Every stream the checks opened, reset, cancelled or timed out is gone from the server ...
+    assert_server_clean(server, log_size)
+
+
+def assert_server_clean(server, log_size: int) -> None:
+    """Every stream a client program opened, reset, cancelled or timed out is gone from the server,
+    which logged no internal error for any of it (in its log past `log_size`)."""
     admin = server.admin_address()
     deadline = time.monotonic() + 10
     while streams_active(admin) != 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert streams_active(admin) == 0
-    # ... which logged no internal error for any of it.
     with open(server.proc.log_path, errors="replace") as log:
         log.seek(log_size)
         lines = log.read().splitlines()

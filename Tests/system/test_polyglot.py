@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import assert_completed_once
-from procs import GO_EXECUTOR_DIR, Process, psql, python_executor
+from procs import GO_EXECUTOR_DIR, Process, beside_python_executor, psql
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,7 @@ def test_go_and_python_executors_complete_a_workflow_together(api, server, datab
     go = Process([go_executor_binary, "-address", server.address, "-id", go_id, "-capabilities", capability,
                   "-max-in-flight", "4", "-sleep-ms", "100"], workdir / "go.log")
     processes.append(go)
-    processes.append(python_executor(server.address, workdir, py_id, [capability], "--max-in-flight", "4",
-                                     "--sleep-ms", "100"))
-    go.wait_for_log("welcome session=", 30)
+    beside_python_executor(go, processes, server.address, workdir, py_id, capability)
     tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
     tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
     workflow_id = api.submit(tasks).workflow.workflow_id

@@ -17,18 +17,11 @@ OUTPUT=${1:-$HERE/bin/orchexecutor}
 PACKAGES=(golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev
           protoc-gen-go protoc-gen-go-grpc protobuf-compiler)
 
-missing=()
-for package in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "build.sh: installing ${missing[*]}" >&2
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
-    echo "build.sh: could not install ${missing[*]} with apt-get" >&2
-    exit 3
-  fi
+source "$ROOT/tools/lib/common.sh"
+# ensure_apt (tools/lib/common.sh): apt-get update, then install what is missing, through sudo when not root.
+if ! ensure_apt "${PACKAGES[@]}"; then
+  echo "build.sh: could not install ${PACKAGES[*]} with apt-get" >&2
+  exit 3
 fi
 
 # GOPATH: our sources (src/orchexecutor) and generated code (gen/src/orchestrator/gen/...),

@@ -26,20 +26,11 @@ PACKAGES=(libgrpc-java protobuf-compiler-grpc-java-plugin protobuf-compiler libp
           libgeronimo-annotation-1.3-spec-java libgoogle-common-protos-java libnetty-tcnative-java)
 command -v javac >/dev/null 2>&1 || PACKAGES+=(default-jdk-headless)
 
-missing=()
-for package in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "build.sh: installing ${missing[*]}" >&2
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  install() { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
-  # A machine whose package lists were never fetched knows none of them: update once and retry.
-  if ! install && ! { "${sudo[@]}" apt-get update >&2 && install; }; then
-    echo "build.sh: could not install ${missing[*]} with apt-get" >&2
-    exit 3
-  fi
+source "$ROOT/tools/lib/common.sh"
+# ensure_apt (tools/lib/common.sh): apt-get update, then install what is missing, through sudo when not root.
+if ! ensure_apt "${PACKAGES[@]}"; then
+  echo "build.sh: could not install ${PACKAGES[*]} with apt-get" >&2
+  exit 3
 fi
 
 J=/usr/share/java
