@@ -170,8 +170,9 @@ struct Orchestratord: AsyncParsableCommand {
             // Once logging is set up, why the server could not start (or stopped) is a log line
             // like the others, JSON by default; ArgumentParser's plain "Error: …" broke the
             // stream a log collector parses. A setting found unusable only now (the database
-            // URL) still exits 64, as every setting's mistake does.
-            let setting = error as? ValidationError
+            // URL, the admin address, the OTLP endpoint) still exits 64, as every setting's
+            // mistake does; the admin address in use exited 1 beside the gRPC address's 64.
+            let setting = (error as? ValidationError) ?? (error as? SettingsError).map { ValidationError($0.description) }
             logger.critical("orchestratord failed", metadata: ["error": "\(setting?.message ?? "\(error)")"])
             throw setting == nil ? ExitCode.failure : ExitCode.validationFailure
         }

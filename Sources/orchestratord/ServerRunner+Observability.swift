@@ -76,7 +76,7 @@ final class ServerObservability: Sendable {
         do {
             server = try AdminHTTPServer(host: address.host, port: address.port, routes: routes, logger: logger)
         } catch let error as AdminHTTPServer.StartError {
-            throw SettingsError(description: "\(error.description) (set admin-address to another host:port, or to an empty value to disable it)")
+            throw SettingsError(description: "admin-address: \(error.description) (set admin-address to another host:port, or to an empty value to disable it)")
         }
         observability.admin.withLock { $0 = server }
         let bound = HostPort("\(address.host.contains(":") ? "[\(address.host)]" : address.host):\(server.port)")

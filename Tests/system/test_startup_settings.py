@@ -134,7 +134,8 @@ def test_both_binaries_print_their_version():
 def test_listeners_it_cannot_open_stop_the_start_before_the_database_is_migrated(cluster, tmp_path):
     """Found by black-box testing: a TLS file that does not load, or a gRPC port in use, failed the
     start only after every migration had been applied (exit 1, "listener 1"), so a typo during an
-    upgrade migrated production and left only a restore to go back."""
+    upgrade migrated production and left only a restore to go back. An admin address in use stopped
+    the start in time but exited 1, not 64 as for every other setting's mistake."""
     import socket
     import uuid
     from procs import psql
@@ -150,6 +151,8 @@ def test_listeners_it_cannot_open_stop_the_start_before_the_database_is_migrated
               "--tls-key-file", str(tmp_path / "missing.key")],
              f"tls-cert-file, tls-key-file: cannot load certificate chain {tmp_path / 'missing.pem'}"),
             (["--grpc-address", f"127.0.0.1:{port}"], f"grpc-address: cannot listen on 127.0.0.1:{port}: Address already in use"),
+            (["--admin-address", f"127.0.0.1:{port}"],
+             f"admin-address: cannot listen on 127.0.0.1:{port} for the admin HTTP server: Address already in use"),
             (["--grpc-address", "256.1.1.1:50051"], "grpc-address: cannot listen on 256.1.1.1:50051: 256.1.1.1 is not an address"),
         ]:
             command = [str(binary("orchestratord")), "--grpc-address", "127.0.0.1:0", "--admin-address", "none",
