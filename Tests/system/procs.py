@@ -152,6 +152,17 @@ def python_executor(address: str, folder: Path, executor_id: str, capabilities: 
     return Process(args, folder / f"{executor_id}.log")
 
 
+# The fan-out tasks of `fan_out_graph`: work00 … work39.
+FAN_OUT = [f"work{i:02}" for i in range(40)]
+
+
+def fan_out_graph(api, capability: str) -> list:
+    """The 42-task workflow the polyglot tests give two executors: `start`, then the 40 `FAN_OUT`
+    tasks after it (more than both executors hold at once), then `join` after all of them."""
+    return [api.task("start", capability), *(api.task(key, capability, ["start"]) for key in FAN_OUT),
+            api.task("join", capability, FAN_OUT)]
+
+
 def beside_python_executor(executor: Process, processes: list, address: str, folder: Path, executor_id: str,
                            capability: str, timeout: float = 30) -> None:
     """Starts the Python example executor (4 in flight, 100 ms per task) beside another language's

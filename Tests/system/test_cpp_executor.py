@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_completed_once
-from procs import ROOT, Process, beside_python_executor, psql
+from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
 from test_java_executor import build_example, run_api_checks, succeeded_by_executor
 
 CPP_EXECUTOR_DIR = ROOT / "examples" / "executors" / "cpp"
@@ -43,9 +43,7 @@ def test_cpp_and_python_executors_complete_a_workflow_together(api, server, data
                         "--max-in-flight", "4", "--sleep-ms", "100"], workdir / "cpp.log")
     processes.append(executor)
     beside_python_executor(executor, processes, server.address, workdir, py_id, capability)
-    fan_out = [f"work{i:02}" for i in range(40)]
-    tasks = [api.task("start", capability), *(api.task(key, capability, ["start"]) for key in fan_out),
-             api.task("join", capability, fan_out)]
+    tasks = fan_out_graph(api, capability)
     workflow_id = api.submit(tasks).workflow.workflow_id
     assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
     assert_completed_once(database, workflow_id, len(tasks))
@@ -59,10 +57,10 @@ def test_cpp_and_python_executors_complete_a_workflow_together(api, server, data
     # saw every upstream result, whichever language produced it.
     rows = psql(database, f"SELECT key, convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}'")
     results = {key: result for key, result in rows}
-    assert all(key in results["join"] for key in fan_out), results["join"]
+    assert all(key in results["join"] for key in FAN_OUT), results["join"]
     cpp_results = [json.loads(result) for result in results.values() if f'"executor":"{cpp_id}"' in result]
     assert len(cpp_results) == done[cpp_id]
-    upstream = {"start": [], "join": fan_out, **{key: ["start"] for key in fan_out}}
+    upstream = {"start": [], "join": FAN_OUT, **{key: ["start"] for key in FAN_OUT}}
     assert all(r == {"executor": cpp_id, "key": r["key"], "attempt": 1, "upstream": upstream[r["key"]]} for r in cpp_results)
     assert "stream failed" not in executor.log(), executor.tail()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_completed_once
-from procs import ROOT, Process, beside_python_executor, psql
+from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
 
 JAVA_EXECUTOR_DIR = ROOT / "examples" / "executors" / "java"
 API_CHECKS = ["unary_plan", "unary_submit_get_traceparent", "bidi_lease_and_server_streaming_watch",
@@ -63,8 +63,7 @@ def test_java_and_python_executors_complete_a_workflow_together(api, server, dat
                                     "--max-in-flight", "4", "--sleep-ms", "100"], workdir / "java.log")
     processes.append(executor)
     beside_python_executor(executor, processes, server.address, workdir, py_id, capability, timeout=60)
-    tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
-    tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
+    tasks = fan_out_graph(api, capability)
     workflow_id = api.submit(tasks).workflow.workflow_id
     assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
     assert_completed_once(database, workflow_id, len(tasks))
@@ -77,7 +76,7 @@ def test_java_and_python_executors_complete_a_workflow_together(api, server, dat
     assert int(running[0][0]) == by_executor[java_id]
     # The join saw every upstream result, whichever language produced it.
     result = psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'join'")
-    assert all(f"work{i:02}" in result[0][0] for i in range(40))
+    assert all(key in result[0][0] for key in FAN_OUT)
     assert "stream failed" not in executor.log(), executor.tail()
 
 

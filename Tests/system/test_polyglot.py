@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import assert_completed_once
-from procs import GO_EXECUTOR_DIR, Process, beside_python_executor, psql
+from procs import FAN_OUT, GO_EXECUTOR_DIR, Process, beside_python_executor, fan_out_graph, psql
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,7 @@ def test_go_and_python_executors_complete_a_workflow_together(api, server, datab
                   "-max-in-flight", "4", "-sleep-ms", "100"], workdir / "go.log")
     processes.append(go)
     beside_python_executor(go, processes, server.address, workdir, py_id, capability)
-    tasks = [api.task("start", capability)] + [api.task(f"work{i:02}", capability, ["start"]) for i in range(40)]
-    tasks.append(api.task("join", capability, [f"work{i:02}" for i in range(40)]))
+    tasks = fan_out_graph(api, capability)
     workflow_id = api.submit(tasks).workflow.workflow_id
     assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
     assert_completed_once(database, workflow_id, len(tasks))
@@ -39,4 +38,4 @@ def test_go_and_python_executors_complete_a_workflow_together(api, server, datab
     assert sum(int(n) for n in by_executor.values()) == len(tasks)
     # The join saw every upstream result, whichever language produced it.
     result = psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'join'")
-    assert all(f"work{i:02}" in result[0][0] for i in range(40))
+    assert all(key in result[0][0] for key in FAN_OUT)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 
 from conftest import assert_completed_once
-from procs import ROOT, Process, beside_python_executor, psql
+from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
 from test_java_executor import build_example, run_api_checks, succeeded_by_executor
 
 RUBY_EXECUTOR_DIR = ROOT / "examples" / "executors" / "ruby"
@@ -65,9 +65,7 @@ def test_ruby_and_python_executors_complete_a_workflow_together(api, server, dat
                         "--max-in-flight", "4", "--sleep-ms", "100"], workdir / "ruby.log")
     processes.append(executor)
     beside_python_executor(executor, processes, server.address, workdir, py_id, capability)
-    fan_out = [f"work{i:02}" for i in range(40)]
-    tasks = [api.task("start", capability), *(api.task(key, capability, ["start"]) for key in fan_out),
-             api.task("join", capability, fan_out)]
+    tasks = fan_out_graph(api, capability)
     workflow_id, done = run_to_success(api, database, tasks)
     assert set(done) == {ruby_id, py_id} and sum(done.values()) == len(tasks), done
     # Each Ruby task went RUNNING by its progress report, sent when the assignment arrived.
@@ -78,7 +76,7 @@ def test_ruby_and_python_executors_complete_a_workflow_together(api, server, dat
     # upstream result, whichever language produced it.
     rows = psql(database, f"SELECT key, convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}'")
     results = {key: json.loads(result) for key, result in rows}
-    upstream = {"start": [], "join": fan_out, **{key: ["start"] for key in fan_out}}
+    upstream = {"start": [], "join": FAN_OUT, **{key: ["start"] for key in FAN_OUT}}
     assert results == {key: {"executor": results[key]["executor"], "key": key, "attempt": 1, "upstream": upstream[key]}
                        for key in upstream}
     assert sum(result["executor"] == ruby_id for result in results.values()) == done[ruby_id]
