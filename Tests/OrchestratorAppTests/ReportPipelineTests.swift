@@ -53,6 +53,36 @@ struct ReportPipelineTests {
         #expect(await laterAdmitted.value)
         #expect(order.entries == ["c0", "c1", "c2", "failure", "later"])
     }
+
+    @Test func aClaimedTaskWaitsOnlyForTheEarlierReportsThatMayHaveMadeItReady() async throws {
+        let pipeline = ReportPipeline(limit: 8)
+        let a = LeaseToken(taskID: "wf_1-a", fencingToken: 1)
+        let unknown = LeaseToken(taskID: "elsewhere", fencingToken: 1)
+        let later = LeaseToken(taskID: "wf_1-a2", fencingToken: 1)
+        let b = SlowAnswerChainStore.task("b")  // depends on a
+        let c = SlowAnswerChainStore.task("c")  // another workflow
+        #expect(await pipeline.admit(a, subject: .task(workflowID: "wf_1", key: "a", mayProposeGraph: false)))
+        let mark = pipeline.admissions
+        #expect(await pipeline.admit(later, subject: .unknown))
+        #expect(!pipeline.answered(before: mark, unblocking: b))
+        #expect(pipeline.answered(before: mark, unblocking: c))
+        let order = OrderLog()
+        let answered = Task {
+            await pipeline.waitUntilAnswered(before: mark, unblocking: b)
+            order.append("answered")
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(order.entries.isEmpty)
+        order.append("a")
+        pipeline.finish(a)
+        await answered.value
+        #expect(order.entries == ["a", "answered"])
+        // A report of a lease not held here may have made anything ready.
+        #expect(await pipeline.admit(unknown, subject: .unknown))
+        #expect(!pipeline.answered(before: pipeline.admissions, unblocking: c))
+        pipeline.finish(unknown)
+        pipeline.finish(later)
+    }
 }
 
 

@@ -454,7 +454,17 @@ final class LeaseRegistry: Sendable {
         return now - lastHeard >= max(lease.ttlMillis, 2 * heartbeatIntervalMillis)
     }
 
-    /// Revokes whatever lease is held on this task, whatever its token (cancellation).
+    /// What a report of this exact lease may make ready (`.unknown` unless it is held here, with
+    /// its task known).
+    func reportSubject(_ token: LeaseToken) -> ReportSubject {
+        state.withLock { state in
+            guard let lease = state.leases[token.taskID], lease.token == token, let workflowID = lease.workflowID,
+                let key = lease.taskKey
+            else { return .unknown }
+            return .task(workflowID: workflowID, key: key, mayProposeGraph: lease.mayProposeGraph ?? true)
+        }
+    }
+
     /// The workflow of this exact lease, when known.
     func workflowOf(_ token: LeaseToken) -> String? {
         state.withLock { state in
@@ -488,6 +498,7 @@ final class LeaseRegistry: Sendable {
         }
     }
 
+    /// Revokes whatever lease is held on this task, whatever its token (cancellation).
     func revokeTask(_ taskID: String, reason: String) {
         let token = state.withLock { $0.leases[taskID]?.token }
         if let token { revoke(token, reason: reason) }

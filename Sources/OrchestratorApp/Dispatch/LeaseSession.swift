@@ -95,7 +95,8 @@ extension DispatchService {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await self.dispatchLoop(
-                        executor: executor, sessionID: sessionID, outbox: outbox, silence: silence, claimDue: claimDue, draining: draining)
+                        executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline, silence: silence,
+                        claimDue: claimDue, draining: draining)
                 }
                 group.addTask {
                     for await result in inboundEnded {
@@ -188,8 +189,8 @@ extension DispatchService {
     static let claimRetryPause: Duration = .seconds(1)
 
     private func dispatchLoop(
-        executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, silence: SessionSilence, claimDue: SessionClaimDue,
-        draining: SessionDraining
+        executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline, silence: SessionSilence,
+        claimDue: SessionClaimDue, draining: SessionDraining
     ) async throws {
         defer { signals.forgetNudges(sessionID) }
         while !Task.isCancelled {
@@ -241,7 +242,7 @@ extension DispatchService {
                     throw error
                 }
                 registry.unreserve(session: sessionID, count: free)
-                for task in claimed { try outbox.enqueue(.assignment(task)) }
+                try await sendAfterTheirReportsAcks(claimed, outbox: outbox, pipeline: pipeline)
                 if claimed.count == free { continue }
             } else if outbox.pendingAssignments > 0 {
                 // Held back: look again as soon as the transport takes them (at once, unless flow
@@ -252,6 +253,27 @@ extension DispatchService {
             // Everything ready was claimed, or every slot is held: wait for a change (one since
             // `generation`, read before the claim, returns at once).
             await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck, nudgeKey: sessionID)
+        }
+    }
+
+    /// Queues the claimed tasks, each after the ack of any report on this stream that may have
+    /// made it ready: the claim may run between a completion's commit (its NOTIFY woke the
+    /// dispatch loop) and its ack, and executors that wait for the ack saw the next task first (a
+    /// CI run). Such a report was admitted before the claim returned; the others (tasks ready
+    /// anyway) go out at once, in claim order.
+    private func sendAfterTheirReportsAcks(_ claimed: [ClaimedTask], outbox: SessionOutbox, pipeline: ReportPipeline) async throws {
+        let mark = pipeline.admissions
+        var held: [ClaimedTask] = []
+        for task in claimed {
+            if pipeline.answered(before: mark, unblocking: task) {
+                try outbox.enqueue(.assignment(task))
+            } else {
+                held.append(task)
+            }
+        }
+        for task in held {
+            await pipeline.waitUntilAnswered(before: mark, unblocking: task)
+            try outbox.enqueue(.assignment(task))
         }
     }
 
@@ -278,7 +300,7 @@ extension DispatchService {
                     signals.nudge(sessionID)
                 case .report(let lease, let outcome):
                     let isFailure: Bool = if case .failed = outcome { true } else { false }
-                    guard await pipeline.admit(lease, exclusively: isFailure) else { continue }
+                    guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else { continue }
                     group.addTask {
                         defer { pipeline.finish(lease) }
                         do {

@@ -9,9 +9,19 @@ import Synchronization
 /// it can end the workflow (fail_fast), and overtaking the completions sent just before it (which
 /// wait for a group commit) cancelled their tasks and threw their results away (found by
 /// black-box testing).
+///
+/// The dispatch loop asks it which reports came before a claim (`admissions`, `answered`): the
+/// tasks a completion made ready are sent after that completion's ack, not before it.
 final class ReportPipeline: Sendable {
+    private struct InFlight {
+        /// Its place in the order of admission.
+        let sequence: UInt64
+        let subject: ReportSubject
+    }
+
     private struct State {
-        var inFlight: Set<LeaseToken> = []
+        var inFlight: [LeaseToken: InFlight] = [:]
+        var admitted: UInt64 = 0
         /// The report applied alone, while it is.
         var exclusive: LeaseToken?
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -19,7 +29,11 @@ final class ReportPipeline: Sendable {
 
         func admits(_ lease: LeaseToken, exclusively: Bool, limit: Int) -> Bool {
             guard exclusive == nil else { return false }
-            return exclusively ? inFlight.isEmpty : inFlight.count < limit && !inFlight.contains(lease)
+            return exclusively ? inFlight.isEmpty : inFlight.count < limit && inFlight[lease] == nil
+        }
+
+        func answered(before mark: UInt64, unblocking task: ClaimedTask) -> Bool {
+            !inFlight.contains { lease, report in report.sequence < mark && report.subject.mayHaveMadeReady(task, reportedLease: lease) }
         }
     }
 
@@ -33,12 +47,13 @@ final class ReportPipeline: Sendable {
     /// `lease`; with `exclusively`, none at all, and none admitted until it finishes), false when
     /// the pipeline was closed first: the report must not be applied.
     @discardableResult
-    func admit(_ lease: LeaseToken, exclusively: Bool = false) async -> Bool {
+    func admit(_ lease: LeaseToken, exclusively: Bool = false, subject: ReportSubject = .unknown) async -> Bool {
         while true {
             let admitted = state.withLock { state -> Bool? in
                 if state.closed { return false }
                 guard state.admits(lease, exclusively: exclusively, limit: limit) else { return nil }
-                state.inFlight.insert(lease)
+                state.inFlight[lease] = InFlight(sequence: state.admitted, subject: subject)
+                state.admitted += 1
                 if exclusively { state.exclusive = lease }
                 return true
             }
@@ -55,13 +70,32 @@ final class ReportPipeline: Sendable {
         }
     }
 
+    /// How many reports were admitted so far: a mark for `answered(before:)`.
+    var admissions: UInt64 { state.withLock { $0.admitted } }
+
+    /// Whether every report admitted before `mark` that may have made `task` ready was answered
+    /// (or given up).
+    func answered(before mark: UInt64, unblocking task: ClaimedTask) -> Bool {
+        state.withLock { $0.answered(before: mark, unblocking: task) }
+    }
+
+    /// Returns once every report admitted before `mark` that may have made `task` ready was
+    /// answered (or given up), whatever was admitted since.
+    func waitUntilAnswered(before mark: UInt64, unblocking task: ClaimedTask) async {
+        await wait { $0.answered(before: mark, unblocking: task) }
+    }
+
     /// Returns once no report is in flight (the session's end: leases are given back after).
     func idle() async {
+        await wait { $0.inFlight.isEmpty }
+    }
+
+    private func wait(until done: (State) -> Bool) async {
         while true {
-            if state.withLock({ $0.inFlight.isEmpty }) { return }
+            if state.withLock({ done($0) }) { return }
             await withCheckedContinuation { continuation in
                 let wait = state.withLock { state -> Bool in
-                    guard !state.inFlight.isEmpty else { return false }
+                    guard !done(state) else { return false }
                     state.waiters.append(continuation)
                     return true
                 }
@@ -85,11 +119,26 @@ final class ReportPipeline: Sendable {
     /// The report of `lease` is done: wakes the waiting admissions to check again.
     func finish(_ lease: LeaseToken) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.inFlight.remove(lease)
+            state.inFlight[lease] = nil
             if state.exclusive == lease { state.exclusive = nil }
             defer { state.waiters.removeAll() }
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// What a report in flight may make ready, from the lease it names.
+enum ReportSubject: Sendable {
+    /// A lease held here: its completion makes its downstream tasks ready, its failure the task
+    /// itself (a retry), and a delegated planner's completion the tasks of the graph it proposes.
+    case task(workflowID: String, key: String, mayProposeGraph: Bool)
+    /// A lease not held here (resumed elsewhere, or not found yet): anything, as far as we know.
+    case unknown
+
+    func mayHaveMadeReady(_ claimed: ClaimedTask, reportedLease: LeaseToken) -> Bool {
+        guard case .task(let workflowID, let key, let mayProposeGraph) = self else { return true }
+        guard claimed.task.workflowID == workflowID else { return false }
+        return mayProposeGraph || claimed.task.taskID == reportedLease.taskID || claimed.upstreamResults[key] != nil
     }
 }
