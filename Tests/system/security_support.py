@@ -207,9 +207,9 @@ class LeaseStream:
 
     def next_of(self, kind: str, timeout: float, keep_others: bool = False):
         """The next response carrying `kind` (welcome, assignment, ack …), skipping others — or,
-        with `keep_others`, setting them aside for a later `next_of` of their kind: the server
-        does not order acks and assignments (an assignment made ready by a completion can come
-        before that completion's ack)."""
+        with `keep_others`, setting them aside for a later `next_of` of their kind: an assignment
+        of a task ready anyway can come between a report and its ack (only the tasks a report
+        made ready wait for its ack)."""
         for index, held in enumerate(self.held):
             if held.WhichOneof("kind") == kind:
                 del self.held[index]
