@@ -27,8 +27,10 @@ public struct RandomIdentifierGenerator: IdentifierGenerator {
         let millis = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
         var text = prefix + "_"
         text += String(millis & 0xFFFF_FFFF_FFFF, radix: 16).leftPadded(to: 12)
+        // 80 random bits in two draws: each draw is a getrandom(2) call (one per byte made ten).
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<10 { text += String(UInt8.random(in: 0...255, using: &generator), radix: 16).leftPadded(to: 2) }
+        let (high, low): (UInt64, UInt16) = (generator.next(), generator.next())
+        text += String(high, radix: 16).leftPadded(to: 16) + String(low, radix: 16).leftPadded(to: 4)
         return text
     }
 }

@@ -244,7 +244,7 @@ struct GraphRows {
         json = try DomainJSONWriter.dag(dag)
         taskCount = dag.tasks.count
         var ids: [TaskKey: UUID] = existingIDs
-        for task in dag.tasks where ids[task.key] == nil { ids[task.key] = UUID() }
+        for task in dag.tasks where ids[task.key] == nil { ids[task.key] = RandomUUID.make() }
         idsByKey = ids
         var seen = Set<Edge>()
         for edge in dag.edges where seen.insert(edge).inserted {
