@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import OrchestratorGRPC
 
-/// The entry point: runs `Orchctl` and, as the process exits, checks that what ArgumentParser itself
-/// printed (`--version`, `--help`) reached standard output (`orchctl --version > /dev/full` exited 0).
+/// The entry point: runs `Orchctl` (connection options accepted before the subcommand too:
+/// `LeadingOptions`) and, as the process exits, checks that what ArgumentParser itself printed
+/// (`--version`, `--help`) reached standard output (`orchctl --version > /dev/full` exited 0).
 @main
 enum OrchctlMain {
     static func main() async {
         atexit { Output.exitFailingIfStandardOutputFailed() }
-        await Orchctl.main()
+        await Orchctl.main(LeadingOptions.reordered(Array(CommandLine.arguments.dropFirst())))
     }
 }
 

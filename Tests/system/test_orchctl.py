@@ -437,3 +437,17 @@ def test_submit_wait_and_watch_say_how_the_workflow_ended(api, server, capabilit
     stored = re.search(r"^submitted (wf_[0-9a-f]+)\s+RUNNING", timed_out.stdout, re.M)
     assert stored, timed_out.stdout
     assert api.state(stored.group(1)) == "WORKFLOW_STATE_RUNNING"
+
+
+def test_connection_options_may_come_before_the_subcommand(api, server, capability):
+    """`orchctl --address HOST:PORT get …` (the order kubectl and docker accept, and the one an
+    alias gives) was refused: "Unknown option '--address'" (found by black-box testing)."""
+    workflow_id = api.submit([api.task("t", "nobody-" + capability)]).workflow.workflow_id
+    program = str(binary("orchctl"))
+    for leading in (["--address", server.address], [f"--address={server.address}", "--timeout", "10"]):
+        result = subprocess.run([program, *leading, "get", workflow_id], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and workflow_id in result.stdout, (leading, result.stderr)
+    # Anything else before the subcommand is still a mistake, named as one (exit 64).
+    wrong = subprocess.run([program, "--address", server.address, "--bogus", "get", workflow_id], capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode == 64 and "Unknown option" in wrong.stderr, wrong.stderr

@@ -1,0 +1,29 @@
+/// `orchctl --address HOST:PORT get wf_…`: connection options (`ConnectionOptions`) written before
+/// the subcommand, as kubectl, docker and gh accept them, are moved after its name, where
+/// ArgumentParser reads them. They were refused with "Unknown option '--address'" (found by
+/// black-box testing: the natural order for an alias such as `alias oc='orchctl --address …'`).
+enum LeadingOptions {
+    static let taking = ["--address", "--ca-file", "--tls-ca-file", "--tls-cert-file", "--tls-key-file", "--token", "--timeout"]
+    static let flags = ["--tls", "--insecure-skip-verify"]
+
+    /// `arguments` without the program name; unchanged unless connection options, and nothing
+    /// else, come before a subcommand name.
+    static func reordered(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if flags.contains(argument) || taking.contains(where: { argument.hasPrefix($0 + "=") }) {
+                leading.append(argument)
+                index += 1
+            } else if taking.contains(argument), index + 1 < arguments.count {
+                leading += [argument, arguments[index + 1]]
+                index += 2
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, index < arguments.count, !arguments[index].hasPrefix("-") else { return arguments }
+        return [arguments[index]] + leading + arguments[(index + 1)...]
+    }
+}
