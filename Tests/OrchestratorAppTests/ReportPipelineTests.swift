@@ -66,6 +66,7 @@ struct ReportPipelineTests {
         #expect(await pipeline.admit(later, subject: .unknown))
         #expect(!pipeline.answered(before: mark, unblocking: b))
         #expect(pipeline.answered(before: mark, unblocking: c))
+        #expect(pipeline.inFlightWorkflows(before: mark) == (["wf_1"], false))
         let order = OrderLog()
         let answered = Task {
             await pipeline.waitUntilAnswered(before: mark, unblocking: b)
@@ -80,6 +81,7 @@ struct ReportPipelineTests {
         // A report of a lease not held here may have made anything ready.
         #expect(await pipeline.admit(unknown, subject: .unknown))
         #expect(!pipeline.answered(before: pipeline.admissions, unblocking: c))
+        #expect(pipeline.inFlightWorkflows(before: pipeline.admissions).unknown)
         pipeline.finish(unknown)
         pipeline.finish(later)
     }

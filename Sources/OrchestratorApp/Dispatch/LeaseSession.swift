@@ -263,9 +263,11 @@ extension DispatchService {
     /// anyway) go out at once, in claim order.
     private func sendAfterTheirReportsAcks(_ claimed: [ClaimedTask], outbox: SessionOutbox, pipeline: ReportPipeline) async throws {
         let mark = pipeline.admissions
+        let inFlight = pipeline.inFlightWorkflows(before: mark)
         var held: [ClaimedTask] = []
         for task in claimed {
-            if pipeline.answered(before: mark, unblocking: task) {
+            let mayWait = inFlight.unknown || inFlight.workflows.contains(task.task.workflowID)
+            if !mayWait || pipeline.answered(before: mark, unblocking: task) {
                 try outbox.enqueue(.assignment(task))
             } else {
                 held.append(task)

@@ -73,6 +73,24 @@ final class ReportPipeline: Sendable {
     /// How many reports were admitted so far: a mark for `answered(before:)`.
     var admissions: UInt64 { state.withLock { $0.admitted } }
 
+    /// The workflows of the reports admitted before `mark` still in flight, and whether one of
+    /// them names a lease not held here: what a claimed task may have to wait for. Reports only
+    /// finish after `mark`, so a task of another workflow never has to (the full check,
+    /// `answered`, costs a pass over every report in flight per task).
+    func inFlightWorkflows(before mark: UInt64) -> (workflows: Set<String>, unknown: Bool) {
+        state.withLock { state in
+            var workflows = Set<String>()
+            var unknown = false
+            for report in state.inFlight.values where report.sequence < mark {
+                switch report.subject {
+                case .task(let workflowID, _, _): workflows.insert(workflowID)
+                case .unknown: unknown = true
+                }
+            }
+            return (workflows, unknown)
+        }
+    }
+
     /// Whether every report admitted before `mark` that may have made `task` ready was answered
     /// (or given up).
     func answered(before mark: UInt64, unblocking task: ClaimedTask) -> Bool {
