@@ -267,6 +267,22 @@ def assert_completed_once(database: str, workflow_id: str, expected_tasks: int, 
     return tasks
 
 
+def succeeded_by_executor(database: str, workflow_id: str) -> dict[str, int]:
+    """How many of the workflow's tasks each executor id completed."""
+    rows = psql(database, f"SELECT a.executor_id, count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                          f"WHERE t.workflow_id = '{workflow_id}' AND a.outcome = 'succeeded' GROUP BY 1")
+    return {executor: int(count) for executor, count in rows}
+
+
+def run_to_success(api, database: str, tasks) -> tuple[str, dict[str, int]]:
+    """Submits `tasks`, waits for the workflow to succeed with each task completed exactly once;
+    returns its id and how many tasks each executor completed."""
+    workflow_id = api.submit(tasks).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
+    assert_completed_once(database, workflow_id, len(tasks))
+    return workflow_id, succeeded_by_executor(database, workflow_id)
+
+
 def validation_problems(error: grpc.RpcError, pb) -> list:
     """The orchestrator.v1.ValidationProblems of an error's `grpc-status-details-bin` (a
     google.rpc.Status: field 3 is a repeated Any whose field 2 is the problem's bytes)."""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_completed_once
+from conftest import assert_completed_once, run_to_success, succeeded_by_executor
 from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
-from test_java_executor import build_example, run_api_checks, succeeded_by_executor
+from test_java_executor import build_example, run_api_checks
 
 CPP_EXECUTOR_DIR = ROOT / "examples" / "executors" / "cpp"
 # ApiChecks.java's names, plus keepalive_pings; "tls" comes last when there is a certificate.
@@ -44,10 +44,7 @@ def test_cpp_and_python_executors_complete_a_workflow_together(api, server, data
     processes.append(executor)
     beside_python_executor(executor, processes, server.address, workdir, py_id, capability)
     tasks = fan_out_graph(api, capability)
-    workflow_id = api.submit(tasks).workflow.workflow_id
-    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
-    assert_completed_once(database, workflow_id, len(tasks))
-    done = succeeded_by_executor(database, workflow_id)
+    workflow_id, done = run_to_success(api, database, tasks)
     assert set(done) == {cpp_id, py_id} and sum(done.values()) == len(tasks), done
     # Each C++ task went RUNNING by its progress report, sent when the assignment arrived.
     [[running]] = psql(database, f"SELECT count(*) FROM workflow_events WHERE workflow_id = '{workflow_id}' "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_completed_once
+from conftest import assert_completed_once, run_to_success, succeeded_by_executor
 from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
 
 JAVA_EXECUTOR_DIR = ROOT / "examples" / "executors" / "java"
@@ -50,12 +50,6 @@ def java(binary: Path, args: list, log: Path) -> Process:
     return Process([binary, *args], log)
 
 
-def succeeded_by_executor(database: str, workflow_id: str) -> dict[str, int]:
-    rows = psql(database, f"SELECT a.executor_id, count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
-                          f"WHERE t.workflow_id = '{workflow_id}' AND a.outcome = 'succeeded' GROUP BY 1")
-    return {executor: int(count) for executor, count in rows}
-
-
 def test_java_and_python_executors_complete_a_workflow_together(api, server, database, capability, workdir, processes,
                                                                java_executor):
     java_id, py_id = "java-" + capability, "py-" + capability
@@ -64,10 +58,7 @@ def test_java_and_python_executors_complete_a_workflow_together(api, server, dat
     processes.append(executor)
     beside_python_executor(executor, processes, server.address, workdir, py_id, capability, timeout=60)
     tasks = fan_out_graph(api, capability)
-    workflow_id = api.submit(tasks).workflow.workflow_id
-    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
-    assert_completed_once(database, workflow_id, len(tasks))
-    by_executor = succeeded_by_executor(database, workflow_id)
+    workflow_id, by_executor = run_to_success(api, database, tasks)
     assert set(by_executor) == {java_id, py_id}, by_executor
     assert sum(by_executor.values()) == len(tasks)
     # The Java executor reports progress first: each of its tasks went RUNNING, by its report.

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import assert_completed_once
+from conftest import run_to_success
 from procs import FAN_OUT, GO_EXECUTOR_DIR, Process, beside_python_executor, fan_out_graph, psql
 
 
@@ -29,13 +29,9 @@ def test_go_and_python_executors_complete_a_workflow_together(api, server, datab
     processes.append(go)
     beside_python_executor(go, processes, server.address, workdir, py_id, capability)
     tasks = fan_out_graph(api, capability)
-    workflow_id = api.submit(tasks).workflow.workflow_id
-    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
-    assert_completed_once(database, workflow_id, len(tasks))
-    by_executor = dict(psql(database, f"SELECT a.executor_id, count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
-                                      f"WHERE t.workflow_id = '{workflow_id}' AND a.outcome = 'succeeded' GROUP BY 1"))
+    workflow_id, by_executor = run_to_success(api, database, tasks)
     assert set(by_executor) == {go_id, py_id}, by_executor
-    assert sum(int(n) for n in by_executor.values()) == len(tasks)
+    assert sum(by_executor.values()) == len(tasks)
     # The join saw every upstream result, whichever language produced it.
     result = psql(database, f"SELECT convert_from(result, 'UTF8') FROM tasks WHERE workflow_id = '{workflow_id}' AND key = 'join'")
     assert all(key in result[0][0] for key in FAN_OUT)

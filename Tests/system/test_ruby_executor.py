@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import assert_completed_once
+from conftest import run_to_success
 from procs import FAN_OUT, ROOT, Process, beside_python_executor, fan_out_graph, psql
-from test_java_executor import build_example, run_api_checks, succeeded_by_executor
+from test_java_executor import build_example, run_api_checks
 
 RUBY_EXECUTOR_DIR = ROOT / "examples" / "executors" / "ruby"
 # What api_checks.rb prints PASS for, in order (ApiChecks.java's names); "tls" last, with a TLS address.
@@ -46,15 +46,6 @@ def server(tls_server):
 def tls_flags(tls_files) -> list[str]:
     """Flags both Ruby programs take to reach the TLS listener by its certificate's name."""
     return ["--tls-ca-file", str(tls_files["ca.pem"]), "--tls-authority", "localhost"]
-
-
-def run_to_success(api, database, tasks) -> tuple[str, dict[str, int]]:
-    """Submits `tasks`, waits for the workflow to succeed with each task completed exactly once;
-    returns its id and how many tasks each executor completed."""
-    workflow_id = api.submit(tasks).workflow.workflow_id
-    assert api.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
-    assert_completed_once(database, workflow_id, len(tasks))
-    return workflow_id, succeeded_by_executor(database, workflow_id)
 
 
 def test_ruby_and_python_executors_complete_a_workflow_together(api, server, database, capability, workdir, processes,
