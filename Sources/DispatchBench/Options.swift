@@ -16,6 +16,8 @@ struct Options {
     var heavyRate = 1_000
     /// Which latency loads run, in order (light, heavy, chain).
     var loads = ["light", "heavy", "chain"]
+    /// Ready tasks no executor can run, queued ahead of the latency loads (a pool of executors offline).
+    var backlog = 0
     // scale (ScaleScenario)
     var streams = 10_000
     var connections = 125
@@ -31,7 +33,7 @@ struct Options {
     static let usage = """
         usage: DispatchBench SCENARIO --address HOST:PORT --database-url URL [--json FILE] [options]
           dispatch     --executors "1 8 64" --tasks 20000 --workflow-size 1000 --in-flight 16
-          latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000 --loads "light heavy chain"
+          latency      --executors 8 --seconds 10 --light-rate 20 --heavy-rate 1000 --loads "light heavy chain" --backlog 0
           workflow100k --executors 16 --in-flight 64
           scale        --server-pid PID --streams 10000 --connections 125 --seconds 30 --heartbeat-interval 5 --rounds 2
                        (no --database-url)
@@ -78,6 +80,7 @@ struct Options {
             case "--light-rate": options.lightRate = number()
             case "--heavy-rate": options.heavyRate = number()
             case "--loads": options.loads = value.split(separator: " ").map(String.init)
+            case "--backlog": options.backlog = number()
             case "--streams": options.streams = number()
             case "--connections": options.connections = number()
             case "--server-pid": options.serverPID = number()

@@ -78,9 +78,14 @@ enum Scenarios {
     /// ready in the transaction that stores their upstream task's completion (and are claimed, as
     /// direct dispatch is for new workflows' tasks without upstream tasks), the path every task
     /// past the first layer of a DAG takes.
+    ///
+    /// `--backlog N` first queues N ready tasks needing a capability no executor has, older than
+    /// every measured task and so ahead of them in dispatch order: what executors of one kind see
+    /// while another kind's pool is offline.
     static func latency(_ options: Options) async throws -> [RunRecord] {
         var runs: [RunRecord] = []
         let count = options.executors.first ?? 8
+        if options.backlog > 0 { try await queueBacklog(options) }
         let loads: [(label: String, dag: Orchestrator_V1_Dag, measured: String?)] = [
             ("light", Submitter.independent(max(1, options.lightRate / 20), capability: capability), nil),
             ("heavy", Submitter.independent(max(1, options.heavyRate / 20), capability: capability), nil),
@@ -125,11 +130,27 @@ enum Scenarios {
             // as ready_at is stamped when the submission started.
             let submitFigures = String(
                 format: " submit_p50_ms=%.2f submit_p99_ms=%.2f", percentile(submitMillis, 50), percentile(submitMillis, 99))
-            print("latency-bench-run load=\(label) offered_tasks_per_s=\(perTick * 20) \(run.line)" + submitFigures)
+            let backlog = options.backlog > 0 ? " backlog=\(options.backlog)" : ""
+            print("latency-bench-run load=\(label) offered_tasks_per_s=\(perTick * 20) \(run.line)" + submitFigures + backlog)
             runs.append(run)
         }
         return runs
     }
+
+    /// `options.backlog` ready tasks needing `absentCapability`, in workflows of up to 1,000.
+    static func queueBacklog(_ options: Options) async throws {
+        let channel = try GRPCChannel(host: options.host, port: options.port)
+        let submitter = Submitter(host: options.host, port: options.port)
+        var queued = 0
+        while queued < options.backlog {
+            let size = min(1_000, options.backlog - queued)
+            _ = try await submitter.submit(Submitter.independent(size, capability: absentCapability, prefix: "b"), channel: channel)
+            queued += size
+        }
+        await channel.close()
+    }
+
+    static let absentCapability = "bench-absent"
 
     /// One 100,000-task workflow (100 layers × 1,000, two upstream tasks each: 198,000 edges)
     /// submitted through the API, stored, dispatched layer by layer and completed.

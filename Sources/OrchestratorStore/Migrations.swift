@@ -28,6 +28,7 @@ public enum OrchestratorMigrations {
         migration(11, "0011_trace_state.sql", PackageResources._011_trace_state_sql),
         migration(12, "0012_resumed_by.sql", PackageResources._012_resumed_by_sql),
         migration(13, "0013_drop_executors.sql", PackageResources._013_drop_executors_sql),
+        migration(14, "0014_claim_by_capabilities.sql", PackageResources._014_claim_by_capabilities_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

@@ -16,7 +16,7 @@ public struct StoreGauges: Sendable {
         public init() {}
     }
 
-    /// Ready tasks per capability. Index: tasks_claim_idx (partial, state = 'ready'): the scan
+    /// Ready tasks per capability. Index: tasks_ready_by_capabilities_idx (partial, state = 'ready'): the scan
     /// touches ready tasks only, so its cost follows the queue's depth, not the table's size.
     static let readyByCapability = """
         SELECT coalesce(c.capability, '') AS capability, count(*) AS tasks

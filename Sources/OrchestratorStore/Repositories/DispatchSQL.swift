@@ -26,11 +26,12 @@ enum DispatchSQL {
         """
 
     /// Settings of claim transactions: no sorts where an index gives the order. The claim must
-    /// walk tasks_claim_idx in order and stop after $7 rows; with statistics from when the queue
-    /// was small (a fresh table, or before autovacuum's next ANALYZE after a burst of
-    /// submissions) the planner instead fetched every ready task through a bitmap scan of the
-    /// index, dead entries included, and sorted them all to keep 8 — 6 ms per claim at 8,000
-    /// ready tasks, growing with the queue. Sorts with no alternative (the window over the
+    /// walk tasks_claim_idx (or a capability set's part of tasks_ready_by_capabilities_idx) in
+    /// order and stop after $7 rows; with statistics from when the queue was small (a fresh table,
+    /// or before autovacuum's next ANALYZE after a burst of submissions) the planner instead
+    /// fetched every ready task through a bitmap scan of the index, dead entries included, and
+    /// sorted them all to keep 8 — 6 ms per claim at 8,000 ready tasks, growing with the queue.
+    /// Sorts with no alternative (the merge of the capability sets' rows, the window over the
     /// claimed rows, the final ORDER BY) still run. JIT off: the planner counts a disabled sort
     /// as very expensive, which alone crossed jit_above_cost and compiled every claim (~450 ms).
     static let claimSettings = [PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off")]
@@ -44,9 +45,20 @@ enum DispatchSQL {
     ///
     /// Order: `dispatch_priority DESC` (= priority + aging: priority − floor(ready_at / interval),
     /// so every interval waited is worth one priority level), then critical-path rank, then age.
-    /// Index: tasks_claim_idx (dispatch_priority DESC, rank DESC, ready_at, id) WHERE state =
-    /// 'ready' — the scan walks the queue in claim order and stops after $7 matching rows; the
-    /// capability and tenant filters are checked on the rows it walks (docs/SCHEMA.md shows the plan).
+    ///
+    /// Which rows it reads (docs/SCHEMA.md, "Capability matching", shows both plans): `queued`
+    /// lists the distinct capability sets of the ready queue, one probe of
+    /// tasks_ready_by_capabilities_idx (required_capabilities, dispatch_priority DESC, rank DESC,
+    /// ready_at, id) WHERE state = 'ready' per set (a loose index scan, migration 0014). When the
+    /// executors can run every queued set, `walked` walks tasks_claim_idx (dispatch_priority DESC,
+    /// rank DESC, ready_at, id) WHERE state = 'ready' in claim order and stops after $7 rows: no
+    /// row it reads is wasted. When some queued set is not theirs (`strangers`: tasks of a pool
+    /// that is offline, say), walking the whole queue would step over every such task on every
+    /// claim, so `by_set` walks instead each runnable set's part of the new index in claim order,
+    /// $7 unlocked rows at most per set, and keeps the $7 most urgent: reads and row locks follow
+    /// the runnable sets times $7, not the depth of the queue. Rows of a set locked there but not
+    /// kept stay locked until this short transaction commits; other claimers skip them meanwhile,
+    /// as they skip any row a concurrent claim holds. The tenant filter is checked on the rows walked.
     /// (Row locks cannot share a query level with a window function, hence `picked` then `numbered`.)
     ///
     /// Each row also carries what the assignment needs beyond the task: its upstream tasks' keys
@@ -62,15 +74,47 @@ enum DispatchSQL {
     /// $6 slot request indexes, $7 number of slots, $8 and $9 each slot's audit cause (actor jsonb
     /// text, request trace id; NULL for none).
     static let claim = """
-        WITH picked AS (
+        WITH RECURSIVE queued(capabilities) AS (
+            (SELECT required_capabilities FROM tasks WHERE state = 'ready' ORDER BY required_capabilities LIMIT 1)
+            UNION ALL
+            SELECT (SELECT t.required_capabilities FROM tasks t
+                     WHERE t.state = 'ready' AND t.required_capabilities > queued.capabilities
+                     ORDER BY t.required_capabilities LIMIT 1)
+              FROM queued WHERE queued.capabilities IS NOT NULL
+        ), strangers AS (
+            SELECT EXISTS (SELECT 1 FROM queued WHERE NOT queued.capabilities <@ $3::text[]) AS present
+        ), walked AS (
             SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
-             WHERE t.state = 'ready'
+             WHERE NOT (SELECT present FROM strangers)
+               AND t.state = 'ready'
                AND t.required_capabilities <@ $3::text[]
                AND ($4::text[] IS NULL
                     OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
              ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
              LIMIT $7
                FOR NO KEY UPDATE SKIP LOCKED
+        ), by_set AS (
+            SELECT c.* FROM queued CROSS JOIN LATERAL (
+                SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
+                 WHERE t.state = 'ready'
+                   -- "= queued.capabilities", written so that only the new index can give this
+                   -- walk its order: an equality made the set a constant of the ORDER BY, and
+                   -- with the statistics of a long backlog the planner then walked tasks_claim_idx
+                   -- with the set as a filter, every queued task read again (tools/bench latency
+                   -- --backlog 50000). With a range, tasks_claim_idx would need a sort, and claims
+                   -- run with sorts disabled.
+                   AND t.required_capabilities >= queued.capabilities AND t.required_capabilities <= queued.capabilities
+                   AND ($4::text[] IS NULL
+                        OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
+                 ORDER BY t.required_capabilities, t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
+                 LIMIT $7
+                   FOR NO KEY UPDATE SKIP LOCKED) c
+             WHERE (SELECT present FROM strangers) AND queued.capabilities <@ $3::text[]
+        ), picked AS (
+            SELECT id, dispatch_priority, rank, ready_at FROM walked
+            UNION ALL
+            SELECT id, dispatch_priority, rank, ready_at FROM (
+                SELECT * FROM by_set ORDER BY dispatch_priority DESC, rank DESC, ready_at, id LIMIT $7) kept
         ), numbered AS (
             SELECT id, (row_number() OVER (ORDER BY dispatch_priority DESC, rank DESC, ready_at, id))::int4 AS n FROM picked
         ), assigned AS (
