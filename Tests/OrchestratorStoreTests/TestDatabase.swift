@@ -51,6 +51,20 @@ enum TestDatabase {
         return try await body(store, pool)
     }
 
+    /// A fresh database with only `migrations` applied, and no store: for tests of a migration
+    /// itself (rows written as an older schema had them, then the next migration).
+    static func withPool<T>(migrations: [Migration], _ body: (PostgresPool, String) async throws -> T) async throws -> T {
+        let name = "store_\(UInt64.random(in: 0...UInt64.max))"
+        let admin = try PostgresConnection(conninfo: adminURL)
+        try admin.simpleQuery("CREATE DATABASE \(try admin.escapeIdentifier(name))")
+        defer { _ = try? admin.simpleQuery("DROP DATABASE \(try admin.escapeIdentifier(name)) WITH (FORCE)") }
+        let url = replacingDatabase(in: adminURL, with: name)
+        let pool = PostgresPool(configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 2))
+        defer { pool.close() }
+        _ = try await Migrator(migrations: migrations).migrate(using: pool)
+        return try await body(pool, url)
+    }
+
     static func replacingDatabase(in url: String, with database: String) -> String {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             var components = URLComponents(string: url)!

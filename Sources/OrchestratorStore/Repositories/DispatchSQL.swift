@@ -34,7 +34,15 @@ enum DispatchSQL {
     /// Sorts with no alternative (the merge of the capability sets' rows, the window over the
     /// claimed rows, the final ORDER BY) still run. JIT off: the planner counts a disabled sort
     /// as very expensive, which alone crossed jit_above_cost and compiled every claim (~450 ms).
-    static let claimSettings = [PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off")]
+    /// The generic plan, always: the claim's branches are chosen at run time (one-time filters on
+    /// its parameters), and its indexes by the order each walk asks for, so a plan for the given
+    /// values buys nothing — but PostgreSQL kept making one per call when it costed the generic
+    /// plan higher (1.7 ms of planning for 0.15 ms of execution, `pg_stat_statements` with
+    /// `track_planning`); `ClaimByCapabilitiesTests` checks the generic plan's reads.
+    static let claimSettings = [
+        PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off"),
+        PostgresLocalSetting("plan_cache_mode", "force_generic_plan"),
+    ]
 
     /// Claims ready tasks for several waiting executors that ask with the same capabilities and
     /// tenants (a batch of claims, `PostgresDispatchStore+ClaimBatch`), most urgent first, skipping
@@ -46,7 +54,7 @@ enum DispatchSQL {
     /// Order: `dispatch_priority DESC` (= priority + aging: priority − floor(ready_at / interval),
     /// so every interval waited is worth one priority level), then critical-path rank, then age.
     ///
-    /// Which rows it reads (docs/SCHEMA.md, "Capability matching", shows both plans): `queued`
+    /// Which rows it reads (docs/SCHEMA.md, "Capability matching" and "Tenants"): `queued`
     /// lists the distinct capability sets of the ready queue, one probe of
     /// tasks_ready_by_capabilities_idx (required_capabilities, dispatch_priority DESC, rank DESC,
     /// ready_at, id) WHERE state = 'ready' per set (a loose index scan, migration 0014). When the
@@ -58,7 +66,13 @@ enum DispatchSQL {
     /// $7 unlocked rows at most per set, and keeps the $7 most urgent: reads and row locks follow
     /// the runnable sets times $7, not the depth of the queue. Rows of a set locked there but not
     /// kept stay locked until this short transaction commits; other claimers skip them meanwhile,
-    /// as they skip any row a concurrent claim holds. The tenant filter is checked on the rows walked.
+    /// as they skip any row a concurrent claim holds.
+    ///
+    /// Those three serve claims for every tenant ($4 NULL). A tenant-scoped claim takes the same
+    /// per-set path on tasks_ready_by_tenant_idx (tenant, required_capabilities, …) instead:
+    /// `tenant_queued` lists the sets each of its tenants has queued (and those of '' rows, whose
+    /// tenant is not on the row: written by a 0.3.0 server, and checked against their workflow),
+    /// `by_tenant_set` walks the runnable ones. Other tenants' tasks are never read.
     /// (Row locks cannot share a query level with a window function, hence `picked` then `numbered`.)
     ///
     /// Each row also carries what the assignment needs beyond the task: its upstream tasks' keys
@@ -75,7 +89,8 @@ enum DispatchSQL {
     /// text, request trace id; NULL for none).
     static let claim = """
         WITH RECURSIVE queued(capabilities) AS (
-            (SELECT required_capabilities FROM tasks WHERE state = 'ready' ORDER BY required_capabilities LIMIT 1)
+            (SELECT required_capabilities FROM tasks
+              WHERE $4::text[] IS NULL AND state = 'ready' ORDER BY required_capabilities LIMIT 1)
             UNION ALL
             SELECT (SELECT t.required_capabilities FROM tasks t
                      WHERE t.state = 'ready' AND t.required_capabilities > queued.capabilities
@@ -85,11 +100,9 @@ enum DispatchSQL {
             SELECT EXISTS (SELECT 1 FROM queued WHERE NOT queued.capabilities <@ $3::text[]) AS present
         ), walked AS (
             SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
-             WHERE NOT (SELECT present FROM strangers)
+             WHERE $4::text[] IS NULL AND NOT (SELECT present FROM strangers)
                AND t.state = 'ready'
                AND t.required_capabilities <@ $3::text[]
-               AND ($4::text[] IS NULL
-                    OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
              ORDER BY t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
              LIMIT $7
                FOR NO KEY UPDATE SKIP LOCKED
@@ -97,24 +110,52 @@ enum DispatchSQL {
             SELECT c.* FROM queued CROSS JOIN LATERAL (
                 SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
                  WHERE t.state = 'ready'
-                   -- "= queued.capabilities", written so that only the new index can give this
-                   -- walk its order: an equality made the set a constant of the ORDER BY, and
-                   -- with the statistics of a long backlog the planner then walked tasks_claim_idx
-                   -- with the set as a filter, every queued task read again (tools/bench latency
-                   -- --backlog 50000). With a range, tasks_claim_idx would need a sort, and claims
-                   -- run with sorts disabled.
+                   -- "= queued.capabilities", written so that only tasks_ready_by_capabilities_idx
+                   -- can give this walk its order: an equality made the set a constant of the
+                   -- ORDER BY, and with the statistics of a long backlog the planner then walked
+                   -- tasks_claim_idx with the set as a filter, every queued task read again
+                   -- (tools/bench latency --backlog 50000). With a range, tasks_claim_idx would
+                   -- need a sort, and claims run with sorts disabled.
                    AND t.required_capabilities >= queued.capabilities AND t.required_capabilities <= queued.capabilities
-                   AND ($4::text[] IS NULL
-                        OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
                  ORDER BY t.required_capabilities, t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
                  LIMIT $7
                    FOR NO KEY UPDATE SKIP LOCKED) c
              WHERE (SELECT present FROM strangers) AND queued.capabilities <@ $3::text[]
+        ), tenant_queued(tenant, capabilities) AS (
+            -- Per tenant of the claim, and '' (tasks whose tenant is not on their row), the
+            -- distinct capability sets it has queued. Ranges instead of equalities, as above:
+            -- only tasks_ready_by_tenant_idx gives these orders.
+            SELECT x.tenant, first.capabilities
+              FROM (SELECT DISTINCT tenant FROM unnest(CASE WHEN $4::text[] IS NOT NULL THEN $4::text[] || ''::text END) AS u(tenant)) x
+             CROSS JOIN LATERAL (
+                   SELECT t.required_capabilities AS capabilities FROM tasks t
+                    WHERE t.state = 'ready' AND t.tenant >= x.tenant AND t.tenant <= x.tenant
+                    ORDER BY t.tenant, t.required_capabilities LIMIT 1) first
+            UNION ALL
+            SELECT q.tenant, next.capabilities FROM tenant_queued q
+             CROSS JOIN LATERAL (
+                   SELECT t.required_capabilities AS capabilities FROM tasks t
+                    WHERE t.state = 'ready' AND t.tenant >= q.tenant AND t.tenant <= q.tenant
+                      AND t.required_capabilities > q.capabilities
+                    ORDER BY t.tenant, t.required_capabilities LIMIT 1) next
+        ), by_tenant_set AS (
+            SELECT c.* FROM tenant_queued q CROSS JOIN LATERAL (
+                SELECT t.id, t.dispatch_priority, t.rank, t.ready_at FROM tasks t
+                 WHERE t.state = 'ready'
+                   AND t.tenant >= q.tenant AND t.tenant <= q.tenant
+                   AND t.required_capabilities >= q.capabilities AND t.required_capabilities <= q.capabilities
+                   AND (q.tenant <> ''
+                        OR EXISTS (SELECT 1 FROM workflows w WHERE w.id = t.workflow_id AND w.tenant = ANY($4::text[])))
+                 ORDER BY t.tenant, t.required_capabilities, t.dispatch_priority DESC, t.rank DESC, t.ready_at, t.id
+                 LIMIT $7
+                   FOR NO KEY UPDATE SKIP LOCKED) c
+             WHERE q.capabilities <@ $3::text[]
         ), picked AS (
             SELECT id, dispatch_priority, rank, ready_at FROM walked
             UNION ALL
             SELECT id, dispatch_priority, rank, ready_at FROM (
-                SELECT * FROM by_set ORDER BY dispatch_priority DESC, rank DESC, ready_at, id LIMIT $7) kept
+                SELECT * FROM by_set UNION ALL SELECT * FROM by_tenant_set
+                 ORDER BY dispatch_priority DESC, rank DESC, ready_at, id LIMIT $7) kept
         ), numbered AS (
             SELECT id, (row_number() OVER (ORDER BY dispatch_priority DESC, rank DESC, ready_at, id))::int4 AS n FROM picked
         ), assigned AS (

@@ -167,7 +167,7 @@ extension PostgresWorkflowStore {
         ), inserted AS (
             INSERT INTO tasks (id, workflow_id, key, dag_version, state, max_attempts, unfinished_upstream, priority, rank,
                                dispatch_priority, required_capabilities, metadata, input, created_at, ready_at, updated_at,
-                               attempt, fencing_token, lease_owner, lease_expires_at, lease_ttl_ms, deadline_at, started_at)
+                               attempt, fencing_token, lease_owner, lease_expires_at, lease_ttl_ms, deadline_at, started_at, tenant)
             SELECT s.id, $1, s.m ->> 'key', $2,
                    CASE WHEN s.owner IS NOT NULL THEN 'leased' WHEN $14 AND s.unfinished = 0 THEN 'ready' ELSE 'pending' END,
                    greatest(1, coalesce((s.m -> 'retry' ->> 'maxAttempts')::int, 1)), s.unfinished, s.priority, s.rank,
@@ -177,7 +177,10 @@ extension PostgresWorkflowStore {
                    s.owner, CASE WHEN s.owner IS NOT NULL THEN $7 + s.ttl * interval '1 millisecond' END,
                    CASE WHEN s.owner IS NOT NULL THEN s.ttl ELSE 30000 END,  -- else the column's default
                    CASE WHEN s.owner IS NOT NULL THEN $7 + (s.m ->> 'timeoutSeconds')::bigint * interval '1 second' END,
-                   CASE WHEN s.owner IS NOT NULL THEN $7 END
+                   CASE WHEN s.owner IS NOT NULL THEN $7 END,
+                   -- The workflow's, for tenant-scoped claims (migration 0014); its row is written
+                   -- earlier in the same transaction.
+                   (SELECT w.tenant FROM workflows w WHERE w.id = $1)
               FROM source s
          RETURNING id, lease_owner, fencing_token
         ), attempts AS (
