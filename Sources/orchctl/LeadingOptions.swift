@@ -6,8 +6,10 @@ enum LeadingOptions {
     static let taking = ["--address", "--ca-file", "--tls-ca-file", "--tls-cert-file", "--tls-key-file", "--token", "--timeout"]
     static let flags = ["--tls", "--insecure-skip-verify"]
 
-    /// `arguments` without the program name; unchanged unless connection options, and nothing
-    /// else, come before a subcommand name.
+    /// `arguments` without the program name; unchanged unless connection options come first.
+    /// Followed by a subcommand name, they move after it; followed by anything else that starts
+    /// with a dash, that comes first, so the parser's "Unknown option" names it rather than the
+    /// connection option before it (it named '--address' in `orchctl --address X --bogus get`).
     static func reordered(_ arguments: [String]) -> [String] {
         var leading: [String] = []
         var index = 0
@@ -23,7 +25,7 @@ enum LeadingOptions {
                 break
             }
         }
-        guard !leading.isEmpty, index < arguments.count, !arguments[index].hasPrefix("-") else { return arguments }
+        guard !leading.isEmpty, index < arguments.count else { return arguments }
         return [arguments[index]] + leading + arguments[(index + 1)...]
     }
 }
