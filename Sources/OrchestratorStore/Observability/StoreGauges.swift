@@ -16,8 +16,9 @@ public struct StoreGauges: Sendable {
         public init() {}
     }
 
-    /// Ready tasks per capability. Index: tasks_ready_by_capabilities_idx (partial, state = 'ready'): the scan
-    /// touches ready tasks only, so its cost follows the queue's depth, not the table's size.
+    /// Ready tasks per capability. Indexes: those of the ready queue (partial, state = 'ready';
+    /// tasks_claim_idx and, since 0014, two more): the scan touches ready tasks only, so its cost
+    /// follows the queue's depth, not the table's size.
     static let readyByCapability = """
         SELECT coalesce(c.capability, '') AS capability, count(*) AS tasks
           FROM tasks t
