@@ -11,6 +11,25 @@ enum LeadingOptions {
     /// with a dash, that comes first, so the parser's "Unknown option" names it rather than the
     /// connection option before it (it named '--address' in `orchctl --address X --bogus get`).
     static func reordered(_ arguments: [String]) -> [String] {
+        let (leading, index) = leadingConnectionOptions(arguments)
+        guard !leading.isEmpty, index < arguments.count else { return arguments }
+        return [arguments[index]] + leading + arguments[(index + 1)...]
+    }
+
+    /// What is wrong when `arguments` are connection options and nothing else (`orchctl --address
+    /// X`, `orchctl --address`): the parser would call the first of them unknown, when what is
+    /// missing is the subcommand (or the option's value). Nil otherwise.
+    static func missingSubcommand(_ arguments: [String]) -> String? {
+        let (leading, index) = leadingConnectionOptions(arguments)
+        if index < arguments.count, taking.contains(arguments[index]), index + 1 == arguments.count {
+            return "Missing value for '\(arguments[index])', and a subcommand after it."
+        }
+        guard !leading.isEmpty, index == arguments.count else { return nil }
+        return "Missing subcommand after the connection options (e.g. 'orchctl \(arguments.joined(separator: " ")) list')."
+    }
+
+    /// The connection options at the start of `arguments`, and the index of what follows them.
+    private static func leadingConnectionOptions(_ arguments: [String]) -> (options: [String], next: Int) {
         var leading: [String] = []
         var index = 0
         while index < arguments.count {
@@ -25,7 +44,6 @@ enum LeadingOptions {
                 break
             }
         }
-        guard !leading.isEmpty, index < arguments.count else { return arguments }
-        return [arguments[index]] + leading + arguments[(index + 1)...]
+        return (leading, index)
     }
 }

@@ -9,7 +9,11 @@ import OrchestratorGRPC
 enum OrchctlMain {
     static func main() async {
         atexit { Output.exitFailingIfStandardOutputFailed() }
-        await Orchctl.main(LeadingOptions.reordered(Array(CommandLine.arguments.dropFirst())))
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let problem = LeadingOptions.missingSubcommand(arguments) {
+            Orchctl.exit(withError: ValidationError(problem))
+        }
+        await Orchctl.main(LeadingOptions.reordered(arguments))
     }
 }
 
