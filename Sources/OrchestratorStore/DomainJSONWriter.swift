@@ -216,6 +216,13 @@ struct JSONBytes {
         guard value.isFinite else {
             throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Unable to encode \(value) directly in JSON."))
         }
+        // Whole numbers (an estimated cost of 1, a backoff multiplier of 2: most specs) as
+        // integers: `description` was 4 % of a 50-task submission's CPU. Below 1e15 its spelling is
+        // the integer's; -0 keeps its sign through `description`.
+        if value.rounded(.towardZero) == value, value.magnitude < 1e15, !(value == 0 && value.sign == .minus) {
+            int(Int(value))
+            return
+        }
         var text = value.description
         if text.hasSuffix(".0") { text.removeLast(2) }
         bytes.append(contentsOf: text.utf8)

@@ -49,6 +49,20 @@ struct DomainJSONWriterTests {
         return try parse(Data(written)).isEqual(try parse(encoded))
     }
 
+    /// Numbers are spelt as `description` spells them without a trailing ".0" (whole numbers take
+    /// a faster path that must agree).
+    @Test func numberSpellings() throws {
+        let cases: [(Double, String)] = [
+            (1, "1"), (-3, "-3"), (0, "0"), (-0.0, "-0"), (2.5, "2.5"), (1e15 - 1, "999999999999999"),
+            (1e15, "1000000000000000"), (1e16, "1e+16"), (-1e16, "-1e+16"), (0.1, "0.1"), (5e-324, "5e-324"),
+        ]
+        for (value, spelling) in cases {
+            var writer = JSONBytes(capacity: 32)
+            try writer.double(value)
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == spelling, "\(value)")
+        }
+    }
+
     @Test func dagsMatchJSONEncoderAndReadBackEqual() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
