@@ -16,16 +16,27 @@ enum LeadingOptions {
         return [arguments[index]] + leading + arguments[(index + 1)...]
     }
 
-    /// What is wrong when `arguments` are connection options and nothing else (`orchctl --address
-    /// X`, `orchctl --address`): the parser would call the first of them unknown, when what is
-    /// missing is the subcommand (or the option's value). Nil otherwise.
-    static func missingSubcommand(_ arguments: [String]) -> String? {
+    /// What is wrong with `arguments` that start with connection options, when the parser would
+    /// blame the first of them ("Unknown option '--address'") for what is really missing or
+    /// misspelt after them: the subcommand (`orchctl --address X`, `orchctl --address X bogus`),
+    /// an option's value (`orchctl --address`), or a subcommand that takes no connection options
+    /// (`token`). Nil otherwise.
+    static func problem(_ arguments: [String], subcommands: [String], local: Set<String>) -> String? {
         let (leading, index) = leadingConnectionOptions(arguments)
         if index < arguments.count, taking.contains(arguments[index]), index + 1 == arguments.count {
             return "Missing value for '\(arguments[index])', and a subcommand after it."
         }
-        guard !leading.isEmpty, index == arguments.count else { return nil }
-        return "Missing subcommand after the connection options (e.g. 'orchctl \(arguments.joined(separator: " ")) list')."
+        guard !leading.isEmpty else { return nil }
+        guard index < arguments.count else {
+            return "Missing subcommand after the connection options (e.g. 'orchctl \(arguments.joined(separator: " ")) list')."
+        }
+        let next = arguments[index]
+        if next.hasPrefix("-") { return nil }
+        if local.contains(next) { return "'\(next)' runs locally and takes no connection options." }
+        if !subcommands.contains(next) {
+            return "Unknown subcommand '\(next)' (subcommands: \(subcommands.joined(separator: ", ")))."
+        }
+        return nil
     }
 
     /// The connection options at the start of `arguments`, and the index of what follows them.

@@ -10,7 +10,8 @@ enum OrchctlMain {
     static func main() async {
         atexit { Output.exitFailingIfStandardOutputFailed() }
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let problem = LeadingOptions.missingSubcommand(arguments) {
+        let subcommands = Orchctl.configuration.subcommands.map { $0._commandName }
+        if let problem = LeadingOptions.problem(arguments, subcommands: subcommands, local: [TokenCommand._commandName]) {
             Orchctl.exit(withError: ValidationError(problem))
         }
         await Orchctl.main(LeadingOptions.reordered(arguments))

@@ -452,9 +452,11 @@ def test_connection_options_may_come_before_the_subcommand(api, server, capabili
     wrong = subprocess.run([program, "--address", server.address, "--bogus", "get", workflow_id], capture_output=True,
                            text=True, timeout=60)
     assert wrong.returncode == 64 and "Unknown option '--bogus'" in wrong.stderr, wrong.stderr
-    # Connection options and nothing after them: what is missing is named (it said "Unknown
-    # option '--address'" until 0.4.0).
+    # Connection options and nothing (or no known subcommand) after them: what is missing is
+    # named (it said "Unknown option '--address'" until 0.4.0).
     for args, message in ([["--address", server.address], "Missing subcommand after the connection options"],
-                          [["--address"], "Missing value for '--address'"]):
+                          [["--address"], "Missing value for '--address'"],
+                          [["--address", server.address, "bogus"], "Unknown subcommand 'bogus'"],
+                          [["--address", server.address, "token"], "'token' runs locally and takes no connection options"]):
         bare = subprocess.run([program, *args], capture_output=True, text=True, timeout=60)
         assert bare.returncode == 64 and message in bare.stderr and "Unknown option" not in bare.stderr, bare.stderr
