@@ -156,10 +156,25 @@ public struct SubmissionService: Sendable {
     /// A query as replays compare it: a graph that names no planner is planned by the explicit
     /// planner, so naming it changes nothing (a client filling in that default on a retry was
     /// answered ALREADY_EXISTS, while the failure policy's default was already taken as the same;
-    /// found by black-box testing).
+    /// found by black-box testing). Lists whose order means nothing compare as sets: goals, the
+    /// graph's tasks and edges (`depends_on`), a task's capabilities, inputs and outputs — a
+    /// client rebuilding its retry from a hash set sent them in another order and was refused
+    /// (found by black-box testing).
     static func asPlanned(_ query: Query) -> Query {
         var query = query
         if query.explicitGraph != nil, query.plannerHint == nil { query.plannerHint = ExplicitPlanner.defaultName }
+        if let goal = query.goal { query.goal = Goal(artifacts: Array(Set(goal.artifacts)).sorted()) }
+        if var graph = query.explicitGraph {
+            graph.tasks = graph.tasks.map { task in
+                var task = task
+                task.requiredCapabilities = Array(Set(task.requiredCapabilities)).sorted()
+                task.inputs = Array(Set(task.inputs)).sorted()
+                task.outputs = Array(Set(task.outputs)).sorted()
+                return task
+            }.sorted { $0.key.rawValue < $1.key.rawValue }
+            graph.edges = Array(Set(graph.edges)).sorted { ($0.from.rawValue, $0.to.rawValue) < ($1.from.rawValue, $1.to.rawValue) }
+            query.explicitGraph = graph
+        }
         return query
     }
 

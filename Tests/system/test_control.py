@@ -129,6 +129,13 @@ def test_a_request_id_reused_for_another_query_is_refused(api, database, capabil
     # filling it in) is the same request (found by black-box testing: it was ALREADY_EXISTS).
     unnamed = api.workflows.SubmitQuery(rich(planner=pb.query.PLANNER_KIND_UNSPECIFIED), timeout=30)
     assert not unnamed.created and unnamed.workflow.workflow_id == first.workflow.workflow_id
+    # Lists whose order means nothing, sent in another order or with repeats (a client rebuilding
+    # its retry from a hash set): the same request (found by black-box testing: ALREADY_EXISTS).
+    reordered = rich(task={"required_capabilities": [capability, capability], "inputs": ["seed", "seed"]})
+    reordered.query.graph.tasks[1].depends_on.extend(["a"])
+    reordered.query.graph.tasks.reverse()
+    again = api.workflows.SubmitQuery(reordered, timeout=30)
+    assert not again.created and again.workflow.workflow_id == first.workflow.workflow_id
     for changed in (rich(text="do another thing"), rich(task={"priority": 8}), rich(task={"estimated_cost": 0.2}),
                     rich(failure_policy=pb.query.FAILURE_POLICY_FAIL_FAST), rich(labels={"env": "prod"})):
         with pytest.raises(grpc.RpcError) as refused:

@@ -31,7 +31,8 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// Asynchronous by default (returns at once); with `wait` it returns when the workflow has
     /// finished, or DEADLINE_EXCEEDED when the caller's deadline comes first (the workflow keeps
     /// running). A repeated `request_id` with the same query returns the existing workflow
-    /// (`created` = false); with a different query (payload bytes aside) it is ALREADY_EXISTS.
+    /// (`created` = false; the order of tasks, depends_on, capabilities, inputs, outputs and goals
+    /// does not count); with a different query (payload bytes aside) it is ALREADY_EXISTS.
     /// INVALID_ARGUMENT lists every validation problem.
     func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, context: ServerContext) async throws
         -> Orchestrator_V1_SubmitQueryResponse
@@ -215,7 +216,8 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
     /// Asynchronous by default (returns at once); with `wait` it returns when the workflow has
     /// finished, or DEADLINE_EXCEEDED when the caller's deadline comes first (the workflow keeps
     /// running). A repeated `request_id` with the same query returns the existing workflow
-    /// (`created` = false); with a different query (payload bytes aside) it is ALREADY_EXISTS.
+    /// (`created` = false; the order of tasks, depends_on, capabilities, inputs, outputs and goals
+    /// does not count); with a different query (payload bytes aside) it is ALREADY_EXISTS.
     /// INVALID_ARGUMENT lists every validation problem.
     public func submitQuery(_ request: Orchestrator_V1_SubmitQueryRequest, options: CallOptions = CallOptions()) async throws
         -> Orchestrator_V1_SubmitQueryResponse
