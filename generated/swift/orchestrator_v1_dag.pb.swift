@@ -123,7 +123,9 @@ public struct Orchestrator_V1_TaskSpec: Sendable, Hashable, GRPCMessage {
     public var labels: [String: String] = [:]
     /// Opaque input handed to the executor in each assignment (JSON by convention).
     public var payload: [UInt8] = []
-    /// Why the planner put this task in the plan (filled in by planners; ignored on input).
+    /// Why the planner put this task in the plan (filled in by planners). In a graph given in the
+    /// query it is the author's text ("given in the query's graph" when empty); UpdateDag stores
+    /// added tasks' text as sent.
     public var rationale: String = ""
 
     public init() {}

@@ -201,7 +201,9 @@ struct  Orchestrator__V1__TaskSpec
    */
   ProtobufCBinaryData payload;
   /*
-   * Why the planner put this task in the plan (filled in by planners; ignored on input).
+   * Why the planner put this task in the plan (filled in by planners). In a graph given in the
+   * query it is the author's text ("given in the query's graph" when empty); UpdateDag stores
+   * added tasks' text as sent.
    */
   char *rationale;
 };
