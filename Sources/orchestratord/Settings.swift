@@ -98,6 +98,9 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
     } catch {
         throw ConfigFileError.malformed(path: path, reason: "not valid JSON: \(JSONSyntaxError.describe(error, in: Array(data)))")
     }
+    if let comma = JSONSyntaxError.trailingComma(in: Array(data)) {
+        throw ConfigFileError.malformed(path: path, reason: "not valid JSON: \(comma)")
+    }
     // Inside a nested object it is no setting: the value check below refuses the object itself.
     if let duplicate = JSONDuplicateKeys.first(in: Array(data)), duplicate.path.isEmpty {
         throw ConfigFileError.malformed(path: path, reason: "setting \"\(duplicate.key)\" appears twice")

@@ -80,6 +80,24 @@ struct DagFileJSONTests {
         #expect(message?.hasPrefix(expected) == true, "\(message ?? "accepted")")
     }
 
+    /// Foundation's parser accepts a comma closing an array or object, which JSON does not allow
+    /// (found by black-box testing: a file orchctl read "strictly" broke in other tools). Commas
+    /// inside strings are text.
+    @Test(arguments: [
+        ("{\"tasks\": [{\"key\": \"a\",}]}", "f.json: not valid JSON: trailing comma before '}' at line 1, column 23"),
+        ("{\"tasks\": [\n  {\"key\": \"a\"},\n]}", "f.json: not valid JSON: trailing comma before ']' at line 2, column 15"),
+        ("{\"tasks\": [],\n}", "f.json: not valid JSON: trailing comma before '}' at line 1, column 13"),
+    ])
+    func trailingCommasAreRefusedWithWhereTheyAre(file: String, expected: String) {
+        #expect(error(file) == expected)
+    }
+
+    @Test func commasInStringsAreText() throws {
+        let dag = try decode(#"{"tasks": [{"key": "a,]", "labels": {"k,}": "v\",]"}}]}"#)
+        #expect(dag.tasks.map(\.key) == ["a,]"])
+        #expect(JSONSyntaxError.trailingComma(in: Array(#"["\\", 1]"#.utf8)) == nil)
+    }
+
     /// JSONSerialization kept the last of two equal keys: a second "depends_on" silently dropped
     /// the first one's edges.
     @Test(arguments: [

@@ -26,6 +26,9 @@ public enum DagFileJSON {
         } catch {
             throw Failure(message: "\(source): not valid JSON: \(JSONSyntaxError.describe(error, in: bytes))")
         }
+        if let comma = JSONSyntaxError.trailingComma(in: bytes) {
+            throw Failure(message: "\(source): not valid JSON: \(comma)")
+        }
         if let duplicate = JSONDuplicateKeys.first(in: bytes) {
             let location = duplicate.path.isEmpty ? source : "\(source): \(duplicate.path)"
             throw Failure(message: "\(location): field \"\(duplicate.key)\" appears twice (keep one; JSON parsers disagree on which wins)")

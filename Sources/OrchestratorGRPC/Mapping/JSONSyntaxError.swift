@@ -26,10 +26,44 @@ public enum JSONSyntaxError {
     public static func problem(in bytes: [UInt8]) -> String? {
         do {
             _ = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-            return nil
+            return trailingComma(in: bytes)
         } catch {
             return describe(error, in: bytes)
         }
+    }
+
+    /// "trailing comma before ']' at line 3, column 14" (the comma's place) for text Foundation's
+    /// parser accepted with a comma closing an array or object — which JSON (RFC 8259) does not
+    /// allow and other tools refuse, so a file read "strictly" accepted by orchctl or the server
+    /// broke elsewhere (found by black-box testing); nil when there is none. Run it on text that
+    /// parsed: it only skips strings and tracks the last byte outside them.
+    public static func trailingComma(in bytes: [UInt8]) -> String? {
+        var lastComma: Int?
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                lastComma = nil
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+            case UInt8(ascii: ","):
+                lastComma = index
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if let comma = lastComma {
+                    let (line, column) = position(ofByte: comma, in: bytes)
+                    return "trailing comma before '\(Character(Unicode.Scalar(byte)))' at line \(line), column \(column)"
+                }
+            case 0x20, 0x09, 0x0A, 0x0D:
+                break
+            default:
+                lastComma = nil
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// 1-based line and column of a byte offset (columns count bytes, as the offset does).
