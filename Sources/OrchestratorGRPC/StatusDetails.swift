@@ -14,26 +14,57 @@ public enum StatusDetails {
     /// `StatusMapping.maxMessageWireBytes` for why trailers are kept small.
     public static let maxBytes = 3072
 
+    /// Code of the last detail when not every problem is attached: a program reading only the
+    /// details learns that some are missing, and how many (they were left out without a word;
+    /// found by black-box testing).
+    public static let moreProblemsCode = "MORE_PROBLEMS"
+
     /// nil when there is nothing to attach or a problem cannot be encoded (the message still lists them).
-    public static func encode(code: RPCStatus.Code, message: String, problems: [Orchestrator_V1_ValidationProblem]) -> [UInt8]? {
+    /// `total`: how many problems there are in all (more than `problems` when validation stopped
+    /// keeping them); those not attached are counted by a final `MORE_PROBLEMS` entry.
+    public static func encode(
+        code: RPCStatus.Code, message: String, problems: [Orchestrator_V1_ValidationProblem], total: Int? = nil
+    ) -> [UInt8]? {
         guard !problems.isEmpty else { return nil }
+        let total = max(total ?? problems.count, problems.count)
         var out: [UInt8] = []
         if code.rawValue != 0 {
             out.append(0x08)  // field 1, varint
             appendVarint(UInt64(code.rawValue), to: &out)
         }
         appendBytes(field: 2, Array(message.utf8), to: &out)
-        for problem in problems {
-            guard let value = try? problem.serializedBytes() else { return nil }
-            var any: [UInt8] = []
-            appendBytes(field: 1, Array(problemTypeURL.utf8), to: &any)
-            appendBytes(field: 2, value, to: &any)
-            var field: [UInt8] = []
-            appendBytes(field: 3, any, to: &field)
-            if out.count + field.count > maxBytes { break }
+        // Room kept for the marker, at its largest (no fewer digits than any count it may hold).
+        let markerRoom = detail(moreProblems(left: total, total: total))?.count ?? 0
+        var attached = 0
+        for (index, problem) in problems.enumerated() {
+            guard let field = detail(problem) else { return nil }
+            let isLast = index == problems.count - 1 && total == problems.count
+            if out.count + field.count + (isLast ? 0 : markerRoom) > maxBytes { break }
             out += field
+            attached += 1
+        }
+        if attached < total, let marker = detail(moreProblems(left: total - attached, total: total)) {
+            out += marker
         }
         return out
+    }
+
+    private static func moreProblems(left: Int, total: Int) -> Orchestrator_V1_ValidationProblem {
+        Orchestrator_V1_ValidationProblem(
+            code: moreProblemsCode,
+            message: "\(left) more problem\(left == 1 ? "" : "s") not attached (\(total) in all; the status message lists more): "
+                + "fix these and send again to see the rest")
+    }
+
+    /// One `details` entry: field 3 holding an `Any` of the problem.
+    private static func detail(_ problem: Orchestrator_V1_ValidationProblem) -> [UInt8]? {
+        guard let value = try? problem.serializedBytes() else { return nil }
+        var any: [UInt8] = []
+        appendBytes(field: 1, Array(problemTypeURL.utf8), to: &any)
+        appendBytes(field: 2, value, to: &any)
+        var field: [UInt8] = []
+        appendBytes(field: 3, any, to: &field)
+        return field
     }
 
     /// Reads the problems back out of `grpc-status-details-bin` bytes (for tests and Swift clients).

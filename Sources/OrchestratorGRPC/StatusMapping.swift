@@ -189,7 +189,8 @@ public enum StatusMapping {
     static func invalid(_ subject: String, _ problems: [Orchestrator_V1_ValidationProblem], total: Int? = nil) -> RPCStatus {
         let message = listing(subject, problems.map(\.message), total: total ?? problems.count)
         return RPCStatus(
-            .invalidArgument, message, details: StatusDetails.encode(code: .invalidArgument, message: message, problems: problems))
+            .invalidArgument, message,
+            details: StatusDetails.encode(code: .invalidArgument, message: message, problems: problems, total: total ?? problems.count))
     }
 
     /// `invalid DAG: 3 problems: cycle: a → b → a …; task `x` depends on unknown task `y`; …`, cut at

@@ -113,8 +113,11 @@ struct StatusMappingTests {
                 == "invalid DAG: 5 problems: cycle: a → b → c → a (3 tasks); edge #0 (y → x) refers to unknown task `y` (its source); too long; … and 2 more"
         )
         let problems = try #require(status.details.flatMap(StatusDetails.decodeProblems))
-        #expect(problems.map(\.code) == ["CYCLE", "UNKNOWN_DEPENDENCY", "INVALID_KEY"])
+        // The two validation stopped keeping are counted by a last entry, so a program reading only
+        // the details knows the list is not complete.
+        #expect(problems.map(\.code) == ["CYCLE", "UNKNOWN_DEPENDENCY", "INVALID_KEY", "MORE_PROBLEMS"])
         #expect(problems[0].taskKeys == ["a", "b", "c"])
+        #expect(problems[3].message.hasPrefix("2 more problems not attached (5 in all"))
     }
 
     @Test func longListsAreCutToFitATrailer() throws {
@@ -130,8 +133,21 @@ struct StatusMappingTests {
         let details = try #require(status.details)
         #expect(details.count <= StatusDetails.maxBytes)
         let attached = try #require(StatusDetails.decodeProblems(details))
-        #expect(!attached.isEmpty && attached.count < 500)
-        #expect(attached == Array(problems.prefix(attached.count)))
+        #expect(attached.count > 1 && attached.count < 500)
+        let listed = attached.dropLast()
+        #expect(Array(listed) == Array(problems.prefix(listed.count)))
+        #expect(attached.last?.code == "MORE_PROBLEMS")
+        #expect(attached.last?.message.hasPrefix("\(500 - listed.count) more problems not attached (500 in all") == true)
+    }
+
+    @Test func everyProblemThatFitsIsAttachedWithoutAMarker() throws {
+        let problems = (0..<5).map { Orchestrator_V1_ValidationProblem(code: "CYCLE", message: "cycle \($0)", taskKeys: ["t\($0)"]) }
+        let bytes = try #require(StatusDetails.encode(code: .invalidArgument, message: "m", problems: problems))
+        #expect(StatusDetails.decodeProblems(bytes) == problems)
+        // One that fits only without the marker's room is still attached when it is the last.
+        let big = Orchestrator_V1_ValidationProblem(code: "CYCLE", message: String(repeating: "x", count: StatusDetails.maxBytes - 120))
+        let alone = try #require(StatusDetails.encode(code: .invalidArgument, message: "m", problems: [big]))
+        #expect(StatusDetails.decodeProblems(alone) == [big])
     }
 
     @Test func rejectionCarriesCodeMessageAndProblems() {

@@ -281,7 +281,8 @@ public struct Orchestrator_V1_ValidationProblem: Sendable, Hashable, GRPCMessage
     public static let grpcMessageName = "orchestrator.v1.ValidationProblem"
 
     /// Stable machine-readable code: DUPLICATE_KEY, UNKNOWN_DEPENDENCY, SELF_LOOP, CYCLE,
-    /// EMPTY_GRAPH, INVALID_KEY, LIMIT_EXCEEDED, UNREACHABLE_GOAL, ...
+    /// EMPTY_GRAPH, INVALID_KEY, LIMIT_EXCEEDED, UNREACHABLE_GOAL, ... MORE_PROBLEMS, last in a
+    /// list cut to fit the status details, counts the problems left out (docs/DOMAIN.md).
     public var code: String = ""
     /// A sentence precise enough to fix the input, e.g. "cycle: a → b → c → a".
     public var message: String = ""

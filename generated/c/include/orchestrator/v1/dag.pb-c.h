@@ -329,7 +329,8 @@ struct  Orchestrator__V1__ValidationProblem
   ProtobufCMessage base;
   /*
    * Stable machine-readable code: DUPLICATE_KEY, UNKNOWN_DEPENDENCY, SELF_LOOP, CYCLE,
-   * EMPTY_GRAPH, INVALID_KEY, LIMIT_EXCEEDED, UNREACHABLE_GOAL, ...
+   * EMPTY_GRAPH, INVALID_KEY, LIMIT_EXCEEDED, UNREACHABLE_GOAL, ... MORE_PROBLEMS, last in a
+   * list cut to fit the status details, counts the problems left out (docs/DOMAIN.md).
    */
   char *code;
   /*
