@@ -62,11 +62,19 @@ public struct DagChange: Sendable {
         // An edge added again within the update (add_edges, a new task's depends_on) is dropped,
         // as planners drop a repeated dependency; one that is already there is named here, where
         // the validator would call it "listed more than once" although the caller listed it once.
-        var keptEdges = edges.subtracting(droppedEdges)
+        var keptEdges = edges.subtracting(droppedEdges).filter { !removed.contains($0.from) && !removed.contains($0.to) }
         var addedEdges: [Edge] = []
         var addedOnce = Set<Edge>()
         for edge in addEdges where addedOnce.insert(edge).inserted {
-            if keptEdges.insert(edge).inserted {
+            // An edge of a task the update removes (from add_edges or an added task's depends_on),
+            // named as such: it was "already in the current DAG" or an edge to an unknown task at
+            // a position of the merged graph (found by black-box testing).
+            if let gone = [edge.from, edge.to].first(where: removed.contains) {
+                problems.append(ValidationIssue(
+                    code: .unknownTask,
+                    message: "the update adds \(edge.from.rawValue) → \(edge.to.rawValue), but remove_tasks removes \"\(gone.rawValue)\"",
+                    taskKeys: [edge.from, edge.to]))
+            } else if keptEdges.insert(edge).inserted {
                 addedEdges.append(edge)
             } else {
                 problems.append(ValidationIssue(

@@ -57,4 +57,17 @@ import Testing
         let same = try DagChange(addEdges: [Edge(from: "a", to: "b")], removeEdges: [Edge(from: "a", to: "b")]).applied(to: base)
         #expect(same.edges.count == 2)
     }
+
+    /// An edge of a task the same update removes was "already in the current DAG" (a → b, a
+    /// removed) or an edge to an unknown task (a → c); found by black-box testing.
+    @Test func anAddedEdgeOfARemovedTaskSaysTheTaskIsRemoved() {
+        for edge in [Edge(from: "a", to: "b"), Edge(from: "a", to: "c"), Edge(from: "c", to: "a")] {
+            #expect {
+                try DagChange(removeTasks: ["a"], addEdges: [edge]).applied(to: base)
+            } throws: { error in
+                guard case .invalidArgument(let message, _) = error as? AppError else { return false }
+                return message == "invalid DAG update: 1 problem: the update adds \(edge), but remove_tasks removes \"a\""
+            }
+        }
+    }
 }
