@@ -21,7 +21,8 @@ public enum MermaidExport {
     }
 
     /// Mermaid labels take HTML entities; quotes and angle brackets would otherwise end or break
-    /// them, a `#` would start an entity (a key holding `#quot;` rendered as a quote), and control
+    /// them, a `#` or `&` would start an entity (a name holding `#quot;` or `&amp;` rendered as a
+    /// quote or an ampersand; found by black-box testing), and control
     /// and invisible characters are written as entities so none reaches a terminal raw.
     static func escape(_ text: String) -> String {
         var out = ""
@@ -31,6 +32,7 @@ public enum MermaidExport {
             case "<": out += "#lt;"
             case ">": out += "#gt;"
             case "#": out += "#35;"
+            case "&": out += "#amp;"
             case "\n": out += "<br/>"
             case _ where scalar.isInvisibleInText: out += "#\(scalar.value);"
             default: out.unicodeScalars.append(scalar)

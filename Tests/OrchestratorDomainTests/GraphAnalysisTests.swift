@@ -88,16 +88,16 @@ struct GraphAnalysisTests {
     }
 
     /// Found by black-box testing: a task name with an escape sequence, CR or TAB reached the
-    /// terminal raw through `orchctl dag --format dot|mermaid`, and a literal `#quot;` in a
-    /// Mermaid label rendered as a quote.
+    /// terminal raw through `orchctl dag --format dot|mermaid`, and a literal `#quot;` (or
+    /// `&amp;`) in a Mermaid label rendered as a quote (an ampersand).
     @Test func exportsEscapeControlCharactersAndMermaidEntities() throws {
         var dag = Graphs.dag(["a"], edges: [])
-        dag.tasks[0].name = "x\u{1B}[31m\r\t#quot;\u{202E}"
+        dag.tasks[0].name = "x\u{1B}[31m\r\t#quot;\u{202E}&amp;"
         let graph = try Graphs.validate(dag)
         let dot = DotExport.render(graph)
         #expect(dot.contains(#"x\\u{1B}[31m\\u{D}\\u{9}#quot;\\u{202E}"#), "\(dot)")
         let mermaid = MermaidExport.render(graph)
-        #expect(mermaid.contains("x#27;[31m#13;#9;#35;quot;#8238;"), "\(mermaid)")
+        #expect(mermaid.contains("x#27;[31m#13;#9;#35;quot;#8238;#amp;amp;"), "\(mermaid)")
         for output in [dot, mermaid] {
             #expect(!output.unicodeScalars.contains { $0.isInvisibleInText && $0 != "\n" })
         }
