@@ -125,7 +125,7 @@ public final class PostgresPool: Sendable {
         while true {
             switch try await takeTicket() {
             case .session(let session, let needsCheck):
-                if !needsCheck {
+                if !needsCheck && !session.idleSocketStirred() {
                     return session
                 }
                 if await session.ping() {

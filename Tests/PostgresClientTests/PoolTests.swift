@@ -37,6 +37,39 @@ struct PoolTests {
         }
     }
 
+    /// Found by black-box testing: after the server's connections were terminated
+    /// (`pg_terminate_backend`, as an operator or a connection killer does), the next plain
+    /// callers met "connection lost". An idle connection whose socket the server wrote to or
+    /// closed is now checked before it is lent: nobody sees the termination.
+    @Test func terminatedIdleConnectionsAreReplacedUnseen() async throws {
+        try await TestDatabase.withDatabase { url in
+            // Never health-checked for idleness: only the socket tells.
+            let pool = PostgresPool(
+                configuration: PostgresPoolConfiguration(conninfo: url, maxConnections: 3, healthCheckAfterIdle: .seconds(3600)))
+            defer { pool.close() }
+            let before = try await withThrowingTaskGroup(of: Int32.self) { group in
+                for _ in 0..<3 {
+                    group.addTask { try await pool.withConnection { session in
+                        try await session.query("SELECT pg_sleep(0.05)")
+                        return session.backendPID
+                    } }
+                }
+                return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
+            }
+            #expect(before.count == 3 && pool.statistics.open == 3)
+            let killer = try PostgresConnection(conninfo: url)
+            _ = try killer.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int4[]) AS pid", [Array(before)])
+            // Until the backends are gone, their sockets are not closed yet.
+            for _ in 0..<100 where try killer.query("SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1::int4[])", [Array(before)]).count > 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            for _ in 0..<6 {
+                let pid = try await pool.withConnection { try await $0.query("SELECT pg_backend_pid() AS pid")[0].decode(Int32.self, column: "pid") }
+                #expect(!before.contains(pid))
+            }
+        }
+    }
+
     @Test func waitingCallerTimesOut() async throws {
         try await TestDatabase.withDatabase { url in
             let pool = PostgresPool(
