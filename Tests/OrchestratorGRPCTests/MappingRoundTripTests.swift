@@ -121,6 +121,7 @@ struct MappingRoundTripTests {
 
     @Test func everyFieldProblemIsCollected() {
         let proto = Orchestrator_V1_Query(
+            inputs: ["": "x"],
             graph: Orchestrator_V1_Dag(tasks: [
                 Orchestrator_V1_TaskSpec(
                     key: "a",
@@ -142,11 +143,11 @@ struct MappingRoundTripTests {
             "retry.max_attempts is -1", "retry.initial_backoff_ms is -5", "retry.max_backoff_ms is -6",
             "retry.backoff_multiplier is 0.5", "retry.jitter is 1.5", "timeouts.start_to_close_ms is -1",
             "timeouts.lease_ttl_ms is -1", "planner is 42", "constraints.max_total_cost is -1.0", "constraints.max_tasks is -1",
-            "`x` as both allowed and forbidden", "failure_policy is 9",
+            "`x` as both allowed and forbidden", "failure_policy is 9", "inputs has an entry with an empty artifact name",
         ] {
             #expect(messages.contains { $0.contains(fragment) }, "missing: \(fragment) in \(messages)")
         }
-        #expect(problems.problems.count == 16)
+        #expect(problems.problems.count == 17)
     }
 
     /// Both backoffs given out of order: refused, naming both (the cap used to win silently).

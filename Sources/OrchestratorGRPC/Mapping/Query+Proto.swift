@@ -54,6 +54,9 @@ extension DecodedQuery {
         }
 
         if proto.goals.contains(where: \.isEmpty) { problems.add(.invalidField, "goals contains an empty artifact name") }
+        // As goals: an artifact without a name is nothing a planner can use (it was taken, and
+        // the catalog plan's rationale listed "available inputs: ``"; found by black-box testing).
+        if proto.inputs.keys.contains("") { problems.add(.invalidField, "inputs has an entry with an empty artifact name") }
 
         var allowed: [String] = []
         if let c = proto.constraints {
