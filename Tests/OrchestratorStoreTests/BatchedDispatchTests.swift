@@ -68,7 +68,7 @@ struct BatchedDispatchTests {
                     Issue.record("a different completion was taken for a resent one")
                 case .unknownTask:
                     Issue.record("task \(taskID) unknown")
-                case .heldByAnotherStream:
+                case .heldByAnotherStream, .assignedToAnotherStream:
                     Issue.record("task \(taskID) refused as held by another stream (the store never answers so)")
                 }
             }

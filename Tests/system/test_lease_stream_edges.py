@@ -179,10 +179,17 @@ def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on
         revocation = first.next_of("revocation", 15)
         assert revocation is not None and revocation.lease == assignment.lease, revocation
         assert "lease resumed by another stream of executor " + executor_id in revocation.reason, revocation.reason
+        # The task id in capitals is the same task (the database compares UUIDs regardless of
+        # case); it got past the lease table, which compared text, and stored the zombie's result
+        # over the holder's (found by black-box testing).
+        shouted = pb.executors.LeaseToken(task_id=assignment.lease.task_id.upper(), fencing_token=assignment.lease.fencing_token)
         for report in (pb.executors.LeaseRequest(progress=pb.executors.TaskProgress(lease=assignment.lease, fraction=0.5)),
                        pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(
                            lease=assignment.lease, message="zombie", code="E", retryable=True)),
-                       pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"zombie"))):
+                       pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"zombie")),
+                       pb.executors.LeaseRequest(failure=pb.executors.TaskFailure(
+                           lease=shouted, message="zombie", code="E", retryable=True)),
+                       pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=shouted, result=b"zombie"))):
             first.send(report)
             refused = first.next_of("ack", 15)
             assert refused is not None and not refused.accepted, refused
@@ -201,6 +208,69 @@ def test_a_lease_resumed_by_another_stream_of_the_same_executor_id_is_revoked_on
         first.close()
         if second is not None:
             second.close()
+
+
+def _stream(api, pb, executor_id, capabilities):
+    """A Lease stream that has said hello (max_in_flight 1) and heartbeats every 0.5 s."""
+    from security_support import LeaseStream
+
+    stream = LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id=executor_id, capabilities=capabilities, max_in_flight=1), heartbeat_every=0.5)
+    assert stream.next_of("welcome", 30) is not None
+    return stream
+
+
+def test_a_report_on_a_sibling_streams_own_assignment_is_not_called_a_takeover(api, pb, server, database, capability):
+    """Two streams of one executor id, no resume: a report from the second on the first's
+    assignment was refused as "lease taken over: another stream … resumed the lease", a resume
+    that never happened (found by black-box testing). It is refused as held by another stream."""
+    executor_id = "sibling-" + capability
+    holder = _stream(api, pb, executor_id, [capability])
+    sibling = None
+    try:
+        workflow_id = api.submit([api.task("held", capability)]).workflow.workflow_id
+        assignment = holder.next_of("assignment", 30)
+        assert assignment is not None
+        sibling = _stream(api, pb, executor_id, ["nothing-" + capability])
+        sibling.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"not mine")))
+        refused = sibling.next_of("ack", 15)
+        assert refused is not None and not refused.accepted, refused
+        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], refused
+        assert refused.message.startswith("lease held by another stream: ") and "resumed" not in refused.message, refused
+        assert "two processes share this executor id" in refused.message, refused
+        holder.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=assignment.lease, result=b"mine")))
+        ack = holder.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert psql(database, f"SELECT encode(result, 'escape') FROM tasks WHERE id = '{assignment.lease.task_id}'") == [["mine"]]
+    finally:
+        holder.close()
+        if sibling is not None:
+            sibling.close()
+
+
+def test_a_task_id_in_capitals_is_the_same_lease_everywhere(api, pb, server, database, capability):
+    """A completion with the task id in capitals was accepted by the database (UUIDs compare
+    regardless of case) but not matched by the lease table: a second later the stream got a
+    revocation ("lease no longer held") for the task it had just finished, and a heartbeat in
+    capitals answered valid=false (found by black-box testing)."""
+    stream = _stream(api, pb, "caps-" + capability, [capability])
+    try:
+        workflow_id = api.submit([api.task("caps", capability)]).workflow.workflow_id
+        assignment = stream.next_of("assignment", 30)
+        assert assignment is not None
+        shouted = pb.executors.LeaseToken(task_id=assignment.lease.task_id.upper(), fencing_token=assignment.lease.fencing_token)
+        assert shouted.task_id != assignment.lease.task_id
+        status = api.executors.Heartbeat(pb.executors.HeartbeatRequest(
+            executor_id="caps-" + capability, leases=[shouted]), timeout=10)
+        assert [s.valid for s in status.leases] == [True], status
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=shouted, result=b"done")))
+        ack = stream.next_of("ack", 15)
+        assert ack is not None and ack.accepted, ack
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        assert stream.next_of("revocation", 2) is None
+    finally:
+        stream.close()
 
 
 def test_a_report_on_a_lease_of_another_executor_or_a_poll_is_not_called_a_takeover(api, pb, server, database, capability):

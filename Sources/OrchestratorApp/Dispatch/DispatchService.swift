@@ -113,9 +113,10 @@ public final class DispatchService: Sendable {
     ) async throws -> ReportResult {
         // The fencing token cannot tell two streams of one executor id apart: both hold the same
         // token after a takeover. The lease table knows which stream holds the lease now.
-        if let sessionID, registry.takenOver(lease, executorID: executorID, from: sessionID) != nil {
-            observeReport(lease, executorID: executorID, outcome: reported, result: .heldByAnotherStream)
-            return .heldByAnotherStream
+        if let sessionID, let holder = registry.heldByAnotherStream(lease, executorID: executorID, from: sessionID) {
+            let result: ReportResult = holder.resumed ? .heldByAnotherStream : .assignedToAnotherStream
+            observeReport(lease, executorID: executorID, outcome: reported, result: result)
+            return result
         }
         var outcome = reported
         var plan: PlanningTask?
@@ -178,7 +179,7 @@ public final class DispatchService: Sendable {
             }
             // A free slot, and possibly newly ready children (or adopted tasks).
             signals.signal(.tasksReady)
-        case (.heldByAnotherStream, _):
+        case (.heldByAnotherStream, _), (.assignedToAnotherStream, _):
             // Not reached (answered above); the lease stays with the stream that holds it.
             break
         case (.staleLease, _), (.unknownTask, _), (.alreadyCompleted, _):

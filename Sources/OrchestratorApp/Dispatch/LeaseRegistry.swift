@@ -29,6 +29,9 @@ final class LeaseRegistry: Sendable {
         var workflowID: String? = nil
         /// The task's key, for messages; nil when unknown (a resumed lease).
         var taskKey: String? = nil
+        /// Held through a `resume` of the stream's hello, not handed to it by an assignment: a
+        /// report from another stream of the executor id is then refused as a takeover.
+        var resumed = false
         /// A completion or failure of this lease is being applied (`DispatchService.report`): a
         /// workflow-wide revocation passes it by, since the executor learns that report's outcome
         /// from its ack. Without this, a report applied in the batch that finished the workflow
@@ -130,7 +133,9 @@ final class LeaseRegistry: Sendable {
     /// is another stream still open (same executor id, another process or connection), so that it
     /// can be told the lease moved.
     func addResumed(_ lease: LiveLease) -> SessionHandle? {
-        state.withLock { state in
+        var lease = lease
+        lease.resumed = true
+        return state.withLock { state in
             let previous = state.leases[lease.token.taskID]
             Self.insert(lease, into: &state)
             guard let previous, previous.token == lease.token, previous.sessionID != lease.sessionID else { return nil }
@@ -195,15 +200,16 @@ final class LeaseRegistry: Sendable {
     }
 
     /// The Lease stream other than `sessionID` through which `executorID` holds this exact
-    /// lease, if any: another stream of the same executor id resumed it (a takeover). Nil when
-    /// the lease is held by another executor id (the store answers that report, naming neither
-    /// the holder nor, across tenants, the task), by a PollTasks call of the same id, or not here.
-    func takenOver(_ token: LeaseToken, executorID: String, from sessionID: String) -> String? {
+    /// lease, if any — another stream of the same executor id was assigned it, or resumed it (a
+    /// takeover) — and whether it resumed it. Nil when the lease is held by another executor id
+    /// (the store answers that report, naming neither the holder nor, across tenants, the
+    /// task), by a PollTasks call of the same id, or not here.
+    func heldByAnotherStream(_ token: LeaseToken, executorID: String, from sessionID: String) -> (sessionID: String, resumed: Bool)? {
         state.withLock { state in
             guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID,
                 lease.sessionID != sessionID, !lease.sessionID.hasPrefix(Self.pollSessionPrefix)
             else { return nil }
-            return lease.sessionID
+            return (lease.sessionID, lease.resumed)
         }
     }
 

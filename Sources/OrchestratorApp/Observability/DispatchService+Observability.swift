@@ -73,6 +73,9 @@ extension DispatchService {
         case .heldByAnotherStream:
             metrics.reports.labels(kind, "held_by_another_stream").increment()
             logger.info("report refused: another stream of the executor resumed the lease", metadata: metadata)
+        case .assignedToAnotherStream:
+            metrics.reports.labels(kind, "held_by_another_stream").increment()
+            logger.info("report refused: the lease was assigned to another stream of the executor", metadata: metadata)
         }
     }
 

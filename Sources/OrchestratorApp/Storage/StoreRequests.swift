@@ -297,6 +297,9 @@ public enum ReportResult: Hashable, Sendable {
     /// process told to stop could still store a result or spend the attempt under the new holder.
     /// Decided by the server's lease table, before the store.
     case heldByAnotherStream
+    /// As `heldByAnotherStream`, for a lease that was assigned to the other stream (nothing
+    /// was resumed: the answer must not say it was).
+    case assignedToAnotherStream
 }
 
 /// A request to push one lease's expiry to `until`.

@@ -1,3 +1,4 @@
+import Foundation
 public import OrchestratorAPI
 public import OrchestratorApp
 import OrchestratorDomain
@@ -6,7 +7,19 @@ import OrchestratorTracing
 extension Orchestrator_V1_LeaseToken {
     public init(_ lease: LeaseToken) { self.init(taskID: lease.taskID, fencingToken: lease.fencingToken) }
 
-    public var domainLease: LeaseToken { LeaseToken(taskID: taskID, fencingToken: fencingToken) }
+    /// The lease with its task id in the form the server hands out (a lowercase UUID): the
+    /// database compares UUIDs regardless of case but the lease table compares text, so an id
+    /// written in capitals got past the stream checks — a stream whose lease another stream had
+    /// taken over stored its result over the new holder's (found by black-box testing). Ids that
+    /// are no UUID are kept as sent, for the store to refuse.
+    public var domainLease: LeaseToken { LeaseToken(taskID: Self.canonicalTaskID(taskID), fencingToken: fencingToken) }
+
+    static func canonicalTaskID(_ taskID: String) -> String {
+        guard taskID.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "F") }),
+            let uuid = UUID(uuidString: taskID)
+        else { return taskID }
+        return uuid.uuidString.lowercased()
+    }
 }
 
 extension Orchestrator_V1_Assignment {

@@ -102,8 +102,8 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
                 throw AppError.failedPrecondition(Self.staleMessage(lease, current: current, state: state))
             case .unknownTask:
                 throw AppError.notFound("task \(lease.taskID) not found")
-            case .heldByAnotherStream:
-                throw AppError.failedPrecondition(Self.heldByAnotherStreamMessage(lease))
+            case .heldByAnotherStream, .assignedToAnotherStream:
+                throw AppError.failedPrecondition(Self.heldByAnotherStreamMessage(lease, resumed: result == .heldByAnotherStream))
             }
         }
     }
@@ -164,10 +164,16 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             + "this one changed nothing"
     }
 
-    static func heldByAnotherStreamMessage(_ lease: LeaseToken) -> String {
-        "lease taken over: another stream of this executor id resumed the lease on task \(lease.taskID) (fencing token "
-            + "\(lease.fencingToken)) and holds it now; reports from this stream are refused and changed nothing "
-            + "(two processes share this executor id: give each its own)"
+    /// Names what happened: a takeover only when the holder resumed the lease (a report on a
+    /// sibling stream's own assignment was told of a resume that never was; found by black-box
+    /// testing).
+    static func heldByAnotherStreamMessage(_ lease: LeaseToken, resumed: Bool) -> String {
+        (resumed
+            ? "lease taken over: another stream of this executor id resumed the lease on task \(lease.taskID) (fencing token "
+                + "\(lease.fencingToken)) and holds it now"
+            : "lease held by another stream: the lease on task \(lease.taskID) (fencing token \(lease.fencingToken)) was "
+                + "assigned to another stream of this executor id, which holds it")
+            + "; reports from this stream are refused and changed nothing (two processes share this executor id: give each its own)"
     }
 
     static func staleMessage(_ lease: LeaseToken, current: Int64, state: TaskState) -> String {
@@ -222,9 +228,9 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             case .unknownTask:
                 ack.code = Int32(RPCStatus.Code.notFound.rawValue)
                 ack.message = "task \(lease.taskID) not found"
-            case .heldByAnotherStream:
+            case .heldByAnotherStream, .assignedToAnotherStream:
                 ack.code = Int32(RPCStatus.Code.failedPrecondition.rawValue)
-                ack.message = heldByAnotherStreamMessage(lease)
+                ack.message = heldByAnotherStreamMessage(lease, resumed: result == .heldByAnotherStream)
             }
             response.kind = .ack(ack)
         case .invalidReportAck(let reason):
