@@ -496,10 +496,11 @@ final class LeaseRegistry: Sendable {
         for token in tokens { revoke(token, reason: reason) }
     }
 
-    /// Marks (or unmarks) a final report of this exact lease as being applied (`LiveLease.finalReportInFlight`).
-    func setFinalReportInFlight(_ token: LeaseToken, _ inFlight: Bool) {
+    /// Marks (or unmarks) a final report of this exact lease as being applied (`LiveLease.finalReportInFlight`);
+    /// with `session`, only while that stream holds the lease (a report from another stream is refused).
+    func setFinalReportInFlight(_ token: LeaseToken, _ inFlight: Bool, session: String? = nil) {
         state.withLock { state in
-            guard state.leases[token.taskID]?.token == token else { return }
+            guard let lease = state.leases[token.taskID], lease.token == token, session == nil || lease.sessionID == session else { return }
             state.leases[token.taskID]?.finalReportInFlight = inFlight
         }
     }

@@ -302,9 +302,21 @@ extension DispatchService {
                     signals.nudge(sessionID)
                 case .report(let lease, let outcome):
                     let isFailure: Bool = if case .failed = outcome { true } else { false }
-                    guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else { continue }
+                    let isFinal: Bool = if case .progress = outcome { false } else { true }
+                    // Sent is sent: a completion waiting behind a failure that ends the workflow
+                    // (fail_fast) is not revoked for that end — its ack says whether it counted,
+                    // as for one already being applied (it got a revocation and a refused ack;
+                    // found by black-box testing). `report` clears the mark once applied.
+                    if isFinal { registry.setFinalReportInFlight(lease, true, session: sessionID) }
+                    guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else {
+                        if isFinal { registry.setFinalReportInFlight(lease, false, session: sessionID) }
+                        continue
+                    }
                     group.addTask {
-                        defer { pipeline.finish(lease) }
+                        defer {
+                            pipeline.finish(lease)
+                            if isFinal { self.registry.setFinalReportInFlight(lease, false, session: sessionID) }
+                        }
                         do {
                             let result = try await self.report(
                                 lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants, sessionID: sessionID)
