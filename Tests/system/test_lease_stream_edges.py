@@ -452,3 +452,30 @@ def test_a_completion_sent_behind_a_failure_that_ends_the_workflow_is_not_revoke
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_FAILED"
     finally:
         stream.close()
+
+
+def test_a_stream_that_never_says_hello_is_ended_after_a_lease_ttl(api, pb, server):
+    """A Lease stream that never sent `hello` stayed open, answering nothing, for as long as the
+    client liked (40 s watched; found by black-box testing): its author had nothing to go on. It
+    ends after one lease TTL (3 s on this server) with FAILED_PRECONDITION saying why."""
+    import threading
+
+    release = threading.Event()
+
+    def silent():
+        release.wait(30)
+        return
+        yield  # a generator that sends nothing
+
+    started = time.monotonic()
+    call = api.executors.Lease(silent(), timeout=30)
+    try:
+        with pytest.raises(grpc.RpcError) as ended:
+            next(call)
+        waited = time.monotonic() - started
+        assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION, ended.value
+        assert "no `hello` within 3000 ms" in ended.value.details(), ended.value.details()
+        assert 2.5 < waited < 15, waited
+    finally:
+        release.set()
+        call.cancel()

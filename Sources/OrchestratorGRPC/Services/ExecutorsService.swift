@@ -26,8 +26,7 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         context: ServerContext
     ) async throws {
         try await mapped(context) {
-            var iterator = requests.makeAsyncIterator()
-            guard let first = try await iterator.next() else { return }
+            guard let first = try await Self.firstMessage(of: requests, withinMillis: leaseTTLMillis) else { return }
             guard case .hello(let hello) = first.kind else {
                 throw AppError.invalidArgument("the first message on a Lease stream must be `hello`")
             }
@@ -59,6 +58,34 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             let ttl = leaseTTLMillis
             try await dispatch.runSession(executor: identity, resume: hello.resume.map(\.domainLease), inbound: inbound) { output in
                 try await responses.write(Self.message(output, leaseTTLMillis: ttl, logger: logger))
+            }
+        }
+    }
+
+    /// The stream's first message, or FAILED_PRECONDITION when none came within `limit` ms (one
+    /// lease TTL): a stream that never said hello stayed open, holding a stream slot and a task,
+    /// with nothing to tell its author why nothing happened (found by black-box testing). The read
+    /// runs in a task of its own, which a request stream's `next()` does not let go of when
+    /// cancelled: after a timeout the handler's error ends the call, and that ends the read.
+    static func firstMessage(
+        of requests: RPCRequestStream<Orchestrator_V1_LeaseRequest>, withinMillis limit: Int64
+    ) async throws -> Orchestrator_V1_LeaseRequest? {
+        let first = FirstOutcome<Orchestrator_V1_LeaseRequest?>()
+        return try await withCheckedThrowingContinuation { continuation in
+            first.install(continuation)
+            let timer = Task {
+                try await Task.sleep(for: .milliseconds(limit))
+                first.resume(.failure(
+                    AppError.failedPrecondition("no `hello` within \(limit) ms (the lease TTL): a Lease stream must start with `hello`")))
+            }
+            Task {
+                defer { timer.cancel() }
+                do {
+                    var iterator = requests.makeAsyncIterator()
+                    first.resume(.success(try await iterator.next()))
+                } catch {
+                    first.resume(.failure(error))
+                }
             }
         }
     }
