@@ -2,7 +2,8 @@
 """Example orchestratord executor in Python (grpcio), following docs/EXECUTORS.md.
 
 One Lease stream: hello -> welcome -> assignments pushed by the server. Heartbeats go out on a
-timer at welcome.heartbeat_interval_ms; every task is reported once (completion or failure) with
+timer at welcome.heartbeat_interval_ms (every third of a shorter lease TTL a task was granted,
+while it is held); every task is reported once (completion or failure) with
 its lease token; revocations stop the task's work; a refused ack (stale token) drops the result.
 When the stream breaks, the executor reconnects with backoff and lists its in-flight leases in
 hello.resume; the ones the server rejects are abandoned.
@@ -113,6 +114,10 @@ class Executor:
         self.in_flight: dict[str, tuple[object, threading.Event]] = {}
         # task_id -> LeaseRequest of a report sent but not yet acknowledged (resent after a reconnect).
         self.unacked: dict[str, object] = {}
+        # task_id -> the TTL its lease was granted with (ms): heartbeats come every third of the
+        # shortest one held, when that is sooner than welcome's interval (EXECUTORS.md, step 2).
+        self.lease_ttl_ms: dict[str, int] = {}
+        self.lease_ttl_changed = threading.Event()
         self.session: Session | None = None
         self.heartbeat_interval = 1.0
         self.workers = ThreadPoolExecutor(max_workers=max(1, args.max_in_flight))
@@ -192,17 +197,37 @@ class Executor:
         threading.Thread(target=self.heartbeats, args=(session,), daemon=True).start()
 
     def heartbeats(self, session: Session) -> None:
-        # Empty heartbeat = every lease on this stream; sent for as long as the stream lives.
-        while not session.closed.wait(self.heartbeat_interval):
-            session.send(self.pb2.LeaseRequest(heartbeat=self.pb2.HeartbeatSignal()))
+        # Empty heartbeat = every lease on this stream; sent for as long as the stream lives. An
+        # assignment with a short TTL wakes the loop (`lease_ttl_changed`) to shorten the wait.
+        last = time.monotonic()
+        while not session.closed.is_set():
+            due = last + self.next_heartbeat_in()
+            self.lease_ttl_changed.wait(max(0.0, due - time.monotonic()))
+            if session.closed.is_set():
+                return  # the wake-up, if it was one, is the next stream's
+            self.lease_ttl_changed.clear()
+            if time.monotonic() >= last + self.next_heartbeat_in():
+                session.send(self.pb2.LeaseRequest(heartbeat=self.pb2.HeartbeatSignal()))
+                last = time.monotonic()
+
+    def next_heartbeat_in(self) -> float:
+        """welcome's interval, or a third of the shortest lease TTL held when that is sooner (a
+        task may ask for a TTL at or below the interval: it would lapse between heartbeats)."""
+        with self.lock:
+            shortest = min(self.lease_ttl_ms.values(), default=0)
+        if shortest > 0:
+            return max(0.05, min(self.heartbeat_interval, shortest / 3000.0))
+        return self.heartbeat_interval
 
     def on_assignment(self, assignment) -> None:
         lease = assignment.lease
         cancel = threading.Event()
         with self.lock:
             self.in_flight[lease.task_id] = (lease, cancel)
+            self.lease_ttl_ms[lease.task_id] = assignment.lease_ttl_ms
             self.started_tasks += 1
             number = self.started_tasks
+        self.lease_ttl_changed.set()
         log(self.args.id, f"assigned task={lease.task_id} key={assignment.spec.key} token={lease.fencing_token} "
                           f"attempt={assignment.attempt}/{assignment.max_attempts}")
         self.workers.submit(self.work, assignment, cancel, number)
@@ -254,6 +279,7 @@ class Executor:
         if entry is None or entry[0].fencing_token != lease.fencing_token:
             return None
         self.in_flight.pop(lease.task_id)
+        self.lease_ttl_ms.pop(lease.task_id, None)
         report = self.unacked.get(lease.task_id)
         if report is not None and getattr(report, report.WhichOneof("kind")).lease.fencing_token == lease.fencing_token:
             self.unacked.pop(lease.task_id)
