@@ -74,6 +74,16 @@ def test_tools_run_then_the_readmes_commands_work_and_ctrl_c_stops_everything(tm
     try:
         run.wait_for_log(f"orchestratord is running on {address}", 300)
         assert "WORKFLOW_SUCCEEDED" in run.log(), run.tail()
+        # A second tools/run by mistake stops at once (its ports are taken); it wiped the running
+        # server's log and left a NUL-filled gap in it (found by black-box testing).
+        server_log = tmp_path / "state" / "orchestratord.log"
+        assert "orchestratord ready" in server_log.read_text()
+        second = subprocess.run([ROOT / "tools/run", "--grpc-address", address, "--admin-address", f"127.0.0.1:{admin_port}",
+                                 "--embedded-port", str(pg_port)], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                                env={**os.environ, **env, "ORCH_DEMO": "0"})
+        assert second.returncode != 0, second.stdout[-2000:]
+        kept = server_log.read_bytes()
+        assert b"orchestratord ready" in kept and b"\0" not in kept, kept[-2000:]
         orchctl_env = {**os.environ, "ORCHESTRATOR_ADDRESS": address}  # the other terminal, not on :50051
 
         def call(*args: str, timeout: float = 60) -> str:
