@@ -206,7 +206,7 @@ struct ListCommand: AsyncParsableCommand {
             case "succeeded": request.states = [.succeeded]
             case "failed": request.states = [.failed]
             case "cancelled": request.states = [.cancelled]
-            default: throw ValidationError("unknown state \"\(state)\"")
+            default: throw ValidationError("unknown state \"\(state)\" (one of: planning, running, succeeded, failed, cancelled)")
             }
         }
         try await withConnection(connection) { connection in

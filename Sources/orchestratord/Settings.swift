@@ -10,12 +10,17 @@ struct SettingDefinition: Sendable {
     let defaultValue: String?
     let isSecret: Bool
     let help: String
+    /// What an unset value means, for the start-up banner ("(unset: an embedded cluster)"): a bare
+    /// "(unset)" beside a catalog the server then loaded read as a contradiction (found by
+    /// black-box testing).
+    let whenUnset: String?
 
-    init(_ key: String, default defaultValue: String?, secret: Bool = false, help: String) {
+    init(_ key: String, default defaultValue: String?, secret: Bool = false, whenUnset: String? = nil, help: String) {
         self.key = key
         self.environment = "ORCHESTRATOR_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
         self.defaultValue = defaultValue
         self.isSecret = secret
+        self.whenUnset = whenUnset
         self.help = help
     }
 }
@@ -63,7 +68,7 @@ struct ResolvedSettings: Sendable {
         return entries.map { entry in
             let shown: String
             switch entry.value {
-            case nil: shown = "(unset)"
+            case nil: shown = entry.definition.whenUnset.map { "(unset: \($0))" } ?? "(unset)"
             case let value? where entry.definition.isSecret: shown = value.isEmpty ? "" : "****"
             case let value?: shown = value
             }

@@ -108,7 +108,7 @@ def test_orchctl_output_to_a_closed_pipe_or_a_full_disk(server, workdir):
 
 def test_command_line_mistakes_exit_64(server):
     """docs/CLI.md: 64 for a bad command line. Found by black-box testing: these exited 1, as if a call had failed."""
-    for args, message in [(["list", "--state", "bogus"], 'unknown state "bogus"'),
+    for args, message in [(["list", "--state", "bogus"], 'unknown state "bogus" (one of: planning, running, succeeded, failed, cancelled)'),
                           (["list", "--label", "novalue"], '--label "novalue" is not key=value'),
                           (["events", "--type", "bogus"], 'unknown event type "bogus"'),
                           (["events", "--since", "yesterday"], "is not an RFC 3339 instant"),
