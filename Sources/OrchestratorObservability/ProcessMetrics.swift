@@ -47,7 +47,7 @@ public enum ProcessMetrics {
         defer { fclose(file) }
         var buffer = [CChar](repeating: 0, count: 1024)
         guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let line = String(cString: buffer)
+        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // The command name is in parentheses and may contain spaces: split after the last ')'.
         guard let close = line.lastIndex(of: ")") else { return nil }
         let rest = line[line.index(after: close)...].split(separator: " ").dropFirst()  // drop the state letter

@@ -144,8 +144,9 @@ extension Date: PostgresEncodable {
     static let postgresMinusInfinity = Int64.min
     static let postgresInfinity = Int64.max
     /// The range of finite timestamps PostgreSQL accepts (4713 BC to 294276 AD, `MIN_TIMESTAMP` and
-    /// `END_TIMESTAMP` in its datatype/timestamp.h), in microseconds since 2000-01-01.
-    static let postgresFiniteMicros: ClosedRange<Double> = -211_813_488_000_000_000 ... 9_223_371_331_199_999_999
+    /// `END_TIMESTAMP` in its datatype/timestamp.h), in microseconds since 2000-01-01. The upper
+    /// end, 9,223,371,331,199,999,999, is written as the nearest Double, which it becomes anyway.
+    static let postgresFiniteMicros: ClosedRange<Double> = -211_813_488_000_000_000 ... 9_223_371_331_200_000_000
 
     /// Instants before or after what PostgreSQL can hold become its infinities, which compare as
     /// before or after every other time. Converting them to Int64 trapped (a crash a caller could

@@ -68,6 +68,7 @@ public final class PostgresPipelinedTransaction {
 extension PostgresPool {
     /// Runs `body` in a pipelined transaction (see `PostgresPipelinedTransaction`) and commits it,
     /// retrying like `withTransaction`.
+    @discardableResult
     public func withPipelinedTransaction<T>(
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
         settings: [PostgresLocalSetting] = [], _ body: (PostgresPipelinedTransaction) async throws -> T

@@ -63,6 +63,7 @@ extension PostgresPool {
     /// the database that cannot be repeated.
     /// - Throws: the last error once attempts are exhausted or the error is not retryable.
     /// - Parameter settings: `SET LOCAL` settings for this transaction (sent with BEGIN).
+    @discardableResult
     public func withTransaction<T>(
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
         settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T

@@ -89,6 +89,7 @@ public final class PostgresPool: Sendable {
     /// Borrows a connection for the duration of `body`.
     /// - Throws: whatever `body` throws; `PostgresError` `.poolTimeout`, `.poolClosed`, or the
     ///   connection error when no connection could be opened.
+    @discardableResult
     public func withConnection<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         let asked = ContinuousClock.now
         let session = try await acquire()

@@ -176,8 +176,8 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        lines.withLock { $0.append((level, "\(message) \(metadata?["to"].map { "\($0)" } ?? "")")) }
+    func log(event: LogEvent) {
+        lines.withLock { $0.append((event.level, "\(event.message) \(event.metadata?["to"].map { "\($0)" } ?? "")")) }
     }
 }
 

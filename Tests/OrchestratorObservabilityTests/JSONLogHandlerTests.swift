@@ -78,7 +78,7 @@ struct JSONLogHandlerTests {
         await LogContext.with(["trace_id": "from-context", "workflow_id": "wf_ctx"]) {
             captured.info("inside", metadata: ["workflow_id": "wf_call", "task_id": "t1"])
         }
-        await LogContext.$traceID.withValue("bound-by-interceptor") {
+        LogContext.$traceID.withValue("bound-by-interceptor") {
             captured.info("in a call")
         }
         logger.debug("filtered out at info")

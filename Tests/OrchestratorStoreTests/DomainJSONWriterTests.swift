@@ -16,7 +16,7 @@ struct DomainJSONWriterTests {
             edges: [Edge("a", "fetch-3"), Edge("fetch-3", "big"), Edge("a", "big")]),
         Dag(tasks: [
             TaskSpec(key: "neg", estimatedCost: -0.0, priority: Int.min, resources: ResourceNeeds(cpuMillis: Int.max, custom: ["": 0])),
-            TaskSpec(key: "tiny", estimatedCost: 5e-324, retry: RetryPolicy(backoffMultiplier: 1.7976931348623157e308), retryJitter: 1e-5),
+            TaskSpec(key: "tiny", estimatedCost: .leastNonzeroMagnitude, retry: RetryPolicy(backoffMultiplier: 1.7976931348623157e308), retryJitter: 1e-5),
             TaskSpec(key: "int-like", estimatedCost: 1e16, priority: 1_000_000, labels: ["B": "1", "a": "2", "10": "x", "9": "y"]),
         ]),
     ]
@@ -54,7 +54,7 @@ struct DomainJSONWriterTests {
     @Test func numberSpellings() throws {
         let cases: [(Double, String)] = [
             (1, "1"), (-3, "-3"), (0, "0"), (-0.0, "-0"), (2.5, "2.5"), (1e15 - 1, "999999999999999"),
-            (1e15, "1000000000000000"), (1e16, "1e+16"), (-1e16, "-1e+16"), (0.1, "0.1"), (5e-324, "5e-324"),
+            (1e15, "1000000000000000"), (1e16, "1e+16"), (-1e16, "-1e+16"), (0.1, "0.1"), (.leastNonzeroMagnitude, "5e-324"),
         ]
         for (value, spelling) in cases {
             var writer = JSONBytes(capacity: 32)

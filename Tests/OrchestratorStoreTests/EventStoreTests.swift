@@ -49,7 +49,7 @@ struct EventStoreTests {
                 let visible = try await store.events(EventQuery(afterSequence: before.last!.sequence))
                 #expect(visible.isEmpty)
                 try await session.simpleQuery("COMMIT")
-                try await second.value
+                _ = try await second.value
                 return seq
             }
             try await Fixtures.settleEvents(pool)

@@ -91,7 +91,7 @@ struct TransactionTests {
             let error = await #expect(throws: PostgresError.self) {
                 try await pool.withTransaction { tx in
                     _ = try? await tx.query("SELECT * FROM missing_table")
-                    try? await tx.query("SELECT 1")
+                    _ = try? await tx.query("SELECT 1")
                 }
             }
             #expect(error?.message.contains("rolled back") == true)
