@@ -39,7 +39,22 @@ public enum StatusDetails {
         for (index, problem) in problems.enumerated() {
             guard let field = detail(problem) else { return nil }
             let isLast = index == problems.count - 1 && total == problems.count
-            if out.count + field.count + (isLast ? 0 : markerRoom) > maxBytes { break }
+            let room = maxBytes - out.count - (isLast ? 0 : markerRoom)
+            if field.count > room {
+                // The first problem is attached even when it alone is too long, its message cut
+                // short: details holding only MORE_PROBLEMS named nothing (found by black-box testing).
+                if attached == 0 {
+                    var cut = problem
+                    // Keys that take half the room go (the message names them), then the message is cut.
+                    if cut.taskKeys.reduce(0, { $0 + $1.utf8.count }) > room / 2 { cut.taskKeys = [] }
+                    if let size = detail(cut)?.count, size > room { cut = clipped(cut, by: size - room) }
+                    if let cutField = detail(cut), cutField.count <= room {
+                        out += cutField
+                        attached = 1
+                    }
+                }
+                break
+            }
             out += field
             attached += 1
         }
@@ -47,6 +62,21 @@ public enum StatusDetails {
             out += marker
         }
         return out
+    }
+
+    /// `problem` with its message shorter by at least `excess` bytes, ending in "…".
+    private static func clipped(_ problem: Orchestrator_V1_ValidationProblem, by excess: Int) -> Orchestrator_V1_ValidationProblem {
+        var problem = problem
+        let keep = max(0, problem.message.utf8.count - excess - 8)
+        var kept = ""
+        var size = 0
+        for character in problem.message {
+            size += character.utf8.count
+            if size > keep { break }
+            kept.append(character)
+        }
+        problem.message = kept + "…"
+        return problem
     }
 
     private static func moreProblems(left: Int, total: Int) -> Orchestrator_V1_ValidationProblem {

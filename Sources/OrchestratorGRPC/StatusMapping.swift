@@ -205,13 +205,36 @@ public enum StatusMapping {
             let separator = shown == 0 ? "" : "; "
             let cost = wireSize(separator) + wireSize(message)
             // Room is kept for the "; … and N more" tail (at most 40 encoded bytes).
-            if size + cost > maxMessageWireBytes - 40 { break }
+            if size + cost > maxMessageWireBytes - 40 {
+                // The first problem is named even when it alone is too long, cut short: a message
+                // saying only "… and 1 more" named nothing (found by black-box testing: a 5,000-byte
+                // goal or unknown dependency).
+                if shown == 0 {
+                    text += clipped(message, toWireBytes: maxMessageWireBytes - 40 - size)
+                    shown = 1
+                }
+                break
+            }
             text += separator + message
             size += cost
             shown += 1
         }
-        if shown < total { text += "\(shown == 0 ? "" : "; ")… and \(total - shown) more" }
+        if shown < total { text += "; … and \(total - shown) more" }
         return text
+    }
+
+    /// `text` cut at a character boundary so that it and a closing "…" take at most `budget` bytes
+    /// once percent-encoded.
+    static func clipped(_ text: String, toWireBytes budget: Int) -> String {
+        var kept = ""
+        var size = wireSize("…")
+        for character in text {
+            let cost = wireSize(String(character))
+            if size + cost > budget { break }
+            kept.append(character)
+            size += cost
+        }
+        return kept + "…"
     }
 
     /// Length of `text` once percent-encoded for `grpc-message`.

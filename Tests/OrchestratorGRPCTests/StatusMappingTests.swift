@@ -140,6 +140,29 @@ struct StatusMappingTests {
         #expect(attached.last?.message.hasPrefix("\(500 - listed.count) more problems not attached (500 in all") == true)
     }
 
+    /// A first problem too long for the message or the details was left out of both: the message
+    /// said only "… and 1 more" (found by black-box testing: a 5,000-byte unknown dependency).
+    @Test func aProblemTooLongAloneIsNamedCutShort() throws {
+        let key = String(repeating: "k", count: 5000)
+        let long = Orchestrator_V1_ValidationProblem(code: "UNKNOWN_DEPENDENCY", message: "task `a` depends on unknown task `\(key)`", taskKeys: [key])
+        let short = Orchestrator_V1_ValidationProblem(code: "CYCLE", message: "cycle: b → b", taskKeys: ["b"])
+        for problems in [[long], [long, short]] {
+            let status = Self.status(RequestValidationError(subject: "invalid DAG", problems: problems))
+            #expect(status.message.contains("task `a` depends on unknown task `kkk"), "\(status.message)")
+            #expect(StatusMapping.wireSize(status.message) <= StatusMapping.maxMessageWireBytes)
+            let details = try #require(status.details)
+            #expect(details.count <= StatusDetails.maxBytes)
+            let attached = try #require(StatusDetails.decodeProblems(details))
+            #expect(attached.first?.code == "UNKNOWN_DEPENDENCY")
+            #expect(attached.first?.message.hasPrefix("task `a` depends on unknown task `kkk") == true)
+            #expect(attached.first?.message.hasSuffix("…") == true)
+            if problems.count == 2 {
+                #expect(status.message.hasSuffix("; … and 1 more"), "\(status.message)")
+                #expect(attached.map(\.code) == ["UNKNOWN_DEPENDENCY", "MORE_PROBLEMS"])
+            }
+        }
+    }
+
     @Test func everyProblemThatFitsIsAttachedWithoutAMarker() throws {
         let problems = (0..<5).map { Orchestrator_V1_ValidationProblem(code: "CYCLE", message: "cycle \($0)", taskKeys: ["t\($0)"]) }
         let bytes = try #require(StatusDetails.encode(code: .invalidArgument, message: "m", problems: problems))
