@@ -42,15 +42,7 @@ public enum StatusMapping {
             }
         }
         guard wireSize(text) > maxMessageWireBytes else { return text }
-        var cut = ""
-        var size = wireSize("…")
-        for character in text {
-            let cost = wireSize(String(character))
-            if size + cost > maxMessageWireBytes { break }
-            cut.append(character)
-            size += cost
-        }
-        return cut + "…"
+        return clipped(text, toWireBytes: maxMessageWireBytes)
     }
 
     static func isUndisplayable(_ scalar: Unicode.Scalar) -> Bool {
