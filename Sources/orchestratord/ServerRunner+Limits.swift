@@ -20,7 +20,9 @@ extension ServerRunner {
             interceptors.append(RateLimitInterceptor(
                 buckets: TokenBucketTable(rate: rate, burst: burst), applies: Self.isRateLimited, key: Self.rateLimitKey))
         }
-        interceptors.append(StringLengthInterceptor(maxBytes: settings.limits.maxStringLength))
+        let limits = settings.limits
+        interceptors.append(StringLengthInterceptor(
+            maxBytes: limits.maxStringLength, maxEntries: limits.validation.maxTasks, maxEdgeEntries: limits.validation.maxEdges))
         return interceptors
     }
 

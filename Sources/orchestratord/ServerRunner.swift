@@ -48,7 +48,9 @@ struct ServerRunner {
         let watch = WatchService(events: store, signals: signals)
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
         let adoption = PlanAdoptionService(
-            planning: store, workflows: store, decode: ProposedGraphDecoding.decoder(strings: StringLengthGuard(maxBytes: settings.limits.maxStringLength)), limits: planning.limits,
+            planning: store, workflows: store, decode: ProposedGraphDecoding.decoder(strings: StringLengthGuard(
+                maxBytes: settings.limits.maxStringLength, maxEntries: settings.limits.validation.maxTasks,
+                maxEdgeEntries: settings.limits.validation.maxEdges)), limits: planning.limits,
             generatorKey: DelegatedPlanner().taskKey)
         let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption,
             metrics: observability.dispatch)

@@ -24,6 +24,29 @@ import Testing
         return try request.serializedBytes()
     }
 
+    /// Found by black-box testing: 2 million empty TaskSpecs (2 bytes each on the wire) took
+    /// 1.8 GB and seconds to decode before validation refused the count. The guard counts entries
+    /// of each repeated message field on the wire, before anything is decoded.
+    @Test func repeatedMessageFieldsAreBoundedBeforeDecoding() throws {
+        let bounded = StringLengthGuard(maxBytes: 16, maxEntries: 3, maxEdgeEntries: 5)
+        let three = try request { $0.query!.graph!.tasks = (0..<3).map { Orchestrator_V1_TaskSpec(key: "t\($0)") } }
+        #expect(bounded.check(three, path: submit) == nil)
+        let four = try request { $0.query!.graph!.tasks = (0..<4).map { Orchestrator_V1_TaskSpec(key: "t\($0)") } }
+        let violation = try #require(bounded.check(four, path: submit))
+        #expect(violation.isEntryCount && violation.field == "orchestrator.v1.Dag.tasks" && violation.limit == 3)
+        #expect(violation.description == "field orchestrator.v1.Dag.tasks has more than 3 entries; the limit (max-dag-tasks, or max-dag-edges for edges) is 3")
+        // Empty entries count: two bytes each on the wire.
+        let empties = try request { $0.query!.graph!.tasks = Array(repeating: Orchestrator_V1_TaskSpec(), count: 4) }
+        #expect(bounded.check(empties, path: submit)?.isEntryCount == true)
+        // Edges have their own limit.
+        var update = Orchestrator_V1_UpdateDagRequest()
+        update.addEdges = (0..<5).map { Orchestrator_V1_Edge(upstream: "a\($0)", downstream: "b") }
+        let path = "/orchestrator.v1.Workflows/UpdateDag"
+        #expect(bounded.check(try update.serializedBytes(), path: path) == nil)
+        update.addEdges.append(Orchestrator_V1_Edge(upstream: "a", downstream: "c"))
+        #expect(bounded.check(try update.serializedBytes(), path: path)?.field == "orchestrator.v1.UpdateDagRequest.add_edges")
+    }
+
     @Test func requestWithinTheLimitPasses() throws {
         #expect(guardrail.check(try request { _ in }, path: submit) == nil)
         // Exactly at the limit.

@@ -1,4 +1,5 @@
 internal import CGeneratedProtos
+import Glibc
 internal import CProtobufC
 public import NGRPC
 
@@ -11,11 +12,20 @@ public import NGRPC
 /// NUL-terminated, so everything after it would be silently dropped (a task key `a\0b` stored as
 /// `a`), and PostgreSQL's text and jsonb cannot hold it either.
 ///
+/// It also bounds the entries of every repeated message field in one message (`maxEntries`; Edge
+/// lists `maxEdgeEntries`): an empty TaskSpec is 2 bytes on the wire but hundreds once decoded,
+/// so a 4 MiB request of 2 million of them took 1.8 GB and seconds of decoding before validation
+/// refused the task count (found by black-box testing).
+///
 /// The walk is linear in the message size and allocates nothing. Malformed input stops the walk
 /// quietly: the generated decoder then rejects the message with its own error.
 public struct StringLengthGuard: Sendable {
     /// Longest string accepted, in UTF-8 bytes.
     public let maxBytes: Int
+    /// Most entries of one repeated message field in one message (the DAG task limit).
+    public let maxEntries: Int
+    /// The same for lists of `Edge` (the DAG edge limit).
+    public let maxEdgeEntries: Int
     private let inputs: [String: Descriptor]
 
     /// A protobuf-c message descriptor (static C data, valid for the process's lifetime).
@@ -23,31 +33,40 @@ public struct StringLengthGuard: Sendable {
         let pointer: UnsafePointer<ProtobufCMessageDescriptor>
     }
 
-    /// A field whose string is too long or contains U+0000, for the error message.
+    /// A field whose string is too long or contains U+0000, or a repeated field with too many
+    /// entries, for the error message.
     public struct Violation: Sendable, Hashable, CustomStringConvertible {
         public var field: String
+        /// Bytes of the string, or (with `isEntryCount`) entries of the list.
         public var length: Int
         public var limit: Int
         /// The string contains U+0000 (its length is then within the limit).
         public var containsNUL = false
+        public var isEntryCount = false
 
-        public init(field: String, length: Int, limit: Int, containsNUL: Bool = false) {
+        public init(field: String, length: Int, limit: Int, containsNUL: Bool = false, isEntryCount: Bool = false) {
             self.field = field
             self.length = length
             self.limit = limit
             self.containsNUL = containsNUL
+            self.isEntryCount = isEntryCount
         }
 
         public var description: String {
-            containsNUL
+            if isEntryCount {
+                return "field \(field) has more than \(limit) entries; the limit (max-dag-tasks, or max-dag-edges for edges) is \(limit)"
+            }
+            return containsNUL
                 ? "field \(field) contains the character U+0000 (NUL), which strings here cannot hold; remove it"
                 : "field \(field) is \(length) bytes long; the limit (max-string-length) is \(limit) bytes"
         }
     }
 
     /// A guard for the methods of orchestrator.v1.Workflows and orchestrator.v1.Executors.
-    public init(maxBytes: Int) {
+    public init(maxBytes: Int, maxEntries: Int = .max, maxEdgeEntries: Int = .max) {
         self.maxBytes = maxBytes
+        self.maxEntries = maxEntries
+        self.maxEdgeEntries = maxEdgeEntries
         var inputs: [String: Descriptor] = [:]
         // The descriptors are copied by value; the names and method tables they point to are static C data.
         for service in [orchestrator__v1__workflows__descriptor, orchestrator__v1__executors__descriptor] {
@@ -92,6 +111,25 @@ public struct StringLengthGuard: Sendable {
     ) -> Bool {
         // Deeper nesting than any of our messages has: protobuf-c refuses it on decode anyway.
         guard depth < 64 else { return true }
+        return withUnsafeTemporaryAllocation(of: EntryCount.self, capacity: Self.countedFields) { counts in
+            walk(bytes, descriptor, depth: depth, counts: counts, violation: &violation)
+        }
+    }
+
+    /// Entries seen of one repeated message field of the message being walked.
+    private struct EntryCount {
+        var number: UInt32
+        var count: Int
+    }
+
+    /// Repeated message fields counted per message: more than any of ours has.
+    private static let countedFields = 8
+
+    private func walk(
+        _ bytes: UnsafeRawBufferPointer, _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>, depth: Int,
+        counts: UnsafeMutableBufferPointer<EntryCount>, violation: inout Violation?
+    ) -> Bool {
+        var counted = 0
         var reader = WireReader(bytes: bytes)
         while !reader.isAtEnd {
             guard let key = reader.varint() else { return false }
@@ -114,6 +152,24 @@ public struct StringLengthGuard: Sendable {
                 case PROTOBUF_C_TYPE_MESSAGE:
                     guard let nested = field.pointee.descriptor else { continue }
                     let nestedDescriptor = nested.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
+                    if field.pointee.label == PROTOBUF_C_LABEL_REPEATED {
+                        let limit = strcmp(nestedDescriptor.pointee.name, "orchestrator.v1.Edge") == 0 ? maxEdgeEntries : maxEntries
+                        var index = 0
+                        while index < counted && counts[index].number != number { index += 1 }
+                        if index == counted, counted < counts.count {
+                            counts[index] = EntryCount(number: number, count: 0)
+                            counted += 1
+                        }
+                        if index < counted {
+                            counts[index].count += 1
+                            if counts[index].count > limit {
+                                violation = Violation(
+                                    field: "\(String(cString: descriptor.pointee.name)).\(String(cString: field.pointee.name))",
+                                    length: counts[index].count, limit: limit, isEntryCount: true)
+                                return true
+                            }
+                        }
+                    }
                     guard walk(payload, nestedDescriptor, depth: depth + 1, violation: &violation) else { return false }
                     if violation != nil { return true }
                 default:
@@ -175,8 +231,8 @@ private struct WireReader {
 public struct StringLengthInterceptor: ServerInterceptor {
     public let guardrail: StringLengthGuard
 
-    public init(maxBytes: Int) {
-        guardrail = StringLengthGuard(maxBytes: maxBytes)
+    public init(maxBytes: Int, maxEntries: Int = .max, maxEdgeEntries: Int = .max) {
+        guardrail = StringLengthGuard(maxBytes: maxBytes, maxEntries: maxEntries, maxEdgeEntries: maxEdgeEntries)
     }
 
     public func intercept(
