@@ -22,9 +22,15 @@ extension ServerRunner {
         }
         let limits = settings.limits
         interceptors.append(StringLengthInterceptor(
-            maxBytes: limits.maxStringLength, maxEntries: limits.validation.maxTasks, maxEdgeEntries: limits.validation.maxEdges))
+            maxBytes: limits.maxStringLength, maxEntries: Self.wireEntryLimit(limits.validation.maxTasks),
+            maxEdgeEntries: Self.wireEntryLimit(limits.validation.maxEdges)))
         return interceptors
     }
+
+    /// The bound on a repeated field's entries on the wire: the DAG limit, but never below
+    /// 100,000 — it also bounds heartbeat and resume lease lists, which a small `max-dag-tasks`
+    /// must not cut (the DAG's own limit is then enforced by validation, after a bounded decode).
+    static func wireEntryLimit(_ dagLimit: Int) -> Int { max(dagLimit, 100_000) }
 
     /// Health checks (load balancers, orchestrators poll them) and reflection are not rate limited.
     @Sendable static func isRateLimited(_ method: MethodDescriptor) -> Bool {

@@ -49,8 +49,8 @@ struct ServerRunner {
         // Delegated planning: a planning task's answer (a serialized orchestrator.v1.Dag) is adopted as the next version.
         let adoption = PlanAdoptionService(
             planning: store, workflows: store, decode: ProposedGraphDecoding.decoder(strings: StringLengthGuard(
-                maxBytes: settings.limits.maxStringLength, maxEntries: settings.limits.validation.maxTasks,
-                maxEdgeEntries: settings.limits.validation.maxEdges)), limits: planning.limits,
+                maxBytes: settings.limits.maxStringLength, maxEntries: Self.wireEntryLimit(settings.limits.validation.maxTasks),
+                maxEdgeEntries: Self.wireEntryLimit(settings.limits.validation.maxEdges))), limits: planning.limits,
             generatorKey: DelegatedPlanner().taskKey)
         let dispatch = DispatchService(store: store, signals: signals, configuration: dispatchConfiguration, planAdoption: adoption,
             metrics: observability.dispatch)
