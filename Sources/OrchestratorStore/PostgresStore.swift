@@ -29,6 +29,7 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
 
     public func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow { try await workflows.createWorkflow(workflow) }
     public func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? { try await workflows.workflow(id: id, tenant: tenant) }
+    public func workflowHead(id: String, tenant: String?) async throws -> WorkflowHead? { try await workflows.workflowHead(id: id, tenant: tenant) }
     public func listWorkflows(_ query: WorkflowListQuery) async throws -> WorkflowPage { try await workflows.listWorkflows(query) }
     public func dagVersion(workflowID: String, version: Int?) async throws -> StoredDagVersion? {
         try await workflows.dagVersion(workflowID: workflowID, version: version)

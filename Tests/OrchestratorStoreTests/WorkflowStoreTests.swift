@@ -66,7 +66,13 @@ struct WorkflowStoreTests {
                 #expect(created.created)
                 let read = try #require(try await store.workflow(id: new.workflowID, tenant: nil))
                 #expect(created.workflow == read, "\(new.workflowID)")
+                // The head (no query) agrees with the record, and is scoped by tenant alike.
+                let head = try await store.workflowHead(id: new.workflowID, tenant: nil)
+                #expect(head == WorkflowHead(workflowID: read.workflowID, tenant: read.tenant, state: read.state))
+                #expect(try await store.workflowHead(id: new.workflowID, tenant: read.tenant) == head)
+                #expect(try await store.workflowHead(id: new.workflowID, tenant: "another-" + read.tenant) == nil)
             }
+            #expect(try await store.workflowHead(id: "wf_missing", tenant: nil) == nil)
         }
     }
 

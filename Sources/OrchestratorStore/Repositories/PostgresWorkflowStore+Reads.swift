@@ -17,6 +17,18 @@ extension PostgresWorkflowStore {
         }
     }
 
+    public func workflowHead(id: String, tenant: String?) async throws -> WorkflowHead? {
+        try await context.read { session in
+            let rows = try await session.query(
+                "SELECT id, tenant, state FROM workflows WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)", [id, tenant])
+            guard let row = rows.first else { return nil }
+            let state = try row.decode(String.self, column: "state")
+            guard let known = WorkflowState(rawValue: state) else { throw PostgresError(code: .decoding, message: "unknown workflow state \(state)") }
+            return WorkflowHead(
+                workflowID: try row.decode(String.self, column: "id"), tenant: try row.decode(String.self, column: "tenant"), state: known)
+        }
+    }
+
     public func listWorkflows(_ query: WorkflowListQuery) async throws -> WorkflowPage {
         let pageSize = max(1, min(query.pageSize, 1000))
         let cursor = try query.pageToken.map(PageToken.decode)
