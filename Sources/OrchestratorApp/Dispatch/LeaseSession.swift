@@ -306,7 +306,7 @@ extension DispatchService {
                     // Sent is sent: a completion waiting behind a failure that ends the workflow
                     // (fail_fast) is not revoked for that end — its ack says whether it counted,
                     // as for one already being applied (it got a revocation and a refused ack;
-                    // found by black-box testing). `report` clears the mark once applied.
+                    // found by black-box testing). Cleared once the report is applied, or refused admission.
                     if isFinal { registry.setFinalReportInFlight(lease, true, session: sessionID) }
                     guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else {
                         if isFinal { registry.setFinalReportInFlight(lease, false, session: sessionID) }
