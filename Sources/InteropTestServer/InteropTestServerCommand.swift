@@ -31,6 +31,12 @@ struct InteropTestServerCommand: AsyncParsableCommand {
     @Option(help: "Largest request message accepted, in bytes.")
     var maxReceiveSize = 4 * 1024 * 1024
 
+    @Option(help: "Bytes of partly received request messages one connection may hold (default: the transport's, 4 × max-receive-size).")
+    var maxConnectionReceiveBuffer: Int?
+
+    @Option(help: "Bytes of partly received request messages all connections may hold (default: the transport's, 256 × max-receive-size).")
+    var maxServerReceiveBuffer: Int?
+
     @Option(help: "I/O threads (default: one per core).")
     var ioThreads: Int?
 
@@ -111,6 +117,8 @@ struct InteropTestServerCommand: AsyncParsableCommand {
         configuration.maxConnectionsPerClient = maxConnectionsPerClient
         if let maxHeaderListSize { configuration.maxHeaderListSize = maxHeaderListSize }
         configuration.maxReceiveMessageSize = maxReceiveSize
+        configuration.maxConnectionReceiveBuffer = maxConnectionReceiveBuffer
+        configuration.maxServerReceiveBuffer = maxServerReceiveBuffer
         if let ioThreads { configuration.ioThreads = ioThreads }
         if let keepaliveIntervalMs {
             configuration.keepaliveInterval = keepaliveIntervalMs > 0 ? .milliseconds(keepaliveIntervalMs) : nil

@@ -63,6 +63,10 @@ public final class GRPCServer: Sendable {
         /// Calls (HTTP/2 streams that reached a handler) started so far, and those running now.
         public var callsStarted: Int
         public var callsActive: Int
+        /// Declared bytes of partly received request messages held now (receive budgets), and
+        /// messages refused so far because the server-wide budget was full.
+        public var partialRequestBytes: Int = 0
+        public var partialRequestsRefused: Int = 0
     }
 
     public var statistics: Statistics {
@@ -72,7 +76,9 @@ public final class GRPCServer: Sendable {
         return Statistics(
             connectionsAccepted: core.connectionsAccepted.load(ordering: .relaxed),
             connectionsOpen: core.connectionsOpen.load(ordering: .relaxed),
-            callsStarted: core.callsStarted.load(ordering: .relaxed), callsActive: core.activeCalls.load(ordering: .relaxed))
+            callsStarted: core.callsStarted.load(ordering: .relaxed), callsActive: core.activeCalls.load(ordering: .relaxed),
+            partialRequestBytes: core.partialRequestBytes.load(ordering: .relaxed),
+            partialRequestsRefused: core.partialRequestsRefused.load(ordering: .relaxed))
     }
 
     /// Whether the server is serving (started, not shutting down): readiness probes use it.

@@ -35,6 +35,16 @@ struct MessageDeframer {
     /// True when no partial message is buffered (a clean place for the stream to end).
     var isIdle: Bool { headerFill == 0 }
 
+    /// The declared length of the message whose body is partly received (0 when none is, or only
+    /// part of its 5-byte prefix is): what the buffer will grow to.
+    var partialMessageLength: Int { headerFill == MessageFramer.headerSize ? bodyLength : 0 }
+
+    /// Frees the partial message: the call ended and its remaining bytes will not be read.
+    mutating func discard() {
+        body = []
+        headerFill = 0
+    }
+
     /// Feeds bytes; calls `emit` once per complete message, in order.
     mutating func process(_ bytes: UnsafeRawBufferPointer, emit: ([UInt8]) -> Void) throws(Failure) {
         var offset = 0

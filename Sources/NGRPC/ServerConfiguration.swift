@@ -58,6 +58,13 @@ public struct ServerConfiguration: Sendable {
 
     /// Largest request message accepted (after decompression); larger → RESOURCE_EXHAUSTED.
     public var maxReceiveMessageSize: Int = 4 * 1024 * 1024
+    /// Bytes of partly received request messages one connection may hold, counted by their
+    /// declared lengths. A stream whose message does not fit waits (its window is not returned)
+    /// until earlier messages complete. nil: 4 × `maxReceiveMessageSize`; never below it.
+    public var maxConnectionReceiveBuffer: Int? = nil
+    /// The same across all connections; a message that does not fit is refused
+    /// RESOURCE_EXHAUSTED. nil: 256 × `maxReceiveMessageSize`; never below the per-connection one.
+    public var maxServerReceiveBuffer: Int? = nil
     /// Largest response message a handler may send; larger → the call ends RESOURCE_EXHAUSTED.
     public var maxSendMessageSize: Int = Int(Int32.max)
     /// SETTINGS_MAX_CONCURRENT_STREAMS sent in the first SETTINGS frame.

@@ -124,30 +124,34 @@ extension ServerConnection {
         guard let stream = streams[streamID] else { return }
         guard stream.handlerStarted, !stream.finished, !stream.aborted else {
             nghttp2_session_consume_stream(session, streamID, bytes.count)
-            return
-        }
-        if stream.synchronousCall != nil {
-            nghttp2_session_consume_stream(session, streamID, bytes.count)
-            do {
-                try stream.receiveSynchronously(bytes)
-            } catch {
-                stream.abort(Self.status(for: error, limit: configuration.maxReceiveMessageSize))
-            }
+            // Answered already: the rest of its request is never read.
+            if stream.receiveReservation > 0 || stream.awaitingReceiveBudget { receiveBudgetStreamEnded(stream) }
             return
         }
         do {
-            let inbound = stream.inbound!
-            try stream.deframer.process(bytes) { message in inbound.push(message) }
+            if stream.synchronousCall != nil {
+                try stream.receiveSynchronously(bytes)
+            } else {
+                let inbound = stream.inbound!
+                try stream.deframer.process(bytes) { message in inbound.push(message) }
+            }
         } catch {
             nghttp2_session_consume_stream(session, streamID, bytes.count)
             stream.abort(Self.status(for: error, limit: configuration.maxReceiveMessageSize))
             return
         }
-        if stream.heldWindow == 0 && stream.inbound.isWithinLimit {
+        switch stream.aborted ? .refused : settleReceiveBudget(stream) {
+        case .refused:
             nghttp2_session_consume_stream(session, streamID, bytes.count)
-        } else {
+        case .hold:
             stream.heldWindow += bytes.count
-            stream.inbound.requestDrainNotification()
+        case .proceed:
+            if stream.heldWindow == 0 && stream.inbound?.isWithinLimit ?? true {
+                nghttp2_session_consume_stream(session, streamID, bytes.count)
+            } else {
+                stream.heldWindow += bytes.count
+                stream.inbound?.requestDrainNotification()
+            }
         }
     }
 

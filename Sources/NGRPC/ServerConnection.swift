@@ -23,6 +23,10 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     private(set) var session: OpaquePointer?
     private var bufferEvent: OpaquePointer?
     var streams: [Int32: ServerStream] = [:]
+    /// Declared bytes of this connection's partly received messages, and the streams waiting to
+    /// reserve theirs, oldest first (`ServerConnection+ReceiveBudget.swift`).
+    var partialRequestBytes = 0
+    var streamsAwaitingReceiveBudget: [ServerStream] = []
 
     private var flushRequested = false
     var closeRequested = false
@@ -386,6 +390,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
 
     /// Bookkeeping after nghttp2 closed a stream (or the connection went away).
     func forget(_ stream: ServerStream) {
+        receiveBudgetStreamEnded(stream)
         if stream.handlerStarted {
             core.activeCalls.wrappingSubtract(1, ordering: .relaxed)
             let status = stream.finalStatus ?? RPCStatus(.cancelled)

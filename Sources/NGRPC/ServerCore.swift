@@ -37,6 +37,13 @@ final class ServerCore: @unchecked Sendable {
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsOpen = Atomic<Int>(0)
     let callsStarted = Atomic<Int>(0)
+    /// Declared bytes of partly received request messages reserved by all connections
+    /// (`ServerConnection+ReceiveBudget.swift`), their limit, and messages refused over it.
+    let partialRequestBytes = Atomic<Int>(0)
+    let partialRequestsRefused = Atomic<Int>(0)
+    let serverReceiveBudget: Int
+    /// Each connection's share; never below the largest message, so a lone message always fits.
+    let connectionReceiveBudget: Int
     /// TLS contexts by listener index; `GRPCServer.reloadTLS()` replaces what they hold.
     let tlsContexts: [Int: ReloadableTLSContext]
     /// Open connections per client IP, for `maxConnectionsPerClient`.
@@ -44,6 +51,9 @@ final class ServerCore: @unchecked Sendable {
 
     init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: ReloadableTLSContext]) {
         self.configuration = configuration
+        let largest = configuration.maxReceiveMessageSize
+        connectionReceiveBudget = max(configuration.maxConnectionReceiveBuffer ?? 4 * largest, largest)
+        serverReceiveBudget = max(configuration.maxServerReceiveBuffer ?? 256 * largest, connectionReceiveBudget)
         var routes: [String: WrappedRoute] = [:]
         for (path, route) in configuration.router.routes {
             let execution = route.execution ?? configuration.handlerExecution

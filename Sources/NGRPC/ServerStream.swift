@@ -30,8 +30,13 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     var synchronousCall: SynchronousCall?
     var deadlineTimer: LoopTimer?
     var responseEncoding: GZip.Kind?
-    /// Received DATA bytes whose stream window we have not returned (the handler is behind).
+    /// Received DATA bytes whose stream window we have not returned (the handler is behind, or
+    /// the stream waits for receive budget).
     var heldWindow = 0
+    /// Declared length of the partial message this stream has reserved on its connection and
+    /// server (`ServerConnection+ReceiveBudget.swift`), and whether it is waiting to.
+    var receiveReservation = 0
+    var awaitingReceiveBudget = false
     var headersSubmitted = false
     var dataDeferred = false
     /// Our END_STREAM (trailers or a trailers-only / HTTP error response) has been submitted.
@@ -60,7 +65,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     func runOnLoop() {
         let snapshot = outbound.beginLoopRun()
         guard !isClosed, let session = connection.session else { return }
-        if heldWindow > 0 && inbound.isWithinLimit {
+        if heldWindow > 0 && !awaitingReceiveBudget && inbound?.isWithinLimit ?? true {
             nghttp2_session_consume_stream(session, id, heldWindow)
             heldWindow = 0
         }
@@ -194,6 +199,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         aborted = true
         abortStatus = status
         synchronousCall = nil
+        connection.receiveBudgetStreamEnded(self)
         // The queue first: once the handler is cancelled it may return at once, and its OK must
         // not overtake this status.
         outbound.terminate(status, end: .status(status, Metadata()))

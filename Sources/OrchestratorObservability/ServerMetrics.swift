@@ -16,5 +16,17 @@ public enum ServerMetrics {
         registry.register("orchestrator_grpc_streams_active", help: "gRPC calls (HTTP/2 streams) open now.", type: .gauge) {
             [([], Double(server.statistics.callsActive))]
         }
+        registry.register(
+            "orchestrator_grpc_partial_request_bytes",
+            help: "Declared bytes of partly received request messages held now (max-server-receive-buffer bounds it).", type: .gauge
+        ) {
+            [([], Double(server.statistics.partialRequestBytes))]
+        }
+        registry.register(
+            "orchestrator_grpc_partial_requests_refused_total",
+            help: "Request messages refused RESOURCE_EXHAUSTED because max-server-receive-buffer was full.", type: .counter
+        ) {
+            [([], Double(server.statistics.partialRequestsRefused))]
+        }
     }
 }

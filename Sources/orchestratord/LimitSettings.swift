@@ -13,6 +13,10 @@ struct LimitSettings: Sendable {
     var validation: ValidationLimits
     var maxStringLength: Int
     var maxAssignmentSize: Int
+    /// Receive budgets for partly received messages (docs/SECURITY.md, "Limits"); nil: the
+    /// transport's defaults, 4 × and 256 × max-receive-message-size.
+    var maxConnectionReceiveBuffer: Int?
+    var maxServerReceiveBuffer: Int?
 
     init(_ settings: ResolvedSettings) throws {
         tlsClientCAFile = settings.value("tls-client-ca-file").flatMap { $0.isEmpty ? nil : $0 }
@@ -44,6 +48,24 @@ struct LimitSettings: Sendable {
         self.validation = validation
         maxStringLength = try Self.integer(settings, "max-string-length", in: 128...(64 << 20))
         maxAssignmentSize = try Self.integer(settings, "max-assignment-size", in: 64 * 1024...(1 << 30))
+        maxConnectionReceiveBuffer = try settings.value("max-connection-receive-buffer").map {
+            try ServerSettings.integer($0, "max-connection-receive-buffer", in: 1024...(1 << 40))
+        }
+        maxServerReceiveBuffer = try settings.value("max-server-receive-buffer").map {
+            try ServerSettings.integer($0, "max-server-receive-buffer", in: 1024...(1 << 40))
+        }
+    }
+
+    /// The receive budgets against the largest message: a budget below it could never let such a
+    /// message in (the call would wait for ever), so that is a setting error, not a silent raise.
+    func checkReceiveBuffers(maxReceiveMessageSize largest: Int) throws {
+        let connection = maxConnectionReceiveBuffer ?? 4 * largest
+        if connection < largest {
+            throw SettingsError(description: "max-connection-receive-buffer (\(connection)) must be at least max-receive-message-size (\(largest))")
+        }
+        if let server = maxServerReceiveBuffer, server < connection {
+            throw SettingsError(description: "max-server-receive-buffer (\(server)) must be at least max-connection-receive-buffer (\(connection))")
+        }
     }
 
     private static func integer(_ settings: ResolvedSettings, _ key: String, in range: ClosedRange<Int>) throws -> Int {

@@ -10,6 +10,8 @@ extension ServerRunner {
     func applyLimits(to configuration: inout ServerConfiguration) {
         configuration.maxHeaderListSize = settings.limits.maxMetadataSize
         configuration.maxConnectionsPerClient = settings.limits.maxConnectionsPerClient
+        configuration.maxConnectionReceiveBuffer = settings.limits.maxConnectionReceiveBuffer
+        configuration.maxServerReceiveBuffer = settings.limits.maxServerReceiveBuffer
     }
 
     /// Rate limiting and string lengths; appended after authentication so the rate limit keys on

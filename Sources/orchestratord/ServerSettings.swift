@@ -74,6 +74,7 @@ struct ServerSettings: Sendable {
         }
         observability = try ObservabilitySettings(settings)
         limits = try LimitSettings(settings)
+        try limits.checkReceiveBuffers(maxReceiveMessageSize: maxReceiveMessageSize)
         auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)
         if heartbeatInterval >= leaseTTL {

@@ -33,6 +33,12 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Longest string field in a request, bytes, 128 to 64 MiB (default 65536; env ORCHESTRATOR_MAX_STRING_LENGTH).")
     var maxStringLength: String?
 
+    @Option(name: .long, parsing: .unconditional, help: "Bytes of partly received request messages one connection may hold; more wait (default 4 × max-receive-message-size; env ORCHESTRATOR_MAX_CONNECTION_RECEIVE_BUFFER).")
+    var maxConnectionReceiveBuffer: String?
+
+    @Option(name: .long, parsing: .unconditional, help: "Bytes of partly received request messages all connections may hold; more are refused (default 256 × max-receive-message-size; env ORCHESTRATOR_MAX_SERVER_RECEIVE_BUFFER).")
+    var maxServerReceiveBuffer: String?
+
     @Option(name: .long, parsing: .unconditional, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")
     var maxAssignmentSize: String?
 
@@ -43,7 +49,8 @@ struct TLSAndLimitFlags: ParsableArguments {
             ("max-metadata-size", maxMetadataSize), ("max-connections-per-client", maxConnectionsPerClient),
             ("rate-limit-rps", rateLimitRps), ("rate-limit-burst", rateLimitBurst), ("max-dag-tasks", maxDagTasks),
             ("max-dag-edges", maxDagEdges), ("max-dag-depth", maxDagDepth), ("max-string-length", maxStringLength),
-            ("max-assignment-size", maxAssignmentSize),
+            ("max-assignment-size", maxAssignmentSize), ("max-connection-receive-buffer", maxConnectionReceiveBuffer),
+            ("max-server-receive-buffer", maxServerReceiveBuffer),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }

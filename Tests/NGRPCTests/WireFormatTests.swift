@@ -45,6 +45,29 @@ struct MessageFramingTests {
         #expect(throws: Never.self) { _ = try deframe([MessageFramer.frame([UInt8](repeating: 0, count: 1024))]) }
     }
 
+    /// What the receive budget reserves: the declared length while the body is incomplete, nothing
+    /// while only part of the prefix has come or once the message is whole.
+    @Test func partialMessageLengthIsTheDeclaredLengthWhileTheBodyIsIncomplete() throws {
+        var deframer = MessageDeframer(maxMessageSize: 1024)
+        var out: [[UInt8]] = []
+        let framed = MessageFramer.frame([UInt8](repeating: 3, count: 300)) + MessageFramer.frame([7])
+        func feed(_ range: Range<Int>) throws {
+            try Array(framed[range]).withUnsafeBytes { try deframer.process($0) { out.append($0) } }
+        }
+        try feed(0..<3)
+        #expect(deframer.partialMessageLength == 0)
+        try feed(3..<5)
+        #expect(deframer.partialMessageLength == 300)
+        try feed(5..<200)
+        #expect(deframer.partialMessageLength == 300)
+        try feed(200..<307)
+        #expect(out.count == 1 && deframer.partialMessageLength == 0 && !deframer.isIdle)
+        deframer.discard()
+        #expect(deframer.isIdle && deframer.partialMessageLength == 0)
+        try feed(305..<311)
+        #expect(out.last == [7] && deframer.isIdle)
+    }
+
     @Test func compressedFlagNeedsEncodingAndFlagMustBeBit() {
         #expect(throws: MessageDeframer.Failure.compressedWithoutEncoding) { _ = try deframe([[1, 0, 0, 0, 0]]) }
         #expect(throws: MessageDeframer.Failure.invalidFlag(2)) { _ = try deframe([[2, 0, 0, 0, 0]]) }

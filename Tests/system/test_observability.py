@@ -210,6 +210,9 @@ def test_metrics_show_the_workload_exactly(workload):
     handled = total(samples, "orchestrator_rpc_requests_total")
     assert value(samples, "orchestrator_grpc_streams_started_total") == handled
     assert value(samples, "orchestrator_grpc_streams_active") == 0
+    # Receive budgets: nothing is part-way in, nothing was refused.
+    assert value(samples, "orchestrator_grpc_partial_request_bytes") == 0
+    assert value(samples, "orchestrator_grpc_partial_requests_refused_total") == 0
     assert value(samples, "orchestrator_grpc_connections_accepted_total") >= 1
 
     # The pool: queries were timed, nothing waits, connections are accounted for.

@@ -21,6 +21,11 @@ CASES = [
     (["--jwt-key-file", "/etc/hostname"], "jwt-key-file/jwks-file are set but auth is none"),
     (["--lease-ttl", "5", "--heartbeat-interval", "5"], "heartbeat-interval must be shorter than lease-ttl"),
     (["--max-assignment-size", "10"], "max-assignment-size"),
+    # A receive budget below the largest message would make such a message wait for ever.
+    (["--max-connection-receive-buffer", "1048576"],
+     "max-connection-receive-buffer (1048576) must be at least max-receive-message-size (4194304)"),
+    (["--max-receive-message-size", "8388608", "--max-server-receive-buffer", "16777216"],
+     "max-server-receive-buffer (16777216) must be at least max-connection-receive-buffer (33554432)"),
     # Found by black-box testing: exit 1 with "catalog /nonexistent.json: cannot be read".
     (["--catalog-file", "/nonexistent.json"], 'catalog-file "/nonexistent.json" cannot be read'),
     # Found by black-box testing: a negative number was taken for a flag ("Missing value for ...").
