@@ -28,7 +28,9 @@ public struct DagUpdateService: Sendable {
     public func ownProblems(of change: DagChange) -> [ValidationIssue] { change.ownProblems(limits: limits) }
 
     public func problems(workflowID: String, tenant: String?, expectedVersion: Int, change: DagChange) async -> [ValidationIssue] {
-        guard let workflow = try? await workflows.workflow(id: workflowID, tenant: tenant), workflow.currentDagVersion == expectedVersion,
+        // The query's defaults and constraints only, not its graph.
+        guard let workflow = try? await workflows.workflow(id: workflowID, tenant: tenant, queryGraph: .none),
+            workflow.currentDagVersion == expectedVersion,
             let current = try? await workflows.dagVersion(workflowID: workflowID, version: expectedVersion)
         else { return [] }
         let (newDag, referenceProblems) = change.inheriting(from: workflow.query).applying(to: current.dag)
@@ -57,7 +59,7 @@ public struct DagUpdateService: Sendable {
         let own = change.ownProblems(limits: limits)
         guard own.isEmpty else { throw AppError.invalidArgument(DagChange.listing(own.map(\.message)), issues: own) }
         do {
-            guard let workflow = try await workflows.workflow(id: workflowID, tenant: tenant) else {
+            guard let workflow = try await workflows.workflow(id: workflowID, tenant: tenant, queryGraph: .none) else {
                 throw AppError.notFound("workflow \(workflowID) not found")
             }
             if workflow.state.isTerminal { throw AppError(StoreError.workflowFinished(workflowID, workflow.state)) }

@@ -181,7 +181,7 @@ public struct SubmissionService: Sendable {
     /// Waits until the workflow reaches a terminal state, then returns it. Cancelling the calling
     /// task (the caller's deadline) stops the wait; the workflow keeps running.
     public func waitForOutcome(workflowID: String, tenant: String?) async throws -> WorkflowRecord {
-        if let current = try await workflows.workflow(id: workflowID, tenant: tenant), current.state.isTerminal {
+        if let current = try await workflows.workflow(id: workflowID, tenant: tenant, queryGraph: .answered), current.state.isTerminal {
             return current
         }
         do {
@@ -194,7 +194,7 @@ public struct SubmissionService: Sendable {
         } catch let unavailable as WatchStorageUnavailable {
             throw AppError.storageUnavailable(unavailable.reason)
         }
-        guard let finished = try await workflows.workflow(id: workflowID, tenant: tenant) else {
+        guard let finished = try await workflows.workflow(id: workflowID, tenant: tenant, queryGraph: .answered) else {
             throw AppError.notFound("workflow \(workflowID) not found")
         }
         return finished

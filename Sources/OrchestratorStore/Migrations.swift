@@ -29,6 +29,7 @@ public enum OrchestratorMigrations {
         migration(12, "0012_resumed_by.sql", PackageResources._012_resumed_by_sql),
         migration(13, "0013_drop_executors.sql", PackageResources._013_drop_executors_sql),
         migration(14, "0014_claim_by_capabilities.sql", PackageResources._014_claim_by_capabilities_sql),
+        migration(15, "0015_query_summaries.sql", PackageResources._015_query_summaries_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

@@ -28,13 +28,15 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     // MARK: WorkflowStore
 
     public func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow { try await workflows.createWorkflow(workflow) }
-    public func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? { try await workflows.workflow(id: id, tenant: tenant) }
+    public func workflow(id: String, tenant: String?, queryGraph: QueryGraphRead) async throws -> WorkflowRecord? {
+        try await workflows.workflow(id: id, tenant: tenant, queryGraph: queryGraph)
+    }
     public func workflowHead(id: String, tenant: String?) async throws -> WorkflowHead? { try await workflows.workflowHead(id: id, tenant: tenant) }
     public func listWorkflows(_ query: WorkflowListQuery) async throws -> WorkflowPage { try await workflows.listWorkflows(query) }
     public func dagVersion(workflowID: String, version: Int?) async throws -> StoredDagVersion? {
         try await workflows.dagVersion(workflowID: workflowID, version: version)
     }
-    public func dagHistory(workflowID: String) async throws -> [StoredDagVersion] { try await workflows.dagHistory(workflowID: workflowID) }
+    public func dagHistory(workflowID: String) async throws -> [DagVersionSummary] { try await workflows.dagHistory(workflowID: workflowID) }
     public func tasks(workflowID: String) async throws -> [StoredTask] { try await workflows.tasks(workflowID: workflowID) }
     public func taskPage(_ query: TaskPageQuery) async throws -> TaskPage { try await workflows.taskPage(query) }
     public func updateDag(_ update: DagUpdate) async throws -> StoredDagVersion { try await workflows.updateDag(update) }

@@ -129,7 +129,7 @@ struct RecordMappingTests {
         #expect(dag.version == 2 && dag.reason == "UpdateDag: add b" && dag.author == "alice" && dag.createdUnixMs == 77)
         #expect(dag.tasks.map(\.dependsOn) == [[], ["a"]])
         #expect(
-            Orchestrator_V1_DagVersionInfo(stored)
+            Orchestrator_V1_DagVersionInfo(DagVersionSummary(version: 2, taskCount: 2, reason: "UpdateDag: add b", author: "alice", createdAt: 77))
                 == Orchestrator_V1_DagVersionInfo(
                     version: 2, reason: "UpdateDag: add b", author: "alice", createdUnixMs: 77, taskCount: 2))
         #expect(Orchestrator_V1_Edge(Edge("a", "b")).domainEdge == Edge("a", "b"))

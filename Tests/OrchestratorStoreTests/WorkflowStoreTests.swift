@@ -68,11 +68,45 @@ struct WorkflowStoreTests {
                 #expect(created.workflow == read, "\(new.workflowID)")
                 // The head (no query) agrees with the record, and is scoped by tenant alike.
                 let head = try await store.workflowHead(id: new.workflowID, tenant: nil)
-                #expect(head == WorkflowHead(workflowID: read.workflowID, tenant: read.tenant, state: read.state))
+                #expect(head == WorkflowHead(
+                    workflowID: read.workflowID, tenant: read.tenant, state: read.state, currentDagVersion: read.currentDagVersion))
                 #expect(try await store.workflowHead(id: new.workflowID, tenant: read.tenant) == head)
                 #expect(try await store.workflowHead(id: new.workflowID, tenant: "another-" + read.tenant) == nil)
             }
             #expect(try await store.workflowHead(id: "wf_missing", tenant: nil) == nil)
+        }
+    }
+
+    @Test("reads that leave the query's graph out decode its summary and say so; rows from before 0015 are read whole")
+    func queryGraphReads() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let new = Fixtures.workflow(dag: Fixtures.diamond, labels: ["team": "x"], inputs: ["url": "u"])
+            let id = try await store.createWorkflow(new).workflow.workflowID
+            let whole = try #require(try await store.workflow(id: id, tenant: nil, queryGraph: .whole))
+            #expect(whole.query.explicitGraph == Fixtures.diamond && !whole.queryGraphLeftOut)
+            #expect(try await store.workflow(id: id, tenant: nil, queryGraph: .upTo(tasks: 4)) == whole)
+            var summary = whole
+            summary.query.explicitGraph = nil
+            summary.queryGraphLeftOut = true
+            #expect(try await store.workflow(id: id, tenant: nil, queryGraph: .upTo(tasks: 3)) == summary)
+            #expect(try await store.workflow(id: id, tenant: nil, queryGraph: .none) == summary)
+            #expect(try await store.listWorkflows(WorkflowListQuery(tenant: "acme")).workflows.first { $0.workflowID == id } == summary)
+
+            // Without an explicit graph nothing is left out.
+            var planned = Fixtures.workflow(dag: Fixtures.diamond)
+            planned.query.explicitGraph = nil
+            let plannedID = try await store.createWorkflow(planned).workflow.workflowID
+            for read in [QueryGraphRead.none, .upTo(tasks: 3), .whole] {
+                let plannedRead = try #require(try await store.workflow(id: plannedID, tenant: nil, queryGraph: read))
+                #expect(!plannedRead.queryGraphLeftOut && plannedRead.query.explicitGraph == nil)
+            }
+
+            // A row a 0.3.0 server wrote has no summary: read whole whatever is asked.
+            try await pool.withConnection { session in
+                _ = try await session.query("UPDATE queries SET summary = NULL, graph_task_count = NULL WHERE workflow_id = $1", [id])
+            }
+            #expect(try await store.workflow(id: id, tenant: nil, queryGraph: .none) == whole)
+            #expect(try await store.listWorkflows(WorkflowListQuery(tenant: "acme")).workflows.first { $0.workflowID == id } == whole)
         }
     }
 
@@ -179,7 +213,7 @@ struct WorkflowStoreTests {
 
             let history = try await store.dagHistory(workflowID: id)
             #expect(history.map(\.version) == [1, 2])
-            #expect(history[0].dag == v1)
+            #expect(history.map(\.taskCount) == [v1.tasks.count, v2.tasks.count] && history[1].reason == "grow")
             #expect(try await store.dagVersion(workflowID: id, version: 1)?.dag == v1)
             #expect(try await store.workflow(id: id, tenant: nil)?.currentDagVersion == 2)
             let events = try await Fixtures.allEvents(store, pool, workflowID: id)

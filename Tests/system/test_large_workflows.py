@@ -262,3 +262,32 @@ def test_workflow_reads_of_large_graphs_fit_a_default_client(api, pb, database, 
             api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)
     finally:
         roomy.stop()
+
+
+def test_a_query_graph_over_ten_thousand_tasks_is_left_out_of_workflow_answers(api, pb, capability):
+    """Reads decoded the query's whole graph to leave it out (a ListWorkflows page of three
+    100,000-task workflows took 7 s, every ListTasks page seconds). GetWorkflow and CancelWorkflow
+    now leave out a graph of more than 10,000 tasks without reading it; UpdateDag still inherits
+    the query's labels and priority, which the graph-free read keeps."""
+    sizes = {10_000: None, 10_001: None}
+    for count in sizes:
+        tasks = [api.task(f"g{i:05}", capability) for i in range(count)]
+        sizes[count] = api.submit(tasks, timeout=120, labels={"team": "big"}, priority=7).workflow.workflow_id
+    kept = api.get(sizes[10_000])
+    assert not kept.query_graph_omitted and len(kept.query.graph.tasks) == 10_000
+    left = api.get(sizes[10_001])
+    assert left.query_graph_omitted and not left.query.HasField("graph")
+    assert left.counts.total == 10_001 and dict(left.query.labels) == {"team": "big"} and left.query.priority == 7
+    listed = api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(labels={"team": "big"}), timeout=30).workflows
+    assert {w.workflow_id: w.query_graph_omitted for w in listed} == {sizes[10_000]: True, sizes[10_001]: True}
+    api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
+        workflow_id=sizes[10_001], expected_version=1, reason="one more", add_tasks=[api.task("extra", capability)]),
+        timeout=60)
+    assert api.get(sizes[10_001]).current_dag_version == 2
+    extra = [t for t in api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=sizes[10_001], page_size=1000,
+                                                                              states=[pb.workflow.TASK_STATE_READY]),
+                                                timeout=30).tasks if t.spec.key == "extra"]
+    assert len(extra) == 1 and dict(extra[0].spec.labels) == {"team": "big"} and extra[0].spec.priority == 7
+    for workflow_id in sizes.values():
+        cancelled = api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=60)
+        assert cancelled.workflow.query_graph_omitted == (workflow_id == sizes[10_001])

@@ -355,8 +355,9 @@ public struct Orchestrator_V1_Workflow: Sendable, Hashable, GRPCMessage {
     /// Who submitted it (subject of the caller's identity).
     public var submittedBy: String = ""
     /// True when `query.graph` was left out: always in ListWorkflows answers (a page of large
-    /// workflows passed 4 MiB), elsewhere when with it the answer would pass 4 MiB, the most a gRPC
-    /// client accepts by default. GetDag returns the graph.
+    /// workflows passed 4 MiB), elsewhere when the graph has more than 10,000 tasks (reading it back
+    /// cost seconds) or with it the answer would pass 4 MiB, the most a gRPC client accepts by
+    /// default. GetDag returns the graph.
     public var queryGraphOmitted: Bool = false
 
     public init() {}

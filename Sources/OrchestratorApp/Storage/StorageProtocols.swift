@@ -39,12 +39,14 @@ public protocol WorkflowStore: Sendable {
     /// and already used by the tenant, returns the existing workflow with `created == false`.
     func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow
 
-    /// A workflow by id; with `tenant` set, only that tenant's.
-    func workflow(id: String, tenant: String?) async throws -> WorkflowRecord?
+    /// A workflow by id; with `tenant` set, only that tenant's. `queryGraph` says when its query's
+    /// explicit graph is decoded (40 MB of JSON for 100,000 tasks); when it is not,
+    /// `WorkflowRecord.queryGraphLeftOut` says so.
+    func workflow(id: String, tenant: String?, queryGraph: QueryGraphRead) async throws -> WorkflowRecord?
 
-    /// A workflow's id, tenant and state, without its query: a watch that only needs those read
-    /// and decoded a 100,000-task workflow's whole graph (+250 MB per watcher; found by black-box
-    /// testing).
+    /// A workflow's id, tenant, state and current DAG version, without its query or task counts:
+    /// a watch that only needs those read and decoded a 100,000-task workflow's whole graph (+250
+    /// MB per watcher; found by black-box testing), and so did every ListTasks page.
     func workflowHead(id: String, tenant: String?) async throws -> WorkflowHead?
 
     func listWorkflows(_ query: WorkflowListQuery) async throws -> WorkflowPage
@@ -52,8 +54,9 @@ public protocol WorkflowStore: Sendable {
     /// One DAG version (nil = current).
     func dagVersion(workflowID: String, version: Int?) async throws -> StoredDagVersion?
 
-    /// Every version of a workflow's DAG, oldest first (without the graphs' run-time state).
-    func dagHistory(workflowID: String) async throws -> [StoredDagVersion]
+    /// Every version of a workflow's DAG, oldest first, without the graphs (GetDag decoded each
+    /// version's whole graph to count its tasks).
+    func dagHistory(workflowID: String) async throws -> [DagVersionSummary]
 
     /// Every task of the workflow's current DAG version.
     func tasks(workflowID: String) async throws -> [StoredTask]
@@ -159,14 +162,38 @@ public protocol ChangeFeed: Sendable {
 }
 
 /// What a workflow is, in a few columns (`WorkflowStore.workflowHead`).
+/// How much of a workflow's query a read decodes.
+public enum QueryGraphRead: Sendable, Hashable {
+    /// The whole query, its explicit graph included (replays compare it).
+    case whole
+    /// The graph when it has at most this many tasks.
+    case upTo(tasks: Int)
+    /// Never the graph (the query's text, defaults and constraints only).
+    case none
+
+    /// What answers carrying a workflow read (GetWorkflow, CancelWorkflow, SubmitQuery's wait):
+    /// a larger graph makes the answer slow to build and close to what a default client accepts;
+    /// GetDag returns it.
+    public static let answered = QueryGraphRead.upTo(tasks: 10_000)
+}
+
+extension WorkflowStore {
+    /// The whole workflow, its query's graph included.
+    public func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? {
+        try await workflow(id: id, tenant: tenant, queryGraph: .whole)
+    }
+}
+
 public struct WorkflowHead: Sendable, Hashable {
     public var workflowID: String
     public var tenant: String
     public var state: WorkflowState
+    public var currentDagVersion: Int
 
-    public init(workflowID: String, tenant: String, state: WorkflowState) {
+    public init(workflowID: String, tenant: String, state: WorkflowState, currentDagVersion: Int) {
         self.workflowID = workflowID
         self.tenant = tenant
         self.state = state
+        self.currentDagVersion = currentDagVersion
     }
 }

@@ -186,6 +186,9 @@ public struct WorkflowRecord: Hashable, Sendable {
     public var createdAt: UnixMillis
     public var updatedAt: UnixMillis
     public var finishedAt: UnixMillis?
+    /// The read left the query's explicit graph out (`QueryGraphRead`): `query.explicitGraph` is
+    /// nil although the workflow was submitted with one.
+    public var queryGraphLeftOut = false
 
     public init(
         workflowID: String, tenant: String, requestID: String?, state: WorkflowState, query: Query,
@@ -210,6 +213,23 @@ public struct WorkflowRecord: Hashable, Sendable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.finishedAt = finishedAt
+    }
+}
+
+/// A version of a workflow's graph without the graph: what a version list shows.
+public struct DagVersionSummary: Hashable, Sendable {
+    public var version: Int
+    public var taskCount: Int
+    public var reason: String
+    public var author: String
+    public var createdAt: UnixMillis
+
+    public init(version: Int, taskCount: Int, reason: String, author: String, createdAt: UnixMillis) {
+        self.version = version
+        self.taskCount = taskCount
+        self.reason = reason
+        self.author = author
+        self.createdAt = createdAt
     }
 }
 

@@ -75,10 +75,10 @@ extension Orchestrator_V1_Dag {
 }
 
 extension Orchestrator_V1_DagVersionInfo {
-    public init(_ stored: StoredDagVersion) {
+    public init(_ stored: DagVersionSummary) {
         self.init(
             version: Int32(clamping: stored.version), reason: stored.reason, author: stored.author,
-            createdUnixMs: stored.createdAt, taskCount: Int32(clamping: stored.dag.tasks.count))
+            createdUnixMs: stored.createdAt, taskCount: Int32(clamping: stored.taskCount))
     }
 }
 

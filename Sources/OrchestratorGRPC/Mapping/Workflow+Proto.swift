@@ -30,6 +30,7 @@ extension Orchestrator_V1_Workflow {
         updatedUnixMs = record.updatedAt
         finishedUnixMs = record.finishedAt ?? 0
         submittedBy = record.submittedBy
+        queryGraphOmitted = record.queryGraphLeftOut
         if let tasks {
             counts = Orchestrator_V1_TaskCounts(tasks: tasks, now: now)
             var upstream: [TaskKey: [TaskKey]] = [:]

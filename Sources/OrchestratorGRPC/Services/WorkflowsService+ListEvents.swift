@@ -41,7 +41,7 @@ extension WorkflowsService {
             var workflowID: String?
             if !request.workflowID.isEmpty {
                 // Same answer as GetWorkflow for a workflow the caller may not see: it does not exist.
-                let record = try await existingWorkflow(request.workflowID, context: context)
+                let record = try await existingWorkflowHead(request.workflowID, context: context)
                 if let tenant, record.tenant != tenant { throw AppError.notFound("workflow \(request.workflowID) not found") }
                 workflowID = record.workflowID
             }

@@ -23,7 +23,7 @@ extension WorkflowsService {
                 }
                 wanted.insert(state)
             }
-            let record = try await existingWorkflow(request.workflowID, context: context)
+            let record = try await existingWorkflowHead(request.workflowID, context: context)
             let page = try await workflows.taskPage(TaskPageQuery(
                 workflowID: record.workflowID, states: Set(wanted.compactMap(\.domainState)),
                 pageSize: request.pageSize == 0 ? 100 : Int(request.pageSize), maxBytes: Self.taskPageBytes,

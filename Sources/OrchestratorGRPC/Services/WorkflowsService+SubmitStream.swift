@@ -115,7 +115,7 @@ extension WorkflowsService {
                                 command.yield(.shutdown)  // wakes the loop below, which may be reading commands
                                 throw interrupted
                             }
-                            if let finished = try await workflows.workflow(id: workflowID, tenant: tenant) {
+                            if let finished = try await workflows.workflow(id: workflowID, tenant: tenant, queryGraph: .answered) {
                                 try await writer.write(.init(requestID: requestID, kind: .outcome(Orchestrator_V1_Workflow(finished, now: clock.now()).fittingDefaultClients())))
                             }
                             progress.finished(workflowID)

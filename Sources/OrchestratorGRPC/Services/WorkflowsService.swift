@@ -93,7 +93,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
 
     public func getWorkflow(_ request: Orchestrator_V1_GetWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_GetWorkflowResponse {
         try await mapped(context) {
-            let record = try await existingWorkflow(request.workflowID, context: context)
+            let record = try await existingWorkflow(request.workflowID, context: context, queryGraph: .answered)
             guard request.includeTasks else {
                 return Orchestrator_V1_GetWorkflowResponse(workflow: Orchestrator_V1_Workflow(record, now: clock.now()).fittingDefaultClients())
             }
@@ -139,7 +139,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
     public func getDag(_ request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse {
         try await mapped(context) {
             guard request.version >= 0 else { throw AppError.invalidArgument("version must be ≥ 0 (0 = current), got \(request.version)") }
-            let record = try await existingWorkflow(request.workflowID, context: context)
+            let record = try await existingWorkflowHead(request.workflowID, context: context)
             let wanted = request.version == 0 ? record.currentDagVersion : Int(request.version)
             guard let version = try await workflows.dagVersion(workflowID: record.workflowID, version: wanted) else {
                 throw AppError.notFound("workflow \(record.workflowID) has no DAG version \(wanted) (current: \(record.currentDagVersion))")
@@ -175,7 +175,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 // One answer lists everything: what the graph the change leaves would get wrong too
                 // (only the first kind was reported; found by black-box testing).
                 var all = fieldProblems
-                if !request.workflowID.isEmpty, let record = try? await existingWorkflow(request.workflowID, context: context) {
+                if !request.workflowID.isEmpty, let record = try? await existingWorkflowHead(request.workflowID, context: context) {
                     let more = DagChange.withoutRepeats(await updates.problems(
                         workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change),
                         of: own)
@@ -183,7 +183,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 }
                 throw RequestValidationError(subject: "invalid DAG update", problems: all.problems, totalCount: all.totalCount)
             }
-            let record = try await existingWorkflow(request.workflowID, context: context)
+            let record = try await existingWorkflowHead(request.workflowID, context: context)
             let (version, analysis) = try await updates.update(
                 workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change,
                 reason: request.reason, actor: CallerIdentity.actor(of: context))
@@ -195,7 +195,7 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
 
     public func cancelWorkflow(_ request: Orchestrator_V1_CancelWorkflowRequest, context: ServerContext) async throws -> Orchestrator_V1_CancelWorkflowResponse {
         try await mapped(context) {
-            let record = try await existingWorkflow(request.workflowID, context: context)
+            let record = try await existingWorkflowHead(request.workflowID, context: context)
             let reason = request.reason.isEmpty ? "cancelled by \(CallerIdentity.actor(of: context).subject)" : request.reason
             let result = try await workflows.cancelWorkflow(
                 id: record.workflowID, tenant: record.tenant, reason: reason, actor: CallerIdentity.actor(of: context), now: clock.now())
@@ -247,12 +247,21 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
         }
     }
 
-    func existingWorkflow(_ id: String, context: ServerContext) async throws -> WorkflowRecord {
+    func existingWorkflow(_ id: String, context: ServerContext, queryGraph: QueryGraphRead) async throws -> WorkflowRecord {
         guard !id.isEmpty else { throw AppError.invalidArgument("workflow_id is required") }
-        guard let record = try await workflows.workflow(id: id, tenant: CallerIdentity.tenantScope(of: context)) else {
+        guard let record = try await workflows.workflow(id: id, tenant: CallerIdentity.tenantScope(of: context), queryGraph: queryGraph) else {
             throw AppError.notFound("workflow \(id) not found")
         }
         return record
+    }
+
+    /// For calls that need only the workflow's id, tenant, state or version: no query, no counts.
+    func existingWorkflowHead(_ id: String, context: ServerContext) async throws -> WorkflowHead {
+        guard !id.isEmpty else { throw AppError.invalidArgument("workflow_id is required") }
+        guard let head = try await workflows.workflowHead(id: id, tenant: CallerIdentity.tenantScope(of: context)) else {
+            throw AppError.notFound("workflow \(id) not found")
+        }
+        return head
     }
 }
 

@@ -109,13 +109,15 @@ extension PostgresWorkflowStore {
         let query = workflow.query
         transaction.queue(
             """
-            INSERT INTO queries (workflow_id, text, goals, inputs, planner, priority, constraints, labels, message, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            INSERT INTO queries (workflow_id, text, goals, inputs, planner, priority, constraints, labels, message, created_at, summary,
+                                 graph_task_count)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             """,
             [
                 workflow.workflowID, query.text, query.goal?.artifacts ?? [], try JSONColumn.object(query.providedInputs),
                 query.plannerHint ?? "", query.priority, try JSONColumn.encode(query.constraints), try JSONColumn.object(query.labels),
-                try DomainJSONWriter.query(query), workflow.now.sqlTimestamp,
+                try DomainJSONWriter.query(query), workflow.now.sqlTimestamp, try DomainJSONWriter.query(query.withoutExplicitGraph),
+                query.explicitGraph.map { $0.tasks.count },
             ])
     }
 }
@@ -264,5 +266,14 @@ struct GraphRows {
             newRanks.append(ranks[task.key] ?? 0)
             newUnfinished.append(Int32(upstreamKeys[task.key]?.count ?? 0))
         }
+    }
+}
+
+private extension Query {
+    /// What `queries.summary` holds (migration 0015).
+    var withoutExplicitGraph: Query {
+        var summary = self
+        summary.explicitGraph = nil
+        return summary
     }
 }

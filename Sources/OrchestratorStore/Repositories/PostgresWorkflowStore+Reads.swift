@@ -4,12 +4,12 @@ import OrchestratorDomain
 import PostgresClient
 
 extension PostgresWorkflowStore {
-    public func workflow(id: String, tenant: String?) async throws -> WorkflowRecord? {
+    public func workflow(id: String, tenant: String?, queryGraph: QueryGraphRead) async throws -> WorkflowRecord? {
         try await context.read { session in
             // Primary key of workflows (and of queries).
             let rows = try await session.query(
                 """
-                SELECT \(WorkflowRow.columns)
+                SELECT \(WorkflowRow.columns(queryGraph))
                   FROM workflows w JOIN queries q ON q.workflow_id = w.id
                  WHERE w.id = $1 AND ($2::text IS NULL OR w.tenant = $2)
                 """, [id, tenant])
@@ -20,12 +20,14 @@ extension PostgresWorkflowStore {
     public func workflowHead(id: String, tenant: String?) async throws -> WorkflowHead? {
         try await context.read { session in
             let rows = try await session.query(
-                "SELECT id, tenant, state FROM workflows WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)", [id, tenant])
+                "SELECT id, tenant, state, current_dag_version FROM workflows WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)",
+                [id, tenant])
             guard let row = rows.first else { return nil }
             let state = try row.decode(String.self, column: "state")
             guard let known = WorkflowState(rawValue: state) else { throw PostgresError(code: .decoding, message: "unknown workflow state \(state)") }
             return WorkflowHead(
-                workflowID: try row.decode(String.self, column: "id"), tenant: try row.decode(String.self, column: "tenant"), state: known)
+                workflowID: try row.decode(String.self, column: "id"), tenant: try row.decode(String.self, column: "tenant"), state: known,
+                currentDagVersion: try row.decode(Int.self, column: "current_dag_version"))
         }
     }
 
@@ -35,9 +37,10 @@ extension PostgresWorkflowStore {
         return try await context.read { session in
             // workflows_tenant_created_idx (tenant, created_at DESC, id DESC) serves a tenant's
             // newest-first keyset scan; filters on state and labels are applied to the rows it yields.
+            // Lists never carry the query's graph (`query_graph_omitted`): it is not read.
             let rows = try await session.query(
                 """
-                SELECT \(WorkflowRow.columns)
+                SELECT \(WorkflowRow.columns(.none))
                   FROM workflows w JOIN queries q ON q.workflow_id = w.id
                  WHERE ($1::text IS NULL OR w.tenant = $1)
                    AND (cardinality($2::text[]) = 0 OR w.state = ANY($2::text[]))
@@ -79,15 +82,19 @@ extension PostgresWorkflowStore {
         }
     }
 
-    public func dagHistory(workflowID: String) async throws -> [StoredDagVersion] {
+    public func dagHistory(workflowID: String) async throws -> [DagVersionSummary] {
         try await context.read { session in
             let rows = try await session.query(
                 """
-                SELECT workflow_id, version, graph, reason, author, created_at
+                SELECT version, task_count, reason, author, created_at
                   FROM dag_versions WHERE workflow_id = $1 ORDER BY version
                 """, [workflowID])
-            let decoder = JSONDecoder()
-            return try rows.map { try DagVersionRow.decode($0, decoder: decoder) }
+            return try rows.map { row in
+                DagVersionSummary(
+                    version: try row.decode(Int.self, column: "version"), taskCount: try row.decode(Int.self, column: "task_count"),
+                    reason: try row.decode(String.self, column: "reason"), author: try row.decode(String.self, column: "author"),
+                    createdAt: try row.decode(Date.self, column: "created_at").unixMillis)
+            }
         }
     }
 

@@ -28,7 +28,10 @@ public struct PostgresWorkflowStore: WorkflowStore {
             try await transaction.setWorkflowFinished(id, state: .cancelled, error: reason, traceID: traceID, actor: actor, now: now)
             return revoked
         }
-        guard let record = try await workflow(id: id, tenant: tenant) else { throw StoreError.notFound("workflow \(id)") }
+        // Read for the answer only.
+        guard let record = try await workflow(id: id, tenant: tenant, queryGraph: .answered) else {
+            throw StoreError.notFound("workflow \(id)")
+        }
         return CancellationResult(workflow: record, revokedLeases: revoked)
     }
 }

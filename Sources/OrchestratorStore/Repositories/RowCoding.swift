@@ -143,9 +143,22 @@ enum TaskRow {
 
 enum WorkflowRow {
     /// Columns of a workflow read, from `workflows w` joined with `queries q`; `counts` is a
-    /// jsonb object state → number of tasks.
-    static let columns = """
-        w.id, w.tenant, w.request_id, w.state, q.message AS query, w.current_dag_version, w.failure_policy,
+    /// jsonb object state → number of tasks. The query is `q.summary` (no graph, migration 0015)
+    /// where `queryGraph` leaves the graph out and the row has one; rows from before 0015 have
+    /// none and are read whole.
+    static func columns(_ queryGraph: QueryGraphRead) -> String {
+        let leftOut =
+            switch queryGraph {
+            case .whole: "false"
+            // (coalesce: no graph is a NULL count, and NULL > n is NULL, not false)
+            case .upTo(let tasks): "coalesce(q.summary IS NOT NULL AND q.graph_task_count > \(tasks), false)"
+            case .none: "(q.summary IS NOT NULL AND q.graph_task_count IS NOT NULL)"
+            }
+        return "CASE WHEN \(leftOut) THEN q.summary ELSE q.message END AS query, \(leftOut) AS query_graph_left_out, " + otherColumns
+    }
+
+    private static let otherColumns = """
+        w.id, w.tenant, w.request_id, w.state, w.current_dag_version, w.failure_policy,
         w.trace_id, w.labels, w.priority, w.planning, w.error, w.submitted_by, w.created_at, w.updated_at,
         w.finished_at,
         (SELECT coalesce(jsonb_object_agg(s.state, s.n), '{}'::jsonb)
@@ -172,7 +185,7 @@ enum WorkflowRow {
                 counts.byState[try TaskStateColumn.decode(name), default: 0] += number
             }
         }
-        return WorkflowRecord(
+        var record = WorkflowRecord(
             workflowID: try row.decode(String.self, column: "id"),
             tenant: try row.decode(String.self, column: "tenant"),
             requestID: try row.decode(String?.self, column: "request_id"),
@@ -190,6 +203,8 @@ enum WorkflowRow {
             createdAt: try row.decode(Date.self, column: "created_at").unixMillis,
             updatedAt: try row.decode(Date.self, column: "updated_at").unixMillis,
             finishedAt: try row.decode(Date?.self, column: "finished_at").unixMillis)
+        record.queryGraphLeftOut = try row.decode(Bool.self, column: "query_graph_left_out")
+        return record
     }
 }
 

@@ -280,8 +280,9 @@ struct  Orchestrator__V1__Workflow
   char *submitted_by;
   /*
    * True when `query.graph` was left out: always in ListWorkflows answers (a page of large
-   * workflows passed 4 MiB), elsewhere when with it the answer would pass 4 MiB, the most a gRPC
-   * client accepts by default. GetDag returns the graph.
+   * workflows passed 4 MiB), elsewhere when the graph has more than 10,000 tasks (reading it back
+   * cost seconds) or with it the answer would pass 4 MiB, the most a gRPC client accepts by
+   * default. GetDag returns the graph.
    */
   protobuf_c_boolean query_graph_omitted;
 };

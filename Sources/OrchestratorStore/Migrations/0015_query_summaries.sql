@@ -1,0 +1,11 @@
+-- 0015: each query's summary (its JSON without the explicit graph) and the graph's task count,
+-- beside the whole query. Rationale: docs/SCHEMA.md, "Query summaries".
+--
+-- Reads that answer a workflow without its query's graph decoded the whole query to drop the
+-- graph: 40 MB of JSON for a 100,000-task workflow, seconds per workflow (ListWorkflows of three
+-- such workflows took 7 s; UpdateDag, which needs only the query's defaults and constraints,
+-- paid the same). They read the summary now.
+--
+-- Rows written before 0015 keep NULL here and their readers decode the whole query, as before: a
+-- backfill would rewrite every query row during the upgrade.
+ALTER TABLE queries ADD COLUMN summary bytea, ADD COLUMN graph_task_count integer;
