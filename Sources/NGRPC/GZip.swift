@@ -26,6 +26,10 @@ enum GZip {
     }
 
     /// Inflates `input`; fails with `.tooLarge` as soon as the output passes `limit` bytes.
+    /// A gzip message may hold several members, one after another (RFC 1952 §2.2; Go's
+    /// `gzip.Reader` and `gzip -d` read them all): they are inflated as one. Anything else after
+    /// the end of the compressed data is corrupt, not ignored: the first member alone used to be
+    /// taken as the whole message.
     static func inflate(_ input: [UInt8], kind: Kind, limit: Int) -> Result<[UInt8], Failure> {
         var stream = z_stream()
         guard inflateInit2_(&stream, kind.windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -48,7 +52,11 @@ enum GZip {
                 if output.count + produced > limit { return .failure(.tooLarge) }
                 output.append(contentsOf: chunk[0..<produced])
                 switch status {
-                case Z_STREAM_END: return .success(output)
+                case Z_STREAM_END where stream.avail_in == 0: return .success(output)
+                case Z_STREAM_END where kind == .gzip:
+                    guard inflateReset(&stream) == Z_OK else { return .failure(.corrupt) }
+                    continue
+                case Z_STREAM_END: return .failure(.corrupt)
                 case Z_OK: continue
                 case Z_BUF_ERROR where produced > 0: continue
                 default: return .failure(.corrupt)

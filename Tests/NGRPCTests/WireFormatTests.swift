@@ -90,6 +90,23 @@ struct MessageFramingTests {
             }
         }
     }
+
+    /// Several gzip members are one message (as Go's gzip.Reader reads them); bytes after the end
+    /// of the compressed data are corrupt (the first member alone used to be the whole message).
+    @Test func gzipMembersAreConcatenatedAndTrailingBytesRefused() throws {
+        let first = [UInt8]("first member, ".utf8)
+        let second = [UInt8](repeating: 66, count: 40_000)
+        let members = GZip.deflate(first, kind: .gzip) + GZip.deflate(second, kind: .gzip)
+        #expect(try GZip.inflate(members, kind: .gzip, limit: 100_000).get() == first + second)
+        #expect(throws: GZip.Failure.tooLarge) { try GZip.inflate(members, kind: .gzip, limit: 30_000).get() }
+        #expect(throws: GZip.Failure.corrupt) { try GZip.inflate(GZip.deflate(first, kind: .gzip) + [1, 2, 3], kind: .gzip, limit: 1000).get() }
+        #expect(throws: GZip.Failure.corrupt) {
+            try GZip.inflate(GZip.deflate(first, kind: .deflate) + [0x78, 0x9c], kind: .deflate, limit: 1000).get()
+        }
+        // Truncated input stays corrupt.
+        let whole = GZip.deflate(second, kind: .gzip)
+        #expect(throws: GZip.Failure.corrupt) { try GZip.inflate(Array(whole.dropLast(4)), kind: .gzip, limit: 100_000).get() }
+    }
 }
 
 @Suite("grpc-timeout")
