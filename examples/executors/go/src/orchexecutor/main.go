@@ -1,6 +1,7 @@
 // Example orchestratord executor in Go (grpc-go 1.33 from Debian), following docs/EXECUTORS.md.
 //
-// One Lease stream: hello, then welcome; heartbeats on a timer at welcome.heartbeat_interval_ms;
+// One Lease stream: hello, then welcome; heartbeats on a timer at welcome.heartbeat_interval_ms
+// (or every third of the shortest lease TTL held, when that is sooner: EXECUTORS.md step 2);
 // each assignment runs in its own goroutine (at most -max-in-flight), then is reported once with
 // its lease token; revocations cancel the work; refused acks drop the result. When the stream
 // breaks it reconnects with backoff and lists its in-flight leases in hello.resume.
@@ -29,6 +30,7 @@ import (
 type task struct {
 	lease  *pb.LeaseToken
 	cancel context.CancelFunc
+	ttl    time.Duration // what the lease was granted with (Assignment.lease_ttl_ms)
 }
 
 type executor struct {
@@ -46,6 +48,7 @@ type executor struct {
 	inFlight  map[string]*task
 	unacked   map[string]*pb.LeaseRequest
 	send      chan *pb.LeaseRequest // the current stream's outbox; nil between streams
+	ttlWake   chan struct{}         // an assignment with a short TTL: the heartbeat loop recomputes its wait
 	started   int
 	completed int
 	done      chan struct{}
@@ -137,20 +140,7 @@ func (e *executor) session(client pb.ExecutorsClient) error {
 			if interval <= 0 {
 				interval = time.Second
 			}
-			go func() {
-				ticker := time.NewTicker(interval)
-				defer ticker.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-e.done:
-						return
-					case <-ticker.C:
-						e.enqueue(outbox, &pb.LeaseRequest{Kind: &pb.LeaseRequest_Heartbeat{Heartbeat: &pb.HeartbeatSignal{}}})
-					}
-				}
-			}()
+			go e.heartbeats(ctx, outbox, interval)
 		case *pb.LeaseResponse_Assignment:
 			e.assign(kind.Assignment)
 		case *pb.LeaseResponse_Revocation:
@@ -228,12 +218,54 @@ func (e *executor) stop(outbox chan *pb.LeaseRequest) {
 func (e *executor) assign(a *pb.Assignment) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.mu.Lock()
-	e.inFlight[a.Lease.TaskId] = &task{lease: a.Lease, cancel: cancel}
+	e.inFlight[a.Lease.TaskId] = &task{lease: a.Lease, cancel: cancel, ttl: time.Duration(a.LeaseTtlMs) * time.Millisecond}
 	e.started++
 	number := e.started
 	e.mu.Unlock()
+	select {
+	case e.ttlWake <- struct{}{}:
+	default: // a wake is already pending
+	}
 	e.logf("assigned task=%s key=%s token=%d attempt=%d/%d", a.Lease.TaskId, a.Spec.GetKey(), a.Lease.FencingToken, a.Attempt, a.MaxAttempts)
 	go e.work(ctx, a, number)
+}
+
+// heartbeats sends an empty heartbeat (every lease on this stream) at welcome's interval, or every
+// third of the shortest TTL among the leases held when that is sooner: a task may be granted a TTL
+// at or below the interval, and would lapse between heartbeats.
+func (e *executor) heartbeats(ctx context.Context, outbox chan *pb.LeaseRequest, interval time.Duration) {
+	last := time.Now()
+	for {
+		timer := time.NewTimer(time.Until(last.Add(e.heartbeatEvery(interval))))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-e.done:
+			timer.Stop()
+			return
+		case <-e.ttlWake:
+			timer.Stop()
+		case <-timer.C:
+			e.enqueue(outbox, &pb.LeaseRequest{Kind: &pb.LeaseRequest_Heartbeat{Heartbeat: &pb.HeartbeatSignal{}}})
+			last = time.Now()
+		}
+	}
+}
+
+func (e *executor) heartbeatEvery(interval time.Duration) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	every := interval
+	for _, t := range e.inFlight {
+		if t.ttl > 0 && t.ttl/3 < every {
+			every = t.ttl / 3
+		}
+	}
+	if every < 50*time.Millisecond {
+		every = 50 * time.Millisecond
+	}
+	return every
 }
 
 func (e *executor) abandon(taskID, why string) {
@@ -309,6 +341,7 @@ func main() {
 		sleep: time.Duration(*sleepMs) * time.Millisecond, failProb: *failProb, permanent: *permanent,
 		dieAfter: *dieAfter, stopAfter: *tasks, token: *token,
 		inFlight: map[string]*task{}, unacked: map[string]*pb.LeaseRequest{}, done: make(chan struct{}),
+		ttlWake: make(chan struct{}, 1),
 	}
 	conn, err := grpc.Dial(*address, grpc.WithInsecure())
 	if err != nil {
