@@ -62,6 +62,17 @@ def test_cpp_and_python_executors_complete_a_workflow_together(api, server, data
     assert "stream failed" not in executor.log(), executor.tail()
 
 
+def test_the_cpp_example_heartbeats_within_a_task_ttl_shorter_than_the_interval(database, capability, pb, tmp_path_factory,
+                                                                                cpp_executor):
+    """It heartbeated at the interval only: the task's lease lapsed while it worked."""
+    from short_ttl import WORK_MS, assert_short_ttl_task_runs_once
+
+    folder = tmp_path_factory.mktemp("cpp-short-ttl")
+    assert_short_ttl_task_runs_once(database, folder, pb, capability, lambda address: Process(
+        [cpp_executor, "--address", address, "--id", "cpp-ttl-" + capability, "--capabilities", capability,
+         "--sleep-ms", WORK_MS], folder / "cpp.log"))
+
+
 def test_cpp_executor_alone_over_tls_stops_after_its_tasks(api, server, database, capability, workdir, processes,
                                                            cpp_executor, tls_files):
     """--tasks N: drain after N accepted completions, half-close once nothing is in flight; the

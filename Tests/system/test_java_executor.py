@@ -71,6 +71,17 @@ def test_java_and_python_executors_complete_a_workflow_together(api, server, dat
     assert "stream failed" not in executor.log(), executor.tail()
 
 
+def test_the_java_example_heartbeats_within_a_task_ttl_shorter_than_the_interval(database, capability, pb, tmp_path_factory,
+                                                                                 java_executor):
+    """It heartbeated at the interval only: the task's lease lapsed while it worked."""
+    from short_ttl import WORK_MS, assert_short_ttl_task_runs_once
+
+    folder = tmp_path_factory.mktemp("java-short-ttl")
+    assert_short_ttl_task_runs_once(database, folder, pb, capability, lambda address: java(
+        java_executor, ["--address", address, "--id", "java-ttl-" + capability, "--capabilities", capability,
+                        "--sleep-ms", WORK_MS], folder / "java.log"))
+
+
 def test_java_executor_alone_over_tls_stops_after_its_tasks(api, server, database, capability, workdir, processes,
                                                             java_executor, tls_files):
     """Alone, over TLS when there is a certificate: --tasks N ends the process after N accepted

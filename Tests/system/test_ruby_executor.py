@@ -74,6 +74,17 @@ def test_ruby_and_python_executors_complete_a_workflow_together(api, server, dat
     assert "stream failed" not in executor.log(), executor.tail()
 
 
+def test_the_ruby_example_heartbeats_within_a_task_ttl_shorter_than_the_interval(database, capability, pb, tmp_path_factory,
+                                                                                 ruby):
+    """It heartbeated at the interval only: the task's lease lapsed while it worked."""
+    from short_ttl import WORK_MS, assert_short_ttl_task_runs_once
+
+    folder = tmp_path_factory.mktemp("ruby-short-ttl")
+    assert_short_ttl_task_runs_once(database, folder, pb, capability, lambda address: Process(
+        [ruby.executor, "--address", address, "--id", "ruby-ttl-" + capability, "--capabilities", capability,
+         "--sleep-ms", WORK_MS], folder / "ruby.log"))
+
+
 def test_ruby_executor_alone_over_tls_stops_after_its_tasks(api, server, database, capability, workdir, processes,
                                                             ruby, tls_files):
     """--tasks N: drain after N accepted completions, then half-close once nothing is in flight;

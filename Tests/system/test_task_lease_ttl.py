@@ -159,24 +159,9 @@ def test_the_python_example_heartbeats_within_a_task_ttl_shorter_than_the_interv
     """EXECUTORS.md step 2: heartbeat every third of a task TTL shorter than welcome's interval.
     The Python example heartbeated only at the interval, so a task granted 1 s under a 2 s
     interval lapsed while it worked (found by black-box testing; it held only at TTL = interval)."""
-    from procs import Orchestratord, python_executor
+    from procs import python_executor
+    from short_ttl import WORK_MS, assert_short_ttl_task_runs_once
 
     folder = tmp_path_factory.mktemp("short-ttl")
-    slow_heartbeats = Orchestratord(database, folder, lease_ttl=6, heartbeat=2).start()
-    executor = None
-    try:
-        executor = python_executor(slow_heartbeats.address, folder, "ttl-example-" + capability, [capability],
-                                   "--sleep-ms", "2500")
-        import grpc
-        from conftest import Api
-
-        channel = grpc.insecure_channel(slow_heartbeats.address)
-        client = Api(channel, pb, slow_heartbeats)
-        workflow_id = client.submit([ttl_task(client, pb, "short", capability, 1000)]).workflow.workflow_id
-        assert client.wait_finished(workflow_id, 60) == "WORKFLOW_STATE_SUCCEEDED"
-        assert psql(database, f"SELECT count(*) FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
-                              f"WHERE t.workflow_id = '{workflow_id}'") == [["1"]]
-    finally:
-        if executor is not None:
-            executor.stop()
-        slow_heartbeats.stop()
+    assert_short_ttl_task_runs_once(database, folder, pb, capability, lambda address: python_executor(
+        address, folder, "ttl-example-" + capability, [capability], "--sleep-ms", WORK_MS))

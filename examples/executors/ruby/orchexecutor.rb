@@ -2,7 +2,8 @@
 
 # Example orchestratord executor in Ruby (Debian's ruby-grpc 1.51), following docs/EXECUTORS.md.
 #
-# One Lease stream: hello, then welcome; heartbeats on a thread at welcome.heartbeat_interval_ms;
+# One Lease stream: hello, then welcome; heartbeats on a thread at welcome.heartbeat_interval_ms
+# (or every third of the shortest lease TTL held, when that is sooner: EXECUTORS.md step 2);
 # each assignment gets one progress report (it moves the task to RUNNING), runs for --sleep-ms on a
 # thread of its own (at most --max-in-flight at once: the server never sends more), then is
 # reported once with its lease token; revocations cancel the work; refused acks drop the result;
@@ -23,7 +24,7 @@ class RubyExecutor
   RESEND_AFTER = 1.0
   LOG_LOCK = Mutex.new
 
-  Work = Struct.new(:lease, :cancel)
+  Work = Struct.new(:lease, :cancel, :ttl_ms) # ttl_ms: what the lease was granted with
 
   def initialize(flags)
     @flags = flags
@@ -130,12 +131,28 @@ class RubyExecutor
     end
     interval = w.heartbeat_interval_ms.positive? ? w.heartbeat_interval_ms / 1000.0 : 1.0
     beat = V1::LeaseRequest.new(heartbeat: V1::HeartbeatSignal.new) # empty: every lease on this stream
-    Thread.new { session.write(beat) until session.ended.wait(interval) }
+    Thread.new do
+      last = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      # Checked every 50 ms (at most the interval): a task may be granted a TTL at or below it.
+      until session.ended.wait([interval, 0.05].min)
+        now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        next if now - last < heartbeat_every(interval)
+
+        session.write(beat)
+        last = now
+      end
+    end
+  end
+
+  # welcome's interval, or a third of the shortest lease TTL held when that is sooner.
+  def heartbeat_every(interval)
+    shortest = @lock.synchronize { @in_flight.values.map(&:ttl_ms).select(&:positive?).min }
+    shortest ? [[interval, shortest / 3000.0].min, 0.05].max : interval
   end
 
   def assign(session, a)
     lease = a.lease
-    work = Work.new(lease, Event.new)
+    work = Work.new(lease, Event.new, a.lease_ttl_ms)
     number = @lock.synchronize do
       @in_flight[lease.task_id] = work
       @pending_progress_acks[lease.task_id] = @pending_progress_acks.fetch(lease.task_id, 0) + 1

@@ -174,7 +174,15 @@ void Executor::OnWelcome(const std::shared_ptr<LeaseSession>& session, const Wel
     }
   }
   for (const LeaseRequest& report : resend) session->Send(report);
-  session->StartHeartbeats(timers_, milliseconds(w.heartbeat_interval_ms() > 0 ? w.heartbeat_interval_ms() : 1000));
+  session->StartHeartbeats(timers_, milliseconds(w.heartbeat_interval_ms() > 0 ? w.heartbeat_interval_ms() : 1000), [this] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    milliseconds shortest(0);
+    for (const auto& [task_id, work] : in_flight_) {
+      const milliseconds ttl(work->assignment.lease_ttl_ms());
+      if (ttl.count() > 0 && (shortest.count() == 0 || ttl < shortest)) shortest = ttl;
+    }
+    return shortest;
+  });
 }
 
 void Executor::OnAssignment(const std::shared_ptr<LeaseSession>& session, const Assignment& a) {

@@ -1,5 +1,7 @@
 #include "lease_session.h"
 
+#include <algorithm>
+
 namespace orchexample {
 
 using orchestrator::v1::LeaseRequest;
@@ -35,24 +37,36 @@ grpc::Status LeaseSession::Finish() {
   return stream_->Finish();
 }
 
-void LeaseSession::StartHeartbeats(Timers& timers, std::chrono::milliseconds interval) {
+void LeaseSession::StartHeartbeats(Timers& timers, std::chrono::milliseconds interval, ShortestTtl shortest_ttl) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   if (closed_) return;
   timers_ = &timers;
-  ScheduleHeartbeat(timers, interval);
+  last_heartbeat_ = Timers::Clock::now();
+  ScheduleHeartbeat(timers, interval, std::move(shortest_ttl));
 }
 
-void LeaseSession::ScheduleHeartbeat(Timers& timers, std::chrono::milliseconds interval) {
+// Checks every 50 ms (at most the interval) whether a heartbeat is due.
+void LeaseSession::ScheduleHeartbeat(Timers& timers, std::chrono::milliseconds interval, ShortestTtl shortest_ttl) {
+  using std::chrono::milliseconds;
   std::weak_ptr<LeaseSession> weak = weak_from_this();
-  heartbeat_ = timers.After(interval, [weak, &timers, interval] {
+  heartbeat_ = timers.After(std::min(interval, milliseconds(50)), [weak, &timers, interval, shortest_ttl] {
     std::shared_ptr<LeaseSession> session = weak.lock();
     if (!session) return;
-    LeaseRequest beat;
-    beat.mutable_heartbeat();
+    // Before the write lock, so the executor's lock (taken in there) is never held with it.
+    milliseconds every = interval;
+    const milliseconds ttl = shortest_ttl();
+    if (ttl.count() > 0) every = std::min(every, ttl / 3);
+    every = std::max(every, milliseconds(50));
     std::lock_guard<std::mutex> lock(session->write_mutex_);
     if (session->closed_) return;
-    session->stream_->Write(beat);
-    session->ScheduleHeartbeat(timers, interval);
+    const auto now = Timers::Clock::now();
+    if (now - session->last_heartbeat_ >= every) {
+      LeaseRequest beat;
+      beat.mutable_heartbeat();
+      session->stream_->Write(beat);
+      session->last_heartbeat_ = now;
+    }
+    session->ScheduleHeartbeat(timers, interval, shortest_ttl);
   });
 }
 

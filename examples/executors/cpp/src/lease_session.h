@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,11 +29,14 @@ class LeaseSession : public std::enable_shared_from_this<LeaseSession> {
   bool Read(orchestrator::v1::LeaseResponse* response);       // the session's own thread only
   grpc::Status Finish();  // after Read returned false: stops heartbeats, closes, the status
 
-  // A heartbeat{} (all leases on this stream) every `interval`, until Finish.
-  void StartHeartbeats(Timers& timers, std::chrono::milliseconds interval);
+  // A heartbeat{} (all leases on this stream) every `interval`, or every `shortest_ttl()` / 3 when
+  // that is sooner (EXECUTORS.md step 2: a task may be granted a TTL at or below the interval),
+  // until Finish. `shortest_ttl` (zero: no lease held) is called without the write lock held.
+  using ShortestTtl = std::function<std::chrono::milliseconds()>;
+  void StartHeartbeats(Timers& timers, std::chrono::milliseconds interval, ShortestTtl shortest_ttl);
 
  private:
-  void ScheduleHeartbeat(Timers& timers, std::chrono::milliseconds interval);
+  void ScheduleHeartbeat(Timers& timers, std::chrono::milliseconds interval, ShortestTtl shortest_ttl);
 
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<orchestrator::v1::LeaseRequest, orchestrator::v1::LeaseResponse>> stream_;
@@ -40,6 +44,7 @@ class LeaseSession : public std::enable_shared_from_this<LeaseSession> {
   bool closed_ = false;  // guarded by write_mutex_
   Timers* timers_ = nullptr;  // guarded by write_mutex_, with heartbeat_
   Timers::Id heartbeat_ = 0;
+  Timers::Clock::time_point last_heartbeat_;  // guarded by write_mutex_
 };
 
 }  // namespace orchexample

@@ -1,7 +1,8 @@
 // Example orchestratord executor in Java (grpc-java 1.41 + Netty from Debian packages), following
 // docs/EXECUTORS.md.
 //
-// One Lease stream: hello, then welcome; heartbeats on a timer at welcome.heartbeat_interval_ms;
+// One Lease stream: hello, then welcome; heartbeats at welcome.heartbeat_interval_ms (or every
+// third of the shortest lease TTL held, when that is sooner: EXECUTORS.md step 2);
 // each assignment gets one progress report (it moves the task to RUNNING), runs for --sleep-ms on
 // a scheduler thread (at most --max-in-flight at once: the server never sends more), then is
 // reported once with its lease token; revocations cancel the work; refused acks drop the result.
@@ -64,10 +65,12 @@ public final class JavaExecutor {
 
   static final class Work {
     final LeaseToken lease;
+    final long ttlMs; // what the lease was granted with (Assignment.lease_ttl_ms)
     ScheduledFuture<?> future;
 
-    Work(LeaseToken lease) {
+    Work(LeaseToken lease, long ttlMs) {
       this.lease = lease;
+      this.ttlMs = ttlMs;
     }
   }
 
@@ -99,6 +102,7 @@ public final class JavaExecutor {
     final CompletableFuture<Throwable> ended = new CompletableFuture<>();
     StreamObserver<LeaseRequest> requests;
     ScheduledFuture<?> heartbeat;
+    long lastHeartbeatNanos = System.nanoTime();
     boolean closed;
 
     synchronized void send(LeaseRequest request) {
@@ -203,17 +207,35 @@ public final class JavaExecutor {
     resend.forEach(session::send);
     long interval = w.getHeartbeatIntervalMs() > 0 ? w.getHeartbeatIntervalMs() : 1000;
     LeaseRequest beat = LeaseRequest.newBuilder().setHeartbeat(HeartbeatSignal.getDefaultInstance()).build();
+    // Checked every 50 ms (at most the interval): a heartbeat is due after the interval, or after a
+    // third of the shortest TTL held when that is sooner (a task may be granted a TTL at or below
+    // the interval, and would lapse between heartbeats).
+    long tick = Math.min(interval, 50);
     synchronized (session) {
       if (!session.closed) {
-        session.heartbeat = scheduler.scheduleAtFixedRate(() -> session.send(beat), interval, interval,
+        session.heartbeat = scheduler.scheduleAtFixedRate(() -> heartbeatIfDue(session, interval, beat), tick, tick,
             TimeUnit.MILLISECONDS);
       }
     }
   }
 
+  void heartbeatIfDue(Session session, long interval, LeaseRequest beat) {
+    long every = interval;
+    synchronized (this) {
+      for (Work work : inFlight.values()) {
+        if (work.ttlMs > 0) every = Math.min(every, work.ttlMs / 3);
+      }
+    }
+    long now = System.nanoTime();
+    if (now - session.lastHeartbeatNanos >= Math.max(every, 50) * 1_000_000L) {
+      session.lastHeartbeatNanos = now;
+      session.send(beat);
+    }
+  }
+
   void assign(Session session, Assignment a) {
     LeaseToken lease = a.getLease();
-    Work work = new Work(lease);
+    Work work = new Work(lease, a.getLeaseTtlMs());
     int number;
     synchronized (this) {
       inFlight.put(lease.getTaskId(), work);
