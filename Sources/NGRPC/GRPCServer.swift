@@ -63,7 +63,7 @@ public final class GRPCServer: Sendable {
         /// Calls (HTTP/2 streams that reached a handler) started so far, and those running now.
         public var callsStarted: Int
         public var callsActive: Int
-        /// Declared bytes of partly received request messages held now (receive budgets), and
+        /// Bytes buffered in partly received request messages now (receive budgets), and
         /// messages refused so far because the server-wide budget was full.
         public var partialRequestBytes: Int = 0
         public var partialRequestsRefused: Int = 0

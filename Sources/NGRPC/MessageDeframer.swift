@@ -39,6 +39,9 @@ struct MessageDeframer {
     /// part of its 5-byte prefix is): what the buffer will grow to.
     var partialMessageLength: Int { headerFill == MessageFramer.headerSize ? bodyLength : 0 }
 
+    /// The bytes of that message's body buffered so far.
+    var partialBodyBytes: Int { headerFill == MessageFramer.headerSize ? body.count : 0 }
+
     /// Frees the partial message: the call ended and its remaining bytes will not be read.
     mutating func discard() {
         body = []
@@ -92,8 +95,13 @@ struct MessageDeframer {
         // A compressed message is checked here too: its inflated form can only be larger.
         guard bodyLength <= maxMessageSize else { throw .tooLarge(bodyLength) }
         body = []
-        body.reserveCapacity(bodyLength)
+        // Not the declared length at once: a prefix is 5 bytes, and 1,000 streams declaring 4 MiB
+        // each took 4 GB of address space (a server under `ulimit -v` aborted). Past this the
+        // buffer grows as the bytes come.
+        body.reserveCapacity(min(bodyLength, Self.initialBodyCapacity))
     }
+
+    static let initialBodyCapacity = 64 * 1024
 
     private func finish(_ message: [UInt8]) throws(Failure) -> [UInt8] {
         guard compressed, let decompressor else { return message }

@@ -62,7 +62,8 @@ public struct ServerConfiguration: Sendable {
     /// declared lengths. A stream whose message does not fit waits (its window is not returned)
     /// until earlier messages complete. nil: 4 × `maxReceiveMessageSize`; never below it.
     public var maxConnectionReceiveBuffer: Int? = nil
-    /// The same across all connections; a message that does not fit is refused
+    /// Bytes buffered in partly received request messages across all connections (what has
+    /// arrived, not declared lengths); a read that would pass it ends its call
     /// RESOURCE_EXHAUSTED. nil: 256 × `maxReceiveMessageSize`; never below the per-connection one.
     public var maxServerReceiveBuffer: Int? = nil
     /// Largest response message a handler may send; larger → the call ends RESOURCE_EXHAUSTED.

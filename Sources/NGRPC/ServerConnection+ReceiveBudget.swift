@@ -3,16 +3,20 @@ internal import CNGHTTP2
 /// Memory for partly received request messages. A message whose body does not arrive in one read
 /// is buffered until it is whole (up to `maxReceiveMessageSize`), so without a budget every stream
 /// of every connection could hold one: 100 streams × 4 MiB per connection, from a client that
-/// never finishes them. A stream reserves the declared length of such a message when a read
-/// leaves it partial, and gives it back when the message completes or the call ends. Messages
-/// that arrive whole within one read (nearly all) reserve nothing.
+/// never finishes them.
 ///
-/// On a connection, a message that does not fit waits: its stream's window is not returned, so
-/// the client stops sending on it (what it may still send is bounded by the initial window) until
-/// earlier messages complete. Waiters are served oldest first, and an empty budget always holds
-/// the largest message, so a client that completes its messages always makes progress. Across the
-/// server, a message that does not fit is refused RESOURCE_EXHAUSTED instead: waiting there would
-/// let one connection's stalled client hold up every other connection's calls.
+/// On a connection, a stream reserves the declared length of such a message when a read leaves it
+/// partial, and gives it back when the message completes or the call ends. A message that does
+/// not fit waits: its stream's window is not returned, so the client stops sending on it (what it
+/// may still send is bounded by the initial window) until earlier messages complete. Waiters are
+/// served oldest first, and an empty budget always holds the largest message, so a client that
+/// completes its messages always makes progress.
+///
+/// Across the server, what counts is the bytes actually buffered in partial messages, not their
+/// declared lengths: declared lengths cost an attacker 5 bytes each (64 connections sending
+/// nothing but length prefixes filled a 1 GiB budget with 13 KB). A read that would take the
+/// total past the limit ends its call RESOURCE_EXHAUSTED instead of waiting, which would let one
+/// connection's stalled client hold up every other connection's calls.
 ///
 /// All on the connection's loop thread; only the server-wide total is shared (an atomic).
 extension ServerConnection {
@@ -25,14 +29,18 @@ extension ServerConnection {
         case refused
     }
 
-    /// After the deframer took a read of `stream`: reserve, keep or give back what its partial
-    /// message needs. Cheap when nothing changed (a message that arrived whole).
+    /// After the deframer took a read of `stream`: charge the server for what its partial message
+    /// now buffers, and reserve, keep or give back the connection's share. Cheap when nothing
+    /// changed (a message that arrived whole).
     func settleReceiveBudget(_ stream: ServerStream) -> ReceiveBudgetDecision {
+        let buffered = stream.deframer.partialBodyBytes
+        if buffered != stream.serverCharge, !charge(stream, buffered) { return .refused }
         let needed = stream.deframer.partialMessageLength
         if stream.awaitingReceiveBudget {
             // Its message completed within the window it still had: nothing left to wait for.
             guard needed == 0 else { return .hold }
             stopWaiting(stream)
+            serveStreamsAwaitingReceiveBudget()
             return .proceed
         }
         guard needed != stream.receiveReservation else { return .proceed }
@@ -40,7 +48,8 @@ extension ServerConnection {
         var decision = ReceiveBudgetDecision.proceed
         if needed > 0 {
             if streamsAwaitingReceiveBudget.isEmpty && partialRequestBytes + needed <= core.connectionReceiveBudget {
-                if !reserve(needed, for: stream) { decision = .refused }
+                partialRequestBytes += needed
+                stream.receiveReservation = needed
             } else {
                 stream.awaitingReceiveBudget = true
                 streamsAwaitingReceiveBudget.append(stream)
@@ -51,15 +60,21 @@ extension ServerConnection {
         return decision
     }
 
-    /// The call ended (aborted, finished or closed): its reservation and place in line go, and so
-    /// does its partial message.
+    /// The call ended (aborted, finished or closed): its charge, reservation and place in line go,
+    /// and so does its partial message.
     func receiveBudgetStreamEnded(_ stream: ServerStream) {
         stream.deframer.discard()
-        if stream.awaitingReceiveBudget {
+        if stream.serverCharge > 0 {
+            core.partialRequestBytes.wrappingSubtract(stream.serverCharge, ordering: .relaxed)
+            stream.serverCharge = 0
+        }
+        let wasWaiting = stream.awaitingReceiveBudget
+        if wasWaiting {
             stream.awaitingReceiveBudget = false
             streamsAwaitingReceiveBudget.removeAll { $0 === stream }
         }
-        if releaseReservation(of: stream) { serveStreamsAwaitingReceiveBudget() }
+        // A waiter leaving frees nothing, but those behind it may fit where it did not.
+        if releaseReservation(of: stream) || wasWaiting { serveStreamsAwaitingReceiveBudget() }
     }
 
     private func releaseReservation(of stream: ServerStream) -> Bool {
@@ -67,29 +82,28 @@ extension ServerConnection {
         guard reserved > 0 else { return false }
         stream.receiveReservation = 0
         partialRequestBytes -= reserved
-        core.partialRequestBytes.wrappingSubtract(reserved, ordering: .relaxed)
         return true
     }
 
-    /// Takes `needed` bytes of this connection's and the server's budget, or refuses the message
-    /// (RESOURCE_EXHAUSTED, the call aborted) when the server's is spent.
-    private func reserve(_ needed: Int, for stream: ServerStream) -> Bool {
-        let total = core.partialRequestBytes.wrappingAdd(needed, ordering: .relaxed).newValue
-        guard total <= core.serverReceiveBudget else {
-            core.partialRequestBytes.wrappingSubtract(needed, ordering: .relaxed)
+    /// Sets the stream's server-wide charge to `buffered` bytes, or refuses its message
+    /// (RESOURCE_EXHAUSTED, the call aborted) when that would pass the server's budget.
+    private func charge(_ stream: ServerStream, _ buffered: Int) -> Bool {
+        let delta = buffered - stream.serverCharge
+        let total = core.partialRequestBytes.wrappingAdd(delta, ordering: .relaxed).newValue
+        guard delta <= 0 || total <= core.serverReceiveBudget else {
+            core.partialRequestBytes.wrappingSubtract(delta, ordering: .relaxed)
             core.partialRequestsRefused.wrappingAdd(1, ordering: .relaxed)
             logger.info(
                 "request message refused: server receive buffer full",
-                metadata: ["peer": "\(peer)", "message_bytes": "\(needed)", "limit": "\(core.serverReceiveBudget)"])
+                metadata: ["peer": "\(peer)", "buffered_bytes": "\(total - delta)", "limit": "\(core.serverReceiveBudget)"])
             stream.abort(
                 RPCStatus(
                     .resourceExhausted,
-                    "the server already holds \(total - needed) bytes of partly received request messages; "
-                        + "this \(needed)-byte message would pass its limit of \(core.serverReceiveBudget) bytes; retry later"))
+                    "the server already holds \(total - delta) bytes of partly received request messages, its limit is "
+                        + "\(core.serverReceiveBudget) bytes: this message was refused; retry later"))
             return false
         }
-        partialRequestBytes += needed
-        stream.receiveReservation = needed
+        stream.serverCharge = buffered
         return true
     }
 
@@ -101,7 +115,10 @@ extension ServerConnection {
             if needed > 0 && partialRequestBytes + needed > core.connectionReceiveBudget { return }
             streamsAwaitingReceiveBudget.removeFirst()
             first.awaitingReceiveBudget = false
-            if needed > 0 && !reserve(needed, for: first) { continue }
+            if needed > 0 {
+                partialRequestBytes += needed
+                first.receiveReservation = needed
+            }
             returnHeldWindow(of: first)
         }
     }

@@ -125,7 +125,9 @@ extension ServerConnection {
         guard stream.handlerStarted, !stream.finished, !stream.aborted else {
             nghttp2_session_consume_stream(session, streamID, bytes.count)
             // Answered already: the rest of its request is never read.
-            if stream.receiveReservation > 0 || stream.awaitingReceiveBudget { receiveBudgetStreamEnded(stream) }
+            if stream.receiveReservation > 0 || stream.awaitingReceiveBudget || stream.serverCharge > 0 {
+                receiveBudgetStreamEnded(stream)
+            }
             return
         }
         do {

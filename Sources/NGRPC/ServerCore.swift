@@ -37,7 +37,7 @@ final class ServerCore: @unchecked Sendable {
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsOpen = Atomic<Int>(0)
     let callsStarted = Atomic<Int>(0)
-    /// Declared bytes of partly received request messages reserved by all connections
+    /// Bytes buffered in partly received request messages on all connections
     /// (`ServerConnection+ReceiveBudget.swift`), their limit, and messages refused over it.
     let partialRequestBytes = Atomic<Int>(0)
     let partialRequestsRefused = Atomic<Int>(0)

@@ -33,10 +33,12 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     /// Received DATA bytes whose stream window we have not returned (the handler is behind, or
     /// the stream waits for receive budget).
     var heldWindow = 0
-    /// Declared length of the partial message this stream has reserved on its connection and
-    /// server (`ServerConnection+ReceiveBudget.swift`), and whether it is waiting to.
+    /// Declared length of the partial message this stream has reserved on its connection
+    /// (`ServerConnection+ReceiveBudget.swift`), and whether it is waiting to.
     var receiveReservation = 0
     var awaitingReceiveBudget = false
+    /// Bytes of its partial message counted in the server-wide total.
+    var serverCharge = 0
     var headersSubmitted = false
     var dataDeferred = false
     /// Our END_STREAM (trailers or a trailers-only / HTTP error response) has been submitted.

@@ -18,7 +18,7 @@ public enum ServerMetrics {
         }
         registry.register(
             "orchestrator_grpc_partial_request_bytes",
-            help: "Declared bytes of partly received request messages held now (max-server-receive-buffer bounds it).", type: .gauge
+            help: "Bytes buffered in partly received request messages now (max-server-receive-buffer bounds it).", type: .gauge
         ) {
             [([], Double(server.statistics.partialRequestBytes))]
         }

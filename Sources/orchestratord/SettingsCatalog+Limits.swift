@@ -20,7 +20,7 @@ extension SettingsCatalog {
         SettingDefinition("max-connection-receive-buffer", default: nil, whenUnset: "4 × max-receive-message-size",
                           help: "bytes of partly received request messages one connection may hold (declared lengths); a message that does not fit waits for earlier ones (flow control); at least max-receive-message-size"),
         SettingDefinition("max-server-receive-buffer", default: nil, whenUnset: "256 × max-receive-message-size",
-                          help: "bytes of partly received request messages all connections may hold; a message that does not fit is refused RESOURCE_EXHAUSTED; at least max-connection-receive-buffer"),
+                          help: "bytes buffered in partly received request messages across all connections; a read past it refuses its message RESOURCE_EXHAUSTED; at least max-connection-receive-buffer"),
         SettingDefinition("max-assignment-size", default: String(4 * 1024 * 1024),
                           help: "largest assignment sent to an executor, bytes (upstream results, payload and inputs included); a task whose assignment would be larger fails, not retryable, code assignment_too_large; gRPC clients accept 4 MiB by default"),
     ]

@@ -36,7 +36,7 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Bytes of partly received request messages one connection may hold; more wait (default 4 × max-receive-message-size; env ORCHESTRATOR_MAX_CONNECTION_RECEIVE_BUFFER).")
     var maxConnectionReceiveBuffer: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Bytes of partly received request messages all connections may hold; more are refused (default 256 × max-receive-message-size; env ORCHESTRATOR_MAX_SERVER_RECEIVE_BUFFER).")
+    @Option(name: .long, parsing: .unconditional, help: "Bytes buffered in partly received request messages across all connections; past it messages are refused (default 256 × max-receive-message-size; env ORCHESTRATOR_MAX_SERVER_RECEIVE_BUFFER).")
     var maxServerReceiveBuffer: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Largest assignment sent to an executor, bytes (default 4194304; env ORCHESTRATOR_MAX_ASSIGNMENT_SIZE).")

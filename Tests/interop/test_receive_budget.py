@@ -131,12 +131,16 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def peak_kib(pid: int) -> int:
+def vm_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("VmHWM missing")
+    raise RuntimeError(f"{field} missing")
+
+
+def peak_kib(pid: int) -> int:
+    return vm_kib(pid, "VmHWM")
 
 
 def echo_ok(server, certs, stubs, payload_size: int, calls: int) -> None:
@@ -205,6 +209,8 @@ def test_waiting_message_is_granted_when_the_earlier_one_completes(server_binary
 
 
 def test_server_budget_refuses_a_message_that_does_not_fit(server_binary, certs, tmp_path, stubs):
+    """The server-wide budget counts bytes that arrived: two connections holding nearly 4 MiB each
+    fill 8 MiB, and a third connection's partial message is refused at its first buffered bytes."""
     server = start_server(server_binary, certs, tmp_path, "--max-connection-receive-buffer", str(LARGEST),
                           "--max-server-receive-buffer", str(2 * LARGEST))
     try:
@@ -213,8 +219,8 @@ def test_server_budget_refuses_a_message_that_does_not_fit(server_binary, certs,
             senders = [PartialSender(conn) for conn in (a, b, c)]
             held = [sender.open(LARGEST) for sender in senders[:2]]
             for sender, stream in zip(senders[:2], held):
-                sender.pump([stream], {stream: 2 * MiB})
-                assert sender.sent[stream] == 2 * MiB
+                sender.pump([stream], {stream: LARGEST - 1})
+                assert sender.sent[stream] == LARGEST - 1 and not sender.ended
             refused = senders[2].open(3 * MiB)
             senders[2].pump([refused], {refused: 2 * MiB}, quiet=1.0)
             answer = senders[2].ended.get(refused)
@@ -222,13 +228,13 @@ def test_server_budget_refuses_a_message_that_does_not_fit(server_binary, certs,
             assert answer.header("grpc-status") == str(grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]), answer.headers
             message = answer.header("grpc-message") or ""
             assert "partly received request messages" in message and str(2 * LARGEST) in message, message
-            # A message that arrives whole in one read reserves nothing, so it is served even now.
+            # A message that arrives whole in one read buffers nothing partial, so it is served even now.
             small = c.new_stream()
             c.send(c.grpc_call(small, GET, echo_message_of(1000)))
             frames, trailers = c.read_until(lambda f: f.stream == small and f.type == h2raw.HEADERS
                                             and f.flags & h2raw.END_STREAM)
             assert trailers is not None and trailers.header("grpc-status") == "0", frames
-            # Resetting one of the held calls gives its reservation back: a new large message fits.
+            # Resetting one of the held calls gives its bytes back: a new large message fits.
             a.send(h2raw.rst_stream(held[0]))
             time.sleep(0.3)
             again = senders[2].open(3 * MiB)
@@ -236,6 +242,61 @@ def test_server_budget_refuses_a_message_that_does_not_fit(server_binary, certs,
             assert senders[2].sent[again] == 2 * MiB and again not in senders[2].ended, senders[2].ended
         assert server.alive()
         echo_ok(server, certs, stubs, 3 * MiB, 2)
+    finally:
+        server.stop()
+
+
+@pytest.mark.hostile
+def test_length_prefixes_alone_do_not_fill_the_server_budget(server_binary, certs, tmp_path, stubs):
+    """Found by black-box testing: when the server counted declared lengths, 64 connections
+    sending nothing but 5-byte prefixes of 4 MiB messages (13 KB in all) filled its 1 GiB and every
+    other client's large call was refused. It counts buffered bytes now. The prefixes also no
+    longer reserve 4 MiB of address space each (1,000 of them took 4 GB; under `ulimit -v` the
+    server aborted)."""
+    server = start_server(server_binary, certs, tmp_path, "--max-connection-receive-buffer", str(LARGEST),
+                          "--max-server-receive-buffer", str(2 * LARGEST))
+    try:
+        echo_ok(server, certs, stubs, 3 * MiB, 1)
+        virtual_before = vm_kib(server.pid, "VmSize")
+        conns = [RawConnection(server.h2c_port) for _ in range(10)]
+        try:
+            senders = [PartialSender(conn) for conn in conns]
+            for sender in senders:
+                for _ in range(100):
+                    sender.open(LARGEST)
+            time.sleep(0.5)
+            for sender in senders:
+                sender.absorb(0.05)
+                assert not sender.ended, sender.ended
+            growth_mib = (vm_kib(server.pid, "VmSize") - virtual_before) / 1024
+            print(f"1,000 prefixes: address space grew by {growth_mib:.0f} MiB")
+            assert growth_mib < 512
+            echo_ok(server, certs, stubs, 3 * MiB, 2)
+        finally:
+            for conn in conns:
+                conn.close()
+    finally:
+        server.stop()
+
+
+def test_a_waiter_leaving_lets_the_next_one_in(server_binary, certs, tmp_path, stubs):
+    """Found by black-box testing: the queue was served only when a reservation ended, so when the
+    first waiter left (reset, deadline) the one behind it, which fitted, stayed stuck."""
+    server = start_server(server_binary, certs, tmp_path, "--max-connection-receive-buffer", str(3 * LARGEST))
+    try:
+        with RawConnection(server.h2c_port) as conn:
+            sender = PartialSender(conn)
+            holders = [sender.open(LARGEST), sender.open(LARGEST), sender.open(2 * MiB)]  # 10 of 12 MiB
+            sender.pump(holders, {s: 64 * 1024 for s in holders})
+            big = sender.open(LARGEST)  # does not fit: waits
+            sender.pump([big], {big: LARGEST - 1}, quiet=1.0)
+            fits = sender.open(2 * MiB)  # would fit, but waits behind `big` (oldest first)
+            sender.pump([fits], {fits: 2 * MiB - 1}, quiet=1.0)
+            assert sender.sent[big] == sender.sent[fits] == INITIAL_WINDOW - 5, sender.sent
+            conn.send(h2raw.rst_stream(big))
+            sender.pump([fits], {fits: 2 * MiB - 1}, quiet=2.0)
+            assert sender.sent[fits] == 2 * MiB - 1 and fits not in sender.ended, sender.sent
+        assert server.alive()
     finally:
         server.stop()
 
