@@ -27,6 +27,9 @@ final class InboundMessageQueue: Sendable {
 
     private let state: Mutex<State>
     let limit: Int
+    /// What a message costs beyond its bytes (its allocation and queue slot): empty messages
+    /// counted nothing, so a handler that stopped reading queued them without end.
+    static let messageOverhead = 64
     let loop: EventLoop
 
     init(limit: Int, loop: EventLoop, owner: any LoopTask) {
@@ -50,7 +53,7 @@ final class InboundMessageQueue: Sendable {
                 return (waiter, true)
             }
             state.messages.append(message)
-            state.bufferedBytes += message.count
+            state.bufferedBytes += message.count + Self.messageOverhead
             return (nil, state.bufferedBytes <= limit)
         }
         waiter?.resume(returning: message)
@@ -76,6 +79,9 @@ final class InboundMessageQueue: Sendable {
     }
 
     var isWithinLimit: Bool { state.withLock { $0.bufferedBytes <= limit } }
+
+    /// Within `limit + extra`.
+    func isWithinLimit(plus extra: Int) -> Bool { state.withLock { $0.bufferedBytes <= limit + extra } }
 
     /// The peer half-closed: `next()` returns nil after the buffered messages, or throws
     /// `failure` after them when given.
@@ -146,7 +152,7 @@ final class InboundMessageQueue: Sendable {
                     state.messages.removeFirst(state.head)
                     state.head = 0
                 }
-                state.bufferedBytes -= message.count
+                state.bufferedBytes -= message.count + Self.messageOverhead
                 var notify: (any LoopTask)?
                 if state.drainWanted && state.bufferedBytes <= limit {
                     state.drainWanted = false

@@ -64,6 +64,7 @@ extension ServerConnection {
     /// and so does its partial message.
     func receiveBudgetStreamEnded(_ stream: ServerStream) {
         stream.deframer.discard()
+        stream.undeframed = []
         if stream.serverCharge > 0 {
             core.partialRequestBytes.wrappingSubtract(stream.serverCharge, ordering: .relaxed)
             stream.serverCharge = 0

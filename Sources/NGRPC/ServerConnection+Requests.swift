@@ -130,6 +130,13 @@ extension ServerConnection {
             }
             return
         }
+        if stream.synchronousCall == nil, !stream.undeframed.isEmpty || !stream.inbound.isWithinLimit {
+            // The handler is behind: kept raw until it drains (`ServerConnection+UndeframedBytes`).
+            stream.undeframed.append(contentsOf: bytes)
+            stream.heldWindow += bytes.count
+            stream.inbound.requestDrainNotification()
+            return
+        }
         do {
             if stream.synchronousCall != nil {
                 try stream.receiveSynchronously(bytes)
@@ -175,6 +182,10 @@ extension ServerConnection {
     /// The client half-closed its side.
     func requestEnded(streamID: Int32) {
         guard let stream = streams[streamID], stream.handlerStarted, !stream.finished, !stream.aborted else { return }
+        if !stream.undeframed.isEmpty {
+            stream.requestEndDeferred = true
+            return
+        }
         if stream.deframer.isIdle {
             if stream.synchronousCall != nil {
                 stream.runSynchronousCall()

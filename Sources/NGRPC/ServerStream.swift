@@ -39,6 +39,10 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     var awaitingReceiveBudget = false
     /// Bytes of its partial message counted in the server-wide total.
     var serverCharge = 0
+    /// Request bytes received while the handler's queue was over its limit, not de-framed yet, and
+    /// whether the request's end came after them (`ServerConnection+UndeframedBytes.swift`).
+    var undeframed: [UInt8] = []
+    var requestEndDeferred = false
     var headersSubmitted = false
     var dataDeferred = false
     /// Our END_STREAM (trailers or a trailers-only / HTTP error response) has been submitted.
@@ -67,7 +71,8 @@ final class ServerStream: LoopTask, @unchecked Sendable {
     func runOnLoop() {
         let snapshot = outbound.beginLoopRun()
         guard !isClosed, let session = connection.session else { return }
-        if heldWindow > 0 && !awaitingReceiveBudget && inbound?.isWithinLimit ?? true {
+        if !undeframed.isEmpty && !aborted && inbound?.isWithinLimit ?? true { connection.deframeUndeframedBytes(of: self) }
+        if heldWindow > 0 && !awaitingReceiveBudget && undeframed.isEmpty && inbound?.isWithinLimit ?? true {
             nghttp2_session_consume_stream(session, id, heldWindow)
             heldWindow = 0
         }
@@ -222,6 +227,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         }
         // Not `fail`: messages received before the close stay readable (the handler may still
         // apply them; it is cancelled, and reads the reason after them).
+        if !undeframed.isEmpty && !aborted { connection.deframeUndeframedBytes(of: self, closing: true) }
         inbound?.close(reason)
         outbound.detach(reason)
     }

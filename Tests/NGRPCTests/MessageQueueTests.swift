@@ -13,9 +13,12 @@ final class LoopTaskSpy: LoopTask {
 struct MessageQueueTests {
     let group = EventLoopGroup(threads: 1)
 
+    /// Each message costs its bytes plus this (its allocation and slot).
+    let overhead = InboundMessageQueue.messageOverhead
+
     @Test func inboundDeliversInOrderThenEnds() async throws {
         let spy = LoopTaskSpy()
-        let queue = InboundMessageQueue(limit: 100, loop: group.loops[0], owner: spy)
+        let queue = InboundMessageQueue(limit: 2 * overhead + 100, loop: group.loops[0], owner: spy)
         #expect(queue.push([1]))
         #expect(queue.push([2, 2]))
         queue.finish()
@@ -70,14 +73,24 @@ struct MessageQueueTests {
 
     @Test func inboundOverLimitSchedulesOwnerOnceDrained() async throws {
         let spy = LoopTaskSpy()
-        let queue = InboundMessageQueue(limit: 10, loop: group.loops[0], owner: spy)
+        let queue = InboundMessageQueue(limit: overhead + 10, loop: group.loops[0], owner: spy)
         #expect(queue.push([UInt8](repeating: 0, count: 8)))
-        #expect(!queue.push([UInt8](repeating: 0, count: 8)))  // 16 > 10: window must be held
+        #expect(!queue.push([UInt8](repeating: 0, count: 8)))  // 2 × (64 + 8) > 74: window must be held
         queue.requestDrainNotification()
         try await Task.sleep(for: .milliseconds(20))
         #expect(spy.runs.load(ordering: .relaxed) == 0)
-        _ = try await queue.next()  // back to 8 <= 10
+        _ = try await queue.next()  // back to 72 <= 74
         #expect(await eventually { spy.runs.load(ordering: .relaxed) == 1 })
+        group.shutdown()
+    }
+
+    /// Empty messages counted nothing: a handler that stopped reading queued them without end.
+    @Test func emptyMessagesCountTowardsTheLimit() {
+        let spy = LoopTaskSpy()
+        let queue = InboundMessageQueue(limit: 3 * overhead, loop: group.loops[0], owner: spy)
+        #expect(queue.push([]) && queue.push([]) && queue.push([]))
+        #expect(!queue.push([]))
+        #expect(queue.isWithinLimit(plus: overhead) && !queue.isWithinLimit)
         group.shutdown()
     }
 

@@ -15,7 +15,7 @@ import pytest
 import h2raw
 from conftest import make_channel, start_server
 from h2raw import RawConnection, frame
-from hostile_support import GET
+from hostile_support import GET, get_message
 
 MiB = 1024 * 1024
 LARGEST = 4 * MiB  # the server's max-receive-message-size (default)
@@ -37,15 +37,34 @@ class PartialSender:
         self.ended: dict[int, h2raw.Frame] = {}
         conn.start()
 
-    def open(self, declared: int, path: str = GET) -> int:
+    def open(self, declared: int | None, path: str = GET) -> int:
+        """A stream whose first message declares `declared` bytes (None: headers only)."""
         stream = self.conn.new_stream()
         self.windows[stream] = self.initial_window
         self.sent[stream] = 0
-        self.declared[stream] = declared
+        self.declared[stream] = declared or 0
         self.conn.sock.settimeout(10)
         assert self.conn.send(self.conn.headers_frame(stream, h2raw.grpc_request_headers(path, scheme=self.conn.scheme)))
-        self._data(stream, struct.pack(">BI", 0, declared))
+        if declared is not None:
+            self._data(stream, struct.pack(">BI", 0, declared))
         return stream
+
+    def flood(self, streams: list[int], chunk: bytes, upto: int, quiet: float = 1.5) -> None:
+        """Sends `chunk` (whole messages) on each stream while the server gives window, until each
+        has sent `upto` bytes or no window came for `quiet` seconds; counts into `sent`."""
+        last = time.monotonic()
+        while time.monotonic() - last < quiet and any(self.sent[s] < upto for s in streams):
+            self.absorb()
+            progressed = False
+            for stream in streams:
+                if self.sent[stream] < upto and min(self.windows[stream], self.connection_window) >= len(chunk):
+                    self._data(stream, chunk)
+                    self.sent[stream] += len(chunk)
+                    progressed = True
+            if progressed:
+                last = time.monotonic()
+            else:
+                self.absorb(0.05)
 
     def _data(self, stream: int, payload: bytes, end: bool = False) -> None:
         # Reads leave a short socket timeout behind, which would turn a full send buffer (the
@@ -301,11 +320,69 @@ def test_a_waiter_leaving_lets_the_next_one_in(server_binary, certs, tmp_path, s
         server.stop()
 
 
+@pytest.mark.hostile
+@pytest.mark.parametrize("payload,streams", [(0, 1), (1, 20)], ids=["empty-messages", "one-byte-messages-20-streams"])
+def test_tiny_messages_to_a_handler_that_stopped_reading_are_held_at_the_window(server_binary, certs, tmp_path, stubs,
+                                                                                payload, streams):
+    """Found by black-box testing: the handler's queue counted message bytes only, so empty
+    messages never held the window (256 MiB of them took 430 MB), and one-byte messages decoded
+    within the window weighed ten times their wire size (100 streams took 1.9 GB). Messages now
+    cost 64 bytes more each, and bytes arriving while the queue is full are kept raw."""
+    server = start_server(server_binary, certs, tmp_path)
+    try:
+        echo_ok(server, certs, stubs, 1000, 1)
+        baseline = vm_kib(server.pid, "VmRSS")
+        with RawConnection(server.h2c_port) as conn:
+            sender = PartialSender(conn)
+            chats = [sender.open(None, path=h2raw.ECHO + "/Chat") for _ in range(streams)]
+            stalled = h2raw.grpc_message(get_message(stubs.pb2, delay_ms=120_000))  # the handler sleeps on it
+            for chat in chats:
+                sender._data(chat, stalled)
+            time.sleep(0.3)
+            unit = h2raw.grpc_message(b"x" * payload)
+            sender.flood(chats, unit * (CHUNK // len(unit)), upto=16 * MiB)
+            accepted = max(sender.sent.values())
+            growth_mib = (peak_kib(server.pid) - baseline) / 1024
+            print(f"{payload}-byte messages on {streams} stream(s): {accepted / MiB:.2f} MiB accepted per stream, "
+                  f"peak RSS growth {growth_mib:.1f} MiB")
+            # The queue's 256 KiB of cost (64 bytes a message and more), then the 1 MiB window.
+            assert accepted <= INITIAL_WINDOW + 256 * 1024 * len(unit) // 64 + CHUNK, accepted
+            assert not sender.ended, sender.ended
+        assert growth_mib < streams * 4 + 16
+        assert server.alive()
+        echo_ok(server, certs, stubs, 1000, 2)
+    finally:
+        server.stop()
+
+
 def test_concurrent_large_calls_on_one_channel_all_complete(server_binary, certs, tmp_path, stubs):
     """grpcio sends 12 large messages at once on one connection whose budget holds one: they
     wait their turn (flow control), none fails."""
     server = start_server(server_binary, certs, tmp_path, "--max-connection-receive-buffer", str(LARGEST))
     try:
         echo_ok(server, certs, stubs, 3 * MiB, 12)
+    finally:
+        server.stop()
+
+
+def test_messages_held_raw_while_the_handler_sleeps_arrive_in_order(server_binary, certs, tmp_path, stubs):
+    """What came in while the handler's queue was full (kept raw) is de-framed in order once it
+    drains, and the request's end waits for it: every message answered, none lost or reordered."""
+    server = start_server(server_binary, certs, tmp_path)
+    try:
+        channel = make_channel(server, "h2c", certs)
+        try:
+            echo = stubs.grpc.EchoStub(channel)
+            count = 20_000
+
+            def requests():
+                yield stubs.pb2.EchoRequest(text="first", delay_ms=1500)
+                for index in range(count):
+                    yield stubs.pb2.EchoRequest(text=str(index), payload=b"p" * (index % 300))
+
+            texts = [reply.text for reply in echo.Chat(requests(), timeout=120)]
+        finally:
+            channel.close()
+        assert texts == ["first"] + [str(index) for index in range(count)]
     finally:
         server.stop()
