@@ -156,6 +156,28 @@ struct WorkflowStoreTests {
         }
     }
 
+    @Test("a list page ends before the workflow that would take it past its byte budget, one workflow at least")
+    func listPagesByBytes() async throws {
+        try await TestDatabase.withStore { store, _ in
+            var ids: [String] = []
+            for index in 0..<4 {
+                // 300 KB of inputs each (the last one 1.5 MB: a page of its own).
+                let size = index == 3 ? 1_500_000 : 300_000
+                let new = Fixtures.workflow(dag: Fixtures.diamond, inputs: ["doc": String(repeating: "x", count: size)], now: Fixtures.t0 + Int64(index))
+                ids.append(try await store.createWorkflow(new).workflow.workflowID)
+            }
+            var pages: [[String]] = []
+            var token: String?
+            repeat {
+                let page = try await store.listWorkflows(WorkflowListQuery(tenant: "acme", pageToken: token, maxBytes: 1_000_000))
+                pages.append(page.workflows.map(\.workflowID))
+                token = page.nextPageToken
+            } while token != nil
+            #expect(pages == [[ids[3]], [ids[2], ids[1], ids[0]]])
+            #expect(try await store.listWorkflows(WorkflowListQuery(tenant: "acme", maxBytes: 500_000)).workflows.map(\.workflowID) == [ids[3]])
+        }
+    }
+
     @Test("listing filters by tenant, state and labels and pages newest first")
     func listWorkflows() async throws {
         try await TestDatabase.withStore { store, _ in

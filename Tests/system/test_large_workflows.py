@@ -266,13 +266,19 @@ def test_workflow_reads_of_large_graphs_fit_a_default_client(api, pb, database, 
 
 def test_a_query_graph_over_ten_thousand_tasks_is_left_out_of_workflow_answers(api, pb, capability):
     """Reads decoded the query's whole graph to leave it out (a ListWorkflows page of three
-    100,000-task workflows took 7 s, every ListTasks page seconds). GetWorkflow and CancelWorkflow
-    now leave out a graph of more than 10,000 tasks without reading it; UpdateDag still inherits
-    the query's labels and priority, which the graph-free read keeps."""
+    100,000-task workflows took 7 s, every ListTasks page seconds). Every Workflow answer now
+    leaves out a graph of more than 10,000 tasks — GetWorkflow and CancelWorkflow without reading
+    it, SubmitQuery and its replays (which read it whole) too (found by black-box testing: those
+    two still carried it); UpdateDag still inherits the query's labels and priority, which the
+    graph-free read keeps."""
     sizes = {10_000: None, 10_001: None}
     for count in sizes:
         tasks = [api.task(f"g{i:05}", capability) for i in range(count)]
-        sizes[count] = api.submit(tasks, timeout=120, labels={"team": "big"}, priority=7).workflow.workflow_id
+        submitted = api.submit(tasks, request_id=f"big-{count}-{capability}", timeout=120, labels={"team": "big"}, priority=7)
+        assert submitted.workflow.query_graph_omitted == (count > 10_000)
+        replayed = api.submit(tasks, request_id=f"big-{count}-{capability}", timeout=120, labels={"team": "big"}, priority=7)
+        assert not replayed.created and replayed.workflow.query_graph_omitted == (count > 10_000)
+        sizes[count] = submitted.workflow.workflow_id
     kept = api.get(sizes[10_000])
     assert not kept.query_graph_omitted and len(kept.query.graph.tasks) == 10_000
     left = api.get(sizes[10_001])
@@ -280,9 +286,11 @@ def test_a_query_graph_over_ten_thousand_tasks_is_left_out_of_workflow_answers(a
     assert left.counts.total == 10_001 and dict(left.query.labels) == {"team": "big"} and left.query.priority == 7
     listed = api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(labels={"team": "big"}), timeout=30).workflows
     assert {w.workflow_id: w.query_graph_omitted for w in listed} == {sizes[10_000]: True, sizes[10_001]: True}
-    api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
+    updated = api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
         workflow_id=sizes[10_001], expected_version=1, reason="one more", add_tasks=[api.task("extra", capability)]),
         timeout=60)
+    # The answer names the version it made, with or without its graph.
+    assert updated.dag_version == 2 and (updated.graph_omitted or updated.dag.version == 2)
     assert api.get(sizes[10_001]).current_dag_version == 2
     extra = [t for t in api.workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=sizes[10_001], page_size=1000,
                                                                               states=[pb.workflow.TASK_STATE_READY]),
@@ -291,3 +299,27 @@ def test_a_query_graph_over_ten_thousand_tasks_is_left_out_of_workflow_answers(a
     for workflow_id in sizes.values():
         cancelled = api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=60)
         assert cancelled.workflow.query_graph_omitted == (workflow_id == sizes[10_001])
+    # A finished workflow's replay is read whole, and answered without the graph all the same.
+    again = api.submit([api.task(f"g{i:05}", capability) for i in range(10_001)], request_id=f"big-10001-{capability}",
+                       timeout=120, labels={"team": "big"}, priority=7, wait=True)
+    assert again.workflow.state == pb.workflow.WORKFLOW_STATE_CANCELLED and again.workflow.query_graph_omitted
+
+
+def test_list_pages_stay_within_a_default_clients_limit(api, pb, capability):
+    """Found by black-box testing: two workflows whose queries carry 3 MB of inputs each made a
+    6 MB ListWorkflows page no default client could read; pages now end before the workflow that
+    would take them past 1 MiB (one workflow at least)."""
+    label = {"bulky": capability}
+    inputs = {f"doc{i:02}": "d" * 60_000 for i in range(50)}  # 3 MB, in strings under max-string-length
+    ids = [api.submit([api.task("only", capability)], inputs=inputs, labels=label).workflow.workflow_id for _ in range(2)]
+    seen, token, pages = [], "", 0
+    while True:
+        page = api.workflows.ListWorkflows(pb.workflows.ListWorkflowsRequest(labels=label, page_token=token), timeout=30)
+        seen += [w.workflow_id for w in page.workflows]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == sorted(ids) and pages == 2
+    for workflow_id in ids:
+        api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)

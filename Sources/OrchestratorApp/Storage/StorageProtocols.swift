@@ -173,8 +173,9 @@ public enum QueryGraphRead: Sendable, Hashable {
 
     /// What answers carrying a workflow read (GetWorkflow, CancelWorkflow, SubmitQuery's wait):
     /// a larger graph makes the answer slow to build and close to what a default client accepts;
-    /// GetDag returns it.
-    public static let answered = QueryGraphRead.upTo(tasks: 10_000)
+    /// GetDag returns it. Every `Workflow` answer leaves such a graph out, however it was read.
+    public static let answeredGraphTasks = 10_000
+    public static let answered = QueryGraphRead.upTo(tasks: answeredGraphTasks)
 }
 
 extension WorkflowStore {

@@ -95,10 +95,14 @@ public struct WorkflowListQuery: Sendable {
     public var pageSize: Int
     /// Opaque cursor from the previous page.
     public var pageToken: String?
+    /// A page ends before the workflow that would take its stored size past this (a page holds one
+    /// workflow at least): queries carry inputs of up to megabytes each, and two of 3 MB made a
+    /// page no default client could read.
+    public var maxBytes: Int
 
     public init(
         tenant: String?, states: Set<WorkflowState> = [], labels: [String: String] = [:], createdAfter: UnixMillis? = nil,
-        createdBefore: UnixMillis? = nil, pageSize: Int = 100, pageToken: String? = nil
+        createdBefore: UnixMillis? = nil, pageSize: Int = 100, pageToken: String? = nil, maxBytes: Int = 1 << 20
     ) {
         self.tenant = tenant
         self.states = states
@@ -107,6 +111,7 @@ public struct WorkflowListQuery: Sendable {
         self.createdBefore = createdBefore
         self.pageSize = pageSize
         self.pageToken = pageToken
+        self.maxBytes = maxBytes
     }
 }
 

@@ -19,7 +19,13 @@ extension Orchestrator_V1_Workflow {
         tenant = record.tenant
         requestID = record.requestID ?? ""
         state = Orchestrator_V1_WorkflowState(record.state)
-        query = Orchestrator_V1_Query(record.query, failurePolicy: record.failurePolicy, allowedCapabilities: allowedCapabilities)
+        var answered = record.query
+        if let graph = answered.explicitGraph, graph.tasks.count > QueryGraphRead.answeredGraphTasks {
+            // Left out whatever read it (a replay reads it whole, a submission has it in hand).
+            answered.explicitGraph = nil
+            queryGraphOmitted = true
+        }
+        query = Orchestrator_V1_Query(answered, failurePolicy: record.failurePolicy, allowedCapabilities: allowedCapabilities)
         currentDagVersion = Int32(clamping: record.currentDagVersion)
         failurePolicy = Orchestrator_V1_FailurePolicy(record.failurePolicy)
         traceID = record.traceID
@@ -30,7 +36,7 @@ extension Orchestrator_V1_Workflow {
         updatedUnixMs = record.updatedAt
         finishedUnixMs = record.finishedAt ?? 0
         submittedBy = record.submittedBy
-        queryGraphOmitted = record.queryGraphLeftOut
+        queryGraphOmitted = queryGraphOmitted || record.queryGraphLeftOut
         if let tasks {
             counts = Orchestrator_V1_TaskCounts(tasks: tasks, now: now)
             var upstream: [TaskKey: [TaskKey]] = [:]

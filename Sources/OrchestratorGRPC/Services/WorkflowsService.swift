@@ -188,7 +188,8 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 workflowID: record.workflowID, tenant: record.tenant, expectedVersion: Int(request.expectedVersion), change: change,
                 reason: request.reason, actor: CallerIdentity.actor(of: context))
             return Orchestrator_V1_UpdateDagResponse(
-                dag: Orchestrator_V1_Dag(version, payloads: change.payloads), analysis: Orchestrator_V1_DagAnalysis(analysis)
+                dag: Orchestrator_V1_Dag(version, payloads: change.payloads), analysis: Orchestrator_V1_DagAnalysis(analysis),
+                dagVersion: Int32(clamping: version.version)
             ).fittingDefaultClients()
         }
     }

@@ -57,11 +57,18 @@ extension PostgresWorkflowStore {
                     pageSize + 1,
                 ])
             let decoder = JSONDecoder()
-            var workflows = try rows.map { try WorkflowRow.decode($0, decoder: decoder) }
+            var workflows: [WorkflowRecord] = []
+            var bytes = 0
+            for row in rows.prefix(pageSize) {
+                // The query (graph-free: its inputs, text, labels) is most of a listed workflow.
+                let size = try row.decode([UInt8].self, column: "query").count
+                if !workflows.isEmpty && bytes + size > query.maxBytes { break }
+                workflows.append(try WorkflowRow.decode(row, decoder: decoder))
+                bytes += size
+            }
             var next: String?
-            if workflows.count > pageSize {
-                workflows.removeLast()
-                let last = rows[pageSize - 1]
+            if workflows.count < rows.count {
+                let last = rows[workflows.count - 1]
                 next = PageToken(createdAt: try last.decode(Date.self, column: "created_at"), id: try last.decode(String.self, column: "id")).encoded
             }
             return WorkflowPage(workflows: workflows, nextPageToken: next)

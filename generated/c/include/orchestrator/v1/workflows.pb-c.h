@@ -274,7 +274,9 @@ struct  Orchestrator__V1__ListWorkflowsRequest
   int64_t created_after_unix_ms;
   int64_t created_before_unix_ms;
   /*
-   * 1-1000; 0 = 100.
+   * 1-1000; 0 = 100. A page also ends before the workflow that would take it past about 1 MiB
+   * (queries can carry megabytes of inputs), so it may hold fewer: only an empty
+   * next_page_token marks the end.
    */
   int32_t page_size;
   /*
@@ -291,7 +293,7 @@ struct  Orchestrator__V1__ListWorkflowsResponse
 {
   ProtobufCMessage base;
   /*
-   * Newest first.
+   * Newest first; each without its query's graph (`query_graph_omitted`).
    */
   size_t n_workflows;
   Orchestrator__V1__Workflow **workflows;
@@ -430,10 +432,14 @@ struct  Orchestrator__V1__UpdateDagResponse
    * pass 4 MiB. The update was stored; GetDag and ListTasks read it.
    */
   protobuf_c_boolean graph_omitted;
+  /*
+   * The version this update made (`dag.version`), set also when `dag` is left out.
+   */
+  int32_t dag_version;
 };
 #define ORCHESTRATOR__V1__UPDATE_DAG_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orchestrator__v1__update_dag_response__descriptor) \
-    , NULL, NULL, 0, 0 }
+    , NULL, NULL, 0, 0, 0 }
 
 
 struct  Orchestrator__V1__CancelWorkflowRequest

@@ -2233,7 +2233,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_request__descripto
   (ProtobufCMessageInit) orchestrator__v1__update_dag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__field_descriptors[5] =
 {
   {
     "dag",
@@ -2283,17 +2283,30 @@ static const ProtobufCFieldDescriptor orchestrator__v1__update_dag_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "dag_version",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orchestrator__V1__UpdateDagResponse, dag_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orchestrator__v1__update_dag_response__field_indices_by_name[] = {
   1,   /* field[1] = analysis */
   0,   /* field[0] = dag */
+  4,   /* field[4] = dag_version */
   3,   /* field[3] = graph_omitted */
   2,   /* field[2] = payloads_omitted */
 };
 static const ProtobufCIntRange orchestrator__v1__update_dag_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descriptor =
 {
@@ -2303,7 +2316,7 @@ const ProtobufCMessageDescriptor orchestrator__v1__update_dag_response__descript
   "Orchestrator__V1__UpdateDagResponse",
   "orchestrator.v1",
   sizeof(Orchestrator__V1__UpdateDagResponse),
-  4,
+  5,
   orchestrator__v1__update_dag_response__field_descriptors,
   orchestrator__v1__update_dag_response__field_indices_by_name,
   1,  orchestrator__v1__update_dag_response__number_ranges,
