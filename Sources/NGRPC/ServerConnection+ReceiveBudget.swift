@@ -130,11 +130,11 @@ extension ServerConnection {
         returnHeldWindow(of: stream)
     }
 
-    /// The window held while the stream waited goes back, unless its handler is behind too (then
-    /// `runOnLoop` returns it once the handler drains its queue).
+    /// The window held while the stream waited goes back, unless its handler is behind too or
+    /// bytes it sent are still held raw (then `runOnLoop` returns it once both are through).
     private func returnHeldWindow(of stream: ServerStream) {
         guard stream.heldWindow > 0, let session else { return }
-        if let inbound = stream.inbound, !inbound.isWithinLimit {
+        if let inbound = stream.inbound, !inbound.isWithinLimit || !stream.undeframed.isEmpty {
             inbound.requestDrainNotification()
             return
         }

@@ -37,6 +37,10 @@ extension ServerConnection {
             stream.undeframed = []
         } else {
             stream.undeframed.removeFirst(offset)
+            // Over the limit again: run again once the handler drains. (The notification that
+            // started this pass is spent, and with the window held no DATA comes to restart it:
+            // a Collect sent 20,000 empty messages hung for good.)
+            if !closing { inbound.requestDrainNotification() }
         }
         if stream.undeframed.isEmpty && stream.requestEndDeferred && !closing {
             stream.requestEndDeferred = false

@@ -35,6 +35,7 @@ class PartialSender:
         self.sent: dict[int, int] = {}
         self.declared: dict[int, int] = {}
         self.ended: dict[int, h2raw.Frame] = {}
+        self.received: dict[int, bytes] = {}
         conn.start()
 
     def open(self, declared: int | None, path: str = GET) -> int:
@@ -84,6 +85,8 @@ class PartialSender:
                         for stream in self.windows:
                             self.windows[stream] += value - self.initial_window
                         self.initial_window = value
+            elif current.type == h2raw.DATA:
+                self.received[current.stream] = self.received.get(current.stream, b"") + current.payload
             elif current.type == h2raw.WINDOW_UPDATE:
                 increment = struct.unpack(">I", current.payload[:4])[0] & 0x7FFFFFFF
                 if current.stream == 0:
@@ -384,5 +387,38 @@ def test_messages_held_raw_while_the_handler_sleeps_arrive_in_order(server_binar
         finally:
             channel.close()
         assert texts == ["first"] + [str(index) for index in range(count)]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("payload,count", [(0, 50_000), (3, 100_000)], ids=["empty", "three-byte"])
+def test_a_burst_of_tiny_messages_to_a_client_streaming_call_is_counted_whole(server_binary, certs, tmp_path, stubs,
+                                                                              payload, count):
+    """Found by black-box testing: a burst of small messages packed into full DATA frames filled
+    Collect's queue, the rest was held raw, and once the handler had drained the queue nothing
+    de-framed the rest: the call hung (the window held, so no DATA came to restart it)."""
+    server = start_server(server_binary, certs, tmp_path)
+    try:
+        with RawConnection(server.h2c_port) as conn:
+            sender = PartialSender(conn)
+            collect = sender.open(None, path=h2raw.ECHO + "/Collect")
+            unit = h2raw.grpc_message(b"\x18\x81\x01"[:payload])  # empty, or count = 129 (3 bytes)
+            per_frame = CHUNK // len(unit)
+            sender.flood([collect], unit * per_frame, upto=(count // per_frame) * per_frame * len(unit), quiet=5.0)
+            rest = count - sender.sent[collect] // len(unit)
+            while rest > 0:
+                sender.absorb(0.05)
+                if min(sender.windows[collect], sender.connection_window) >= rest * len(unit):
+                    sender._data(collect, unit * rest)
+                    rest = 0
+            sender._data(collect, b"", end=True)
+            deadline = time.monotonic() + 30
+            while collect not in sender.ended and time.monotonic() < deadline:
+                sender.absorb(0.1)
+            trailers = sender.ended.get(collect)
+            assert trailers is not None and trailers.header("grpc-status") == "0", (sender.sent, trailers)
+            reply = stubs.pb2.EchoResponse.FromString(sender.received[collect][5:])
+            assert reply.count == count
+        assert server.alive()
     finally:
         server.stop()
