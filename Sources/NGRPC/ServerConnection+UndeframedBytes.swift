@@ -9,9 +9,9 @@ extension ServerConnection {
     /// A slice small enough that the messages it holds cannot amplify far past the queue's limit.
     static let undeframedSlice = 16 * 1024
 
-    /// Feeds held bytes to the de-framer while the handler's queue is within its limit (at a
-    /// stream's close: up to `closingAllowance` past it, so what the client sent before closing is
-    /// still read, within reason).
+    /// Feeds held bytes to the de-framer while the handler's queue is within its limit (when
+    /// `closing`: up to one stream window past it, so what the client sent before closing is still
+    /// read, within reason).
     func deframeUndeframedBytes(of stream: ServerStream, closing: Bool = false) {
         guard let inbound = stream.inbound else { return }
         let allowance = closing ? configuration.inboundBufferLimit + configuration.initialStreamWindowSize : 0
