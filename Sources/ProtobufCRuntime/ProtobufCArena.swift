@@ -12,8 +12,11 @@
 ///
 /// Thread-safety: an arena is used by one call on one thread and never shared.
 public final class ProtobufCArena {
-    /// Chunks to free in `deinit` (the current one included).
-    @usableFromInline var chunks: [UnsafeMutableRawPointer] = []
+    /// Chunks to free in `deinit` (the current one included). The first is kept apart: most
+    /// messages fit in it, and appending it to an empty array allocated that array's storage on
+    /// every encode (one heap object per call, seen in the echo benchmark's allocation profile).
+    @usableFromInline var firstChunk: UnsafeMutableRawPointer?
+    @usableFromInline var laterChunks: [UnsafeMutableRawPointer] = []
     /// Next free byte of the current chunk, and its end.
     @usableFromInline var next: UnsafeMutableRawPointer?
     @usableFromInline var end: UnsafeMutableRawPointer?
@@ -22,7 +25,8 @@ public final class ProtobufCArena {
     public init() {}
 
     deinit {
-        for chunk in chunks { chunk.deallocate() }
+        firstChunk?.deallocate()
+        for chunk in laterChunks { chunk.deallocate() }
     }
 
     /// A NUL-terminated copy of `text`.
@@ -101,7 +105,7 @@ public final class ProtobufCArena {
         nextChunkSize = min(nextChunkSize * 2, 64 * 1024)
         // 16-byte alignment covers every protobuf-c field type.
         let chunk = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: max(alignment, 16))
-        chunks.append(chunk)
+        if firstChunk == nil { firstChunk = chunk } else { laterChunks.append(chunk) }
         next = chunk + byteCount
         end = chunk + size
         return chunk
