@@ -71,7 +71,7 @@ extension PostgresPool {
     @discardableResult
     public func withPipelinedTransaction<T>(
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
-        settings: [PostgresLocalSetting] = [], _ body: (PostgresPipelinedTransaction) async throws -> T
+        settings: [PostgresSetting] = [], _ body: (PostgresPipelinedTransaction) async throws -> T
     ) async throws -> T {
         try await retryingTransaction(isolation: isolation, retry: retry) { session in
             let transaction = PostgresPipelinedTransaction(

@@ -34,26 +34,6 @@ public struct PostgresRetryPolicy: Sendable {
     public static let none = PostgresRetryPolicy(maxAttempts: 1)
 }
 
-/// A server setting applied to one transaction only (`SET LOCAL name = value`), sent with its
-/// BEGIN in one round trip. Names and values are constants of the calling code, never input:
-/// both are checked to be plain words.
-public struct PostgresLocalSetting: Sendable, Hashable {
-    public let name: String
-    public let value: String
-
-    public init(_ name: String, _ value: String) {
-        precondition(Self.isPlainWord(name) && Self.isPlainWord(value), "setting names and values are plain words")
-        self.name = name
-        self.value = value
-    }
-
-    private static func isPlainWord(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2E
-        }
-    }
-}
-
 extension PostgresPool {
     /// Runs `body` in a transaction on one borrowed connection and commits it.
     ///
@@ -66,7 +46,7 @@ extension PostgresPool {
     @discardableResult
     public func withTransaction<T>(
         isolation: PostgresIsolation = .readCommitted, retry: PostgresRetryPolicy = .default,
-        settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
+        settings: [PostgresSetting] = [], _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
         try await retryingTransaction(isolation: isolation, retry: retry) { session in
             try await session.runTransaction(isolation: isolation, settings: settings, body)
@@ -107,7 +87,7 @@ extension PostgresPool {
 extension PostgresSession {
     /// One attempt: BEGIN, body, COMMIT; ROLLBACK on any error.
     func runTransaction<T>(
-        isolation: PostgresIsolation, settings: [PostgresLocalSetting] = [], _ body: (PostgresSession) async throws -> T
+        isolation: PostgresIsolation, settings: [PostgresSetting] = [], _ body: (PostgresSession) async throws -> T
     ) async throws -> T {
         try await simpleQuery(Self.beginStatements(isolation: isolation, settings: settings).joined(separator: "; "))
         do {
@@ -132,7 +112,7 @@ extension PostgresSession {
         }
     }
 
-    static func beginStatements(isolation: PostgresIsolation, settings: [PostgresLocalSetting]) -> [String] {
+    static func beginStatements(isolation: PostgresIsolation, settings: [PostgresSetting]) -> [String] {
         ["BEGIN ISOLATION LEVEL \(isolation.rawValue)"] + settings.map { "SET LOCAL \($0.name) = \($0.value)" }
     }
 

@@ -223,7 +223,7 @@ public final class PostgresPool: Sendable {
             do {
                 let session = try await PostgresSession.open(
                     id: id, conninfo: configuration.conninfo, instrumentation: configuration.instrumentation,
-                    idleInTransactionTimeout: configuration.idleInTransactionTimeout)
+                    idleInTransactionTimeout: configuration.idleInTransactionTimeout, settings: configuration.sessionSettings)
                 configuration.instrumentation.connectAttempted?(false)
                 let recovered = state.withLock { state -> Bool in
                     defer {

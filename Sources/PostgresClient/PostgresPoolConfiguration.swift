@@ -28,6 +28,12 @@ public struct PostgresPoolConfiguration: Sendable {
     /// locks would otherwise stall every writer of those rows until TCP keepalive gives up (about
     /// two hours by default). nil leaves the server's setting.
     public var idleInTransactionTimeout: Duration? = .seconds(60)
+    /// Settings of every connection, sent once when it opens (in the same round trip as the idle
+    /// timeout). JIT is off by default: PostgreSQL compiles a query whose estimated cost passes
+    /// `jit_above_cost` (100,000 by default), and a page of workflows with large task counts
+    /// passes it, paying 15 ms or more of compilation for a query that runs in less; nothing a
+    /// transactional service runs is long enough to win it back.
+    public var sessionSettings: [PostgresSetting] = [PostgresSetting("jit", "off")]
 
     public init(
         conninfo: String, maxConnections: Int = 10, healthCheckAfterIdle: Duration = .seconds(10),

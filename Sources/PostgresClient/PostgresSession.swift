@@ -43,16 +43,20 @@ public final class PostgresSession: Sendable {
     /// Opens a connection on a new thread of its own (connecting, like everything else on the
     /// connection, happens on that thread).
     static func open(
-        id: Int, conninfo: String, instrumentation: PostgresInstrumentation = .init(), idleInTransactionTimeout: Duration? = nil
+        id: Int, conninfo: String, instrumentation: PostgresInstrumentation = .init(), idleInTransactionTimeout: Duration? = nil,
+        settings: [PostgresSetting] = []
     ) async throws -> PostgresSession {
         let thread = DatabaseThread(name: "postgres-\(id)")
+        var statements = settings.map { "SET \($0.name) = \($0.value)" }
+        if let timeout = idleInTransactionTimeout {
+            let milliseconds = max(1, Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000))
+            statements.append("SET idle_in_transaction_session_timeout = \(milliseconds)")
+        }
+        let setup = statements.joined(separator: "; ")
         do {
             let opened = try await thread.run {
                 let connection = try PostgresConnection(conninfo: conninfo)
-                if let timeout = idleInTransactionTimeout {
-                    let milliseconds = max(1, Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000))
-                    _ = try connection.simpleQuery("SET idle_in_transaction_session_timeout = \(milliseconds)")
-                }
+                if !setup.isEmpty { _ = try connection.simpleQuery(setup) }
                 return Opened(
                     connection: Confined(connection), cancelToken: connection.makeCancelToken(), backendPID: connection.backendPID,
                     socket: connection.socket)

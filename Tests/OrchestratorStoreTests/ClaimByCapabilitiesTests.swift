@@ -189,7 +189,7 @@ struct ClaimByCapabilitiesTests {
     ) async throws -> [[String: Any]] {
         // The store's claims use generic plans (claimSettings); a plan for the values given, too,
         // as a session could still make one (a server of another version, a changed setting).
-        let planning = [PostgresLocalSetting("plan_cache_mode", genericPlan ? "force_generic_plan" : "force_custom_plan")]
+        let planning = [PostgresSetting("plan_cache_mode", genericPlan ? "force_generic_plan" : "force_custom_plan")]
         let plan = try await pool.withTransaction(settings: DispatchSQL.claimSettings + planning) { session -> String in
             // A prepared statement, as the store runs it: EXPLAIN of the statement text with
             // parameters would plan for their values whatever plan_cache_mode says.

@@ -7,7 +7,7 @@ struct PipelinedTransactionTests {
     @Test func queuedStatementsCommitWithTheTransaction() async throws {
         try await TestDatabase.withPool(maxConnections: 1) { pool in
             try await pool.withConnection { try await $0.simpleQuery("CREATE TABLE notes (id int PRIMARY KEY, body text)") }
-            let seen = try await pool.withPipelinedTransaction(settings: [PostgresLocalSetting("enable_sort", "off")]) { tx in
+            let seen = try await pool.withPipelinedTransaction(settings: [PostgresSetting("enable_sort", "off")]) { tx in
                 tx.queue("INSERT INTO notes VALUES ($1, $2)", [1, "queued first"])
                 // BEGIN, the queued insert and this statement travel together, in order.
                 let rows = try await tx.query("SELECT count(*) AS n, current_setting('enable_sort') AS sort FROM notes")

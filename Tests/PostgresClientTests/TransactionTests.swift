@@ -75,7 +75,7 @@ struct TransactionTests {
 
     @Test func localSettingsLastForTheirTransactionOnly() async throws {
         try await TestDatabase.withPool(maxConnections: 1) { pool in
-            let inside = try await pool.withTransaction(settings: [PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off")]) { tx in
+            let inside = try await pool.withTransaction(settings: [PostgresSetting("enable_sort", "off"), PostgresSetting("jit", "off")]) { tx in
                 try await tx.query("SELECT current_setting('enable_sort') AS sort, current_setting('jit') AS jit")[0]
             }
             #expect(try inside.decode(String.self, column: "sort") == "off")

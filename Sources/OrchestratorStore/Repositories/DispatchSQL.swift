@@ -40,8 +40,8 @@ enum DispatchSQL {
     /// plan higher (1.7 ms of planning for 0.15 ms of execution, `pg_stat_statements` with
     /// `track_planning`); `ClaimByCapabilitiesTests` checks the generic plan's reads.
     static let claimSettings = [
-        PostgresLocalSetting("enable_sort", "off"), PostgresLocalSetting("jit", "off"),
-        PostgresLocalSetting("plan_cache_mode", "force_generic_plan"),
+        PostgresSetting("enable_sort", "off"), PostgresSetting("jit", "off"),
+        PostgresSetting("plan_cache_mode", "force_generic_plan"),
     ]
 
     /// Claims ready tasks for several waiting executors that ask with the same capabilities and

@@ -14,7 +14,7 @@ struct StoreContext: Sendable {
     ///
     /// The transaction is pipelined (`PostgresPipelinedTransaction`): BEGIN goes with the first
     /// statement, queued statements (the events appended last, the NOTIFYs) with COMMIT.
-    func transaction<T>(settings: [PostgresLocalSetting] = [], _ body: (StoreTransaction) async throws -> T) async throws -> T {
+    func transaction<T>(settings: [PostgresSetting] = [], _ body: (StoreTransaction) async throws -> T) async throws -> T {
         try await StoreErrors.mapping {
             try await pool.withPipelinedTransaction(settings: settings) { pipelined in
                 let transaction = try StoreTransaction(pipelined, configuration: configuration)
