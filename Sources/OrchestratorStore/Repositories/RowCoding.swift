@@ -160,9 +160,14 @@ enum WorkflowRow {
     private static let otherColumns = """
         w.id, w.tenant, w.request_id, w.state, w.current_dag_version, w.failure_policy,
         w.trace_id, w.labels, w.priority, w.planning, w.error, w.submitted_by, w.created_at, w.updated_at,
-        w.finished_at,
+        w.finished_at, \(taskCounts) AS counts
+        """
+
+    /// The workflow's task counts by state (jsonb). tasks_workflow_key_key holds the state
+    /// (migration 0016), so this is answered from the index alone where the visibility map allows.
+    static let taskCounts = """
         (SELECT coalesce(jsonb_object_agg(s.state, s.n), '{}'::jsonb)
-           FROM (SELECT state, count(*) AS n FROM tasks WHERE workflow_id = w.id GROUP BY state) s) AS counts
+           FROM (SELECT state, count(*) AS n FROM tasks WHERE workflow_id = w.id GROUP BY state) s)
         """
 
     static func decode(_ row: PostgresRow, decoder: JSONDecoder) throws -> WorkflowRecord {
