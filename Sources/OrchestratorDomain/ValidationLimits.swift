@@ -15,6 +15,10 @@ public struct ValidationLimits: Hashable, Sendable {
     public var keyCharset: KeyCharset
     /// Most bytes of labels plus metadata (keys and values, UTF-8) one task may carry.
     public var maxMetadataBytesPerTask: Int
+    /// Most bytes of labels plus metadata all tasks of one graph carry together. The query's labels
+    /// are copied onto each task, so without this a request of a few hundred KB could make a graph
+    /// of gigabytes (tasks × the per-task limit).
+    public var maxMetadataBytesPerGraph: Int = 64 * 1024 * 1024
     /// Longest required capability, in UTF-8 bytes, and most capabilities one task may require: the
     /// bounds executors must respect when they advertise capabilities, so every valid task can be leased.
     public var maxCapabilityLength: Int = 128

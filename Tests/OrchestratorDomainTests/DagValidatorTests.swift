@@ -124,6 +124,22 @@ struct DagValidatorTests {
         ])
     }
 
+    @Test func labelsAndMetadataAreBoundedForTheWholeGraph() throws {
+        // What a query's labels become: a copy on every task. Each task is within its own limit.
+        let query = Query(text: "q", labels: ["team": String(repeating: "x", count: 996)])
+        let tasks = (0..<10).map { query.inherited(by: TaskSpec(key: TaskKey("t\($0)"))) }
+        var limits = ValidationLimits()
+        limits.maxMetadataBytesPerGraph = 9_999
+        let failure = Graphs.failure(Dag(tasks: tasks), limits: limits)
+        #expect(failure?.issues.map(\.code) == [.metadataTooLarge])
+        #expect(failure?.issues.first?.message == "the graph's tasks carry 10000 bytes of labels and metadata in all (each task's own "
+            + "and the query's labels, which every task inherits); the limit for a graph is 9999: keep values the tasks share in the "
+            + "query's inputs, which are stored once")
+        limits.maxMetadataBytesPerGraph = 10_000
+        _ = try Graphs.validate(Dag(tasks: tasks), limits: limits)
+        #expect(ValidationLimits.default.maxMetadataBytesPerGraph == 64 * 1024 * 1024)
+    }
+
     @Test func sizeAndDegreeLimits() {
         let limits = ValidationLimits(maxTasks: 3, maxEdges: 2, maxFanIn: 1, maxFanOut: 2)
         let dag = Graphs.dag(["a", "b", "c", "d"], edges: [("a", "b"), ("a", "c"), ("a", "d"), ("b", "d")])

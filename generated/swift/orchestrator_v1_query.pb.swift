@@ -117,6 +117,10 @@ public struct Orchestrator_V1_Query: Sendable, Hashable, GRPCMessage {
     public var planner: Orchestrator_V1_PlannerKind = .unspecified
     /// Default priority of the workflow's tasks (a task's own non-zero priority wins).
     public var priority: Int32 = 0
+    /// The workflow's labels. Every task inherits each label it does not set itself, as a copy of its
+    /// own: with the task's own labels and metadata at most 64 KiB per task, and 64 MiB for all the
+    /// tasks of a graph (INVALID_ARGUMENT, LIMIT_EXCEEDED). Values the tasks share belong in `inputs`,
+    /// stored once.
     public var labels: [String: String] = [:]
     public var constraints: Orchestrator_V1_Constraints? = nil
     public var failurePolicy: Orchestrator_V1_FailurePolicy = .unspecified

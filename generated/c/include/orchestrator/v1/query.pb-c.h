@@ -149,6 +149,12 @@ struct  Orchestrator__V1__Query
    * Default priority of the workflow's tasks (a task's own non-zero priority wins).
    */
   int32_t priority;
+  /*
+   * The workflow's labels. Every task inherits each label it does not set itself, as a copy of its
+   * own: with the task's own labels and metadata at most 64 KiB per task, and 64 MiB for all the
+   * tasks of a graph (INVALID_ARGUMENT, LIMIT_EXCEEDED). Values the tasks share belong in `inputs`,
+   * stored once.
+   */
   size_t n_labels;
   Orchestrator__V1__Query__LabelsEntry **labels;
   Orchestrator__V1__Constraints *constraints;
