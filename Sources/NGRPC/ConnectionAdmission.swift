@@ -1,41 +1,58 @@
 internal import CNGRPCShims
 import Synchronization
 
-/// Counts open connections per client IP address and refuses those past the limit, so one client
-/// cannot hold every socket (and every stream slot) of the server.
+/// Counts open connections, per client IP address and in all, and refuses those past either
+/// limit: one client cannot hold every socket (and every stream slot) of the server, and all
+/// clients together cannot take the file descriptors the process needs for everything else.
 ///
 /// Thread-safe: the counts are guarded by `counts`' mutex (accept runs on one loop, closes on any).
 /// Memory: an address is forgotten when its last connection closes.
 final class ConnectionAdmission: Sendable {
-    let limit: Int?
-    private let counts = Mutex<[String: Int]>([:])
-
-    init(limit: Int?) {
-        self.limit = limit
+    enum Decision: Equatable {
+        case admitted
+        /// The client already has `limit` connections open.
+        case tooManyFromClient
+        /// The server already has `totalLimit` connections open.
+        case tooManyInAll
     }
 
-    /// Counts a new connection from `client`; false (and nothing counted) when it would exceed the limit.
-    func admit(_ client: String) -> Bool {
-        guard let limit else { return true }
-        return counts.withLock { counts in
-            let open = counts[client, default: 0]
-            guard open < limit else { return false }
-            counts[client] = open + 1
-            return true
+    let limit: Int?
+    let totalLimit: Int?
+    private let counts = Mutex<(perClient: [String: Int], total: Int)>(([:], 0))
+
+    init(limit: Int?, totalLimit: Int? = nil) {
+        self.limit = limit
+        self.totalLimit = totalLimit
+    }
+
+    /// Counts a new connection from `client` unless it would pass a limit (then nothing is counted).
+    func admit(_ client: String) -> Decision {
+        counts.withLock { counts in
+            if let totalLimit, counts.total >= totalLimit { return .tooManyInAll }
+            if let limit {
+                let open = counts.perClient[client, default: 0]
+                guard open < limit else { return .tooManyFromClient }
+                counts.perClient[client] = open + 1
+            }
+            counts.total += 1
+            return .admitted
         }
     }
 
     /// Forgets a connection counted by `admit`.
     func release(_ client: String) {
-        guard limit != nil else { return }
         counts.withLock { counts in
-            guard let open = counts[client] else { return }
-            if open <= 1 { counts[client] = nil } else { counts[client] = open - 1 }
+            counts.total -= 1
+            guard limit != nil, let open = counts.perClient[client] else { return }
+            if open <= 1 { counts.perClient[client] = nil } else { counts.perClient[client] = open - 1 }
         }
     }
 
+    /// Connections open now, all listeners together.
+    var openConnections: Int { counts.withLock { $0.total } }
+
     func openConnections(from client: String) -> Int {
-        counts.withLock { $0[client] ?? 0 }
+        counts.withLock { $0.perClient[client] ?? 0 }
     }
 
     /// The client a peer description belongs to: the IPv4 address (`10.0.0.1:5312` → `10.0.0.1`),

@@ -59,6 +59,7 @@ final class EventLoop: @unchecked Sendable {
 
     static let threadingInitialised: Bool = {
         evthread_use_pthreads()
+        LibeventLog.install()
         // A peer closing its socket must not kill the process while we write to it.
         cngrpc_ignore_signal(SIGPIPE)
         return true

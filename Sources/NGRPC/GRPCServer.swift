@@ -67,6 +67,10 @@ public final class GRPCServer: Sendable {
         /// messages refused so far because the server-wide budget was full.
         public var partialRequestBytes: Int = 0
         public var partialRequestsRefused: Int = 0
+        /// Connections closed right after accept so far: over the per-client limit, and over
+        /// the server-wide one (`ServerConfiguration.maxConnections`).
+        public var connectionsRefusedPerClient: Int = 0
+        public var connectionsRefusedInAll: Int = 0
     }
 
     public var statistics: Statistics {
@@ -78,7 +82,9 @@ public final class GRPCServer: Sendable {
             connectionsOpen: core.connectionsOpen.load(ordering: .relaxed),
             callsStarted: core.callsStarted.load(ordering: .relaxed), callsActive: core.activeCalls.load(ordering: .relaxed),
             partialRequestBytes: core.partialRequestBytes.load(ordering: .relaxed),
-            partialRequestsRefused: core.partialRequestsRefused.load(ordering: .relaxed))
+            partialRequestsRefused: core.partialRequestsRefused.load(ordering: .relaxed),
+            connectionsRefusedPerClient: core.connectionsRefusedPerClient.load(ordering: .relaxed),
+            connectionsRefusedInAll: core.connectionsRefusedInAll.load(ordering: .relaxed))
     }
 
     /// Whether the server is serving (started, not shutting down): readiness probes use it.

@@ -15,6 +15,10 @@ final class Listener: @unchecked Sendable {
     let tls: ReloadableTLSContext?
     private var listeners: [OpaquePointer] = []
     private(set) var port = 0
+    /// Loop thread: the connections refused since the last log line, and when that line was written.
+    private var refusals = RefusalLog()
+    /// Loop thread: re-enables accepting after accept failed (see `acceptFailed`).
+    private var resumeTimer: LoopTimer?
 
     struct BindError: Error, CustomStringConvertible {
         var description: String
@@ -50,6 +54,7 @@ final class Listener: @unchecked Sendable {
                 close()
                 throw BindError(description: failure)
             }
+            evconnlistener_set_error_cb(created, listenerAcceptError)
             listeners.append(created)
             if index == 0 { self.port = SocketAddress.localPort(of: evconnlistener_get_fd(created)) }
         }
@@ -80,11 +85,18 @@ final class Listener: @unchecked Sendable {
     fileprivate func accepted(fd: Int32, address: UnsafePointer<sockaddr>) {
         let peer = SocketAddress.describe(address)
         let client = ConnectionAdmission.clientAddress(ofPeer: peer)
-        guard core.admission.admit(client) else {
+        switch core.admission.admit(client) {
+        case .admitted:
+            break
+        case .tooManyFromClient:
             evutil_closesocket(fd)
-            core.logger.warning(
-                "connection refused: too many connections from one client",
-                metadata: ["peer": "\(peer)", "limit": "\(core.admission.limit ?? 0)"])
+            core.connectionsRefusedPerClient.wrappingAdd(1, ordering: .relaxed)
+            refusals.note(peer: peer, reason: .perClient, now: .now, logger: core.logger, limit: core.admission.limit ?? 0)
+            return
+        case .tooManyInAll:
+            evutil_closesocket(fd)
+            core.connectionsRefusedInAll.wrappingAdd(1, ordering: .relaxed)
+            refusals.note(peer: peer, reason: .inAll, now: .now, logger: core.logger, limit: core.admission.totalLimit ?? 0)
             return
         }
         let target = group.next()
@@ -100,11 +112,36 @@ final class Listener: @unchecked Sendable {
         }
     }
 
+    /// Accept failed (libevent already logged why): out of file descriptors, most likely. The
+    /// socket stays readable, so libevent would retry at once, for ever, at full CPU and one log
+    /// line each time; accepting pauses for a second instead, and the backlog waits meanwhile.
+    fileprivate func acceptFailed(errorNumber: Int32) {
+        guard resumeTimer == nil else { return }
+        for listener in listeners { evconnlistener_disable(listener) }
+        core.logger.error(
+            "accept failed; not accepting connections for a second",
+            metadata: ["error": "\(String(cString: strerror(errorNumber)))", "open_connections": "\(core.admission.openConnections)"])
+        let timer = LoopTimer(loop: loop) { [weak self] in
+            guard let self else { return }
+            for listener in listeners { evconnlistener_enable(listener) }
+            resumeTimer = nil
+        }
+        timer.schedule(after: .seconds(1))
+        resumeTimer = timer
+    }
+
     /// Stops accepting and closes the socket; loop thread; idempotent.
     func close() {
+        resumeTimer = nil
         for listener in listeners { evconnlistener_free(listener) }
         listeners = []
     }
+}
+
+private func listenerAcceptError(_ listener: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    let errorNumber = cngrpc_errno()
+    guard let argument else { return }
+    Unmanaged<Listener>.fromOpaque(argument).takeUnretainedValue().acceptFailed(errorNumber: errorNumber)
 }
 
 private func listenerAccept(

@@ -77,6 +77,11 @@ public struct ServerConfiguration: Sendable {
     /// Most simultaneous connections from one client IP address (all listeners together); more
     /// are closed right after accept, with a log line. nil: no limit.
     public var maxConnectionsPerClient: Int? = nil
+    /// Most connections open at once, all listeners and clients together; more are closed right
+    /// after accept (logged at most every 10 s, with their number). Each holds a file descriptor,
+    /// and a process out of them fails in places that cannot recover (libdispatch traps), so keep
+    /// this below the descriptor limit with room for the rest. nil: no limit.
+    public var maxConnections: Int? = nil
     /// SETTINGS_INITIAL_WINDOW_SIZE: how much one stream may send before we return window.
     public var initialStreamWindowSize: Int = 1024 * 1024
     /// Connection-level receive window.

@@ -36,6 +36,10 @@ final class ServerCore: @unchecked Sendable {
     /// Totals since start, for `GRPCServer.statistics` (metrics): relaxed atomics, no locks.
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsOpen = Atomic<Int>(0)
+    /// Connections closed at accept: over `maxConnectionsPerClient`, over `maxConnections`, and
+    /// while the listener paused because accept failed (out of file descriptors).
+    let connectionsRefusedPerClient = Atomic<Int>(0)
+    let connectionsRefusedInAll = Atomic<Int>(0)
     let callsStarted = Atomic<Int>(0)
     /// Bytes buffered in partly received request messages on all connections
     /// (`ServerConnection+ReceiveBudget.swift`), their limit, and messages refused over it.
@@ -46,7 +50,7 @@ final class ServerCore: @unchecked Sendable {
     let connectionReceiveBudget: Int
     /// TLS contexts by listener index; `GRPCServer.reloadTLS()` replaces what they hold.
     let tlsContexts: [Int: ReloadableTLSContext]
-    /// Open connections per client IP, for `maxConnectionsPerClient`.
+    /// Open connections per client IP and in all, for `maxConnectionsPerClient` and `maxConnections`.
     let admission: ConnectionAdmission
 
     init(configuration: ServerConfiguration, loopCount: Int, tlsContexts: [Int: ReloadableTLSContext]) {
@@ -65,7 +69,7 @@ final class ServerCore: @unchecked Sendable {
         self.routes = routes
         self.logger = configuration.logger
         self.tlsContexts = tlsContexts
-        admission = ConnectionAdmission(limit: configuration.maxConnectionsPerClient)
+        admission = ConnectionAdmission(limit: configuration.maxConnectionsPerClient, totalLimit: configuration.maxConnections)
         registries = (0..<loopCount).map { _ in ConnectionRegistry() }
         var option: OpaquePointer?
         nghttp2_option_new(&option)

@@ -1,4 +1,5 @@
 internal import CLibevent
+internal import NGRPC
 import Logging
 import Synchronization
 
@@ -34,24 +35,42 @@ public final class AdminHTTPServer: @unchecked Sendable {
     /// Admin thread only; nil after `stop()` freed it.
     private var http: OpaquePointer?
     private var wakeEvent: OpaquePointer?
+    /// Admin thread only: the connection limit and request deadline, swept by `sweepEvent`.
+    private let connectionGuard: AdminConnectionGuard
+    private var sweepEvent: OpaquePointer?
+    private var lastGuardReport: ContinuousClock.Instant?
+    /// The listening sockets' evconnlisteners (owned by evhttp), paused for a second when accept
+    /// fails (out of descriptors), as the gRPC listeners are; `resumeEvent` re-enables them.
+    private var listeners: [OpaquePointer] = []
+    private var resumeEvent: OpaquePointer?
     private var thread: pthread_t = 0
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private let stopped = Atomic<Bool>(false)
 
     /// Binds `host:port` and starts serving on a thread of its own.
     /// - Throws: `StartError` when the address cannot be bound.
-    public init(host: String, port: Int, routes: AdminRoutes, logger: Logger) throws {
+    /// Most admin connections open at once, and how long each may take to send a whole request
+    /// (from opening, or from its previous answer); see `AdminConnectionGuard`.
+    public static let maxConnections = 64
+    public static let requestDeadline: Duration = .seconds(10)
+
+    public init(
+        host: String, port: Int, routes: AdminRoutes, logger: Logger,
+        maxConnections: Int = AdminHTTPServer.maxConnections, requestDeadline: Duration = AdminHTTPServer.requestDeadline
+    ) throws {
         _ = Self.threadingInitialised
         guard let base = event_base_new() else { throw StartError(description: "event_base_new failed") }
         guard let http = evhttp_new(base) else {
             event_base_free(base)
             throw StartError(description: "evhttp_new failed")
         }
+        var handles: [OpaquePointer] = []
         guard let handle = evhttp_bind_socket_with_handle(http, host, UInt16(port)) else {
             evhttp_free(http)
             event_base_free(base)
             throw StartError(description: "cannot listen on \(host):\(port) for the admin HTTP server: \(String(cString: strerror(errno)))")
         }
+        handles.append(handle)
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let bound = withUnsafeMutablePointer(to: &storage) {
@@ -71,7 +90,10 @@ public final class AdminHTTPServer: @unchecked Sendable {
         // first (`localhost`: ::1 on a standard Debian), and a scraper of 127.0.0.1 was refused.
         let first = bound == 0 ? Self.numericHost(of: &storage, length: length) : nil
         for other in Self.numericHosts(of: host) where other != first {
-            guard evhttp_bind_socket_with_handle(http, other, UInt16(boundPort)) == nil else { continue }
+            if let extra = evhttp_bind_socket_with_handle(http, other, UInt16(boundPort)) {
+                handles.append(extra)
+                continue
+            }
             let code = errno
             if code == EAFNOSUPPORT || code == EADDRNOTAVAIL { continue }  // a family this machine lacks
             evhttp_free(http)
@@ -85,6 +107,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
         self.logger = logger
         self.base = base
         self.http = http
+        connectionGuard = AdminConnectionGuard(limit: maxConnections, requestDeadline: requestDeadline)
         let me = Unmanaged.passUnretained(self).toOpaque()
         // Every method libevent parses reaches the router, which answers 405 naming the allowed
         // ones (OBSERVABILITY.md); methods left out here got libevent's own 501 HTML page.
@@ -95,7 +118,15 @@ public final class AdminHTTPServer: @unchecked Sendable {
         evhttp_set_max_headers_size(http, 16 * 1024)
         evhttp_set_timeout(http, 30)
         evhttp_set_gencb(http, adminRequestCallback, me)
+        evhttp_set_bevcb(http, adminBufferEventCallback, me)
+        listeners = handles.compactMap { evhttp_bound_socket_get_listener($0) }
+        for listener in listeners { evconnlistener_set_error_cb(listener, adminAcceptError) }
+        Self.register(listeners, for: self)
+        resumeEvent = event_new(base, -1, 0, adminResumeCallback, me)
         wakeEvent = event_new(base, -1, 0, adminWakeCallback, me)
+        sweepEvent = event_new(base, -1, Int16(EV_PERSIST), adminSweepCallback, me)
+        var second = timeval(tv_sec: 1, tv_usec: 0)
+        if let sweepEvent { event_add(sweepEvent, &second) }
         // The thread holds a strong reference until it exits (released in `threadMain`).
         let box = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(&thread, nil, { argument in
@@ -108,6 +139,8 @@ public final class AdminHTTPServer: @unchecked Sendable {
 
     deinit {
         if let wakeEvent { event_free(wakeEvent) }
+        if let sweepEvent { event_free(sweepEvent) }
+        if let resumeEvent { event_free(resumeEvent) }
         event_base_free(base)
     }
 
@@ -147,6 +180,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
     private static let threadingInitialised: Bool = {
         // Idempotent with NGRPC's own call: the same pthreads callbacks are installed either way.
         evthread_use_pthreads()
+        LibeventLog.install()
         // A scraper that hangs up while its reply is written must not kill the process (the admin
         // server starts before the gRPC server, whose event loops ignore SIGPIPE too).
         _ = signal(SIGPIPE, SIG_IGN)
@@ -163,6 +197,11 @@ public final class AdminHTTPServer: @unchecked Sendable {
         execute { [self] in
             if let http { evhttp_free(http) }
             http = nil
+            connectionGuard.releaseAll()
+            if let sweepEvent { event_del(sweepEvent) }
+            if let resumeEvent { event_del(resumeEvent) }
+            Self.unregister(listeners)
+            listeners = []
             event_base_loopbreak(base)
         }
         pthread_join(thread, nil)
@@ -189,14 +228,81 @@ public final class AdminHTTPServer: @unchecked Sendable {
     fileprivate func handle(_ request: OpaquePointer) {
         let parsed = Self.parse(request)
         let address = UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer(request)))
+        let connection = evhttp_request_get_connection(request).flatMap { evhttp_connection_get_bufferevent($0) }
+        connectionGuard.requestReceived(on: connection)
+        let connectionAddress = connection.map { UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer($0))) }
         let routes = self.routes
         Task { [self] in
             let response = await routes.respond(to: parsed)
             execute { [self] in
                 guard http != nil else { return }  // stopped: evhttp_free already dropped the request
                 Self.send(response, to: OpaquePointer(bitPattern: address)!)
+                connectionGuard.answered(on: connectionAddress.flatMap { OpaquePointer(bitPattern: $0) })
             }
         }
+    }
+
+    /// evhttp's bevcb: a new connection's bufferevent, counted by the guard.
+    fileprivate func newConnection(base: OpaquePointer) -> OpaquePointer? {
+        let (bufferevent, overLimit) = connectionGuard.open(base: base)
+        if overLimit, let sweepEvent { event_active(sweepEvent, 0, 0) }
+        return bufferevent
+    }
+
+    /// Accept failed (out of descriptors, most likely): libevent would retry at once, for ever.
+    fileprivate func acceptFailed(errorNumber: Int32) {
+        guard let resumeEvent, event_pending(resumeEvent, Int16(EV_TIMEOUT), nil) == 0 else { return }
+        for listener in listeners { evconnlistener_disable(listener) }
+        logger.error(
+            "admin server: accept failed; not accepting connections for a second",
+            metadata: ["error": "\(String(cString: strerror(errorNumber)))", "open": "\(connectionGuard.openCount)"])
+        var second = timeval(tv_sec: 1, tv_usec: 0)
+        event_add(resumeEvent, &second)
+    }
+
+    /// The server of each listener, for `adminAcceptError`: libevent hands error callbacks the
+    /// listener's own argument, which evhttp set to itself.
+    private struct WeakServer: @unchecked Sendable { weak var server: AdminHTTPServer? }
+    private static let serversByListener = Mutex<[UInt: WeakServer]>([:])
+
+    private static func key(_ listener: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer(listener))) }
+
+    private static func register(_ listeners: [OpaquePointer], for server: AdminHTTPServer) {
+        serversByListener.withLock { table in for listener in listeners { table[key(listener)] = WeakServer(server: server) } }
+    }
+
+    private static func unregister(_ listeners: [OpaquePointer]) {
+        serversByListener.withLock { table in for listener in listeners { table[key(listener)] = nil } }
+    }
+
+    fileprivate static func acceptFailed(listener: OpaquePointer?, errorNumber: Int32) {
+        guard let listener else { return }
+        let server = serversByListener.withLock { $0[key(listener)]?.server }
+        server?.acceptFailed(errorNumber: errorNumber)
+    }
+
+    fileprivate func resumeAccepting() {
+        guard http != nil else { return }
+        for listener in listeners { evconnlistener_enable(listener) }
+    }
+
+    /// Once a second (and at once for a connection over the limit): see `AdminConnectionGuard.sweep`.
+    /// Connections refused or cut are logged at most every 10 s, with their numbers.
+    fileprivate func sweep() {
+        connectionGuard.sweep()
+        let refused = connectionGuard.refusedSinceReport
+        let timedOut = connectionGuard.timedOutSinceReport
+        guard refused + timedOut > 0 else { return }
+        let now = ContinuousClock.now
+        if let last = lastGuardReport, now - last < .seconds(10) { return }
+        lastGuardReport = now
+        connectionGuard.resetReport()
+        logger.warning(
+            "admin connections closed: over the connection limit, or no whole request within the deadline",
+            metadata: [
+                "refused_over_limit": "\(refused)", "timed_out": "\(timedOut)", "limit": "\(connectionGuard.limit)",
+                "deadline_s": "\(connectionGuard.requestDeadline.components.seconds)", "open": "\(connectionGuard.openCount)",
+            ])
     }
 
     private static func parse(_ request: OpaquePointer) -> AdminRequest {
@@ -252,6 +358,26 @@ public final class AdminHTTPServer: @unchecked Sendable {
 private func adminRequestCallback(_ request: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
     guard let request, let argument else { return }
     Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().handle(request)
+}
+
+private func adminBufferEventCallback(_ base: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) -> OpaquePointer? {
+    guard let base, let argument else { return nil }
+    return Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().newConnection(base: base)
+}
+
+private func adminSweepCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let argument else { return }
+    Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().sweep()
+}
+
+private func adminAcceptError(_ listener: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
+    let errorNumber = errno
+    AdminHTTPServer.acceptFailed(listener: listener, errorNumber: errorNumber)
+}
+
+private func adminResumeCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let argument else { return }
+    Unmanaged<AdminHTTPServer>.fromOpaque(argument).takeUnretainedValue().resumeAccepting()
 }
 
 private func adminWakeCallback(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {

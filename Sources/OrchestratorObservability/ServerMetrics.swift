@@ -10,6 +10,14 @@ public enum ServerMetrics {
         registry.register("orchestrator_grpc_connections_open", help: "HTTP/2 connections open now.", type: .gauge) {
             [([], Double(server.statistics.connectionsOpen))]
         }
+        registry.register(
+            "orchestrator_grpc_connections_refused_total",
+            help: "Connections closed right after accept: over max-connections-per-client (reason client) or max-connections (reason server).",
+            type: .counter, labels: ["reason"]
+        ) {
+            let statistics = server.statistics
+            return [(["client"], Double(statistics.connectionsRefusedPerClient)), (["server"], Double(statistics.connectionsRefusedInAll))]
+        }
         registry.register("orchestrator_grpc_streams_started_total", help: "gRPC calls (HTTP/2 streams) that reached a handler since start.", type: .counter) {
             [([], Double(server.statistics.callsStarted))]
         }

@@ -8,6 +8,9 @@ struct LimitSettings: Sendable {
     var maxMetadataSize: Int
     /// nil: no limit.
     var maxConnectionsPerClient: Int?
+    /// As set (0: no limit); nil: unset, derived from the file descriptor limit at start
+    /// (`FileDescriptorLimit.maxConnections`).
+    var maxConnectionsSetting: Int?
     /// nil: rate limiting off.
     var rateLimit: (rate: Double, burst: Int)?
     var validation: ValidationLimits
@@ -35,6 +38,9 @@ struct LimitSettings: Sendable {
         maxMetadataSize = try Self.integer(settings, "max-metadata-size", in: 1024...(1 << 20))
         let connections = try Self.integer(settings, "max-connections-per-client", in: 0...1_000_000)
         maxConnectionsPerClient = connections == 0 ? nil : connections
+        maxConnectionsSetting = try settings.value("max-connections").map {
+            try ServerSettings.integer($0, "max-connections", in: 0...10_000_000)
+        }
         let rateText = settings.value("rate-limit-rps") ?? "0"
         guard let rate = Double(rateText), rate.isFinite, rate >= 0, rate <= 1_000_000 else {
             throw SettingsError(description: "rate-limit-rps \"\(rateText)\" must be a number in 0...1000000 (0: off)")

@@ -154,7 +154,7 @@ struct Orchestratord: AsyncParsableCommand {
             SettingsCatalog.all, flags: flagValues, environment: ProcessInfo.processInfo.environment, file: file)
         let serverConfiguration: ServerSettings
         do {
-            serverConfiguration = try ServerSettings(settings)
+            serverConfiguration = try ServerSettings(settings, fileDescriptors: FileDescriptorLimit.raise())
         } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
@@ -162,6 +162,12 @@ struct Orchestratord: AsyncParsableCommand {
         ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
         logger.notice("orchestratord \(OrchestratorRelease.version) starting with settings:\n\(settings.banner.joined(separator: "\n"))")
+        let descriptors = serverConfiguration.fileDescriptors
+        logger.info(
+            "file descriptor limit", metadata: [
+                "soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "raised_from": "\(descriptors.original)",
+                "max_connections": "\(serverConfiguration.maxConnections.map(String.init) ?? "no limit")",
+            ])
         do {
             try await ServerRunner(settings: serverConfiguration, logger: logger).run()
         } catch let exit as ExitCode {

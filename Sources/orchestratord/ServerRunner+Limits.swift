@@ -10,6 +10,7 @@ extension ServerRunner {
     func applyLimits(to configuration: inout ServerConfiguration) {
         configuration.maxHeaderListSize = settings.limits.maxMetadataSize
         configuration.maxConnectionsPerClient = settings.limits.maxConnectionsPerClient
+        configuration.maxConnections = settings.maxConnections
         configuration.maxConnectionReceiveBuffer = settings.limits.maxConnectionReceiveBuffer
         configuration.maxServerReceiveBuffer = settings.limits.maxServerReceiveBuffer
     }

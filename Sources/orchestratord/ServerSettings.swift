@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OrchestratorObservability
 
 /// A setting that could not be used, with a message that says how to fix it.
 struct SettingsError: Error, CustomStringConvertible {
@@ -27,10 +28,13 @@ struct ServerSettings: Sendable {
     var directDispatch: Bool
     var observability: ObservabilitySettings
     var limits: LimitSettings
+    /// The file descriptor limits at start, and the gRPC connection bound derived from them (nil: none).
+    var fileDescriptors: FileDescriptorLimit.Limits
+    var maxConnections: Int?
     var auth: AuthSettings
     var tracing: TracingSettings
 
-    init(_ settings: ResolvedSettings) throws {
+    init(_ settings: ResolvedSettings, fileDescriptors: FileDescriptorLimit.Limits) throws {
         grpcAddress = try Self.address(settings, "grpc-address")
         grpcTLSAddress = try Self.address(settings, "grpc-tls-address")
         tlsCertFile = settings.value("tls-cert-file").flatMap { $0.isEmpty ? nil : $0 }
@@ -74,6 +78,10 @@ struct ServerSettings: Sendable {
         }
         observability = try ObservabilitySettings(settings)
         limits = try LimitSettings(settings)
+        self.fileDescriptors = fileDescriptors
+        maxConnections = try FileDescriptorLimit.maxConnections(
+            setting: limits.maxConnectionsSetting, soft: fileDescriptors.soft,
+            reserve: FileDescriptorLimit.reserve(databasePoolSize: databasePoolSize, adminConnections: AdminHTTPServer.maxConnections))
         try limits.checkReceiveBuffers(maxReceiveMessageSize: maxReceiveMessageSize)
         auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)

@@ -9,6 +9,8 @@ extension SettingsCatalog {
                           help: "largest request metadata (HTTP/2 header list: name + value + 32 per entry) in bytes; larger calls get RESOURCE_EXHAUSTED"),
         SettingDefinition("max-connections-per-client", default: "1000",
                           help: "most simultaneous connections from one client IP address; more are closed at accept; 0: no limit"),
+        SettingDefinition("max-connections", default: nil, whenUnset: "the file descriptor limit less a reserve",
+                          help: "most gRPC connections open at once, all clients together; more are closed at accept; 0: no limit. Unset: what the file descriptor limit (raised at start to its hard limit) allows after 256 + database-pool-size + 64 descriptors kept for the rest; a larger value is refused at start"),
         SettingDefinition("rate-limit-rps", default: "0",
                           help: "calls per second per caller (authenticated subject and tenant, else IP address), token bucket; 0: off"),
         SettingDefinition("rate-limit-burst", default: "100", help: "calls a caller may make back to back (token bucket size)"),

@@ -15,6 +15,9 @@ struct TLSAndLimitFlags: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Most connections per client IP, 0 no limit (default 1000; env ORCHESTRATOR_MAX_CONNECTIONS_PER_CLIENT).")
     var maxConnectionsPerClient: String?
 
+    @Option(name: .long, parsing: .unconditional, help: "Most gRPC connections in all, 0 no limit (default: what the file descriptor limit allows; env ORCHESTRATOR_MAX_CONNECTIONS).")
+    var maxConnections: String?
+
     @Option(name: .long, parsing: .unconditional, help: "Calls per second per caller, 0 off (default 0; env ORCHESTRATOR_RATE_LIMIT_RPS).")
     var rateLimitRps: String?
 
@@ -47,6 +50,7 @@ struct TLSAndLimitFlags: ParsableArguments {
         let pairs: [(String, String?)] = [
             ("tls-client-ca-file", tlsClientCaFile), ("tls-client-auth", tlsClientAuth),
             ("max-metadata-size", maxMetadataSize), ("max-connections-per-client", maxConnectionsPerClient),
+            ("max-connections", maxConnections),
             ("rate-limit-rps", rateLimitRps), ("rate-limit-burst", rateLimitBurst), ("max-dag-tasks", maxDagTasks),
             ("max-dag-edges", maxDagEdges), ("max-dag-depth", maxDagDepth), ("max-string-length", maxStringLength),
             ("max-assignment-size", maxAssignmentSize), ("max-connection-receive-buffer", maxConnectionReceiveBuffer),

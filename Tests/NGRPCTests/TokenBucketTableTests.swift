@@ -81,14 +81,31 @@ import Testing
 
     @Test func admissionCountsPerClientAndForgets() {
         let admission = ConnectionAdmission(limit: 2)
-        #expect(admission.admit("a") && admission.admit("a"))
-        #expect(!admission.admit("a"))
-        #expect(admission.admit("b"))
+        #expect(admission.admit("a") == .admitted && admission.admit("a") == .admitted)
+        #expect(admission.admit("a") == .tooManyFromClient)
+        #expect(admission.admit("b") == .admitted)
         admission.release("a")
-        #expect(admission.admit("a"))
+        #expect(admission.admit("a") == .admitted)
         admission.release("a")
         admission.release("a")
         #expect(admission.openConnections(from: "a") == 0)
+        #expect(admission.openConnections == 1)
+    }
+
+    @Test func admissionBoundsTheServerWideTotal() {
+        let admission = ConnectionAdmission(limit: nil, totalLimit: 3)
+        for client in ["a", "b", "c"] { #expect(admission.admit(client) == .admitted) }
+        #expect(admission.admit("d") == .tooManyInAll)
+        #expect(admission.openConnections == 3)
+        admission.release("b")
+        #expect(admission.admit("d") == .admitted)
+        // Both limits: the server-wide one is checked first, and a refusal counts nothing.
+        let both = ConnectionAdmission(limit: 1, totalLimit: 2)
+        #expect(both.admit("a") == .admitted)
+        #expect(both.admit("a") == .tooManyFromClient)
+        #expect(both.admit("b") == .admitted)
+        #expect(both.admit("c") == .tooManyInAll)
+        #expect(both.openConnections == 2 && both.openConnections(from: "a") == 1)
     }
 
     @Test func aFloodOfNewCallersEvictsInBatches() {
