@@ -270,6 +270,18 @@ def test_a_report_from_another_executor_says_so(api, capability, pb):
     api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
 
 
+def watch_until(api, pb, workflow_id: str, count: int) -> list:
+    """The first `count` events of a WatchWorkflow from the beginning."""
+    events = []
+    call = api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(workflow_id=workflow_id), timeout=15)
+    for event in call:
+        events.append(event)
+        if len(events) == count:
+            call.cancel()
+            break
+    return events
+
+
 def test_a_task_in_retry_backoff_is_counted_as_retry_wait_everywhere(api, server, capability, pb):
     """GetWorkflow with its tasks said retry_wait 1, without them and ListWorkflows said ready 1
     (found by black-box testing): every read now counts a task in backoff as RETRY_WAIT."""
@@ -285,6 +297,12 @@ def test_a_task_in_retry_backoff_is_counted_as_retry_wait_everywhere(api, server
                   if w.workflow_id == workflow_id).counts
     for counts in (with_tasks, without, listed):
         assert (counts.total, counts.retry_wait, counts.ready) == (1, 1, 0), counts
+    # Its event says so too: TASK_RETRY_SCHEDULED said READY while every read said RETRY_WAIT (found
+    # by black-box testing), so a watcher building state from events disagreed for the whole backoff.
+    listed_events = api.workflows.ListEvents(pb.workflows.ListEventsRequest(workflow_id=workflow_id, page_size=100), timeout=10).events
+    for events in (listed_events, watch_until(api, pb, workflow_id, len(listed_events))):
+        scheduled = [e for e in events if e.type == pb.workflow.EventType.Value("EVENT_TYPE_TASK_RETRY_SCHEDULED")]
+        assert [pb.workflow.TaskState.Name(e.task_state) for e in scheduled] == ["TASK_STATE_RETRY_WAIT"], events
 
 
 def test_task_events_number_the_attempts_as_workflow_proto_says(api, server, capability, pb):

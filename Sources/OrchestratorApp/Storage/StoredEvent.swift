@@ -42,6 +42,10 @@ public struct StoredEvent: Hashable, Sendable {
     public var taskID: String?
     public var taskKey: String?
     public var taskState: TaskState?
+    /// The task was waiting out a retry backoff (`taskState` is then `.ready`: the domain keeps a
+    /// waiting task as ready with a later `availableAt`). The API shows it as RETRY_WAIT, as
+    /// Task.state does; events of such tasks said READY (found by black-box testing).
+    public var taskRetryWaiting = false
     public var attempt: Int?
     public var executorID: String?
     public var workflowState: WorkflowState?

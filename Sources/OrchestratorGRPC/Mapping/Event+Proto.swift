@@ -11,7 +11,7 @@ extension Orchestrator_V1_WorkflowEvent {
         atUnixMs = event.at
         taskID = event.taskID ?? ""
         taskKey = event.taskKey ?? ""
-        taskState = event.taskState.map { Orchestrator_V1_TaskState($0) } ?? .unspecified
+        taskState = event.taskRetryWaiting ? .retryWait : event.taskState.map { Orchestrator_V1_TaskState($0) } ?? .unspecified
         attempt = Int32(clamping: event.attempt ?? 0)
         executorID = event.executorID ?? ""
         workflowState = event.workflowState.map { Orchestrator_V1_WorkflowState($0) } ?? .unspecified

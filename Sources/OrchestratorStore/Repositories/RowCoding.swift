@@ -224,7 +224,8 @@ enum EventRow {
         let actor = try row.decode(PostgresJSON?.self, column: "actor").map {
             try decoder.decode(ActorJSON.self, from: Data($0.text.utf8)).actor
         }
-        return StoredEvent(
+        let taskStateText = try row.decode(String?.self, column: "task_state")
+        var event = StoredEvent(
             sequence: try row.decode(Int64.self, column: "seq"),
             workflowID: try row.decode(String.self, column: "workflow_id"),
             tenant: try row.decode(String.self, column: "tenant"),
@@ -232,7 +233,7 @@ enum EventRow {
             at: try row.decode(Date.self, column: "at").unixMillis,
             taskID: try row.decode(String?.self, column: "task_id"),
             taskKey: try row.decode(String?.self, column: "task_key"),
-            taskState: try row.decode(String?.self, column: "task_state").map { try TaskStateColumn.decode($0) },
+            taskState: try taskStateText.map { try TaskStateColumn.decode($0) },
             attempt: try row.decode(Int?.self, column: "attempt"),
             executorID: try row.decode(String?.self, column: "executor_id"),
             workflowState: try row.decode(String?.self, column: "workflow_state").flatMap(WorkflowState.init(rawValue:)),
@@ -242,5 +243,7 @@ enum EventRow {
             traceID: try row.decode(String.self, column: "trace_id"),
             actor: actor,
             requestTraceID: try row.decode(String?.self, column: "request_trace_id"))
+        event.taskRetryWaiting = taskStateText == TaskStateColumn.retryWait
+        return event
     }
 }
