@@ -40,6 +40,9 @@ struct HeaderBlock {
 
     var count: Int { fields.count }
 
+    /// The size HTTP/2 counts against SETTINGS_MAX_HEADER_LIST_SIZE: name + value + 32 per field.
+    var listSize: Int { bytes.count + 32 * fields.count }
+
     /// Calls `body` with an `nghttp2_nv` array valid only during the call. nghttp2 takes mutable
     /// pointers but only reads (and copies) the bytes, so the buffer is lent without a copy.
     func withNameValues<Result>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Result) -> Result {

@@ -7,13 +7,16 @@ enum PercentEncoding {
     /// (found by black-box testing).
     static let maxEncodedMessageBytes = 4096
 
-    /// `encode(message)`, cut at a character boundary to fit `maxEncodedMessageBytes` with a
-    /// note of the original length when it is longer.
-    static func encodeForTrailer(_ message: String) -> String {
+    /// `encode(message)`, cut at a character boundary to fit `maxBytes` with a note of the
+    /// original length when it is longer (only the note's start, or nothing, when even that does
+    /// not fit).
+    static func encodeForTrailer(_ message: String, maxBytes: Int = maxEncodedMessageBytes) -> String {
         let encoded = encode(message)
-        guard encoded.utf8.count > maxEncodedMessageBytes else { return encoded }
+        guard encoded.utf8.count > maxBytes else { return encoded }
         let note = " … (message truncated: \(message.utf8.count) bytes)"
-        let budget = maxEncodedMessageBytes - encode(note).utf8.count
+        let encodedNote = encode(note)
+        if encodedNote.utf8.count >= maxBytes { return "" }
+        let budget = maxBytes - encodedNote.utf8.count
         var kept = ""
         var used = 0
         for character in message {

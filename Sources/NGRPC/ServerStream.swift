@@ -134,10 +134,9 @@ final class ServerStream: LoopTask, @unchecked Sendable {
 
     /// A response that is only a HEADERS frame with END_STREAM: immediate errors.
     func submitTrailersOnly(session: OpaquePointer, status: RPCStatus, trailers: Metadata) {
-        var block = responseHeaderBlock()
-        Self.addStatus(status, to: &block)
-        if let context { block.add(context.responseHeaders) }
-        block.add(trailers)
+        var base = responseHeaderBlock()
+        if let context { base.add(context.responseHeaders) }
+        let block = Self.statusBlock(base: base, status: status, trailers: trailers, limit: Self.peerHeaderListLimit(session))
         finish(with: status)
         if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
             connection.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)
@@ -187,9 +186,7 @@ final class ServerStream: LoopTask, @unchecked Sendable {
                 let list = StaticHeaderList.okTrailers
                 submitted = nghttp2_submit_trailer(session, id, list.fields, list.count)
             } else {
-                var block = HeaderBlock()
-                Self.addStatus(status, to: &block)
-                block.add(trailers)
+                let block = Self.statusBlock(base: HeaderBlock(), status: status, trailers: trailers, limit: Self.peerHeaderListLimit(session))
                 submitted = block.withNameValues { nghttp2_submit_trailer(session, id, $0, $1) }
             }
             if submitted == 0 {

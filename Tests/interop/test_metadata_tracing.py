@@ -68,3 +68,37 @@ def test_fifty_metadata_keys_round_trip(echo, stubs):
     _, call = echo.Get.with_call(stubs.pb2.EchoRequest(), metadata=sent, timeout=10)
     assert [(k, v) for k, v in call.initial_metadata() if k.startswith("x-echo-")] == sent
     assert [(k, v) for k, v in call.trailing_metadata() if k.startswith("x-echo-")] == sent
+
+
+def test_error_trailers_fit_the_header_list_size_the_client_announced(channel_factory, stubs):
+    """A client announces the largest header block it accepts (SETTINGS_MAX_HEADER_LIST_SIZE;
+    grpcio and grpc++ via grpc.absolute_max_metadata_size). grpc clients treat a larger block as a
+    connection error: a long error message ended every call on the connection, an unrelated
+    stream included (found by black-box testing with grpc-go, grpc++ and grpc-java). The status
+    always arrives; what does not fit is cut."""
+    channel = channel_factory(options=[("grpc.max_metadata_size", 2048), ("grpc.absolute_max_metadata_size", 2048)])
+    echo = stubs.grpc.EchoStub(channel)
+    # An unrelated stream on the same connection, open while the oversized status goes out.
+    streaming = echo.Expand(stubs.pb2.EchoRequest(count=2, delay_ms=1500), timeout=30)
+    assert next(streaming).index == 0
+    long_message = "no such thing: " + "x" * 3000
+    request = stubs.pb2.EchoRequest(fail_with=stubs.pb2.EchoStatus(code=5, message=long_message))
+    for _ in range(2):  # unary (trailers-only answer) twice over the same connection
+        with pytest.raises(grpc.RpcError) as error:
+            echo.Get(request, metadata=SENT, timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND, error.value
+        details = error.value.details()
+        assert details.startswith("no such thing: xxx") and "(message truncated: 3015 bytes)" in details, details
+        assert len(details) < 2048
+    # Through trailers after a response stream, too.
+    expanded = echo.Expand(stubs.pb2.EchoRequest(count=1, fail_with=stubs.pb2.EchoStatus(code=5, message=long_message)), timeout=10)
+    with pytest.raises(grpc.RpcError) as error:
+        list(expanded)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND and "(message truncated" in error.value.details(), error.value
+    assert [response.index for response in streaming] == [1]
+    # A status that fits is untouched.
+    short = stubs.pb2.EchoRequest(fail_with=stubs.pb2.EchoStatus(code=9, message="precondition"))
+    with pytest.raises(grpc.RpcError) as error:
+        echo.Get(short, metadata=SENT, timeout=10)
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.FAILED_PRECONDITION, "precondition")
+    assert echoed(error.value.trailing_metadata()) == EXPECTED
