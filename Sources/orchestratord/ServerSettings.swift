@@ -35,7 +35,11 @@ struct ServerSettings: Sendable {
     var tracing: TracingSettings
 
     init(_ settings: ResolvedSettings, fileDescriptors: FileDescriptorLimit.Limits) throws {
-        grpcAddress = try Self.address(settings, "grpc-address")
+        // `none` (or `off`) turns the cleartext listener off from any source: an empty value does
+        // too, but an empty environment variable counts as unset, as for every setting, so
+        // `ORCHESTRATOR_GRPC_ADDRESS=` kept the default listener open (found by black-box testing).
+        let grpcText = settings.value("grpc-address")?.lowercased()
+        grpcAddress = grpcText == "none" || grpcText == "off" ? nil : try Self.address(settings, "grpc-address")
         grpcTLSAddress = try Self.address(settings, "grpc-tls-address")
         tlsCertFile = settings.value("tls-cert-file").flatMap { $0.isEmpty ? nil : $0 }
         tlsKeyFile = settings.value("tls-key-file").flatMap { $0.isEmpty ? nil : $0 }
@@ -77,6 +81,12 @@ struct ServerSettings: Sendable {
         case let other: throw SettingsError(description: "direct-dispatch \"\(other)\" is not on or off (also true/false, 1/0)")
         }
         observability = try ObservabilitySettings(settings)
+        let listeners = [
+            ("grpc-address", grpcAddress), ("grpc-tls-address", grpcTLSAddress), ("admin-address", observability.adminAddress),
+        ]
+        if let (one, other, address) = ListenerAddressClash.first(in: listeners) {
+            throw SettingsError(description: "\(one) and \(other) both listen on \(address) (port \(address.port)): give each its own port")
+        }
         limits = try LimitSettings(settings)
         self.fileDescriptors = fileDescriptors
         maxConnections = try FileDescriptorLimit.maxConnections(

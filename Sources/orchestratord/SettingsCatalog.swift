@@ -3,7 +3,7 @@
 enum SettingsCatalog {
     static let all: [SettingDefinition] = [
         SettingDefinition("grpc-address", default: "127.0.0.1:50051",
-                          help: "host:port of the cleartext gRPC listener (HTTP/2 with prior knowledge); empty disables it"),
+                          help: "host:port of the cleartext gRPC listener (HTTP/2 with prior knowledge); none disables it (TLS only)"),
         SettingDefinition("grpc-tls-address", default: nil,
                           help: "host:port of the TLS gRPC listener (ALPN h2); needs tls-cert-file and tls-key-file"),
         SettingDefinition("tls-cert-file", default: nil, help: "PEM certificate chain for the TLS listener"),

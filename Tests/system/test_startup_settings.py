@@ -34,6 +34,15 @@ CASES = [
     # Found by black-box testing: "--log-level" was taken as the TTL, then "Unexpected argument 'debug'".
     (["--lease-ttl", "--log-level", "debug"], "--lease-ttl needs a value (the next argument is the option --log-level)"),
     (["--log-level"], "--log-level needs a value"),
+    # Found by black-box testing: each address alone could be bound, so the check before the
+    # database passed, migrations ran, and the second listener failed "Address already in use",
+    # exit 1. Now a setting error, found before the database is touched.
+    (["--admin-address", "127.0.0.1:57321", "--grpc-address", "127.0.0.1:57321"],
+     "grpc-address and admin-address both listen on 127.0.0.1:57321 (port 57321): give each its own port"),
+    (["--admin-address", "0.0.0.0:57322", "--grpc-address", "localhost:57322"],
+     "grpc-address and admin-address both listen on localhost:57322"),
+    (["--grpc-address", "127.0.0.1:57323", "--grpc-tls-address", "127.0.0.1:57323", "--tls-cert-file", "/etc/hostname",
+      "--tls-key-file", "/etc/hostname"], "grpc-address and grpc-tls-address both listen on 127.0.0.1:57323"),
 ]
 
 
@@ -44,6 +53,19 @@ def test_settings_it_cannot_honour_stop_the_start(args, message):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 64, (result.returncode, result.stderr[-2000:])
     assert message in result.stderr, result.stderr[-2000:]
+
+
+def test_grpc_address_none_turns_the_cleartext_listener_off_from_the_environment():
+    """docs/SECURITY.md: TLS only is `grpc-address none`. An empty ORCHESTRATOR_GRPC_ADDRESS counts
+    as unset, as every empty environment variable does, and kept the default cleartext listener on
+    (found by black-box testing); `none` works from every source. Without a TLS listener it leaves
+    none at all, which is refused."""
+    import os
+    result = subprocess.run([str(binary("orchestratord")), "--admin-address", "none",
+                             "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
+                            env={**os.environ, "ORCHESTRATOR_GRPC_ADDRESS": "none"}, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 64, (result.returncode, result.stderr[-2000:])
+    assert "no gRPC listener: set grpc-address or grpc-tls-address" in result.stderr, result.stderr[-2000:]
 
 
 def test_config_file_values_are_not_coerced(tmp_path):
