@@ -105,7 +105,7 @@ final class ServerObservability: Sendable {
         }
         let gauges = self.gauges
         registry.register(
-            "orchestrator_ready_tasks", help: "Ready tasks waiting for an executor, by required capability (database-wide; a task needing several capabilities counts under each, one needing none under \"\").",
+            "orchestrator_ready_tasks", help: "Ready tasks waiting for an executor, by required capability (database-wide; a task needing several capabilities counts under each, one needing none under \"\"; the 100 capabilities with most tasks, the rest summed under \"(other capabilities)\").",
             type: .gauge, labels: ["capability"]
         ) { gauges.current.readyByCapability.sorted { $0.key < $1.key }.map { ([$0.key], Double($0.value)) } }
         registry.register(
