@@ -14,7 +14,13 @@ struct ExecutorCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     @Option(name: .long, help: "Executor id (default: orchctl-<pid>).") var id: String?
-    @Option(name: .long, parsing: .upToNextOption, help: "Capabilities it advertises.") var capabilities: [String] = []
+    @Option(name: .customLong("capabilities"), parsing: .upToNextOption, help: "Capabilities it advertises, space- or comma-separated.")
+    var capabilityArguments: [String] = []
+    /// `--capabilities gpu,echo` advertised one capability named "gpu,echo", and gpu tasks never
+    /// came (found by black-box testing; `token --tenants` takes commas): both forms are lists.
+    var capabilities: [String] {
+        capabilityArguments.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    }
     // `.unconditional`: a negative number is the value (to be refused by `validate`), not "Missing value".
     @Option(name: .long, parsing: .unconditional, help: "Tasks run at once.") var maxInFlight: Int32 = 1
     @Option(name: .long, parsing: .unconditional, help: "How long each task takes, in milliseconds.") var sleepMs: Int = 200

@@ -18,7 +18,8 @@ struct TokenCommand: ParsableCommand {
     @Option(name: .long, help: "submitter, executor, viewer or admin.") var role: String
     @Option(name: .long, help: "Tenant; \"*\" (admins only) means every tenant.") var tenant: String?
     @Option(name: .long, help: "Extra tenants an executor serves, comma-separated (claim `tenants`).") var tenants: String?
-    @Option(name: .long, help: "Lifetime: seconds, or a number with s, m, h or d (default 1h).") var ttl: String = "1h"
+    // `.unconditional`: `--ttl -5` is a value to refuse by range, not "Missing value" (found by black-box testing).
+    @Option(name: .long, parsing: .unconditional, help: "Lifetime: seconds, or a number with s, m, h or d (default 1h).") var ttl: String = "1h"
     @Option(name: .long, help: "Subject (claim `sub`; default: $USER or \"dev\").") var subject: String?
     @Option(name: .long, help: "Issuer (claim `iss`).") var issuer: String?
     @Option(name: .long, help: "Audience (claim `aud`).") var audience: String?

@@ -77,6 +77,15 @@ def test_orchctl_cancel(server, database, capability, workdir, processes):
     assert "CANCELLED" in orchctl(server, "get", workflow_id).stdout
 
 
+def test_orchctl_executor_capabilities_may_be_comma_separated(server, capability, workdir, processes, api):
+    """`--capabilities gpu,echo` advertised one capability named "gpu,echo" and gpu tasks never
+    came (found by black-box testing; `token --tenants` takes commas). Both forms are lists now."""
+    first, second = "a-" + capability, "b-" + capability
+    processes.append(orchctl_executor(server.address, workdir, "commas-" + capability, [f"{first}, {second}"]))
+    workflow_id = api.submit([api.task("one", first), api.task("two", second)]).workflow.workflow_id
+    assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+
+
 def test_orchctl_output_to_a_closed_pipe_or_a_full_disk(server, workdir):
     dag = workdir / "one.json"
     dag.write_text(json.dumps({"tasks": [{"key": "only"}]}))
@@ -138,7 +147,9 @@ def test_command_line_mistakes_exit_64(server):
         result = orchctl(server, *args, check=False)
         assert result.returncode == 64 and message in result.stderr, (args, result.returncode, result.stderr)
     # Found by black-box testing: '"0s" is not a duration', while it is one, only too short.
-    for ttl, message in [("0s", '--ttl "0s" must be more than 0 and less than 100 years'), ("soon", '--ttl "soon" is not a duration')]:
+    # And `--ttl -5` said "Missing value for '--ttl <ttl>'".
+    for ttl, message in [("0s", '--ttl "0s" must be more than 0 and less than 100 years'), ("soon", '--ttl "soon" is not a duration'),
+                         ("-5", '--ttl "-5" must be more than 0 and less than 100 years')]:
         result = subprocess.run([str(binary("orchctl")), "token", "--key-file", "/etc/hostname", "--role", "viewer", "--tenant", "t",
                                  "--ttl", ttl], capture_output=True, text=True, timeout=30)
         assert result.returncode == 64 and message in result.stderr, (ttl, result.returncode, result.stderr)
