@@ -51,6 +51,9 @@ public final class PostgresPool: Sendable {
         var idle: [Idle] = []
         var open = 0
         var lent = 0
+        /// Of `open` (and `lent`): slots whose connection is still being opened (connecting, or
+        /// retrying while the server refuses), not yet a session.
+        var opening = 0
         var waiters: [(id: Int, continuation: CheckedContinuation<Ticket, any Error>)] = []
         var nextID = 0
         /// Bumped whenever a connection is found dead: idle connections from an older
@@ -78,9 +81,17 @@ public final class PostgresPool: Sendable {
 
     deinit { close() }
 
-    /// Connections currently open, currently lent, and the most lent at once so far.
+    /// Connections currently open, currently lent, and the most lent at once so far. A slot whose
+    /// connection is still being opened counts in `open` and `lent`; see `openingCount`.
     public var statistics: (open: Int, lent: Int, peakLent: Int) {
         state.withLock { ($0.open, $0.lent, $0.peakLent) }
+    }
+
+    /// Slots whose connection is being opened (connecting, or retrying while the server refuses
+    /// it): counted as lent in `statistics`, but no server session exists yet. A pool of 30 on a
+    /// server allowing 12 showed 30 "in use" against 12 backends (found by black-box testing).
+    public var openingCount: Int {
+        state.withLock { $0.opening }
     }
 
     /// Callers waiting for a connection right now.
@@ -135,9 +146,13 @@ public final class PostgresPool: Sendable {
                 logger.debug("discarding a dead idle connection", metadata: ["session": "\(session.id)"])
                 discard(session, dead: true)
             case .open:
+                state.withLock { $0.opening += 1 }
                 do {
-                    return try await openWithRetry()
+                    let session = try await openWithRetry()
+                    state.withLock { $0.opening -= 1 }
+                    return session
                 } catch {
+                    state.withLock { $0.opening -= 1 }
                     openFailed()
                     throw error
                 }

@@ -91,11 +91,15 @@ final class ServerObservability: Sendable {
         parts.withLock { $0.pool = pool }
         gauges.attach(StoreGauges(pool: pool))
         registry.register(
-            "orchestrator_db_pool_connections", help: "Pooled database connections, by state (in_use, idle).", type: .gauge,
+            "orchestrator_db_pool_connections", help: "Pooled database connections, by state (in_use, idle, opening: being connected, no session yet).", type: .gauge,
             labels: ["state"]
         ) {
             let statistics = pool.statistics
-            return [(["in_use"], Double(statistics.lent)), (["idle"], Double(statistics.open - statistics.lent))]
+            let opening = pool.openingCount
+            return [
+                (["in_use"], Double(max(0, statistics.lent - opening))), (["idle"], Double(statistics.open - statistics.lent)),
+                (["opening"], Double(opening)),
+            ]
         }
         registry.register("orchestrator_db_pool_max_connections", help: "Most connections the pool opens.", type: .gauge) {
             [([], Double(pool.configuration.maxConnections))]

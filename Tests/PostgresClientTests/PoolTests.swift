@@ -70,6 +70,24 @@ struct PoolTests {
         }
     }
 
+    /// A connection being opened (here: retried against a port nobody listens on) holds a pool
+    /// slot but is no session: the metrics show it as `opening`, not in use.
+    @Test func slotsWhoseConnectionIsStillOpeningAreCountedApart() async throws {
+        let pool = PostgresPool(configuration: PostgresPoolConfiguration(
+            conninfo: "postgresql://nobody@127.0.0.1:1/none", maxConnections: 2, connectTimeout: .seconds(3),
+            connectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(50))))
+        defer { pool.close() }
+        let caller = Task { try await pool.withConnection { try await $0.query("SELECT 1").count } }
+        var seen = false
+        for _ in 0..<100 where !seen {
+            seen = pool.openingCount == 1 && pool.statistics.lent == 1
+            if !seen { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(seen, "one slot opening while the connection is retried")
+        _ = await caller.result
+        #expect(pool.openingCount == 0 && pool.statistics.lent == 0 && pool.statistics.open == 0)
+    }
+
     @Test func waitingCallerTimesOut() async throws {
         try await TestDatabase.withDatabase { url in
             let pool = PostgresPool(

@@ -3,6 +3,7 @@ when they share the tables (SKIP LOCKED claims, fencing tokens, reaper sweeps on
 
 from __future__ import annotations
 
+import json
 import time
 
 import grpc
@@ -72,6 +73,12 @@ def test_a_lease_resumed_through_another_server_stays_with_it(api, server, datab
         assert ack is not None and ack.accepted, ack
         assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
         assert_completed_once(database, workflow_id, 1)
+        # The second server's log line names the workflow and its trace, as for a lease granted
+        # there: it had no workflow_id and the Lease stream's trace id (found by black-box testing).
+        second.proc.wait_for_log("workflow finished", 10)
+        finished = [json.loads(line) for line in second.proc.log().splitlines() if '"message":"workflow finished"' in line]
+        trace_id = api.get(workflow_id).trace_id
+        assert [(line.get("workflow_id"), line.get("trace_id")) for line in finished] == [(workflow_id, trace_id)], finished
     finally:
         for stream in (first, resumed):
             if stream is not None:

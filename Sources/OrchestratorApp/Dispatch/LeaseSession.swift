@@ -165,6 +165,7 @@ extension DispatchService {
         } catch let error as StoreError {
             throw AppError(error)
         }
+        observeResumed(states)
         var resumed: [LeaseToken] = []
         var rejected: [LeaseToken] = []
         for state in states {

@@ -71,7 +71,8 @@ public struct DispatchMetrics: Sendable {
 /// Thread-safety: guarded by `entries`' mutex.
 final class LeaseTimes: Sendable {
     struct Entry: Sendable {
-        var leasedAt: UnixMillis
+        /// nil for a lease resumed from another stream: when it was granted is not known here.
+        var leasedAt: UnixMillis?
         var workflowID: String
         var traceID: String
     }

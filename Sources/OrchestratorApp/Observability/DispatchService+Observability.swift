@@ -20,6 +20,16 @@ extension DispatchService {
         }
     }
 
+    /// After leases were resumed on a new stream: their reports' log lines name the workflow and
+    /// its trace, as for leases granted here (a resumed lease's "workflow finished" line had no
+    /// workflow_id and the Lease stream's trace id; found by black-box testing).
+    func observeResumed(_ states: [LeaseState]) {
+        for state in states where state.valid {
+            guard let workflowID = state.workflowID, let traceID = state.traceID else { continue }
+            metrics.leaseTimes.record(state.lease, .init(leasedAt: nil, workflowID: workflowID, traceID: traceID))
+        }
+    }
+
     /// After a report was applied (or refused).
     func observeReport(_ lease: LeaseToken, executorID: String, outcome: TaskReport.Outcome, result: ReportResult) {
         let kind: String
@@ -41,8 +51,8 @@ extension DispatchService {
             metrics.reports.labels(kind, "accepted").increment()
             guard isFinal else { return }
             let doneOutcome = state == .succeeded ? "succeeded" : state == .failed ? "failed" : "retried"
-            if let entry {
-                metrics.leasedToDone.labels(doneOutcome).observe(Double(max(0, clock.now() - entry.leasedAt)) / 1000)
+            if let leasedAt = entry?.leasedAt {
+                metrics.leasedToDone.labels(doneOutcome).observe(Double(max(0, clock.now() - leasedAt)) / 1000)
             }
             metadata["task_state"] = "\(state.rawValue)"
             switch outcome {

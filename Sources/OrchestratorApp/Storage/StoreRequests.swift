@@ -325,11 +325,16 @@ public struct LeaseState: Hashable, Sendable {
     public var lease: LeaseToken
     public var valid: Bool
     public var expiresAt: UnixMillis?
+    /// The task's workflow and its trace id, when the store read them (resumed leases).
+    public var workflowID: String?
+    public var traceID: String?
 
-    public init(lease: LeaseToken, valid: Bool, expiresAt: UnixMillis?) {
+    public init(lease: LeaseToken, valid: Bool, expiresAt: UnixMillis?, workflowID: String? = nil, traceID: String? = nil) {
         self.lease = lease
         self.valid = valid
         self.expiresAt = expiresAt
+        self.workflowID = workflowID
+        self.traceID = traceID
     }
 }
 

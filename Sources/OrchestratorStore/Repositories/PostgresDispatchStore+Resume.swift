@@ -10,7 +10,7 @@ extension PostgresDispatchStore {
     /// left, on this server or another, no longer gives the lease back when it ends.
     public func resumeLeases(_ extensions: [LeaseExtension], sessionID: String, now: UnixMillis) async throws -> [LeaseState] {
         let wellFormed = extensions.filter { UUID(uuidString: $0.lease.taskID) != nil }
-        var held: [LeaseToken: UnixMillis] = [:]
+        var held: [LeaseToken: (expiry: UnixMillis, workflowID: String?, traceID: String?)] = [:]
         if !wellFormed.isEmpty {
             let rows = try await context.transaction { transaction in
                 let rows = try await transaction.query(
@@ -28,13 +28,16 @@ extension PostgresDispatchStore {
             for row in rows {
                 guard let expiry = try row.decode(Date?.self, column: "lease_expires_at") else { continue }
                 let lease = LeaseToken(taskID: try row.decode(String.self, column: "id"), fencingToken: try row.decode(Int64.self, column: "token"))
-                held[lease] = expiry.unixMillis
+                held[lease] = (
+                    expiry.unixMillis, try row.decode(String?.self, column: "workflow_id"), try row.decode(String?.self, column: "trace_id")
+                )
             }
         }
         return extensions.map { item in
             let normalised = LeaseToken(taskID: item.lease.taskID.lowercased(), fencingToken: item.lease.fencingToken)
-            let expiry = held[normalised]
-            return LeaseState(lease: item.lease, valid: expiry != nil, expiresAt: expiry)
+            let found = held[normalised]
+            return LeaseState(
+                lease: item.lease, valid: found != nil, expiresAt: found?.expiry, workflowID: found?.workflowID, traceID: found?.traceID)
         }
     }
 
@@ -62,8 +65,9 @@ extension PostgresDispatchStore {
               FROM extended x
              WHERE a.task_id = x.id AND a.attempt = x.attempt
         )
-        SELECT r.id, r.token, x.lease_expires_at
+        SELECT r.id, r.token, x.lease_expires_at, x.workflow_id, w.trace_id
           FROM request r LEFT JOIN extended x ON x.id = r.id AND x.fencing_token = r.token
+          LEFT JOIN workflows w ON w.id = x.workflow_id
         """
 }
 
