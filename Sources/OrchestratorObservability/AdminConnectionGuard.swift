@@ -26,6 +26,9 @@ final class AdminConnectionGuard {
         var requestsInFlight = 0
         /// Over the limit when it opened: closed at the next sweep.
         var refused = false
+        /// To be closed at the next sweep once its answer is out (an answer to CONNECT, which
+        /// libevent keeps open for a tunnel whatever the headers say).
+        var closeRequested = false
         var closing = false
     }
 
@@ -70,6 +73,12 @@ final class AdminConnectionGuard {
         connections[bufferevent] = connection
     }
 
+    /// Closes `bufferevent`'s connection at the next sweep (its answer is written by then).
+    func closeAfterAnswer(on bufferevent: OpaquePointer?) {
+        guard let bufferevent else { return }
+        connections[bufferevent]?.closeRequested = true
+    }
+
     /// Forgets connections evhttp freed (closing their sockets) and shuts down those refused or
     /// past their deadline.
     func sweep(now: ContinuousClock.Instant = .now) {
@@ -81,12 +90,13 @@ final class AdminConnectionGuard {
             }
             guard !connection.closing else { continue }
             let late = connection.requestsInFlight == 0 && now - connection.since > requestDeadline
-            guard connection.refused || late else { continue }
+            let asked = connection.closeRequested && connection.requestsInFlight == 0
+            guard connection.refused || late || asked else { continue }
             // The socket is still open: this reference keeps evhttp's free from closing it.
             let fd = bufferevent_getfd(bufferevent)
             if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             connections[bufferevent]?.closing = true
-            if connection.refused { refusedSinceReport += 1 } else { timedOutSinceReport += 1 }
+            if connection.refused { refusedSinceReport += 1 } else if !asked { timedOutSinceReport += 1 }
         }
     }
 

@@ -85,7 +85,11 @@ public struct AdminRoutes: Sendable {
             return refusal
         }
         var response = await handler(request)
-        if request.method == .head { response.body = [] }
+        if request.method == .head {
+            // What GET would send, as RFC 9110 §9.3.2 allows, so a HEAD probe learns the size.
+            response.headers["Content-Length"] = String(response.body.count)
+            response.body = []
+        }
         return response
     }
 

@@ -230,6 +230,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
         let address = UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer(request)))
         let connection = evhttp_request_get_connection(request).flatMap { evhttp_connection_get_bufferevent($0) }
         connectionGuard.requestReceived(on: connection)
+        if evhttp_request_get_command(request) == EVHTTP_REQ_CONNECT { connectionGuard.closeAfterAnswer(on: connection) }
         let connectionAddress = connection.map { UInt(bitPattern: Int(bitPattern: UnsafeMutableRawPointer($0))) }
         let routes = self.routes
         Task { [self] in
@@ -319,7 +320,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
         case EVHTTP_REQ_CONNECT: method = .connect
         default: method = .other
         }
-        let uri = evhttp_request_get_uri(request).map { String(cString: $0) } ?? "/"
+        let uri = Self.originForm(evhttp_request_get_uri(request).map { String(cString: $0) } ?? "/")
         let path: String
         var query: String?
         if let mark = uri.firstIndex(of: "?") {
@@ -339,11 +340,27 @@ public final class AdminHTTPServer: @unchecked Sendable {
         return AdminRequest(method: method, path: path, query: query, body: body)
     }
 
+    /// The path and query of a request target in absolute form (`http://host/healthz`), which
+    /// HTTP/1.1 servers must accept (RFC 9112 §3.2.2) and which was answered 404; other targets
+    /// unchanged.
+    static func originForm(_ target: String) -> String {
+        let lowered = target.lowercased()
+        guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://") else { return target }
+        let afterScheme = target[target.index(target.firstIndex(of: ":")!, offsetBy: 3)...]
+        guard let slash = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) else { return "/" }
+        let rest = String(afterScheme[slash...])
+        return rest.hasPrefix("?") ? "/" + rest : rest
+    }
+
     private static func send(_ response: AdminResponse, to request: OpaquePointer) {
         if let headers = evhttp_request_get_output_headers(request) {
             evhttp_add_header(headers, "Content-Type", response.contentType)
             evhttp_add_header(headers, "Cache-Control", "no-store")
             for (name, value) in response.headers { evhttp_add_header(headers, name, value) }
+            // libevent sends no length with an answer to CONNECT (it expects a tunnel), so the
+            // client could not tell where the 405 ends and the connection stayed open: it is
+            // closed once the answer is out (`handle`), as this header says.
+            if evhttp_request_get_command(request) == EVHTTP_REQ_CONNECT { evhttp_add_header(headers, "Connection", "close") }
         }
         guard let buffer = evbuffer_new() else {
             evhttp_send_error(request, 500, nil)

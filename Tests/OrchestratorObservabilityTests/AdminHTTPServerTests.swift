@@ -91,6 +91,18 @@ struct AdminHTTPServerTests {
 
         let head = try await httpExchange(port: server.port, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         #expect(head.status == 200 && head.body.isEmpty)
+        // What GET would send (found by black-box testing: no Content-Length at all).
+        #expect(head.headers.contains("Content-Length: 7"), "\(head.headers)")
+
+        // The absolute form HTTP/1.1 servers must accept (it was 404).
+        let absolute = try await httpExchange(port: server.port, "GET http://example.com/hello?x=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(absolute.status == 200 && absolute.body == "hello x=2\n")
+        #expect(AdminHTTPServer.originForm("https://h:1?q") == "/?q" && AdminHTTPServer.originForm("http://h") == "/")
+        #expect(AdminHTTPServer.originForm("/plain?x") == "/plain?x")
+        // CONNECT's answer has no length (libevent expects a tunnel) and its connection stayed
+        // open: it is closed after the answer (the exchange reads until the server closes).
+        let connect = try await httpExchange(port: server.port, "CONNECT /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(connect.status == 405 && connect.headers.contains("Connection: close"), "\(connect.headers)")
 
         #expect(try await httpExchange(port: server.port, "GET /missing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 404)
         let wrong = try await httpExchange(port: server.port, "PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -104,6 +116,29 @@ struct AdminHTTPServerTests {
             #expect(other.status == 405, "\(method)")
             #expect(other.body == "\(method) is not allowed on /hello (allowed: GET, HEAD)\n")
         }
+    }
+
+    /// Each admin connection holds a file descriptor: past the limit a connection is closed at
+    /// once, and one that sends no whole request within the deadline is closed then (slowloris
+    /// connections renewed libevent's idle timeout for ever and exhausted the process's descriptors).
+    @Test func connectionsPastTheLimitOrTheRequestDeadlineAreClosed() async throws {
+        var routes = AdminRoutes()
+        routes.add(.get, "/hello") { _ in .text(200, "hello\n") }
+        let server = try AdminHTTPServer(
+            host: "127.0.0.1", port: 0, routes: routes, logger: Logger(label: "test"), maxConnections: 2, requestDeadline: .seconds(2))
+        defer { server.stop() }
+        let port = server.port
+        let closedAfter = await withCheckedContinuation { (continuation: CheckedContinuation<[Double?], Never>) in
+            Thread.detachNewThread { continuation.resume(returning: idleConnectionsClosedAfter(port: port, count: 3, within: 8)) }
+        }
+        // The third, over the limit: at once (within a sweep); the first two: at the deadline.
+        #expect(closedAfter.count == 3)
+        if let third = closedAfter[2] { #expect(third < 1.5, "\(closedAfter)") } else { Issue.record("not closed: \(closedAfter)") }
+        for held in closedAfter.prefix(2) {
+            if let held { #expect(held > 1.5 && held < 4.5, "\(closedAfter)") } else { Issue.record("not closed: \(closedAfter)") }
+        }
+        // Still serving.
+        #expect(try await httpExchange(port: port, "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 200)
     }
 
     @Test func aClientThatHangsUpBeforeASlowReplyDoesNotBreakTheServer() async throws {
@@ -197,4 +232,38 @@ struct LogLevelChangeTests {
         #expect(lines.map(\.level) == [.warning, .notice, .notice])
         #expect(lines.map(\.message) == ["log level changed warning", "log level changed debug", "log level changed info"])
     }
+}
+
+/// Opens `count` connections sending one partial request line each, one after another, and
+/// returns for each how many seconds after it opened the server closed it (nil: not within
+/// `within` seconds). Blocking; run it on a thread of its own.
+private func idleConnectionsClosedAfter(port: Int, count: Int, within: Double) -> [Double?] {
+    var sockets: [(fd: Int32, opened: Date)] = []
+    for _ in 0..<count {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        _ = send(fd, "GET /hel", 8, 0)
+        sockets.append((fd, Date()))
+        usleep(100_000)  // in order, so the third is the one over the limit
+    }
+    var closed = [Double?](repeating: nil, count: count)
+    let deadline = Date().addingTimeInterval(within)
+    while Date() < deadline && closed.contains(where: { $0 == nil }) {
+        for (index, entry) in sockets.enumerated() where closed[index] == nil {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let received = recv(entry.fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if received == 0 || (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                closed[index] = Date().timeIntervalSince(entry.opened)
+            }
+        }
+        usleep(50_000)
+    }
+    for entry in sockets { close(entry.fd) }
+    return closed
 }
