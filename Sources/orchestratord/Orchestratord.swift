@@ -162,6 +162,12 @@ struct Orchestratord: AsyncParsableCommand {
         ObservabilityLogging.bootstrap(format: serverConfiguration.observability.logFormat, control: .process)
         let logger = Logger(label: "orchestratord")
         logger.notice("orchestratord \(OrchestratorRelease.version) starting with settings:\n\(settings.banner.joined(separator: "\n"))")
+        let unknown = ResolvedSettings.unknownEnvironmentVariables(ProcessInfo.processInfo.environment, definitions: SettingsCatalog.all)
+        if !unknown.isEmpty {
+            logger.warning(
+                "environment variables that are no setting of orchestratord, ignored (misspelt?)",
+                metadata: ["variables": "\(unknown.joined(separator: ", "))"])
+        }
         let descriptors = serverConfiguration.fileDescriptors
         logger.info(
             "file descriptor limit", metadata: [

@@ -62,6 +62,19 @@ struct ResolvedSettings: Sendable {
         })
     }
 
+    /// `ORCHESTRATOR_*` variables of `environment` that are no setting: a misspelt one
+    /// (`ORCHESTRATOR_LEASETTL=5`) was ignored without a word, while an unknown config-file key
+    /// is refused (found by black-box testing). Names orchctl and the test tools read are not
+    /// reported. Sorted.
+    static func unknownEnvironmentVariables(_ environment: [String: String], definitions: [SettingDefinition]) -> [String] {
+        let settings = Set(definitions.map(\.environment))
+        let otherTools: Set<String> = [
+            "ORCHESTRATOR_ADDRESS", "ORCHESTRATOR_TOKEN", "ORCHESTRATOR_CLIENT_CERT_FILE", "ORCHESTRATOR_CLIENT_KEY_FILE",
+            "ORCHESTRATOR_TEST_DATABASE_URL",
+        ]
+        return environment.keys.filter { $0.hasPrefix("ORCHESTRATOR_") && !settings.contains($0) && !otherTools.contains($0) }.sorted()
+    }
+
     /// One line per setting, for the start-up log.
     var banner: [String] {
         let width = entries.map(\.definition.key.count).max() ?? 0
@@ -92,11 +105,7 @@ enum ConfigFileError: Error, CustomStringConvertible {
 /// Reads a JSON object of setting keys to values (strings, numbers or booleans).
 func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: String] {
     let data: Data
-    do {
-        data = try Data(contentsOf: URL(fileURLWithPath: path))
-    } catch {
-        throw ConfigFileError.unreadable(path: path, reason: error.localizedDescription)
-    }
+    data = try readConfigBytes(path)
     let object: Any
     do {
         object = try JSONSerialization.jsonObject(with: data)
@@ -123,9 +132,41 @@ func loadConfigFile(_ path: String, known: Set<String>) throws -> [String: Strin
         // JSON true/false arrive as NSNumbers of type "c": spelled out, not as 1/0 (which a numeric
         // setting took silently: {"lease-ttl": true} became a TTL of 1 s).
         case let number as NSNumber where String(cString: number.objCType) == "c": values[key] = number.boolValue ? "true" : "false"
-        case let number as NSNumber: values[key] = number.stringValue
+        // A whole number written with a fraction or exponent (20.0, 1e1) is that integer: it was
+        // refused ("20.0" is not an integer) or shown as "10.0" (found by black-box testing).
+        case let number as NSNumber:
+            let value = number.doubleValue
+            if value.rounded() == value, abs(value) < 1e15 { values[key] = String(Int64(value)) } else { values[key] = number.stringValue }
         default: throw ConfigFileError.malformed(path: path, reason: "setting \"\(key)\" must be a string, number or boolean")
         }
     }
     return values
+}
+
+/// The config file's bytes, with reasons a reader understands: Foundation said "You don't have
+/// permission" for /dev/zero and "(NSCocoaErrorDomain error 256.)" for a directory (found by
+/// black-box testing). Settings files are small; more than 1 MiB is refused unread.
+private func readConfigBytes(_ path: String) throws -> Data {
+    var status = stat()
+    guard stat(path, &status) == 0 else {
+        throw ConfigFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+    if (status.st_mode & S_IFMT) == S_IFDIR {
+        throw ConfigFileError.unreadable(path: path, reason: "it is a directory, not a JSON file")
+    }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw ConfigFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+    defer { try? handle.close() }
+    let limit = 1 << 20
+    let data: Data
+    do {
+        data = try handle.read(upToCount: limit + 1) ?? Data()
+    } catch {
+        throw ConfigFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+    if data.count > limit {
+        throw ConfigFileError.unreadable(path: path, reason: "it is larger than 1 MiB, far more than any settings file")
+    }
+    return data
 }

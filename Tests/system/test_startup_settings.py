@@ -4,6 +4,7 @@ the setting, rather than starting half-configured."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from urllib.parse import urlsplit
 
@@ -91,6 +92,27 @@ def test_config_file_values_are_not_coerced(tmp_path):
                                  "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == code and message in result.stderr, (content, result.returncode, result.stderr[-1000:])
+
+
+def test_config_files_that_cannot_be_read_say_why_and_whole_numbers_are_integers(tmp_path):
+    """Found by black-box testing: `--config /dev/zero` said "You don't have permission", a folder
+    "(NSCocoaErrorDomain error 256.)"; {"lease-ttl": 20.0} was refused and 1e1 shown as "10.0"."""
+    for path, message in [("/dev/zero", "cannot read config file /dev/zero: it is larger than 1 MiB"),
+                          (str(tmp_path), f"cannot read config file {tmp_path}: it is a directory, not a JSON file"),
+                          (str(tmp_path / "missing.json"), f"cannot read config file {tmp_path / 'missing.json'}: No such file or directory")]:
+        result = subprocess.run([str(binary("orchestratord")), "--config", path], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 64 and message in result.stderr, (path, result.returncode, result.stderr[-1000:])
+    config = tmp_path / "numbers.json"
+    config.write_text('{"lease-ttl": 20.0, "heartbeat-interval": 1e1, "admin-address": "none", "grpc-address": "127.0.0.1:0"}')
+    import os
+    result = subprocess.run([str(binary("orchestratord")), "--config", str(config),
+                             "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
+                            env={**os.environ, "ORCHESTRATOR_LEASETTL": "5"}, capture_output=True, text=True, timeout=60)
+    banner = result.stderr
+    assert re.search(r"lease-ttl +20 +\[file\]", banner) and re.search(r"heartbeat-interval +10 +\[file\]", banner), banner[-3000:]
+    # A misspelt environment variable is named, not silently ignored.
+    warning = next(json.loads(line) for line in banner.splitlines() if "no setting of orchestratord" in line)
+    assert warning["variables"] == "ORCHESTRATOR_LEASETTL", warning
 
 
 def stopped_because(stderr: str) -> str:
