@@ -199,6 +199,11 @@ public final class GRPCServer: Sendable {
         await installSignalEvents([SIGHUP]) { _ in action() }
     }
 
+    /// Runs `action` on the first loop for each of `signals` received while the server runs.
+    public func onSignals(_ signals: [Int32], _ action: @escaping @Sendable (Int32) -> Void) async {
+        await installSignalEvents(signals, action)
+    }
+
     /// Installs `action` for `signals` on the first loop, returning once libevent has them.
     private func installSignalEvents(_ signals: [Int32], _ action: @escaping @Sendable (Int32) -> Void) async {
         guard let group = state.withLock({ $0.group }) else { return }

@@ -143,6 +143,10 @@ struct Orchestratord: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Until the server's own handlers take them (`ServerRunner.logUserSignals`): their default
+        // is to terminate, which a log-rotation script's SIGUSR1 did during start-up.
+        signal(SIGUSR1, SIG_IGN)
+        signal(SIGUSR2, SIG_IGN)
         let file: [String: String]
         do {
             file = try config.map { try loadConfigFile($0, known: SettingsCatalog.keys) } ?? [:]

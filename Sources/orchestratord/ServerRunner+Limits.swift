@@ -3,6 +3,10 @@ import NGRPC
 import OrchestratorApp
 import OrchestratorGRPC
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// TLS and limits in the composition root: what `ServerRunner.run` applies to the server
 /// configuration, the interceptors that go last (after authentication), and the SIGHUP reload.
 extension ServerRunner {
@@ -59,6 +63,18 @@ extension ServerRunner {
     /// SIGHUP re-reads the TLS certificate, key and client CA for new connections; a file that
     /// fails to load is logged and the previous certificates stay in use. Installed without a TLS
     /// listener too, so that SIGHUP (the usual "reload" signal of daemons) never kills the server.
+    /// SIGUSR1 and SIGUSR2 (sent by log rotation and other tooling that assumes a daemon reopens
+    /// logs or dumps state) killed the server at once, without draining (found by black-box
+    /// testing). They do nothing here but leave a line; `Orchestratord` ignores them until then.
+    func logUserSignals(_ server: GRPCServer) async {
+        let logger = self.logger
+        await server.onSignals([SIGUSR1, SIGUSR2]) { signal in
+            logger.notice(
+                "signal received; it does nothing here (SIGTERM or SIGINT stop the server, SIGHUP reloads TLS certificates)",
+                metadata: ["signal": "\(signal == SIGUSR1 ? "SIGUSR1" : "SIGUSR2")"])
+        }
+    }
+
     func installTLSReload(_ server: GRPCServer) async {
         let logger = self.logger
         let hasTLS = settings.grpcTLSAddress != nil

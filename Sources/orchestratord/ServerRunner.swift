@@ -111,6 +111,7 @@ struct ServerRunner {
         await server.installSignalHandlers()
         observability.attach(server: server)
         await installTLSReload(server)
+        await logUserSignals(server)
         for address in server.boundAddresses {
             // IPv6 in brackets, as --grpc-address takes it ("::1:50051" read as a host of its own).
             let host = address.host.contains(":") ? "[\(address.host)]" : address.host

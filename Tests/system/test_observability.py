@@ -430,7 +430,7 @@ def server_on_its_own_cluster(tmp_path):
         server = Orchestratord(postgres.url, tmp_path).start()
         admin = server.admin_address()
         wait_for_status(admin, "/readyz", 200, 10)
-        yield postgres, admin
+        yield postgres, admin, server
     finally:
         if server:
             server.stop()
@@ -438,7 +438,7 @@ def server_on_its_own_cluster(tmp_path):
 
 
 def test_readyz_is_503_while_the_database_is_down(tmp_path):
-    with server_on_its_own_cluster(tmp_path) as (postgres, admin):
+    with server_on_its_own_cluster(tmp_path) as (postgres, admin, _):
         postgres.stop()
         body = wait_for_status(admin, "/readyz", 503, 20)
         assert body.startswith("not ready\n") and "database: " in body, body
@@ -455,9 +455,27 @@ def test_readyz_is_503_when_a_newer_server_migrated_the_database(tmp_path):
     """OBSERVABILITY.md: the database check passes when the schema is the newest this binary ships.
     A schema migrated further by a newer server (a rolling upgrade) read as ready, so a load
     balancer kept sending traffic to the outdated server (found by black-box testing)."""
-    with server_on_its_own_cluster(tmp_path) as (postgres, admin):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    def wait_for_health(server, wanted: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(
+                    health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status)
+                if status == wanted:
+                    return
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+
+    with server_on_its_own_cluster(tmp_path) as (postgres, admin, server):
         psql(postgres.url, "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, '0999_future.sql', 'x')")
         body = wait_for_status(admin, "/readyz", 503, 10)
         assert "database: schema newer than this server (database at migration 999" in body, body
+        # gRPC health agrees: it said SERVING throughout (found by black-box testing).
+        wait_for_health(server, "NOT_SERVING", 10)
+        server.proc.wait_for_log("a newer server migrated the database; gRPC health NOT_SERVING", 5)
         psql(postgres.url, "DELETE FROM schema_migrations WHERE version = 999")
         wait_for_status(admin, "/readyz", 200, 10)
+        wait_for_health(server, "SERVING", 10)

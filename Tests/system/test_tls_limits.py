@@ -287,3 +287,17 @@ def test_sighup_without_tls_is_logged_not_fatal(database, workdir, pb, processes
     assert proc.alive()
     with grpc.insecure_channel(address) as channel:
         pb.workflows_grpc.WorkflowsStub(channel).ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1), timeout=10)
+
+
+def test_user_signals_are_logged_not_fatal(database, workdir, pb, processes):
+    """SIGUSR1 and SIGUSR2 (log rotation and other tooling send them to daemons) killed the server
+    at once, without draining (found by black-box testing). They now leave a line."""
+    proc, address = start(database, workdir)
+    processes.append(proc)
+    for sent, count in ((signal.SIGUSR1, 1), (signal.SIGUSR2, 2)):
+        proc.process.send_signal(sent)
+        proc.wait_for_log("signal received; it does nothing here", 10, count=count)
+    assert proc.alive()
+    assert '"signal":"SIGUSR1"' in proc.log() and '"signal":"SIGUSR2"' in proc.log()
+    with grpc.insecure_channel(address) as channel:
+        pb.workflows_grpc.WorkflowsStub(channel).ListWorkflows(pb.workflows.ListWorkflowsRequest(page_size=1), timeout=10)
