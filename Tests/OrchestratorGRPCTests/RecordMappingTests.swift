@@ -114,6 +114,13 @@ struct RecordMappingTests {
         #expect(proto.inputs == ["urls": "https://example.org"])
         #expect(proto.traceparent == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 
+        // The size budget is exact up to the TTL's varint: never under what is sent.
+        let estimate = Orchestrator_V1_Assignment.encodedSize(of: claimed)
+        for ttl: Int64 in [1, 30_000, 24 * 86_400_000] {
+            let sent = try Orchestrator_V1_Assignment(claimed, leaseTTLMillis: ttl).serializedBytes().count
+            #expect(estimate >= sent && estimate - sent <= 4, "ttl \(ttl): \(estimate) vs \(sent)")
+        }
+
         let random = Orchestrator_V1_Assignment(claimed, leaseTTLMillis: 30_000)
         let parts = random.traceparent.split(separator: "-")
         #expect(parts.count == 4 && parts[1] == Substring(Self.traceID) && parts[2].count == 16 && parts[3] == "01")

@@ -53,12 +53,18 @@ extension Orchestrator_V1_Assignment {
 }
 
 extension Orchestrator_V1_Assignment {
-    /// What `claimed`'s assignment takes on the wire inside its `LeaseResponse` (a few bytes of
-    /// framing and lease TTL allowed for); `Int.max` when it cannot even be encoded.
+    /// What `claimed`'s assignment message takes on the wire, at most: encoded without its lease
+    /// TTL (set when it is sent), plus the most that field can take (`maxLeaseTTLFieldBytes`). The
+    /// message carrying it adds its own field's tag and length (`DispatchService`). It allowed 32
+    /// bytes, so a task whose assignment fit the limit by fewer than ~28 bytes failed as too large
+    /// (found by black-box testing). `Int.max` when it cannot even be encoded.
     public static func encodedSize(of claimed: ClaimedTask) -> Int {
         guard let bytes = try? Orchestrator_V1_Assignment(claimed, leaseTTLMillis: 0).serializedBytes() else { return Int.max }
-        return bytes.count + 32
+        return bytes.count + maxLeaseTTLFieldBytes
     }
+
+    /// Field 7's tag (1 byte) and a varint of a TTL up to 24 days (< 2^31 ms: 5 bytes).
+    public static let maxLeaseTTLFieldBytes = 6
 }
 
 /// W3C `traceparent` values for assignments, so an executor's work joins its workflow's trace.
