@@ -217,6 +217,9 @@ public final class GRPCServer: Sendable {
         }
     }
 
+    /// How long handlers cancelled at the end of a shutdown may take to return.
+    static let cancelledHandlerGrace: Duration = .seconds(1)
+
     /// Graceful shutdown: hooks, GOAWAY, stop accepting, drain within `grace` (default from the
     /// configuration), then cancel what is left, close every connection and stop the threads.
     public func shutdown(grace: Duration? = nil) async {
@@ -259,6 +262,13 @@ public final class GRPCServer: Sendable {
         }
         await Self.onEveryLoop(group) { loop in
             for connection in core.registries[loop.index].connections.values { connection.close() }
+        }
+        // Closing cancelled the calls still running; their handlers (and interceptors: the call's
+        // log line, its metrics) get a moment to return. Without it the process exited first and a
+        // call cut at the end of the grace period left no `rpc` line (found by black-box testing).
+        let cancelDeadline = ContinuousClock.now + Self.cancelledHandlerGrace
+        while core.runningHandlers.load(ordering: .relaxed) > 0 && ContinuousClock.now < cancelDeadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
         let signalEvents = state.withLock { state in
             defer { state.signalEvents = [] }

@@ -33,6 +33,9 @@ final class ServerCore: @unchecked Sendable {
     let option: OpaquePointer
     let registries: [ConnectionRegistry]
     let activeCalls = Atomic<Int>(0)
+    /// Asynchronous handlers (`ServerStream.startHandler`) that have not returned yet: a closed
+    /// stream leaves `activeCalls` at once, its cancelled handler may still be running.
+    let runningHandlers = Atomic<Int>(0)
     /// Totals since start, for `GRPCServer.statistics` (metrics): relaxed atomics, no locks.
     let connectionsAccepted = Atomic<Int>(0)
     let connectionsOpen = Atomic<Int>(0)

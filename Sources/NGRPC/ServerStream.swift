@@ -311,7 +311,10 @@ final class ServerStream: LoopTask, @unchecked Sendable {
         let sink = ServerStreamSink(
             queue: outbound, maxSendMessageSize: maxSendMessageSize, encoding: responseEncoding)
         let outbound = self.outbound!
+        let core = connection.core
+        core.runningHandlers.wrappingAdd(1, ordering: .relaxed)
         let operation: @Sendable () async -> Void = {
+            defer { core.runningHandlers.wrappingSubtract(1, ordering: .relaxed) }
             let status: RPCStatus
             do {
                 try await handler(source, sink, context)

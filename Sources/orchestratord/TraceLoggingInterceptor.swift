@@ -18,8 +18,23 @@ struct TraceLoggingInterceptor: ServerInterceptor {
                 logger.info("rpc", metadata: Self.fields(context, status: status.code.name, started: started))
             }
             throw status
+        } catch {
+            // Not a status: a cancelled call (its cancellation reason is what the client gets) or
+            // a failure the transport answers INTERNAL. Such calls had no line at all (a call cut
+            // at the end of the shutdown grace period, found by black-box testing).
+            if logger.logLevel <= .info {
+                let code = context.cancellation?.code ?? .internal
+                logger.info("rpc", metadata: Self.fields(context, status: code.name, started: started))
+            }
+            throw error
         }
-        if logger.logLevel <= .debug {
+        // A handler may return normally from a call that was cancelled meanwhile (its request
+        // stream just ended): the client gets the cancellation, and so does the log.
+        if let cancellation = context.cancellation {
+            if logger.logLevel <= .info {
+                logger.info("rpc", metadata: Self.fields(context, status: cancellation.code.name, started: started))
+            }
+        } else if logger.logLevel <= .debug {
             logger.debug("rpc", metadata: Self.fields(context, status: "OK", started: started))
         }
     }

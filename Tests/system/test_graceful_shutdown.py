@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import json
 import signal
 import socket
 import tempfile
@@ -146,6 +147,10 @@ def test_second_signal_cuts_the_grace_period_short(database, pb, tmp_path_factor
         log = server.proc.log()
         assert "second signal received" in log, server.proc.tail()
         assert "orchestratord stopped" in log, server.proc.tail()
+        # The cancelled call has its log line: the process exited before its handler returned,
+        # and left none (found by black-box testing).
+        calls = [json.loads(line) for line in log.splitlines() if '"message":"rpc"' in line]
+        assert any(call.get("method", "").endswith("/SubmitStream") for call in calls), server.proc.tail()
 
 
 def test_third_signal_exits_at_once(database, pb, tmp_path_factory):
