@@ -134,9 +134,15 @@ final class ServerStream: LoopTask, @unchecked Sendable {
 
     /// A response that is only a HEADERS frame with END_STREAM: immediate errors.
     func submitTrailersOnly(session: OpaquePointer, status: RPCStatus, trailers: Metadata) {
+        let limit = Self.peerHeaderListLimit(session)
         var base = responseHeaderBlock()
         if let context { base.add(context.responseHeaders) }
-        let block = Self.statusBlock(base: base, status: status, trailers: trailers, limit: Self.peerHeaderListLimit(session))
+        var block = Self.statusBlock(base: base, status: status, trailers: trailers, limit: limit)
+        if block.listSize > limit, let context, !context.responseHeaders.isEmpty {
+            // The handler's response headers alone do not fit: they go, so the status arrives
+            // (they stayed, and the client saw RESOURCE_EXHAUSTED or INTERNAL instead).
+            block = Self.statusBlock(base: responseHeaderBlock(), status: status, trailers: trailers, limit: limit)
+        }
         finish(with: status)
         if block.withNameValues({ nghttp2_submit_response(session, id, $0, $1, nil) }) != 0 {
             connection.resetStream(id, code: NGHTTP2_INTERNAL_ERROR)

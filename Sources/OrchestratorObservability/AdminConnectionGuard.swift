@@ -44,8 +44,11 @@ final class AdminConnectionGuard {
         self.requestDeadline = requestDeadline
     }
 
-    /// Connections evhttp has not freed yet (those being closed included).
+    /// Connections evhttp has not freed yet (those being closed included): each holds a descriptor.
     var openCount: Int { connections.count }
+
+    /// Whether a connection refused over the limit still holds its descriptor.
+    var refusedStillOpen: Bool { connections.values.contains { $0.refused } }
 
     /// evhttp's bevcb: the bufferevent of a new connection (evhttp sets its socket right after).
     /// Returns whether it is over the limit, so the caller sweeps at once rather than in a second.

@@ -70,6 +70,22 @@ public struct AdminRoutes: Sendable {
     /// The response for `request`: the handler's, 404 for an unknown path, 405 for a known path
     /// without that method.
     public func respond(to request: AdminRequest) async -> AdminResponse {
+        var response = await answer(request)
+        if request.method == .head {
+            // What GET would send, as RFC 9110 §9.3.2 allows, so a HEAD probe learns the size
+            // (404 and 405 included).
+            response.headers["Content-Length"] = String(response.body.count)
+            response.body = []
+        }
+        return response
+    }
+
+    private func answer(_ request: AdminRequest) async -> AdminResponse {
+        // No resource here is a tunnel: CONNECT's target is an authority (`host:port`), not a path,
+        // and it got a 404 naming it as one.
+        if request.method == .connect {
+            return .text(405, "CONNECT is not allowed here: this is the admin HTTP server, not a proxy\n")
+        }
         guard let methods = routes[request.path] else {
             return .text(404, "not found: \(request.path)\n")
         }
@@ -84,13 +100,7 @@ public struct AdminRoutes: Sendable {
             refusal.headers["Allow"] = allowed
             return refusal
         }
-        var response = await handler(request)
-        if request.method == .head {
-            // What GET would send, as RFC 9110 §9.3.2 allows, so a HEAD probe learns the size.
-            response.headers["Content-Length"] = String(response.body.count)
-            response.body = []
-        }
-        return response
+        return await handler(request)
     }
 
     public var paths: [String] { routes.keys.sorted() }

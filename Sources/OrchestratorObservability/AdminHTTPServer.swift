@@ -43,6 +43,12 @@ public final class AdminHTTPServer: @unchecked Sendable {
     /// fails (out of descriptors), as the gRPC listeners are; `resumeEvent` re-enables them.
     private var listeners: [OpaquePointer] = []
     private var resumeEvent: OpaquePointer?
+    /// Admin thread: accepting stopped while a connection refused over the limit still holds its
+    /// descriptor (until a sweep frees it; `quickSweepEvent` sweeps again soon), and because
+    /// accept failed (until `resumeEvent`).
+    private var pausedAtLimit = false
+    private var pausedAfterFailure = false
+    private var quickSweepEvent: OpaquePointer?
     private var thread: pthread_t = 0
     private let pending = Mutex<[@Sendable () -> Void]>([])
     private let stopped = Atomic<Bool>(false)
@@ -125,6 +131,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
         resumeEvent = event_new(base, -1, 0, adminResumeCallback, me)
         wakeEvent = event_new(base, -1, 0, adminWakeCallback, me)
         sweepEvent = event_new(base, -1, Int16(EV_PERSIST), adminSweepCallback, me)
+        quickSweepEvent = event_new(base, -1, 0, adminSweepCallback, me)
         var second = timeval(tv_sec: 1, tv_usec: 0)
         if let sweepEvent { event_add(sweepEvent, &second) }
         // The thread holds a strong reference until it exits (released in `threadMain`).
@@ -140,6 +147,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
     deinit {
         if let wakeEvent { event_free(wakeEvent) }
         if let sweepEvent { event_free(sweepEvent) }
+        if let quickSweepEvent { event_free(quickSweepEvent) }
         if let resumeEvent { event_free(resumeEvent) }
         event_base_free(base)
     }
@@ -199,6 +207,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
             http = nil
             connectionGuard.releaseAll()
             if let sweepEvent { event_del(sweepEvent) }
+            if let quickSweepEvent { event_del(quickSweepEvent) }
             if let resumeEvent { event_del(resumeEvent) }
             Self.unregister(listeners)
             listeners = []
@@ -246,13 +255,26 @@ public final class AdminHTTPServer: @unchecked Sendable {
     /// evhttp's bevcb: a new connection's bufferevent, counted by the guard.
     fileprivate func newConnection(base: OpaquePointer) -> OpaquePointer? {
         let (bufferevent, overLimit) = connectionGuard.open(base: base)
-        if overLimit, let sweepEvent { event_active(sweepEvent, 0, 0) }
+        // A connection over the limit holds a descriptor until the sweep closes it and evhttp frees
+        // it, and libevent's accept loop took thousands a second meanwhile: a connect flood used
+        // up the process's descriptors anyway (found by black-box testing). So accepting stops
+        // at each refusal (libevent ends its accept loop when the callback disables the
+        // listener) and resumes once that connection is gone: refusals hold one descriptor at a
+        // time, and the connections behind it wait in the kernel's backlog.
+        if overLimit {
+            if !pausedAtLimit {
+                pausedAtLimit = true
+                for listener in listeners { evconnlistener_disable(listener) }
+            }
+            if let sweepEvent { event_active(sweepEvent, 0, 0) }
+        }
         return bufferevent
     }
 
     /// Accept failed (out of descriptors, most likely): libevent would retry at once, for ever.
     fileprivate func acceptFailed(errorNumber: Int32) {
         guard let resumeEvent, event_pending(resumeEvent, Int16(EV_TIMEOUT), nil) == 0 else { return }
+        pausedAfterFailure = true
         for listener in listeners { evconnlistener_disable(listener) }
         logger.error(
             "admin server: accept failed; not accepting connections for a second",
@@ -284,13 +306,23 @@ public final class AdminHTTPServer: @unchecked Sendable {
 
     fileprivate func resumeAccepting() {
         guard http != nil else { return }
-        for listener in listeners { evconnlistener_enable(listener) }
+        pausedAfterFailure = false
+        if !pausedAtLimit { for listener in listeners { evconnlistener_enable(listener) } }
     }
 
     /// Once a second (and at once for a connection over the limit): see `AdminConnectionGuard.sweep`.
     /// Connections refused or cut are logged at most every 10 s, with their numbers.
     fileprivate func sweep() {
         connectionGuard.sweep()
+        if pausedAtLimit {
+            if connectionGuard.refusedStillOpen {
+                var soon = timeval(tv_sec: 0, tv_usec: 1000)
+                if let quickSweepEvent { event_add(quickSweepEvent, &soon) }
+            } else {
+                pausedAtLimit = false
+                if !pausedAfterFailure { for listener in listeners { evconnlistener_enable(listener) } }
+            }
+        }
         let refused = connectionGuard.refusedSinceReport
         let timedOut = connectionGuard.timedOutSinceReport
         guard refused + timedOut > 0 else { return }

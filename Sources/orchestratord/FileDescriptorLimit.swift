@@ -25,6 +25,8 @@ enum FileDescriptorLimit {
         256 + databasePoolSize + adminConnections
     }
 
+    static let minimumConnections = 16
+
     /// Raises the soft limit to the hard one (at most 1,048,576: an unlimited hard limit would
     /// size per-descriptor tables absurdly). Returns the limits; unchanged when the call fails.
     static func raise() -> Limits {
@@ -47,7 +49,15 @@ enum FileDescriptorLimit {
     /// `soft` with the reserve, the largest number that fits when unset.
     /// - Throws: `SettingsError` when the setting does not fit.
     static func maxConnections(setting: Int?, soft: Int, reserve: Int) throws -> Int? {
-        let fits = max(16, soft - reserve)
+        // Below the reserve and a few connections the server cannot run as documented: it took
+        // a limit of 100 and answered ready (found by black-box testing).
+        guard soft - reserve >= minimumConnections else {
+            throw SettingsError(
+                description: "the file descriptor limit \(soft) (ulimit -n) is too low: the server keeps \(reserve) for the database pool, "
+                    + "the admin server and its own use, and needs room for \(minimumConnections) connections beside them; raise it to "
+                    + "\(reserve + minimumConnections) or more (ulimit -n, LimitNOFILE= in a systemd unit)")
+        }
+        let fits = soft - reserve
         guard let setting else { return fits }
         if setting == 0 { return nil }
         if setting > fits {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Two of the server's own listeners set to one address (`--grpc-address X --grpc-tls-address X`,
 /// or the admin address equal to a gRPC one): each address alone can be bound, so the bind check
 /// before the database passed, migrations were applied, and the second listener then failed with
@@ -15,13 +19,41 @@ enum ListenerAddressClash {
         return nil
     }
 
-    /// Whether two hosts on one port collide: the same host, a wildcard beside anything, or two
-    /// loopback spellings (`localhost` listens on 127.0.0.1 and ::1).
+    /// Whether two hosts on one port collide: a wildcard beside anything, or an address in
+    /// common once both are resolved to numeric form (`127.1`, `2130706433`, `::ffff:127.0.0.1`
+    /// and `localhost` all reach 127.0.0.1; spelt differently, they were not caught).
     static func overlaps(_ one: String, _ other: String) -> Bool {
-        let wildcards: Set<String> = ["", "0.0.0.0", "::", "*"]
-        let loopback: Set<String> = ["localhost", "127.0.0.1", "::1"]
-        let a = one.lowercased()
-        let b = other.lowercased()
-        return a == b || wildcards.contains(a) || wildcards.contains(b) || (loopback.contains(a) && loopback.contains(b))
+        let a = numericAddresses(of: one)
+        let b = numericAddresses(of: other)
+        if a.contains(where: isWildcard) || b.contains(where: isWildcard) { return true }
+        return !a.isDisjoint(with: b) || one.lowercased() == other.lowercased()
+    }
+
+    static func isWildcard(_ address: String) -> Bool { address == "0.0.0.0" || address == "::" }
+
+    /// The numeric addresses `host` listens on (an empty host is the wildcard), IPv4-mapped IPv6
+    /// addresses written as IPv4.
+    static func numericAddresses(of host: String) -> Set<String> {
+        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if name.isEmpty || name == "*" { return ["0.0.0.0"] }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        hints.ai_flags = AI_PASSIVE
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0 else { return [name.lowercased()] }
+        defer { freeaddrinfo(list) }
+        var addresses: Set<String> = []
+        var entry = list
+        while let current = entry {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
+                if text.hasPrefix("::ffff:") && text.contains(".") { text = String(text.dropFirst(7)) }
+                addresses.insert(text)
+            }
+            entry = current.pointee.ai_next
+        }
+        return addresses
     }
 }

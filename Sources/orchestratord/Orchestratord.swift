@@ -177,6 +177,7 @@ struct Orchestratord: AsyncParsableCommand {
             "file descriptor limit", metadata: [
                 "soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)", "raised_from": "\(descriptors.original)",
                 "max_connections": "\(serverConfiguration.maxConnections.map(String.init) ?? "no limit")",
+                "max_connections_per_client": "\(serverConfiguration.limits.maxConnectionsPerClient.map(String.init) ?? "no limit")",
             ])
         do {
             try await ServerRunner(settings: serverConfiguration, logger: logger).run()

@@ -154,6 +154,10 @@ private func readConfigBytes(_ path: String) throws -> Data {
     if (status.st_mode & S_IFMT) == S_IFDIR {
         throw ConfigFileError.unreadable(path: path, reason: "it is a directory, not a JSON file")
     }
+    // A FIFO (a shell's `<(…)` included) blocked the start for ever; devices read without end.
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        throw ConfigFileError.unreadable(path: path, reason: "it is not a regular file (a device, a pipe or a socket)")
+    }
     guard let handle = FileHandle(forReadingAtPath: path) else {
         throw ConfigFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
     }

@@ -109,7 +109,8 @@ def test_admin_slowloris_under_a_small_descriptor_limit_leaves_the_server_servin
 
 
 def test_grpc_connections_past_max_connections_are_closed_at_accept(database, workdir, pb, processes):
-    proc, address, admin = start(database, workdir, "--max-connections", "20", prefix=[])
+    # No per-client limit: it defaults to half of max-connections, and all come from one address here.
+    proc, address, admin = start(database, workdir, "--max-connections", "20", "--max-connections-per-client", "0", prefix=[])
     processes.append(proc)
     port = int(address.rsplit(":", 1)[1])
     sockets = open_sockets(port, 30)
@@ -150,3 +151,17 @@ def test_descriptor_limit_is_raised_and_max_connections_must_fit_it(database, wo
     assert refused.wait(30) == 64
     assert re.search(r"max-connections 5000 does not fit the file descriptor limit: this process may open 1200 .* so at most 864",
                      refused.log()), refused.log()
+
+    # Under a limit of 1,024 the server takes 688 connections, fewer than the default 1,000 per
+    # client: one client could hold every one (found by black-box testing). Unset, a client gets half.
+    proc, _, _ = start(database, workdir, prefix=["prlimit", "--nofile=1024:1024", "--"])
+    processes.append(proc)
+    line = descriptor_line(proc)
+    assert (line["max_connections"], line["max_connections_per_client"]) == ("688", "344"), line
+    proc.stop()
+
+    # A limit below the reserve was taken silently (max-connections 16, "ready").
+    too_low = Process(["prlimit", "--nofile=100:100", "--", binary("orchestratord"), "--database-url", database,
+                       "--admin-address", "none"], workdir / "too_low.log")
+    assert too_low.wait(30) == 64
+    assert "the file descriptor limit 100 (ulimit -n) is too low" in too_low.log(), too_low.log()

@@ -44,6 +44,10 @@ CASES = [
      "grpc-address and admin-address both listen on localhost:57322"),
     (["--grpc-address", "127.0.0.1:57323", "--grpc-tls-address", "127.0.0.1:57323", "--tls-cert-file", "/etc/hostname",
       "--tls-key-file", "/etc/hostname"], "grpc-address and grpc-tls-address both listen on 127.0.0.1:57323"),
+    # Other spellings of one address (found by black-box testing: these passed and migrated first).
+    (["--admin-address", "127.1:57324", "--grpc-address", "127.0.0.1:57324"], "grpc-address and admin-address both listen on"),
+    (["--admin-address", "[::ffff:127.0.0.1]:57325", "--grpc-address", "2130706433:57325"],
+     "grpc-address and admin-address both listen on"),
 ]
 
 
@@ -95,16 +99,19 @@ def test_config_file_values_are_not_coerced(tmp_path):
 
 
 def test_config_files_that_cannot_be_read_say_why_and_whole_numbers_are_integers(tmp_path):
+    import os
     """Found by black-box testing: `--config /dev/zero` said "You don't have permission", a folder
     "(NSCocoaErrorDomain error 256.)"; {"lease-ttl": 20.0} was refused and 1e1 shown as "10.0"."""
-    for path, message in [("/dev/zero", "cannot read config file /dev/zero: it is larger than 1 MiB"),
+    fifo = tmp_path / "settings.fifo"
+    os.mkfifo(fifo)  # a FIFO no one writes to blocked the start for ever
+    for path, message in [("/dev/zero", "cannot read config file /dev/zero: it is not a regular file"),
+                          (str(fifo), f"cannot read config file {fifo}: it is not a regular file"),
                           (str(tmp_path), f"cannot read config file {tmp_path}: it is a directory, not a JSON file"),
                           (str(tmp_path / "missing.json"), f"cannot read config file {tmp_path / 'missing.json'}: No such file or directory")]:
         result = subprocess.run([str(binary("orchestratord")), "--config", path], capture_output=True, text=True, timeout=30)
         assert result.returncode == 64 and message in result.stderr, (path, result.returncode, result.stderr[-1000:])
     config = tmp_path / "numbers.json"
     config.write_text('{"lease-ttl": 20.0, "heartbeat-interval": 1e1, "admin-address": "none", "grpc-address": "127.0.0.1:0"}')
-    import os
     result = subprocess.run([str(binary("orchestratord")), "--config", str(config),
                              "--database-url", "postgresql://nobody@127.0.0.1:1/none"],
                             env={**os.environ, "ORCHESTRATOR_LEASETTL": "5"}, capture_output=True, text=True, timeout=60)
