@@ -154,7 +154,7 @@ public final class AdminHTTPServer: @unchecked Sendable {
 
     /// The numeric form of every stream address `host` resolves to for listening, once each
     /// (itself when it is numeric); empty when it does not resolve.
-    static func numericHosts(of host: String) -> [String] {
+    public static func numericHosts(of host: String) -> [String] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import OrchestratorObservability
 
 /// Two of the server's own listeners set to one address (`--grpc-address X --grpc-tls-address X`,
 /// or the admin address equal to a gRPC one): each address alone can be bound, so the bind check
@@ -32,28 +30,14 @@ enum ListenerAddressClash {
     static func isWildcard(_ address: String) -> Bool { address == "0.0.0.0" || address == "::" }
 
     /// The numeric addresses `host` listens on (an empty host is the wildcard), IPv4-mapped IPv6
-    /// addresses written as IPv4.
+    /// addresses written as IPv4; the name itself when it does not resolve.
     static func numericAddresses(of host: String) -> Set<String> {
         let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         if name.isEmpty || name == "*" { return ["0.0.0.0"] }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        hints.ai_flags = AI_PASSIVE
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &list) == 0 else { return [name.lowercased()] }
-        defer { freeaddrinfo(list) }
-        var addresses: Set<String> = []
-        var entry = list
-        while let current = entry {
-            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
-                if text.hasPrefix("::ffff:") && text.contains(".") { text = String(text.dropFirst(7)) }
-                addresses.insert(text)
-            }
-            entry = current.pointee.ai_next
+        let resolved = AdminHTTPServer.numericHosts(of: name).map { address -> String in
+            let text = address.lowercased()
+            return text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
         }
-        return addresses
+        return resolved.isEmpty ? [name.lowercased()] : Set(resolved)
     }
 }
