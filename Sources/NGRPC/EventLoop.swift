@@ -16,6 +16,12 @@ protocol LoopFlushable: AnyObject {
     func flushFromLoop()
 }
 
+/// Something (a plaintext connection) with output staged during a loop turn, to be written once
+/// the turn's callbacks have all run (see `PlainSocket`).
+protocol LoopTurnEndWriter: AnyObject {
+    func writeAtTurnEnd()
+}
+
 /// One libevent `event_base` driven by its own thread.
 ///
 /// Threading: `base` and everything registered on it are used only on the loop thread; the one
@@ -52,6 +58,11 @@ final class EventLoop: @unchecked Sendable {
     private(set) lazy var taskExecutor = EventLoopTaskExecutor(loop: self)
     /// Loop thread only: connections to flush after this round of work.
     private var flushList: [any LoopFlushable] = []
+    /// Loop thread only: where plaintext connections `recv` (`PlainSocket`); each read is handed
+    /// to nghttp2 before the next one.
+    let receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    /// Loop thread only: connections whose staged output is written when this turn ends.
+    private var turnEndWriters: [any LoopTurnEndWriter] = []
 
     private let threadID = Atomic<UInt>(0)
     private let stopped = Atomic<Bool>(false)
@@ -84,15 +95,23 @@ final class EventLoop: @unchecked Sendable {
     deinit {
         if let wakeEvent { event_free(wakeEvent) }
         event_base_free(base)
+        receiveBuffer.deallocate()
     }
 
     private func run() {
         var name = Array("ngrpc-io-\(index)".utf8.prefix(15)) + [0]
         _ = name.withUnsafeMutableBufferPointer { cngrpc_set_current_thread_name($0.baseAddress!) }
         threadID.store(UInt(pthread_self()), ordering: .releasing)
-        event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
+        // One turn at a time (the callbacks of one wait for events), so that staged output is
+        // written after all of the turn's reads: answered clients wake up together at the end,
+        // instead of taking the cores while the loop still has connections to read.
+        repeat {
+            event_base_loop(base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY)
+            finishTurn()
+        } while event_base_got_break(base) == 0
         // Run what was queued before the break so nothing is left holding continuations.
         drain()
+        finishTurn()
     }
 
     /// True on this loop's thread.
@@ -174,6 +193,21 @@ final class EventLoop: @unchecked Sendable {
             return more
         }
         if wake, let wakeEvent { event_active(wakeEvent, 0, 0) }
+    }
+
+    /// Loop thread only: `target`'s `writeAtTurnEnd` runs once the current turn's callbacks are done.
+    func scheduleTurnEndWrite(_ target: any LoopTurnEndWriter) {
+        turnEndWriters.append(target)
+    }
+
+    private func finishTurn() {
+        runFlushes()
+        while !turnEndWriters.isEmpty {
+            let list = turnEndWriters
+            turnEndWriters.removeAll(keepingCapacity: true)
+            for target in list { target.writeAtTurnEnd() }
+            runFlushes()
+        }
     }
 
     /// Loop thread only: performs the flushes requested during this callback.

@@ -10,7 +10,7 @@ import Logging
 /// nghttp2 get unretained pointers, valid because `close` frees the session and the bufferevent
 /// (which closes the socket and, for TLS, frees the SSL) before dropping the registry entry.
 /// `close` is never called from inside an nghttp2 callback: callbacks set `closeRequested`.
-final class ServerConnection: LoopFlushable, @unchecked Sendable {
+final class ServerConnection: LoopFlushable, LoopTurnEndWriter, @unchecked Sendable {
     let loop: EventLoop
     let core: ServerCore
     let peer: String
@@ -22,6 +22,9 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     private var cachedPeerCertificate: PeerCertificate?
     private(set) var session: OpaquePointer?
     private var bufferEvent: OpaquePointer?
+    /// Plaintext connections only: their reads and most writes bypass the bufferevent.
+    private var plainSocket: PlainSocket?
+    private var turnEndWriteScheduled = false
     var streams: [Int32: ServerStream] = [:]
     /// Declared bytes of this connection's partly received messages, and the streams waiting to
     /// reserve theirs, oldest first (`ServerConnection+ReceiveBudget.swift`).
@@ -92,6 +95,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         var noDelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
         let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        let me = Unmanaged.passUnretained(self).toOpaque()
         if let tls {
             guard let ssl = tls.makeSSL() else {
                 evutil_closesocket(fd)
@@ -107,7 +111,11 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
             evutil_closesocket(fd)
             return false
         }
-        let me = Unmanaged.passUnretained(self).toOpaque()
+        if tls == nil {
+            // Freed before the bufferevent, which closes the socket (`close`).
+            plainSocket = PlainSocket(base: loop.base, socket: fd, onReadable: serverConnectionSocketReadable, argument: me)
+            guard plainSocket != nil else { return false }
+        }
         bufferevent_setcb(bufferEvent, serverConnectionRead, serverConnectionWrite, serverConnectionEvent, me)
         bufferevent_setwatermark(bufferEvent, Int16(EV_WRITE), configuration.connectionOutputHighWatermark / 4, 0)
 
@@ -151,7 +159,12 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
             idleTimer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.goAway(code: NGHTTP2_NO_ERROR, debug: "idle") }
             idleTimer?.schedule(after: idle)
         }
-        bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        if let plainSocket {
+            bufferevent_enable(bufferEvent, Int16(EV_WRITE))
+            plainSocket.resumeReading()
+        } else {
+            bufferevent_enable(bufferEvent, Int16(EV_READ | EV_WRITE))
+        }
         flush()
         return true
     }
@@ -183,6 +196,33 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         flush()
     }
 
+    /// A plaintext connection's socket is readable (`PlainSocket`).
+    func onSocketReadable() {
+        guard let plainSocket, let session else { return }
+        let buffer = loop.receiveBuffer
+        switch plainSocket.read(into: buffer) {
+        case .wouldBlock:
+            return
+        case .ended:
+            close()
+            return
+        case .received(let count):
+            if ignoreInput { return }
+            if !closeRequested {
+                let result = nghttp2_session_mem_recv(session, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
+                if result < 0 {
+                    protocolFailure(code: Int32(result))
+                    return
+                }
+            }
+        }
+        if closeRequested {
+            close()
+            return
+        }
+        flush()
+    }
+
     private func protocolFailure(code: Int32) {
         if code == NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue {
             logger.debug("not an HTTP/2 client", metadata: ["peer": "\(peer)"])
@@ -199,7 +239,11 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
     func onWritable() {
         if readingPaused, let bufferEvent {
             readingPaused = false
-            bufferevent_enable(bufferEvent, Int16(EV_READ))
+            if let plainSocket {
+                plainSocket.resumeReading()
+            } else {
+                bufferevent_enable(bufferEvent, Int16(EV_READ))
+            }
         }
         flush()
     }
@@ -231,12 +275,29 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         flush()
     }
 
-    /// Moves frames from nghttp2 into the socket buffer, up to the high watermark.
+    /// Moves frames from nghttp2 towards the socket, up to the high watermark: into the staging
+    /// buffer of a plaintext connection with nothing queued, written when the loop turn ends
+    /// (`PlainSocket`), else into the bufferevent's output.
     func flush() {
+        flush(stagingAllowed: true)
+    }
+
+    func writeAtTurnEnd() {
+        turnEndWriteScheduled = false
+        guard !isClosed, let bufferEvent, let plainSocket else { return }
+        plainSocket.write(handingRestTo: bufferevent_get_output(bufferEvent)!)
+        // Frames past one staging buffer's worth, and a close that waited for the staged bytes,
+        // go through the bufferevent's output.
+        flush(stagingAllowed: false)
+    }
+
+    private func flush(stagingAllowed: Bool) {
         guard !isClosed, let session, let bufferEvent else { return }
-        let output = bufferevent_get_output(bufferEvent)
+        let output = bufferevent_get_output(bufferEvent)!
+        let staging = stagingAllowed && evbuffer_get_length(output) == 0 ? plainSocket?.staging : nil
+        let target = staging ?? output
         let high = configuration.connectionOutputHighWatermark
-        while !outputAbandoned && evbuffer_get_length(output) < high {
+        while !outputAbandoned && evbuffer_get_length(target) < high {
             var data: UnsafePointer<UInt8>?
             let length = nghttp2_session_mem_send(session, &data)
             if length < 0 {
@@ -250,16 +311,16 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
                 prefaceSettingsSent = true
                 let frame = UnsafeBufferPointer(start: data, count: length)
                 if let amended = Self.addingMaxConcurrentStreams(UInt32(configuration.maxConcurrentStreams), to: frame) {
-                    evbuffer_add(output, amended, amended.count)
+                    evbuffer_add(target, amended, amended.count)
                     continue
                 }
             }
-            evbuffer_add(output, data, length)
+            evbuffer_add(target, data, length)
         }
         if outputAbandoned {
             if let frame = abuseGoAway {
                 abuseGoAway = nil
-                evbuffer_add(output, frame, frame.count)
+                evbuffer_add(target, frame, frame.count)
             }
             closeAfterFlush = true
         }
@@ -267,16 +328,27 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
             close()
             return
         }
+        let staged = staging.map { evbuffer_get_length($0) } ?? 0
+        if staged > 0, !turnEndWriteScheduled {
+            turnEndWriteScheduled = true
+            loop.scheduleTurnEndWrite(self)
+        }
         if evbuffer_get_length(output) >= high, !readingPaused {
             // Output back-pressure: stop taking requests until the peer reads what we wrote.
             readingPaused = true
-            bufferevent_disable(bufferEvent, Int16(EV_READ))
+            if let plainSocket {
+                plainSocket.pauseReading()
+            } else {
+                bufferevent_disable(bufferEvent, Int16(EV_READ))
+            }
         }
         let finished = nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
         if finished || closeAfterFlush {
-            if evbuffer_get_length(output) == 0 {
+            if evbuffer_get_length(output) + staged == 0 {
                 close()
             } else {
+                // Closed by `onWritable` once the bufferevent has written everything, or by
+                // `writeAtTurnEnd` when the socket took all that was staged.
                 closeAfterFlush = true
                 bufferevent_setwatermark(bufferEvent, Int16(EV_WRITE), 0, 0)
             }
@@ -432,6 +504,7 @@ final class ServerConnection: LoopFlushable, @unchecked Sendable {
         idleTimer = nil
         if let session { nghttp2_session_del(session) }
         session = nil
+        plainSocket = nil
         if let bufferEvent { bufferevent_free(bufferEvent) }
         bufferEvent = nil
         core.admission.release(client)
@@ -447,6 +520,12 @@ private func serverConnection(_ argument: UnsafeMutableRawPointer?) -> ServerCon
 private func serverConnectionRead(_ bev: OpaquePointer?, _ argument: UnsafeMutableRawPointer?) {
     guard let connection = serverConnection(argument) else { return }
     connection.onReadable()
+    connection.loop.runFlushes()
+}
+
+private func serverConnectionSocketReadable(_ fd: Int32, _ what: Int16, _ argument: UnsafeMutableRawPointer?) {
+    guard let connection = serverConnection(argument) else { return }
+    connection.onSocketReadable()
     connection.loop.runFlushes()
 }
 
