@@ -96,6 +96,7 @@ public struct TokenVerifier: Sendable {
                 .invalidClaims,
                 "\"sub\" must be a non-empty string of at most \(Self.maxNameLength) bytes without control or invisible format characters")
         }
+        guard isNFC(subject) else { throw AuthError(.invalidClaims, "\"sub\" \(notNFC)") }
         guard let roleName = claims["role"]?.string else {
             throw AuthError(.invalidClaims, "\"role\" must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -147,7 +148,20 @@ public struct TokenVerifier: Sendable {
                 "tenant \"\(escaped(text))\" must be 1-\(maxNameLength) bytes without control or invisible format characters "
                     + "(\"*\" only alone, for admins)")
         }
+        guard isNFC(text) else { throw AuthError(.invalidClaims, "tenant \"\(escaped(text))\" \(notNFC)") }
         return text
+    }
+
+    static let notNFC =
+        "must be in Unicode normalization form C (NFC): names are compared byte by byte, and a canonically equivalent "
+        + "spelling (U+212A KELVIN SIGN for \"K\", a decomposed accent) would be another name that looks the same"
+
+    /// The subject and tenants name an identity; Swift's `==` treats canonically equivalent
+    /// strings as equal where PostgreSQL compares bytes, so only the one canonical spelling is
+    /// accepted (found by black-box testing: a tenant "\u{212A}raft" read tenant "Kraft"'s audit
+    /// trail). `_nfcCodeUnits` is the standard library's public normaliser, spared a Foundation import.
+    static func isNFC(_ text: String) -> Bool {
+        text.utf8.elementsEqual(text._nfcCodeUnits)
     }
 
     /// Control characters, format characters (bidirectional overrides, zero-width ones) and

@@ -17,10 +17,12 @@ public enum TenantGrant: Sendable, Hashable {
     /// These tenants only (one, except for executors serving several).
     case only(Set<String>)
 
+    /// Byte for byte: `Set.contains` would match a canonically equivalent spelling (the Kelvin
+    /// sign for "K"), which the database, comparing bytes, holds as another tenant.
     public func contains(_ tenant: String) -> Bool {
         switch self {
         case .all: true
-        case .only(let tenants): tenants.contains(tenant)
+        case .only(let tenants): tenants.contains { $0.utf8.elementsEqual(tenant.utf8) }
         }
     }
 }

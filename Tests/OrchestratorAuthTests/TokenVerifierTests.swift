@@ -257,3 +257,36 @@ import Testing
         #expect(Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), token)?.code == .invalidClaims)
     }
 }
+
+/// Swift's `==` treats canonically equivalent strings as equal, PostgreSQL compares bytes: a
+/// tenant "\u{212A}raft" (KELVIN SIGN) passed Swift checks meant for "Kraft" and read its audit
+/// trail, and reported on its leases (found by black-box testing). Identity names must be NFC.
+@Suite("Identity names are in Unicode normalization form C")
+struct IdentityNormalizationTests {
+    @Test(arguments: [
+        #"{"sub":"alice","role":"viewer","tenant":"\u212Araft","exp":1900000000}"#,
+        #"{"sub":"\u212Aworker","role":"executor","tenant":"acme","exp":1900000000}"#,
+        #"{"sub":"alice","role":"viewer","tenant":"cafe\u0301","exp":1900000000}"#,
+        #"{"sub":"w","role":"executor","tenants":["acme","\u212Araft"],"exp":1900000000}"#,
+    ])
+    func refusesDecomposedOrCompatibilityNames(_ claims: String) throws {
+        let token = Fixture.handMade(header: #"{"alg":"HS256","typ":"JWT"}"#, claims: claims)
+        let rejection = Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()]), token)
+        #expect(rejection?.code == .invalidClaims)
+        #expect(rejection?.message.contains("must be in Unicode normalization form C (NFC)") == true)
+    }
+
+    @Test func acceptsComposedNonASCIINames() throws {
+        let token = Fixture.handMade(
+            header: #"{"alg":"HS256","typ":"JWT"}"#, claims: #"{"sub":"zoë","role":"viewer","tenant":"café Ωmega","exp":1900000000}"#)
+        let identity = try Fixture.verifier([try Fixture.hmacKey()]).verify(token)
+        #expect(identity.subject == "zoë" && identity.tenant == "café Ωmega")
+    }
+
+    @Test func grantsCompareTenantsByBytes() {
+        let grant = TenantGrant.only(["Kraft", "café"])
+        #expect(grant.contains("Kraft") && grant.contains("café"))
+        #expect(!grant.contains("\u{212A}raft"))
+        #expect(!grant.contains("cafe\u{301}"))
+    }
+}

@@ -138,6 +138,27 @@ struct DispatchStoreTests {
         }
     }
 
+    @Test("a lease owner is compared byte by byte: a canonically equivalent spelling is another executor")
+    func ownerComparedByBytes() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let dag = Dag(tasks: [Fixtures.task("a")])
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: dag)).workflow.workflowID
+            // "K" and U+212A KELVIN SIGN are equal to Swift's `==`, not to PostgreSQL.
+            let claimed = try #require(try await Fixtures.claim(store, executor: "acme/Kworker/pod").first)
+            let tasksBefore = try await store.tasks(workflowID: id)
+            let eventsBefore = try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events")
+            for outcome: TaskReport.Outcome in [
+                .progress(fraction: 0.5, message: "mine now"), .failed(message: "forged", code: "x", retryable: false), .completed(result: []),
+            ] {
+                let forged = TaskReport(lease: claimed.lease, executorID: "acme/\u{212A}worker/pod", outcome: outcome, now: Fixtures.t0)
+                #expect(try await store.report(forged) == .staleLease(currentToken: 1, state: .leased, tenant: "acme"))
+            }
+            #expect(try await store.tasks(workflowID: id) == tasksBefore)
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM workflow_events") == eventsBefore)
+            #expect(try await Fixtures.complete(store, claimed) == .accepted(taskState: .succeeded, workflowState: .succeeded))
+        }
+    }
+
     @Test("a retryable failure waits out its backoff, then succeeds on the next attempt")
     func retryWithBackoff() async throws {
         try await TestDatabase.withStore { store, pool in

@@ -533,6 +533,8 @@ def test_subjects_and_executor_ids_with_slashes_are_distinct_identities(hs, pb, 
 @pytest.mark.parametrize("executor_id,message", [
     ("w1\n#999 forged line", "control characters"), ("w1\x1b[2K", "control characters"), ("w1\x7f", "control characters"),
     ("w1\u0085", "control characters"), ("w1\u202eevil", "control characters"), ("w1\u2028x", "control characters"),
+    # Canonically equivalent to "wK1" for Swift's `==`, another id to PostgreSQL.
+    ("w\u212a1", "must be in Unicode normalization form C (NFC)"), ("we\u03011", "must be in Unicode normalization form C (NFC)"),
     # Refused by the message decoder already, as in every string field.
     ("w1\x00", "contains the character U+0000 (NUL)")])
 def test_executor_ids_with_control_characters_are_invalid(hs, pb, database, keys, executor_id, message):
@@ -548,6 +550,38 @@ def test_executor_ids_with_control_characters_are_invalid(hs, pb, database, keys
     guard = Guard(database)
     for method, request in calls.items():
         guard.refused(grpc.StatusCode.INVALID_ARGUMENT, lambda: hs.call(method, request, executor), method, message)
+
+
+def test_look_alike_tenant_and_subject_names_are_refused(hs, pb, database, keys):
+    """Swift's `==` took tenant "\u212araft" (KELVIN SIGN) for "Kraft", PostgreSQL did not: its
+    viewer read Kraft's whole audit trail with ListEvents(tenant="Kraft"), and an executor of it,
+    or a subject "\u212aworker" beside "Kworker", failed Kraft's leased tasks (found by black-box
+    testing). Names in tokens must be NFC; nothing of Kraft's is returned or changed."""
+    cap = "cap-nfc-" + uuid.uuid4().hex[:6]
+    victim = hs_token(keys, "submitter", "Kraft")
+    workflow = hs.call("SubmitQuery", pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(tasks=[
+        pb.dag.TaskSpec(key="secret", required_capabilities=[cap])]))), victim).workflow
+    worker = hs_token(keys, "executor", "Kraft", sub="Kworker")
+    polled = hs.call("PollTasks", pb.executors.PollTasksRequest(executor_id="w1", capabilities=[cap], max_tasks=1), worker)
+    lease = polled.assignments[0].lease
+    guard = Guard(database)
+    look_alikes = [
+        (hs_token(keys, "viewer", "\u212araft"), "ListEvents", pb.workflows.ListEventsRequest(tenant="Kraft", page_size=100)),
+        (hs_token(keys, "executor", "\u212araft", sub="Kworker"), "ReportStatus", pb.executors.ReportStatusRequest(
+            executor_id="w1", failure=pb.executors.TaskFailure(lease=lease, message="forged", retryable=False))),
+        (hs_token(keys, "executor", "Kraft", sub="\u212aworker"), "ReportStatus", pb.executors.ReportStatusRequest(
+            executor_id="w1", progress=pb.executors.TaskProgress(lease=lease, fraction=0.5, message="forged"))),
+        (hs_token(keys, "viewer", "cafe\u0301"), "ListWorkflows", pb.workflows.ListWorkflowsRequest()),
+    ]
+    for token, method, request in look_alikes:
+        guard.refused(grpc.StatusCode.UNAUTHENTICATED, lambda: hs.call(method, request, token), method,
+                      "must be in Unicode normalization form C (NFC)")
+    # A byte-different tenant named in a request is not the caller's own.
+    expect_status(grpc.StatusCode.PERMISSION_DENIED, lambda: hs.call(
+        "ListEvents", pb.workflows.ListEventsRequest(tenant="\u212araft"), hs_token(keys, "viewer", "Kraft")))
+    viewer = hs_token(keys, "viewer", "Kraft")
+    assert hs.call("GetWorkflow", pb.workflows.GetWorkflowRequest(workflow_id=workflow.workflow_id), viewer).workflow.state \
+        == pb.workflow.WorkflowState.Value("WORKFLOW_STATE_RUNNING")
 
 
 # -- hostile strings --------------------------------------------------------------------------------------

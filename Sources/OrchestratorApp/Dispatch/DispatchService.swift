@@ -188,7 +188,9 @@ public final class DispatchService: Sendable {
             if registry.remove(lease, ownedBy: executorID) { traces.forget(lease) }
         }
         observeReport(lease, executorID: executorID, outcome: outcome, result: result)
-        if case .staleLease(_, _, let tenant) = result, let tenants, !tenants.contains(tenant) { return .unknownTask }
+        if case .staleLease(_, _, let tenant) = result, let tenants, !tenants.contains(where: { $0.hasSameBytes(as: tenant) }) {
+            return .unknownTask
+        }
         return result
     }
 

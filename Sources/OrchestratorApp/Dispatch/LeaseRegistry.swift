@@ -184,7 +184,7 @@ final class LeaseRegistry: Sendable {
     /// Removes the lease when it is held here by `executorID`; whether it was.
     func remove(_ token: LeaseToken, ownedBy executorID: String) -> Bool {
         state.withLock { state in
-            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID else { return false }
+            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID.hasSameBytes(as: executorID) else { return false }
             state.leases[token.taskID] = nil
             state.leaseCountBySession[lease.sessionID, default: 1] -= 1
             return true
@@ -206,7 +206,7 @@ final class LeaseRegistry: Sendable {
     /// task), by a PollTasks call of the same id, or not here.
     func heldByAnotherStream(_ token: LeaseToken, executorID: String, from sessionID: String) -> (sessionID: String, resumed: Bool)? {
         state.withLock { state in
-            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID,
+            guard let lease = state.leases[token.taskID], lease.token == token, lease.executorID.hasSameBytes(as: executorID),
                 lease.sessionID != sessionID, !lease.sessionID.hasPrefix(Self.pollSessionPrefix)
             else { return nil }
             return (lease.sessionID, lease.resumed)
@@ -327,7 +327,7 @@ final class LeaseRegistry: Sendable {
     func heartbeat(executorID: String, tokens: [LeaseToken], now: UnixMillis) {
         state.withLock { state in
             for token in tokens {
-                if var lease = state.leases[token.taskID], lease.token == token, lease.executorID == executorID {
+                if var lease = state.leases[token.taskID], lease.token == token, lease.executorID.hasSameBytes(as: executorID) {
                     lease.lastHeartbeat = now
                     lease.heartbeatedAt = now
                     state.leases[token.taskID] = lease
@@ -403,7 +403,7 @@ final class LeaseRegistry: Sendable {
     /// Like `revoke`, for a lease `executorID` holds here (a unary Heartbeat found it no longer
     /// held): another executor's live lease, named with a guessed token, stays in place.
     func revoke(_ token: LeaseToken, ownedBy executorID: String, reason: String) {
-        let owned = state.withLock { state in state.leases[token.taskID].map { $0.token == token && $0.executorID == executorID } ?? false }
+        let owned = state.withLock { state in state.leases[token.taskID].map { $0.token == token && $0.executorID.hasSameBytes(as: executorID) } ?? false }
         if owned { revoke(token, reason: reason) }
     }
 
@@ -513,7 +513,7 @@ final class LeaseRegistry: Sendable {
 
     /// The registered sessions of an executor (diagnostics and tests).
     func sessionIDs(executorID: String) -> [String] {
-        state.withLock { state in state.sessions.compactMap { $0.value.offer?.executor.executorID == executorID ? $0.key : nil } }
+        state.withLock { state in state.sessions.compactMap { $0.value.offer?.executor.executorID.hasSameBytes(as: executorID) == true ? $0.key : nil } }
     }
 
     /// The TTL a held lease was granted with (the task's own or the server's), nil when not held here.

@@ -163,13 +163,16 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
             maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
     }
 
-    /// An executor id as the client sent it, checked: 1-128 bytes of UTF-8, none of them a control
-    /// character (a newline or an escape sequence in an id forged lines in logs and in
+    /// An executor id as the client sent it, checked: 1-128 bytes of UTF-8 in NFC, none of them a
+    /// control character (a newline or an escape sequence in an id forged lines in logs and in
     /// `orchctl events`).
     static func executorIDProblem(_ executorID: String) -> String? {
         if executorID.isEmpty || executorID.utf8.count > 128 { return "executor_id must be 1-128 bytes of UTF-8" }
         if executorID.unicodeScalars.contains(where: \.isInvisibleInText) {
             return "executor_id must not contain control characters (nor invisible format characters or line separators)"
+        }
+        if !executorID.isNFC {
+            return "executor_id must be in Unicode normalization form C (NFC): executor ids are compared byte by byte"
         }
         return nil
     }

@@ -33,7 +33,7 @@ extension WorkflowsService {
                     throw AppError.permissionDenied("you may read the audit trail of tenant \"\(tenant ?? "")\" only")
                 }
             } else if !request.tenant.isEmpty {
-                if let scope = tenant, scope != request.tenant {
+                if let scope = tenant, !scope.hasSameBytes(as: request.tenant) {
                     throw AppError.permissionDenied("you may read the audit trail of tenant \"\(scope)\" only")
                 }
                 tenant = request.tenant
@@ -42,7 +42,7 @@ extension WorkflowsService {
             if !request.workflowID.isEmpty {
                 // Same answer as GetWorkflow for a workflow the caller may not see: it does not exist.
                 let record = try await existingWorkflowHead(request.workflowID, context: context)
-                if let tenant, record.tenant != tenant { throw AppError.notFound("workflow \(request.workflowID) not found") }
+                if let tenant, !record.tenant.hasSameBytes(as: tenant) { throw AppError.notFound("workflow \(request.workflowID) not found") }
                 workflowID = record.workflowID
             }
             let page = try await audit.page(

@@ -183,7 +183,7 @@ struct RefusedTask {
     /// different result is refused, so an acknowledgement never suggests it was stored.
     func answer(to report: TaskReport) -> ReportResult {
         if case .completed(let sent) = report.outcome, state == .succeeded, token == report.lease.fencingToken,
-            attemptOutcome == "succeeded", attemptExecutor == report.executorID, result == sent
+            attemptOutcome == "succeeded", attemptExecutor?.hasSameBytes(as: report.executorID) == true, result == sent
         {
             return .alreadyCompleted
         }

@@ -35,7 +35,9 @@ extension PostgresDispatchStore {
             let stateText = try row.decode(String.self, column: "state")
             let token = try row.decode(Int64.self, column: "fencing_token")
             let owner = try row.decode(String?.self, column: "lease_owner")
-            guard stateText == "leased" || stateText == "running", token == report.lease.fencingToken, owner == report.executorID else {
+            guard stateText == "leased" || stateText == "running", token == report.lease.fencingToken,
+                owner?.hasSameBytes(as: report.executorID) == true
+            else {
                 if case .completed = report.outcome, stateText == "succeeded", token == report.lease.fencingToken,
                     let refused = try await transaction.query(DispatchSQL.taskStates, [[taskID]]).first
                 {
