@@ -12,6 +12,9 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A concurrent change won (DAG version conflict); re-read and retry.
     case aborted(String)
     case permissionDenied(String)
+    /// The caller's credentials stopped holding during a long-lived call (a Lease stream's token
+    /// expired); the message says what to do.
+    case unauthenticated(String)
     case resourceExhausted(String)
     case deadlineExceeded(String)
     /// Retry later; the message is for the caller ("shutting down; reconnect and resume").
@@ -24,7 +27,7 @@ public enum AppError: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .invalidArgument(let message, _), .notFound(let message), .failedPrecondition(let message),
             .alreadyExists(let message), .aborted(let message),
-            .permissionDenied(let message), .resourceExhausted(let message), .deadlineExceeded(let message),
+            .permissionDenied(let message), .unauthenticated(let message), .resourceExhausted(let message), .deadlineExceeded(let message),
             .unavailable(let message), .storageUnavailable(let message):
             message
         }

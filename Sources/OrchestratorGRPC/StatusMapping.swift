@@ -156,6 +156,7 @@ public enum StatusMapping {
         case .alreadyExists(let message): return RPCStatus(.alreadyExists, message)
         case .aborted(let message): return RPCStatus(.aborted, message)
         case .permissionDenied(let message): return RPCStatus(.permissionDenied, message)
+        case .unauthenticated(let message): return RPCStatus(.unauthenticated, message)
         case .resourceExhausted(let message): return RPCStatus(.resourceExhausted, message)
         case .deadlineExceeded(let message): return RPCStatus(.deadlineExceeded, message)
         case .unavailable(let message):

@@ -465,6 +465,41 @@ def test_a_submit_stream_ends_when_its_token_expires(auth_server, secret_file, p
         [f"expiring-{capability[-6:]}-0"]
 
 
+def test_a_lease_stream_gets_no_new_task_once_its_token_expired(auth_server, secret_file, pb, stubs, capability):
+    """An executor's Lease stream kept being handed new tasks (the tenant's inputs and upstream
+    results) for as long as it heartbeated after its token expired, while unary calls with the
+    token were refused (found by black-box testing). After expiry it is handed nothing new; the
+    task it holds may still be reported; holding none, it ends UNAUTHENTICATED."""
+    from security_support import LeaseStream
+
+    workflows, executors = stubs
+    submitter = mint(secret_file, "submitter", "acme")
+    first = submit(pb, workflows, submitter, capability, request_id=f"held-{capability}")
+    # Expires 4 s from now, past the server's 60 s clock skew.
+    expiring = pyjwt_token(secret_file, sub="worker", role="executor", tenant="acme", exp=int(time.time()) - 56)
+    stream = LeaseStream(executors, pb, bearer(expiring), pb.executors.ExecutorHello(
+        executor_id="expiring", capabilities=[capability], max_in_flight=4), heartbeat_every=1)
+    try:
+        assert stream.next_of("welcome", 20)
+        held = stream.next_of("assignment", 20)
+        assert held and held.workflow_id == first
+        time.sleep(5)
+        later = submit(pb, workflows, submitter, capability, request_id=f"later-{capability}")
+        assert stream.next_of("assignment", 3, keep_others=True) is None
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=held.lease, result=b"done")))
+        assert stream.next_of("ack", 20).accepted
+        end = stream.next_of("assignment", 15)
+        assert isinstance(end, tuple) and end[1] == grpc.StatusCode.UNAUTHENTICATED and "token expired" in end[2], end
+    finally:
+        stream.close()
+    fresh = LeaseStream(executors, pb, bearer(mint(secret_file, "executor", "acme")), pb.executors.ExecutorHello(
+        executor_id="fresh", capabilities=[capability]), heartbeat_every=1)
+    try:
+        assert fresh.next_of("assignment", 20).workflow_id == later
+    finally:
+        fresh.close()
+
+
 def test_a_cross_tenant_admin_may_list_events_of_every_tenant_as_star(auth_server, secret_file, pb, stubs, capability):
     """`ListEvents tenant="*"` (how tokens spell every tenant) listed nothing, silently (found by
     black-box testing): for an administrator of every tenant it lists every tenant's events; for

@@ -55,6 +55,14 @@ public struct ExecutorIdentity: Sendable, Hashable {
     public var tenants: Set<String>?
     /// What the executor said it is (`ExecutorHello.version`), for operators.
     public var version: String
+    /// When the token the stream was opened with stops being accepted (its `exp` plus the
+    /// allowed clock skew); nil without authentication. From then on the stream is handed no new
+    /// task, and it ends UNAUTHENTICATED once it holds none.
+    public var credentialsExpireAt: UnixMillis?
+
+    public func credentialsExpired(at now: UnixMillis) -> Bool {
+        credentialsExpireAt.map { now >= $0 } ?? false
+    }
 
     public init(
         executorID: String, capabilities: Set<String>, labels: [String: String] = [:], maxInFlight: Int = 1, tenants: Set<String>? = nil,

@@ -39,10 +39,10 @@ extension DispatchService {
             signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
         }, offer: .init(
             executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
-            isReady: {
+            isReady: { [clock] in
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
                     && !silence.stopped.load(ordering: .acquiring) && !claimDue.due.load(ordering: .acquiring)
-                    && !draining.requested.load(ordering: .acquiring)
+                    && !draining.requested.load(ordering: .acquiring) && !executor.credentialsExpired(at: clock.now())
             },
             deliver: { tasks in
                 do {
@@ -209,6 +209,18 @@ extension DispatchService {
                     "executor \(executor.executorID) stopped reading its lease stream; its leases were released")
             }
             let generation = signals.generation(.tasksReady)
+            if executor.credentialsExpired(at: clock.now()) {
+                // An expired credential is handed no new work (tasks carry the tenant's inputs);
+                // what the stream holds may still be reported, and once it holds nothing it ends
+                // (found by black-box testing: new tasks kept arriving on an expired token's stream).
+                if registry.count(session: sessionID) == 0 {
+                    throw AppError.unauthenticated(
+                        "token expired at \((executor.credentialsExpireAt ?? 0) / 1000) (with the allowed clock skew) while this "
+                            + "stream was open; it was handed no new task since and holds none now: open a new one with a fresh token")
+                }
+                await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck, nudgeKey: sessionID)
+                continue
+            }
             if draining.requested.load(ordering: .acquiring) {
                 // No more work for this stream; the checks above still end it when they must.
                 await signals.wait(.tasksReady, after: generation, timeout: configuration.idleRecheck, nudgeKey: sessionID)

@@ -14,9 +14,15 @@ public enum CallerIdentity {
     /// seconds since 1970; unset without authentication.
     public static let validUntilKey = "orchestrator.token-valid-until"
 
+    /// When the call's token stops being accepted, in seconds since 1970; nil without authentication.
+    public static func validUntil(_ context: ServerContext) -> Double? {
+        context[value: validUntilKey, as: Double.self]
+    }
+
     /// Why the call's token is no longer accepted at `now` (seconds since 1970), or nil while it
     /// is (always without authentication). Long-lived calls that act for the caller item by item
-    /// (SubmitStream) check it per item; a Lease stream does not (docs/SECURITY.md).
+    /// (SubmitStream) check it per item; a Lease stream takes no new task after it
+    /// (`ExecutorIdentity.credentialsExpireAt`, docs/SECURITY.md).
     public static func expiredToken(_ context: ServerContext, now: Double) -> String? {
         guard let until = context[value: validUntilKey, as: Double.self], now >= until else { return nil }
         return "token expired at \(Int64(until.rounded(.down))) (with the allowed clock skew) while this stream was open; "

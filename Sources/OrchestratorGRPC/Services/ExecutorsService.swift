@@ -158,9 +158,14 @@ public struct ExecutorsService: Orchestrator_V1_ExecutorsProvider {
         if capabilities.contains(where: { $0.isEmpty || $0.utf8.count > 128 }) { problems.append("every capability must be 1-128 bytes of UTF-8") }
         if capabilities.count > 256 { problems.append("at most 256 capabilities") }
         guard problems.isEmpty else { throw AppError.invalidArgument("invalid executor: " + problems.joined(separator: "; ")) }
-        return ExecutorIdentity(
+        var identity = ExecutorIdentity(
             executorID: CallerIdentity.executorID(executorID, context: context), capabilities: Set(capabilities), labels: labels,
             maxInFlight: max(1, Int(maxInFlight)), tenants: CallerIdentity.servedTenants(of: context))
+        // Clamped: a token may carry any finite `exp` (1e300 included), which no Int64 holds.
+        identity.credentialsExpireAt = CallerIdentity.validUntil(context).map { seconds in
+            seconds * 1000 < Double(UnixMillis.max) ? UnixMillis((seconds * 1000).rounded(.down)) : .max
+        }
+        return identity
     }
 
     /// An executor id as the client sent it, checked: 1-128 bytes of UTF-8 in NFC, none of them a
