@@ -62,6 +62,11 @@ final class PlainSocket {
         event_del(readEvent)
     }
 
+    /// FIN once everything written so far has been sent; reading goes on.
+    func shutdownWrites() {
+        _ = Glibc.shutdown(socket, Int32(SHUT_WR))
+    }
+
     func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
         let count = recv(socket, buffer.baseAddress, buffer.count, 0)
         if count > 0 { return .received(count) }

@@ -53,6 +53,8 @@ final class ServerConnection: LoopFlushable, LoopTurnEndWriter, @unchecked Senda
     private var keepaliveTimer: LoopTimer?
     private var keepaliveTimeoutTimer: LoopTimer?
     private var idleTimer: LoopTimer?
+    /// Set once the connection only waits for the peer to close (`lingerThenClose`).
+    private var lingerTimer: LoopTimer?
     var awaitingPingAck = false
 
     var pingStrikes = 0
@@ -345,7 +347,7 @@ final class ServerConnection: LoopFlushable, LoopTurnEndWriter, @unchecked Senda
         let finished = nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
         if finished || closeAfterFlush {
             if evbuffer_get_length(output) + staged == 0 {
-                close()
+                lingerThenClose()
             } else {
                 // Closed by `onWritable` once the bufferevent has written everything, or by
                 // `writeAtTurnEnd` when the socket took all that was staged.
@@ -353,6 +355,36 @@ final class ServerConnection: LoopFlushable, LoopTurnEndWriter, @unchecked Senda
                 bufferevent_setwatermark(bufferEvent, Int16(EV_WRITE), 0, 0)
             }
         }
+    }
+
+    /// How long a connection whose output is all written waits for its peer to close.
+    static let lingerLimit: Duration = .seconds(2)
+
+    /// Closes once the peer has had what we wrote. Every byte of our output is with the kernel
+    /// by now, but closing a socket with unread input (a slow reader's WINDOW_UPDATEs, its pings)
+    /// makes the kernel reset the connection, which discards what the peer has not received yet:
+    /// the end of the last responses of a graceful shutdown, a GOAWAY after an abuse limit (found
+    /// by black-box testing). So a plaintext connection half-closes (FIN after the data); both
+    /// kinds read and discard what still comes, and close at the peer's EOF or after `lingerLimit`.
+    private func lingerThenClose() {
+        guard lingerTimer == nil else { return }
+        guard let bufferEvent else {
+            close()
+            return
+        }
+        ignoreInput = true
+        keepaliveTimer = nil
+        keepaliveTimeoutTimer = nil
+        idleTimer = nil
+        if let plainSocket {
+            plainSocket.shutdownWrites()
+            plainSocket.resumeReading()
+        } else {
+            bufferevent_enable(bufferEvent, Int16(EV_READ))
+        }
+        let timer = LoopTimer(loop: loop) { [unowned(unsafe) self] in self.close() }
+        timer.schedule(after: Self.lingerLimit)
+        lingerTimer = timer
     }
 
     // MARK: Connection management
@@ -502,6 +534,7 @@ final class ServerConnection: LoopFlushable, LoopTurnEndWriter, @unchecked Senda
         keepaliveTimer = nil
         keepaliveTimeoutTimer = nil
         idleTimer = nil
+        lingerTimer = nil
         if let session { nghttp2_session_del(session) }
         session = nil
         plainSocket = nil

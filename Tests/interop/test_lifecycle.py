@@ -79,3 +79,42 @@ def test_sigterm_right_after_start_drains_and_exits_cleanly(own_server):
     # once must take the graceful path (exit 0), not the default action (killed by the signal).
     own_server.process.send_signal(signal.SIGTERM)
     assert own_server.process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("listener", ["h2c", "tls"])
+def test_sigterm_lets_a_slow_reader_have_every_byte(own_server, stubs, listener):
+    """Once a draining server had written its last response, it closed the socket while the
+    client was still reading slowly and sending WINDOW_UPDATEs: the kernel answered those with a
+    reset that discarded the end of the response — no trailers, though the server logged the call
+    OK (found by black-box testing). Now it half-closes and closes when the client does."""
+    count, size = 200, 65_536
+    port = own_server.tls_port if listener == "tls" else own_server.h2c_port
+    request = stubs.pb2.EchoRequest(text="big", count=count, response_size=size).SerializeToString()
+    with h2raw.RawConnection(port, tls=listener == "tls", rcvbuf=16_384) as conn:
+        assert conn.start({h2raw.INITIAL_WINDOW_SIZE: 1 << 20})
+        assert conn.send(h2raw.window_update(0, 8 << 20))
+        stream = conn.new_stream()
+        assert conn.send(conn.grpc_call(stream, h2raw.ECHO + "/Expand", request))
+        started = time.monotonic()
+        signalled = False
+        received, trailers, goaway = 0, None, None
+        while True:
+            if not signalled and time.monotonic() - started > 0.3:
+                own_server.process.send_signal(signal.SIGTERM)
+                signalled = True
+            current = conn.read_frame(timeout=20)
+            if current is None:
+                break
+            if current.type == h2raw.DATA and current.payload:
+                received += len(current.payload)
+                # As real clients do: the window back for every DATA frame read, slowly.
+                conn.send(h2raw.window_update(0, len(current.payload)) + h2raw.window_update(stream, len(current.payload)))
+                time.sleep(0.003)
+            elif current.type == h2raw.HEADERS and current.flags & h2raw.END_STREAM:
+                trailers = dict(current.headers)
+            elif current.type == h2raw.GOAWAY:
+                goaway = current.goaway()
+    assert goaway is not None and goaway[1] == h2raw.NO_ERROR, goaway
+    assert trailers is not None and trailers.get("grpc-status") == "0", (trailers, received)
+    assert received >= count * size
+    assert own_server.process.wait(timeout=20) == 0
