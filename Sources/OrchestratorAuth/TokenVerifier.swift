@@ -65,20 +65,24 @@ public struct TokenVerifier: Sendable {
                 )
             }
         }
+        // Compared byte by byte, as every name is here (`isNFC`).
         if let issuer = policy.issuer {
-            guard let iss = claims["iss"]?.string else { throw AuthError(.wrongIssuer, "token has no \"iss\"; expected \"\(issuer)\"") }
-            guard iss == issuer else { throw AuthError(.wrongIssuer, "issuer \"\(iss)\" is not the expected \"\(issuer)\"") }
+            guard let value = claims["iss"] else { throw AuthError(.wrongIssuer, "token has no \"iss\"; expected \"\(issuer)\"") }
+            guard let iss = value.string else { throw AuthError(.wrongIssuer, "\"iss\" must be a string") }
+            guard iss.utf8.elementsEqual(issuer.utf8) else {
+                throw AuthError(.wrongIssuer, "issuer \"\(Self.escaped(iss))\" is not the expected \"\(issuer)\"")
+            }
         }
         if let audience = policy.audience {
             let audiences: [String]
             switch claims["aud"] {
             case .string(let one)?: audiences = [one]
-            case .array(let many)?: audiences = many.compactMap(\.string)
+            case .array(let many)? where many.allSatisfy({ $0.string != nil }): audiences = many.compactMap(\.string)
             case nil: throw AuthError(.wrongAudience, "token has no \"aud\"; expected \"\(audience)\"")
             default: throw AuthError(.wrongAudience, "\"aud\" must be a string or an array of strings")
             }
-            guard audiences.contains(audience) else {
-                throw AuthError(.wrongAudience, "audience \(audiences) does not include \"\(audience)\"")
+            guard audiences.contains(where: { $0.utf8.elementsEqual(audience.utf8) }) else {
+                throw AuthError(.wrongAudience, "audience \(audiences.map(Self.escaped)) does not include \"\(audience)\"")
             }
         }
         return try Self.identityClaims(claims, expiresAt: expiresAt)

@@ -188,12 +188,20 @@ import Testing
         #expect(
             Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), none)?.code
                 == .wrongIssuer)
+        // An array is no issuer (it was reported as a missing "iss").
+        let listed = Fixture.handMade(
+            header: #"{"alg":"HS256"}"#, claims: #"{"sub":"a","role":"viewer","tenant":"t","exp":1900000000,"iss":["other"]}"#)
+        #expect(
+            Fixture.rejection(try Fixture.verifier([try Fixture.hmacKey()], policy: TokenPolicy(issuer: "other")), listed)?.message
+                == #""iss" must be a string"#)
         // Not configured: any issuer passes.
         #expect(try Fixture.verifier([try Fixture.hmacKey()]).verify(token).subject == "alice")
     }
 
     @Test(arguments: [
         (#""orchestrator""#, true), (#"["x","orchestrator"]"#, true), (#""x""#, false), (#"["x"]"#, false), (#"7"#, false), ("", false),
+        // Not an array of strings (it was accepted for its one string member), a look-alike.
+        (#"["orchestrator",5]"#, false), (#"[["orchestrator"]]"#, false), (#""orchestrаtor""#, false),
     ])
     func checksAudienceWhenConfigured(_ aud: String, _ accepted: Bool) throws {
         let audMember = aud.isEmpty ? "" : #","aud":\#(aud)"#

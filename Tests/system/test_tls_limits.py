@@ -225,9 +225,9 @@ def test_rate_limit_is_per_authenticated_caller(database, workdir, pb, processes
                           "--rate-limit-rps", "0.5", "--rate-limit-burst", "2")
     processes.append(proc)
 
-    def token(subject: str) -> str:
-        minted = orchctl("token", "--key-file", str(secret), "--role", "viewer", "--tenant", "acme",
-                         "--subject", subject)
+    def token(subject: str, tenant: str = "acme", *extra: str) -> str:
+        role = ("--role", "viewer") if not extra else ()
+        minted = orchctl("token", "--key-file", str(secret), *role, "--tenant", tenant, "--subject", subject, *extra)
         assert minted.returncode == 0, minted.stderr
         return minted.stdout.strip()
 
@@ -247,6 +247,20 @@ def test_rate_limit_is_per_authenticated_caller(database, workdir, pb, processes
         assert 1 <= int(dict(error.value.trailing_metadata())["grpc-retry-pushback-ms"]) <= 2000
         call(bob)
         call(bob)
+        # Identities are told apart as executor ids spell them: "tenant/subject" made tenant "a/b"
+        # with subject "c" and tenant "a" with subject "b/c" one bucket, and a token serving
+        # several tenants shared its first tenant's with that tenant's tokens of the same subject
+        # (found by black-box testing).
+        slash_tenant, slash_subject = token("c", "a/b"), token("b/c", "a")
+        call(slash_tenant)
+        call(slash_tenant)
+        call(slash_subject)
+        call(slash_subject)
+        executors = pb.executors_grpc.ExecutorsStub(channel)
+        shared = token("alice", "acme", "--role", "executor", "--tenants", "beta")
+        for _ in range(2):
+            executors.Heartbeat(pb.executors.HeartbeatRequest(executor_id="w1"),
+                                metadata=[("authorization", f"Bearer {shared}")], timeout=10)
         # Authentication runs first: a caller without a token is UNAUTHENTICATED, not rate limited.
         with pytest.raises(grpc.RpcError) as error:
             workflows.ListWorkflows(request, timeout=10)
