@@ -17,9 +17,10 @@ struct ExecutorCommand: AsyncParsableCommand {
     @Option(name: .customLong("capabilities"), parsing: .upToNextOption, help: "Capabilities it advertises, space- or comma-separated.")
     var capabilityArguments: [String] = []
     /// `--capabilities gpu,echo` advertised one capability named "gpu,echo", and gpu tasks never
-    /// came (found by black-box testing; `token --tenants` takes commas): both forms are lists.
+    /// came (found by black-box testing; `token --tenants` takes commas): both forms are lists,
+    /// and a quoted argument with spaces ("gpu echo") is split as the help says.
     var capabilities: [String] {
-        capabilityArguments.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+        capabilityArguments.flatMap { $0.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init) }
     }
     // `.unconditional`: a negative number is the value (to be refused by `validate`), not "Missing value".
     @Option(name: .long, parsing: .unconditional, help: "Tasks run at once.") var maxInFlight: Int32 = 1

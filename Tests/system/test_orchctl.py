@@ -79,10 +79,11 @@ def test_orchctl_cancel(server, database, capability, workdir, processes):
 
 def test_orchctl_executor_capabilities_may_be_comma_separated(server, capability, workdir, processes, api):
     """`--capabilities gpu,echo` advertised one capability named "gpu,echo" and gpu tasks never
-    came (found by black-box testing; `token --tenants` takes commas). Both forms are lists now."""
-    first, second = "a-" + capability, "b-" + capability
-    processes.append(orchctl_executor(server.address, workdir, "commas-" + capability, [f"{first}, {second}"]))
-    workflow_id = api.submit([api.task("one", first), api.task("two", second)]).workflow.workflow_id
+    came (found by black-box testing; `token --tenants` takes commas). Both forms are lists now,
+    and so is one quoted argument with spaces (`--capabilities "gpu echo"` was one capability)."""
+    first, second, third = "a-" + capability, "b-" + capability, "c-" + capability
+    processes.append(orchctl_executor(server.address, workdir, "commas-" + capability, [f"{first}, {second}  {third}"]))
+    workflow_id = api.submit([api.task("one", first), api.task("two", second), api.task("three", third)]).workflow.workflow_id
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
 
 
