@@ -500,6 +500,39 @@ def test_a_lease_stream_gets_no_new_task_once_its_token_expired(auth_server, sec
         fresh.close()
 
 
+def test_the_python_example_rotates_its_token_through_a_token_file(auth_server, secret_file, pb, stubs, capability,
+                                                                 workdir, processes):
+    """With tokens that expire, an executor must reconnect with a fresh one: the stream of an
+    expired token ends once its tasks are done. The Python example reads `--token-file` for every
+    stream it opens, so whatever refreshes the file rotates its token and the work goes on."""
+    workflows, _ = stubs
+    submitter = mint(secret_file, "submitter", "acme")
+
+    def executor_token(lifetime: int) -> str:
+        # `exp` is checked with the server's 60 s clock skew.
+        return pyjwt_token(secret_file, sub="rotating", role="executor", tenant="acme", exp=int(time.time()) - 60 + lifetime)
+
+    token_file = workdir / "executor.token"
+    token_file.write_text(executor_token(10) + "\n")
+    processes.append(python_executor(auth_server.address, workdir, "rotating", [capability], "--token-file", str(token_file)))
+    executor = processes[-1]
+    first = submit(pb, workflows, submitter, capability, key="first")
+    executor.wait_for_log("report completion", 30)
+    token_file.write_text(executor_token(600) + "\n")
+    executor.wait_for_log("UNAUTHENTICATED", 30)
+    second = submit(pb, workflows, submitter, capability, key="second")
+    root = mint(secret_file, "admin", "*")
+    deadline = time.monotonic() + 30
+    states = {}
+    while time.monotonic() < deadline:
+        states = {w: workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=w), metadata=bearer(root), timeout=10)
+                  .workflow.state for w in (first, second)}
+        if set(states.values()) == {pb.workflow.WORKFLOW_STATE_SUCCEEDED}:
+            break
+        time.sleep(0.2)
+    assert set(states.values()) == {pb.workflow.WORKFLOW_STATE_SUCCEEDED}, (states, executor.tail())
+
+
 def test_a_cross_tenant_admin_may_list_events_of_every_tenant_as_star(auth_server, secret_file, pb, stubs, capability):
     """`ListEvents tenant="*"` (how tokens spell every tenant) listed nothing, silently (found by
     black-box testing): for an administrator of every tenant it lists every tenant's events; for

@@ -144,7 +144,10 @@ class Executor:
                 max_in_flight=self.args.max_in_flight, resume=resume, version="examples/python 1",
                 labels={"language": "python"}))
             # With `orchestratord --auth jwt`, a bearer token (role executor) names the tenants served.
-            metadata = [("authorization", f"Bearer {self.args.token}")] if self.args.token else None
+            # A stream whose token expires ends (UNAUTHENTICATED) once its tasks are done, so a
+            # token file is read again for every stream: whatever refreshes it rotates the token.
+            token = self.current_token()
+            metadata = [("authorization", f"Bearer {token}")] if token else None
             call = stub.Lease(session.requests(hello), metadata=metadata)
             try:
                 for response in call:
@@ -180,6 +183,15 @@ class Executor:
             call.cancel()
         channel.close()
         return 0
+
+    def current_token(self) -> str | None:
+        if not self.args.token_file:
+            return self.args.token
+        try:
+            return self.args.token_file.read_text().strip() or None
+        except OSError as error:
+            log(self.args.id, f"cannot read --token-file {self.args.token_file}: {error.strerror}")
+            return None
 
     def on_welcome(self, session: Session, welcome) -> None:
         self.heartbeat_interval = max(0.05, welcome.heartbeat_interval_ms / 1000.0)
@@ -367,6 +379,9 @@ def parse_args(argv=None):
     parser.add_argument("--id", default=f"py-{os.getpid()}", help="executor id (stable across reconnects)")
     parser.add_argument("--token", default=os.environ.get("ORCHESTRATOR_TOKEN"),
                         help="bearer JWT for a server with --auth jwt (env ORCHESTRATOR_TOKEN; see `orchctl token`)")
+    parser.add_argument("--token-file", type=Path, default=os.environ.get("ORCHESTRATOR_TOKEN_FILE"),
+                        help="read the bearer JWT from this file for every stream it opens, so a token "
+                             "refreshed there is used at the next reconnect (env ORCHESTRATOR_TOKEN_FILE)")
     parser.add_argument("--capabilities", nargs="+", default=["echo"])
     parser.add_argument("--max-in-flight", type=int, default=1)
     parser.add_argument("--sleep-ms", type=int, default=100, help="simulated work per task")
