@@ -159,6 +159,46 @@ struct DispatchStoreTests {
         }
     }
 
+    @Test("a cancellation that waits for a claim's lock ends the attempt that claim started")
+    func cancelAfterConcurrentClaim() async throws {
+        try await TestDatabase.withStore { store, pool in
+            let id = try await store.createWorkflow(Fixtures.workflow(dag: Dag(tasks: [Fixtures.task("a")]))).workflow.workflowID
+            // A claim caught mid-transaction, as a claim's own statements leave it: the task leased,
+            // its attempt inserted, nothing committed yet.
+            let (release, releaser) = AsyncStream<Void>.makeStream()
+            let (claimed, claimedSignal) = AsyncStream<Void>.makeStream()
+            let claim = Task {
+                try await pool.withTransaction { transaction in
+                    let rows = try await transaction.query(
+                        """
+                        UPDATE tasks SET state = 'leased', attempt = attempt + 1, fencing_token = fencing_token + 1,
+                               lease_owner = 'exec-1', lease_expires_at = now() + interval '30 seconds'
+                         WHERE workflow_id = $1 RETURNING id, attempt, fencing_token
+                        """, [id])
+                    let row = try #require(rows.first)
+                    try await transaction.query(
+                        "INSERT INTO task_attempts (task_id, attempt, executor_id, fencing_token, leased_at) VALUES ($1::uuid, $2, 'exec-1', $3, now())",
+                        [try row.decode(String.self, column: "id"), try row.decode(Int.self, column: "attempt"),
+                         try row.decode(Int64.self, column: "fencing_token")])
+                    claimedSignal.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in claimed { break }
+            let cancel = Task {
+                try await store.cancelWorkflow(id: id, tenant: nil, reason: "racing a claim", actor: Fixtures.actor, now: Fixtures.t0)
+            }
+            // The cancellation is now waiting for the task's lock; the claim commits under it.
+            try await Task.sleep(for: .milliseconds(300))
+            releaser.yield()
+            try await claim.value
+            let result = try await cancel.value
+            #expect(result.revokedLeases.count == 1)
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'running'") == 0)
+            #expect(try await Fixtures.count(pool, "SELECT count(*) FROM task_attempts WHERE outcome = 'revoked' AND finished_at IS NOT NULL") == 1)
+        }
+    }
+
     @Test("a retryable failure waits out its backoff, then succeeds on the next attempt")
     func retryWithBackoff() async throws {
         try await TestDatabase.withStore { store, pool in

@@ -75,6 +75,20 @@ extension StoreTransaction {
     func cancelUnfinished(
         workflowID: String, traceID: String, message: String, actor: Actor?, now: UnixMillis
     ) async throws -> [(lease: LeaseToken, executorID: String)] {
+        // The locks first, in a statement of their own. A claim committing while the statement
+        // below waited for a task's lock had inserted that task's new attempt after the
+        // statement's snapshot: the `attempts` step could not see it, and the attempt stayed
+        // "running" forever under a cancelled task, started after it finished (found by black-box
+        // testing). Under READ COMMITTED the next statement's snapshot has every such attempt, and
+        // nothing can change these tasks in between.
+        _ = try await query(
+            """
+            SELECT id FROM tasks
+             WHERE workflow_id = $1 AND state IN \(TaskStateColumn.unfinishedSQL)
+             ORDER BY id
+               FOR NO KEY UPDATE
+            """,
+            [workflowID])
         let rows = try await query(
             """
             WITH old AS (
