@@ -296,8 +296,15 @@ extension DispatchService {
         _ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline,
         draining: SessionDraining
     ) async throws where Inbound.Element == SessionInput {
-        // The group ends only when every report in flight is stored, so leases are released after.
+        // Reports wait for admission in a task of their own (`PendingReports`), so the messages
+        // behind them — heartbeats above all — are handled meanwhile.
+        let pending = PendingReports(limit: 2 * executor.maxInFlight)
+        // The group ends only when every report read is stored, so leases are released after.
         try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                await self.admitReports(pending, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline)
+            }
+            defer { pending.finish() }
             for try await message in inbound {
                 switch message {
                 case .heartbeat(let tokens):
@@ -314,39 +321,53 @@ extension DispatchService {
                     draining.requested.store(true, ordering: .releasing)
                     signals.nudge(sessionID)
                 case .report(let lease, let outcome):
-                    let isFailure: Bool = if case .failed = outcome { true } else { false }
-                    let isFinal: Bool = if case .progress = outcome { false } else { true }
                     // Sent is sent: a completion waiting behind a failure that ends the workflow
                     // (fail_fast) is not revoked for that end — its ack says whether it counted,
                     // as for one already being applied (it got a revocation and a refused ack;
                     // found by black-box testing). Cleared once the report is applied, or refused admission.
-                    if isFinal { registry.setFinalReportInFlight(lease, true, session: sessionID) }
-                    guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else {
-                        if isFinal { registry.setFinalReportInFlight(lease, false, session: sessionID) }
-                        continue
+                    if case .progress = outcome {} else { registry.setFinalReportInFlight(lease, true, session: sessionID) }
+                    await pending.push(PendingReports.Report(lease: lease, outcome: outcome))
+                }
+            }
+        }
+    }
+
+    /// Admits the stream's reports in the order they were read and applies each in a task of its
+    /// own, up to the pipeline's limit at once (a failure alone); returns once all are applied.
+    private func admitReports(
+        _ pending: PendingReports, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline
+    ) async {
+        await withDiscardingTaskGroup { group in
+            while let report = await pending.next() {
+                let lease = report.lease
+                let outcome = report.outcome
+                let isFailure: Bool = if case .failed = outcome { true } else { false }
+                let isFinal: Bool = if case .progress = outcome { false } else { true }
+                guard await pipeline.admit(lease, exclusively: isFailure, subject: registry.reportSubject(lease)) else {
+                    if isFinal { registry.setFinalReportInFlight(lease, false, session: sessionID) }
+                    continue
+                }
+                group.addTask {
+                    defer {
+                        pipeline.finish(lease)
+                        if isFinal { self.registry.setFinalReportInFlight(lease, false, session: sessionID) }
                     }
-                    group.addTask {
-                        defer {
-                            pipeline.finish(lease)
-                            if isFinal { self.registry.setFinalReportInFlight(lease, false, session: sessionID) }
+                    do {
+                        let result = try await self.report(
+                            lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants, sessionID: sessionID)
+                        try? outbox.enqueue(.ack(lease, result))
+                    } catch {
+                        // Answered, like every report: the executor learns it was not applied
+                        // (UNAVAILABLE while the database is down: send it again) and the
+                        // stream goes on. Silently dropped, the task stayed leased to it forever.
+                        let unavailable: Bool = if case .storageUnavailable? = error as? AppError { true } else { false }
+                        if let suppressed = unavailable ? self.outageLogs.admit("report not applied") : 0 {
+                            self.logger.warning("report not applied", metadata: [
+                                "executor_id": "\(executor.executorID)", "task_id": "\(lease.taskID)", "error": "\(error)",
+                                "suppressed": "\(suppressed)",
+                            ])
                         }
-                        do {
-                            let result = try await self.report(
-                                lease, executorID: executor.executorID, outcome: outcome, tenants: executor.tenants, sessionID: sessionID)
-                            try? outbox.enqueue(.ack(lease, result))
-                        } catch {
-                            // Answered, like every report: the executor learns it was not applied
-                            // (UNAVAILABLE while the database is down: send it again) and the
-                            // stream goes on. Silently dropped, the task stayed leased to it forever.
-                            let unavailable: Bool = if case .storageUnavailable? = error as? AppError { true } else { false }
-                            if let suppressed = unavailable ? self.outageLogs.admit("report not applied") : 0 {
-                                self.logger.warning("report not applied", metadata: [
-                                    "executor_id": "\(executor.executorID)", "task_id": "\(lease.taskID)", "error": "\(error)",
-                                    "suppressed": "\(suppressed)",
-                                ])
-                            }
-                            try? outbox.enqueue(.reportFailedAck(lease, error))
-                        }
+                        try? outbox.enqueue(.reportFailedAck(lease, error))
                     }
                 }
             }
