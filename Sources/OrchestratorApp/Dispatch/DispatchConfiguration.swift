@@ -60,8 +60,11 @@ public struct ExecutorIdentity: Sendable, Hashable {
     /// task, and it ends UNAUTHENTICATED once it holds none.
     public var credentialsExpireAt: UnixMillis?
 
-    public func credentialsExpired(at now: UnixMillis) -> Bool {
-        credentialsExpireAt.map { now >= $0 } ?? false
+    /// Reads the clock only when there is an expiry (never without authentication): direct
+    /// dispatch asks every idle stream this for every new workflow.
+    public func credentialsExpired(_ clock: any WallClock) -> Bool {
+        guard let expiry = credentialsExpireAt else { return false }
+        return clock.now() >= expiry
     }
 
     public init(

@@ -42,7 +42,7 @@ extension DispatchService {
             isReady: { [clock] in
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
                     && !silence.stopped.load(ordering: .acquiring) && !claimDue.due.load(ordering: .acquiring)
-                    && !draining.requested.load(ordering: .acquiring) && !executor.credentialsExpired(at: clock.now())
+                    && !draining.requested.load(ordering: .acquiring) && !executor.credentialsExpired(clock)
             },
             deliver: { tasks in
                 do {
@@ -209,7 +209,7 @@ extension DispatchService {
                     "executor \(executor.executorID) stopped reading its lease stream; its leases were released")
             }
             let generation = signals.generation(.tasksReady)
-            if executor.credentialsExpired(at: clock.now()) {
+            if executor.credentialsExpired(clock) {
                 // An expired credential is handed no new work (tasks carry the tenant's inputs);
                 // what the stream holds may still be reported, and once it holds nothing it ends
                 // (found by black-box testing: new tasks kept arriving on an expired token's stream).
