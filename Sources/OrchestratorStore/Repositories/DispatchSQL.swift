@@ -288,6 +288,21 @@ enum DispatchSQL {
            FOR NO KEY UPDATE
         """
 
+    /// When a failure report ($1 task, $2 its token, $3 retryable) ends its task's last attempt in
+    /// a fail_fast workflow: the workflow's unfinished tasks, locked in id order, before the
+    /// report appends anything (`StoreTransaction.lockForFailurePolicy`). Otherwise no rows. Sent
+    /// after `lockWorkflowsOfTasks`, so it reads the task as the workflow lock left it.
+    /// Indexes: tasks_pkey, workflows_pkey, then tasks_workflow_unfinished_idx.
+    static let lockUnfinishedBeforeLastFailure = """
+        SELECT t.id FROM tasks t
+         WHERE t.workflow_id = (SELECT f.workflow_id FROM tasks f JOIN workflows w ON w.id = f.workflow_id
+                                 WHERE f.id = $1 AND f.fencing_token = $2 AND w.failure_policy = 'fail_fast'
+                                   AND (NOT $3::bool OR f.attempt >= f.max_attempts))
+           AND t.state IN \(TaskStateColumn.unfinishedSQL)
+         ORDER BY t.id
+           FOR NO KEY UPDATE OF t
+        """
+
     /// Appends task events built from a batch's rows, in the given order, and queues the events
     /// NOTIFY (payload: the last sequence) and, with $12, the tasks-ready one — in one statement,
     /// the last before COMMIT: appending events holds the event-order lock (migration 0006) until

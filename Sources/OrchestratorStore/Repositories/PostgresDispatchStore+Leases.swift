@@ -218,6 +218,9 @@ extension PostgresDispatchStore {
             lost.taskKey = lease.key
             expired.append(lost)
         }
+        // The failure policy's locks before the events below (`lockForFailurePolicy` says why).
+        let failingWorkflows = Set(zip(leases, states).filter { $0.1 == "failed" }.map(\.0.workflowID))
+        try await transaction.lockForFailurePolicy(workflowIDs: failingWorkflows.sorted())
         try await transaction.query(
             DispatchSQL.settleLostLeases,
             [

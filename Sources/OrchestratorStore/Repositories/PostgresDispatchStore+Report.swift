@@ -9,12 +9,22 @@ extension PostgresDispatchStore {
     func reportAlone(_ report: TaskReport) async throws -> ReportResult {
         guard let taskID = UUID(uuidString: report.lease.taskID) else { return .unknownTask }
         return try await context.transaction { transaction in
-            if case .progress = report.outcome {
+            switch report.outcome {
+            case .progress:
                 // Progress touches its task alone: no workflow lock.
-            } else {
+                break
+            case .completed:
                 // The workflow first, as a completion batch and UpdateDag take it: the children
-                // released and the failure policy applied below then see the latest graph.
+                // released below then see the latest graph.
                 try await transaction.query(DispatchSQL.lockWorkflowsOfTasks, [[taskID]])
+            case .failed(_, _, let retryable):
+                // The workflow first too, then — when this is the task's last attempt and the
+                // workflow fails fast — the tasks the cancellation will take, before any event
+                // is appended (`lockForFailurePolicy` says why).
+                _ = try await transaction.queries([
+                    PostgresStatement(DispatchSQL.lockWorkflowsOfTasks, [[taskID]]),
+                    PostgresStatement(DispatchSQL.lockUnfinishedBeforeLastFailure, [taskID, report.lease.fencingToken, retryable]),
+                ])
             }
             if case .completed(let result) = report.outcome,
                 let accepted = try await completeIfHeld(taskID, result: result, report: report, transaction: transaction)
