@@ -39,6 +39,7 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     public func dagHistory(workflowID: String) async throws -> [DagVersionSummary] { try await workflows.dagHistory(workflowID: workflowID) }
     public func tasks(workflowID: String) async throws -> [StoredTask] { try await workflows.tasks(workflowID: workflowID) }
     public func taskPage(_ query: TaskPageQuery) async throws -> TaskPage { try await workflows.taskPage(query) }
+    public func taskBytes(workflowID: String) async throws -> Int { try await workflows.taskBytes(workflowID: workflowID) }
     public func updateDag(_ update: DagUpdate) async throws -> StoredDagVersion { try await workflows.updateDag(update) }
     public func cancelWorkflow(id: String, tenant: String?, reason: String, actor: Actor, now: UnixMillis) async throws -> CancellationResult {
         try await workflows.cancelWorkflow(id: id, tenant: tenant, reason: reason, actor: actor, now: now)

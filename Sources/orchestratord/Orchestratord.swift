@@ -39,6 +39,9 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Largest request message in bytes (default 4194304; env ORCHESTRATOR_MAX_RECEIVE_MESSAGE_SIZE).")
     var maxReceiveMessageSize: String?
 
+    @Option(name: .long, parsing: .unconditional, help: "Largest response message in bytes (default: the larger of 64 MiB and 2 × max-receive-message-size; env ORCHESTRATOR_MAX_SEND_MESSAGE_SIZE).")
+    var maxSendMessageSize: String?
+
     @Option(name: .long, parsing: .unconditional, help: "HTTP/2 streams per connection (default 100; env ORCHESTRATOR_MAX_CONCURRENT_STREAMS).")
     var maxConcurrentStreams: String?
 
@@ -112,7 +115,8 @@ struct Orchestratord: AsyncParsableCommand {
         let pairs: [(String, String?)] = [
             ("grpc-address", grpcAddress), ("grpc-tls-address", grpcTlsAddress),
             ("tls-cert-file", tlsCertFile), ("tls-key-file", tlsKeyFile), ("io-threads", ioThreads),
-            ("max-receive-message-size", maxReceiveMessageSize), ("max-concurrent-streams", maxConcurrentStreams),
+            ("max-receive-message-size", maxReceiveMessageSize), ("max-send-message-size", maxSendMessageSize),
+            ("max-concurrent-streams", maxConcurrentStreams),
             ("shutdown-grace", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat), ("admin-address", adminAddress), ("database-url", databaseUrl),
             ("data-dir", dataDir), ("embedded-port", embeddedPort), ("database-pool-size", databasePoolSize),
             ("auth", auth), ("jwt-key-file", jwtKeyFile), ("jwks-file", jwksFile), ("jwt-issuer", jwtIssuer),

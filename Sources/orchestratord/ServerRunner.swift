@@ -67,7 +67,7 @@ struct ServerRunner {
         var router = RPCRouter()
         WorkflowsService(
             planning: WorkflowsPlanningHandler(planning: planning, catalog: catalog), submission: submission, updates: updates,
-            workflows: store, watch: watch, dispatch: dispatch, audit: store
+            workflows: store, watch: watch, dispatch: dispatch, audit: store, maxAnswerBytes: settings.maxSendMessageSize
         ).register(into: &router)
         ExecutorsService(dispatch: dispatch, leaseTTLMillis: Int64(settings.leaseTTL.components.seconds) * 1000).register(into: &router)
         health.register(into: &router)
@@ -86,6 +86,7 @@ struct ServerRunner {
         applyLimits(to: &configuration)
         if let threads = settings.ioThreads { configuration.ioThreads = threads }
         configuration.maxReceiveMessageSize = settings.maxReceiveMessageSize
+        configuration.maxSendMessageSize = settings.maxSendMessageSize
         configuration.maxConcurrentStreams = settings.maxConcurrentStreams
         configuration.shutdownGracePeriod = settings.shutdownGrace
         configuration.logger = Logger(label: "ngrpc")

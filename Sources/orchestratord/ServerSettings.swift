@@ -15,6 +15,9 @@ struct ServerSettings: Sendable {
     var tlsKeyFile: String?
     var ioThreads: Int?
     var maxReceiveMessageSize: Int
+    /// Largest response message; unset: the larger of 64 MiB and 2 × `maxReceiveMessageSize`
+    /// (answers carry what requests stored, and PlanWorkflow answers a graph whole).
+    var maxSendMessageSize: Int
     var maxConcurrentStreams: Int
     var shutdownGrace: Duration
     var logLevel: Logger.Level
@@ -56,6 +59,9 @@ struct ServerSettings: Sendable {
         }
         ioThreads = try settings.value("io-threads").map { try Self.integer($0, "io-threads", in: 1...256) }
         maxReceiveMessageSize = try Self.integer(settings.value("max-receive-message-size") ?? "", "max-receive-message-size", in: 1024...(1 << 30))
+        maxSendMessageSize = try settings.value("max-send-message-size").map {
+            try Self.integer($0, "max-send-message-size", in: 1024...Int(Int32.max))
+        } ?? min(max(64 << 20, 2 * maxReceiveMessageSize), Int(Int32.max))
         maxConcurrentStreams = try Self.integer(settings.value("max-concurrent-streams") ?? "", "max-concurrent-streams", in: 1...10_000)
         shutdownGrace = .seconds(try Self.integer(settings.value("shutdown-grace") ?? "", "shutdown-grace", in: 0...3600))
         let levelText = settings.value("log-level") ?? "info"
@@ -100,6 +106,11 @@ struct ServerSettings: Sendable {
             limits.maxConnectionsPerClient = max(1, total / 2)
         }
         try limits.checkReceiveBuffers(maxReceiveMessageSize: maxReceiveMessageSize)
+        if maxSendMessageSize < limits.maxAssignmentSize {
+            // An assignment is a response message of the Lease stream: one the budget let through
+            // would then end the executor's whole stream.
+            throw SettingsError(description: "max-send-message-size (\(maxSendMessageSize)) must be at least max-assignment-size (\(limits.maxAssignmentSize))")
+        }
         auth = try AuthSettings(settings)
         tracing = try TracingSettings(settings)
         if heartbeatInterval >= leaseTTL {

@@ -11,6 +11,8 @@ enum SettingsCatalog {
         SettingDefinition("io-threads", default: nil, whenUnset: "one per core", help: "number of I/O threads; default: one per core"),
         SettingDefinition("max-receive-message-size", default: String(4 * 1024 * 1024),
                           help: "largest request message in bytes; larger ones get RESOURCE_EXHAUSTED"),
+        SettingDefinition("max-send-message-size", default: nil, whenUnset: "the larger of 64 MiB and 2 × max-receive-message-size",
+                          help: "largest response message in bytes; a larger answer ends its call RESOURCE_EXHAUSTED (GetWorkflow with include_tasks checks before reading the tasks); at least max-assignment-size"),
         SettingDefinition("max-concurrent-streams", default: "100", help: "HTTP/2 streams per connection"),
         SettingDefinition("shutdown-grace", default: "10", help: "seconds in-flight calls may take to finish after SIGTERM/SIGINT"),
         SettingDefinition("log-level", default: "info", help: "trace, debug, info, notice, warning, error or critical"),

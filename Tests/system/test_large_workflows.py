@@ -6,10 +6,12 @@ submissions were stored but answered RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 
-from procs import psql
+from procs import Orchestratord, psql
 
 
 def list_all(api, pb, workflow_id: str, **fields):
@@ -323,3 +325,51 @@ def test_list_pages_stay_within_a_default_clients_limit(api, pb, capability):
     assert sorted(seen) == sorted(ids) and pages == 2
     for workflow_id in ids:
         api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=30)
+
+
+def test_get_workflow_refuses_tasks_past_the_send_limit_before_reading_them(cluster, tmp_path, pb):
+    """Found by black-box testing: GetWorkflow(include_tasks) on 100 results of 1 MB built a
+    95 MB answer, 250 MB of the server's memory for one call, and a few callers could take the
+    rest. A workflow whose tasks hold more than max-send-message-size is refused, naming
+    ListTasks; below it the answer is whole for a client that takes it."""
+    database = cluster.create_database("sys_send_limit_" + uuid.uuid4().hex[:8])
+    server = Orchestratord(database, tmp_path, extra_args=["--max-send-message-size", 8 << 20]).start()
+    try:
+        with grpc.insecure_channel(server.address, options=[("grpc.max_receive_message_length", -1)]) as channel:
+            workflows = pb.workflows_grpc.WorkflowsStub(channel)
+            executors = pb.executors_grpc.ExecutorsStub(channel)
+
+            def finished_with_results(count: int) -> str:
+                tasks = [pb.dag.TaskSpec(key=f"r{i}", required_capabilities=["send-limit"]) for i in range(count)]
+                workflow_id = workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(
+                    request_id=uuid.uuid4().hex, query=pb.query.Query(text="results", graph=pb.dag.Dag(tasks=tasks))),
+                    timeout=30).workflow.workflow_id
+                polled = executors.PollTasks(pb.executors.PollTasksRequest(
+                    executor_id="send-limit", capabilities=["send-limit"], max_tasks=count, wait_ms=5000), timeout=15)
+                assert len(polled.assignments) == count
+                for assignment in polled.assignments:
+                    executors.ReportStatus(pb.executors.ReportStatusRequest(executor_id="send-limit", completion=pb.executors.TaskCompletion(
+                        lease=assignment.lease, result=b"x" * 3_000_000)), timeout=30)
+                return workflow_id
+
+            small, large = finished_with_results(2), finished_with_results(3)
+            whole = workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=small, include_tasks=True), timeout=30)
+            assert sorted(len(t.result) for t in whole.workflow.tasks) == [3_000_000, 3_000_000]
+            with pytest.raises(grpc.RpcError) as refused:
+                workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=large, include_tasks=True), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+            assert "max-send-message-size" in refused.value.details() and "ListTasks" in refused.value.details(), refused.value.details()
+            # Nothing else about the workflow is refused.
+            assert workflows.GetWorkflow(pb.workflows.GetWorkflowRequest(workflow_id=large), timeout=30).workflow.state == \
+                pb.workflow.WORKFLOW_STATE_SUCCEEDED
+            pages = 0
+            token = ""
+            while True:
+                page = workflows.ListTasks(pb.workflows.ListTasksRequest(workflow_id=large, page_token=token), timeout=30)
+                pages += 1
+                token = page.next_page_token
+                if not token:
+                    break
+            assert pages == 3
+    finally:
+        server.stop()

@@ -22,6 +22,9 @@ CASES = [
     (["--jwt-key-file", "/etc/hostname"], "jwt-key-file/jwks-file are set but auth is none"),
     (["--lease-ttl", "5", "--heartbeat-interval", "5"], "heartbeat-interval must be shorter than lease-ttl"),
     (["--max-assignment-size", "10"], "max-assignment-size"),
+    # An assignment is a response message: one over the send limit would end its executor's stream.
+    (["--max-send-message-size", "1048576"], "max-send-message-size (1048576) must be at least max-assignment-size (4194304)"),
+    (["--max-send-message-size", "4294967296"], 'max-send-message-size "4294967296" must be an integer in 1024...2147483647'),
     # A receive budget below the largest message would make such a message wait for ever.
     (["--max-connection-receive-buffer", "1048576"],
      "max-connection-receive-buffer (1048576) must be at least max-receive-message-size (4194304)"),

@@ -212,7 +212,8 @@ public struct Orchestrator_V1_GetWorkflowRequest: Sendable, Hashable, GRPCMessag
     public var workflowID: String = ""
     /// Also return every task of the current DAG version, with its spec, payload and result. For a
     /// large workflow that answer can pass a client's receive limit (4 MiB by default in generated
-    /// clients): read its tasks with ListTasks instead.
+    /// clients): read its tasks with ListTasks instead. Past the server's max-send-message-size
+    /// (64 MiB by default) the call is refused RESOURCE_EXHAUSTED without reading them.
     public var includeTasks: Bool = false
 
     public init() {}

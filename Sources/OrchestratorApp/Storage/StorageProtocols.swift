@@ -64,6 +64,10 @@ public protocol WorkflowStore: Sendable {
     /// A page of the workflow's current tasks in key order, with their upstream keys.
     func taskPage(_ query: TaskPageQuery) async throws -> TaskPage
 
+    /// The bytes the workflow's current tasks hold (specs, payloads, results), as `taskPage`
+    /// measures them, read without reading the values.
+    func taskBytes(workflowID: String) async throws -> Int
+
     /// Stores a new DAG version if `expectedVersion` is current: adds new tasks (ready when their
     /// upstream tasks already succeeded), removes tasks that have not started, rewires counters.
     /// Throws `StoreError.versionConflict` and writes nothing when another writer got there first.

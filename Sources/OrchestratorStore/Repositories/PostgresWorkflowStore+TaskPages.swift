@@ -63,6 +63,21 @@ extension PostgresWorkflowStore {
     }
 }
 
+extension PostgresWorkflowStore {
+    public func taskBytes(workflowID: String) async throws -> Int {
+        try await context.read { session in
+            // tasks_workflow_key_key; octet_length of a TOASTed bytea reads its size from the pointer.
+            let rows = try await session.query(
+                """
+                SELECT coalesce(sum(octet_length(t.input) + octet_length(t.metadata::text) + coalesce(octet_length(t.result), 0)), 0)::int8
+                       AS bytes
+                  FROM tasks t WHERE t.workflow_id = $1
+                """, [workflowID])
+            return try rows.first?.decode(Int.self, column: "bytes") ?? 0
+        }
+    }
+}
+
 /// The opaque cursor of `taskPage`: the workflow and the last key of a page, base64url. The
 /// workflow is checked: another workflow's token silently listed nothing, or the wrong tasks
 /// (found by black-box testing).
