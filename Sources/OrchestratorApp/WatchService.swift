@@ -1,7 +1,8 @@
 import Logging
 
 /// Tails the event log for watchers: past events first, then live ones as they are appended,
-/// woken by `ChangeSignals` (NOTIFY) rather than polling.
+/// woken by `ChangeSignals` (NOTIFY) rather than polling. Caught-up watchers share one read of
+/// each change (`EventTail`); a watcher behind reads the store until it has caught up.
 ///
 /// Sequences come from a database sequence, so a transaction that took sequence 9 may commit
 /// after one that took 10. A watcher that has seen 8 and finds 10 waits up to `gapGrace` for 9
@@ -14,13 +15,19 @@ public struct WatchService: Sendable {
     let gapGrace: Duration
     /// Safety net only: how long a watcher sleeps without a signal before reading again.
     let idleRecheck: Duration
+    let tail: EventTail
 
-    public init(events: any EventStore, signals: ChangeSignals, batchSize: Int = 500, gapGrace: Duration = .milliseconds(500), idleRecheck: Duration = .seconds(5)) {
+    /// - Parameter recentEvents: how many of the newest events caught-up watchers share (`EventTail`).
+    public init(
+        events: any EventStore, signals: ChangeSignals, batchSize: Int = 500, gapGrace: Duration = .milliseconds(500),
+        idleRecheck: Duration = .seconds(5), recentEvents: Int = 20_000
+    ) {
         self.events = events
         self.signals = signals
         self.batchSize = batchSize
         self.gapGrace = gapGrace
         self.idleRecheck = idleRecheck
+        tail = EventTail(events: events, signals: signals, maxEvents: recentEvents)
     }
 
     /// Returns once the server's graceful shutdown has begun (or the task is cancelled): for calls
@@ -56,7 +63,11 @@ public struct WatchService: Sendable {
             batchQuery.limit = batchSize
             let batch: [StoredEvent]
             do {
-                batch = try await events.events(batchQuery)
+                if let recent = try await tail.batch(batchQuery, generation: generation) {
+                    batch = recent
+                } else {
+                    batch = try await events.events(batchQuery)
+                }
             } catch StoreError.unavailable(let reason) {
                 // The watcher resumes once the database is back, from the last event it got.
                 throw WatchStorageUnavailable(lastSequence: cursor, reason: reason)

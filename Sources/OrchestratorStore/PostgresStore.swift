@@ -73,5 +73,6 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
     // MARK: EventStore, ChangeFeed
 
     public func events(_ query: EventQuery) async throws -> [StoredEvent] { try await eventLog.events(query) }
+    public func latestSequence() async throws -> Int64? { try await eventLog.latestSequence() }
     public func subscribe() -> AsyncStream<ChangeSignal> { changeFeed.subscribe() }
 }

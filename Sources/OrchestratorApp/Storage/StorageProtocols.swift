@@ -149,6 +149,14 @@ extension TaskDispatchStore {
 public protocol EventStore: Sendable {
     /// Events after `query.afterSequence`, in sequence order, at most `query.limit`.
     func events(_ query: EventQuery) async throws -> [StoredEvent]
+
+    /// The sequence of the newest event (0 for none); nil when the store cannot tell, and then
+    /// every watcher reads the store itself (`EventTail`).
+    func latestSequence() async throws -> Int64?
+}
+
+extension EventStore {
+    public func latestSequence() async throws -> Int64? { nil }
 }
 
 /// Why a waiting dispatcher or watcher should look again.

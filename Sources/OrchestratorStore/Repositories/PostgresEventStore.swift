@@ -37,4 +37,11 @@ public struct PostgresEventStore: EventStore {
             return try rows.map { try EventRow.decode($0, decoder: decoder) }
         }
     }
+
+    /// Index: the primary key (seq), read backwards.
+    public func latestSequence() async throws -> Int64? {
+        try await context.read { session in
+            try await session.query("SELECT coalesce(max(seq), 0)::int8 AS seq FROM workflow_events").first?.decode(Int64.self, column: "seq")
+        }
+    }
 }
