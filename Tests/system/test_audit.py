@@ -174,6 +174,8 @@ def test_every_mutating_call_is_recorded_with_who_when_and_trace(stubs, pb, hist
     expected_main = [
         ("WORKFLOW_SUBMITTED", "", ALICE, traces["submit"]), ("WORKFLOW_PLANNED", "", ALICE, traces["submit"]),
         ("TASK_READY", "a", ALICE, traces["submit"]), ("DAG_UPDATED", "", ROOT, traces["update"]),
+        # The task the update added, named (found by black-box testing: the stream did not say).
+        ("DAG_UPDATED", "c", ROOT, traces["update"]),
     ]
     for task in ("a", "b", "c"):
         expected_main += [(kind, task, WORKER, traces["lease"]) for kind in ("TASK_LEASED", "TASK_RUNNING", "TASK_PROGRESS",
@@ -208,7 +210,9 @@ def test_list_events_filters_and_tenant_scope(stubs, pb, history, secret):
     workflows, _ = stubs
     viewer = history["viewer"]
     by_root = all_events(workflows, pb, viewer, actor_subject="root")
-    assert [pb.workflow.EventType.Name(e.type) for e in by_root] == ["EVENT_TYPE_DAG_UPDATED"]
+    # The new version, and the task it added.
+    assert [(pb.workflow.EventType.Name(e.type), e.task_key) for e in by_root] == [("EVENT_TYPE_DAG_UPDATED", ""),
+                                                                                  ("EVENT_TYPE_DAG_UPDATED", "c")]
     succeeded = all_events(workflows, pb, viewer, workflow_id=history["main"],
                            types=[pb.workflow.EventType.Value("EVENT_TYPE_TASK_SUCCEEDED")])
     assert [e.task_key for e in succeeded] == ["a", "b", "c"]
@@ -258,7 +262,7 @@ def test_orchctl_events(audited, stubs, pb, history):
 
     # Filters: actor, type (any spelling), since (RFC 3339), limit across pages.
     by_root = orchctl(audited, viewer, "--actor", "root", "--json")
-    assert [json.loads(l)["type"] for l in by_root.stdout.splitlines()] == ["DAG_UPDATED"]
+    assert [json.loads(l)["type"] for l in by_root.stdout.splitlines()] == ["DAG_UPDATED", "DAG_UPDATED"]
     typed = orchctl(audited, viewer, "--workflow", history["main"], "--type", "task_succeeded", "--type", "WORKFLOW_SUCCEEDED",
                     "--json")
     assert [json.loads(l)["type"] for l in typed.stdout.splitlines()] == ["TASK_SUCCEEDED"] * 3 + ["WORKFLOW_SUCCEEDED"]

@@ -71,7 +71,8 @@ def test_update_dag_on_running_workflow(api, server, database, capability, workd
     with pytest.raises(grpc.RpcError) as caught:
         api.workflows.UpdateDag(stale, timeout=10)
     assert caught.value.code() == grpc.StatusCode.ABORTED
-    assert psql(database, snapshot) == before == [["2", "2", "1"]]
+    # dag_updated twice: version 2, and the task "second" it added.
+    assert psql(database, snapshot) == before == [["2", "2", "2"]]
 
     assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     tasks = assert_completed_once(database, workflow_id, 2)
@@ -305,6 +306,35 @@ def test_a_ready_task_sent_back_to_pending_by_an_update_has_an_event(api, capabi
     assert len(back) == 1 and back[0].type == pb.workflow.EVENT_TYPE_DAG_UPDATED and back[0].dag_version == 2, events
     tasks = {t.spec.key: t for t in api.get(workflow_id, tasks=True).tasks}
     assert tasks["b"].state == pb.workflow.TASK_STATE_PENDING
+
+
+def test_an_update_names_the_tasks_it_removes_and_adds_and_workflow_events_carry_the_version(api, capability, pb):
+    """Found by black-box testing: a task removed by UpdateDag had no event after its TASK_READY,
+    so a client rebuilding task states from the stream showed it READY for ever; added tasks that
+    had to wait had none either; and workflow events had dag_version 0 although the proto says it
+    is set for them."""
+    name = pb.workflow.EventType.Name
+    nobody = "nobody-" + capability
+    workflow_id = api.submit([api.task("a", nobody), api.task("b", nobody)]).workflow.workflow_id
+    api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
+        workflow_id=workflow_id, expected_version=1, remove_tasks=["b"],
+        add_tasks=[api.task("c", nobody), api.task("d", nobody, ["a"])]), timeout=10)
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="done looking"), timeout=10)
+    events = api.workflows.ListEvents(pb.workflows.ListEventsRequest(workflow_id=workflow_id), timeout=10).events
+    rows = [(name(e.type).removeprefix("EVENT_TYPE_"), e.task_key, pb.workflow.TaskState.Name(e.task_state), e.dag_version, e.message)
+            for e in events]
+    update = next(i for i, r in enumerate(rows) if r[:4] == ("DAG_UPDATED", "", "TASK_STATE_UNSPECIFIED", 2))
+    assert rows[update + 1:update + 5] == [
+        ("DAG_UPDATED", "b", "TASK_STATE_UNSPECIFIED", 2, "removed by the update"),
+        ("DAG_UPDATED", "c", "TASK_STATE_PENDING", 2, "added by the update"),
+        ("DAG_UPDATED", "d", "TASK_STATE_PENDING", 2, "added by the update"),
+        ("TASK_READY", "c", "TASK_STATE_READY", 0, ""),
+    ], rows
+    # Every task's last event is its state: b's says it is gone, and the cancel names a, c and d.
+    cancelled = sorted(r[1] for r in rows if r[0] == "TASK_CANCELLED")
+    assert cancelled == ["a", "c", "d"], rows
+    workflow_events = [(r[0], r[3]) for r in rows if r[0].startswith("WORKFLOW_")]
+    assert workflow_events == [("WORKFLOW_SUBMITTED", 1), ("WORKFLOW_PLANNED", 1), ("WORKFLOW_CANCELLED", 2)], rows
 
 
 def test_submit_query_answers_with_the_dag_and_its_payloads(api, capability, pb):

@@ -106,8 +106,10 @@ public enum Orchestrator_V1_EventType: Sendable, Hashable, RawRepresentable {
     case workflowSucceeded  // EVENT_TYPE_WORKFLOW_SUCCEEDED = 3
     case workflowFailed  // EVENT_TYPE_WORKFLOW_FAILED = 4
     case workflowCancelled  // EVENT_TYPE_WORKFLOW_CANCELLED = 5
-    /// A new DAG version (`dag_version`). With `task_key` set: a task the update sent back to
-    /// PENDING (it gained an unfinished upstream task), `task_state` PENDING.
+    /// A new DAG version (`dag_version`). With `task_key` set, a task the update changed: added
+    /// (`task_state` PENDING, message "added by the update"; TASK_READY follows when it can run at
+    /// once), removed (no `task_state`, message "removed by the update"), or sent back to PENDING
+    /// because it gained an unfinished upstream task (`task_state` PENDING).
     case dagUpdated  // EVENT_TYPE_DAG_UPDATED = 6
     case taskReady  // EVENT_TYPE_TASK_READY = 7
     case taskLeased  // EVENT_TYPE_TASK_LEASED = 8
@@ -432,6 +434,8 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
     public var sequence: Int64 = 0
     public var workflowID: String = ""
     public var type: Orchestrator_V1_EventType = .unspecified
+    /// When the server decided the change, by its clock. Not in sequence order: an event may carry an
+    /// earlier time than one before it (by its commit latency, or another server's clock).
     public var atUnixMs: Int64 = 0
     /// Set for task events.
     public var taskID: String = ""
@@ -442,7 +446,8 @@ public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
     /// (following TASK_RETRY_SCHEDULED of attempt n); the next TASK_LEASED is attempt n + 1.
     public var attempt: Int32 = 0
     public var executorID: String = ""
-    /// Set for workflow events.
+    /// Set for workflow events (`dag_version`: the workflow's version when the event was appended)
+    /// and DAG_UPDATED.
     public var workflowState: Orchestrator_V1_WorkflowState = .unspecified
     public var dagVersion: Int32 = 0
     /// Human-readable detail: an error, a progress message, a cancellation reason.

@@ -75,8 +75,9 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     /// Reads the event log, the audit trail: every change with who made it (actor), when, and the
     /// trace id of the call. Oldest first, filtered and paged. Callers see the events of their own
     /// tenant's workflows; an administrator of every tenant sees all. Read-only (role viewer and up).
-    /// Events become visible once no older transaction that could still append is running, so pages
-    /// never skip an event that commits late.
+    /// Sequences are handed out in commit order, so paging by sequence (the page token or
+    /// after_sequence) never skips an event that commits late. Follow the log by sequence, not by
+    /// time windows: at_unix_ms is not in commit order.
     func listEvents(_ request: Orchestrator_V1_ListEventsRequest, context: ServerContext) async throws -> Orchestrator_V1_ListEventsResponse
     /// The tasks of a workflow's current DAG version in key order, a page at a time, for workflows
     /// whose tasks (specs, payloads, results) do not fit one GetWorkflow answer. Read-only (role
@@ -296,8 +297,9 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
     /// Reads the event log, the audit trail: every change with who made it (actor), when, and the
     /// trace id of the call. Oldest first, filtered and paged. Callers see the events of their own
     /// tenant's workflows; an administrator of every tenant sees all. Read-only (role viewer and up).
-    /// Events become visible once no older transaction that could still append is running, so pages
-    /// never skip an event that commits late.
+    /// Sequences are handed out in commit order, so paging by sequence (the page token or
+    /// after_sequence) never skips an event that commits late. Follow the log by sequence, not by
+    /// time windows: at_unix_ms is not in commit order.
     public func listEvents(_ request: Orchestrator_V1_ListEventsRequest, options: CallOptions = CallOptions()) async throws
         -> Orchestrator_V1_ListEventsResponse
     {

@@ -524,7 +524,8 @@ public struct Orchestrator_V1_ListEventsRequest: Sendable, Hashable, GRPCMessage
     public var actorSubject: String = ""
     /// Only events of these types; empty = every type.
     public var types: [Orchestrator_V1_EventType] = []
-    /// Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. Each in
+    /// Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. For looking back, not
+    /// for polling: an event may commit after a later-stamped one (see at_unix_ms). Each in
     /// [0, 253402300799999] (up to 9999-12-31), until after since; otherwise INVALID_ARGUMENT.
     public var sinceUnixMs: Int64 = 0
     public var untilUnixMs: Int64 = 0

@@ -43,7 +43,10 @@ extension StoreTransaction {
             """
             INSERT INTO workflow_events (workflow_id, type, at, task_id, task_key, task_state, attempt, executor_id,
                                          workflow_state, dag_version, message, progress, trace_id, actor, request_trace_id)
-            SELECT e.w, e.ty, e.a, e.tid::uuid, e.tk, e.ts, e.att, e.ex, e.ws, e.dv, e.m, e.p, e.tr, e.ac::jsonb, e.rt
+            SELECT e.w, e.ty, e.a, e.tid::uuid, e.tk, e.ts, e.att, e.ex, e.ws,
+                   -- Workflow events carry the workflow's DAG version (WorkflowEvent.dag_version).
+                   coalesce(e.dv, CASE WHEN e.ty LIKE 'workflow\\_%' THEN (SELECT w.current_dag_version FROM workflows w WHERE w.id = e.w) END),
+                   e.m, e.p, e.tr, e.ac::jsonb, e.rt
               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int8[],
                           $8::text[], $9::text[], $10::int8[], $11::text[], $12::float8[], $13::text[], $14::text[],
                           $15::text[])

@@ -64,6 +64,20 @@ extension PostgresWorkflowStore {
                     workflowID: update.workflowID, kind: .dagUpdated, at: update.now, dagVersion: version, message: update.reason,
                     traceID: traceID, actor: update.actor)
             ]
+            // Each task removed or added, named: the stream alone said neither, and a client
+            // rebuilding task states from it kept a removed task READY for ever (found by
+            // black-box testing). Added tasks that can run at once follow as task_ready.
+            for (key, task) in existing.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where !newKeys.contains(key) {
+                events.append(EventDraft(
+                    workflowID: update.workflowID, kind: .dagUpdated, at: update.now, taskID: task.id.uuidString.lowercased(),
+                    taskKey: key.rawValue, dagVersion: version, message: "removed by the update", traceID: traceID, actor: update.actor))
+            }
+            for (position, ordinal) in graph.ordinals.enumerated() {
+                events.append(EventDraft(
+                    workflowID: update.workflowID, kind: .dagUpdated, at: update.now, taskID: graph.newIDs[position].uuidString.lowercased(),
+                    taskKey: update.newDag.tasks[Int(ordinal) - 1].key.rawValue, taskState: "pending", dagVersion: version,
+                    message: "added by the update", traceID: traceID, actor: update.actor))
+            }
             if update.completesPlanning && state == .planning {
                 try await transaction.query(
                     "UPDATE workflows SET state = 'running', updated_at = $2 WHERE id = $1", [update.workflowID, update.now.sqlTimestamp])

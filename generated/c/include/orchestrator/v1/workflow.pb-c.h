@@ -101,8 +101,10 @@ typedef enum _Orchestrator__V1__EventType {
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_FAILED = 4,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_CANCELLED = 5,
   /*
-   * A new DAG version (`dag_version`). With `task_key` set: a task the update sent back to
-   * PENDING (it gained an unfinished upstream task), `task_state` PENDING.
+   * A new DAG version (`dag_version`). With `task_key` set, a task the update changed: added
+   * (`task_state` PENDING, message "added by the update"; TASK_READY follows when it can run at
+   * once), removed (no `task_state`, message "removed by the update"), or sent back to PENDING
+   * because it gained an unfinished upstream task (`task_state` PENDING).
    */
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_DAG_UPDATED = 6,
   ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_READY = 7,
@@ -318,6 +320,10 @@ struct  Orchestrator__V1__WorkflowEvent
   int64_t sequence;
   char *workflow_id;
   Orchestrator__V1__EventType type;
+  /*
+   * When the server decided the change, by its clock. Not in sequence order: an event may carry an
+   * earlier time than one before it (by its commit latency, or another server's clock).
+   */
   int64_t at_unix_ms;
   /*
    * Set for task events.
@@ -333,7 +339,8 @@ struct  Orchestrator__V1__WorkflowEvent
   int32_t attempt;
   char *executor_id;
   /*
-   * Set for workflow events.
+   * Set for workflow events (`dag_version`: the workflow's version when the event was appended)
+   * and DAG_UPDATED.
    */
   Orchestrator__V1__WorkflowState workflow_state;
   int32_t dag_version;

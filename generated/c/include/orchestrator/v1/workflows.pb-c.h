@@ -507,7 +507,8 @@ struct  Orchestrator__V1__ListEventsRequest
   size_t n_types;
   Orchestrator__V1__EventType *types;
   /*
-   * Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. Each in
+   * Time window on WorkflowEvent.at_unix_ms, [since, until); 0 = unbounded. For looking back, not
+   * for polling: an event may commit after a later-stamped one (see at_unix_ms). Each in
    * [0, 253402300799999] (up to 9999-12-31), until after since; otherwise INVALID_ARGUMENT.
    */
   int64_t since_unix_ms;
