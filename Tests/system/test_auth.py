@@ -475,15 +475,17 @@ def test_a_lease_stream_gets_no_new_task_once_its_token_expired(auth_server, sec
     workflows, executors = stubs
     submitter = mint(secret_file, "submitter", "acme")
     first = submit(pb, workflows, submitter, capability, request_id=f"held-{capability}")
-    # Expires 4 s from now, past the server's 60 s clock skew.
-    expiring = pyjwt_token(secret_file, sub="worker", role="executor", tenant="acme", exp=int(time.time()) - 56)
+    # Expires 8 s from now, past the server's 60 s clock skew (4 s was too little for the first
+    # assignment on a loaded machine: a flaky failure in a full run).
+    expires_at = int(time.time()) + 8
+    expiring = pyjwt_token(secret_file, sub="worker", role="executor", tenant="acme", exp=expires_at - 60)
     stream = LeaseStream(executors, pb, bearer(expiring), pb.executors.ExecutorHello(
         executor_id="expiring", capabilities=[capability], max_in_flight=4), heartbeat_every=1)
     try:
         assert stream.next_of("welcome", 20)
         held = stream.next_of("assignment", 20)
         assert held and held.workflow_id == first
-        time.sleep(5)
+        time.sleep(max(0.0, expires_at - time.time()) + 1)
         later = submit(pb, workflows, submitter, capability, request_id=f"later-{capability}")
         assert stream.next_of("assignment", 3, keep_others=True) is None
         stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(lease=held.lease, result=b"done")))

@@ -229,7 +229,8 @@ public struct Orchestrator_V1_Task: Sendable, Hashable, GRPCMessage {
     public var maxAttempts: Int32 = 0
     /// Upstream tasks not yet succeeded.
     public var unfinishedUpstream: Int32 = 0
-    /// Critical-path rank (see DagAnalysis.ranks).
+    /// Critical-path rank (see DagAnalysis.ranks) in the current DAG version; a task that has started
+    /// keeps the rank it was dispatched with.
     public var rank: Double = 0
     public var leaseOwner: String = ""
     public var leaseExpiresUnixMs: Int64 = 0

@@ -181,7 +181,8 @@ struct  Orchestrator__V1__Task
    */
   int32_t unfinished_upstream;
   /*
-   * Critical-path rank (see DagAnalysis.ranks).
+   * Critical-path rank (see DagAnalysis.ranks) in the current DAG version; a task that has started
+   * keeps the rank it was dispatched with.
    */
   double rank;
   char *lease_owner;
