@@ -9,6 +9,8 @@ import PostgresClient
 /// applies migrations under an advisory lock.
 struct Database {
     let pool: PostgresPool
+    /// Health checks' own connection (gRPC health, `/readyz`): not queued behind a busy pool.
+    let probe: PostgresProbe
     let conninfo: String
     let embedded: EmbeddedPostgres?
 
@@ -46,11 +48,12 @@ struct Database {
             }
             throw error
         }
-        return Database(pool: pool, conninfo: conninfo, embedded: embedded)
+        return Database(pool: pool, probe: PostgresProbe(conninfo: conninfo), conninfo: conninfo, embedded: embedded)
     }
 
     func close(logger: Logger) async {
         pool.close()
+        await probe.close()
         if let embedded, embedded.adopted {
             // Another orchestratord on the same data folder may still be using it (found by
             // black-box testing: stopping the second server took the first one's database away).

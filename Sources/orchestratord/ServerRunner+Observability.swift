@@ -23,6 +23,7 @@ final class ServerObservability: Sendable {
 
     private struct Parts {
         var pool: PostgresPool?
+        var probe: PostgresProbe?
         var server: GRPCServer?
         var dispatch: DispatchService?
     }
@@ -87,8 +88,11 @@ final class ServerObservability: Sendable {
     }
 
     /// The database is open: pool metrics, database-wide gauges, and the database readiness check.
-    func attach(pool: PostgresPool) {
-        parts.withLock { $0.pool = pool }
+    func attach(pool: PostgresPool, probe: PostgresProbe) {
+        parts.withLock {
+            $0.pool = pool
+            $0.probe = probe
+        }
         gauges.attach(StoreGauges(pool: pool))
         registry.register(
             "orchestrator_db_pool_connections", help: "Pooled database connections, by state (in_use, idle, opening: being connected, no session yet).", type: .gauge,
@@ -170,22 +174,18 @@ final class ServerObservability: Sendable {
         let expected = OrchestratorMigrations.all.map(\.version).max() ?? 0
         return [
             ReadinessCheck(name: "database") { [self] in
-                guard let pool = parts.withLock({ $0.pool }) else { return "not open yet" }
-                do {
-                    let rows = try await pool.withConnection { session in
-                        try await session.query("SELECT coalesce(max(version), 0)::int8 AS version FROM schema_migrations")
-                    }
-                    let applied = try rows.first.map { try $0.decode(Int.self, column: "version") } ?? 0
-                    if applied < expected { return "migrations not applied (database at \(applied), this server needs \(expected))" }
-                    // A newer server migrated the database: this one keeps running (a rolling
-                    // upgrade) but should take no new traffic; it reported ready before.
-                    if applied > expected {
-                        return "schema newer than this server (database at migration \(applied), this server ships up to \(expected)): upgrade it"
-                    }
-                    return nil
-                } catch {
-                    return "unreachable: \(error)"
+                guard let probe = parts.withLock({ $0.probe }) else { return "not open yet" }
+                // Its own connection (`PostgresProbe`): a busy pool is not an unready database.
+                guard let applied = await probe.integer(ServerRunner.appliedMigrationSQL).map(Int.init) else {
+                    return "unreachable: the database did not answer"
                 }
+                if applied < expected { return "migrations not applied (database at \(applied), this server needs \(expected))" }
+                // A newer server migrated the database: this one keeps running (a rolling
+                // upgrade) but should take no new traffic; it reported ready before.
+                if applied > expected {
+                    return "schema newer than this server (database at migration \(applied), this server ships up to \(expected)): upgrade it"
+                }
+                return nil
             },
             ReadinessCheck(name: "grpc") { [self] in
                 guard let server = parts.withLock({ $0.server }) else { return "listeners not bound yet" }

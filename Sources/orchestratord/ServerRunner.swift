@@ -21,7 +21,7 @@ struct ServerRunner {
         let (registry, catalog) = try PlannerSetup.standard(catalogPath: settings.catalogFile, logger: logger)
         let observability = try ServerObservability.start(settings.observability, logger: logger)
         let database = try await Database.open(settings, logger: logger, instrumentation: observability.postgresInstrumentation)
-        observability.attach(pool: database.pool)
+        observability.attach(pool: database.pool, probe: database.probe)
         let store: PostgresStore
         do {
             store = try PostgresStore(pool: database.pool, conninfo: database.conninfo)
@@ -73,7 +73,7 @@ struct ServerRunner {
         health.register(into: &router)
         for service in router.serviceNames { health.setStatus(service: service, status: .serving) }
         let databaseHealth = followDatabaseHealth(
-            health, services: [MethodAccess.workflowsService, MethodAccess.executorsService], pool: database.pool)
+            health, services: [MethodAccess.workflowsService, MethodAccess.executorsService], probe: database.probe)
         ReflectionService.register(into: &router)
 
         // Order: tracing/logging outermost, then auth (docs/SECURITY.md).

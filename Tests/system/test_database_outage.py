@@ -165,3 +165,64 @@ def test_orchctl_executor_sends_a_report_again_until_it_is_stored(database, pb, 
 def psql_state(database: str, workflow_id: str) -> str:
     from procs import psql, workflow_uuid
     return psql(database, f"SELECT state FROM workflows WHERE id = '{workflow_uuid(workflow_id)}'")[0][0]
+
+
+def test_a_busy_pool_is_not_a_database_outage(cluster, tmp_path, pb, capability):
+    """Found by black-box testing (a 29-minute soak): gRPC health went NOT_SERVING for 2.3 s while
+    the database answered, because the health probe queued for a pool connection behind busy
+    ones. Health and /readyz now probe on a connection of their own: with the server's only pool
+    connection stuck behind a row lock, both still say the database answers."""
+    import subprocess
+    import threading
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    database = cluster.create_database("sys_busy_pool_" + uuid.uuid4().hex[:8])
+    server = Orchestratord(database, tmp_path, extra_args=["--database-pool-size", 1, "--admin-address", "127.0.0.1:0"]).start()
+    holder = None
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            workflows = pb.workflows_grpc.WorkflowsStub(channel)
+            wait_for_health(health, "", health_pb2.HealthCheckResponse.SERVING)
+            workflow_id = workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=pb.query.Query(graph=pb.dag.Dag(
+                tasks=[pb.dag.TaskSpec(key="t", required_capabilities=["nobody-" + capability])]))), timeout=30).workflow.workflow_id
+            # Another client holds the workflow's row; the cancel below takes the pool's only
+            # connection and waits for it.
+            holder = subprocess.Popen(["psql", "-X", "-q", "-d", database], stdin=subprocess.PIPE, text=True)
+            holder.stdin.write(f"BEGIN; SELECT id FROM workflows WHERE id = '{workflow_id}' FOR UPDATE;\n")
+            holder.stdin.flush()
+            time.sleep(1)
+            outcome = {}
+
+            def cancel():
+                try:
+                    outcome["state"] = workflows.CancelWorkflow(
+                        pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="after the lock"), timeout=60).workflow.state
+                except grpc.RpcError as error:
+                    outcome["error"] = error
+
+            canceller = threading.Thread(target=cancel)
+            canceller.start()
+            statuses, ready = [], []
+            for _ in range(16):  # 8 s: four health probe intervals
+                time.sleep(0.5)
+                statuses.append(health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status)
+                try:
+                    with urllib.request.urlopen(f"http://{server.admin_address()}/readyz", timeout=5) as answer:
+                        ready.append(answer.status)
+                except urllib.error.HTTPError as error:
+                    ready.append(error.code)
+            assert canceller.is_alive(), "the cancel did not wait for the lock: the pool was never busy"
+            assert set(statuses) == {health_pb2.HealthCheckResponse.SERVING}, statuses
+            assert set(ready) == {200}, ready
+            holder.stdin.write("ROLLBACK;\n")
+            holder.stdin.flush()
+            canceller.join(60)
+            assert outcome.get("state") == pb.workflow.WORKFLOW_STATE_CANCELLED, outcome
+    finally:
+        if holder:
+            holder.stdin.close()
+            holder.wait(10)
+        server.stop()
