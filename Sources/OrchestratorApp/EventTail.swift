@@ -1,4 +1,5 @@
 import OrchestratorDomain
+import Synchronization
 
 /// The newest events of the log, read once per change for every watcher of this server.
 ///
@@ -15,6 +16,10 @@ import OrchestratorDomain
 /// sequences in commit order, migration 0006, so such a read misses nothing that a later one
 /// could still find), and drops its oldest events past `maxEvents` or `maxBytes`.
 actor EventTail {
+    /// Set once the store said it cannot tell where its log ends: watchers then read the store
+    /// without asking the tail (no hop to this actor).
+    nonisolated let unsupported = Atomic<Bool>(false)
+
     private let events: any EventStore
     private let signals: ChangeSignals
     private let maxEvents: Int
@@ -105,7 +110,10 @@ actor EventTail {
 
     private func readNewEvents() async throws {
         guard coveredAfter != nil else {
-            guard let end = try await events.latestSequence() else { return }
+            guard let end = try await events.latestSequence() else {
+                unsupported.store(true, ordering: .relaxed)
+                return
+            }
             coveredAfter = end
             last = end
             return

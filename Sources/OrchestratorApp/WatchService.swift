@@ -27,7 +27,9 @@ public struct WatchService: Sendable {
         self.batchSize = batchSize
         self.gapGrace = gapGrace
         self.idleRecheck = idleRecheck
-        tail = EventTail(events: events, signals: signals, maxEvents: recentEvents)
+        // The window is read again without a signal as often as a watcher would read the log
+        // without one (the safety net for a lost NOTIFY).
+        tail = EventTail(events: events, signals: signals, maxEvents: recentEvents, maxStaleness: idleRecheck)
     }
 
     /// Returns once the server's graceful shutdown has begun (or the task is cancelled): for calls
@@ -63,7 +65,7 @@ public struct WatchService: Sendable {
             batchQuery.limit = batchSize
             let batch: [StoredEvent]
             do {
-                if let recent = try await tail.batch(batchQuery, generation: generation) {
+                if !tail.unsupported.load(ordering: .relaxed), let recent = try await tail.batch(batchQuery, generation: generation) {
                     batch = recent
                 } else {
                     batch = try await events.events(batchQuery)

@@ -9,9 +9,12 @@ import Testing
     final class CountingEventStore: EventStore {
         private let committed = Mutex<[StoredEvent]>([])
         private let reads = Atomic<Int>(0)
+        private let ends = Atomic<Int>(0)
         private let failing = Atomic<Bool>(false)
 
         var eventReads: Int { reads.load(ordering: .relaxed) }
+        /// Calls of `latestSequence`: the window starts at the log's end with the first.
+        var endReads: Int { ends.load(ordering: .relaxed) }
         func fail(_ on: Bool) { failing.store(on, ordering: .relaxed) }
 
         func commit(_ sequences: ClosedRange<Int64>, workflowID: String = "wf", tenant: String = "t") {
@@ -35,6 +38,7 @@ import Testing
 
         func latestSequence() async throws -> Int64? {
             if failing.load(ordering: .relaxed) { throw StoreError.unavailable("connection refused") }
+            ends.add(1, ordering: .relaxed)
             return committed.withLock { $0.last?.sequence ?? 0 }
         }
     }
@@ -51,7 +55,9 @@ import Testing
                 try await watch.follow(EventQuery(afterSequence: 10, workflowID: "wf"), stopWhen: { $0.sequence == 210 }, emit: { seen.append($0.sequence) })
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // The window starts at the log's end (10) before anything more is committed, so every
+        // watcher's cursor lies inside it, however late its task starts.
+        try await waitUntil { store.endReads > 0 }
         let before = store.eventReads
         for round in 0..<20 {
             let first = Int64(11 + round * 10)
@@ -126,7 +132,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(100))
         store.commit(4...5)
         signals.signal(.events)
-        try await Task.sleep(for: .milliseconds(100))
+        try await waitUntil { seen.values == [4, 5] }
         store.fail(true)
         signals.signal(.events)
         do {

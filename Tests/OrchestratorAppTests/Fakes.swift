@@ -23,6 +23,14 @@ final class FakeEventStore: EventStore {
     }
 }
 
+/// Waits until `condition` holds, or `timeout` passes (then returns, and the caller's
+/// expectation reports what it saw): tests wait for what they wait for, not a fixed time that a
+/// loaded machine can outlast.
+func waitUntil(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+}
+
 /// Collects what a watcher emitted.
 final class Collected: Sendable {
     private let items = Mutex<[Int64]>([])

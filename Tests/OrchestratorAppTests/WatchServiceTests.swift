@@ -23,11 +23,15 @@ import Testing
         let store = FakeEventStore()
         let signals = ChangeSignals()
         store.commit([1, 3])  // 2 is still committing
-        let watch = WatchService(events: store, signals: signals, gapGrace: .seconds(5))
+        // A long grace: in a full parallel `swift test` on two cores the watcher's task may wait
+        // seconds for a thread (other suites block theirs in synchronous libpq calls).
+        let watch = WatchService(events: store, signals: signals, gapGrace: .seconds(60))
         let seen = Collected()
         let follower = Task {
             try await watch.follow(EventQuery(afterSequence: 0), stopWhen: { $0.sequence == 3 }, emit: { seen.append($0.sequence) })
         }
+        // Within the grace: 1 is delivered, and 3 waits for 2.
+        try await waitUntil(.seconds(30)) { seen.values == [1] }
         try await Task.sleep(for: .milliseconds(100))
         #expect(seen.values == [1])
         store.commit([2])

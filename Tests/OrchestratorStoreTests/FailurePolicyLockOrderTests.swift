@@ -23,7 +23,8 @@ struct FailurePolicyLockOrderTests {
 
     @Test("a fail_fast failure waiting for a task a claim holds does not deadlock with the claim's event append", arguments: Ending.allCases)
     func failFastWaitsWithoutTheEventLock(_ ending: Ending) async throws {
-        try await TestDatabase.withStore(maxConnections: 6) { store, pool in
+        // Three at once: the claimer's, the failure's, and the one that watches for its lock wait.
+        try await TestDatabase.withStore(maxConnections: 4) { store, pool in
             let dag = Dag(tasks: [Fixtures.task("f", capabilities: ["f"]), Fixtures.task("g", capabilities: ["g"])])
             let id = try await store.createWorkflow(Fixtures.workflow(dag: dag)).workflow.workflowID
             let f = try #require(try await Fixtures.claim(store, executor: "exec-f", capabilities: ["f"], ttl: 1_000).first)

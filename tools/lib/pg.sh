@@ -39,8 +39,10 @@ pg_start() {
   # fsync off: the cluster is thrown away, and tests should not wait on the disk.
   local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   [[ "${PG_DURABLE:-0}" == 1 ]] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+  # 400 connections: `swift test` runs its suites in parallel, each with a database and a pool of
+  # its own, and once passed 200 ("too many clients already" in a pool test).
   _pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 $durability -c max_connections=200 -c autovacuum_naptime=10s" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 $durability -c max_connections=400 -c autovacuum_naptime=10s" \
     start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   _pg_as_owner "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE \"$database\"" >/dev/null
