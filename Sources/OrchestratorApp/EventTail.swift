@@ -48,9 +48,12 @@ actor EventTail {
     }
 
     /// The events `query` asks for, when the window covers its cursor (after a refresh that began
-    /// once `generation` was current); nil when the watcher must read the store (its cursor is
-    /// older than the window, or the store cannot say where its log ends).
-    func batch(_ query: EventQuery, generation: UInt64) async throws -> [StoredEvent]? {
+    /// once `generation` was current), and the sequence the window was searched through: a
+    /// watcher of one workflow starts its next search there instead of at its last event, past
+    /// the other workflows' events (rescanned at every change, a quiet workflow's watcher walked
+    /// the whole window each time). nil when the watcher must read the store (its cursor is older
+    /// than the window, or the store cannot say where its log ends).
+    func batch(_ query: EventQuery, generation: UInt64) async throws -> (events: [StoredEvent], searchedThrough: Int64)? {
         try await refresh(covering: generation)
         guard let coveredAfter, query.afterSequence >= coveredAfter else { return nil }
         var found: [StoredEvent] = []
@@ -60,7 +63,8 @@ actor EventTail {
             if Self.matches(event, query) { found.append(event) }
             index += 1
         }
-        return found
+        let searched = found.count == query.limit ? found[found.count - 1].sequence : last
+        return (found, max(query.afterSequence, searched))
     }
 
     /// As the store's query filters: one workflow, one tenant (byte for byte, as PostgreSQL compares).

@@ -54,6 +54,9 @@ public struct WatchService: Sendable {
         emit: (StoredEvent) async throws -> Void
     ) async throws {
         var cursor = query.afterSequence
+        /// Where the next search of the shared window starts (`EventTail.batch`); at or past the
+        /// cursor, which stays the last event delivered (the resume point the watcher is told).
+        var searchedThrough = cursor
         var deliveredAny = false
         var finishedSeen = false
         var gapSeenAt: ContinuousClock.Instant?
@@ -61,12 +64,14 @@ public struct WatchService: Sendable {
             if signals.isShuttingDown { throw WatchInterrupted(lastSequence: cursor) }
             let generation = signals.generation(.events)
             var batchQuery = query
-            batchQuery.afterSequence = cursor
+            batchQuery.afterSequence = max(cursor, searchedThrough)
             batchQuery.limit = batchSize
             let batch: [StoredEvent]
+            var searched: Int64?
             do {
                 if !tail.unsupported.load(ordering: .relaxed), let recent = try await tail.batch(batchQuery, generation: generation) {
-                    batch = recent
+                    batch = recent.events
+                    searched = recent.searchedThrough
                 } else {
                     batch = try await events.events(batchQuery)
                 }
@@ -96,6 +101,9 @@ public struct WatchService: Sendable {
                 gapSeenAt = nil
                 if stopWhen(event) { return }
             }
+            // Past the events that are not this watcher's only once every one found was delivered
+            // (a gap or a stop leaves the rest to the next search).
+            searchedThrough = delivered == batch.count ? max(cursor, searched ?? cursor) : cursor
             if delivered == batch.count, batch.count == batchSize { continue }
             if endWhenCaughtUp, batch.isEmpty { return }
             if batch.isEmpty, !deliveredAny, let finishedMeanwhile {

@@ -97,6 +97,29 @@ import Testing
         #expect(ofTenant.values == [3, 5])
     }
 
+    @Test("a watcher of a quiet workflow searches on from where it stopped, and still gets its events")
+    func quietWorkflowWatcherSkipsOthers() async throws {
+        let store = CountingEventStore()
+        let signals = ChangeSignals()
+        let watch = WatchService(events: store, signals: signals, idleRecheck: .seconds(60))
+        let seen = Collected()
+        let follower = Task {
+            try await watch.follow(EventQuery(afterSequence: 0, workflowID: "quiet"), stopWhen: { $0.sequence == 1_002 }, emit: { seen.append($0.sequence) })
+        }
+        try await waitUntil { store.endReads > 0 }
+        for round in 0..<10 {
+            let first = Int64(1 + round * 100)
+            store.commit(first...(first + 99), workflowID: "busy")
+            signals.signal(.events)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        store.commit(1_001...1_001, workflowID: "quiet")
+        store.commit(1_002...1_002, workflowID: "quiet")
+        signals.signal(.events)
+        try await follower.value
+        #expect(seen.values == [1_001, 1_002])
+    }
+
     @Test("a watcher older than the window reads the store, then joins the window, missing nothing")
     func watcherBehindTheWindowCatchesUp() async throws {
         let store = CountingEventStore()

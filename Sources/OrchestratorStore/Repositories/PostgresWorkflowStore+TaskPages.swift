@@ -15,7 +15,7 @@ extension PostgresWorkflowStore {
             // spec counts too: names and descriptions of 60 KB made 10 MB pages (black-box testing).
             let sizes = try await session.query(
                 """
-                SELECT t.key, octet_length(t.input) + octet_length(t.metadata::text)
+                SELECT t.key, \(Self.specAndPayloadBytes)
                        + CASE WHEN $5::bool THEN coalesce(octet_length(t.result), 0) ELSE 0 END AS bytes
                   FROM tasks t
                  WHERE t.workflow_id = $1 AND ($2::text IS NULL OR t.key > $2)
@@ -64,12 +64,15 @@ extension PostgresWorkflowStore {
 }
 
 extension PostgresWorkflowStore {
+    /// A task's spec and payload in bytes, as answers carry them (ListTasks pages, GetWorkflow).
+    static let specAndPayloadBytes = "octet_length(t.input) + octet_length(t.metadata::text)"
+
     public func taskBytes(workflowID: String) async throws -> Int {
         try await context.read { session in
             // tasks_workflow_key_key; octet_length of a TOASTed bytea reads its size from the pointer.
             let rows = try await session.query(
                 """
-                SELECT coalesce(sum(octet_length(t.input) + octet_length(t.metadata::text) + coalesce(octet_length(t.result), 0)), 0)::int8
+                SELECT coalesce(sum(\(Self.specAndPayloadBytes) + coalesce(octet_length(t.result), 0)), 0)::int8
                        AS bytes
                   FROM tasks t WHERE t.workflow_id = $1
                 """, [workflowID])
