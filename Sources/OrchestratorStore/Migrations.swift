@@ -31,6 +31,7 @@ public enum OrchestratorMigrations {
         migration(14, "0014_claim_by_capabilities.sql", PackageResources._014_claim_by_capabilities_sql),
         migration(15, "0015_query_summaries.sql", PackageResources._015_query_summaries_sql),
         migration(16, "0016_task_counts_index.sql", PackageResources._016_task_counts_index_sql),
+        migration(17, "0017_retention.sql", PackageResources._017_retention_sql),
     ]
 
     private static func migration(_ version: Int, _ name: String, _ bytes: [UInt8]) -> Migration {

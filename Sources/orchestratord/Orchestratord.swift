@@ -78,6 +78,9 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
     var heartbeatInterval: String?
 
+    @Option(name: .long, parsing: .unconditional, help: "Keep a finished workflow this long, then delete it with its tasks and events: seconds, or 30d, 12h, 90m; off keeps all (default off; env ORCHESTRATOR_RETENTION).")
+    var retention: String?
+
     @Option(name: .long, help: "Hand a new workflow's first tasks to idle executor streams as it is stored: on or off (default on; env ORCHESTRATOR_DIRECT_DISPATCH).")
     var directDispatch: String?
 
@@ -122,7 +125,7 @@ struct Orchestratord: AsyncParsableCommand {
             ("auth", auth), ("jwt-key-file", jwtKeyFile), ("jwks-file", jwksFile), ("jwt-issuer", jwtIssuer),
             ("jwt-audience", jwtAudience), ("jwt-clock-skew", jwtClockSkew),
             ("catalog-file", catalogFile), ("lease-ttl", leaseTtl), ("heartbeat-interval", heartbeatInterval),
-            ("direct-dispatch", directDispatch),
+            ("retention", retention), ("direct-dispatch", directDispatch),
             ("otlp-endpoint", otlpEndpoint), ("otlp-service-name", otlpServiceName), ("trace-sample-ratio", traceSampleRatio),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })

@@ -148,6 +148,19 @@ final class ServerObservability: Sendable {
         ) { ExecutorsEndpoint.byCapability(service.executorSessions).sorted { $0.key < $1.key }.map { ([$0.key], Double($0.value)) } }
     }
 
+    /// What retention passes deleted, for `RetentionService` (counted only when retention is on).
+    func retentionCounter() -> @Sendable (PrunedWorkflows) -> Void {
+        let family = registry.counter(
+            "orchestrator_retention_pruned_total",
+            help: "Rows deleted by retention (--retention) on this server, by kind (workflows, tasks, events).", labels: ["kind"])
+        let (workflows, tasks, events) = (family.labels("workflows"), family.labels("tasks"), family.labels("events"))
+        return { pass in
+            workflows.increment(by: Double(pass.workflows))
+            tasks.increment(by: Double(pass.tasks))
+            events.increment(by: Double(pass.events))
+        }
+    }
+
     /// The gRPC server is listening: connection and stream counts, and the listener readiness check.
     func attach(server: GRPCServer) {
         parts.withLock { $0.server = server }

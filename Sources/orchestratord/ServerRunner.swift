@@ -62,6 +62,9 @@ struct ServerRunner {
             workflows: store, limits: planning.limits, signals: signals,
             budget: AssignmentBudget(maxAssignmentBytes: dispatchConfiguration.maxAssignmentBytes))
         let background = dispatch.runBackgroundLoops()
+        let retention = settings.retention.map {
+            RetentionService(retention: $0, store: store, pruned: observability.retentionCounter()).run()
+        }
 
         let health = HealthService()
         var router = RPCRouter()
@@ -104,6 +107,7 @@ struct ServerRunner {
             try await server.start()
         } catch {
             background.cancel()
+            retention?.cancel()
             feed.cancel()
             store.close()
             await database.close(logger: logger)
@@ -121,6 +125,7 @@ struct ServerRunner {
         await server.waitUntilShutdown()
         databaseHealth.cancel()
         background.cancel()
+        retention?.cancel()
         feed.cancel()
         store.close()
         await database.close(logger: logger)

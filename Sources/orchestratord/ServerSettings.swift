@@ -28,6 +28,8 @@ struct ServerSettings: Sendable {
     var catalogFile: String?
     var leaseTTL: Duration
     var heartbeatInterval: Duration
+    /// How long finished workflows are kept; nil: for ever.
+    var retention: Duration?
     var directDispatch: Bool
     var observability: ObservabilitySettings
     var limits: LimitSettings
@@ -81,6 +83,7 @@ struct ServerSettings: Sendable {
         }
         leaseTTL = .seconds(try Self.integer(settings.value("lease-ttl") ?? "", "lease-ttl", in: 1...86_400))
         heartbeatInterval = .seconds(try Self.integer(settings.value("heartbeat-interval") ?? "", "heartbeat-interval", in: 1...3600))
+        retention = try RetentionSetting.parse(settings.value("retention") ?? "off")
         switch (settings.value("direct-dispatch") ?? "on").lowercased() {
         case "on", "true", "1": directDispatch = true
         case "off", "false", "0": directDispatch = false

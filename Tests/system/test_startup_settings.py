@@ -31,6 +31,8 @@ CASES = [
     (["--max-receive-message-size", "8388608", "--max-server-receive-buffer", "16777216"],
      "max-server-receive-buffer (16777216) must be at least max-connection-receive-buffer (33554432)"),
     # Found by black-box testing: exit 1 with "catalog /nonexistent.json: cannot be read".
+    (["--retention", "3 weeks"], 'retention "3 weeks" is not a duration'),
+    (["--retention", "-1d"], 'retention "-1d" is not a duration'),
     (["--catalog-file", "/nonexistent.json"], 'catalog-file "/nonexistent.json" cannot be read'),
     # Found by black-box testing: a negative number was taken for a flag ("Missing value for ...").
     (["--shutdown-grace", "-5"], 'shutdown-grace "-5" must be an integer in 0...3600'),

@@ -431,7 +431,8 @@ public struct Orchestrator_V1_Actor: Sendable, Hashable, GRPCMessage {
 public struct Orchestrator_V1_WorkflowEvent: Sendable, Hashable, GRPCMessage {
     public static let grpcMessageName = "orchestrator.v1.WorkflowEvent"
 
-    /// Strictly increasing across the whole server (gaps are possible); resume after it.
+    /// Strictly increasing across the whole server (gaps are possible: rolled-back appends, and the
+    /// events of workflows the server's retention deleted); resume after it.
     public var sequence: Int64 = 0
     public var workflowID: String = ""
     public var type: Orchestrator_V1_EventType = .unspecified

@@ -10,7 +10,8 @@ public struct Orchestrator_V1_SubmitQueryRequest: Sendable, Hashable, GRPCMessag
     /// Client-chosen idempotency key, unique per tenant: 1-128 printable ASCII characters, no
     /// spaces. Retrying a submission with the same key returns the same workflow instead of
     /// creating a duplicate. Optional but strongly recommended. The key names one request: reused for a different query it is refused
-    /// with ALREADY_EXISTS, naming the workflow it belongs to.
+    /// with ALREADY_EXISTS, naming the workflow it belongs to. A key is remembered as long as its
+    /// workflow is kept: once the server's retention (--retention) deleted it, the key is free again.
     public var requestID: String = ""
     public var query: Orchestrator_V1_Query? = nil
     /// Wait for the workflow to finish, within the call's deadline.

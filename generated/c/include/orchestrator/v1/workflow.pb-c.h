@@ -316,7 +316,8 @@ struct  Orchestrator__V1__WorkflowEvent
 {
   ProtobufCMessage base;
   /*
-   * Strictly increasing across the whole server (gaps are possible); resume after it.
+   * Strictly increasing across the whole server (gaps are possible: rolled-back appends, and the
+   * events of workflows the server's retention deleted); resume after it.
    */
   int64_t sequence;
   char *workflow_id;
