@@ -53,7 +53,8 @@ public protocol Orchestrator_V1_WorkflowsProvider: Sendable {
     func getDag(_ request: Orchestrator_V1_GetDagRequest, context: ServerContext) async throws -> Orchestrator_V1_GetDagResponse
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
     /// `expected_version` is not the current version (another writer got there first), and with
-    /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
+    /// FAILED_PRECONDITION when it touches tasks that already started or finished (removes them,
+    /// or adds or removes their upstream tasks). Nothing is written on error.
     /// When several apply, the first of these answers: INVALID_ARGUMENT for the request's own fields
     /// (listing every problem, with those of the graph the change would leave when it can be
     /// checked); NOT_FOUND; FAILED_PRECONDITION for a finished or still-planning workflow; ABORTED
@@ -263,7 +264,8 @@ public struct Orchestrator_V1_WorkflowsClient: Sendable {
 
     /// Changes a workflow's graph, making a new version. Fails with ABORTED when
     /// `expected_version` is not the current version (another writer got there first), and with
-    /// FAILED_PRECONDITION when it touches tasks that already started. Nothing is written on error.
+    /// FAILED_PRECONDITION when it touches tasks that already started or finished (removes them,
+    /// or adds or removes their upstream tasks). Nothing is written on error.
     /// When several apply, the first of these answers: INVALID_ARGUMENT for the request's own fields
     /// (listing every problem, with those of the graph the change would leave when it can be
     /// checked); NOT_FOUND; FAILED_PRECONDITION for a finished or still-planning workflow; ABORTED

@@ -398,6 +398,9 @@ public struct Orchestrator_V1_UpdateDagRequest: Sendable, Hashable, GRPCMessage 
     /// New dependencies between existing or new tasks; the downstream task must have no attempt
     /// running (PENDING, READY or RETRY_WAIT; it waits for the new upstream task before its next attempt).
     public var addEdges: [Orchestrator_V1_Edge] = []
+    /// Dependencies to drop; the downstream task must have no attempt running or done (PENDING,
+    /// READY or RETRY_WAIT): one that started or finished keeps the upstream tasks it ran (or was
+    /// skipped) for. Removing a task drops its edges whatever the state of its downstream tasks.
     public var removeEdges: [Orchestrator_V1_Edge] = []
     /// Recorded with the new version.
     public var reason: String = ""

@@ -6,7 +6,7 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case notFound(String)
     /// `UpdateDag` named a version that is no longer current.
     case versionConflict(expected: Int, current: Int)
-    /// A change touched tasks that already started (their keys).
+    /// A change touched tasks that already started or finished (their keys).
     case tasksAlreadyStarted([String])
     /// The workflow already finished (or was cancelled) and cannot change.
     case workflowFinished(String, WorkflowState)
@@ -22,7 +22,7 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notFound(let what): "not found: \(what)"
         case .versionConflict(let expected, let current):
             "DAG version conflict: the update expected version \(expected) but the current version is \(current)"
-        case .tasksAlreadyStarted(let keys): "tasks already started and cannot change: \(keys.joined(separator: ", "))"
+        case .tasksAlreadyStarted(let keys): "tasks already started or finished cannot change: \(keys.joined(separator: ", "))"
         case .workflowFinished(let id, let state): "workflow \(id) is already \(state.rawValue)"
         case .unavailable(let reason): "database unavailable: \(reason)"
         case .malformedPageToken: "page_token is not a token this server issued"

@@ -402,6 +402,11 @@ struct  Orchestrator__V1__UpdateDagRequest
    */
   size_t n_add_edges;
   Orchestrator__V1__Edge **add_edges;
+  /*
+   * Dependencies to drop; the downstream task must have no attempt running or done (PENDING,
+   * READY or RETRY_WAIT): one that started or finished keeps the upstream tasks it ran (or was
+   * skipped) for. Removing a task drops its edges whatever the state of its downstream tasks.
+   */
   size_t n_remove_edges;
   Orchestrator__V1__Edge **remove_edges;
   /*
