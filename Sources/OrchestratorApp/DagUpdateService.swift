@@ -8,11 +8,15 @@ public struct DagUpdateService: Sendable {
     let signals: ChangeSignals
     let clock: any WallClock
     let budget: AssignmentBudget
+    /// Whose workflows carry a planning task, and its key.
+    let delegatedPlanner: (name: String, taskKey: TaskKey)
 
     public init(
         workflows: any WorkflowStore, limits: ValidationLimits = .default, signals: ChangeSignals, clock: any WallClock = SystemWallClock(),
-        budget: AssignmentBudget = AssignmentBudget(maxAssignmentBytes: nil)
+        budget: AssignmentBudget = AssignmentBudget(maxAssignmentBytes: nil),
+        delegatedPlanner: (name: String, taskKey: TaskKey) = (DelegatedPlanner.defaultName, DelegatedPlanner().taskKey)
     ) {
+        self.delegatedPlanner = delegatedPlanner
         self.budget = budget
         self.workflows = workflows
         self.limits = limits
@@ -34,7 +38,7 @@ public struct DagUpdateService: Sendable {
             let current = try? await workflows.dagVersion(workflowID: workflowID, version: expectedVersion)
         else { return [] }
         let (newDag, referenceProblems) = change.inheriting(from: workflow.query).applying(to: current.dag)
-        let constraintProblems = Self.constraintIssues(workflow.query, newDag)
+        let constraintProblems = constraintIssues(workflow, newDag)
         do {
             _ = try DagValidator(limits: limits).validate(newDag)
             return referenceProblems + constraintProblems
@@ -46,9 +50,11 @@ public struct DagUpdateService: Sendable {
     /// The query's constraints bind the workflow's graph whatever made it: the planners check
     /// them, adoption checks a delegated planner's graph, and so does an update (tasks added
     /// past `max_tasks`, with a forbidden capability or over the cost cap were stored; found by
-    /// black-box testing).
-    static func constraintIssues(_ query: Query, _ dag: Dag) -> [ValidationIssue] {
-        query.constraints.violations(of: dag).map { ValidationIssue(code: .constraintViolated, message: $0) }
+    /// black-box testing). A delegated planner's planning task is not counted, as adoption and
+    /// planning do not count it.
+    func constraintIssues(_ workflow: WorkflowRecord, _ dag: Dag) -> [ValidationIssue] {
+        let uncounted: Set<TaskKey> = workflow.planning?.planner == delegatedPlanner.name ? [delegatedPlanner.taskKey] : []
+        return workflow.query.constraints.violations(of: dag, uncounted: uncounted).map { ValidationIssue(code: .constraintViolated, message: $0) }
     }
 
     public func update(
@@ -77,7 +83,7 @@ public struct DagUpdateService: Sendable {
             // Every problem in one answer: references to what is not there, and what is wrong with
             // the graph they leave (one used to hide the other; found by black-box testing).
             let (newDag, referenceProblems) = change.inheriting(from: workflow.query).applying(to: current.dag)
-            let constraintProblems = Self.constraintIssues(workflow.query, newDag)
+            let constraintProblems = constraintIssues(workflow, newDag)
             let validated: ValidatedDag
             do {
                 validated = try DagValidator(limits: limits).validate(newDag)

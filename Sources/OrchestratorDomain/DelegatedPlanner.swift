@@ -35,7 +35,7 @@ public struct DelegatedPlanner: Planner {
         return try context.finish(
             Dag(tasks: [task]), planner: name,
             rationale: "delegated: one planning task for an executor with capability `\(plannerCapability)`",
-            query: query, started: started)
+            query: query, started: started, uncounted: [taskKey])
     }
 
     /// The planning task carries the query's text, goal, inputs and labels as its metadata, under

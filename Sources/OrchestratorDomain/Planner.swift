@@ -17,10 +17,11 @@ public struct PlanningContext: Sendable {
     }
 
     /// Validates and analyses a planner's graph, checks the query's constraints, and wraps it all in a
-    /// `PlanResult` stamped with the time taken since `started`.
+    /// `PlanResult` stamped with the time taken since `started`. `uncounted` tasks (a delegated
+    /// planner's planning task) count toward neither `max_tasks` nor `max_total_cost`.
     public func finish(
         _ dag: Dag, planner: String, rationale: String, query: Query, started: ContinuousClock.Instant,
-        alternatives: [String] = [], goals: [String] = []
+        alternatives: [String] = [], goals: [String] = [], uncounted: Set<TaskKey> = []
     ) throws(PlanningError) -> PlanResult {
         let graph: ValidatedDag
         do {
@@ -31,13 +32,8 @@ public struct PlanningContext: Sendable {
         }
         let analysis = GraphAnalysis(graph)
         let totalCost = dag.tasks.reduce(0) { $0 + $1.estimatedCost }
-        if let maxTasks = query.constraints.maxTasks, dag.tasks.count > maxTasks {
-            throw PlanningError(
-                .constraintViolated, "the plan needs \(dag.tasks.count) tasks; the query allows at most \(maxTasks)")
-        }
-        if let maxCost = query.constraints.maxTotalCost, totalCost > maxCost {
-            throw PlanningError(
-                .constraintViolated, "the plan costs \(DotExport.format(totalCost)); the query allows at most \(DotExport.format(maxCost))")
+        if let first = query.constraints.countViolations(of: dag, uncounted: uncounted).first {
+            throw PlanningError(.constraintViolated, first)
         }
         let metadata = PlanningMetadata(
             planner: planner, duration: now() - started, rationale: rationale, goals: goals,

@@ -94,17 +94,32 @@ public struct PlanningConstraints: Hashable, Sendable, Codable {
 
     /// Every way `dag` breaks these constraints — its task count, its total estimated cost, the
     /// capabilities its tasks require — for a graph made outside the planners (a delegated
-    /// planner's answer), which `PlanningContext.finish` never saw.
-    public func violations(of dag: Dag) -> [String] {
+    /// planner's answer, an update), which `PlanningContext.finish` never saw.
+    ///
+    /// `uncounted` tasks (a delegated planner's planning task) count toward neither `maxTasks` nor
+    /// `maxTotalCost`: the bounds are on the plan, not on the planning. Adoption checked a
+    /// delegated planner's answer without its planning task and every later update with it, so a
+    /// plan adopted at `max_tasks` refused every update after (found by black-box testing).
+    public func violations(of dag: Dag, uncounted: Set<TaskKey> = []) -> [String] {
+        countViolations(of: dag, uncounted: uncounted) + capabilityViolations(in: dag)
+    }
+
+    /// The task count and total cost against `maxTasks` and `maxTotalCost`, one sentence each.
+    /// Costs are sums of decimals: a sum within a billionth of the cap is within it (0.1 + 0.2
+    /// was refused under a cap of 0.3, as 0.30000000000000004).
+    public func countViolations(of dag: Dag, uncounted: Set<TaskKey> = []) -> [String] {
+        let counted = uncounted.isEmpty ? dag.tasks : dag.tasks.filter { !uncounted.contains($0.key) }
         var sentences: [String] = []
-        if let maxTasks, dag.tasks.count > maxTasks {
-            sentences.append("the plan needs \(dag.tasks.count) tasks; the query allows at most \(maxTasks)")
+        if let maxTasks, counted.count > maxTasks {
+            sentences.append("the plan needs \(counted.count) tasks; the query allows at most \(maxTasks)")
         }
-        let totalCost = dag.tasks.reduce(0) { $0 + $1.estimatedCost }
-        if let maxTotalCost, totalCost > maxTotalCost {
-            sentences.append("the plan costs \(DotExport.format(totalCost)); the query allows at most \(DotExport.format(maxTotalCost))")
+        let totalCost = counted.reduce(0) { $0 + $1.estimatedCost }
+        if let maxTotalCost, totalCost > maxTotalCost + Swift.max(abs(maxTotalCost), 1) * 1e-9 {
+            // Said to the billionth, as compared: "costs 0.3", not "0.30000000000000004".
+            let said = (totalCost * 1e9).rounded() / 1e9
+            sentences.append("the plan costs \(DotExport.format(said)); the query allows at most \(DotExport.format(maxTotalCost))")
         }
-        return sentences + capabilityViolations(in: dag)
+        return sentences
     }
 }
 

@@ -22,6 +22,27 @@ struct DelegatedPlannerTests {
         #expect(result.metadata.rationale == "delegated: one planning task for an executor with capability `planner`")
     }
 
+    /// The planning task is the planner's own work, not the plan: bounds on the plan's size and
+    /// cost leave it out when planning, adopting and updating alike.
+    @Test func thePlanningTaskCountsTowardNeitherBound() throws {
+        let bounded = Query(text: "organise a conference", constraints: PlanningConstraints(maxTotalCost: 0.5, maxTasks: 1))
+        #expect(try DelegatedPlanner().plan(bounded, context: PlanningContext()).dag.tasks.map(\.key) == ["plan"])
+        var merged = try planningVersion().dag
+        merged.tasks.append(TaskSpec(key: "work", estimatedCost: 0.5))
+        #expect(bounded.constraints.violations(of: merged, uncounted: ["plan"]).isEmpty)
+        #expect(bounded.constraints.violations(of: merged) == [
+            "the plan needs 2 tasks; the query allows at most 1", "the plan costs 1.5; the query allows at most 0.5",
+        ])
+    }
+
+    /// A cost cap compares sums of decimals: 0.1 + 0.2 is 0.30000000000000004 in binary.
+    @Test func aSumOfDecimalsAtTheCostCapIsWithinIt() {
+        let capped = PlanningConstraints(maxTotalCost: 0.3)
+        let dag = Dag(tasks: [TaskSpec(key: "a", estimatedCost: 0.1), TaskSpec(key: "b", estimatedCost: 0.2)])
+        #expect(capped.countViolations(of: dag).isEmpty)
+        #expect(PlanningConstraints(maxTotalCost: 0.29).countViolations(of: dag) == ["the plan costs 0.3; the query allows at most 0.29"])
+    }
+
     @Test func emptyQueryIsRejected() {
         #expect(throws: PlanningError.self) { try DelegatedPlanner().plan(Query(), context: PlanningContext()) }
     }

@@ -3,6 +3,11 @@ task, answers with a graph, and the workflow runs it (docs/EXECUTORS.md, "Planni
 
 from __future__ import annotations
 
+import time
+
+import grpc
+import pytest
+
 from conftest import task_rows, workflow_uuid
 from procs import psql
 from security_support import LeaseStream
@@ -137,6 +142,48 @@ def test_a_delegated_answer_must_respect_the_querys_constraints(api, pb, databas
             assert psql(database, f"SELECT max(version) FROM dag_versions WHERE workflow_id = '{workflow_uuid(workflow_id)}'") == [["1"]]
     finally:
         stream.close()
+
+
+def test_a_plan_adopted_at_the_querys_bounds_can_still_be_updated(api, pb, database, capability):
+    """The planning task counts toward neither max_tasks nor max_total_cost: adoption did not count
+    it, UpdateDag did, so a plan adopted at the bounds refused every later update, even one that
+    removed an edge ("the plan needs 3 tasks; the query allows at most 2"), and a cost cap under the
+    planning task's own cost refused the query itself (found by black-box testing)."""
+    constraints = pb.query.Constraints(max_tasks=2, max_total_cost=0.5)
+    query = pb.query.Query(text="do the thing", planner=pb.query.PLANNER_KIND_DELEGATED, constraints=constraints)
+    plan_only = api.workflows.PlanWorkflow(pb.workflows.PlanWorkflowRequest(query=query), timeout=30)
+    assert [t.key for t in plan_only.dag.tasks] == ["plan"]
+    workflow_id = api.workflows.SubmitQuery(pb.workflows.SubmitQueryRequest(query=query), timeout=30).workflow.workflow_id
+    hello = pb.executors.ExecutorHello(executor_id="edge-planner-" + capability, capabilities=["planner"], max_in_flight=1)
+    stream = LeaseStream(api.executors, pb, [], hello, heartbeat_every=0.5)
+    try:
+        assert stream.next_of("welcome", 30) is not None
+        plan = stream.next_of("assignment", 30, keep_others=True)
+        assert plan is not None and plan.spec.key == "plan"
+        # 0.1 + 0.2 under a cap of 0.3 is within it, though the floating-point sum is 0.30000000000000004.
+        graph = pb.dag.Dag(tasks=[api.task("a", capability, estimated_cost=0.1),
+                                  api.task("b", capability, ["a"], estimated_cost=0.2)])
+        stream.send(pb.executors.LeaseRequest(completion=pb.executors.TaskCompletion(
+            lease=plan.lease, result=graph.SerializeToString())))
+        ack = stream.next_of("ack", 30, keep_others=True)
+        assert ack is not None and ack.accepted
+    finally:
+        stream.close()
+    deadline = time.monotonic() + 30
+    while api.get(workflow_id).current_dag_version < 2:
+        assert time.monotonic() < deadline, api.get(workflow_id)
+        time.sleep(0.1)
+    assert api.state(workflow_id) == "WORKFLOW_STATE_RUNNING"
+    updated = api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
+        workflow_id=workflow_id, expected_version=2, remove_edges=[pb.dag.Edge(upstream="a", downstream="b")]), timeout=10)
+    assert updated.dag.version == 3
+    # The bounds still hold for the planned tasks.
+    with pytest.raises(grpc.RpcError) as refused:
+        api.workflows.UpdateDag(pb.workflows.UpdateDagRequest(
+            workflow_id=workflow_id, expected_version=3, add_tasks=[api.task("c", capability, estimated_cost=0.1)]), timeout=10)
+    assert refused.value.code().name == "INVALID_ARGUMENT"
+    assert "the plan needs 3 tasks; the query allows at most 2" in refused.value.details(), refused.value.details()
+    api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id, reason="done"), timeout=10)
 
 
 def test_a_query_too_large_for_the_planning_task_is_refused_in_the_callers_terms(api, pb, database):

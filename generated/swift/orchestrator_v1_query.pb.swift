@@ -75,10 +75,14 @@ public enum Orchestrator_V1_FailurePolicy: Sendable, Hashable, RawRepresentable 
 }
 
 /// Bounds the planner must respect.
+/// Bounds on the plan, checked whatever makes the graph: planning, the adoption of a delegated
+/// planner's answer, and every UpdateDag after. A delegated planner's planning task (`plan`)
+/// counts toward neither max_tasks nor max_total_cost; its capability is checked like any other.
 public struct Orchestrator_V1_Constraints: Sendable, Hashable, GRPCMessage {
     public static let grpcMessageName = "orchestrator.v1.Constraints"
 
-    /// Largest acceptable total estimated cost of the plan; 0 = unbounded.
+    /// Largest acceptable total estimated cost of the plan; 0 = unbounded. Compared to within a
+    /// billionth of it (0.1 + 0.2 is within 0.3).
     public var maxTotalCost: Double = 0
     /// Largest acceptable number of tasks; 0 = the server's limit.
     public var maxTasks: Int32 = 0

@@ -72,12 +72,16 @@ typedef enum _Orchestrator__V1__FailurePolicy {
 
 /*
  * Bounds the planner must respect.
+ * Bounds on the plan, checked whatever makes the graph: planning, the adoption of a delegated
+ * planner's answer, and every UpdateDag after. A delegated planner's planning task (`plan`)
+ * counts toward neither max_tasks nor max_total_cost; its capability is checked like any other.
  */
 struct  Orchestrator__V1__Constraints
 {
   ProtobufCMessage base;
   /*
-   * Largest acceptable total estimated cost of the plan; 0 = unbounded.
+   * Largest acceptable total estimated cost of the plan; 0 = unbounded. Compared to within a
+   * billionth of it (0.1 + 0.2 is within 0.3).
    */
   double max_total_cost;
   /*
