@@ -45,12 +45,14 @@ public struct WatchService: Sendable {
     /// anything: a cursor past every event of a workflow still running (a resume point from a
     /// restored database, or a mistake) would otherwise wait for a final event it is already
     /// past, forever (found by black-box testing). Once an event was delivered, the final event is
-    /// ahead of the cursor and ends the watch through `stopWhen`.
+    /// ahead of the cursor and ends the watch through `stopWhen`. `gone` is called once per
+    /// `idleRecheck` in which nothing was delivered; it ends the watch by throwing.
     public func follow(
         _ query: EventQuery,
         stopWhen: @Sendable (StoredEvent) -> Bool = { _ in false },
         endWhenCaughtUp: Bool = false,
         finishedMeanwhile: (@Sendable () async throws -> Bool)? = nil,
+        gone: (@Sendable () async throws -> Void)? = nil,
         emit: (StoredEvent) async throws -> Void
     ) async throws {
         var cursor = query.afterSequence
@@ -60,6 +62,7 @@ public struct WatchService: Sendable {
         var deliveredAny = false
         var finishedSeen = false
         var gapSeenAt: ContinuousClock.Instant?
+        var nextGoneCheck = ContinuousClock.now + idleRecheck
         while !Task.isCancelled {
             if signals.isShuttingDown { throw WatchInterrupted(lastSequence: cursor) }
             let generation = signals.generation(.events)
@@ -95,6 +98,7 @@ public struct WatchService: Sendable {
                     }
                 }
                 try await emit(event)
+                nextGoneCheck = ContinuousClock.now + idleRecheck
                 cursor = event.sequence
                 delivered += 1
                 deliveredAny = true
@@ -121,6 +125,11 @@ public struct WatchService: Sendable {
                 continue
             }
             await signals.wait(.events, after: generation, timeout: idleRecheck)
+            // Other workflows' events wake a filtered watcher too, so by time, not by signal.
+            if let gone, ContinuousClock.now >= nextGoneCheck {
+                try await gone()
+                nextGoneCheck = ContinuousClock.now + idleRecheck
+            }
         }
         throw CancellationError()
     }

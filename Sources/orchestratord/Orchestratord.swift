@@ -78,7 +78,7 @@ struct Orchestratord: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Heartbeat interval asked of executors, in seconds (default 10; env ORCHESTRATOR_HEARTBEAT_INTERVAL).")
     var heartbeatInterval: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Keep a finished workflow this long, then delete it with its tasks and events: seconds, or 30d, 12h, 90m; off keeps all (default off; env ORCHESTRATOR_RETENTION).")
+    @Option(name: .long, parsing: .unconditional, help: "Keep a finished workflow this long, then delete it with its tasks and events: seconds, or 30d, 12h, 90m; off or 0 keeps all (default off; env ORCHESTRATOR_RETENTION).")
     var retention: String?
 
     @Option(name: .long, help: "Hand a new workflow's first tasks to idle executor streams as it is stored: on or off (default on; env ORCHESTRATOR_DIRECT_DISPATCH).")

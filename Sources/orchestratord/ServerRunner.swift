@@ -65,6 +65,7 @@ struct ServerRunner {
         let retention = settings.retention.map {
             RetentionService(retention: $0, store: store, pruned: observability.retentionCounter()).run()
         }
+        if retention == nil { logger.info("retention off: finished workflows are kept for ever (set retention to delete old ones)") }
 
         let health = HealthService()
         var router = RPCRouter()

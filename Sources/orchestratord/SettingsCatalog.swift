@@ -28,7 +28,7 @@ enum SettingsCatalog {
         SettingDefinition("lease-ttl", default: "30", help: "default lease time-to-live in seconds"),
         SettingDefinition("heartbeat-interval", default: "10", help: "how often executors are asked to heartbeat, in seconds"),
         SettingDefinition("retention", default: "off",
-                          help: "how long a finished workflow is kept (seconds, or with s/m/h/d: 30d, 12h); older ones are deleted with their tasks and events; off keeps every workflow"),
+                          help: "how long a finished workflow is kept (seconds, or with s/m/h/d: 30d, 12h); older ones are deleted with their tasks and events; off (or 0) keeps every workflow"),
         SettingDefinition("direct-dispatch", default: "on",
                           help: "on: a new workflow's tasks without upstream tasks go straight to idle executor streams of this server as it is stored (no claim); off: always stored ready and claimed"),
         SettingDefinition("auth", default: "none", help: "none (development: no authentication, loud warning) or jwt (bearer JWTs)"),

@@ -93,6 +93,37 @@ import Testing
         #expect(seen.values == [3])
     }
 
+    /// A watch that nothing ends (no final event to stop at) is asked once per idle period whether
+    /// its workflow is gone, even while other workflows' events keep waking it, and ends with the
+    /// error `gone` throws: a workflow deleted by retention left such watches open for ever (found
+    /// by black-box testing).
+    @Test func aWatchWhoseWorkflowIsGoneEndsWithTheErrorGoneThrows() async throws {
+        struct Deleted: Error {}
+        let store = FakeEventStore()
+        store.commit([1, 2], workflowID: "a")
+        let signals = ChangeSignals()
+        let watch = WatchService(events: store, signals: signals, idleRecheck: .milliseconds(50))
+        let seen = Collected()
+        let checks = Atomic<Int>(0)
+        let noise = Task {
+            // Another workflow's events, faster than the idle period.
+            for sequence in Int64(3)... {
+                try await Task.sleep(for: .milliseconds(10))
+                store.commit([sequence], workflowID: "b")
+                signals.signal(.events)
+            }
+        }
+        defer { noise.cancel() }
+        await #expect(throws: Deleted.self) {
+            try await watch.follow(
+                EventQuery(afterSequence: 0, workflowID: "a"),
+                gone: { if checks.add(1, ordering: .relaxed).newValue == 3 { throw Deleted() } },
+                emit: { seen.append($0.sequence) })
+        }
+        #expect(seen.values == [1, 2])
+        #expect(checks.load(ordering: .relaxed) == 3)
+    }
+
     /// A watch whose database went away ended with the generic "temporarily unavailable", so the
     /// watcher could not tell where to resume (found by black-box testing): it now says after
     /// which event.

@@ -164,3 +164,24 @@ private final class Counted: Sendable {
     func add(_ pass: PrunedWorkflows) { passes.withLock { $0.append(pass) } }
     var workflowsPerPass: [Int] { passes.withLock { $0.map(\.workflows) } }
 }
+
+/// Reads of a workflow that retention deleted between the caller's look-up and the read.
+@Suite("Reads of a deleted workflow")
+struct DeletedWorkflowReadTests {
+    /// ListTasks read the keys, then the rows, in separate statements: a workflow deleted between
+    /// them came back as an empty page with a next page token. One snapshot now, and no workflow
+    /// is NOT_FOUND.
+    @Test func aTaskPageOfAWorkflowThatIsGoneIsNotFound() async throws {
+        try await TestDatabase.withStore { store, _ in
+            let gone = try await RetentionTests.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0)
+            let page = try await store.taskPage(TaskPageQuery(
+                workflowID: gone, states: [], pageSize: 2, maxBytes: 1 << 20, includeResults: true, pageToken: nil))
+            #expect(page.tasks.count == 2 && page.nextPageToken != nil)
+            _ = try await store.pruneFinishedWorkflows(finishedBefore: Fixtures.t0 + 1, limit: 10)
+            await #expect(throws: StoreError.notFound("workflow \(gone)")) {
+                try await store.taskPage(TaskPageQuery(
+                    workflowID: gone, states: [], pageSize: 2, maxBytes: 1 << 20, includeResults: true, pageToken: page.nextPageToken))
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@ than the retention; a running one never is, and the rest of the event log keeps 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import urllib.request
 
@@ -54,6 +55,19 @@ def test_finished_workflows_go_after_the_retention_running_ones_stay(api, server
     assert api.wait_finished(done_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
     # Kept while younger than the retention (the pruner runs every second here).
     assert api.state(done_id) == "WORKFLOW_STATE_SUCCEEDED"
+    # A watch left open on it (nothing ends it: no stop_when_finished) ends NOT_FOUND once the
+    # workflow is deleted; it stayed open for ever.
+    watched: dict = {"events": [], "code": None}
+
+    def watch() -> None:
+        try:
+            for event in api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(workflow_id=done_id), timeout=60):
+                watched["events"].append(pb.workflow.EventType.Name(event.type))
+        except grpc.RpcError as error:
+            watched["code"], watched["details"] = error.code(), error.details()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     task_ids = [row[0] for row in psql(database, f"SELECT id FROM tasks WHERE workflow_id = '{done_id}'")]
     assert len(task_ids) == 2
 
@@ -64,9 +78,15 @@ def test_finished_workflows_go_after_the_retention_running_ones_stay(api, server
 
     wait_not_found(api, done_id, RETENTION_S + 20)
     wait_not_found(api, cancelled_id, RETENTION_S + 20)
-    with pytest.raises(grpc.RpcError) as watched:
+    with pytest.raises(grpc.RpcError) as new_watch:
         next(iter(api.workflows.WatchWorkflow(pb.workflows.WatchWorkflowRequest(workflow_id=done_id), timeout=10)))
-    assert watched.value.code() == grpc.StatusCode.NOT_FOUND
+    assert new_watch.value.code() == grpc.StatusCode.NOT_FOUND
+
+    watcher.join(timeout=30)
+    assert not watcher.is_alive(), "the watch of the deleted workflow is still open"
+    assert watched["code"] == grpc.StatusCode.NOT_FOUND, watched
+    assert "deleted (retention) while it was watched" in watched["details"], watched
+    assert watched["events"][-1] == "EVENT_TYPE_WORKFLOW_SUCCEEDED", watched
 
     # Nothing of them is left in any table.
     for gone in (done_id, cancelled_id):

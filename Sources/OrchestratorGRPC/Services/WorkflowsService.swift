@@ -252,13 +252,41 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
                 let scope = tenant
                 finishedMeanwhile = { try await workflows.workflowHead(id: workflowID, tenant: scope)?.state.isTerminal ?? true }
             }
+            // A workflow deleted by retention while watched ends its watch NOT_FOUND, as a new
+            // watch of it is answered: its events vanished under the watcher, which ended OK
+            // without the final event (or halfway through the replay), or never ended at all
+            // (found by black-box testing). Only a finished workflow can be deleted.
+            let progress = WorkflowWatchState(finished: finishedAtStart)
+            var gone: (@Sendable () async throws -> Void)?
+            if let workflowID {
+                let workflows = self.workflows
+                let scope = tenant
+                gone = {
+                    guard progress.finished, try await workflows.workflowHead(id: workflowID, tenant: scope) == nil else { return }
+                    throw Self.deletedWhileWatched(workflowID)
+                }
+            }
             try await watch.follow(
                 EventQuery(afterSequence: request.afterSequence, workflowID: workflowID, tenant: tenant),
                 stopWhen: { stopWhenFinished && $0.isWorkflowTerminal },
                 endWhenCaughtUp: stopWhenFinished && finishedAtStart,
-                finishedMeanwhile: finishedMeanwhile,
-                emit: { event in try await responses.write(Orchestrator_V1_WorkflowEvent(event)) })
+                finishedMeanwhile: finishedMeanwhile, gone: gone,
+                emit: { event in
+                    if event.isWorkflowTerminal { progress.finalDelivered() }
+                    try await responses.write(Orchestrator_V1_WorkflowEvent(event))
+                })
+            // Ended without the final event: caught up past it (a resume after the end), or the
+            // workflow and its events are gone.
+            if stopWhenFinished, !progress.sentFinal, let workflowID,
+                try await workflows.workflowHead(id: workflowID, tenant: tenant) == nil
+            {
+                throw Self.deletedWhileWatched(workflowID)
+            }
         }
+    }
+
+    static func deletedWhileWatched(_ workflowID: String) -> AppError {
+        AppError.notFound("workflow \(workflowID) not found: it was deleted (retention) while it was watched")
     }
 
     func existingWorkflow(_ id: String, context: ServerContext, queryGraph: QueryGraphRead) async throws -> WorkflowRecord {

@@ -9,7 +9,10 @@ extension PostgresWorkflowStore {
         let after = try query.pageToken.map { try TaskPageToken.decode($0, workflowID: query.workflowID) }
         // Stored states (a task waiting out its backoff is stored `retry_wait`, read as READY).
         let states = query.states.flatMap { $0 == .ready ? ["ready", TaskStateColumn.retryWait] : [$0.rawValue] }
-        return try await context.read { session in
+        // One snapshot: the keys, then the rows and edges, read in separate statements, returned an
+        // empty page with a next page token for a workflow deleted between them (found by
+        // black-box testing).
+        return try await context.snapshotRead { session in
             // First the keys and sizes (tasks_workflow_key_key; octet_length reads a TOASTed
             // bytea's size from its pointer), to cut the page before any large value is read. The
             // spec counts too: names and descriptions of 60 KB made 10 MB pages (black-box testing).
@@ -31,7 +34,12 @@ extension PostgresWorkflowStore {
                 keys.append(try row.decode(String.self, column: "key"))
                 bytes += size
             }
-            guard !keys.isEmpty else { return TaskPage(tasks: [], upstreamKeys: [:], nextPageToken: nil) }
+            guard !keys.isEmpty else {
+                // No tasks left, or no workflow any more (deleted since the caller looked it up).
+                let workflow = try await session.query("SELECT 1 FROM workflows WHERE id = $1", [query.workflowID])
+                if workflow.isEmpty { throw StoreError.notFound("workflow \(query.workflowID)") }
+                return TaskPage(tasks: [], upstreamKeys: [:], nextPageToken: nil)
+            }
             let columns = query.includeResults ? TaskRow.columns : TaskRow.columns.replacingOccurrences(of: "t.result", with: "NULL::bytea AS result")
             let rows = try await session.query(
                 """
