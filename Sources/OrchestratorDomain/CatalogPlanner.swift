@@ -27,9 +27,18 @@ public struct CatalogPlanner: Planner {
         }
         let excluded = query.constraints.excludedCapabilities
         let usable = catalog.capabilities.filter { !excluded.contains($0.name) }
-        var search = CatalogSearch(capabilities: usable, available: available, budget: searchBudget)
+        var search = CatalogSearch(
+            capabilities: usable, available: available, budget: searchBudget, maxTasks: query.constraints.maxTasks ?? .max)
 
         switch search.solve(goals: goals) {
+        case .overTaskLimit:
+            // The cheapest plan without the bound, to say what it would take.
+            var unbounded = CatalogSearch(capabilities: usable, available: available, budget: searchBudget)
+            var message = "no plan for \(list(goals)) fits in \(query.constraints.maxTasks ?? 0) task\(query.constraints.maxTasks == 1 ? "" : "s"), the most the query allows"
+            if case .solved(let cheapest) = unbounded.solve(goals: goals) {
+                message += "; the cheapest plan needs \(cheapest.order.count)"
+            }
+            throw PlanningError(.constraintViolated, message)
         case .unreachable(let unreachable, let missing):
             var message = "cannot produce \(list(unreachable)) from the available artifacts (\(list(available.sorted())))"
             if missing.isEmpty {

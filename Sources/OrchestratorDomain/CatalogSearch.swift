@@ -11,6 +11,8 @@
 ///    branching, so a big but unambiguous catalog costs linear time. Branching is bounded by `budget`
 ///    alternatives and `maxDepth` nested choices; past either, choices are greedy (cheapest route) and
 ///    the solution says the budget ran out. Candidate solutions whose supply graph has a cycle are rejected.
+///    With `maxTasks`, branches that need more capabilities are cut, so the plan is the cheapest of
+///    those that fit (the cheapest overall was found and then refused, though a smaller one existed).
 struct CatalogSearch {
     struct Solution {
         /// Capability indices in dependency order (upstream first).
@@ -25,10 +27,14 @@ struct CatalogSearch {
     enum Outcome {
         case solved(Solution)
         case unreachable(goals: [String], missing: [String])
+        /// Every plan found needs more than `maxTasks` capabilities.
+        case overTaskLimit
     }
 
     let capabilities: [CatalogCapability]
     let budget: Int
+    /// Most capabilities a plan may use.
+    let maxTasks: Int
     private var artifactNames: [String] = []
     private var artifactIds: [String: Int] = [:]
     private var consumes: [[Int]] = []
@@ -40,9 +46,10 @@ struct CatalogSearch {
     /// `cost(p) + Σ artifactCost(inputs of p)` per capability.
     private(set) var routeCost: [Double] = []
 
-    init(capabilities: [CatalogCapability], available: Set<String>, budget: Int = 50_000) {
+    init(capabilities: [CatalogCapability], available: Set<String>, budget: Int = 50_000, maxTasks: Int = .max) {
         self.capabilities = capabilities
         self.budget = budget
+        self.maxTasks = maxTasks
         for capability in capabilities {
             consumes.append(capability.consumes.map { intern($0) })
             produces.append(capability.produces.map { intern($0) })
@@ -93,6 +100,7 @@ struct CatalogSearch {
         var start = State(capabilityCount: capabilities.count, artifactCount: artifactNames.count)
         start.open = goalIds.reversed()
         explore(start, depth: 0, best: &best, explored: &explored, exhausted: &exhausted)
+        if best == nil, maxTasks < .max { return .overTaskLimit }
         guard let best, let order = acyclicOrder(best) else {
             return .unreachable(goals: goals, missing: [])
         }
@@ -193,18 +201,18 @@ struct CatalogSearch {
             if candidates.count == 1 || exhausted || depth >= Self.maxDepth {
                 if candidates.count > 1 { exhausted = true }
                 apply(cheapest, to: &state)
-                if state.cost >= bestCost(best) { return }
+                if state.cost >= bestCost(best) || state.order.count > maxTasks { return }
                 continue
             }
             // Lower bound: at least one more capability is needed for `a`.
             let cheapestStep = candidates.map { capabilities[$0].cost }.min()!
-            if state.cost + cheapestStep >= bestCost(best) { return }
+            if state.cost + cheapestStep >= bestCost(best) || state.order.count >= maxTasks { return }
             for p in candidates {
                 explored += 1
                 if explored > budget { exhausted = true }
                 var next = state
                 apply(p, to: &next)
-                if next.cost < bestCost(best) {
+                if next.cost < bestCost(best), next.order.count <= maxTasks {
                     explore(next, depth: depth + 1, best: &best, explored: &explored, exhausted: &exhausted)
                 }
                 // Once exhausted, the branch just explored was completed greedily: keep the best so far.

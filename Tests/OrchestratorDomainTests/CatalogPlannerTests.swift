@@ -49,6 +49,26 @@ struct CatalogPlannerTests {
         ])
     }
 
+    /// `max_tasks` bounds the search, not only its result: the cheapest plan for `summaries` takes
+    /// four tasks, and under max_tasks 1 the query was refused ("the plan needs 4 tasks") though
+    /// `deep_research` alone produces them (found by black-box testing).
+    @Test func maxTasksPicksTheCheapestPlanThatFits() throws {
+        let planner = CatalogPlanner(catalog: try CatalogFixtures.agentTeam())
+        let unbounded = try planner.plan(Query(goal: Goal(artifacts: ["summaries"])), context: PlanningContext())
+        #expect(unbounded.dag.tasks.count == 4)
+        let one = try planner.plan(
+            Query(goal: Goal(artifacts: ["summaries"]), constraints: PlanningConstraints(maxTasks: 1)), context: PlanningContext())
+        #expect(one.dag.tasks.map(\.key) == ["deep_research"])
+        let two = try planner.plan(
+            Query(goal: Goal(artifacts: ["report"]), constraints: PlanningConstraints(maxTasks: 2)), context: PlanningContext())
+        #expect(two.analysis.topologicalOrder == ["deep_research", "synthesise_report"])
+        #expect(throws: PlanningError(
+            .constraintViolated, "no plan for `report` fits in 1 task, the most the query allows; the cheapest plan needs 5"
+        )) {
+            try planner.plan(Query(goal: Goal(artifacts: ["report"]), constraints: PlanningConstraints(maxTasks: 1)), context: PlanningContext())
+        }
+    }
+
     @Test func excludingTheCheapRouteTakesTheExpensiveOne() throws {
         let planner = CatalogPlanner(catalog: try CatalogFixtures.agentTeam())
         let query = Query(
