@@ -68,7 +68,11 @@ public struct CatalogPlanner: Planner {
     /// The goal artifacts and a sentence saying where they came from.
     func goals(for query: Query) throws(PlanningError) -> ([String], String) {
         if let goal = query.goal, !goal.artifacts.isEmpty {
-            return (goal.artifacts, "goal \(list(goal.artifacts)) given by the query")
+            // Each once: 100,000 copies of one goal made a 1 MB rationale, repeated in every read of
+            // the workflow (found by black-box testing).
+            var seen = Set<String>()
+            let goals = goal.artifacts.filter { seen.insert($0).inserted }
+            return (goals, "goal \(list(goals)) given by the query")
         }
         let matches = IntentMatcher.matches(query.text, rules: catalog.intents)
         guard !matches.isEmpty else {

@@ -69,6 +69,14 @@ struct CatalogPlannerTests {
         }
     }
 
+    /// 100,000 copies of one goal made a 1 MB rationale, repeated in every read of the workflow.
+    @Test func aGoalNamedManyTimesIsPlannedAndNamedOnce() throws {
+        let planner = CatalogPlanner(catalog: try CatalogFixtures.agentTeam())
+        let result = try planner.plan(Query(goal: Goal(artifacts: Array(repeating: "answer", count: 1_000))), context: PlanningContext())
+        #expect(result.metadata.goals == ["answer"])
+        #expect(result.metadata.rationale.hasPrefix("goal `answer` given by the query;"))
+    }
+
     @Test func excludingTheCheapRouteTakesTheExpensiveOne() throws {
         let planner = CatalogPlanner(catalog: try CatalogFixtures.agentTeam())
         let query = Query(

@@ -6,7 +6,8 @@ internal import ProtobufCRuntime
 
 /// Which planner turns a query into a DAG.
 public enum Orchestrator_V1_PlannerKind: Sendable, Hashable, RawRepresentable {
-    /// Chosen by the server: EXPLICIT when the query carries a graph, otherwise CATALOG.
+    /// Chosen by the server: EXPLICIT when the query carries a graph, otherwise CATALOG when the
+    /// server has a capability catalog (--catalog-file), else DELEGATED.
     case unspecified  // PLANNER_KIND_UNSPECIFIED = 0
     /// The query carries the graph (`Query.graph`); it is validated and normalised.
     case explicit  // PLANNER_KIND_EXPLICIT = 1
@@ -155,6 +156,9 @@ public struct Orchestrator_V1_Query: Sendable, Hashable, GRPCMessage {
 }
 
 /// How a plan came about (output only).
+/// How the workflow's first DAG version was planned. It describes that plan and is not updated by
+/// later versions (UpdateDag, the adoption of a delegated planner's graph): GetDag has the current
+/// graph and its analysis.
 public struct Orchestrator_V1_PlanningInfo: Sendable, Hashable, GRPCMessage {
     public static let grpcMessageName = "orchestrator.v1.PlanningInfo"
 
@@ -165,7 +169,7 @@ public struct Orchestrator_V1_PlanningInfo: Sendable, Hashable, GRPCMessage {
     /// Why the plan looks the way it does (per-task reasons are in TaskSpec.rationale).
     public var rationale: String = ""
     public var warnings: [String] = []
-    /// Total estimated cost of all tasks.
+    /// Total estimated cost of all tasks of the first version (a delegated plan: its planning task).
     public var totalCost: Double = 0
 
     public init() {}

@@ -30,7 +30,8 @@ typedef struct Orchestrator__V1__PlanningInfo Orchestrator__V1__PlanningInfo;
  */
 typedef enum _Orchestrator__V1__PlannerKind {
   /*
-   * Chosen by the server: EXPLICIT when the query carries a graph, otherwise CATALOG.
+   * Chosen by the server: EXPLICIT when the query carries a graph, otherwise CATALOG when the
+   * server has a capability catalog (--catalog-file), else DELEGATED.
    */
   ORCHESTRATOR__V1__PLANNER_KIND__PLANNER_KIND_UNSPECIFIED = 0,
   /*
@@ -171,6 +172,9 @@ struct  Orchestrator__V1__Query
 
 /*
  * How a plan came about (output only).
+ * How the workflow's first DAG version was planned. It describes that plan and is not updated by
+ * later versions (UpdateDag, the adoption of a delegated planner's graph): GetDag has the current
+ * graph and its analysis.
  */
 struct  Orchestrator__V1__PlanningInfo
 {
@@ -190,7 +194,7 @@ struct  Orchestrator__V1__PlanningInfo
   size_t n_warnings;
   char **warnings;
   /*
-   * Total estimated cost of all tasks.
+   * Total estimated cost of all tasks of the first version (a delegated plan: its planning task).
    */
   double total_cost;
 };
