@@ -62,18 +62,22 @@ public struct RetentionService: Sendable {
     }
 
     /// Deletes, pass after pass, every workflow that finished before `now - retention`; returns
-    /// what went. Each pass is its own transaction, so the database never holds one long delete.
+    /// what went. Each pass is its own transaction, so the database never holds one long delete,
+    /// and each is followed by a pause as long as it took: turned on over a large backlog,
+    /// retention takes at most about half of one connection's time, not all of it for hours.
     @discardableResult
     public func pruneExpired() async throws -> PrunedWorkflows {
         let cutoff = clock.now() - DispatchConfiguration.millis(retention)
         var total = PrunedWorkflows()
         while !Task.isCancelled {
+            let started = ContinuousClock.now
             let pass = try await store.pruneFinishedWorkflows(finishedBefore: cutoff, limit: workflowsPerPass)
             total += pass
             pruned(pass)
-            // A pass may stop short of its workflow limit at the store's task budget, so only an
+            // A pass may stop short of its workflow limit at the store's row budget, so only an
             // empty one says nothing more is due (or all of it is held elsewhere for now).
             if pass.workflows == 0 { break }
+            try await Task.sleep(for: ContinuousClock.now - started)
         }
         return total
     }

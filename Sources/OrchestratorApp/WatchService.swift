@@ -4,10 +4,12 @@ import Logging
 /// woken by `ChangeSignals` (NOTIFY) rather than polling. Caught-up watchers share one read of
 /// each change (`EventTail`); a watcher behind reads the store until it has caught up.
 ///
-/// Sequences come from a database sequence, so a transaction that took sequence 9 may commit
-/// after one that took 10. A watcher that has seen 8 and finds 10 waits up to `gapGrace` for 9
-/// before moving on (a rolled-back transaction leaves a permanent gap), so in-flight commits are
-/// not skipped.
+/// Sequences come from a database sequence, so in a store where a transaction that took sequence
+/// 9 may commit after one that took 10, a watcher that has seen 8 and finds 10 waits up to
+/// `gapGrace` for 9 before moving on (a rolled-back transaction leaves a permanent gap), so
+/// in-flight commits are not skipped. PostgreSQL's log hands sequences out in commit order
+/// (migration 0006, `sequencesBecomeVisibleInOrder`): there every hole is permanent, and waiting
+/// at each one made a relay replaying a range thinned by retention wait 0.5 s per surviving event.
 public struct WatchService: Sendable {
     let events: any EventStore
     let signals: ChangeSignals
@@ -88,7 +90,7 @@ public struct WatchService: Sendable {
             for event in batch {
                 // A hole right after the cursor may be a transaction still committing; a filtered
                 // query (one workflow) cannot tell, so only unfiltered tails wait on gaps.
-                if query.workflowID == nil, query.tenant == nil, event.sequence != cursor + 1 {
+                if !events.sequencesBecomeVisibleInOrder, query.workflowID == nil, query.tenant == nil, event.sequence != cursor + 1 {
                     let now = ContinuousClock.now
                     if let since = gapSeenAt, now - since >= gapGrace {
                         gapSeenAt = nil

@@ -31,10 +31,13 @@ public struct CatalogPlanner: Planner {
             capabilities: usable, available: available, budget: searchBudget, maxTasks: query.constraints.maxTasks ?? .max)
 
         switch search.solve(goals: goals) {
-        case .overTaskLimit:
+        case .overTaskLimit(let budgetExhausted):
             // The cheapest plan without the bound, to say what it would take.
             var unbounded = CatalogSearch(capabilities: usable, available: available, budget: searchBudget)
-            var message = "no plan for \(list(goals)) fits in \(query.constraints.maxTasks ?? 0) task\(query.constraints.maxTasks == 1 ? "" : "s"), the most the query allows"
+            let bound = query.constraints.maxTasks ?? 0
+            var message = budgetExhausted
+                ? "the search budget (\(searchBudget) alternatives) ran out before it found a plan for \(list(goals)) in \(bound) task\(bound == 1 ? "" : "s"), the most the query allows"
+                : "no plan for \(list(goals)) fits in \(bound) task\(bound == 1 ? "" : "s"), the most the query allows"
             if case .solved(let cheapest) = unbounded.solve(goals: goals) {
                 message += "; the cheapest plan needs \(cheapest.order.count)"
             }
@@ -110,6 +113,9 @@ public struct CatalogPlanner: Planner {
                 var sentence = "`\(output)`: chose `\(capabilities[p].name)` (route cost \(DotExport.format(chosenCost))) over \(described.joined(separator: ", "))"
                 if others.allSatisfy({ search.routeCost[$0] >= chosenCost }) {
                     sentence += " because it is cheaper"
+                } else if let maxTasks = query.constraints.maxTasks {
+                    // The bound may be why (deep_research alone rather than four cheaper steps).
+                    sentence += " because it shares steps already in the plan or keeps the plan within \(maxTasks) task\(maxTasks == 1 ? "" : "s")"
                 } else {
                     sentence += " because it shares steps already in the plan, which makes the whole plan cheaper"
                 }

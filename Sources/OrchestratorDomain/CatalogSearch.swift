@@ -27,8 +27,9 @@ struct CatalogSearch {
     enum Outcome {
         case solved(Solution)
         case unreachable(goals: [String], missing: [String])
-        /// Every plan found needs more than `maxTasks` capabilities.
-        case overTaskLimit
+        /// Every plan the search reached needs more than `maxTasks` capabilities (it may have
+        /// stopped at its budget before finding one that fits).
+        case overTaskLimit(budgetExhausted: Bool)
     }
 
     let capabilities: [CatalogCapability]
@@ -97,10 +98,12 @@ struct CatalogSearch {
         var best: State?
         var explored = 0
         var exhausted = false
+        var cutForSize = false
         var start = State(capabilityCount: capabilities.count, artifactCount: artifactNames.count)
         start.open = goalIds.reversed()
-        explore(start, depth: 0, best: &best, explored: &explored, exhausted: &exhausted)
-        if best == nil, maxTasks < .max { return .overTaskLimit }
+        explore(start, depth: 0, best: &best, explored: &explored, exhausted: &exhausted, cutForSize: &cutForSize)
+        // Only when the bound cut something: plans that were all circular say so as before.
+        if best == nil, cutForSize { return .overTaskLimit(budgetExhausted: exhausted) }
         guard let best, let order = acyclicOrder(best) else {
             return .unreachable(goals: goals, missing: [])
         }
@@ -187,7 +190,7 @@ struct CatalogSearch {
     static let maxDepth = 256
 
     private func explore(
-        _ initial: State, depth: Int, best: inout State?, explored: inout Int, exhausted: inout Bool
+        _ initial: State, depth: Int, best: inout State?, explored: inout Int, exhausted: inout Bool, cutForSize: inout Bool
     ) {
         var state = initial
         let bestCost = { (best: State?) in best?.cost ?? .infinity }
@@ -201,19 +204,29 @@ struct CatalogSearch {
             if candidates.count == 1 || exhausted || depth >= Self.maxDepth {
                 if candidates.count > 1 { exhausted = true }
                 apply(cheapest, to: &state)
-                if state.cost >= bestCost(best) || state.order.count > maxTasks { return }
+                if state.cost >= bestCost(best) { return }
+                if state.order.count > maxTasks {
+                    cutForSize = true
+                    return
+                }
                 continue
             }
             // Lower bound: at least one more capability is needed for `a`.
             let cheapestStep = candidates.map { capabilities[$0].cost }.min()!
-            if state.cost + cheapestStep >= bestCost(best) || state.order.count >= maxTasks { return }
+            if state.cost + cheapestStep >= bestCost(best) { return }
+            if state.order.count >= maxTasks {
+                cutForSize = true
+                return
+            }
             for p in candidates {
                 explored += 1
                 if explored > budget { exhausted = true }
                 var next = state
                 apply(p, to: &next)
-                if next.cost < bestCost(best), next.order.count <= maxTasks {
-                    explore(next, depth: depth + 1, best: &best, explored: &explored, exhausted: &exhausted)
+                if next.order.count > maxTasks {
+                    cutForSize = true
+                } else if next.cost < bestCost(best) {
+                    explore(next, depth: depth + 1, best: &best, explored: &explored, exhausted: &exhausted, cutForSize: &cutForSize)
                 }
                 // Once exhausted, the branch just explored was completed greedily: keep the best so far.
                 if exhausted { return }

@@ -116,7 +116,7 @@ public struct PlanningConstraints: Hashable, Sendable, Codable {
         let totalCost = counted.reduce(0) { $0 + $1.estimatedCost }
         if let maxTotalCost, totalCost > maxTotalCost + Swift.max(abs(maxTotalCost), 1) * 1e-9 {
             // Said to the billionth, as compared: "costs 0.3", not "0.30000000000000004".
-            let said = (totalCost * 1e9).rounded() / 1e9
+            let said = abs(totalCost) < 1e15 ? (totalCost * 1e9).rounded() / 1e9 : totalCost
             sentences.append("the plan costs \(DotExport.format(said)); the query allows at most \(DotExport.format(maxTotalCost))")
         }
         return sentences

@@ -74,5 +74,6 @@ public final class PostgresStore: WorkflowStore, TaskDispatchStore, EventStore, 
 
     public func events(_ query: EventQuery) async throws -> [StoredEvent] { try await eventLog.events(query) }
     public func latestSequence() async throws -> Int64? { try await eventLog.latestSequence() }
+    public var sequencesBecomeVisibleInOrder: Bool { eventLog.sequencesBecomeVisibleInOrder }
     public func subscribe() -> AsyncStream<ChangeSignal> { changeFeed.subscribe() }
 }

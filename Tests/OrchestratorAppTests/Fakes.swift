@@ -5,6 +5,10 @@ import Synchronization
 /// in any order, exactly as concurrent transactions make them visible in PostgreSQL.
 final class FakeEventStore: EventStore {
     private let committed = Mutex<[StoredEvent]>([])
+    /// As PostgreSQL's log since migration 0006 (then commits come in sequence order).
+    let sequencesBecomeVisibleInOrder: Bool
+
+    init(sequencesBecomeVisibleInOrder: Bool = false) { self.sequencesBecomeVisibleInOrder = sequencesBecomeVisibleInOrder }
 
     func commit(_ sequences: [Int64], workflowID: String = "wf") {
         committed.withLock { events in

@@ -40,6 +40,19 @@ import Testing
         #expect(seen.values == [1, 2, 3])
     }
 
+    /// Where sequences become visible in order, every hole is permanent: a relay replaying a range
+    /// that retention thinned out waited the grace at each surviving event.
+    @Test func aStoreWhoseSequencesBecomeVisibleInOrderNeverWaitsOnAHole() async throws {
+        let store = FakeEventStore(sequencesBecomeVisibleInOrder: true)
+        store.commit([1, 5, 9, 200])
+        let watch = WatchService(events: store, signals: ChangeSignals(), gapGrace: .seconds(60))
+        let seen = Collected()
+        let started = ContinuousClock.now
+        try await watch.follow(EventQuery(afterSequence: 0), stopWhen: { $0.sequence == 200 }, emit: { seen.append($0.sequence) })
+        #expect(seen.values == [1, 5, 9, 200])
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
     @Test func skipsAPermanentGapAfterTheGrace() async throws {
         let store = FakeEventStore()
         let signals = ChangeSignals()

@@ -59,6 +59,8 @@ struct CatalogPlannerTests {
         let one = try planner.plan(
             Query(goal: Goal(artifacts: ["summaries"]), constraints: PlanningConstraints(maxTasks: 1)), context: PlanningContext())
         #expect(one.dag.tasks.map(\.key) == ["deep_research"])
+        #expect(one.metadata.alternatives.allSatisfy { $0.hasSuffix("or keeps the plan within 1 task") }, "\(one.metadata.alternatives)")
+        #expect(!one.metadata.alternatives.isEmpty)
         let two = try planner.plan(
             Query(goal: Goal(artifacts: ["report"]), constraints: PlanningConstraints(maxTasks: 2)), context: PlanningContext())
         #expect(two.analysis.topologicalOrder == ["deep_research", "synthesise_report"])

@@ -41,28 +41,36 @@ struct RetentionTests {
         }
     }
 
-    @Test func oldestGoFirstAndAPassStopsAtItsTaskBudget() async throws {
+    @Test func oldestGoFirstAndAPassStopsAtItsRowBudget() async throws {
         try await TestDatabase.withStore { store, pool in
             let third = try await Self.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0 + 3_000)
             let first = try await Self.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0 + 1_000)
             let second = try await Self.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0 + 2_000)
             let fourth = try await Self.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0 + 4_000)
             let cutoff = Fixtures.t0 + 5_000
+            // The second reported progress 100 times: its events are most of its rows.
+            try await pool.withConnection { session in
+                _ = try await session.query(
+                    "INSERT INTO workflow_events (workflow_id, type, at) SELECT $1, 'task_progress', now() FROM generate_series(1, 100)", [second])
+            }
 
             // A budget smaller than one workflow still takes the oldest one whole.
             let firstEvents = try await Self.eventCount(pool, first)
-            #expect(try await store.workflows.pruneFinishedWorkflows(finishedBefore: cutoff, limit: 10, taskBudget: 1)
+            #expect(try await store.workflows.pruneFinishedWorkflows(finishedBefore: cutoff, limit: 10, rowBudget: 1)
                 == PrunedWorkflows(workflows: 1, tasks: 3, events: firstEvents))
             #expect(try await store.workflow(id: first, tenant: nil) == nil)
-            // Workflows are taken while the tasks taken before them are under the budget: with 4, the
-            // second (0 before it) and the third (3 before it), not the fourth (6 before it).
+            // Workflows are taken while the rows (tasks and events) taken before them are under the
+            // budget: the second alone fills this one, so the third waits, though by tasks alone
+            // (3 before it) it would have gone too.
             let secondEvents = try await Self.eventCount(pool, second)
+            #expect(secondEvents > 100)
+            #expect(try await store.workflows.pruneFinishedWorkflows(finishedBefore: cutoff, limit: 10, rowBudget: 3 + secondEvents)
+                == PrunedWorkflows(workflows: 1, tasks: 3, events: secondEvents))
+            #expect(try await store.workflow(id: third, tenant: nil) != nil)
             let thirdEvents = try await Self.eventCount(pool, third)
-            #expect(try await store.workflows.pruneFinishedWorkflows(finishedBefore: cutoff, limit: 10, taskBudget: 4)
-                == PrunedWorkflows(workflows: 2, tasks: 6, events: secondEvents + thirdEvents))
-            #expect(try await store.workflow(id: second, tenant: nil) == nil)
-            #expect(try await store.workflow(id: third, tenant: nil) == nil)
-            #expect(try await store.workflow(id: fourth, tenant: nil) != nil)
+            let fourthEvents = try await Self.eventCount(pool, fourth)
+            #expect(try await store.workflows.pruneFinishedWorkflows(finishedBefore: cutoff, limit: 10, rowBudget: 3 + thirdEvents + 1)
+                == PrunedWorkflows(workflows: 2, tasks: 6, events: thirdEvents + fourthEvents))
         }
     }
 
@@ -168,9 +176,9 @@ private final class Counted: Sendable {
 /// Reads of a workflow that retention deleted between the caller's look-up and the read.
 @Suite("Reads of a deleted workflow")
 struct DeletedWorkflowReadTests {
-    /// ListTasks read the keys, then the rows, in separate statements: a workflow deleted between
-    /// them came back as an empty page with a next page token. One snapshot now, and no workflow
-    /// is NOT_FOUND.
+    /// ListTasks reads the keys, then the rows: a workflow deleted before or between them came
+    /// back as an empty page (with a next page token when between). An empty read now asks whether
+    /// the workflow is still there; here it was deleted before the page was read.
     @Test func aTaskPageOfAWorkflowThatIsGoneIsNotFound() async throws {
         try await TestDatabase.withStore { store, _ in
             let gone = try await RetentionTests.finished(store, dag: Fixtures.independent(3), at: Fixtures.t0)

@@ -153,10 +153,16 @@ public protocol EventStore: Sendable {
     /// The sequence of the newest event (0 for none); nil when the store cannot tell, and then
     /// every watcher reads the store itself (`EventTail`).
     func latestSequence() async throws -> Int64?
+
+    /// True when sequences become visible in order: a reader that sees an event sees every
+    /// earlier one that will ever exist, so a hole in the sequence is permanent (rolled back or
+    /// deleted) and nobody need wait for it to fill.
+    var sequencesBecomeVisibleInOrder: Bool { get }
 }
 
 extension EventStore {
     public func latestSequence() async throws -> Int64? { nil }
+    public var sequencesBecomeVisibleInOrder: Bool { false }
 }
 
 /// Why a waiting dispatcher or watcher should look again.

@@ -255,14 +255,15 @@ public struct WorkflowsService: Orchestrator_V1_WorkflowsProvider {
             // A workflow deleted by retention while watched ends its watch NOT_FOUND, as a new
             // watch of it is answered: its events vanished under the watcher, which ended OK
             // without the final event (or halfway through the replay), or never ended at all
-            // (found by black-box testing). Only a finished workflow can be deleted.
+            // (found by black-box testing).
             let progress = WorkflowWatchState(finished: finishedAtStart)
             var gone: (@Sendable () async throws -> Void)?
             if let workflowID {
                 let workflows = self.workflows
                 let scope = tenant
                 gone = {
-                    guard progress.finished, try await workflows.workflowHead(id: workflowID, tenant: scope) == nil else { return }
+                    guard progress.shouldCheckAfterIdlePeriod(), try await workflows.workflowHead(id: workflowID, tenant: scope) == nil
+                    else { return }
                     throw Self.deletedWhileWatched(workflowID)
                 }
             }

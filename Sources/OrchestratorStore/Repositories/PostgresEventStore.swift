@@ -39,6 +39,10 @@ public struct PostgresEventStore: EventStore {
     }
 
     /// Index: the primary key (seq), read backwards.
+    /// Appends serialise on the event-order lock from their first sequence to their commit
+    /// (migration 0006): no sequence becomes visible before a smaller one that will commit.
+    public var sequencesBecomeVisibleInOrder: Bool { true }
+
     public func latestSequence() async throws -> Int64? {
         try await context.read { session in
             try await session.query("SELECT coalesce(max(seq), 0)::int8 AS seq FROM workflow_events").first?.decode(Int64.self, column: "seq")

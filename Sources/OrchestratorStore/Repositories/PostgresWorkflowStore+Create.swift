@@ -5,6 +5,18 @@ import PostgresClient
 
 extension PostgresWorkflowStore {
     public func createWorkflow(_ workflow: NewWorkflow) async throws -> CreatedWorkflow {
+        // The workflow a request id named can be deleted (retention) between the insert that met
+        // it and the read of it: the key is free then, and the insert runs again. A retry racing a
+        // deletion answered NOT_FOUND for the id of a workflow never stored.
+        for _ in 0..<3 {
+            if let result = try await createWorkflowOnce(workflow) { return result }
+        }
+        throw StoreError.unavailable("the workflow holding request id \(workflow.requestID ?? "") was deleted three times while this one was stored")
+    }
+
+    /// The stored or existing workflow; nil when the request id met a workflow that was gone by
+    /// the time it was read.
+    private func createWorkflowOnce(_ workflow: NewWorkflow) async throws -> CreatedWorkflow? {
         if let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID) {
             return CreatedWorkflow(workflow: existing, created: false)
         }
@@ -62,7 +74,9 @@ extension PostgresWorkflowStore {
             }
             return true
         }
-        if !created, let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID) {
+        if !created {
+            guard let requestID = workflow.requestID, let existing = try await existingWorkflow(tenant: workflow.tenant, requestID: requestID)
+            else { return nil }
             return CreatedWorkflow(workflow: existing, created: false)
         }
         // The new workflow's row is what this transaction wrote: no read back (a round trip and a

@@ -9,10 +9,7 @@ extension PostgresWorkflowStore {
         let after = try query.pageToken.map { try TaskPageToken.decode($0, workflowID: query.workflowID) }
         // Stored states (a task waiting out its backoff is stored `retry_wait`, read as READY).
         let states = query.states.flatMap { $0 == .ready ? ["ready", TaskStateColumn.retryWait] : [$0.rawValue] }
-        // One snapshot: the keys, then the rows and edges, read in separate statements, returned an
-        // empty page with a next page token for a workflow deleted between them (found by
-        // black-box testing).
-        return try await context.snapshotRead { session in
+        return try await context.read { session in
             // First the keys and sizes (tasks_workflow_key_key; octet_length reads a TOASTed
             // bytea's size from its pointer), to cut the page before any large value is read. The
             // spec counts too: names and descriptions of 60 KB made 10 MB pages (black-box testing).
@@ -36,8 +33,7 @@ extension PostgresWorkflowStore {
             }
             guard !keys.isEmpty else {
                 // No tasks left, or no workflow any more (deleted since the caller looked it up).
-                let workflow = try await session.query("SELECT 1 FROM workflows WHERE id = $1", [query.workflowID])
-                if workflow.isEmpty { throw StoreError.notFound("workflow \(query.workflowID)") }
+                try await Self.checkStillThere(query.workflowID, session: session)
                 return TaskPage(tasks: [], upstreamKeys: [:], nextPageToken: nil)
             }
             let columns = query.includeResults ? TaskRow.columns : TaskRow.columns.replacingOccurrences(of: "t.result", with: "NULL::bytea AS result")
@@ -48,6 +44,10 @@ extension PostgresWorkflowStore {
                  WHERE t.workflow_id = $1 AND t.key = ANY($2::text[])
                  ORDER BY t.key
                 """, [query.workflowID, keys])
+            // Fewer rows than keys: tasks removed by an update since the keys were read, or the
+            // whole workflow deleted (retention). That answered an empty page with a next page
+            // token (found by black-box testing); a deleted workflow is NOT_FOUND.
+            if rows.count < keys.count { try await Self.checkStillThere(query.workflowID, session: session) }
             let decoder = JSONDecoder()
             let tasks = try rows.map { try TaskRow.decode($0, decoder: decoder) }
             // edges_downstream_idx, then tasks_pkey for the upstream keys.
@@ -72,6 +72,13 @@ extension PostgresWorkflowStore {
 }
 
 extension PostgresWorkflowStore {
+    /// Throws NOT_FOUND when the workflow no longer exists (workflows primary key). A workflow is
+    /// deleted in one transaction (retention), so a later statement that finds it finds all of it.
+    static func checkStillThere(_ workflowID: String, session: PostgresSession) async throws {
+        let found = try await session.query("SELECT 1 FROM workflows WHERE id = $1", [workflowID])
+        if found.isEmpty { throw StoreError.notFound("workflow \(workflowID)") }
+    }
+
     /// A task's spec and payload in bytes, as answers carry them (ListTasks pages, GetWorkflow).
     static let specAndPayloadBytes = "octet_length(t.input) + octet_length(t.metadata::text)"
 

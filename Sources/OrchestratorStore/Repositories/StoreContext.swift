@@ -25,13 +25,6 @@ struct StoreContext: Sendable {
         }
     }
 
-    /// Runs reads that must agree with each other in one REPEATABLE READ transaction: every
-    /// statement sees the same snapshot, so a workflow deleted meanwhile (retention) is either
-    /// whole or gone, never half read.
-    func snapshotRead<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
-        try await StoreErrors.mapping { try await pool.withTransaction(isolation: .repeatableRead, body) }
-    }
-
     /// Runs reads on one borrowed connection (no explicit transaction).
     func read<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         try await StoreErrors.mapping { try await pool.withConnection(body) }
