@@ -180,6 +180,33 @@ def test_frozen_executor_does_not_keep_the_work_from_a_live_one(api, server, dat
         frozen.close()
 
 
+def test_a_quiet_idle_stream_is_closed_and_handed_nothing(api, server, database, capability, workdir, processes, pb):
+    """A stream that sends nothing (no heartbeat, no report) for a lease TTL is closed whether or
+    not it holds leases, and gets no task meanwhile. Found by black-box testing: a wedged executor
+    holding nothing stayed "idle", was handed each attempt of a new task in turn (direct dispatch,
+    then claims), each lapsing a TTL later, and the task failed without a live executor seeing it."""
+    wedged = [LeaseStream(api.executors, pb, [], pb.executors.ExecutorHello(
+        executor_id=f"wedged{i}-" + capability, capabilities=[capability], max_in_flight=1)) for i in range(2)]
+    try:
+        for stream in wedged:
+            assert stream.next_of("welcome", 30) is not None
+        ends = [stream.next_of("assignment", server.lease_ttl * 3 + 5) for stream in wedged]
+        # Closed, having been handed nothing.
+        for end in ends:
+            assert isinstance(end, tuple) and end[1] == grpc.StatusCode.UNAVAILABLE, end
+            assert "stopped heartbeating" in end[2] and "even while idle" in end[2], end
+        processes.append(python_executor(server.address, workdir, "live-" + capability, [capability]))
+        tasks = [api.task("victim", capability, retry=pb.dag.RetryPolicy(max_attempts=3))]
+        workflow_id = api.submit(tasks).workflow.workflow_id
+        assert api.wait_finished(workflow_id, 30) == "WORKFLOW_STATE_SUCCEEDED"
+        attempts = psql(database, f"SELECT a.attempt, a.executor_id FROM task_attempts a JOIN tasks t ON t.id = a.task_id "
+                                  f"WHERE t.workflow_id = '{workflow_id}'")
+        assert attempts == [["1", "live-" + capability]], attempts
+    finally:
+        for stream in wedged:
+            stream.close()
+
+
 def test_a_stream_that_stops_heartbeating_is_told_why_it_ended(api, server, database, capability, pb):
     """The session ends as UNAVAILABLE with the server's reason; it used to arrive as a generic
     'temporarily unavailable', the reason only in the server's log."""

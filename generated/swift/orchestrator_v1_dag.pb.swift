@@ -21,6 +21,7 @@ public struct Orchestrator_V1_RetryPolicy: Sendable, Hashable, GRPCMessage {
     /// Growth factor of the delay between attempts. 0 = server default (2.0).
     public var backoffMultiplier: Double = 0
     /// Random spread applied to each delay, as a fraction in [0, 1]: 0.2 means ±20 %. 0 = none.
+    /// A spread delay is still at most max_backoff_ms.
     public var jitter: Double = 0
 
     public init() {}

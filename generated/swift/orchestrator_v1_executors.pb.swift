@@ -34,7 +34,8 @@ public struct Orchestrator_V1_ExecutorHello: Sendable, Hashable, GRPCMessage {
     /// executors that advertise all of its required capabilities.
     public var capabilities: [String] = []
     public var labels: [String: String] = [:]
-    /// Most tasks it runs at once; 0 = 1.
+    /// Most tasks it runs at once; 0 = 1. The server holds one stream to at most 1000 (a larger
+    /// value is taken as 1000; GET /executors shows the value in force); negative is INVALID_ARGUMENT.
     public var maxInFlight: Int32 = 0
     /// Leases it still holds from a previous stream (after a reconnect); the server resumes the
     /// ones that are still valid and reports the others in Welcome.rejected_resumes.

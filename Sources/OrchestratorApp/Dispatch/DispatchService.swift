@@ -163,7 +163,7 @@ public final class DispatchService: Sendable {
         case (.accepted, .progress):
             _ = registry.heartbeat(session: registry.sessionOf(lease) ?? "", tokens: [lease], now: clock.now())
         case (.accepted(let state, let workflowState), _):
-            registry.remove(lease)
+            registry.removeReported(lease)
             traces.forget(lease)
             if let workflowID, workflowState == .failed || workflowState == .cancelled {
                 // fail_fast cancelled the workflow's other tasks in this report's transaction:

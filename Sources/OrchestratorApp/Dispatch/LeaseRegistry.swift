@@ -45,6 +45,9 @@ final class LeaseRegistry: Sendable {
         /// Called when one of the session's leases lapsed for want of heartbeats: the executor
         /// is frozen or partitioned, so its free slots must not be handed the retries.
         var heartbeatsStopped: @Sendable () -> Void = {}
+        /// Called when a report freed one of the session's slots: it claims from the queue before
+        /// direct dispatch may fill the slot with newer work.
+        var slotFreed: @Sendable () -> Void = {}
         /// How direct dispatch reaches the session (nil: it is never offered tasks that way).
         var offer: DirectOffer? = nil
     }
@@ -179,6 +182,17 @@ final class LeaseRegistry: Sendable {
             state.leaseCountBySession[lease.sessionID, default: 1] -= 1
             return lease.sessionID
         }
+    }
+
+    /// Removes a lease whose report was applied and tells its session that a slot is free.
+    func removeReported(_ token: LeaseToken) {
+        let handle = state.withLock { state -> SessionHandle? in
+            guard let lease = state.leases[token.taskID], lease.token == token else { return nil }
+            state.leases[token.taskID] = nil
+            state.leaseCountBySession[lease.sessionID, default: 1] -= 1
+            return state.sessions[lease.sessionID]
+        }
+        handle?.slotFreed()
     }
 
     /// Removes the lease when it is held here by `executorID`; whether it was.

@@ -23,7 +23,7 @@ extension DispatchService {
         let executor = bounded
         let sessionID = ids.make(prefix: "ses")
         let outbox = SessionOutbox(send: send)
-        let silence = SessionSilence()
+        let silence = SessionSilence(openedAt: clock.now())
         let welcomed = SessionWelcomed()
         let claimDue = SessionClaimDue()
         let draining = SessionDraining()
@@ -37,11 +37,18 @@ extension DispatchService {
         }, heartbeatsStopped: { [signals] in
             silence.stopped.store(true, ordering: .releasing)
             signals.signal(.tasksReady)  // wake the dispatch loop so it ends the session now
+        }, slotFreed: { [signals] in
+            // As for a revocation: older ready tasks first. A slot freed by a failure report was
+            // handed a newer workflow's task by direct dispatch, ahead of a higher-priority one
+            // waiting in the queue (found by black-box testing).
+            claimDue.due.store(true, ordering: .releasing)
+            signals.nudge(sessionID)
         }, offer: .init(
             executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
-            isReady: { [clock] in
+            isReady: { [clock, configuration] in
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
                     && !silence.stopped.load(ordering: .acquiring) && !claimDue.due.load(ordering: .acquiring)
+                    && !silence.isQuiet(now: clock.now(), configuration: configuration)
                     && !draining.requested.load(ordering: .acquiring) && !executor.credentialsExpired(clock)
             },
             deliver: { tasks in
@@ -83,7 +90,8 @@ extension DispatchService {
             let reader = Task {
                 do {
                     try await self.inboundLoop(
-                        inbound, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline, draining: draining)
+                        inbound, executor: executor, sessionID: sessionID, outbox: outbox, pipeline: pipeline, draining: draining,
+                        silence: silence)
                     inboundEnd.yield(.success(()))
                 } catch {
                     inboundEnd.yield(.failure(error))
@@ -197,12 +205,17 @@ extension DispatchService {
         while !Task.isCancelled {
             if isShuttingDown { throw ServerShuttingDown() }
             if let failure = outbox.failure { throw failure }
-            if silence.stopped.load(ordering: .acquiring) {
+            // A stream holding leases is judged by them (the keeper lapses them and then stops the
+            // stream, revocations first; unary heartbeats may keep them alive); an idle one here.
+            if silence.stopped.load(ordering: .acquiring)
+                || (silence.isQuiet(now: clock.now(), configuration: configuration) && registry.count(session: sessionID) == 0)
+            {
                 // A silent stream keeps its free slots; without this it would be handed the very
                 // retries of the leases it let lapse, burning their attempts while live executors wait.
                 // "Any": an idle stream is closed too, holding nothing (it said "its leases lapsed").
                 throw AppError.unavailable(
-                    "executor \(executor.executorID) stopped heartbeating; any leases it held lapsed. Reconnect and resume")
+                    "executor \(executor.executorID) stopped heartbeating; any leases it held lapsed. Reconnect and resume, "
+                        + "and heartbeat at least every heartbeat_interval_ms even while idle")
             }
             if outbox.stalledFor > configuration.stalledSendLimit {
                 throw AppError.resourceExhausted(
@@ -294,7 +307,7 @@ extension DispatchService {
 
     private func inboundLoop<Inbound: AsyncSequence>(
         _ inbound: Inbound, executor: ExecutorIdentity, sessionID: String, outbox: SessionOutbox, pipeline: ReportPipeline,
-        draining: SessionDraining
+        draining: SessionDraining, silence: SessionSilence
     ) async throws where Inbound.Element == SessionInput {
         // Reports wait for admission in a task of their own (`PendingReports`), so the messages
         // behind them — heartbeats above all — are handled meanwhile.
@@ -306,6 +319,7 @@ extension DispatchService {
             }
             defer { pending.finish() }
             for try await message in inbound {
+                silence.lastHeard.store(clock.now(), ordering: .relaxed)
                 switch message {
                 case .heartbeat(let tokens):
                     let now = clock.now()
@@ -378,6 +392,19 @@ extension DispatchService {
 /// Set by the lease keeper when one of the session's leases lapsed for want of heartbeats.
 final class SessionSilence: Sendable {
     let stopped = Atomic<Bool>(false)
+    /// When the executor last sent anything (a heartbeat, a report, a drain), or the stream opened.
+    let lastHeard: Atomic<Int64>
+
+    init(openedAt: UnixMillis) { lastHeard = Atomic(openedAt) }
+
+    /// Quiet for the longer of a lease TTL and two heartbeat intervals: the stream is closed, idle
+    /// or not (EXECUTORS.md step 4), and is handed nothing meanwhile. Only a stream that held
+    /// leases was: a wedged executor with nothing in hand stayed "idle" and was handed task after
+    /// task, each lapsing a TTL later, until their attempts ran out (found by black-box testing).
+    func isQuiet(now: UnixMillis, configuration: DispatchConfiguration) -> Bool {
+        now - lastHeard.load(ordering: .relaxed)
+            >= max(configuration.leaseTTLMillis, 2 * DispatchConfiguration.millis(configuration.heartbeatInterval))
+    }
 }
 
 /// Set when one of the session's leases is revoked, until its dispatch loop has reserved the

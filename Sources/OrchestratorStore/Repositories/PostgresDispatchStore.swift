@@ -95,8 +95,10 @@ enum RetryDelay {
         let jitter = spec.retryJitter.isFinite ? min(max(spec.retryJitter, 0), 1) : 0
         let spread = sample.isFinite ? min(max(sample, 0), 1) : 0.5
         let factor = 1 + jitter * (2 * spread - 1)
-        // base ≤ RetryPolicy.longestBackoffMillis and factor ≤ 2: far inside Int64.
-        return Int64(max(0, (base * factor).rounded()))
+        // base ≤ RetryPolicy.longestBackoffMillis and factor ≤ 2: far inside Int64. The cap holds
+        // after the spread too, as `max_backoff_ms` promises ("upper bound for any single delay");
+        // with a 2 s cap and ±50 % the delays were 1.0 to 2.8 s (found by black-box testing).
+        return Int64(min(max(0, (base * factor).rounded()), Double(spec.retry.maxBackoffMillis)))
     }
 
     /// A deterministic sample for retries that carry none (lease expiry): spreads requeues of the

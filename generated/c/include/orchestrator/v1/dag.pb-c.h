@@ -62,6 +62,7 @@ struct  Orchestrator__V1__RetryPolicy
   double backoff_multiplier;
   /*
    * Random spread applied to each delay, as a fraction in [0, 1]: 0.2 means ±20 %. 0 = none.
+   * A spread delay is still at most max_backoff_ms.
    */
   double jitter;
 };

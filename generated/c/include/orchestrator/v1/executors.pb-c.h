@@ -96,7 +96,8 @@ struct  Orchestrator__V1__ExecutorHello
   size_t n_labels;
   Orchestrator__V1__ExecutorHello__LabelsEntry **labels;
   /*
-   * Most tasks it runs at once; 0 = 1.
+   * Most tasks it runs at once; 0 = 1. The server holds one stream to at most 1000 (a larger
+   * value is taken as 1000; GET /executors shows the value in force); negative is INVALID_ARGUMENT.
    */
   int32_t max_in_flight;
   /*
