@@ -17,11 +17,12 @@ enum ExecutorsEndpoint {
         var leases_held: Int
         var connected_at: String
         var last_heard_ms_ago: Int64
+        var draining: Bool
     }
 
     struct Page: Encodable {
         var executors: [Entry]
-        /// Open streams by capability, as `orchestrator_executor_sessions_by_capability`.
+        /// Open streams taking work, by capability, as `orchestrator_executor_sessions_by_capability`.
         var sessions_by_capability: [String: Int]
     }
 
@@ -33,7 +34,8 @@ enum ExecutorsEndpoint {
                 capabilities: session.executor.capabilities.sorted(), labels: session.executor.labels,
                 tenants: session.executor.tenants?.sorted(), version: session.executor.version,
                 max_in_flight: session.executor.maxInFlight, leases_held: session.leasesHeld,
-                connected_at: timestamp(session.openedAt), last_heard_ms_ago: max(0, now - session.lastHeard))
+                connected_at: timestamp(session.openedAt), last_heard_ms_ago: max(0, now - session.lastHeard),
+                draining: session.draining)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -42,10 +44,12 @@ enum ExecutorsEndpoint {
     }
 
     /// Open streams by advertised capability; a stream advertising none counts under "" (it
-    /// takes only tasks that require none, as `orchestrator_ready_tasks` counts them).
+    /// takes only tasks that require none, as `orchestrator_ready_tasks` counts them). A draining
+    /// stream takes no work and is left out: counted, it hid a task nobody would take from the
+    /// alert built on this (found by black-box testing).
     static func byCapability(_ sessions: [ExecutorSession]) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for session in sessions {
+        for session in sessions where !session.draining {
             if session.executor.capabilities.isEmpty { counts["", default: 0] += 1 }
             for capability in session.executor.capabilities { counts[capability, default: 0] += 1 }
         }

@@ -142,8 +142,8 @@ final class ServerObservability: Sendable {
         }
         registry.register(
             "orchestrator_executor_sessions_by_capability",
-            help: "Executor lease streams open on this server, by advertised capability (one advertising none under \"\"). "
-                + "Ready tasks of a capability no server has a stream for wait until one connects.",
+            help: "Executor lease streams open on this server and taking work (not draining), by advertised capability "
+                + "(one advertising none under \"\"). Ready tasks of a capability no server has a stream for wait until one connects.",
             type: .gauge, labels: ["capability"]
         ) { ExecutorsEndpoint.byCapability(service.executorSessions).sorted { $0.key < $1.key }.map { ([$0.key], Double($0.value)) } }
     }

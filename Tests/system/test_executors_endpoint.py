@@ -61,6 +61,7 @@ def test_connected_executors_and_a_capability_nobody_serves_are_visible(api, pb,
         assert entry["labels"] == {"zone": "a"} and entry["version"] == "agent 1.2" and entry["max_in_flight"] == 3
         assert entry["session_id"].startswith("ses") and entry["connected_at"].endswith("Z")
         assert 0 <= entry["last_heard_ms_ago"] < 5000, entry
+        assert not entry["draining"] and not mine["idle-" + capability]["draining"]
         assert page["sessions_by_capability"][capability] == 2 and page["sessions_by_capability"]["gpu-" + capability] == 1
 
         sessions = by_capability(admin, "orchestrator_executor_sessions_by_capability")
@@ -69,6 +70,14 @@ def test_connected_executors_and_a_capability_nobody_serves_are_visible(api, pb,
         # The stuck task shows as ready under a capability no stream advertises.
         ready = wait_for(lambda: (r := by_capability(admin, "orchestrator_ready_tasks")).get("nobody-" + capability) and r)
         assert ready["nobody-" + capability] == 1
+
+        # A stream that asked for no more work says so, and no longer counts as one that could
+        # take a task (it hid a task nobody would take from the alert on these two metrics).
+        idle.send(pb.executors.LeaseRequest(drain=pb.executors.DrainSignal()))
+        drained = wait_for(lambda: (p := json.loads(get(admin, "/executors")[2]))
+                           and any(e["executor_id"] == "idle-" + capability and e["draining"] for e in p["executors"]) and p)
+        assert drained["sessions_by_capability"][capability] == 1, drained["sessions_by_capability"]
+        assert by_capability(admin, "orchestrator_executor_sessions_by_capability")[capability] == 1
         api.workflows.CancelWorkflow(pb.workflows.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
     finally:
         busy.close()

@@ -8,4 +8,6 @@ public struct ExecutorSession: Sendable, Equatable {
     /// Its last heartbeat, or when it opened.
     public var lastHeard: UnixMillis
     public var leasesHeld: Int
+    /// The executor asked for no more work (`drain`); it finishes what it holds, then leaves.
+    public var draining: Bool = false
 }

@@ -48,6 +48,8 @@ final class LeaseRegistry: Sendable {
         /// Called when a report freed one of the session's slots: it claims from the queue before
         /// direct dispatch may fill the slot with newer work.
         var slotFreed: @Sendable () -> Void = {}
+        /// Whether the executor asked for no more work (`drain`), for what operators see.
+        var isDraining: @Sendable () -> Bool = { false }
         /// How direct dispatch reaches the session (nil: it is never offered tasks that way).
         var offer: DirectOffer? = nil
     }
@@ -545,7 +547,8 @@ final class LeaseRegistry: Sendable {
                 guard let executor = handle.offer?.executor else { return nil }
                 return ExecutorSession(
                     sessionID: id, executor: executor, openedAt: state.openedAtBySession[id] ?? 0,
-                    lastHeard: state.lastHeardBySession[id] ?? 0, leasesHeld: state.leaseCountBySession[id] ?? 0)
+                    lastHeard: state.lastHeardBySession[id] ?? 0, leasesHeld: state.leaseCountBySession[id] ?? 0,
+                    draining: handle.isDraining())
             }
         }
     }

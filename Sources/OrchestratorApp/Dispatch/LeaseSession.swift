@@ -43,7 +43,7 @@ extension DispatchService {
             // waiting in the queue (found by black-box testing).
             claimDue.due.store(true, ordering: .releasing)
             signals.nudge(sessionID)
-        }, offer: .init(
+        }, isDraining: { draining.requested.load(ordering: .acquiring) }, offer: .init(
             executor: executor, cause: AuditCause.current, streamSpan: Tracer.current,
             isReady: { [clock, configuration] in
                 welcomed.sent.load(ordering: .acquiring) && outbox.pendingAssignments == 0 && outbox.failure == nil
