@@ -17,8 +17,10 @@ struct IdleInTransactionTests {
 
             try await pool.withConnection { stalled in
                 #expect(try await stalled.query("SHOW idle_in_transaction_session_timeout")[0].decode(String.self, at: 0) == "500ms")
-                try await stalled.simpleQuery("BEGIN")
-                try await stalled.query("UPDATE t SET v = 1 WHERE id = 1")
+                // One message: sent as two, a loaded machine (the full parallel run on two cores) could
+                // leave the session idle in its transaction past the timeout between them, and the
+                // server ended it before it took the lock (seen in a CI rehearsal).
+                try await stalled.simpleQuery("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
                 // The client goes quiet while holding the row lock; the other writer must get through.
                 try await pool.withConnection { writer in
                     let started = ContinuousClock.now
